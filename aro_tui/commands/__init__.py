@@ -1,0 +1,1 @@
+"""Headless subcommands of ``aro-tui``; each module registers its own parsers."""
