@@ -128,12 +128,16 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
-    if command == "run":
-        return run_dashboard(rest)
-    if command == "setup":
-        ensure_environment("test")
-        return 0
-    return run_tests(rest)
+    try:
+        if command == "run":
+            return run_dashboard(rest)
+        if command == "setup":
+            ensure_environment("test")
+            return 0
+        return run_tests(rest)
+    except subprocess.CalledProcessError as error:
+        _say(f"setup step failed (exit {error.returncode}): {' '.join(map(str, error.cmd))}")
+        return 1
 
 
 if __name__ == "__main__":
