@@ -1,0 +1,266 @@
+"""The dashboard's exchange log: small summary rows in memory, bodies in SQLite on disk.
+
+A session can make tens of thousands of calls, some with responses of many megabytes.
+Keeping only a compact summary per exchange in memory (bounded) and every request,
+response and stderr tail in a SQLite file keeps memory flat however long the session runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aro_tui.core.exchange import Exchange
+
+__all__ = ["ExchangeLog", "LogEntry", "LogFilter"]
+
+MAX_ENTRIES_IN_MEMORY = 50_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bodies (
+    number INTEGER PRIMARY KEY,
+    request BLOB NOT NULL,
+    response BLOB,
+    stderr TEXT NOT NULL,
+    details TEXT NOT NULL
+)
+"""
+
+
+@dataclass(slots=True, frozen=True)
+class LogEntry:
+    """One exchange's summary row: what the log table shows and filters on."""
+
+    number: int
+    plugin: str
+    action: str
+    status: str
+    duration_ms: float | None
+    request_size_bytes: int
+    response_size_bytes: int
+    stderr_line_count: int
+    error: str | None
+    exit_code: int | None
+    signal_number: int | None
+    rss_before_bytes: int | None
+    rss_after_bytes: int | None
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """What the log shows: rows whose fields contain ``text`` and match the exact fields."""
+
+    text: str = ""
+    status: str | None = None
+    plugin: str | None = None
+    action: str | None = None
+
+    @classmethod
+    def parse(cls, query: str) -> LogFilter:
+        """Read ``status:ok plugin:text action:hash free words`` into a filter."""
+        exact: dict[str, str] = {}
+        words: list[str] = []
+        for word in query.split():
+            key, sep, value = word.partition(":")
+            if sep and key in {"status", "plugin", "action"} and value:
+                exact[key] = value
+            else:
+                words.append(word)
+        return cls(" ".join(words), exact.get("status"), exact.get("plugin"), exact.get("action"))
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is filtered out."""
+        return bool(self.text or self.status or self.plugin or self.action)
+
+    def matches(self, entry: LogEntry) -> bool:
+        """Whether ``entry`` passes this filter (case-insensitive)."""
+        if self.status and not entry.status.lower().startswith(self.status.lower()):
+            return False
+        if self.plugin and self.plugin.lower() not in entry.plugin.lower():
+            return False
+        if self.action and self.action.lower() not in entry.action.lower():
+            return False
+        if self.text:
+            haystack = f"{entry.number} {entry.plugin} {entry.action} {entry.status} "
+            haystack += entry.error or ""
+            return self.text.lower() in haystack.lower()
+        return True
+
+
+class ExchangeLog:
+    """Append-only log of exchanges, numbered from 1, bodies stored in SQLite.
+
+    Thread-safe: bodies can be read from worker threads while the event loop appends.
+    """
+
+    def __init__(self, directory: Path | None = None, max_entries: int = MAX_ENTRIES_IN_MEMORY):
+        self._own_directory = directory is None
+        self.directory = (
+            Path(tempfile.mkdtemp(prefix="aro-tui-log-")) if directory is None else directory
+        )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "exchanges.sqlite3"
+        self._lock = threading.Lock()
+        self._connection = sqlite3.connect(self.path, check_same_thread=False)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=OFF")
+        self._connection.execute(_SCHEMA)
+        self._entries: deque[LogEntry] = deque(maxlen=max_entries)
+        self._next_number = 1
+
+    def __len__(self) -> int:
+        return self._next_number - 1
+
+    @property
+    def entries(self) -> deque[LogEntry]:
+        """The summaries kept in memory, oldest first (the newest ``max_entries``)."""
+        return self._entries
+
+    def add(self, exchange: Exchange) -> LogEntry:
+        """Record a finished ``exchange``; return its summary row."""
+        return self.add_many([exchange])[0]
+
+    def add_many(self, exchanges: Iterable[Exchange]) -> list[LogEntry]:
+        """Record several finished exchanges in one transaction."""
+        added: list[LogEntry] = []
+        rows: list[tuple[int, bytes, bytes | None, str, str]] = []
+        for exchange in exchanges:
+            entry = self._entry_for(self._next_number, exchange)
+            self._next_number += 1
+            details = {
+                "exchange_id": exchange.id,
+                "started_at": exchange.started_at,
+                "traceback": exchange.traceback,
+                "stderr_bytes": exchange.stderr_bytes,
+            }
+            rows.append(
+                (
+                    entry.number,
+                    exchange.request_bytes,
+                    exchange.response_bytes,
+                    json.dumps(list(exchange.stderr_lines)),
+                    json.dumps(details),
+                )
+            )
+            added.append(entry)
+        with self._lock, self._connection:
+            self._connection.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?, ?)", rows)
+        self._entries.extend(added)
+        return added
+
+    @staticmethod
+    def _entry_for(number: int, exchange: Exchange) -> LogEntry:
+        duration_s = exchange.duration_s
+        return LogEntry(
+            number=number,
+            plugin=exchange.plugin,
+            action=exchange.action,
+            status=str(exchange.status),
+            duration_ms=None if duration_s is None else duration_s * 1000,
+            request_size_bytes=exchange.request_size_bytes,
+            response_size_bytes=exchange.response_size_bytes,
+            stderr_line_count=exchange.stderr_line_count,
+            error=exchange.error,
+            exit_code=exchange.exit_code,
+            signal_number=exchange.signal_number,
+            rss_before_bytes=exchange.rss_before_bytes,
+            rss_after_bytes=exchange.rss_after_bytes,
+        )
+
+    def get(self, number: int) -> LogEntry | None:
+        """The summary of exchange ``number`` while it is still held in memory."""
+        if not self._entries:
+            return None
+        index = number - self._entries[0].number
+        if 0 <= index < len(self._entries):
+            return self._entries[index]
+        return None
+
+    def matching(self, log_filter: LogFilter, limit: int | None = None) -> list[LogEntry]:
+        """The newest entries passing ``log_filter`` (at most ``limit``), oldest first."""
+        found: list[LogEntry] = []
+        for entry in reversed(self._entries):
+            if log_filter.matches(entry):
+                found.append(entry)
+                if limit is not None and len(found) >= limit:
+                    break
+        found.reverse()
+        return found
+
+    def _row(self, number: int, column: str, expression: str | None = None) -> Any:
+        with self._lock:
+            cursor = self._connection.execute(
+                f"SELECT {expression or column} FROM bodies WHERE number = ?", (number,)
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise KeyError(number)
+        return row[0]
+
+    def request_bytes(self, number: int) -> bytes:
+        """The input JSON text sent in exchange ``number``."""
+        value: bytes = self._row(number, "request")
+        return value
+
+    def response_bytes(self, number: int) -> bytes | None:
+        """The whole response of exchange ``number`` (None when there was none)."""
+        value: bytes | None = self._row(number, "response")
+        return value
+
+    def response_head(self, number: int, limit_bytes: int) -> bytes | None:
+        """The first ``limit_bytes`` of the response, read without loading the rest."""
+        value: bytes | None = self._row(
+            number, "response", f"substr(response, 1, {int(limit_bytes)})"
+        )
+        return value
+
+    def stderr_lines(self, number: int) -> list[str]:
+        """The stderr lines captured during exchange ``number``."""
+        lines: list[str] = json.loads(self._row(number, "stderr"))
+        return lines
+
+    def details(self, number: int) -> dict[str, Any]:
+        """Extra fields kept on disk (exchange id, start time, traceback)."""
+        details: dict[str, Any] = json.loads(self._row(number, "details"))
+        return details
+
+    def export(self, number: int) -> dict[str, Any]:
+        """Exchange ``number`` as one JSON-ready object: summary, request, response, stderr."""
+        entry = self.get(number)
+        response = self.response_bytes(number)
+        record: dict[str, Any] = {"number": number}
+        if entry is not None:
+            record.update(
+                plugin=entry.plugin,
+                action=entry.action,
+                status=entry.status,
+                duration_ms=entry.duration_ms,
+                request_size_bytes=entry.request_size_bytes,
+                response_size_bytes=entry.response_size_bytes,
+                error=entry.error,
+                exit_code=entry.exit_code,
+                signal=entry.signal_number,
+                rss_before_bytes=entry.rss_before_bytes,
+                rss_after_bytes=entry.rss_after_bytes,
+            )
+        record.update(self.details(number))
+        record["request"] = self.request_bytes(number).decode("utf-8", "replace")
+        record["response"] = None if response is None else response.decode("utf-8", "replace")
+        record["stderr"] = self.stderr_lines(number)
+        return record
+
+    def close(self) -> None:
+        """Close the database; remove it when the log made its own directory."""
+        with self._lock:
+            self._connection.close()
+        if self._own_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,0 +1,53 @@
+"""One sanitizer for every piece of text that comes from a plugin.
+
+Plugin output (responses, stderr, names, error messages) must never drive the terminal:
+control characters are replaced with visible stand-ins before anything is drawn, and the
+UI builds ``rich.text.Text`` objects from the result so square brackets stay literal.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["sanitize", "sanitize_line", "shorten"]
+
+# C0 controls except \t and \n, DEL, C1 controls, and the bidirectional overrides and
+# isolates that can reorder what a reader sees.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        # U+2400..U+241F are the Unicode "control pictures" (␀, ␛, ␍ ...).
+        return chr(0x2400 + code)
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    if code <= 0x9F:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def sanitize(text: str) -> str:
+    """``text`` with control characters (except newline and tab) made visible.
+
+    ESC becomes ``␛``, CR becomes ``␍``; C1 controls and bidi overrides become escapes
+    such as ``\\x9b`` or ``\\u202e``.
+    """
+    return _UNSAFE.sub(_visible, text)
+
+
+def sanitize_line(text: str) -> str:
+    """Like :func:`sanitize`, but for one-line places (table cells, titles, notifications).
+
+    Newlines and tabs become ``␊`` and ``␉`` too, so a name cannot break a layout.
+    """
+    return _UNSAFE_IN_LINE.sub(_visible, text)
+
+
+def shorten(text: str, limit_chars: int) -> str:
+    """``text`` cut to ``limit_chars`` characters with a trailing ``…`` when cut."""
+    if len(text) <= limit_chars:
+        return text
+    return text[: max(limit_chars - 1, 0)] + "…"

@@ -1,0 +1,57 @@
+"""Summaries in memory, bodies on disk, filters over the summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.exchange_log import ExchangeLog, LogFilter
+
+
+def _exchange(
+    number: int, action: str = "hash", status: ExchangeStatus = ExchangeStatus.OK
+) -> Exchange:
+    exchange = Exchange(number, "plugin-python-text", action, b'{"text": "a"}')
+    exchange.status = status
+    exchange.response_bytes = b'{"hash": "' + b"x" * 100 + b'"}'
+    exchange.head_monotonic_s = 1.0
+    exchange.finished_monotonic_s = 1.25
+    exchange.stderr_lines.append(f"line {number}")
+    return exchange
+
+
+def test_bodies_round_trip_through_disk(tmp_path: Path) -> None:
+    log = ExchangeLog(tmp_path)
+    entry = log.add(_exchange(7))
+    assert entry.number == 1 and entry.duration_ms == 250.0
+    assert log.request_bytes(1) == b'{"text": "a"}'
+    assert log.response_head(1, 5) == b'{"has'
+    assert log.stderr_lines(1) == ["line 7"]
+    exported = log.export(1)
+    assert exported["status"] == "ok" and exported["exchange_id"] == 7
+    log.close()
+    assert (tmp_path / "exchanges.sqlite3").exists()
+
+
+def test_memory_keeps_only_the_newest_summaries() -> None:
+    log = ExchangeLog(max_entries=100)
+    log.add_many(_exchange(n) for n in range(1000))
+    assert len(log) == 1000 and len(log.entries) == 100
+    assert log.get(1) is None and log.get(1000) is not None
+    assert log.response_bytes(1) is not None, "older bodies stay on disk"
+    directory = log.directory
+    log.close()
+    assert not directory.exists()
+
+
+def test_filter_by_text_status_plugin_and_action() -> None:
+    log = ExchangeLog()
+    log.add(_exchange(1, "hash"))
+    log.add(_exchange(2, "analyze", ExchangeStatus.TIMEOUT))
+    log.add(_exchange(3, "analyze"))
+    assert [e.number for e in log.matching(LogFilter.parse("status:timeout"))] == [2]
+    assert [e.number for e in log.matching(LogFilter.parse("action:analyze"))] == [2, 3]
+    assert [e.number for e in log.matching(LogFilter.parse("hash"))] == [1]
+    assert [e.number for e in log.matching(LogFilter.parse("plugin:text"), limit=2)] == [2, 3]
+    assert not LogFilter.parse("").active
+    log.close()

@@ -1,0 +1,33 @@
+"""The one sanitizer: plugin text never drives the terminal."""
+
+from __future__ import annotations
+
+from aro_tui.core.sanitize import sanitize, sanitize_line, shorten
+
+
+def test_escape_and_osc52_are_made_visible() -> None:
+    hostile = "before\x1b]52;c;aGVsbG8=\x07after\x1b[2J"
+    shown = sanitize(hostile)
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert shown == "before␛]52;c;aGVsbG8=␇after␛[2J"
+
+
+def test_newline_and_tab_survive_but_carriage_return_does_not() -> None:
+    assert sanitize("a\tb\nc\rd") == "a\tb\nc␍d"
+
+
+def test_c1_del_and_bidi_overrides_are_escaped() -> None:
+    assert sanitize("x\x9by\x7fz\u202e") == "x\\x9by␡z\\u202e"
+
+
+def test_rich_markup_is_left_alone_for_text_objects() -> None:
+    assert sanitize("[bold]hi[/]") == "[bold]hi[/]"
+
+
+def test_line_form_also_hides_newlines_and_tabs() -> None:
+    assert sanitize_line("name\nwith\ttab") == "name␊with␉tab"
+
+
+def test_shorten() -> None:
+    assert shorten("abcdef", 4) == "abc…"
+    assert shorten("abc", 4) == "abc"

@@ -1,0 +1,76 @@
+"""Docstring ``Input:`` sections become starting JSON inputs."""
+
+from __future__ import annotations
+
+import json
+
+from aro_tui.core.templates import parse_input_fields, render_template, template_for
+
+GENERATE_DOC = """
+    Generate text continuation.
+
+    Input:
+        - prompt: The text to continue
+        - max_length: Maximum length of generated text (default: 100)
+        - temperature: Sampling temperature (default: 0.7)
+        - model: Model name (default: "gpt2")
+
+    Output:
+        - generated_text: The generated continuation
+"""
+
+
+def test_chapter_example_becomes_a_template() -> None:
+    assert template_for(GENERATE_DOC) == {
+        "prompt": "",
+        "max_length": 100,
+        "temperature": 0.7,
+        "model": "gpt2",
+    }
+
+
+def test_output_section_is_not_read_as_input() -> None:
+    names = [field.name for field in parse_input_fields(GENERATE_DOC)]
+    assert "generated_text" not in names
+
+
+def test_defaults_json_then_python_literal_then_string() -> None:
+    doc = """Input:
+        - flags: JSON list (default: [1, 2])
+        - enabled: Python literal (default: True)
+        - nothing: JSON null (default: null)
+        - mode: single quotes (default: 'fast')
+        - model: free text (default: sentiment analysis model)
+    """
+    assert template_for(doc) == {
+        "flags": [1, 2],
+        "enabled": True,
+        "nothing": None,
+        "mode": "fast",
+        "model": "sentiment analysis model",
+    }
+
+
+def test_continuation_lines_join_the_description() -> None:
+    doc = """Input:
+        - text: Single text or list
+          of texts to embed (default: "x")
+    """
+    (field,) = parse_input_fields(doc)
+    assert field.description == "Single text or list of texts to embed"
+    assert field.default == "x"
+
+
+def test_no_docstring_or_no_section_gives_empty_object() -> None:
+    assert template_for(None) == {}
+    assert template_for("Just a summary.") == {}
+    assert json.loads(render_template(None)) == {}
+
+
+def test_unparseable_python_value_stays_a_string() -> None:
+    doc = "Input:\n    - when: a set (default: {1, 2})\n"
+    assert template_for(doc) == {"when": "{1, 2}"}
+
+
+def test_render_is_indented_json() -> None:
+    assert render_template("Input:\n  - a: x (default: 1)\n") == '{\n  "a": 1\n}'
