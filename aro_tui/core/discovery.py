@@ -1,0 +1,279 @@
+"""Finding plugins: ``<app>/Plugins/*/plugin.yaml`` one level deep, without running them."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aro_tui
+from aro_tui.core.interpreter import Interpreter, VersionProbe, parse_version, resolve_interpreter
+from aro_tui.core.layout import PythonEntry, check_layout
+from aro_tui.core.manifest import MANIFEST_NAME, read_manifest
+from aro_tui.core.plugin import DiscoveredPlugin, declared_actions
+from aro_tui.core.problem import BOTH, HOST, MISSING, Problem, clean_text, describe
+
+__all__ = [
+    "Discovery",
+    "DiscoveryError",
+    "PluginNotFound",
+    "default_plugins_path",
+    "discover",
+    "find_plugin",
+    "load_plugin",
+    "plugins_dir_for",
+    "resolve_search_path",
+]
+
+APP_PLUGINS_DIR = "Plugins"
+
+
+class DiscoveryError(Exception):
+    """The path to scan does not exist or is not a folder."""
+
+
+class PluginNotFound(LookupError):
+    """No plugin by that name or path; the message lists the names that exist."""
+
+    def __init__(self, wanted: str, search_dir: Path, known_names: list[str]) -> None:
+        self.wanted = wanted
+        self.search_dir = search_dir
+        self.known_names = known_names
+        known = ", ".join(known_names) if known_names else "none"
+        super().__init__(
+            f"no plugin {wanted!r} in {search_dir} (and it is not a plugin folder); "
+            f"known plugins: {known}"
+        )
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The result of scanning one plugins folder."""
+
+    plugins_dir: Path
+    plugins: list[DiscoveredPlugin] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """Whether every plugin found is valid (skipped folders are only warnings)."""
+        return all(plugin.valid for plugin in self.plugins)
+
+
+def default_plugins_path() -> Path:
+    """``aro_tui/bundled_plugins`` when installed that way, else the repo's ``plugins/``."""
+    package_dir = Path(aro_tui.__file__).resolve().parent
+    bundled = package_dir / "bundled_plugins"
+    return bundled if bundled.is_dir() else package_dir.parent / "plugins"
+
+
+def resolve_search_path(path: Path | None) -> Path:
+    """``path``, else ``./Plugins`` if present, else :func:`default_plugins_path`."""
+    if path is not None:
+        return path
+    local = Path.cwd() / APP_PLUGINS_DIR
+    return local if local.is_dir() else default_plugins_path()
+
+
+def plugins_dir_for(path: Path) -> Path:
+    """The plugins folder for ``path``: an app folder's ``Plugins/``, or ``path`` itself."""
+    if not path.is_dir():
+        what = "does not exist" if not os.path.lexists(path) else "is not a folder"
+        raise DiscoveryError(f"{path} {what}")
+    app_plugins = path / APP_PLUGINS_DIR
+    return app_plugins if app_plugins.is_dir() else path
+
+
+def discover(
+    path: Path,
+    *,
+    configured_interpreter: Path | None = None,
+    probe: VersionProbe | None = None,
+) -> Discovery:
+    """Scan ``path`` (an app folder, a plugins folder, or one plugin folder); never runs plugins."""
+    plugins_dir = plugins_dir_for(path)
+    if (plugins_dir / MANIFEST_NAME).exists() and plugins_dir == path:
+        plugin = load_plugin(
+            plugins_dir, configured_interpreter=configured_interpreter, probe=probe
+        )
+        return Discovery(plugins_dir, [plugin], [])
+    plugins: list[DiscoveredPlugin] = []
+    skipped: list[Problem] = []
+    try:
+        entries = sorted(os.scandir(plugins_dir), key=lambda entry: entry.name)
+    except OSError as error:
+        raise DiscoveryError(f"cannot list {plugins_dir}: {error.strerror or error}") from error
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        folder = Path(entry.path)
+        reason = _not_a_plugin_folder(entry)
+        if reason == "file":
+            continue
+        if reason is not None:
+            skipped.append(_skip(folder, "unreadable-entry", reason, "a plugin folder"))
+            continue
+        manifest = folder / MANIFEST_NAME
+        if not os.path.lexists(manifest):
+            skipped.append(
+                _skip(manifest, "no-manifest", MISSING, "a plugin.yaml in every plugin folder")
+            )
+            continue
+        plugins.append(
+            load_plugin(folder, configured_interpreter=configured_interpreter, probe=probe)
+        )
+    return Discovery(plugins_dir, _flag_duplicate_names(plugins), skipped)
+
+
+def _not_a_plugin_folder(entry: os.DirEntry[str]) -> str | None:
+    """None for a folder, ``"file"`` for a plain file, else why the entry is unusable."""
+    try:
+        if entry.is_dir():
+            return None
+        if entry.is_symlink() and not Path(entry.path).exists():
+            return "a broken symbolic link"
+        return "file"
+    except OSError as error:
+        return clean_text(error.strerror or str(error))
+
+
+def _skip(path: Path, code: str, found: str, expected: str) -> Problem:
+    message = {
+        "no-manifest": "folder skipped: no plugin.yaml in it",
+        "unreadable-entry": f"entry skipped: {found}",
+    }[code]
+    return Problem(code, path, "", found, expected, message, "warning", BOTH)
+
+
+def _flag_duplicate_names(plugins: list[DiscoveredPlugin]) -> list[DiscoveredPlugin]:
+    counts = Counter(plugin.name for plugin in plugins)
+    flagged: list[DiscoveredPlugin] = []
+    for plugin in plugins:
+        if counts[plugin.name] > 1:
+            others = [str(p.root) for p in plugins if p.name == plugin.name and p is not plugin]
+            problem = Problem(
+                "duplicate-name",
+                plugin.manifest_file,
+                "name",
+                describe(plugin.name),
+                "a name no other plugin in this folder uses",
+                f"another plugin has the same name ({', '.join(others)}); only one will load",
+                "error",
+                BOTH,
+            )
+            plugin = dataclasses.replace(plugin, problems=(*plugin.problems, problem))
+        flagged.append(plugin)
+    return flagged
+
+
+def load_plugin(
+    root: Path,
+    *,
+    configured_interpreter: Path | None = None,
+    probe: VersionProbe | None = None,
+) -> DiscoveredPlugin:
+    """Read one plugin folder: manifest, layout, module, interpreter and its version."""
+    manifest_file = root / MANIFEST_NAME
+    manifest = read_manifest(manifest_file)
+    problems = list(manifest.problems)
+    data = manifest.data
+    name_value = data.get("name") if data is not None else None
+    name = name_value if isinstance(name_value, str) and name_value else root.name
+    python_entry: PythonEntry | None = None
+    if data is not None:
+        python_entry, layout_problems = check_layout(
+            data, root, name, manifest_file, manifest.positions
+        )
+        problems.extend(layout_problems)
+    interpreter = resolve_interpreter(root, configured=configured_interpreter, probe=probe)
+    if data is not None and python_entry is None and isinstance(data.get("provides"), list):
+        problems.append(
+            Problem(
+                "no-python-plugin",
+                manifest_file,
+                "provides",
+                "no usable python-plugin entry",
+                "a python-plugin entry with a path",
+                "aro-tui has nothing to run in this plugin",
+                "warning",
+                HOST,
+                *manifest.positions.get("provides", (None, None)),
+            )
+        )
+    if python_entry is not None:
+        problems.extend(
+            _host_problems(manifest_file, python_entry, interpreter, manifest.positions)
+        )
+    return DiscoveredPlugin(
+        name=name,
+        root=root,
+        module_path=python_entry.module_path if python_entry else None,
+        interpreter=interpreter,
+        declared_actions=declared_actions(data),
+        problems=tuple(problems),
+        manifest=data,
+    )
+
+
+def _host_problems(
+    manifest_file: Path,
+    entry: PythonEntry,
+    interpreter: Interpreter,
+    positions: Mapping[str, tuple[int, int]],
+) -> list[Problem]:
+    if interpreter.error is not None:
+        return [
+            Problem(
+                "interpreter-unusable",
+                interpreter.path,
+                "",
+                clean_text(interpreter.error),
+                "a Python interpreter that runs",
+                f"the {interpreter.origin} interpreter cannot be used",
+                "error",
+                HOST,
+            )
+        ]
+    wanted = parse_version(entry.min_version) if entry.min_version else None
+    if wanted is None or interpreter.version is None or interpreter.version >= wanted:
+        return []
+    field = f"provides[{entry.index}].python.min-version"
+    line, column = positions.get(field, (None, None))
+    return [
+        Problem(
+            "min-version-unmet",
+            manifest_file,
+            field,
+            f"Python {interpreter.version_text} ({interpreter.path}, {interpreter.origin})",
+            f"Python >= {entry.min_version}",
+            f"the plugin needs Python {entry.min_version} or newer",
+            "error",
+            HOST,
+            line,
+            column,
+        )
+    ]
+
+
+def find_plugin(
+    name_or_path: str,
+    search_root: Path | None = None,
+    *,
+    configured_interpreter: Path | None = None,
+) -> DiscoveredPlugin:
+    """A plugin folder given by path, or by manifest/folder name under ``search_root``."""
+    as_path = Path(name_or_path)
+    if (as_path / MANIFEST_NAME).exists():
+        return load_plugin(as_path, configured_interpreter=configured_interpreter)
+    search_dir = resolve_search_path(search_root)
+    try:
+        found = discover(search_dir, configured_interpreter=configured_interpreter)
+    except DiscoveryError:
+        raise PluginNotFound(name_or_path, search_dir, []) from None
+    for plugin in found.plugins:
+        if name_or_path in {plugin.name, plugin.root.name}:
+            return plugin
+    raise PluginNotFound(name_or_path, found.plugins_dir, sorted(p.name for p in found.plugins))

@@ -1,0 +1,178 @@
+"""Checks of a plugin folder against its manifest: paths inside it, the module, requirements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from aro_tui.core.naming import locate_module, module_candidates
+from aro_tui.core.problem import BOTH, RUNTIME, STRICT, Problem, RuleSet, Severity, describe
+from aro_tui.core.rules import path_escapes
+
+
+@dataclass(frozen=True)
+class PythonEntry:
+    """What the first usable ``python-plugin`` entry says about running the plugin."""
+
+    index: int
+    source_dir: Path
+    module_path: Path | None
+    min_version: str | None
+
+
+@dataclass
+class _Findings:
+    file: Path
+    positions: Mapping[str, tuple[int, int]]
+    problems: list[Problem]
+
+    def add(
+        self,
+        code: str,
+        field: str,
+        found: str,
+        expected: str,
+        message: str,
+        severity: Severity = "error",
+        rules: tuple[RuleSet, ...] = BOTH,
+    ) -> None:
+        line, column = self.positions.get(field, (None, None))
+        self.problems.append(
+            Problem(code, self.file, field, found, expected, message, severity, rules, line, column)
+        )
+
+
+def _inside(target: Path, root_real: Path) -> bool:
+    return target == root_real or target.is_relative_to(root_real)
+
+
+def check_layout(
+    manifest: Mapping[str, Any],
+    root: Path,
+    plugin_name: str,
+    file: Path,
+    positions: Mapping[str, tuple[int, int]],
+) -> tuple[PythonEntry | None, list[Problem]]:
+    """Resolve every ``provides`` path under ``root``; locate the first python module."""
+    findings = _Findings(file, positions, [])
+    provides = manifest.get("provides")
+    if not isinstance(provides, list):
+        return None, findings.problems
+    root_real = root.resolve()
+    first: PythonEntry | None = None
+    for index, entry in enumerate(provides):
+        if not isinstance(entry, dict):
+            continue
+        path = entry.get("path")
+        if not isinstance(path, str) or not path or path_escapes(path):
+            continue
+        field = f"provides[{index}].path"
+        source_dir = root / path
+        real = source_dir.resolve()
+        if not _inside(real, root_real):
+            findings.add(
+                "provides-path-escape",
+                field,
+                f"{describe(path)} (a symbolic link leading outside the plugin folder)",
+                "a folder inside the plugin folder",
+                f"provides.path must stay inside the plugin folder; it resolves to {real}",
+            )
+            continue
+        if entry.get("type") != "python-plugin":
+            continue
+        python_entry = _check_python_entry(
+            findings, entry, index, source_dir, root_real, plugin_name
+        )
+        if first is None:
+            first = python_entry
+    return first, findings.problems
+
+
+def _check_python_entry(
+    findings: _Findings,
+    entry: Mapping[str, Any],
+    index: int,
+    source_dir: Path,
+    root_real: Path,
+    plugin_name: str,
+) -> PythonEntry:
+    field = f"provides[{index}].path"
+    block = entry.get("python")
+    block = block if isinstance(block, dict) else {}
+    min_version = block.get("min-version")
+    min_text = (
+        None if min_version is None or isinstance(min_version, dict | list) else str(min_version)
+    )
+    if not source_dir.is_dir():
+        findings.add(
+            "provides-path-not-found",
+            field,
+            f"{describe(str(entry['path']))} (no such folder)",
+            "an existing folder holding the plugin module",
+            "the python-plugin folder does not exist",
+            "error",
+            RUNTIME,
+        )
+        return PythonEntry(index, source_dir, None, min_text)
+    module = locate_module(source_dir, plugin_name)
+    if module is None:
+        findings.add(
+            "module-not-found",
+            field,
+            f"none of {', '.join(module_candidates(plugin_name))}",
+            f"one of those files in {describe(str(entry['path']))}",
+            "the runtime finds no module file for this plugin",
+            "error",
+            RUNTIME,
+        )
+    elif not _inside(module.resolve(), root_real):
+        findings.add(
+            "module-escape",
+            field,
+            f"{describe(module.name)} (a symbolic link leading outside the plugin folder)",
+            "a module file inside the plugin folder",
+            f"the plugin module must stay inside the plugin folder; it resolves to "
+            f"{module.resolve()}",
+        )
+        module = None
+    requirements = block.get("requirements")
+    if isinstance(requirements, str) and requirements and not path_escapes(requirements):
+        requirements_field = f"provides[{index}].python.requirements"
+        target = source_dir / requirements
+        relative = str(PurePosixPath(str(entry["path"])) / requirements)
+        if not _inside(target.resolve(), root_real):
+            findings.add(
+                "requirements-escape",
+                requirements_field,
+                f"{describe(requirements)} (a symbolic link leading outside the plugin folder)",
+                "a file inside the plugin's path",
+                f"python.requirements must stay inside the plugin folder; it resolves to "
+                f"{target.resolve()}",
+            )
+        elif target.is_file():
+            pass
+        elif (root_real / requirements).is_file():
+            # The chapter's own layout: requirements.txt beside plugin.yaml, code in src/.
+            findings.add(
+                "requirements-location",
+                requirements_field,
+                f"{describe(requirements)} beside plugin.yaml, not in {entry['path']}",
+                f"the file {describe(relative)}",
+                "ARO's installer runs pip3 install -r <plugin>/<provides.path>/<requirements>; "
+                "the chapter's layout keeps the file at the plugin root, which it will not find",
+                "warning",
+                STRICT,
+            )
+        else:
+            findings.add(
+                "requirements-not-found",
+                requirements_field,
+                f"{describe(requirements)} (no such file)",
+                f"the file {describe(relative)}",
+                "installing runs pip3 install -r on this file, which does not exist",
+                "error",
+                STRICT,
+            )
+    return PythonEntry(index, source_dir, module, min_text)

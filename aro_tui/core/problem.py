@@ -1,0 +1,95 @@
+"""The one shape every manifest, discovery and interpreter finding is reported in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+RuleSet = Literal["strict", "runtime", "host"]
+
+STRICT: tuple[RuleSet, ...] = ("strict",)
+RUNTIME: tuple[RuleSet, ...] = ("runtime",)
+BOTH: tuple[RuleSet, ...] = ("strict", "runtime")
+HOST: tuple[RuleSet, ...] = ("host",)
+
+MISSING = "(missing)"
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_DESCRIBE_LIMIT_CHARS = 80
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: where it is, what was found, what was expected, and who objects.
+
+    ``rules`` names the rule sets that flag it: ``strict`` (ARO's package manager),
+    ``runtime`` (ARO's looser runtime reader) and ``host`` (aro-tui's own checks of how it
+    will run the plugin: interpreter and ``python.min-version``).
+    """
+
+    code: str
+    file: Path
+    field: str
+    found: str
+    expected: str
+    message: str
+    severity: Severity
+    rules: tuple[RuleSet, ...]
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this problem makes the plugin invalid."""
+        return self.severity == "error"
+
+    def location(self) -> str:
+        """``file:line:column`` (or less, when the position is unknown)."""
+        text = str(self.file)
+        if self.line is not None:
+            text += f":{self.line}"
+            if self.column is not None:
+                text += f":{self.column}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (docs/json-output.md, "problem")."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "rules": list(self.rules),
+            "file": str(self.file),
+            "field": self.field,
+            "line": self.line,
+            "column": self.column,
+            "found": self.found,
+            "expected": self.expected,
+            "message": self.message,
+        }
+
+
+def clean_text(text: str) -> str:
+    """``text`` with terminal control characters shown as ``\\xNN`` escapes."""
+    return _CONTROL_CHARS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def describe(value: Any) -> str:
+    """A short, printable description of a YAML value for a problem's ``found``."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return f"{value!r} (a number)"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        shown = (
+            value if len(value) <= _DESCRIBE_LIMIT_CHARS else value[:_DESCRIBE_LIMIT_CHARS] + "…"
+        )
+        return '"' + clean_text(shown).replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return f"a mapping with {len(value)} key(s)"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item(s)"
+    return f"a {type(value).__name__} ({clean_text(str(value))[:_DESCRIBE_LIMIT_CHARS]})"

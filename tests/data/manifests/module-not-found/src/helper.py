@@ -1,0 +1,1 @@
+"""Not a module name the runtime looks for."""
