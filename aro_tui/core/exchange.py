@@ -1,0 +1,138 @@
+"""Exchange records: one request to a plugin and everything observed while it ran."""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_EXCHANGE_STDERR_LINES = 200
+
+
+class ExchangeStatus(enum.StrEnum):
+    """How an exchange ended (``PENDING`` while it has not)."""
+
+    PENDING = "pending"
+    OK = "ok"
+    PLUGIN_ERROR = "plugin_error"
+    """The action returned a JSON object with a string ``"error"``, raised, or was unknown."""
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    CRASHED = "crashed"
+    """The plugin process died (or was killed) before answering."""
+    PROTOCOL_ERROR = "protocol_error"
+    """The answer was not UTF-8 JSON text, not a string, or the stream was corrupt."""
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    """One call to a plugin: request, response, timing, stderr and memory around it.
+
+    ``request_bytes`` and ``response_bytes`` hold exactly the ``input`` JSON text sent to the
+    action and the text it returned, as the chapter's protocol carries them; the chapter's
+    request line is derived on demand by :meth:`spec_request_line`.
+    """
+
+    id: int
+    plugin: str
+    action: str
+    request_bytes: bytes
+    started_at: float = field(default_factory=time.time)
+    """Wall-clock time (epoch seconds) the request was sent."""
+    sent_monotonic_s: float = 0.0
+    head_monotonic_s: float = 0.0
+    """When the plugin could start on it (the previous in-flight exchange had finished)."""
+    finished_monotonic_s: float | None = None
+    status: ExchangeStatus = ExchangeStatus.PENDING
+    response_bytes: bytes | None = None
+    error: str | None = None
+    """A one-line human summary when status is not OK."""
+    traceback: str | None = None
+    exit_code: int | None = None
+    signal_number: int | None = None
+    stderr_lines: deque[str] = field(
+        default_factory=lambda: deque(maxlen=MAX_EXCHANGE_STDERR_LINES)
+    )
+    """The last lines the plugin wrote to stderr (or printed) during the call."""
+    stderr_line_count: int = 0
+    stderr_bytes: int = 0
+    rss_before_bytes: int | None = None
+    rss_after_bytes: int | None = None
+    """Resident memory of the plugin's whole process tree before and after the call."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the exchange has ended."""
+        return self.status is not ExchangeStatus.PENDING
+
+    @property
+    def duration_s(self) -> float | None:
+        """Service time: from when the plugin could start on it until the answer arrived."""
+        if self.finished_monotonic_s is None:
+            return None
+        return self.finished_monotonic_s - self.head_monotonic_s
+
+    @property
+    def latency_s(self) -> float | None:
+        """From sending the request (including time queued behind others) to the answer."""
+        if self.finished_monotonic_s is None:
+            return None
+        return self.finished_monotonic_s - self.sent_monotonic_s
+
+    @property
+    def request_size_bytes(self) -> int:
+        """Size of the input JSON text."""
+        return len(self.request_bytes)
+
+    @property
+    def response_size_bytes(self) -> int:
+        """Size of the returned text (0 when there is none)."""
+        return 0 if self.response_bytes is None else len(self.response_bytes)
+
+    @property
+    def response_text(self) -> str | None:
+        """The response decoded as UTF-8 (invalid bytes replaced)."""
+        if self.response_bytes is None:
+            return None
+        return self.response_bytes.decode("utf-8", "replace")
+
+    def response_json(self) -> Any:
+        """The response parsed as JSON (raises ``ValueError`` if it is not)."""
+        import orjson
+
+        if self.response_bytes is None:
+            raise ValueError("no response")
+        return orjson.loads(self.response_bytes)
+
+    def spec_request_line(self) -> str:
+        """The request as the chapter's protocol carries it: ``{"action": ..., "input": ...}``."""
+        input_text = self.request_bytes.decode("utf-8", "replace")
+        return json.dumps({"action": self.action, "input": input_text})
+
+    def spec_response_line(self) -> str | None:
+        """The response line as the chapter's main loop would print it."""
+        return self.response_text
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready record of the exchange (without the request and response bodies)."""
+        duration_s = self.duration_s
+        return {
+            "id": self.id,
+            "plugin": self.plugin,
+            "action": self.action,
+            "status": str(self.status),
+            "started_at": self.started_at,
+            "duration_ms": None if duration_s is None else round(duration_s * 1000, 3),
+            "request_size_bytes": self.request_size_bytes,
+            "response_size_bytes": self.response_size_bytes,
+            "error": self.error,
+            "exit_code": self.exit_code,
+            "signal": self.signal_number,
+            "stderr_line_count": self.stderr_line_count,
+            "stderr_tail": list(self.stderr_lines),
+            "rss_before_bytes": self.rss_before_bytes,
+            "rss_after_bytes": self.rss_after_bytes,
+        }

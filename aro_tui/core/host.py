@@ -1,0 +1,763 @@
+"""The plugin host: long-lived plugin processes driven over asyncio, one exchange per call.
+
+``PluginProcess`` owns one plugin subprocess (the harness importing the plugin module);
+``PluginHost`` owns many. Both report through a :class:`PluginObserver` whose methods are
+called on the event loop; nothing here knows about widgets. See ``docs/host-protocol.md``.
+
+Typical use::
+
+    plugin = PluginProcess(PluginLaunch(name="text", module_path=..., interpreter=...))
+    await plugin.start()                      # PluginStartError if the import fails
+    exchange = await plugin.call("analyze", '{"text": "hi"}', timeout_s=30)
+    exchange.status, exchange.response_bytes, exchange.duration_s, exchange.stderr_lines
+    await plugin.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import os
+import secrets
+import signal
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.process_tree import ProcessTree
+from aro_tui.core.protocol import (
+    HARNESS_IMPORT_ERROR,
+    HARNESS_READY,
+    Frame,
+    FrameDecoder,
+    ProtocolError,
+    check_action_name,
+    encode_request_header,
+    interpret,
+)
+from aro_tui.harness import HARNESS_PATH
+
+DEFAULT_TIMEOUT_S = 300.0
+MAX_RECENT_STDERR_LINES = 200
+MAX_STDERR_LINE_BYTES = 64 * 1024
+PIPE_CLOSE_GRACE_S = 0.5
+SMALL_WRITE_BYTES = 64 * 1024
+
+
+class PluginState(enum.StrEnum):
+    """Lifecycle of one plugin process."""
+
+    STOPPED = "stopped"
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    """At least one exchange is in flight."""
+    CRASHED = "crashed"
+    """The process died on its own (or failed to start); the next call starts it again."""
+
+
+class PluginStartError(Exception):
+    """The plugin process did not become ready (import failed, process died, timeout)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        traceback: str | None = None,
+        exit_code: int | None = None,
+        signal_number: int | None = None,
+        stderr_tail: list[str] | None = None,
+    ) -> None:
+        """Describe a failed start."""
+        super().__init__(message)
+        self.traceback = traceback
+        self.exit_code = exit_code
+        self.signal_number = signal_number
+        self.stderr_tail = stderr_tail or []
+
+
+class PluginObserver:
+    """Receives a plugin's events on the event loop; override what you need (all no-ops)."""
+
+    def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
+        """The plugin's ``state`` changed."""
+
+    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        """A request was sent."""
+
+    def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        """An exchange got its final status."""
+
+    def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
+        """The plugin wrote a line on stderr (or printed it); ``exchange`` is None between calls."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginLaunch:
+    """Everything needed to start one plugin: explicit values, no discovery."""
+
+    name: str
+    module_path: Path
+    interpreter: Path
+    source_dir: Path | None = None
+    """Put first on the plugin's sys.path; default: the module's folder."""
+    cwd: Path | None = None
+    env: Mapping[str, str] | None = None
+    default_timeout_s: float = DEFAULT_TIMEOUT_S
+    start_timeout_s: float = DEFAULT_TIMEOUT_S
+    cancel_grace_s: float = 2.0
+    """How long a cancelled call may take to stop before the process is killed."""
+    stop_grace_s: float = 1.0
+    sample_memory: bool = True
+    """Read the tree's resident memory around each call (a few µs per call)."""
+    validate_json: bool = True
+    """Parse every result (orjson) to tell ok / plugin error / protocol error."""
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """Host-side bookkeeping for one request until both its frame and sentinel arrived."""
+
+    exchange: Exchange
+    future: asyncio.Future[Exchange]
+    timeout_s: float
+    observed: bool = True
+    frame: Frame | None = None
+    sentinel_seen: bool = False
+    cancel_requested: bool = False
+
+
+class PluginProcess:
+    """One plugin subprocess: start/stop/restart, pipelined calls, exchange records.
+
+    Requests may be sent while others are in flight; the harness runs them in order. An
+    exchange ends when both its response frame and its end-of-call stderr sentinel arrived,
+    so every stderr line is attributed to the call that printed it.
+    """
+
+    def __init__(self, launch: PluginLaunch, observer: PluginObserver | None = None) -> None:
+        """Prepare (not start) the plugin described by ``launch``."""
+        self.launch = launch
+        self.observer = observer
+        self.state = PluginState.STOPPED
+        self.info: dict[str, Any] | None = None
+        """The harness's info document: ``actions`` [{name, function, defined, doc}],
+        ``undeclared``, ``plugin_info`` (what aro_plugin_info() returned), ``info_error``."""
+        self.cold_start_s: float | None = None
+        self.pid: int | None = None
+        self.exit_code: int | None = None
+        self.signal_number: int | None = None
+        self.recent_stderr: deque[str] = deque(maxlen=MAX_RECENT_STDERR_LINES)
+        self.history: deque[Exchange] = deque(maxlen=1000)
+        """The most recent finished exchanges, oldest first."""
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._stdin: asyncio.WriteTransport | None = None
+        self._tree: ProcessTree | None = None
+        self._decoder = FrameDecoder()
+        self._stderr_partial = b""
+        self._token = ""
+        self._sentinel = b""
+        self._next_id = 1
+        self._pending: dict[int, _Pending] = {}
+        self._awaiting_frame: deque[_Pending] = deque()
+        self._awaiting_sentinel: deque[_Pending] = deque()
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._cancel_write_fd = -1
+        self._ready: asyncio.Future[None] | None = None
+        self._exited: asyncio.Event | None = None
+        self._start_lock = asyncio.Lock()
+        self._stopping = False
+        self._kill_reason: str | None = None
+        self._start_traceback: str | None = None
+        self._last_rss_bytes: int | None = None
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The plugin's name."""
+        return self.launch.name
+
+    @property
+    def in_flight(self) -> int:
+        """How many exchanges are waiting for an answer."""
+        return len(self._pending)
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is up and answering."""
+        return self.state in (PluginState.READY, PluginState.BUSY)
+
+    def action_names(self) -> list[str]:
+        """Declared actions, then undeclared ``aro_action_*`` functions."""
+        if self.info is None:
+            return []
+        declared = [str(action["name"]) for action in self.info.get("actions", [])]
+        return declared + [str(action["name"]) for action in self.info.get("undeclared", [])]
+
+    async def start(self) -> None:
+        """Spawn the harness and wait until the module is imported (``PluginStartError``)."""
+        async with self._start_lock:
+            if self.running:
+                return
+            if self._transport is not None:
+                await self._shutdown(graceful=False, reason="restarting")
+            await self._spawn()
+
+    async def stop(self) -> None:
+        """Stop the process (gracefully, then SIGKILL); in-flight exchanges end cancelled."""
+        async with self._start_lock:
+            await self._shutdown(graceful=True, reason="plugin stopped")
+
+    async def restart(self) -> None:
+        """Stop, then start again."""
+        await self.stop()
+        await self.start()
+
+    async def call(
+        self, action: str, input_json: str | bytes, *, timeout_s: float | None = None
+    ) -> Exchange:
+        """Run ``action`` with ``input_json`` (starting the plugin if needed); never raises
+        for plugin faults — the returned exchange's ``status`` says what happened."""
+        if not self.running:
+            try:
+                await self.start()
+            except PluginStartError as error:
+                return self._failed_start_exchange(action, input_json, error)
+        return await self.submit(action, input_json, timeout_s=timeout_s)
+
+    def submit(
+        self, action: str, input_json: str | bytes, *, timeout_s: float | None = None
+    ) -> asyncio.Future[Exchange]:
+        """Send a request now (the plugin must be running); the future resolves when it ends.
+
+        The fast path for pipelining: no task per call. Raises ``RuntimeError`` if the
+        plugin is not running and ``ValueError`` for an invalid action name.
+        """
+        check_action_name(action)
+        body = input_json.encode("utf-8") if isinstance(input_json, str) else input_json
+        pending = self._send("call", action, body, timeout_s)
+        if self.observer is not None:
+            self.observer.on_exchange_started(self, pending.exchange)
+        return pending.future
+
+    def cancel(self, exchange_id: int) -> bool:
+        """Ask the plugin to interrupt a call (SIGINT → KeyboardInterrupt in that call only).
+
+        If it has not stopped after ``cancel_grace_s`` (blocked in C, swallowing the
+        interrupt), the process tree is killed; the next call restarts it. Returns False if
+        the exchange is not in flight.
+        """
+        pending = self._pending.get(exchange_id)
+        if pending is None or pending.cancel_requested or self.pid is None:
+            return pending is not None
+        pending.cancel_requested = True
+        with contextlib.suppress(OSError):
+            os.write(self._cancel_write_fd, f"{exchange_id}\n".encode())
+            os.kill(self.pid, signal.SIGINT)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.launch.cancel_grace_s, self._escalate_cancel, pending)
+        return True
+
+    async def refresh_info(self) -> dict[str, Any]:
+        """Ask the running harness for its info document again."""
+        pending = self._send("info", "-", b"", self.launch.default_timeout_s, observed=False)
+        exchange = await pending.future
+        if exchange.status is not ExchangeStatus.OK or exchange.response_bytes is None:
+            raise RuntimeError(exchange.error or "info request failed")
+        info = orjson.loads(exchange.response_bytes)
+        self.info = info if isinstance(info, dict) else None
+        return info if isinstance(info, dict) else {}
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory of the plugin's process tree now (None when not running)."""
+        return self._tree.rss_bytes() if self._tree is not None else None
+
+    def process_tree_pids(self) -> list[int]:
+        """Pids of the plugin's processes seen so far and still alive."""
+        return self._tree.pids() if self._tree is not None else []
+
+    def kill_now(self) -> None:
+        """Synchronously SIGKILL the whole tree (for exit paths where the loop cannot run)."""
+        if self._tree is not None:
+            self._tree.kill()
+
+    # -- spawning and stopping ---------------------------------------------------------------
+
+    async def _spawn(self) -> None:
+        launch = self.launch
+        loop = asyncio.get_running_loop()
+        self._reset_stream_state()
+        self._token = secrets.token_hex(8)
+        self._sentinel = f"\x1e{self._token} end ".encode()
+        cancel_read_fd, self._cancel_write_fd = os.pipe()
+        os.set_blocking(self._cancel_write_fd, False)
+        argv = [
+            str(launch.interpreter),
+            str(HARNESS_PATH),
+            "--module",
+            str(launch.module_path),
+            "--plugin-name",
+            launch.name,
+            "--token",
+            self._token,
+            "--cancel-fd",
+            str(cancel_read_fd),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+        if launch.source_dir is not None:
+            argv += ["--source-dir", str(launch.source_dir)]
+        env = dict(os.environ if launch.env is None else launch.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self._ready = loop.create_future()
+        self._exited = asyncio.Event()
+        startup = _Pending(
+            Exchange(0, launch.name, "<start>", b""), loop.create_future(), launch.start_timeout_s
+        )
+        self._awaiting_sentinel.append(startup)
+        self._set_state(PluginState.STARTING)
+        started_s = time.monotonic()
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: _HarnessProtocol(self),
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=str(launch.cwd) if launch.cwd is not None else None,
+                env=env,
+                start_new_session=True,
+                pass_fds=(cancel_read_fd,),
+            )
+        except OSError as error:
+            self._set_state(PluginState.CRASHED)
+            raise PluginStartError(f"cannot start {launch.interpreter}: {error}") from error
+        finally:
+            os.close(cancel_read_fd)
+        self._transport = transport
+        self.pid = transport.get_pid()
+        self._tree = ProcessTree(self.pid)
+        stdin = transport.get_pipe_transport(0)
+        assert isinstance(stdin, asyncio.WriteTransport)
+        self._stdin = stdin
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), launch.start_timeout_s)
+        except (TimeoutError, PluginStartError) as error:
+            if isinstance(error, TimeoutError):
+                self._kill_reason = f"not ready within {launch.start_timeout_s} s"
+                self._kill_tree()
+            await self._exited.wait()
+            raise self._start_error(error) from None
+        self.cold_start_s = time.monotonic() - started_s
+        self._last_rss_bytes = self._tree.rss_bytes() if launch.sample_memory else None
+
+    def _start_error(self, error: BaseException) -> PluginStartError:
+        tail = list(self.recent_stderr)[-20:]
+        if isinstance(error, TimeoutError):
+            message = f"plugin {self.name} was not ready within {self.launch.start_timeout_s} s"
+        elif self._start_traceback is not None:
+            message = f"plugin {self.name} failed to import: {error}"
+        else:
+            message = f"plugin {self.name} exited during start ({self._exit_text()})"
+        return PluginStartError(
+            message,
+            traceback=self._start_traceback,
+            exit_code=self.exit_code,
+            signal_number=self.signal_number,
+            stderr_tail=tail,
+        )
+
+    async def _shutdown(self, *, graceful: bool, reason: str) -> None:
+        if self._transport is None or self._exited is None:
+            return
+        self._stopping = True
+        self._kill_reason = reason
+        if self._tree is not None:
+            self._tree.refresh()
+        if graceful and not self._exited.is_set():
+            with contextlib.suppress(Exception):
+                self._send("exit", "-", b"", None, observed=False)
+            if self._stdin is not None:
+                self._stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exited.wait(), self.launch.stop_grace_s)
+        self._kill_tree()
+        await self._exited.wait()
+        if self._tree is not None:
+            await asyncio.to_thread(self._tree.wait_gone, 2.0)
+        self._set_state(PluginState.STOPPED)
+
+    def _kill_tree(self) -> None:
+        if self._tree is not None:
+            self._tree.kill()
+
+    def _reset_stream_state(self) -> None:
+        self._decoder = FrameDecoder()
+        self._stderr_partial = b""
+        self._awaiting_frame.clear()
+        self._awaiting_sentinel.clear()
+        self._pending.clear()
+        self._stopping = False
+        self._kill_reason = None
+        self._start_traceback = None
+        self.exit_code = None
+        self.signal_number = None
+        self.info = None
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _send(
+        self,
+        kind: str,
+        action: str,
+        body: bytes,
+        timeout_s: float | None,
+        *,
+        observed: bool = True,
+    ) -> _Pending:
+        if self._stdin is None or not (self.running or kind == "exit"):
+            raise RuntimeError(f"plugin {self.name} is not running ({self.state})")
+        request_id = self._next_id
+        self._next_id += 1
+        loop = asyncio.get_running_loop()
+        now_s = time.monotonic()
+        exchange = Exchange(request_id, self.launch.name, action, body)
+        exchange.sent_monotonic_s = now_s
+        pending = _Pending(
+            exchange,
+            loop.create_future(),
+            self.launch.default_timeout_s if timeout_s is None else timeout_s,
+            observed,
+        )
+        header = encode_request_header(kind, request_id, action, len(body))
+        if len(body) < SMALL_WRITE_BYTES:
+            self._stdin.write(header + body)
+        else:
+            self._stdin.write(header)
+            self._stdin.write(body)
+        self._pending[request_id] = pending
+        self._awaiting_sentinel.append(pending)
+        self._awaiting_frame.append(pending)
+        if len(self._awaiting_frame) == 1:
+            self._become_head(pending, now_s)
+        if observed and self.state is PluginState.READY:
+            self._set_state(PluginState.BUSY)
+        return pending
+
+    def _become_head(self, pending: _Pending, now_s: float) -> None:
+        pending.exchange.head_monotonic_s = now_s
+        pending.exchange.rss_before_bytes = self._last_rss_bytes
+        loop = asyncio.get_running_loop()
+        self._head_timer = loop.call_at(now_s + pending.timeout_s, self._on_timeout, pending)
+
+    # -- receiving (called by _HarnessProtocol) ----------------------------------------------
+
+    def _on_stdout(self, data: bytes) -> None:
+        try:
+            frames = self._decoder.feed(data)
+        except ProtocolError as error:
+            self._fail_stream(str(error))
+            return
+        for frame in frames:
+            if frame.request_id == 0:
+                self._on_startup_frame(frame)
+                continue
+            if not self._awaiting_frame or self._awaiting_frame[0].exchange.id != frame.request_id:
+                self._fail_stream(f"response for unexpected request id {frame.request_id}")
+                return
+            pending = self._awaiting_frame.popleft()
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            now_s = time.monotonic()
+            pending.exchange.finished_monotonic_s = now_s
+            if self.launch.sample_memory and self._tree is not None:
+                self._last_rss_bytes = self._tree.rss_bytes()
+            pending.exchange.rss_after_bytes = self._last_rss_bytes
+            pending.frame = frame
+            if self._awaiting_frame:
+                self._become_head(self._awaiting_frame[0], now_s)
+            if pending.sentinel_seen:
+                self._complete(pending)
+
+    def _on_startup_frame(self, frame: Frame) -> None:
+        if self._ready is None or self._ready.done():
+            self._fail_stream("unexpected startup frame")
+            return
+        if frame.status == HARNESS_READY:
+            info = orjson.loads(frame.body)
+            self.info = info if isinstance(info, dict) else {}
+            self._set_state(PluginState.READY)
+            self._ready.set_result(None)
+        elif frame.status == HARNESS_IMPORT_ERROR:
+            details = orjson.loads(frame.body)
+            self._start_traceback = str(details.get("traceback") or "") or None
+            self._ready.set_exception(PluginStartError(str(details.get("error"))))
+        else:
+            self._fail_stream(f"unexpected startup status {frame.status!r}")
+
+    def _on_stderr(self, data: bytes) -> None:
+        if self._stderr_partial:
+            data = self._stderr_partial + data
+        lines = data.split(b"\n")
+        self._stderr_partial = lines.pop()
+        partial = self._stderr_partial
+        if len(partial) > MAX_STDERR_LINE_BYTES and self._sentinel not in partial:
+            lines.append(partial)
+            self._stderr_partial = b""
+        for line in lines:
+            self._on_stderr_line(line)
+
+    def _on_stderr_line(self, line: bytes) -> None:
+        marker = line.find(self._sentinel)
+        if marker >= 0:
+            if marker > 0:
+                self._record_stderr(line[:marker])
+            self._on_sentinel(line[marker + len(self._sentinel) :])
+            return
+        self._record_stderr(line)
+
+    def _record_stderr(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        self.recent_stderr.append(text)
+        exchange: Exchange | None = None
+        if self._awaiting_sentinel:
+            head = self._awaiting_sentinel[0]
+            exchange = head.exchange
+            exchange.stderr_lines.append(text)
+            exchange.stderr_line_count += 1
+            exchange.stderr_bytes += len(line) + 1
+            if not head.observed:
+                exchange = None
+        if self.observer is not None:
+            self.observer.on_stderr_line(self, text, exchange)
+
+    def _on_sentinel(self, id_text: bytes) -> None:
+        try:
+            request_id = int(id_text)
+        except ValueError:
+            return
+        if not self._awaiting_sentinel or self._awaiting_sentinel[0].exchange.id != request_id:
+            return
+        pending = self._awaiting_sentinel.popleft()
+        pending.sentinel_seen = True
+        if pending.frame is not None:
+            self._complete(pending)
+
+    def _complete(self, pending: _Pending) -> None:
+        assert pending.frame is not None
+        outcome = interpret(
+            pending.frame,
+            pending.exchange.action,
+            validate_json=(self.launch.validate_json and pending.observed),
+        )
+        exchange = pending.exchange
+        exchange.response_bytes = outcome.response_bytes
+        exchange.error = outcome.error
+        exchange.traceback = outcome.traceback
+        self._finish(pending, outcome.status)
+
+    def _finish(self, pending: _Pending, status: ExchangeStatus) -> None:
+        exchange = pending.exchange
+        if exchange.finished:
+            return
+        exchange.status = status
+        if exchange.finished_monotonic_s is None:
+            exchange.finished_monotonic_s = time.monotonic()
+        self._pending.pop(exchange.id, None)
+        if not pending.future.done():
+            pending.future.set_result(exchange)
+        if pending.observed:
+            self.history.append(exchange)
+            if self.observer is not None:
+                self.observer.on_exchange_finished(self, exchange)
+        if not self._pending and self.state is PluginState.BUSY:
+            self._set_state(PluginState.READY)
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def _on_timeout(self, pending: _Pending) -> None:
+        self._head_timer = None
+        if pending.exchange.finished:
+            return
+        pending.exchange.error = f"no answer within {pending.timeout_s:g} s; plugin killed"
+        self._finish(pending, ExchangeStatus.TIMEOUT)
+        self._kill_reason = f"killed after exchange {pending.exchange.id} timed out"
+        self._kill_tree()
+
+    def _escalate_cancel(self, pending: _Pending) -> None:
+        if pending.exchange.finished or self._transport is None:
+            return
+        grace_s = self.launch.cancel_grace_s
+        pending.exchange.error = f"did not stop within {grace_s:g} s of SIGINT; plugin killed"
+        self._finish(pending, ExchangeStatus.CANCELLED)
+        self._kill_reason = f"killed to cancel exchange {pending.exchange.id}"
+        self._kill_tree()
+
+    def _fail_stream(self, message: str) -> None:
+        for pending in list(self._pending.values()):
+            pending.exchange.error = message
+            self._finish(pending, ExchangeStatus.PROTOCOL_ERROR)
+        self._kill_reason = f"protocol error: {message}"
+        self._kill_tree()
+
+    def _on_process_exited(self) -> None:
+        assert self._transport is not None
+        returncode = self._transport.get_returncode()
+        if returncode is not None and returncode < 0:
+            self.signal_number = -returncode
+        else:
+            self.exit_code = returncode
+        loop = asyncio.get_running_loop()
+        # Pipes may stay open in orphaned children; don't wait for them forever.
+        loop.call_later(PIPE_CLOSE_GRACE_S, self._on_gone)
+
+    def _on_gone(self) -> None:
+        if self._exited is None or self._exited.is_set():
+            return
+        if self._stderr_partial:
+            self._on_stderr_line(self._stderr_partial)
+            self._stderr_partial = b""
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        self._kill_tree()  # orphaned children of a crashed plugin
+        for pending in list(self._pending.values()):
+            if pending.frame is not None:
+                self._complete(pending)
+                continue
+            exchange = pending.exchange
+            if self._stopping:
+                exchange.error = self._kill_reason or "plugin stopped"
+                self._finish(pending, ExchangeStatus.CANCELLED)
+                continue
+            exchange.exit_code = self.exit_code
+            exchange.signal_number = self.signal_number
+            exchange.error = f"plugin {self._exit_text()} during the call"
+            if self._kill_reason is not None:
+                exchange.error = f"{self._kill_reason} ({self._exit_text()})"
+            if not exchange.stderr_lines:
+                exchange.stderr_lines.extend(list(self.recent_stderr)[-20:])
+            self._finish(pending, ExchangeStatus.CRASHED)
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(PluginStartError("exited"))
+        if self._cancel_write_fd >= 0:
+            os.close(self._cancel_write_fd)
+            self._cancel_write_fd = -1
+        if self._tree is not None:
+            self._tree.close()
+        if self._transport is not None:
+            self._transport.close()
+        self._transport = None
+        self._stdin = None
+        crashed = not self._stopping and self._kill_reason is None
+        self._set_state(PluginState.CRASHED if crashed else PluginState.STOPPED)
+        self._exited.set()
+
+    def _exit_text(self) -> str:
+        if self.signal_number is not None:
+            try:
+                name = signal.Signals(self.signal_number).name
+            except ValueError:
+                name = str(self.signal_number)
+            return f"killed by signal {self.signal_number} ({name})"
+        return f"exited with code {self.exit_code}"
+
+    def _failed_start_exchange(
+        self, action: str, input_json: str | bytes, error: PluginStartError
+    ) -> Exchange:
+        body = input_json.encode("utf-8") if isinstance(input_json, str) else input_json
+        exchange = Exchange(self._next_id, self.name, action, body)
+        self._next_id += 1
+        exchange.sent_monotonic_s = exchange.head_monotonic_s = time.monotonic()
+        exchange.finished_monotonic_s = exchange.sent_monotonic_s
+        exchange.status = ExchangeStatus.CRASHED
+        exchange.error = str(error)
+        exchange.traceback = error.traceback
+        exchange.exit_code = error.exit_code
+        exchange.signal_number = error.signal_number
+        exchange.stderr_lines.extend(error.stderr_tail)
+        self.history.append(exchange)
+        if self.observer is not None:
+            self.observer.on_exchange_finished(self, exchange)
+        return exchange
+
+    def _set_state(self, state: PluginState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        if self.observer is not None:
+            self.observer.on_state_changed(self, state)
+
+
+class _HarnessProtocol(asyncio.SubprocessProtocol):
+    """Forwards the subprocess's pipe events to its PluginProcess (no stream readers)."""
+
+    def __init__(self, plugin: PluginProcess) -> None:
+        self._plugin = plugin
+        self._exited = False
+        self._closed_fds: set[int] = set()
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        if fd == 1:
+            self._plugin._on_stdout(data)
+        elif fd == 2:
+            self._plugin._on_stderr(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._closed_fds.add(fd)
+        self._maybe_gone()
+
+    def process_exited(self) -> None:
+        self._exited = True
+        self._plugin._on_process_exited()
+        self._maybe_gone()
+
+    def _maybe_gone(self) -> None:
+        if self._exited and {1, 2} <= self._closed_fds:
+            self._plugin._on_gone()
+
+
+class PluginHost:
+    """Many plugin processes by name, sharing one observer; ``stop_all()`` on the way out."""
+
+    def __init__(self, observer: PluginObserver | None = None) -> None:
+        """Start with no plugins."""
+        self.observer = observer
+        self.plugins: dict[str, PluginProcess] = {}
+
+    def add(self, launch: PluginLaunch) -> PluginProcess:
+        """Register (not start) a plugin; an existing one with that name is returned."""
+        plugin = self.plugins.get(launch.name)
+        if plugin is None:
+            plugin = PluginProcess(launch, self.observer)
+            self.plugins[launch.name] = plugin
+        return plugin
+
+    def get(self, name: str) -> PluginProcess:
+        """The plugin registered under ``name`` (``KeyError`` if none)."""
+        return self.plugins[name]
+
+    async def remove(self, name: str) -> None:
+        """Stop and forget a plugin."""
+        plugin = self.plugins.pop(name, None)
+        if plugin is not None:
+            await plugin.stop()
+
+    async def stop_all(self) -> None:
+        """Stop every plugin concurrently."""
+        await asyncio.gather(*(plugin.stop() for plugin in self.plugins.values()))
+
+    def kill_all_now(self) -> None:
+        """SIGKILL every plugin's tree synchronously (atexit / signal paths)."""
+        for plugin in self.plugins.values():
+            plugin.kill_now()

@@ -1,0 +1,201 @@
+"""The host ↔ harness wire format: framed requests and responses over the plugin's stdio.
+
+Why frames rather than the chapter's JSON lines: the chapter wraps the input JSON text in a
+JSON string (escaping every quote) and a host must scan each answer for a newline. Here a
+request is one short header line ``<kind> <id> <length> <action>\\n`` followed by the raw
+input bytes, and a response is ``<id> <status> <length>\\n`` followed by the raw result
+bytes. Nothing is escaped or re-encoded, a 50 MB result is read as chunks joined once, and no
+line-length limit applies. Ids correlate answers with requests (answers come in request
+order; a mismatch is a protocol error). The chapter's request line is derived only for display
+(:meth:`aro_tui.core.exchange.Exchange.spec_request_line`). Full description:
+``docs/host-protocol.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from aro_tui.core.exchange import ExchangeStatus
+
+MAX_HEADER_BYTES = 256
+MAX_ERROR_CHARS = 500
+
+# Statuses the harness writes in a response header.
+HARNESS_OK = "ok"
+HARNESS_RAISED = "raised"
+HARNESS_UNKNOWN = "unknown"
+HARNESS_BADTYPE = "badtype"
+HARNESS_CANCELLED = "cancelled"
+HARNESS_READY = "ready"
+HARNESS_IMPORT_ERROR = "import-error"
+HARNESS_STATUSES = frozenset(
+    {
+        HARNESS_OK,
+        HARNESS_RAISED,
+        HARNESS_UNKNOWN,
+        HARNESS_BADTYPE,
+        HARNESS_CANCELLED,
+        HARNESS_READY,
+        HARNESS_IMPORT_ERROR,
+    }
+)
+
+
+class ProtocolError(Exception):
+    """The plugin's protocol stream cannot be parsed any more."""
+
+
+@dataclass(slots=True)
+class Frame:
+    """One response from the harness."""
+
+    request_id: int
+    status: str
+    body: bytes
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a response frame means for its exchange."""
+
+    status: ExchangeStatus
+    response_bytes: bytes | None
+    error: str | None = None
+    traceback: str | None = None
+
+
+def encode_request_header(kind: str, request_id: int, action: str, body_size_bytes: int) -> bytes:
+    """The header line for a request whose raw body follows."""
+    return f"{kind} {request_id} {body_size_bytes} {action}\n".encode()
+
+
+def check_action_name(action: str) -> None:
+    """Raise ``ValueError`` for a name that cannot travel in a header line."""
+    if not action or any(character in action for character in "\n\r\x00"):
+        raise ValueError(f"invalid action name: {action!r}")
+
+
+class FrameDecoder:
+    """Incrementally splits the harness's stdout into frames."""
+
+    def __init__(self) -> None:
+        """Start with an empty buffer."""
+        self._pending = b""
+        self._body_header: tuple[int, str, int] | None = None
+        self._body_chunks: list[bytes] = []
+        self._body_have_bytes = 0
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Consume ``data``; return the frames it completed (raise ``ProtocolError``)."""
+        frames: list[Frame] = []
+        if self._body_header is not None:
+            request_id, status, length = self._body_header
+            need = length - self._body_have_bytes
+            if len(data) < need:
+                self._body_chunks.append(data)
+                self._body_have_bytes += len(data)
+                return frames
+            self._body_chunks.append(data[:need])
+            frames.append(Frame(request_id, status, b"".join(self._body_chunks)))
+            self._body_header = None
+            self._body_chunks = []
+            self._body_have_bytes = 0
+            data = data[need:]
+        buffer = self._pending + data if self._pending else data
+        position = 0
+        end = len(buffer)
+        while position < end:
+            newline = buffer.find(b"\n", position, position + MAX_HEADER_BYTES)
+            if newline < 0:
+                if end - position >= MAX_HEADER_BYTES:
+                    raise ProtocolError(f"unframed output: {buffer[position : position + 80]!r}")
+                break
+            request_id, status, length = _parse_header(buffer[position:newline])
+            body_start = newline + 1
+            if end - body_start >= length:
+                frames.append(Frame(request_id, status, buffer[body_start : body_start + length]))
+                position = body_start + length
+                continue
+            self._body_header = (request_id, status, length)
+            chunk = buffer[body_start:]
+            self._body_chunks = [chunk]
+            self._body_have_bytes = len(chunk)
+            position = end
+        self._pending = buffer[position:] if position < end else b""
+        return frames
+
+
+def _parse_header(line: bytes) -> tuple[int, str, int]:
+    parts = line.split(b" ")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        request_id = int(parts[0])
+        status = parts[1].decode("ascii")
+        length = int(parts[2])
+    except ValueError:
+        raise ProtocolError(f"malformed response header: {line[:80]!r}") from None
+    if status not in HARNESS_STATUSES or length < 0 or request_id < 0:
+        raise ProtocolError(f"malformed response header: {line[:80]!r}")
+    return request_id, status, length
+
+
+def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outcome:
+    """Classify a call's response frame as the chapter's error precedence says."""
+    status = frame.status
+    if status == HARNESS_OK:
+        return _interpret_result(frame.body, validate_json)
+    if status == HARNESS_CANCELLED:
+        return Outcome(ExchangeStatus.CANCELLED, None, "cancelled (KeyboardInterrupt in action)")
+    details = _loads_dict(frame.body)
+    if status == HARNESS_RAISED:
+        error = str(details.get("error", "Exception"))
+        response = orjson.dumps({"error": error})
+        tb = details.get("traceback")
+        return Outcome(ExchangeStatus.PLUGIN_ERROR, response, error, str(tb) if tb else None)
+    if status == HARNESS_UNKNOWN:
+        error = str(details.get("error", f"Unknown action: {action}"))
+        detail = details.get("detail")
+        response = orjson.dumps({"error": error})
+        message = f"{error} ({detail})" if detail else error
+        return Outcome(ExchangeStatus.PLUGIN_ERROR, response, message)
+    if status == HARNESS_BADTYPE:
+        type_name = details.get("type", "?")
+        error = f"action returned {type_name}, expected str (JSON text): {details.get('repr', '')}"
+        return Outcome(ExchangeStatus.PROTOCOL_ERROR, None, error[:MAX_ERROR_CHARS])
+    return Outcome(ExchangeStatus.PROTOCOL_ERROR, None, f"unexpected response status {status!r}")
+
+
+def _interpret_result(body: bytes, validate_json: bool) -> Outcome:
+    if not validate_json:
+        if body[:1] == b"{" and b'"error"' in body[:4096]:
+            return _interpret_result(body, True)
+        return Outcome(ExchangeStatus.OK, body)
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        if "UTF-8" in error.msg:
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as decode_error:
+                message = f"response is not valid UTF-8 (byte {decode_error.start})"
+            else:
+                message = f"response is not valid JSON text: {error.msg}"
+        else:
+            message = f"response is not JSON ({error.msg} at char {error.pos}): {body[:80]!r}"
+        return Outcome(ExchangeStatus.PROTOCOL_ERROR, body, message)
+    if isinstance(value, dict):
+        error_value = value.get("error")
+        if isinstance(error_value, str):
+            return Outcome(ExchangeStatus.PLUGIN_ERROR, body, error_value)
+    return Outcome(ExchangeStatus.OK, body)
+
+
+def _loads_dict(body: bytes) -> dict[str, object]:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

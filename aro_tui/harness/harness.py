@@ -1,0 +1,383 @@
+"""aro-tui's harness: runs inside the plugin's interpreter and serves framed requests.
+
+Standard library only, Python >= 3.9, started by path (the plugin's venv has no aro_tui):
+
+    python /abs/path/aro_tui/harness/harness.py --module /plugin/src/plugin.py --token T
+
+Framing (see docs/host-protocol.md). A request on stdin is one header line
+``<kind> <id> <length> <action>\\n`` followed by exactly ``length`` raw bytes (the action's
+input JSON text, UTF-8). A response on the protocol fd is one header line
+``<id> <status> <length>\\n`` followed by ``length`` raw bytes. Before each response the harness
+writes the line ``\\x1e<token> end <id>\\n`` on stderr, so the host can attribute every stderr
+line to the call that printed it although stdout and stderr are separate pipes.
+
+The harness owns stdin and stdout: the protocol uses private duplicates of fds 0 and 1, fd 0 is
+pointed at /dev/null and fd 1 at stderr, so whatever the plugin prints (``print`` or C-level
+writes to fd 1) shows up as stderr and can never corrupt the stream.
+"""
+
+import json
+import os
+import signal
+import sys
+import traceback
+from types import FrameType, ModuleType
+from typing import Any, BinaryIO, Dict, List, Optional, Set
+
+# These names are module globals on purpose: a test plugin reaches `_PROTO_FD` through
+# `__main__` to write garbage onto the protocol stream.
+_PROTO_FD = -1
+_CANCEL_FD = -1
+_current_id: Optional[int] = None  # the id of the call whose action is running, else None
+_cancelled_ids: Set[int] = set()
+_declared_actions: Set[str] = set()
+
+MODULE_CANDIDATES = ("plugin.py", "{underscored}.py", "__init__.py", "main.py")
+MAX_ERROR_REPR_CHARS = 2000
+
+
+def _parse_args(argv: List[str]) -> Dict[str, Any]:
+    """The harness's options as a dict (argparse is avoided to keep start-up lean)."""
+    options: Dict[str, Any] = {
+        "module": None,
+        "source_dir": None,
+        "plugin_name": "",
+        "token": "aro-tui",
+        "cancel_fd": -1,
+        "parent_pid": 0,
+        "module_name": None,
+    }
+    keys = {
+        "--module": "module",
+        "--source-dir": "source_dir",
+        "--plugin-name": "plugin_name",
+        "--token": "token",
+        "--cancel-fd": "cancel_fd",
+        "--parent-pid": "parent_pid",
+        "--module-name": "module_name",
+    }
+    index = 0
+    while index < len(argv):
+        key = keys.get(argv[index])
+        if key is None or index + 1 >= len(argv):
+            raise SystemExit("harness: bad argument %r" % argv[index])
+        value = argv[index + 1]
+        options[key] = int(value) if key in ("cancel_fd", "parent_pid") else value
+        index += 2
+    return options
+
+
+def _set_parent_death_signal(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL us when the host dies, even by SIGKILL (a backstop only)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except Exception:
+        return
+    if parent_pid and os.getppid() != parent_pid:
+        os._exit(70)  # the host died before prctl took effect
+
+
+def _take_stdio() -> BinaryIO:
+    """Keep private copies of fds 0/1 for the protocol; give the plugin /dev/null and stderr."""
+    global _PROTO_FD
+    request_fd = os.dup(0)
+    _PROTO_FD = os.dup(1)
+    devnull_fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull_fd, 0)
+    os.close(devnull_fd)
+    os.dup2(2, 1)
+    sys.stdin = open(os.devnull, "r")  # noqa: SIM115 - lives as long as the process
+    sys.stdout = open(  # noqa: SIM115
+        1, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
+    )
+    sys.__stdout__ = sys.stdout  # type: ignore[misc]
+    sys.__stdin__ = sys.stdin  # type: ignore[misc]
+    return os.fdopen(request_fd, "rb", buffering=1 << 16)
+
+
+def _on_sigint(signum: int, frame: Optional[FrameType]) -> None:
+    """Turn SIGINT into KeyboardInterrupt only inside the call the host asked to cancel."""
+    if _CANCEL_FD >= 0:
+        try:
+            data = os.read(_CANCEL_FD, 65536)
+        except (BlockingIOError, InterruptedError):
+            data = b""
+        for word in data.split():
+            if word.isdigit():
+                _cancelled_ids.add(int(word))
+    if _current_id is not None and _current_id in _cancelled_ids:
+        raise KeyboardInterrupt
+
+
+def _write_frame(request_id: int, status: str, body: bytes) -> None:
+    """Write the end-of-call sentinel on stderr, then one response frame on the protocol fd."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(2, _SENTINEL_PREFIX + str(request_id).encode() + b"\n")
+    header = ("%d %s %d\n" % (request_id, status, len(body))).encode()
+    if len(body) < 65536:
+        data = header + body
+        written = os.write(_PROTO_FD, data)
+        if written == len(data):
+            return
+        view = memoryview(data)[written:]
+    else:
+        view = memoryview(header)
+        while view:
+            view = view[os.write(_PROTO_FD, view) :]
+        view = memoryview(body)
+    while view:
+        view = view[os.write(_PROTO_FD, view) :]
+
+
+def _json_bytes(value: Any) -> bytes:
+    """Compact JSON text of `value` as UTF-8 bytes."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr).encode(
+        "utf-8", "backslashreplace"
+    )
+
+
+def _find_module_file(source_dir: str, plugin_name: str) -> Optional[str]:
+    """The module file the ARO runtime would import from `source_dir`."""
+    underscored = plugin_name.replace("-", "_")
+    for pattern in MODULE_CANDIDATES:
+        candidate = os.path.join(source_dir, pattern.format(underscored=underscored))
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _import_plugin(module_path: str, source_dir: str, module_name: Optional[str]) -> ModuleType:
+    """Import the plugin module from its file, with its source folder first on sys.path."""
+    import importlib.util
+
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        sys.path[0] = source_dir
+    else:
+        sys.path.insert(0, source_dir)
+    is_package = os.path.basename(module_path) == "__init__.py"
+    if module_name is None:
+        if is_package:
+            module_name = os.path.basename(os.path.normpath(source_dir)).replace("-", "_")
+        else:
+            module_name = os.path.splitext(os.path.basename(module_path))[0]
+    spec = importlib.util.spec_from_file_location(
+        module_name,
+        module_path,
+        submodule_search_locations=[source_dir] if is_package else None,
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError("cannot load %s" % module_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _doc_of(function: Any) -> Optional[str]:
+    """The cleaned docstring of `function`, or None."""
+    import inspect
+
+    return inspect.getdoc(function) if function is not None else None
+
+
+def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
+    """The info document: what aro_plugin_info() declares and which functions exist."""
+    info: Dict[str, Any] = {
+        "module_file": module_path,
+        "module_doc": _doc_of(module),
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+    }
+    declared = []
+    info_function = getattr(module, "aro_plugin_info", None)
+    if info_function is None:
+        info["info_error"] = "the module defines no aro_plugin_info()"
+    else:
+        try:
+            plugin_info = info_function()
+            info["plugin_info"] = json.loads(_json_bytes(plugin_info).decode("utf-8"))
+            if isinstance(plugin_info, dict) and isinstance(plugin_info.get("actions"), list):
+                declared = [str(action) for action in plugin_info["actions"]]
+            else:
+                info["info_error"] = "aro_plugin_info() did not return a dict with an actions list"
+        except Exception as error:
+            info["info_error"] = "aro_plugin_info() raised %s: %s" % (type(error).__name__, error)
+    actions = []
+    for name in declared:
+        function_name = "aro_action_" + name.replace("-", "_")
+        function = getattr(module, function_name, None)
+        actions.append(
+            {
+                "name": name,
+                "function": function_name,
+                "defined": callable(function),
+                "doc": _doc_of(function),
+            }
+        )
+    declared_functions = {action["function"] for action in actions}
+    undeclared = []
+    for attribute in sorted(vars(module)):
+        if attribute.startswith("aro_action_") and attribute not in declared_functions:
+            function = getattr(module, attribute)
+            if callable(function):
+                undeclared.append(
+                    {
+                        "name": attribute[len("aro_action_") :],
+                        "function": attribute,
+                        "doc": _doc_of(function),
+                    }
+                )
+    info["actions"] = actions
+    _declared_actions.update(declared)
+    info["undeclared"] = undeclared
+    return info
+
+
+def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None:
+    """Run one action exactly as the chapter's main loop dispatches it; write its frame."""
+    global _current_id
+    function_name = "aro_action_" + action.replace("-", "_")
+    function = getattr(module, function_name, None)
+    if function is None:
+        if action in _declared_actions:
+            detail = "declared by aro_plugin_info() but the module defines no %s()" % function_name
+        else:
+            detail = "not declared, and the module defines no %s()" % function_name
+        _write_frame(
+            request_id,
+            "unknown",
+            _json_bytes({"error": "Unknown action: " + action, "detail": detail}),
+        )
+        return
+    try:
+        _current_id = request_id
+        result = function(body.decode("utf-8", "surrogateescape"))
+        _current_id = None
+    except KeyboardInterrupt as interrupt:
+        _current_id = None
+        if request_id in _cancelled_ids:
+            _write_frame(request_id, "cancelled", b"")
+            return
+        _write_frame(request_id, "raised", _exception_body(interrupt))
+        return
+    except Exception as error:
+        _current_id = None
+        _write_frame(request_id, "raised", _exception_body(error))
+        return
+    if type(result) is str:
+        try:
+            payload = result.encode("utf-8")
+        except UnicodeEncodeError:
+            payload = result.encode("utf-8", "surrogateescape")  # the host reports bad UTF-8
+        _write_frame(request_id, "ok", payload)
+    else:
+        text = repr(result)
+        if len(text) > MAX_ERROR_REPR_CHARS:
+            text = text[:MAX_ERROR_REPR_CHARS] + "..."
+        _write_frame(
+            request_id, "badtype", _json_bytes({"type": type(result).__name__, "repr": text})
+        )
+
+
+def _exception_body(error: BaseException) -> bytes:
+    """The chapter's error text for an exception, plus its traceback."""
+    return _json_bytes(
+        {
+            "error": "Exception: %s" % (error,),
+            "type": type(error).__name__,
+            "traceback": "".join(
+                traceback.format_exception(type(error), error, error.__traceback__)
+            ),
+        }
+    )
+
+
+def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
+    """Answer requests until stdin closes or the host sends `exit`."""
+    while True:
+        header = requests.readline()
+        if not header:
+            return
+        try:
+            kind, id_text, length_text, action = header[:-1].decode("utf-8").split(" ", 3)
+            request_id = int(id_text)
+            length = int(length_text)
+        except ValueError:
+            sys.stderr.write("harness: malformed request header %r\n" % header[:200])
+            sys.stderr.flush()
+            os._exit(65)
+        body = requests.read(length) if length else b""
+        if len(body) != length:
+            return
+        if kind == "call":
+            if request_id in _cancelled_ids:
+                _write_frame(request_id, "cancelled", b"")
+            else:
+                _call(module, request_id, action, body)
+        elif kind == "info":
+            _write_frame(request_id, "ok", _json_bytes(_describe(module, module_path)))
+        elif kind == "ping":
+            _write_frame(request_id, "ok", b"{}")
+        elif kind == "exit":
+            _write_frame(request_id, "ok", b"{}")
+            return
+        else:
+            _write_frame(
+                request_id, "unknown", _json_bytes({"error": "Unknown request kind: " + kind})
+            )
+
+
+_SENTINEL_PREFIX = b""
+
+
+def main(argv: List[str]) -> int:
+    """Set up stdio and signals, import the plugin, report ready, then serve."""
+    global _CANCEL_FD, _SENTINEL_PREFIX
+    options = _parse_args(argv)
+    _set_parent_death_signal(options["parent_pid"])
+    _SENTINEL_PREFIX = ("\x1e%s end " % options["token"]).encode("utf-8")
+    _CANCEL_FD = options["cancel_fd"]
+    if _CANCEL_FD >= 0:
+        os.set_inheritable(_CANCEL_FD, False)
+        os.set_blocking(_CANCEL_FD, False)
+    signal.signal(signal.SIGINT, _on_sigint)
+    requests = _take_stdio()
+    module_path = options["module"]
+    source_dir = options["source_dir"]
+    if module_path is None and source_dir is not None:
+        module_path = _find_module_file(source_dir, options["plugin_name"])
+    if module_path is None:
+        _write_frame(
+            0,
+            "import-error",
+            _json_bytes(
+                {
+                    "error": "no plugin module found (plugin.py, <name>.py, __init__.py, main.py)",
+                    "traceback": "",
+                }
+            ),
+        )
+        return 3
+    module_path = os.path.abspath(module_path)
+    if source_dir is None:
+        source_dir = os.path.dirname(module_path)
+    try:
+        module = _import_plugin(module_path, os.path.abspath(source_dir), options["module_name"])
+    except Exception as error:
+        _write_frame(0, "import-error", _exception_body(error))
+        return 3
+    _write_frame(0, "ready", _json_bytes(_describe(module, module_path)))
+    serve(requests, module, module_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
