@@ -49,6 +49,7 @@ MAX_RECENT_STDERR_LINES = 200
 MAX_STDERR_LINE_BYTES = 64 * 1024
 PIPE_CLOSE_GRACE_S = 0.5
 SMALL_WRITE_BYTES = 64 * 1024
+INSTANCE_ENV = "ARO_TUI_PLUGIN_INSTANCE"
 
 
 class PluginState(enum.StrEnum):
@@ -317,10 +318,14 @@ class PluginProcess:
             argv += ["--source-dir", str(launch.source_dir)]
         env = dict(os.environ if launch.env is None else launch.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env[INSTANCE_ENV] = self._token
         self._ready = loop.create_future()
         self._exited = asyncio.Event()
         startup = _Pending(
-            Exchange(0, launch.name, "<start>", b""), loop.create_future(), launch.start_timeout_s
+            Exchange(0, launch.name, "<start>", b""),
+            loop.create_future(),
+            launch.start_timeout_s,
+            observed=False,
         )
         self._awaiting_sentinel.append(startup)
         self._set_state(PluginState.STARTING)
@@ -344,7 +349,7 @@ class PluginProcess:
             os.close(cancel_read_fd)
         self._transport = transport
         self.pid = transport.get_pid()
-        self._tree = ProcessTree(self.pid)
+        self._tree = ProcessTree(self.pid, (INSTANCE_ENV, self._token))
         stdin = transport.get_pipe_transport(0)
         assert isinstance(stdin, asyncio.WriteTransport)
         self._stdin = stdin
@@ -352,8 +357,7 @@ class PluginProcess:
             await asyncio.wait_for(asyncio.shield(self._ready), launch.start_timeout_s)
         except (TimeoutError, PluginStartError) as error:
             if isinstance(error, TimeoutError):
-                self._kill_reason = f"not ready within {launch.start_timeout_s} s"
-                self._kill_tree()
+                self._abandon(f"not ready within {launch.start_timeout_s} s")
             await self._exited.wait()
             raise self._start_error(error) from None
         self.cold_start_s = time.monotonic() - started_s
@@ -378,8 +382,9 @@ class PluginProcess:
     async def _shutdown(self, *, graceful: bool, reason: str) -> None:
         if self._transport is None or self._exited is None:
             return
-        self._stopping = True
-        self._kill_reason = reason
+        if self._kill_reason is None:
+            self._stopping = True
+            self._kill_reason = reason
         if self._tree is not None:
             self._tree.refresh()
         if graceful and not self._exited.is_set():
@@ -398,6 +403,14 @@ class PluginProcess:
     def _kill_tree(self) -> None:
         if self._tree is not None:
             self._tree.kill()
+
+    def _abandon(self, reason: str) -> None:
+        """Kill the process for ``reason``; it stops counting as running at once."""
+        if self._kill_reason is None:
+            self._kill_reason = reason
+        self._kill_tree()
+        if self._transport is not None:
+            self._set_state(PluginState.STOPPED)
 
     def _reset_stream_state(self) -> None:
         self._decoder = FrameDecoder()
@@ -590,8 +603,7 @@ class PluginProcess:
             return
         pending.exchange.error = f"no answer within {pending.timeout_s:g} s; plugin killed"
         self._finish(pending, ExchangeStatus.TIMEOUT)
-        self._kill_reason = f"killed after exchange {pending.exchange.id} timed out"
-        self._kill_tree()
+        self._abandon(f"killed after exchange {pending.exchange.id} timed out")
 
     def _escalate_cancel(self, pending: _Pending) -> None:
         if pending.exchange.finished or self._transport is None:
@@ -599,15 +611,13 @@ class PluginProcess:
         grace_s = self.launch.cancel_grace_s
         pending.exchange.error = f"did not stop within {grace_s:g} s of SIGINT; plugin killed"
         self._finish(pending, ExchangeStatus.CANCELLED)
-        self._kill_reason = f"killed to cancel exchange {pending.exchange.id}"
-        self._kill_tree()
+        self._abandon(f"killed to cancel exchange {pending.exchange.id}")
 
     def _fail_stream(self, message: str) -> None:
         for pending in list(self._pending.values()):
             pending.exchange.error = message
             self._finish(pending, ExchangeStatus.PROTOCOL_ERROR)
-        self._kill_reason = f"protocol error: {message}"
-        self._kill_tree()
+        self._abandon(f"protocol error: {message}")
 
     def _on_process_exited(self) -> None:
         assert self._transport is not None

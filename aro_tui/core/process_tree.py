@@ -24,9 +24,11 @@ class ProcessTree:
     parent exited can no longer be found from the root.
     """
 
-    def __init__(self, root_pid: int) -> None:
-        """Track the tree under ``root_pid`` (the plugin's harness, a session leader)."""
+    def __init__(self, root_pid: int, marker: tuple[str, str] | None = None) -> None:
+        """Track the tree under ``root_pid`` (a session leader) and processes carrying
+        ``marker`` (an environment variable and value the plugin's processes inherit)."""
         self.root_pid = root_pid
+        self.marker = marker
         self._known: dict[int, psutil.Process] = {}
         self._statm_fds: dict[int, int] = {}
         self._refreshed_monotonic_s = 0.0
@@ -79,14 +81,30 @@ class ProcessTree:
         return [pid for pid, process in self._known.items() if _same_process_alive(process)]
 
     def kill(self) -> None:
-        """SIGKILL the root's process group and every remembered descendant still alive."""
+        """SIGKILL the root's group, every remembered descendant, and marked orphans."""
         self.refresh()
         with contextlib.suppress(OSError):
             os.killpg(self.root_pid, signal.SIGKILL)
+        self._sweep_marked()
         for process in self._known.values():
             if _same_process_alive(process):
                 with contextlib.suppress(psutil.Error):
                     process.kill()
+
+    def _sweep_marked(self) -> None:
+        """Remember processes whose environment carries the marker (orphans re-parented away)."""
+        if self.marker is None:
+            return
+        key, value = self.marker
+        own_pid = os.getpid()
+        for process in psutil.process_iter():
+            if process.pid == own_pid or process.pid in self._known:
+                continue
+            try:
+                if process.environ().get(key) == value:
+                    self._known[process.pid] = process
+            except psutil.Error:
+                continue
 
     def wait_gone(self, timeout_s: float) -> bool:
         """Block until no remembered descendant (other than the root) is alive."""

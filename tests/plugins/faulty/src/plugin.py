@@ -17,9 +17,25 @@ def aro_plugin_info() -> Dict[str, Any]:
         "name": "faulty",
         "version": "1.0.0",
         "actions": [
-            "echo", "size", "chatty", "exit", "os-exit", "sigkill", "hang", "stubborn",
-            "returns-dict", "not-json", "bad-utf8", "error", "raises", "big", "flood",
-            "spawn", "declared-missing", "garbage", "pid",
+            "echo",
+            "size",
+            "chatty",
+            "exit",
+            "os-exit",
+            "sigkill",
+            "hang",
+            "stubborn",
+            "returns-dict",
+            "not-json",
+            "bad-utf8",
+            "error",
+            "raises",
+            "big",
+            "flood",
+            "spawn",
+            "declared-missing",
+            "garbage",
+            "pid",
         ],
     }
 
@@ -131,12 +147,15 @@ def aro_action_spawn(input_json: str) -> str:
     """Start a child and a grandchild that calls setsid; return their pids."""
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     grandchild_launcher = subprocess.Popen(
-        [sys.executable, "-c",
-         "import os, subprocess, sys, time\n"
-         "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'],"
-         " start_new_session=True)\n"
-         "print(p.pid, flush=True)\n"
-         "time.sleep(3600)\n"],
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess, sys, time\n"
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'],"
+            " start_new_session=True)\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(3600)\n",
+        ],
         stdout=subprocess.PIPE,
     )
     grandchild_pid = int(grandchild_launcher.stdout.readline())

@@ -24,6 +24,7 @@ def aro_action_echo(input_json: str) -> str:
 # Main Loop (for ARO subprocess communication)
 # ============================================================
 
+
 def main():
     """Main loop for processing ARO requests via stdin/stdout."""
     for line in sys.stdin:

@@ -1,0 +1,115 @@
+"""The in-plugin harness: imports like the ARO runtime, owns stdout, runs on Python 3.9."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from aro_tui.core.exchange import ExchangeStatus
+from aro_tui.core.host import PluginLaunch, PluginProcess
+from aro_tui.harness import HARNESS_PATH
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_PLUGINS = REPO / "tests" / "plugins"
+PYTHON_39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")
+
+
+def _launch(name: str, interpreter: Path | None = None) -> PluginLaunch:
+    root = TEST_PLUGINS / name if name != "text" else REPO / "plugins" / "plugin-python-text"
+    return PluginLaunch(
+        name=name,
+        module_path=root / "src" / "plugin.py",
+        interpreter=interpreter or Path(sys.executable),
+        default_timeout_s=10,
+        start_timeout_s=10,
+    )
+
+
+@pytest.fixture
+async def faulty() -> AsyncIterator[PluginProcess]:
+    plugin = PluginProcess(_launch("faulty"))
+    await plugin.start()
+    yield plugin
+    await plugin.stop()
+
+
+def test_harness_is_python39_syntax_and_stdlib_only() -> None:
+    source = HARNESS_PATH.read_text()
+    tree = ast.parse(source, feature_version=(3, 9))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert imported <= set(sys.stdlib_module_names)
+
+
+@pytest.mark.skipif(not PYTHON_39.exists(), reason="no Python 3.9 interpreter here")
+async def test_harness_runs_plugins_under_python39() -> None:
+    plugin = PluginProcess(_launch("faulty", PYTHON_39))
+    try:
+        await plugin.start()
+        assert plugin.info is not None and plugin.info["python"].startswith("3.9")
+        exchange = await plugin.call("chatty", '{"tag": "py39"}')
+        assert exchange.status is ExchangeStatus.OK
+        assert "python print py39" in exchange.stderr_lines
+    finally:
+        await plugin.stop()
+
+
+async def test_info_lists_actions_docstrings_and_undeclared(faulty: PluginProcess) -> None:
+    assert faulty.info is not None
+    actions = {action["name"]: action for action in faulty.info["actions"]}
+    assert actions["echo"]["doc"] == "Return the input unchanged."
+    assert actions["echo"]["defined"] is True
+    assert actions["declared-missing"]["defined"] is False
+    assert [action["name"] for action in faulty.info["undeclared"]] == ["undeclared"]
+    assert faulty.action_names()[-1] == "undeclared"
+
+
+async def test_prints_at_import_and_in_actions_become_stderr(faulty: PluginProcess) -> None:
+    assert "faulty: printed at import" in faulty.recent_stderr
+    exchange = await faulty.call("chatty", '{"tag": "t1"}')
+    assert exchange.status is ExchangeStatus.OK
+    assert exchange.response_bytes == b'{"tag": "t1"}'
+    assert list(exchange.stderr_lines) == ["python print t1", "fd1 write t1", "stderr t1"]
+    second = await faulty.call("chatty", '{"tag": "t2"}')
+    assert list(second.stderr_lines) == ["python print t2", "fd1 write t2", "stderr t2"]
+
+
+async def test_main_guard_does_not_run(faulty: PluginProcess) -> None:
+    assert "never runs under the harness" not in faulty.recent_stderr
+
+
+async def test_spec_text_plugin_without_main_loop_runs() -> None:
+    plugin = PluginProcess(_launch("text"))
+    try:
+        exchange = await plugin.call("analyze", '{"text": "Hello world. Bye."}')
+        assert exchange.status is ExchangeStatus.OK, exchange.error
+        assert exchange.response_json()["words"] == 3
+        missing = await plugin.call("analyze", "{}")
+        assert missing.status is ExchangeStatus.PLUGIN_ERROR
+        assert missing.error == "Missing 'text' field"
+        dashed = await plugin.call("extract-emails", '{"text": "a@b.io"}')
+        assert dashed.response_json()["emails"] == ["a@b.io"]
+    finally:
+        await plugin.stop()
+
+
+async def test_plugin_with_its_own_main_loop_runs_under_the_harness() -> None:
+    plugin = PluginProcess(_launch("noop"))
+    try:
+        exchange = await plugin.call("echo", '{"v": [1.5, 2]}')
+        assert exchange.response_json() == {"v": [1.5, 2]}
+        assert exchange.spec_request_line() == '{"action": "echo", "input": "{\\"v\\": [1.5, 2]}"}'
+    finally:
+        await plugin.stop()

@@ -1,0 +1,151 @@
+"""The plugin host: pipelined calls, several plugins, big payloads, chatty stderr, records."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host import PluginHost, PluginLaunch, PluginObserver, PluginProcess, PluginState
+
+TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+
+
+def _launch(name: str = "faulty", **overrides: object) -> PluginLaunch:
+    values: dict[str, object] = {
+        "name": name,
+        "module_path": TEST_PLUGINS / name / "src" / "plugin.py",
+        "interpreter": Path(sys.executable),
+        "default_timeout_s": 20,
+        "start_timeout_s": 10,
+    }
+    values.update(overrides)
+    return PluginLaunch(**values)  # type: ignore[arg-type]
+
+
+class Recorder(PluginObserver):
+    """Keeps every event."""
+
+    def __init__(self) -> None:
+        self.states: list[PluginState] = []
+        self.started: list[int] = []
+        self.finished: list[Exchange] = []
+        self.stderr: list[tuple[str, int | None]] = []
+
+    def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
+        self.states.append(state)
+
+    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.started.append(exchange.id)
+
+    def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.finished.append(exchange)
+
+    def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
+        self.stderr.append((line, None if exchange is None else exchange.id))
+
+
+@pytest.fixture
+async def faulty() -> AsyncIterator[PluginProcess]:
+    plugin = PluginProcess(_launch())
+    await plugin.start()
+    yield plugin
+    await plugin.stop()
+
+
+async def test_pipelined_calls_answer_in_order_with_their_own_ids(faulty: PluginProcess) -> None:
+    futures = [faulty.submit("echo", f'{{"n": {index}}}') for index in range(300)]
+    assert faulty.in_flight == 300
+    exchanges = await asyncio.gather(*futures)
+    assert [e.response_json()["n"] for e in exchanges] == list(range(300))
+    assert len({e.id for e in exchanges}) == 300
+    assert faulty.state is PluginState.READY and faulty.in_flight == 0
+
+
+async def test_exchange_records_sizes_timing_and_memory(faulty: PluginProcess) -> None:
+    exchange = await faulty.call("size", '{"pad": "' + "p" * 1000 + '"}')
+    assert exchange.status is ExchangeStatus.OK
+    assert exchange.request_size_bytes == 1011
+    assert exchange.response_json() == {"length": 1011}
+    assert exchange.response_size_bytes == len(b'{"length": 1011}')
+    assert exchange.duration_s is not None and 0 < exchange.duration_s < 5
+    assert exchange.rss_before_bytes and exchange.rss_before_bytes > 1_000_000
+    assert exchange.rss_after_bytes and exchange.rss_after_bytes > 1_000_000
+    assert faulty.cold_start_s is not None and faulty.cold_start_s > 0
+    assert faulty.history[-1] is exchange
+
+
+async def test_observer_sees_states_exchanges_and_attributed_stderr() -> None:
+    recorder = Recorder()
+    plugin = PluginProcess(_launch(), recorder)
+    try:
+        exchange = await plugin.call("chatty", '{"tag": "obs"}')
+        await plugin.call("echo", "{}")
+    finally:
+        await plugin.stop()
+    assert recorder.states == [
+        PluginState.STARTING,
+        PluginState.READY,
+        PluginState.BUSY,
+        PluginState.READY,
+        PluginState.BUSY,
+        PluginState.READY,
+        PluginState.STOPPED,
+    ]
+    assert recorder.started == [exchange.id, exchange.id + 1]
+    assert [e.id for e in recorder.finished] == recorder.started
+    assert ("faulty: printed at import", None) in recorder.stderr
+    assert ("fd1 write obs", exchange.id) in recorder.stderr
+
+
+async def test_several_plugins_at_once_and_stop_all() -> None:
+    host = PluginHost()
+    first = host.add(_launch("faulty"))
+    second = host.add(_launch("noop"))
+    assert host.add(_launch("noop")) is second
+    try:
+        results = await asyncio.gather(
+            first.call("echo", '{"p": 1}'), second.call("echo", '{"p": 2}')
+        )
+        assert [r.response_json() for r in results] == [{"p": 1}, {"p": 2}]
+        assert first.pid != second.pid
+    finally:
+        await host.stop_all()
+    assert first.state is PluginState.STOPPED and second.state is PluginState.STOPPED
+
+
+async def test_50_mb_response_and_20_mb_request_round_trip(faulty: PluginProcess) -> None:
+    big = await faulty.call("big", '{"bytes": 50000000}')
+    assert big.status is ExchangeStatus.OK
+    assert big.response_size_bytes == 50_000_012
+    assert big.response_bytes is not None and big.response_bytes.endswith(b"x" * 100 + b'"}')
+    request = '{"data": "' + "y" * 20_000_000 + '"}'
+    echoed = await faulty.call("echo", request)
+    assert echoed.status is ExchangeStatus.OK
+    assert echoed.response_bytes == request.encode()
+
+
+async def test_10_mb_of_stderr_in_one_call_does_not_stall() -> None:
+    recorder = Recorder()
+    plugin = PluginProcess(_launch(), recorder)
+    try:
+        flood = await asyncio.wait_for(plugin.call("flood", '{"bytes": 10000000}'), 20)
+        assert flood.status is ExchangeStatus.OK
+        assert flood.stderr_line_count == 100_001
+        assert flood.stderr_bytes >= 10_000_000
+        assert len(flood.stderr_lines) == 200 and flood.stderr_lines[-1] == "flood done"
+        after = await plugin.call("echo", '{"still": "alive"}')
+        assert after.status is ExchangeStatus.OK and after.stderr_line_count == 0
+    finally:
+        await plugin.stop()
+
+
+async def test_info_can_be_refreshed(faulty: PluginProcess) -> None:
+    info = await faulty.refresh_info()
+    assert info["plugin_info"]["name"] == "faulty"
+    exchange = await faulty.call("echo", "{}")
+    assert exchange.status is ExchangeStatus.OK

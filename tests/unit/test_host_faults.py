@@ -1,0 +1,237 @@
+"""Real misbehaving plugins: crashes, hangs, cancellation, bad answers, stray processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from aro_tui.core.exchange import ExchangeStatus
+from aro_tui.core.host import PluginLaunch, PluginProcess, PluginStartError, PluginState
+
+TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+
+
+def _launch(name: str = "faulty", **overrides: object) -> PluginLaunch:
+    values: dict[str, object] = {
+        "name": name,
+        "module_path": TEST_PLUGINS / name / "src" / "plugin.py",
+        "interpreter": Path(sys.executable),
+        "default_timeout_s": 20,
+        "start_timeout_s": 10,
+        "cancel_grace_s": 5,
+    }
+    values.update(overrides)
+    return PluginLaunch(**values)  # type: ignore[arg-type]
+
+
+def _wait_gone(pids: list[int], timeout_s: float = 5.0) -> list[int]:
+    """Pids still alive (zombies count as gone) after waiting up to ``timeout_s``."""
+    deadline_s = time.monotonic() + timeout_s
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline_s:
+            return alive
+        time.sleep(0.02)
+
+
+@pytest.fixture
+async def faulty() -> AsyncIterator[PluginProcess]:
+    plugin = PluginProcess(_launch())
+    await plugin.start()
+    yield plugin
+    await plugin.stop()
+
+
+async def test_import_error_is_reported_with_traceback_and_exit_code() -> None:
+    plugin = PluginProcess(_launch("import-fails"))
+    with pytest.raises(PluginStartError) as raised:
+        await plugin.start()
+    assert raised.value.exit_code == 3
+    assert raised.value.traceback and "a_module_that_does_not_exist" in raised.value.traceback
+    assert "loading import-fails" in raised.value.stderr_tail
+    assert plugin.state is PluginState.CRASHED
+    exchange = await plugin.call("anything", "{}")
+    assert exchange.status is ExchangeStatus.CRASHED
+    assert exchange.traceback and "ModuleNotFoundError" in exchange.traceback
+
+
+@pytest.mark.parametrize(
+    ("action", "exit_code", "signal_number", "last_line"),
+    [
+        ("exit", 3, None, "about to sys.exit"),
+        ("os-exit", 5, None, "about to os._exit"),
+        ("sigkill", None, signal.SIGKILL, "about to SIGKILL myself"),
+    ],
+)
+async def test_death_mid_call_fails_in_flight_calls_then_restarts(
+    faulty: PluginProcess,
+    action: str,
+    exit_code: int | None,
+    signal_number: int | None,
+    last_line: str,
+) -> None:
+    old_pid = faulty.pid
+    dying = faulty.submit(action, "{}")
+    queued = faulty.submit("echo", "{}")
+    exchange, behind = await asyncio.gather(dying, queued)
+    for failed in (exchange, behind):
+        assert failed.status is ExchangeStatus.CRASHED
+        assert failed.exit_code == exit_code
+        assert failed.signal_number == signal_number
+    assert list(exchange.stderr_lines)[-1] == last_line
+    assert exchange.error is not None and (
+        str(exit_code) in exchange.error or "SIGKILL" in exchange.error
+    )
+    assert faulty.state is PluginState.CRASHED
+    again = await faulty.call("echo", '{"back": true}')
+    assert again.status is ExchangeStatus.OK and faulty.pid != old_pid
+
+
+async def test_hung_call_times_out_kills_the_tree_and_restarts_on_next_call(
+    faulty: PluginProcess,
+) -> None:
+    old_pid = faulty.pid
+    assert old_pid is not None
+    hung = faulty.submit("hang", "{}", timeout_s=0.3)
+    behind = faulty.submit("echo", "{}")
+    exchange = await hung
+    assert exchange.status is ExchangeStatus.TIMEOUT
+    assert exchange.error is not None and "0.3 s" in exchange.error
+    assert list(exchange.stderr_lines) == ["hanging"]
+    assert (await behind).status is ExchangeStatus.CRASHED
+    assert _wait_gone([old_pid]) == []
+    again = await faulty.call("echo", "{}")
+    assert again.status is ExchangeStatus.OK and faulty.pid != old_pid
+
+
+async def test_cancel_interrupts_the_action_and_keeps_the_process(faulty: PluginProcess) -> None:
+    old_pid = faulty.pid
+    pending = faulty.submit("hang", "{}")
+    exchange_id = faulty.history[-1].id + 1 if faulty.history else 1
+    while not any("hanging" in line for line in faulty.recent_stderr):
+        await asyncio.sleep(0.01)  # the action has started
+    assert faulty.cancel(exchange_id)
+    exchange = await pending
+    assert exchange.status is ExchangeStatus.CANCELLED
+    assert faulty.pid == old_pid
+    assert faulty.cancel(exchange_id) is False
+    after = await faulty.call("echo", '{"same": "process"}')
+    assert after.status is ExchangeStatus.OK and faulty.pid == old_pid
+
+
+async def test_cancel_of_a_queued_call_skips_it(faulty: PluginProcess) -> None:
+    running = faulty.submit("hang", '{"seconds": 0.5}')
+    queued = faulty.submit("chatty", '{"tag": "should-not-run"}')
+    queued_id = faulty.in_flight and max(faulty._pending)
+    assert faulty.cancel(queued_id)
+    first, second = await asyncio.gather(running, queued)
+    assert first.status is ExchangeStatus.OK
+    assert second.status is ExchangeStatus.CANCELLED
+    assert not any("should-not-run" in line for line in faulty.recent_stderr)
+
+
+async def test_stray_sigint_between_calls_does_not_hit_the_next_call(
+    faulty: PluginProcess,
+) -> None:
+    assert faulty.pid is not None
+    first = await faulty.call("echo", "{}")
+    os.kill(faulty.pid, signal.SIGINT)
+    await faulty.call("echo", "{}")  # the signal has been handled by now
+    second = await faulty.call("hang", '{"seconds": 0.2}')
+    assert first.status is ExchangeStatus.OK and second.status is ExchangeStatus.OK
+
+
+async def test_cancel_escalates_to_a_kill_when_the_action_ignores_it() -> None:
+    plugin = PluginProcess(_launch(cancel_grace_s=0.3))
+    try:
+        await plugin.start()
+        old_pid = plugin.pid
+        assert old_pid is not None
+        pending = plugin.submit("stubborn", "{}")
+        while not any("stubborn" in line for line in plugin.recent_stderr):
+            await asyncio.sleep(0.01)
+        assert plugin.cancel(max(plugin._pending))
+        exchange = await pending
+        assert exchange.status is ExchangeStatus.CANCELLED
+        assert exchange.error is not None and "killed" in exchange.error
+        assert _wait_gone([old_pid]) == []
+        after = await plugin.call("echo", "{}")
+        assert after.status is ExchangeStatus.OK and plugin.pid != old_pid
+    finally:
+        await plugin.stop()
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "error_part"),
+    [
+        ("returns-dict", ExchangeStatus.PROTOCOL_ERROR, "returned dict, expected str"),
+        ("not-json", ExchangeStatus.PROTOCOL_ERROR, "not JSON"),
+        ("bad-utf8", ExchangeStatus.PROTOCOL_ERROR, "not valid UTF-8"),
+        ("error", ExchangeStatus.PLUGIN_ERROR, "Missing 'text' field"),
+        ("raises", ExchangeStatus.PLUGIN_ERROR, "Exception: bad input value"),
+        ("declared-missing", ExchangeStatus.PLUGIN_ERROR, "declared by aro_plugin_info()"),
+        ("no-such-action", ExchangeStatus.PLUGIN_ERROR, "Unknown action: no-such-action"),
+    ],
+)
+async def test_bad_answers_are_clear_errors_and_the_plugin_survives(
+    faulty: PluginProcess, action: str, status: ExchangeStatus, error_part: str
+) -> None:
+    pid = faulty.pid
+    exchange = await faulty.call(action, "{}")
+    assert exchange.status is status
+    assert exchange.error is not None and error_part in exchange.error
+    after = await faulty.call("echo", "{}")
+    assert after.status is ExchangeStatus.OK and faulty.pid == pid
+
+
+async def test_raised_exception_keeps_the_spec_response_and_the_traceback(
+    faulty: PluginProcess,
+) -> None:
+    exchange = await faulty.call("raises", "{}")
+    assert exchange.response_json() == {"error": "Exception: bad input value"}
+    assert exchange.traceback is not None and "ValueError: bad input value" in exchange.traceback
+
+
+async def test_garbage_on_the_protocol_stream_is_a_protocol_error(faulty: PluginProcess) -> None:
+    old_pid = faulty.pid
+    exchange = await faulty.call("garbage", "{}")
+    assert exchange.status is ExchangeStatus.PROTOCOL_ERROR
+    assert exchange.error is not None and "garbage" in exchange.error
+    after = await faulty.call("echo", "{}")
+    assert after.status is ExchangeStatus.OK and faulty.pid != old_pid
+
+
+async def test_stop_leaves_no_child_or_setsid_grandchild_behind(faulty: PluginProcess) -> None:
+    exchange = await faulty.call("spawn", "{}")
+    assert exchange.status is ExchangeStatus.OK, exchange.error
+    pids: list[int] = exchange.response_json()["pids"]
+    assert faulty.pid is not None
+    pids.append(faulty.pid)
+    assert _wait_gone(pids, timeout_s=0) == pids
+    await faulty.stop()
+    assert _wait_gone(pids) == []
+
+
+async def test_crash_after_spawning_children_leaves_nothing_behind(
+    faulty: PluginProcess,
+) -> None:
+    exchange = await faulty.call("spawn", "{}")
+    pids: list[int] = exchange.response_json()["pids"]
+    faulty.rss_bytes()
+    crashed = await faulty.call("sigkill", "{}")
+    assert crashed.status is ExchangeStatus.CRASHED
+    assert _wait_gone(pids) == []
