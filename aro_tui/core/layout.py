@@ -48,6 +48,14 @@ def _inside(target: Path, root_real: Path) -> bool:
     return target == root_real or target.is_relative_to(root_real)
 
 
+def _resolved(path: Path) -> Path | None:
+    """``path`` with every link followed, or None for a symbolic link loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a link loop before Python 3.13
+        return None
+
+
 def check_layout(
     manifest: Mapping[str, Any],
     root: Path,
@@ -70,7 +78,16 @@ def check_layout(
             continue
         field = f"provides[{index}].path"
         source_dir = root / path
-        real = source_dir.resolve()
+        real = _resolved(source_dir)
+        if real is None:
+            findings.add(
+                "provides-path-loop",
+                field,
+                f"{describe(path)} (a symbolic link loop)",
+                "a folder inside the plugin folder",
+                "provides.path is a symbolic link that points back at itself",
+            )
+            continue
         if not _inside(real, root_real):
             findings.add(
                 "provides-path-escape",
@@ -127,7 +144,7 @@ def _check_python_entry(
             "error",
             RUNTIME,
         )
-    elif not _inside(module.resolve(), root_real):
+    elif not _inside(_resolved(module) or module, root_real):
         findings.add(
             "module-escape",
             field,
@@ -142,14 +159,15 @@ def _check_python_entry(
         requirements_field = f"provides[{index}].python.requirements"
         target = source_dir / requirements
         relative = str(PurePosixPath(str(entry["path"])) / requirements)
-        if not _inside(target.resolve(), root_real):
+        target_real = _resolved(target)
+        if target_real is not None and not _inside(target_real, root_real):
             findings.add(
                 "requirements-escape",
                 requirements_field,
                 f"{describe(requirements)} (a symbolic link leading outside the plugin folder)",
                 "a file inside the plugin's path",
                 f"python.requirements must stay inside the plugin folder; it resolves to "
-                f"{target.resolve()}",
+                f"{target_real}",
             )
         elif target.is_file():
             pass

@@ -1,0 +1,260 @@
+"""``aro-tui list`` and ``aro-tui check``: the plugins in a folder, and what is wrong with them.
+
+Plugin-provided text is never read as Rich markup (cells are ``rich.text.Text``) and its
+control characters are shown as ``\\xNN`` escapes. The ``--json`` forms are documented in
+docs/json-output.md and versioned by their ``schema`` key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from aro_tui.core.discovery import Discovery, DiscoveryError, discover, resolve_search_path
+from aro_tui.core.naming import full_function_name
+from aro_tui.core.plugin import DiscoveredPlugin
+from aro_tui.core.problem import Problem, clean_text
+
+LIST_SCHEMA = "aro-tui/list/1"
+CHECK_SCHEMA = "aro-tui/check/1"
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+_STATUS_STYLES = {"valid": "green", "warnings": "yellow", "invalid": "bold red"}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``list`` and ``check`` subcommands."""
+    for name, func, summary in (
+        ("list", run_list, "list the plugins in a folder, like `aro plugins list`"),
+        ("check", run_check, "check every plugin's manifest, layout and interpreter"),
+    ):
+        parser = subparsers.add_parser(name, help=summary, description=summary)
+        parser.add_argument(
+            "path",
+            nargs="?",
+            type=Path,
+            metavar="PATH",
+            help="an app folder (its Plugins/ is used), a plugins folder or one plugin "
+            "folder; default: ./Plugins if present, else the bundled plugins",
+        )
+        parser.add_argument("--json", action="store_true", help="print stable JSON instead")
+        parser.add_argument(
+            "--python",
+            type=Path,
+            metavar="EXE",
+            help="interpreter for plugins without their own .venv (default: this Python)",
+        )
+        parser.set_defaults(func=func)
+
+
+def _discover(args: argparse.Namespace, command: str) -> Discovery | None:
+    path = resolve_search_path(args.path)
+    try:
+        return discover(path, configured_interpreter=args.python)
+    except DiscoveryError as error:
+        print(f"aro-tui {command}: error: {clean_text(str(error))}", file=sys.stderr)
+        return None
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """``aro-tui list``: a table of plugins (or JSON); exit 2 when the path is unusable."""
+    found = _discover(args, "list")
+    if found is None:
+        return EXIT_USAGE
+    if args.json:
+        _print_json(list_report(found))
+    else:
+        _print_list(found)
+    return EXIT_OK
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """``aro-tui check``: every problem; exit 1 when any plugin is invalid, 2 on a bad path."""
+    found = _discover(args, "check")
+    if found is None:
+        return EXIT_USAGE
+    if args.json:
+        _print_json(check_report(found))
+    else:
+        _print_check(found)
+    return EXIT_OK if found.valid else EXIT_INVALID
+
+
+def _interpreter_json(plugin: DiscoveredPlugin) -> dict[str, Any]:
+    interpreter = plugin.interpreter
+    return {
+        "path": str(interpreter.path),
+        "origin": interpreter.origin,
+        "version": interpreter.version_text if interpreter.version else None,
+        "error": interpreter.error,
+    }
+
+
+def _counts(plugin: DiscoveredPlugin) -> tuple[int, int]:
+    errors = sum(1 for problem in plugin.problems if problem.is_error)
+    return errors, len(plugin.problems) - errors
+
+
+def list_report(found: Discovery) -> dict[str, Any]:
+    """The ``aro-tui/list/1`` JSON document for ``found``."""
+    plugins = []
+    for plugin in found.plugins:
+        errors, warnings = _counts(plugin)
+        plugins.append(
+            {
+                "name": plugin.name,
+                "root": str(plugin.root),
+                "version": plugin.version,
+                "description": plugin.description,
+                "source": plugin.source,
+                "provides": plugin.provides,
+                "status": plugin.status,
+                "valid": plugin.valid,
+                "errors": errors,
+                "warnings": warnings,
+                "module": str(plugin.module_path) if plugin.module_path else None,
+                "interpreter": _interpreter_json(plugin),
+                "actions": [
+                    {
+                        "name": action,
+                        "function": full_function_name(action),
+                        "spec_function": full_function_name(action, rule="spec"),
+                    }
+                    for action in plugin.declared_actions
+                ],
+            }
+        )
+    return {
+        "schema": LIST_SCHEMA,
+        "plugins_dir": str(found.plugins_dir),
+        "plugins": plugins,
+        "skipped": [problem.to_json() for problem in found.skipped],
+    }
+
+
+def check_report(found: Discovery) -> dict[str, Any]:
+    """The ``aro-tui/check/1`` JSON document for ``found``."""
+    totals = [_counts(plugin) for plugin in found.plugins]
+    return {
+        "schema": CHECK_SCHEMA,
+        "plugins_dir": str(found.plugins_dir),
+        "valid": found.valid,
+        "summary": {
+            "plugins": len(found.plugins),
+            "valid": sum(1 for plugin in found.plugins if plugin.valid),
+            "invalid": sum(1 for plugin in found.plugins if not plugin.valid),
+            "errors": sum(errors for errors, _ in totals),
+            "warnings": sum(warnings for _, warnings in totals),
+            "skipped": len(found.skipped),
+        },
+        "plugins": [
+            {
+                "name": plugin.name,
+                "root": str(plugin.root),
+                "status": plugin.status,
+                "valid": plugin.valid,
+                "valid_under": {
+                    rule_set: plugin.valid_under(rule_set)
+                    for rule_set in ("strict", "runtime", "host")
+                },
+                "problems": [problem.to_json() for problem in plugin.problems],
+            }
+            for plugin in found.plugins
+        ],
+        "skipped": [problem.to_json() for problem in found.skipped],
+    }
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(file=sys.stdout, highlight=False, emoji=False)
+
+
+def _interpreter_text(plugin: DiscoveredPlugin) -> str:
+    interpreter = plugin.interpreter
+    version = interpreter.version_text if interpreter.version else "unusable"
+    return f"{version} ({interpreter.origin})"
+
+
+def _print_list(found: Discovery) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    if not found.plugins:
+        console.print(Text(f"No plugins in {clean_text(str(found.plugins_dir))}"))
+    else:
+        table = Table(title=Text(f"Plugins in {clean_text(str(found.plugins_dir))}"))
+        for column in ("Name", "Version", "Source", "Provides", "Status", "Interpreter"):
+            table.add_column(column, no_wrap=column in {"Name", "Version", "Status"})
+        table.add_column("Actions", overflow="fold")
+        for plugin in found.plugins:
+            provides = ", ".join(f"{kind} ×{count}" for kind, count in plugin.provides.items())
+            table.add_row(
+                Text(clean_text(plugin.name)),
+                Text(clean_text(plugin.version or "-")),
+                Text(clean_text(plugin.source)),
+                Text(clean_text(provides or "-")),
+                Text(plugin.status, style=_STATUS_STYLES[plugin.status]),
+                Text(clean_text(_interpreter_text(plugin))),
+                Text(clean_text(", ".join(plugin.declared_actions) or "-")),
+            )
+        console.print(table)
+    _print_skipped(console, found.skipped)
+
+
+def _print_skipped(console: Any, skipped: list[Problem]) -> None:
+    from rich.text import Text
+
+    for problem in skipped:
+        line = Text("skipped ", style="yellow")
+        line.append(clean_text(f"{problem.file}: {problem.message}"))
+        console.print(line, soft_wrap=True)
+
+
+def _problem_text(problem: Problem) -> Any:
+    from rich.text import Text
+
+    style = "bold red" if problem.is_error else "yellow"
+    text = Text("  ")
+    text.append(problem.severity, style=style)
+    text.append(f" [{', '.join(problem.rules)}] ")
+    text.append(clean_text(problem.location()))
+    if problem.field:
+        text.append(" " + clean_text(problem.field), style="bold")
+    text.append("\n      " + clean_text(problem.message))
+    text.append("\n      found:    " + clean_text(problem.found))
+    text.append("\n      expected: " + clean_text(problem.expected))
+    return text
+
+
+def _print_check(found: Discovery) -> None:
+    from rich.text import Text
+
+    console = _console()
+    for plugin in found.plugins:
+        header = Text(clean_text(plugin.name), style="bold")
+        header.append("  ")
+        header.append(plugin.status, style=_STATUS_STYLES[plugin.status])
+        header.append("  " + clean_text(str(plugin.root)))
+        console.print(header, soft_wrap=True)
+        for problem in plugin.problems:
+            console.print(_problem_text(problem), soft_wrap=True)
+    _print_skipped(console, found.skipped)
+    report = check_report(found)["summary"]
+    summary = (
+        f"{report['plugins']} plugin(s): {report['valid']} valid, {report['invalid']} invalid; "
+        f"{report['errors']} error(s), {report['warnings']} warning(s)"
+    )
+    if report["skipped"]:
+        summary += f"; {report['skipped']} folder(s) skipped"
+    console.print(Text(summary), soft_wrap=True)

@@ -1,0 +1,190 @@
+"""Discovery: app folder vs Plugins folder, hidden and broken entries, never running code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import aro_tui
+from aro_tui.core.discovery import (
+    DiscoveryError,
+    PluginNotFound,
+    default_plugins_path,
+    discover,
+    find_plugin,
+    resolve_search_path,
+)
+from aro_tui.core.interpreter import VersionProbe, venv_python
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def write_plugin(
+    parent: Path,
+    folder: str,
+    *,
+    name: str | None = None,
+    module: str = "plugin.py",
+    body: str = "",
+    actions: str = "[analyze]",
+) -> Path:
+    """A small, valid python plugin folder under ``parent``."""
+    root = parent / folder
+    (root / "src").mkdir(parents=True)
+    (root / "src" / module).write_text(body)
+    (root / "plugin.yaml").write_text(
+        f"name: {name or folder}\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n"
+        f"    path: src/\n    actions: {actions}\n"
+    )
+    return root
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    plugins = tmp_path / "app" / "Plugins"
+    plugins.mkdir(parents=True)
+    write_plugin(plugins, "alpha")
+    write_plugin(plugins, "beta", module="beta.py")
+    write_plugin(plugins, ".hidden")
+    (plugins / "no-manifest").mkdir()
+    (plugins / "README.md").write_text("not a plugin")
+    (plugins / "loop").symlink_to(plugins / "loop")
+    (plugins / "dangling").symlink_to(tmp_path / "gone")
+    return tmp_path / "app"
+
+
+def test_app_folder_and_plugins_folder_find_the_same_plugins(app: Path) -> None:
+    for path in (app, app / "Plugins"):
+        found = discover(path)
+        assert found.plugins_dir == app / "Plugins"
+        assert [plugin.name for plugin in found.plugins] == ["alpha", "beta"]
+        assert all(plugin.valid and plugin.problems == () for plugin in found.plugins)
+
+
+def test_skipped_entries_are_reported_and_hidden_ones_ignored(app: Path) -> None:
+    skipped = {
+        (p.file.relative_to(app / "Plugins").as_posix(), p.code, p.found)
+        for p in discover(app).skipped
+    }
+    assert skipped == {
+        ("dangling", "unreadable-entry", "a broken symbolic link"),
+        ("loop", "unreadable-entry", "Too many levels of symbolic links"),
+        ("no-manifest/plugin.yaml", "no-manifest", "(missing)"),
+    }
+    assert all(p.severity == "warning" for p in discover(app).skipped)
+
+
+def test_the_module_is_located_like_the_runtime_does(app: Path) -> None:
+    alpha, beta = discover(app).plugins
+    assert alpha.module_path == app / "Plugins" / "alpha" / "src" / "plugin.py"
+    assert beta.module_path == app / "Plugins" / "beta" / "src" / "beta.py"
+    assert alpha.declared_actions == ("analyze",)
+
+
+def test_discovery_never_imports_plugin_code(tmp_path: Path) -> None:
+    marker = tmp_path / "imported"
+    body = f"open({str(marker)!r}, 'w').close()\n"
+    write_plugin(tmp_path / "Plugins", "sneaky", body=body)
+    (plugin,) = discover(tmp_path).plugins
+    assert plugin.module_path is not None and plugin.valid
+    assert not marker.exists()
+
+
+def test_a_plugin_venv_is_preferred(tmp_path: Path) -> None:
+    root = write_plugin(tmp_path, "own-venv")
+    own = venv_python(root)
+    own.parent.mkdir(parents=True)
+    own.symlink_to(sys.executable)
+    write_plugin(tmp_path, "shared")
+    with_venv, shared = discover(tmp_path).plugins
+    assert (with_venv.interpreter.origin, with_venv.interpreter.path) == ("plugin-venv", own)
+    assert shared.interpreter.origin == "dashboard"
+
+
+def test_a_symlink_loop_inside_a_plugin_is_a_problem(tmp_path: Path) -> None:
+    root = write_plugin(tmp_path, "looped")
+    (root / "lib").symlink_to(root / "lib")
+    (root / "plugin.yaml").write_text(
+        "name: looped\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: lib/\n"
+    )
+    (plugin,) = discover(tmp_path).plugins
+    assert [p.code for p in plugin.problems] == ["provides-path-loop", "no-python-plugin"]
+    assert plugin.module_path is None
+
+
+def test_a_module_symlinked_outside_the_plugin_is_refused(tmp_path: Path) -> None:
+    root = write_plugin(tmp_path / "Plugins", "leaky", module="other.py")
+    (root / "src" / "plugin.py").symlink_to(tmp_path / "outside.py")
+    (tmp_path / "outside.py").write_text("")
+    (plugin,) = discover(tmp_path).plugins
+    assert [p.code for p in plugin.problems] == ["module-escape"]
+    assert plugin.module_path is None
+
+
+def test_duplicate_names_are_errors(tmp_path: Path) -> None:
+    write_plugin(tmp_path, "one", name="same-name")
+    write_plugin(tmp_path, "two", name="same-name")
+    found = discover(tmp_path)
+    assert [[p.code for p in plugin.problems] for plugin in found.plugins] == [
+        ["duplicate-name"],
+        ["duplicate-name"],
+    ]
+    assert not found.valid
+
+
+def test_a_single_plugin_folder_can_be_scanned(tmp_path: Path) -> None:
+    root = write_plugin(tmp_path, "solo")
+    found = discover(root)
+    assert found.plugins_dir == root
+    assert [plugin.name for plugin in found.plugins] == ["solo"]
+
+
+def test_an_unreadable_manifest_keeps_the_folder_name(tmp_path: Path) -> None:
+    root = tmp_path / "garbled"
+    root.mkdir()
+    (root / "plugin.yaml").write_bytes(b"\xff\xfe\x00")
+    (plugin,) = discover(tmp_path).plugins
+    assert (plugin.name, plugin.manifest, plugin.status) == ("garbled", None, "invalid")
+
+
+def test_a_missing_path_or_a_file_is_a_discovery_error(tmp_path: Path) -> None:
+    with pytest.raises(DiscoveryError, match="does not exist"):
+        discover(tmp_path / "nope")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DiscoveryError, match="is not a folder"):
+        discover(tmp_path / "file")
+
+
+def test_two_hundred_plugins_probe_the_shared_interpreter_once(tmp_path: Path) -> None:
+    for index in range(200):
+        write_plugin(tmp_path, f"plugin-{index:03d}")
+    probe = VersionProbe(cache_path=tmp_path / "probe.json")
+    found = discover(tmp_path, probe=probe)
+    assert len(found.plugins) == 200 and found.valid
+    assert probe.probes_run == 1
+
+
+def test_find_plugin_by_name_folder_or_path(app: Path) -> None:
+    assert find_plugin("alpha", app).root == app / "Plugins" / "alpha"
+    assert find_plugin(str(app / "Plugins" / "beta")).name == "beta"
+    with pytest.raises(PluginNotFound) as caught:
+        find_plugin("gamma", app)
+    assert caught.value.known_names == ["alpha", "beta"]
+    assert "known plugins: alpha, beta" in str(caught.value)
+
+
+def test_default_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package_dir = Path(aro_tui.__file__).resolve().parent
+    bundled = package_dir / "bundled_plugins"
+    expected = bundled if bundled.is_dir() else package_dir.parent / "plugins"
+    assert default_plugins_path() == expected
+    monkeypatch.chdir(tmp_path)
+    assert resolve_search_path(None) == expected
+    (tmp_path / "Plugins").mkdir()
+    assert resolve_search_path(None) == tmp_path / "Plugins"
+    assert resolve_search_path(tmp_path / "x") == tmp_path / "x"

@@ -1,0 +1,208 @@
+"""``aro-tui list`` and ``aro-tui check``: tables, JSON, exit statuses, untrusted text."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aro_tui.cli import main
+
+MANIFEST = """\
+name: {name}
+version: 1.0.0
+description: {description}
+source:
+  git: {git}
+provides:
+  - type: python-plugin
+    path: src/
+    actions: [analyze, {{name: to-html, verbs: [render]}}]
+"""
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def write_plugin(
+    plugins: Path, folder: str, name: str, *, description: str = "d", git: str = '""'
+) -> Path:
+    root = plugins / folder
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "plugin.py").write_text("")
+    text = MANIFEST.format(name=name, description=description, git=git)
+    (root / "plugin.yaml").write_text(text)
+    return root
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    plugins = tmp_path / "app" / "Plugins"
+    write_plugin(plugins, "good", "good-plugin", git="https://github.com/example/good.git")
+    write_plugin(plugins, "bad", "Bad_Name")
+    (plugins / "empty").mkdir()
+    return tmp_path / "app"
+
+
+@pytest.fixture
+def clean(tmp_path: Path) -> Path:
+    write_plugin(tmp_path / "Plugins", "good", "good-plugin")
+    return tmp_path / "Plugins"
+
+
+def test_list_shows_a_table(mixed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", str(mixed)]) == 0
+    out = capsys.readouterr().out
+    good_row = next(line for line in out.splitlines() if "good-plugin" in line)
+    for cell in ("1.0.0", "github.com", "python-plugin ×1", "valid", "dashboard", "analyze"):
+        assert cell in good_row
+    bad_row = next(line for line in out.splitlines() if "Bad_Name" in line)
+    assert "(local)" in bad_row and "invalid" in bad_row
+    assert f"skipped {mixed / 'Plugins' / 'empty' / 'plugin.yaml'}" in out
+
+
+def test_list_json_is_documented_shape(mixed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", str(mixed), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["schema"] == "aro-tui/list/1"
+    assert document["plugins_dir"] == str(mixed / "Plugins")
+    bad, good = document["plugins"]
+    assert (good["name"], good["status"], good["source"]) == ("good-plugin", "valid", "github.com")
+    assert good["provides"] == {"python-plugin": 1}
+    assert good["interpreter"]["origin"] == "dashboard"
+    assert good["interpreter"]["version"] == "{}.{}.{}".format(*sys.version_info[:3])
+    assert good["actions"] == [
+        {
+            "name": "analyze",
+            "function": "aro_action_analyze",
+            "spec_function": "aro_action_analyze",
+        },
+        {
+            "name": "to-html",
+            "function": "aro_action_to_html",
+            "spec_function": "aro_action_to_html",
+        },
+    ]
+    assert (bad["status"], bad["errors"], bad["warnings"]) == ("invalid", 1, 0)
+    assert [p["code"] for p in document["skipped"]] == ["no-manifest"]
+
+
+def test_check_reports_problems_and_exits_1(
+    mixed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(mixed)]) == 1
+    out = capsys.readouterr().out
+    manifest = mixed / "Plugins" / "bad" / "plugin.yaml"
+    assert f"  error [strict] {manifest}:1:7 name" in out
+    assert '      found:    "Bad_Name"' in out
+    assert "      expected: a name matching ^[a-z][a-z0-9-]*[a-z0-9]$" in out
+    assert "2 plugin(s): 1 valid, 1 invalid; 1 error(s), 0 warning(s); 1 folder(s) skipped" in out
+
+
+def test_check_json_groups_problems_per_plugin(
+    mixed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--json", str(mixed)]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["schema"] == "aro-tui/check/1"
+    assert document["valid"] is False
+    assert document["summary"] == {
+        "plugins": 2,
+        "valid": 1,
+        "invalid": 1,
+        "errors": 1,
+        "warnings": 0,
+        "skipped": 1,
+    }
+    bad = document["plugins"][0]
+    assert bad["valid_under"] == {"strict": False, "runtime": True, "host": True}
+    (problem,) = bad["problems"]
+    assert problem == {
+        "code": "name-pattern",
+        "severity": "error",
+        "rules": ["strict"],
+        "file": str(mixed / "Plugins" / "bad" / "plugin.yaml"),
+        "field": "name",
+        "line": 1,
+        "column": 7,
+        "found": '"Bad_Name"',
+        "expected": "a name matching ^[a-z][a-z0-9-]*[a-z0-9]$",
+        "message": "name must be lower-case letters, digits and '-', starting with a letter",
+    }
+
+
+def test_check_exits_0_when_everything_is_valid(
+    clean: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(clean)]) == 0
+    assert "1 plugin(s): 1 valid, 0 invalid" in capsys.readouterr().out
+
+
+def test_a_missing_path_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("list", "check"):
+        assert main([command, str(tmp_path / "nope")]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"aro-tui {command}: error: {tmp_path / 'nope'} does not exist\n"
+        assert captured.out == ""
+
+
+def test_no_path_uses_plugins_in_the_current_folder(
+    clean: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(clean.parent)
+    assert main(["list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plugins_dir"] == str(clean.parent / "Plugins")
+
+
+def test_plugin_text_is_never_markup_or_terminal_control(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_plugin(tmp_path, "evil", '"[bold]x"', description='"\\e[2J\\e[31mred"')
+    assert main(["list", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "[bold]x" in out
+    assert main(["check", str(tmp_path)]) == 1
+    out += capsys.readouterr().out
+    assert "\x1b" not in out
+    assert main(["list", "--json", str(tmp_path)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["plugins"][0]["description"] == "\x1b[2J\x1b[31mred"
+
+
+def test_configured_interpreter_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_plugin(tmp_path, "p", "p-plugin")
+    assert main(["list", "--json", "--python", str(tmp_path / "no-python"), str(tmp_path)]) == 0
+    interpreter = json.loads(capsys.readouterr().out)["plugins"][0]["interpreter"]
+    assert interpreter["origin"] == "configured" and interpreter["version"] is None
+    assert main(["check", "--python", str(tmp_path / "no-python"), str(tmp_path)]) == 1
+
+
+def test_check_through_a_real_subprocess(mixed: Path) -> None:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    result = subprocess.run(
+        [sys.executable, "-m", "aro_tui", "check", "--json", str(mixed)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    assert [plugin["status"] for plugin in document["plugins"]] == ["invalid", "valid"]
+    missing = subprocess.run(
+        [sys.executable, "-m", "aro_tui", "check", str(mixed / "nope")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
