@@ -182,7 +182,7 @@ def _console() -> Any:
 def _interpreter_text(plugin: DiscoveredPlugin) -> str:
     interpreter = plugin.interpreter
     version = interpreter.version_text if interpreter.version else "unusable"
-    return f"{version} ({interpreter.origin})"
+    return f"{version} {interpreter.origin}"
 
 
 def _print_list(found: Discovery) -> None:
@@ -195,10 +195,10 @@ def _print_list(found: Discovery) -> None:
     else:
         table = Table(title=Text(f"Plugins in {clean_text(str(found.plugins_dir))}"))
         for column in ("Name", "Version", "Source", "Provides", "Status", "Interpreter"):
-            table.add_column(column, no_wrap=column in {"Name", "Version", "Status"})
-        table.add_column("Actions", overflow="fold")
+            table.add_column(column, overflow="fold", no_wrap=column in {"Name", "Status"})
+        table.add_column("Actions", overflow="fold", ratio=1)
         for plugin in found.plugins:
-            provides = ", ".join(f"{kind} ×{count}" for kind, count in plugin.provides.items())
+            provides = "\n".join(f"{kind} ×{count}" for kind, count in plugin.provides.items())
             table.add_row(
                 Text(clean_text(plugin.name)),
                 Text(clean_text(plugin.version or "-")),
@@ -206,7 +206,7 @@ def _print_list(found: Discovery) -> None:
                 Text(clean_text(provides or "-")),
                 Text(plugin.status, style=_STATUS_STYLES[plugin.status]),
                 Text(clean_text(_interpreter_text(plugin))),
-                Text(clean_text(", ".join(plugin.declared_actions) or "-")),
+                Text(clean_text(" ".join(plugin.declared_actions) or "-")),
             )
         console.print(table)
     _print_skipped(console, found.skipped)

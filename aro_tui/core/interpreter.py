@@ -70,6 +70,7 @@ class VersionProbe:
         self._cache_path = cache_path
         self._timeout_s = timeout_s
         self._memory: dict[str, Version] = {}
+        self._failures: dict[str, str] = {}
         self._disk: dict[str, Version] | None = None
         self._lock = threading.Lock()
         self.probes_run = 0
@@ -93,11 +94,16 @@ class VersionProbe:
         with self._lock:
             if key in self._memory:
                 return self._memory[key], None
+            if key in self._failures:
+                return None, self._failures[key]
             disk = self._load_disk()
             if key in disk:
                 self._memory[key] = disk[key]
                 return disk[key], None
             version, failure = self._run(executable)
+            if failure is not None:
+                # Remembered for this process only: a failure may be transient.
+                self._failures[key] = failure
             if version is not None:
                 self._memory[key] = version
                 disk[key] = version

@@ -79,14 +79,17 @@ def test_a_changed_interpreter_is_probed_again(tmp_path: Path) -> None:
     assert probe.probes_run == 2
 
 
-def test_a_failing_interpreter_is_reported_and_not_cached(tmp_path: Path) -> None:
+def test_a_failing_interpreter_is_reported_once_per_process(tmp_path: Path) -> None:
     fake = _fake_python(tmp_path / "python", "echo 'boom: no stdlib' >&2; exit 3")
     probe = VersionProbe()
     version, error = probe.version_of(fake)
     assert version is None
     assert error == f"{fake} failed (exit 3): boom: no stdlib"
-    probe.version_of(fake)
-    assert probe.probes_run == 2
+    assert probe.version_of(fake) == (None, error)
+    assert probe.probes_run == 1
+    next_run = VersionProbe()
+    next_run.version_of(fake)
+    assert next_run.probes_run == 1, "failures are not written to the disk cache"
 
 
 def test_a_hanging_interpreter_times_out(tmp_path: Path) -> None:
