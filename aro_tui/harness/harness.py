@@ -372,7 +372,12 @@ def main(argv: List[str]) -> int:
     try:
         module = _import_plugin(module_path, os.path.abspath(source_dir), options["module_name"])
     except Exception as error:
-        _write_frame(0, "import-error", _exception_body(error))
+        tb = error.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != module_path:
+            tb = tb.tb_next  # start the traceback at the plugin's own module
+        lines = traceback.format_exception(type(error), error, tb or error.__traceback__)
+        body = {"error": "%s: %s" % (type(error).__name__, error), "traceback": "".join(lines)}
+        _write_frame(0, "import-error", _json_bytes(body))
         return 3
     _write_frame(0, "ready", _json_bytes(_describe(module, module_path)))
     serve(requests, module, module_path)

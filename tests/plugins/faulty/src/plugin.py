@@ -36,6 +36,7 @@ def aro_plugin_info() -> Dict[str, Any]:
             "declared-missing",
             "garbage",
             "pid",
+            "spawn-and-hang",
         ],
     }
 
@@ -160,6 +161,14 @@ def aro_action_spawn(input_json: str) -> str:
     )
     grandchild_pid = int(grandchild_launcher.stdout.readline())
     return json.dumps({"pids": [child.pid, grandchild_launcher.pid, grandchild_pid]})
+
+
+def aro_action_spawn_and_hang(input_json: str) -> str:
+    """Start a child and a setsid grandchild, print their pids on stderr, then hang."""
+    pids = json.loads(aro_action_spawn(input_json))["pids"]
+    print("spawned " + " ".join(map(str, pids)), file=sys.stderr, flush=True)
+    time.sleep(3600)
+    return "{}"
 
 
 def aro_action_garbage(input_json: str) -> str:

@@ -1,0 +1,197 @@
+"""``aro-tui call PLUGIN ACTION [INPUT_JSON | -]``: one call through the plugin host."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+
+if TYPE_CHECKING:
+    from aro_tui.core.host import PluginHost, PluginLaunch, PluginProcess
+
+EXIT_OK = 0
+EXIT_PLUGIN_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CRASH = 3
+EXIT_SIGTERM = 128 + signal.SIGTERM
+
+_EXIT_BY_STATUS = {
+    ExchangeStatus.OK: EXIT_OK,
+    ExchangeStatus.PLUGIN_ERROR: EXIT_PLUGIN_ERROR,
+    ExchangeStatus.PROTOCOL_ERROR: EXIT_PLUGIN_ERROR,
+    ExchangeStatus.TIMEOUT: EXIT_CRASH,
+    ExchangeStatus.CRASHED: EXIT_CRASH,
+    ExchangeStatus.CANCELLED: EXIT_CRASH,
+}
+
+
+class UsageError(Exception):
+    """Bad arguments or an unknown plugin: exit status 2."""
+
+
+def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every command that runs a plugin shares."""
+    parser.add_argument("plugin", metavar="PLUGIN", help="a plugin name (discovered) or folder")
+    parser.add_argument("action", metavar="ACTION", help="the action to call")
+    parser.add_argument(
+        "--plugins-dir",
+        type=Path,
+        metavar="DIR",
+        help="where to look PLUGIN up; default: ./Plugins if present, else the bundled plugins",
+    )
+    parser.add_argument(
+        "--python",
+        type=Path,
+        metavar="EXE",
+        help="interpreter for plugins without their own .venv (default: this Python)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="per-call timeout (default: 300, enough to load a model)",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``call`` subcommand."""
+    summary = "call one action of a plugin and print its JSON response"
+    parser = subparsers.add_parser("call", help=summary, description=summary)
+    add_plugin_arguments(parser)
+    parser.add_argument(
+        "input",
+        nargs="?",
+        default="{}",
+        metavar="INPUT_JSON",
+        help="the action's input as JSON text, or - to read it from stdin (default: {})",
+    )
+    parser.add_argument(
+        "--stderr", action="store_true", help="show what the plugin writes to stderr"
+    )
+    parser.set_defaults(func=run_call)
+
+
+def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
+    """The launch description for ``args.plugin`` (``UsageError`` if it cannot run)."""
+    from aro_tui.core.discovery import PluginNotFound, find_plugin
+    from aro_tui.core.host import PluginLaunch
+
+    try:
+        plugin = find_plugin(args.plugin, args.plugins_dir, configured_interpreter=args.python)
+    except PluginNotFound as error:
+        raise UsageError(str(error)) from None
+    if plugin.module_path is None:
+        problems = "; ".join(str(problem) for problem in plugin.problems) or "no module"
+        raise UsageError(f"plugin {plugin.name} has no Python module to run: {problems}")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    return PluginLaunch(
+        name=plugin.name,
+        module_path=plugin.module_path,
+        interpreter=plugin.interpreter.path,
+        default_timeout_s=args.timeout,
+    )
+
+
+def run_with_host(main: Callable[[PluginHost], Awaitable[int]]) -> int:
+    """Run ``main(host)``; on any exit, including SIGTERM, no plugin process survives."""
+    from aro_tui.core.host import PluginHost
+
+    host = PluginHost()
+    atexit.register(host.kill_all_now)
+
+    async def guarded() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        terminated = False
+
+        def on_sigterm() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        try:
+            return await main(host)
+        except asyncio.CancelledError:
+            if terminated:
+                return EXIT_SIGTERM
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+            await host.stop_all()
+
+    try:
+        return asyncio.run(guarded())
+    except KeyboardInterrupt:
+        host.kill_all_now()
+        return 128 + signal.SIGINT
+    finally:
+        atexit.unregister(host.kill_all_now)
+
+
+def read_input(text: str) -> bytes:
+    """The input JSON text (``-``: stdin), checked to be JSON (``UsageError`` if not)."""
+    data = sys.stdin.buffer.read() if text == "-" else text.encode("utf-8", "surrogateescape")
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise UsageError(f"INPUT_JSON is not valid JSON: {error}") from None
+    return data.strip()
+
+
+def print_exchange_failure(exchange: Exchange, *, show_stderr_tail: bool) -> None:
+    """Explain a failed exchange on stderr (status, error, traceback, last stderr lines)."""
+    print(f"aro-tui call: {exchange.status}: {exchange.error}", file=sys.stderr)
+    if exchange.traceback:
+        print(exchange.traceback.rstrip(), file=sys.stderr)
+    if show_stderr_tail and exchange.stderr_lines:
+        print("--- last lines on the plugin's stderr ---", file=sys.stderr)
+        for line in list(exchange.stderr_lines)[-20:]:
+            print(line, file=sys.stderr)
+
+
+def run_call(args: argparse.Namespace) -> int:
+    """Run ``aro-tui call``; 0 ok, 1 plugin error, 2 usage, 3 crash or timeout."""
+    try:
+        launch = resolve_launch(args)
+        body = read_input(args.input)
+    except UsageError as error:
+        print(f"aro-tui call: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def main(host: PluginHost) -> int:
+        from aro_tui.core.host import PluginObserver
+
+        class StderrEcho(PluginObserver):
+            def on_stderr_line(
+                self, plugin: PluginProcess, line: str, exchange: Exchange | None
+            ) -> None:
+                print(line, file=sys.stderr, flush=True)
+
+        host.observer = StderrEcho() if args.stderr else None
+        plugin = host.add(launch)
+        exchange = await plugin.call(args.action, body)
+        if exchange.response_bytes is not None and exchange.status in (
+            ExchangeStatus.OK,
+            ExchangeStatus.PLUGIN_ERROR,
+        ):
+            sys.stdout.buffer.write(exchange.response_bytes + b"\n")
+            sys.stdout.flush()
+        if exchange.status is not ExchangeStatus.OK:
+            crashed = exchange.status in (ExchangeStatus.CRASHED, ExchangeStatus.TIMEOUT)
+            print_exchange_failure(exchange, show_stderr_tail=crashed and not args.stderr)
+        return _EXIT_BY_STATUS[exchange.status]
+
+    return run_with_host(main)

@@ -1,0 +1,115 @@
+"""``aro-tui call``: output, exit statuses, and no plugin process left after SIGTERM/SIGKILL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from aro_tui.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+FAULTY = str(REPO / "tests" / "plugins" / "faulty")
+
+
+def _gone(pid: int, timeout_s: float = 5.0) -> bool:
+    deadline_s = time.monotonic() + timeout_s
+    while time.monotonic() < deadline_s:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_ok_response_goes_to_stdout(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", FAULTY, "chatty", '{"tag": "cli"}']) == 0
+    out, err = capfd.readouterr()
+    assert out == '{"tag": "cli"}\n'
+    assert "python print cli" not in err
+
+
+def test_stderr_option_shows_plugin_output(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", FAULTY, "chatty", '{"tag": "cli"}', "--stderr"]) == 0
+    out, err = capfd.readouterr()
+    assert out == '{"tag": "cli"}\n'
+    assert "python print cli" in err and "fd1 write cli" in err
+
+
+def test_plugin_error_exits_1_with_the_error_response(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", "plugin-python-text", "analyze", "{}"]) == 1
+    out, err = capfd.readouterr()
+    assert out == '{"error": "Missing \'text\' field"}\n'
+    assert "plugin_error" in err
+
+
+def test_crash_and_timeout_exit_3(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", FAULTY, "os-exit"]) == 3
+    _, err = capfd.readouterr()
+    assert "exited with code 5" in err and "about to os._exit" in err
+    assert main(["call", FAULTY, "hang", "--timeout", "0.3"]) == 3
+    _, err = capfd.readouterr()
+    assert "timeout" in err and "hanging" in err
+
+
+def test_usage_errors_exit_2(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", "no-such-plugin", "x"]) == 2
+    assert main(["call", FAULTY, "echo", "{not json"]) == 2
+    _, err = capfd.readouterr()
+    assert "no-such-plugin" in err and "not valid JSON" in err
+
+
+def test_input_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    class FakeStdin:
+        buffer = __import__("io").BytesIO(b'{"from": "stdin"}\n')
+
+    monkeypatch.setattr(sys, "stdin", FakeStdin)
+    assert main(["call", FAULTY, "echo", "-"]) == 0
+    assert capfd.readouterr().out == '{"from": "stdin"}\n'
+
+
+def _start_hanging_call() -> tuple[subprocess.Popen[bytes], list[int]]:
+    """A real ``python -m aro_tui call`` blocked in an action; the plugin's pids (harness first)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aro_tui", "call", FAULTY, "spawn-and-hang", "--stderr"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if line.startswith(b"spawned "):
+            descendants = [int(pid) for pid in line.split()[1:]]
+            break
+    else:
+        raise AssertionError("the call never started")
+    (harness,) = psutil.Process(process.pid).children()
+    return process, [harness.pid, *descendants]
+
+
+def test_sigterm_mid_call_leaves_no_plugin_process() -> None:
+    process, plugin_pids = _start_hanging_call()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 128 + signal.SIGTERM
+    assert all(_gone(pid) for pid in plugin_pids)
+
+
+def test_sigkilled_host_takes_the_plugin_harness_with_it() -> None:
+    process, plugin_pids = _start_hanging_call()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    assert _gone(plugin_pids[0])  # PR_SET_PDEATHSIG; the plugin's own children may outlive it
+    for pid in plugin_pids[1:]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).kill()
