@@ -223,6 +223,14 @@ class ExchangeLog:
         )
         return value
 
+    def response_slice(self, number: int, offset_bytes: int, length_bytes: int) -> bytes:
+        """``length_bytes`` of the response from ``offset_bytes`` (for paging a large one)."""
+        start = int(offset_bytes) + 1
+        value: bytes | None = self._row(
+            number, "response", f"substr(response, {start}, {int(length_bytes)})"
+        )
+        return value or b""
+
     def stderr_lines(self, number: int) -> list[str]:
         """The stderr lines captured during exchange ``number``."""
         lines: list[str] = json.loads(self._row(number, "stderr"))

@@ -1,0 +1,52 @@
+"""``aro-tui [PATH]``: open the dashboard on a plugins folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aro_tui.core.discovery import DiscoveryError, discover, resolve_search_path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The dashboard's options."""
+    parser = argparse.ArgumentParser(
+        prog="aro-tui",
+        description="Open the dashboard on PATH (default: ./Plugins, else the bundled plugins).",
+    )
+    parser.add_argument("path", nargs="?", type=Path, help="an app folder or a plugins folder")
+    parser.add_argument(
+        "--python", type=Path, help="interpreter for plugins without their own .venv"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds a call may take (default 300)"
+    )
+    return parser
+
+
+def run_dashboard(argv: list[str]) -> int:
+    """Parse ``argv``, discover plugins, run the app; the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.timeout <= 0:
+        print("aro-tui: --timeout must be positive", file=sys.stderr)
+        return 2
+    search_path = resolve_search_path(args.path)
+    try:
+        discovery = discover(search_path, configured_interpreter=args.python)
+    except DiscoveryError as error:
+        print(f"aro-tui: {error}", file=sys.stderr)
+        return 2
+
+    from aro_tui.core.input_memory import default_memory_path
+    from aro_tui.ui.app import AroApp
+    from aro_tui.ui.config import AppConfig
+
+    config = AppConfig(
+        plugins_path=search_path,
+        interpreter=args.python,
+        timeout_s=args.timeout,
+        memory_path=default_memory_path(),
+    )
+    AroApp(config, discovery).run()
+    return 0

@@ -1,0 +1,1 @@
+"""The Textual dashboard: it draws what the core reports and sends what the user asks."""

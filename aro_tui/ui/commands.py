@@ -1,0 +1,85 @@
+"""The command palette: run any action, manage plugins, switch theme, export, copy, save."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from aro_tui.core.sanitize import sanitize_line
+
+if TYPE_CHECKING:
+    pass
+
+Command = tuple[str, Callable[[], object], str]
+
+STATUS_FILTERS = ("ok", "plugin_error", "timeout", "crashed", "cancelled", "protocol_error")
+
+
+class DashboardCommands(Provider):
+    """Commands built from the plugins the dashboard knows and what the screen can do."""
+
+    def _commands(self) -> list[Command]:
+        from aro_tui.ui.app import AroApp
+
+        app = self.app
+        if not isinstance(app, AroApp):
+            return []
+        screen = app.main_screen
+        commands: list[Command] = []
+        for entry in app.registry.entries.values():
+            name = sanitize_line(entry.name)
+            if entry.process is None:
+                continue
+            for action, _doc in entry.actions():
+                commands.append(
+                    (
+                        f"Run {name} {sanitize_line(action)}",
+                        partial(screen.run_plugin_action, entry.name, action),
+                        "send the action's current input",
+                    )
+                )
+            for verb in ("start", "stop", "restart"):
+                commands.append(
+                    (
+                        f"{verb.capitalize()} {name}",
+                        partial(screen.lifecycle_command, entry.name, verb),
+                        f"{verb} the plugin process",
+                    )
+                )
+        actions: list[tuple[str, str, str]] = [
+            ("Rerun the selected exchange", "rerun", "send its request again"),
+            ("Restart plugin and resend", "restart_resend", "for a crash or a timeout"),
+            ("Export the selected exchange as JSON", "export", "request, response, stderr"),
+            ("Save the response to a file", "save_response", "asks for a path"),
+            ("Copy the response", "copy_response", "to the clipboard (OSC 52)"),
+            ("View the whole response", "view_all", "page through a large one"),
+            ("Reset the input to the docstring template", "reset_input", "from Input:"),
+            ("Cancel the running call", "cancel", ""),
+            ("Clear the log filter", "clear_filter", ""),
+        ]
+        for title, action_name, help_text in actions:
+            method = getattr(screen, f"action_{action_name}")
+            commands.append((title, method, help_text))
+        for status in STATUS_FILTERS:
+            commands.append(
+                (f"Filter log: status {status}", partial(screen.filter_log, f"status:{status}"), "")
+            )
+        commands.append(("Show keys (help)", app.action_help, "every binding"))
+        for theme in sorted(app.available_themes):
+            commands.append((f"Switch theme: {theme}", partial(setattr, app, "theme", theme), ""))
+
+        return commands
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text or None)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text or None)

@@ -1,0 +1,28 @@
+"""The dashboard's settings, including the one seam tests and screenshots use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """How the dashboard runs.
+
+    ``deterministic`` is for snapshot tests and the screenshots command: durations and
+    memory are drawn as fixed placeholders, elapsed timers are frozen, the cursor does not
+    blink, and the input memory lives only in memory (``memory_path`` None).
+    """
+
+    plugins_path: Path
+    interpreter: Path | None = None
+    """``--python``: the interpreter for plugins without a venv of their own."""
+    timeout_s: float = 300.0
+    memory_path: Path | None = None
+    """Where inputs are remembered (None: not saved)."""
+    deterministic: bool = False
+    autostart: bool = True
+    """Start a plugin when it is chosen (Enter in the list), so its actions' docs show."""
+    response_preview_bytes: int = 64 * 1024
+    max_table_rows: int = 500

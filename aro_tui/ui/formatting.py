@@ -1,0 +1,136 @@
+"""Turning plugin data into safe, readable text (no Textual here, only Rich ``Text``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+from rich.text import Text
+
+from aro_tui.core.sanitize import sanitize, sanitize_line
+
+FULL_PRETTY_LIMIT_BYTES = 2 * 1024 * 1024
+"""Responses up to this size are parsed and re-indented whole; larger ones stream a prefix."""
+
+STATUS_STYLES = {
+    "ok": "green",
+    "plugin_error": "yellow",
+    "timeout": "red",
+    "crashed": "bold red",
+    "protocol_error": "red",
+    "cancelled": "dim",
+    "pending": "cyan",
+}
+
+
+def safe_text(text: str, style: str = "") -> Text:
+    """A ``Text`` of plugin-supplied ``text``: sanitized, never parsed as markup."""
+    return Text(sanitize(text), style=style)
+
+
+def safe_line(text: str, style: str = "") -> Text:
+    """A one-line ``Text`` (newlines shown as ``␊``)."""
+    return Text(sanitize_line(text), style=style)
+
+
+def format_size(size_bytes: int | None) -> str:
+    """``512 B``, ``1.5 KiB``, ``50 MiB``."""
+    if size_bytes is None:
+        return "—"
+    value = float(size_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size_bytes} B"
+
+
+def format_duration(duration_ms: float | None, deterministic: bool = False) -> str:
+    """``12.3 ms`` / ``1.50 s``; ``·· ms`` in deterministic mode (no wall times on screen)."""
+    if duration_ms is None:
+        return "—"
+    if deterministic:
+        return "·· ms"
+    if duration_ms < 1000:
+        return f"{duration_ms:.1f} ms"
+    return f"{duration_ms / 1000:.2f} s"
+
+
+def format_memory(rss_bytes: int | None, deterministic: bool = False) -> str:
+    """Resident memory, or a placeholder in deterministic mode."""
+    if deterministic and rss_bytes is not None:
+        return "·· MiB"
+    return format_size(rss_bytes)
+
+
+def _indent_prefix(raw: str) -> str:
+    """Re-indent (possibly truncated) JSON text without parsing it as a whole."""
+    out: list[str] = []
+    depth = 0
+    in_string = False
+    escaped = False
+    for char in raw:
+        if in_string:
+            out.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+            out.append(char)
+        elif char in "{[":
+            depth += 1
+            out.append(char + "\n" + "  " * depth)
+        elif char in "}]":
+            depth = max(depth - 1, 0)
+            out.append("\n" + "  " * depth + char)
+        elif char == ",":
+            out.append(",\n" + "  " * depth)
+        elif char == ":":
+            out.append(": ")
+        elif char not in " \t\r\n":
+            out.append(char)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a pane shows of a body: text, whether it is JSON, and whether it was cut."""
+
+    text: str
+    is_json: bool
+    truncated: bool
+    total_bytes: int
+
+
+def preview_body(head: bytes | None, total_bytes: int, limit_bytes: int) -> Preview:
+    """Pretty-print the first ``limit_bytes`` of a body (``head`` may be longer or whole).
+
+    Runs in a worker thread: parsing a few MB is too slow for the event loop.
+    """
+    if head is None:
+        return Preview("", False, False, 0)
+    whole = len(head) >= total_bytes
+    if whole and total_bytes <= FULL_PRETTY_LIMIT_BYTES:
+        try:
+            parsed = orjson.loads(head)
+        except orjson.JSONDecodeError:
+            text = head.decode("utf-8", "replace")
+            return _cut(text, limit_bytes, total_bytes, is_json=False)
+        pretty = orjson.dumps(parsed, option=orjson.OPT_INDENT_2).decode("utf-8")
+        return _cut(pretty, limit_bytes, total_bytes, is_json=True)
+    text = head[:limit_bytes].decode("utf-8", "replace")
+    looks_json = text.lstrip()[:1] in {"{", "["}
+    shown = _indent_prefix(text) if looks_json else text
+    return Preview(sanitize(shown), looks_json, True, total_bytes)
+
+
+def _cut(text: str, limit_bytes: int, total_bytes: int, *, is_json: bool) -> Preview:
+    if len(text) <= limit_bytes:
+        return Preview(sanitize(text), is_json, False, total_bytes)
+    cut = text.rfind("\n", 0, limit_bytes)
+    shown = text[: cut if cut > 0 else limit_bytes]
+    return Preview(sanitize(shown), is_json, True, total_bytes)

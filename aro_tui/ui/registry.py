@@ -1,0 +1,121 @@
+"""The plugins the dashboard knows: discovery results plus one host process for each."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from textual.message import Message
+from textual.message_pump import MessagePump
+
+from aro_tui.core.discovery import Discovery
+from aro_tui.core.exchange import Exchange
+from aro_tui.core.host import PluginLaunch, PluginObserver, PluginProcess, PluginState
+from aro_tui.core.plugin import DiscoveredPlugin
+from aro_tui.ui.messages import (
+    ExchangeFinished,
+    ExchangeStarted,
+    PluginStateChanged,
+    StderrActivity,
+)
+
+
+class _Forwarder(PluginObserver):
+    """Turns host callbacks (already on the event loop) into messages for ``target``."""
+
+    def __init__(self) -> None:
+        self.target: MessagePump | None = None
+        """Where messages go (the main screen, once mounted); None drops them."""
+
+    def _post(self, message: Message) -> None:
+        if self.target is not None:
+            self.target.post_message(message)
+
+    def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
+        self._post(PluginStateChanged(plugin.name, state))
+
+    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self._post(ExchangeStarted(plugin.name, exchange))
+
+    def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self._post(ExchangeFinished(plugin.name, exchange))
+
+    def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
+        exchange_id = None if exchange is None else exchange.id
+        self._post(StderrActivity(plugin.name, exchange_id))
+
+
+@dataclass
+class PluginEntry:
+    """One discovered plugin and, once valid and launched, its process."""
+
+    plugin: DiscoveredPlugin
+    process: PluginProcess | None = None
+    running_calls: dict[int, Exchange] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The plugin's name."""
+        return self.plugin.name
+
+    @property
+    def state_text(self) -> str:
+        """``invalid`` for a broken manifest, else the process state."""
+        if not self.plugin.valid or self.process is None:
+            return "invalid"
+        return str(self.process.state)
+
+    def actions(self) -> list[tuple[str, str | None]]:
+        """(name, docstring) of each action: the harness's info, else the manifest's list."""
+        info = self.process.info if self.process is not None else None
+        if info:
+            found = [*info.get("actions", []), *info.get("undeclared", [])]
+            return [(str(a.get("name")), a.get("doc")) for a in found if isinstance(a, dict)]
+        return [(name, None) for name in self.plugin.declared_actions]
+
+
+class PluginRegistry:
+    """Discovered plugins by name, each with a :class:`PluginProcess` when runnable."""
+
+    def __init__(self, discovery: Discovery, timeout_s: float) -> None:
+        self.discovery = discovery
+        self.entries: dict[str, PluginEntry] = {}
+        self._observer = observer = _Forwarder()
+        for plugin in discovery.plugins:
+            entry = PluginEntry(plugin)
+            if plugin.valid and plugin.module_path is not None:
+                launch = PluginLaunch(
+                    name=plugin.name,
+                    module_path=plugin.module_path.resolve(),
+                    interpreter=plugin.interpreter.path,
+                    cwd=plugin.root.resolve(),
+                    default_timeout_s=timeout_s,
+                    start_timeout_s=max(timeout_s, 30.0),
+                )
+                entry.process = PluginProcess(launch, observer)
+            self.entries.setdefault(plugin.name, entry)
+
+    def attach(self, target: MessagePump | None) -> None:
+        """Send host events to ``target`` from now on."""
+        self._observer.target = target
+
+    def __getitem__(self, name: str) -> PluginEntry:
+        return self.entries[name]
+
+    def get(self, name: str | None) -> PluginEntry | None:
+        """The entry called ``name``, if any."""
+        return None if name is None else self.entries.get(name)
+
+    def processes(self) -> list[PluginProcess]:
+        """Every launchable plugin's process."""
+        return [e.process for e in self.entries.values() if e.process is not None]
+
+    async def stop_all(self) -> None:
+        """Stop every plugin process (in parallel)."""
+        running = [p for p in self.processes() if p.state is not PluginState.STOPPED]
+        await asyncio.gather(*(p.stop() for p in running), return_exceptions=True)
+
+    def kill_all_now(self) -> None:
+        """SIGKILL every plugin tree synchronously (last resort on exit)."""
+        for process in self.processes():
+            process.kill_now()

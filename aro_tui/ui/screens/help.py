@@ -1,0 +1,58 @@
+"""Every key binding, generated from the bindings themselves."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+
+def binding_rows(
+    app: App[object], groups: list[tuple[str, list[BindingType]]]
+) -> list[tuple[str, str, str, str]]:
+    """(region, keys, description, id) for every binding in ``groups``."""
+    rows: list[tuple[str, str, str, str]] = []
+    for region, bindings in groups:
+        for binding in Binding.make_bindings(bindings):
+            if binding.system and not binding.description:
+                continue
+            keys = [
+                app.get_key_display(Binding(key, binding.action)) for key in binding.key.split(",")
+            ]
+            description = binding.description or binding.tooltip or binding.action
+            rows.append((region, " / ".join(keys), description, binding.id or ""))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """A table of every binding, grouped by where it applies."""
+
+    CSS_PATH = "help.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f1,q", "dismiss", "Close help", id="help.close"),
+    ]
+
+    def __init__(self, groups: list[tuple[str, list[BindingType]]]) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-panel"):
+            yield Static(
+                Text("Keys — escape closes · ctrl+p opens the command palette", style="bold")
+            )
+            yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#help-table", DataTable)
+        table.add_columns("where", "keys", "does", "id")
+        for region, keys, description, binding_id in binding_rows(self.app, self.groups):
+            table.add_row(
+                region, Text(keys, style="bold"), description, Text(binding_id, style="dim")
+            )
+        table.focus()

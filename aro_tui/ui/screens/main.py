@@ -1,0 +1,435 @@
+"""The dashboard: plugins and actions, the input editor, the log, the selected exchange."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Input, OptionList, TextArea
+
+from aro_tui.core.exchange import Exchange
+from aro_tui.core.input_memory import choose_initial_input
+from aro_tui.core.sanitize import sanitize, sanitize_line
+from aro_tui.core.templates import render_template
+from aro_tui.ui.formatting import FULL_PRETTY_LIMIT_BYTES, Preview, format_memory, preview_body
+from aro_tui.ui.messages import (
+    ExchangeFinished,
+    ExchangeStarted,
+    PluginStateChanged,
+    StderrActivity,
+)
+from aro_tui.ui.screens.main_actions import ExchangeActions
+from aro_tui.ui.widgets.log.exchange_table import ExchangeLogPanel, ExchangeTable, FilterInput
+from aro_tui.ui.widgets.request.input_editor import InputEditor
+from aro_tui.ui.widgets.response.exchange_view import (
+    BodyView,
+    ExchangeView,
+    ResponsePane,
+    StderrView,
+    failure_card,
+    truncation_note,
+)
+from aro_tui.ui.widgets.sidebar.action_list import ActionDoc, ActionList, Sidebar
+from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
+
+if TYPE_CHECKING:
+    from aro_tui.ui.app import AroApp
+
+FAILURE_STATUSES = {"timeout", "crashed", "protocol_error", "cancelled"}
+
+
+@dataclass(frozen=True)
+class ExchangeDetail:
+    """What the panes show for one exchange (prepared in a worker thread)."""
+
+    number: int
+    request: Preview
+    response: Preview
+    stderr_lines: list[str]
+
+
+class MainScreen(ExchangeActions):
+    """Everything on one screen, every region reachable by keys."""
+
+    CSS_PATH = "main.tcss"
+    AUTO_FOCUS = "#plugins"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r,f5", "run", "Run", id="run", priority=True),
+        Binding("ctrl+g", "cancel", "Cancel", id="cancel", priority=True),
+        Binding("f6", "restart_resend", "Restart+resend", id="restart-resend"),
+        Binding("f9", "rerun", "Rerun", id="rerun"),
+        Binding("ctrl+s", "save_response", "Save", id="save-response"),
+        Binding("f7", "copy_response", "Copy", id="copy-response"),
+        Binding("ctrl+f", "focus_filter", "Filter", id="filter"),
+        Binding("ctrl+o", "export", "Export", id="export", show=False),
+        Binding("ctrl+t", "reset_input", "Template input", id="reset-input", show=False),
+        Binding("alt+1", "focus('plugins')", "Focus plugins", id="focus.plugins", show=False),
+        Binding("alt+2", "focus('actions')", "Focus actions", id="focus.actions", show=False),
+        Binding("alt+3", "focus('input-text')", "Focus input", id="focus.input", show=False),
+        Binding("alt+4", "focus('log-table')", "Focus log", id="focus.log", show=False),
+        Binding(
+            "alt+5", "focus('response-text')", "Focus response", id="focus.response", show=False
+        ),
+        Binding("alt+6", "focus('request-text')", "Focus request", id="focus.request", show=False),
+        Binding("alt+7", "focus('stderr')", "Focus stderr", id="focus.stderr", show=False),
+    ]
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 - Textual declares it as a plain list
+        (0, "-narrow"),
+        (110, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS = [  # noqa: RUF012
+        (0, "-short"),
+        (36, "-tall"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current_plugin: str | None = None
+        self.current_action: str | None = None
+        self.drafts: dict[tuple[str, str], tuple[str, str]] = {}
+        self.shown_number: int | None = None
+        self.live_exchange: Exchange | None = None
+        self._live_started_s = 0.0
+        self._ticker: Timer | None = None
+
+    @property
+    def aro(self) -> AroApp:
+        """The app, typed."""
+        from aro_tui.ui.app import AroApp
+
+        assert isinstance(self.app, AroApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        config = self.aro.config
+        with Horizontal(id="body"):
+            with Sidebar(id="sidebar"):
+                yield PluginList(id="plugins")
+                yield ActionList(id="actions")
+                yield ActionDoc(id="action-doc")
+            with Vertical(id="work"):
+                yield InputEditor(blink=not config.deterministic, id="input")
+                yield ExchangeLogPanel(
+                    max_rows=config.max_table_rows,
+                    deterministic=config.deterministic,
+                    id="log",
+                )
+                yield ExchangeView(id="exchange")
+                yield StderrView(id="stderr", max_lines=500)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.aro.registry.attach(self)
+        if self.aro.config.deterministic:
+            for area in self.query(TextArea):
+                area.cursor_blink = False
+            for box in self.query(Input):
+                box.cursor_blink = False
+        self.query_one("#plugins").border_title = "Plugins"
+        self.query_one("#actions").border_title = "Actions"
+        self.query_one("#action-doc").border_title = "Docs"
+        self.query_one("#input").border_title = "Input"
+        self.query_one("#log").border_title = "Exchanges"
+        self.query_one("#request-text").border_title = "Request"
+        self.query_one("#response-pane").border_title = "Response"
+        self.query_one("#stderr").border_title = "stderr"
+        self.query_one(StderrView).show_lines([])
+        plugins = self.query_one(PluginList)
+        plugins.show_entries(list(self.aro.registry.entries.values()))
+        first = plugins.highlighted_name
+        if first is not None and self.aro.config.autostart:
+            self.start_plugin(first)
+        if not self.aro.registry.entries:
+            where = sanitize_line(str(self.aro.registry.discovery.plugins_dir))
+            self.query_one(ActionDoc).show_doc(f"No plugins found in {where}.", True)
+
+    # -- selection ---------------------------------------------------------------------------
+
+    @on(OptionList.OptionHighlighted, "#plugins")
+    def _plugin_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.select_plugin(event.option.id)
+
+    @on(OptionList.OptionSelected, "#plugins")
+    def _plugin_chosen(self, event: OptionList.OptionSelected) -> None:
+        entry = self.aro.registry.get(event.option.id)
+        if entry is not None and entry.process is not None and self.aro.config.autostart:
+            self.start_plugin(entry.name)
+        self.query_one(ActionList).focus()
+
+    @on(OptionList.OptionHighlighted, "#actions")
+    def _action_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.select_action(event.option.id)
+
+    @on(OptionList.OptionSelected, "#actions")
+    def _action_chosen(self) -> None:
+        self.query_one("#input-text").focus()
+
+    def select_plugin(self, name: str | None) -> None:
+        """Show ``name``'s actions (and keep the current action when it has it)."""
+        self._stash_draft()
+        self.current_plugin = name
+        self._refresh_actions()
+
+    def _refresh_actions(self) -> None:
+        entry = self.aro.registry.get(self.current_plugin)
+        actions = self.query_one(ActionList)
+        if entry is None:
+            actions.show_actions([], None)
+            return
+        title = sanitize_line(entry.name)
+        self.query_one("#actions").border_title = f"Actions · {title}"
+        if entry.process is None:
+            actions.show_actions([], None)
+            self.current_action = None
+            lines = [f"{p.location()}: {p.message}" for p in entry.plugin.problems if p.is_error]
+            self.query_one(ActionDoc).show_doc("Invalid plugin:\n" + "\n".join(lines), True)
+            return
+        previous = self.current_action
+        actions.show_actions(entry.actions(), previous)
+        if actions.highlighted_name == previous:
+            self._show_doc()
+        if not entry.actions():
+            self.current_action = None
+
+    def select_action(self, name: str | None) -> None:
+        """Load ``name``'s input into the editor: a draft, the last used input, or a template."""
+        if name == self.current_action and self.query_one(InputEditor).source:
+            self._show_doc()
+            return
+        self._stash_draft()
+        self.current_action = name
+        self._show_doc()
+        self._load_input()
+
+    def _doc_for(self, action: str | None) -> str | None:
+        entry = self.aro.registry.get(self.current_plugin)
+        if entry is None or action is None:
+            return None
+        return dict(entry.actions()).get(action)
+
+    def _show_doc(self) -> None:
+        entry = self.aro.registry.get(self.current_plugin)
+        started = entry is not None and entry.process is not None and bool(entry.process.info)
+        self.query_one(ActionDoc).show_doc(self._doc_for(self.current_action), started)
+
+    def _load_input(self, prefer_template: bool = False) -> None:
+        editor = self.query_one(InputEditor)
+        plugin, action = self.current_plugin, self.current_action
+        if plugin is None or action is None:
+            return
+        editor.border_title = f"Input · {sanitize_line(action)}"
+        template = render_template(self._doc_for(action))
+        draft = self.drafts.get((plugin, action))
+        if draft is not None and not prefer_template:
+            editor.load(*draft)
+            return
+        remembered = None if prefer_template else self.aro.memory.get(plugin, action)
+        chosen = choose_initial_input(remembered, template)
+        source = chosen.source
+        if source == "template" and self._doc_for(action) is None:
+            source = "empty"
+        editor.load(chosen.text, source)
+
+    def _stash_draft(self) -> None:
+        editor = self.query_one(InputEditor)
+        if self.current_plugin and self.current_action and editor.modified:
+            self.drafts[(self.current_plugin, self.current_action)] = (editor.text, "draft")
+
+    def action_reset_input(self) -> None:
+        """Replace the input with the template made from the action's docstring."""
+        if self.current_plugin and self.current_action:
+            self.drafts.pop((self.current_plugin, self.current_action), None)
+        self._load_input(prefer_template=True)
+
+    def action_focus_filter(self) -> None:
+        """Focus the log's filter."""
+        self.query_one(FilterInput).focus()
+
+    def action_clear_filter(self) -> None:
+        """Empty the filter and go back to the table."""
+        self.query_one(FilterInput).value = ""
+        self.query_one(ExchangeTable).focus()
+
+    # -- host events --------------------------------------------------------------------------
+
+    def on_plugin_state_changed(self, message: PluginStateChanged) -> None:
+        entry = self.aro.registry.get(message.plugin)
+        if entry is None:
+            return
+        self.query_one(PluginList).refresh_entry(entry)
+        if message.plugin == self.current_plugin:
+            editor = self.query_one(InputEditor)
+            self._refresh_actions()
+            if editor.source in {"template", "empty"} and not editor.modified:
+                self._load_input()
+
+    def on_exchange_started(self, message: ExchangeStarted) -> None:
+        entry = self.aro.registry.get(message.plugin)
+        if entry is None:
+            return
+        entry.running_calls[message.exchange.id] = message.exchange
+        self.live_exchange = message.exchange
+        self._live_started_s = time.monotonic()
+        response = self.query_one(ResponsePane)
+        response.show_note(None)
+        self._tick()
+        if self._ticker is None and not self.aro.config.deterministic:
+            self._ticker = self.set_interval(0.1, self._tick)
+        self.query_one(StderrView).show_lines([])
+
+    def _tick(self) -> None:
+        exchange = self.live_exchange
+        if exchange is None:
+            return
+        if self.aro.config.deterministic:
+            elapsed = "·· s"
+        else:
+            elapsed = f"{time.monotonic() - self._live_started_s:.1f} s"
+        card = Text.assemble(
+            ("▶ running ", "bold cyan"),
+            (sanitize_line(f"{exchange.plugin} · {exchange.action}"), "bold"),
+            f"  {elapsed}",
+            ("  —  ctrl+g: cancel", "dim"),
+        )
+        self.query_one(ResponsePane).show_card(card)
+        self.query_one("#input").border_subtitle = f"running {elapsed}"
+
+    def on_stderr_activity(self, message: StderrActivity) -> None:
+        live = self.live_exchange
+        if live is not None and message.exchange_id == live.id:
+            self.query_one(StderrView).show_lines(list(live.stderr_lines))
+
+    def on_exchange_finished(self, message: ExchangeFinished) -> None:
+        entry = self.aro.registry.get(message.plugin)
+        exchange = message.exchange
+        if entry is not None:
+            entry.running_calls.pop(exchange.id, None)
+        log_entry = self.aro.exchange_log.add(exchange)
+        table = self.query_one(ExchangeTable)
+        if self.query_one(FilterInput).current().matches(log_entry):
+            table.append_entry(log_entry, follow=True)
+        self._update_log_title()
+        if self.live_exchange is exchange:
+            self.live_exchange = None
+            self.query_one("#input").border_subtitle = ""
+            idle = not any(e.running_calls for e in self.aro.registry.entries.values())
+            if idle and self._ticker is not None:
+                self._ticker.stop()
+                self._ticker = None
+        self.show_exchange(log_entry.number)
+
+    def _update_log_title(self) -> None:
+        table = self.query_one(ExchangeTable)
+        total = len(self.aro.exchange_log)
+        shown = f" · showing {table.row_count}" if table.row_count < total else ""
+        self.query_one("#log").border_title = f"Exchanges {total}{shown}"
+
+    # -- the selected exchange ----------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#log-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None and self.live_exchange is None:
+            number = int(event.row_key.value)
+            if number != self.shown_number:
+                self.show_exchange(number)
+
+    @on(Input.Changed, "#log-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        table = self.query_one(ExchangeTable)
+        log_filter = self.query_one(FilterInput).current()
+        table.show_entries(
+            self.aro.exchange_log.matching(log_filter, table.max_rows), self.shown_number
+        )
+        self._update_log_title()
+
+    @on(Input.Submitted, "#log-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(ExchangeTable).focus()
+
+    def show_exchange(self, number: int) -> None:
+        """Show exchange ``number`` in the request/response/stderr panes."""
+        self.shown_number = number
+        self._load_detail(number)
+
+    @work(thread=True, exclusive=True, group="detail")
+    def _load_detail(self, number: int) -> None:
+        log = self.aro.exchange_log
+        limit = self.aro.config.response_preview_bytes
+        entry = log.get(number)
+        total = entry.response_size_bytes if entry else 0
+        head = log.response_head(
+            number, FULL_PRETTY_LIMIT_BYTES if total <= FULL_PRETTY_LIMIT_BYTES else limit
+        )
+        request = log.request_bytes(number)
+        detail = ExchangeDetail(
+            number,
+            preview_body(request, len(request), limit),
+            preview_body(head, total, limit),
+            log.stderr_lines(number),
+        )
+        self.app.call_from_thread(self._apply_detail, detail)
+
+    def _apply_detail(self, detail: ExchangeDetail) -> None:
+        if detail.number != self.shown_number:
+            return
+        entry = self.aro.exchange_log.get(detail.number)
+        config = self.aro.config
+        self.query_one("#request-text", BodyView).show_preview(detail.request)
+        pane = self.query_one(ResponsePane)
+        self.query_one("#response-text", BodyView).show_preview(detail.response)
+        pane.show_note(truncation_note(detail.response, config.response_preview_bytes))
+        card = None
+        if entry is not None and (
+            entry.status in FAILURE_STATUSES or entry.response_size_bytes == 0
+        ):
+            card = failure_card(
+                entry.status,
+                entry.error,
+                entry.exit_code,
+                entry.signal_number,
+                detail.stderr_lines,
+                self.app.get_key_display(Binding("f6", "")),
+            )
+        elif entry is not None and entry.status == "plugin_error" and entry.error:
+            card = Text.assemble(("⚠ action error: ", "bold yellow"), sanitize(entry.error))
+        pane.show_card(card)
+        if entry is not None:
+            memory = ""
+            if entry.rss_after_bytes is not None:
+                memory = f" · rss {format_memory(entry.rss_after_bytes, config.deterministic)}"
+            title = f"Response #{entry.number} · {sanitize_line(entry.action)}{memory}"
+            pane.border_title = title
+            self.query_one(
+                "#request-text"
+            ).border_title = f"Request #{entry.number} · {sanitize_line(entry.plugin)}"
+        stderr = self.query_one(StderrView)
+        stderr.show_lines(detail.stderr_lines)
+        stderr.border_title = f"stderr #{detail.number} ({len(detail.stderr_lines)} lines)"
+
+    # -- the command palette's entry points ----------------------------------------------------
+
+    def run_plugin_action(self, plugin: str, action: str) -> None:
+        """Select ``plugin`` and ``action`` in the lists, then run with the editor's input."""
+        plugins = self.query_one(PluginList)
+        names = [plugins.get_option_at_index(i).id for i in range(plugins.option_count)]
+        if plugin in names:
+            plugins.highlighted = names.index(plugin)
+        self.select_plugin(plugin)
+        actions = self.query_one(ActionList)
+        action_names = [actions.get_option_at_index(i).id for i in range(actions.option_count)]
+        if action in action_names:
+            actions.highlighted = action_names.index(action)
+        self.select_action(action)
+        self.action_run()
+
+    def filter_log(self, query: str) -> None:
+        """Put ``query`` in the log's filter."""
+        self.query_one(FilterInput).value = query
+        self.query_one(ExchangeTable).focus()

@@ -1,0 +1,264 @@
+"""What the main screen does to plugins and exchanges: run, cancel, restart, rerun, save."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.screen import Screen
+
+from aro_tui.core.exchange import Exchange
+from aro_tui.core.host import PluginStartError, PluginState
+from aro_tui.core.sanitize import sanitize_line
+from aro_tui.ui.screens.pager import PagerScreen
+from aro_tui.ui.screens.save import SaveDialog
+from aro_tui.ui.widgets.request.input_editor import InputEditor
+
+if TYPE_CHECKING:
+    from aro_tui.ui.app import AroApp
+    from aro_tui.ui.registry import PluginEntry
+
+MAX_COPY_BYTES = 1024 * 1024
+
+
+class ExchangeActions(Screen[None]):
+    """The main screen's actions; the layout and selection live in ``main.py``."""
+
+    current_plugin: str | None
+    current_action: str | None
+    shown_number: int | None
+    live_exchange: Exchange | None
+
+    @property
+    def aro(self) -> AroApp:
+        """The app, typed."""
+        raise NotImplementedError
+
+    def show_exchange(self, number: int) -> None:
+        """Show exchange ``number`` (defined by the layout)."""
+        raise NotImplementedError
+
+    def select_plugin(self, name: str | None) -> None:
+        """Show ``name``'s actions (defined by the layout)."""
+        raise NotImplementedError
+
+    def say(self, message: str, severity: str = "information") -> None:
+        """A notification; plugin text in it is sanitized and never read as markup."""
+        level = severity if severity in {"information", "warning", "error"} else "information"
+        self.notify(sanitize_line(message), severity=level, markup=False)  # type: ignore[arg-type]
+
+    def _runnable(self, name: str | None) -> PluginEntry | None:
+        entry = self.aro.registry.get(name)
+        if entry is None:
+            self.say("Choose a plugin first.", "warning")
+            return None
+        if entry.process is None:
+            problems = "; ".join(p.message for p in entry.plugin.problems if p.is_error)
+            self.say(f"{entry.name} cannot run: {problems}", "error")
+            return None
+        return entry
+
+    # -- running ------------------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        """Check the input and send it to the selected action."""
+        entry = self._runnable(self.current_plugin)
+        if entry is None:
+            return
+        if self.current_action is None:
+            self.say("Choose an action first.", "warning")
+            return
+        editor = self.query_one(InputEditor)
+        problem = editor.validate()
+        if problem is not None:
+            editor.text_area.focus()
+            self.say(problem.describe() + " — nothing was sent.", "error")
+            return
+        self.aro.memory.remember(entry.name, self.current_action, editor.text)
+        self.send(entry.name, self.current_action, editor.text)
+
+    def send(self, plugin: str, action: str, request: str | bytes, restart: bool = False) -> None:
+        """Call ``action`` in a worker; the result arrives as an ExchangeFinished message."""
+        self.run_worker(self._call(plugin, action, request, restart), group="calls")
+
+    async def _call(self, plugin: str, action: str, request: str | bytes, restart: bool) -> None:
+        entry = self.aro.registry.get(plugin)
+        if entry is None or entry.process is None:
+            return
+        try:
+            if restart:
+                await entry.process.restart()
+            await entry.process.call(action, request, timeout_s=self.aro.config.timeout_s)
+        except PluginStartError as error:
+            self.say(f"{plugin} did not start: {error}", "error")
+        except (ValueError, RuntimeError) as error:
+            self.say(f"{plugin} · {action}: {error}", "error")
+
+    def action_cancel(self) -> None:
+        """Interrupt the running call (or stop a plugin that is still starting)."""
+        live = self.live_exchange
+        for entry in self.aro.registry.entries.values():
+            process = entry.process
+            if process is None:
+                continue
+            if live is not None and live.id in entry.running_calls:
+                process.cancel(live.id)
+                self.say(f"Cancelling {live.plugin} · {live.action}…")
+                return
+        current = self.aro.registry.get(self.current_plugin)
+        current_process = None if current is None else current.process
+        if current is not None and current_process is not None:
+            if current.running_calls:
+                current_process.cancel(max(current.running_calls))
+                self.say("Cancelling…")
+                return
+            if current_process.state is PluginState.STARTING:
+                self.run_worker(current_process.stop(), group="lifecycle")
+                self.say(f"Stopping {current.name} while it starts.")
+                return
+        self.say("Nothing is running.")
+
+    def _selected_request(self) -> tuple[str, str, bytes] | None:
+        number = self.shown_number
+        entry = None if number is None else self.aro.exchange_log.get(number)
+        if entry is None or number is None:
+            self.say("Select an exchange in the log first.", "warning")
+            return None
+        return entry.plugin, entry.action, self.aro.exchange_log.request_bytes(number)
+
+    def action_rerun(self) -> None:
+        """Send the selected exchange's request again."""
+        selected = self._selected_request()
+        if selected is not None and self._runnable(selected[0]) is not None:
+            self.send(*selected)
+
+    def action_restart_resend(self) -> None:
+        """Restart the selected exchange's plugin, then send its request again."""
+        selected = self._selected_request()
+        if selected is not None and self._runnable(selected[0]) is not None:
+            self.say(f"Restarting {selected[0]} and resending {selected[1]}…")
+            self.send(*selected, restart=True)
+
+    def action_edit_request(self) -> None:
+        """Load the selected exchange's request into the editor."""
+        selected = self._selected_request()
+        if selected is None:
+            return
+        plugin, action, request = selected
+        self.select_plugin(plugin)
+        self.current_action = action
+        editor = self.query_one(InputEditor)
+        editor.border_title = f"Input · {sanitize_line(action)}"
+        editor.load(request.decode("utf-8", "replace"), f"request #{self.shown_number}")
+        editor.text_area.focus()
+
+    # -- plugin lifecycle ---------------------------------------------------------------------
+
+    def start_plugin(self, name: str) -> None:
+        """Start ``name`` unless it is running."""
+        entry = self.aro.registry.get(name)
+        if entry is not None and entry.process is not None and not entry.process.running:
+            self.run_worker(self.lifecycle(name, "start"), group="lifecycle")
+
+    def action_toggle_plugin(self) -> None:
+        """Start the highlighted plugin, or stop it when it runs."""
+        entry = self._runnable(self.current_plugin)
+        if entry is not None and entry.process is not None:
+            verb = "stop" if entry.process.state is not PluginState.STOPPED else "start"
+            self.run_worker(self.lifecycle(entry.name, verb), group="lifecycle")
+
+    def action_restart_plugin(self) -> None:
+        """Restart the highlighted plugin."""
+        entry = self._runnable(self.current_plugin)
+        if entry is not None:
+            self.run_worker(self.lifecycle(entry.name, "restart"), group="lifecycle")
+
+    def lifecycle_command(self, name: str, verb: str) -> None:
+        """Start, stop or restart ``name`` in a worker (for the command palette)."""
+        self.run_worker(self.lifecycle(name, verb), group="lifecycle")
+
+    async def lifecycle(self, name: str, verb: str) -> None:
+        entry = self.aro.registry.get(name)
+        if entry is None or entry.process is None:
+            return
+        try:
+            await getattr(entry.process, verb)()
+        except PluginStartError as error:
+            tail = " | ".join(error.stderr_tail[-3:])
+            self.say(f"{name} did not start: {error} {tail}", "error")
+
+    # -- copy, save, export, view -------------------------------------------------------------
+
+    def action_copy_response(self) -> None:
+        """Copy the selected response to the clipboard (OSC 52)."""
+        number = self.shown_number
+        entry = None if number is None else self.aro.exchange_log.get(number)
+        if entry is None or number is None:
+            self.say("Select an exchange first.", "warning")
+            return
+        if entry.response_size_bytes > MAX_COPY_BYTES:
+            self.say("The response is too large to copy; save it instead (ctrl+s).", "warning")
+            return
+        response = self.aro.exchange_log.response_bytes(number) or b""
+        self.app.copy_to_clipboard(response.decode("utf-8", "replace"))
+        self.say(f"Copied the response of #{number} ({len(response)} bytes).")
+
+    def action_save_response(self) -> None:
+        """Save the selected response to a file (asks where)."""
+        number = self.shown_number
+        entry = None if number is None else self.aro.exchange_log.get(number)
+        if entry is None or number is None:
+            self.say("Select an exchange first.", "warning")
+            return
+        default = Path.cwd() / f"response-{number}-{sanitize_line(entry.action)}.json"
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._write_file(path, number, export=False)
+
+        self.app.push_screen(SaveDialog(f"Save the response of #{number} to", default), chosen)
+
+    def action_export(self) -> None:
+        """Save the selected exchange (request, response, status, stderr) as JSON."""
+        number = self.shown_number
+        if number is None or self.aro.exchange_log.get(number) is None:
+            self.say("Select an exchange first.", "warning")
+            return
+        default = Path.cwd() / f"exchange-{number}.json"
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._write_file(path, number, export=True)
+
+        self.app.push_screen(SaveDialog(f"Export exchange #{number} to", default), chosen)
+
+    @work(thread=True, group="files")
+    def _write_file(self, path: Path, number: int, export: bool) -> None:
+        try:
+            if export:
+                data = json.dumps(self.aro.exchange_log.export(number), indent=2).encode("utf-8")
+            else:
+                data = self.aro.exchange_log.response_bytes(number) or b""
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        except OSError as error:
+            self.app.call_from_thread(self.say, f"Could not save {path}: {error}", "error")
+            return
+        self.app.call_from_thread(self.say, f"Saved {len(data)} bytes to {path}")
+
+    def action_view_all(self) -> None:
+        """Open the whole selected response in a pager."""
+        number = self.shown_number
+        entry = None if number is None else self.aro.exchange_log.get(number)
+        if entry is None or number is None:
+            self.say("Select an exchange first.", "warning")
+            return
+        log = self.aro.exchange_log
+
+        def read_slice(offset: int, length: int) -> bytes:
+            return log.response_slice(number, offset, length)
+
+        title = f"Response #{number} · {sanitize_line(entry.action)}"
+        self.app.push_screen(PagerScreen(title, entry.response_size_bytes, read_slice))

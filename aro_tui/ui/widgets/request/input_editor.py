@@ -1,0 +1,111 @@
+"""The JSON input editor with a status line (where the input came from, or what is wrong)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Static, TextArea
+
+from aro_tui.core.sanitize import sanitize_line
+
+
+@dataclass(frozen=True)
+class JsonProblem:
+    """Why the editor's text is not valid JSON, and where."""
+
+    message: str
+    line: int
+    column: int
+
+    def describe(self) -> str:
+        """``Invalid JSON at line 3, column 5: Expecting ','``."""
+        return f"Invalid JSON at line {self.line}, column {self.column}: {self.message}"
+
+
+def check_json(text: str) -> JsonProblem | None:
+    """None when ``text`` is one JSON value, else the first problem."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        return JsonProblem(error.msg, error.lineno, error.colno)
+    return None
+
+
+class InputEditor(Vertical):
+    """A JSON editor for the selected action's input."""
+
+    source: reactive[str] = reactive("", init=False)
+    """Where the current text came from: "template", "last used", "draft", "request #N"."""
+
+    def __init__(self, *, blink: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._blink = blink
+        self._loaded_text = ""
+        self.problem: JsonProblem | None = None
+
+    def compose(self) -> ComposeResult:
+        editor = TextArea.code_editor("{}", language="json", id="input-text", soft_wrap=True)
+        editor.cursor_blink = self._blink
+        yield editor
+        yield Static(id="input-status")
+
+    @property
+    def text_area(self) -> TextArea:
+        """The editing widget."""
+        return self.query_one("#input-text", TextArea)
+
+    @property
+    def text(self) -> str:
+        """The text being edited."""
+        return self.text_area.text
+
+    @property
+    def modified(self) -> bool:
+        """Whether the user changed the text since it was loaded."""
+        return self.text != self._loaded_text
+
+    def load(self, text: str, source: str) -> None:
+        """Replace the text (e.g. on choosing an action) and say where it came from."""
+        self._loaded_text = text
+        self.text_area.load_text(text)
+        self.problem = None
+        self.source = source
+        self._show_status()
+
+    def validate(self) -> JsonProblem | None:
+        """Check the text; show the problem inline (and move the cursor there)."""
+        self.problem = check_json(self.text)
+        if self.problem is not None:
+            self.text_area.cursor_location = (
+                max(self.problem.line - 1, 0),
+                max(self.problem.column - 1, 0),
+            )
+        self._show_status()
+        return self.problem
+
+    def watch_source(self) -> None:
+        self._show_status()
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self.problem is not None:
+            self.problem = check_json(self.text)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        status = self.query_one("#input-status", Static)
+        self.set_class(self.problem is not None, "-invalid")
+        if self.problem is not None:
+            status.update(Text("✖ " + sanitize_line(self.problem.describe()), style="bold red"))
+            return
+        origin = {
+            "template": "template from the action's docstring (Input: section)",
+            "empty": "{} — start the plugin (Enter on it) for a docstring template",
+            "last used": "the last input you ran (remembered)",
+        }.get(self.source, self.source)
+        note = " · edited" if self.modified else ""
+        status.update(Text(f"input: {origin}{note}", style="dim"))

@@ -1,0 +1,125 @@
+"""The selected exchange: request and response side by side, stderr below."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Log, Static, TextArea
+
+from aro_tui.core.sanitize import sanitize_line
+from aro_tui.ui.formatting import Preview, format_size
+
+CARD_STDERR_LINES = 8
+
+
+class BodyView(TextArea):
+    """A read-only, highlighted JSON body (plugin text shown literally)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "screen.copy_response", "Copy response", id="body.copy"),
+        Binding("x", "screen.view_all", "View all", id="body.view_all"),
+    ]
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__("", language="json", read_only=True, id=id, soft_wrap=True)
+        self.show_line_numbers = False
+
+    def show_preview(self, preview: Preview) -> None:
+        """Show a (possibly truncated) body."""
+        self.language = "json" if preview.is_json else None
+        self.load_text(preview.text)
+
+
+class ResponsePane(Vertical):
+    """The response, or a card saying why there is none (running, timeout, crash)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="response-card")
+        yield Static(id="response-note")
+        yield BodyView(id="response-text")
+
+    def show_card(self, card: Text | None) -> None:
+        """Show ``card`` above the body (None hides it)."""
+        self.set_class(card is not None, "-card")
+        self.query_one("#response-card", Static).update(card or "")
+
+    def show_note(self, note: Text | None) -> None:
+        """The truncation note (None hides it)."""
+        self.set_class(note is not None, "-note")
+        self.query_one("#response-note", Static).update(note or "")
+
+
+def truncation_note(preview: Preview, limit_bytes: int) -> Text | None:
+    """``showing 64 KiB of 50 MiB — x: view all · ctrl+s: save`` when cut."""
+    if not preview.truncated:
+        return None
+    return Text.assemble(
+        ("showing ", "dim"),
+        (format_size(limit_bytes), "bold"),
+        (" of ", "dim"),
+        (format_size(preview.total_bytes), "bold"),
+        (" — x: view all · ctrl+s: save", "dim"),
+    )
+
+
+def failure_card(
+    status: str,
+    error: str | None,
+    exit_code: int | None,
+    signal_number: int | None,
+    stderr_tail: list[str],
+    restart_key: str,
+) -> Text:
+    """A timeout/crash/protocol-error card: what happened, exit status, last stderr lines."""
+    titles = {
+        "timeout": "⏱ Timed out",
+        "crashed": "✖ Plugin crashed",
+        "protocol_error": "✖ Protocol error",
+        "cancelled": "■ Cancelled",
+        "plugin_error": "⚠ The action reported an error",
+    }
+    card = Text()
+    card.append(
+        titles.get(status, status) + "\n", style="bold red" if status != "cancelled" else "bold"
+    )
+    if error:
+        card.append(sanitize_line(error) + "\n")
+    exit_parts = []
+    if exit_code is not None:
+        exit_parts.append(f"exit code {exit_code}")
+    if signal_number is not None:
+        exit_parts.append(f"signal {signal_number}")
+    if exit_parts:
+        card.append("process: " + ", ".join(exit_parts) + "\n", style="bold")
+    if stderr_tail:
+        card.append(
+            f"last stderr lines ({min(len(stderr_tail), CARD_STDERR_LINES)}):\n", style="dim"
+        )
+        for line in stderr_tail[-CARD_STDERR_LINES:]:
+            card.append("  " + sanitize_line(line) + "\n", style="italic")
+    card.append(f"{restart_key}: restart the plugin and resend", style="bold reverse")
+    return card
+
+
+class StderrView(Log):
+    """Stderr lines of the selected exchange (plain text, sanitized)."""
+
+    def show_lines(self, lines: list[str]) -> None:
+        """Replace the lines shown."""
+        self.clear()
+        if lines:
+            self.write_lines([sanitize_line(line) for line in lines])
+        else:
+            self.write_line("(no stderr output)")
+
+
+class ExchangeView(Horizontal):
+    """Request on the left, response on the right."""
+
+    def compose(self) -> ComposeResult:
+        yield BodyView(id="request-text")
+        yield ResponsePane(id="response-pane")
