@@ -9,7 +9,11 @@ from collections.abc import Sequence
 
 # Each module defines ``register(subparsers)``, which adds its parsers and sets
 # ``func=<callable(args) -> int>`` on them. Modules import heavy things lazily.
-COMMAND_MODULES: tuple[str, ...] = ("aro_tui.commands.inventory", "aro_tui.commands.call")
+COMMAND_MODULES: tuple[str, ...] = (
+    "aro_tui.commands.inventory",
+    "aro_tui.commands.call",
+    "aro_tui.commands.batch",
+)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:

@@ -46,6 +46,8 @@ class Exchange:
     head_monotonic_s: float = 0.0
     """When the plugin could start on it (the previous in-flight exchange had finished)."""
     finished_monotonic_s: float | None = None
+    action_duration_s: float | None = None
+    """How long the action function ran, measured inside the plugin process."""
     status: ExchangeStatus = ExchangeStatus.PENDING
     response_bytes: bytes | None = None
     error: str | None = None
@@ -126,6 +128,9 @@ class Exchange:
             "status": str(self.status),
             "started_at": self.started_at,
             "duration_ms": None if duration_s is None else round(duration_s * 1000, 3),
+            "action_ms": (
+                None if self.action_duration_s is None else round(self.action_duration_s * 1000, 3)
+            ),
             "request_size_bytes": self.request_size_bytes,
             "response_size_bytes": self.response_size_bytes,
             "error": self.error,

@@ -576,6 +576,8 @@ class PluginProcess:
         exchange.response_bytes = outcome.response_bytes
         exchange.error = outcome.error
         exchange.traceback = outcome.traceback
+        if pending.frame.action_ns >= 0:
+            exchange.action_duration_s = pending.frame.action_ns / 1e9
         self._finish(pending, outcome.status)
 
     def _finish(self, pending: _Pending, status: ExchangeStatus) -> None:

@@ -3,7 +3,7 @@
 Why frames rather than the chapter's JSON lines: the chapter wraps the input JSON text in a
 JSON string (escaping every quote) and a host must scan each answer for a newline. Here a
 request is one short header line ``<kind> <id> <length> <action>\\n`` followed by the raw
-input bytes, and a response is ``<id> <status> <length>\\n`` followed by the raw result
+input bytes, and a response is ``<id> <status> <length> <action_ns>\\n`` followed by the raw result
 bytes. Nothing is escaped or re-encoded, a 50 MB result is read as chunks joined once, and no
 line-length limit applies. Ids correlate answers with requests (answers come in request
 order; a mismatch is a protocol error). The chapter's request line is derived only for display
@@ -54,6 +54,8 @@ class Frame:
     request_id: int
     status: str
     body: bytes
+    action_ns: int = -1
+    """How long the action ran, measured in the plugin (-1: not an action call)."""
 
 
 @dataclass(slots=True)
@@ -83,7 +85,7 @@ class FrameDecoder:
     def __init__(self) -> None:
         """Start with an empty buffer."""
         self._pending = b""
-        self._body_header: tuple[int, str, int] | None = None
+        self._body_header: tuple[int, str, int, int] | None = None
         self._body_chunks: list[bytes] = []
         self._body_have_bytes = 0
 
@@ -91,14 +93,14 @@ class FrameDecoder:
         """Consume ``data``; return the frames it completed (raise ``ProtocolError``)."""
         frames: list[Frame] = []
         if self._body_header is not None:
-            request_id, status, length = self._body_header
+            request_id, status, length, action_ns = self._body_header
             need = length - self._body_have_bytes
             if len(data) < need:
                 self._body_chunks.append(data)
                 self._body_have_bytes += len(data)
                 return frames
             self._body_chunks.append(data[:need])
-            frames.append(Frame(request_id, status, b"".join(self._body_chunks)))
+            frames.append(Frame(request_id, status, b"".join(self._body_chunks), action_ns))
             self._body_header = None
             self._body_chunks = []
             self._body_have_bytes = 0
@@ -112,13 +114,14 @@ class FrameDecoder:
                 if end - position >= MAX_HEADER_BYTES:
                     raise ProtocolError(f"unframed output: {buffer[position : position + 80]!r}")
                 break
-            request_id, status, length = _parse_header(buffer[position:newline])
+            request_id, status, length, action_ns = _parse_header(buffer[position:newline])
             body_start = newline + 1
             if end - body_start >= length:
-                frames.append(Frame(request_id, status, buffer[body_start : body_start + length]))
+                body = buffer[body_start : body_start + length]
+                frames.append(Frame(request_id, status, body, action_ns))
                 position = body_start + length
                 continue
-            self._body_header = (request_id, status, length)
+            self._body_header = (request_id, status, length, action_ns)
             chunk = buffer[body_start:]
             self._body_chunks = [chunk]
             self._body_have_bytes = len(chunk)
@@ -127,19 +130,20 @@ class FrameDecoder:
         return frames
 
 
-def _parse_header(line: bytes) -> tuple[int, str, int]:
+def _parse_header(line: bytes) -> tuple[int, str, int, int]:
     parts = line.split(b" ")
     try:
-        if len(parts) != 3:
+        if len(parts) != 4:
             raise ValueError
         request_id = int(parts[0])
         status = parts[1].decode("ascii")
         length = int(parts[2])
+        action_ns = int(parts[3])
     except ValueError:
         raise ProtocolError(f"malformed response header: {line[:80]!r}") from None
     if status not in HARNESS_STATUSES or length < 0 or request_id < 0:
         raise ProtocolError(f"malformed response header: {line[:80]!r}")
-    return request_id, status, length
+    return request_id, status, length, action_ns
 
 
 def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outcome:

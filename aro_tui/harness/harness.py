@@ -7,9 +7,10 @@ Standard library only, Python >= 3.9, started by path (the plugin's venv has no 
 Framing (see docs/host-protocol.md). A request on stdin is one header line
 ``<kind> <id> <length> <action>\\n`` followed by exactly ``length`` raw bytes (the action's
 input JSON text, UTF-8). A response on the protocol fd is one header line
-``<id> <status> <length>\\n`` followed by ``length`` raw bytes. Before each response the harness
-writes the line ``\\x1e<token> end <id>\\n`` on stderr, so the host can attribute every stderr
-line to the call that printed it although stdout and stderr are separate pipes.
+``<id> <status> <length> <action_ns>\\n`` followed by ``length`` raw bytes (``action_ns``: how
+long the action ran, -1 for other requests). Before each response the harness writes the line
+``\\x1e<token> end <id>\\n`` on stderr, so the host can attribute every stderr line to the
+call that printed it although stdout and stderr are separate pipes.
 
 The harness owns stdin and stdout: the protocol uses private duplicates of fds 0 and 1, fd 0 is
 pointed at /dev/null and fd 1 at stderr, so whatever the plugin prints (``print`` or C-level
@@ -21,6 +22,7 @@ import os
 import signal
 import sys
 import traceback
+from time import perf_counter_ns as _perf_counter_ns
 from types import FrameType, ModuleType
 from typing import Any, BinaryIO, Dict, List, Optional, Set
 
@@ -115,12 +117,12 @@ def _on_sigint(signum: int, frame: Optional[FrameType]) -> None:
         raise KeyboardInterrupt
 
 
-def _write_frame(request_id: int, status: str, body: bytes) -> None:
+def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1) -> None:
     """Write the end-of-call sentinel on stderr, then one response frame on the protocol fd."""
     sys.stdout.flush()
     sys.stderr.flush()
     os.write(2, _SENTINEL_PREFIX + str(request_id).encode() + b"\n")
-    header = ("%d %s %d\n" % (request_id, status, len(body))).encode()
+    header = ("%d %s %d %d\n" % (request_id, status, len(body), action_ns)).encode()
     if len(body) < 65536:
         data = header + body
         written = os.write(_PROTO_FD, data)
@@ -257,34 +259,37 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
             _json_bytes({"error": "Unknown action: " + action, "detail": detail}),
         )
         return
+    started_ns = _perf_counter_ns()
     try:
         _current_id = request_id
         result = function(body.decode("utf-8", "surrogateescape"))
         _current_id = None
     except KeyboardInterrupt as interrupt:
         _current_id = None
+        action_ns = _perf_counter_ns() - started_ns
         if request_id in _cancelled_ids:
-            _write_frame(request_id, "cancelled", b"")
+            _write_frame(request_id, "cancelled", b"", action_ns)
             return
-        _write_frame(request_id, "raised", _exception_body(interrupt))
+        _write_frame(request_id, "raised", _exception_body(interrupt), action_ns)
         return
     except Exception as error:
         _current_id = None
-        _write_frame(request_id, "raised", _exception_body(error))
+        action_ns = _perf_counter_ns() - started_ns
+        _write_frame(request_id, "raised", _exception_body(error), action_ns)
         return
+    action_ns = _perf_counter_ns() - started_ns
     if type(result) is str:
         try:
             payload = result.encode("utf-8")
         except UnicodeEncodeError:
             payload = result.encode("utf-8", "surrogateescape")  # the host reports bad UTF-8
-        _write_frame(request_id, "ok", payload)
+        _write_frame(request_id, "ok", payload, action_ns)
     else:
         text = repr(result)
         if len(text) > MAX_ERROR_REPR_CHARS:
             text = text[:MAX_ERROR_REPR_CHARS] + "..."
-        _write_frame(
-            request_id, "badtype", _json_bytes({"type": type(result).__name__, "repr": text})
-        )
+        details = _json_bytes({"type": type(result).__name__, "repr": text})
+        _write_frame(request_id, "badtype", details, action_ns)
 
 
 def _exception_body(error: BaseException) -> bytes:

@@ -37,6 +37,7 @@ def aro_plugin_info() -> Dict[str, Any]:
             "garbage",
             "pid",
             "spawn-and-hang",
+            "crash-if",
         ],
     }
 
@@ -169,6 +170,15 @@ def aro_action_spawn_and_hang(input_json: str) -> str:
     print("spawned " + " ".join(map(str, pids)), file=sys.stderr, flush=True)
     time.sleep(3600)
     return "{}"
+
+
+def aro_action_crash_if(input_json: str) -> str:
+    """Exit with code 5 when the input says {"crash": true}, else echo the input."""
+    if json.loads(input_json).get("crash"):
+        sys.stderr.write("crashing on request\n")
+        sys.stderr.flush()
+        os._exit(5)
+    return input_json
 
 
 def aro_action_garbage(input_json: str) -> str:

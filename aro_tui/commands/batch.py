@@ -1,0 +1,263 @@
+"""``aro-tui batch PLUGIN ACTION INPUTS.jsonl``: many inputs, pipelined, results in order."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import orjson
+
+from aro_tui.commands.call import (
+    EXIT_OK,
+    EXIT_PLUGIN_ERROR,
+    EXIT_USAGE,
+    UsageError,
+    add_plugin_arguments,
+    resolve_launch,
+    run_with_host,
+)
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+
+if TYPE_CHECKING:
+    from aro_tui.core.host import PluginHost, PluginProcess
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``batch`` subcommand."""
+    summary = "call one action for every line of a JSONL file, pipelined"
+    parser = subparsers.add_parser("batch", help=summary, description=summary)
+    add_plugin_arguments(parser)
+    parser.add_argument("inputs", type=Path, metavar="INPUTS.jsonl", help="one JSON input a line")
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="OUT.jsonl", help="results file (default: stdout)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="requests in flight at once (the plugin runs them in order; default: 16)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run_batch)
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    """Totals for a batch run."""
+
+    count: int = 0
+    ok: int = 0
+    errors: int = 0
+    durations_ms: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def percentile_ms(self, fraction: float) -> float | None:
+        """The ``fraction`` quantile of call durations (nearest rank)."""
+        if not self.durations_ms:
+            return None
+        ordered = sorted(self.durations_ms)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready totals."""
+        rate = self.count / self.wall_s if self.wall_s > 0 else None
+        p50, p95 = self.percentile_ms(0.5), self.percentile_ms(0.95)
+        return {
+            "count": self.count,
+            "ok": self.ok,
+            "errors": self.errors,
+            "p50_ms": None if p50 is None else round(p50, 6),
+            "p95_ms": None if p95 is None else round(p95, 6),
+            "calls_per_s": None if rate is None else round(rate, 1),
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+def result_line(index: int, line_number: int, exchange: Exchange) -> bytes:
+    """One output line: index, line, status, duration_ms, and response or error."""
+    duration_s = exchange.action_duration_s
+    if duration_s is None:
+        duration_s = exchange.duration_s
+    head = {
+        "index": index,
+        "line": line_number,
+        "status": str(exchange.status),
+        "duration_ms": None if duration_s is None else round(duration_s * 1000, 6),
+    }
+    response = exchange.response_bytes
+    if exchange.status is not ExchangeStatus.OK:
+        head["error"] = exchange.error
+    if exchange.status in (ExchangeStatus.OK, ExchangeStatus.PLUGIN_ERROR) and response:
+        if b"\n" in response or b"\r" in response:
+            response = orjson.dumps(orjson.loads(response))  # keep it one line
+        return orjson.dumps(head)[:-1] + b',"response":' + response + b"}\n"
+    return orjson.dumps(head) + b"\n"
+
+
+def error_line(index: int, line_number: int, status: str, message: str) -> bytes:
+    """The output line for an input that never reached the plugin."""
+    record = {
+        "index": index,
+        "line": line_number,
+        "status": status,
+        "duration_ms": None,
+        "error": message,
+    }
+    return orjson.dumps(record) + b"\n"
+
+
+def _read_inputs(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, stripped line) for every non-blank line."""
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            line = raw.strip()
+            if line:
+                yield line_number, line
+
+
+async def run_inputs(
+    plugin: PluginProcess,
+    action: str,
+    inputs: Iterator[tuple[int, bytes]],
+    out: IO[bytes],
+    *,
+    concurrency: int,
+    on_result: Callable[[], None] | None = None,
+) -> BatchSummary:
+    """Stream ``inputs`` through ``plugin`` with up to ``concurrency`` in flight; write results."""
+    from aro_tui.core.host import PluginStartError
+
+    summary = BatchSummary()
+    window: deque[tuple[int, int, asyncio.Future[Exchange] | bytes]] = deque()
+    start_error: PluginStartError | None = None
+    started_s = time.perf_counter()
+
+    def emit(index: int, line_number: int, item: asyncio.Future[Exchange] | bytes) -> None:
+        summary.count += 1
+        if isinstance(item, bytes):
+            summary.errors += 1
+            out.write(item)
+        else:
+            exchange = item.result()
+            if exchange.status is ExchangeStatus.OK:
+                summary.ok += 1
+            else:
+                summary.errors += 1
+            duration_s = exchange.action_duration_s
+            if duration_s is None:
+                duration_s = exchange.duration_s
+            if duration_s is not None:
+                summary.durations_ms.append(duration_s * 1000)
+            out.write(result_line(index, line_number, exchange))
+        if on_result is not None:
+            on_result()
+
+    async def drain(limit: int) -> None:
+        while len(window) > limit or (window and _ready(window[0][2])):
+            index, line_number, item = window.popleft()
+            if not isinstance(item, bytes):
+                await asyncio.wait([item])
+            emit(index, line_number, item)
+
+    for index, (line_number, line) in enumerate(inputs):
+        try:
+            orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            message = f"line {line_number} is not valid JSON: {error}"
+            window.append(
+                (index, line_number, error_line(index, line_number, "invalid_input", message))
+            )
+            await drain(concurrency - 1)
+            continue
+        if start_error is None and not plugin.running:
+            await drain(0)  # let every in-flight call end before restarting
+            try:
+                await plugin.start()
+            except PluginStartError as error:
+                start_error = error
+        if start_error is not None:
+            failure = error_line(
+                index, line_number, "crashed", f"plugin did not start: {start_error}"
+            )
+            window.append((index, line_number, failure))
+        else:
+            window.append((index, line_number, plugin.submit(action, line)))
+        await drain(concurrency - 1)
+    await drain(0)
+    summary.wall_s = time.perf_counter() - started_s
+    return summary
+
+
+def _ready(item: asyncio.Future[Exchange] | bytes) -> bool:
+    return isinstance(item, bytes) or item.done()
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Run ``aro-tui batch``; 0 when every input succeeded, 1 otherwise, 2 on usage errors."""
+    try:
+        launch = resolve_launch(args)
+        if args.concurrency < 1:
+            raise UsageError("--concurrency must be at least 1")
+        if not args.inputs.is_file():
+            raise UsageError(f"{args.inputs} is not a file")
+        total = _count_lines(args.inputs)
+    except UsageError as error:
+        print(f"aro-tui batch: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def main(host: PluginHost) -> int:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        plugin = host.add(launch)
+        console = Console(stderr=True)
+        progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=args.no_progress,
+            transient=True,
+        )
+        task_id = progress.add_task(f"{launch.name} {args.action}", total=total)
+        out = args.output.open("wb") if args.output else sys.stdout.buffer
+        try:
+            with progress:
+                summary = await run_inputs(
+                    plugin,
+                    args.action,
+                    _read_inputs(args.inputs),
+                    out,
+                    concurrency=args.concurrency,
+                    on_result=lambda: progress.advance(task_id),
+                )
+        finally:
+            if args.output:
+                out.close()
+            else:
+                out.flush()
+        totals = summary.as_dict()
+        console.print(
+            f"{totals['count']} calls, {totals['errors']} errors, "
+            f"p50 {totals['p50_ms']} ms, p95 {totals['p95_ms']} ms, "
+            f"{totals['calls_per_s']} calls/s",
+            highlight=False,
+            markup=False,
+        )
+        return EXIT_OK if summary.errors == 0 else EXIT_PLUGIN_ERROR
+
+    return run_with_host(main)

@@ -1,0 +1,66 @@
+"""``aro-tui batch``: results in input order, invalid lines counted, crashes survived."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aro_tui.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+FAULTY = str(REPO / "tests" / "plugins" / "faulty")
+
+
+def _results(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_results_come_back_in_input_order_with_a_summary(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(500)))
+    out = tmp_path / "out.jsonl"
+    status = main(["batch", FAULTY, "echo", str(inputs), "-o", str(out), "--concurrency", "32"])
+    assert status == 0
+    results = _results(out)
+    assert [r["index"] for r in results] == list(range(500))
+    assert [r["response"] for r in results] == [{"n": n} for n in range(500)]
+    assert all(r["status"] == "ok" and isinstance(r["duration_ms"], float) for r in results)
+    err = capfd.readouterr().err
+    assert "500 calls, 0 errors" in err and "calls/s" in err and "p95" in err
+
+
+def test_invalid_lines_and_plugin_errors_are_counted_not_fatal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"text": "a b"}\n{broken\n\n{}\n')
+    out = tmp_path / "out.jsonl"
+    plugin = "plugin-python-text"
+    assert main(["batch", plugin, "analyze", str(inputs), "-o", str(out), "--no-progress"]) == 1
+    first, broken, empty = _results(out)
+    assert first["status"] == "ok" and first["line"] == 1
+    assert broken["status"] == "invalid_input" and broken["line"] == 2
+    assert "line 2" in str(broken["error"])
+    assert empty["status"] == "plugin_error" and empty["response"] == {
+        "error": "Missing 'text' field"
+    }
+    assert "3 calls, 2 errors" in capfd.readouterr().err
+
+
+def test_a_crash_mid_batch_fails_that_call_and_the_rest_run(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"n": 1}\n{"crash": true}\n{"n": 3}\n{"n": 4}\n')
+    out = tmp_path / "out.jsonl"
+    args = ["batch", FAULTY, "crash-if", str(inputs), "-o", str(out), "--concurrency", "1"]
+    assert main(args) == 1
+    results = _results(out)
+    assert [r["status"] for r in results] == ["ok", "crashed", "ok", "ok"]
+    assert "exited with code 5" in str(results[1]["error"])
+    assert results[3]["response"] == {"n": 4}
+    assert "4 calls, 1 errors" in capfd.readouterr().err
