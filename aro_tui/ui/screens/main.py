@@ -60,14 +60,15 @@ class MainScreen(ExchangeActions):
 
     CSS_PATH = "main.tcss"
     AUTO_FOCUS = "#plugins"
+    # Priority: the editor's TextArea binds f5-f7 (select word/line/all); these keys win here.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r,f5", "run", "Run", id="run", priority=True),
         Binding("ctrl+g", "cancel", "Cancel", id="cancel", priority=True),
-        Binding("f6", "restart_resend", "Restart+resend", id="restart-resend"),
-        Binding("f9", "rerun", "Rerun", id="rerun"),
-        Binding("ctrl+s", "save_response", "Save", id="save-response"),
-        Binding("f7", "copy_response", "Copy", id="copy-response"),
-        Binding("ctrl+f", "focus_filter", "Filter", id="filter"),
+        Binding("f6", "restart_resend", "Restart+resend", id="restart-resend", priority=True),
+        Binding("f9", "rerun", "Rerun", id="rerun", priority=True),
+        Binding("ctrl+s", "save_response", "Save", id="save-response", priority=True),
+        Binding("f7", "copy_response", "Copy", id="copy-response", priority=True),
+        Binding("ctrl+f", "focus_filter", "Filter", id="filter", priority=True),
         Binding("ctrl+o", "export", "Export", id="export", show=False),
         Binding("ctrl+t", "reset_input", "Template input", id="reset-input", show=False),
         Binding("alt+1", "focus('plugins')", "Focus plugins", id="focus.plugins", show=False),
@@ -232,7 +233,7 @@ class MainScreen(ExchangeActions):
             return
         remembered = None if prefer_template else self.aro.memory.get(plugin, action)
         chosen = choose_initial_input(remembered, template)
-        source = chosen.source
+        source: str = chosen.source
         if source == "template" and self._doc_for(action) is None:
             source = "empty"
         editor.load(chosen.text, source)

@@ -1,0 +1,8 @@
+"""Functional tests drive the real app with Pilot against real plugin subprocesses."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -1,0 +1,57 @@
+"""Building the dashboard against real plugin folders, and waiting on conditions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from aro_tui.core.discovery import Discovery, discover
+from aro_tui.ui.app import AroApp
+from aro_tui.ui.config import AppConfig
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLED = REPO / "plugins" / "plugin-python-text"
+TEST_PLUGINS = REPO / "tests" / "plugins"
+
+
+def discovery_of(*folders: Path) -> Discovery:
+    """One discovery over several single-plugin folders, in the order given."""
+    plugins = [plugin for folder in folders for plugin in discover(folder).plugins]
+    return Discovery(folders[0].parent, plugins, [])
+
+
+def make_app(
+    tmp_path: Path,
+    *folders: Path,
+    timeout_s: float = 30.0,
+    autostart: bool = True,
+) -> AroApp:
+    """The real app in deterministic mode, its input memory under ``tmp_path``."""
+    config = AppConfig(
+        plugins_path=folders[0],
+        timeout_s=timeout_s,
+        memory_path=tmp_path / "state" / "inputs.json",
+        deterministic=True,
+        autostart=autostart,
+    )
+    return AroApp(config, discovery_of(*folders))
+
+
+async def wait_until(
+    pilot: Pilot[None], condition: Callable[[], bool], what: str, timeout_s: float = 20.0
+) -> None:
+    """Let the app process messages until ``condition`` holds (fail after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+def plugin_state(app: AroApp, name: str) -> str:
+    """The state word the plugin list shows for ``name``."""
+    return app.registry[name].state_text

@@ -1,0 +1,143 @@
+"""Select, edit, run, read the response; invalid JSON; cancel; crash and restart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from textual.widgets import TextArea
+
+from aro_tui.ui.screens.main import MainScreen
+from aro_tui.ui.widgets.request.input_editor import InputEditor
+from aro_tui.ui.widgets.sidebar.action_list import ActionList
+
+TEXT = "plugin-python-text"
+
+
+async def _choose(pilot, screen: MainScreen, action: str) -> None:  # type: ignore[no-untyped-def]
+    actions = screen.query_one(ActionList)
+    await wait_until(pilot, lambda: action in [o.id for o in actions.options], f"action {action}")
+    actions.focus()
+    while actions.highlighted_name != action:
+        await pilot.press("down")
+    await pilot.press("enter")
+
+
+async def test_select_edit_run_and_read_the_response(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await _choose(pilot, screen, "hash")
+        editor = screen.query_one(InputEditor)
+        assert json.loads(editor.text) == {"text": "", "algorithm": "sha256"}
+        assert editor.source == "template"
+        assert app.focused is editor.text_area
+        editor.text_area.load_text('{"text": "hello", "algorithm": "md5"}')
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the exchange")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "exchange shown")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        response = screen.query_one("#response-text", TextArea).text
+        assert "5d41402abc4b2a76b9719d911017c592" in response  # md5("hello")
+        assert '"md5"' in screen.query_one("#request-text", TextArea).text
+        assert app.exchange_log.entries[-1].status == "ok"
+        # The input is remembered for the next session.
+        assert app.memory.get(TEXT, "hash") == '{"text": "hello", "algorithm": "md5"}'
+
+
+async def test_remembered_input_is_preferred_next_time(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    app.memory.remember(TEXT, "hash", '{"text": "again"}')
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await _choose(pilot, app.main_screen, "hash")
+        editor = app.main_screen.query_one(InputEditor)
+        assert editor.text == '{"text": "again"}' and editor.source == "last used"
+        await pilot.press("ctrl+t")
+        assert json.loads(editor.text) == {"text": "", "algorithm": "sha256"}
+
+
+async def test_invalid_json_is_shown_inline_and_nothing_is_sent(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await _choose(pilot, screen, "analyze")
+        editor = screen.query_one(InputEditor)
+        editor.text_area.load_text('{\n  "text": "a",\n  oops\n}')
+        await pilot.press("f5")
+        await pilot.pause()
+        assert editor.problem is not None and editor.problem.line == 3
+        status = str(screen.query_one("#input-status").render())
+        assert "line 3, column 3" in status
+        assert editor.has_class("-invalid")
+        assert len(app.exchange_log) == 0
+        assert app.registry[TEXT].process is not None
+        assert not app.registry[TEXT].running_calls
+
+
+async def test_cancel_keeps_the_ui_responsive(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "ui-hostile")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "ui-hostile") == "ready", "ready")
+        await _choose(pilot, screen, "slow")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.live_exchange is not None, "the call to start")
+        assert "running" in str(screen.query_one("#response-card").render())
+        # The UI answers keys while the call runs.
+        await pilot.press("f1")
+        await pilot.press("escape")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the cancelled exchange")
+        assert app.exchange_log.entries[-1].status == "cancelled"
+        assert screen.live_exchange is None
+
+
+async def test_crash_shows_a_card_and_one_key_restarts_and_resends(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        await _choose(pilot, screen, "os-exit")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the crash")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        entry = app.exchange_log.entries[-1]
+        assert entry.status == "crashed" and entry.exit_code == 5
+        card = str(screen.query_one("#response-card").render())
+        assert "crashed" in card and "exit code 5" in card
+        assert "about to os._exit" in card
+        assert "f6" in card
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "the resent call")
+        assert app.exchange_log.request_bytes(2) == app.exchange_log.request_bytes(1)
+        assert app.exchange_log.entries[-1].status == "crashed"
+
+
+async def test_timeout_card(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "ui-hostile", timeout_s=0.5)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "ui-hostile") == "ready", "ready")
+        await _choose(pilot, screen, "slow")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the timeout")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        card = str(screen.query_one("#response-card").render())
+        assert "Timed out" in card and "sleeping" in card
+
+
+async def test_quit_stops_every_plugin(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED, TEST_PLUGINS / "ui-hostile")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        process = app.registry[TEXT].process
+        assert process is not None and process.pid is not None
+        await pilot.press("ctrl+q")
+    assert process.state == "stopped"
