@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import CLASS_LABELS, PluginSession
+from .conftest import CLASS_LABELS, PLUGIN_DIR, PluginSession, plugin_env
 
 pytestmark = pytest.mark.ml
 
@@ -483,3 +485,28 @@ def test_bad_device_and_dtype(plugin_session: PluginSession, tiny_models: dict[s
         no_cuda = plugin_session.call("embed", {"text": "hi", "model": model, "device": "cuda:0"})
         assert "CUDA is not available" in no_cuda["error"]
         assert "cpu" in no_cuda["suggestion"]
+
+
+# ---------------------------------------------------------------- benchmark
+
+
+def test_batch_embed_benchmark_runs(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(PLUGIN_DIR / "bench_batch_embed.py"),
+            "--model",
+            str(tiny_models["embed"]),
+            "--texts",
+            "8",
+            "--repeats",
+            "1",
+        ],
+        env=plugin_env(tmp_path / "hf-home"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "speed-up (single calls / batch):" in completed.stdout
+    assert "8 single embed calls" in completed.stdout
