@@ -13,6 +13,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "aro_tui.commands.inventory",
     "aro_tui.commands.call",
     "aro_tui.commands.batch",
+    "aro_tui.commands.bench",
 )
 
 

@@ -48,6 +48,7 @@ DEFAULT_TIMEOUT_S = 300.0
 MAX_RECENT_STDERR_LINES = 200
 MAX_STDERR_LINE_BYTES = 64 * 1024
 PIPE_CLOSE_GRACE_S = 0.5
+WATCHDOG_SLACK_S = 0.001
 SMALL_WRITE_BYTES = 64 * 1024
 INSTANCE_ENV = "ARO_TUI_PLUGIN_INSTANCE"
 
@@ -170,6 +171,8 @@ class PluginProcess:
         self._awaiting_frame: deque[_Pending] = deque()
         self._awaiting_sentinel: deque[_Pending] = deque()
         self._head_timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by _spawn
+        self._checked_actions: set[str] = set()
         self._cancel_write_fd = -1
         self._ready: asyncio.Future[None] | None = None
         self._exited: asyncio.Event | None = None
@@ -242,7 +245,9 @@ class PluginProcess:
         The fast path for pipelining: no task per call. Raises ``RuntimeError`` if the
         plugin is not running and ``ValueError`` for an invalid action name.
         """
-        check_action_name(action)
+        if action not in self._checked_actions:
+            check_action_name(action)
+            self._checked_actions.add(action)
         body = input_json.encode("utf-8") if isinstance(input_json, str) else input_json
         pending = self._send("call", action, body, timeout_s)
         if self.observer is not None:
@@ -294,7 +299,7 @@ class PluginProcess:
 
     async def _spawn(self) -> None:
         launch = self.launch
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._reset_stream_state()
         self._token = secrets.token_hex(8)
         self._sentinel = f"\x1e{self._token} end ".encode()
@@ -440,8 +445,8 @@ class PluginProcess:
             raise RuntimeError(f"plugin {self.name} is not running ({self.state})")
         request_id = self._next_id
         self._next_id += 1
-        loop = asyncio.get_running_loop()
-        now_s = time.monotonic()
+        loop = self._loop
+        now_s = loop.time()
         exchange = Exchange(request_id, self.launch.name, action, body)
         exchange.sent_monotonic_s = now_s
         pending = _Pending(
@@ -468,8 +473,24 @@ class PluginProcess:
     def _become_head(self, pending: _Pending, now_s: float) -> None:
         pending.exchange.head_monotonic_s = now_s
         pending.exchange.rss_before_bytes = self._last_rss_bytes
-        loop = asyncio.get_running_loop()
-        self._head_timer = loop.call_at(now_s + pending.timeout_s, self._on_timeout, pending)
+        deadline_s = now_s + pending.timeout_s
+        timer = self._head_timer
+        # One watchdog timer, moved only when a deadline comes earlier: no timer per call.
+        if timer is None or timer.when() > deadline_s:
+            if timer is not None:
+                timer.cancel()
+            self._head_timer = self._loop.call_at(deadline_s, self._on_watchdog)
+
+    def _on_watchdog(self) -> None:
+        self._head_timer = None
+        if not self._awaiting_frame:
+            return
+        head = self._awaiting_frame[0]
+        deadline_s = head.exchange.head_monotonic_s + head.timeout_s
+        if self._loop.time() >= deadline_s - WATCHDOG_SLACK_S:
+            self._on_timeout(head)
+        else:
+            self._head_timer = self._loop.call_at(deadline_s, self._on_watchdog)
 
     # -- receiving (called by _HarnessProtocol) ----------------------------------------------
 
@@ -487,9 +508,6 @@ class PluginProcess:
                 self._fail_stream(f"response for unexpected request id {frame.request_id}")
                 return
             pending = self._awaiting_frame.popleft()
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
             now_s = time.monotonic()
             pending.exchange.finished_monotonic_s = now_s
             if self.launch.sample_memory and self._tree is not None:
@@ -600,7 +618,6 @@ class PluginProcess:
     # -- faults -----------------------------------------------------------------------------
 
     def _on_timeout(self, pending: _Pending) -> None:
-        self._head_timer = None
         if pending.exchange.finished:
             return
         pending.exchange.error = f"no answer within {pending.timeout_s:g} s; plugin killed"
