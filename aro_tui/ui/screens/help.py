@@ -15,18 +15,22 @@ from textual.widgets import DataTable, Static
 def binding_rows(
     app: App[object], groups: list[tuple[str, list[BindingType]]]
 ) -> list[tuple[str, str, str, str]]:
-    """(region, keys, description, id) for every binding in ``groups``."""
-    rows: list[tuple[str, str, str, str]] = []
+    """(region, keys, description, id) for every binding in ``groups``, keys of one
+    binding joined (``^r / f5``); keymap overrides are honoured through the app."""
+    rows: dict[tuple[str, str, str], list[str]] = {}
     for region, bindings in groups:
         for binding in Binding.make_bindings(bindings):
             if binding.system and not binding.description:
                 continue
-            keys = [
-                app.get_key_display(Binding(key, binding.action)) for key in binding.key.split(",")
-            ]
             description = binding.description or binding.tooltip or binding.action
-            rows.append((region, " / ".join(keys), description, binding.id or ""))
-    return rows
+            keys = rows.setdefault((region, description, binding.id or ""), [])
+            display = app.get_key_display(binding)
+            if display not in keys:
+                keys.append(display)
+    return [
+        (region, " / ".join(keys), description, binding_id)
+        for (region, description, binding_id), keys in rows.items()
+    ]
 
 
 class HelpScreen(ModalScreen[None]):

@@ -1,0 +1,127 @@
+"""The log: filter, rerun, hostile output shown literally, large responses, save, help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from textual.app import App
+from textual.command import CommandList
+from textual.widgets import DataTable, Log, TextArea
+
+from aro_tui.ui.screens.help import HelpScreen
+from aro_tui.ui.screens.pager import PagerScreen
+from aro_tui.ui.screens.save import SaveDialog
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
+
+TEXT = "plugin-python-text"
+
+
+def _palette_hits(app: App[None]) -> int:
+    lists = app.screen.query(CommandList)
+    return lists.first().option_count if lists else 0
+
+
+async def test_filter_then_rerun_the_selected_exchange(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        screen.run_plugin_action(TEXT, "analyze")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "first call")
+        screen.run_plugin_action(TEXT, "hash")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "second call")
+        table = screen.query_one(ExchangeTable)
+        assert table.row_count == 2
+        await pilot.press("ctrl+f")
+        await pilot.press(*"action:analyze")
+        await pilot.press("enter")
+        assert table.row_count == 1 and table.selected_number == 1
+        assert app.focused is table
+        await pilot.press("r")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 3, "the rerun")
+        assert app.exchange_log.entries[-1].action == "analyze"
+        assert table.row_count == 2, "the rerun matches the filter and joins the table"
+        await pilot.press("ctrl+f", "escape")
+        assert table.row_count == 3
+
+
+async def test_plugin_text_is_shown_literally(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "ui-hostile")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "ui-hostile") == "ready", "ready")
+        screen.run_plugin_action("ui-hostile", "markup")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the exchange")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        response = screen.query_one("#response-text", TextArea).text
+        assert "[bold red]not bold[/]" in response
+        stderr = "\n".join(str(line) for line in screen.query_one("#stderr", Log).lines)
+        assert "[bold red]not bold[/]" in stderr
+        assert "␛]52;c;cHduZWQ=␇" in stderr
+        assert "\x1b" not in stderr and "\x1b" not in response
+
+
+async def test_large_response_is_truncated_with_a_way_to_see_and_save_all(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        screen.drafts[("faulty", "big")] = ('{"bytes": 3000000}', "draft")
+        screen.run_plugin_action("faulty", "big")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the big exchange")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.exchange_log.entries[-1].response_size_bytes > 3_000_000
+        assert len(screen.query_one("#response-text", TextArea).text) <= 64 * 1024 + 64
+        note = str(screen.query_one("#response-note").render())
+        assert "showing 64.0 KiB of 2.9 MiB" in note
+        screen.query_one(ExchangeTable).focus()
+        await pilot.press("x")
+        assert isinstance(app.screen, PagerScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "page 1 of 12" in str(app.screen.query_one("#pager-title").render())
+        await pilot.press("n")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "page 2 of 12" in str(app.screen.query_one("#pager-title").render())
+        await pilot.press("escape")
+        target = tmp_path / "out" / "big.json"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, SaveDialog)
+        app.screen.query_one("#save-path").value = str(target)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: target.exists() and target.stat().st_size > 3_000_000, "save"
+        )
+        assert target.read_bytes() == app.exchange_log.response_bytes(1)
+
+
+async def test_help_lists_every_binding_from_the_bindings(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED, autostart=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one(DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        ids = {row[3] for row in rows}
+        for binding_id in ("run", "cancel", "restart-resend", "rerun", "save-response", "quit"):
+            assert binding_id in ids
+        run_row = next(row for row in rows if row[3] == "run")
+        assert "^r" in run_row[1] and "f5" in run_row[1]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_runs_an_action(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"run plugin-python-text hash")
+        await wait_until(pilot, lambda: _palette_hits(app) > 0, "palette hits")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the palette's run")
+        assert app.exchange_log.entries[-1].action == "hash"
