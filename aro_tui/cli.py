@@ -14,6 +14,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "aro_tui.commands.call",
     "aro_tui.commands.batch",
     "aro_tui.commands.bench",
+    "aro_tui.commands.screenshots",
+    "aro_tui.bench.ui_bench",
 )
 
 

@@ -16,15 +16,17 @@ from aro_tui.core.sanitize import sanitize_line, shorten
 from aro_tui.ui.formatting import STATUS_STYLES, format_duration, format_size
 
 # Plugin last: at 80 columns the number, action, status and timing stay in view.
-COLUMNS = (("#", "number"), ("action", "action"), ("status", "status"), ("time", "duration"),
-           ("in", "request"), ("out", "response"), ("plugin", "plugin"))  # fmt: skip
+# Fixed widths: no reflow as rows arrive (steady snapshots, cheap appends).
+COLUMNS = (("#", "number", 5), ("action", "action", 16), ("status", "status", 14),
+           ("time", "duration", 9), ("in", "request", 9), ("out", "response", 9),
+           ("plugin", "plugin", 24))  # fmt: skip
 
 
 def entry_cells(entry: LogEntry, deterministic: bool) -> tuple[Text, ...]:
     """The row for one exchange."""
     return (
         Text(str(entry.number), justify="right"),
-        Text(shorten(sanitize_line(entry.action), 20)),
+        Text(shorten(sanitize_line(entry.action), 16)),
         Text(entry.status.replace("_", " "), style=STATUS_STYLES.get(entry.status, "")),
         Text(format_duration(entry.duration_ms, deterministic), justify="right"),
         Text(format_size(entry.request_size_bytes), justify="right"),
@@ -50,8 +52,8 @@ class ExchangeTable(DataTable[Text]):
         self.deterministic = deterministic
 
     def on_mount(self) -> None:
-        for label, key in COLUMNS:
-            self.add_column(label, key=key)
+        for label, key, width in COLUMNS:
+            self.add_column(label, key=key, width=width)
 
     def append_entry(self, entry: LogEntry, follow: bool) -> None:
         """Add a row (dropping the oldest past ``max_rows``); move to it when ``follow``."""

@@ -106,6 +106,7 @@ class InputEditor(Vertical):
             "template": "template from the action's docstring (Input: section)",
             "empty": "{} — start the plugin (Enter on it) for a docstring template",
             "last used": "the last input you ran (remembered)",
+            "draft": "your edit (not run yet)",
         }.get(self.source, self.source)
         note = " · edited" if self.modified else ""
         status.update(Text(f"input: {origin}{note}", style="dim"))

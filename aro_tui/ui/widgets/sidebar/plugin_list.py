@@ -44,7 +44,7 @@ class PluginList(OptionList):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "screen.toggle_plugin", "Start/stop", id="plugin.toggle"),
-        Binding("r", "screen.restart_plugin", "Restart", id="plugin.restart"),
+        Binding("r", "screen.restart_plugin", "Restart", id="plugin.restart", show=False),
     ]
 
     def show_entries(self, entries: list[PluginEntry]) -> None:

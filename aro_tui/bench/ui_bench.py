@@ -1,0 +1,140 @@
+"""UI benchmark: ingest 10,000 exchanges into the dashboard, then time key presses.
+
+``python -m aro_tui.bench.ui_bench`` or ``aro-tui bench-ui``. Prints the ingest rate
+through the real message path (ExchangeFinished → log → table → detail pane), the median
+key-press latency measured with Pilot on an empty log (the baseline) and on the full log,
+and the process's resident memory before and after, with the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from aro_tui.core.exchange import Exchange
+    from aro_tui.ui.app import AroApp
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``bench-ui`` subcommand."""
+    parser = subparsers.add_parser("bench-ui", help="dashboard ingest rate, key latency, memory")
+    parser.add_argument("--exchanges", type=int, default=10_000)
+    parser.add_argument("--presses", type=int, default=40)
+    parser.set_defaults(func=run)
+
+
+def _rss_mib() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / (1024 * 1024)
+
+
+def _exchange(number: int) -> Exchange:
+    from aro_tui.core.exchange import Exchange, ExchangeStatus
+
+    request = b'{"text": "' + (b"lorem ipsum " * 16) + b'"}'
+    exchange = Exchange(number, "plugin-python-text", "analyze", request)
+    exchange.status = ExchangeStatus.OK if number % 50 else ExchangeStatus.TIMEOUT
+    exchange.response_bytes = b'{"words": 32, "text": "' + b"x" * 1000 + b'"}'
+    exchange.head_monotonic_s = 0.0
+    exchange.finished_monotonic_s = 0.001 * (number % 97)
+    exchange.stderr_lines.extend([f"line {number}", "done"])
+    exchange.stderr_line_count = 2
+    return exchange
+
+
+async def _key_latency_ms(pilot: Pilot[Any], presses: int) -> float:
+    timings: list[float] = []
+    for index in range(presses):
+        key = "up" if index % 2 else "down"
+        started = time.perf_counter()
+        await pilot.press(key)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+async def measure(exchanges: int, presses: int) -> dict[str, float]:
+    """Run the benchmark in a headless app; the figures by name."""
+    from aro_tui.core.discovery import default_plugins_path, discover
+    from aro_tui.ui.app import AroApp
+    from aro_tui.ui.config import AppConfig
+    from aro_tui.ui.messages import ExchangeFinished
+
+    plugins_path = default_plugins_path()
+    config = AppConfig(plugins_path=plugins_path, autostart=False)
+    app: AroApp = AroApp(config, discover(plugins_path))
+    results: dict[str, float] = {}
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        table = screen.query_one("#log-table")
+        table.focus()
+        await pilot.pause()
+        for number in range(1, 11):  # a few rows so the cursor has somewhere to move
+            screen.post_message(ExchangeFinished("plugin-python-text", _exchange(number)))
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        results["rss_before_mib"] = _rss_mib()
+        results["key_latency_baseline_ms"] = await _key_latency_ms(pilot, presses)
+
+        started = time.perf_counter()
+        batch = 500
+        for first in range(11, exchanges + 11, batch):
+            for number in range(first, min(first + batch, exchanges + 11)):
+                screen.post_message(ExchangeFinished("plugin-python-text", _exchange(number)))
+            await pilot.pause()
+        while len(app.exchange_log) < exchanges + 10:
+            await pilot.pause(0.01)
+        await app.workers.wait_for_complete()
+        elapsed_s = time.perf_counter() - started
+        results["ingest_per_s"] = exchanges / elapsed_s
+        results["ingest_s"] = elapsed_s
+        table.focus()
+        await pilot.pause()
+        results["key_latency_full_ms"] = await _key_latency_ms(pilot, presses)
+        results["rss_after_mib"] = _rss_mib()
+        results["table_rows"] = float(screen.query_one("#log-table").row_count)  # type: ignore[attr-defined]
+        await app.registry.stop_all()
+    return results
+
+
+def report(results: dict[str, float], exchanges: int) -> str:
+    """The figures as text."""
+    latency_ratio = results["key_latency_full_ms"] / max(results["key_latency_baseline_ms"], 1e-9)
+    rss_ratio = results["rss_after_mib"] / max(results["rss_before_mib"], 1e-9)
+    return "\n".join(
+        [
+            f"ingest: {exchanges} exchanges in {results['ingest_s']:.2f} s "
+            f"= {results['ingest_per_s']:.0f} exchanges/s "
+            f"(table holds {results['table_rows']:.0f} rows)",
+            f"key press latency (median): baseline {results['key_latency_baseline_ms']:.2f} ms "
+            f"(10 exchanges), full {results['key_latency_full_ms']:.2f} ms ({exchanges + 10}); "
+            f"ratio {latency_ratio:.2f}",
+            f"resident memory: before {results['rss_before_mib']:.1f} MiB, "
+            f"after {results['rss_after_mib']:.1f} MiB; ratio {rss_ratio:.2f}",
+        ]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print the report."""
+    results = asyncio.run(measure(args.exchanges, args.presses))
+    print(report(results, args.exchanges))
+    return 0
+
+
+def main() -> int:
+    """``python -m aro_tui.bench.ui_bench``."""
+    parser = argparse.ArgumentParser(prog="python -m aro_tui.bench.ui_bench")
+    parser.add_argument("--exchanges", type=int, default=10_000)
+    parser.add_argument("--presses", type=int, default=40)
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""``aro-tui screenshots``: SVG screenshots of the real dashboard driving the bundled plugins."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from aro_tui.ui.app import AroApp
+
+TEXT_PLUGIN = "plugin-python-text"
+Scene = Callable[["Pilot[Any]", "AroApp"], Awaitable[None]]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``screenshots`` subcommand."""
+    parser = subparsers.add_parser(
+        "screenshots", help="save SVG screenshots of the dashboard (bundled plugins)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("screenshots"), help="output folder")
+    parser.set_defaults(func=run)
+
+
+async def _wait(pilot: Pilot[Any], condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the dashboard did not reach the scene's state")
+        await pilot.pause(0.02)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def _run(pilot: Pilot[Any], app: AroApp, action: str, text: str) -> None:
+    screen = app.main_screen
+    screen.drafts[(TEXT_PLUGIN, action)] = (text, "draft")
+    before = len(app.exchange_log)
+    screen.run_plugin_action(TEXT_PLUGIN, action)
+    await _wait(pilot, lambda: screen.shown_number == before + 1)
+
+
+async def _idle(pilot: Pilot[Any], app: AroApp) -> None:
+    app.main_screen.query_one("#actions").focus()
+
+
+async def _response(pilot: Pilot[Any], app: AroApp) -> None:
+    await _run(pilot, app, "hash", '{"text": "hello", "algorithm": "md5"}')
+    await _run(pilot, app, "extract-emails", '{"text": "write to ada@example.org"}')
+    sample = "ARO plugins run as subprocesses. The dashboard shows each call.\n\nTry it."
+    await _run(pilot, app, "analyze", '{"text": "' + sample.replace("\n", "\\n") + '"}')
+    app.main_screen.query_one("#log-table").focus()
+
+
+async def _action_error(pilot: Pilot[Any], app: AroApp) -> None:
+    await _run(pilot, app, "analyze", '{"text": ""}')
+
+
+async def _help(pilot: Pilot[Any], app: AroApp) -> None:
+    await pilot.press("f1")
+
+
+async def _palette(pilot: Pilot[Any], app: AroApp) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.press(*"run text")
+    await pilot.pause(0.3)
+
+
+def _ready(app: AroApp) -> Callable[[], bool]:
+    entry = app.registry[TEXT_PLUGIN]
+    return lambda: entry.state_text == "ready"
+
+
+SCENES: list[tuple[str, tuple[int, int], Scene]] = [
+    ("dashboard-idle.svg", (140, 45), _idle),
+    ("dashboard-response.svg", (140, 45), _response),
+    ("dashboard-action-error.svg", (140, 45), _action_error),
+    ("dashboard-help.svg", (140, 45), _help),
+    ("dashboard-palette.svg", (140, 45), _palette),
+    ("dashboard-80x24.svg", (80, 24), _response),
+]
+
+
+async def take(out: Path) -> list[Path]:
+    """Drive the real app through each scene and save an SVG of it."""
+    from aro_tui.core.discovery import default_plugins_path, discover
+    from aro_tui.ui.app import AroApp
+    from aro_tui.ui.config import AppConfig
+
+    out.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    plugins_path = default_plugins_path()
+    for filename, size, scene in SCENES:
+        config = AppConfig(plugins_path=plugins_path, deterministic=True, timeout_s=60)
+        app = AroApp(config, discover(plugins_path))
+        async with app.run_test(size=size) as pilot:
+            await _wait(pilot, _ready(app))
+            await scene(pilot, app)
+            await pilot.pause()
+            app.save_screenshot(filename, str(out))
+            await app.registry.stop_all()
+        saved.append(out / filename)
+    return saved
+
+
+def run(args: argparse.Namespace) -> int:
+    """Save the screenshots into ``args.out``."""
+    for path in asyncio.run(take(args.out)):
+        print(path)
+    return 0

@@ -1,0 +1,160 @@
+"""The telemetry panel: snapshots of the chart's states, and a Pilot run with a real plugin."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host import PluginLaunch, PluginObserver, PluginProcess
+from aro_tui.core.telemetry import (
+    GpuBackend,
+    ModelCacheTracker,
+    NoGpu,
+    PluginTree,
+    PluginUsage,
+    SampleBuffer,
+    ScriptedDevice,
+    ScriptedGpu,
+    ScriptedStep,
+    SpanBuffer,
+    TelemetrySample,
+)
+from aro_tui.ui.widgets.telemetry import TelemetryPanel
+
+GIB = 1024**3
+MIB = 1024**2
+T0 = 1_700_000_000.0
+SIZE = (110, 30)
+TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+MODEL_KEY = "generate:sshleifer/tiny-gpt2:cuda:0:float16"
+
+
+class TelemetryApp(App[None]):
+    """Mounts only the telemetry panel."""
+
+    def __init__(self, panel: TelemetryPanel) -> None:
+        super().__init__()
+        self.panel = panel
+
+    def compose(self) -> ComposeResult:
+        yield self.panel
+
+
+def _exchange(
+    exchange_id: int, action: str, start_offset_s: float, seconds: float, rss: tuple[int, int]
+) -> Exchange:
+    exchange = Exchange(exchange_id, "plug", action, b"{}", started_at=T0 + start_offset_s)
+    exchange.sent_monotonic_s = exchange.head_monotonic_s = 1000.0
+    exchange.finished_monotonic_s = 1000.0 + seconds
+    exchange.status = ExchangeStatus.OK
+    exchange.rss_before_bytes, exchange.rss_after_bytes = rss
+    return exchange
+
+
+def _rss_at(offset_s: float) -> int:
+    """Host memory of the plugin: 300 MiB, +900 MiB while the model loads at 20-28 s."""
+    if offset_s < 20:
+        return 300 * MIB
+    if offset_s < 28:
+        return int((300 + (offset_s - 20) / 8 * 900) * MIB)
+    return 1200 * MIB
+
+
+def _scenario(backend: GpuBackend, *, with_calls: bool) -> TelemetryPanel:
+    samples = SampleBuffer()
+    spans = SpanBuffer()
+    tracker = ModelCacheTracker()
+    trees = {"plug": PluginTree(pids=(4242,))}
+    for offset in range(0, 91, 1):
+        t = T0 + offset
+        reading = backend.read(t, trees)
+        usage = PluginUsage(_rss_at(offset), 12.5, reading.plugin_memory_bytes.get("plug"), 2)
+        samples.append(TelemetrySample(t, reading.devices, {"plug": usage}, reading.unavailable_reason))
+    if with_calls:
+        tracker.update("plug", {"loaded": []}, t=T0 + 5)
+        load = _exchange(3, "generate", 20, 8, (300 * MIB, 1200 * MIB))
+        spans.record(_from(load))
+        tracker.update("plug", _models_answer(), load, samples)
+        query = _exchange(4, "models", 28.2, 0.1, (1200 * MIB, 1200 * MIB))
+        tracker.mark_internal("plug", query.id)
+        spans.record(_from(query, internal=True))
+        for exchange_id, start in ((5, 45), (7, 70)):
+            call = _exchange(exchange_id, "generate", start, 6, (1200 * MIB, 1200 * MIB))
+            spans.record(_from(call))
+        failed = _exchange(9, "summarize", 84, 3, (1200 * MIB, 1200 * MIB))
+        failed.status = ExchangeStatus.PLUGIN_ERROR
+        spans.record(_from(failed))
+    panel = TelemetryPanel(samples=samples, spans=spans, tracker=tracker, plugin="plug")
+    panel.backend_description = backend.description
+    return panel
+
+
+def _from(exchange: Exchange, internal: bool = False) -> Any:
+    from aro_tui.core.telemetry import ExchangeSpan
+
+    return ExchangeSpan.from_exchange(exchange, internal=internal)
+
+
+def _models_answer() -> dict[str, Any]:
+    return {
+        "loaded": [MODEL_KEY],
+        "details": [
+            {
+                "key": MODEL_KEY,
+                "task": "generate",
+                "model": "sshleifer/tiny-gpt2",
+                "device": "cuda:0",
+                "dtype": "float16",
+                "parameters": 124_439_808,
+                "memory_bytes": 249 * MIB,
+                "load_seconds": 7.9,
+            }
+        ],
+    }
+
+
+def _scripted_gpu() -> ScriptedGpu:
+    """An 8 GiB card: 0.6 GiB used; the model load at 20-28 s takes it to 3.1 GiB."""
+    steps = [ScriptedStep(0, [600 * MIB], {"plug": 0}, 0)]
+    for second in range(21, 29):
+        grown = (second - 20) / 8 * 2.5 * GIB
+        steps.append(ScriptedStep(second, [600 * MIB + int(grown)], {"plug": int(grown)}, 90))
+    steps.append(ScriptedStep(29, [600 * MIB + int(2.5 * GIB)], {"plug": int(2.5 * GIB)}, 5))
+    return ScriptedGpu(
+        [ScriptedDevice("Scripted RTX 4060", 8 * GIB, 600 * MIB)],
+        steps,
+        start_t=T0,
+        description="scripted GPU",
+    )
+
+
+def _snapshot_app(panel: TelemetryPanel) -> TelemetryApp:
+    return TelemetryApp(panel)
+
+
+async def _fix_axis(pilot: Any) -> None:
+    panel = pilot.app.query_one(TelemetryPanel)
+    panel.set_axis_end(T0 + 100)
+    await pilot.pause()
+
+
+def test_snapshot_gpu_lines_and_limit(snap_compare: Callable[..., bool]) -> None:
+    panel = _scenario(_scripted_gpu(), with_calls=False)
+    assert snap_compare(_snapshot_app(panel), terminal_size=SIZE, run_before=_fix_axis)
+
+
+def test_snapshot_model_load_with_calls(snap_compare: Callable[..., bool]) -> None:
+    panel = _scenario(_scripted_gpu(), with_calls=True)
+    assert snap_compare(_snapshot_app(panel), terminal_size=SIZE, run_before=_fix_axis)
+
+
+def test_snapshot_no_gpu_shows_host_memory_and_why(snap_compare: Callable[..., bool]) -> None:
+    reason = "NVML library not found (libnvidia-ml.so.1): no NVIDIA driver installed"
+    panel = _scenario(NoGpu(reason), with_calls=True)
+    assert snap_compare(_snapshot_app(panel), terminal_size=SIZE, run_before=_fix_axis)
