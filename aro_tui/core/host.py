@@ -3,6 +3,8 @@
 ``PluginProcess`` owns one plugin subprocess (the harness importing the plugin module);
 ``PluginHost`` owns many. Both report through a :class:`PluginObserver` whose methods are
 called on the event loop; nothing here knows about widgets. See ``docs/host-protocol.md``.
+Around it: ``host_types`` (the public value types, re-exported here), ``inflight`` (requests in
+flight, the watchdog) and ``plugin_io`` (spawning the harness, reading frames and stderr).
 
 Typical use::
 
@@ -17,123 +19,50 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import os
 import secrets
 import signal
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host_types import (
+    DEFAULT_TIMEOUT_S,
+    PluginLaunch,
+    PluginObserver,
+    PluginStartError,
+    PluginState,
+    exit_text,
+    failed_start_exchange,
+)
+from aro_tui.core.inflight import InFlight, Pending
+from aro_tui.core.plugin_io import INSTANCE_ENV, HarnessChannel, HarnessProtocol, spawn_harness
 from aro_tui.core.process_tree import ProcessTree
 from aro_tui.core.protocol import (
     HARNESS_IMPORT_ERROR,
     HARNESS_READY,
     Frame,
-    FrameDecoder,
-    ProtocolError,
     check_action_name,
     encode_request_header,
     interpret,
 )
-from aro_tui.harness import HARNESS_PATH
 
-DEFAULT_TIMEOUT_S = 300.0
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "PluginHost",
+    "PluginLaunch",
+    "PluginObserver",
+    "PluginProcess",
+    "PluginStartError",
+    "PluginState",
+]
+
 MAX_RECENT_STDERR_LINES = 200
-MAX_STDERR_LINE_BYTES = 64 * 1024
 PIPE_CLOSE_GRACE_S = 0.5
-WATCHDOG_SLACK_S = 0.001
 SMALL_WRITE_BYTES = 64 * 1024
-INSTANCE_ENV = "ARO_TUI_PLUGIN_INSTANCE"
-
-
-class PluginState(enum.StrEnum):
-    """Lifecycle of one plugin process."""
-
-    STOPPED = "stopped"
-    STARTING = "starting"
-    READY = "ready"
-    BUSY = "busy"
-    """At least one exchange is in flight."""
-    CRASHED = "crashed"
-    """The process died on its own (or failed to start); the next call starts it again."""
-
-
-class PluginStartError(Exception):
-    """The plugin process did not become ready (import failed, process died, timeout)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        traceback: str | None = None,
-        exit_code: int | None = None,
-        signal_number: int | None = None,
-        stderr_tail: list[str] | None = None,
-    ) -> None:
-        """Describe a failed start."""
-        super().__init__(message)
-        self.traceback = traceback
-        self.exit_code = exit_code
-        self.signal_number = signal_number
-        self.stderr_tail = stderr_tail or []
-
-
-class PluginObserver:
-    """Receives a plugin's events on the event loop; override what you need (all no-ops)."""
-
-    def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
-        """The plugin's ``state`` changed."""
-
-    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
-        """A request was sent."""
-
-    def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
-        """An exchange got its final status."""
-
-    def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
-        """The plugin wrote a line on stderr (or printed it); ``exchange`` is None between calls."""
-
-
-@dataclass(frozen=True, slots=True)
-class PluginLaunch:
-    """Everything needed to start one plugin: explicit values, no discovery."""
-
-    name: str
-    module_path: Path
-    interpreter: Path
-    source_dir: Path | None = None
-    """Put first on the plugin's sys.path; default: the module's folder."""
-    cwd: Path | None = None
-    env: Mapping[str, str] | None = None
-    default_timeout_s: float = DEFAULT_TIMEOUT_S
-    start_timeout_s: float = DEFAULT_TIMEOUT_S
-    cancel_grace_s: float = 2.0
-    """How long a cancelled call may take to stop before the process is killed."""
-    stop_grace_s: float = 1.0
-    sample_memory: bool = True
-    """Read the tree's resident memory around each call (a few µs per call)."""
-    validate_json: bool = True
-    """Parse every result (orjson) to tell ok / plugin error / protocol error."""
-
-
-@dataclass(slots=True, eq=False)
-class _Pending:
-    """Host-side bookkeeping for one request until both its frame and sentinel arrived."""
-
-    exchange: Exchange
-    future: asyncio.Future[Exchange]
-    timeout_s: float
-    observed: bool = True
-    frame: Frame | None = None
-    sentinel_seen: bool = False
-    cancel_requested: bool = False
 
 
 class PluginProcess:
@@ -162,15 +91,11 @@ class PluginProcess:
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
         self._tree: ProcessTree | None = None
-        self._decoder = FrameDecoder()
-        self._stderr_partial = b""
+        self._channel: HarnessChannel | None = None
         self._token = ""
-        self._sentinel = b""
         self._next_id = 1
-        self._pending: dict[int, _Pending] = {}
-        self._awaiting_frame: deque[_Pending] = deque()
-        self._awaiting_sentinel: deque[_Pending] = deque()
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._inflight = InFlight(self._on_timeout)
+        self._pending = self._inflight.by_id
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by _spawn
         self._checked_actions: set[str] = set()
         self._cancel_write_fd = -1
@@ -180,7 +105,6 @@ class PluginProcess:
         self._stopping = False
         self._kill_reason: str | None = None
         self._start_traceback: str | None = None
-        self._last_rss_bytes: int | None = None
 
     # -- public API -------------------------------------------------------------------------
 
@@ -248,8 +172,7 @@ class PluginProcess:
         if action not in self._checked_actions:
             check_action_name(action)
             self._checked_actions.add(action)
-        body = input_json.encode("utf-8") if isinstance(input_json, str) else input_json
-        pending = self._send("call", action, body, timeout_s)
+        pending = self._send("call", action, _as_bytes(input_json), timeout_s)
         if self.observer is not None:
             self.observer.on_exchange_started(self, pending.exchange)
         return pending.future
@@ -300,64 +223,40 @@ class PluginProcess:
     async def _spawn(self) -> None:
         launch = self.launch
         loop = self._loop = asyncio.get_running_loop()
-        self._reset_stream_state()
+        self._reset_stream_state(loop)
         self._token = secrets.token_hex(8)
-        self._sentinel = f"\x1e{self._token} end ".encode()
-        cancel_read_fd, self._cancel_write_fd = os.pipe()
-        os.set_blocking(self._cancel_write_fd, False)
-        argv = [
-            str(launch.interpreter),
-            str(HARNESS_PATH),
-            "--module",
-            str(launch.module_path),
-            "--plugin-name",
-            launch.name,
-            "--token",
+        channel = self._channel = HarnessChannel(
+            self._inflight,
             self._token,
-            "--cancel-fd",
-            str(cancel_read_fd),
-            "--parent-pid",
-            str(os.getpid()),
-        ]
-        if launch.source_dir is not None:
-            argv += ["--source-dir", str(launch.source_dir)]
-        env = dict(os.environ if launch.env is None else launch.env)
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        env[INSTANCE_ENV] = self._token
+            on_startup_frame=self._on_startup_frame,
+            on_answered=self._complete,
+            on_stream_error=self._fail_stream,
+            on_stderr_line=self._on_stderr_line,
+            sample_rss=self.rss_bytes if launch.sample_memory else None,
+        )
         self._ready = loop.create_future()
         self._exited = asyncio.Event()
-        startup = _Pending(
+        startup = Pending(
             Exchange(0, launch.name, "<start>", b""),
             loop.create_future(),
             launch.start_timeout_s,
             observed=False,
         )
-        self._awaiting_sentinel.append(startup)
+        self._inflight.expect_startup(startup)
         self._set_state(PluginState.STARTING)
         started_s = time.monotonic()
         try:
-            transport, _ = await loop.subprocess_exec(
-                lambda: _HarnessProtocol(self),
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=str(launch.cwd) if launch.cwd is not None else None,
-                env=env,
-                start_new_session=True,
-                pass_fds=(cancel_read_fd,),
+            spawned = await spawn_harness(
+                launch,
+                self._token,
+                lambda: HarnessProtocol(channel, self._on_process_exited, self._on_gone),
             )
         except OSError as error:
             self._set_state(PluginState.CRASHED)
             raise PluginStartError(f"cannot start {launch.interpreter}: {error}") from error
-        finally:
-            os.close(cancel_read_fd)
-        self._transport = transport
-        self.pid = transport.get_pid()
+        self._transport, self._stdin, self._cancel_write_fd = spawned
+        self.pid = self._transport.get_pid()
         self._tree = ProcessTree(self.pid, (INSTANCE_ENV, self._token))
-        stdin = transport.get_pipe_transport(0)
-        assert isinstance(stdin, asyncio.WriteTransport)
-        self._stdin = stdin
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), launch.start_timeout_s)
         except (TimeoutError, PluginStartError) as error:
@@ -366,7 +265,7 @@ class PluginProcess:
             await self._exited.wait()
             raise self._start_error(error) from None
         self.cold_start_s = time.monotonic() - started_s
-        self._last_rss_bytes = self._tree.rss_bytes() if launch.sample_memory else None
+        self._inflight.last_rss_bytes = self._tree.rss_bytes() if launch.sample_memory else None
 
     def _start_error(self, error: BaseException) -> PluginStartError:
         tail = list(self.recent_stderr)[-20:]
@@ -399,30 +298,22 @@ class PluginProcess:
                 self._stdin.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._exited.wait(), self.launch.stop_grace_s)
-        self._kill_tree()
+        self.kill_now()
         await self._exited.wait()
         if self._tree is not None:
             await asyncio.to_thread(self._tree.wait_gone, 2.0)
         self._set_state(PluginState.STOPPED)
 
-    def _kill_tree(self) -> None:
-        if self._tree is not None:
-            self._tree.kill()
-
     def _abandon(self, reason: str) -> None:
         """Kill the process for ``reason``; it stops counting as running at once."""
         if self._kill_reason is None:
             self._kill_reason = reason
-        self._kill_tree()
+        self.kill_now()
         if self._transport is not None:
             self._set_state(PluginState.STOPPED)
 
-    def _reset_stream_state(self) -> None:
-        self._decoder = FrameDecoder()
-        self._stderr_partial = b""
-        self._awaiting_frame.clear()
-        self._awaiting_sentinel.clear()
-        self._pending.clear()
+    def _reset_stream_state(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._inflight.reset(loop)
         self._stopping = False
         self._kill_reason = None
         self._start_traceback = None
@@ -440,7 +331,7 @@ class PluginProcess:
         timeout_s: float | None,
         *,
         observed: bool = True,
-    ) -> _Pending:
+    ) -> Pending:
         if self._stdin is None or not (self.running or kind == "exit"):
             raise RuntimeError(f"plugin {self.name} is not running ({self.state})")
         request_id = self._next_id
@@ -449,7 +340,7 @@ class PluginProcess:
         now_s = loop.time()
         exchange = Exchange(request_id, self.launch.name, action, body)
         exchange.sent_monotonic_s = now_s
-        pending = _Pending(
+        pending = Pending(
             exchange,
             loop.create_future(),
             self.launch.default_timeout_s if timeout_s is None else timeout_s,
@@ -461,63 +352,12 @@ class PluginProcess:
         else:
             self._stdin.write(header)
             self._stdin.write(body)
-        self._pending[request_id] = pending
-        self._awaiting_sentinel.append(pending)
-        self._awaiting_frame.append(pending)
-        if len(self._awaiting_frame) == 1:
-            self._become_head(pending, now_s)
+        self._inflight.add(pending, now_s)
         if observed and self.state is PluginState.READY:
             self._set_state(PluginState.BUSY)
         return pending
 
-    def _become_head(self, pending: _Pending, now_s: float) -> None:
-        pending.exchange.head_monotonic_s = now_s
-        pending.exchange.rss_before_bytes = self._last_rss_bytes
-        deadline_s = now_s + pending.timeout_s
-        timer = self._head_timer
-        # One watchdog timer, moved only when a deadline comes earlier: no timer per call.
-        if timer is None or timer.when() > deadline_s:
-            if timer is not None:
-                timer.cancel()
-            self._head_timer = self._loop.call_at(deadline_s, self._on_watchdog)
-
-    def _on_watchdog(self) -> None:
-        self._head_timer = None
-        if not self._awaiting_frame:
-            return
-        head = self._awaiting_frame[0]
-        deadline_s = head.exchange.head_monotonic_s + head.timeout_s
-        if self._loop.time() >= deadline_s - WATCHDOG_SLACK_S:
-            self._on_timeout(head)
-        else:
-            self._head_timer = self._loop.call_at(deadline_s, self._on_watchdog)
-
-    # -- receiving (called by _HarnessProtocol) ----------------------------------------------
-
-    def _on_stdout(self, data: bytes) -> None:
-        try:
-            frames = self._decoder.feed(data)
-        except ProtocolError as error:
-            self._fail_stream(str(error))
-            return
-        for frame in frames:
-            if frame.request_id == 0:
-                self._on_startup_frame(frame)
-                continue
-            if not self._awaiting_frame or self._awaiting_frame[0].exchange.id != frame.request_id:
-                self._fail_stream(f"response for unexpected request id {frame.request_id}")
-                return
-            pending = self._awaiting_frame.popleft()
-            now_s = time.monotonic()
-            pending.exchange.finished_monotonic_s = now_s
-            if self.launch.sample_memory and self._tree is not None:
-                self._last_rss_bytes = self._tree.rss_bytes()
-            pending.exchange.rss_after_bytes = self._last_rss_bytes
-            pending.frame = frame
-            if self._awaiting_frame:
-                self._become_head(self._awaiting_frame[0], now_s)
-            if pending.sentinel_seen:
-                self._complete(pending)
+    # -- receiving (called by HarnessChannel) -----------------------------------------------
 
     def _on_startup_frame(self, frame: Frame) -> None:
         if self._ready is None or self._ready.done():
@@ -535,55 +375,12 @@ class PluginProcess:
         else:
             self._fail_stream(f"unexpected startup status {frame.status!r}")
 
-    def _on_stderr(self, data: bytes) -> None:
-        if self._stderr_partial:
-            data = self._stderr_partial + data
-        lines = data.split(b"\n")
-        self._stderr_partial = lines.pop()
-        partial = self._stderr_partial
-        if len(partial) > MAX_STDERR_LINE_BYTES and self._sentinel not in partial:
-            lines.append(partial)
-            self._stderr_partial = b""
-        for line in lines:
-            self._on_stderr_line(line)
-
-    def _on_stderr_line(self, line: bytes) -> None:
-        marker = line.find(self._sentinel)
-        if marker >= 0:
-            if marker > 0:
-                self._record_stderr(line[:marker])
-            self._on_sentinel(line[marker + len(self._sentinel) :])
-            return
-        self._record_stderr(line)
-
-    def _record_stderr(self, line: bytes) -> None:
-        text = line.decode("utf-8", "replace").rstrip("\r")
+    def _on_stderr_line(self, text: str, exchange: Exchange | None) -> None:
         self.recent_stderr.append(text)
-        exchange: Exchange | None = None
-        if self._awaiting_sentinel:
-            head = self._awaiting_sentinel[0]
-            exchange = head.exchange
-            exchange.stderr_lines.append(text)
-            exchange.stderr_line_count += 1
-            exchange.stderr_bytes += len(line) + 1
-            if not head.observed:
-                exchange = None
         if self.observer is not None:
             self.observer.on_stderr_line(self, text, exchange)
 
-    def _on_sentinel(self, id_text: bytes) -> None:
-        try:
-            request_id = int(id_text)
-        except ValueError:
-            return
-        if not self._awaiting_sentinel or self._awaiting_sentinel[0].exchange.id != request_id:
-            return
-        pending = self._awaiting_sentinel.popleft()
-        pending.sentinel_seen = True
-        if pending.frame is not None:
-            self._complete(pending)
-
-    def _complete(self, pending: _Pending) -> None:
+    def _complete(self, pending: Pending) -> None:
         assert pending.frame is not None
         outcome = interpret(
             pending.frame,
@@ -598,7 +395,7 @@ class PluginProcess:
             exchange.action_duration_s = pending.frame.action_ns / 1e9
         self._finish(pending, outcome.status)
 
-    def _finish(self, pending: _Pending, status: ExchangeStatus) -> None:
+    def _finish(self, pending: Pending, status: ExchangeStatus) -> None:
         exchange = pending.exchange
         if exchange.finished:
             return
@@ -617,14 +414,14 @@ class PluginProcess:
 
     # -- faults -----------------------------------------------------------------------------
 
-    def _on_timeout(self, pending: _Pending) -> None:
+    def _on_timeout(self, pending: Pending) -> None:
         if pending.exchange.finished:
             return
         pending.exchange.error = f"no answer within {pending.timeout_s:g} s; plugin killed"
         self._finish(pending, ExchangeStatus.TIMEOUT)
         self._abandon(f"killed after exchange {pending.exchange.id} timed out")
 
-    def _escalate_cancel(self, pending: _Pending) -> None:
+    def _escalate_cancel(self, pending: Pending) -> None:
         if pending.exchange.finished or self._transport is None:
             return
         grace_s = self.launch.cancel_grace_s
@@ -652,13 +449,10 @@ class PluginProcess:
     def _on_gone(self) -> None:
         if self._exited is None or self._exited.is_set():
             return
-        if self._stderr_partial:
-            self._on_stderr_line(self._stderr_partial)
-            self._stderr_partial = b""
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        self._kill_tree()  # orphaned children of a crashed plugin
+        if self._channel is not None:
+            self._channel.flush_stderr()
+        self._inflight.stop_watchdog()
+        self.kill_now()  # orphaned children of a crashed plugin
         for pending in list(self._pending.values()):
             if pending.frame is not None:
                 self._complete(pending)
@@ -692,28 +486,14 @@ class PluginProcess:
         self._exited.set()
 
     def _exit_text(self) -> str:
-        if self.signal_number is not None:
-            try:
-                name = signal.Signals(self.signal_number).name
-            except ValueError:
-                name = str(self.signal_number)
-            return f"killed by signal {self.signal_number} ({name})"
-        return f"exited with code {self.exit_code}"
+        return exit_text(self.exit_code, self.signal_number)
 
     def _failed_start_exchange(
         self, action: str, input_json: str | bytes, error: PluginStartError
     ) -> Exchange:
-        body = input_json.encode("utf-8") if isinstance(input_json, str) else input_json
-        exchange = Exchange(self._next_id, self.name, action, body)
+        body = _as_bytes(input_json)
+        exchange = failed_start_exchange(self._next_id, self.name, action, body, error)
         self._next_id += 1
-        exchange.sent_monotonic_s = exchange.head_monotonic_s = time.monotonic()
-        exchange.finished_monotonic_s = exchange.sent_monotonic_s
-        exchange.status = ExchangeStatus.CRASHED
-        exchange.error = str(error)
-        exchange.traceback = error.traceback
-        exchange.exit_code = error.exit_code
-        exchange.signal_number = error.signal_number
-        exchange.stderr_lines.extend(error.stderr_tail)
         self.history.append(exchange)
         if self.observer is not None:
             self.observer.on_exchange_finished(self, exchange)
@@ -725,35 +505,6 @@ class PluginProcess:
         self.state = state
         if self.observer is not None:
             self.observer.on_state_changed(self, state)
-
-
-class _HarnessProtocol(asyncio.SubprocessProtocol):
-    """Forwards the subprocess's pipe events to its PluginProcess (no stream readers)."""
-
-    def __init__(self, plugin: PluginProcess) -> None:
-        self._plugin = plugin
-        self._exited = False
-        self._closed_fds: set[int] = set()
-
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        assert isinstance(data, bytes)
-        if fd == 1:
-            self._plugin._on_stdout(data)
-        elif fd == 2:
-            self._plugin._on_stderr(data)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        self._closed_fds.add(fd)
-        self._maybe_gone()
-
-    def process_exited(self) -> None:
-        self._exited = True
-        self._plugin._on_process_exited()
-        self._maybe_gone()
-
-    def _maybe_gone(self) -> None:
-        if self._exited and {1, 2} <= self._closed_fds:
-            self._plugin._on_gone()
 
 
 class PluginHost:
@@ -790,3 +541,7 @@ class PluginHost:
         """SIGKILL every plugin's tree synchronously (atexit / signal paths)."""
         for plugin in self.plugins.values():
             plugin.kill_now()
+
+
+def _as_bytes(input_json: str | bytes) -> bytes:
+    return input_json.encode("utf-8") if isinstance(input_json, str) else input_json

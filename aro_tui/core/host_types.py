@@ -1,0 +1,119 @@
+"""The host's public value types: launch settings, lifecycle states, start errors, observer.
+
+Why a module of their own: ``host``, ``inflight`` and ``plugin_io`` all need them, and keeping
+them apart from the process logic avoids import cycles. Import them from ``aro_tui.core.host``.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+
+if TYPE_CHECKING:
+    from aro_tui.core.host import PluginProcess
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class PluginState(enum.StrEnum):
+    """Lifecycle of one plugin process."""
+
+    STOPPED = "stopped"
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    """At least one exchange is in flight."""
+    CRASHED = "crashed"
+    """The process died on its own (or failed to start); the next call starts it again."""
+
+
+class PluginStartError(Exception):
+    """The plugin process did not become ready (import failed, process died, timeout)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        traceback: str | None = None,
+        exit_code: int | None = None,
+        signal_number: int | None = None,
+        stderr_tail: list[str] | None = None,
+    ) -> None:
+        """Describe a failed start."""
+        super().__init__(message)
+        self.traceback = traceback
+        self.exit_code = exit_code
+        self.signal_number = signal_number
+        self.stderr_tail = stderr_tail or []
+
+
+class PluginObserver:
+    """Receives a plugin's events on the event loop; override what you need (all no-ops)."""
+
+    def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
+        """The plugin's ``state`` changed."""
+
+    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        """A request was sent."""
+
+    def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        """An exchange got its final status."""
+
+    def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
+        """The plugin wrote a line on stderr (or printed it); ``exchange`` is None between calls."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginLaunch:
+    """Everything needed to start one plugin: explicit values, no discovery."""
+
+    name: str
+    module_path: Path
+    interpreter: Path
+    source_dir: Path | None = None
+    """Put first on the plugin's sys.path; default: the module's folder."""
+    cwd: Path | None = None
+    env: Mapping[str, str] | None = None
+    default_timeout_s: float = DEFAULT_TIMEOUT_S
+    start_timeout_s: float = DEFAULT_TIMEOUT_S
+    cancel_grace_s: float = 2.0
+    """How long a cancelled call may take to stop before the process is killed."""
+    stop_grace_s: float = 1.0
+    sample_memory: bool = True
+    """Read the tree's resident memory around each call (a few µs per call)."""
+    validate_json: bool = True
+    """Parse every result (orjson) to tell ok / plugin error / protocol error."""
+
+
+def exit_text(exit_code: int | None, signal_number: int | None) -> str:
+    """How a process ended, for error messages."""
+    if signal_number is not None:
+        try:
+            name = signal.Signals(signal_number).name
+        except ValueError:
+            name = str(signal_number)
+        return f"killed by signal {signal_number} ({name})"
+    return f"exited with code {exit_code}"
+
+
+def failed_start_exchange(
+    exchange_id: int, plugin: str, action: str, body: bytes, error: PluginStartError
+) -> Exchange:
+    """The ``crashed`` exchange a call returns when its plugin could not be started."""
+    exchange = Exchange(exchange_id, plugin, action, body)
+    exchange.sent_monotonic_s = exchange.head_monotonic_s = time.monotonic()
+    exchange.finished_monotonic_s = exchange.sent_monotonic_s
+    exchange.status = ExchangeStatus.CRASHED
+    exchange.error = str(error)
+    exchange.traceback = error.traceback
+    exchange.exit_code = error.exit_code
+    exchange.signal_number = error.signal_number
+    exchange.stderr_lines.extend(error.stderr_tail)
+    return exchange

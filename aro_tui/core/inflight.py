@@ -1,0 +1,128 @@
+"""Requests in flight to one harness: answer and sentinel correlation, one watchdog timer.
+
+Answers come in request order, so the oldest unanswered request (the head) is the only one
+that can be running in the plugin; its deadline is the only one that can expire first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aro_tui.core.exchange import Exchange
+from aro_tui.core.protocol import Frame
+
+WATCHDOG_SLACK_S = 0.001
+
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    """Host-side bookkeeping for one request until both its frame and sentinel arrived."""
+
+    exchange: Exchange
+    future: asyncio.Future[Exchange]
+    timeout_s: float
+    observed: bool = True
+    frame: Frame | None = None
+    sentinel_seen: bool = False
+    cancel_requested: bool = False
+
+
+class InFlight:
+    """The requests sent to one process and not finished yet, in order.
+
+    ``awaiting_frame`` and ``awaiting_sentinel`` are two queues because the response (stdout)
+    and the end-of-call sentinel (stderr) travel on different pipes. Why one watchdog timer:
+    a timer per call costs a heap push and a cancel per call; it is moved only when a
+    deadline comes earlier and re-armed lazily when it fires early.
+    """
+
+    def __init__(self, on_timeout: Callable[[Pending], None]) -> None:
+        """Start empty; ``on_timeout(pending)`` runs when the head overruns its timeout."""
+        self.by_id: dict[int, Pending] = {}
+        self.awaiting_frame: deque[Pending] = deque()
+        self.awaiting_sentinel: deque[Pending] = deque()
+        self.last_rss_bytes: int | None = None
+        """The latest tree rss reading: one call's "after" is the next call's "before"."""
+        self._on_timeout = on_timeout
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def reset(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Forget everything (a new process is starting)."""
+        self.stop_watchdog()
+        self._loop = loop
+        self.by_id.clear()
+        self.awaiting_frame.clear()
+        self.awaiting_sentinel.clear()
+        self.last_rss_bytes = None
+
+    def expect_startup(self, pending: Pending) -> None:
+        """Attribute start-up stderr to ``pending`` until the harness's first sentinel."""
+        self.awaiting_sentinel.append(pending)
+
+    def add(self, pending: Pending, now_s: float) -> None:
+        """Track a request just written."""
+        self.by_id[pending.exchange.id] = pending
+        self.awaiting_sentinel.append(pending)
+        self.awaiting_frame.append(pending)
+        if len(self.awaiting_frame) == 1:
+            self._become_head(pending, now_s)
+
+    def stderr_owner(self) -> Pending | None:
+        """The request that stderr output belongs to now (None between calls)."""
+        return self.awaiting_sentinel[0] if self.awaiting_sentinel else None
+
+    def answered(self, request_id: int, now_s: float) -> Pending | None:
+        """Record the head's response frame arriving (set ``last_rss_bytes`` first); None if
+        ``request_id`` is not the head."""
+        awaiting = self.awaiting_frame
+        if not awaiting or awaiting[0].exchange.id != request_id:
+            return None
+        pending = awaiting.popleft()
+        exchange = pending.exchange
+        exchange.finished_monotonic_s = now_s
+        exchange.rss_after_bytes = self.last_rss_bytes
+        if awaiting:
+            self._become_head(awaiting[0], now_s)
+        return pending
+
+    def sentinel(self, request_id: int) -> Pending | None:
+        """Record the end-of-call sentinel for ``request_id``; None if it is not expected."""
+        awaiting = self.awaiting_sentinel
+        if not awaiting or awaiting[0].exchange.id != request_id:
+            return None
+        pending = awaiting.popleft()
+        pending.sentinel_seen = True
+        return pending
+
+    def stop_watchdog(self) -> None:
+        """Cancel the timer (the process is gone)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _become_head(self, pending: Pending, now_s: float) -> None:
+        assert self._loop is not None
+        pending.exchange.head_monotonic_s = now_s
+        pending.exchange.rss_before_bytes = self.last_rss_bytes
+        deadline_s = now_s + pending.timeout_s
+        timer = self._timer
+        if timer is None or timer.when() > deadline_s:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline_s, self._on_watchdog)
+
+    def _on_watchdog(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        if not self.awaiting_frame:
+            return
+        head = self.awaiting_frame[0]
+        deadline_s = head.exchange.head_monotonic_s + head.timeout_s
+        if self._loop.time() >= deadline_s - WATCHDOG_SLACK_S:
+            self._on_timeout(head)
+        else:
+            self._timer = self._loop.call_at(deadline_s, self._on_watchdog)
