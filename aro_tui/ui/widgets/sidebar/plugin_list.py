@@ -26,7 +26,7 @@ def plugin_prompt(entry: PluginEntry, width_chars: int = 30) -> Text:
     """One plugin's row: status glyph, name, state word (problems for an invalid one)."""
     state = entry.state_text
     glyph, style = STATE_GLYPHS.get(state, ("?", ""))
-    text = Text()
+    text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{glyph} ", style=style)
     text.append(shorten(sanitize_line(entry.name), width_chars))
     text.append(f"\n  {state}", style=style)
@@ -47,18 +47,34 @@ class PluginList(OptionList):
         Binding("r", "screen.restart_plugin", "Restart", id="plugin.restart", show=False),
     ]
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._entries: list[PluginEntry] = []
+
+    @property
+    def name_width_chars(self) -> int:
+        """Room for a name on one line (the list wraps rather than cuts)."""
+        width = self.scrollable_content_region.width
+        return max(width - 4, 12) if width else 30
+
+    def on_resize(self) -> None:
+        for entry in self._entries:
+            self.refresh_entry(entry)
+
     def show_entries(self, entries: list[PluginEntry]) -> None:
         """Fill the list (keeping the highlight where it was)."""
+        self._entries = list(entries)
         highlighted = self.highlighted
         self.clear_options()
-        self.add_options([Option(plugin_prompt(e), id=e.name) for e in entries])
+        width = self.name_width_chars
+        self.add_options([Option(plugin_prompt(e, width), id=e.name) for e in entries])
         if entries:
             self.highlighted = min(highlighted or 0, len(entries) - 1)
 
     def refresh_entry(self, entry: PluginEntry) -> None:
         """Redraw one plugin's row after its state changed."""
         try:
-            self.replace_option_prompt(entry.name, plugin_prompt(entry))
+            self.replace_option_prompt(entry.name, plugin_prompt(entry, self.name_width_chars))
         except Exception:  # the option may be gone after a rescan
             return
 
