@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.app import App, ComposeResult
 
 from aro_tui.core.exchange import Exchange, ExchangeStatus
@@ -75,7 +74,9 @@ def _scenario(backend: GpuBackend, *, with_calls: bool) -> TelemetryPanel:
         t = T0 + offset
         reading = backend.read(t, trees)
         usage = PluginUsage(_rss_at(offset), 12.5, reading.plugin_memory_bytes.get("plug"), 2)
-        samples.append(TelemetrySample(t, reading.devices, {"plug": usage}, reading.unavailable_reason))
+        samples.append(
+            TelemetrySample(t, reading.devices, {"plug": usage}, reading.unavailable_reason)
+        )
     if with_calls:
         tracker.update("plug", {"loaded": []}, t=T0 + 5)
         load = _exchange(3, "generate", 20, 8, (300 * MIB, 1200 * MIB))
@@ -158,3 +159,89 @@ def test_snapshot_no_gpu_shows_host_memory_and_why(snap_compare: Callable[..., b
     reason = "NVML library not found (libnvidia-ml.so.1): no NVIDIA driver installed"
     panel = _scenario(NoGpu(reason), with_calls=True)
     assert snap_compare(_snapshot_app(panel), terminal_size=SIZE, run_before=_fix_axis)
+
+
+class _ToPanel(PluginObserver):
+    """What the dashboard's forwarder does for the panel: spans as calls start and end."""
+
+    def __init__(self) -> None:
+        self.panel: TelemetryPanel | None = None
+
+    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        if self.panel is not None:
+            self.panel.mark_exchange(exchange)
+
+
+async def _until(pilot: Any, condition: Callable[[], bool], timeout_s: float = 15.0) -> bool:
+    """Wait (with a deadline) for the app to reach ``condition``."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await pilot.pause()
+        await asyncio.sleep(0.02)
+    return condition()
+
+
+async def test_real_plugin_load_rises_in_the_chart_and_appears_in_the_cache_table() -> None:
+    observer = _ToPanel()
+    plugin = PluginProcess(
+        PluginLaunch(
+            name="telemetry-alloc",
+            module_path=TEST_PLUGINS / "telemetry-alloc" / "src" / "plugin.py",
+            interpreter=Path(sys.executable),
+            default_timeout_s=20,
+            start_timeout_s=10,
+        ),
+        observer,
+    )
+    panel = TelemetryPanel(plugin="telemetry-alloc", window_s=60)
+    observer.panel = panel
+    app = TelemetryApp(panel)
+    await plugin.start()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            panel.start_sampling(ScriptedGpu.demo, interval_s=0.1)
+            panel.watch_plugin(plugin)
+
+            def rss() -> int | None:
+                latest = panel.samples.latest()
+                usage = None if latest is None else latest.plugins.get("telemetry-alloc")
+                return None if usage is None else usage.rss_bytes
+
+            assert await _until(pilot, lambda: rss() is not None)
+            baseline_bytes = rss()
+            assert baseline_bytes is not None
+            load = await plugin.call("load", '{"key": "weights", "mb": 128}')
+            assert load.status is ExchangeStatus.OK
+            events = await panel.after_exchange(plugin, load)
+            assert [(e.kind, e.key, e.exchange_id) for e in events] == [
+                ("load", "weights", load.id)
+            ]
+            assert await _until(pilot, lambda: (rss() or 0) > baseline_bytes + 100 * MIB)
+            # The demo GPU mirrors the growth, so the plugin's GPU line rose too.
+            latest = panel.samples.latest()
+            assert latest is not None
+            gpu_bytes = latest.plugins["telemetry-alloc"].gpu_memory_bytes
+            assert gpu_bytes is not None and gpu_bytes > 100 * MIB
+            table = panel.cache_table
+            assert table.row_count == 1
+            row = table.get_row_at(0)
+            assert row[0] == "weights" and row[4] == "128 MiB"
+            assert row[5] == f"#{load.id} load"
+            chart_text = panel.chart.render().plain
+            assert "▲" in chart_text
+            spans = panel.spans.snapshot()
+            assert [(s.action, s.internal) for s in spans] == [("load", False), ("models", True)]
+            assert "┄" not in chart_text.splitlines()[-2]  # internal query hidden by default
+            panel.set_show_internal(True)
+            await pilot.pause()
+            assert "┄" in panel.chart.render().plain.splitlines()[-2]
+            sampler = panel.sampler
+            assert sampler is not None
+        assert not sampler.running  # unmounting the panel stopped the thread
+    finally:
+        await plugin.stop()

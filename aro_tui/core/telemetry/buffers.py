@@ -1,0 +1,165 @@
+"""Ring buffers bounded by time: samples, exchange spans and marker events on one axis."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.telemetry.samples import TelemetrySample
+
+DEFAULT_MAX_AGE_S = 3600.0
+DEFAULT_MAX_ITEMS = 100_000
+"""A hard cap as well, so a misconfigured rate (0.001 s) can't grow without bound."""
+
+T = TypeVar("T")
+
+
+class TimeBuffer(Generic[T]):
+    """Items in time order, dropped once older than ``max_age_s`` behind the newest.
+
+    Appends and reads may come from different threads (the sampler's and the event loop),
+    hence the lock; each operation is short.
+    """
+
+    def __init__(
+        self,
+        time_of: Callable[[T], float],
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        max_items: int = DEFAULT_MAX_ITEMS,
+    ) -> None:
+        """``time_of`` gives an item's epoch time."""
+        self._time_of = time_of
+        self.max_age_s = max_age_s
+        self._items: deque[T] = deque(maxlen=max_items)
+        self._lock = threading.Lock()
+
+    def append(self, item: T) -> None:
+        """Add ``item`` (expected newest; an older one is inserted in order) and trim."""
+        with self._lock:
+            item_t = self._time_of(item)
+            if self._items and item_t < self._time_of(self._items[-1]):
+                times = [self._time_of(existing) for existing in self._items]
+                self._items.insert(bisect.bisect_right(times, item_t), item)
+            else:
+                self._items.append(item)
+            newest_t = self._time_of(self._items[-1])
+            while self._items and self._time_of(self._items[0]) < newest_t - self.max_age_s:
+                self._items.popleft()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.snapshot())
+
+    def snapshot(self) -> list[T]:
+        """A copy of every item, oldest first."""
+        with self._lock:
+            return list(self._items)
+
+    def latest(self) -> T | None:
+        """The newest item."""
+        with self._lock:
+            return self._items[-1] if self._items else None
+
+    def between(self, start_t: float, end_t: float) -> list[T]:
+        """Items with ``start_t <= t <= end_t``."""
+        return [item for item in self.snapshot() if start_t <= self._time_of(item) <= end_t]
+
+    def at_or_before(self, t: float) -> T | None:
+        """The newest item at or before ``t``."""
+        found = None
+        for item in self.snapshot():
+            if self._time_of(item) > t:
+                break
+            found = item
+        return found
+
+    def at_or_after(self, t: float) -> T | None:
+        """The oldest item at or after ``t``."""
+        for item in self.snapshot():
+            if self._time_of(item) >= t:
+                return item
+        return None
+
+    def clear(self) -> None:
+        """Drop everything."""
+        with self._lock:
+            self._items.clear()
+
+
+class SampleBuffer(TimeBuffer[TelemetrySample]):
+    """Telemetry samples, an hour by default."""
+
+    def __init__(
+        self, max_age_s: float = DEFAULT_MAX_AGE_S, max_items: int = DEFAULT_MAX_ITEMS
+    ) -> None:
+        """Keep samples up to ``max_age_s`` behind the newest."""
+        super().__init__(_sample_time, max_age_s, max_items)
+
+
+def _sample_time(sample: TelemetrySample) -> float:
+    return sample.t
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSpan:
+    """One exchange on the time axis (epoch seconds); ``end_t`` None while it runs."""
+
+    plugin: str
+    exchange_id: int
+    action: str
+    start_t: float
+    end_t: float | None
+    status: str
+    internal: bool = False
+    """Issued by aro-tui itself (the model-cache query), not by the user."""
+
+    @classmethod
+    def from_exchange(cls, exchange: Exchange, *, internal: bool = False) -> ExchangeSpan:
+        """The span of ``exchange`` (its end from the monotonic latency, on the wall axis)."""
+        latency_s = exchange.latency_s
+        end_t = None if latency_s is None else exchange.started_at + latency_s
+        return cls(
+            exchange.plugin,
+            exchange.id,
+            exchange.action,
+            exchange.started_at,
+            end_t,
+            str(exchange.status),
+            internal,
+        )
+
+    @property
+    def ok(self) -> bool:
+        """Whether it ended well (or is still running)."""
+        return self.status in (ExchangeStatus.OK, ExchangeStatus.PENDING)
+
+
+class SpanBuffer(TimeBuffer[ExchangeSpan]):
+    """Exchange spans by start time; a finished span replaces its running version."""
+
+    def __init__(
+        self, max_age_s: float = DEFAULT_MAX_AGE_S, max_items: int = DEFAULT_MAX_ITEMS
+    ) -> None:
+        """Keep spans up to ``max_age_s`` behind the newest start."""
+        super().__init__(_span_time, max_age_s, max_items)
+
+    def record(self, span: ExchangeSpan) -> None:
+        """Add ``span`` or update the one with the same plugin and exchange id."""
+        with self._lock:
+            for index in range(len(self._items) - 1, -1, -1):
+                existing = self._items[index]
+                if existing.plugin == span.plugin and existing.exchange_id == span.exchange_id:
+                    self._items[index] = span
+                    return
+        self.append(span)
+
+
+def _span_time(span: ExchangeSpan) -> float:
+    return span.start_t

@@ -1,0 +1,164 @@
+"""What one call cost in memory, and a warning when identical calls keep raising the baseline."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import deque
+from dataclasses import dataclass
+
+from aro_tui.core.exchange import Exchange
+from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer
+from aro_tui.core.telemetry.samples import TelemetrySample
+
+MIB = 1024**2
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeMemory:
+    """Memory of the plugin's tree before, at its peak during, and after one exchange.
+
+    Host figures come from the exchange's own RSS readings plus samples taken while it ran;
+    GPU figures from the samples around it (None when unknown or no sample is late enough).
+    """
+
+    host_before_bytes: int | None
+    host_peak_bytes: int | None
+    host_after_bytes: int | None
+    gpu_before_bytes: int | None
+    gpu_peak_bytes: int | None
+    gpu_after_bytes: int | None
+
+    @property
+    def host_delta_bytes(self) -> int | None:
+        """After minus before (host)."""
+        return _delta(self.host_before_bytes, self.host_after_bytes)
+
+    @property
+    def gpu_delta_bytes(self) -> int | None:
+        """After minus before (GPU)."""
+        return _delta(self.gpu_before_bytes, self.gpu_after_bytes)
+
+
+def exchange_memory(samples: SampleBuffer, exchange: Exchange) -> ExchangeMemory:
+    """Before / peak / after memory of ``exchange`` from its RSS fields and ``samples``."""
+    span = ExchangeSpan.from_exchange(exchange)
+    end_t = span.end_t if span.end_t is not None else span.start_t
+    before = samples.at_or_before(span.start_t)
+    during = samples.between(span.start_t, end_t)
+    after = samples.at_or_after(end_t)
+    plugin = exchange.plugin
+
+    host_values = [exchange.rss_before_bytes, exchange.rss_after_bytes]
+    host_values += [plugin_host_bytes(sample, plugin) for sample in during]
+    gpu_before = plugin_gpu_bytes(before, plugin)
+    gpu_after = plugin_gpu_bytes(after, plugin)
+    gpu_values = [gpu_before, gpu_after, *(plugin_gpu_bytes(sample, plugin) for sample in during)]
+    return ExchangeMemory(
+        host_before_bytes=exchange.rss_before_bytes
+        if exchange.rss_before_bytes is not None
+        else plugin_host_bytes(before, plugin),
+        host_peak_bytes=_max(host_values),
+        host_after_bytes=exchange.rss_after_bytes
+        if exchange.rss_after_bytes is not None
+        else plugin_host_bytes(after, plugin),
+        gpu_before_bytes=gpu_before,
+        gpu_peak_bytes=_max(gpu_values),
+        gpu_after_bytes=gpu_after,
+    )
+
+
+def plugin_host_bytes(sample: TelemetrySample | None, plugin: str) -> int | None:
+    if sample is None:
+        return None
+    usage = sample.plugins.get(plugin)
+    return None if usage is None else usage.rss_bytes
+
+
+def plugin_gpu_bytes(sample: TelemetrySample | None, plugin: str) -> int | None:
+    """The plugin's own GPU memory where attributed, else the devices' total used."""
+    if sample is None:
+        return None
+    usage = sample.plugins.get(plugin)
+    if usage is not None and usage.gpu_memory_bytes is not None:
+        return usage.gpu_memory_bytes
+    return sample.gpu_used_bytes
+
+
+def _max(values: list[int | None]) -> int | None:
+    known = [value for value in values if value is not None]
+    return max(known) if known else None
+
+
+def _delta(before: int | None, after: int | None) -> int | None:
+    return None if before is None or after is None else after - before
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineWarning:
+    """Identical calls whose after-memory kept rising: a likely leak or repeated load."""
+
+    plugin: str
+    action: str
+    kind: str
+    """``host`` or ``gpu``."""
+    calls: int
+    growth_bytes: int
+    exchange_ids: tuple[int, ...]
+
+    def message(self) -> str:
+        """One line for the log or a notification."""
+        return (
+            f"{self.plugin}.{self.action}: {self.kind} memory after each of the last "
+            f"{self.calls} identical calls kept rising (+{self.growth_bytes / MIB:.1f} MiB)"
+        )
+
+
+class BaselineWatch:
+    """Remembers after-memory of identical calls (plugin, action, input) and warns on growth.
+
+    Warns when the last ``min_calls`` identical calls each ended higher than the previous
+    and the rise over them exceeds ``threshold_bytes``; then waits for ``min_calls`` more.
+    """
+
+    def __init__(
+        self, min_calls: int = 3, threshold_bytes: int = 16 * MIB, max_keys: int = 256
+    ) -> None:
+        """A rise below ``threshold_bytes`` is allocator noise, not a warning."""
+        self.min_calls = max(2, min_calls)
+        self.threshold_bytes = threshold_bytes
+        self.max_keys = max_keys
+        self._history: dict[tuple[str, str, str, str], deque[tuple[int, int]]] = {}
+
+    def record(self, exchange: Exchange, memory: ExchangeMemory) -> list[BaselineWarning]:
+        """Add one finished exchange's after-memory; the warnings it triggers."""
+        digest = hashlib.blake2b(exchange.request_bytes, digest_size=12).hexdigest()
+        warnings = []
+        for kind, after in (("host", memory.host_after_bytes), ("gpu", memory.gpu_after_bytes)):
+            if after is None:
+                continue
+            key = (exchange.plugin, exchange.action, digest, kind)
+            history = self._history.get(key)
+            if history is None:
+                if len(self._history) >= self.max_keys:
+                    self._history.pop(next(iter(self._history)))
+                history = self._history[key] = deque(maxlen=self.min_calls)
+            history.append((exchange.id, after))
+            if len(history) < self.min_calls:
+                continue
+            values = [value for _, value in history]
+            rising = all(later > earlier for earlier, later in itertools.pairwise(values))
+            growth_bytes = values[-1] - values[0]
+            if rising and growth_bytes > self.threshold_bytes:
+                warnings.append(
+                    BaselineWarning(
+                        exchange.plugin,
+                        exchange.action,
+                        kind,
+                        len(values),
+                        growth_bytes,
+                        tuple(exchange_id for exchange_id, _ in history),
+                    )
+                )
+                history.clear()
+        return warnings

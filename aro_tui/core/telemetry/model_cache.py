@@ -1,0 +1,368 @@
+"""A plugin's model cache from its ``models`` action: load/unload events tied to calls.
+
+After each user exchange the dashboard calls :func:`refresh_model_cache`, which asks the
+plugin's ``models`` action (an *internal* exchange) and diffs the answer with the previous
+one. Each new key becomes a ``load`` event tied to the exchange just finished and to the
+memory that rose with it; each key gone becomes an ``unload`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host import PluginObserver, PluginProcess, PluginState
+from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer, TimeBuffer
+from aro_tui.core.telemetry.exchange_memory import exchange_memory, plugin_gpu_bytes
+
+MODELS_ACTION = "models"
+MAX_INTERNAL_IDS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """One loaded model as the plugin reports it (fields it doesn't give are None)."""
+
+    key: str
+    task: str | None = None
+    model: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    parameters: int | None = None
+    memory_bytes: int | None = None
+    load_seconds: float | None = None
+
+    @property
+    def identity(self) -> str:
+        """What makes two keys "the same model" (a load twice): the model name, else the key."""
+        return self.model or self.key
+
+
+def parse_models_answer(data: Any) -> dict[str, ModelEntry]:
+    """The loaded models in a ``models`` answer, by key (raises ``ValueError`` if none can be
+    read). Accepts the transformer plugin's ``{"loaded": [keys], "details": [{...}]}``, the
+    spec's plain ``{"loaded": [keys]}``, ``loaded`` as a list of objects or a key → object
+    map, ``models`` instead of ``loaded``, and a bare list."""
+    if isinstance(data, list):
+        data = {"loaded": data}
+    if not isinstance(data, dict):
+        raise ValueError("a models answer is a JSON object")
+    details: dict[str, dict[str, Any]] = {}
+    for item in data.get("details") or ():
+        if isinstance(item, dict) and item.get("key") is not None:
+            details[str(item["key"])] = item
+    loaded = data.get("loaded", data.get("models"))
+    if loaded is None and not details:
+        raise ValueError("the answer has no 'loaded' (or 'models') list")
+    entries: dict[str, ModelEntry] = {}
+    if isinstance(loaded, dict):
+        loaded = [
+            {**value, "key": key} if isinstance(value, dict) else str(key)
+            for key, value in loaded.items()
+        ]
+    if loaded is None:
+        loaded = list(details)
+    if not isinstance(loaded, list):
+        raise ValueError("'loaded' is neither a list nor an object")
+    for item in loaded:
+        if isinstance(item, dict):
+            key = item.get("key") or item.get("name") or item.get("model")
+            if key is None:
+                continue
+            entry = _entry(str(key), {**details.get(str(key), {}), **item})
+        else:
+            entry = _entry(str(item), details.get(str(item), {}))
+        entries[entry.key] = entry
+    return entries
+
+
+def _entry(key: str, fields: Mapping[str, Any]) -> ModelEntry:
+    return ModelEntry(
+        key=key,
+        task=_text(fields.get("task")),
+        model=_text(fields.get("model", fields.get("name"))),
+        device=_text(fields.get("device")),
+        dtype=_text(fields.get("dtype")),
+        parameters=_int(fields.get("parameters")),
+        memory_bytes=_int(fields.get("memory_bytes")),
+        load_seconds=_float(fields.get("load_seconds")),
+    )
+
+
+@dataclass(slots=True)
+class CacheEvent:
+    """A model that appeared in (``load``) or left (``unload``) a plugin's cache."""
+
+    kind: str
+    """``load`` or ``unload``."""
+    plugin: str
+    entry: ModelEntry
+    t: float
+    """When it happened as far as we can tell: the end of the exchange that did it (epoch s)."""
+    exchange_id: int | None = None
+    action: str | None = None
+    host_delta_bytes: int | None = None
+    """Host RSS of the plugin's tree after minus before that exchange."""
+    gpu_delta_bytes: int | None = None
+    """GPU memory around that exchange (filled in once a sample after it exists)."""
+    gpu_pending: bool = False
+    gpu_before_bytes: int | None = field(default=None, repr=False)
+    duplicate_of: tuple[str, ...] = ()
+    """Other keys loaded now for the same model: the model is in memory more than once."""
+    times_loaded: int = 1
+    """How often this key has been loaded in this session (2+: loaded, dropped, loaded)."""
+    reason: str | None = None
+    """Why an unload happened without the plugin saying so (the process exited)."""
+    trigger_end_t: float | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        """The cache key."""
+        return self.entry.key
+
+
+class ModelCacheTracker:
+    """Current models per plugin, the events between answers, and which calls were internal."""
+
+    def __init__(self, max_age_s: float = 3600.0) -> None:
+        """Keep events for ``max_age_s`` (the chart's axis)."""
+        self.events: TimeBuffer[CacheEvent] = TimeBuffer(lambda event: event.t, max_age_s)
+        self._models: dict[str, dict[str, ModelEntry]] = {}
+        self._load_counts: dict[tuple[str, str], int] = {}
+        self._internal_ids: set[tuple[str, int]] = set()
+        self._internal_order: deque[tuple[str, int]] = deque()
+        self.last_error: dict[str, str] = {}
+        """Per plugin, why its last ``models`` answer could not be read."""
+
+    def models(self, plugin: str) -> dict[str, ModelEntry]:
+        """What ``plugin`` has loaded, as of its last answer."""
+        return dict(self._models.get(plugin, {}))
+
+    def update(
+        self,
+        plugin: str,
+        answer: Any,
+        trigger: Exchange | None = None,
+        samples: SampleBuffer | None = None,
+        t: float | None = None,
+    ) -> list[CacheEvent]:
+        """Diff ``answer`` (a parsed ``models`` result) with the last one; the new events.
+
+        ``trigger`` is the exchange that ran just before (the loads are ascribed to it);
+        ``t`` is used only without a trigger.
+        """
+        try:
+            current = parse_models_answer(answer)
+        except ValueError as error:
+            self.last_error[plugin] = str(error)
+            return []
+        self.last_error.pop(plugin, None)
+        previous = self._models.get(plugin, {})
+        self._models[plugin] = current
+        event_t, end_t = self._event_time(trigger, t)
+        host_delta = gpu_delta = gpu_before = None
+        gpu_pending = False
+        if trigger is not None:
+            if trigger.rss_before_bytes is not None and trigger.rss_after_bytes is not None:
+                host_delta = trigger.rss_after_bytes - trigger.rss_before_bytes
+            if samples is not None:
+                memory = exchange_memory(samples, trigger)
+                host_delta = host_delta if host_delta is not None else memory.host_delta_bytes
+                gpu_delta = memory.gpu_delta_bytes
+                gpu_before = memory.gpu_before_bytes
+                gpu_pending = gpu_delta is None and gpu_before is not None
+        events = []
+        for key, entry in current.items():
+            if key in previous:
+                continue
+            count = self._load_counts.get((plugin, key), 0) + 1
+            self._load_counts[(plugin, key)] = count
+            twins = tuple(
+                other.key
+                for other in current.values()
+                if other.key != key and other.identity == entry.identity
+            )
+            events.append(
+                CacheEvent(
+                    "load",
+                    plugin,
+                    entry,
+                    event_t,
+                    None if trigger is None else trigger.id,
+                    None if trigger is None else trigger.action,
+                    host_delta,
+                    gpu_delta,
+                    gpu_pending,
+                    gpu_before,
+                    twins,
+                    count,
+                    trigger_end_t=end_t,
+                )
+            )
+        for key, entry in previous.items():
+            if key not in current:
+                events.append(
+                    CacheEvent(
+                        "unload",
+                        plugin,
+                        entry,
+                        event_t,
+                        None if trigger is None else trigger.id,
+                        None if trigger is None else trigger.action,
+                        host_delta,
+                        gpu_delta,
+                        gpu_pending,
+                        gpu_before,
+                        times_loaded=self._load_counts.get((plugin, key), 1),
+                        trigger_end_t=end_t,
+                    )
+                )
+        for event in events:
+            self.events.append(event)
+        return events
+
+    def forget(
+        self, plugin: str, t: float, reason: str = "the plugin process ended"
+    ) -> list[CacheEvent]:
+        """The plugin's process is gone, and its cache with it: unload events for all."""
+        previous = self._models.pop(plugin, {})
+        events = [
+            CacheEvent("unload", plugin, entry, t, reason=reason) for entry in previous.values()
+        ]
+        for event in events:
+            self.events.append(event)
+        return events
+
+    def resolve_gpu(self, samples: SampleBuffer) -> list[CacheEvent]:
+        """Fill in GPU deltas that waited for a sample after their exchange; those updated."""
+        resolved = []
+        for event in self.events.snapshot():
+            if not event.gpu_pending or event.trigger_end_t is None:
+                continue
+            after_bytes = plugin_gpu_bytes(samples.at_or_after(event.trigger_end_t), event.plugin)
+            if after_bytes is None:
+                continue
+            event.gpu_pending = False
+            if event.gpu_before_bytes is not None:
+                event.gpu_delta_bytes = after_bytes - event.gpu_before_bytes
+            resolved.append(event)
+        return resolved
+
+    # -- internal exchanges -------------------------------------------------------------------
+
+    def mark_internal(self, plugin: str, exchange_id: int) -> None:
+        """Remember that exchange ``exchange_id`` of ``plugin`` was issued by aro-tui."""
+        key = (plugin, exchange_id)
+        if key in self._internal_ids:
+            return
+        self._internal_ids.add(key)
+        self._internal_order.append(key)
+        while len(self._internal_order) > MAX_INTERNAL_IDS:
+            self._internal_ids.discard(self._internal_order.popleft())
+
+    def is_internal(self, plugin: str, exchange_id: int) -> bool:
+        """Whether that exchange was an internal ``models`` query (hide it on request)."""
+        return (plugin, exchange_id) in self._internal_ids
+
+    @staticmethod
+    def _event_time(trigger: Exchange | None, t: float | None) -> tuple[float, float | None]:
+        if trigger is None:
+            import time
+
+            return (time.time() if t is None else t), None
+        span = ExchangeSpan.from_exchange(trigger)
+        end_t = span.end_t if span.end_t is not None else span.start_t
+        return end_t, end_t
+
+
+def offers_models(plugin: PluginProcess) -> bool:
+    """Whether the plugin has a ``models`` action."""
+    return MODELS_ACTION in plugin.action_names()
+
+
+async def refresh_model_cache(
+    plugin: PluginProcess,
+    tracker: ModelCacheTracker,
+    trigger: Exchange,
+    samples: SampleBuffer | None = None,
+    *,
+    timeout_s: float = 30.0,
+) -> list[CacheEvent]:
+    """Ask ``plugin`` for its models after the user exchange ``trigger``; the cache events.
+
+    Does nothing (returns ``[]``) when the plugin has no ``models`` action, isn't running
+    (a crashed plugin isn't restarted just to list its cache), or ``trigger`` was itself
+    internal. The query's exchange id is marked internal *before* any observer hears of it.
+    """
+    if tracker.is_internal(plugin.name, trigger.id) or trigger.action == MODELS_ACTION:
+        if trigger.action == MODELS_ACTION and trigger.status is ExchangeStatus.OK:
+            # The user asked for models themselves: the answer is as good as ours.
+            with contextlib.suppress(ValueError):
+                return tracker.update(plugin.name, trigger.response_json(), None, samples)
+        return []
+    if not plugin.running or not offers_models(plugin):
+        return []
+    with _claiming_observer(plugin, tracker):
+        future = plugin.submit(MODELS_ACTION, "{}", timeout_s=timeout_s)
+    exchange = await asyncio.shield(future)
+    if exchange.status is not ExchangeStatus.OK:
+        tracker.last_error[plugin.name] = exchange.error or str(exchange.status)
+        return []
+    try:
+        answer = exchange.response_json()
+    except ValueError as error:
+        tracker.last_error[plugin.name] = f"models answer is not JSON: {error}"
+        return []
+    return tracker.update(plugin.name, answer, trigger, samples)
+
+
+@contextlib.contextmanager
+def _claiming_observer(plugin: PluginProcess, tracker: ModelCacheTracker) -> Iterator[None]:
+    """While ``submit`` runs (synchronously), record the new exchange's id as internal
+    before passing ``on_exchange_started`` on, so the log can hide it from its first event."""
+    original = plugin.observer
+    plugin.observer = _InternalClaim(original, tracker)
+    try:
+        yield
+    finally:
+        plugin.observer = original
+
+
+class _InternalClaim(PluginObserver):
+    """Passes events on, recording the exchange that starts as internal first."""
+
+    def __init__(self, inner: PluginObserver | None, tracker: ModelCacheTracker) -> None:
+        self.inner = inner
+        self.tracker = tracker
+
+    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.tracker.mark_internal(plugin.name, exchange.id)
+        if self.inner is not None:
+            self.inner.on_exchange_started(plugin, exchange)
+
+    def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
+        if self.inner is not None:
+            self.inner.on_state_changed(plugin, state)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None or isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,94 @@
+"""The model-cache table: what each plugin has loaded, and what loading it cost."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker
+from aro_tui.ui.widgets.telemetry.chart import format_bytes
+
+COLUMNS = ("model", "device", "dtype", "params", "size", "loaded by", "host Δ", "GPU Δ", "note")
+
+
+class ModelCacheTable(DataTable[str]):
+    """One row per loaded model of the shown plugin, from the tracker's last answer."""
+
+    DEFAULT_CSS = """
+    ModelCacheTable {
+        height: auto;
+        max-height: 8;
+    }
+    """
+
+    def __init__(
+        self,
+        tracker: ModelCacheTracker,
+        *,
+        id: str | None = None,
+    ) -> None:
+        """Show ``tracker``'s models; call :meth:`show` to pick the plugin and redraw."""
+        super().__init__(id=id, show_cursor=False, zebra_stripes=True)
+        self.tracker = tracker
+        self.plugin: str | None = None
+
+    def on_mount(self) -> None:
+        """Add the columns."""
+        self.add_columns(*COLUMNS)
+        self.show(self.plugin)
+
+    def show(self, plugin: str | None) -> None:
+        """Redraw for ``plugin`` (None: empty)."""
+        self.plugin = plugin
+        if not self.columns:
+            return
+        self.clear()
+        if plugin is None:
+            return
+        loads: dict[str, CacheEvent] = {}
+        for cache_event in self.tracker.events.snapshot():
+            if cache_event.plugin == plugin and cache_event.kind == "load":
+                loads[cache_event.key] = cache_event
+        for key, entry in self.tracker.models(plugin).items():
+            event = loads.get(key)
+            self.add_row(
+                entry.model or key,
+                entry.device or "—",
+                entry.dtype or "—",
+                _count(entry.parameters),
+                format_bytes(entry.memory_bytes),
+                "—"
+                if event is None or event.exchange_id is None
+                else f"#{event.exchange_id} {event.action}",
+                _delta(None if event is None else event.host_delta_bytes),
+                "…"
+                if event is not None and event.gpu_pending
+                else _delta(None if event is None else event.gpu_delta_bytes),
+                _note(event),
+                key=key,
+            )
+
+
+def _count(value: int | None) -> str:
+    if value is None:
+        return "—"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return str(value)
+
+
+def _delta(value: int | None) -> str:
+    if value is None:
+        return "—"
+    return ("+" if value >= 0 else "-") + format_bytes(abs(value))
+
+
+def _note(event: CacheEvent | None) -> str:
+    if event is None:
+        return ""
+    notes = []
+    if event.duplicate_of:
+        notes.append("also loaded as " + ", ".join(event.duplicate_of))
+    if event.times_loaded > 1:
+        notes.append(f"loaded {event.times_loaded}×")
+    return "; ".join(notes)

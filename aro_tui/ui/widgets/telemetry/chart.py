@@ -1,0 +1,358 @@
+"""The memory chart: GPU and host memory, exchanges and model-cache events on one time axis.
+
+Drawn natively with Braille dots (2×4 per cell) rather than through ``textual-plotext``:
+plotext can draw lines, but not spans under the axis, markers tied to events, a dashed limit
+line and theme colours together without fighting it; it also rebuilds its whole canvas as an
+ANSI string and parses it back on every redraw. Drawing here is a few hundred lines of plain
+arithmetic over the visible samples: deterministic for snapshots (nothing reads a clock: the
+axis ends at the newest sample, or at ``end_t`` when set), cheap at 1 Hz, no dependency, and
+styled by component classes that use theme variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer, SpanBuffer, TimeBuffer
+from aro_tui.core.telemetry.model_cache import CacheEvent
+from aro_tui.core.telemetry.samples import TelemetrySample
+
+GUTTER = 10
+"""Columns left of the plot for the y-axis labels (``12.0 GiB ┤``)."""
+_BRAILLE_BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
+
+
+def format_bytes(value: float | None) -> str:
+    """``1.5 GiB``, ``312 MiB``, ``—`` for unknown."""
+    if value is None:
+        return "—"
+    if abs(value) >= 1024**3:
+        return f"{value / 1024**3:.1f} GiB"
+    return f"{value / 1024**2:.0f} MiB"
+
+
+def format_offset(seconds: float) -> str:
+    """An axis label relative to the axis end: ``-90s``, ``-5m``, ``-1h``."""
+    seconds = round(seconds)
+    if seconds == 0:
+        return "now"
+    if seconds % 3600 == 0:
+        return f"-{seconds // 3600}h"
+    if seconds >= 300 and seconds % 60 == 0:
+        return f"-{seconds // 60}m"
+    return f"-{seconds}s"
+
+
+@dataclass(slots=True)
+class _Series:
+    label: str
+    component: str
+    points: list[tuple[float, float | None]]
+    dashed: bool = False
+
+
+class _Canvas:
+    """Braille dots with one style per cell (the last series drawn into a cell wins)."""
+
+    def __init__(self, columns: int, rows: int) -> None:
+        self.columns, self.rows = columns, rows
+        self.bits = [[0] * columns for _ in range(rows)]
+        self.styles: list[list[str | None]] = [[None] * columns for _ in range(rows)]
+
+    def dot(self, x: int, y: int, component: str) -> None:
+        if 0 <= x < self.columns * 2 and 0 <= y < self.rows * 4:
+            column, row = x // 2, y // 4
+            self.bits[row][column] |= _BRAILLE_BITS[x % 2][y % 4]
+            self.styles[row][column] = component
+
+    def line(self, x0: int, y0: int, x1: int, y1: int, component: str) -> None:
+        dx, dy = abs(x1 - x0), -abs(y1 - y0)
+        step_x, step_y = (1 if x0 < x1 else -1), (1 if y0 < y1 else -1)
+        error = dx + dy
+        while True:
+            self.dot(x0, y0, component)
+            if x0 == x1 and y0 == y1:
+                return
+            doubled = 2 * error
+            if doubled >= dy:
+                error += dy
+                x0 += step_x
+            if doubled <= dx:
+                error += dx
+                y0 += step_y
+
+
+class MemoryChart(Widget):
+    """GPU used per device (its total as a dashed limit), the plugin's GPU and host memory."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "memory-chart--axis",
+        "memory-chart--gpu-used",
+        "memory-chart--gpu-limit",
+        "memory-chart--plugin-gpu",
+        "memory-chart--host-rss",
+        "memory-chart--span",
+        "memory-chart--span-error",
+        "memory-chart--span-internal",
+        "memory-chart--load",
+        "memory-chart--unload",
+        "memory-chart--warning",
+        "memory-chart--guide",
+    }
+    DEFAULT_CSS = """
+    MemoryChart {
+        height: 1fr;
+        min-height: 8;
+        & > .memory-chart--axis { color: $foreground-muted; }
+        & > .memory-chart--gpu-used { color: $primary; }
+        & > .memory-chart--gpu-limit { color: $error 70%; }
+        & > .memory-chart--plugin-gpu { color: $accent; }
+        & > .memory-chart--host-rss { color: $success; }
+        & > .memory-chart--span { color: $text-secondary; }
+        & > .memory-chart--span-error { color: $text-error; }
+        & > .memory-chart--span-internal { color: $foreground-muted; }
+        & > .memory-chart--load { color: $text-warning; text-style: bold; }
+        & > .memory-chart--unload { color: $foreground-muted; text-style: bold; }
+        & > .memory-chart--warning { color: $text-warning; }
+        & > .memory-chart--guide { color: $foreground-muted 40%; }
+    }
+    """
+
+    window_s: reactive[float] = reactive(120.0)
+    """How many seconds the axis spans, ending at ``end_t`` (or the newest sample)."""
+    plugin: reactive[str | None] = reactive(None)
+    """Whose process tree the plugin lines show (None: no plugin lines)."""
+    show_internal: reactive[bool] = reactive(False)
+    """Whether aro-tui's own ``models`` queries are drawn as spans."""
+    end_t: reactive[float | None] = reactive(None)
+    """Epoch time the axis ends at; None follows the newest sample (tests fix it)."""
+
+    def __init__(
+        self,
+        samples: SampleBuffer,
+        spans: SpanBuffer,
+        cache_events: TimeBuffer[CacheEvent],
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        """Draw what the buffers hold; call :meth:`refresh` after they change."""
+        super().__init__(name=name, id=id, classes=classes)
+        self.samples = samples
+        self.spans = spans
+        self.cache_events = cache_events
+
+    def render(self) -> Text:
+        """The whole chart as styled text (recomputed on refresh; a few ms at 120×30)."""
+        width, height = self.size.width, self.size.height
+        if width < GUTTER + 10 or height < 6:
+            return Text("(too small for the chart)", style=self._style("memory-chart--axis"))
+        samples = self.samples.snapshot()
+        end_t = self.end_t
+        if end_t is None:
+            end_t = samples[-1].t if samples else 0.0
+        start_t = end_t - self.window_s
+        visible = [s for s in samples if start_t - 5 <= s.t <= end_t]
+        plot_columns = width - GUTTER
+        plot_rows = height - 4
+        series = self._series(visible)
+        y_max = _y_limit(series)
+        canvas = _Canvas(plot_columns, plot_rows)
+
+        def x_of(t: float) -> int:
+            return round((t - start_t) / self.window_s * (plot_columns * 2 - 1))
+
+        def y_of(value: float) -> int:
+            return round((1 - value / y_max) * (plot_rows * 4 - 1))
+
+        for line in series:
+            previous: tuple[int, int] | None = None
+            for t, value in line.points:
+                if value is None:
+                    previous = None
+                    continue
+                point = (x_of(t), y_of(value))
+                if line.dashed:
+                    if previous is not None:
+                        for x in range(previous[0], point[0] + 1):
+                            if x % 4 < 2:
+                                canvas.dot(x, point[1], line.component)
+                elif previous is not None:
+                    canvas.line(*previous, *point, line.component)
+                else:
+                    canvas.dot(*point, line.component)
+                previous = point
+
+        events = [e for e in self.cache_events.snapshot() if start_t <= e.t <= end_t]
+        if self.plugin is not None:
+            events = [e for e in events if e.plugin == self.plugin]
+        event_columns = {x_of(e.t) // 2 for e in events}
+
+        text = Text(no_wrap=True, overflow="crop", end="")
+        text.append_text(self._legend(visible, width))
+        for row in range(plot_rows):
+            text.append("\n")
+            text.append(self._y_label(row, plot_rows, y_max), self._style("memory-chart--axis"))
+            for column in range(plot_columns):
+                bits = canvas.bits[row][column]
+                if bits:
+                    text.append(chr(0x2800 + bits), self._style(canvas.styles[row][column]))
+                elif column in event_columns:
+                    text.append("┊", self._style("memory-chart--guide"))
+                else:
+                    text.append(" ")
+        text.append("\n")
+        text.append_text(self._marker_row(events, x_of, plot_columns))
+        text.append("\n")
+        text.append_text(self._span_row(start_t, end_t, x_of, plot_columns))
+        text.append("\n")
+        text.append_text(self._time_axis(plot_columns))
+        return text
+
+    # -- pieces -------------------------------------------------------------------------------
+
+    def _series(self, visible: list[TelemetrySample]) -> list[_Series]:
+        series: list[_Series] = []
+        device_indexes = sorted({d.index for s in visible for d in s.devices})
+        for index in device_indexes:
+            used: list[tuple[float, float | None]] = []
+            total: list[tuple[float, float | None]] = []
+            for sample in visible:
+                device = next((d for d in sample.devices if d.index == index), None)
+                used.append((sample.t, None if device is None else device.memory_used_bytes))
+                total.append((sample.t, None if device is None else device.memory_total_bytes))
+            series.append(_Series(f"GPU{index} total", "memory-chart--gpu-limit", total, True))
+            series.append(_Series(f"GPU{index} used", "memory-chart--gpu-used", used))
+        if self.plugin is not None:
+            plugin = self.plugin
+            host = [(s.t, _usage(s, plugin, "rss")) for s in visible]
+            gpu = [(s.t, _usage(s, plugin, "gpu")) for s in visible]
+            series.append(_Series("host RSS", "memory-chart--host-rss", host))
+            if device_indexes:
+                series.append(_Series("plugin GPU", "memory-chart--plugin-gpu", gpu))
+        return series
+
+    def _legend(self, visible: list[TelemetrySample], width: int) -> Text:
+        legend = Text(no_wrap=True, overflow="ellipsis", end="")
+        latest = visible[-1] if visible else None
+        if latest is None:
+            legend.append("waiting for the first sample…", self._style("memory-chart--axis"))
+            return legend
+        for device in latest.devices:
+            legend.append("━ ", self._style("memory-chart--gpu-used"))
+            legend.append(
+                f"GPU{device.index} {format_bytes(device.memory_used_bytes)}"
+                f" / {format_bytes(device.memory_total_bytes)}  "
+            )
+            legend.append("┄ ", self._style("memory-chart--gpu-limit"))
+            legend.append("total  ")
+        if self.plugin is not None:
+            if latest.devices:
+                legend.append("━ ", self._style("memory-chart--plugin-gpu"))
+                legend.append(f"plugin GPU {format_bytes(_usage(latest, self.plugin, 'gpu'))}  ")
+            legend.append("━ ", self._style("memory-chart--host-rss"))
+            legend.append(f"host RSS {format_bytes(_usage(latest, self.plugin, 'rss'))}  ")
+        if not latest.devices:
+            reason = latest.gpu_unavailable_reason or "no device reported"
+            legend.append(f"no GPU line: {reason}", self._style("memory-chart--warning"))
+        legend.truncate(width, overflow="ellipsis")
+        return legend
+
+    def _y_label(self, row: int, rows: int, y_max: float) -> str:
+        if row in (0, rows // 2):
+            value = y_max * (1 - (row * 4) / (rows * 4 - 1))
+            return f"{format_bytes(value):>8} ┤"
+        if row == rows - 1:
+            return f"{'0':>8} ┤"
+        return f"{'':>8} │"
+
+    def _marker_row(
+        self, events: list[CacheEvent], x_of: Callable[[float], int], columns: int
+    ) -> Text:
+        cells: list[tuple[str, str]] = [(" ", "memory-chart--axis")] * columns
+        for event in events:
+            column = x_of(event.t) // 2
+            if not 0 <= column < columns:
+                continue
+            if event.kind == "load":
+                flagged = event.duplicate_of or event.times_loaded > 1
+                cells[column] = ("◆" if flagged else "▲", "memory-chart--load")
+            else:
+                cells[column] = ("▼", "memory-chart--unload")
+        row = Text(f"{'models':>8}  ", style=self._style("memory-chart--axis"), end="")
+        for glyph, component in cells:
+            row.append(glyph, self._style(component))
+        return row
+
+    def _span_row(
+        self, start_t: float, end_t: float, x_of: Callable[[float], int], columns: int
+    ) -> Text:
+        cells: list[tuple[str, str]] = [(" ", "memory-chart--axis")] * columns
+        for span in self.spans.snapshot():
+            if self.plugin is not None and span.plugin != self.plugin:
+                continue
+            if span.internal and not self.show_internal:
+                continue
+            span_end = span.end_t if span.end_t is not None else end_t
+            if span_end < start_t or span.start_t > end_t:
+                continue
+            first = max(0, x_of(span.start_t) // 2)
+            last = min(columns - 1, x_of(span_end) // 2)
+            component = _span_component(span)
+            glyph = "┄" if span.internal else "━"
+            for column in range(first, last + 1):
+                cells[column] = (glyph, component)
+            label = f" {span.action} "
+            if not span.internal and last - first + 1 >= len(label) + 2:
+                for offset, char in enumerate(label):
+                    cells[first + 1 + offset] = (char, component)
+        row = Text(f"{'calls':>8}  ", style=self._style("memory-chart--axis"), end="")
+        for glyph, component in cells:
+            row.append(glyph, self._style(component))
+        return row
+
+    def _time_axis(self, columns: int) -> Text:
+        axis = [" "] * columns
+        ticks = 4
+        for tick in range(ticks + 1):
+            column = round(tick / ticks * (columns - 1))
+            label = format_offset(self.window_s * (1 - tick / ticks))
+            begin = min(max(0, column - len(label) // 2), columns - len(label))
+            axis[begin : begin + len(label)] = label
+        return Text(" " * GUTTER + "".join(axis), style=self._style("memory-chart--axis"), end="")
+
+    def _style(self, component: str | None) -> Style:
+        if component is None:
+            return Style()
+        return self.get_component_rich_style(component, partial=False)
+
+
+def _usage(sample: TelemetrySample, plugin: str, kind: str) -> float | None:
+    usage = sample.plugins.get(plugin)
+    if usage is None:
+        return None
+    return usage.rss_bytes if kind == "rss" else usage.gpu_memory_bytes
+
+
+def _y_limit(series: list[_Series]) -> float:
+    """The top of the axis: the largest value shown plus a margin (the GPU total is shown)."""
+    values = [value for line in series for _, value in line.points if value is not None]
+    top = max(values, default=0.0)
+    limits = [v for line in series if line.dashed for _, v in line.points if v is not None]
+    if limits and top <= max(limits):
+        return max(limits) * 1.02
+    return max(top * 1.15, 64 * 1024**2)
+
+
+def _span_component(span: ExchangeSpan) -> str:
+    if span.internal:
+        return "memory-chart--span-internal"
+    return "memory-chart--span" if span.ok else "memory-chart--span-error"

@@ -1,0 +1,238 @@
+"""The telemetry panel: a status line, the memory chart and the model-cache table.
+
+Mount ``TelemetryPanel()`` anywhere, call :meth:`TelemetryPanel.start_sampling` once, and
+forward the host's events (see ``docs/telemetry.md``, "Mounting the panel").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.widgets import Static
+
+from aro_tui.core.exchange import Exchange
+from aro_tui.core.host import PluginProcess
+from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer, SpanBuffer
+from aro_tui.core.telemetry.exchange_memory import (
+    BaselineWarning,
+    BaselineWatch,
+    ExchangeMemory,
+    exchange_memory,
+)
+from aro_tui.core.telemetry.gpu import GpuBackend, open_gpu_backend
+from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker, refresh_model_cache
+from aro_tui.core.telemetry.sampler import DEFAULT_INTERVAL_S, Sampler
+from aro_tui.core.telemetry.samples import TelemetrySample
+from aro_tui.ui.widgets.telemetry.cache_table import ModelCacheTable
+from aro_tui.ui.widgets.telemetry.chart import MemoryChart
+
+
+class TelemetryPanel(Vertical):
+    """Live (or recorded) GPU and host memory of one plugin, its calls and its model cache."""
+
+    DEFAULT_CSS = """
+    TelemetryPanel {
+        height: 1fr;
+        & > #telemetry-status { height: 1; color: $foreground-muted; }
+        & > #telemetry-status.-no-gpu { color: $warning; }
+    }
+    """
+
+    class Sampled(Message):
+        """A sample arrived (already in the buffer); coalesces, the panel just redraws."""
+
+        def __init__(self, sample: TelemetrySample) -> None:
+            super().__init__()
+            self.sample = sample
+
+        def can_replace(self, message: Message) -> bool:
+            """A newer sample supersedes a pending one: redrawing once is enough."""
+            return isinstance(message, TelemetryPanel.Sampled)
+
+    class BaselineWarned(Message):
+        """Identical calls kept raising the memory baseline (show it as a notification)."""
+
+        def __init__(self, warning: BaselineWarning) -> None:
+            super().__init__()
+            self.warning = warning
+
+    def __init__(
+        self,
+        *,
+        samples: SampleBuffer | None = None,
+        spans: SpanBuffer | None = None,
+        tracker: ModelCacheTracker | None = None,
+        plugin: str | None = None,
+        window_s: float = 120.0,
+        id: str | None = None,
+    ) -> None:
+        """Buffers may be shared (e.g. filled from a recording); by default they're new."""
+        super().__init__(id=id)
+        self.samples = samples if samples is not None else SampleBuffer()
+        self.spans = spans if spans is not None else SpanBuffer()
+        self.tracker = tracker if tracker is not None else ModelCacheTracker()
+        self.baselines = BaselineWatch()
+        self.sampler: Sampler | None = None
+        self.backend_description = ""
+        self._plugin = plugin
+        self._window_s = window_s
+
+    def compose(self) -> ComposeResult:
+        """Status line, chart, cache table."""
+        yield Static("", id="telemetry-status", markup=False)
+        chart = MemoryChart(self.samples, self.spans, self.tracker.events, id="telemetry-chart")
+        chart.plugin = self._plugin
+        chart.window_s = self._window_s
+        yield chart
+        table = ModelCacheTable(self.tracker, id="telemetry-cache")
+        table.plugin = self._plugin
+        yield table
+
+    def on_mount(self) -> None:
+        """Draw what the buffers already hold."""
+        self.refresh_view()
+
+    def on_unmount(self) -> None:
+        """Stop the sampler thread with the panel."""
+        self.stop_sampling()
+
+    @property
+    def chart(self) -> MemoryChart:
+        """The chart widget."""
+        return self.query_one(MemoryChart)
+
+    @property
+    def cache_table(self) -> ModelCacheTable:
+        """The cache table widget."""
+        return self.query_one(ModelCacheTable)
+
+    # -- feeding --------------------------------------------------------------------------------
+
+    def start_sampling(
+        self,
+        backend_factory: Callable[[], GpuBackend] = open_gpu_backend,
+        interval_s: float = DEFAULT_INTERVAL_S,
+    ) -> Sampler:
+        """Start the sampler thread; samples go into the buffer and a coalescing message."""
+
+        def on_sample(sample: TelemetrySample) -> None:  # the sampler's thread
+            self.samples.append(sample)
+            self.post_message(self.Sampled(sample))
+
+        self.stop_sampling()
+        self.sampler = Sampler(on_sample, backend_factory=backend_factory, interval_s=interval_s)
+        self.sampler.start()
+        return self.sampler
+
+    def stop_sampling(self) -> None:
+        """Stop the sampler thread (returns once it ended, or after 2 s)."""
+        if self.sampler is not None:
+            self.sampler.stop()
+            self.sampler = None
+
+    def watch_plugin(self, plugin: PluginProcess) -> None:
+        """Measure ``plugin``'s process tree (call when it becomes ready, and after calls)."""
+        if self.sampler is not None and plugin.pid is not None:
+            self.sampler.watch(plugin.name, plugin.pid, set(plugin.process_tree_pids()))
+
+    def plugin_stopped(self, name: str) -> list[CacheEvent]:
+        """``name``'s process ended: stop measuring it; its cache is gone (unload events)."""
+        if self.sampler is not None:
+            self.sampler.unwatch(name)
+        events = self.tracker.forget(name, time.time())
+        self.refresh_view()
+        return events
+
+    def add_sample(self, sample: TelemetrySample) -> None:
+        """Add a sample from elsewhere (a recording, a test) and redraw."""
+        self.samples.append(sample)
+        self.refresh_view()
+
+    def mark_exchange(self, exchange: Exchange, internal: bool | None = None) -> None:
+        """Draw ``exchange`` as a span (call on start and again on finish)."""
+        if internal is None:
+            internal = self.tracker.is_internal(exchange.plugin, exchange.id)
+        self.spans.record(ExchangeSpan.from_exchange(exchange, internal=internal))
+        self.chart.refresh()
+
+    async def after_exchange(self, plugin: PluginProcess, exchange: Exchange) -> list[CacheEvent]:
+        """After a finished exchange: its span, the model-cache query, a baseline check.
+
+        Awaits the internal ``models`` call, so run it in a worker (``run_worker``), not in a
+        message handler the log waits on.
+        """
+        internal = self.tracker.is_internal(plugin.name, exchange.id)
+        self.mark_exchange(exchange, internal)
+        if internal:
+            return []
+        self.watch_plugin(plugin)
+        memory = self.exchange_memory(exchange)
+        for warning in self.baselines.record(exchange, memory):
+            self.post_message(self.BaselineWarned(warning))
+        events = await refresh_model_cache(plugin, self.tracker, exchange, self.samples)
+        self.mark_cache_events(events)
+        return events
+
+    def exchange_memory(self, exchange: Exchange) -> ExchangeMemory:
+        """Before / peak / after memory of ``exchange`` from the buffers."""
+        return exchange_memory(self.samples, exchange)
+
+    def mark_cache_events(self, events: list[CacheEvent]) -> None:
+        """Redraw after cache events (they're already in ``tracker.events``)."""
+        self.refresh_view()
+
+    # -- showing --------------------------------------------------------------------------------
+
+    def show_plugin(self, name: str | None) -> None:
+        """Plot ``name``'s tree and list its models."""
+        self._plugin = name
+        self.chart.plugin = name
+        self.cache_table.show(name)
+
+    def set_show_internal(self, show: bool) -> None:
+        """Draw aro-tui's own ``models`` queries as (dim) spans, or hide them."""
+        self.chart.show_internal = show
+
+    def set_axis_end(self, end_t: float | None) -> None:
+        """Fix the axis end (epoch s) or follow the newest sample (None)."""
+        self.chart.end_t = end_t
+
+    def on_telemetry_panel_sampled(self, message: Sampled) -> None:
+        """Redraw for a new sample; fill in GPU deltas that waited for it."""
+        message.stop()
+        if self.tracker.resolve_gpu(self.samples):
+            self.cache_table.show(self._plugin)
+        self.refresh_view(message.sample)
+
+    def refresh_view(self, latest: TelemetrySample | None = None) -> None:
+        """Redraw the status line, the chart and the table."""
+        try:
+            status = self.query_one("#telemetry-status", Static)
+        except NoMatches:  # not composed yet
+            return
+        latest = latest or self.samples.latest()
+        status.update(self._status_text(latest))
+        status.set_class(latest is not None and not latest.devices, "-no-gpu")
+        self.chart.refresh()
+        self.cache_table.show(self._plugin)
+
+    def _status_text(self, latest: TelemetrySample | None) -> str:
+        description = self.backend_description or (
+            self.sampler.backend.description
+            if self.sampler is not None and self.sampler.backend is not None
+            else ""
+        )
+        if latest is None:
+            return f"{description} · waiting for the first sample".strip(" ·")
+        if not latest.devices:
+            return f"no GPU: {latest.gpu_unavailable_reason or 'no device reported'}"
+        parts = [description] if description else []
+        for device in latest.devices:
+            util = "—" if device.utilization_percent is None else f"{device.utilization_percent}%"
+            parts.append(f"GPU{device.index} {device.name} util {util}")
+        return " · ".join(parts)

@@ -1,0 +1,269 @@
+"""Samples, buffers, the sampler, the scripted and replayed GPU, per-call memory, baselines."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.telemetry import (
+    BaselineWatch,
+    DeviceSample,
+    ExchangeSpan,
+    NoGpu,
+    PluginTree,
+    PluginUsage,
+    ReplayGpu,
+    SampleBuffer,
+    Sampler,
+    SampleWriter,
+    ScriptedDevice,
+    ScriptedGpu,
+    ScriptedStep,
+    SpanBuffer,
+    TelemetrySample,
+    exchange_memory,
+    read_samples,
+)
+
+GIB = 1024**3
+MIB = 1024**2
+T0 = 1_700_000_000.0
+
+
+def scripted() -> ScriptedGpu:
+    """A 16 GiB card: 1 GiB used, then a model load at +3 s, a second one at +6 s."""
+    return ScriptedGpu(
+        [ScriptedDevice("Scripted A100", 16 * GIB, 1 * GIB)],
+        [
+            ScriptedStep(3.0, [5 * GIB], {"plug": 4 * GIB}, 80),
+            ScriptedStep(6.0, [9 * GIB], {"plug": 8 * GIB}, 90),
+        ],
+        start_t=T0,
+    )
+
+
+def sample(t: float, gpu_bytes: int | None, rss_bytes: int | None = 100 * MIB) -> TelemetrySample:
+    return TelemetrySample(
+        t,
+        (DeviceSample(0, "gpu", gpu_bytes, 16 * GIB, 0),),
+        {"plug": PluginUsage(rss_bytes, 1.0, gpu_bytes, 1)},
+    )
+
+
+def finished_exchange(
+    exchange_id: int, start_t: float, seconds: float, before: int, after: int, body: bytes = b"{}"
+) -> Exchange:
+    exchange = Exchange(exchange_id, "plug", "generate", body, started_at=start_t)
+    exchange.sent_monotonic_s = exchange.head_monotonic_s = 50.0
+    exchange.finished_monotonic_s = 50.0 + seconds
+    exchange.status = ExchangeStatus.OK
+    exchange.rss_before_bytes, exchange.rss_after_bytes = before, after
+    return exchange
+
+
+def test_sample_json_round_trip_keeps_unknown_as_null(tmp_path: Path) -> None:
+    record = TelemetrySample(
+        T0,
+        (DeviceSample(0, "GH200", None, None, None),),
+        {"plug": PluginUsage(123, 4.5, None, 2)},
+        "partial",
+    )
+    data = record.to_json()
+    assert data["devices"][0]["used_bytes"] is None
+    assert data["processes"]["plug"]["gpu_bytes"] is None
+    assert TelemetrySample.from_json(data) == record
+    path = tmp_path / "session.jsonl"
+    with SampleWriter(path) as writer:
+        writer.write(record)
+        writer.write(sample(T0 + 1, 2 * GIB))
+    with path.open("ab") as handle:
+        handle.write(b'{"t": 17000')  # the torn last line of a killed session
+    assert [s.t for s in read_samples(path)] == [T0, T0 + 1]
+
+
+def test_scripted_gpu_follows_its_steps_deterministically() -> None:
+    trees = {"plug": PluginTree(pids=(1,))}
+    used = [
+        scripted().read(T0 + offset, trees).devices[0].memory_used_bytes for offset in (0, 3, 7)
+    ]
+    assert used == [1 * GIB, 5 * GIB, 9 * GIB]
+    again = [
+        scripted().read(T0 + offset, trees).devices[0].memory_used_bytes for offset in (0, 3, 7)
+    ]
+    assert again == used
+    assert scripted().read(T0 + 4, trees).plugin_memory_bytes == {"plug": 4 * GIB}
+
+
+def test_demo_gpu_rises_with_the_plugins_host_memory() -> None:
+    demo = ScriptedGpu.demo()
+    first = demo.read(T0, {"plug": PluginTree((1,), 100 * MIB)})
+    later = demo.read(T0 + 1, {"plug": PluginTree((1,), 612 * MIB)})
+    assert first.plugin_memory_bytes == {"plug": 0}
+    assert later.plugin_memory_bytes == {"plug": 512 * MIB}
+    assert first.devices[0].memory_used_bytes is not None
+    assert later.devices[0].memory_used_bytes == first.devices[0].memory_used_bytes + 512 * MIB
+
+
+def test_replay_plays_a_recording_from_the_first_read() -> None:
+    recording = [sample(T0 + i, (i + 1) * GIB) for i in range(5)]
+    replay = ReplayGpu(recording)
+    trees: dict[str, PluginTree] = {}
+    now = 5_000.0
+    assert replay.read(now, trees).devices[0].memory_used_bytes == 1 * GIB
+    assert replay.read(now + 2.5, trees).devices[0].memory_used_bytes == 3 * GIB
+    assert replay.read(now + 100, trees).devices[0].memory_used_bytes == 5 * GIB
+    assert replay.read(now + 2.5, trees).plugin_memory_bytes == {"plug": 3 * GIB}
+
+
+def test_buffer_is_bounded_by_time_and_keeps_order() -> None:
+    buffer = SampleBuffer(max_age_s=10)
+    for i in range(30):
+        buffer.append(sample(T0 + i, i))
+    kept = [s.t - T0 for s in buffer.snapshot()]
+    assert kept == [float(i) for i in range(19, 30)]
+    buffer.append(sample(T0 + 25.5, 0))  # late arrival lands in order
+    assert [s.t - T0 for s in buffer.snapshot()][-6:] == [25.0, 25.5, 26.0, 27.0, 28.0, 29.0]
+    times = [s.t for s in buffer.snapshot()]
+    assert times == sorted(times)
+    assert buffer.at_or_before(T0 + 25.7) is not None
+    assert buffer.at_or_before(T0 + 25.7).t == T0 + 25.5  # type: ignore[union-attr]
+    assert buffer.at_or_after(T0 + 25.7).t == T0 + 26  # type: ignore[union-attr]
+
+
+def test_span_buffer_replaces_a_running_span_when_it_finishes() -> None:
+    spans = SpanBuffer()
+    exchange = Exchange(7, "plug", "generate", b"{}", started_at=T0)
+    spans.record(ExchangeSpan.from_exchange(exchange))
+    assert spans.snapshot()[0].end_t is None
+    exchange.sent_monotonic_s = 10.0
+    exchange.finished_monotonic_s = 12.5
+    exchange.status = ExchangeStatus.OK
+    spans.record(ExchangeSpan.from_exchange(exchange))
+    assert [(s.exchange_id, s.end_t) for s in spans.snapshot()] == [(7, T0 + 2.5)]
+
+
+def test_exchange_memory_before_peak_after() -> None:
+    buffer = SampleBuffer()
+    for offset, gpu, rss in [(0, 1, 100), (1, 6, 900), (2, 5, 700), (4, 5, 700)]:
+        buffer.append(sample(T0 + offset, gpu * GIB, rss * MIB))
+    exchange = finished_exchange(1, T0 + 0.5, 2.0, 100 * MIB, 650 * MIB)
+    memory = exchange_memory(buffer, exchange)
+    assert (memory.host_before_bytes, memory.host_peak_bytes, memory.host_after_bytes) == (
+        100 * MIB,
+        900 * MIB,
+        650 * MIB,
+    )
+    assert (memory.gpu_before_bytes, memory.gpu_peak_bytes, memory.gpu_after_bytes) == (
+        1 * GIB,
+        6 * GIB,
+        5 * GIB,
+    )
+    assert memory.gpu_delta_bytes == 4 * GIB
+
+
+def test_baseline_warning_after_three_identical_calls_that_keep_rising() -> None:
+    watch = BaselineWatch(min_calls=3, threshold_bytes=50 * MIB)
+    buffer = SampleBuffer()
+    warnings = []
+    for index, after_mib in enumerate([100, 140, 180]):
+        exchange = finished_exchange(index + 1, T0 + index * 10, 1, 0, after_mib * MIB)
+        warnings += watch.record(exchange, exchange_memory(buffer, exchange))
+    assert len(warnings) == 1
+    assert warnings[0].kind == "host"
+    assert warnings[0].growth_bytes == 80 * MIB
+    assert warnings[0].exchange_ids == (1, 2, 3)
+    assert "kept rising" in warnings[0].message()
+
+
+def test_no_baseline_warning_for_different_inputs_flat_memory_or_small_growth() -> None:
+    watch = BaselineWatch(min_calls=3, threshold_bytes=50 * MIB)
+    buffer = SampleBuffer()
+    cases = [
+        [(b'{"a": 1}', 100), (b'{"a": 2}', 200), (b'{"a": 3}', 300)],  # different inputs
+        [(b"{}", 100), (b"{}", 300), (b"{}", 300)],  # rose once, then flat
+        [(b"[]", 100), (b"[]", 110), (b"[]", 120)],  # below the threshold
+    ]
+    for case in cases:
+        for index, (body, after_mib) in enumerate(case):
+            exchange = finished_exchange(index, T0 + index, 1, 0, after_mib * MIB, body)
+            assert watch.record(exchange, exchange_memory(buffer, exchange)) == []
+
+
+def test_sampler_delivers_samples_of_a_real_process_tree_and_stops_promptly() -> None:
+    received: list[TelemetrySample] = []
+    three = threading.Event()
+
+    def on_sample(item: TelemetrySample) -> None:
+        received.append(item)
+        if len(received) >= 3:
+            three.set()
+
+    sampler = Sampler(on_sample, backend_factory=scripted, interval_s=0.1)
+    sampler.watch("plug", os.getpid())
+    sampler.start()
+    assert three.wait(timeout=10)
+    started = time.monotonic()
+    assert sampler.stop(timeout_s=5)
+    assert time.monotonic() - started < 1.0
+    usage = received[-1].plugins["plug"]
+    assert usage.rss_bytes is not None and usage.rss_bytes > 10 * MIB
+    assert usage.process_count >= 1
+    assert received[-1].devices[0].name == "Scripted A100"
+    assert [s.t for s in received] == sorted(s.t for s in received)
+
+
+def test_interval_is_clamped_and_unwatch_drops_the_plugin() -> None:
+    sampler = Sampler(lambda s: None, backend_factory=lambda: NoGpu("none"), interval_s=0.001)
+    assert sampler.interval_s == 0.1
+    sampler.watch("plug", os.getpid())
+    assert "plug" in sampler.sample_once().plugins
+    sampler.unwatch("plug")
+    taken = sampler.sample_once()
+    assert taken.plugins == {}
+    assert taken.gpu_unavailable_reason == "none"
+
+
+def test_a_vanished_process_reads_as_empty_not_an_error() -> None:
+    sampler = Sampler(lambda s: None, backend_factory=lambda: NoGpu("none"))
+    sampler.watch("gone", 2**22 + 12345)  # no such pid
+    assert sampler.sample_once().plugins["gone"] == PluginUsage()
+
+
+def test_a_failing_backend_does_not_stop_sampling() -> None:
+    class Broken(NoGpu):
+        def read(self, t: float, plugins: dict[str, PluginTree]) -> object:  # type: ignore[override]
+            raise RuntimeError("driver hiccup")
+
+    errors: list[BaseException] = []
+    sampler = Sampler(lambda s: None, backend_factory=lambda: Broken("x"), on_error=errors.append)
+    taken = sampler.sample_once()
+    assert taken.gpu_unavailable_reason == "GPU read failed: driver hiccup"
+    assert len(errors) == 1
+
+
+def test_telemetry_core_and_benches_do_not_import_textual() -> None:
+    import pkgutil
+    import subprocess
+    import sys
+
+    import aro_tui.core.telemetry
+
+    modules = [
+        f"aro_tui.core.telemetry.{info.name}"
+        for info in pkgutil.iter_modules(aro_tui.core.telemetry.__path__)
+    ]
+    modules += ["aro_tui.bench.sampler_bench", "aro_tui.bench.nvml_check"]
+    assert "aro_tui.core.telemetry.sampler" in modules
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,247 @@
+"""Model-cache events from `models` answers, tied to calls and memory; internal queries."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host import PluginLaunch, PluginObserver, PluginProcess
+from aro_tui.core.telemetry import (
+    DeviceSample,
+    ModelCacheTracker,
+    PluginUsage,
+    SampleBuffer,
+    TelemetrySample,
+    parse_models_answer,
+    refresh_model_cache,
+)
+
+TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+MIB = 1024**2
+GIB = 1024**3
+T0 = 1_700_000_000.0
+
+TRANSFORMER_ANSWER = {
+    "loaded": ["generate:sshleifer/tiny-gpt2:cpu:float32"],
+    "available": {"generate": "gpt2"},
+    "details": [
+        {
+            "key": "generate:sshleifer/tiny-gpt2:cpu:float32",
+            "task": "generate",
+            "model": "sshleifer/tiny-gpt2",
+            "source": "/models/tiny-gpt2",
+            "device": "cpu",
+            "dtype": "float32",
+            "parameters": 102714,
+            "memory_bytes": 410856,
+            "load_seconds": 0.412,
+            "loaded_at": 1700000000.5,
+            "calls": 1,
+        }
+    ],
+    "total_memory_bytes": 410856,
+    "offline": True,
+    "bundled_embedding_model": None,
+}
+
+
+def exchange(exchange_id: int, start_t: float, seconds: float, before: int, after: int) -> Exchange:
+    record = Exchange(exchange_id, "plug", "generate", b"{}", started_at=start_t)
+    record.sent_monotonic_s = record.head_monotonic_s = 10.0
+    record.finished_monotonic_s = 10.0 + seconds
+    record.status = ExchangeStatus.OK
+    record.rss_before_bytes, record.rss_after_bytes = before, after
+    return record
+
+
+def gpu_sample(t: float, gpu_bytes: int) -> TelemetrySample:
+    return TelemetrySample(
+        t,
+        (DeviceSample(0, "gpu", gpu_bytes, 16 * GIB, 0),),
+        {"plug": PluginUsage(1 * GIB, 0.0, gpu_bytes, 1)},
+    )
+
+
+def test_parses_the_transformer_plugins_answer() -> None:
+    entries = parse_models_answer(TRANSFORMER_ANSWER)
+    entry = entries["generate:sshleifer/tiny-gpt2:cpu:float32"]
+    assert (entry.task, entry.model, entry.device, entry.dtype) == (
+        "generate",
+        "sshleifer/tiny-gpt2",
+        "cpu",
+        "float32",
+    )
+    assert (entry.parameters, entry.memory_bytes, entry.load_seconds) == (102714, 410856, 0.412)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"loaded": ["a", "b"]},
+        {"models": ["a", "b"]},
+        ["a", "b"],
+        {"loaded": {"a": {"device": "cuda:0"}, "b": {}}},
+        {"loaded": [{"key": "a"}, {"name": "b"}]},
+    ],
+)
+def test_lenient_about_the_shape_of_loaded(answer: Any) -> None:
+    assert sorted(parse_models_answer(answer)) == ["a", "b"]
+
+
+@pytest.mark.parametrize("answer", ["text", 3, {"available": {}}, {"loaded": 5}])
+def test_unreadable_answers_are_errors_not_events(answer: Any) -> None:
+    with pytest.raises(ValueError):
+        parse_models_answer(answer)
+    tracker = ModelCacheTracker()
+    assert tracker.update("plug", answer) == []
+    assert "plug" in tracker.last_error
+
+
+def test_a_load_is_tied_to_the_exchange_and_the_memory_that_rose() -> None:
+    samples = SampleBuffer()
+    samples.append(gpu_sample(T0, 1 * GIB))
+    samples.append(gpu_sample(T0 + 2, 3 * GIB))
+    tracker = ModelCacheTracker()
+    assert tracker.update("plug", {"loaded": []}) == []
+    call = exchange(4, T0 + 0.5, 1.0, 200 * MIB, 700 * MIB)
+    events = tracker.update("plug", TRANSFORMER_ANSWER, call, samples)
+    assert [(e.kind, e.key, e.exchange_id, e.action) for e in events] == [
+        ("load", "generate:sshleifer/tiny-gpt2:cpu:float32", 4, "generate")
+    ]
+    assert events[0].host_delta_bytes == 500 * MIB
+    assert events[0].gpu_delta_bytes == 2 * GIB
+    assert events[0].t == T0 + 1.5
+    assert list(tracker.models("plug")) == ["generate:sshleifer/tiny-gpt2:cpu:float32"]
+    # The same answer again is no news.
+    assert tracker.update("plug", TRANSFORMER_ANSWER, exchange(5, T0 + 3, 1, 0, 0)) == []
+
+
+def test_gpu_delta_waits_for_a_sample_after_the_exchange() -> None:
+    samples = SampleBuffer()
+    samples.append(gpu_sample(T0, 1 * GIB))
+    tracker = ModelCacheTracker()
+    (event,) = tracker.update("plug", {"loaded": ["m"]}, exchange(1, T0 + 0.2, 0.5, 0, 0), samples)
+    assert event.gpu_delta_bytes is None and event.gpu_pending
+    samples.append(gpu_sample(T0 + 1, 5 * GIB))
+    assert tracker.resolve_gpu(samples) == [event]
+    assert event.gpu_delta_bytes == 4 * GIB and not event.gpu_pending
+
+
+def test_unload_reload_and_a_model_loaded_twice_are_visible() -> None:
+    tracker = ModelCacheTracker()
+    tracker.update("plug", {"loaded": [{"key": "gen:gpt2:cpu", "model": "gpt2"}]})
+    (twin,) = tracker.update(
+        "plug",
+        {
+            "loaded": [
+                {"key": "gen:gpt2:cpu", "model": "gpt2"},
+                {"key": "gen:gpt2:cuda", "model": "gpt2"},
+            ]
+        },
+    )
+    assert twin.key == "gen:gpt2:cuda" and twin.duplicate_of == ("gen:gpt2:cpu",)
+    (unload,) = tracker.update("plug", {"loaded": [{"key": "gen:gpt2:cuda", "model": "gpt2"}]})
+    assert (unload.kind, unload.key) == ("unload", "gen:gpt2:cpu")
+    (reload,) = tracker.update(
+        "plug",
+        {"loaded": [{"key": "gen:gpt2:cuda", "model": "gpt2"}, {"key": "gen:gpt2:cpu"}]},
+    )
+    assert reload.times_loaded == 2
+    gone = tracker.forget("plug", T0)
+    assert sorted(e.key for e in gone) == ["gen:gpt2:cpu", "gen:gpt2:cuda"]
+    assert all(e.kind == "unload" and e.reason for e in gone)
+    assert tracker.models("plug") == {}
+
+
+class Started(PluginObserver):
+    """Records, for each exchange as it starts, whether the tracker already calls it internal."""
+
+    def __init__(self, tracker: ModelCacheTracker) -> None:
+        self.tracker = tracker
+        self.started: list[tuple[str, bool]] = []
+        self.finished: list[tuple[str, bool]] = []
+
+    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.started.append((exchange.action, self.tracker.is_internal(plugin.name, exchange.id)))
+
+    def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.finished.append((exchange.action, self.tracker.is_internal(plugin.name, exchange.id)))
+
+
+@pytest.fixture
+async def alloc_plugin() -> AsyncIterator[tuple[PluginProcess, Started, ModelCacheTracker]]:
+    tracker = ModelCacheTracker()
+    observer = Started(tracker)
+    launch = PluginLaunch(
+        name="telemetry-alloc",
+        module_path=TEST_PLUGINS / "telemetry-alloc" / "src" / "plugin.py",
+        interpreter=Path(sys.executable),
+        default_timeout_s=20,
+        start_timeout_s=10,
+    )
+    plugin = PluginProcess(launch, observer)
+    await plugin.start()
+    yield plugin, observer, tracker
+    await plugin.stop()
+
+
+async def test_real_plugin_load_shows_as_an_event_with_the_host_memory_it_took(
+    alloc_plugin: tuple[PluginProcess, Started, ModelCacheTracker],
+) -> None:
+    plugin, observer, tracker = alloc_plugin
+    work = await plugin.call("work", "{}")
+    assert await refresh_model_cache(plugin, tracker, work) == []  # first answer: nothing loaded
+    load = await plugin.call("load", '{"key": "big", "mb": 96}')
+    events = await refresh_model_cache(plugin, tracker, load)
+    assert [(e.kind, e.key, e.exchange_id) for e in events] == [("load", "big", load.id)]
+    assert events[0].entry.memory_bytes == 96 * MIB
+    assert events[0].host_delta_bytes is not None
+    assert events[0].host_delta_bytes > 80 * MIB
+    unload = await plugin.call("unload", '{"key": "big"}')
+    (gone,) = await refresh_model_cache(plugin, tracker, unload)
+    assert (gone.kind, gone.key, gone.exchange_id) == ("unload", "big", unload.id)
+    # Every models query was internal from its very first event; user calls never were.
+    assert observer.started == [
+        ("work", False),
+        ("models", True),
+        ("load", False),
+        ("models", True),
+        ("unload", False),
+        ("models", True),
+    ]
+    assert observer.finished == observer.started
+    assert plugin.observer is observer
+
+
+async def test_no_query_for_internal_triggers_or_plugins_without_models(
+    alloc_plugin: tuple[PluginProcess, Started, ModelCacheTracker],
+) -> None:
+    plugin, observer, tracker = alloc_plugin
+    work = await plugin.call("work", "{}")
+    await refresh_model_cache(plugin, tracker, work)
+    internal_models = [a for a in observer.started if a == ("models", True)]
+    assert len(internal_models) == 1
+    internal = next(e for e in plugin.history if e.action == "models")
+    assert tracker.is_internal(plugin.name, internal.id)
+    assert await refresh_model_cache(plugin, tracker, internal) == []
+    assert len([a for a in observer.started if a == ("models", True)]) == 1
+
+    noop = PluginProcess(
+        PluginLaunch(
+            name="noop",
+            module_path=TEST_PLUGINS / "noop" / "src" / "plugin.py",
+            interpreter=Path(sys.executable),
+        )
+    )
+    await noop.start()
+    try:
+        echo = await noop.call("noop", "{}")
+        assert await refresh_model_cache(noop, tracker, echo) == []
+        assert noop.history[-1].action == "noop"
+    finally:
+        await noop.stop()
