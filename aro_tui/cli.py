@@ -16,6 +16,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "aro_tui.commands.bench",
     "aro_tui.commands.screenshots",
     "aro_tui.bench.ui_bench",
+    "aro_tui.commands.sessions",
+    "aro_tui.commands.replay",
 )
 
 

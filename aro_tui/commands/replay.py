@@ -1,0 +1,213 @@
+"""``aro-tui replay SESSION``: rerun recorded exchanges against the plugins as they are now.
+
+Exit status: 0 every response equal, 1 some differ, 2 usage, 3 a plugin crashed, timed out
+or is missing. With ``--ignore`` and ``--rel-tol`` it serves as a regression check in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aro_tui.commands.call import EXIT_USAGE, UsageError, resolve_launch, run_with_host
+from aro_tui.commands.sessions import add_sessions_dir_argument, load_session_argument
+
+if TYPE_CHECKING:
+    from aro_tui.core.host import PluginHost, PluginProcess
+    from aro_tui.core.json_diff import DiffOptions
+    from aro_tui.core.session.reader import Session
+    from aro_tui.core.session.replay import ReplayResult
+
+REPLAY_SCHEMA = "aro-tui/replay/1"
+_SHOWN_DIFFERENCES = 20
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``replay`` subcommand."""
+    summary = "rerun a recorded session's exchanges and diff the responses"
+    parser = subparsers.add_parser(
+        "replay",
+        help=summary,
+        description=(
+            f"{summary}. Exit status: 0 all equal, 1 some differ, 2 usage, "
+            "3 a plugin crashed, timed out or is missing."
+        ),
+    )
+    parser.add_argument(
+        "session", metavar="SESSION", help="a session file, an id or id prefix, or 'last'"
+    )
+    parser.add_argument(
+        "--exchange",
+        type=int,
+        action="append",
+        metavar="N",
+        help="replay only exchange N (as numbered by `aro-tui open`); repeatable",
+    )
+    parser.add_argument(
+        "--plugins-dir",
+        type=Path,
+        metavar="DIR",
+        help="where to find the plugins now (default: the session's, else the usual search)",
+    )
+    parser.add_argument(
+        "--python", type=Path, metavar="EXE", help="interpreter for plugins without a .venv"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, metavar="SECONDS", help="per-call timeout"
+    )
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a response path to leave out of the diff, e.g. '$.timing_ms', '$..load_seconds', "
+        "'$.items[*].id'; repeatable",
+    )
+    parser.add_argument(
+        "--rel-tol",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="numbers within this relative tolerance are equal (e.g. 1e-6)",
+    )
+    parser.add_argument("--json", action="store_true", help=f"print {REPLAY_SCHEMA} JSON")
+    add_sessions_dir_argument(parser)
+    parser.set_defaults(func=run_replay)
+
+
+def _options(args: argparse.Namespace) -> DiffOptions:
+    from aro_tui.core.json_diff import DiffOptions, IgnorePatternError
+
+    try:
+        return DiffOptions.build(args.ignore, rel_tol=args.rel_tol)
+    except IgnorePatternError as error:
+        raise UsageError(str(error)) from None
+    except ValueError as error:
+        raise UsageError(f"--rel-tol: {error}") from None
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Run ``aro-tui replay``."""
+    session = load_session_argument(args.session, args.sessions_dir, "replay")
+    if session is None:
+        return EXIT_USAGE
+    try:
+        options = _options(args)
+        if args.timeout <= 0:
+            raise UsageError("--timeout must be positive")
+        exchanges = session.exchanges
+        if args.exchange:
+            exchanges = [session.exchange(number) for number in args.exchange]
+        if not exchanges:
+            raise UsageError(f"session {session.session_id} has no exchanges to replay")
+    except KeyError as error:
+        known = f"1 to {len(session.exchanges)}" if session.exchanges else "none"
+        print(f"aro-tui replay: error: no exchange {error} (known: {known})", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as error:
+        print(f"aro-tui replay: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    plugins_dir = _plugins_dir(args, session)
+
+    async def main(host: PluginHost) -> int:
+        from aro_tui.core.session.replay import replay_exchanges, replay_exit_code
+
+        def process_for(name: str) -> PluginProcess:
+            if name in host.plugins:
+                return host.get(name)
+            lookup = argparse.Namespace(
+                plugin=name, plugins_dir=plugins_dir, python=args.python, timeout=args.timeout
+            )
+            try:
+                return host.add(resolve_launch(lookup))
+            except UsageError as error:
+                raise LookupError(str(error)) from None
+
+        def progress(result: ReplayResult) -> None:
+            if not args.json:
+                _print_result(result)
+
+        if not args.json:
+            where = plugins_dir or "the usual search path"
+            print(f"Replaying {len(exchanges)} exchange(s) of {session.session_id} against {where}")
+        results = await replay_exchanges(exchanges, process_for, options, on_result=progress)
+        exit_code = replay_exit_code(results)
+        if args.json:
+            _print_json(session, plugins_dir, args, results, exit_code)
+        else:
+            counts = Counter(result.outcome for result in results)
+            parts = [f"{counts[o]} {o}" for o in ("equal", "different", "crashed", "missing")]
+            print(f"Summary: {', '.join(parts)}; exit status {exit_code}")
+        return exit_code
+
+    return run_with_host(main)
+
+
+def _plugins_dir(args: argparse.Namespace, session: Session) -> Path | None:
+    if args.plugins_dir is not None:
+        return Path(args.plugins_dir)
+    recorded = session.header.plugins_dir
+    return recorded if recorded is not None and recorded.is_dir() else None
+
+
+def _change(old: float | None, new: float | None, unit: str, digits: int = 1) -> str:
+    if old is None or new is None:
+        return "-"
+    sign = "+" if new - old >= 0 else ""
+    return f"{old:.{digits}f} → {new:.{digits}f} {unit} ({sign}{new - old:.{digits}f})"
+
+
+def _mib(value: int | None) -> float | None:
+    return None if value is None else value / 2**20
+
+
+def _print_result(result: ReplayResult) -> None:
+    from aro_tui.core.problem import clean_text
+
+    recorded = result.recorded
+    head = f"#{recorded.number} {recorded.plugin} {recorded.action}: {result.outcome}"
+    if result.status_changed and result.new is not None:
+        head += f" (status {recorded.status} → {result.new.status})"
+    if result.problem:
+        head += f": {result.problem}"
+    print(clean_text(head))
+    if result.new is not None and result.outcome in ("equal", "different"):
+        time_text = _change(result.old_duration_ms, result.new_duration_ms, "ms")
+        memory = _change(_mib(result.old_rss_after_bytes), _mib(result.new_rss_after_bytes), "MiB")
+        growth = _change(
+            _mib(result.old_rss_growth_bytes), _mib(result.new_rss_growth_bytes), "MiB", 2
+        )
+        print(f"    time {time_text}; memory after {memory}; growth in call {growth}")
+    diff = result.diff
+    if diff is not None and not diff.equal:
+        for entry in diff.entries[:_SHOWN_DIFFERENCES]:
+            print("    " + clean_text(entry.describe()))
+        hidden = diff.total - min(len(diff.entries), _SHOWN_DIFFERENCES)
+        if hidden:
+            print(f"    … and {hidden} more difference(s) (--json lists up to 1000)")
+
+
+def _print_json(
+    session: Session,
+    plugins_dir: Path | None,
+    args: argparse.Namespace,
+    results: list[ReplayResult],
+    exit_code: int,
+) -> None:
+    counts = Counter(result.outcome for result in results)
+    document: dict[str, Any] = {
+        "schema": REPLAY_SCHEMA,
+        "session": str(session.path),
+        "session_id": session.session_id,
+        "plugins_dir": None if plugins_dir is None else str(plugins_dir),
+        "ignore": list(args.ignore),
+        "rel_tol": args.rel_tol,
+        "results": [result.to_json() for result in results],
+        "summary": {o: counts[o] for o in ("equal", "different", "crashed", "missing")},
+        "exit_code": exit_code,
+    }
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")

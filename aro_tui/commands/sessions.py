@@ -1,0 +1,210 @@
+"""``aro-tui sessions`` lists recorded sessions; ``aro-tui open SESSION`` summarises one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aro_tui.core.session.reader import Session
+    from aro_tui.core.session.store import SessionInfo
+
+EXIT_OK = 0
+EXIT_UNREADABLE = 1
+EXIT_USAGE = 2
+SESSIONS_SCHEMA = "aro-tui/sessions/1"
+
+
+def add_sessions_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """``--sessions-dir``, shared with ``replay``."""
+    parser.add_argument(
+        "--sessions-dir",
+        type=Path,
+        metavar="DIR",
+        help="where sessions are kept (default: $XDG_DATA_HOME/aro-tui/sessions)",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``sessions`` and ``open`` subcommands."""
+    summary = "list recorded dashboard sessions"
+    parser = subparsers.add_parser("sessions", help=summary, description=summary)
+    add_sessions_dir_argument(parser)
+    parser.add_argument("--json", action="store_true", help=f"print {SESSIONS_SCHEMA} JSON")
+    parser.set_defaults(func=run_sessions)
+
+    summary = "show what a recorded session holds"
+    parser = subparsers.add_parser(
+        "open",
+        help=summary,
+        description=(
+            "Summarise a recorded session: its plugins, exchanges, stderr, telemetry and cache "
+            "events, and any damage (a recording cut off mid-line still opens). For now this "
+            "prints the summary; reopening the session read-only in the dashboard will "
+            "replace it."
+        ),
+    )
+    parser.add_argument(
+        "session", metavar="SESSION", help="a session file, an id or id prefix, or 'last'"
+    )
+    add_sessions_dir_argument(parser)
+    parser.set_defaults(func=run_open)
+
+
+def _text(value: str) -> Any:
+    from rich.text import Text
+
+    from aro_tui.core.problem import clean_text
+
+    return Text(clean_text(value))
+
+
+def _started(timestamp: float, *, seconds: bool = True) -> str:
+    if not timestamp:
+        return "-"
+    pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return time.strftime(pattern, time.localtime(timestamp))
+
+
+def _size(size_bytes: int) -> str:
+    value = float(size_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _info_json(info: SessionInfo) -> dict[str, Any]:
+    return {
+        "id": info.session_id,
+        "path": str(info.path),
+        "started_at": info.started_at or None,
+        "plugins": info.plugins,
+        "exchanges": info.exchanges,
+        "errors": info.errors,
+        "size_bytes": info.size_bytes,
+        "complete": info.complete,
+        "problem": info.problem,
+    }
+
+
+def run_sessions(args: argparse.Namespace) -> int:
+    """Run ``aro-tui sessions``: 0 (an empty list included)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from aro_tui.core.session.store import list_sessions, sessions_dir
+
+    folder: Path = args.sessions_dir or sessions_dir()
+    infos = list_sessions(folder)
+    if args.json:
+        document = {
+            "schema": SESSIONS_SCHEMA,
+            "sessions_dir": str(folder),
+            "sessions": [_info_json(info) for info in infos],
+        }
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
+        return EXIT_OK
+    console = Console(file=sys.stdout, highlight=False, emoji=False)
+    if not infos:
+        console.print(_text(f"No sessions in {folder}"))
+        return EXIT_OK
+    from rich import box
+
+    table = Table(
+        title=_text(f"Sessions in {folder}"),
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+        show_edge=False,
+    )
+    table.add_column("Id", no_wrap=True)
+    table.add_column("Started", no_wrap=True)
+    table.add_column("Plugins", overflow="fold")
+    for column in ("Exchanges", "Errors", "Size"):
+        table.add_column(column, justify="right")
+    for info in infos:
+        if info.problem is not None:
+            table.add_row(_text(info.session_id), "-", _text(f"unreadable: {info.problem}"))
+            continue
+        started = _started(info.started_at, seconds=False)
+        started += "" if info.complete else " (cut off)"
+        table.add_row(
+            _text(info.session_id),
+            started,
+            _text(", ".join(info.plugins) or "-"),
+            str(info.exchanges),
+            str(info.errors),
+            _size(info.size_bytes),
+        )
+    console.print(table)
+    return EXIT_OK
+
+
+def load_session_argument(reference: str, folder: Path | None, command: str) -> Session | None:
+    """The session ``reference`` names, or None after printing why it can't be read."""
+    from aro_tui.core.session.reader import SessionReadError, read_session
+    from aro_tui.core.session.store import resolve_session
+
+    try:
+        return read_session(resolve_session(reference, folder))
+    except (LookupError, SessionReadError) as error:
+        print(f"aro-tui {command}: error: {error.args[0]}", file=sys.stderr)
+        return None
+
+
+def run_open(args: argparse.Namespace) -> int:
+    """Run ``aro-tui open``: 0, 2 when the session can't be found or read."""
+    session = load_session_argument(args.session, args.sessions_dir, "open")
+    if session is None:
+        return EXIT_USAGE
+    print_session_summary(session)
+    return EXIT_OK
+
+
+def print_session_summary(session: Session) -> None:
+    """Header, one line per exchange, counts of everything else, and any damage."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, highlight=False, emoji=False)
+    header = session.header
+    console.print(_text(f"Session {session.session_id} ({session.path})"), soft_wrap=True)
+    ended = "cut off (aro-tui stopped while recording)"
+    if session.ended_at is not None:
+        ended = _started(session.ended_at)
+    lines = [
+        f"  started   {_started(header.started_at)}   ended {ended}",
+        f"  recorded  by aro-tui {header.aro_tui_version} ({header.format})",
+        f"  plugins   {', '.join(session.plugins) or '-'}   from {header.plugins_dir or '-'}",
+        f"  recorded  {len(session.exchanges)} exchanges ({session.error_count} not ok), "
+        f"{len(session.stderr_lines)} stderr lines, {len(session.samples)} telemetry samples, "
+        f"{len(session.cache_events)} cache events, {len(session.plugin_events)} plugin events",
+    ]
+    for line in lines:
+        console.print(_text(line), soft_wrap=True)
+    if session.exchanges:
+        table = Table()
+        for column in ("#", "Plugin", "Action", "Status", "Time ms", "Request", "Response"):
+            left = column in {"Plugin", "Action", "Status"}
+            table.add_column(column, justify="left" if left else "right", overflow="fold")
+        for exchange in session.exchanges:
+            duration = exchange.duration_ms
+            response = "-" if exchange.response is None else _size(exchange.response.size_bytes)
+            table.add_row(
+                str(exchange.number),
+                _text(exchange.plugin),
+                _text(exchange.action),
+                str(exchange.status),
+                "-" if duration is None else f"{duration:.1f}",
+                _size(exchange.request.size_bytes),
+                response,
+            )
+        console.print(table)
+    for warning in session.warnings:
+        console.print(_text(f"warning: {warning}"), style="yellow", soft_wrap=True)

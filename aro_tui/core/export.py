@@ -1,0 +1,110 @@
+"""Export exchanges as JSON documents, and an exchange as an ``aro-tui call`` command line.
+
+The documents' schema is in ``docs/json-output.md`` (``aro-tui/exchange/1``,
+``aro-tui/exchange-log/1``).
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aro_tui.core.exchange import Exchange
+
+__all__ = [
+    "EXCHANGE_LOG_SCHEMA",
+    "EXCHANGE_SCHEMA",
+    "call_command_line",
+    "exchange_to_json",
+    "log_to_json",
+]
+
+EXCHANGE_SCHEMA = "aro-tui/exchange/1"
+EXCHANGE_LOG_SCHEMA = "aro-tui/exchange-log/1"
+
+
+def _body(data: bytes | None) -> tuple[str | None, str | None]:
+    """(text, encoding): UTF-8 text as itself, anything else base64."""
+    if data is None:
+        return None, None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def _exchange_record(exchange: Exchange) -> dict[str, Any]:
+    summary = exchange.summary()
+    request, request_encoding = _body(exchange.request_bytes)
+    response, response_encoding = _body(exchange.response_bytes)
+    latency_s = exchange.latency_s
+    return {
+        "id": exchange.id,
+        "plugin": exchange.plugin,
+        "action": exchange.action,
+        "status": str(exchange.status),
+        "started_at": exchange.started_at,
+        "duration_ms": summary["duration_ms"],
+        "action_ms": summary["action_ms"],
+        "latency_ms": None if latency_s is None else round(latency_s * 1000, 3),
+        "request": request,
+        "request_encoding": request_encoding,
+        "response": response,
+        "response_encoding": response_encoding,
+        "request_size_bytes": exchange.request_size_bytes,
+        "response_size_bytes": exchange.response_size_bytes,
+        "error": exchange.error,
+        "traceback": exchange.traceback,
+        "exit_code": exchange.exit_code,
+        "signal": exchange.signal_number,
+        "stderr_line_count": exchange.stderr_line_count,
+        "stderr_tail": list(exchange.stderr_lines),
+        "rss_before_bytes": exchange.rss_before_bytes,
+        "rss_after_bytes": exchange.rss_after_bytes,
+    }
+
+
+def exchange_to_json(exchange: Exchange) -> dict[str, Any]:
+    """One exchange as an ``aro-tui/exchange/1`` document (``orjson.dumps`` it)."""
+    return {"schema": EXCHANGE_SCHEMA, **_exchange_record(exchange)}
+
+
+def log_to_json(exchanges: Iterable[Exchange]) -> dict[str, Any]:
+    """Exchanges, in the order given, as an ``aro-tui/exchange-log/1`` document."""
+    records = [_exchange_record(exchange) for exchange in exchanges]
+    return {"schema": EXCHANGE_LOG_SCHEMA, "count": len(records), "exchanges": records}
+
+
+def call_command_line(
+    exchange: Exchange,
+    plugins_dir: Path | None,
+    *,
+    python: Path | None = None,
+    program: Sequence[str] = ("aro-tui",),
+) -> str:
+    """The ``aro-tui call`` command line that sends this exchange's request again.
+
+    ``python`` is the dashboard's ``--python`` (for plugins without a venv of their own);
+    ``program`` is how to run aro-tui.
+
+    Every argument goes through ``shlex.quote`` (quotes, newlines, ``$``, non-ASCII are
+    safe in a POSIX shell); ``--`` stops an input such as ``-1`` being read as an option.
+    Raises ``ValueError`` for a request that is not UTF-8 or holds a NUL byte (no shell
+    argument can carry it).
+    """
+    try:
+        request = exchange.request_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("the request is not UTF-8 text; it cannot go on a command line") from None
+    if "\x00" in request:
+        raise ValueError("the request holds a NUL byte; it cannot go on a command line")
+    arguments = [*program, "call"]
+    if plugins_dir is not None:
+        arguments += ["--plugins-dir", str(plugins_dir)]
+    if python is not None:
+        arguments += ["--python", str(python)]
+    arguments += ["--", exchange.plugin, exchange.action, request]
+    return shlex.join(arguments)

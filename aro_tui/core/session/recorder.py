@@ -1,0 +1,272 @@
+"""Record a session as it happens: one JSONL file, written by a thread so the loop never blocks.
+
+Calls on the event loop only copy a few fields and put them on a queue. The writer thread
+encodes each record, writes it as one line and flushes it (so a crash of aro-tui loses at
+most what was still queued), fsyncs at most every ``fsync_interval_s``, and spills bodies
+larger than ``spill_bytes`` to a side folder so lines stay small and quick to read back.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import orjson
+
+from aro_tui import __version__
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host import PluginObserver, PluginProcess, PluginState
+from aro_tui.core.session.records import (
+    FORMAT,
+    ExchangeSnapshot,
+    bodies_dir,
+    encode_body,
+    exchange_fields,
+)
+
+__all__ = ["RecordingObserver", "SessionRecorder", "SupportsToJson"]
+
+DEFAULT_SPILL_BYTES = 256 * 1024
+DEFAULT_FSYNC_INTERVAL_S = 2.0
+
+
+class SupportsToJson(Protocol):
+    """A record with a JSON form (telemetry's ``TelemetrySample``)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    record: dict[str, Any]
+
+
+_STOP = object()
+
+
+class SessionRecorder:
+    """Writes one session file; every ``record_*`` method is cheap and never blocks on disk.
+
+    Make one with :meth:`create` (or ``aro_tui.core.session.store.start_session``), attach
+    :meth:`observer` to the plugin host, call :meth:`close` on exit.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        plugins_dir: Path | None = None,
+        session_id: str | None = None,
+        spill_bytes: int = DEFAULT_SPILL_BYTES,
+        fsync_interval_s: float = DEFAULT_FSYNC_INTERVAL_S,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.session_id = session_id or path.stem
+        self.spill_bytes = spill_bytes
+        self.fsync_interval_s = fsync_interval_s
+        self.on_error = on_error
+        """Called once, on the writer thread, if writing fails (use ``call_from_thread``)."""
+        self.error: str | None = None
+        """Why recording stopped, if it did (the session file keeps what was written)."""
+        self.exchange_count = 0
+        self.error_count = 0
+        self.started_at = time.time()
+        self.plugins: dict[str, None] = {}
+        """Plugin names seen, in order (an ordered set)."""
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._closed = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[bytes] = path.open("xb")
+        header = {
+            "type": "header",
+            "format": FORMAT,
+            "aro_tui_version": __version__,
+            "session_id": self.session_id,
+            "started_at": self.started_at,
+            "plugins_dir": None if plugins_dir is None else str(plugins_dir),
+        }
+        self._write(header)
+        self._thread = threading.Thread(
+            target=self._run, name=f"session-writer-{self.session_id}", daemon=True
+        )
+        self._thread.start()
+
+    @classmethod
+    def create(cls, sessions_dir: Path, **options: Any) -> SessionRecorder:
+        """A recorder writing ``<sessions_dir>/<YYYYmmdd-HHMMSS>-<6 hex>.jsonl``."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
+        return cls(sessions_dir / f"{stamp}-{secrets.token_hex(3)}.jsonl", **options)
+
+    # -- what the dashboard calls (event loop) -------------------------------------------
+
+    def record_exchange(self, exchange: Exchange) -> int:
+        """Record a finished exchange; returns its number in the session (1-based)."""
+        self.exchange_count += 1
+        self.plugins.setdefault(exchange.plugin)
+        if exchange.status is not ExchangeStatus.OK:
+            self.error_count += 1
+        snapshot = ExchangeSnapshot(
+            self.exchange_count, time.time(), exchange, tuple(exchange.stderr_lines)
+        )
+        self._put(snapshot)
+        return self.exchange_count
+
+    def record_plugin_event(self, plugin: str, event: str, **details: Any) -> None:
+        """A plugin ``started``, ``stopped``, ``crashed`` (details: pid, exit_code, ...)."""
+        self.plugins.setdefault(plugin)
+        self._put(_Line({"type": "plugin", "t": time.time(), "plugin": plugin, "event": event,
+                         **details}))  # fmt: skip
+
+    def record_stderr_line(self, plugin: str, line: str, exchange_id: int | None) -> None:
+        """A line the plugin wrote on stderr (``exchange_id`` None between calls)."""
+        record = {"type": "stderr", "t": time.time(), "plugin": plugin}
+        self._put(_Line({**record, "exchange_id": exchange_id, "line": line}))
+
+    def record_sample(self, sample: Mapping[str, Any] | SupportsToJson) -> None:
+        """A telemetry sample (``TelemetrySample`` or its ``to_json()`` dict)."""
+        data = sample if isinstance(sample, Mapping) else sample.to_json()
+        self._put(_Line({"type": "sample", "t": time.time(), "sample": dict(data)}))
+
+    def record_cache_event(self, event: Mapping[str, Any]) -> None:
+        """A model-cache event (load, unload, a cache listing): opaque JSON-ready data."""
+        self._put(_Line({"type": "cache", "t": time.time(), "event": dict(event)}))
+
+    def observer(self, forward_to: PluginObserver | None = None) -> RecordingObserver:
+        """A host observer that records plugin events, exchanges and stderr lines."""
+        return RecordingObserver(self, forward_to)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write the end record, wait for the queue to drain, fsync and close (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        end = {
+            "type": "end",
+            "t": time.time(),
+            "exchanges": self.exchange_count,
+            "errors": self.error_count,
+            "plugins": list(self.plugins),
+        }
+        self._queue.put(_Line(end))
+        self._queue.put(_STOP)
+        self._thread.join(timeout_s)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def _put(self, item: object) -> None:
+        if not self._closed and self.error is None:
+            self._queue.put(item)
+
+    # -- the writer thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_sync = time.monotonic()
+        dirty = False
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=self.fsync_interval_s if dirty else None)
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    break
+                if item is not None:
+                    self._write(self._encode(item))
+                    dirty = True
+                if dirty and time.monotonic() - last_sync >= self.fsync_interval_s:
+                    os.fsync(self._file.fileno())
+                    last_sync, dirty = time.monotonic(), False
+            os.fsync(self._file.fileno())
+        except (OSError, ValueError, TypeError) as error:
+            self.error = f"recording to {self.path} stopped: {error}"
+            if self.on_error is not None:
+                self.on_error(self.error)
+        finally:
+            self._file.close()
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._file.write(orjson.dumps(record) + b"\n")
+        self._file.flush()
+
+    def _encode(self, item: object) -> dict[str, Any]:
+        if isinstance(item, _Line):
+            return item.record
+        assert isinstance(item, ExchangeSnapshot)
+        record = exchange_fields(item)
+        exchange = item.exchange
+        record["request"] = self._body(exchange.request_bytes, item.number, "request")
+        response = exchange.response_bytes
+        record["response"] = None if response is None else self._body(response, item.number,
+                                                                       "response")  # fmt: skip
+        return record
+
+    def _body(self, data: bytes, number: int, kind: str) -> dict[str, Any]:
+        if len(data) <= self.spill_bytes:
+            return encode_body(data, None)
+        folder = bodies_dir(self.path)
+        folder.mkdir(exist_ok=True)
+        return encode_body(data, folder / f"{number}.{kind}")
+
+
+class RecordingObserver(PluginObserver):
+    """Records what the host reports, then passes each event on to ``forward_to``."""
+
+    def __init__(self, recorder: SessionRecorder, forward_to: PluginObserver | None = None):
+        self.recorder = recorder
+        self.forward_to = forward_to
+        self._states: dict[str, PluginState] = {}
+
+    def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
+        previous = self._states.get(plugin.name)
+        self._states[plugin.name] = state
+        event = _plugin_event(previous, state)
+        if event == "started":
+            self.recorder.record_plugin_event(
+                plugin.name, event, pid=plugin.pid, cold_start_s=plugin.cold_start_s
+            )
+        elif event is not None:
+            self.recorder.record_plugin_event(
+                plugin.name, event, exit_code=plugin.exit_code, signal=plugin.signal_number
+            )
+        if self.forward_to is not None:
+            self.forward_to.on_state_changed(plugin, state)
+
+    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        if self.forward_to is not None:
+            self.forward_to.on_exchange_started(plugin, exchange)
+
+    def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.recorder.record_exchange(exchange)
+        if self.forward_to is not None:
+            self.forward_to.on_exchange_finished(plugin, exchange)
+
+    def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
+        self.recorder.record_stderr_line(
+            plugin.name, line, None if exchange is None else exchange.id
+        )
+        if self.forward_to is not None:
+            self.forward_to.on_stderr_line(plugin, line, exchange)
+
+
+def _plugin_event(previous: PluginState | None, state: PluginState) -> str | None:
+    """Lifecycle events worth a record (ready ⇄ busy on every call is not one)."""
+    if state is PluginState.STARTING:
+        return "starting"
+    if state is PluginState.READY and previous is PluginState.STARTING:
+        return "started"
+    if state is PluginState.STOPPED:
+        return "stopped"
+    if state is PluginState.CRASHED:
+        return "crashed"
+    return None

@@ -1,0 +1,170 @@
+"""The sessions folder: where recordings live, listing them, finding one, pruning old ones."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from aro_tui.core.session.reader import (
+    SessionReadError,
+    read_session,
+    read_session_header,
+    session_size_bytes,
+)
+from aro_tui.core.session.recorder import SessionRecorder
+from aro_tui.core.session.records import SUFFIX, bodies_dir
+from aro_tui.core.settings import Settings, data_dir
+
+__all__ = [
+    "SessionInfo",
+    "list_sessions",
+    "prune_sessions",
+    "resolve_session",
+    "sessions_dir",
+    "start_session",
+    "summarize_session",
+]
+
+_TAIL_BYTES = 64 * 1024
+
+
+def sessions_dir() -> Path:
+    """``$XDG_DATA_HOME/aro-tui/sessions`` (default ``~/.local/share/aro-tui/sessions``)."""
+    return data_dir() / "sessions"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One line of ``aro-tui sessions``."""
+
+    path: Path
+    session_id: str
+    started_at: float
+    plugins: list[str]
+    exchanges: int
+    errors: int
+    size_bytes: int
+    complete: bool
+    """Whether the recorder closed the file (False: aro-tui stopped while recording)."""
+    problem: str | None = None
+    """Why the file could not be read as a session (the other fields are then empty)."""
+
+
+def _session_files(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix == SUFFIX and p.is_file())
+    except OSError:
+        return []
+
+
+def summarize_session(path: Path) -> SessionInfo:
+    """A session's summary: from its end record when it has one, else by reading it all."""
+    try:
+        size = session_size_bytes(path)
+        header = read_session_header(path)
+        end = _end_record(path)
+        if end is not None:
+            plugins = [str(name) for name in end.get("plugins", [])]
+            exchanges, errors = int(end.get("exchanges", 0)), int(end.get("errors", 0))
+            complete = True
+        else:
+            session = read_session(path)
+            plugins, exchanges = session.plugins, len(session.exchanges)
+            errors, complete = session.error_count, session.ended_at is not None
+    except (SessionReadError, OSError, ValueError, TypeError) as error:
+        return SessionInfo(path, path.stem, 0.0, [], 0, 0, 0, False, str(error))
+    return SessionInfo(
+        path, header.session_id, header.started_at, plugins, exchanges, errors, size, complete
+    )
+
+
+def _end_record(path: Path) -> dict[str, Any] | None:
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - _TAIL_BYTES))
+        tail = handle.read()
+    last = tail.rstrip(b"\n").rpartition(b"\n")[2]
+    try:
+        record = orjson.loads(last)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(record, dict) and record.get("type") == "end":
+        return record
+    return None
+
+
+def list_sessions(folder: Path | None = None) -> list[SessionInfo]:
+    """Every session in ``folder`` (default: :func:`sessions_dir`), oldest first."""
+    infos = [summarize_session(path) for path in _session_files(folder or sessions_dir())]
+    return sorted(infos, key=lambda info: (info.started_at, info.session_id))
+
+
+def resolve_session(reference: str, folder: Path | None = None) -> Path:
+    """A session file from a path, an id, a unique id prefix or ``last``.
+
+    Raises ``LookupError`` saying what matched (nothing, or several).
+    """
+    as_path = Path(reference).expanduser()
+    if as_path.is_file():
+        return as_path
+    folder = folder or sessions_dir()
+    files = _session_files(folder)
+    if reference == "last":
+        if not files:
+            raise LookupError(f"no sessions in {folder}")
+        return max(files, key=lambda p: (p.stat().st_mtime, p.name))
+    exact = [p for p in files if p.stem == reference]
+    matches = exact or [p for p in files if p.stem.startswith(reference)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise LookupError(f"no session {reference!r} in {folder} (see `aro-tui sessions`)")
+    names = ", ".join(p.stem for p in matches[:5])
+    raise LookupError(f"{reference!r} matches {len(matches)} sessions: {names}")
+
+
+def prune_sessions(
+    folder: Path,
+    max_count: int | None,
+    max_total_bytes: int | None,
+    keep: frozenset[Path] = frozenset(),
+) -> list[Path]:
+    """Delete the oldest sessions until both limits hold; returns what was deleted.
+
+    Sessions in ``keep`` (the one being recorded) are never deleted and still count.
+    """
+    files = sorted(_session_files(folder), key=lambda p: (p.stat().st_mtime, p.name))
+    sizes = {path: session_size_bytes(path) for path in files}
+    count, total = len(files), sum(sizes.values())
+    deleted: list[Path] = []
+    for path in files:
+        over_count = max_count is not None and count > max_count
+        over_bytes = max_total_bytes is not None and total > max_total_bytes
+        if not (over_count or over_bytes):
+            break
+        if path.resolve() in {k.resolve() for k in keep}:
+            continue
+        path.unlink(missing_ok=True)
+        shutil.rmtree(bodies_dir(path), ignore_errors=True)
+        count, total = count - 1, total - sizes[path]
+        deleted.append(path)
+    return deleted
+
+
+def start_session(
+    settings: Settings, plugins_dir: Path | None, folder: Path | None = None
+) -> SessionRecorder:
+    """Prune old sessions to the settings' limits (keeping room for one more), start recording."""
+    folder = folder or sessions_dir()
+    max_count = settings.sessions_max_count
+    prune_sessions(
+        folder,
+        None if max_count is None else max(0, max_count - 1),
+        settings.sessions_max_total_bytes,
+    )
+    return SessionRecorder.create(folder, plugins_dir=plugins_dir)

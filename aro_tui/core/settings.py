@@ -1,0 +1,151 @@
+"""Persisted user settings: ``$XDG_CONFIG_HOME/aro-tui/settings.json``, written atomically.
+
+Small and forgiving: a missing file gives the defaults, a broken one gives the defaults and a
+problem to show; keys this version doesn't know are kept when the file is written back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "LoadedSettings",
+    "Settings",
+    "config_dir",
+    "data_dir",
+    "load_settings",
+    "remember_theme",
+    "save_settings",
+    "settings_path",
+]
+
+DEFAULT_SESSIONS_MAX_COUNT = 50
+DEFAULT_SESSIONS_MAX_TOTAL_BYTES = 1024**3
+
+
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/aro-tui`` (default ``~/.config/aro-tui``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "aro-tui"
+
+
+def data_dir() -> Path:
+    """``$XDG_DATA_HOME/aro-tui`` (default ``~/.local/share/aro-tui``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "aro-tui"
+
+
+def settings_path() -> Path:
+    """Where settings are kept."""
+    return config_dir() / "settings.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What aro-tui remembers between runs."""
+
+    theme: str | None = None
+    """The theme last chosen (None: the default)."""
+    record_sessions: bool = True
+    """Whether the dashboard records each session to the sessions folder."""
+    sessions_max_count: int | None = DEFAULT_SESSIONS_MAX_COUNT
+    """Keep at most this many recorded sessions (None: no limit)."""
+    sessions_max_total_bytes: int | None = DEFAULT_SESSIONS_MAX_TOTAL_BYTES
+    """Keep recorded sessions within this many bytes in all (None: no limit)."""
+    other: dict[str, Any] = field(default_factory=dict)
+    """Keys this version doesn't know, kept as they were."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's JSON document."""
+        return {
+            **self.other,
+            "theme": self.theme,
+            "record_sessions": self.record_sessions,
+            "sessions": {
+                "max_count": self.sessions_max_count,
+                "max_total_bytes": self.sessions_max_total_bytes,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Settings as read, and what was wrong with the file (shown, never fatal)."""
+
+    settings: Settings
+    problems: list[str]
+
+
+def load_settings(path: Path | None = None) -> LoadedSettings:
+    """Read the settings file; defaults for whatever is missing or wrong."""
+    path = path or settings_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return LoadedSettings(Settings(), [])
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        return LoadedSettings(Settings(), [f"{path}: cannot be read ({error}); using defaults"])
+    if not isinstance(data, dict):
+        return LoadedSettings(Settings(), [f"{path}: not a JSON object; using defaults"])
+    problems: list[str] = []
+    defaults = Settings()
+
+    def pick(value: Any, valid: bool, default: Any, key: str) -> Any:
+        if value is None or valid:
+            return value if valid else default
+        problems.append(f"{path}: {key} {value!r} is not valid; using {default!r}")
+        return default
+
+    theme = data.get("theme")
+    record = data.get("record_sessions", True)
+    sessions = data.get("sessions", {})
+    if not isinstance(sessions, dict):
+        problems.append(f"{path}: sessions must be an object; using defaults")
+        sessions = {}
+    max_count = sessions.get("max_count", defaults.sessions_max_count)
+    max_bytes = sessions.get("max_total_bytes", defaults.sessions_max_total_bytes)
+    known = {"theme", "record_sessions", "sessions"}
+    settings = Settings(
+        theme=pick(theme, isinstance(theme, str) and bool(theme), None, "theme"),
+        record_sessions=pick(record, isinstance(record, bool), True, "record_sessions"),
+        sessions_max_count=_limit(max_count, "sessions.max_count", path, problems),
+        sessions_max_total_bytes=_limit(max_bytes, "sessions.max_total_bytes", path, problems),
+        other={key: value for key, value in data.items() if key not in known},
+    )
+    return LoadedSettings(settings, problems)
+
+
+def _limit(value: Any, key: str, path: Path, problems: list[str]) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    problems.append(f"{path}: {key} {value!r} must be a whole number ≥ 0 or null; no limit")
+    return None
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    """Write the settings atomically (a reader sees the old file or the new one, never half)."""
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(settings.to_json(), indent=2, ensure_ascii=False) + "\n"
+    descriptor, temporary = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def remember_theme(name: str, path: Path | None = None) -> None:
+    """Record ``name`` as the chosen theme, keeping every other setting."""
+    loaded = load_settings(path)
+    if loaded.settings.theme != name:
+        save_settings(replace(loaded.settings, theme=name), path)

@@ -1,0 +1,102 @@
+"""Exports: the JSON documents, and the ``aro-tui call`` command line run through a real shell."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from session_recording import BUNDLED, FAULTY, launch_for
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.export import call_command_line, exchange_to_json, log_to_json
+from aro_tui.core.host import PluginHost
+
+PROGRAM = (sys.executable, "-m", "aro_tui")
+TRICKY_INPUTS = [
+    '{"text": "it\'s \\"quoted\\""}',
+    '{"text": "line one\\nline two"}',
+    '{\n  "text": "a real newline in the JSON text",\n  "x": 1\n}',
+    '{"text": "caf\u00e9 \u65e5\u672c \U0001f600 $HOME `id` $(id) ; | & > *"}',
+    '{"text": "\\\\ back\\\\slash \' \\" \\t"}',
+    "-1",
+    "[]",
+]
+
+
+def _exchange(request: bytes = b'{"a": 1}') -> Exchange:
+    exchange = Exchange(7, "plugin-python-text", "hash", request, started_at=1_700_000_000.0)
+    exchange.status = ExchangeStatus.OK
+    exchange.response_bytes = b'{"hash": "x"}'
+    exchange.head_monotonic_s, exchange.finished_monotonic_s = 1.0, 1.002
+    exchange.stderr_lines.append("a line")
+    exchange.stderr_line_count = 1
+    return exchange
+
+
+def test_exchange_document() -> None:
+    document = exchange_to_json(_exchange())
+    assert list(document)[:5] == ["schema", "id", "plugin", "action", "status"]
+    assert document["schema"] == "aro-tui/exchange/1"
+    assert document["request"] == '{"a": 1}' and document["request_encoding"] == "utf-8"
+    assert document["response"] == '{"hash": "x"}'
+    assert document["duration_ms"] == pytest.approx(2.0)
+    assert document["stderr_tail"] == ["a line"]
+    json.dumps(document)  # JSON-ready
+
+
+def test_bodies_that_are_not_utf8_are_base64() -> None:
+    exchange = _exchange()
+    exchange.response_bytes = b"\xff\x00"
+    document = exchange_to_json(exchange)
+    assert (document["response"], document["response_encoding"]) == ("/wA=", "base64")
+
+
+def test_log_document_keeps_order() -> None:
+    first, second = _exchange(b"[1]"), _exchange(b"[2]")
+    document = log_to_json([first, second])
+    assert document["schema"] == "aro-tui/exchange-log/1" and document["count"] == 2
+    assert [entry["request"] for entry in document["exchanges"]] == ["[1]", "[2]"]
+    assert "schema" not in document["exchanges"][0]
+
+
+def test_command_line_refuses_what_no_shell_argument_can_carry() -> None:
+    with pytest.raises(ValueError, match="not UTF-8"):
+        call_command_line(_exchange(b"\xff"), None)
+    with pytest.raises(ValueError, match="NUL"):
+        call_command_line(_exchange(b'"\x00"'), None)
+
+
+def test_command_line_shape() -> None:
+    line = call_command_line(_exchange(), Path("/my plugins"), python=Path("/py"))
+    assert shlex.split(line) == [
+        "aro-tui", "call", "--plugins-dir", "/my plugins", "--python", "/py",
+        "--", "plugin-python-text", "hash", '{"a": 1}',
+    ]  # fmt: skip
+
+
+async def _record(inputs: list[str]) -> list[Exchange]:
+    host = PluginHost()
+    try:
+        plugin = host.add(launch_for("faulty", FAULTY.parent))
+        return [await plugin.call("echo", text) for text in inputs]
+    finally:
+        await host.stop_all()
+
+
+def test_copied_command_line_reproduces_the_response_in_bash() -> None:
+    exchanges = asyncio.run(_record(TRICKY_INPUTS))
+    for exchange in exchanges:
+        assert exchange.status is ExchangeStatus.OK
+        line = call_command_line(exchange, FAULTY.parent, program=PROGRAM)
+        result = subprocess.run(
+            ["bash", "-c", line], capture_output=True, check=False, cwd=BUNDLED.parent
+        )
+        assert result.returncode == 0, (line, result.stderr)
+        assert result.stdout.rstrip(b"\n") == exchange.response_bytes
+        assert orjson.loads(result.stdout) == orjson.loads(exchange.request_bytes)

@@ -1,0 +1,135 @@
+"""The structural JSON diff: paths, kinds, ignores, tolerances and bounded output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aro_tui.core.json_diff import (
+    DiffOptions,
+    IgnorePattern,
+    IgnorePatternError,
+    diff_json,
+    format_path,
+    format_value,
+)
+
+
+def changes(old: Any, new: Any, **options: Any) -> list[tuple[str, str, Any, Any]]:
+    diff = diff_json(old, new, DiffOptions.build(**options))
+    return [(e.path, e.kind, e.old, e.new) for e in diff.entries]
+
+
+def test_equal_documents() -> None:
+    document = {"a": [1, 2.5, {"b": None}], "c": "x", "d": True}
+    diff = diff_json(document, {"c": "x", "d": True, "a": [1, 2.5, {"b": None}]})
+    assert diff.equal and diff.entries == () and diff.total == 0
+
+
+def test_changed_added_removed_in_document_order() -> None:
+    old = {"embeddings": [[0.1, 0.2, 0.3, 0.4]], "model": "a", "gone": 1}
+    new = {"embeddings": [[0.1, 0.2, 0.3, 0.5]], "model": "b", "extra": {"k": 1}}
+    assert changes(old, new) == [
+        ("$.embeddings[0][3]", "changed", 0.4, 0.5),
+        ("$.model", "changed", "a", "b"),
+        ("$.gone", "removed", 1, None),
+        ("$.extra", "added", None, {"k": 1}),
+    ]
+
+
+def test_lists_compare_by_position_with_added_and_removed_tails() -> None:
+    assert changes([1, 2], [1, 2, 3]) == [("$[2]", "added", None, 3)]
+    assert changes([1, 2, 3], [1]) == [("$[1]", "removed", 2, None), ("$[2]", "removed", 3, None)]
+
+
+def test_type_changes_are_changes() -> None:
+    assert changes({"a": 1}, {"a": "1"}) == [("$.a", "changed", 1, "1")]
+    assert changes({"a": True}, {"a": 1}) == [("$.a", "changed", True, 1)]
+    assert changes({"a": [1]}, {"a": {"0": 1}}) == [("$.a", "changed", [1], {"0": 1})]
+    assert changes(None, {}) == [("$", "changed", None, {})]
+
+
+def test_int_and_float_of_equal_value_are_equal() -> None:
+    assert changes({"n": 1}, {"n": 1.0}) == []
+
+
+def test_relative_tolerance() -> None:
+    assert changes([1.0, 100.0], [1.0000001, 100.001], rel_tol=1e-4) == []
+    assert changes([1.0], [1.01], rel_tol=1e-4) == [("$[0]", "changed", 1.0, 1.01)]
+
+
+def test_keys_that_are_not_identifiers_are_quoted() -> None:
+    assert format_path(["a b", 0, "x", 'q"k', "ü"]) == '$["a b"][0].x["q\\"k"]["ü"]'
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("$.timing_ms", ["timing_ms"], True),
+        ("$.timing_ms", ["nested", "timing_ms"], False),
+        ("$..load_seconds", ["load_seconds"], True),
+        ("$..load_seconds", ["models", 3, "load_seconds"], True),
+        ("$..load_seconds", ["models", 3, "other"], False),
+        ("$.items[*].id", ["items", 7, "id"], True),
+        ("$.items[2].id", ["items", 7, "id"], False),
+        ("$.*_ms", ["decode_ms"], True),
+        ("$.*", ["anything"], True),
+        ("$.*", [0], False),
+        ('$["a b"]', ["a b"], True),
+        ('$["a*"]', ["abc"], False),
+        ('$["a*"]', ["a*"], True),
+        ("$..[*]", ["x", 3], True),
+    ],
+)
+def test_ignore_patterns(pattern: str, path: list[Any], matches: bool) -> None:
+    assert IgnorePattern(pattern).matches(path) is matches
+
+
+@pytest.mark.parametrize("pattern", ["timing_ms", "$.a..", "$.a[x]", "$[", "$ .a"])
+def test_bad_ignore_patterns_say_why(pattern: str) -> None:
+    with pytest.raises(IgnorePatternError, match="ignore pattern"):
+        IgnorePattern(pattern)
+
+
+def test_ignored_paths_hide_their_subtree() -> None:
+    old = {"timing_ms": 3, "models": [{"load_seconds": 1.5, "name": "a"}], "stats": {"x": 1}}
+    new = {"timing_ms": 9, "models": [{"load_seconds": 2.5, "name": "b"}], "stats": {"x": 2}}
+    result = changes(new=new, old=old, ignore=["$.timing_ms", "$..load_seconds", "$.stats"])
+    assert result == [("$.models[0].name", "changed", "a", "b")]
+
+
+def test_many_differences_are_counted_but_bounded() -> None:
+    old = list(range(5000))
+    new = [value + 1 for value in old]
+    diff = diff_json(old, new, DiffOptions(max_entries=10))
+    assert diff.total == 5000 and len(diff.entries) == 10 and diff.omitted == 4990
+    assert diff.entries[0].path == "$[0]"
+
+
+def test_deep_nesting_does_not_overflow_the_stack() -> None:
+    old: Any = 1
+    new: Any = 2
+    for _ in range(5000):
+        old, new = [old], [new]
+    diff = diff_json(old, new)
+    assert diff.total == 1
+    assert diff.entries[0].path == "$" + "[0]" * 5000
+
+
+def test_values_are_truncated_for_people() -> None:
+    long_list = list(range(1000))
+    [entry] = diff_json({"v": long_list}, {"v": "short"}).entries
+    line = entry.describe(max_value_chars=30)
+    assert line.startswith("~ $.v: [0,1,2,3")
+    assert "… (3891 chars)" in line
+    assert line.endswith('→ "short"')
+    record = entry.to_json(max_value_chars=30)
+    assert record["new"] == "short"
+    assert isinstance(record["old"], str) and record["old"].endswith("(3891 chars)")
+    assert format_value("ü" * 3) == '"üüü"'
+
+
+def test_options_reject_negative_tolerance() -> None:
+    with pytest.raises(ValueError, match="tolerances"):
+        DiffOptions.build(rel_tol=-1)

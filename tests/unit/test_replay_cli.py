@@ -1,0 +1,129 @@
+"""``aro-tui replay``: real sessions rerun against real plugins, as a CI regression check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from session_recording import BUNDLED, FAULTY, TEXT, record_session
+
+from aro_tui.cli import main
+
+CALLS = [
+    (TEXT, "analyze", '{"text": "one two. three four!"}'),
+    (TEXT, "hash", '{"text": "caf\\u00e9", "algorithm": "sha1"}'),
+    (TEXT, "analyze", "{}"),
+]
+
+
+@pytest.fixture(scope="module")
+def session_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_session(tmp_path_factory.mktemp("sessions"), CALLS)
+
+
+def _modified_plugin(tmp_path: Path) -> Path:
+    """A copy of the text plugin whose ``analyze`` counts one word too many."""
+    plugins = tmp_path / "Plugins"
+    shutil.copytree(BUNDLED / TEXT, plugins / TEXT)
+    source = plugins / TEXT / "src" / "plugin.py"
+    text = source.read_text()
+    assert '"words": len(words),' in text
+    source.write_text(text.replace('"words": len(words),', '"words": len(words) + 1,'))
+    return plugins
+
+
+def test_replay_against_the_same_plugin_is_equal(
+    session_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", str(session_path)]) == 0
+    out = capsys.readouterr().out
+    assert "#1 plugin-python-text analyze: equal" in out
+    assert "#3 plugin-python-text analyze: equal" in out
+    assert "time " in out and "memory after" in out
+    assert "Summary: 3 equal, 0 different, 0 crashed, 0 missing; exit status 0" in out
+
+
+def test_replay_against_a_changed_plugin_names_the_changed_path(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugins = _modified_plugin(tmp_path)
+    assert main(["replay", str(session_path), "--plugins-dir", str(plugins)]) == 1
+    out = capsys.readouterr().out
+    assert "#1 plugin-python-text analyze: different" in out
+    assert "~ $.words: 4 → 5" in out
+    assert "#2 plugin-python-text hash: equal" in out
+
+
+def test_json_output_and_one_exchange(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugins = _modified_plugin(tmp_path)
+    args = ["replay", str(session_path), "--plugins-dir", str(plugins), "--exchange", "1"]
+    assert main([*args, "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["schema"] == "aro-tui/replay/1"
+    assert document["exit_code"] == 1
+    assert document["summary"] == {"equal": 0, "different": 1, "crashed": 0, "missing": 0}
+    [result] = document["results"]
+    assert result["number"] == 1 and result["outcome"] == "different"
+    assert result["diff"] == [{"path": "$.words", "kind": "changed", "old": 4, "new": 5}]
+    assert result["old_status"] == result["new_status"] == "ok"
+    assert isinstance(result["new_duration_ms"], float)
+    assert isinstance(result["new_rss_after_bytes"], int)
+
+
+def test_ignored_paths_make_a_changed_field_pass(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugins = _modified_plugin(tmp_path)
+    args = ["replay", str(session_path), "--plugins-dir", str(plugins)]
+    assert main([*args, "--ignore", "$..words"]) == 0
+    assert "exit status 0" in capsys.readouterr().out
+
+
+def test_a_missing_plugin_exits_3(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["replay", str(session_path), "--plugins-dir", str(tmp_path / "empty")]) == 3
+    out = capsys.readouterr().out
+    assert out.count(": missing") == 3
+    assert "Summary: 0 equal, 0 different, 0 crashed, 3 missing; exit status 3" in out
+
+
+def test_a_plugin_that_crashes_now_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = [("faulty", "crash-if", '{"crash": false}')]
+    session = record_session(tmp_path / "s", calls, plugins_dir=FAULTY.parent)
+    assert main(["replay", str(session)]) == 0
+    capsys.readouterr()
+    plugins = tmp_path / "Plugins"
+    shutil.copytree(FAULTY, plugins / "faulty")
+    source = plugins / "faulty" / "src" / "plugin.py"
+    source.write_text(source.read_text() + "\n\ndef aro_action_crash_if(input_json):\n"
+                      "    import os\n    os._exit(7)\n")  # fmt: skip
+    assert main(["replay", str(session), "--plugins-dir", str(plugins)]) == 3
+    assert "crash-if: crashed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--exchange", "9"], "no exchange 9 (known: 1 to 3)"),
+        (["--ignore", "words"], "must start with $"),
+        (["--rel-tol", "-1"], "--rel-tol"),
+    ],
+)
+def test_usage_errors_exit_2(
+    session_path: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", str(session_path), *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_session_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "nope", "--sessions-dir", str(tmp_path)]) == 2
+    assert "no session 'nope'" in capsys.readouterr().err

@@ -1,0 +1,74 @@
+"""``aro-tui sessions`` and ``aro-tui open`` on real recordings."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from session_recording import TEXT, record_session
+
+from aro_tui.cli import main
+
+
+@pytest.fixture
+def sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    folder = tmp_path / "aro-tui" / "sessions"
+    record_session(folder, [(TEXT, "hash", '{"text": "a"}'), (TEXT, "analyze", "{}")])
+    return folder
+
+
+def test_sessions_table(sessions: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sessions"]) == 0
+    out = capsys.readouterr().out
+    [path] = sessions.glob("*.jsonl")
+    assert path.stem in out
+    for column in ("Id", "Started", "Plugins", "Exchanges", "Errors", "Size"):
+        assert column in out
+    row = next(line for line in out.splitlines() if path.stem in line)
+    assert re.search(r"plugin-pyt\S*\s+2\s+1\s+\d+\.\d KiB", row), row
+
+
+def test_sessions_json(sessions: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sessions", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["schema"] == "aro-tui/sessions/1"
+    assert document["sessions_dir"] == str(sessions)
+    [entry] = document["sessions"]
+    assert entry["plugins"] == [TEXT]
+    assert (entry["exchanges"], entry["errors"], entry["complete"]) == (2, 1, True)
+    assert entry["size_bytes"] == Path(entry["path"]).stat().st_size
+
+
+def test_no_sessions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sessions", "--sessions-dir", str(tmp_path)]) == 0
+    assert "No sessions in" in capsys.readouterr().out
+
+
+def test_open_summarises_a_session_and_its_damage(
+    sessions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [path] = sessions.glob("*.jsonl")
+    data = path.read_bytes()
+    last_exchange = data.rindex(b'{"type":"exchange"')
+    path.write_bytes(data[: last_exchange + 40])  # aro-tui killed while writing it
+    assert main(["open", "last"]) == 0
+    out = capsys.readouterr().out
+    assert f"Session {path.stem}" in out
+    assert "cut off" in out
+    assert "1 exchanges (0 not ok)" in out
+    assert "hash" in out
+    assert "warning: line" in out and "ends mid-record" in out
+
+
+def test_open_unknown_session_exits_2(sessions: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["open", "nope"]) == 2
+    assert "no session 'nope'" in capsys.readouterr().err
+
+
+def test_open_help_says_it_is_a_summary_for_now(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["open", "--help"])
+    assert "prints the summary" in capsys.readouterr().out
