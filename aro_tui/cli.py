@@ -29,6 +29,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
             "Run and inspect ARO Python plugins. "
             "With no command (`aro-tui [PATH]`), open the dashboard."
         ),
+        epilog="The dashboard's own options: `aro-tui [PATH] --help`.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
