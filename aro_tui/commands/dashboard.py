@@ -22,6 +22,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds a call may take (default 300)"
     )
+    parser.add_argument(
+        "--demo-gpu",
+        action="store_true",
+        help="a scripted 24 GiB GPU whose plugin memory mirrors host memory growth",
+    )
+    parser.add_argument(
+        "--sample-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between memory samples (default 1.0, at least 0.1)",
+    )
     return parser
 
 
@@ -30,6 +42,9 @@ def run_dashboard(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.timeout <= 0:
         print("aro-tui: --timeout must be positive", file=sys.stderr)
+        return 2
+    if args.sample_interval < 0.1:
+        print("aro-tui: --sample-interval must be at least 0.1 s", file=sys.stderr)
         return 2
     search_path = resolve_search_path(args.path)
     try:
@@ -47,6 +62,10 @@ def run_dashboard(argv: list[str]) -> int:
         interpreter=args.python,
         timeout_s=args.timeout,
         memory_path=default_memory_path(),
+        demo_gpu=args.demo_gpu,
+        sample_interval_s=args.sample_interval,
     )
-    AroApp(config, discovery).run()
-    return 0
+    app = AroApp(config, discovery)
+    app.run()
+    # Textual prints an unhandled exception's traceback itself and sets return_code to 1.
+    return app.return_code or 0

@@ -71,6 +71,51 @@ async def _palette(pilot: Pilot[Any], app: AroApp) -> None:
     await pilot.pause(0.3)
 
 
+async def _telemetry(pilot: Pilot[Any], app: AroApp) -> None:
+    """f8 after a call, the panel fed as ``--demo-gpu`` would be (scripted, fixed axis)."""
+    from aro_tui.core.exchange import Exchange, ExchangeStatus
+    from aro_tui.core.telemetry import (
+        ExchangeSpan,
+        PluginTree,
+        PluginUsage,
+        ScriptedGpu,
+        TelemetrySample,
+    )
+    from aro_tui.ui.widgets.telemetry import TelemetryPanel
+
+    await _run(pilot, app, "analyze", '{"text": "memory"}')
+    await pilot.press("f8")
+    panel = app.main_screen.query_one(TelemetryPanel)
+    gpu = ScriptedGpu.demo()
+    panel.backend_description = gpu.description
+    t0, mib = 1_700_000_000.0, 1024**2
+
+    def rss_at(offset_s: int) -> int:  # a 900 MiB "model" loads at 20-28 s
+        return (300 + min(max(offset_s - 20, 0), 8) * 900 // 8) * mib
+
+    for offset in range(91):
+        tree = PluginTree(pids=(4242,), rss_bytes=rss_at(offset))
+        reading = gpu.read(t0 + offset, {TEXT_PLUGIN: tree})
+        gpu_bytes = reading.plugin_memory_bytes.get(TEXT_PLUGIN)
+        usage = PluginUsage(rss_at(offset), 10.0, gpu_bytes, 1)
+        panel.samples.append(TelemetrySample(t0 + offset, reading.devices, {TEXT_PLUGIN: usage}))
+    for number, (start_s, seconds) in enumerate(((20, 8), (45, 2), (70, 3)), start=1):
+        call = Exchange(number, TEXT_PLUGIN, "analyze", b"{}", started_at=t0 + start_s)
+        call.sent_monotonic_s = call.head_monotonic_s = 0.0
+        call.finished_monotonic_s = float(seconds)
+        call.status = ExchangeStatus.OK
+        call.rss_before_bytes, call.rss_after_bytes = rss_at(start_s), rss_at(start_s + seconds)
+        panel.spans.record(ExchangeSpan.from_exchange(call))
+        if number == 1:
+            panel.tracker.update(TEXT_PLUGIN, {"loaded": []}, t=t0 + 5)
+            answer = {"loaded": ["demo-model"], "details": [{"key": "demo-model",
+                      "model": "demo/model", "device": "cuda:0", "dtype": "float16",
+                      "parameters": 220_000_000, "memory_bytes": 900 * mib}]}  # fmt: skip
+            panel.tracker.update(TEXT_PLUGIN, answer, call, panel.samples)
+    panel.set_axis_end(t0 + 100)
+    panel.refresh_view()
+
+
 def _ready(app: AroApp) -> Callable[[], bool]:
     entry = app.registry[TEXT_PLUGIN]
     return lambda: entry.state_text == "ready"
@@ -83,6 +128,8 @@ SCENES: list[tuple[str, tuple[int, int], Scene]] = [
     ("dashboard-help.svg", (140, 45), _help),
     ("dashboard-palette.svg", (140, 45), _palette),
     ("dashboard-80x24.svg", (80, 24), _response),
+    ("dashboard-telemetry.svg", (140, 45), _telemetry),
+    ("dashboard-telemetry-80x24.svg", (80, 24), _telemetry),
 ]
 
 

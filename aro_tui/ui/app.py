@@ -22,6 +22,7 @@ from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
 from aro_tui.ui.widgets.response.exchange_view import BodyView
+from aro_tui.ui.widgets.sidebar.action_list import ActionList
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
 
 
@@ -64,6 +65,7 @@ class AroApp(App[None]):
             ("everywhere", general),
             ("dashboard", list(MainScreen.BINDINGS)),
             ("plugin list", list(PluginList.BINDINGS)),
+            ("action list", list(ActionList.BINDINGS)),
             ("exchange log", list(ExchangeTable.BINDINGS)),
             ("log filter", list(FilterInput.BINDINGS)),
             ("request/response", list(BodyView.BINDINGS)),

@@ -59,6 +59,9 @@ class DashboardCommands(Provider):
             ("Reset the input to the docstring template", "reset_input", "from Input:"),
             ("Cancel the running call", "cancel", ""),
             ("Clear the log filter", "clear_filter", ""),
+            ("Show/hide the memory chart (telemetry)", "toggle_telemetry", "GPU, host, models"),
+            ("Show/hide internal calls", "toggle_internal", "aro-tui's models queries"),
+            ("Edit the input", "focus_input", "the JSON editor"),
         ]
         for title, action_name, help_text in actions:
             method = getattr(screen, f"action_{action_name}")

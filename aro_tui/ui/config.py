@@ -12,7 +12,8 @@ class AppConfig:
 
     ``deterministic`` is for snapshot tests and the screenshots command: durations and
     memory are drawn as fixed placeholders, elapsed timers are frozen, the cursor does not
-    blink, and the input memory lives only in memory (``memory_path`` None).
+    blink, the input memory lives only in memory (``memory_path`` None), and no telemetry
+    sampler runs (the panel shows only what a test or scene feeds it).
     """
 
     plugins_path: Path
@@ -24,5 +25,9 @@ class AppConfig:
     deterministic: bool = False
     autostart: bool = True
     """Start a plugin when it is chosen (Enter in the list), so its actions' docs show."""
+    demo_gpu: bool = False
+    """``--demo-gpu``: a scripted 24 GiB card whose plugin memory mirrors host growth."""
+    sample_interval_s: float = 1.0
+    """``--sample-interval``: seconds between telemetry samples (no sampler when deterministic)."""
     response_preview_bytes: int = 64 * 1024
     max_table_rows: int = 500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from dataclasses import dataclass, field
 
 from textual.message import Message
@@ -52,6 +53,10 @@ class PluginEntry:
     plugin: DiscoveredPlugin
     process: PluginProcess | None = None
     running_calls: dict[int, Exchange] = field(default_factory=dict)
+    lifecycle_verb: str | None = None
+    """The start/stop/restart in progress (one at a time; others are ignored meanwhile)."""
+    failure: str | None = None
+    """Why the last lifecycle operation or call failed inside aro-tui (an exception's text)."""
 
     @property
     def name(self) -> str:
@@ -63,7 +68,26 @@ class PluginEntry:
         """``invalid`` for a broken manifest, else the process state."""
         if not self.plugin.valid or self.process is None:
             return "invalid"
+        if self.failure is not None and not self.process.running:
+            return "crashed"
         return str(self.process.state)
+
+    def crash_reason(self) -> str | None:
+        """Why the plugin is crashed, on one line (None unless it is)."""
+        process = self.process
+        if process is None or self.state_text != "crashed":
+            return None
+        if self.failure is not None:
+            return self.failure
+        parts: list[str] = []
+        if process.signal_number is not None:
+            parts.append(f"killed by {_signal_name(process.signal_number)}")
+        elif process.exit_code is not None:
+            parts.append(f"exit code {process.exit_code}")
+        stderr = [line for line in process.recent_stderr if line.strip()]
+        if stderr:
+            parts.append(stderr[-1].strip())
+        return " · ".join(parts) or "the process ended unexpectedly"
 
     def actions(self) -> list[tuple[str, str | None]]:
         """(name, docstring) of each action: the harness's info, else the manifest's list."""
@@ -72,6 +96,13 @@ class PluginEntry:
             found = [*info.get("actions", []), *info.get("undeclared", [])]
             return [(str(a.get("name")), a.get("doc")) for a in found if isinstance(a, dict)]
         return [(name, None) for name in self.plugin.declared_actions]
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 class PluginRegistry:

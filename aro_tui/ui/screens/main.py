@@ -15,6 +15,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, OptionList, TextArea
 
 from aro_tui.core.exchange import Exchange
+from aro_tui.core.host import PluginState
 from aro_tui.core.input_memory import choose_initial_input
 from aro_tui.core.sanitize import sanitize, sanitize_line
 from aro_tui.core.templates import render_template
@@ -25,7 +26,7 @@ from aro_tui.ui.messages import (
     PluginStateChanged,
     StderrActivity,
 )
-from aro_tui.ui.screens.main_actions import ExchangeActions
+from aro_tui.ui.screens.main_telemetry import TelemetryWiring
 from aro_tui.ui.widgets.log.exchange_table import ExchangeLogPanel, ExchangeTable, FilterInput
 from aro_tui.ui.widgets.request.input_editor import InputEditor
 from aro_tui.ui.widgets.response.exchange_view import (
@@ -38,9 +39,11 @@ from aro_tui.ui.widgets.response.exchange_view import (
 )
 from aro_tui.ui.widgets.sidebar.action_list import ActionDoc, ActionList, Sidebar
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
+from aro_tui.ui.widgets.telemetry import TelemetryPanel
 
 if TYPE_CHECKING:
     from aro_tui.ui.app import AroApp
+    from aro_tui.ui.registry import PluginEntry
 
 FAILURE_STATUSES = {"timeout", "crashed", "protocol_error", "cancelled"}
 
@@ -55,7 +58,7 @@ class ExchangeDetail:
     stderr_lines: list[str]
 
 
-class MainScreen(ExchangeActions):
+class MainScreen(TelemetryWiring):
     """Everything on one screen, every region reachable by keys."""
 
     CSS_PATH = "main.tcss"
@@ -78,15 +81,52 @@ class MainScreen(ExchangeActions):
         Binding("ctrl+f", "focus_filter", "Filter", id="filter", priority=True, show=False),
         Binding("ctrl+o", "export", "Export", id="export", show=False),
         Binding("ctrl+t", "reset_input", "Template input", id="reset-input", show=False),
-        Binding("alt+1", "focus('plugins')", "Focus plugins", id="focus.plugins", show=False),
-        Binding("alt+2", "focus('actions')", "Focus actions", id="focus.actions", show=False),
-        Binding("alt+3", "focus('input-text')", "Focus input", id="focus.input", show=False),
-        Binding("alt+4", "focus('log-table')", "Focus log", id="focus.log", show=False),
         Binding(
-            "alt+5", "focus('response-text')", "Focus response", id="focus.response", show=False
+            "f8",
+            "toggle_telemetry",
+            "Memory",
+            tooltip="Show/hide the memory chart and model cache",
+            id="toggle-telemetry",
+            priority=True,
         ),
-        Binding("alt+6", "focus('request-text')", "Focus request", id="focus.request", show=False),
-        Binding("alt+7", "focus('stderr')", "Focus stderr", id="focus.stderr", show=False),
+        # alt+N reaches Textual as other keys in some terminals (tmux sent alt+3 as "£"):
+        # F-keys are the portable way to the main regions.
+        Binding("f2", "focus_input", "Edit", id="focus.input-f2", priority=True),
+        Binding(
+            "f3",
+            "focus_region('log-table')",
+            "Focus log",
+            id="focus.log-f3",
+            show=False,
+            priority=True,
+        ),
+        Binding(
+            "f4",
+            "focus_region('plugins')",
+            "Focus plugins",
+            id="focus.plugins-f4",
+            show=False,
+            priority=True,
+        ),
+        Binding(
+            "alt+1", "focus_region('plugins')", "Focus plugins", id="focus.plugins", show=False
+        ),
+        Binding(
+            "alt+2", "focus_region('actions')", "Focus actions", id="focus.actions", show=False
+        ),
+        Binding("alt+3", "focus_region('input-text')", "Focus input", id="focus.input", show=False),
+        Binding("alt+4", "focus_region('log-table')", "Focus log", id="focus.log", show=False),
+        Binding(
+            "alt+5",
+            "focus_region('response-text')",
+            "Focus response",
+            id="focus.response",
+            show=False,
+        ),
+        Binding(
+            "alt+6", "focus_region('request-text')", "Focus request", id="focus.request", show=False
+        ),
+        Binding("alt+7", "focus_region('stderr')", "Focus stderr", id="focus.stderr", show=False),
     ]
     HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 - Textual declares it as a plain list
         (0, "-narrow"),
@@ -130,6 +170,7 @@ class MainScreen(ExchangeActions):
                     id="log",
                 )
                 yield ExchangeView(id="exchange")
+                yield TelemetryPanel(window_s=120, id="telemetry")
                 yield StderrView(id="stderr", max_lines=500)
         yield Footer()
 
@@ -148,6 +189,8 @@ class MainScreen(ExchangeActions):
         self.query_one("#request-text").border_title = "Request"
         self.query_one("#response-pane").border_title = "Response"
         self.query_one("#stderr").border_title = "stderr"
+        self.query_one("#telemetry").border_title = "Memory · calls · model cache"
+        self.start_telemetry()
         self.query_one(StderrView).show_lines([])
         plugins = self.query_one(PluginList)
         plugins.show_entries(list(self.aro.registry.entries.values()))
@@ -183,6 +226,7 @@ class MainScreen(ExchangeActions):
         """Show ``name``'s actions (and keep the current action when it has it)."""
         self._stash_draft()
         self.current_plugin = name
+        self.telemetry.show_plugin(name)
         self._refresh_actions()
 
     def _refresh_actions(self) -> None:
@@ -225,7 +269,15 @@ class MainScreen(ExchangeActions):
     def _show_doc(self) -> None:
         entry = self.aro.registry.get(self.current_plugin)
         started = entry is not None and entry.process is not None and bool(entry.process.info)
-        self.query_one(ActionDoc).show_doc(self._doc_for(self.current_action), started)
+        reason = None if entry is None else entry.crash_reason()
+        self.query_one(ActionDoc).show_doc(self._doc_for(self.current_action), started, reason)
+
+    def plugin_changed(self, entry: PluginEntry) -> None:
+        """Redraw ``entry``'s row, and its actions and docs when it is the selected one."""
+        self.query_one(PluginList).refresh_entry(entry)
+        if entry.name == self.current_plugin:
+            self._refresh_actions()
+            self._show_doc()
 
     def _load_input(self, prefer_template: bool = False) -> None:
         editor = self.query_one(InputEditor)
@@ -256,6 +308,14 @@ class MainScreen(ExchangeActions):
             self.drafts.pop((self.current_plugin, self.current_action), None)
         self._load_input(prefer_template=True)
 
+    def action_focus_region(self, widget_id: str) -> None:
+        """Focus the region whose widget has ``widget_id``."""
+        self.query_one(f"#{widget_id}").focus()
+
+    def action_focus_input(self) -> None:
+        """Focus the input editor."""
+        self.query_one("#input-text").focus()
+
     def action_focus_filter(self) -> None:
         """Focus the log's filter."""
         self.query_one(FilterInput).focus()
@@ -271,16 +331,21 @@ class MainScreen(ExchangeActions):
         entry = self.aro.registry.get(message.plugin)
         if entry is None:
             return
-        self.query_one(PluginList).refresh_entry(entry)
+        if message.state is PluginState.READY:
+            entry.failure = None
+        self.plugin_changed(entry)
         if message.plugin == self.current_plugin:
             editor = self.query_one(InputEditor)
-            self._refresh_actions()
             if editor.source in {"template", "empty"} and not editor.modified:
                 self._load_input()
+        self.telemetry_state_changed(entry, message.state)
 
     def on_exchange_started(self, message: ExchangeStarted) -> None:
         entry = self.aro.registry.get(message.plugin)
         if entry is None:
+            return
+        self.telemetry_exchange_started(message.exchange)
+        if self.is_internal(message.exchange):
             return
         entry.running_calls[message.exchange.id] = message.exchange
         self.live_exchange = message.exchange
@@ -320,10 +385,15 @@ class MainScreen(ExchangeActions):
         if entry is not None:
             entry.running_calls.pop(exchange.id, None)
         log_entry = self.aro.exchange_log.add(exchange)
+        internal = self.log_entry_internal(log_entry, exchange)
         table = self.query_one(ExchangeTable)
         if self.query_one(FilterInput).current().matches(log_entry):
-            table.append_entry(log_entry, follow=True)
-        self._update_log_title()
+            table.append_entry(log_entry, follow=not internal)
+        self.update_log_title()
+        if entry is not None:
+            self.telemetry_exchange_finished(entry, exchange, log_entry)
+        if internal:
+            return
         if self.live_exchange is exchange:
             self.live_exchange = None
             self.query_one("#input").border_subtitle = ""
@@ -333,11 +403,16 @@ class MainScreen(ExchangeActions):
                 self._ticker = None
         self.show_exchange(log_entry.number)
 
-    def _update_log_title(self) -> None:
+    def update_log_title(self) -> None:
+        """The log's title: how many exchanges, how many the filter shows, internal ones."""
         table = self.query_one(ExchangeTable)
-        total = len(self.aro.exchange_log)
+        internal = len(table.internal_numbers)
+        total = len(self.aro.exchange_log) - (0 if table.show_internal else internal)
         shown = f" · showing {table.row_count}" if table.row_count < total else ""
-        self.query_one("#log").border_title = f"Exchanges {total}{shown}"
+        hidden = ""
+        if internal:
+            hidden = f" · {internal} internal {'shown' if table.show_internal else 'hidden'}"
+        self.query_one("#log").border_title = f"Exchanges {total}{shown}{hidden}"
 
     # -- the selected exchange ----------------------------------------------------------------
 
@@ -355,7 +430,7 @@ class MainScreen(ExchangeActions):
         table.show_entries(
             self.aro.exchange_log.matching(log_filter, table.max_rows), self.shown_number
         )
-        self._update_log_title()
+        self.update_log_title()
 
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.screen import Screen
 
+from aro_tui.core import host as host_module
 from aro_tui.core.exchange import Exchange
-from aro_tui.core.host import PluginStartError, PluginState
+from aro_tui.core.host import PluginProcess, PluginStartError, PluginState
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
@@ -21,6 +23,19 @@ if TYPE_CHECKING:
     from aro_tui.ui.registry import PluginEntry
 
 MAX_COPY_BYTES = 1024 * 1024
+# After a process exits the host still runs one exit callback up to this long later; a new
+# process started before then is killed by it (seen as a spurious "crashed" on quick
+# restarts). Waiting it out keeps a restart honest until the host guards that callback.
+EXIT_SETTLE_S = float(getattr(host_module, "PIPE_CLOSE_GRACE_S", 0.5)) + 0.1
+
+
+async def settled_lifecycle(process: PluginProcess, verb: str) -> None:
+    """``start``, ``stop`` or ``restart`` ``process``; a stop is over only once it settled."""
+    if verb in ("stop", "restart") and process.state is not PluginState.STOPPED:
+        await process.stop()
+        await asyncio.sleep(EXIT_SETTLE_S)
+    if verb in ("start", "restart"):
+        await process.start()
 
 
 class ExchangeActions(Screen[None]):
@@ -81,6 +96,11 @@ class ExchangeActions(Screen[None]):
 
     def send(self, plugin: str, action: str, request: str | bytes, restart: bool = False) -> None:
         """Call ``action`` in a worker; the result arrives as an ExchangeFinished message."""
+        entry = self.aro.registry.get(plugin)
+        if entry is None or entry.process is None:
+            return
+        if restart and not self._claim_lifecycle(entry, "restart"):
+            return
         self.run_worker(self._call(plugin, action, request, restart), group="calls")
 
     async def _call(self, plugin: str, action: str, request: str | bytes, restart: bool) -> None:
@@ -89,12 +109,28 @@ class ExchangeActions(Screen[None]):
             return
         try:
             if restart:
-                await entry.process.restart()
+                try:
+                    await settled_lifecycle(entry.process, "restart")
+                finally:
+                    self._release_lifecycle(entry)
+            entry.failure = None
             await entry.process.call(action, request, timeout_s=self.aro.config.timeout_s)
         except PluginStartError as error:
             self.say(f"{plugin} did not start: {error}", "error")
-        except (ValueError, RuntimeError) as error:
+        except ValueError as error:  # an action name the protocol cannot carry
             self.say(f"{plugin} · {action}: {error}", "error")
+        except Exception as error:
+            self._host_failed(entry, f"calling {action}", error)
+
+    def _host_failed(self, entry: PluginEntry, doing: str, error: BaseException) -> None:
+        """An unexpected exception from the host: say so, and show the plugin as crashed."""
+        entry.failure = f"{type(error).__name__}: {error}"
+        self.say(f"{entry.name}: aro-tui error while {doing}: {entry.failure}", "error")
+        self.plugin_changed(entry)
+
+    def plugin_changed(self, entry: PluginEntry) -> None:
+        """Redraw what shows ``entry``'s state (defined by the layout)."""
+        raise NotImplementedError
 
     def action_cancel(self) -> None:
         """Interrupt the running call (or stop a plugin that is still starting)."""
@@ -115,10 +151,18 @@ class ExchangeActions(Screen[None]):
                 self.say("Cancelling…")
                 return
             if current_process.state is PluginState.STARTING:
-                self.run_worker(current_process.stop(), group="lifecycle")
+                self.run_worker(self._stop_while_starting(current), group="lifecycle")
                 self.say(f"Stopping {current.name} while it starts.")
                 return
         self.say("Nothing is running.")
+
+    async def _stop_while_starting(self, entry: PluginEntry) -> None:
+        if entry.process is None:
+            return
+        try:
+            await entry.process.stop()
+        except Exception as error:
+            self._host_failed(entry, "stopping", error)
 
     def _selected_request(self) -> tuple[str, str, bytes] | None:
         number = self.shown_number
@@ -157,37 +201,63 @@ class ExchangeActions(Screen[None]):
     # -- plugin lifecycle ---------------------------------------------------------------------
 
     def start_plugin(self, name: str) -> None:
-        """Start ``name`` unless it is running."""
+        """Start ``name`` unless it is running (or a start/stop is already under way)."""
         entry = self.aro.registry.get(name)
         if entry is not None and entry.process is not None and not entry.process.running:
-            self.run_worker(self.lifecycle(name, "start"), group="lifecycle")
+            self.lifecycle_command(name, "start", quiet=True)
 
     def action_toggle_plugin(self) -> None:
         """Start the highlighted plugin, or stop it when it runs."""
         entry = self._runnable(self.current_plugin)
         if entry is not None and entry.process is not None:
             verb = "stop" if entry.process.state is not PluginState.STOPPED else "start"
-            self.run_worker(self.lifecycle(entry.name, verb), group="lifecycle")
+            self.lifecycle_command(entry.name, verb)
 
     def action_restart_plugin(self) -> None:
         """Restart the highlighted plugin."""
         entry = self._runnable(self.current_plugin)
         if entry is not None:
-            self.run_worker(self.lifecycle(entry.name, "restart"), group="lifecycle")
+            self.lifecycle_command(entry.name, "restart")
 
-    def lifecycle_command(self, name: str, verb: str) -> None:
-        """Start, stop or restart ``name`` in a worker (for the command palette)."""
-        self.run_worker(self.lifecycle(name, verb), group="lifecycle")
+    def lifecycle_command(self, name: str, verb: str, quiet: bool = False) -> None:
+        """Start, stop or restart ``name`` in a worker, unless one is already in progress."""
+        entry = self.aro.registry.get(name)
+        if entry is None or entry.process is None:
+            return
+        if self._claim_lifecycle(entry, verb, quiet):
+            self.run_worker(self.lifecycle(name, verb), group="lifecycle")
+
+    def _claim_lifecycle(self, entry: PluginEntry, verb: str, quiet: bool = False) -> bool:
+        """Mark ``verb`` as in progress for ``entry``; False (and a note) if one already is.
+
+        Claimed synchronously, in the key handler, so a burst of presses can't start two.
+        """
+        if entry.lifecycle_verb is not None:
+            if not quiet:
+                self.say(f"{entry.name}: {entry.lifecycle_verb} in progress; {verb} ignored.")
+            return False
+        entry.lifecycle_verb = verb
+        return True
+
+    def _release_lifecycle(self, entry: PluginEntry) -> None:
+        entry.lifecycle_verb = None
 
     async def lifecycle(self, name: str, verb: str) -> None:
+        """Run one lifecycle operation; every failure is reported, none escapes."""
         entry = self.aro.registry.get(name)
         if entry is None or entry.process is None:
             return
         try:
-            await getattr(entry.process, verb)()
+            entry.failure = None
+            await settled_lifecycle(entry.process, verb)
         except PluginStartError as error:
             tail = " | ".join(error.stderr_tail[-3:])
             self.say(f"{name} did not start: {error} {tail}", "error")
+        except Exception as error:
+            self._host_failed(entry, f"{verb}ing" if verb != "stop" else "stopping", error)
+        finally:
+            self._release_lifecycle(entry)
+            self.plugin_changed(entry)
 
     # -- copy, save, export, view -------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import ClassVar
 
 from rich.text import Text
@@ -13,25 +14,82 @@ from textual.widgets import DataTable, Input
 
 from aro_tui.core.exchange_log import LogEntry, LogFilter
 from aro_tui.core.sanitize import sanitize_line, shorten
+from aro_tui.core.telemetry.exchange_memory import ExchangeMemory
 from aro_tui.ui.formatting import STATUS_STYLES, format_duration, format_size
 
 # Plugin last: at 80 columns the number, action, status and timing stay in view.
 # Fixed widths: no reflow as rows arrive (steady snapshots, cheap appends).
-COLUMNS = (("#", "number", 5), ("action", "action", 16), ("status", "status", 14),
-           ("time", "duration", 9), ("in", "request", 9), ("out", "response", 9),
-           ("plugin", "plugin", 24))  # fmt: skip
+COLUMNS = (("#", "number", 5), ("action", "action", 15), ("status", "status", 14),
+           ("time", "duration", 8), ("host b/pk/a", "host", 14), ("gpu b/pk/a", "gpu", 14),
+           ("plugin", "plugin", 18), ("in", "request", 8), ("out", "response", 8))  # fmt: skip
+MAX_MEMORY_ROWS = 20_000
 
 
-def entry_cells(entry: LogEntry, deterministic: bool) -> tuple[Text, ...]:
-    """The row for one exchange."""
+def format_compact(size_bytes: int | None) -> str:
+    """``312M``, ``1.3G``, ``48K``: a memory figure in at most 4 characters; ``?`` unknown."""
+    if size_bytes is None:
+        return "?"
+    mib = size_bytes / 1024**2
+    if mib >= 1000:
+        return f"{mib / 1024:.1f}G"
+    if mib >= 1:
+        return f"{mib:.0f}M"
+    return f"{size_bytes / 1024:.0f}K"
+
+
+def memory_cell(before: int | None, peak: int | None, after: int | None, det: bool) -> Text:
+    """Before, peak during and after one call, compact; a dash when nothing is known."""
+    if before is None and peak is None and after is None:
+        return Text("—", style="dim", justify="right")
+    if det:
+        return Text("·· ·· ··", justify="right")
+    cells = f"{format_compact(before)} {format_compact(peak)} {format_compact(after)}"
+    return Text(cells, justify="right")
+
+
+def memory_cells(
+    entry: LogEntry, memory: ExchangeMemory | None, deterministic: bool
+) -> tuple[Text, Text]:
+    """Host (always: the call's own RSS readings at least) and GPU (where known) memory."""
+    if memory is None:
+        known = [v for v in (entry.rss_before_bytes, entry.rss_after_bytes) if v is not None]
+        host = memory_cell(
+            entry.rss_before_bytes, max(known) if known else None, entry.rss_after_bytes,
+            deterministic,
+        )  # fmt: skip
+        return host, memory_cell(None, None, None, deterministic)
+    return (
+        memory_cell(
+            memory.host_before_bytes, memory.host_peak_bytes, memory.host_after_bytes, deterministic
+        ),
+        memory_cell(
+            memory.gpu_before_bytes, memory.gpu_peak_bytes, memory.gpu_after_bytes, deterministic
+        ),
+    )
+
+
+def entry_cells(
+    entry: LogEntry,
+    deterministic: bool,
+    memory: ExchangeMemory | None = None,
+    internal: bool = False,
+) -> tuple[Text, ...]:
+    """The row for one exchange (aro-tui's own calls tagged "internal", dim)."""
+    action = Text(shorten(sanitize_line(entry.action), 15 - 9 * internal))
+    if internal:
+        action.stylize("dim")
+        action.append(" internal", style="dim italic")
+    host, gpu = memory_cells(entry, memory, deterministic)
     return (
         Text(str(entry.number), justify="right"),
-        Text(shorten(sanitize_line(entry.action), 16)),
+        action,
         Text(entry.status.replace("_", " "), style=STATUS_STYLES.get(entry.status, "")),
         Text(format_duration(entry.duration_ms, deterministic), justify="right"),
+        host,
+        gpu,
+        Text(shorten(sanitize_line(entry.plugin), 18)),
         Text(format_size(entry.request_size_bytes), justify="right"),
         Text(format_size(entry.response_size_bytes), justify="right"),
-        Text(shorten(sanitize_line(entry.plugin), 24)),
     )
 
 
@@ -44,12 +102,42 @@ class ExchangeTable(DataTable[Text]):
         Binding("c", "screen.copy_response", "Copy", id="log.copy"),
         Binding("x", "screen.view_all", "View all", id="log.view_all"),
         Binding("slash", "screen.focus_filter", "Filter", id="log.filter"),
+        Binding("i", "screen.toggle_internal", "Internal calls", id="log.internal"),
     ]
 
     def __init__(self, *, max_rows: int, deterministic: bool, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.max_rows = max_rows
         self.deterministic = deterministic
+        self.memory: OrderedDict[int, ExchangeMemory] = OrderedDict()
+        """Per-call memory by exchange number, once telemetry measured it (bounded)."""
+        self.internal_numbers: set[int] = set()
+        """Exchanges aro-tui sent itself (``models`` queries)."""
+        self.show_internal = False
+        """Whether rows for internal exchanges are shown."""
+
+    def shows(self, entry: LogEntry) -> bool:
+        """Whether ``entry`` gets a row (internal calls only when asked for)."""
+        return self.show_internal or entry.number not in self.internal_numbers
+
+    def _cells(self, entry: LogEntry) -> tuple[Text, ...]:
+        return entry_cells(
+            entry,
+            self.deterministic,
+            self.memory.get(entry.number),
+            entry.number in self.internal_numbers,
+        )
+
+    def set_memory(self, entry: LogEntry, memory: ExchangeMemory) -> None:
+        """Record ``entry``'s measured memory and redraw its row if shown."""
+        self.memory[entry.number] = memory
+        while len(self.memory) > MAX_MEMORY_ROWS:
+            self.memory.popitem(last=False)
+        key = str(entry.number)
+        if key in self.rows:
+            host, gpu = memory_cells(entry, memory, self.deterministic)
+            self.update_cell(key, "host", host)
+            self.update_cell(key, "gpu", gpu)
 
     def on_mount(self) -> None:
         for label, key, width in COLUMNS:
@@ -57,7 +145,9 @@ class ExchangeTable(DataTable[Text]):
 
     def append_entry(self, entry: LogEntry, follow: bool) -> None:
         """Add a row (dropping the oldest past ``max_rows``); move to it when ``follow``."""
-        self.add_row(*entry_cells(entry, self.deterministic), key=str(entry.number))
+        if not self.shows(entry):
+            return
+        self.add_row(*self._cells(entry), key=str(entry.number))
         while self.row_count > self.max_rows:
             oldest = self.coordinate_to_cell_key(Coordinate(0, 0)).row_key
             self.remove_row(oldest)
@@ -67,8 +157,9 @@ class ExchangeTable(DataTable[Text]):
     def show_entries(self, entries: list[LogEntry], keep: int | None) -> None:
         """Replace every row (after a filter change), keeping ``keep`` selected if shown."""
         self.clear()
-        for entry in entries[-self.max_rows :]:
-            self.add_row(*entry_cells(entry, self.deterministic), key=str(entry.number))
+        shown = [entry for entry in entries if self.shows(entry)]
+        for entry in shown[-self.max_rows :]:
+            self.add_row(*self._cells(entry), key=str(entry.number))
         if self.row_count:
             row = self.row_count - 1
             if keep is not None and str(keep) in self.rows:

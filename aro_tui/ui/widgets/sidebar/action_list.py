@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
@@ -13,6 +16,10 @@ from aro_tui.core.sanitize import sanitize, sanitize_line
 
 class ActionList(OptionList):
     """Action names; the docstrings live in :class:`ActionDoc`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("i,e", "screen.focus_input", "Edit input", id="actions.edit"),
+    ]
 
     def show_actions(self, actions: list[tuple[str, str | None]], keep: str | None) -> None:
         """Fill the list, keeping ``keep`` highlighted when it is still there."""
@@ -36,14 +43,19 @@ class ActionDoc(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="action-doc-text")
 
-    def show_doc(self, doc: str | None, started: bool) -> None:
-        """Show ``doc``, or say why there is none."""
+    def show_doc(self, doc: str | None, started: bool, crash_reason: str | None = None) -> None:
+        """Show ``doc`` (or say why there is none), after why the plugin crashed if it did."""
+        content = Text()
+        if crash_reason is not None:
+            content.append("✖ crashed: ", style="bold red")
+            content.append(sanitize(crash_reason))
+            content.append("\n(s: start again · r: restart)\n\n", style="dim")
         if doc:
-            content = Text(sanitize(doc))
+            content.append(sanitize(doc))
         elif started:
-            content = Text("This action has no docstring.", style="dim italic")
+            content.append("This action has no docstring.", style="dim italic")
         else:
-            content = Text("Docs appear once the plugin is started (Enter).", style="dim italic")
+            content.append("Docs appear once the plugin is started (Enter).", style="dim italic")
         self.query_one("#action-doc-text", Static).update(content)
 
 

@@ -30,6 +30,11 @@ def plugin_prompt(entry: PluginEntry, width_chars: int = 30) -> Text:
     text.append(f"{glyph} ", style=style)
     text.append(shorten(sanitize_line(entry.name), width_chars))
     text.append(f"\n  {state}", style=style)
+    reason = entry.crash_reason()
+    if reason is not None:
+        text.append(" " + shorten(sanitize_line(reason), max(width_chars - len(state) - 1, 8)))
+    elif entry.lifecycle_verb is not None and state != "starting":
+        text.append(f" · {entry.lifecycle_verb}…", style="dim")
     if state == "invalid":
         errors = [p for p in entry.plugin.problems if p.is_error]
         for problem in errors[:3]:

@@ -1,0 +1,123 @@
+"""The main screen's telemetry: the memory panel, per-call memory in the log, internal calls."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual import on
+
+from aro_tui.core.exchange import Exchange
+from aro_tui.core.exchange_log import LogEntry
+from aro_tui.core.host import PluginProcess, PluginState
+from aro_tui.core.telemetry import open_gpu_backend
+from aro_tui.ui.registry import PluginEntry
+from aro_tui.ui.screens.main_actions import ExchangeActions
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
+from aro_tui.ui.widgets.telemetry import TelemetryPanel
+
+
+class TelemetryWiring(ExchangeActions):
+    """Feeds the :class:`TelemetryPanel` from host events; the layout lives in ``main.py``."""
+
+    def start_telemetry(self) -> None:
+        """Start the sampler (not in deterministic mode: no live redraws in snapshots)."""
+        config = self.aro.config
+        if config.deterministic:
+            return
+        panel = self.query_one(TelemetryPanel)
+        panel.start_sampling(
+            partial(open_gpu_backend, demo=config.demo_gpu), interval_s=config.sample_interval_s
+        )
+
+    @property
+    def telemetry(self) -> TelemetryPanel:
+        """The telemetry panel."""
+        return self.query_one(TelemetryPanel)
+
+    def telemetry_state_changed(self, entry: PluginEntry, state: PluginState) -> None:
+        """Measure a plugin while it runs; its models are gone once it stops."""
+        process = entry.process
+        if process is None:
+            return
+        if state is PluginState.READY:
+            self.telemetry.watch_plugin(process)
+        elif state in (PluginState.STOPPED, PluginState.CRASHED):
+            self.telemetry.plugin_stopped(entry.name)
+
+    def is_internal(self, exchange: Exchange) -> bool:
+        """Whether aro-tui sent ``exchange`` itself (a ``models`` query)."""
+        return self.telemetry.tracker.is_internal(exchange.plugin, exchange.id)
+
+    def telemetry_exchange_started(self, exchange: Exchange) -> None:
+        """Draw the call as a running span."""
+        self.telemetry.mark_exchange(exchange)
+
+    def telemetry_exchange_finished(
+        self, entry: PluginEntry, exchange: Exchange, log_entry: LogEntry
+    ) -> None:
+        """Close the span; for a user's call, ask the model cache and measure it (a worker)."""
+        process = entry.process
+        if process is None:
+            return
+        if self.is_internal(exchange):
+            self.telemetry.mark_exchange(exchange, internal=True)
+            return
+        self.run_worker(
+            self._after_exchange(entry, process, exchange, log_entry), group="telemetry"
+        )
+
+    async def _after_exchange(
+        self, entry: PluginEntry, process: PluginProcess, exchange: Exchange, log_entry: LogEntry
+    ) -> None:
+        panel = self.telemetry
+        try:
+            await panel.after_exchange(process, exchange)
+        except Exception as error:
+            self.say(f"{entry.name}: model cache query failed: {error}", "warning")
+        self.update_exchange_memory(exchange, log_entry)
+        # The GPU "after" figure needs a sample taken after the call: measure once more then.
+        config = self.aro.config
+        if not config.deterministic:
+            self.set_timer(
+                config.sample_interval_s * 1.5,
+                partial(self.update_exchange_memory, exchange, log_entry),
+            )
+
+    def update_exchange_memory(self, exchange: Exchange, log_entry: LogEntry) -> None:
+        """Put before / peak / after memory of ``exchange`` in its log row."""
+        memory = self.telemetry.exchange_memory(exchange)
+        self.query_one(ExchangeTable).set_memory(log_entry, memory)
+
+    @on(TelemetryPanel.BaselineWarned)
+    def _baseline_warned(self, message: TelemetryPanel.BaselineWarned) -> None:
+        self.say(message.warning.message(), "warning")
+
+    # -- showing ------------------------------------------------------------------------------
+
+    def action_toggle_telemetry(self) -> None:
+        """Show the memory chart and model cache in place of the request/response panes."""
+        self.set_class(not self.has_class("-telemetry"), "-telemetry")
+
+    def action_toggle_internal(self) -> None:
+        """Show or hide aro-tui's own ``models`` queries in the log and the chart."""
+        table = self.query_one(ExchangeTable)
+        table.show_internal = not table.show_internal
+        self.telemetry.set_show_internal(table.show_internal)
+        log_filter = self.query_one(FilterInput).current()
+        table.show_entries(
+            self.aro.exchange_log.matching(log_filter, table.max_rows), self.shown_number
+        )
+        self.update_log_title()
+        shown = "shown" if table.show_internal else "hidden"
+        self.say(f"Internal calls (model cache queries) {shown}.")
+
+    def update_log_title(self) -> None:
+        """The log's title: how many exchanges, how many shown (defined by the layout)."""
+        raise NotImplementedError
+
+    def log_entry_internal(self, log_entry: LogEntry, exchange: Exchange) -> bool:
+        """Note in the table that ``log_entry`` is internal; True if it is."""
+        if self.is_internal(exchange):
+            self.query_one(ExchangeTable).internal_numbers.add(log_entry.number)
+            return True
+        return False

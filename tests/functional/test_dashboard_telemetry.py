@@ -1,0 +1,112 @@
+"""The telemetry view in the dashboard: a real plugin's model cache, internal calls, f8."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from test_telemetry_chart import T0, _models_answer, _rss_at, _scripted_gpu
+from textual.pilot import Pilot
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.telemetry import ExchangeSpan, PluginTree, PluginUsage, TelemetrySample
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
+from aro_tui.ui.widgets.request.input_editor import InputEditor
+from aro_tui.ui.widgets.telemetry import TelemetryPanel
+
+ALLOC = "telemetry-alloc"
+TEXT = "plugin-python-text"
+MIB = 1024**2
+
+
+def _shown(widget: Any) -> bool:
+    return bool(widget.display)
+
+
+def _row_actions(table: ExchangeTable) -> list[str]:
+    return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+
+
+async def test_a_loaded_model_is_tied_to_its_call_and_internal_queries_hide(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / ALLOC)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, ALLOC) == "ready", "plugin ready")
+        panel = screen.query_one(TelemetryPanel)
+        assert not _shown(panel)  # hidden until asked for
+        await pilot.press("f8")
+        assert _shown(panel) and panel.chart.region.height >= 8
+        assert not _shown(screen.query_one("#exchange"))
+
+        screen.select_action("load")
+        screen.query_one(InputEditor).text_area.load_text('{"key": "weights", "mb": 96}')
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(panel.tracker.events) == 1, "cache event")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        event = panel.tracker.events.snapshot()[0]
+        assert (event.kind, event.key, event.action) == ("load", "weights", "load")
+        # The call that loaded it is the log's #1; aro-tui's models query is #2, hidden.
+        assert [e.action for e in app.exchange_log.entries] == ["load", "models"]
+        table = screen.query_one(ExchangeTable)
+        assert _row_actions(table) == ["load"]
+        assert "1 internal hidden" in str(screen.query_one("#log").border_title)
+        row = panel.cache_table.get_row_at(0)
+        assert row[0] == "weights" and row[5] == "#1 load"
+        # Memory before / peak / after the call: the host figure rose with the load.
+        memory = table.memory[1]
+        assert memory.host_before_bytes is not None and memory.host_after_bytes is not None
+        assert memory.host_after_bytes - memory.host_before_bytes > 80 * MIB
+        assert memory.host_peak_bytes is not None
+        assert memory.host_peak_bytes >= memory.host_after_bytes
+
+        table.focus()
+        await pilot.press("i")
+        assert _row_actions(table) == ["load", "models internal"]
+        assert panel.chart.show_internal
+        await pilot.press("i")
+        assert _row_actions(table) == ["load"]
+
+
+async def _telemetry_view(pilot: Pilot[Any]) -> None:
+    """f8, then feed the panel a scripted GPU and a model load (no live sampler here)."""
+    app: Any = pilot.app
+    await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+    await app.workers.wait_for_complete()
+    await pilot.press("f8")
+    panel = app.main_screen.query_one(TelemetryPanel)
+    gpu = _scripted_gpu()
+    panel.backend_description = gpu.description
+    trees = {"plug": PluginTree(pids=(4242,))}  # the scripted card's name for the plugin
+    for offset in range(91):
+        reading = gpu.read(T0 + offset, trees)
+        usage = PluginUsage(_rss_at(offset), 12.5, reading.plugin_memory_bytes.get("plug"), 1)
+        panel.samples.append(TelemetrySample(T0 + offset, reading.devices, {TEXT: usage}))
+    panel.tracker.update(TEXT, {"loaded": []}, t=T0 + 5)
+    load = Exchange(3, TEXT, "generate", b"{}", started_at=T0 + 20)
+    load.sent_monotonic_s = load.head_monotonic_s = 1000.0
+    load.finished_monotonic_s = 1008.0
+    load.status = ExchangeStatus.OK
+    load.rss_before_bytes, load.rss_after_bytes = 300 * MIB, 1200 * MIB
+    panel.spans.record(ExchangeSpan.from_exchange(load))
+    panel.tracker.update(TEXT, _models_answer(), load, panel.samples)
+    panel.set_axis_end(T0 + 100)
+    panel.refresh_view()
+    await pilot.pause()
+
+
+def test_snapshot_telemetry_view(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    assert snap_compare(app, terminal_size=(140, 45), run_before=_telemetry_view)
+
+
+def test_snapshot_telemetry_view_small_terminal(
+    snap_compare: Callable[..., bool], tmp_path: Path
+) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_telemetry_view)

@@ -1,0 +1,104 @@
+"""Plugin lifecycle from the keyboard: rapid restarts, host exceptions, crash reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+
+from aro_tui.commands import dashboard
+from aro_tui.core.host import PluginProcess
+from aro_tui.ui.widgets.sidebar.action_list import ActionDoc
+from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
+
+TEXT = "plugin-python-text"
+
+
+def _doc_text(app: object) -> str:
+    doc = app.main_screen.query_one("#action-doc-text")  # type: ignore[attr-defined]
+    return str(doc.render())
+
+
+def _row_text(app: object, name: str) -> str:
+    plugins = app.main_screen.query_one(PluginList)  # type: ignore[attr-defined]
+    option = plugins.get_option(name)
+    return str(option.prompt)
+
+
+async def test_rapid_restart_and_typing_in_the_plugin_list_never_crashes(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press(*"rrrrr")
+        await pilot.press(*"restarts")
+        await pilot.press(*"rrr")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert plugin_state(app, TEXT) in {"ready", "stopped"}
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "ready again")
+
+
+async def test_an_exception_from_the_host_marks_the_plugin_crashed_and_the_app_stays_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_start(self: PluginProcess) -> None:
+        raise TypeError("PluginProcess.start() half refactored")
+
+    monkeypatch.setattr(PluginProcess, "start", broken_start)
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "crashed", "marked crashed")
+        assert app.is_running
+        messages = [n.message for n in app._notifications]
+        assert any("TypeError" in m and "half refactored" in m for m in messages)
+        assert "crashed TypeError" in _row_text(app, TEXT)
+        assert "half refactored" in _doc_text(app)
+        # A call (which starts the plugin) fails the same way, and the app is still up.
+        app.main_screen.run_plugin_action(TEXT, "hash")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.is_running and plugin_state(app, TEXT) == "crashed"
+
+
+async def test_a_crashed_plugin_says_why_in_its_row_and_docs(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "plugin ready")
+        app.main_screen.run_plugin_action("faulty", "os-exit")
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "crashed", "crashed")
+        await pilot.pause()
+        assert "exit" in _row_text(app, "faulty")
+        doc = _doc_text(app)
+        assert "crashed" in doc.lower() and "exit code" in doc
+        assert isinstance(app.main_screen.query_one(ActionDoc), ActionDoc)
+
+
+def test_an_unhandled_exception_makes_aro_tui_exit_non_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aro_tui.ui.app import AroApp
+
+    def run_and_fail(self: AroApp, *args: object, **kwargs: object) -> None:
+        self._return_code = 1
+
+    monkeypatch.setattr(AroApp, "run", run_and_fail)
+    assert dashboard.run_dashboard([str(BUNDLED.parent)]) == 1
+
+
+async def test_f2_and_i_reach_the_input_editor(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        editor = app.main_screen.query_one("#input-text")
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press("f2")
+        assert app.focused is editor
+        await pilot.press("f3")
+        assert app.focused is app.main_screen.query_one("#log-table")
+        app.main_screen.query_one("#actions").focus()
+        await pilot.press("i")
+        assert app.focused is editor
