@@ -233,6 +233,7 @@ class PluginProcess:
             on_stream_error=self._fail_stream,
             on_stderr_line=self._on_stderr_line,
             sample_rss=self.rss_bytes if launch.sample_memory else None,
+            on_closed=self._on_gone,
         )
         self._ready = loop.create_future()
         self._exited = asyncio.Event()
@@ -249,12 +250,13 @@ class PluginProcess:
             spawned = await spawn_harness(
                 launch,
                 self._token,
-                lambda: HarnessProtocol(channel, self._on_process_exited, self._on_gone),
+                lambda: HarnessProtocol(self._on_process_exited),
             )
         except OSError as error:
             self._set_state(PluginState.CRASHED)
             raise PluginStartError(f"cannot start {launch.interpreter}: {error}") from error
-        self._transport, self._stdin, self._cancel_write_fd = spawned
+        self._transport, self._stdin, self._cancel_write_fd, stdout_fd, stderr_fd = spawned
+        channel.attach(stdout_fd, stderr_fd)
         self.pid = self._transport.get_pid()
         self._tree = ProcessTree(self.pid, (INSTANCE_ENV, self._token))
         try:
@@ -442,6 +444,8 @@ class PluginProcess:
             self.signal_number = -returncode
         else:
             self.exit_code = returncode
+        if self._channel is not None:
+            self._channel.process_exited()
         loop = asyncio.get_running_loop()
         # Pipes may stay open in orphaned children; don't wait for them forever.
         loop.call_later(PIPE_CLOSE_GRACE_S, self._on_gone)
@@ -450,7 +454,7 @@ class PluginProcess:
         if self._exited is None or self._exited.is_set():
             return
         if self._channel is not None:
-            self._channel.flush_stderr()
+            self._channel.close()
         self._inflight.stop_watchdog()
         self.kill_now()  # orphaned children of a crashed plugin
         for pending in list(self._pending.values()):

@@ -2,11 +2,19 @@
 
 The host ends an exchange only when both its frame and its sentinel arrived, so every stderr
 line lands on the call that printed it (see ``docs/host-protocol.md``, "stdout and stderr").
+
+Why the pipes are read by hand (``add_reader`` + ``os.read``) rather than through asyncio's pipe
+transports: stderr is normally *not* watched by the event loop. The harness writes a call's
+sentinel on stderr before its frame on stdout, so when a frame arrives, a non-blocking read of
+stderr finds the sentinel already there; waking up for the sentinel as well cost an extra
+event-loop pass per call, and an extra context switch when host and plugin share a core.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import time
 from collections.abc import Callable
@@ -20,6 +28,15 @@ from aro_tui.harness import HARNESS_PATH
 INSTANCE_ENV = "ARO_TUI_PLUGIN_INSTANCE"
 """Set to the process's token in the plugin's environment, to find its orphans."""
 MAX_STDERR_LINE_BYTES = 64 * 1024
+PIPE_SIZE_BYTES = 1 << 20
+"""Asked for with F_SETPIPE_SZ (the unprivileged maximum): a chatty plugin or a big frame
+blocks the plugin only after 1 MiB, not 64 KiB."""
+STDERR_POLL_S = 0.02
+"""How often stderr is drained while nothing else reads it (see HarnessChannel)."""
+CHATTY_BYTES = 64 * 1024
+"""stderr bytes per poll above which stderr is read continuously (add_reader)."""
+READ_BYTES = 256 * 1024
+BIG_READ_BYTES = PIPE_SIZE_BYTES
 
 
 def harness_command(
@@ -52,42 +69,68 @@ async def spawn_harness(
     launch: PluginLaunch,
     token: str,
     protocol_factory: Callable[[], asyncio.SubprocessProtocol],
-) -> tuple[asyncio.SubprocessTransport, asyncio.WriteTransport, int]:
-    """Start the harness in its own session; return its transport, its stdin and the write
-    end of its cancel pipe (``OSError`` if it cannot be started)."""
+) -> tuple[asyncio.SubprocessTransport, asyncio.WriteTransport, int, int, int]:
+    """Start the harness in its own session (``OSError`` if it cannot be started).
+
+    Returns its transport, its stdin, the write end of its cancel pipe, and the
+    non-blocking read ends of its stdout and stderr pipes (the caller owns those fds).
+    """
     loop = asyncio.get_running_loop()
     cancel_read_fd, cancel_write_fd = os.pipe()
     os.set_blocking(cancel_write_fd, False)
+    stdout_read_fd, stdout_write_fd = os.pipe()
+    stderr_read_fd, stderr_write_fd = os.pipe()
+    child_fds = (cancel_read_fd, stdout_write_fd, stderr_write_fd)
+    ours = (cancel_write_fd, stdout_read_fd, stderr_read_fd)
+    for fd in (stdout_read_fd, stderr_read_fd):
+        _enlarge_pipe(fd)
+        os.set_blocking(fd, False)
     argv, env = harness_command(launch, token, cancel_read_fd)
     try:
         transport, _ = await loop.subprocess_exec(
             protocol_factory,
             *argv,
             stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdout=stdout_write_fd,
+            stderr=stderr_write_fd,
             cwd=str(launch.cwd) if launch.cwd is not None else None,
             env=env,
             start_new_session=True,
             pass_fds=(cancel_read_fd,),
         )
     except BaseException:
-        os.close(cancel_write_fd)
+        for fd in ours:
+            os.close(fd)
         raise
     finally:
-        os.close(cancel_read_fd)
+        for fd in child_fds:
+            os.close(fd)
     stdin = transport.get_pipe_transport(0)
     assert isinstance(stdin, asyncio.WriteTransport)
-    return transport, stdin, cancel_write_fd
+    pipe = stdin.get_extra_info("pipe")
+    if pipe is not None:
+        _enlarge_pipe(pipe.fileno())
+    return transport, stdin, cancel_write_fd, stdout_read_fd, stderr_read_fd
+
+
+def _enlarge_pipe(fd: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE_BYTES)
 
 
 class HarnessChannel:
-    """Decodes one harness's output and correlates it with the requests in flight.
+    """Reads one harness's stdout and stderr and correlates them with the requests in flight.
+
+    stdout is watched with ``add_reader``. stderr is drained synchronously whenever frames
+    arrive, and by a timer every ``STDERR_POLL_S`` (so lines between or during long calls
+    show up, and the plugin never blocks on a full pipe for long); when a poll finds more
+    than ``CHATTY_BYTES``, stderr is watched continuously until a poll period is quiet again.
 
     The owner supplies callbacks: ``on_startup_frame`` (id 0: ready / import error),
     ``on_answered`` (frame and sentinel both in), ``on_stream_error`` (corrupt stream),
-    ``on_stderr_line`` (a line, with the observed exchange it belongs to or None) and
-    ``sample_rss`` (the tree's rss, or None when memory is not sampled).
+    ``on_stderr_line`` (a line, with the observed exchange it belongs to or None),
+    ``sample_rss`` (the tree's rss, or None when memory is not sampled) and ``on_closed``
+    (the process exited and both pipes reached end of file).
     """
 
     def __init__(
@@ -100,6 +143,7 @@ class HarnessChannel:
         on_stream_error: Callable[[str], None],
         on_stderr_line: Callable[[str, Exchange | None], None],
         sample_rss: Callable[[], int | None] | None,
+        on_closed: Callable[[], None],
     ) -> None:
         """Start with empty buffers for the process identified by ``token``."""
         self._inflight = inflight
@@ -111,8 +155,60 @@ class HarnessChannel:
         self._on_stream_error = on_stream_error
         self._on_stderr_line = on_stderr_line
         self._sample_rss = sample_rss
+        self._on_closed = on_closed
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stdout_fd = -1
+        self._stderr_fd = -1
+        self._stderr_watched = False
+        self._stderr_bytes_since_poll = 0
+        self._poll_timer: asyncio.TimerHandle | None = None
+        self._exited = False
+
+    def attach(self, stdout_fd: int, stderr_fd: int) -> None:
+        """Start reading the pipes' non-blocking read ends (the channel closes them)."""
+        self._loop = asyncio.get_running_loop()
+        self._stdout_fd = stdout_fd
+        self._stderr_fd = stderr_fd
+        self._loop.add_reader(stdout_fd, self._read_stdout)
+        self._poll_timer = self._loop.call_later(STDERR_POLL_S, self._poll_stderr)
+
+    def process_exited(self) -> None:
+        """The process is gone: read stderr continuously to see its end of file."""
+        self._exited = True
+        self._watch_stderr(True)
+        self._maybe_closed()
+
+    def close(self) -> None:
+        """Read what is left on stderr, stop watching, close both fds."""
+        if self._stderr_fd >= 0:
+            self.drain_stderr()
+        if self._stderr_partial:
+            self._line(self._stderr_partial)
+            self._stderr_partial = b""
+        if self._poll_timer is not None:
+            self._poll_timer.cancel()
+            self._poll_timer = None
+        self._watch_stderr(False)
+        self._close_stdout()
+        if self._stderr_fd >= 0:
+            os.close(self._stderr_fd)
+            self._stderr_fd = -1
 
     # -- stdout -----------------------------------------------------------------------------
+
+    def _read_stdout(self) -> None:
+        size = BIG_READ_BYTES if self._decoder.body_remaining() > READ_BYTES else READ_BYTES
+        try:
+            data = os.read(self._stdout_fd, size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_stdout()
+            self._maybe_closed()
+            return
+        self.feed_stdout(data)
 
     def feed_stdout(self, data: bytes) -> None:
         """Consume protocol bytes."""
@@ -121,6 +217,10 @@ class HarnessChannel:
         except ProtocolError as error:
             self._on_stream_error(str(error))
             return
+        if not frames:
+            return
+        if self._stderr_fd >= 0:
+            self.drain_stderr()  # the frames' sentinels were written before them
         for frame in frames:
             if frame.request_id == 0:
                 self._on_startup_frame(frame)
@@ -135,10 +235,74 @@ class HarnessChannel:
             if pending.sentinel_seen:
                 self._on_answered(pending)
 
+    def _close_stdout(self) -> None:
+        if self._stdout_fd >= 0:
+            if self._loop is not None:
+                self._loop.remove_reader(self._stdout_fd)
+            os.close(self._stdout_fd)
+            self._stdout_fd = -1
+
+    def _maybe_closed(self) -> None:
+        if self._exited and self._stdout_fd < 0 and self._stderr_fd < 0:
+            assert self._loop is not None
+            self._loop.call_soon(self._on_closed)  # not while frames are being handled
+
     # -- stderr -----------------------------------------------------------------------------
+
+    def drain_stderr(self) -> None:
+        """Read everything stderr holds now, without blocking."""
+        fd = self._stderr_fd
+        while fd >= 0:
+            try:
+                data = os.read(fd, READ_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._stderr_eof()
+                return
+            self._stderr_bytes_since_poll += len(data)
+            self.feed_stderr(data)
+            if len(data) < READ_BYTES:
+                return
+            fd = self._stderr_fd
+
+    def _poll_stderr(self) -> None:
+        assert self._loop is not None
+        if self._stderr_fd < 0:
+            self._poll_timer = None
+            return
+        if not self._stderr_watched:
+            self.drain_stderr()
+        chatty = self._stderr_bytes_since_poll > CHATTY_BYTES
+        self._stderr_bytes_since_poll = 0
+        self._watch_stderr(chatty or self._exited)
+        self._poll_timer = self._loop.call_later(STDERR_POLL_S, self._poll_stderr)
+
+    def _watch_stderr(self, watched: bool) -> None:
+        if self._stderr_fd < 0 or self._loop is None or watched is self._stderr_watched:
+            return
+        self._stderr_watched = watched
+        if watched:
+            self._loop.add_reader(self._stderr_fd, self.drain_stderr)
+        else:
+            self._loop.remove_reader(self._stderr_fd)
+
+    def _stderr_eof(self) -> None:
+        self._watch_stderr(False)
+        if self._stderr_fd >= 0:
+            os.close(self._stderr_fd)
+            self._stderr_fd = -1
+        self._maybe_closed()
 
     def feed_stderr(self, data: bytes) -> None:
         """Consume stderr bytes: complete lines are attributed, sentinels end calls."""
+        if not self._stderr_partial and data.startswith(self._sentinel):
+            newline = data.find(b"\n")
+            if newline == len(data) - 1:  # the common case: just one call's sentinel
+                self._line(data[:newline])
+                return
         if self._stderr_partial:
             data = self._stderr_partial + data
         lines = data.split(b"\n")
@@ -148,12 +312,6 @@ class HarnessChannel:
             self._stderr_partial = b""
         for line in lines:
             self._line(line)
-
-    def flush_stderr(self) -> None:
-        """Treat a last unterminated line as complete (the process is gone)."""
-        if self._stderr_partial:
-            self._line(self._stderr_partial)
-            self._stderr_partial = b""
 
     def _line(self, line: bytes) -> None:
         marker = line.find(self._sentinel)
@@ -185,40 +343,12 @@ class HarnessChannel:
 
 
 class HarnessProtocol(asyncio.SubprocessProtocol):
-    """Forwards the subprocess's pipe events to its channel, and its end to ``on_gone``."""
+    """Reports the subprocess's exit (its stdout and stderr are read by a HarnessChannel)."""
 
-    def __init__(
-        self,
-        channel: HarnessChannel,
-        on_exited: Callable[[], None],
-        on_gone: Callable[[], None],
-    ) -> None:
-        """Route fd 1 and fd 2 to ``channel``."""
-        self._channel = channel
+    def __init__(self, on_exited: Callable[[], None]) -> None:
+        """Call ``on_exited`` when the process exits."""
         self._on_exited = on_exited
-        self._on_gone = on_gone
-        self._exited = False
-        self._closed_fds: set[int] = set()
-
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        """Route one chunk."""
-        assert isinstance(data, bytes)
-        if fd == 1:
-            self._channel.feed_stdout(data)
-        elif fd == 2:
-            self._channel.feed_stderr(data)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        """A pipe closed."""
-        self._closed_fds.add(fd)
-        self._maybe_gone()
 
     def process_exited(self) -> None:
         """The process exited (its pipes may stay open in orphans)."""
-        self._exited = True
         self._on_exited()
-        self._maybe_gone()
-
-    def _maybe_gone(self) -> None:
-        if self._exited and {1, 2} <= self._closed_fds:
-            self._on_gone()

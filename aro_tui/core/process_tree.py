@@ -59,22 +59,24 @@ class ProcessTree:
 
     def rss_bytes(self) -> int | None:
         """Resident memory of the whole tree, or None once nothing can be read."""
-        if time.monotonic() - self._refreshed_monotonic_s > TREE_REFRESH_INTERVAL_S:
+        now_s = time.monotonic()
+        if now_s - self._refreshed_monotonic_s > TREE_REFRESH_INTERVAL_S:
             self.refresh()
         total_pages = 0
         readable = False
-        for pid, fd in list(self._statm_fds.items()):
+        for pid, fd in self._statm_fds.items():
             try:
-                fields = os.pread(fd, 128, 0).split()
-            except OSError:
-                fields = []
-            if len(fields) < 2:
-                os.close(fd)
-                del self._statm_fds[pid]
-                continue
-            readable = True
-            total_pages += int(fields[1])
+                # statm: "size resident shared ..."; the second field is resident pages.
+                total_pages += int(os.pread(fd, 64, 0).split(None, 2)[1])
+                readable = True
+            except (OSError, IndexError, ValueError):
+                self._forget(pid)
+                return self.rss_bytes()  # the dict changed; start over without that pid
         return total_pages * PAGE_SIZE_BYTES if readable else None
+
+    def _forget(self, pid: int) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._statm_fds.pop(pid))
 
     def pids(self) -> list[int]:
         """Pids remembered as part of the tree and still running as the same process."""

@@ -89,8 +89,21 @@ class FrameDecoder:
         self._body_chunks: list[bytes] = []
         self._body_have_bytes = 0
 
+    def body_remaining(self) -> int:
+        """Bytes still missing from a frame body being read (0 between frames)."""
+        if self._body_header is None:
+            return 0
+        return self._body_header[2] - self._body_have_bytes
+
     def feed(self, data: bytes) -> list[Frame]:
         """Consume ``data``; return the frames it completed (raise ``ProtocolError``)."""
+        if self._body_header is None and not self._pending:
+            # Fast path: the chunk is exactly one whole frame (the usual small answer).
+            newline = data.find(b"\n", 0, MAX_HEADER_BYTES)
+            if newline > 0:
+                request_id, status, length, action_ns = _parse_header(data[:newline])
+                if len(data) - newline - 1 == length:
+                    return [Frame(request_id, status, data[newline + 1 :], action_ns)]
         frames: list[Frame] = []
         if self._body_header is not None:
             request_id, status, length, action_ns = self._body_header

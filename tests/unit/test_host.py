@@ -149,3 +149,52 @@ async def test_info_can_be_refreshed(faulty: PluginProcess) -> None:
     assert info["plugin_info"]["name"] == "faulty"
     exchange = await faulty.call("echo", "{}")
     assert exchange.status is ExchangeStatus.OK
+
+
+async def test_lines_printed_right_before_returning_stay_on_their_call() -> None:
+    recorder = Recorder()
+    plugin = PluginProcess(_launch(), recorder)
+    try:
+        await plugin.start()
+        for round_index in range(50):
+            exchanges = await asyncio.gather(
+                *(plugin.submit("chatty", f'{{"tag": "r{round_index}c{n}"}}') for n in range(4))
+            )
+            for n, exchange in enumerate(exchanges):
+                tag = f"r{round_index}c{n}"
+                assert sorted(exchange.stderr_lines) == sorted(
+                    [f"python print {tag}", f"fd1 write {tag}", f"stderr {tag}"]
+                )
+        quiet = await plugin.call("echo", "{}")
+        assert quiet.stderr_line_count == 0
+    finally:
+        await plugin.stop()
+    by_exchange = [(line, owner) for line, owner in recorder.stderr if line.startswith("stderr r")]
+    assert len(by_exchange) == 200 and all(owner is not None for _, owner in by_exchange)
+
+
+async def test_stderr_burst_bigger_than_the_pipe_between_pipelined_calls(
+    faulty: PluginProcess,
+) -> None:
+    before = faulty.submit("chatty", '{"tag": "before"}')
+    flood = faulty.submit("flood", '{"bytes": 3000000}')
+    after = faulty.submit("chatty", '{"tag": "after"}')
+    first, flooded, last = await asyncio.wait_for(asyncio.gather(before, flood, after), 20)
+    assert first.stderr_line_count == 3 and all("before" in line for line in first.stderr_lines)
+    assert flooded.status is ExchangeStatus.OK
+    assert flooded.stderr_line_count == 30_001 and flooded.stderr_lines[-1] == "flood done"
+    assert all(line == "f" * 99 for line in list(flooded.stderr_lines)[:-1])
+    assert last.stderr_line_count == 3 and all("after" in line for line in last.stderr_lines)
+
+
+async def test_stderr_of_a_running_call_shows_up_before_it_ends(faulty: PluginProcess) -> None:
+    recorder = Recorder()
+    faulty.observer = recorder
+    pending = faulty.submit("hang", '{"seconds": 1.0}')
+    for _ in range(50):
+        if ("hanging", faulty.history[-1].id + 1 if faulty.history else 1) in recorder.stderr:
+            break
+        await asyncio.sleep(0.01)
+    assert not pending.done()
+    assert [line for line, _ in recorder.stderr] == ["hanging"]
+    assert (await pending).status is ExchangeStatus.OK
