@@ -6,6 +6,10 @@ baseline client uses orjson too (to build the request line and parse the answer)
 run the same action, ``echo`` = ``json.dumps(json.loads(input))``. The host path includes
 everything a dashboard call pays: framing, the stderr sentinel, JSON validation of the result
 (orjson) and the rss-before/after sample (a ``pread`` of ``/proc/<pid>/statm``).
+
+Why rounds: on a small shared box the machine's speed drifts by more than the margins being
+checked, so both sides stay up and are measured alternately in several short rounds; each
+bar's verdict is the median of the per-round ratios (raw p50/p99 over all rounds are shown).
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import argparse
 import asyncio
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -39,8 +44,28 @@ class Latencies:
 
     def quantile_us(self, fraction: float) -> float:
         """The ``fraction`` quantile in microseconds."""
-        ordered = sorted(self.samples_s)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1e6
+        return _quantile(self.samples_s, fraction) * 1e6
+
+
+@dataclass(slots=True)
+class Side:
+    """Everything measured for one side (spec loop or host) over all rounds."""
+
+    samples_s: dict[str, list[float]] = field(default_factory=dict)
+    round_p50_s: dict[str, list[float]] = field(default_factory=dict)
+    sequential: list[float] = field(default_factory=list)
+    pipelined: list[float] = field(default_factory=list)
+    cold_start_s: float = 0.0
+
+    def add(self, name: str, samples_s: list[float]) -> None:
+        """Record one round of latencies for payload ``name``."""
+        self.samples_s.setdefault(name, []).extend(samples_s)
+        self.round_p50_s.setdefault(name, []).append(_quantile(samples_s, 0.5))
+
+
+def _quantile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -120,84 +145,98 @@ def _pin(pid: int, cpu: int | None) -> None:
         os.sched_setaffinity(pid, {cpu})
 
 
-def bench_spec_loop(
+async def bench_mode(
     args: argparse.Namespace,
     payloads: dict[str, bytes],
     counts: dict[str, int],
-    cpus: tuple[int, int] | None,
-) -> tuple[dict[str, Latencies], float, float, float]:
-    """Latencies per payload, sequential and pipelined calls/s, and cold start, for the baseline."""
+    rounds: int,
+    cpus: tuple[int, int],
+) -> tuple[Side, Side]:
+    """Both sides up at once, measured alternately for ``rounds`` rounds."""
+    spec, host = Side(), Side()
     client = SpecLoopClient(args.python, args.plugin)
-    try:
-        if cpus is not None:
-            _pin(0, cpus[0])
-            _pin(client.process.pid, cpus[1])
-        latencies: dict[str, Latencies] = {}
-        for name, payload in payloads.items():
-            for _ in range(max(3, counts[name] // 10)):
-                client.call("echo", payload)
-            samples = []
-            for _ in range(counts[name]):
-                started_s = time.perf_counter()
-                client.call("echo", payload)
-                samples.append(time.perf_counter() - started_s)
-            latencies[name] = Latencies(samples)
-        small = payloads["50 B"]
-        count = counts["throughput"]
-        started_s = time.perf_counter()
-        for _ in range(count):
-            client.call("echo", small)
-        sequential = count / (time.perf_counter() - started_s)
-        pipelined = count / client.pipelined(small, count)
-        return latencies, sequential, pipelined, client.cold_start_s
-    finally:
-        client.close()
-
-
-async def bench_host(
-    args: argparse.Namespace,
-    payloads: dict[str, bytes],
-    counts: dict[str, int],
-    cpus: tuple[int, int] | None,
-) -> tuple[dict[str, Latencies], float, float, float]:
-    """The same measurements through aro-tui's host and harness."""
+    spec.cold_start_s = client.cold_start_s
     launch = PluginLaunch(name="noop", module_path=args.plugin, interpreter=args.python)
     plugin = PluginProcess(launch)
-    await plugin.start()
     try:
+        await plugin.start()
         assert plugin.pid is not None and plugin.cold_start_s is not None
-        if cpus is not None:
-            _pin(0, cpus[0])
-            _pin(plugin.pid, cpus[1])
-        latencies: dict[str, Latencies] = {}
-        for name, payload in payloads.items():
-            for _ in range(max(3, counts[name] // 10)):
-                await plugin.submit("echo", payload)
-            samples = []
-            for _ in range(counts[name]):
-                started_s = time.perf_counter()
-                exchange = await plugin.submit("echo", payload)
-                samples.append(time.perf_counter() - started_s)
-                if exchange.status is not ExchangeStatus.OK:
-                    raise RuntimeError(f"bench call failed: {exchange.error}")
-            latencies[name] = Latencies(samples)
-        small = payloads["50 B"]
-        count = counts["throughput"]
-        started_s = time.perf_counter()
-        for _ in range(count):
-            await plugin.submit("echo", small)
-        sequential = count / (time.perf_counter() - started_s)
-        started_s = time.perf_counter()
-        window: list[asyncio.Future[object]] = []
-        for _ in range(count):
-            window.append(plugin.submit("echo", small))  # type: ignore[arg-type]
-            if len(window) >= PIPELINE_WINDOW:
-                await window.pop(0)
-        await asyncio.gather(*window)
-        pipelined = count / (time.perf_counter() - started_s)
-        return latencies, sequential, pipelined, plugin.cold_start_s
+        host.cold_start_s = plugin.cold_start_s
+        _pin(0, cpus[0])
+        _pin(client.process.pid, cpus[1])
+        _pin(plugin.pid, cpus[1])
+        for name, payload in payloads.items():  # warm both up
+            for _ in range(max(3, counts[name] // 5)):
+                client.call("echo", payload)
+                await _host_call(plugin, payload)
+        for round_index in range(rounds):
+            spec_first = round_index % 2 == 0
+            for name, payload in payloads.items():
+                for side in (spec, host) if spec_first else (host, spec):
+                    if side is spec:
+                        side.add(name, _spec_latencies(client, payload, counts[name]))
+                    else:
+                        side.add(name, await _host_latencies(plugin, payload, counts[name]))
+            small, count = payloads["50 B"], counts["throughput"]
+            spec.sequential.append(_spec_sequential(client, small, count))
+            host.sequential.append(await _host_sequential(plugin, small, count))
+            spec.pipelined.append(count / client.pipelined(small, count))
+            host.pipelined.append(await _host_pipelined(plugin, small, count))
+        return spec, host
     finally:
+        client.close()
         await plugin.stop()
+
+
+def _spec_latencies(client: SpecLoopClient, payload: bytes, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started_s = time.perf_counter()
+        client.call("echo", payload)
+        samples.append(time.perf_counter() - started_s)
+    return samples
+
+
+def _spec_sequential(client: SpecLoopClient, payload: bytes, count: int) -> float:
+    started_s = time.perf_counter()
+    for _ in range(count):
+        client.call("echo", payload)
+    return count / (time.perf_counter() - started_s)
+
+
+async def _host_call(plugin: PluginProcess, payload: bytes) -> None:
+    exchange = await plugin.submit("echo", payload)
+    if exchange.status is not ExchangeStatus.OK:
+        raise RuntimeError(f"bench call failed: {exchange.error}")
+
+
+async def _host_latencies(plugin: PluginProcess, payload: bytes, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started_s = time.perf_counter()
+        exchange = await plugin.submit("echo", payload)
+        samples.append(time.perf_counter() - started_s)
+        if exchange.status is not ExchangeStatus.OK:
+            raise RuntimeError(f"bench call failed: {exchange.error}")
+    return samples
+
+
+async def _host_sequential(plugin: PluginProcess, payload: bytes, count: int) -> float:
+    started_s = time.perf_counter()
+    for _ in range(count):
+        await plugin.submit("echo", payload)
+    return count / (time.perf_counter() - started_s)
+
+
+async def _host_pipelined(plugin: PluginProcess, payload: bytes, count: int) -> float:
+    started_s = time.perf_counter()
+    window: list[asyncio.Future[object]] = []
+    for _ in range(count):
+        window.append(plugin.submit("echo", payload))  # type: ignore[arg-type]
+        if len(window) >= PIPELINE_WINDOW:
+            await window.pop(0)
+    await asyncio.gather(*window)
+    return count / (time.perf_counter() - started_s)
 
 
 def _verdict(met: bool) -> str:
@@ -209,65 +248,83 @@ def run_bench(args: argparse.Namespace) -> int:
     if not args.plugin.is_file():
         print(f"aro-tui bench: error: {args.plugin} not found", file=sys.stderr)
         return 2
-    counts = (
-        {"50 B": 400, "8 KB": 200, "1 MB": 8, "throughput": 2000}
-        if args.quick
-        else {"50 B": 3000, "8 KB": 1500, "1 MB": 40, "throughput": 10000}
-    )
+    if args.quick:
+        rounds = 5
+        counts = {"50 B": 400, "8 KB": 100, "1 MB": 3, "throughput": 1000}
+    else:
+        rounds = 9
+        counts = {"50 B": 600, "8 KB": 300, "1 MB": 6, "throughput": 3000}
     payloads = make_payloads()
     original_affinity = os.sched_getaffinity(0)
     cpu_list = sorted(original_affinity)
-    modes: list[tuple[str, tuple[int, int] | None]] = [("same core", (cpu_list[0], cpu_list[0]))]
+    modes: list[tuple[str, tuple[int, int]]] = [("same core", (cpu_list[0], cpu_list[0]))]
     if len(cpu_list) > 1:
         modes.append(("different cores", (cpu_list[0], cpu_list[1])))
+    print(f"{rounds} interleaved rounds per mode; verdicts use the median of per-round ratios")
     all_met = True
+    unmet: list[str] = []
     try:
         for mode, cpus in modes:
-            spec = bench_spec_loop(args, payloads, counts, cpus)
+            spec, host = asyncio.run(bench_mode(args, payloads, counts, rounds, cpus))
             os.sched_setaffinity(0, original_affinity)
-            host = asyncio.run(bench_host(args, payloads, counts, cpus))
-            os.sched_setaffinity(0, original_affinity)
-            all_met &= _report(mode, spec, host)
+            all_met &= _report(mode, spec, host, unmet)
     finally:
         os.sched_setaffinity(0, original_affinity)
     print("\nHost path includes: framing, stderr sentinel, orjson validation, rss sample per call.")
+    if unmet:
+        print("Not met: " + "; ".join(unmet) + ".")
+        print(
+            "Note: the host is an asyncio client; each call costs at least two event-loop passes"
+            " (the pipe wake-up, then the awaiting task), which a blocking client does not pay."
+            " On one shared core that fixed cost adds to the plugin's own time."
+        )
     return 0 if all_met else 1
 
 
-def _report(
-    mode: str,
-    spec: tuple[dict[str, Latencies], float, float, float],
-    host: tuple[dict[str, Latencies], float, float, float],
-) -> bool:
-    spec_lat, spec_seq, spec_pipe, spec_cold = spec
-    host_lat, host_seq, host_pipe, host_cold = host
+def _report(mode: str, spec: Side, host: Side, unmet: list[str]) -> bool:
     print(f"\n== {mode} ==")
     print(
-        f"{'round trip':<12}{'spec p50':>10}{'host p50':>10}{'ratio':>7}"
-        f"{'spec p99':>10}{'host p99':>10}  bar"
+        f"{'round trip':<12}{'spec p50':>11}{'host p50':>11}{'ratio':>7}"
+        f"{'spec p99':>11}{'host p99':>11}  bar (median of round ratios, min-max)"
     )
     met_all = True
-    for name in spec_lat:
-        spec_p50, host_p50 = spec_lat[name].quantile_us(0.5), host_lat[name].quantile_us(0.5)
-        ratio = host_p50 / spec_p50
+    for name in spec.samples_s:
+        ratios = [
+            h / s for s, h in zip(spec.round_p50_s[name], host.round_p50_s[name], strict=True)
+        ]
+        ratio = statistics.median(ratios)
         limit = 1.5 if name == "50 B" else 1.0
         met = ratio <= limit
         met_all &= met
+        if not met:
+            unmet.append(f"{name} {mode} ({ratio:.2f}× > {limit}×)")
+        spec_us = [_quantile(spec.samples_s[name], q) * 1e6 for q in (0.5, 0.99)]
+        host_us = [_quantile(host.samples_s[name], q) * 1e6 for q in (0.5, 0.99)]
         print(
-            f"{name:<12}{spec_p50:>8.1f}µs{host_p50:>8.1f}µs{ratio:>6.2f}×"
-            f"{spec_lat[name].quantile_us(0.99):>8.1f}µs{host_lat[name].quantile_us(0.99):>8.1f}µs"
-            f"  ≤{limit}×: {_verdict(met)}"
+            f"{name:<12}{spec_us[0]:>9.1f}µs{host_us[0]:>9.1f}µs{ratio:>6.2f}×"
+            f"{spec_us[1]:>9.1f}µs{host_us[1]:>9.1f}µs"
+            f"  ≤{limit}×: {_verdict(met)} ({min(ratios):.2f}-{max(ratios):.2f})"
         )
-    seq_ratio, pipe_ratio = host_seq / spec_seq, host_pipe / spec_pipe
+    spec_seq, host_seq = statistics.median(spec.sequential), statistics.median(host.sequential)
+    pipe_ratio = statistics.median(
+        [h / s for s, h in zip(spec.pipelined, host.pipelined, strict=True)]
+    )
     pipe_met = pipe_ratio >= 0.5
     met_all &= pipe_met
-    print(f"calls/s sequential: spec {spec_seq:,.0f}  host {host_seq:,.0f}  ratio {seq_ratio:.2f}×")
+    if not pipe_met:
+        unmet.append(f"pipelined {mode} ({pipe_ratio:.2f}× < 0.5×)")
     print(
-        f"calls/s pipelined ({PIPELINE_WINDOW} in flight): spec {spec_pipe:,.0f}  "
-        f"host {host_pipe:,.0f}  ratio {pipe_ratio:.2f}×  ≥0.5×: {_verdict(pipe_met)}"
+        f"calls/s sequential: spec {spec_seq:,.0f}  host {host_seq:,.0f}  "
+        f"ratio {host_seq / spec_seq:.2f}×"
     )
     print(
-        f"cold start to ready: host {host_cold * 1000:.1f} ms "
-        f"(spec loop, spawn to first answer: {spec_cold * 1000:.1f} ms)"
+        f"calls/s pipelined ({PIPELINE_WINDOW} in flight): "
+        f"spec {statistics.median(spec.pipelined):,.0f}  "
+        f"host {statistics.median(host.pipelined):,.0f}  "
+        f"ratio {pipe_ratio:.2f}×  ≥0.5×: {_verdict(pipe_met)}"
+    )
+    print(
+        f"cold start to ready: host {host.cold_start_s * 1000:.1f} ms "
+        f"(spec loop, spawn to first answer: {spec.cold_start_s * 1000:.1f} ms)"
     )
     return met_all
