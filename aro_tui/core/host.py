@@ -225,6 +225,8 @@ class PluginProcess:
         loop = self._loop = asyncio.get_running_loop()
         self._reset_stream_state(loop)
         self._token = secrets.token_hex(8)
+        self._ready = loop.create_future()
+        exited = self._exited = asyncio.Event()
         channel = self._channel = HarnessChannel(
             self._inflight,
             self._token,
@@ -233,10 +235,8 @@ class PluginProcess:
             on_stream_error=self._fail_stream,
             on_stderr_line=self._on_stderr_line,
             sample_rss=self.rss_bytes if launch.sample_memory else None,
-            on_closed=self._on_gone,
+            on_closed=lambda: self._on_gone(exited),
         )
-        self._ready = loop.create_future()
-        self._exited = asyncio.Event()
         startup = Pending(
             Exchange(0, launch.name, "<start>", b""),
             loop.create_future(),
@@ -448,10 +448,13 @@ class PluginProcess:
             self._channel.process_exited()
         loop = asyncio.get_running_loop()
         # Pipes may stay open in orphaned children; don't wait for them forever.
-        loop.call_later(PIPE_CLOSE_GRACE_S, self._on_gone)
+        loop.call_later(PIPE_CLOSE_GRACE_S, self._on_gone, self._exited)
 
-    def _on_gone(self) -> None:
+    def _on_gone(self, exited: asyncio.Event | None = None) -> None:
+        # ``exited`` pins a late timer to its own process: never end a newer one.
         if self._exited is None or self._exited.is_set():
+            return
+        if exited is not None and exited is not self._exited:
             return
         if self._channel is not None:
             self._channel.close()

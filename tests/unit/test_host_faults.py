@@ -235,3 +235,15 @@ async def test_crash_after_spawning_children_leaves_nothing_behind(
     crashed = await faulty.call("sigkill", "{}")
     assert crashed.status is ExchangeStatus.CRASHED
     assert _wait_gone(pids) == []
+
+
+async def test_a_quick_restart_survives_the_previous_process_late_exit_timer(
+    faulty: PluginProcess,
+) -> None:
+    crashed = await faulty.call("sigkill", "{}")
+    assert crashed.status is ExchangeStatus.CRASHED
+    again = await faulty.call("echo", "{}")  # restarts at once, within the pipe-close grace
+    assert again.status is ExchangeStatus.OK
+    await asyncio.sleep(0.8)  # past the old process's PIPE_CLOSE_GRACE_S timer
+    assert faulty.state is PluginState.READY
+    assert (await faulty.call("echo", "{}")).status is ExchangeStatus.OK
