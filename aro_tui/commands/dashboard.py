@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between memory samples (default 1.0, at least 0.1)",
     )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="don't record this session (default: recorded; see 'aro-tui sessions')",
+    )
     return parser
 
 
@@ -64,6 +69,8 @@ def run_dashboard(argv: list[str]) -> int:
         memory_path=default_memory_path(),
         demo_gpu=args.demo_gpu,
         sample_interval_s=args.sample_interval,
+        user_files=True,
+        record=not args.no_record,
     )
     app = AroApp(config, discovery)
     app.run()

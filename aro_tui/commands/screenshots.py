@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from aro_tui.ui.app import AroApp
 
 TEXT_PLUGIN = "plugin-python-text"
+THEMES = {"dashboard-light.svg": "aro-light", "dashboard-high-contrast.svg": "aro-high-contrast"}
 Scene = Callable[["Pilot[Any]", "AroApp"], Awaitable[None]]
 
 
@@ -116,12 +119,39 @@ async def _telemetry(pilot: Pilot[Any], app: AroApp) -> None:
     panel.refresh_view()
 
 
+async def _diff(pilot: Pilot[Any], app: AroApp) -> None:
+    """Run analyze, change the plugin (one word too many), restart it, rerun and compare."""
+    from aro_tui.ui.screens.diff import DiffScreen
+    from aro_tui.ui.screens.main_actions import settled_lifecycle
+    from aro_tui.ui.widgets.request.input_editor import InputEditor
+
+    screen = app.main_screen
+    screen.select_action("analyze")
+    screen.query_one(InputEditor).load('{"text": "one two. three four!"}', "draft")
+    screen.action_run()
+    await _wait(pilot, lambda: screen.shown_number == 1)
+    entry = app.registry[TEXT_PLUGIN]
+    assert entry.process is not None
+    source = entry.plugin.root / "src" / "plugin.py"
+    text = source.read_text()
+    source.write_text(text.replace('"words": len(words),', '"words": len(words) + 1,'))
+    shutil.rmtree(source.parent / "__pycache__", ignore_errors=True)
+    await settled_lifecycle(entry.process, "stop")
+    await _wait(pilot, lambda: entry.state_text == "stopped")
+    screen.show_exchange(1)
+    screen.action_compare()
+    await _wait(pilot, lambda: isinstance(app.screen, DiffScreen))
+
+
 def _ready(app: AroApp) -> Callable[[], bool]:
     entry = app.registry[TEXT_PLUGIN]
     return lambda: entry.state_text == "ready"
 
 
 SCENES: list[tuple[str, tuple[int, int], Scene]] = [
+    ("dashboard-light.svg", (140, 45), _response),
+    ("dashboard-high-contrast.svg", (140, 45), _response),
+    ("dashboard-diff.svg", (140, 45), _diff),
     ("dashboard-idle.svg", (140, 45), _idle),
     ("dashboard-response.svg", (140, 45), _response),
     ("dashboard-action-error.svg", (140, 45), _action_error),
@@ -143,16 +173,28 @@ async def take(out: Path) -> list[Path]:
     saved: list[Path] = []
     plugins_path = default_plugins_path()
     for filename, size, scene in SCENES:
-        config = AppConfig(plugins_path=plugins_path, deterministic=True, timeout_s=60)
-        app = AroApp(config, discover(plugins_path))
-        async with app.run_test(size=size) as pilot:
-            await _wait(pilot, _ready(app))
-            await scene(pilot, app)
-            await pilot.pause()
-            app.save_screenshot(filename, str(out))
-            await app.registry.stop_all()
+        theme = THEMES.get(filename, "aro-dark")
+        with tempfile.TemporaryDirectory(prefix="aro-tui-shots-") as scratch:
+            scene_plugins = plugins_path
+            if scene is _diff:  # it edits the plugin: a copy of it
+                scene_plugins = Path(scratch) / "Plugins"
+                shutil.copytree(plugins_path / TEXT_PLUGIN, scene_plugins / TEXT_PLUGIN)
+            config = AppConfig(
+                plugins_path=scene_plugins, deterministic=True, timeout_s=60, theme=theme
+            )
+            app = AroApp(config, discover(scene_plugins))
+            await _shoot(app, size, scene, out / filename)
         saved.append(out / filename)
     return saved
+
+
+async def _shoot(app: AroApp, size: tuple[int, int], scene: Scene, path: Path) -> None:
+    async with app.run_test(size=size) as pilot:
+        await _wait(pilot, _ready(app))
+        await scene(pilot, app)
+        await pilot.pause()
+        app.save_screenshot(path.name, str(path.parent))
+        await app.registry.stop_all()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``aro-tui sessions`` lists recorded sessions; ``aro-tui open SESSION`` summarises one."""
+"""``aro-tui sessions`` lists recorded sessions; ``aro-tui open SESSION`` reopens one."""
 
 from __future__ import annotations
 
@@ -37,21 +37,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--json", action="store_true", help=f"print {SESSIONS_SCHEMA} JSON")
     parser.set_defaults(func=run_sessions)
 
-    summary = "show what a recorded session holds"
+    summary = "reopen a recorded session read-only in the dashboard"
     parser = subparsers.add_parser(
         "open",
         help=summary,
         description=(
-            "Summarise a recorded session: its plugins, exchanges, stderr, telemetry and cache "
-            "events, and any damage (a recording cut off mid-line still opens). For now this "
-            "prints the summary; reopening the session read-only in the dashboard will "
-            "replace it."
+            "Reopen a recorded session read-only in the dashboard: its log with every body and "
+            "stderr line, its memory chart on the recording's own time axis, its model cache. "
+            "Running is off; d on an exchange (or 'replay all' in ctrl+p) reruns it against "
+            "the plugin as it is now and shows what changed. A recording cut off mid-line "
+            "still opens. --summary prints a summary instead (no dashboard)."
         ),
     )
     parser.add_argument(
         "session", metavar="SESSION", help="a session file, an id or id prefix, or 'last'"
     )
     add_sessions_dir_argument(parser)
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="print the header, exchanges, counts and damage instead of opening the dashboard",
+    )
+    parser.add_argument(
+        "--plugins-dir",
+        type=Path,
+        metavar="DIR",
+        help="plugins to replay against (default: the recorded folder, else the usual search)",
+    )
+    parser.add_argument("--python", type=Path, help="interpreter for plugins without a .venv")
     parser.set_defaults(func=run_open)
 
 
@@ -160,11 +173,45 @@ def load_session_argument(reference: str, folder: Path | None, command: str) -> 
 
 def run_open(args: argparse.Namespace) -> int:
     """Run ``aro-tui open``: 0, 2 when the session can't be found or read."""
-    session = load_session_argument(args.session, args.sessions_dir, "open")
-    if session is None:
+    if args.summary:
+        session = load_session_argument(args.session, args.sessions_dir, "open")
+        if session is None:
+            return EXIT_USAGE
+        print_session_summary(session)
+        return EXIT_OK
+    from aro_tui.core.discovery import DiscoveryError, discover, resolve_search_path
+    from aro_tui.core.session.reader import SessionReadError, read_session_header
+    from aro_tui.core.session.store import resolve_session
+
+    try:
+        path = resolve_session(args.session, args.sessions_dir)
+        header = read_session_header(path)
+    except (LookupError, SessionReadError) as error:
+        print(f"aro-tui open: error: {error.args[0]}", file=sys.stderr)
         return EXIT_USAGE
-    print_session_summary(session)
-    return EXIT_OK
+    plugins_path: Path | None = args.plugins_dir
+    if plugins_path is None and header.plugins_dir is not None and header.plugins_dir.is_dir():
+        plugins_path = header.plugins_dir
+    search_path = resolve_search_path(plugins_path)
+    try:
+        discovery = discover(search_path, configured_interpreter=args.python)
+    except DiscoveryError as error:
+        print(f"aro-tui open: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+    from aro_tui.ui.app import AroApp
+    from aro_tui.ui.config import AppConfig
+
+    config = AppConfig(
+        plugins_path=search_path,
+        interpreter=args.python,
+        user_files=True,
+        open_session=path,
+        autostart=False,
+    )
+    app = AroApp(config, discovery)
+    app.run()
+    return app.return_code or 0
 
 
 def print_session_summary(session: Session) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -13,6 +14,10 @@ from textual.widgets import TextArea
 from aro_tui.core.discovery import Discovery
 from aro_tui.core.exchange_log import ExchangeLog
 from aro_tui.core.input_memory import InputMemory
+from aro_tui.core.session.recorder import SessionRecorder
+from aro_tui.core.session.store import start_session
+from aro_tui.core.settings import Settings, load_settings
+from aro_tui.core.theme_files import bundled_themes_dir
 from aro_tui.ui.commands import DashboardCommands
 from aro_tui.ui.config import AppConfig
 from aro_tui.ui.registry import PluginRegistry
@@ -20,6 +25,12 @@ from aro_tui.ui.screens.help import HelpScreen
 from aro_tui.ui.screens.main import MainScreen
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
+from aro_tui.ui.themes import (
+    apply_theme,
+    load_themes,
+    remember_theme_changes,
+    theme_variable_defaults,
+)
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
 from aro_tui.ui.widgets.response.exchange_view import BodyView
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
@@ -32,7 +43,7 @@ class AroApp(App[None]):
     TITLE = "aro-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
-        Binding("f1", "help", "Help", id="help"),
+        Binding("f1", "help", "Help", id="help", show=False),
     ]
     COMMANDS = App.COMMANDS | {DashboardCommands}
     # A mode (not get_default_screen) so the screen's CSS_PATH is loaded.
@@ -42,9 +53,61 @@ class AroApp(App[None]):
     def __init__(self, config: AppConfig, discovery: Discovery) -> None:
         super().__init__()
         self.config = config
-        self.registry = PluginRegistry(discovery, config.timeout_s)
+        self.start_problems: list[str] = []
+        """Settings and recorder problems, shown as notifications once mounted."""
+        self.settings = self._load_settings()
+        self.recorder = self._start_recorder(discovery)
+        self.registry = PluginRegistry(discovery, config.timeout_s, self.recorder)
         self.memory = InputMemory(config.memory_path)
         self.exchange_log = ExchangeLog()
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this shows a recording (``aro-tui open``) rather than a live session."""
+        return self.config.open_session is not None
+
+    def _load_settings(self) -> Settings:
+        if not self.config.user_files:
+            return Settings(theme=self.config.theme)
+        loaded = load_settings()
+        self.start_problems.extend(loaded.problems)
+        return loaded.settings
+
+    def _start_recorder(self, discovery: Discovery) -> SessionRecorder | None:
+        config = self.config
+        if not (config.user_files and config.record and self.settings.record_sessions):
+            return None
+        if self.read_only:
+            return None
+        try:
+            recorder = start_session(
+                self.settings, plugins_dir=discovery.plugins_dir, folder=config.sessions_dir
+            )
+        except OSError as error:
+            self.start_problems.append(f"Not recording this session: {error}")
+            return None
+        recorder.on_error = self._recorder_failed
+        return recorder
+
+    def _recorder_failed(self, message: str) -> None:
+        """The recorder's writer thread stopped (disk full...): say so, keep running."""
+        with contextlib.suppress(RuntimeError):  # the app is no longer running
+            self.call_from_thread(self.notify, message, severity="error", markup=False)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """$status-ok, $chart-gpu... resolve under Textual's built-in themes too."""
+        return theme_variable_defaults()
+
+    def on_mount(self) -> None:
+        folders = None if self.config.user_files else [bundled_themes_dir()]
+        for problem in load_themes(self, folders):
+            self.notify(problem, title="Theme file", severity="warning", markup=False)
+        for problem in self.start_problems:
+            self.notify(problem, severity="warning", markup=False)
+        if fallback := apply_theme(self, self.settings.theme):
+            self.notify(fallback, severity="warning", markup=False)
+        if self.config.user_files:
+            remember_theme_changes(self)
 
     @property
     def main_screen(self) -> MainScreen:
@@ -87,3 +150,5 @@ class AroApp(App[None]):
     def on_unmount(self) -> None:
         self.registry.kill_all_now()
         self.exchange_log.close()
+        if self.recorder is not None:
+            self.recorder.close()

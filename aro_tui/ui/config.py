@@ -31,3 +31,17 @@ class AppConfig:
     """``--sample-interval``: seconds between telemetry samples (no sampler when deterministic)."""
     response_preview_bytes: int = 64 * 1024
     max_table_rows: int = 500
+    user_files: bool = False
+    """Read and write the user's settings and theme folder, and record the session there.
+
+    Off for snapshots, screenshots, benches and tests unless a test opts in (with its XDG
+    folders under a temporary path): then only the bundled themes load and ``theme`` is used.
+    """
+    record: bool = True
+    """``--no-record``: don't record this session (recording also needs ``user_files``)."""
+    sessions_dir: Path | None = None
+    """Where recordings go (None: ``$XDG_DATA_HOME/aro-tui/sessions``)."""
+    theme: str | None = None
+    """The theme without ``user_files`` (None: aro-dark)."""
+    open_session: Path | None = None
+    """``aro-tui open``: show this recording read-only instead of a live session."""

@@ -23,6 +23,28 @@ STATUS_STYLES = {
 }
 
 
+STATUS_VARIABLES = {
+    "ok": "status-ok",
+    "plugin_error": "status-error",
+    "timeout": "status-timeout",
+    "crashed": "status-crashed",
+    "protocol_error": "status-error",
+    "cancelled": "status-timeout",
+    "pending": "status-running",
+}
+"""Each exchange status's theme variable (themes/README.md, "Dashboard colours")."""
+
+
+def themed_status_styles(variables: dict[str, str]) -> dict[str, str]:
+    """Rich styles for each status from a theme's variables (``STATUS_STYLES`` if unset)."""
+    styles: dict[str, str] = {}
+    for status, fallback in STATUS_STYLES.items():
+        colour = variables.get(STATUS_VARIABLES[status])
+        bold = "bold " if status == "crashed" else ""
+        styles[status] = f"{bold}{colour}" if colour else fallback
+    return styles
+
+
 def safe_text(text: str, style: str = "") -> Text:
     """A ``Text`` of plugin-supplied ``text``: sanitized, never parsed as markup."""
     return Text(sanitize(text), style=style)

@@ -13,6 +13,7 @@ from aro_tui.core.discovery import Discovery
 from aro_tui.core.exchange import Exchange
 from aro_tui.core.host import PluginLaunch, PluginObserver, PluginProcess, PluginState
 from aro_tui.core.plugin import DiscoveredPlugin
+from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.ui.messages import (
     ExchangeFinished,
     ExchangeStarted,
@@ -108,10 +109,16 @@ def _signal_name(number: int) -> str:
 class PluginRegistry:
     """Discovered plugins by name, each with a :class:`PluginProcess` when runnable."""
 
-    def __init__(self, discovery: Discovery, timeout_s: float) -> None:
+    def __init__(
+        self, discovery: Discovery, timeout_s: float, recorder: SessionRecorder | None = None
+    ) -> None:
+        """``recorder``, when given, sees every host event before the dashboard does."""
         self.discovery = discovery
         self.entries: dict[str, PluginEntry] = {}
-        self._observer = observer = _Forwarder()
+        self._observer = forwarder = _Forwarder()
+        observer: PluginObserver = (
+            forwarder if recorder is None else recorder.observer(forward_to=forwarder)
+        )
         for plugin in discovery.plugins:
             entry = PluginEntry(plugin)
             if plugin.valid and plugin.module_path is not None:

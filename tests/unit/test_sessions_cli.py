@@ -54,7 +54,7 @@ def test_open_summarises_a_session_and_its_damage(
     data = path.read_bytes()
     last_exchange = data.rindex(b'{"type":"exchange"')
     path.write_bytes(data[: last_exchange + 40])  # aro-tui killed while writing it
-    assert main(["open", "last"]) == 0
+    assert main(["open", "last", "--summary"]) == 0
     out = capsys.readouterr().out
     assert f"Session {path.stem}" in out
     assert "cut off" in out
@@ -68,7 +68,10 @@ def test_open_unknown_session_exits_2(sessions: Path, capsys: pytest.CaptureFixt
     assert "no session 'nope'" in capsys.readouterr().err
 
 
-def test_open_help_says_it_is_a_summary_for_now(capsys: pytest.CaptureFixture[str]) -> None:
+def test_open_help_names_read_only_dashboard_and_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit):
         main(["open", "--help"])
-    assert "prints the summary" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "read-only" in out and "--summary" in out

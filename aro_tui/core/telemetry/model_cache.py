@@ -238,6 +238,16 @@ class ModelCacheTracker:
             self.events.append(event)
         return events
 
+    def apply_recorded(self, event: CacheEvent) -> None:
+        """Replay an event from a recording: the models it leaves, and the event itself."""
+        models = self._models.setdefault(event.plugin, {})
+        if event.kind == "load":
+            models[event.key] = event.entry
+            self._load_counts[(event.plugin, event.key)] = event.times_loaded
+        else:
+            models.pop(event.key, None)
+        self.events.append(event)
+
     def resolve_gpu(self, samples: SampleBuffer) -> list[CacheEvent]:
         """Fill in GPU deltas that waited for a sample after their exchange; those updated."""
         resolved = []

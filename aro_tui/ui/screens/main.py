@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, OptionList, TextArea
+from textual.widgets import DataTable, Footer, Input, OptionList, Static, TextArea
 
 from aro_tui.core.exchange import Exchange
 from aro_tui.core.host import PluginState
@@ -26,7 +26,7 @@ from aro_tui.ui.messages import (
     PluginStateChanged,
     StderrActivity,
 )
-from aro_tui.ui.screens.main_telemetry import TelemetryWiring
+from aro_tui.ui.screens.main_sessions import SessionWiring
 from aro_tui.ui.widgets.log.exchange_table import ExchangeLogPanel, ExchangeTable, FilterInput
 from aro_tui.ui.widgets.request.input_editor import InputEditor
 from aro_tui.ui.widgets.response.exchange_view import (
@@ -58,13 +58,15 @@ class ExchangeDetail:
     stderr_lines: list[str]
 
 
-class MainScreen(TelemetryWiring):
+class MainScreen(SessionWiring):
     """Everything on one screen, every region reachable by keys."""
 
     CSS_PATH = "main.tcss"
     AUTO_FOCUS = "#plugins"
     # Priority: the editor's TextArea binds f5-f7 (select word/line/all); these keys win here.
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Help first: the footer shows the screen's keys before the app's, and cuts the end.
+        Binding("f1", "app.help", "Help", id="help-first"),
         Binding("ctrl+r,f5", "run", "Run", id="run", priority=True),
         Binding("ctrl+g", "cancel", "Cancel", id="cancel", priority=True),
         Binding(
@@ -74,6 +76,7 @@ class MainScreen(TelemetryWiring):
             tooltip="Restart the plugin and resend the selected request",
             id="restart-resend",
             priority=True,
+            show=False,  # the crash card names it; the footer must fit 80 columns
         ),
         Binding("f9", "rerun", "Rerun", id="rerun", priority=True, show=False),
         Binding("ctrl+s", "save_response", "Save", id="save-response", priority=True, show=False),
@@ -157,6 +160,7 @@ class MainScreen(TelemetryWiring):
 
     def compose(self) -> ComposeResult:
         config = self.aro.config
+        yield Static(id="banner", markup=False)
         with Horizontal(id="body"):
             with Sidebar(id="sidebar"):
                 yield PluginList(id="plugins")
@@ -172,7 +176,7 @@ class MainScreen(TelemetryWiring):
                 yield ExchangeView(id="exchange")
                 yield TelemetryPanel(window_s=120, id="telemetry")
                 yield StderrView(id="stderr", max_lines=500)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.aro.registry.attach(self)
@@ -190,12 +194,15 @@ class MainScreen(TelemetryWiring):
         self.query_one("#response-pane").border_title = "Response"
         self.query_one("#stderr").border_title = "stderr"
         self.query_one("#telemetry").border_title = "Memory · calls · model cache"
-        self.start_telemetry()
+        if not self.aro.read_only:
+            self.start_telemetry()
+        self.setup_sessions()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw_log())
         self.query_one(StderrView).show_lines([])
         plugins = self.query_one(PluginList)
         plugins.show_entries(list(self.aro.registry.entries.values()))
         first = plugins.highlighted_name
-        if first is not None and self.aro.config.autostart:
+        if first is not None and self.aro.config.autostart and not self.aro.read_only:
             self.start_plugin(first)
         if not self.aro.registry.entries:
             where = sanitize_line(str(self.aro.registry.discovery.plugins_dir))
@@ -207,10 +214,17 @@ class MainScreen(TelemetryWiring):
     def _plugin_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self.select_plugin(event.option.id)
 
+    def show_banner(self, text: str) -> None:
+        """Show the read-only banner above everything."""
+        banner = self.query_one("#banner", Static)
+        banner.update(text)
+        self.add_class("-read-only")
+
     @on(OptionList.OptionSelected, "#plugins")
     def _plugin_chosen(self, event: OptionList.OptionSelected) -> None:
         entry = self.aro.registry.get(event.option.id)
-        if entry is not None and entry.process is not None and self.aro.config.autostart:
+        autostart = self.aro.config.autostart and not self.aro.read_only
+        if entry is not None and entry.process is not None and autostart:
             self.start_plugin(entry.name)
         self.query_one(ActionList).focus()
 
@@ -344,6 +358,8 @@ class MainScreen(TelemetryWiring):
         entry = self.aro.registry.get(message.plugin)
         if entry is None:
             return
+        if self.aro.read_only:  # a replay: its result goes to the diff view, not the log
+            return
         self.telemetry_exchange_started(message.exchange)
         if self.is_internal(message.exchange):
             return
@@ -384,7 +400,10 @@ class MainScreen(TelemetryWiring):
         exchange = message.exchange
         if entry is not None:
             entry.running_calls.pop(exchange.id, None)
+        if self.aro.read_only:
+            return
         log_entry = self.aro.exchange_log.add(exchange)
+        self.note_log_number(exchange, log_entry)
         internal = self.log_entry_internal(log_entry, exchange)
         table = self.query_one(ExchangeTable)
         if self.query_one(FilterInput).current().matches(log_entry):
@@ -412,7 +431,8 @@ class MainScreen(TelemetryWiring):
         hidden = ""
         if internal:
             hidden = f" · {internal} internal {'shown' if table.show_internal else 'hidden'}"
-        self.query_one("#log").border_title = f"Exchanges {total}{shown}{hidden}"
+        count = f" {total}" if total or hidden else ""
+        self.query_one("#log").border_title = f"Exchanges{count}{shown}{hidden}"
 
     # -- the selected exchange ----------------------------------------------------------------
 
@@ -423,8 +443,13 @@ class MainScreen(TelemetryWiring):
             if number != self.shown_number:
                 self.show_exchange(number)
 
+    def _redraw_log(self) -> None:
+        """Redraw the rows in the new theme's status colours."""
+        self.query_one(ExchangeTable).use_theme()
+        self._filter_changed()
+
     @on(Input.Changed, "#log-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
+    def _filter_changed(self, event: Input.Changed | None = None) -> None:
         table = self.query_one(ExchangeTable)
         log_filter = self.query_one(FilterInput).current()
         table.show_entries(
@@ -500,6 +525,8 @@ class MainScreen(TelemetryWiring):
 
     def run_plugin_action(self, plugin: str, action: str) -> None:
         """Select ``plugin`` and ``action`` in the lists, then run with the editor's input."""
+        if self.refuse_read_only("running"):
+            return
         plugins = self.query_one(PluginList)
         names = [plugins.get_option_at_index(i).id for i in range(plugins.option_count)]
         if plugin in names:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +63,10 @@ class ExchangeActions(Screen[None]):
         level = severity if severity in {"information", "warning", "error"} else "information"
         self.notify(sanitize_line(message), severity=level, markup=False)  # type: ignore[arg-type]
 
+    def refuse_read_only(self, doing: str) -> bool:
+        """True (and a note) when ``doing`` is off because this is a recording."""
+        raise NotImplementedError
+
     def _runnable(self, name: str | None) -> PluginEntry | None:
         entry = self.aro.registry.get(name)
         if entry is None:
@@ -79,6 +82,8 @@ class ExchangeActions(Screen[None]):
 
     def action_run(self) -> None:
         """Check the input and send it to the selected action."""
+        if self.refuse_read_only("running"):
+            return
         entry = self._runnable(self.current_plugin)
         if entry is None:
             return
@@ -174,12 +179,16 @@ class ExchangeActions(Screen[None]):
 
     def action_rerun(self) -> None:
         """Send the selected exchange's request again."""
+        if self.refuse_read_only("rerun"):
+            return
         selected = self._selected_request()
         if selected is not None and self._runnable(selected[0]) is not None:
             self.send(*selected)
 
     def action_restart_resend(self) -> None:
         """Restart the selected exchange's plugin, then send its request again."""
+        if self.refuse_read_only("restart and resend"):
+            return
         selected = self._selected_request()
         if selected is not None and self._runnable(selected[0]) is not None:
             self.say(f"Restarting {selected[0]} and resending {selected[1]}…")
@@ -208,6 +217,8 @@ class ExchangeActions(Screen[None]):
 
     def action_toggle_plugin(self) -> None:
         """Start the highlighted plugin, or stop it when it runs."""
+        if self.refuse_read_only("start/stop"):
+            return
         entry = self._runnable(self.current_plugin)
         if entry is not None and entry.process is not None:
             verb = "stop" if entry.process.state is not PluginState.STOPPED else "start"
@@ -221,6 +232,8 @@ class ExchangeActions(Screen[None]):
 
     def lifecycle_command(self, name: str, verb: str, quiet: bool = False) -> None:
         """Start, stop or restart ``name`` in a worker, unless one is already in progress."""
+        if self.refuse_read_only(f"{verb} plugin"):
+            return
         entry = self.aro.registry.get(name)
         if entry is None or entry.process is None:
             return
@@ -308,15 +321,19 @@ class ExchangeActions(Screen[None]):
     def _write_file(self, path: Path, number: int, export: bool) -> None:
         try:
             if export:
-                data = json.dumps(self.aro.exchange_log.export(number), indent=2).encode("utf-8")
+                data = self.export_document(number)
             else:
                 data = self.aro.exchange_log.response_bytes(number) or b""
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        except OSError as error:
+        except (OSError, KeyError) as error:
             self.app.call_from_thread(self.say, f"Could not save {path}: {error}", "error")
             return
         self.app.call_from_thread(self.say, f"Saved {len(data)} bytes to {path}")
+
+    def export_document(self, number: int) -> bytes:
+        """Exchange ``number`` as export JSON (defined by the sessions part)."""
+        raise NotImplementedError
 
     def action_view_all(self) -> None:
         """Open the whole selected response in a pager."""

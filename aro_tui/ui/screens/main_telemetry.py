@@ -10,6 +10,7 @@ from aro_tui.core.exchange import Exchange
 from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host import PluginProcess, PluginState
 from aro_tui.core.telemetry import open_gpu_backend
+from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.ui.registry import PluginEntry
 from aro_tui.ui.screens.main_actions import ExchangeActions
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
@@ -42,7 +43,11 @@ class TelemetryWiring(ExchangeActions):
         if state is PluginState.READY:
             self.telemetry.watch_plugin(process)
         elif state in (PluginState.STOPPED, PluginState.CRASHED):
-            self.telemetry.plugin_stopped(entry.name)
+            self.record_cache_events(self.telemetry.plugin_stopped(entry.name))
+
+    def record_cache_events(self, events: list[CacheEvent]) -> None:
+        """Put cache events in the recording (defined by the sessions part)."""
+        raise NotImplementedError
 
     def is_internal(self, exchange: Exchange) -> bool:
         """Whether aro-tui sent ``exchange`` itself (a ``models`` query)."""
@@ -71,7 +76,7 @@ class TelemetryWiring(ExchangeActions):
     ) -> None:
         panel = self.telemetry
         try:
-            await panel.after_exchange(process, exchange)
+            self.record_cache_events(await panel.after_exchange(process, exchange))
         except Exception as error:
             self.say(f"{entry.name}: model cache query failed: {error}", "warning")
         self.update_exchange_memory(exchange, log_entry)

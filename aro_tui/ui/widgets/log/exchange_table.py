@@ -15,7 +15,12 @@ from textual.widgets import DataTable, Input
 from aro_tui.core.exchange_log import LogEntry, LogFilter
 from aro_tui.core.sanitize import sanitize_line, shorten
 from aro_tui.core.telemetry.exchange_memory import ExchangeMemory
-from aro_tui.ui.formatting import STATUS_STYLES, format_duration, format_size
+from aro_tui.ui.formatting import (
+    STATUS_STYLES,
+    format_duration,
+    format_size,
+    themed_status_styles,
+)
 
 # Plugin last: at 80 columns the number, action, status and timing stay in view.
 # Fixed widths: no reflow as rows arrive (steady snapshots, cheap appends).
@@ -73,6 +78,7 @@ def entry_cells(
     deterministic: bool,
     memory: ExchangeMemory | None = None,
     internal: bool = False,
+    status_styles: dict[str, str] = STATUS_STYLES,
 ) -> tuple[Text, ...]:
     """The row for one exchange (aro-tui's own calls tagged "internal", dim)."""
     action = Text(shorten(sanitize_line(entry.action), 15 - 9 * internal))
@@ -83,7 +89,7 @@ def entry_cells(
     return (
         Text(str(entry.number), justify="right"),
         action,
-        Text(entry.status.replace("_", " "), style=STATUS_STYLES.get(entry.status, "")),
+        Text(entry.status.replace("_", " "), style=status_styles.get(entry.status, "")),
         Text(format_duration(entry.duration_ms, deterministic), justify="right"),
         host,
         gpu,
@@ -98,11 +104,14 @@ class ExchangeTable(DataTable[Text]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "screen.rerun", "Rerun", id="log.rerun"),
-        Binding("e", "screen.edit_request", "Edit input", id="log.edit"),
-        Binding("c", "screen.copy_response", "Copy", id="log.copy"),
-        Binding("x", "screen.view_all", "View all", id="log.view_all"),
-        Binding("slash", "screen.focus_filter", "Filter", id="log.filter"),
-        Binding("i", "screen.toggle_internal", "Internal calls", id="log.internal"),
+        Binding("e", "screen.edit_request", "Edit input", id="log.edit", show=False),
+        Binding("c", "screen.copy_response", "Copy", id="log.copy", show=False),
+        Binding("d", "screen.compare", "Diff", tooltip="Rerun and compare", id="log.compare"),
+        Binding("y", "screen.copy_command", "Copy cmd", id="log.copy_command", show=False),
+        Binding("O", "screen.export_log", "Export log", id="log.export_log", show=False),
+        Binding("x", "screen.view_all", "View all", id="log.view_all", show=False),
+        Binding("slash", "screen.focus_filter", "Filter", id="log.filter", show=False),
+        Binding("i", "screen.toggle_internal", "Internal calls", id="log.internal", show=False),
     ]
 
     def __init__(self, *, max_rows: int, deterministic: bool, id: str | None = None) -> None:
@@ -115,6 +124,8 @@ class ExchangeTable(DataTable[Text]):
         """Exchanges aro-tui sent itself (``models`` queries)."""
         self.show_internal = False
         """Whether rows for internal exchanges are shown."""
+        self.status_styles = dict(STATUS_STYLES)
+        """Status colours, from the theme's ``$status-*`` variables."""
 
     def shows(self, entry: LogEntry) -> bool:
         """Whether ``entry`` gets a row (internal calls only when asked for)."""
@@ -126,6 +137,7 @@ class ExchangeTable(DataTable[Text]):
             self.deterministic,
             self.memory.get(entry.number),
             entry.number in self.internal_numbers,
+            self.status_styles,
         )
 
     def set_memory(self, entry: LogEntry, memory: ExchangeMemory) -> None:
@@ -142,6 +154,11 @@ class ExchangeTable(DataTable[Text]):
     def on_mount(self) -> None:
         for label, key, width in COLUMNS:
             self.add_column(label, key=key, width=width)
+        self.use_theme()
+
+    def use_theme(self) -> None:
+        """Take the status colours from the app's theme (rows added later use them)."""
+        self.status_styles = themed_status_styles(self.app.theme_variables)
 
     def append_entry(self, entry: LogEntry, follow: bool) -> None:
         """Add a row (dropping the oldest past ``max_rows``); move to it when ``follow``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.widgets import DataTable
 
 from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker
@@ -30,6 +32,9 @@ class ModelCacheTable(DataTable[str]):
         super().__init__(id=id, show_cursor=False, zebra_stripes=True)
         self.tracker = tracker
         self.plugin: str | None = None
+        self.number_for: Callable[[str, int], int | None] | None = None
+        """The log's number for a plugin's host exchange id ("loaded by #N" shows it; the
+        host's ids differ from the log's numbers as soon as two plugins run)."""
 
     def on_mount(self) -> None:
         """Add the columns."""
@@ -56,9 +61,7 @@ class ModelCacheTable(DataTable[str]):
                 entry.dtype or "—",
                 _count(entry.parameters),
                 format_bytes(entry.memory_bytes),
-                "—"
-                if event is None or event.exchange_id is None
-                else f"#{event.exchange_id} {event.action}",
+                self._loaded_by(event),
                 _delta(None if event is None else event.host_delta_bytes),
                 "…"
                 if event is not None and event.gpu_pending
@@ -66,6 +69,13 @@ class ModelCacheTable(DataTable[str]):
                 _note(event),
                 key=key,
             )
+
+    def _loaded_by(self, event: CacheEvent | None) -> str:
+        if event is None or event.exchange_id is None:
+            return "—"
+        lookup = self.number_for
+        number = None if lookup is None else lookup(event.plugin, event.exchange_id)
+        return f"#{event.exchange_id if number is None else number} {event.action}"
 
 
 def _count(value: int | None) -> str:

@@ -78,6 +78,9 @@ class TelemetryPanel(Vertical):
         self.tracker = tracker if tracker is not None else ModelCacheTracker()
         self.baselines = BaselineWatch()
         self.sampler: Sampler | None = None
+        self.sample_listener: Callable[[TelemetrySample], None] | None = None
+        """Called with every sample, on the sampler's thread (e.g. a session recorder's
+        thread-safe ``record_sample``); the redraw message coalesces, this never does."""
         self.backend_description = ""
         self._plugin = plugin
         self._window_s = window_s
@@ -122,6 +125,8 @@ class TelemetryPanel(Vertical):
 
         def on_sample(sample: TelemetrySample) -> None:  # the sampler's thread
             self.samples.append(sample)
+            if self.sample_listener is not None:
+                self.sample_listener(sample)
             self.post_message(self.Sampled(sample))
 
         self.stop_sampling()

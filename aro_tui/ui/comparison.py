@@ -1,0 +1,126 @@
+"""A logged exchange against a fresh run of it: outcome, JSON diff, latency and memory.
+
+Plain Python (no Textual): the log's rows and bodies in, a :class:`Comparison` out. The log
+holds both live exchanges and ones reopened from a recording, so one path serves both.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.exchange_log import ExchangeLog, LogEntry
+from aro_tui.core.json_diff import DiffEntry, DiffOptions, JsonDiff, diff_json
+
+FAILED = {ExchangeStatus.TIMEOUT, ExchangeStatus.CRASHED, ExchangeStatus.PROTOCOL_ERROR}
+
+
+def exchange_from_log(log: ExchangeLog, number: int) -> Exchange:
+    """Exchange ``number`` rebuilt from the log (blocking: reads its bodies; ``KeyError``)."""
+    entry = log.get(number)
+    if entry is None:
+        raise KeyError(number)
+    details = log.details(number)
+    duration_s = None if entry.duration_ms is None else entry.duration_ms / 1000
+    stderr = log.stderr_lines(number)
+    return Exchange(
+        id=int(details.get("exchange_id") or number),
+        plugin=entry.plugin,
+        action=entry.action,
+        request_bytes=log.request_bytes(number),
+        started_at=float(details.get("started_at") or 0.0),
+        finished_monotonic_s=duration_s,
+        status=ExchangeStatus(entry.status),
+        response_bytes=log.response_bytes(number),
+        error=entry.error,
+        traceback=details.get("traceback"),
+        exit_code=entry.exit_code,
+        signal_number=entry.signal_number,
+        stderr_lines=deque(stderr, maxlen=max(len(stderr), 1)),
+        stderr_line_count=entry.stderr_line_count,
+        stderr_bytes=int(details.get("stderr_bytes") or 0),
+        rss_before_bytes=entry.rss_before_bytes,
+        rss_after_bytes=entry.rss_after_bytes,
+    )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Exchange ``number`` as logged ("then") against a fresh run ("now")."""
+
+    number: int
+    plugin: str
+    action: str
+    outcome: str
+    """``equal``, ``different``, ``crashed`` (the rerun failed) or ``missing`` (no plugin)."""
+    diff: JsonDiff | None
+    problem: str | None
+    old_status: str
+    new_status: str | None
+    old_duration_ms: float | None
+    new_duration_ms: float | None
+    old_rss_after_bytes: int | None
+    new_rss_after_bytes: int | None
+    old_rss_growth_bytes: int | None
+    new_rss_growth_bytes: int | None
+
+    @property
+    def entries(self) -> tuple[DiffEntry, ...]:
+        """The differences (empty when equal or not compared)."""
+        return () if self.diff is None else self.diff.entries
+
+
+def _growth(before: int | None, after: int | None) -> int | None:
+    return None if before is None or after is None else after - before
+
+
+def _parse(body: bytes | None) -> tuple[bool, Any]:
+    if body is None:
+        return False, None
+    try:
+        return True, orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False, None
+
+
+def missing(entry: LogEntry, problem: str) -> Comparison:
+    """``entry`` could not be rerun (its plugin isn't here, or isn't runnable)."""
+    return Comparison(
+        entry.number, entry.plugin, entry.action, "missing", None, problem, entry.status, None,
+        entry.duration_ms, None, entry.rss_after_bytes, None,
+        _growth(entry.rss_before_bytes, entry.rss_after_bytes), None,
+    )  # fmt: skip
+
+
+def compare_logged(
+    entry: LogEntry, old_response: bytes | None, new: Exchange, options: DiffOptions | None = None
+) -> Comparison:
+    """Compare a fresh run ``new`` of log entry ``entry`` with the response it had."""
+    duration_s = new.duration_s
+    new_status = str(new.status)
+    diff: JsonDiff | None = None
+    problem: str | None = None
+    if new.status in FAILED:
+        outcome, problem = "crashed", f"{new_status}: {new.error}"
+    else:
+        old_ok, old_json = _parse(old_response)
+        new_ok, new_json = _parse(new.response_bytes)
+        if old_ok and new_ok:
+            diff = diff_json(old_json, new_json, options)
+        elif old_response == new.response_bytes:
+            diff = JsonDiff((), 0)
+        else:
+            old_text = None if old_response is None else old_response.decode("utf-8", "replace")
+            diff = JsonDiff((DiffEntry("$", "changed", old_text, new.response_text),), 1)
+        outcome = "different" if not diff.equal or new_status != entry.status else "equal"
+    return Comparison(
+        entry.number, entry.plugin, entry.action, outcome, diff, problem, entry.status,
+        new_status, entry.duration_ms, None if duration_s is None else duration_s * 1000,
+        entry.rss_after_bytes, new.rss_after_bytes,
+        _growth(entry.rss_before_bytes, entry.rss_after_bytes),
+        _growth(new.rss_before_bytes, new.rss_after_bytes),
+    )  # fmt: skip

@@ -1,0 +1,290 @@
+"""The main screen's sessions: recording, a reopened recording, replay and diff, export, copy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from textual import work
+
+from aro_tui.core.exchange import Exchange
+from aro_tui.core.exchange_log import LogEntry
+from aro_tui.core.export import call_command_line, exchange_to_json, log_to_json
+from aro_tui.core.sanitize import sanitize_line
+from aro_tui.core.session.reader import Session, SessionReadError, read_session
+from aro_tui.core.telemetry.buffers import ExchangeSpan
+from aro_tui.core.telemetry.cache_records import cache_event_from_json, cache_event_to_json
+from aro_tui.core.telemetry.model_cache import CacheEvent
+from aro_tui.core.telemetry.samples import TelemetrySample
+from aro_tui.ui.comparison import Comparison, compare_logged, exchange_from_log, missing
+from aro_tui.ui.screens.diff import DiffScreen
+from aro_tui.ui.screens.main_telemetry import TelemetryWiring
+from aro_tui.ui.screens.save import SaveDialog
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
+
+MAX_LOG_NUMBERS = 20_000
+MAX_WINDOW_S = 3600.0
+
+
+@dataclass
+class LoadedRecording:
+    """A recording read in a worker, ready for the event loop to show."""
+
+    session: Session
+    exchanges: list[Exchange]
+    samples: list[TelemetrySample]
+    cache_events: list[CacheEvent]
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_recording(path: Path) -> LoadedRecording:
+    """Read ``path`` (blocking) and decode what the dashboard shows; damage becomes warnings."""
+    session = read_session(path)
+    warnings = list(session.warnings)
+    exchanges: list[Exchange] = []
+    for recorded in session.exchanges:
+        try:
+            exchanges.append(recorded.to_exchange())
+        except OSError as error:
+            warnings.append(f"exchange #{recorded.number}: its body is lost ({error})")
+            exchanges.append(
+                Exchange(
+                    id=recorded.id,
+                    plugin=recorded.plugin,
+                    action=recorded.action,
+                    request_bytes=b"",
+                    started_at=recorded.recorded_at,
+                    status=recorded.status,
+                    error=recorded.error,
+                )
+            )
+    samples: list[TelemetrySample] = []
+    for data in session.samples:
+        try:
+            samples.append(TelemetrySample.from_json(data))
+        except (KeyError, TypeError, ValueError):
+            continue
+    cache_events: list[CacheEvent] = []
+    for data in session.cache_events:
+        try:
+            cache_events.append(cache_event_from_json(data))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return LoadedRecording(session, exchanges, samples, cache_events, warnings)
+
+
+class SessionWiring(TelemetryWiring):
+    """Records the live session, or shows a recording read-only; replays, exports, copies."""
+
+    def setup_sessions(self) -> None:
+        """Record samples; show log numbers in the cache table; load a recording if asked."""
+        self.log_numbers: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self.telemetry.cache_table.number_for = self.log_number_for
+        recorder = self.aro.recorder
+        if recorder is not None:
+            # The recorder's queue is thread-safe: recording straight from the sampler thread
+            # keeps every sample (the redraw message coalesces, so it would drop some).
+            self.telemetry.sample_listener = recorder.record_sample
+        if self.aro.config.open_session is not None:
+            self._read_recording(self.aro.config.open_session)
+
+    def log_number_for(self, plugin: str, exchange_id: int) -> int | None:
+        """The log's number for ``plugin``'s host exchange ``exchange_id``."""
+        return self.log_numbers.get((plugin, exchange_id))
+
+    def note_log_number(self, exchange: Exchange, entry: LogEntry) -> None:
+        """Remember which log row a host exchange became (bounded)."""
+        self.log_numbers[(exchange.plugin, exchange.id)] = entry.number
+        while len(self.log_numbers) > MAX_LOG_NUMBERS:
+            self.log_numbers.popitem(last=False)
+
+    def record_cache_events(self, events: list[CacheEvent]) -> None:
+        """Put model loads/unloads in the recording (when one is attached)."""
+        recorder = self.aro.recorder
+        if recorder is not None:
+            for event in events:
+                recorder.record_cache_event(cache_event_to_json(event))
+
+    def refuse_read_only(self, doing: str) -> bool:
+        """In a reopened recording: say why ``doing`` is off and return True."""
+        if not self.aro.read_only:
+            return False
+        self.say(
+            f"Read-only recording: {doing} is off. Press d on an exchange (or ctrl+p, "
+            "'replay') to rerun it against the plugin as it is now and see what changed.",
+            "warning",
+        )
+        return True
+
+    # -- a reopened recording ------------------------------------------------------------------
+
+    @work(thread=True, group="recording")
+    def _read_recording(self, path: Path) -> None:
+        try:
+            loaded = load_recording(path)
+        except (OSError, SessionReadError) as error:
+            self.app.call_from_thread(self.say, f"Cannot open {path}: {error}", "error")
+            return
+        self.app.call_from_thread(self._show_recording, loaded)
+
+    def _show_recording(self, loaded: LoadedRecording) -> None:
+        session = loaded.session
+        for warning in loaded.warnings:
+            self.say(warning, "warning")
+        entries = self.aro.exchange_log.add_many(loaded.exchanges)
+        panel = self.telemetry
+        table = self.query_one(ExchangeTable)
+        # aro-tui's own cache queries are recorded too; hide them as the live log does.
+        cache_plugins = {event.plugin for event in loaded.cache_events}
+        for exchange, entry in zip(loaded.exchanges, entries, strict=True):
+            self.note_log_number(exchange, entry)
+            internal = exchange.action == "models" and exchange.plugin in cache_plugins
+            if internal:
+                table.internal_numbers.add(entry.number)
+            panel.spans.record(ExchangeSpan.from_exchange(exchange, internal=internal))
+        for sample in loaded.samples:
+            panel.samples.append(sample)
+        for event in loaded.cache_events:
+            panel.tracker.apply_recorded(event)
+        times = [s.t for s in loaded.samples] + [e.started_at for e in loaded.exchanges]
+        if times:
+            end_t = max(times) + 1.0
+            panel.chart.window_s = min(max(120.0, end_t - min(times) + 2.0), MAX_WINDOW_S)
+            panel.set_axis_end(end_t)
+        panel.backend_description = "recorded"
+        first_plugin = next(iter(session.plugins), None)
+        if first_plugin is not None:
+            panel.show_plugin(first_plugin)
+        panel.refresh_view()
+        shown = [entry for entry in entries if table.shows(entry)]
+        table.show_entries(shown[-table.max_rows :], None)
+        self.update_log_title()
+        if shown:
+            self.show_exchange(shown[-1].number)
+            table.focus()
+        cut_off = "" if session.ended_at is not None else " · cut off (no end record)"
+        self.show_banner(
+            f"READ-ONLY recording {session.session_id} · {len(entries)} exchanges"
+            f"{cut_off} · d: rerun one against the plugin now · ctrl+p 'replay all'"
+        )
+
+    def show_banner(self, text: str) -> None:
+        """Show the read-only banner (defined by the layout)."""
+        raise NotImplementedError
+
+    # -- replay and diff ----------------------------------------------------------------------
+
+    def _user_entries(self) -> list[LogEntry]:
+        table = self.query_one(ExchangeTable)
+        return [e for e in self.aro.exchange_log.entries if e.number not in table.internal_numbers]
+
+    def action_compare(self) -> None:
+        """Rerun the selected exchange against the plugin as it is now; show what changed."""
+        number = self.shown_number
+        entry = None if number is None else self.aro.exchange_log.get(number)
+        if entry is None:
+            self.say("Select an exchange in the log first.", "warning")
+            return
+        self.say(f"Rerunning #{entry.number} {entry.plugin} · {entry.action} to compare…")
+        self._replay([entry], f"Replay of #{entry.number}")
+
+    def action_replay_all(self) -> None:
+        """Rerun every exchange in the log, in order, and show what changed."""
+        entries = self._user_entries()
+        if not entries:
+            self.say("The log is empty: nothing to replay.", "warning")
+            return
+        self.say(f"Replaying {len(entries)} exchanges against the plugins as they are now…")
+        self._replay(entries, f"Replay of {len(entries)} exchanges")
+
+    @work(group="replay", exclusive=True)
+    async def _replay(self, entries: list[LogEntry], title: str) -> None:
+        comparisons: list[Comparison] = []
+        for entry in entries:
+            comparisons.append(await self._compare_one(entry))
+        self.app.push_screen(DiffScreen(title, comparisons, self.aro.config.deterministic))
+
+    async def _compare_one(self, entry: LogEntry) -> Comparison:
+        log = self.aro.exchange_log
+        plugin = self.aro.registry.get(entry.plugin)
+        if plugin is None or plugin.process is None:
+            return missing(entry, f"no runnable plugin {entry.plugin!r} here")
+        try:
+            request, old_response = await asyncio.to_thread(
+                lambda: (log.request_bytes(entry.number), log.response_bytes(entry.number))
+            )
+        except KeyError:
+            return missing(entry, "the logged request is gone")
+        try:
+            new = await plugin.process.call(
+                entry.action, request, timeout_s=self.aro.config.timeout_s
+            )
+        except Exception as error:
+            return missing(entry, f"{type(error).__name__}: {error}")
+        return compare_logged(entry, old_response, new)
+
+    # -- export and copy ------------------------------------------------------------------------
+
+    def action_export_log(self) -> None:
+        """Save the whole log (every exchange, with bodies and stderr) as one JSON file."""
+        numbers = [e.number for e in self._user_entries()]
+        if not numbers:
+            self.say("The log is empty: nothing to export.", "warning")
+            return
+        default = Path.cwd() / "exchanges.json"
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._export_log(path, numbers)
+
+        self.app.push_screen(SaveDialog(f"Export {len(numbers)} exchanges to", default), chosen)
+
+    @work(thread=True, group="files")
+    def _export_log(self, path: Path, numbers: list[int]) -> None:
+        log = self.aro.exchange_log
+        try:
+            document = log_to_json(exchange_from_log(log, n) for n in numbers)
+            data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        except (OSError, KeyError) as error:
+            self.app.call_from_thread(self.say, f"Could not export to {path}: {error}", "error")
+            return
+        message = f"Exported {len(numbers)} exchanges ({len(data)} bytes) to {path}"
+        self.app.call_from_thread(self.say, message)
+
+    def export_document(self, number: int) -> bytes:
+        """Exchange ``number`` as ``aro-tui/exchange/1`` JSON (blocking: reads its bodies)."""
+        document = exchange_to_json(exchange_from_log(self.aro.exchange_log, number))
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2)
+
+    def action_copy_command(self) -> None:
+        """Copy the selected exchange as an ``aro-tui call`` command line (OSC 52)."""
+        number = self.shown_number
+        if number is None or self.aro.exchange_log.get(number) is None:
+            self.say("Select an exchange first.", "warning")
+            return
+        self._copy_command(number)
+
+    @work(thread=True, group="files")
+    def _copy_command(self, number: int) -> None:
+        config = self.aro.config
+        try:
+            exchange = exchange_from_log(self.aro.exchange_log, number)
+            line = call_command_line(exchange, config.plugins_path, python=config.interpreter)
+        except (KeyError, ValueError) as error:
+            self.app.call_from_thread(self.say, f"Cannot copy #{number}: {error}", "error")
+            return
+        self.app.call_from_thread(self._copied, number, line)
+
+    def _copied(self, number: int, line: str) -> None:
+        self.app.copy_to_clipboard(line)
+        self.say(f"Copied #{number} as a command line ({len(line)} chars): {line[:60]}")
+
+    def session_title(self) -> str:
+        """What the dashboard records to, for the subtitle ('' when not recording)."""
+        recorder = self.aro.recorder
+        return "" if recorder is None else f"recording {sanitize_line(recorder.session_id)}"

@@ -1,0 +1,247 @@
+"""Themes, recording, reopening, replay + diff, export and copy, driven through the real app."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from helpers import BUNDLED, discovery_of, make_app, plugin_state, wait_until
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
+from aro_tui.ui.app import AroApp
+from aro_tui.ui.screens.diff import DiffScreen
+from aro_tui.ui.screens.save import SaveDialog
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
+from aro_tui.ui.widgets.request.input_editor import InputEditor
+
+TEXT = "plugin-python-text"
+ANALYZE_INPUT = '{"text": "one two. three four!"}'
+
+
+@pytest.fixture
+def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's config and data folders, under ``tmp_path``."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path
+
+
+def user_app(tmp_path: Path, *folders: Path, record: bool = False) -> AroApp:
+    """The app reading and writing the (temporary) user folders."""
+    app = make_app(tmp_path, *folders)
+    app.config = replace(app.config, user_files=True, record=record)
+    return AroApp(app.config, app.registry.discovery)
+
+
+def notifications(app: AroApp) -> list[str]:
+    """Every notification's text so far."""
+    return [n.message for n in app._notifications]
+
+
+async def run_analyze(pilot: Pilot[None], app: AroApp, number: int = 1) -> None:
+    """Wait for the text plugin, run ``analyze`` and wait for exchange ``number``."""
+    await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+    screen = app.main_screen
+    screen.select_plugin(TEXT)
+    screen.select_action("analyze")
+    screen.query_one(InputEditor).load(ANALYZE_INPUT, "draft")
+    screen.action_run()
+    await wait_until(pilot, lambda: app.main_screen.shown_number == number, "the response")
+
+
+async def record_live_session(tmp_path: Path) -> Path:
+    """Run ``analyze`` once in a recorded dashboard; the recording's path."""
+    app = user_app(tmp_path, BUNDLED, record=True)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await run_analyze(pilot, app)
+        assert app.recorder is not None
+        path = app.recorder.path
+        await app.action_quit()
+    return path
+
+
+def sessions_in(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "data" / "aro-tui" / "sessions").glob("*.jsonl"))
+
+
+async def test_theme_switch_from_palette_is_live_and_remembered(xdg: Path) -> None:
+    app = user_app(xdg, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        assert app.theme == "aro-dark"
+        dark_ok = app.theme_variables["status-ok"]
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Switch theme: aro-light")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.theme == "aro-light", "the light theme")
+        assert app.theme_variables["status-ok"] != dark_ok
+        assert (
+            app.main_screen.query_one(ExchangeTable)
+            .status_styles["ok"]
+            .endswith(app.theme_variables["status-ok"])
+        )
+    settings = json.loads((xdg / "config" / "aro-tui" / "settings.json").read_text())
+    assert settings["theme"] == "aro-light"
+    again = user_app(xdg, BUNDLED)
+    async with again.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        assert again.theme == "aro-light"
+
+
+async def test_broken_user_theme_is_named_and_default_used(xdg: Path) -> None:
+    themes = xdg / "config" / "aro-tui" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "mine.yaml").write_text('name: mine\nprimary: "#4aa8ff"\nerror: blurple\n')
+    (xdg / "config" / "aro-tui" / "settings.json").write_text('{"theme": "mine"}')
+    app = user_app(xdg, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        assert app.theme == "aro-dark"
+        shown = notifications(app)
+        assert any("mine.yaml" in text and "blurple" in text for text in shown), shown
+        assert any("'mine' is not available" in text for text in shown), shown
+
+
+async def test_live_session_is_recorded(xdg: Path) -> None:
+    path = await record_live_session(xdg)
+    assert sessions_in(xdg) == [path]
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    kinds = [record["type"] for record in records]
+    assert kinds[0] == "header" and kinds[-1] == "end"
+    [exchange] = [r for r in records if r["type"] == "exchange" and r["action"] == "analyze"]
+    assert exchange["plugin"] == TEXT and exchange["status"] == "ok"
+    assert '"words": 4' in exchange["response"]["text"].replace('"words":4', '"words": 4')
+    assert any(r["type"] == "plugin" and r["event"] == "started" for r in records)
+
+
+async def test_no_record_and_test_mode_write_nothing(xdg: Path) -> None:
+    app = user_app(xdg, BUNDLED, record=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await run_analyze(pilot, app)
+        assert app.recorder is None
+    assert sessions_in(xdg) == []
+
+
+def add_samples(path: Path) -> float:
+    """Put 40 one-second memory samples around the recorded call; the last sample's time."""
+    lines = path.read_text().splitlines()
+    [exchange] = [json.loads(line) for line in lines if '"type":"exchange"' in line]
+    base = exchange["started_at"] - 30
+    samples = []
+    for second in range(40):
+        usage = PluginUsage(rss_bytes=(100 + second) * 1024**2, process_count=1)
+        sample = TelemetrySample(base + second, (), {TEXT: usage}, "no GPU here")
+        record = {"type": "sample", "t": base + second, "sample": sample.to_json()}
+        samples.append(json.dumps(record))
+    path.write_text("\n".join([*lines[:-1], *samples, lines[-1]]) + "\n")
+    return base + 39
+
+
+async def test_open_shows_the_recording_read_only_with_its_chart(xdg: Path) -> None:
+    path = await record_live_session(xdg)
+    last_sample_t = add_samples(path)
+    config = replace(make_app(xdg, BUNDLED).config, user_files=True, open_session=path)
+    app = AroApp(config, discovery_of(BUNDLED))
+    async with app.run_test(size=(140, 45)) as pilot:
+        table = app.main_screen.query_one(ExchangeTable)
+        await wait_until(pilot, lambda: table.row_count == 1, "the recorded exchange")
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "its response")
+        banner = str(app.main_screen.query_one("#banner").render())
+        assert "READ-ONLY" in banner and path.stem in banner
+        response = app.main_screen.query_one("#response-text")
+        assert '"words": 4' in response.text  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert any("Read-only recording: running is off" in n for n in notifications(app))
+        assert plugin_state(app, TEXT) == "stopped"
+        assert app.recorder is None
+        await pilot.press("f8")
+        panel = app.main_screen.telemetry
+        assert len(panel.samples) == 40
+        assert panel.chart.end_t is not None and panel.chart.end_t >= last_sample_t
+        chart = str(panel.chart.render())
+        assert "waiting" not in chart and "host" in chart
+    assert len(sessions_in(xdg)) == 1  # opening recorded nothing
+
+
+def modified_plugins(tmp_path: Path) -> Path:
+    """A copy of the text plugin whose ``analyze`` counts one word too many."""
+    plugins = tmp_path / "Plugins"
+    shutil.copytree(BUNDLED, plugins / TEXT)
+    source = plugins / TEXT / "src" / "plugin.py"
+    text = source.read_text()
+    assert '"words": len(words),' in text
+    source.write_text(text.replace('"words": len(words),', '"words": len(words) + 1,'))
+    return plugins
+
+
+async def test_replay_of_a_recorded_exchange_shows_the_changed_path(xdg: Path) -> None:
+    path = await record_live_session(xdg)
+    plugins = modified_plugins(xdg)
+    config = replace(
+        make_app(xdg, BUNDLED).config,
+        plugins_path=plugins,
+        user_files=True,
+        open_session=path,
+        autostart=False,
+    )
+    app = AroApp(config, discovery_of(plugins / TEXT))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "the recording")
+        app.main_screen.query_one(ExchangeTable).focus()
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff view")
+        paths = app.screen.query_one("#diff-paths", DataTable)
+        rows = [[str(cell) for cell in paths.get_row_at(i)] for i in range(paths.row_count)]
+        assert ["~", "$.words", "4", "5"] in rows
+        runs = app.screen.query_one("#diff-runs", DataTable)
+        assert str(runs.get_row_at(0)[2]) == "different"
+        await pilot.press("escape")
+        assert app.main_screen.query_one(ExchangeTable).row_count == 1  # replay not logged
+
+
+async def test_live_compare_with_previous_run_is_equal(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await run_analyze(pilot, app)
+        app.main_screen.action_compare()
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff view")
+        runs = app.screen.query_one("#diff-runs", DataTable)
+        assert str(runs.get_row_at(0)[2]) == "equal"
+
+
+async def test_export_whole_log(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await run_analyze(pilot, app)
+        app.main_screen.drafts[(TEXT, "hash")] = ('{"text": "x"}', "draft")
+        app.main_screen.run_plugin_action(TEXT, "hash")
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 2, "second response")
+        app.main_screen.query_one(ExchangeTable).focus()
+        await pilot.press("O")
+        await wait_until(pilot, lambda: isinstance(app.screen, SaveDialog), "the save dialog")
+        box = app.screen.query_one(Input)
+        assert box.value.endswith("exchanges.json")
+        target = tmp_path / "out" / "log.json"
+        box.value = str(target)
+        await pilot.press("enter")
+        await wait_until(pilot, target.exists, "the export")
+        await app.workers.wait_for_complete()
+    document = json.loads(target.read_text())
+    assert document["schema"] == "aro-tui/exchange-log/1" and document["count"] == 2
+    assert [e["action"] for e in document["exchanges"]] == ["analyze", "hash"]
+
+
+async def test_copy_as_command_line(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await run_analyze(pilot, app)
+        app.main_screen.query_one(ExchangeTable).focus()
+        await pilot.press("y")
+        await wait_until(pilot, lambda: "aro-tui call" in app.clipboard, "the clipboard")
+    assert app.clipboard.endswith(f"-- {TEXT} analyze '{ANALYZE_INPUT}'")
+    assert f"--plugins-dir {BUNDLED}" in app.clipboard
