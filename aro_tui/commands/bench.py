@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import orjson
 
 from aro_tui.core.exchange import ExchangeStatus
 from aro_tui.core.host import PluginLaunch, PluginProcess
+from aro_tui.core.loop import loop_factory, loop_name
 
 NOOP_PLUGIN = (
     Path(__file__).resolve().parents[2] / "tests" / "plugins" / "noop" / "src" / "plugin.py"
@@ -78,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--plugin", type=Path, default=NOOP_PLUGIN, metavar="FILE", help="the spec-loop plugin"
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="the host's event loop (auto: uvloop when installed, as call/batch use)",
     )
     parser.set_defaults(func=run_bench)
 
@@ -239,6 +247,10 @@ async def _host_pipelined(plugin: PluginProcess, payload: bytes, count: int) -> 
     return count / (time.perf_counter() - started_s)
 
 
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    return None if choice == "asyncio" else loop_factory()
+
+
 def _verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
@@ -260,12 +272,19 @@ def run_bench(args: argparse.Namespace) -> int:
     modes: list[tuple[str, tuple[int, int]]] = [("same core", (cpu_list[0], cpu_list[0]))]
     if len(cpu_list) > 1:
         modes.append(("different cores", (cpu_list[0], cpu_list[1])))
+    factory = _loop_factory(args.loop)
+    if factory is None and args.loop == "uvloop":
+        print("aro-tui bench: error: uvloop is not available", file=sys.stderr)
+        return 2
+    loop_text = "asyncio" if factory is None else loop_name()
     print(f"{rounds} interleaved rounds per mode; verdicts use the median of per-round ratios")
+    print(f"host event loop: {loop_text}; Python {sys.version.split()[0]}")
     all_met = True
     unmet: list[str] = []
     try:
         for mode, cpus in modes:
-            spec, host = asyncio.run(bench_mode(args, payloads, counts, rounds, cpus))
+            with asyncio.Runner(loop_factory=factory) as runner:
+                spec, host = runner.run(bench_mode(args, payloads, counts, rounds, cpus))
             os.sched_setaffinity(0, original_affinity)
             all_met &= _report(mode, spec, host, unmet)
     finally:

@@ -104,8 +104,10 @@ def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
 
 
 def run_with_host(main: Callable[[PluginHost], Awaitable[int]]) -> int:
-    """Run ``main(host)``; on any exit, including SIGTERM, no plugin process survives."""
+    """Run ``main(host)`` (on uvloop when available); on any exit, including SIGTERM, no
+    plugin process survives."""
     from aro_tui.core.host import PluginHost
+    from aro_tui.core.loop import run as run_loop
 
     host = PluginHost()
     atexit.register(host.kill_all_now)
@@ -133,7 +135,7 @@ def run_with_host(main: Callable[[PluginHost], Awaitable[int]]) -> int:
             await host.stop_all()
 
     try:
-        return asyncio.run(guarded())
+        return run_loop(guarded())
     except KeyboardInterrupt:
         host.kill_all_now()
         return 128 + signal.SIGINT

@@ -24,6 +24,7 @@ import secrets
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -43,9 +44,11 @@ from aro_tui.core.plugin_io import INSTANCE_ENV, HarnessChannel, HarnessProtocol
 from aro_tui.core.process_tree import ProcessTree
 from aro_tui.core.protocol import (
     HARNESS_IMPORT_ERROR,
+    HARNESS_OK,
     HARNESS_READY,
     Frame,
     check_action_name,
+    classify_json_result,
     encode_request_header,
     interpret,
 )
@@ -76,6 +79,11 @@ class PluginProcess:
     def __init__(self, launch: PluginLaunch, observer: PluginObserver | None = None) -> None:
         """Prepare (not start) the plugin described by ``launch``."""
         self.launch = launch
+        self._observer: PluginObserver | None = None
+        self._observe_state: _StateHook | None = None
+        self._observe_started: _ExchangeHook | None = None
+        self._observe_finished: _ExchangeHook | None = None
+        self._observe_stderr: _StderrHook | None = None
         self.observer = observer
         self.state = PluginState.STOPPED
         self.info: dict[str, Any] | None = None
@@ -107,6 +115,21 @@ class PluginProcess:
         self._start_traceback: str | None = None
 
     # -- public API -------------------------------------------------------------------------
+
+    @property
+    def observer(self) -> PluginObserver | None:
+        """Who receives this plugin's events (may be replaced at any time)."""
+        return self._observer
+
+    @observer.setter
+    def observer(self, observer: PluginObserver | None) -> None:
+        # Why cache the overridden methods: state changes and exchange starts/ends happen on
+        # every call; calling PluginObserver's empty defaults costs time on the hot path.
+        self._observer = observer
+        self._observe_state = _hook(observer, "on_state_changed")
+        self._observe_started = _hook(observer, "on_exchange_started")
+        self._observe_finished = _hook(observer, "on_exchange_finished")
+        self._observe_stderr = _hook(observer, "on_stderr_line")
 
     @property
     def name(self) -> str:
@@ -172,9 +195,11 @@ class PluginProcess:
         if action not in self._checked_actions:
             check_action_name(action)
             self._checked_actions.add(action)
-        pending = self._send("call", action, _as_bytes(input_json), timeout_s)
-        if self.observer is not None:
-            self.observer.on_exchange_started(self, pending.exchange)
+        body = input_json if type(input_json) is bytes else _as_bytes(input_json)
+        pending = self._send("call", action, body, timeout_s)
+        started = self._observe_started
+        if started is not None:
+            started(self, pending.exchange)
         return pending.future
 
     def cancel(self, exchange_id: int) -> bool:
@@ -334,28 +359,34 @@ class PluginProcess:
         *,
         observed: bool = True,
     ) -> Pending:
-        if self._stdin is None or not (self.running or kind == "exit"):
-            raise RuntimeError(f"plugin {self.name} is not running ({self.state})")
+        stdin = self._stdin
+        state = self.state
+        if stdin is None or (
+            state is not PluginState.BUSY and state is not PluginState.READY and kind != "exit"
+        ):
+            raise RuntimeError(f"plugin {self.name} is not running ({state})")
         request_id = self._next_id
-        self._next_id += 1
+        self._next_id = request_id + 1
         loop = self._loop
         now_s = loop.time()
-        exchange = Exchange(request_id, self.launch.name, action, body)
-        exchange.sent_monotonic_s = now_s
+        # Written first, so that with host and plugin on different cores the bookkeeping
+        # below overlaps with the plugin's work instead of delaying the request.
+        header = encode_request_header(kind, request_id, action, len(body))
+        if len(body) < SMALL_WRITE_BYTES:
+            stdin.write(header + body)
+        else:
+            stdin.write(header)
+            stdin.write(body)
+        launch = self.launch
+        exchange = Exchange(request_id, launch.name, action, body, sent_monotonic_s=now_s)
         pending = Pending(
             exchange,
             loop.create_future(),
-            self.launch.default_timeout_s if timeout_s is None else timeout_s,
+            launch.default_timeout_s if timeout_s is None else timeout_s,
             observed,
         )
-        header = encode_request_header(kind, request_id, action, len(body))
-        if len(body) < SMALL_WRITE_BYTES:
-            self._stdin.write(header + body)
-        else:
-            self._stdin.write(header)
-            self._stdin.write(body)
         self._inflight.add(pending, now_s)
-        if observed and self.state is PluginState.READY:
+        if observed and state is PluginState.READY:
             self._set_state(PluginState.BUSY)
         return pending
 
@@ -379,22 +410,28 @@ class PluginProcess:
 
     def _on_stderr_line(self, text: str, exchange: Exchange | None) -> None:
         self.recent_stderr.append(text)
-        if self.observer is not None:
-            self.observer.on_stderr_line(self, text, exchange)
+        if self._observe_stderr is not None:
+            self._observe_stderr(self, text, exchange)
 
     def _complete(self, pending: Pending) -> None:
-        assert pending.frame is not None
-        outcome = interpret(
-            pending.frame,
-            pending.exchange.action,
-            validate_json=(self.launch.validate_json and pending.observed),
-        )
+        frame = pending.frame
+        assert frame is not None
         exchange = pending.exchange
+        if frame.action_ns >= 0:
+            exchange.action_duration_s = frame.action_ns / 1e9
+        validate_json = self.launch.validate_json and pending.observed
+        if frame.status == HARNESS_OK and validate_json:
+            # The common case, without building an Outcome.
+            status, error = classify_json_result(frame.body)
+            if status is not ExchangeStatus.PROTOCOL_ERROR:
+                exchange.response_bytes = frame.body
+                exchange.error = error
+                self._finish(pending, status)
+                return
+        outcome = interpret(frame, exchange.action, validate_json=validate_json)
         exchange.response_bytes = outcome.response_bytes
         exchange.error = outcome.error
         exchange.traceback = outcome.traceback
-        if pending.frame.action_ns >= 0:
-            exchange.action_duration_s = pending.frame.action_ns / 1e9
         self._finish(pending, outcome.status)
 
     def _finish(self, pending: Pending, status: ExchangeStatus) -> None:
@@ -404,14 +441,16 @@ class PluginProcess:
         exchange.status = status
         if exchange.finished_monotonic_s is None:
             exchange.finished_monotonic_s = time.monotonic()
-        self._pending.pop(exchange.id, None)
-        if not pending.future.done():
-            pending.future.set_result(exchange)
+        by_id = self._pending
+        by_id.pop(exchange.id, None)
+        future = pending.future
+        if not future.done():
+            future.set_result(exchange)
         if pending.observed:
             self.history.append(exchange)
-            if self.observer is not None:
-                self.observer.on_exchange_finished(self, exchange)
-        if not self._pending and self.state is PluginState.BUSY:
+            if self._observe_finished is not None:
+                self._observe_finished(self, exchange)
+        if not by_id and self.state is PluginState.BUSY:
             self._set_state(PluginState.READY)
 
     # -- faults -----------------------------------------------------------------------------
@@ -502,16 +541,16 @@ class PluginProcess:
         exchange = failed_start_exchange(self._next_id, self.name, action, body, error)
         self._next_id += 1
         self.history.append(exchange)
-        if self.observer is not None:
-            self.observer.on_exchange_finished(self, exchange)
+        if self._observe_finished is not None:
+            self._observe_finished(self, exchange)
         return exchange
 
     def _set_state(self, state: PluginState) -> None:
         if state is self.state:
             return
         self.state = state
-        if self.observer is not None:
-            self.observer.on_state_changed(self, state)
+        if self._observe_state is not None:
+            self._observe_state(self, state)
 
 
 class PluginHost:
@@ -548,6 +587,18 @@ class PluginHost:
         """SIGKILL every plugin's tree synchronously (atexit / signal paths)."""
         for plugin in self.plugins.values():
             plugin.kill_now()
+
+
+_StateHook = Callable[[PluginProcess, PluginState], None]
+_ExchangeHook = Callable[[PluginProcess, Exchange], None]
+_StderrHook = Callable[[PluginProcess, str, "Exchange | None"], None]
+
+
+def _hook(observer: PluginObserver | None, name: str) -> Any:
+    """``observer``'s bound method ``name``, or None if it is PluginObserver's no-op."""
+    if observer is None or getattr(type(observer), name, None) is getattr(PluginObserver, name):
+        return None
+    return getattr(observer, name)
 
 
 def _as_bytes(input_json: str | bytes) -> bytes:

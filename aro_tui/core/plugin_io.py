@@ -18,6 +18,7 @@ import fcntl
 import os
 import time
 from collections.abc import Callable
+from typing import cast
 
 from aro_tui.core.exchange import Exchange
 from aro_tui.core.host_types import PluginLaunch
@@ -105,8 +106,9 @@ async def spawn_harness(
     finally:
         for fd in child_fds:
             os.close(fd)
-    stdin = transport.get_pipe_transport(0)
-    assert isinstance(stdin, asyncio.WriteTransport)
+    # Not an isinstance check: uvloop's pipe transports don't subclass asyncio's.
+    stdin = cast("asyncio.WriteTransport | None", transport.get_pipe_transport(0))
+    assert stdin is not None
     pipe = stdin.get_extra_info("pipe")
     if pipe is not None:
         _enlarge_pipe(pipe.fileno())
@@ -298,11 +300,20 @@ class HarnessChannel:
 
     def feed_stderr(self, data: bytes) -> None:
         """Consume stderr bytes: complete lines are attributed, sentinels end calls."""
-        if not self._stderr_partial and data.startswith(self._sentinel):
-            newline = data.find(b"\n")
-            if newline == len(data) - 1:  # the common case: just one call's sentinel
-                self._line(data[:newline])
+        sentinel = self._sentinel
+        if (
+            not self._stderr_partial
+            and data.startswith(sentinel)
+            and data.find(b"\n") == len(data) - 1
+        ):  # the common case: just one call's sentinel
+            try:
+                request_id = int(data[len(sentinel) : -1])
+            except ValueError:
                 return
+            pending = self._inflight.sentinel(request_id)
+            if pending is not None and pending.frame is not None:
+                self._on_answered(pending)
+            return
         if self._stderr_partial:
             data = self._stderr_partial + data
         lines = data.split(b"\n")

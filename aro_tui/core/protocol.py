@@ -190,8 +190,11 @@ def _interpret_result(body: bytes, validate_json: bool) -> Outcome:
         if body[:1] == b"{" and b'"error"' in body[:4096]:
             return _interpret_result(body, True)
         return Outcome(ExchangeStatus.OK, body)
+    status, error_text = classify_json_result(body)
+    if status is not ExchangeStatus.PROTOCOL_ERROR:
+        return Outcome(status, body, error_text)
     try:
-        value = orjson.loads(body)
+        orjson.loads(body)
     except orjson.JSONDecodeError as error:
         if "UTF-8" in error.msg:
             try:
@@ -203,11 +206,21 @@ def _interpret_result(body: bytes, validate_json: bool) -> Outcome:
         else:
             message = f"response is not JSON ({error.msg} at char {error.pos}): {body[:80]!r}"
         return Outcome(ExchangeStatus.PROTOCOL_ERROR, body, message)
-    if isinstance(value, dict):
+    raise AssertionError("unreachable: orjson accepted what it rejected")
+
+
+def classify_json_result(body: bytes) -> tuple[ExchangeStatus, str | None]:
+    """Parse an action's result: ``OK``, ``PLUGIN_ERROR`` with the error text (an object with a
+    string ``"error"``), or ``PROTOCOL_ERROR`` (not UTF-8 JSON; :func:`interpret` says why)."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ExchangeStatus.PROTOCOL_ERROR, None
+    if type(value) is dict:
         error_value = value.get("error")
         if isinstance(error_value, str):
-            return Outcome(ExchangeStatus.PLUGIN_ERROR, body, error_value)
-    return Outcome(ExchangeStatus.OK, body)
+            return ExchangeStatus.PLUGIN_ERROR, error_value
+    return ExchangeStatus.OK, None
 
 
 def _loads_dict(body: bytes) -> dict[str, object]:

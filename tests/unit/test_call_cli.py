@@ -38,6 +38,14 @@ def test_ok_response_goes_to_stdout(capfd: pytest.CaptureFixture[str]) -> None:
     assert "python print cli" not in err
 
 
+def test_call_runs_on_asyncio_too(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARO_TUI_LOOP", "asyncio")  # uvloop is the default when installed
+    assert main(["call", FAULTY, "chatty", '{"tag": "std"}']) == 0
+    assert capfd.readouterr().out == '{"tag": "std"}\n'
+
+
 def test_stderr_option_shows_plugin_output(capfd: pytest.CaptureFixture[str]) -> None:
     assert main(["call", FAULTY, "chatty", '{"tag": "cli"}', "--stderr"]) == 0
     out, err = capfd.readouterr()

@@ -198,3 +198,91 @@ async def test_stderr_of_a_running_call_shows_up_before_it_ends(faulty: PluginPr
     assert not pending.done()
     assert [line for line, _ in recorder.stderr] == ["hanging"]
     assert (await pending).status is ExchangeStatus.OK
+
+
+async def test_the_host_runs_on_the_loop_it_is_parametrized_with(
+    request: pytest.FixtureRequest, faulty: PluginProcess
+) -> None:
+    loop_module = type(asyncio.get_running_loop()).__module__
+    assert ("uvloop" in loop_module) == ("[uvloop" in request.node.name)
+    exchange = await faulty.call("echo", '{"loop": 1}')
+    assert exchange.status is ExchangeStatus.OK and exchange.response_bytes == b'{"loop": 1}'
+
+
+class FinishedOnly(PluginObserver):
+    """Overrides one method; the others stay PluginObserver's no-ops."""
+
+    def __init__(self) -> None:
+        self.finished: list[int] = []
+
+    def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.finished.append(exchange.id)
+
+
+class DuckObserver:
+    """Not a PluginObserver subclass: every method is still called."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
+        self.events.append(f"state {state}")
+
+    def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.events.append(f"started {exchange.id}")
+
+    def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.events.append(f"finished {exchange.id}")
+
+    def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
+        self.events.append(f"stderr {line}")
+
+
+async def test_partial_duck_typed_and_replaced_observers_get_their_events(
+    faulty: PluginProcess,
+) -> None:
+    partial = FinishedOnly()
+    faulty.observer = partial
+    first = await faulty.call("echo", "{}")
+    assert partial.finished == [first.id]
+    duck = DuckObserver()
+    faulty.observer = duck  # type: ignore[assignment]
+    second = await faulty.call("chatty", '{"tag": "duck"}')
+    assert duck.events[:2] == ["state busy", f"started {second.id}"]
+    assert duck.events[-2:] == [f"finished {second.id}", "state ready"]
+    assert any(event.startswith("stderr ") and "duck" in event for event in duck.events)
+    faulty.observer = None
+    third = await faulty.call("echo", "{}")
+    assert partial.finished == [first.id] and f"finished {third.id}" not in duck.events
+
+
+def test_loop_run_uses_uvloop_when_installed_and_falls_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aro_tui.core import loop
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    uvloop = pytest.importorskip("uvloop")
+    monkeypatch.delenv(loop.LOOP_ENV, raising=False)
+    assert loop.loop_factory() is uvloop.new_event_loop
+    assert loop.run(loop_module()).startswith("uvloop")
+    assert loop.loop_name().startswith("uvloop")
+    monkeypatch.setenv(loop.LOOP_ENV, "asyncio")
+    assert loop.run(loop_module()).startswith("asyncio") and loop.loop_name() == "asyncio"
+    monkeypatch.delenv(loop.LOOP_ENV)
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    assert loop.loop_factory() is None
+    assert loop.run(loop_module()).startswith("asyncio")
+
+
+def test_classify_json_result() -> None:
+    from aro_tui.core.protocol import classify_json_result
+
+    assert classify_json_result(b'{"a": 1}') == (ExchangeStatus.OK, None)
+    assert classify_json_result(b"[1, 2]") == (ExchangeStatus.OK, None)
+    assert classify_json_result(b'{"error": "bad"}') == (ExchangeStatus.PLUGIN_ERROR, "bad")
+    assert classify_json_result(b'{"error": 3}') == (ExchangeStatus.OK, None)
+    assert classify_json_result(b"{nope") == (ExchangeStatus.PROTOCOL_ERROR, None)
+    assert classify_json_result(b'"\xff"') == (ExchangeStatus.PROTOCOL_ERROR, None)

@@ -12,6 +12,13 @@ def test_bench_quick_prints_every_bar(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert status in (0, 1)  # 1 = a bar was not met on this machine; still a full report
     assert "== same core ==" in out
+    assert "host event loop: " in out
     for row in ("50 B", "8 KB", "1 MB", "calls/s pipelined", "cold start to ready"):
         assert row in out
     assert out.count(": met") + out.count(": NOT met") >= 4
+
+
+def test_bench_can_be_forced_onto_asyncio(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bench", "--quick", "--loop", "asyncio"]
+    assert main(args) in (0, 1)
+    assert "host event loop: asyncio;" in capsys.readouterr().out
