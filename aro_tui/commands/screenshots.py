@@ -122,7 +122,6 @@ async def _telemetry(pilot: Pilot[Any], app: AroApp) -> None:
 async def _diff(pilot: Pilot[Any], app: AroApp) -> None:
     """Run analyze, change the plugin (one word too many), restart it, rerun and compare."""
     from aro_tui.ui.screens.diff import DiffScreen
-    from aro_tui.ui.screens.main_actions import settled_lifecycle
     from aro_tui.ui.widgets.request.input_editor import InputEditor
 
     screen = app.main_screen
@@ -136,7 +135,7 @@ async def _diff(pilot: Pilot[Any], app: AroApp) -> None:
     text = source.read_text()
     source.write_text(text.replace('"words": len(words),', '"words": len(words) + 1,'))
     shutil.rmtree(source.parent / "__pycache__", ignore_errors=True)
-    await settled_lifecycle(entry.process, "stop")
+    await entry.process.stop()
     await _wait(pilot, lambda: entry.state_text == "stopped")
     screen.show_exchange(1)
     screen.action_compare()

@@ -52,6 +52,13 @@ class LogEntry:
     signal_number: int | None
     rss_before_bytes: int | None
     rss_after_bytes: int | None
+    action_duration_ms: float | None = None
+    """How long the action function ran, measured inside the plugin (None: no answer)."""
+
+    @property
+    def shown_duration_ms(self) -> float | None:
+        """The action's own time when the plugin measured it, else the round trip."""
+        return self.duration_ms if self.action_duration_ms is None else self.action_duration_ms
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,9 @@ class ExchangeLog:
             signal_number=exchange.signal_number,
             rss_before_bytes=exchange.rss_before_bytes,
             rss_after_bytes=exchange.rss_after_bytes,
+            action_duration_ms=(
+                None if exchange.action_duration_s is None else exchange.action_duration_s * 1000
+            ),
         )
 
     def get(self, number: int) -> LogEntry | None:
@@ -252,6 +262,7 @@ class ExchangeLog:
                 action=entry.action,
                 status=entry.status,
                 duration_ms=entry.duration_ms,
+                action_duration_ms=entry.action_duration_ms,
                 request_size_bytes=entry.request_size_bytes,
                 response_size_bytes=entry.response_size_bytes,
                 error=entry.error,

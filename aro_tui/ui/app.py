@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import TextArea
 
 from aro_tui.core.discovery import Discovery
 from aro_tui.core.exchange_log import ExchangeLog
@@ -32,6 +31,7 @@ from aro_tui.ui.themes import (
     theme_variable_defaults,
 )
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
+from aro_tui.ui.widgets.request.input_editor import editor_bindings
 from aro_tui.ui.widgets.response.exchange_view import BodyView
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
@@ -134,7 +134,7 @@ class AroApp(App[None]):
             ("request/response", list(BodyView.BINDINGS)),
             ("full response", list(PagerScreen.BINDINGS)),
             ("save dialog", list(SaveDialog.BINDINGS)),
-            ("input editor", list(TextArea.BINDINGS)),
+            ("input editor", editor_bindings()),
         ]
 
     def action_help(self) -> None:

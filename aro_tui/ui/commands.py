@@ -65,6 +65,7 @@ class DashboardCommands(Provider):
             ("Copy the response", "copy_response", "to the clipboard (OSC 52)"),
             ("View the whole response", "view_all", "page through a large one"),
             ("Reset the input to the docstring template", "reset_input", "from Input:"),
+            ("Clear the input", "clear_input", "empty the editor (ctrl+z undoes)"),
             ("Cancel the running call", "cancel", ""),
             ("Clear the log filter", "clear_filter", ""),
             ("Show/hide the memory chart (telemetry)", "toggle_telemetry", "GPU, host, models"),

@@ -78,6 +78,22 @@ def format_duration(duration_ms: float | None, deterministic: bool = False) -> s
     return f"{duration_ms / 1000:.2f} s"
 
 
+def format_timings(
+    action_duration_ms: float | None, round_trip_ms: float | None, deterministic: bool = False
+) -> str:
+    """``action 0.4 ms · round trip 9.8 ms``: the plugin's own time and what aro-tui saw.
+
+    The round trip includes the dashboard's event loop getting round to the answer, so it
+    can be far longer than the action on a busy screen; the action time is the plugin's.
+    """
+    parts = []
+    if action_duration_ms is not None:
+        parts.append(f"action {format_duration(action_duration_ms, deterministic)}")
+    if round_trip_ms is not None:
+        parts.append(f"round trip {format_duration(round_trip_ms, deterministic)}")
+    return " · ".join(parts)
+
+
 def format_memory(rss_bytes: int | None, deterministic: bool = False) -> str:
     """Resident memory, or a placeholder in deterministic mode."""
     if deterministic and rss_bytes is not None:

@@ -31,13 +31,13 @@ async def test_rapid_restart_and_typing_in_the_plugin_list_never_crashes(tmp_pat
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
         app.main_screen.query_one(PluginList).focus()
-        await pilot.press(*"rrrrr")
-        await pilot.press(*"restarts")
-        await pilot.press(*"rrr")
+        await pilot.press(*"RRRRR")
+        await pilot.press(*"restarts", *"SRSsRs")
+        await pilot.press(*"RRR")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert plugin_state(app, TEXT) in {"ready", "stopped"}
-        await pilot.press("r")
+        await pilot.press("R")
         await app.workers.wait_for_complete()
         await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "ready again")
 

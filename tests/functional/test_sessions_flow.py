@@ -154,10 +154,15 @@ async def test_open_shows_the_recording_read_only_with_its_chart(xdg: Path) -> N
         assert "READ-ONLY" in banner and path.stem in banner
         response = app.main_screen.query_one("#response-text")
         assert '"words": 4' in response.text  # type: ignore[attr-defined]
-        await pilot.press("ctrl+r")
+        footer = " ".join(str(key.render()) for key in app.main_screen.query("FooterKey"))
+        assert "Run" not in footer and "Rerun" not in footer and "Help" in footer
+        await pilot.press("ctrl+r", "r", "f9")
+        await pilot.pause()
+        assert len(app.exchange_log) == 1
+        assert plugin_state(app, TEXT) == "stopped"
+        app.main_screen.run_plugin_action(TEXT, "analyze")  # the palette says why
         await pilot.pause()
         assert any("Read-only recording: running is off" in n for n in notifications(app))
-        assert plugin_state(app, TEXT) == "stopped"
         assert app.recorder is None
         await pilot.press("f8")
         panel = app.main_screen.telemetry
@@ -166,6 +171,19 @@ async def test_open_shows_the_recording_read_only_with_its_chart(xdg: Path) -> N
         chart = str(panel.chart.render())
         assert "waiting" not in chart and "host" in chart
     assert len(sessions_in(xdg)) == 1  # opening recorded nothing
+
+
+async def test_open_banner_is_whole_at_80_columns(xdg: Path) -> None:
+    path = await record_live_session(xdg)
+    config = replace(make_app(xdg, BUNDLED).config, user_files=True, open_session=path)
+    app = AroApp(config, discovery_of(BUNDLED))
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.main_screen.query_one(ExchangeTable)
+        await wait_until(pilot, lambda: table.row_count == 1, "the recorded exchange")
+        banner = app.main_screen.query_one("#banner")
+        lines = banner.render_lines(banner.region.reset_offset)  # what is on screen
+        shown = "".join(segment.text for line in lines for segment in line)
+        assert "replay all" in shown and path.stem in shown
 
 
 def modified_plugins(tmp_path: Path) -> Path:

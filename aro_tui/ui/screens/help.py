@@ -33,6 +33,10 @@ def binding_rows(
     ]
 
 
+FIRST_CALL_FLOW = "F4 plugins → Enter → action → Enter → edit → ctrl+r"
+"""The keyboard path from nothing to a response, as the help screen's header says it."""
+
+
 class HelpScreen(ModalScreen[None]):
     """A table of every binding, grouped by where it applies."""
 
@@ -50,6 +54,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(
                 Text("Keys — escape closes · ctrl+p opens the command palette", style="bold")
             )
+            yield Static(Text(f"First call: {FIRST_CALL_FLOW}", style="italic"), id="help-flow")
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

@@ -19,7 +19,13 @@ from aro_tui.core.host import PluginState
 from aro_tui.core.input_memory import choose_initial_input
 from aro_tui.core.sanitize import sanitize, sanitize_line
 from aro_tui.core.templates import render_template
-from aro_tui.ui.formatting import FULL_PRETTY_LIMIT_BYTES, Preview, format_memory, preview_body
+from aro_tui.ui.formatting import (
+    FULL_PRETTY_LIMIT_BYTES,
+    Preview,
+    format_memory,
+    format_timings,
+    preview_body,
+)
 from aro_tui.ui.messages import (
     ExchangeFinished,
     ExchangeStarted,
@@ -322,6 +328,12 @@ class MainScreen(SessionWiring):
             self.drafts.pop((self.current_plugin, self.current_action), None)
         self._load_input(prefer_template=True)
 
+    def action_clear_input(self) -> None:
+        """Empty the input editor and focus it (ctrl+z brings the text back)."""
+        editor = self.query_one(InputEditor)
+        editor.text_area.action_clear()
+        editor.text_area.focus()
+
     def action_focus_region(self, widget_id: str) -> None:
         """Focus the region whose widget has ``widget_id``."""
         self.query_one(f"#{widget_id}").focus()
@@ -512,8 +524,12 @@ class MainScreen(SessionWiring):
             memory = ""
             if entry.rss_after_bytes is not None:
                 memory = f" · rss {format_memory(entry.rss_after_bytes, config.deterministic)}"
-            title = f"Response #{entry.number} · {sanitize_line(entry.action)}{memory}"
-            pane.border_title = title
+            timings = format_timings(
+                entry.action_duration_ms, entry.duration_ms, config.deterministic
+            )
+            timings = f" · {timings}" if timings else ""
+            pane.border_title = f"Response #{entry.number} · {sanitize_line(entry.action)}{timings}"
+            pane.border_subtitle = memory.removeprefix(" · ")
             self.query_one(
                 "#request-text"
             ).border_title = f"Request #{entry.number} · {sanitize_line(entry.plugin)}"

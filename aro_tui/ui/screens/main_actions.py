@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.screen import Screen
 
-from aro_tui.core import host as host_module
 from aro_tui.core.exchange import Exchange
 from aro_tui.core.host import PluginProcess, PluginStartError, PluginState
 from aro_tui.core.sanitize import sanitize_line
@@ -22,19 +20,20 @@ if TYPE_CHECKING:
     from aro_tui.ui.registry import PluginEntry
 
 MAX_COPY_BYTES = 1024 * 1024
-# After a process exits the host still runs one exit callback up to this long later; a new
-# process started before then is killed by it (seen as a spurious "crashed" on quick
-# restarts). Waiting it out keeps a restart honest until the host guards that callback.
-EXIT_SETTLE_S = float(getattr(host_module, "PIPE_CLOSE_GRACE_S", 0.5)) + 0.1
+LIVE_ONLY_ACTIONS = frozenset(
+    {"run", "rerun", "restart_resend", "start_selected", "stop_selected", "restart_plugin"}
+)
+"""Off in a reopened recording: hidden from the footer, their keys do nothing."""
 
 
-async def settled_lifecycle(process: PluginProcess, verb: str) -> None:
-    """``start``, ``stop`` or ``restart`` ``process``; a stop is over only once it settled."""
-    if verb in ("stop", "restart") and process.state is not PluginState.STOPPED:
-        await process.stop()
-        await asyncio.sleep(EXIT_SETTLE_S)
-    if verb in ("start", "restart"):
+async def run_lifecycle(process: PluginProcess, verb: str) -> None:
+    """``start``, ``stop`` or ``restart`` ``process``."""
+    if verb == "start":
         await process.start()
+    elif verb == "stop":
+        await process.stop()
+    else:
+        await process.restart()
 
 
 class ExchangeActions(Screen[None]):
@@ -66,6 +65,12 @@ class ExchangeActions(Screen[None]):
     def refuse_read_only(self, doing: str) -> bool:
         """True (and a note) when ``doing`` is off because this is a recording."""
         raise NotImplementedError
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide running and plugin lifecycle keys when this shows a recording."""
+        if action in LIVE_ONLY_ACTIONS and self.aro.read_only:
+            return False
+        return super().check_action(action, parameters)
 
     def _runnable(self, name: str | None) -> PluginEntry | None:
         entry = self.aro.registry.get(name)
@@ -115,7 +120,7 @@ class ExchangeActions(Screen[None]):
         try:
             if restart:
                 try:
-                    await settled_lifecycle(entry.process, "restart")
+                    await run_lifecycle(entry.process, "restart")
                 finally:
                     self._release_lifecycle(entry)
             entry.failure = None
@@ -215,14 +220,26 @@ class ExchangeActions(Screen[None]):
         if entry is not None and entry.process is not None and not entry.process.running:
             self.lifecycle_command(name, "start", quiet=True)
 
-    def action_toggle_plugin(self) -> None:
-        """Start the highlighted plugin, or stop it when it runs."""
-        if self.refuse_read_only("start/stop"):
+    def action_start_selected(self) -> None:
+        """Start the highlighted plugin (a running one is left alone, with a note)."""
+        if self.refuse_read_only("start"):
             return
         entry = self._runnable(self.current_plugin)
+        if entry is None or entry.process is None:
+            return
+        if not entry.process.running:
+            self.lifecycle_command(entry.name, "start")
+        else:
+            self.say(f"{entry.name} is {entry.state_text}. Shift+S stops it, shift+R restarts.")
+
+    def action_stop_selected(self) -> None:
+        """Stop the highlighted plugin."""
+        entry = self._runnable(self.current_plugin)
         if entry is not None and entry.process is not None:
-            verb = "stop" if entry.process.state is not PluginState.STOPPED else "start"
-            self.lifecycle_command(entry.name, verb)
+            if entry.process.state is PluginState.STOPPED:
+                self.say(f"{entry.name} is not running.")
+                return
+            self.lifecycle_command(entry.name, "stop")
 
     def action_restart_plugin(self) -> None:
         """Restart the highlighted plugin."""
@@ -262,7 +279,7 @@ class ExchangeActions(Screen[None]):
             return
         try:
             entry.failure = None
-            await settled_lifecycle(entry.process, verb)
+            await run_lifecycle(entry.process, verb)
         except PluginStartError as error:
             tail = " | ".join(error.stderr_tail[-3:])
             self.say(f"{name} did not start: {error} {tail}", "error")

@@ -167,8 +167,8 @@ class SessionWiring(TelemetryWiring):
             table.focus()
         cut_off = "" if session.ended_at is not None else " · cut off (no end record)"
         self.show_banner(
-            f"READ-ONLY recording {session.session_id} · {len(entries)} exchanges"
-            f"{cut_off} · d: rerun one against the plugin now · ctrl+p 'replay all'"
+            f"READ-ONLY recording {session.session_id} · {len(entries)} exchanges{cut_off}"
+            " · d: rerun one against the plugin now · ctrl+p: replay all"
         )
 
     def show_banner(self, text: str) -> None:

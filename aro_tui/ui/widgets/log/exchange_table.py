@@ -22,12 +22,24 @@ from aro_tui.ui.formatting import (
     themed_status_styles,
 )
 
-# Plugin last: at 80 columns the number, action, status and timing stay in view.
+# In order of importance: columns that don't fit whole are left out (never shown cut), so at
+# 80 columns the number, action, status and timing stay; wider terminals add the rest.
 # Fixed widths: no reflow as rows arrive (steady snapshots, cheap appends).
 COLUMNS = (("#", "number", 5), ("action", "action", 15), ("status", "status", 14),
            ("time", "duration", 8), ("host b/pk/a", "host", 14), ("gpu b/pk/a", "gpu", 14),
            ("plugin", "plugin", 18), ("in", "request", 8), ("out", "response", 8))  # fmt: skip
 MAX_MEMORY_ROWS = 20_000
+CELL_PADDING = 1
+
+
+def fitting_columns(width_chars: int) -> int:
+    """How many of ``COLUMNS`` (from the first) fit whole in ``width_chars`` (at least 4)."""
+    used = 0
+    for count, (_label, _key, width) in enumerate(COLUMNS):
+        used += width + 2 * CELL_PADDING
+        if used > width_chars:
+            return max(count, 4)
+    return len(COLUMNS)
 
 
 def format_compact(size_bytes: int | None) -> str:
@@ -90,7 +102,7 @@ def entry_cells(
         Text(str(entry.number), justify="right"),
         action,
         Text(entry.status.replace("_", " "), style=status_styles.get(entry.status, "")),
-        Text(format_duration(entry.duration_ms, deterministic), justify="right"),
+        Text(format_duration(entry.shown_duration_ms, deterministic), justify="right"),
         host,
         gpu,
         Text(shorten(sanitize_line(entry.plugin), 18)),
@@ -115,7 +127,7 @@ class ExchangeTable(DataTable[Text]):
     ]
 
     def __init__(self, *, max_rows: int, deterministic: bool, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
         self.max_rows = max_rows
         self.deterministic = deterministic
         self.memory: OrderedDict[int, ExchangeMemory] = OrderedDict()
@@ -126,6 +138,10 @@ class ExchangeTable(DataTable[Text]):
         """Whether rows for internal exchanges are shown."""
         self.status_styles = dict(STATUS_STYLES)
         """Status colours, from the theme's ``$status-*`` variables."""
+        self.column_count = 0
+        """How many of ``COLUMNS`` are shown (those that fit whole in the width)."""
+        self._rows: dict[str, LogEntry] = {}
+        """The entries with a row, by row key (to redraw when the columns change)."""
 
     def shows(self, entry: LogEntry) -> bool:
         """Whether ``entry`` gets a row (internal calls only when asked for)."""
@@ -138,7 +154,12 @@ class ExchangeTable(DataTable[Text]):
             self.memory.get(entry.number),
             entry.number in self.internal_numbers,
             self.status_styles,
-        )
+        )[: self.column_count]
+
+    def _add(self, entry: LogEntry) -> None:
+        key = str(entry.number)
+        self.add_row(*self._cells(entry), key=key)
+        self._rows[key] = entry
 
     def set_memory(self, entry: LogEntry, memory: ExchangeMemory) -> None:
         """Record ``entry``'s measured memory and redraw its row if shown."""
@@ -148,13 +169,34 @@ class ExchangeTable(DataTable[Text]):
         key = str(entry.number)
         if key in self.rows:
             host, gpu = memory_cells(entry, memory, self.deterministic)
-            self.update_cell(key, "host", host)
-            self.update_cell(key, "gpu", gpu)
+            for column, cell in (("host", host), ("gpu", gpu)):
+                if column in self.columns:
+                    self.update_cell(key, column, cell)
 
     def on_mount(self) -> None:
-        for label, key, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
         self.use_theme()
+        self._fit_columns()
+
+    def on_resize(self) -> None:
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Show the columns that fit whole; redraw the rows when that changed."""
+        width = self.scrollable_content_region.width or self.size.width
+        count = fitting_columns(width) if width else len(COLUMNS)
+        if count == self.column_count:
+            return
+        selected = self.selected_number
+        entries = list(self._rows.values())
+        self.column_count = count
+        self.clear(columns=True)
+        self._rows.clear()
+        for label, key, width_chars in COLUMNS[:count]:
+            self.add_column(label, key=key, width=width_chars)
+        for entry in entries:
+            self._add(entry)
+        if selected is not None and str(selected) in self.rows:
+            self.move_cursor(row=self.get_row_index(str(selected)))
 
     def use_theme(self) -> None:
         """Take the status colours from the app's theme (rows added later use them)."""
@@ -164,19 +206,21 @@ class ExchangeTable(DataTable[Text]):
         """Add a row (dropping the oldest past ``max_rows``); move to it when ``follow``."""
         if not self.shows(entry):
             return
-        self.add_row(*self._cells(entry), key=str(entry.number))
+        self._add(entry)
         while self.row_count > self.max_rows:
             oldest = self.coordinate_to_cell_key(Coordinate(0, 0)).row_key
             self.remove_row(oldest)
+            self._rows.pop(str(oldest.value), None)
         if follow:
             self.move_cursor(row=self.row_count - 1)
 
     def show_entries(self, entries: list[LogEntry], keep: int | None) -> None:
         """Replace every row (after a filter change), keeping ``keep`` selected if shown."""
         self.clear()
+        self._rows.clear()
         shown = [entry for entry in entries if self.shows(entry)]
         for entry in shown[-self.max_rows :]:
-            self.add_row(*self._cells(entry), key=str(entry.number))
+            self._add(entry)
         if self.row_count:
             row = self.row_count - 1
             if keep is not None and str(keep) in self.rows:

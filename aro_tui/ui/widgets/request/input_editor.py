@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Static, TextArea
@@ -36,6 +38,30 @@ def check_json(text: str) -> JsonProblem | None:
     return None
 
 
+class JsonTextArea(TextArea):
+    """TextArea with ctrl+a selecting everything (the dashboard takes f7 for copy)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+a", "select_all", "Select all", id="input.select-all", show=False),
+        Binding("home", "cursor_line_start", "Line start", show=False),
+    ]
+
+    def action_clear(self) -> None:
+        """Delete all the text (one undo step brings it back)."""
+        self.clear()
+
+
+def editor_bindings() -> list[BindingType]:
+    """The editor's bindings as the help lists them: ours, then TextArea's (f7 and the
+    ctrl+a of "line start" left out: the dashboard and we took those keys)."""
+    taken = {"ctrl+a", "f7"}
+    inherited: list[BindingType] = []
+    for binding in Binding.make_bindings(TextArea.BINDINGS):
+        if binding.key not in taken:
+            inherited.append(binding)
+    return [*JsonTextArea.BINDINGS, *inherited]
+
+
 class InputEditor(Vertical):
     """A JSON editor for the selected action's input."""
 
@@ -49,15 +75,15 @@ class InputEditor(Vertical):
         self.problem: JsonProblem | None = None
 
     def compose(self) -> ComposeResult:
-        editor = TextArea.code_editor("{}", language="json", id="input-text", soft_wrap=True)
+        editor = JsonTextArea.code_editor("{}", language="json", id="input-text", soft_wrap=True)
         editor.cursor_blink = self._blink
         yield editor
         yield Static(id="input-status")
 
     @property
-    def text_area(self) -> TextArea:
+    def text_area(self) -> JsonTextArea:
         """The editing widget."""
-        return self.query_one("#input-text", TextArea)
+        return self.query_one("#input-text", JsonTextArea)
 
     @property
     def text(self) -> str:

@@ -49,7 +49,7 @@ class ActionDoc(VerticalScroll):
         if crash_reason is not None:
             content.append("✖ crashed: ", style="bold red")
             content.append(sanitize(crash_reason))
-            content.append("\n(s: start again · r: restart)\n\n", style="dim")
+            content.append("\n(s: start again · R: restart)\n\n", style="dim")
         if doc:
             content.append(sanitize(doc))
         elif started:

@@ -20,12 +20,35 @@ STATE_GLYPHS = {
     "crashed": ("✖", "bold red"),
     "invalid": ("⚠", "bold red"),
 }
+"""Each state's glyph and its style when the theme sets no ``$status-*`` variables."""
+
+STATE_VARIABLES = {
+    "starting": "status-running",
+    "ready": "status-ok",
+    "busy": "status-timeout",
+    "crashed": "status-crashed",
+    "invalid": "status-error",
+}
+"""Each state's theme variable (themes/README.md, "Dashboard colours"), as the log uses."""
 
 
-def plugin_prompt(entry: PluginEntry, width_chars: int = 30) -> Text:
+def themed_state_styles(variables: dict[str, str]) -> dict[str, str]:
+    """Rich styles for each plugin state from a theme's variables."""
+    styles: dict[str, str] = {}
+    for state, (_glyph, fallback) in STATE_GLYPHS.items():
+        colour = variables.get(STATE_VARIABLES.get(state, ""))
+        bold = "bold " if state in {"crashed", "invalid"} else ""
+        styles[state] = f"{bold}{colour}" if colour else fallback
+    return styles
+
+
+def plugin_prompt(
+    entry: PluginEntry, width_chars: int = 30, state_styles: dict[str, str] | None = None
+) -> Text:
     """One plugin's row: status glyph, name, state word (problems for an invalid one)."""
     state = entry.state_text
     glyph, style = STATE_GLYPHS.get(state, ("?", ""))
+    style = (state_styles or {}).get(state, style)
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{glyph} ", style=style)
     text.append(shorten(sanitize_line(entry.name), width_chars))
@@ -45,16 +68,33 @@ def plugin_prompt(entry: PluginEntry, width_chars: int = 30) -> Text:
 
 
 class PluginList(OptionList):
-    """Plugins found by discovery; Enter starts the highlighted one."""
+    """Plugins found by discovery; Enter starts the highlighted one and goes to its actions.
+
+    Stopping and restarting take shift (S, R): letters typed here by mistake (the editor
+    was not focused) must never end a plugin, least of all one with a call in flight.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "screen.toggle_plugin", "Start/stop", id="plugin.toggle"),
-        Binding("r", "screen.restart_plugin", "Restart", id="plugin.restart", show=False),
+        Binding("s", "screen.start_selected", "Start", id="plugin.start"),
+        Binding("S", "screen.stop_selected", "Stop", id="plugin.stop", show=False),
+        Binding("R", "screen.restart_plugin", "Restart", id="plugin.restart", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._entries: list[PluginEntry] = []
+        self.state_styles: dict[str, str] = {}
+        """Glyph colours from the theme's ``$status-*`` variables."""
+
+    def on_mount(self) -> None:
+        self.use_theme()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.use_theme())
+
+    def use_theme(self) -> None:
+        """Take the glyph colours from the app's theme and redraw."""
+        self.state_styles = themed_state_styles(self.app.theme_variables)
+        for entry in self._entries:
+            self.refresh_entry(entry)
 
     @property
     def name_width_chars(self) -> int:
@@ -72,14 +112,17 @@ class PluginList(OptionList):
         highlighted = self.highlighted
         self.clear_options()
         width = self.name_width_chars
-        self.add_options([Option(plugin_prompt(e, width), id=e.name) for e in entries])
+        self.add_options(
+            [Option(plugin_prompt(e, width, self.state_styles), id=e.name) for e in entries]
+        )
         if entries:
             self.highlighted = min(highlighted or 0, len(entries) - 1)
 
     def refresh_entry(self, entry: PluginEntry) -> None:
         """Redraw one plugin's row after its state changed."""
         try:
-            self.replace_option_prompt(entry.name, plugin_prompt(entry, self.name_width_chars))
+            prompt = plugin_prompt(entry, self.name_width_chars, self.state_styles)
+            self.replace_option_prompt(entry.name, prompt)
         except Exception:  # the option may be gone after a rescan
             return
 

@@ -1,0 +1,134 @@
+"""What a new user meets first: timings in the log, editing keys, the keyboard path, typing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+
+from aro_tui.ui.screens.help import HelpScreen
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
+from aro_tui.ui.widgets.request.input_editor import InputEditor
+from aro_tui.ui.widgets.sidebar.action_list import ActionList
+from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
+
+TEXT = "plugin-python-text"
+FAULTY = TEST_PLUGINS / "faulty"
+
+
+def _ms(cell: object) -> float:
+    """``12.3 ms`` / ``1.50 s`` as milliseconds."""
+    value, unit = str(cell).split()
+    return float(value) * (1000 if unit == "s" else 1)
+
+
+async def test_log_time_is_each_actions_own_time(tmp_path: Path) -> None:
+    app = make_app(tmp_path, FAULTY)
+    app.config = replace(app.config, deterministic=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "plugin ready")
+        screen.send("faulty", "hang", '{"seconds": 0.2}')
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the slow call")
+        screen.send("faulty", "echo", "{}")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "the fast call")
+        await wait_until(pilot, lambda: screen.shown_number == 2, "the fast call shown")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = screen.query_one(ExchangeTable)
+        slow_ms, fast_ms = (_ms(table.get_cell(str(n), "duration")) for n in (1, 2))
+        assert 190 <= slow_ms < 1000, slow_ms
+        assert fast_ms < 50 and fast_ms < slow_ms / 4, fast_ms
+        fast = app.exchange_log.get(2)
+        assert fast is not None and fast.action_duration_ms is not None
+        assert fast_ms == round(fast.action_duration_ms, 1)
+        title = str(screen.query_one("#response-pane").border_title)
+        assert re.search(r"action [\d.]+ ms · round trip [\d.]+ ms", title), title
+
+
+async def test_editor_select_all_replaces_and_undo_brings_it_back(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        editor = app.main_screen.query_one(InputEditor)
+        await wait_until(pilot, lambda: editor.text.strip() not in {"", "{}"}, "a template")
+        template = editor.text
+        await pilot.press("f2", "ctrl+a", *"{}")
+        assert editor.text == "{}"
+        await pilot.press("ctrl+z", "ctrl+z")  # the typing, then the replacement
+        assert editor.text == template
+        await pilot.press("end", "ctrl+a")  # the whole text selected, not the line start
+        assert editor.text_area.selected_text == template
+        await pilot.press("home")
+        assert editor.text_area.cursor_location[1] == 0
+
+
+async def test_clear_input_from_the_palette_is_undoable(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        editor = app.main_screen.query_one(InputEditor)
+        await wait_until(pilot, lambda: editor.text.strip() not in {"", "{}"}, "a template")
+        template = editor.text
+        await pilot.press("ctrl+p", *"clear the input", "enter")
+        await wait_until(pilot, lambda: editor.text == "", "the input cleared")
+        assert app.focused is editor.text_area
+        await pilot.press("ctrl+z")
+        assert editor.text == template
+
+
+async def test_enter_walks_from_plugin_to_action_to_editor(tmp_path: Path) -> None:
+    app = make_app(tmp_path, FAULTY, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await pilot.press("f4", "down", "enter")
+        assert screen.current_plugin == TEXT
+        actions = screen.query_one(ActionList)
+        assert app.focused is actions
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await wait_until(pilot, lambda: actions.option_count > 2, "its actions")
+        await pilot.press("down", "down", "enter")
+        assert app.focused is screen.query_one(InputEditor).text_area
+        assert screen.current_action == actions.get_option_at_index(2).id
+        assert "Input · " + str(screen.current_action) == screen.query_one("#input").border_title
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        header = str(app.screen.query_one("#help-flow").render())
+        assert "F4 plugins → Enter → action → Enter → edit → ctrl+r" in header
+
+
+async def test_typing_in_the_plugin_list_never_stops_or_restarts(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        process = app.registry[TEXT].process
+        assert process is not None
+        pid = process.pid
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press(*"restarts sorry")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert plugin_state(app, TEXT) == "ready" and process.pid == pid
+        await pilot.press("S")
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "stopped", "stopped by S")
+        await pilot.press("s")
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "started by s")
+        pid = process.pid
+        await pilot.press("R")
+        await app.workers.wait_for_complete()
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "restarted by R")
+        assert process.pid != pid
+
+
+async def test_log_header_shows_whole_column_names(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(ExchangeTable)
+        visible = table.scrollable_content_region.width
+        used = 0
+        for column in table.ordered_columns:
+            used += column.get_render_width(table)
+            assert used <= visible, f"column {column.label} is cut at 140 columns"
