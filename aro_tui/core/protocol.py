@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
 import orjson
 
 from aro_tui.core.exchange import ExchangeStatus
@@ -209,9 +210,42 @@ def _interpret_result(body: bytes, validate_json: bool) -> Outcome:
     raise AssertionError("unreachable: orjson accepted what it rejected")
 
 
+_OBJECT_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+"""Validates a whole JSON document but builds only the top-level keys (values stay raw text)."""
+
+
 def classify_json_result(body: bytes) -> tuple[ExchangeStatus, str | None]:
-    """Parse an action's result: ``OK``, ``PLUGIN_ERROR`` with the error text (an object with a
-    string ``"error"``), or ``PROTOCOL_ERROR`` (not UTF-8 JSON; :func:`interpret` says why)."""
+    """Validate an action's result: ``OK``, ``PLUGIN_ERROR`` with the error text (an object with
+    a string ``"error"``), or ``PROTOCOL_ERROR`` (not UTF-8 JSON; :func:`interpret` says why).
+
+    Why msgspec rather than ``orjson.loads``: the host needs a verdict, not the value. Decoding
+    into ``dict[str, Raw]`` checks the whole document (nested values, trailing characters) but
+    builds no nested objects and no floats: an 8 KB embedding validates in ~4 µs instead of
+    ~7 µs, 1 MB in ~0.6 ms instead of ~1.2 ms. msgspec does not check UTF-8 inside raw
+    values, so non-ASCII bodies are checked by ``bytes.decode`` first. Anything msgspec does not
+    accept as an object (a top-level array, number or string; nesting deeper than the
+    recursion limit; a document it rejects) is decided by ``orjson.loads`` exactly as before,
+    so msgspec never rejects what orjson accepts. The one difference: a number too large for a
+    float *inside* an object or array (``1e400``, valid JSON) is accepted, where orjson refused.
+    """
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return ExchangeStatus.PROTOCOL_ERROR, None
+    try:
+        fields = _OBJECT_FIELDS.decode(body)
+    except (msgspec.DecodeError, RecursionError):  # ValidationError: not an object
+        return _classify_with_orjson(body)
+    error_raw = fields.get("error")
+    if error_raw is not None:
+        error_value = msgspec.json.decode(error_raw)
+        if type(error_value) is str:
+            return ExchangeStatus.PLUGIN_ERROR, error_value
+    return ExchangeStatus.OK, None
+
+
+def _classify_with_orjson(body: bytes) -> tuple[ExchangeStatus, str | None]:
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:

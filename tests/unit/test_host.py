@@ -7,10 +7,12 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from aro_tui.core.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host import PluginHost, PluginLaunch, PluginObserver, PluginProcess, PluginState
+from aro_tui.core.protocol import Frame
 
 TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 
@@ -286,3 +288,74 @@ def test_classify_json_result() -> None:
     assert classify_json_result(b'{"error": 3}') == (ExchangeStatus.OK, None)
     assert classify_json_result(b"{nope") == (ExchangeStatus.PROTOCOL_ERROR, None)
     assert classify_json_result(b'"\xff"') == (ExchangeStatus.PROTOCOL_ERROR, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # Invalid UTF-8 anywhere (msgspec leaves raw values unchecked; the host does not).
+        (b'{"a": "x\xff"}', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'{"a": {"b": ["ok", "\xc3"]}}', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'{"\xff": 1}', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'{"a": "\xed\xa0\x80"}', (ExchangeStatus.PROTOCOL_ERROR, None)),  # a surrogate
+        ('{"a": "h\u00e9 \U0001f600"}'.encode(), (ExchangeStatus.OK, None)),
+        # Nested values are validated, and so is what follows the document.
+        (b'{"a": [1, 2,]}', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'{"a": {"b": tru}}', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'{"a": "tab\there"}', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'{"a": "\\ud800"}', (ExchangeStatus.PROTOCOL_ERROR, None)),  # lone surrogate escape
+        (b'{"a": 1} x', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'{"a": 1}{}', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b' {"a": 1}\n', (ExchangeStatus.OK, None)),
+        (b"", (ExchangeStatus.PROTOCOL_ERROR, None)),
+        # NaN and Infinity literals are not JSON, at any depth.
+        (b'{"a": NaN}', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'{"a": [Infinity]}', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b"NaN", (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b"-Infinity", (ExchangeStatus.PROTOCOL_ERROR, None)),
+        # Top-level values other than objects.
+        (b"[1, 2]", (ExchangeStatus.OK, None)),
+        (b"[1, 2", (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'[{"error": "x"}]', (ExchangeStatus.OK, None)),
+        (b'"text"', (ExchangeStatus.OK, None)),
+        (b'"text', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b"3.5", (ExchangeStatus.OK, None)),
+        (b"null", (ExchangeStatus.OK, None)),
+        (b"3 4", (ExchangeStatus.PROTOCOL_ERROR, None)),
+        # Error classification: only a string "error" of the top-level object.
+        (b'{"error": "bad", "x": [1.5]}', (ExchangeStatus.PLUGIN_ERROR, "bad")),
+        (b'{"error": "caf\\u00e9 \\"q\\""}', (ExchangeStatus.PLUGIN_ERROR, 'caf\u00e9 "q"')),
+        ('{"error": "\u00e9"}'.encode(), (ExchangeStatus.PLUGIN_ERROR, "\u00e9")),
+        (b'{"error": ""}', (ExchangeStatus.PLUGIN_ERROR, "")),
+        (b'{"error": null}', (ExchangeStatus.OK, None)),
+        (b'{"error": {"message": "x"}}', (ExchangeStatus.OK, None)),
+        (b'{"error": ["x"]}', (ExchangeStatus.OK, None)),
+        (b'{"result": {"error": "nested"}}', (ExchangeStatus.OK, None)),
+        (b'{"error": 1, "error": "last wins"}', (ExchangeStatus.PLUGIN_ERROR, "last wins")),
+        # Deep nesting: what orjson accepts stays accepted; beyond its limit, rejected.
+        (b'{"a": ' + b"[" * 1000 + b"]" * 1000 + b"}", (ExchangeStatus.OK, None)),
+        (b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}", (ExchangeStatus.PROTOCOL_ERROR, None)),
+    ],
+)
+def test_classify_json_result_validates_without_building(
+    body: bytes, expected: tuple[ExchangeStatus, str | None]
+) -> None:
+    from aro_tui.core.protocol import classify_json_result, interpret
+
+    assert classify_json_result(body) == expected
+    outcome = interpret(Frame(1, "ok", body, 5), "echo")
+    assert outcome.status is expected[0]
+    if expected[0] is ExchangeStatus.PLUGIN_ERROR:
+        assert outcome.error == expected[1]
+    if expected[0] is ExchangeStatus.PROTOCOL_ERROR:
+        assert outcome.error is not None and ("JSON" in outcome.error or "UTF-8" in outcome.error)
+
+
+def test_classify_json_result_agrees_with_orjson_on_the_bench_payloads() -> None:
+    from aro_tui.commands.bench import make_payloads
+    from aro_tui.core.protocol import classify_json_result
+
+    for body in make_payloads().values():
+        echoed = orjson.dumps(orjson.loads(body))
+        assert classify_json_result(echoed) == (ExchangeStatus.OK, None)
+        assert classify_json_result(echoed[:-1]) == (ExchangeStatus.PROTOCOL_ERROR, None)
