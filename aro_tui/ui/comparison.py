@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
 
 from aro_tui.core.exchange import Exchange, ExchangeStatus
 from aro_tui.core.exchange_log import ExchangeLog, LogEntry
-from aro_tui.core.json_diff import DiffEntry, DiffOptions, JsonDiff, diff_json
-
-FAILED = {ExchangeStatus.TIMEOUT, ExchangeStatus.CRASHED, ExchangeStatus.PROTOCOL_ERROR}
+from aro_tui.core.json_diff import DiffEntry, DiffOptions, JsonDiff
+from aro_tui.core.session.replay import UNCOMPARABLE_STATUSES, diff_responses
 
 
 def exchange_from_log(log: ExchangeLog, number: int) -> Exchange:
@@ -78,15 +74,6 @@ def _growth(before: int | None, after: int | None) -> int | None:
     return None if before is None or after is None else after - before
 
 
-def _parse(body: bytes | None) -> tuple[bool, Any]:
-    if body is None:
-        return False, None
-    try:
-        return True, orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False, None
-
-
 def missing(entry: LogEntry, problem: str) -> Comparison:
     """``entry`` could not be rerun (its plugin isn't here, or isn't runnable)."""
     return Comparison(
@@ -104,18 +91,10 @@ def compare_logged(
     new_status = str(new.status)
     diff: JsonDiff | None = None
     problem: str | None = None
-    if new.status in FAILED:
+    if new.status in UNCOMPARABLE_STATUSES:
         outcome, problem = "crashed", f"{new_status}: {new.error}"
     else:
-        old_ok, old_json = _parse(old_response)
-        new_ok, new_json = _parse(new.response_bytes)
-        if old_ok and new_ok:
-            diff = diff_json(old_json, new_json, options)
-        elif old_response == new.response_bytes:
-            diff = JsonDiff((), 0)
-        else:
-            old_text = None if old_response is None else old_response.decode("utf-8", "replace")
-            diff = JsonDiff((DiffEntry("$", "changed", old_text, new.response_text),), 1)
+        diff = diff_responses(old_response, new.response_bytes, options)
         outcome = "different" if not diff.equal or new_status != entry.status else "equal"
     return Comparison(
         entry.number, entry.plugin, entry.action, outcome, diff, problem, entry.status,

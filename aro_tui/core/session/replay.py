@@ -36,7 +36,10 @@ ReplayOutcome = Literal["equal", "different", "crashed", "missing"]
 """``crashed``: the new call crashed, timed out or was cancelled; ``missing``: it could not run
 (the plugin is gone, or a recorded body could not be read)."""
 
-_FAILED = (ExchangeStatus.CRASHED, ExchangeStatus.TIMEOUT, ExchangeStatus.CANCELLED)
+UNCOMPARABLE_STATUSES = frozenset(
+    {ExchangeStatus.CRASHED, ExchangeStatus.TIMEOUT, ExchangeStatus.CANCELLED}
+)
+"""A rerun that ended like this has no response to compare with the recorded one."""
 
 
 @dataclass(frozen=True)
@@ -137,26 +140,32 @@ def _parse(body: bytes | None) -> tuple[bool, Any]:
         return False, None
 
 
+def diff_responses(
+    old_body: bytes | None, new_body: bytes | None, options: DiffOptions | None = None
+) -> JsonDiff:
+    """The structural diff of two response bodies; text that isn't JSON is one value."""
+    old_ok, old_json = _parse(old_body)
+    new_ok, new_json = _parse(new_body)
+    if old_ok and new_ok:
+        return diff_json(old_json, new_json, options)
+    if old_body == new_body:
+        return JsonDiff((), 0)
+    old_text = None if old_body is None else old_body.decode("utf-8", "replace")
+    new_text = None if new_body is None else new_body.decode("utf-8", "replace")
+    return JsonDiff((DiffEntry("$", "changed", old_text, new_text),), 1)
+
+
 def compare_exchange(
     recorded: RecordedExchange, new: Exchange, options: DiffOptions | None = None
 ) -> ReplayResult:
     """Compare a fresh call with its recording (pure: no I/O but a spilled body's file)."""
-    if new.status in _FAILED:
+    if new.status in UNCOMPARABLE_STATUSES:
         return ReplayResult(recorded, new, "crashed", None, f"{new.status}: {new.error}")
     try:
         old_body = None if recorded.response is None else recorded.response.read()
     except OSError as error:
         return ReplayResult(recorded, new, "missing", None, f"recorded response lost: {error}")
-    old_ok, old_json = _parse(old_body)
-    new_ok, new_json = _parse(new.response_bytes)
-    if old_ok and new_ok:
-        diff = diff_json(old_json, new_json, options)
-    elif old_body == new.response_bytes:
-        diff = JsonDiff((), 0)
-    else:
-        # Not JSON on one side: compare the text as one value.
-        old_text = None if old_body is None else old_body.decode("utf-8", "replace")
-        diff = JsonDiff((DiffEntry("$", "changed", old_text, new.response_text),), 1)
+    diff = diff_responses(old_body, new.response_bytes, options)
     different = not diff.equal or new.status != recorded.status
     return ReplayResult(recorded, new, "different" if different else "equal", diff)
 
