@@ -3,45 +3,34 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, OptionList, Static, TextArea
+from textual.widgets import Footer, Input, OptionList, Static, TextArea
 
 from aro_tui.core.exchange import Exchange
 from aro_tui.core.host import PluginState
 from aro_tui.core.input_memory import choose_initial_input
-from aro_tui.core.sanitize import sanitize, sanitize_line
+from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.templates import render_template
-from aro_tui.ui.formatting import (
-    FULL_PRETTY_LIMIT_BYTES,
-    Preview,
-    format_memory,
-    format_timings,
-    preview_body,
-)
 from aro_tui.ui.messages import (
     ExchangeFinished,
     ExchangeStarted,
     PluginStateChanged,
     StderrActivity,
 )
-from aro_tui.ui.screens.main_sessions import SessionWiring
+from aro_tui.ui.screens.main_detail import ExchangeDetailPanes
 from aro_tui.ui.widgets.log.exchange_table import ExchangeLogPanel, ExchangeTable, FilterInput
 from aro_tui.ui.widgets.request.input_editor import InputEditor
 from aro_tui.ui.widgets.response.exchange_view import (
-    BodyView,
     ExchangeView,
     ResponsePane,
     StderrView,
-    failure_card,
-    truncation_note,
 )
 from aro_tui.ui.widgets.sidebar.action_list import ActionDoc, ActionList, Sidebar
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
@@ -51,20 +40,8 @@ if TYPE_CHECKING:
     from aro_tui.ui.app import AroApp
     from aro_tui.ui.registry import PluginEntry
 
-FAILURE_STATUSES = {"timeout", "crashed", "protocol_error", "cancelled"}
 
-
-@dataclass(frozen=True)
-class ExchangeDetail:
-    """What the panes show for one exchange (prepared in a worker thread)."""
-
-    number: int
-    request: Preview
-    response: Preview
-    stderr_lines: list[str]
-
-
-class MainScreen(SessionWiring):
+class MainScreen(ExchangeDetailPanes):
     """Everything on one screen, every region reachable by keys."""
 
     CSS_PATH = "main.tcss"
@@ -446,15 +423,6 @@ class MainScreen(SessionWiring):
         count = f" {total}" if total or hidden else ""
         self.query_one("#log").border_title = f"Exchanges{count}{shown}{hidden}"
 
-    # -- the selected exchange ----------------------------------------------------------------
-
-    @on(DataTable.RowHighlighted, "#log-table")
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None and self.live_exchange is None:
-            number = int(event.row_key.value)
-            if number != self.shown_number:
-                self.show_exchange(number)
-
     def _redraw_log(self) -> None:
         """Redraw the rows in the new theme's status colours."""
         self.query_one(ExchangeTable).use_theme()
@@ -472,70 +440,6 @@ class MainScreen(SessionWiring):
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self) -> None:
         self.query_one(ExchangeTable).focus()
-
-    def show_exchange(self, number: int) -> None:
-        """Show exchange ``number`` in the request/response/stderr panes."""
-        self.shown_number = number
-        self._load_detail(number)
-
-    @work(thread=True, exclusive=True, group="detail")
-    def _load_detail(self, number: int) -> None:
-        log = self.aro.exchange_log
-        limit = self.aro.config.response_preview_bytes
-        entry = log.get(number)
-        total = entry.response_size_bytes if entry else 0
-        head = log.response_head(
-            number, FULL_PRETTY_LIMIT_BYTES if total <= FULL_PRETTY_LIMIT_BYTES else limit
-        )
-        request = log.request_bytes(number)
-        detail = ExchangeDetail(
-            number,
-            preview_body(request, len(request), limit),
-            preview_body(head, total, limit),
-            log.stderr_lines(number),
-        )
-        self.app.call_from_thread(self._apply_detail, detail)
-
-    def _apply_detail(self, detail: ExchangeDetail) -> None:
-        if detail.number != self.shown_number:
-            return
-        entry = self.aro.exchange_log.get(detail.number)
-        config = self.aro.config
-        self.query_one("#request-text", BodyView).show_preview(detail.request)
-        pane = self.query_one(ResponsePane)
-        self.query_one("#response-text", BodyView).show_preview(detail.response)
-        pane.show_note(truncation_note(detail.response, config.response_preview_bytes))
-        card = None
-        if entry is not None and (
-            entry.status in FAILURE_STATUSES or entry.response_size_bytes == 0
-        ):
-            card = failure_card(
-                entry.status,
-                entry.error,
-                entry.exit_code,
-                entry.signal_number,
-                detail.stderr_lines,
-                self.app.get_key_display(Binding("f6", "")),
-            )
-        elif entry is not None and entry.status == "plugin_error" and entry.error:
-            card = Text.assemble(("⚠ action error: ", "bold yellow"), sanitize(entry.error))
-        pane.show_card(card)
-        if entry is not None:
-            memory = ""
-            if entry.rss_after_bytes is not None:
-                memory = f" · rss {format_memory(entry.rss_after_bytes, config.deterministic)}"
-            timings = format_timings(
-                entry.action_duration_ms, entry.duration_ms, config.deterministic
-            )
-            timings = f" · {timings}" if timings else ""
-            pane.border_title = f"Response #{entry.number} · {sanitize_line(entry.action)}{timings}"
-            pane.border_subtitle = memory.removeprefix(" · ")
-            self.query_one(
-                "#request-text"
-            ).border_title = f"Request #{entry.number} · {sanitize_line(entry.plugin)}"
-        stderr = self.query_one(StderrView)
-        stderr.show_lines(detail.stderr_lines)
-        stderr.border_title = f"stderr #{detail.number} ({len(detail.stderr_lines)} lines)"
 
     # -- the command palette's entry points ----------------------------------------------------
 

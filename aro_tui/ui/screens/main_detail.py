@@ -1,0 +1,114 @@
+"""The main screen's panes for the selected exchange: request, response, stderr."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from aro_tui.core.sanitize import sanitize, sanitize_line
+from aro_tui.ui.formatting import (
+    FULL_PRETTY_LIMIT_BYTES,
+    Preview,
+    format_memory,
+    format_timings,
+    preview_body,
+)
+from aro_tui.ui.screens.main_sessions import SessionWiring
+from aro_tui.ui.widgets.response.exchange_view import (
+    BodyView,
+    ResponsePane,
+    StderrView,
+    failure_card,
+    truncation_note,
+)
+
+FAILURE_STATUSES = {"timeout", "crashed", "protocol_error", "cancelled"}
+
+
+@dataclass(frozen=True)
+class ExchangeDetail:
+    """What the panes show for one exchange (prepared in a worker thread)."""
+
+    number: int
+    request: Preview
+    response: Preview
+    stderr_lines: list[str]
+
+
+class ExchangeDetailPanes(SessionWiring):
+    """Shows the exchange selected in the log; its bodies are prepared off the event loop."""
+
+    @on(DataTable.RowHighlighted, "#log-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None and self.live_exchange is None:
+            number = int(event.row_key.value)
+            if number != self.shown_number:
+                self.show_exchange(number)
+
+    def show_exchange(self, number: int) -> None:
+        """Show exchange ``number`` in the request/response/stderr panes."""
+        self.shown_number = number
+        self._load_detail(number)
+
+    @work(thread=True, exclusive=True, group="detail")
+    def _load_detail(self, number: int) -> None:
+        log = self.aro.exchange_log
+        limit = self.aro.config.response_preview_bytes
+        entry = log.get(number)
+        total = entry.response_size_bytes if entry else 0
+        head = log.response_head(
+            number, FULL_PRETTY_LIMIT_BYTES if total <= FULL_PRETTY_LIMIT_BYTES else limit
+        )
+        request = log.request_bytes(number)
+        detail = ExchangeDetail(
+            number,
+            preview_body(request, len(request), limit),
+            preview_body(head, total, limit),
+            log.stderr_lines(number),
+        )
+        self.app.call_from_thread(self._apply_detail, detail)
+
+    def _apply_detail(self, detail: ExchangeDetail) -> None:
+        if detail.number != self.shown_number:
+            return
+        entry = self.aro.exchange_log.get(detail.number)
+        config = self.aro.config
+        self.query_one("#request-text", BodyView).show_preview(detail.request)
+        pane = self.query_one(ResponsePane)
+        self.query_one("#response-text", BodyView).show_preview(detail.response)
+        pane.show_note(truncation_note(detail.response, config.response_preview_bytes))
+        card = None
+        if entry is not None and (
+            entry.status in FAILURE_STATUSES or entry.response_size_bytes == 0
+        ):
+            card = failure_card(
+                entry.status,
+                entry.error,
+                entry.exit_code,
+                entry.signal_number,
+                detail.stderr_lines,
+                self.app.get_key_display(Binding("f6", "")),
+            )
+        elif entry is not None and entry.status == "plugin_error" and entry.error:
+            card = Text.assemble(("⚠ action error: ", "bold yellow"), sanitize(entry.error))
+        pane.show_card(card)
+        if entry is not None:
+            memory = ""
+            if entry.rss_after_bytes is not None:
+                memory = f" · rss {format_memory(entry.rss_after_bytes, config.deterministic)}"
+            timings = format_timings(
+                entry.action_duration_ms, entry.duration_ms, config.deterministic
+            )
+            timings = f" · {timings}" if timings else ""
+            pane.border_title = f"Response #{entry.number} · {sanitize_line(entry.action)}{timings}"
+            pane.border_subtitle = memory.removeprefix(" · ")
+            self.query_one(
+                "#request-text"
+            ).border_title = f"Request #{entry.number} · {sanitize_line(entry.plugin)}"
+        stderr = self.query_one(StderrView)
+        stderr.show_lines(detail.stderr_lines)
+        stderr.border_title = f"stderr #{detail.number} ({len(detail.stderr_lines)} lines)"
