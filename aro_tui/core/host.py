@@ -234,6 +234,10 @@ class PluginProcess:
         """Resident memory of the plugin's process tree now (None when not running)."""
         return self._tree.rss_bytes() if self._tree is not None else None
 
+    def _tree_rss_bytes(self, root_pages: int) -> int | None:
+        tree = self._tree
+        return tree.rss_bytes(root_pages) if tree is not None else None
+
     def process_tree_pids(self) -> list[int]:
         """Pids of the plugin's processes seen so far and still alive."""
         return self._tree.pids() if self._tree is not None else []
@@ -259,7 +263,7 @@ class PluginProcess:
             on_answered=self._complete,
             on_stream_error=self._fail_stream,
             on_stderr_line=self._on_stderr_line,
-            sample_rss=self.rss_bytes if launch.sample_memory else None,
+            sample_rss=self._tree_rss_bytes if launch.sample_memory else None,
             on_closed=lambda: self._on_gone(exited),
         )
         startup = Pending(

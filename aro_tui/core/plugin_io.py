@@ -60,6 +60,8 @@ def harness_command(
     ]
     if launch.source_dir is not None:
         argv += ["--source-dir", str(launch.source_dir)]
+    if launch.sample_memory:
+        argv.append("--report-rss")
     env = dict(os.environ if launch.env is None else launch.env)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env[INSTANCE_ENV] = token
@@ -131,7 +133,8 @@ class HarnessChannel:
     The owner supplies callbacks: ``on_startup_frame`` (id 0: ready / import error),
     ``on_answered`` (frame and sentinel both in), ``on_stream_error`` (corrupt stream),
     ``on_stderr_line`` (a line, with the observed exchange it belongs to or None),
-    ``sample_rss`` (the tree's rss, or None when memory is not sampled) and ``on_closed``
+    ``sample_rss`` (the tree's rss given the harness's own resident pages from the frame
+    header, -1 if not reported; None when memory is not sampled) and ``on_closed``
     (the process exited and both pipes reached end of file).
     """
 
@@ -144,7 +147,7 @@ class HarnessChannel:
         on_answered: Callable[[Pending], None],
         on_stream_error: Callable[[str], None],
         on_stderr_line: Callable[[str, Exchange | None], None],
-        sample_rss: Callable[[], int | None] | None,
+        sample_rss: Callable[[int], int | None] | None,
         on_closed: Callable[[], None],
     ) -> None:
         """Start with empty buffers for the process identified by ``token``."""
@@ -228,7 +231,7 @@ class HarnessChannel:
                 self._on_startup_frame(frame)
                 continue
             if self._sample_rss is not None:
-                self._inflight.last_rss_bytes = self._sample_rss()
+                self._inflight.last_rss_bytes = self._sample_rss(frame.rss_pages)
             pending = self._inflight.answered(frame.request_id, time.monotonic())
             if pending is None:
                 self._on_stream_error(f"response for unexpected request id {frame.request_id}")

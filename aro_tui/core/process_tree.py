@@ -17,7 +17,8 @@ class ProcessTree:
     """The processes started from one plugin's root pid, remembered while they are alive.
 
     Memory is read from ``/proc/<pid>/statm`` through descriptors kept open (one ``pread``
-    per process, a few microseconds), so sampling before and after every call is cheap;
+    per process, a few microseconds; none for the root when it reports its own), so sampling
+    before and after every call is cheap;
     the list of descendants is refreshed with psutil at most once per
     ``TREE_REFRESH_INTERVAL_S``. Every descendant ever seen is remembered (with its create
     time, so a reused pid is never killed) because a child that called ``setsid`` and whose
@@ -57,21 +58,35 @@ class ProcessTree:
                 self._known[child.pid] = child
                 self._open_statm(child.pid)
 
-    def rss_bytes(self) -> int | None:
-        """Resident memory of the whole tree, or None once nothing can be read."""
+    def rss_bytes(self, root_pages: int = -1) -> int | None:
+        """Resident memory of the whole tree, or None once nothing can be read.
+
+        ``root_pages`` is the root's resident pages when the root reported them itself (the
+        harness's frame header): then only descendants are read here, and a tree without
+        descendants costs no system call.
+        """
         now_s = time.monotonic()
         if now_s - self._refreshed_monotonic_s > TREE_REFRESH_INTERVAL_S:
             self.refresh()
-        total_pages = 0
-        readable = False
-        for pid, fd in self._statm_fds.items():
+        statm_fds = self._statm_fds
+        if root_pages >= 0:
+            if len(statm_fds) == 1 and self.root_pid in statm_fds:
+                return root_pages * PAGE_SIZE_BYTES
+            total_pages = root_pages
+            readable = True
+        else:
+            total_pages = 0
+            readable = False
+        for pid, fd in statm_fds.items():
+            if root_pages >= 0 and pid == self.root_pid:
+                continue
             try:
                 # statm: "size resident shared ..."; the second field is resident pages.
                 total_pages += int(os.pread(fd, 64, 0).split(None, 2)[1])
                 readable = True
             except (OSError, IndexError, ValueError):
                 self._forget(pid)
-                return self.rss_bytes()  # the dict changed; start over without that pid
+                return self.rss_bytes(root_pages)  # the dict changed; start over without it
         return total_pages * PAGE_SIZE_BYTES if readable else None
 
     def _forget(self, pid: int) -> None:

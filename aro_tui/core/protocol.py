@@ -3,11 +3,12 @@
 Why frames rather than the chapter's JSON lines: the chapter wraps the input JSON text in a
 JSON string (escaping every quote) and a host must scan each answer for a newline. Here a
 request is one short header line ``<kind> <id> <length> <action>\\n`` followed by the raw
-input bytes, and a response is ``<id> <status> <length> <action_ns>\\n`` followed by the raw result
-bytes. Nothing is escaped or re-encoded, a 50 MB result is read as chunks joined once, and no
-line-length limit applies. Ids correlate answers with requests (answers come in request
-order; a mismatch is a protocol error). The chapter's request line is derived only for display
-(:meth:`aro_tui.core.exchange.Exchange.spec_request_line`). Full description:
+input bytes, and a response is ``<id> <status> <length> <action_ns>[ <rss_pages>]\\n``
+followed by the raw result bytes (``rss_pages``, the harness's resident pages, only with
+``--report-rss``). Nothing is escaped or re-encoded, a 50 MB result is read as chunks joined
+once, and no line-length limit applies. Ids correlate answers with requests (answers come in
+request order; a mismatch is a protocol error). The chapter's request line is derived only
+for display (:meth:`aro_tui.core.exchange.Exchange.spec_request_line`). Full description:
 ``docs/host-protocol.md``.
 """
 
@@ -57,6 +58,8 @@ class Frame:
     body: bytes
     action_ns: int = -1
     """How long the action ran, measured in the plugin (-1: not an action call)."""
+    rss_pages: int = -1
+    """The harness process's resident pages when it answered (-1: not reported)."""
 
 
 @dataclass(slots=True)
@@ -86,7 +89,7 @@ class FrameDecoder:
     def __init__(self) -> None:
         """Start with an empty buffer."""
         self._pending = b""
-        self._body_header: tuple[int, str, int, int] | None = None
+        self._body_header: tuple[int, str, int, int, int] | None = None
         self._body_chunks: list[bytes] = []
         self._body_have_bytes = 0
 
@@ -102,19 +105,20 @@ class FrameDecoder:
             # Fast path: the chunk is exactly one whole frame (the usual small answer).
             newline = data.find(b"\n", 0, MAX_HEADER_BYTES)
             if newline > 0:
-                request_id, status, length, action_ns = _parse_header(data[:newline])
+                request_id, status, length, action_ns, rss_pages = _parse_header(data[:newline])
                 if len(data) - newline - 1 == length:
-                    return [Frame(request_id, status, data[newline + 1 :], action_ns)]
+                    return [Frame(request_id, status, data[newline + 1 :], action_ns, rss_pages)]
         frames: list[Frame] = []
         if self._body_header is not None:
-            request_id, status, length, action_ns = self._body_header
+            request_id, status, length, action_ns, rss_pages = self._body_header
             need = length - self._body_have_bytes
             if len(data) < need:
                 self._body_chunks.append(data)
                 self._body_have_bytes += len(data)
                 return frames
             self._body_chunks.append(data[:need])
-            frames.append(Frame(request_id, status, b"".join(self._body_chunks), action_ns))
+            body = b"".join(self._body_chunks)
+            frames.append(Frame(request_id, status, body, action_ns, rss_pages))
             self._body_header = None
             self._body_chunks = []
             self._body_have_bytes = 0
@@ -128,14 +132,16 @@ class FrameDecoder:
                 if end - position >= MAX_HEADER_BYTES:
                     raise ProtocolError(f"unframed output: {buffer[position : position + 80]!r}")
                 break
-            request_id, status, length, action_ns = _parse_header(buffer[position:newline])
+            request_id, status, length, action_ns, rss_pages = _parse_header(
+                buffer[position:newline]
+            )
             body_start = newline + 1
             if end - body_start >= length:
                 body = buffer[body_start : body_start + length]
-                frames.append(Frame(request_id, status, body, action_ns))
+                frames.append(Frame(request_id, status, body, action_ns, rss_pages))
                 position = body_start + length
                 continue
-            self._body_header = (request_id, status, length, action_ns)
+            self._body_header = (request_id, status, length, action_ns, rss_pages)
             chunk = buffer[body_start:]
             self._body_chunks = [chunk]
             self._body_have_bytes = len(chunk)
@@ -144,10 +150,14 @@ class FrameDecoder:
         return frames
 
 
-def _parse_header(line: bytes) -> tuple[int, str, int, int]:
+def _parse_header(line: bytes) -> tuple[int, str, int, int, int]:
     parts = line.split(b" ")
     try:
-        if len(parts) != 4:
+        if len(parts) == 5:
+            rss_pages = int(parts[4])
+        elif len(parts) == 4:
+            rss_pages = -1
+        else:
             raise ValueError
         request_id = int(parts[0])
         status = parts[1].decode("ascii")
@@ -157,7 +167,7 @@ def _parse_header(line: bytes) -> tuple[int, str, int, int]:
         raise ProtocolError(f"malformed response header: {line[:80]!r}") from None
     if status not in HARNESS_STATUSES or length < 0 or request_id < 0:
         raise ProtocolError(f"malformed response header: {line[:80]!r}")
-    return request_id, status, length, action_ns
+    return request_id, status, length, action_ns, rss_pages
 
 
 def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outcome:

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Dict, List, Optional, Set
 # `__main__` to write garbage onto the protocol stream.
 _PROTO_FD = -1
 _CANCEL_FD = -1
+_STATM_FD = -1  # /proc/self/statm, kept open when the host asked for --report-rss (Linux)
 _current_id: Optional[int] = None  # the id of the call whose action is running, else None
 _cancelled_ids: Set[int] = set()
 _declared_actions: Set[str] = set()
@@ -48,6 +49,7 @@ def _parse_args(argv: List[str]) -> Dict[str, Any]:
         "cancel_fd": -1,
         "parent_pid": 0,
         "module_name": None,
+        "report_rss": False,
     }
     keys = {
         "--module": "module",
@@ -60,6 +62,10 @@ def _parse_args(argv: List[str]) -> Dict[str, Any]:
     }
     index = 0
     while index < len(argv):
+        if argv[index] == "--report-rss":
+            options["report_rss"] = True
+            index += 1
+            continue
         key = keys.get(argv[index])
         if key is None or index + 1 >= len(argv):
             raise SystemExit("harness: bad argument %r" % argv[index])
@@ -117,12 +123,35 @@ def _on_sigint(signum: int, frame: Optional[FrameType]) -> None:
         raise KeyboardInterrupt
 
 
+def _resident_pages() -> bytes:
+    """This process's resident pages as ASCII digits (statm's second field), or b"-1"."""
+    if _STATM_FD < 0:
+        return b"-1"
+    try:
+        return os.pread(_STATM_FD, 64, 0).split(None, 2)[1]
+    except (OSError, IndexError):
+        return b"-1"
+
+
 def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1) -> None:
-    """Write the end-of-call sentinel on stderr, then one response frame on the protocol fd."""
+    """Write the end-of-call sentinel on stderr, then one response frame on the protocol fd.
+
+    With ``--report-rss`` the header carries this process's resident pages after the call
+    (one ``pread`` of an open ``/proc/self/statm``), so the host need not read it itself.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     os.write(2, _SENTINEL_PREFIX + str(request_id).encode() + b"\n")
-    header = ("%d %s %d %d\n" % (request_id, status, len(body), action_ns)).encode()
+    if _STATM_FD >= 0:
+        header = b"%d %s %d %d %s\n" % (
+            request_id,
+            status.encode(),
+            len(body),
+            action_ns,
+            _resident_pages(),
+        )
+    else:
+        header = ("%d %s %d %d\n" % (request_id, status, len(body), action_ns)).encode()
     if len(body) < 65536:
         data = header + body
         written = os.write(_PROTO_FD, data)
@@ -345,8 +374,13 @@ _SENTINEL_PREFIX = b""
 
 def main(argv: List[str]) -> int:
     """Set up stdio and signals, import the plugin, report ready, then serve."""
-    global _CANCEL_FD, _SENTINEL_PREFIX
+    global _CANCEL_FD, _SENTINEL_PREFIX, _STATM_FD
     options = _parse_args(argv)
+    if options["report_rss"]:
+        try:
+            _STATM_FD = os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            _STATM_FD = -1  # not Linux: the host reads the tree's memory itself
     _set_parent_death_signal(options["parent_pid"])
     _SENTINEL_PREFIX = ("\x1e%s end " % options["token"]).encode("utf-8")
     _CANCEL_FD = options["cancel_fd"]

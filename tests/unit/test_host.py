@@ -359,3 +359,104 @@ def test_classify_json_result_agrees_with_orjson_on_the_bench_payloads() -> None
         echoed = orjson.dumps(orjson.loads(body))
         assert classify_json_result(echoed) == (ExchangeStatus.OK, None)
         assert classify_json_result(echoed[:-1]) == (ExchangeStatus.PROTOCOL_ERROR, None)
+
+
+CHILD_HOLDING_MEMORY_PLUGIN = """
+import subprocess
+import sys
+
+_children = []
+CHILD = (
+    "import sys, time\\n"
+    "held = b'x' * (64 << 20)\\n"
+    "sys.stdout.write('ready\\\\n'); sys.stdout.flush()\\n"
+    "time.sleep(120)\\n"
+)
+
+
+def aro_plugin_info():
+    return {"name": "parent", "actions": ["spawn", "noop"]}
+
+
+def aro_action_spawn(input_json):
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE)
+    child.stdout.readline()
+    _children.append(child)
+    return '{"pid": %d}' % child.pid
+
+
+def aro_action_noop(input_json):
+    return "{}"
+"""
+
+
+async def test_rss_is_the_whole_trees_with_a_child_holding_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aro_tui.core import process_tree
+
+    monkeypatch.setattr(process_tree, "TREE_REFRESH_INTERVAL_S", 0.0)  # see the child at once
+    module = tmp_path / "plugin.py"
+    module.write_text(CHILD_HOLDING_MEMORY_PLUGIN)
+    plugin = PluginProcess(_launch("parent", module_path=module))
+    await plugin.start()
+    try:
+        alone = await plugin.call("noop", "{}")
+        assert alone.rss_after_bytes is not None and alone.rss_after_bytes > 1_000_000
+        spawned = await plugin.call("spawn", "{}")
+        assert spawned.status is ExchangeStatus.OK
+        child_pid = spawned.response_json()["pid"]
+        assert child_pid in plugin.process_tree_pids()
+        after = await plugin.call("noop", "{}")
+        held = 60 << 20
+        assert after.rss_before_bytes is not None and after.rss_after_bytes is not None
+        assert after.rss_before_bytes >= alone.rss_after_bytes + held
+        assert after.rss_after_bytes >= alone.rss_after_bytes + held
+        now = plugin.rss_bytes()  # the host's own reading of every process
+        assert now is not None and abs(now - after.rss_after_bytes) < 8 << 20
+    finally:
+        await plugin.stop()
+    assert plugin.rss_bytes() is None or plugin.process_tree_pids() == []
+
+
+async def test_harness_reports_its_own_rss_only_when_memory_is_sampled(
+    faulty: PluginProcess,
+) -> None:
+    from aro_tui.core.plugin_io import harness_command
+
+    argv, _ = harness_command(faulty.launch, "t", 3)
+    assert "--report-rss" in argv
+    argv, _ = harness_command(_launch(sample_memory=False), "t", 3)
+    assert "--report-rss" not in argv
+    exchange = await faulty.call("echo", "{}")
+    host_reading = faulty.rss_bytes()  # read by the host from /proc/<pid>/statm
+    assert exchange.rss_after_bytes is not None and host_reading is not None
+    assert abs(exchange.rss_after_bytes - host_reading) < 4 << 20
+    plugin = PluginProcess(_launch(sample_memory=False))
+    await plugin.start()
+    try:
+        quiet = await plugin.call("echo", "{}")
+        assert quiet.status is ExchangeStatus.OK
+        assert quiet.rss_before_bytes is None and quiet.rss_after_bytes is None
+    finally:
+        await plugin.stop()
+
+
+def test_frame_headers_with_and_without_the_harness_rss() -> None:
+    from aro_tui.core.protocol import FrameDecoder, ProtocolError
+
+    decoder = FrameDecoder()
+    frames = decoder.feed(b"1 ok 2 5 321\n{}2 ok 2 6\n{}3 ok 4 7 ")
+    frames += decoder.feed(b"9\n[1]")
+    frames += decoder.feed(b" ")
+    assert [(f.request_id, f.body, f.action_ns, f.rss_pages) for f in frames] == [
+        (1, b"{}", 5, 321),
+        (2, b"{}", 6, -1),
+        (3, b"[1] ", 7, 9),
+    ]
+    big = FrameDecoder()
+    assert big.feed(b"4 ok 6 8 77\nabc") == []
+    assert big.feed(b"def") == [Frame(4, "ok", b"abcdef", 8, 77)]
+    for bad in (b"1 ok 2 5 x\n{}", b"1 ok 2 5 6 7\n{}", b"1 ok 2\n{}"):
+        with pytest.raises(ProtocolError):
+            FrameDecoder().feed(bad)
