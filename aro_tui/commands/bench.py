@@ -5,7 +5,9 @@ driven by a minimal blocking client (write a line, read a line). To make the bar
 baseline client uses orjson too (to build the request line and parse the answer). Both sides
 run the same action, ``echo`` = ``json.dumps(json.loads(input))``. The host path includes
 everything a dashboard call pays: framing, the stderr sentinel, JSON validation of the result
-(orjson) and the rss-before/after sample (a ``pread`` of ``/proc/<pid>/statm``).
+(msgspec; see ``protocol.classify_json_result``) and the rss-before/after sample of the plugin's
+process tree (the harness's own resident pages in the frame header, plus a ``pread`` of
+``/proc/<pid>/statm`` per descendant).
 
 Why rounds: on a small shared box the machine's speed drifts by more than the margins being
 checked, so both sides stay up and are measured alternately in several short rounds; each
@@ -289,7 +291,7 @@ def run_bench(args: argparse.Namespace) -> int:
             all_met &= _report(mode, spec, host, unmet)
     finally:
         os.sched_setaffinity(0, original_affinity)
-    print("\nHost path includes: framing, stderr sentinel, orjson validation, rss sample per call.")
+    print("\nHost path includes: framing, stderr sentinel, JSON validation, tree rss per call.")
     if unmet:
         print("Not met: " + "; ".join(unmet) + ".")
         print(
