@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from aro_tui.commands.inventory import check_report
-from aro_tui.core.discovery import discover
-from aro_tui.core.interpreter import VersionProbe
+from aro_tui.core.plugins.discovery import discover
+from aro_tui.core.plugins.interpreter import VersionProbe
 
 _MANIFEST = """\
 name: {name}

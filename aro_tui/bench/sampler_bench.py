@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aro_tui.core.host import PluginLaunch, PluginProcess
+from aro_tui.core.host.process import PluginLaunch, PluginProcess
 from aro_tui.core.telemetry.gpu import GpuBackend, NoGpu, open_gpu_backend
 from aro_tui.core.telemetry.sampler import Sampler
 from aro_tui.core.telemetry.samples import TelemetrySample

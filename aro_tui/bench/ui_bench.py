@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from textual.pilot import Pilot
 
-    from aro_tui.core.exchange import Exchange
+    from aro_tui.core.host.exchange import Exchange
     from aro_tui.ui.app import AroApp
 
 
@@ -36,7 +36,7 @@ def _rss_mib() -> float:
 
 
 def _exchange(number: int) -> Exchange:
-    from aro_tui.core.exchange import Exchange, ExchangeStatus
+    from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 
     request = b'{"text": "' + (b"lorem ipsum " * 16) + b'"}'
     exchange = Exchange(number, "plugin-python-text", "analyze", request)
@@ -61,7 +61,7 @@ async def _key_latency_ms(pilot: Pilot[Any], presses: int) -> float:
 
 async def measure(exchanges: int, presses: int) -> dict[str, float]:
     """Run the benchmark in a headless app; the figures by name."""
-    from aro_tui.core.discovery import default_plugins_path, discover
+    from aro_tui.core.plugins.discovery import default_plugins_path, discover
     from aro_tui.ui.app import AroApp
     from aro_tui.ui.config import AppConfig
     from aro_tui.ui.messages import ExchangeFinished

@@ -23,10 +23,10 @@ from aro_tui.commands.call import (
     resolve_launch,
     run_with_host,
 )
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 
 if TYPE_CHECKING:
-    from aro_tui.core.host import PluginHost, PluginProcess
+    from aro_tui.core.host.process import PluginHost, PluginProcess
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -133,7 +133,7 @@ async def run_inputs(
     on_result: Callable[[], None] | None = None,
 ) -> BatchSummary:
     """Stream ``inputs`` through ``plugin`` with up to ``concurrency`` in flight; write results."""
-    from aro_tui.core.host import PluginStartError
+    from aro_tui.core.host.process import PluginStartError
 
     summary = BatchSummary()
     window: deque[tuple[int, int, asyncio.Future[Exchange] | bytes]] = deque()

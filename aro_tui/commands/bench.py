@@ -30,9 +30,9 @@ from pathlib import Path
 
 import orjson
 
-from aro_tui.core.exchange import ExchangeStatus
-from aro_tui.core.host import PluginLaunch, PluginProcess
-from aro_tui.core.loop import loop_factory, loop_name
+from aro_tui.core.host.exchange import ExchangeStatus
+from aro_tui.core.host.loop import loop_factory, loop_name
+from aro_tui.core.host.process import PluginLaunch, PluginProcess
 
 NOOP_PLUGIN = (
     Path(__file__).resolve().parents[2] / "tests" / "plugins" / "noop" / "src" / "plugin.py"

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 
 if TYPE_CHECKING:
-    from aro_tui.core.host import PluginHost, PluginLaunch, PluginProcess
+    from aro_tui.core.host.process import PluginHost, PluginLaunch, PluginProcess
 
 EXIT_OK = 0
 EXIT_PLUGIN_ERROR = 1
@@ -83,8 +83,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
     """The launch description for ``args.plugin`` (``UsageError`` if it cannot run)."""
-    from aro_tui.core.discovery import PluginNotFound, find_plugin
-    from aro_tui.core.host import PluginLaunch
+    from aro_tui.core.host.process import PluginLaunch
+    from aro_tui.core.plugins.discovery import PluginNotFound, find_plugin
 
     try:
         plugin = find_plugin(args.plugin, args.plugins_dir, configured_interpreter=args.python)
@@ -106,8 +106,8 @@ def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
 def run_with_host(main: Callable[[PluginHost], Awaitable[int]]) -> int:
     """Run ``main(host)`` (on uvloop when available); on any exit, including SIGTERM, no
     plugin process survives."""
-    from aro_tui.core.host import PluginHost
-    from aro_tui.core.loop import run as run_loop
+    from aro_tui.core.host.loop import run as run_loop
+    from aro_tui.core.host.process import PluginHost
 
     host = PluginHost()
     atexit.register(host.kill_all_now)
@@ -174,7 +174,7 @@ def run_call(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     async def main(host: PluginHost) -> int:
-        from aro_tui.core.host import PluginObserver
+        from aro_tui.core.host.process import PluginObserver
 
         class StderrEcho(PluginObserver):
             def on_stderr_line(

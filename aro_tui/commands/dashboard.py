@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aro_tui.core.discovery import DiscoveryError, discover, resolve_search_path
+from aro_tui.core.plugins.discovery import DiscoveryError, discover, resolve_search_path
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aro_tui.core.discovery import Discovery, DiscoveryError, discover, resolve_search_path
-from aro_tui.core.naming import full_function_name
-from aro_tui.core.plugin import DiscoveredPlugin
-from aro_tui.core.problem import Problem, clean_text
+from aro_tui.core.plugins.discovery import Discovery, DiscoveryError, discover, resolve_search_path
+from aro_tui.core.plugins.model import DiscoveredPlugin
+from aro_tui.core.plugins.naming import full_function_name
+from aro_tui.core.plugins.problem import Problem, clean_text
 
 LIST_SCHEMA = "aro-tui/list/1"
 CHECK_SCHEMA = "aro-tui/check/1"

@@ -17,8 +17,8 @@ from aro_tui.commands.call import EXIT_USAGE, UsageError, resolve_launch, run_wi
 from aro_tui.commands.sessions import add_sessions_dir_argument, load_session_argument
 
 if TYPE_CHECKING:
-    from aro_tui.core.host import PluginHost, PluginProcess
-    from aro_tui.core.json_diff import DiffOptions
+    from aro_tui.core.host.process import PluginHost, PluginProcess
+    from aro_tui.core.session.json_diff import DiffOptions
     from aro_tui.core.session.reader import Session
     from aro_tui.core.session.replay import ReplayResult
 
@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _options(args: argparse.Namespace) -> DiffOptions:
-    from aro_tui.core.json_diff import DiffOptions, IgnorePatternError
+    from aro_tui.core.session.json_diff import DiffOptions, IgnorePatternError
 
     try:
         return DiffOptions.build(args.ignore, rel_tol=args.rel_tol)
@@ -166,7 +166,7 @@ def _mib(value: int | None) -> float | None:
 
 
 def _print_result(result: ReplayResult) -> None:
-    from aro_tui.core.problem import clean_text
+    from aro_tui.core.plugins.problem import clean_text
 
     recorded = result.recorded
     head = f"#{recorded.number} {recorded.plugin} {recorded.action}: {result.outcome}"

@@ -76,7 +76,7 @@ async def _palette(pilot: Pilot[Any], app: AroApp) -> None:
 
 async def _telemetry(pilot: Pilot[Any], app: AroApp) -> None:
     """f8 after a call, the panel fed as ``--demo-gpu`` would be (scripted, fixed axis)."""
-    from aro_tui.core.exchange import Exchange, ExchangeStatus
+    from aro_tui.core.host.exchange import Exchange, ExchangeStatus
     from aro_tui.core.telemetry import (
         ExchangeSpan,
         PluginTree,
@@ -164,7 +164,7 @@ SCENES: list[tuple[str, tuple[int, int], Scene]] = [
 
 async def take(out: Path) -> list[Path]:
     """Drive the real app through each scene and save an SVG of it."""
-    from aro_tui.core.discovery import default_plugins_path, discover
+    from aro_tui.core.plugins.discovery import default_plugins_path, discover
     from aro_tui.ui.app import AroApp
     from aro_tui.ui.config import AppConfig
 

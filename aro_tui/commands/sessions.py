@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _text(value: str) -> Any:
     from rich.text import Text
 
-    from aro_tui.core.problem import clean_text
+    from aro_tui.core.plugins.problem import clean_text
 
     return Text(clean_text(value))
 
@@ -179,7 +179,7 @@ def run_open(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         print_session_summary(session)
         return EXIT_OK
-    from aro_tui.core.discovery import DiscoveryError, discover, resolve_search_path
+    from aro_tui.core.plugins.discovery import DiscoveryError, discover, resolve_search_path
     from aro_tui.core.session.reader import SessionReadError, read_session_header
     from aro_tui.core.session.store import resolve_session
 

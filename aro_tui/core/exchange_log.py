@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aro_tui.core.exchange import Exchange
+from aro_tui.core.host.exchange import Exchange
 
 __all__ = ["ExchangeLog", "LogEntry", "LogFilter"]
 

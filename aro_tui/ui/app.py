@@ -10,9 +10,9 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from aro_tui.core.discovery import Discovery
 from aro_tui.core.exchange_log import ExchangeLog
 from aro_tui.core.input_memory import InputMemory
+from aro_tui.core.plugins.discovery import Discovery
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.session.store import start_session
 from aro_tui.core.settings import Settings, load_settings

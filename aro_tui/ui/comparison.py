@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
 from aro_tui.core.exchange_log import ExchangeLog, LogEntry
-from aro_tui.core.json_diff import DiffEntry, DiffOptions, JsonDiff
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.session.json_diff import DiffEntry, DiffOptions, JsonDiff
 from aro_tui.core.session.replay import UNCOMPARABLE_STATUSES, diff_responses
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from aro_tui.core.exchange import Exchange
-from aro_tui.core.host import PluginState
+from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.process import PluginState
 
 
 @dataclass

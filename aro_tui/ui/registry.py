@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from aro_tui.core.discovery import Discovery
-from aro_tui.core.exchange import Exchange
-from aro_tui.core.host import PluginLaunch, PluginObserver, PluginProcess, PluginState
-from aro_tui.core.plugin import DiscoveredPlugin
+from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.process import PluginLaunch, PluginObserver, PluginProcess, PluginState
+from aro_tui.core.plugins.discovery import Discovery
+from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.ui.messages import (
     ExchangeFinished,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from aro_tui.core.discovery import Discovery, discover
+from aro_tui.core.plugins.discovery import Discovery, discover
 from aro_tui.ui.app import AroApp
 from aro_tui.ui.config import AppConfig
 

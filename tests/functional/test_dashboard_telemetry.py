@@ -10,7 +10,7 @@ from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
 from test_telemetry_chart import T0, _models_answer, _rss_at, _scripted_gpu
 from textual.pilot import Pilot
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.telemetry import ExchangeSpan, PluginTree, PluginUsage, TelemetrySample
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.request.input_editor import InputEditor

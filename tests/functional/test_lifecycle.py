@@ -8,7 +8,7 @@ import pytest
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
 
 from aro_tui.commands import dashboard
-from aro_tui.core.host import PluginProcess
+from aro_tui.core.host.process import PluginProcess
 from aro_tui.ui.widgets.sidebar.action_list import ActionDoc
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
 

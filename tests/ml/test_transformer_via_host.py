@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aro_tui.core.exchange import ExchangeStatus
-from aro_tui.core.host import PluginLaunch, PluginProcess
+from aro_tui.core.host.exchange import ExchangeStatus
+from aro_tui.core.host.process import PluginLaunch, PluginProcess
 
 from .conftest import PLUGIN_SCRIPT, PluginSession, plugin_env
 

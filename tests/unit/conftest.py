@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from aro_tui.core.loop import loop_factory
+from aro_tui.core.host.loop import loop_factory
 
 BOTH_LOOPS_MODULES = {"test_host", "test_host_faults"}
 """Modules whose async tests run once per loop; the others keep asyncio's default loop."""

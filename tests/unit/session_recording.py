@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-from aro_tui.core.discovery import find_plugin
-from aro_tui.core.host import PluginHost, PluginLaunch
+from aro_tui.core.host.process import PluginHost, PluginLaunch
+from aro_tui.core.plugins.discovery import find_plugin
 from aro_tui.core.session.recorder import SessionRecorder
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import aro_tui
-from aro_tui.core.discovery import (
+from aro_tui.core.plugins.discovery import (
     DiscoveryError,
     PluginNotFound,
     default_plugins_path,
@@ -16,7 +16,7 @@ from aro_tui.core.discovery import (
     find_plugin,
     resolve_search_path,
 )
-from aro_tui.core.interpreter import VersionProbe, venv_python
+from aro_tui.core.plugins.interpreter import VersionProbe, venv_python
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
 from aro_tui.core.exchange_log import ExchangeLog, LogFilter
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 
 
 def _exchange(

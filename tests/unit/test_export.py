@@ -13,9 +13,9 @@ import orjson
 import pytest
 from session_recording import BUNDLED, FAULTY, launch_for
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
-from aro_tui.core.export import call_command_line, exchange_to_json, log_to_json
-from aro_tui.core.host import PluginHost
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.process import PluginHost
+from aro_tui.core.session.export import call_command_line, exchange_to_json, log_to_json
 
 PROGRAM = (sys.executable, "-m", "aro_tui")
 TRICKY_INPUTS = [

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aro_tui.core.exchange import ExchangeStatus
-from aro_tui.core.host import PluginLaunch, PluginProcess
+from aro_tui.core.host.exchange import ExchangeStatus
+from aro_tui.core.host.process import PluginLaunch, PluginProcess
 from aro_tui.harness import HARNESS_PATH
 
 REPO = Path(__file__).resolve().parents[2]

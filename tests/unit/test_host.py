@@ -10,9 +10,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host import PluginHost, PluginLaunch, PluginObserver, PluginProcess, PluginState
-from aro_tui.core.protocol import Frame
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.process import (
+    PluginHost,
+    PluginLaunch,
+    PluginObserver,
+    PluginProcess,
+    PluginState,
+)
+from aro_tui.core.host.protocol import Frame
 
 TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 
@@ -261,7 +267,7 @@ async def test_partial_duck_typed_and_replaced_observers_get_their_events(
 def test_loop_run_uses_uvloop_when_installed_and_falls_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from aro_tui.core import loop
+    from aro_tui.core.host import loop
 
     async def loop_module() -> str:
         return type(asyncio.get_running_loop()).__module__
@@ -280,7 +286,7 @@ def test_loop_run_uses_uvloop_when_installed_and_falls_back(
 
 
 def test_classify_json_result() -> None:
-    from aro_tui.core.protocol import classify_json_result
+    from aro_tui.core.host.protocol import classify_json_result
 
     assert classify_json_result(b'{"a": 1}') == (ExchangeStatus.OK, None)
     assert classify_json_result(b"[1, 2]") == (ExchangeStatus.OK, None)
@@ -340,7 +346,7 @@ def test_classify_json_result() -> None:
 def test_classify_json_result_validates_without_building(
     body: bytes, expected: tuple[ExchangeStatus, str | None]
 ) -> None:
-    from aro_tui.core.protocol import classify_json_result, interpret
+    from aro_tui.core.host.protocol import classify_json_result, interpret
 
     assert classify_json_result(body) == expected
     outcome = interpret(Frame(1, "ok", body, 5), "echo")
@@ -353,7 +359,7 @@ def test_classify_json_result_validates_without_building(
 
 def test_classify_json_result_agrees_with_orjson_on_the_bench_payloads() -> None:
     from aro_tui.commands.bench import make_payloads
-    from aro_tui.core.protocol import classify_json_result
+    from aro_tui.core.host.protocol import classify_json_result
 
     for body in make_payloads().values():
         echoed = orjson.dumps(orjson.loads(body))
@@ -393,7 +399,7 @@ def aro_action_noop(input_json):
 async def test_rss_is_the_whole_trees_with_a_child_holding_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aro_tui.core import process_tree
+    from aro_tui.core.host import process_tree
 
     monkeypatch.setattr(process_tree, "TREE_REFRESH_INTERVAL_S", 0.0)  # see the child at once
     module = tmp_path / "plugin.py"
@@ -422,7 +428,7 @@ async def test_rss_is_the_whole_trees_with_a_child_holding_memory(
 async def test_harness_reports_its_own_rss_only_when_memory_is_sampled(
     faulty: PluginProcess,
 ) -> None:
-    from aro_tui.core.plugin_io import harness_command
+    from aro_tui.core.host.channel import harness_command
 
     argv, _ = harness_command(faulty.launch, "t", 3)
     assert "--report-rss" in argv
@@ -443,7 +449,7 @@ async def test_harness_reports_its_own_rss_only_when_memory_is_sampled(
 
 
 def test_frame_headers_with_and_without_the_harness_rss() -> None:
-    from aro_tui.core.protocol import FrameDecoder, ProtocolError
+    from aro_tui.core.host.protocol import FrameDecoder, ProtocolError
 
     decoder = FrameDecoder()
     frames = decoder.feed(b"1 ok 2 5 321\n{}2 ok 2 6\n{}3 ok 4 7 ")

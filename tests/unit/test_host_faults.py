@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from aro_tui.core.exchange import ExchangeStatus
-from aro_tui.core.host import PluginLaunch, PluginProcess, PluginStartError, PluginState
+from aro_tui.core.host.exchange import ExchangeStatus
+from aro_tui.core.host.process import PluginLaunch, PluginProcess, PluginStartError, PluginState
 
 TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 

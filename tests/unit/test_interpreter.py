@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aro_tui.core.discovery import load_plugin
-from aro_tui.core.interpreter import (
+from aro_tui.core.plugins.discovery import load_plugin
+from aro_tui.core.plugins.interpreter import (
     CACHE_SCHEMA,
     VersionProbe,
     cache_dir,

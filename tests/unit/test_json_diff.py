@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from aro_tui.core.json_diff import (
+from aro_tui.core.session.json_diff import (
     DiffOptions,
     IgnorePattern,
     IgnorePatternError,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aro_tui.core import manifest as manifest_module
-from aro_tui.core.discovery import default_plugins_path
-from aro_tui.core.manifest import MAX_MANIFEST_BYTES, read_manifest
-from aro_tui.core.plugin import declared_actions, provides_counts, source_host
-from aro_tui.core.problem import clean_text, describe
+from aro_tui.core.plugins import manifest as manifest_module
+from aro_tui.core.plugins.discovery import default_plugins_path
+from aro_tui.core.plugins.manifest import MAX_MANIFEST_BYTES, read_manifest
+from aro_tui.core.plugins.model import declared_actions, provides_counts, source_host
+from aro_tui.core.plugins.problem import clean_text, describe
 
 VALID = """\
 name: text-tools

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from aro_tui.core.discovery import load_plugin
-from aro_tui.core.problem import Problem
+from aro_tui.core.plugins.discovery import load_plugin
+from aro_tui.core.plugins.problem import Problem
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "manifests"
 CASES = sorted(path.name for path in CORPUS.iterdir() if path.is_dir())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aro_tui.core.naming import (
+from aro_tui.core.plugins.naming import (
     action_function_name,
     full_function_name,
     locate_module,

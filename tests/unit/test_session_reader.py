@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.reader import SessionReadError, read_session, read_session_header
 from aro_tui.core.session.recorder import SessionRecorder
 

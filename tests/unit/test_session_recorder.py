@@ -12,7 +12,7 @@ import orjson
 import pytest
 from session_recording import FAULTY, TEXT, record_calls, record_session
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session import records
 from aro_tui.core.session.reader import read_session
 from aro_tui.core.session.recorder import SessionRecorder
@@ -125,7 +125,7 @@ def test_bodies_are_encoded_on_the_writer_thread(
 CRASHING_RECORDER = """
 import os, sys, time
 from pathlib import Path
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.recorder import SessionRecorder
 
 path = Path(sys.argv[1])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.session.records import bodies_dir
 from aro_tui.core.session.store import (

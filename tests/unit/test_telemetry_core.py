@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.telemetry import (
     BaselineWatch,
     DeviceSample,

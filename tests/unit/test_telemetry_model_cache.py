@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host import PluginLaunch, PluginObserver, PluginProcess
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.process import PluginLaunch, PluginObserver, PluginProcess
 from aro_tui.core.telemetry import (
     DeviceSample,
     ModelCacheTracker,

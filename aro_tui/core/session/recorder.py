@@ -21,8 +21,8 @@ from typing import IO, Any, Protocol
 import orjson
 
 from aro_tui import __version__
-from aro_tui.core.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host import PluginObserver, PluginProcess, PluginState
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.process import PluginObserver, PluginProcess, PluginState
 from aro_tui.core.session.records import (
     FORMAT,
     ExchangeSnapshot,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aro_tui.core.exchange import MAX_EXCHANGE_STDERR_LINES, Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import MAX_EXCHANGE_STDERR_LINES, Exchange, ExchangeStatus
 
 FORMAT = "aro-tui/session/1"
 FORMAT_FAMILY = "aro-tui/session/"

@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 import orjson
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host import PluginProcess
-from aro_tui.core.json_diff import DiffEntry, DiffOptions, JsonDiff, diff_json
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.process import PluginProcess
+from aro_tui.core.session.json_diff import DiffEntry, DiffOptions, JsonDiff, diff_json
 from aro_tui.core.session.records import RecordedExchange
 
 __all__ = [

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.telemetry.samples import TelemetrySample
 
 DEFAULT_MAX_AGE_S = 3600.0

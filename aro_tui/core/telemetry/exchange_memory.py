@@ -7,7 +7,7 @@ import itertools
 from collections import deque
 from dataclasses import dataclass
 
-from aro_tui.core.exchange import Exchange
+from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer
 from aro_tui.core.telemetry.samples import TelemetrySample
 

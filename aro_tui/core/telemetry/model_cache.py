@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host import PluginObserver, PluginProcess, PluginState
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.process import PluginObserver, PluginProcess, PluginState
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer, TimeBuffer
 from aro_tui.core.telemetry.exchange_memory import exchange_memory, plugin_gpu_bytes
 

@@ -11,8 +11,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from aro_tui.core.json_diff import format_value
 from aro_tui.core.sanitize import sanitize_line, shorten
+from aro_tui.core.session.json_diff import format_value
 from aro_tui.ui.comparison import Comparison
 from aro_tui.ui.formatting import format_duration, format_memory
 

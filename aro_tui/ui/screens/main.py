@@ -13,8 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Footer, Input, OptionList, Static, TextArea
 
-from aro_tui.core.exchange import Exchange
-from aro_tui.core.host import PluginState
+from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.process import PluginState
 from aro_tui.core.input_memory import choose_initial_input
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.templates import render_template

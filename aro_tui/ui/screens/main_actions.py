@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.screen import Screen
 
-from aro_tui.core.exchange import Exchange
-from aro_tui.core.host import PluginProcess, PluginStartError, PluginState
+from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.process import PluginProcess, PluginStartError, PluginState
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog

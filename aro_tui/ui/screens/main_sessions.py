@@ -10,10 +10,10 @@ from pathlib import Path
 import orjson
 from textual import work
 
-from aro_tui.core.exchange import Exchange
 from aro_tui.core.exchange_log import LogEntry
-from aro_tui.core.export import call_command_line, exchange_to_json, log_to_json
+from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.sanitize import sanitize_line
+from aro_tui.core.session.export import call_command_line, exchange_to_json, log_to_json
 from aro_tui.core.session.reader import Session, SessionReadError, read_session
 from aro_tui.core.telemetry.buffers import ExchangeSpan
 from aro_tui.core.telemetry.cache_records import cache_event_from_json, cache_event_to_json

@@ -6,9 +6,9 @@ from functools import partial
 
 from textual import on
 
-from aro_tui.core.exchange import Exchange
 from aro_tui.core.exchange_log import LogEntry
-from aro_tui.core.host import PluginProcess, PluginState
+from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.process import PluginProcess, PluginState
 from aro_tui.core.telemetry import open_gpu_backend
 from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.ui.registry import PluginEntry

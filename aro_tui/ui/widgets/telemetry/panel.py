@@ -15,8 +15,8 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Static
 
-from aro_tui.core.exchange import Exchange
-from aro_tui.core.host import PluginProcess
+from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.process import PluginProcess
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer, SpanBuffer
 from aro_tui.core.telemetry.exchange_memory import (
     BaselineWarning,

@@ -3,8 +3,8 @@
 ``PluginProcess`` owns one plugin subprocess (the harness importing the plugin module);
 ``PluginHost`` owns many. Both report through a :class:`PluginObserver` whose methods are
 called on the event loop; nothing here knows about widgets. See ``docs/host-protocol.md``.
-Around it: ``host_types`` (the public value types, re-exported here), ``inflight`` (requests in
-flight, the watchdog) and ``plugin_io`` (spawning the harness, reading frames and stderr).
+Around it: ``types`` (the public value types, re-exported here), ``inflight`` (requests in
+flight, the watchdog) and ``channel`` (spawning the harness, reading frames and stderr).
 
 Typical use::
 
@@ -29,20 +29,11 @@ from typing import Any
 
 import orjson
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host_types import (
-    DEFAULT_TIMEOUT_S,
-    PluginLaunch,
-    PluginObserver,
-    PluginStartError,
-    PluginState,
-    exit_text,
-    failed_start_exchange,
-)
-from aro_tui.core.inflight import InFlight, Pending
-from aro_tui.core.plugin_io import INSTANCE_ENV, HarnessChannel, HarnessProtocol, spawn_harness
-from aro_tui.core.process_tree import ProcessTree
-from aro_tui.core.protocol import (
+from aro_tui.core.host.channel import INSTANCE_ENV, HarnessChannel, HarnessProtocol, spawn_harness
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.inflight import InFlight, Pending
+from aro_tui.core.host.process_tree import ProcessTree
+from aro_tui.core.host.protocol import (
     HARNESS_IMPORT_ERROR,
     HARNESS_OK,
     HARNESS_READY,
@@ -51,6 +42,15 @@ from aro_tui.core.protocol import (
     classify_json_result,
     encode_request_header,
     interpret,
+)
+from aro_tui.core.host.types import (
+    DEFAULT_TIMEOUT_S,
+    PluginLaunch,
+    PluginObserver,
+    PluginStartError,
+    PluginState,
+    exit_text,
+    failed_start_exchange,
 )
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Reading ``plugin.yaml`` safely: size cap, strict UTF-8, no YAML aliases, positions kept.
 
-Validation of the loaded data lives in :mod:`aro_tui.core.rules`; this module turns a file
+Validation of the loaded data lives in :mod:`aro_tui.core.plugins.rules`; this module turns a file
 into data plus the line/column of every field, or into problems saying why it could not.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from aro_tui.core.problem import BOTH, MISSING, Problem, clean_text, describe
-from aro_tui.core.rules import validate_manifest
+from aro_tui.core.plugins.problem import BOTH, MISSING, Problem, clean_text, describe
+from aro_tui.core.plugins.rules import validate_manifest
 
 __all__ = [
     "MANIFEST_NAME",

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from aro_tui.core.exchange import Exchange
+from aro_tui.core.host.exchange import Exchange
 
 __all__ = [
     "EXCHANGE_LOG_SCHEMA",

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from aro_tui.core.naming import locate_module, module_candidates
-from aro_tui.core.problem import BOTH, RUNTIME, STRICT, Problem, RuleSet, Severity, describe
-from aro_tui.core.rules import path_escapes
+from aro_tui.core.plugins.naming import locate_module, module_candidates
+from aro_tui.core.plugins.problem import BOTH, RUNTIME, STRICT, Problem, RuleSet, Severity, describe
+from aro_tui.core.plugins.rules import path_escapes
 
 
 @dataclass(frozen=True)

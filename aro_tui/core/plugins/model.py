@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from aro_tui.core.interpreter import Interpreter
-from aro_tui.core.problem import Problem, RuleSet
+from aro_tui.core.plugins.interpreter import Interpreter
+from aro_tui.core.plugins.problem import Problem, RuleSet
 
 __all__ = [
     "DiscoveredPlugin",

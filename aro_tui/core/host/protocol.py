@@ -8,7 +8,7 @@ followed by the raw result bytes (``rss_pages``, the harness's resident pages, o
 ``--report-rss``). Nothing is escaped or re-encoded, a 50 MB result is read as chunks joined
 once, and no line-length limit applies. Ids correlate answers with requests (answers come in
 request order; a mismatch is a protocol error). The chapter's request line is derived only
-for display (:meth:`aro_tui.core.exchange.Exchange.spec_request_line`). Full description:
+for display (:meth:`aro_tui.core.host.exchange.Exchange.spec_request_line`). Full description:
 ``docs/host-protocol.md``.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import msgspec
 import orjson
 
-from aro_tui.core.exchange import ExchangeStatus
+from aro_tui.core.host.exchange import ExchangeStatus
 
 MAX_HEADER_BYTES = 256
 MAX_ERROR_CHARS = 500

@@ -11,8 +11,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aro_tui.core.exchange import Exchange
-from aro_tui.core.protocol import Frame
+from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.protocol import Frame
 
 WATCHDOG_SLACK_S = 0.001
 

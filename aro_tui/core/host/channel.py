@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-from aro_tui.core.exchange import Exchange
-from aro_tui.core.host_types import PluginLaunch
-from aro_tui.core.inflight import InFlight, Pending
-from aro_tui.core.protocol import Frame, FrameDecoder, ProtocolError
+from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.inflight import InFlight, Pending
+from aro_tui.core.host.protocol import Frame, FrameDecoder, ProtocolError
+from aro_tui.core.host.types import PluginLaunch
 from aro_tui.harness import HARNESS_PATH
 
 INSTANCE_ENV = "ARO_TUI_PLUGIN_INSTANCE"

@@ -10,11 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aro_tui
-from aro_tui.core.interpreter import Interpreter, VersionProbe, parse_version, resolve_interpreter
-from aro_tui.core.layout import PythonEntry, check_layout
-from aro_tui.core.manifest import MANIFEST_NAME, read_manifest
-from aro_tui.core.plugin import DiscoveredPlugin, declared_actions
-from aro_tui.core.problem import BOTH, HOST, MISSING, Problem, clean_text, describe
+from aro_tui.core.plugins.interpreter import (
+    Interpreter,
+    VersionProbe,
+    parse_version,
+    resolve_interpreter,
+)
+from aro_tui.core.plugins.layout import PythonEntry, check_layout
+from aro_tui.core.plugins.manifest import MANIFEST_NAME, read_manifest
+from aro_tui.core.plugins.model import DiscoveredPlugin, declared_actions
+from aro_tui.core.plugins.problem import BOTH, HOST, MISSING, Problem, clean_text, describe
 
 __all__ = [
     "Discovery",

@@ -1,7 +1,7 @@
 """The host's public value types: launch settings, lifecycle states, start errors, observer.
 
-Why a module of their own: ``host``, ``inflight`` and ``plugin_io`` all need them, and keeping
-them apart from the process logic avoids import cycles. Import them from ``aro_tui.core.host``.
+Why a module of their own: ``process``, ``inflight`` and ``channel`` all need them, and keeping
+them apart from the process logic avoids import cycles. ``process`` re-exports them.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aro_tui.core.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 
 if TYPE_CHECKING:
-    from aro_tui.core.host import PluginProcess
+    from aro_tui.core.host.process import PluginProcess
 
 DEFAULT_TIMEOUT_S = 300.0
 

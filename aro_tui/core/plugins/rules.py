@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from aro_tui.core.naming import ACTION_PREFIX, action_function_name, spec_function_name
-from aro_tui.core.problem import (
+from aro_tui.core.plugins.naming import ACTION_PREFIX, action_function_name, spec_function_name
+from aro_tui.core.plugins.problem import (
     BOTH,
     MISSING,
     RUNTIME,

@@ -1,0 +1,5 @@
+"""Talking to plugins: the harness protocol, plugin processes, and one exchange per call.
+
+``process`` holds the public API (``PluginProcess``, ``PluginHost``, ``PluginLaunch``,
+``PluginObserver``); ``exchange`` the record of each call. docs/host-protocol.md has both.
+"""
