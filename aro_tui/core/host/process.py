@@ -246,6 +246,10 @@ class PluginProcess:
         """Synchronously SIGKILL the whole tree (for exit paths where the loop cannot run)."""
         if self._tree is not None:
             self._tree.kill()
+        if self._transport is not None:
+            # Closing now, while its loop still exists, spares a warning from __del__ later.
+            with contextlib.suppress(RuntimeError):
+                self._transport.close()
 
     # -- spawning and stopping ---------------------------------------------------------------
 
