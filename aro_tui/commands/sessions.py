@@ -136,25 +136,27 @@ def run_sessions(args: argparse.Namespace) -> int:
         pad_edge=False,
         show_edge=False,
     )
-    table.add_column("Id", no_wrap=True)
-    table.add_column("Started", no_wrap=True)
-    table.add_column("Plugins", overflow="fold")
-    for column in ("Exchanges", "Errors", "Size"):
-        table.add_column(column, justify="right")
+    table.add_column("Id", no_wrap=True, min_width=22)
+    table.add_column("Started", no_wrap=True, min_width=16)
+    # The plugin names give way first in a narrow terminal; the figures never wrap.
+    table.add_column("Plugins", overflow="ellipsis", no_wrap=True, max_width=12)
+    for column, width in (("Calls", 5), ("Errors", 6), ("Size", 9)):
+        table.add_column(column, justify="right", no_wrap=True, min_width=width)
     for info in infos:
         if info.problem is not None:
             table.add_row(_text(info.session_id), "-", _text(f"unreadable: {info.problem}"))
             continue
         started = _started(info.started_at, seconds=False)
-        started += "" if info.complete else " (cut off)"
         table.add_row(
             _text(info.session_id),
             started,
             _text(", ".join(info.plugins) or "-"),
             str(info.exchanges),
             str(info.errors),
-            _size(info.size_bytes),
+            _size(info.size_bytes) + ("" if info.complete else "*"),
         )
+    if not all(info.complete for info in infos if info.problem is None):
+        table.caption = "* cut off: aro-tui ended without closing it; it still opens"
     console.print(table)
     return EXIT_OK
 

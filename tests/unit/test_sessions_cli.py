@@ -25,7 +25,7 @@ def test_sessions_table(sessions: Path, capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     [path] = sessions.glob("*.jsonl")
     assert path.stem in out
-    for column in ("Id", "Started", "Plugins", "Exchanges", "Errors", "Size"):
+    for column in ("Id", "Started", "Plugins", "Calls", "Errors", "Size"):
         assert column in out
     row = next(line for line in out.splitlines() if path.stem in line)
     assert re.search(r"plugin-pyt\S*\s+2\s+1\s+\d+\.\d KiB", row), row
