@@ -8,7 +8,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aro_tui.core.plugins.naming import locate_module, module_candidates
-from aro_tui.core.plugins.problem import BOTH, RUNTIME, STRICT, Problem, RuleSet, Severity, describe
+from aro_tui.core.plugins.problem import (
+    RUNTIME,
+    STRICT,
+    Problem,
+    ProblemCollector,
+    describe,
+)
 from aro_tui.core.plugins.rules import path_escapes
 
 
@@ -20,28 +26,6 @@ class PythonEntry:
     source_dir: Path
     module_path: Path | None
     min_version: str | None
-
-
-@dataclass
-class _Findings:
-    file: Path
-    positions: Mapping[str, tuple[int, int]]
-    problems: list[Problem]
-
-    def add(
-        self,
-        code: str,
-        field: str,
-        found: str,
-        expected: str,
-        message: str,
-        severity: Severity = "error",
-        rules: tuple[RuleSet, ...] = BOTH,
-    ) -> None:
-        line, column = self.positions.get(field, (None, None))
-        self.problems.append(
-            Problem(code, self.file, field, found, expected, message, severity, rules, line, column)
-        )
 
 
 def _inside(target: Path, root_real: Path) -> bool:
@@ -64,7 +48,7 @@ def check_layout(
     positions: Mapping[str, tuple[int, int]],
 ) -> tuple[PythonEntry | None, list[Problem]]:
     """Resolve every ``provides`` path under ``root``; locate the first python module."""
-    findings = _Findings(file, positions, [])
+    findings = ProblemCollector(file, positions)
     provides = manifest.get("provides")
     if not isinstance(provides, list):
         return None, findings.problems
@@ -108,7 +92,7 @@ def check_layout(
 
 
 def _check_python_entry(
-    findings: _Findings,
+    findings: ProblemCollector,
     entry: Mapping[str, Any],
     index: int,
     source_dir: Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -93,3 +94,38 @@ def describe(value: Any) -> str:
     if isinstance(value, list):
         return f"a list of {len(value)} item(s)"
     return f"a {type(value).__name__} ({clean_text(str(value))[:_DESCRIBE_LIMIT_CHARS]})"
+
+
+class ProblemCollector:
+    """Collects problems for one file, placing each at its field's line and column."""
+
+    def __init__(self, file: Path, positions: Mapping[str, tuple[int, int]]) -> None:
+        self.file = file
+        self.positions = positions
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        code: str,
+        field: str,
+        found: str,
+        expected: str,
+        message: str,
+        severity: Severity = "error",
+        rules: tuple[RuleSet, ...] = BOTH,
+    ) -> None:
+        """Record a problem at ``field`` (or at its nearest ancestor that has a position)."""
+        line, column = self._position(field)
+        self.problems.append(
+            Problem(code, self.file, field, found, expected, message, severity, rules, line, column)
+        )
+
+    def _position(self, field: str) -> tuple[int | None, int | None]:
+        path = field
+        while True:
+            if path in self.positions:
+                return self.positions[path]
+            if not path:
+                return None, None
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""

@@ -22,8 +22,7 @@ from aro_tui.core.plugins.problem import (
     RUNTIME,
     STRICT,
     Problem,
-    RuleSet,
-    Severity,
+    ProblemCollector,
     describe,
 )
 
@@ -77,39 +76,8 @@ def path_escapes(text: str) -> str | None:
     return None
 
 
-class _Checker:
-    """Collects problems for one manifest, placing each at its field's line and column."""
-
-    def __init__(self, file: Path, positions: Mapping[str, tuple[int, int]]) -> None:
-        self.file = file
-        self.positions = positions
-        self.problems: list[Problem] = []
-
-    def add(
-        self,
-        code: str,
-        field: str,
-        found: str,
-        expected: str,
-        message: str,
-        severity: Severity = "error",
-        rules: tuple[RuleSet, ...] = BOTH,
-    ) -> None:
-        """Record a problem at ``field`` (or at its nearest ancestor that has a position)."""
-        line, column = self._position(field)
-        self.problems.append(
-            Problem(code, self.file, field, found, expected, message, severity, rules, line, column)
-        )
-
-    def _position(self, field: str) -> tuple[int | None, int | None]:
-        path = field
-        while True:
-            if path in self.positions:
-                return self.positions[path]
-            if not path:
-                return None, None
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
+class _Checker(ProblemCollector):
+    """Collects one manifest's problems; also warns about fields neither rule set knows."""
 
     def unknown_fields(self, data: Mapping[Any, Any], known: frozenset[str], base: str) -> None:
         """Warn about every key of ``data`` not in ``known``."""
