@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from plugin_launch import launch_test_plugin
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.process import (
@@ -20,19 +21,9 @@ from aro_tui.core.host.process import (
 )
 from aro_tui.core.host.protocol import Frame
 
-TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-
 
 def _launch(name: str = "faulty", **overrides: object) -> PluginLaunch:
-    values: dict[str, object] = {
-        "name": name,
-        "module_path": TEST_PLUGINS / name / "src" / "plugin.py",
-        "interpreter": Path(sys.executable),
-        "default_timeout_s": 20,
-        "start_timeout_s": 10,
-    }
-    values.update(overrides)
-    return PluginLaunch(**values)  # type: ignore[arg-type]
+    return launch_test_plugin(name, **overrides)
 
 
 class Recorder(PluginObserver):

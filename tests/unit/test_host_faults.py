@@ -5,31 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import psutil
 import pytest
+from plugin_launch import launch_test_plugin
 
 from aro_tui.core.host.exchange import ExchangeStatus
 from aro_tui.core.host.process import PluginLaunch, PluginProcess, PluginStartError, PluginState
 
-TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-
 
 def _launch(name: str = "faulty", **overrides: object) -> PluginLaunch:
-    values: dict[str, object] = {
-        "name": name,
-        "module_path": TEST_PLUGINS / name / "src" / "plugin.py",
-        "interpreter": Path(sys.executable),
-        "default_timeout_s": 20,
-        "start_timeout_s": 10,
-        "cancel_grace_s": 5,
-    }
-    values.update(overrides)
-    return PluginLaunch(**values)  # type: ignore[arg-type]
+    return launch_test_plugin(name, **{"cancel_grace_s": 5, **overrides})
 
 
 def _wait_gone(pids: list[int], timeout_s: float = 5.0) -> list[int]:

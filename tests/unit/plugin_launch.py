@@ -1,0 +1,23 @@
+"""Launch settings for the test plugins under ``tests/plugins/`` (shared by the host tests)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from aro_tui.core.host.process import PluginLaunch
+
+TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+
+
+def launch_test_plugin(name: str = "faulty", **overrides: object) -> PluginLaunch:
+    """A launch of ``tests/plugins/<name>`` under this Python, with short test timeouts."""
+    values: dict[str, object] = {
+        "name": name,
+        "module_path": TEST_PLUGINS / name / "src" / "plugin.py",
+        "interpreter": Path(sys.executable),
+        "default_timeout_s": 20,
+        "start_timeout_s": 10,
+    }
+    values.update(overrides)
+    return PluginLaunch(**values)  # type: ignore[arg-type]
