@@ -82,13 +82,7 @@ def _read_text(file: Path) -> str:
             file, "manifest-missing", MISSING, "a plugin.yaml file", "the manifest does not exist"
         ) from error
     except OSError as error:
-        raise _fatal(
-            file,
-            "manifest-unreadable",
-            clean_text(error.strerror or str(error)),
-            "a readable file",
-            f"cannot read the manifest: {error.strerror or error}",
-        ) from error
+        raise _unreadable(file, error) from error
     if stat.S_ISDIR(info.st_mode):
         raise _fatal(
             file,
@@ -111,13 +105,7 @@ def _read_text(file: Path) -> str:
         with file.open("rb") as stream:
             raw = stream.read(MAX_MANIFEST_BYTES + 1)
     except OSError as error:
-        raise _fatal(
-            file,
-            "manifest-unreadable",
-            clean_text(error.strerror or str(error)),
-            "a readable file",
-            f"cannot read the manifest: {error.strerror or error}",
-        ) from error
+        raise _unreadable(file, error) from error
     if len(raw) > MAX_MANIFEST_BYTES:
         raise _too_large(file, len(raw))
     try:
@@ -135,6 +123,17 @@ def _read_text(file: Path) -> str:
             line,
             column,
         ) from error
+
+
+def _unreadable(file: Path, error: OSError) -> _LoadFailure:
+    reason = error.strerror or str(error)
+    return _fatal(
+        file,
+        "manifest-unreadable",
+        clean_text(reason),
+        "a readable file",
+        f"cannot read the manifest: {reason}",
+    )
 
 
 def _too_large(file: Path, size_bytes: int) -> _LoadFailure:
