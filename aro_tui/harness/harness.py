@@ -5,16 +5,26 @@ Standard library only, Python >= 3.9, started by path (the plugin's venv has no 
     python /abs/path/aro_tui/harness/harness.py --module /plugin/src/plugin.py --token T
 
 Framing (see docs/host-protocol.md). A request on stdin is one header line
-``<kind> <id> <length> <action>\\n`` followed by exactly ``length`` raw bytes (the action's
-input JSON text, UTF-8). A response on the protocol fd is one header line
-``<id> <status> <length> <action_ns>\\n`` followed by ``length`` raw bytes (``action_ns``: how
-long the action ran, -1 for other requests). Before each response the harness writes the line
-``\\x1e<token> end <id>\\n`` on stderr, so the host can attribute every stderr line to the
-call that printed it although stdout and stderr are separate pipes.
+``<kind> <id> <length> <sent> <action>\\n`` followed by exactly ``length`` raw bytes (the
+action's input JSON text, UTF-8; ``sent`` is ``p`` when the host sent it while another request
+was in flight, else ``-``). A response on the protocol fd is one header line
+``<id> <status> <length> <action_ns> <rss_pages> <end>\\n`` followed by ``length`` raw bytes
+(``action_ns``: how long the action ran, -1 for other requests; ``rss_pages``: this process's
+resident pages, -1 unless ``--report-rss``).
+
+stderr markers let the host attribute every stderr line to the call that printed it although
+stdout and stderr are separate pipes. Before each response the harness flushes Python's
+streams; for a request sent alone it then asks the pipe how many bytes the host has not read
+yet (``FIONREAD``): none means every line of this call is already with the host, and the frame
+says so (``end`` = ``c``, no marker). Otherwise, and always for a pipelined request, it writes
+``\\x1e<token> end <id>\\n`` on stderr before the frame (``end`` = ``s``). A pipelined
+request that follows a ``c`` frame first writes ``\\x1e<token> begin <id>\\n``, so its lines
+cannot be taken for the previous call's.
 
 The harness owns stdin and stdout: the protocol uses private duplicates of fds 0 and 1, fd 0 is
 pointed at /dev/null and fd 1 at stderr, so whatever the plugin prints (``print`` or C-level
-writes to fd 1) shows up as stderr and can never corrupt the stream.
+writes to fd 1) shows up as stderr and can never corrupt the stream. Markers go through a
+private duplicate of fd 2, so they reach the host even if the plugin points fd 2 elsewhere.
 """
 
 import json
@@ -24,13 +34,25 @@ import sys
 import traceback
 from time import perf_counter_ns as _perf_counter_ns
 from types import FrameType, ModuleType
-from typing import Any, BinaryIO, Dict, List, Optional, Set
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Set
+
+_ioctl: Optional[Callable[[int, int, bytes], bytes]] = None
+_FIONREAD = 0
+if sys.platform.startswith("linux"):  # where FIONREAD on a pipe's write end is known to work
+    import fcntl
+    import termios
+
+    _ioctl = fcntl.ioctl
+    _FIONREAD = termios.FIONREAD
 
 # These names are module globals on purpose: a test plugin reaches `_PROTO_FD` through
 # `__main__` to write garbage onto the protocol stream.
 _PROTO_FD = -1
 _CANCEL_FD = -1
 _STATM_FD = -1  # /proc/self/statm, kept open when the host asked for --report-rss (Linux)
+_MARKER_FD = 2  # a private duplicate of the stderr pipe, for the begin/end markers
+_end_marker_always = True  # whether the call being answered was pipelined
+_previous_frame_clean = False  # whether the last frame went without an end marker ("c")
 _current_id: Optional[int] = None  # the id of the call whose action is running, else None
 _cancelled_ids: Set[int] = set()
 _declared_actions: Set[str] = set()
@@ -92,10 +114,12 @@ def _set_parent_death_signal(parent_pid: int) -> None:
 
 
 def _take_stdio() -> BinaryIO:
-    """Keep private copies of fds 0/1 for the protocol; give the plugin /dev/null and stderr."""
-    global _PROTO_FD
+    """Keep private copies of fds 0/1 for the protocol and of fd 2 for the markers; give the
+    plugin /dev/null and stderr."""
+    global _PROTO_FD, _MARKER_FD
     request_fd = os.dup(0)
     _PROTO_FD = os.dup(1)
+    _MARKER_FD = os.dup(2)
     devnull_fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull_fd, 0)
     os.close(devnull_fd)
@@ -133,31 +157,50 @@ def _resident_pages() -> bytes:
         return b"-1"
 
 
-def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1) -> None:
-    """Write the end-of-call sentinel on stderr, then one response frame on the protocol fd.
+_NOTHING_UNREAD = b"\0\0\0\0"
 
-    With ``--report-rss`` the header carries this process's resident pages after the call
-    (one ``pread`` of an open ``/proc/self/statm``), so the host need not read it itself.
+
+def _stderr_unread() -> bool:
+    """Whether the stderr pipe holds bytes the host has not read (True when unknown)."""
+    if _ioctl is None:
+        return True
+    try:
+        return _ioctl(_MARKER_FD, _FIONREAD, _NOTHING_UNREAD) != _NOTHING_UNREAD
+    except OSError:  # not a pipe any more, or no FIONREAD here
+        return True
+
+
+def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1) -> None:
+    """End the call's stderr, then write one response frame on the protocol fd.
+
+    The end marker is skipped only for a call sent alone when the host has read everything on
+    stderr (see the module docstring); the start-up frame always gets one. With
+    ``--report-rss`` the header carries this process's resident pages (one ``pread`` of an
+    open ``/proc/self/statm``), so the host need not read them itself.
     """
+    global _previous_frame_clean
     sys.stdout.flush()
     sys.stderr.flush()
-    os.write(2, _SENTINEL_PREFIX + str(request_id).encode() + b"\n")
-    if _STATM_FD >= 0:
-        header = b"%d %s %d %d %s\n" % (
-            request_id,
-            status.encode(),
-            len(body),
-            action_ns,
-            _resident_pages(),
-        )
+    if request_id and not _end_marker_always and not _stderr_unread():
+        end = b"c"
+        _previous_frame_clean = True
     else:
-        header = ("%d %s %d %d\n" % (request_id, status, len(body), action_ns)).encode()
+        os.write(_MARKER_FD, _MARKER_PREFIX + b"end " + str(request_id).encode() + b"\n")
+        end = b"s"
+        _previous_frame_clean = False
+    header = b"%d %s %d %d %s %s\n" % (
+        request_id,
+        status.encode(),
+        len(body),
+        action_ns,
+        _resident_pages(),
+        end,
+    )
     if len(body) < 65536:
-        data = header + body
-        written = os.write(_PROTO_FD, data)
-        if written == len(data):
+        written = os.writev(_PROTO_FD, (header, body))
+        if written == len(header) + len(body):
             return
-        view = memoryview(data)[written:]
+        view = memoryview(header + body)[written:]
     else:
         view = memoryview(header)
         while view:
@@ -336,12 +379,13 @@ def _exception_body(error: BaseException) -> bytes:
 
 def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
     """Answer requests until stdin closes or the host sends `exit`."""
+    global _end_marker_always
     while True:
         header = requests.readline()
         if not header:
             return
         try:
-            kind, id_text, length_text, action = header[:-1].decode("utf-8").split(" ", 3)
+            kind, id_text, length_text, sent, action = header[:-1].decode("utf-8").split(" ", 4)
             request_id = int(id_text)
             length = int(length_text)
         except ValueError:
@@ -351,6 +395,9 @@ def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
         body = requests.read(length) if length else b""
         if len(body) != length:
             return
+        _end_marker_always = sent == "p"
+        if _end_marker_always and _previous_frame_clean:
+            os.write(_MARKER_FD, _MARKER_PREFIX + b"begin " + id_text.encode() + b"\n")
         if kind == "call":
             if request_id in _cancelled_ids:
                 _write_frame(request_id, "cancelled", b"")
@@ -369,12 +416,12 @@ def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
             )
 
 
-_SENTINEL_PREFIX = b""
+_MARKER_PREFIX = b""
 
 
 def main(argv: List[str]) -> int:
     """Set up stdio and signals, import the plugin, report ready, then serve."""
-    global _CANCEL_FD, _SENTINEL_PREFIX, _STATM_FD
+    global _CANCEL_FD, _MARKER_PREFIX, _STATM_FD
     options = _parse_args(argv)
     if options["report_rss"]:
         try:
@@ -382,7 +429,7 @@ def main(argv: List[str]) -> int:
         except OSError:
             _STATM_FD = -1  # not Linux: the host reads the tree's memory itself
     _set_parent_death_signal(options["parent_pid"])
-    _SENTINEL_PREFIX = ("\x1e%s end " % options["token"]).encode("utf-8")
+    _MARKER_PREFIX = ("\x1e%s " % options["token"]).encode("utf-8")
     _CANCEL_FD = options["cancel_fd"]
     if _CANCEL_FD >= 0:
         os.set_inheritable(_CANCEL_FD, False)

@@ -9,7 +9,7 @@ import pytest
 
 from aro_tui.core.host.loop import loop_factory
 
-BOTH_LOOPS_MODULES = {"test_host", "test_host_faults"}
+BOTH_LOOPS_MODULES = {"test_host", "test_host_faults", "test_request_pipe"}
 """Modules whose async tests run once per loop; the others keep asyncio's default loop."""
 
 

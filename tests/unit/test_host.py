@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -76,6 +77,22 @@ async def test_exchange_records_sizes_timing_and_memory(faulty: PluginProcess) -
     assert exchange.rss_after_bytes and exchange.rss_after_bytes > 1_000_000
     assert faulty.cold_start_s is not None and faulty.cold_start_s > 0
     assert faulty.history[-1] is exchange
+
+
+async def test_exchange_times_have_sub_millisecond_resolution_on_every_loop(
+    faulty: PluginProcess,
+) -> None:
+    # uvloop's loop.time() counts whole milliseconds; a 70 µs call timed with it showed up
+    # to 1 ms long in `aro-tui call` and `batch`.
+    exchanges = [await faulty.call("echo", "{}") for _ in range(20)]
+    sent = [exchange.sent_monotonic_s for exchange in exchanges]
+    assert any(abs(value * 1000 - round(value * 1000)) > 1e-6 for value in sent)
+    for exchange in exchanges:
+        assert exchange.finished_monotonic_s is not None
+        assert exchange.sent_monotonic_s <= exchange.head_monotonic_s
+        assert exchange.head_monotonic_s <= exchange.finished_monotonic_s
+        assert exchange.action_duration_s is not None and exchange.latency_s is not None
+        assert exchange.action_duration_s <= exchange.latency_s
 
 
 async def test_observer_sees_states_exchanges_and_attributed_stderr() -> None:
@@ -184,6 +201,51 @@ async def test_stderr_burst_bigger_than_the_pipe_between_pipelined_calls(
     assert flooded.stderr_line_count == 30_001 and flooded.stderr_lines[-1] == "flood done"
     assert all(line == "f" * 99 for line in list(flooded.stderr_lines)[:-1])
     assert last.stderr_line_count == 3 and all("after" in line for line in last.stderr_lines)
+
+
+async def test_lines_read_while_a_call_runs_stay_on_it_and_off_the_next(
+    faulty: PluginProcess,
+) -> None:
+    # The host reads both lines of "slow-chatty" while it sleeps, so when it answers stderr
+    # holds nothing unread and no end marker is written. Each call must still keep exactly
+    # its own lines.
+    for round_index in range(3):
+        slow = await faulty.call("slow-chatty", f'{{"tag": "s{round_index}", "seconds": 0.05}}')
+        quick = await faulty.call("chatty", f'{{"tag": "q{round_index}"}}')
+        assert list(slow.stderr_lines) == [f"s{round_index} first", f"s{round_index} second"]
+        assert sorted(quick.stderr_lines) == sorted(
+            [f"python print q{round_index}", f"fd1 write q{round_index}", f"stderr q{round_index}"]
+        )
+
+
+async def test_a_call_sent_while_another_runs_starts_with_a_begin_marker(
+    faulty: PluginProcess,
+) -> None:
+    # "running" prints its second line at 0.1 s (the host's poll reads it), then sleeps until
+    # 0.2 s and answers with nothing unread: no end marker. "queued" is sent at 0.15 s, and the
+    # host's loop is then blocked until 0.35 s, so both answers and all of queued's lines arrive
+    # in one read. Only queued's begin marker tells its lines from running's.
+    running = faulty.submit("slow-chatty", '{"tag": "running", "seconds": 0.1}')
+    await asyncio.sleep(0.15)
+    queued = faulty.submit("chatty", '{"tag": "queued"}')
+    time.sleep(0.2)  # blocks the loop on purpose
+    first, second = await asyncio.wait_for(asyncio.gather(running, queued), 5)
+    assert list(first.stderr_lines) == ["running first", "running second"]
+    assert sorted(second.stderr_lines) == sorted(
+        ["python print queued", "fd1 write queued", "stderr queued"]
+    )
+
+
+async def test_calls_still_end_when_the_plugin_points_fd_2_elsewhere(
+    faulty: PluginProcess,
+) -> None:
+    silenced = await asyncio.wait_for(faulty.call("stderr-elsewhere", "{}"), 5)
+    assert silenced.status is ExchangeStatus.OK
+    for tag in ("a", "b"):
+        exchange = await asyncio.wait_for(faulty.call("chatty", f'{{"tag": "{tag}"}}'), 5)
+        assert exchange.status is ExchangeStatus.OK
+        # fd 1 still goes to the host; what went to the new fd 2 is gone, as the plugin asked.
+        assert sorted(exchange.stderr_lines) == sorted([f"python print {tag}", f"fd1 write {tag}"])
 
 
 async def test_stderr_of_a_running_call_shows_up_before_it_ends(faulty: PluginProcess) -> None:
@@ -439,21 +501,28 @@ async def test_harness_reports_its_own_rss_only_when_memory_is_sampled(
         await plugin.stop()
 
 
-def test_frame_headers_with_and_without_the_harness_rss() -> None:
+def test_frame_headers_carry_rss_and_whether_an_end_marker_was_written() -> None:
     from aro_tui.core.host.protocol import FrameDecoder, ProtocolError
 
     decoder = FrameDecoder()
-    frames = decoder.feed(b"1 ok 2 5 321\n{}2 ok 2 6\n{}3 ok 4 7 ")
-    frames += decoder.feed(b"9\n[1]")
+    frames = decoder.feed(b"1 ok 2 5 321 s\n{}2 ok 2 6 -1 c\n{}3 ok 4 7 ")
+    frames += decoder.feed(b"9 c\n[1]")
     frames += decoder.feed(b" ")
-    assert [(f.request_id, f.body, f.action_ns, f.rss_pages) for f in frames] == [
-        (1, b"{}", 5, 321),
-        (2, b"{}", 6, -1),
-        (3, b"[1] ", 7, 9),
+    assert [(f.request_id, f.body, f.action_ns, f.rss_pages, f.end_marker) for f in frames] == [
+        (1, b"{}", 5, 321, True),
+        (2, b"{}", 6, -1, False),
+        (3, b"[1] ", 7, 9, False),
     ]
     big = FrameDecoder()
-    assert big.feed(b"4 ok 6 8 77\nabc") == []
-    assert big.feed(b"def") == [Frame(4, "ok", b"abcdef", 8, 77)]
-    for bad in (b"1 ok 2 5 x\n{}", b"1 ok 2 5 6 7\n{}", b"1 ok 2\n{}"):
+    assert big.feed(b"4 ok 6 8 77 s\nabc") == []
+    assert big.feed(b"def") == [Frame(4, "ok", b"abcdef", 8, 77, True)]
+    bad_headers = (
+        b"1 ok 2 5 x s\n{}",  # rss not a number
+        b"1 ok 2 5 6 x\n{}",  # unknown end field
+        b"1 ok 2 5 6\n{}",  # the end field missing
+        b"1 ok 2 5 6 s 7\n{}",
+        b"1 ok 2\n{}",
+    )
+    for bad in bad_headers:
         with pytest.raises(ProtocolError):
             FrameDecoder().feed(bad)

@@ -1,13 +1,18 @@
-"""One running harness's pipes: response frames on stdout, stderr lines, end-of-call sentinels.
+"""One running harness's pipes: response frames on stdout, stderr lines, stderr markers.
 
-The host ends an exchange only when both its frame and its sentinel arrived, so every stderr
-line lands on the call that printed it (see ``docs/host-protocol.md``, "stdout and stderr").
+The host ends an exchange only when both its frame and the end of its stderr output arrived,
+so every stderr line lands on the call that printed it (see ``docs/host-protocol.md``,
+"stdout and stderr"). The end of a call's output is known from one of three things: its end
+marker (``\\x1e<token> end <id>``, written before its frame when stderr held unread bytes), the
+next call's begin marker (written when that call was sent while this one could still print),
+or its frame saying stderr held nothing unread when it answered (then there is nothing to wait
+for and nothing to read: the common case costs no stderr system call on either side).
 
 Why the pipes are read by hand (``add_reader`` + ``os.read``) rather than through asyncio's pipe
-transports: stderr is normally *not* watched by the event loop. The harness writes a call's
-sentinel on stderr before its frame on stdout, so when a frame arrives, a non-blocking read of
-stderr finds the sentinel already there; waking up for the sentinel as well cost an extra
-event-loop pass per call, and an extra context switch when host and plugin share a core.
+transports: stderr is normally *not* watched by the event loop. When a frame says an end marker
+was written, it was written before the frame, so a non-blocking read of stderr finds it already
+there; waking up for the marker as well cost an extra event-loop pass per call, and an extra
+context switch when host and plugin share a core.
 """
 
 from __future__ import annotations
@@ -18,11 +23,11 @@ import fcntl
 import os
 import time
 from collections.abc import Callable
-from typing import cast
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.inflight import InFlight, Pending
 from aro_tui.core.host.protocol import Frame, FrameDecoder, ProtocolError
+from aro_tui.core.host.request_pipe import RequestPipe
 from aro_tui.core.host.types import PluginLaunch
 from aro_tui.harness import HARNESS_PATH
 
@@ -36,8 +41,12 @@ STDERR_POLL_S = 0.02
 """How often stderr is drained while nothing else reads it (see HarnessChannel)."""
 CHATTY_BYTES = 64 * 1024
 """stderr bytes per poll above which stderr is read continuously (add_reader)."""
-READ_BYTES = 256 * 1024
+READ_BYTES = 64 * 1024
+"""Why not larger: ``os.read(fd, n)`` allocates ``n`` bytes up front, and glibc serves more
+than 128 KiB with ``mmap`` until a large block has been freed; a 256 KiB read then cost ~17 µs
+per call in a fresh process, against ~1 µs for 64 KiB."""
 BIG_READ_BYTES = PIPE_SIZE_BYTES
+"""The most read at once while a large frame body is arriving (exactly what it still needs)."""
 
 
 def harness_command(
@@ -72,28 +81,31 @@ async def spawn_harness(
     launch: PluginLaunch,
     token: str,
     protocol_factory: Callable[[], asyncio.SubprocessProtocol],
-) -> tuple[asyncio.SubprocessTransport, asyncio.WriteTransport, int, int, int]:
+) -> tuple[asyncio.SubprocessTransport, RequestPipe, int, int, int]:
     """Start the harness in its own session (``OSError`` if it cannot be started).
 
     Returns its transport, its stdin, the write end of its cancel pipe, and the
     non-blocking read ends of its stdout and stderr pipes (the caller owns those fds).
+    All three standard streams are plain pipes made here (see ``request_pipe``).
     """
     loop = asyncio.get_running_loop()
     cancel_read_fd, cancel_write_fd = os.pipe()
     os.set_blocking(cancel_write_fd, False)
+    stdin_read_fd, stdin_write_fd = os.pipe()
     stdout_read_fd, stdout_write_fd = os.pipe()
     stderr_read_fd, stderr_write_fd = os.pipe()
-    child_fds = (cancel_read_fd, stdout_write_fd, stderr_write_fd)
-    ours = (cancel_write_fd, stdout_read_fd, stderr_read_fd)
-    for fd in (stdout_read_fd, stderr_read_fd):
+    child_fds = (cancel_read_fd, stdin_read_fd, stdout_write_fd, stderr_write_fd)
+    ours = (cancel_write_fd, stdin_write_fd, stdout_read_fd, stderr_read_fd)
+    for fd in (stdin_write_fd, stdout_read_fd, stderr_read_fd):
         _enlarge_pipe(fd)
+    for fd in (stdout_read_fd, stderr_read_fd):
         os.set_blocking(fd, False)
     argv, env = harness_command(launch, token, cancel_read_fd)
     try:
         transport, _ = await loop.subprocess_exec(
             protocol_factory,
             *argv,
-            stdin=asyncio.subprocess.PIPE,
+            stdin=stdin_read_fd,
             stdout=stdout_write_fd,
             stderr=stderr_write_fd,
             cwd=str(launch.cwd) if launch.cwd is not None else None,
@@ -108,12 +120,7 @@ async def spawn_harness(
     finally:
         for fd in child_fds:
             os.close(fd)
-    # Not an isinstance check: uvloop's pipe transports don't subclass asyncio's.
-    stdin = cast("asyncio.WriteTransport | None", transport.get_pipe_transport(0))
-    assert stdin is not None
-    pipe = stdin.get_extra_info("pipe")
-    if pipe is not None:
-        _enlarge_pipe(pipe.fileno())
+    stdin = RequestPipe(stdin_write_fd, loop)
     return transport, stdin, cancel_write_fd, stdout_read_fd, stderr_read_fd
 
 
@@ -131,7 +138,7 @@ class HarnessChannel:
     than ``CHATTY_BYTES``, stderr is watched continuously until a poll period is quiet again.
 
     The owner supplies callbacks: ``on_startup_frame`` (id 0: ready / import error),
-    ``on_answered`` (frame and sentinel both in), ``on_stream_error`` (corrupt stream),
+    ``on_answered`` (frame and end of stderr both in), ``on_stream_error`` (corrupt stream),
     ``on_stderr_line`` (a line, with the observed exchange it belongs to or None),
     ``sample_rss`` (the tree's rss given the harness's own resident pages from the frame
     header, -1 if not reported; None when memory is not sampled) and ``on_closed``
@@ -152,7 +159,7 @@ class HarnessChannel:
     ) -> None:
         """Start with empty buffers for the process identified by ``token``."""
         self._inflight = inflight
-        self._sentinel = f"\x1e{token} end ".encode()
+        self._marker = f"\x1e{token} ".encode()
         self._decoder = FrameDecoder()
         self._stderr_partial = b""
         self._on_startup_frame = on_startup_frame
@@ -202,7 +209,8 @@ class HarnessChannel:
     # -- stdout -----------------------------------------------------------------------------
 
     def _read_stdout(self) -> None:
-        size = BIG_READ_BYTES if self._decoder.body_remaining() > READ_BYTES else READ_BYTES
+        remaining = self._decoder.body_remaining()
+        size = min(remaining, BIG_READ_BYTES) if remaining > READ_BYTES else READ_BYTES
         try:
             data = os.read(self._stdout_fd, size)
         except (BlockingIOError, InterruptedError):
@@ -224,20 +232,23 @@ class HarnessChannel:
             return
         if not frames:
             return
-        if self._stderr_fd >= 0:
-            self.drain_stderr()  # the frames' sentinels were written before them
+        if self._stderr_fd >= 0 and any(frame.end_marker for frame in frames):
+            self.drain_stderr()  # end markers were written before their frames
+        inflight = self._inflight
         for frame in frames:
             if frame.request_id == 0:
                 self._on_startup_frame(frame)
                 continue
+            if not frame.end_marker:  # stderr held nothing unread: its lines are all in
+                inflight.stderr_ended(frame.request_id + 1)
             if self._sample_rss is not None:
-                self._inflight.last_rss_bytes = self._sample_rss(frame.rss_pages)
-            pending = self._inflight.answered(frame.request_id, time.monotonic())
+                inflight.last_rss_bytes = self._sample_rss(frame.rss_pages)
+            pending = inflight.answered(frame.request_id, time.monotonic())
             if pending is None:
                 self._on_stream_error(f"response for unexpected request id {frame.request_id}")
                 return
             pending.frame = frame
-            if pending.sentinel_seen:
+            if pending.stderr_ended:
                 self._on_answered(pending)
 
     def _close_stdout(self) -> None:
@@ -302,45 +313,48 @@ class HarnessChannel:
         self._maybe_closed()
 
     def feed_stderr(self, data: bytes) -> None:
-        """Consume stderr bytes: complete lines are attributed, sentinels end calls."""
-        sentinel = self._sentinel
+        """Consume stderr bytes: complete lines are attributed, markers end calls' output."""
+        marker = self._marker
         if (
             not self._stderr_partial
-            and data.startswith(sentinel)
+            and data.startswith(marker)
             and data.find(b"\n") == len(data) - 1
-        ):  # the common case: just one call's sentinel
-            try:
-                request_id = int(data[len(sentinel) : -1])
-            except ValueError:
-                return
-            pending = self._inflight.sentinel(request_id)
-            if pending is not None and pending.frame is not None:
-                self._on_answered(pending)
+        ):
+            self._on_marker(data[len(marker) : -1])  # the common case: one marker alone
             return
         if self._stderr_partial:
             data = self._stderr_partial + data
         lines = data.split(b"\n")
         partial = self._stderr_partial = lines.pop()
-        if len(partial) > MAX_STDERR_LINE_BYTES and self._sentinel not in partial:
+        if len(partial) > MAX_STDERR_LINE_BYTES and marker not in partial:
             lines.append(partial)
             self._stderr_partial = b""
         for line in lines:
             self._line(line)
 
     def _line(self, line: bytes) -> None:
-        marker = line.find(self._sentinel)
-        if marker < 0:
+        position = line.find(self._marker)
+        if position < 0:
             self._record(line)
             return
-        if marker > 0:
-            self._record(line[:marker])
+        if position > 0:  # a line left without its newline when the marker was written
+            self._record(line[:position])
+        self._on_marker(line[position + len(self._marker) :])
+
+    def _on_marker(self, text: bytes) -> None:
+        """``end <id>``: that call printed its last line; ``begin <id>``: every earlier one did."""
+        kind, _, id_text = text.partition(b" ")
         try:
-            request_id = int(line[marker + len(self._sentinel) :])
+            request_id = int(id_text)
         except ValueError:
             return
-        pending = self._inflight.sentinel(request_id)
-        if pending is not None and pending.frame is not None:
-            self._on_answered(pending)
+        if kind == b"end":
+            request_id += 1
+        elif kind != b"begin":
+            return
+        for pending in self._inflight.stderr_ended(request_id):
+            if pending.frame is not None:
+                self._on_answered(pending)
 
     def _record(self, line: bytes) -> None:
         text = line.decode("utf-8", "replace").rstrip("\r")

@@ -1,4 +1,4 @@
-"""Requests in flight to one harness: answer and sentinel correlation, one watchdog timer.
+"""Requests in flight to one harness: answer and stderr-end correlation, one watchdog timer.
 
 Answers come in request order, so the oldest unanswered request (the head) is the only one
 that can be running in the plugin; its deadline is the only one that can expire first.
@@ -7,6 +7,7 @@ that can be running in the plugin; its deadline is the only one that can expire 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,22 +20,25 @@ WATCHDOG_SLACK_S = 0.001
 
 @dataclass(slots=True, eq=False)
 class Pending:
-    """Host-side bookkeeping for one request until both its frame and sentinel arrived."""
+    """Host-side bookkeeping for one request until both its frame and the end of its stderr
+    arrived."""
 
     exchange: Exchange
     future: asyncio.Future[Exchange]
     timeout_s: float
     observed: bool = True
     frame: Frame | None = None
-    sentinel_seen: bool = False
+    stderr_ended: bool = False
+    """Its last stderr line has been read (end marker, next begin marker, or a clean frame)."""
     cancel_requested: bool = False
 
 
 class InFlight:
     """The requests sent to one process and not finished yet, in order.
 
-    ``awaiting_frame`` and ``awaiting_sentinel`` are two queues because the response (stdout)
-    and the end-of-call sentinel (stderr) travel on different pipes. Why one watchdog timer:
+    ``awaiting_frame`` and ``awaiting_stderr_end`` are two queues because the response (stdout)
+    and the end of the call's stderr output (an end marker, the next call's begin marker, or a
+    frame saying nothing was left unread) travel on different pipes. Why one watchdog timer:
     a timer per call costs a heap push and a cancel per call; it is moved only when a
     deadline comes earlier and re-armed lazily when it fires early.
     """
@@ -43,7 +47,7 @@ class InFlight:
         """Start empty; ``on_timeout(pending)`` runs when the head overruns its timeout."""
         self.by_id: dict[int, Pending] = {}
         self.awaiting_frame: deque[Pending] = deque()
-        self.awaiting_sentinel: deque[Pending] = deque()
+        self.awaiting_stderr_end: deque[Pending] = deque()
         self.last_rss_bytes: int | None = None
         """The latest tree rss reading: one call's "after" is the next call's "before"."""
         self._on_timeout = on_timeout
@@ -56,24 +60,30 @@ class InFlight:
         self._loop = loop
         self.by_id.clear()
         self.awaiting_frame.clear()
-        self.awaiting_sentinel.clear()
+        self.awaiting_stderr_end.clear()
         self.last_rss_bytes = None
 
     def expect_startup(self, pending: Pending) -> None:
-        """Attribute start-up stderr to ``pending`` until the harness's first sentinel."""
-        self.awaiting_sentinel.append(pending)
+        """Attribute start-up stderr to ``pending`` until the harness's first end marker."""
+        self.awaiting_stderr_end.append(pending)
 
     def add(self, pending: Pending, now_s: float) -> None:
         """Track a request just written."""
         self.by_id[pending.exchange.id] = pending
-        self.awaiting_sentinel.append(pending)
+        self.awaiting_stderr_end.append(pending)
         self.awaiting_frame.append(pending)
         if len(self.awaiting_frame) == 1:
             self._become_head(pending, now_s)
 
+    def stderr_may_follow(self) -> bool:
+        """Whether an earlier request may still print: a request sent now is then sent as
+        pipelined, and the harness marks where its output begins and ends on stderr (without
+        that, the earlier call's last lines and the new call's would be mixed)."""
+        return bool(self.awaiting_stderr_end)
+
     def stderr_owner(self) -> Pending | None:
         """The request that stderr output belongs to now (None between calls)."""
-        return self.awaiting_sentinel[0] if self.awaiting_sentinel else None
+        return self.awaiting_stderr_end[0] if self.awaiting_stderr_end else None
 
     def answered(self, request_id: int, now_s: float) -> Pending | None:
         """Record the head's response frame arriving (set ``last_rss_bytes`` first); None if
@@ -89,14 +99,16 @@ class InFlight:
             self._become_head(awaiting[0], now_s)
         return pending
 
-    def sentinel(self, request_id: int) -> Pending | None:
-        """Record the end-of-call sentinel for ``request_id``; None if it is not expected."""
-        awaiting = self.awaiting_sentinel
-        if not awaiting or awaiting[0].exchange.id != request_id:
-            return None
-        pending = awaiting.popleft()
-        pending.sentinel_seen = True
-        return pending
+    def stderr_ended(self, before_id: int) -> list[Pending]:
+        """Record that every request with an id below ``before_id`` printed its last stderr
+        line; return those that were still waiting for that, oldest first."""
+        awaiting = self.awaiting_stderr_end
+        ended: list[Pending] = []
+        while awaiting and awaiting[0].exchange.id < before_id:
+            pending = awaiting.popleft()
+            pending.stderr_ended = True
+            ended.append(pending)
+        return ended
 
     def stop_watchdog(self) -> None:
         """Cancel the timer (the process is gone)."""
@@ -122,7 +134,7 @@ class InFlight:
             return
         head = self.awaiting_frame[0]
         deadline_s = head.exchange.head_monotonic_s + head.timeout_s
-        if self._loop.time() >= deadline_s - WATCHDOG_SLACK_S:
+        if time.monotonic() >= deadline_s - WATCHDOG_SLACK_S:
             self._on_timeout(head)
         else:
             self._timer = self._loop.call_at(deadline_s, self._on_watchdog)

@@ -43,6 +43,7 @@ from aro_tui.core.host.protocol import (
     encode_request_header,
     interpret,
 )
+from aro_tui.core.host.request_pipe import RequestPipe
 from aro_tui.core.host.types import (
     DEFAULT_TIMEOUT_S,
     PluginLaunch,
@@ -65,15 +66,14 @@ __all__ = [
 
 MAX_RECENT_STDERR_LINES = 200
 PIPE_CLOSE_GRACE_S = 0.5
-SMALL_WRITE_BYTES = 64 * 1024
 
 
 class PluginProcess:
     """One plugin subprocess: start/stop/restart, pipelined calls, exchange records.
 
     Requests may be sent while others are in flight; the harness runs them in order. An
-    exchange ends when both its response frame and its end-of-call stderr sentinel arrived,
-    so every stderr line is attributed to the call that printed it.
+    exchange ends when both its response frame and the end of its stderr output arrived, so
+    every stderr line is attributed to the call that printed it.
     """
 
     def __init__(self, launch: PluginLaunch, observer: PluginObserver | None = None) -> None:
@@ -97,7 +97,7 @@ class PluginProcess:
         self.history: deque[Exchange] = deque(maxlen=1000)
         """The most recent finished exchanges, oldest first."""
         self._transport: asyncio.SubprocessTransport | None = None
-        self._stdin: asyncio.WriteTransport | None = None
+        self._stdin: RequestPipe | None = None
         self._tree: ProcessTree | None = None
         self._channel: HarnessChannel | None = None
         self._token = ""
@@ -376,15 +376,13 @@ class PluginProcess:
         request_id = self._next_id
         self._next_id = request_id + 1
         loop = self._loop
-        now_s = loop.time()
+        now_s = time.monotonic()  # not loop.time(): uvloop's has millisecond resolution
         # Written first, so that with host and plugin on different cores the bookkeeping
         # below overlaps with the plugin's work instead of delaying the request.
-        header = encode_request_header(kind, request_id, action, len(body))
-        if len(body) < SMALL_WRITE_BYTES:
-            stdin.write(header + body)
-        else:
-            stdin.write(header)
-            stdin.write(body)
+        pipelined = self._inflight.stderr_may_follow()
+        stdin.write(
+            encode_request_header(kind, request_id, action, len(body), pipelined=pipelined), body
+        )
         launch = self.launch
         exchange = Exchange(request_id, launch.name, action, body, sent_monotonic_s=now_s)
         pending = Pending(
@@ -534,6 +532,8 @@ class PluginProcess:
         if self._transport is not None:
             self._transport.close()
         self._transport = None
+        if self._stdin is not None:
+            self._stdin.close(flush=False)
         self._stdin = None
         crashed = not self._stopping and self._kill_reason is None
         self._set_state(PluginState.CRASHED if crashed else PluginState.STOPPED)

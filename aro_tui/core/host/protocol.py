@@ -2,11 +2,12 @@
 
 Why frames rather than the chapter's JSON lines: the chapter wraps the input JSON text in a
 JSON string (escaping every quote) and a host must scan each answer for a newline. Here a
-request is one short header line ``<kind> <id> <length> <action>\\n`` followed by the raw
-input bytes, and a response is ``<id> <status> <length> <action_ns>[ <rss_pages>]\\n``
-followed by the raw result bytes (``rss_pages``, the harness's resident pages, only with
-``--report-rss``). Nothing is escaped or re-encoded, a 50 MB result is read as chunks joined
-once, and no line-length limit applies. Ids correlate answers with requests (answers come in
+request is one short header line ``<kind> <id> <length> <sent> <action>\\n`` followed by
+the raw input bytes, and a response is ``<id> <status> <length> <action_ns> <rss_pages>
+<end>\\n`` followed by the raw result bytes (``rss_pages``, the harness's resident pages, -1
+without ``--report-rss``; ``sent``/``end``: for the stderr markers, see ``channel``). Nothing is
+escaped or re-encoded, a 50 MB result is read as chunks joined once, and no line-length limit
+applies. Ids correlate answers with requests (answers come in
 request order; a mismatch is a protocol error). The chapter's request line is derived only
 for display (:meth:`aro_tui.core.host.exchange.Exchange.spec_request_line`). Full description:
 ``docs/host-protocol.md``.
@@ -60,6 +61,9 @@ class Frame:
     """How long the action ran, measured in the plugin (-1: not an action call)."""
     rss_pages: int = -1
     """The harness process's resident pages when it answered (-1: not reported)."""
+    end_marker: bool = True
+    """Whether the harness wrote this call's end marker on stderr; False means stderr held
+    nothing unread when it answered, so every line of the call was already read."""
 
 
 @dataclass(slots=True)
@@ -72,9 +76,14 @@ class Outcome:
     traceback: str | None = None
 
 
-def encode_request_header(kind: str, request_id: int, action: str, body_size_bytes: int) -> bytes:
-    """The header line for a request whose raw body follows."""
-    return f"{kind} {request_id} {body_size_bytes} {action}\n".encode()
+def encode_request_header(
+    kind: str, request_id: int, action: str, body_size_bytes: int, *, pipelined: bool = False
+) -> bytes:
+    """The header line for a request whose raw body follows; ``pipelined``: sent while another
+    request was in flight (the harness then always marks where its stderr output begins and
+    ends, see ``channel``)."""
+    sent = "p" if pipelined else "-"
+    return f"{kind} {request_id} {body_size_bytes} {sent} {action}\n".encode()
 
 
 def check_action_name(action: str) -> None:
@@ -89,7 +98,7 @@ class FrameDecoder:
     def __init__(self) -> None:
         """Start with an empty buffer."""
         self._pending = b""
-        self._body_header: tuple[int, str, int, int, int] | None = None
+        self._body_header: tuple[int, str, int, int, int, bool] | None = None
         self._body_chunks: list[bytes] = []
         self._body_have_bytes = 0
 
@@ -105,12 +114,16 @@ class FrameDecoder:
             # Fast path: the chunk is exactly one whole frame (the usual small answer).
             newline = data.find(b"\n", 0, MAX_HEADER_BYTES)
             if newline > 0:
-                request_id, status, length, action_ns, rss_pages = _parse_header(data[:newline])
+                request_id, status, length, action_ns, rss_pages, end = _parse_header(
+                    data[:newline]
+                )
                 if len(data) - newline - 1 == length:
-                    return [Frame(request_id, status, data[newline + 1 :], action_ns, rss_pages)]
+                    return [
+                        Frame(request_id, status, data[newline + 1 :], action_ns, rss_pages, end)
+                    ]
         frames: list[Frame] = []
         if self._body_header is not None:
-            request_id, status, length, action_ns, rss_pages = self._body_header
+            request_id, status, length, action_ns, rss_pages, end = self._body_header
             need = length - self._body_have_bytes
             if len(data) < need:
                 self._body_chunks.append(data)
@@ -118,56 +131,60 @@ class FrameDecoder:
                 return frames
             self._body_chunks.append(data[:need])
             body = b"".join(self._body_chunks)
-            frames.append(Frame(request_id, status, body, action_ns, rss_pages))
+            frames.append(Frame(request_id, status, body, action_ns, rss_pages, end))
             self._body_header = None
             self._body_chunks = []
             self._body_have_bytes = 0
             data = data[need:]
         buffer = self._pending + data if self._pending else data
         position = 0
-        end = len(buffer)
-        while position < end:
+        buffer_end = len(buffer)
+        while position < buffer_end:
             newline = buffer.find(b"\n", position, position + MAX_HEADER_BYTES)
             if newline < 0:
-                if end - position >= MAX_HEADER_BYTES:
+                if buffer_end - position >= MAX_HEADER_BYTES:
                     raise ProtocolError(f"unframed output: {buffer[position : position + 80]!r}")
                 break
-            request_id, status, length, action_ns, rss_pages = _parse_header(
+            request_id, status, length, action_ns, rss_pages, end = _parse_header(
                 buffer[position:newline]
             )
             body_start = newline + 1
-            if end - body_start >= length:
+            if buffer_end - body_start >= length:
                 body = buffer[body_start : body_start + length]
-                frames.append(Frame(request_id, status, body, action_ns, rss_pages))
+                frames.append(Frame(request_id, status, body, action_ns, rss_pages, end))
                 position = body_start + length
                 continue
-            self._body_header = (request_id, status, length, action_ns, rss_pages)
+            self._body_header = (request_id, status, length, action_ns, rss_pages, end)
             chunk = buffer[body_start:]
             self._body_chunks = [chunk]
             self._body_have_bytes = len(chunk)
-            position = end
-        self._pending = buffer[position:] if position < end else b""
+            position = buffer_end
+        self._pending = buffer[position:] if position < buffer_end else b""
         return frames
 
 
-def _parse_header(line: bytes) -> tuple[int, str, int, int, int]:
+_STATUS_BY_BYTES = {status.encode(): status for status in HARNESS_STATUSES}
+_END_MARKER_BY_BYTES = {b"s": True, b"c": False}
+
+
+def _parse_header(line: bytes) -> tuple[int, str, int, int, int, bool]:
     parts = line.split(b" ")
+    status = end_marker = None
+    if len(parts) == 6:
+        status = _STATUS_BY_BYTES.get(parts[1])
+        end_marker = _END_MARKER_BY_BYTES.get(parts[5])
+    if status is None or end_marker is None:
+        raise ProtocolError(f"malformed response header: {line[:80]!r}")
     try:
-        if len(parts) == 5:
-            rss_pages = int(parts[4])
-        elif len(parts) == 4:
-            rss_pages = -1
-        else:
-            raise ValueError
         request_id = int(parts[0])
-        status = parts[1].decode("ascii")
         length = int(parts[2])
         action_ns = int(parts[3])
+        rss_pages = int(parts[4])
     except ValueError:
         raise ProtocolError(f"malformed response header: {line[:80]!r}") from None
-    if status not in HARNESS_STATUSES or length < 0 or request_id < 0:
+    if length < 0 or request_id < 0:
         raise ProtocolError(f"malformed response header: {line[:80]!r}")
-    return request_id, status, length, action_ns, rss_pages
+    return request_id, status, length, action_ns, rss_pages, end_marker
 
 
 def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outcome:

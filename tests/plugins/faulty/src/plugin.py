@@ -38,6 +38,8 @@ def aro_plugin_info() -> Dict[str, Any]:
             "pid",
             "spawn-and-hang",
             "crash-if",
+            "slow-chatty",
+            "stderr-elsewhere",
         ],
     }
 
@@ -60,6 +62,25 @@ def aro_action_chatty(input_json: str) -> str:
     os.write(1, ("fd1 write " + tag + "\n").encode())
     sys.stderr.write("stderr " + tag + "\n")
     return json.dumps({"tag": tag})
+
+
+def aro_action_slow_chatty(input_json: str) -> str:
+    """Print a line, wait, print another, wait: the host reads the first while the call runs."""
+    params = json.loads(input_json)
+    tag = params.get("tag", "x")
+    print(tag + " first", file=sys.stderr, flush=True)
+    time.sleep(float(params.get("seconds", 0.1)))
+    print(tag + " second", file=sys.stderr, flush=True)
+    time.sleep(float(params.get("seconds", 0.1)))
+    return json.dumps({"tag": tag})
+
+
+def aro_action_stderr_elsewhere(input_json: str) -> str:
+    """Point fd 2 at /dev/null, as a plugin silencing a noisy library might."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    return "{}"
 
 
 def aro_action_exit(input_json: str) -> str:
