@@ -51,34 +51,59 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @dataclass(slots=True)
 class BatchSummary:
-    """Totals for a batch run."""
+    """Totals for a batch run.
+
+    ``latencies_ms``: each call's latency, from sending the request to its answer (with more
+    than one call in flight this includes the wait behind earlier calls, which the plugin runs
+    in order). ``action_ms``: how long the action itself ran, measured in the plugin.
+    """
 
     count: int = 0
     ok: int = 0
     errors: int = 0
-    durations_ms: list[float] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    action_ms: list[float] = field(default_factory=list)
     wall_s: float = 0.0
-
-    def percentile_ms(self, fraction: float) -> float | None:
-        """The ``fraction`` quantile of call durations (nearest rank)."""
-        if not self.durations_ms:
-            return None
-        ordered = sorted(self.durations_ms)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready totals."""
         rate = self.count / self.wall_s if self.wall_s > 0 else None
-        p50, p95 = self.percentile_ms(0.5), self.percentile_ms(0.95)
         return {
             "count": self.count,
             "ok": self.ok,
             "errors": self.errors,
-            "p50_ms": None if p50 is None else round(p50, 6),
-            "p95_ms": None if p95 is None else round(p95, 6),
+            "latency_p50_ms": _quantile(self.latencies_ms, 0.5),
+            "latency_p95_ms": _quantile(self.latencies_ms, 0.95),
+            "action_p50_ms": _quantile(self.action_ms, 0.5),
             "calls_per_s": None if rate is None else round(rate, 1),
             "wall_s": round(self.wall_s, 3),
         }
+
+    def text(self) -> str:
+        """The one-line summary printed at the end."""
+        totals = self.as_dict()
+        parts = [f"{self.count} calls, {self.errors} errors"]
+        if self.latencies_ms:
+            parts.append(
+                f"latency p50 {_ms(totals['latency_p50_ms'])}, p95 {_ms(totals['latency_p95_ms'])}"
+            )
+        if self.action_ms:
+            parts.append(f"action p50 {_ms(totals['action_p50_ms'])}")
+        if totals["calls_per_s"] is not None:
+            parts.append(f"{totals['calls_per_s']:,.0f} calls/s")
+        return "; ".join(parts)
+
+
+def _quantile(values: list[float], fraction: float) -> float | None:
+    """The ``fraction`` quantile (nearest rank), or None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _ms(value: object) -> str:
+    return f"{value:.3g} ms" if isinstance(value, float) else "-"
 
 
 def result_line(index: int, line_number: int, exchange: Exchange) -> bytes:
@@ -151,11 +176,10 @@ async def run_inputs(
                 summary.ok += 1
             else:
                 summary.errors += 1
-            duration_s = exchange.action_duration_s
-            if duration_s is None:
-                duration_s = exchange.duration_s
-            if duration_s is not None:
-                summary.durations_ms.append(duration_s * 1000)
+            if exchange.latency_s is not None:
+                summary.latencies_ms.append(exchange.latency_s * 1000)
+            if exchange.action_duration_s is not None:
+                summary.action_ms.append(exchange.action_duration_s * 1000)
             out.write(result_line(index, line_number, exchange))
         if on_result is not None:
             on_result()
@@ -250,14 +274,7 @@ def run_batch(args: argparse.Namespace) -> int:
                 out.close()
             else:
                 out.flush()
-        totals = summary.as_dict()
-        console.print(
-            f"{totals['count']} calls, {totals['errors']} errors, "
-            f"p50 {totals['p50_ms']} ms, p95 {totals['p95_ms']} ms, "
-            f"{totals['calls_per_s']} calls/s",
-            highlight=False,
-            markup=False,
-        )
+        console.print(summary.text(), highlight=False, markup=False, soft_wrap=True)
         return EXIT_OK if summary.errors == 0 else EXIT_PLUGIN_ERROR
 
     return run_with_host(main)
