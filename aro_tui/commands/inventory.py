@@ -179,36 +179,53 @@ def _console() -> Any:
     return Console(file=sys.stdout, highlight=False, emoji=False)
 
 
-def _interpreter_text(plugin: DiscoveredPlugin) -> str:
+def _interpreter_text(plugin: DiscoveredPlugin, separator: str = " ") -> str:
+    """The interpreter's version and where it comes from."""
     interpreter = plugin.interpreter
     version = interpreter.version_text if interpreter.version else "unusable"
-    return f"{version} {interpreter.origin}"
+    return f"{version}{separator}{interpreter.origin}"
+
+
+WIDE_LIST_COLUMNS = 110
+"""Below this console width ``list`` leaves out the Source and Provides columns and draws no
+vertical rules, so that names, versions and action names are never broken mid-word at 80."""
 
 
 def _print_list(found: Discovery) -> None:
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     console = _console()
     if not found.plugins:
         console.print(Text(f"No plugins in {clean_text(str(found.plugins_dir))}"))
-    else:
-        table = Table(title=Text(f"Plugins in {clean_text(str(found.plugins_dir))}"))
-        for column in ("Name", "Version", "Source", "Provides", "Status", "Interpreter"):
-            table.add_column(column, overflow="fold", no_wrap=column in {"Name", "Status"})
-        table.add_column("Actions", overflow="fold", ratio=1)
-        for plugin in found.plugins:
+        _print_skipped(console, found.skipped)
+        return
+    wide = console.width >= WIDE_LIST_COLUMNS
+    table = Table(
+        title=Text(f"Plugins in {clean_text(str(found.plugins_dir))}"),
+        box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
+    )
+    table.add_column("Name", no_wrap=True)
+    table.add_column("Version", no_wrap=True)
+    if wide:
+        table.add_column("Source", overflow="fold")
+        table.add_column("Provides", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Python", no_wrap=True)
+    table.add_column("Actions", overflow="fold", ratio=1, min_width=12)
+    for plugin in found.plugins:
+        cells = [Text(clean_text(plugin.name)), Text(clean_text(plugin.version or "-"))]
+        if wide:
             provides = "\n".join(f"{kind} ×{count}" for kind, count in plugin.provides.items())
-            table.add_row(
-                Text(clean_text(plugin.name)),
-                Text(clean_text(plugin.version or "-")),
-                Text(clean_text(plugin.source)),
-                Text(clean_text(provides or "-")),
-                Text(plugin.status, style=_STATUS_STYLES[plugin.status]),
-                Text(clean_text(_interpreter_text(plugin))),
-                Text(clean_text(" ".join(plugin.declared_actions) or "-")),
-            )
-        console.print(table)
+            cells += [Text(clean_text(plugin.source)), Text(clean_text(provides or "-"))]
+        cells += [
+            Text(plugin.status, style=_STATUS_STYLES[plugin.status]),
+            Text(clean_text(_interpreter_text(plugin, " " if wide else "\n"))),
+            Text(clean_text(", ".join(plugin.declared_actions) or "-")),
+        ]
+        table.add_row(*cells)
+    console.print(table)
     _print_skipped(console, found.skipped)
 
 

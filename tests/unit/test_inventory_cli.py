@@ -68,6 +68,22 @@ def test_list_shows_a_table(mixed: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert f"skipped {mixed / 'Plugins' / 'empty' / 'plugin.yaml'}" in out
 
 
+def test_list_fits_80_columns_without_breaking_words(
+    mixed: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["list", str(mixed)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = [line for line in lines if not line.startswith("skipped ")]  # one long path
+    assert all(len(line) <= 80 for line in table)
+    header = next(line for line in lines if "Name" in line)
+    assert header.split() == ["Name", "Version", "Status", "Python", "Actions"]
+    good_row = next(line for line in lines if "good-plugin" in line)
+    assert good_row.split() == ["good-plugin", "1.0.0", "valid", "3.11.7", "analyze,", "to-html"]
+    below = lines[lines.index(good_row) + 1]
+    assert below.split() == ["dashboard"]
+
+
 def test_list_json_is_documented_shape(mixed: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", str(mixed), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
