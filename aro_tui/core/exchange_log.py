@@ -195,15 +195,37 @@ class ExchangeLog:
             return self._entries[index]
         return None
 
-    def matching(self, log_filter: LogFilter, limit: int | None = None) -> list[LogEntry]:
-        """The newest entries passing ``log_filter`` (at most ``limit``), oldest first."""
+    def matching(
+        self, log_filter: LogFilter, limit: int | None = None, *, before: int | None = None
+    ) -> list[LogEntry]:
+        """The newest entries passing ``log_filter`` (at most ``limit``; with ``before``, only
+        those numbered below it), oldest first."""
+        entries = self._entries
+        end = len(entries)
+        if before is not None and entries:
+            end = max(0, min(end, before - entries[0].number))
         found: list[LogEntry] = []
-        for entry in reversed(self._entries):
+        for index in range(end - 1, -1, -1):
+            entry = entries[index]
             if log_filter.matches(entry):
                 found.append(entry)
                 if limit is not None and len(found) >= limit:
                     break
         found.reverse()
+        return found
+
+    def matching_after(self, log_filter: LogFilter, limit: int, after: int) -> list[LogEntry]:
+        """The oldest entries numbered above ``after`` that pass ``log_filter`` (at most
+        ``limit``), oldest first."""
+        entries = self._entries
+        start = max(0, after + 1 - entries[0].number) if entries else 0
+        found: list[LogEntry] = []
+        for index in range(start, len(entries)):
+            entry = entries[index]
+            if log_filter.matches(entry):
+                found.append(entry)
+                if len(found) >= limit:
+                    break
         return found
 
     def _row(self, number: int, column: str, expression: str | None = None) -> Any:

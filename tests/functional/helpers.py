@@ -28,6 +28,7 @@ def make_app(
     *folders: Path,
     timeout_s: float = 30.0,
     autostart: bool = True,
+    max_table_rows: int = 500,
 ) -> AroApp:
     """The real app in deterministic mode, its input memory under ``tmp_path``."""
     config = AppConfig(
@@ -36,6 +37,7 @@ def make_app(
         memory_path=tmp_path / "state" / "inputs.json",
         deterministic=True,
         autostart=autostart,
+        max_table_rows=max_table_rows,
     )
     return AroApp(config, discovery_of(*folders))
 

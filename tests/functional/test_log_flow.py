@@ -46,6 +46,38 @@ async def test_filter_then_rerun_the_selected_exchange(tmp_path: Path) -> None:
         assert table.row_count == 3
 
 
+async def test_every_exchange_is_reached_by_scrolling_past_the_windows_edge(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, BUNDLED, max_table_rows=10)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        for count in range(1, 26):
+            screen.run_plugin_action(TEXT, "hash")
+            await wait_until(pilot, lambda n=count: len(app.exchange_log) == n, f"call {count}")
+        table = screen.query_one(ExchangeTable)
+        numbers = [entry.number for entry in table.shown_entries]
+        assert numbers == list(range(16, 26)) and table.selected_number == 25
+        assert screen.query_one("#log").border_title == "Exchanges 25 · showing #16–#25"
+        table.focus()
+        await pilot.press(*["up"] * 10)  # nine rows up, then past the top
+        assert table.selected_number == 15
+        assert [entry.number for entry in table.shown_entries] == list(range(11, 21))
+        await pilot.press(*["up"] * 30)
+        assert table.selected_number == 1, "the oldest exchange is reachable"
+        assert table.shown_entries[0].number == 1 and not table.at_newest
+        assert screen.query_one("#log").border_title == "Exchanges 25 · showing #1–#10"
+        await pilot.press(*["down"] * 40)
+        assert table.at_newest and table.selected_number == 25
+        await pilot.press(*["pageup"] * 3)
+        assert not table.at_newest
+        screen.run_plugin_action(TEXT, "hash")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 26, "a call from an old window")
+        assert table.at_newest and table.selected_number == 26
+        assert table.shown_entries[-1].number == 26
+
+
 async def test_plugin_text_is_shown_literally(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "ui-hostile")
     async with app.run_test(size=(140, 45)) as pilot:

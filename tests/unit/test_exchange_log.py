@@ -55,3 +55,17 @@ def test_filter_by_text_status_plugin_and_action() -> None:
     assert [e.number for e in log.matching(LogFilter.parse("plugin:text"), limit=2)] == [2, 3]
     assert not LogFilter.parse("").active
     log.close()
+
+
+def test_windows_before_and_after_an_exchange_number() -> None:
+    log = ExchangeLog(max_entries=50)
+    log.add_many(_exchange(n, "hash" if n % 2 else "analyze") for n in range(60))
+    hashes = LogFilter.parse("action:hash")  # exchanges 2, 4, ... (n odd, numbered n + 1)
+    assert [e.number for e in log.matching(hashes, 3, before=30)] == [24, 26, 28]
+    assert [e.number for e in log.matching(hashes, 3, before=13)] == [12], "only 11..60 kept"
+    assert log.matching(hashes, 3, before=5) == []
+    assert [e.number for e in log.matching_after(hashes, 3, after=30)] == [32, 34, 36]
+    assert [e.number for e in log.matching_after(hashes, 3, after=57)] == [58, 60]
+    assert log.matching_after(hashes, 3, after=60) == []
+    assert [e.number for e in log.matching_after(LogFilter(), 2, after=1)] == [11, 12]
+    log.close()

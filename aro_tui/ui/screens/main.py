@@ -396,7 +396,10 @@ class MainScreen(ExchangeDetailPanes):
         internal = self.log_entry_internal(log_entry, exchange)
         table = self.query_one(ExchangeTable)
         if self.query_one(FilterInput).current().matches(log_entry):
-            table.append_entry(log_entry, follow=not internal)
+            if table.at_newest:
+                table.append_entry(log_entry, follow=not internal)
+            elif not internal:
+                self._filter_changed()  # back from older exchanges to the newest, this one
         self.update_log_title()
         if entry is not None:
             self.telemetry_exchange_finished(entry, exchange, log_entry)
@@ -420,6 +423,9 @@ class MainScreen(ExchangeDetailPanes):
         hidden = ""
         if internal:
             hidden = f" · {internal} internal {'shown' if table.show_internal else 'hidden'}"
+        if shown and table.row_count:
+            entries = table.shown_entries
+            shown = f" · showing #{entries[0].number}–#{entries[-1].number}"
         count = f" {total}" if total or hidden else ""
         self.query_one("#log").border_title = f"Exchanges{count}{shown}{hidden}"
 
@@ -435,6 +441,30 @@ class MainScreen(ExchangeDetailPanes):
         table.show_entries(
             self.aro.exchange_log.matching(log_filter, table.max_rows), self.shown_number
         )
+        self.update_log_title()
+
+    def on_exchange_table_page_requested(self, message: ExchangeTable.PageRequested) -> None:
+        """Slide the log's window half a window older or newer, keeping the cursor's place."""
+        table = self.query_one(ExchangeTable)
+        log = self.aro.exchange_log
+        log_filter = self.query_one(FilterInput).current()
+        half = max(1, table.max_rows // 2)
+        current = table.shown_entries
+        if message.older:
+            matches = log.matching(log_filter, half, before=message.anchor)
+            older = [entry for entry in matches if table.shows(entry)]
+            if not older:
+                self.app.bell()
+                return
+            kept = current[: table.max_rows - len(older)]
+            at_newest = table.at_newest and len(kept) == len(current)
+            table.show_entries(older + kept, older[-1].number, at_newest=at_newest)
+        else:
+            matches = log.matching_after(log_filter, half, message.anchor)
+            newer = [entry for entry in matches if table.shows(entry)]
+            at_newest = not newer or not log.matching_after(log_filter, 1, newer[-1].number)
+            keep = newer[0].number if newer else message.anchor
+            table.show_entries(current + newer, keep, at_newest=at_newest)  # keeps the newest
         self.update_log_title()
 
     @on(Input.Submitted, "#log-filter")

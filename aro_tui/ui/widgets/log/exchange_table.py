@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
+from textual.message import Message
 from textual.widgets import DataTable, Input
 
 from aro_tui.core.exchange_log import LogEntry, LogFilter
@@ -112,7 +113,21 @@ def entry_cells(
 
 
 class ExchangeTable(DataTable[Text]):
-    """The rows of the log; at most ``max_rows`` (older ones are reached by filtering)."""
+    """The rows of the log: a window of at most ``max_rows`` consecutive matching exchanges.
+
+    Moving up from the top row (or down from the bottom one, when the window is not the
+    newest) asks the screen for the next older (newer) half window (:class:`PageRequested`),
+    so every exchange in the log can be reached by scrolling.
+    """
+
+    class PageRequested(Message):
+        """The cursor tried to move past the window's edge."""
+
+        def __init__(self, older: bool, anchor: int) -> None:
+            """``anchor``: the exchange number at that edge."""
+            super().__init__()
+            self.older = older
+            self.anchor = anchor
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "screen.rerun", "Rerun", id="log.rerun"),
@@ -141,7 +156,9 @@ class ExchangeTable(DataTable[Text]):
         self.column_count = 0
         """How many of ``COLUMNS`` are shown (those that fit whole in the width)."""
         self._rows: dict[str, LogEntry] = {}
-        """The entries with a row, by row key (to redraw when the columns change)."""
+        """The entries with a row, by row key, in row order (to redraw when the columns change)."""
+        self.at_newest = True
+        """Whether the window ends at the newest matching exchange (new rows are appended)."""
 
     def shows(self, entry: LogEntry) -> bool:
         """Whether ``entry`` gets a row (internal calls only when asked for)."""
@@ -202,9 +219,18 @@ class ExchangeTable(DataTable[Text]):
         """Take the status colours from the app's theme (rows added later use them)."""
         self.status_styles = themed_status_styles(self.app.theme_variables)
 
+    @property
+    def shown_entries(self) -> list[LogEntry]:
+        """The entries with a row, top to bottom."""
+        return list(self._rows.values())
+
     def append_entry(self, entry: LogEntry, follow: bool) -> None:
-        """Add a row (dropping the oldest past ``max_rows``); move to it when ``follow``."""
-        if not self.shows(entry):
+        """Add a row (dropping the oldest past ``max_rows``); move to it when ``follow``.
+
+        Nothing happens while the window shows older exchanges (the screen decides whether
+        to jump back to the newest).
+        """
+        if not self.shows(entry) or not self.at_newest:
             return
         self._add(entry)
         while self.row_count > self.max_rows:
@@ -214,10 +240,14 @@ class ExchangeTable(DataTable[Text]):
         if follow:
             self.move_cursor(row=self.row_count - 1)
 
-    def show_entries(self, entries: list[LogEntry], keep: int | None) -> None:
-        """Replace every row (after a filter change), keeping ``keep`` selected if shown."""
+    def show_entries(
+        self, entries: list[LogEntry], keep: int | None, *, at_newest: bool = True
+    ) -> None:
+        """Replace every row with ``entries`` (the newest ``max_rows`` of them), keeping
+        ``keep`` selected if shown; ``at_newest``: they end at the newest matching exchange."""
         self.clear()
         self._rows.clear()
+        self.at_newest = at_newest
         shown = [entry for entry in entries if self.shows(entry)]
         for entry in shown[-self.max_rows :]:
             self._add(entry)
@@ -226,6 +256,39 @@ class ExchangeTable(DataTable[Text]):
             if keep is not None and str(keep) in self.rows:
                 row = self.get_row_index(str(keep))
             self.move_cursor(row=row)
+
+    def _at_edge(self, older: bool) -> bool:
+        """Post a page request when the cursor cannot move further that way in this window."""
+        if not self.row_count:
+            return False
+        if older and self.cursor_row == 0:
+            anchor = self.shown_entries[0].number
+        elif not older and self.cursor_row == self.row_count - 1 and not self.at_newest:
+            anchor = self.shown_entries[-1].number
+        else:
+            return False
+        self.post_message(self.PageRequested(older, anchor))
+        return True
+
+    def action_cursor_up(self) -> None:
+        """Up, or the previous half window from the top row."""
+        if not self._at_edge(older=True):
+            super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        """Down, or the next half window from the bottom row."""
+        if not self._at_edge(older=False):
+            super().action_cursor_down()
+
+    def action_page_up(self) -> None:
+        """Page up, or the previous half window from the top row."""
+        if not self._at_edge(older=True):
+            super().action_page_up()
+
+    def action_page_down(self) -> None:
+        """Page down, or the next half window from the bottom row."""
+        if not self._at_edge(older=False):
+            super().action_page_down()
 
     @property
     def selected_number(self) -> int | None:
