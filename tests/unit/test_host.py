@@ -218,6 +218,16 @@ async def test_lines_read_while_a_call_runs_stay_on_it_and_off_the_next(
         )
 
 
+async def test_a_last_line_without_a_newline_stays_on_its_call(faulty: PluginProcess) -> None:
+    for tag in ("a", "b"):
+        partial = await faulty.call("partial-line", f'{{"tag": "{tag}", "seconds": 0.06}}')
+        after = await faulty.call("chatty", f'{{"tag": "{tag}"}}')
+        assert list(partial.stderr_lines) == [f"{tag} progress 50%"]
+        assert sorted(after.stderr_lines) == sorted(
+            [f"python print {tag}", f"fd1 write {tag}", f"stderr {tag}"]
+        )
+
+
 async def test_a_call_sent_while_another_runs_starts_with_a_begin_marker(
     faulty: PluginProcess,
 ) -> None:

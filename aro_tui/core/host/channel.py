@@ -240,6 +240,7 @@ class HarnessChannel:
                 self._on_startup_frame(frame)
                 continue
             if not frame.end_marker:  # stderr held nothing unread: its lines are all in
+                self._end_partial_line(frame.request_id)
                 inflight.stderr_ended(frame.request_id + 1)
             if self._sample_rss is not None:
                 inflight.last_rss_bytes = self._sample_rss(frame.rss_pages)
@@ -331,6 +332,14 @@ class HarnessChannel:
             self._stderr_partial = b""
         for line in lines:
             self._line(line)
+
+    def _end_partial_line(self, request_id: int) -> None:
+        """A call's last output without a newline is still its line (an end marker would
+        have split it off; a clean frame has none)."""
+        owner = self._inflight.stderr_owner()
+        if self._stderr_partial and owner is not None and owner.exchange.id == request_id:
+            self._record(self._stderr_partial)
+            self._stderr_partial = b""
 
     def _line(self, line: bytes) -> None:
         position = line.find(self._marker)

@@ -40,6 +40,7 @@ def aro_plugin_info() -> Dict[str, Any]:
             "crash-if",
             "slow-chatty",
             "stderr-elsewhere",
+            "partial-line",
         ],
     }
 
@@ -73,6 +74,15 @@ def aro_action_slow_chatty(input_json: str) -> str:
     print(tag + " second", file=sys.stderr, flush=True)
     time.sleep(float(params.get("seconds", 0.1)))
     return json.dumps({"tag": tag})
+
+
+def aro_action_partial_line(input_json: str) -> str:
+    """Write a progress note without a newline, wait, and return (the host reads it first)."""
+    params = json.loads(input_json)
+    sys.stderr.write(params.get("tag", "x") + " progress 50%")
+    sys.stderr.flush()
+    time.sleep(float(params.get("seconds", 0.1)))
+    return "{}"
 
 
 def aro_action_stderr_elsewhere(input_json: str) -> str:
