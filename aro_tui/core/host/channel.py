@@ -241,7 +241,7 @@ class HarnessChannel:
                 continue
             if not frame.end_marker:  # stderr held nothing unread: its lines are all in
                 self._end_partial_line(frame.request_id)
-                inflight.stderr_ended(frame.request_id + 1)
+                self._stderr_ended(before_id=frame.request_id + 1)
             if self._sample_rss is not None:
                 inflight.last_rss_bytes = self._sample_rss(frame.rss_pages)
             pending = inflight.answered(frame.request_id, time.monotonic())
@@ -361,7 +361,11 @@ class HarnessChannel:
             request_id += 1
         elif kind != b"begin":
             return
-        for pending in self._inflight.stderr_ended(request_id):
+        self._stderr_ended(before_id=request_id)
+
+    def _stderr_ended(self, before_id: int) -> None:
+        """Calls numbered below ``before_id`` printed their last line; end those answered."""
+        for pending in self._inflight.stderr_ended(before_id):
             if pending.frame is not None:
                 self._on_answered(pending)
 
