@@ -336,8 +336,10 @@ class HarnessChannel:
     def _end_partial_line(self, request_id: int) -> None:
         """A call's last output without a newline is still its line (an end marker would
         have split it off; a clean frame has none)."""
+        if not self._stderr_partial:
+            return  # the common case: nothing waiting
         owner = self._inflight.stderr_owner()
-        if self._stderr_partial and owner is not None and owner.exchange.id == request_id:
+        if owner is not None and owner.exchange.id == request_id:
             self._record(self._stderr_partial)
             self._stderr_partial = b""
 
