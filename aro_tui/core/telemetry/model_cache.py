@@ -176,6 +176,23 @@ class ModelCacheTracker:
                 gpu_delta = memory.gpu_delta_bytes
                 gpu_before = memory.gpu_before_bytes
                 gpu_pending = gpu_delta is None and gpu_before is not None
+
+        def new_event(kind: str, entry: ModelEntry, **extra: Any) -> CacheEvent:
+            return CacheEvent(
+                kind,
+                plugin,
+                entry,
+                event_t,
+                None if trigger is None else trigger.id,
+                None if trigger is None else trigger.action,
+                host_delta,
+                gpu_delta,
+                gpu_pending,
+                gpu_before,
+                trigger_end_t=end_t,
+                **extra,
+            )
+
         events = []
         for key, entry in current.items():
             if key in previous:
@@ -187,41 +204,11 @@ class ModelCacheTracker:
                 for other in current.values()
                 if other.key != key and other.identity == entry.identity
             )
-            events.append(
-                CacheEvent(
-                    "load",
-                    plugin,
-                    entry,
-                    event_t,
-                    None if trigger is None else trigger.id,
-                    None if trigger is None else trigger.action,
-                    host_delta,
-                    gpu_delta,
-                    gpu_pending,
-                    gpu_before,
-                    twins,
-                    count,
-                    trigger_end_t=end_t,
-                )
-            )
+            events.append(new_event("load", entry, duplicate_of=twins, times_loaded=count))
         for key, entry in previous.items():
             if key not in current:
-                events.append(
-                    CacheEvent(
-                        "unload",
-                        plugin,
-                        entry,
-                        event_t,
-                        None if trigger is None else trigger.id,
-                        None if trigger is None else trigger.action,
-                        host_delta,
-                        gpu_delta,
-                        gpu_pending,
-                        gpu_before,
-                        times_loaded=self._load_counts.get((plugin, key), 1),
-                        trigger_end_t=end_t,
-                    )
-                )
+                times_loaded = self._load_counts.get((plugin, key), 1)
+                events.append(new_event("unload", entry, times_loaded=times_loaded))
         for event in events:
             self.events.append(event)
         return events
