@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +64,9 @@ class BatchSummary:
     latencies_ms: list[float] = field(default_factory=list)
     action_ms: list[float] = field(default_factory=list)
     wall_s: float = 0.0
+    runtime_notes: Counter[str] = field(default_factory=Counter)
+    """How many calls got each runtime note code (``Exchange.runtime_notes``)."""
+    first_runtime_note: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready totals."""
@@ -77,6 +80,7 @@ class BatchSummary:
             "action_p50_ms": _quantile(self.action_ms, 0.5),
             "calls_per_s": None if rate is None else round(rate, 1),
             "wall_s": round(self.wall_s, 3),
+            "runtime_notes": dict(self.runtime_notes),
         }
 
     def text(self) -> str:
@@ -91,7 +95,11 @@ class BatchSummary:
             parts.append(f"action p50 {_ms(totals['action_p50_ms'])}")
         if totals["calls_per_s"] is not None:
             parts.append(f"{totals['calls_per_s']:,.0f} calls/s")
-        return "; ".join(parts)
+        text = "; ".join(parts)
+        if self.runtime_notes:
+            counts = ", ".join(f"{code} ×{n:,}" for code, n in self.runtime_notes.most_common())
+            text += f"\nARO runtime notes: {counts}; the first: {self.first_runtime_note}"
+        return text
 
 
 def _quantile(values: list[float], fraction: float) -> float | None:
@@ -120,6 +128,8 @@ def result_line(index: int, line_number: int, exchange: Exchange) -> bytes:
     response = exchange.response_bytes
     if exchange.status is not ExchangeStatus.OK:
         head["error"] = exchange.error
+    if exchange.runtime_notes:
+        head["runtime_notes"] = [note.code for note in exchange.runtime_notes]
     if exchange.status in (ExchangeStatus.OK, ExchangeStatus.PLUGIN_ERROR) and response:
         if b"\n" in response or b"\r" in response:
             response = orjson.dumps(orjson.loads(response))  # keep it one line
@@ -180,6 +190,10 @@ async def run_inputs(
                 summary.latencies_ms.append(exchange.latency_s * 1000)
             if exchange.action_duration_s is not None:
                 summary.action_ms.append(exchange.action_duration_s * 1000)
+            for note in exchange.runtime_notes:
+                summary.runtime_notes[note.code] += 1
+                if summary.first_runtime_note is None:
+                    summary.first_runtime_note = note.text
             out.write(result_line(index, line_number, exchange))
         if on_result is not None:
             on_result()

@@ -194,6 +194,8 @@ def run_call(args: argparse.Namespace) -> int:
         if exchange.status is not ExchangeStatus.OK:
             crashed = exchange.status in (ExchangeStatus.CRASHED, ExchangeStatus.TIMEOUT)
             print_exchange_failure(exchange, show_stderr_tail=crashed and not args.stderr)
+        for note in exchange.runtime_notes:
+            print(f"aro-tui call: note: {note.text}", file=sys.stderr)
         return _EXIT_BY_STATUS[exchange.status]
 
     return run_with_host(main)

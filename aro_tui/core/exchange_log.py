@@ -54,6 +54,8 @@ class LogEntry:
     rss_after_bytes: int | None
     action_duration_ms: float | None = None
     """How long the action function ran, measured inside the plugin (None: no answer)."""
+    runtime_notes: tuple[str, ...] = ()
+    """Where the ARO runtime would have handled the call differently (``Exchange``'s)."""
 
     @property
     def shown_duration_ms(self) -> float | None:
@@ -184,6 +186,7 @@ class ExchangeLog:
             action_duration_ms=(
                 None if exchange.action_duration_s is None else exchange.action_duration_s * 1000
             ),
+            runtime_notes=tuple(note.text for note in exchange.runtime_notes),
         )
 
     def get(self, number: int) -> LogEntry | None:

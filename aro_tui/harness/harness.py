@@ -8,9 +8,11 @@ Framing (see docs/host-protocol.md). A request on stdin is one header line
 ``<kind> <id> <length> <sent> <action>\\n`` followed by exactly ``length`` raw bytes (the
 action's input JSON text, UTF-8; ``sent`` is ``p`` when the host sent it while another request
 was in flight, else ``-``). A response on the protocol fd is one header line
-``<id> <status> <length> <action_ns> <rss_pages> <end>\\n`` followed by ``length`` raw bytes
-(``action_ns``: how long the action ran, -1 for other requests; ``rss_pages``: this process's
-resident pages, -1 unless ``--report-rss``).
+``<id> <status> <length> <action_ns> <rss_pages> <end> <printed>\\n`` followed by ``length``
+raw bytes (``action_ns``: how long the action ran, -1 for other requests; ``rss_pages``: this
+process's resident pages, -1 unless ``--report-rss``; ``printed``: bytes written through
+``sys.stdout`` since the previous frame, i.e. during the call, or during import for the first
+frame).
 
 stderr markers let the host attribute every stderr line to the call that printed it although
 stdout and stderr are separate pipes. Before each response the harness flushes Python's
@@ -25,8 +27,11 @@ The harness owns stdin and stdout: the protocol uses private duplicates of fds 0
 pointed at /dev/null and fd 1 at stderr, so whatever the plugin prints (``print`` or C-level
 writes to fd 1) shows up as stderr and can never corrupt the stream. Markers go through a
 private duplicate of fd 2, so they reach the host even if the plugin points fd 2 elsewhere.
+What goes through ``sys.stdout`` is also counted: under the chapter's main loop and the ARO
+runtime it would have become part of the answer, and the host warns about that.
 """
 
+import io
 import json
 import os
 import signal
@@ -56,6 +61,7 @@ _previous_frame_clean = False  # whether the last frame went without an end mark
 _current_id: Optional[int] = None  # the id of the call whose action is running, else None
 _cancelled_ids: Set[int] = set()
 _declared_actions: Set[str] = set()
+_printed_bytes = 0  # written through sys.stdout since the last frame (UTF-8 bytes)
 
 MODULE_CANDIDATES = ("plugin.py", "{underscored}.py", "__init__.py", "main.py")
 MAX_ERROR_REPR_CHARS = 2000
@@ -113,6 +119,18 @@ def _set_parent_death_signal(parent_pid: int) -> None:
         os._exit(70)  # the host died before prctl took effect
 
 
+class _CountingStdout(io.TextIOWrapper):
+    """``sys.stdout`` for plugin code: writes go to stderr (fd 1 points there), and their size
+    is reported in the next frame header."""
+
+    def write(self, text: str) -> int:
+        global _printed_bytes
+        if isinstance(text, str):
+            size = len(text) if text.isascii() else len(text.encode("utf-8", "backslashreplace"))
+            _printed_bytes += size
+        return super().write(text)
+
+
 def _take_stdio() -> BinaryIO:
     """Keep private copies of fds 0/1 for the protocol and of fd 2 for the markers; give the
     plugin /dev/null and stderr."""
@@ -125,8 +143,11 @@ def _take_stdio() -> BinaryIO:
     os.close(devnull_fd)
     os.dup2(2, 1)
     sys.stdin = open(os.devnull, "r")  # noqa: SIM115 - lives as long as the process
-    sys.stdout = open(  # noqa: SIM115
-        1, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
+    sys.stdout = _CountingStdout(
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
     )
     sys.__stdout__ = sys.stdout  # type: ignore[misc]
     sys.__stdin__ = sys.stdin  # type: ignore[misc]
@@ -178,7 +199,7 @@ def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1)
     ``--report-rss`` the header carries this process's resident pages (one ``pread`` of an
     open ``/proc/self/statm``), so the host need not read them itself.
     """
-    global _previous_frame_clean
+    global _previous_frame_clean, _printed_bytes
     sys.stdout.flush()
     sys.stderr.flush()
     if request_id and not _end_marker_always and not _stderr_unread():
@@ -188,14 +209,16 @@ def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1)
         os.write(_MARKER_FD, _MARKER_PREFIX + b"end " + str(request_id).encode() + b"\n")
         end = b"s"
         _previous_frame_clean = False
-    header = b"%d %s %d %d %s %s\n" % (
+    header = b"%d %s %d %d %s %s %d\n" % (
         request_id,
         status.encode(),
         len(body),
         action_ns,
         _resident_pages(),
         end,
+        _printed_bytes,
     )
+    _printed_bytes = 0
     if len(body) < 65536:
         written = os.writev(_PROTO_FD, (header, body))
         if written == len(header) + len(body):

@@ -29,9 +29,12 @@ def test_results_come_back_in_input_order_with_a_summary(
     assert [r["index"] for r in results] == list(range(500))
     assert [r["response"] for r in results] == [{"n": n} for n in range(500)]
     assert all(r["status"] == "ok" and isinstance(r["duration_ms"], float) for r in results)
-    summary = capfd.readouterr().err.strip().splitlines()[-1]
+    summary, notes = capfd.readouterr().err.strip().splitlines()[-2:]
     assert summary.startswith("500 calls, 0 errors; latency p50 ")
     assert " ms, p95 " in summary and "; action p50 " in summary and summary.endswith(" calls/s")
+    # The faulty plugin prints at import: under the ARO runtime every answer would carry it.
+    assert notes.startswith("ARO runtime notes: printed-to-stdout ×500; the first: ")
+    assert all(r["runtime_notes"] == ["printed-to-stdout"] for r in results)
 
 
 def test_invalid_lines_and_plugin_errors_are_counted_not_fatal(

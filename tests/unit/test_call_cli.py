@@ -38,6 +38,19 @@ def test_ok_response_goes_to_stdout(capfd: pytest.CaptureFixture[str]) -> None:
     assert "python print cli" not in err
 
 
+def test_runtime_notes_go_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", FAULTY, "big", '{"bytes": 100000}']) == 0
+    out, err = capfd.readouterr()
+    assert len(out) > 100_000
+    notes = [line for line in err.splitlines() if line.startswith("aro-tui call: note: ")]
+    assert len(notes) == 2  # the faulty plugin prints at import; the answer fills the pipe
+    assert "ARO runtime: this call would hang until the 30 s timeout" in notes[0]
+    assert "printed 26 B at import" in notes[1]
+    text = "plugin-python-text"
+    assert main(["call", text, "analyze", '{"text": "a"}']) == 0
+    assert "note:" not in capfd.readouterr().err
+
+
 def test_call_runs_on_asyncio_too(
     capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

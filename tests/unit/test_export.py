@@ -15,6 +15,7 @@ from session_recording import BUNDLED, FAULTY, launch_for
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.process import PluginHost
+from aro_tui.core.runtime_notes import RuntimeNote
 from aro_tui.core.session.export import call_command_line, exchange_to_json, log_to_json
 
 PROGRAM = (sys.executable, "-m", "aro_tui")
@@ -47,7 +48,17 @@ def test_exchange_document() -> None:
     assert document["response"] == '{"hash": "x"}'
     assert document["duration_ms"] == pytest.approx(2.0)
     assert document["stderr_tail"] == ["a line"]
+    assert document["printed_bytes"] == 0 and document["runtime_notes"] == []
     json.dumps(document)  # JSON-ready
+
+
+def test_exchange_document_carries_runtime_notes() -> None:
+    exchange = _exchange()
+    exchange.printed_bytes = 12
+    exchange.runtime_notes = (RuntimeNote("printed-to-stdout", "ARO runtime: ..."),)
+    document = exchange_to_json(exchange)
+    assert document["printed_bytes"] == 12
+    assert document["runtime_notes"] == [{"code": "printed-to-stdout", "text": "ARO runtime: ..."}]
 
 
 def test_bodies_that_are_not_utf8_are_base64() -> None:

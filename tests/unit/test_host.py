@@ -511,26 +511,30 @@ async def test_harness_reports_its_own_rss_only_when_memory_is_sampled(
         await plugin.stop()
 
 
-def test_frame_headers_carry_rss_and_whether_an_end_marker_was_written() -> None:
+def test_frame_headers_carry_rss_end_marker_and_printed_bytes() -> None:
     from aro_tui.core.host.protocol import FrameDecoder, ProtocolError
 
     decoder = FrameDecoder()
-    frames = decoder.feed(b"1 ok 2 5 321 s\n{}2 ok 2 6 -1 c\n{}3 ok 4 7 ")
-    frames += decoder.feed(b"9 c\n[1]")
+    frames = decoder.feed(b"1 ok 2 5 321 s 0\n{}2 ok 2 6 -1 c 12\n{}3 ok 4 7 ")
+    frames += decoder.feed(b"9 c 0\n[1]")
     frames += decoder.feed(b" ")
-    assert [(f.request_id, f.body, f.action_ns, f.rss_pages, f.end_marker) for f in frames] == [
-        (1, b"{}", 5, 321, True),
-        (2, b"{}", 6, -1, False),
-        (3, b"[1] ", 7, 9, False),
+    assert [
+        (f.request_id, f.body, f.action_ns, f.rss_pages, f.end_marker, f.printed_bytes)
+        for f in frames
+    ] == [
+        (1, b"{}", 5, 321, True, 0),
+        (2, b"{}", 6, -1, False, 12),
+        (3, b"[1] ", 7, 9, False, 0),
     ]
     big = FrameDecoder()
-    assert big.feed(b"4 ok 6 8 77 s\nabc") == []
-    assert big.feed(b"def") == [Frame(4, "ok", b"abcdef", 8, 77, True)]
+    assert big.feed(b"4 ok 6 8 77 s 3\nabc") == []
+    assert big.feed(b"def") == [Frame(4, "ok", b"abcdef", 8, 77, True, 3)]
     bad_headers = (
-        b"1 ok 2 5 x s\n{}",  # rss not a number
-        b"1 ok 2 5 6 x\n{}",  # unknown end field
-        b"1 ok 2 5 6\n{}",  # the end field missing
-        b"1 ok 2 5 6 s 7\n{}",
+        b"1 ok 2 5 x s 0\n{}",  # rss not a number
+        b"1 ok 2 5 6 x 0\n{}",  # unknown end field
+        b"1 ok 2 5 6 s x\n{}",  # printed not a number
+        b"1 ok 2 5 6 s\n{}",  # the printed field missing
+        b"1 ok 2 5 6 s 7 8\n{}",
         b"1 ok 2\n{}",
     )
     for bad in bad_headers:

@@ -65,6 +65,11 @@ def test_real_session_round_trips(tmp_path: Path) -> None:
     assert first.rss_after_bytes is not None and first.rss_after_bytes > 0
     chatty = session.exchanges[3]
     assert "stderr rec" in chatty.stderr_tail
+    reopened = chatty.to_exchange()  # what it printed, and what the ARO runtime would make of it
+    assert reopened.printed_bytes == len("python print rec\n")
+    assert [note.code for note in reopened.runtime_notes] == ["printed-to-stdout"]
+    assert "17 B during the call" in reopened.runtime_notes[0].text
+    assert first.runtime_notes == () and first.printed_bytes == 0
     live = [line.line for line in session.stderr_lines if line.plugin == "faulty"]
     assert {"python print rec", "fd1 write rec", "stderr rec", "about to os._exit"} <= set(live)
     crashed = session.exchanges[4].to_exchange()

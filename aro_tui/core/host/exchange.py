@@ -7,7 +7,10 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aro_tui.core.runtime_notes import RuntimeNote
 
 MAX_EXCHANGE_STDERR_LINES = 200
 
@@ -61,6 +64,12 @@ class Exchange:
     """The last lines the plugin wrote to stderr (or printed) during the call."""
     stderr_line_count: int = 0
     stderr_bytes: int = 0
+    printed_bytes: int = 0
+    """Of ``stderr_bytes``, what the plugin wrote through ``sys.stdout`` (``print``): the
+    chapter's main loop and the ARO runtime would have taken it as part of the answer."""
+    runtime_notes: tuple[RuntimeNote, ...] = ()
+    """Where the public ARO runtime would have handled this call differently (set when the
+    exchange ends; see :mod:`aro_tui.core.runtime_notes`)."""
     rss_before_bytes: int | None = None
     rss_after_bytes: int | None = None
     """Resident memory of the plugin's whole process tree before and after the call."""

@@ -53,6 +53,7 @@ from aro_tui.core.host.types import (
     exit_text,
     failed_start_exchange,
 )
+from aro_tui.core.runtime_notes import RuntimeContext, runtime_notes
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -90,6 +91,8 @@ class PluginProcess:
         """The harness's info document: ``actions`` [{name, function, defined, doc}],
         ``undeclared``, ``plugin_info`` (what aro_plugin_info() returned), ``info_error``."""
         self.cold_start_s: float | None = None
+        self.import_printed_bytes = 0
+        """What the module wrote through ``sys.stdout`` while it was imported."""
         self.pid: int | None = None
         self.exit_code: int | None = None
         self.signal_number: int | None = None
@@ -113,6 +116,7 @@ class PluginProcess:
         self._stopping = False
         self._kill_reason: str | None = None
         self._start_traceback: str | None = None
+        self._runtime_context = self.runtime_context()
 
     # -- public API -------------------------------------------------------------------------
 
@@ -230,6 +234,13 @@ class PluginProcess:
         self.info = info if isinstance(info, dict) else None
         return info if isinstance(info, dict) else {}
 
+    def runtime_context(self) -> RuntimeContext:
+        """What :func:`~aro_tui.core.runtime_notes.runtime_notes` needs to know about this
+        plugin besides an exchange (``Exchange.runtime_notes`` is filled with it)."""
+        launch = self.launch
+        source_dir = launch.source_dir or launch.module_path.parent
+        return RuntimeContext(str(source_dir), self.cold_start_s, self.import_printed_bytes)
+
     def rss_bytes(self) -> int | None:
         """Resident memory of the plugin's process tree now (None when not running)."""
         return self._tree.rss_bytes() if self._tree is not None else None
@@ -300,6 +311,7 @@ class PluginProcess:
             await self._exited.wait()
             raise self._start_error(error) from None
         self.cold_start_s = time.monotonic() - started_s
+        self._runtime_context = self.runtime_context()
         self._inflight.last_rss_bytes = self._tree.rss_bytes() if launch.sample_memory else None
 
     def _start_error(self, error: BaseException) -> PluginStartError:
@@ -402,6 +414,7 @@ class PluginProcess:
         if self._ready is None or self._ready.done():
             self._fail_stream("unexpected startup frame")
             return
+        self.import_printed_bytes = frame.printed_bytes
         if frame.status == HARNESS_READY:
             info = orjson.loads(frame.body)
             self.info = info if isinstance(info, dict) else {}
@@ -423,6 +436,7 @@ class PluginProcess:
         frame = pending.frame
         assert frame is not None
         exchange = pending.exchange
+        exchange.printed_bytes = frame.printed_bytes
         if frame.action_ns >= 0:
             exchange.action_duration_s = frame.action_ns / 1e9
         validate_json = self.launch.validate_json and pending.observed
@@ -447,6 +461,7 @@ class PluginProcess:
         exchange.status = status
         if exchange.finished_monotonic_s is None:
             exchange.finished_monotonic_s = time.monotonic()
+        exchange.runtime_notes = runtime_notes(exchange, self._runtime_context)
         by_id = self._pending
         by_id.pop(exchange.id, None)
         future = pending.future

@@ -4,10 +4,11 @@ Why frames rather than the chapter's JSON lines: the chapter wraps the input JSO
 JSON string (escaping every quote) and a host must scan each answer for a newline. Here a
 request is one short header line ``<kind> <id> <length> <sent> <action>\\n`` followed by
 the raw input bytes, and a response is ``<id> <status> <length> <action_ns> <rss_pages>
-<end>\\n`` followed by the raw result bytes (``rss_pages``, the harness's resident pages, -1
-without ``--report-rss``; ``sent``/``end``: for the stderr markers, see ``channel``). Nothing is
-escaped or re-encoded, a 50 MB result is read as chunks joined once, and no line-length limit
-applies. Ids correlate answers with requests (answers come in
+<end> <printed>\\n`` followed by the raw result bytes (``rss_pages``, the harness's resident
+pages, -1 without ``--report-rss``; ``sent``/``end``: for the stderr markers, see ``channel``;
+``printed``: bytes the plugin wrote through ``sys.stdout`` since the previous frame). Nothing
+is escaped or re-encoded, a 50 MB result is read as chunks joined once, and no line-length
+limit applies. Ids correlate answers with requests (answers come in
 request order; a mismatch is a protocol error). The chapter's request line is derived only
 for display (:meth:`aro_tui.core.host.exchange.Exchange.spec_request_line`). Full description:
 ``docs/host-protocol.md``.
@@ -64,6 +65,9 @@ class Frame:
     end_marker: bool = True
     """Whether the harness wrote this call's end marker on stderr; False means stderr held
     nothing unread when it answered, so every line of the call was already read."""
+    printed_bytes: int = 0
+    """Bytes written through ``sys.stdout`` since the previous frame (for the start-up frame:
+    while the module was imported)."""
 
 
 @dataclass(slots=True)
@@ -98,7 +102,7 @@ class FrameDecoder:
     def __init__(self) -> None:
         """Start with an empty buffer."""
         self._pending = b""
-        self._body_header: tuple[int, str, int, int, int, bool] | None = None
+        self._body_header: tuple[int, str, int, int, int, bool, int] | None = None
         self._body_chunks: list[bytes] = []
         self._body_have_bytes = 0
 
@@ -114,16 +118,12 @@ class FrameDecoder:
             # Fast path: the chunk is exactly one whole frame (the usual small answer).
             newline = data.find(b"\n", 0, MAX_HEADER_BYTES)
             if newline > 0:
-                request_id, status, length, action_ns, rss_pages, end = _parse_header(
-                    data[:newline]
-                )
-                if len(data) - newline - 1 == length:
-                    return [
-                        Frame(request_id, status, data[newline + 1 :], action_ns, rss_pages, end)
-                    ]
+                header = _parse_header(data[:newline])
+                if len(data) - newline - 1 == header[2]:
+                    return [Frame(header[0], header[1], data[newline + 1 :], *header[3:])]
         frames: list[Frame] = []
         if self._body_header is not None:
-            request_id, status, length, action_ns, rss_pages, end = self._body_header
+            request_id, status, length, action_ns, rss_pages, end, printed = self._body_header
             need = length - self._body_have_bytes
             if len(data) < need:
                 self._body_chunks.append(data)
@@ -131,7 +131,7 @@ class FrameDecoder:
                 return frames
             self._body_chunks.append(data[:need])
             body = b"".join(self._body_chunks)
-            frames.append(Frame(request_id, status, body, action_ns, rss_pages, end))
+            frames.append(Frame(request_id, status, body, action_ns, rss_pages, end, printed))
             self._body_header = None
             self._body_chunks = []
             self._body_have_bytes = 0
@@ -145,16 +145,15 @@ class FrameDecoder:
                 if buffer_end - position >= MAX_HEADER_BYTES:
                     raise ProtocolError(f"unframed output: {buffer[position : position + 80]!r}")
                 break
-            request_id, status, length, action_ns, rss_pages, end = _parse_header(
-                buffer[position:newline]
-            )
+            header = _parse_header(buffer[position:newline])
+            length = header[2]
             body_start = newline + 1
             if buffer_end - body_start >= length:
                 body = buffer[body_start : body_start + length]
-                frames.append(Frame(request_id, status, body, action_ns, rss_pages, end))
+                frames.append(Frame(header[0], header[1], body, *header[3:]))
                 position = body_start + length
                 continue
-            self._body_header = (request_id, status, length, action_ns, rss_pages, end)
+            self._body_header = header
             chunk = buffer[body_start:]
             self._body_chunks = [chunk]
             self._body_have_bytes = len(chunk)
@@ -167,10 +166,11 @@ _STATUS_BY_BYTES = {status.encode(): status for status in HARNESS_STATUSES}
 _END_MARKER_BY_BYTES = {b"s": True, b"c": False}
 
 
-def _parse_header(line: bytes) -> tuple[int, str, int, int, int, bool]:
+def _parse_header(line: bytes) -> tuple[int, str, int, int, int, bool, int]:
+    """``(request_id, status, length, action_ns, rss_pages, end_marker, printed_bytes)``."""
     parts = line.split(b" ")
     status = end_marker = None
-    if len(parts) == 6:
+    if len(parts) == 7:
         status = _STATUS_BY_BYTES.get(parts[1])
         end_marker = _END_MARKER_BY_BYTES.get(parts[5])
     if status is None or end_marker is None:
@@ -180,11 +180,12 @@ def _parse_header(line: bytes) -> tuple[int, str, int, int, int, bool]:
         length = int(parts[2])
         action_ns = int(parts[3])
         rss_pages = int(parts[4])
+        printed_bytes = int(parts[6])
     except ValueError:
         raise ProtocolError(f"malformed response header: {line[:80]!r}") from None
     if length < 0 or request_id < 0:
         raise ProtocolError(f"malformed response header: {line[:80]!r}")
-    return request_id, status, length, action_ns, rss_pages, end_marker
+    return request_id, status, length, action_ns, rss_pages, end_marker, printed_bytes
 
 
 def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outcome:

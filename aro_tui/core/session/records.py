@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aro_tui.core.host.exchange import MAX_EXCHANGE_STDERR_LINES, Exchange, ExchangeStatus
+from aro_tui.core.runtime_notes import RuntimeNote
 
 FORMAT = "aro-tui/session/1"
 FORMAT_FAMILY = "aro-tui/session/"
@@ -66,6 +67,8 @@ def exchange_fields(snapshot: ExchangeSnapshot) -> dict[str, Any]:
         "signal": exchange.signal_number,
         "stderr_line_count": exchange.stderr_line_count,
         "stderr_bytes": exchange.stderr_bytes,
+        "printed_bytes": exchange.printed_bytes,
+        "runtime_notes": [{"code": n.code, "text": n.text} for n in exchange.runtime_notes],
         "stderr_tail": list(snapshot.stderr_tail),
     }
 
@@ -179,8 +182,10 @@ class RecordedExchange:
             stderr_lines=deque(self.stderr_tail, maxlen=MAX_EXCHANGE_STDERR_LINES),
             stderr_line_count=_optional_int(record.get("stderr_line_count")) or 0,
             stderr_bytes=_optional_int(record.get("stderr_bytes")) or 0,
+            printed_bytes=_optional_int(record.get("printed_bytes")) or 0,
             rss_before_bytes=self.rss_before_bytes,
             rss_after_bytes=self.rss_after_bytes,
+            runtime_notes=_runtime_notes(record.get("runtime_notes")),
         )
 
 
@@ -208,3 +213,14 @@ def _optional_int(value: Any) -> int | None:
 
 def _optional_float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _runtime_notes(value: object) -> tuple[RuntimeNote, ...]:
+    """Notes as recorded (absent in sessions recorded before they existed)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        RuntimeNote(str(item.get("code", "")), str(item.get("text", "")))
+        for item in value
+        if isinstance(item, dict)
+    )

@@ -24,6 +24,7 @@ from aro_tui.ui.widgets.response.exchange_view import (
     StderrView,
     failure_card,
     truncation_note,
+    with_runtime_notes,
 )
 
 FAILURE_STATUSES = {"timeout", "crashed", "protocol_error", "cancelled"}
@@ -80,7 +81,12 @@ class ExchangeDetailPanes(SessionWiring):
         self.query_one("#request-text", BodyView).show_preview(detail.request)
         pane = self.query_one(ResponsePane)
         self.query_one("#response-text", BodyView).show_preview(detail.response)
-        pane.show_note(truncation_note(detail.response, config.response_preview_bytes))
+        pane.show_note(
+            with_runtime_notes(
+                truncation_note(detail.response, config.response_preview_bytes),
+                entry.runtime_notes if entry is not None else (),
+            )
+        )
         card = None
         if entry is not None and (
             entry.status in FAILURE_STATUSES or entry.response_size_bytes == 0

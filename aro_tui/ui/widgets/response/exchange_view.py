@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
@@ -64,6 +65,22 @@ def truncation_note(preview: Preview, limit_bytes: int) -> Text | None:
         (format_size(preview.total_bytes), "bold"),
         (" — x: view all · ctrl+s: save", "dim"),
     )
+
+
+def with_runtime_notes(note: Text | None, runtime_notes: Sequence[str]) -> Text | None:
+    """``note`` followed by a line per runtime note (where the ARO runtime would differ)."""
+    if not runtime_notes:
+        return note
+    text = Text()
+    if note is not None:
+        text.append_text(note)
+        text.append("\n")
+    for index, runtime_note in enumerate(runtime_notes):
+        if index:
+            text.append("\n")
+        text.append("⚠ ", style="bold")
+        text.append(runtime_note)
+    return text
 
 
 def failure_card(

@@ -1,0 +1,138 @@
+"""Where the public ARO runtime would treat a call differently from aro-tui's host.
+
+aro-tui keeps one process per plugin and frames its stdio, so a call can succeed here that the
+runtime would break (``docs/aro-runtime.md``). The runtime starts ``python3 -c <driver>`` for
+every call, with the input embedded in the driver as base64; it reads stdout and stderr only
+after the process exits, and takes the whole of stdout, trimmed, as the answer; it kills a call
+after 30 s. From what was measured during one exchange this module says which of those would
+have bitten, in words a plugin author can act on. Nothing here runs the runtime; each note is
+arithmetic on facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+
+__all__ = ["RuntimeContext", "RuntimeNote", "runtime_notes"]
+
+RUNTIME_TIMEOUT_S = 30.0
+"""The runtime's per-call limit (then SIGTERM, 0.1 s, SIGINT)."""
+PIPE_BUFFER_BYTES = 64 * 1024
+"""Linux's default pipe capacity: a child writing more blocks until someone reads."""
+MAX_ARGUMENT_BYTES = 32 * 4096
+"""Linux's ``MAX_ARG_STRLEN``: the longest single argument ``execve`` accepts, NUL included."""
+DRIVER_BYTES = 480
+"""About the size of the runtime's driver script without the plugin path and the input."""
+
+_ANSWERED = (ExchangeStatus.OK, ExchangeStatus.PLUGIN_ERROR, ExchangeStatus.PROTOCOL_ERROR)
+
+
+@dataclass(frozen=True)
+class RuntimeContext:
+    """What the notes need to know about the plugin besides the exchange."""
+
+    source_dir: str = ""
+    """The folder the runtime puts first on ``sys.path`` (its path is part of the driver)."""
+    cold_start_s: float | None = None
+    """Spawn to ready here: what every runtime call pays again before its action runs."""
+    import_printed_bytes: int = 0
+    """Written through ``sys.stdout`` while the module was imported."""
+
+
+@dataclass(frozen=True)
+class RuntimeNote:
+    """One difference: a stable ``code`` for scripts and a sentence for people."""
+
+    code: str
+    text: str
+
+
+def runtime_notes(exchange: Exchange, context: RuntimeContext) -> tuple[RuntimeNote, ...]:
+    """The ways the ARO runtime would have handled ``exchange`` differently, most severe first."""
+    notes: list[RuntimeNote] = []
+    argument_bytes = _driver_bytes(len(exchange.request_bytes), context)
+    if argument_bytes > MAX_ARGUMENT_BYTES:
+        notes.append(
+            RuntimeNote(
+                "input-too-large",
+                "ARO runtime: this call could not start — the input, as base64 inside the "
+                f"`python3 -c` script, makes a {_size(argument_bytes)} argument (Linux allows "
+                "128 KiB)",
+            )
+        )
+    if exchange.status not in _ANSWERED:
+        return tuple(notes)
+    stdout_bytes = (
+        context.import_printed_bytes
+        + exchange.printed_bytes
+        + len(exchange.response_bytes or b"")
+        + 1  # print()'s newline
+    )
+    stderr_bytes = exchange.stderr_bytes - exchange.printed_bytes
+    for stream, size in (("stdout", stdout_bytes), ("stderr", stderr_bytes)):
+        if size > PIPE_BUFFER_BYTES:
+            notes.append(
+                RuntimeNote(
+                    f"{stream}-fills-pipe",
+                    "ARO runtime: this call would hang until the 30 s timeout — "
+                    f"{_size(size)} on {stream}, which the runtime reads only after the "
+                    "process exits, overfills the 64 KiB pipe",
+                )
+            )
+    printed_note = _printed_note(exchange.printed_bytes, context.import_printed_bytes)
+    if printed_note is not None:
+        notes.append(printed_note)
+    slow_note = _slow_note(exchange.action_duration_s, context.cold_start_s)
+    if slow_note is not None:
+        notes.append(slow_note)
+    return tuple(notes)
+
+
+def _driver_bytes(input_bytes: int, context: RuntimeContext) -> int:
+    base64_bytes = 4 * ((input_bytes + 2) // 3)
+    return DRIVER_BYTES + len(context.source_dir.encode("utf-8", "replace")) + base64_bytes + 1
+
+
+def _printed_note(during_call: int, at_import: int) -> RuntimeNote | None:
+    if not during_call and not at_import:
+        return None
+    if during_call and at_import:
+        where = f"{_size(at_import)} at import and {_size(during_call)} during the call"
+    elif at_import:
+        where = f"{_size(at_import)} at import (which runs for every call)"
+    else:
+        where = f"{_size(during_call)} during the call"
+    return RuntimeNote(
+        "printed-to-stdout",
+        f"ARO runtime: the answer would not be JSON — the plugin printed {where} to stdout, "
+        "and the runtime returns all of stdout; print to sys.stderr instead",
+    )
+
+
+def _slow_note(action_s: float | None, cold_start_s: float | None) -> RuntimeNote | None:
+    if action_s is None:
+        return None
+    if action_s > RUNTIME_TIMEOUT_S:
+        return RuntimeNote(
+            "over-runtime-timeout",
+            f"ARO runtime: this call would be killed — the action ran {action_s:.0f} s, over "
+            "the 30 s limit",
+        )
+    if cold_start_s is not None and cold_start_s + action_s > RUNTIME_TIMEOUT_S:
+        return RuntimeNote(
+            "over-runtime-timeout",
+            "ARO runtime: this call would be killed — each call imports the plugin again "
+            f"({cold_start_s:.0f} s here), and with the action ({action_s:.0f} s) that is over "
+            "the 30 s limit",
+        )
+    return None
+
+
+def _size(size_bytes: int) -> str:
+    if size_bytes < 1024:
+        return f"{size_bytes} B"
+    if size_bytes < 1024 * 1024:
+        return f"{size_bytes / 1024:.0f} KiB"
+    return f"{size_bytes / (1024 * 1024):.1f} MiB"

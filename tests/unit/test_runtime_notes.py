@@ -1,0 +1,107 @@
+"""Runtime notes: where the public ARO runtime would have handled a call differently.
+
+The facts (printed bytes, sizes, stderr volume) come from real plugin processes; the timing
+rules are checked on exchange records built by hand, since no test should wait 30 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from plugin_launch import launch_test_plugin
+
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.process import PluginProcess
+from aro_tui.core.runtime_notes import RuntimeContext, runtime_notes
+
+IMPORT_PRINT = "faulty: printed at import\n"
+
+
+@pytest.fixture
+async def faulty() -> AsyncIterator[PluginProcess]:
+    plugin = PluginProcess(launch_test_plugin("faulty"))
+    await plugin.start()
+    yield plugin
+    await plugin.stop()
+
+
+def _codes(exchange: Exchange) -> list[str]:
+    return [note.code for note in exchange.runtime_notes]  # filled by the host
+
+
+async def test_print_to_stdout_is_counted_per_call_and_at_import(faulty: PluginProcess) -> None:
+    assert faulty.import_printed_bytes == len(IMPORT_PRINT)
+    chatty = await faulty.call("chatty", '{"tag": "é"}')
+    # print() goes through sys.stdout and is counted (UTF-8 bytes); os.write(1) and
+    # sys.stderr are not: they would not have corrupted the chapter's answer the same way.
+    assert chatty.printed_bytes == len("python print é\n".encode())
+    assert chatty.stderr_line_count == 3
+    quiet = await faulty.call("echo", "{}")
+    assert quiet.printed_bytes == 0
+    [note] = chatty.runtime_notes
+    assert note.code == "printed-to-stdout"
+    assert f"{len(IMPORT_PRINT)} B at import and 16 B during the call" in note.text
+    # The import prints alone still reach every runtime answer (one process per call).
+    [note] = quiet.runtime_notes
+    assert "26 B at import (which runs for every call) to stdout" in note.text
+
+
+async def test_output_past_the_pipe_buffer_would_hang_the_runtime() -> None:
+    plugin = PluginProcess(launch_test_plugin("noop"))
+    await plugin.start()
+    try:
+        small = await plugin.call("echo", '{"data": "%s"}' % ("x" * 60_000))
+        large = await plugin.call("echo", '{"data": "%s"}' % ("x" * 70_000))
+    finally:
+        await plugin.stop()
+    assert _codes(small) == []
+    assert _codes(large) == ["stdout-fills-pipe"]
+    [note] = large.runtime_notes
+    assert "68 KiB on stdout" in note.text and "30 s timeout" in note.text
+
+
+async def test_stderr_past_the_pipe_buffer_would_hang_the_runtime(faulty: PluginProcess) -> None:
+    flood = await faulty.call("flood", '{"bytes": 200000}')
+    assert flood.status is ExchangeStatus.OK
+    codes = _codes(flood)
+    assert "stderr-fills-pipe" in codes and "stdout-fills-pipe" not in codes
+
+
+async def test_an_input_too_large_for_one_argument_is_flagged(faulty: PluginProcess) -> None:
+    fits = await faulty.call("size", '{"data": "%s"}' % ("x" * 90_000))
+    too_large = await faulty.call("size", '{"data": "%s"}' % ("x" * 100_000))
+    assert "input-too-large" not in _codes(fits)
+    assert "input-too-large" in _codes(too_large)
+    # The input reached the plugin here: the note is about the runtime only.
+    assert too_large.status is ExchangeStatus.OK
+
+
+def _answered(action_s: float) -> Exchange:
+    exchange = Exchange(1, "p", "a", b"{}", status=ExchangeStatus.OK, response_bytes=b"{}")
+    exchange.action_duration_s = action_s
+    return exchange
+
+
+@pytest.mark.parametrize(
+    ("cold_start_s", "action_s", "flagged"),
+    [
+        (None, 29.0, False),
+        (None, 31.0, True),  # the action alone is over the runtime's limit
+        (12.0, 25.0, True),  # each runtime call imports the plugin again first
+        (2.0, 25.0, False),
+    ],
+)
+def test_calls_over_the_runtime_timeout_are_flagged(
+    cold_start_s: float | None, action_s: float, flagged: bool
+) -> None:
+    notes = runtime_notes(_answered(action_s), RuntimeContext(cold_start_s=cold_start_s))
+    assert [note.code for note in notes] == (["over-runtime-timeout"] if flagged else [])
+
+
+def test_unanswered_calls_get_only_the_input_note() -> None:
+    crashed = Exchange(1, "p", "a", b"x" * 200_000, status=ExchangeStatus.CRASHED)
+    crashed.action_duration_s = 40.0
+    crashed.stderr_bytes = 1_000_000
+    notes = runtime_notes(crashed, RuntimeContext(import_printed_bytes=10))
+    assert [note.code for note in notes] == ["input-too-large"]
