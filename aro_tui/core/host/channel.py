@@ -139,10 +139,9 @@ class HarnessChannel:
 
     The owner supplies callbacks: ``on_startup_frame`` (id 0: ready / import error),
     ``on_answered`` (frame and end of stderr both in), ``on_stream_error`` (corrupt stream),
-    ``on_stderr_line`` (a line, with the observed exchange it belongs to or None),
-    ``sample_rss`` (the tree's rss given the harness's own resident pages from the frame
-    header, -1 if not reported; None when memory is not sampled) and ``on_closed``
-    (the process exited and both pipes reached end of file).
+    ``on_stderr_line`` (a line, with the observed exchange it belongs to or None) and
+    ``on_closed`` (the process exited and both pipes reached end of file); and, once the
+    process tree is known, ``sample_rss``.
     """
 
     def __init__(
@@ -154,7 +153,6 @@ class HarnessChannel:
         on_answered: Callable[[Pending], None],
         on_stream_error: Callable[[str], None],
         on_stderr_line: Callable[[str, Exchange | None], None],
-        sample_rss: Callable[[int], int | None] | None,
         on_closed: Callable[[], None],
     ) -> None:
         """Start with empty buffers for the process identified by ``token``."""
@@ -166,7 +164,10 @@ class HarnessChannel:
         self._on_answered = on_answered
         self._on_stream_error = on_stream_error
         self._on_stderr_line = on_stderr_line
-        self._sample_rss = sample_rss
+        self.sample_rss: Callable[[int], int | None] | None = None
+        """The tree's rss given the harness's own resident pages from a frame header (-1 if
+        not reported); set by the owner once the process tree is known, None when memory is
+        not sampled."""
         self._on_closed = on_closed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stdout_fd = -1
@@ -232,22 +233,30 @@ class HarnessChannel:
             return
         if not frames:
             return
-        if self._stderr_fd >= 0 and any(frame.end_marker for frame in frames):
-            self.drain_stderr()  # end markers were written before their frames
+        if self._stderr_fd >= 0:
+            for frame in frames:
+                if frame.end_marker:
+                    self.drain_stderr()  # end markers were written before their frames
+                    break
         inflight = self._inflight
+        sample_rss = self.sample_rss
+        now_s = time.monotonic()  # one read: they arrived together
         for frame in frames:
-            if frame.request_id == 0:
+            request_id = frame.request_id
+            if request_id == 0:
                 self._on_startup_frame(frame)
                 continue
-            if not frame.end_marker:  # stderr held nothing unread: its lines are all in
-                self._end_partial_line(frame.request_id)
-                self._stderr_ended(before_id=frame.request_id + 1)
-            if self._sample_rss is not None:
-                inflight.last_rss_bytes = self._sample_rss(frame.rss_pages)
-            pending = inflight.answered(frame.request_id, time.monotonic())
+            if sample_rss is not None:
+                inflight.last_rss_bytes = sample_rss(frame.rss_pages)
+            pending = inflight.answered(request_id, now_s)
             if pending is None:
-                self._on_stream_error(f"response for unexpected request id {frame.request_id}")
+                self._on_stream_error(f"response for unexpected request id {request_id}")
                 return
+            if not frame.end_marker:  # stderr held nothing unread: its lines are all in
+                if self._stderr_partial:
+                    self._end_partial_line(request_id)
+                if not inflight.output_ended(pending):  # earlier calls' output ends too
+                    self._stderr_ended(before_id=request_id + 1)
             pending.frame = frame
             if pending.stderr_ended:
                 self._on_answered(pending)

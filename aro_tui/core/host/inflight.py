@@ -99,6 +99,16 @@ class InFlight:
             self._become_head(awaiting[0], now_s)
         return pending
 
+    def output_ended(self, pending: Pending) -> bool:
+        """The common case of :meth:`stderr_ended`: ``pending`` printed its last line and no
+        earlier request is still waiting for that. False (nothing done) otherwise."""
+        awaiting = self.awaiting_stderr_end
+        if not awaiting or awaiting[0] is not pending:
+            return False
+        awaiting.popleft()
+        pending.stderr_ended = True
+        return True
+
     def stderr_ended(self, before_id: int) -> list[Pending]:
         """Record that every request with an id below ``before_id`` printed its last stderr
         line; return those that were still waiting for that, oldest first."""

@@ -245,10 +245,6 @@ class PluginProcess:
         """Resident memory of the plugin's process tree now (None when not running)."""
         return self._tree.rss_bytes() if self._tree is not None else None
 
-    def _tree_rss_bytes(self, root_pages: int) -> int | None:
-        tree = self._tree
-        return tree.rss_bytes(root_pages) if tree is not None else None
-
     def process_tree_pids(self) -> list[int]:
         """Pids of the plugin's processes seen so far and still alive."""
         return self._tree.pids() if self._tree is not None else []
@@ -278,7 +274,6 @@ class PluginProcess:
             on_answered=self._complete,
             on_stream_error=self._fail_stream,
             on_stderr_line=self._on_stderr_line,
-            sample_rss=self._tree_rss_bytes if launch.sample_memory else None,
             on_closed=lambda: self._on_gone(exited),
         )
         startup = Pending(
@@ -303,6 +298,8 @@ class PluginProcess:
         channel.attach(stdout_fd, stderr_fd)
         self.pid = self._transport.get_pid()
         self._tree = ProcessTree(self.pid, (INSTANCE_ENV, self._token))
+        if launch.sample_memory:
+            channel.sample_rss = self._tree.rss_bytes
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), launch.start_timeout_s)
         except (TimeoutError, PluginStartError) as error:
