@@ -78,6 +78,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--stderr", action="store_true", help="show what the plugin writes to stderr"
     )
+    parser.add_argument(
+        "--runtime",
+        action="store_true",
+        help="run the call the way the public ARO runtime does: a new `python3 -c` process, "
+        "stdout read after exit, its answer classification (see docs/aro-runtime.md)",
+    )
+    parser.add_argument(
+        "--runtime-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --runtime: the runtime's per-call limit (default: 30, as in ARO)",
+    )
     parser.set_defaults(func=run_call)
 
 
@@ -172,6 +185,8 @@ def run_call(args: argparse.Namespace) -> int:
     except UsageError as error:
         print(f"aro-tui call: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.runtime:
+        return _run_like_runtime(args, launch, body)
 
     async def main(host: PluginHost) -> int:
         from aro_tui.core.host.process import PluginObserver
@@ -199,3 +214,38 @@ def run_call(args: argparse.Namespace) -> int:
         return _EXIT_BY_STATUS[exchange.status]
 
     return run_with_host(main)
+
+
+_RUNTIME_EXIT = {"result": EXIT_OK, "text": EXIT_OK, "error": EXIT_PLUGIN_ERROR}
+
+
+def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: bytes) -> int:
+    """``call --runtime``: one call through :func:`~aro_tui.core.runtime_run.run_like_runtime`."""
+    from aro_tui.core.runtime_run import run_like_runtime, runtime_interpreter
+
+    interpreter = str(args.python) if args.python is not None else runtime_interpreter()
+    if interpreter is None:
+        message = "no python3 on PATH (the runtime's interpreter); give one with --python"
+        print(f"aro-tui call: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    outcome = run_like_runtime(
+        interpreter, launch.module_path, args.action, body, timeout_s=args.runtime_timeout
+    )
+    if outcome.answer and outcome.kind in _RUNTIME_EXIT:  # the runtime got an answer
+        sys.stdout.buffer.write(outcome.answer + b"\n")
+        sys.stdout.flush()
+    if args.stderr and outcome.stderr:
+        sys.stderr.buffer.write(outcome.stderr)
+        sys.stderr.flush()
+    took = f"{outcome.duration_s:.2f} s in a new {interpreter} process"
+    verdicts = {
+        "result": f"the ARO runtime would get this JSON result ({took})",
+        "text": f"the ARO runtime would get a plain-text result, not JSON ({took}): stdout held "
+        "more than the action's answer, or the action returned something else",
+        "error": f"the ARO runtime would report an error ({took}): {outcome.error}",
+        "timeout": f"the ARO runtime would time out: {outcome.error}"
+        + ("; it sends no SIGKILL, so the process would have kept running" * outcome.left_running),
+        "not_started": f"the ARO runtime could not run this call: {outcome.error}",
+    }
+    print(f"aro-tui call --runtime: {verdicts[outcome.kind]}", file=sys.stderr)
+    return _RUNTIME_EXIT.get(outcome.kind, EXIT_CRASH)

@@ -1,0 +1,167 @@
+"""Run one action the way the public ARO runtime does: a new ``python3 -c`` process per call.
+
+aro-tui's host keeps plugins alive and frames their stdio; the runtime does neither (see
+``docs/aro-runtime.md``). This reproduces its call path so an author can see what ARO would
+get: the driver script below (the plugin's source folder first on ``sys.path``, ``from
+<module> import aro_action_<name>`` with the runtime's naming rule, the input as base64 inside
+the script, ``print(result)``, exceptions printed as ``{"error", "traceback"}``); stdout and
+stderr read only after the process exits, so more than a pipe's worth of output blocks it
+until the timeout; on timeout SIGTERM, 0.1 s, SIGINT, as the runtime does. The answer is then
+classified with the runtime's precedence: a non-zero exit makes stderr the error, a JSON object
+with a string ``"error"`` is a failure, other JSON is a result, anything else a plain-text
+result. Unlike the runtime, aro-tui finally kills whatever is left, so no process survives.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from aro_tui.core.plugins.naming import full_function_name
+
+__all__ = ["RuntimeOutcome", "driver_script", "run_like_runtime", "runtime_interpreter"]
+
+RUNTIME_TIMEOUT_S = 30.0
+FALLBACK_INTERPRETERS = ("/usr/bin/python3", "/usr/local/bin/python3", "/opt/homebrew/bin/python3")
+"""Where the runtime looks when ``python3`` is not on ``PATH``."""
+
+
+@dataclass(frozen=True)
+class RuntimeOutcome:
+    """What the runtime would have made of one call.
+
+    ``kind``: ``result`` (JSON), ``text`` (stdout was not JSON: the runtime passes it on as a
+    plain string), ``error`` (a JSON error object, or a non-zero exit with stderr as the
+    message), ``timeout`` (still running after the timeout) or ``not_started`` (the process
+    could not be spawned, e.g. an argument over Linux's 128 KiB limit).
+    """
+
+    kind: str
+    answer: bytes
+    """stdout, trimmed (the runtime's answer)."""
+    error: str | None
+    exit_code: int | None
+    stderr: bytes
+    duration_s: float
+    left_running: bool = False
+    """The runtime's own timeout (no SIGKILL) would have left the process running."""
+
+
+def runtime_interpreter() -> str | None:
+    """The interpreter the runtime picks: ``python3`` on ``PATH``, then fixed system paths."""
+    found = shutil.which("python3")
+    if found is not None:
+        return found
+    for candidate in FALLBACK_INTERPRETERS:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def driver_script(source_dir: Path, module_name: str, action: str, input_bytes: bytes) -> str:
+    """The ``-c`` script the runtime generates for one call."""
+    function = full_function_name(action, rule="runtime")
+    path = str(source_dir).replace("'", "\\'")
+    encoded = base64.b64encode(input_bytes).decode("ascii")
+    return f"""import sys
+import json
+import base64
+sys.path.insert(0, '{path}')
+try:
+    from {module_name} import {function}
+    input_json = base64.b64decode('{encoded}').decode('utf-8')
+    result = {function}(input_json)
+    print(result)
+except Exception as e:
+    import traceback
+    print(json.dumps({{"error": str(e), "traceback": traceback.format_exc()}}))
+"""
+
+
+def run_like_runtime(
+    interpreter: str,
+    module_path: Path,
+    action: str,
+    input_bytes: bytes,
+    *,
+    timeout_s: float = RUNTIME_TIMEOUT_S,
+) -> RuntimeOutcome:
+    """Run ``action`` once as the runtime would (blocking; at most ``timeout_s`` + ~1 s)."""
+    script = driver_script(module_path.parent, module_path.stem, action, input_bytes)
+    started_s = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            [interpreter, "-c", script],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as error:
+        reason = str(error)
+        if error.errno == errno.E2BIG:
+            reason = f"the script is one argument of {len(script):,} bytes, over Linux's 128 KiB"
+        return RuntimeOutcome(
+            "not_started", b"", f"could not start {interpreter}: {reason}", None, b"", 0.0
+        )
+    try:
+        process.wait(timeout=timeout_s)  # like the runtime: no reading until it exits
+    except subprocess.TimeoutExpired:
+        return _timed_out(process, started_s, timeout_s)
+    duration_s = time.monotonic() - started_s
+    assert process.stdout is not None and process.stderr is not None
+    stdout, stderr = process.stdout.read(), process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    return _classify(stdout.strip(), stderr, process.returncode, duration_s)
+
+
+def _timed_out(
+    process: subprocess.Popen[bytes], started_s: float, timeout_s: float
+) -> RuntimeOutcome:
+    """SIGTERM, 0.1 s, SIGINT (the runtime's sequence), then what aro-tui adds: SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=1.0)
+        left_running = False
+    except subprocess.TimeoutExpired:
+        left_running = True
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    stdout, stderr = process.communicate()
+    return RuntimeOutcome(
+        "timeout",
+        stdout.strip(),
+        f"no exit within {timeout_s:g} s: the runtime stops the call (SIGTERM, then SIGINT)",
+        None,
+        stderr,
+        time.monotonic() - started_s,
+        left_running,
+    )
+
+
+def _classify(answer: bytes, stderr: bytes, exit_code: int, duration_s: float) -> RuntimeOutcome:
+    if exit_code != 0:
+        message = stderr.decode("utf-8", "replace").strip() or f"exit status {exit_code}"
+        return RuntimeOutcome("error", answer, message, exit_code, stderr, duration_s)
+    try:
+        value = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return RuntimeOutcome("text", answer, None, exit_code, stderr, duration_s)
+    if isinstance(value, dict) and isinstance(value.get("error"), str):
+        return RuntimeOutcome("error", answer, value["error"], exit_code, stderr, duration_s)
+    return RuntimeOutcome("result", answer, None, exit_code, stderr, duration_s)

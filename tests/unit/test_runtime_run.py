@@ -1,0 +1,82 @@
+"""``call --runtime``: real one-process-per-call runs, classified as the ARO runtime would."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from aro_tui.cli import main
+from aro_tui.core.runtime_run import driver_script, run_like_runtime
+
+REPO = Path(__file__).resolve().parents[2]
+FAULTY_MODULE = REPO / "tests" / "plugins" / "faulty" / "src" / "plugin.py"
+TEXT_MODULE = REPO / "plugins" / "plugin-python-text" / "src" / "plugin.py"
+PYTHON = sys.executable
+
+
+def test_a_plain_call_gets_the_same_json_result() -> None:
+    outcome = run_like_runtime(PYTHON, TEXT_MODULE, "analyze", b'{"text": "a b. c"}')
+    assert outcome.kind == "result" and outcome.exit_code == 0
+    assert b'"words": 3' in outcome.answer
+
+
+def test_printing_turns_the_answer_into_plain_text() -> None:
+    # Under aro-tui's host these prints are stderr lines; under the runtime they are stdout.
+    outcome = run_like_runtime(PYTHON, FAULTY_MODULE, "chatty", b'{"tag": "z"}')
+    assert outcome.kind == "text"
+    assert outcome.answer.splitlines() == [
+        b"faulty: printed at import",
+        b"python print z",
+        b"fd1 write z",
+        b'{"tag": "z"}',
+    ]
+
+
+def test_an_exception_is_an_error_object_and_sys_exit_makes_stderr_the_error() -> None:
+    text_error = run_like_runtime(PYTHON, TEXT_MODULE, "analyze", b"{}")
+    assert text_error.kind == "error" and text_error.error == "Missing 'text' field"
+    exited = run_like_runtime(PYTHON, FAULTY_MODULE, "exit", b"{}")
+    assert exited.kind == "error" and exited.exit_code == 3
+    assert exited.error == "about to sys.exit"
+
+
+def test_output_beyond_the_pipe_blocks_until_the_timeout_and_nothing_survives() -> None:
+    started_s = time.monotonic()
+    outcome = run_like_runtime(PYTHON, FAULTY_MODULE, "big", b'{"bytes": 100000}', timeout_s=1.0)
+    assert outcome.kind == "timeout" and "no exit within 1 s" in (outcome.error or "")
+    assert 1.0 <= time.monotonic() - started_s < 5.0
+    assert not [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "aro_action_big" in " ".join(p.info["cmdline"] or [])
+    ]
+
+
+def test_an_input_over_the_argument_limit_cannot_start() -> None:
+    outcome = run_like_runtime(PYTHON, FAULTY_MODULE, "size", b'{"d": "%s"}' % (b"x" * 100_000))
+    assert outcome.kind == "not_started" and "over Linux's 128 KiB" in (outcome.error or "")
+    fits = run_like_runtime(PYTHON, FAULTY_MODULE, "size", b'{"d": "%s"}' % (b"x" * 90_000))
+    assert fits.kind == "text"  # it ran (the faulty plugin's import print makes it text)
+
+
+def test_the_driver_uses_the_runtimes_naming_rule() -> None:
+    script = driver_script(Path("/p/it's"), "plugin", "ExtractURLs", b"{}")
+    assert "from plugin import aro_action_extract_u_r_ls" in script
+    assert "sys.path.insert(0, '/p/it\\'s')" in script
+
+
+def test_cli_flag(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", "--runtime", "plugin-python-text", "hash", '{"text": "x"}']) == 0
+    out, err = capfd.readouterr()
+    assert '"hash"' in out and "the ARO runtime would get this JSON result" in err
+    faulty = str(FAULTY_MODULE.parents[1])
+    assert (
+        main(["call", "--runtime", "--runtime-timeout", "1", faulty, "big", '{"bytes": 100000}'])
+        == 3
+    )
+    out, err = capfd.readouterr()
+    assert out == "" and "the ARO runtime would time out" in err
