@@ -99,6 +99,29 @@ async def test_enter_walks_from_plugin_to_action_to_editor(tmp_path: Path) -> No
         assert "F4 plugins → Enter → action → Enter → edit → ctrl+r" in header
 
 
+def _key_for_terminal_bytes(data: str) -> str:
+    """The key Textual makes of ``data`` as a terminal sends it (tmux/xterm: alt+4 = ESC 4)."""
+    from textual import events
+    from textual._xterm_parser import XTermParser
+
+    [key] = [event for event in XTermParser().feed(data) if isinstance(event, events.Key)]
+    return key.key
+
+
+async def test_alt_digits_focus_regions_as_terminals_send_them(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        screen.query_one(PluginList).focus()
+        await pilot.press(_key_for_terminal_bytes("\x1b4"))  # Textual reads it as "¢"
+        assert app.focused is screen.query_one(ExchangeTable)
+        await pilot.press(_key_for_terminal_bytes("\x1b2"))
+        assert app.focused is screen.query_one(ActionList)
+        await pilot.press("alt+3")  # where the terminal's alt+3 arrives as such
+        assert app.focused is screen.query_one(InputEditor).text_area
+
+
 async def test_typing_in_the_plugin_list_never_stops_or_restarts(tmp_path: Path) -> None:
     app = make_app(tmp_path, BUNDLED)
     async with app.run_test(size=(140, 45)) as pilot:

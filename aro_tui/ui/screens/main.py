@@ -40,6 +40,24 @@ if TYPE_CHECKING:
     from aro_tui.ui.app import AroApp
     from aro_tui.ui.registry import PluginEntry
 
+ALT_DIGIT_AS_OPTION_CHARACTER = {
+    "1": "inverted_exclamation_mark",
+    "2": "trade_mark_sign",
+    "3": "pound_sign",
+    "4": "cent_sign",
+    "5": "infinity",
+    "6": "section_sign",
+    "7": "pilcrow_sign",
+}
+"""Why alt+N needs a second key: tmux, xterm and most terminals send alt+N as ESC N, and
+Textual reads ESC N as the character macOS types for Option+N (``¡ ™ £ ¢ ∞ § ¶``, a table
+meant for WezTerm), so ``alt+N`` alone never fires there. These are not priority bindings:
+an editor with focus still types the character."""
+
+
+def _alt_digit(digit: str) -> str:
+    return f"alt+{digit},{ALT_DIGIT_AS_OPTION_CHARACTER[digit]}"
+
 
 class MainScreen(ExchangeDetailPanes):
     """Everything on one screen, every region reachable by keys."""
@@ -75,8 +93,7 @@ class MainScreen(ExchangeDetailPanes):
             id="toggle-telemetry",
             priority=True,
         ),
-        # alt+N reaches Textual as other keys in some terminals (tmux sent alt+3 as "£"):
-        # F-keys are the portable way to the main regions.
+        # F-keys reach every terminal the same way; alt+N below is the quicker set.
         Binding("f2", "focus_input", "Edit", id="focus.input-f2", priority=True),
         Binding(
             "f3",
@@ -94,25 +111,25 @@ class MainScreen(ExchangeDetailPanes):
             show=False,
             priority=True,
         ),
-        Binding(
-            "alt+1", "focus_region('plugins')", "Focus plugins", id="focus.plugins", show=False
+        *(
+            Binding(
+                _alt_digit(digit),
+                f"focus_region('{region}')",
+                f"Focus {name}",
+                id=f"focus.{binding_id}",
+                show=False,
+                key_display=f"alt+{digit}",
+            )
+            for digit, region, name, binding_id in (
+                ("1", "plugins", "plugins", "plugins"),
+                ("2", "actions", "actions", "actions"),
+                ("3", "input-text", "input", "input"),
+                ("4", "log-table", "log", "log"),
+                ("5", "response-text", "response", "response"),
+                ("6", "request-text", "request", "request"),
+                ("7", "stderr", "stderr", "stderr"),
+            )
         ),
-        Binding(
-            "alt+2", "focus_region('actions')", "Focus actions", id="focus.actions", show=False
-        ),
-        Binding("alt+3", "focus_region('input-text')", "Focus input", id="focus.input", show=False),
-        Binding("alt+4", "focus_region('log-table')", "Focus log", id="focus.log", show=False),
-        Binding(
-            "alt+5",
-            "focus_region('response-text')",
-            "Focus response",
-            id="focus.response",
-            show=False,
-        ),
-        Binding(
-            "alt+6", "focus_region('request-text')", "Focus request", id="focus.request", show=False
-        ),
-        Binding("alt+7", "focus_region('stderr')", "Focus stderr", id="focus.stderr", show=False),
     ]
     HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 - Textual declares it as a plain list
         (0, "-narrow"),
