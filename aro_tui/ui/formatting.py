@@ -68,11 +68,14 @@ def format_size(size_bytes: int | None) -> str:
 
 
 def format_duration(duration_ms: float | None, deterministic: bool = False) -> str:
-    """``12.3 ms`` / ``1.50 s``; ``·· ms`` in deterministic mode (no wall times on screen)."""
+    """``25 µs`` / ``12.3 ms`` / ``1.50 s``; ``·· ms`` in deterministic mode (no wall times on
+    screen). Below a millisecond in microseconds: a fast action is not ``0.0 ms``."""
     if duration_ms is None:
         return "—"
     if deterministic:
         return "·· ms"
+    if duration_ms < 0.9995:
+        return f"{duration_ms * 1000:.0f} µs"
     if duration_ms < 1000:
         return f"{duration_ms:.1f} ms"
     return f"{duration_ms / 1000:.2f} s"

@@ -19,9 +19,9 @@ FAULTY = TEST_PLUGINS / "faulty"
 
 
 def _ms(cell: object) -> float:
-    """``12.3 ms`` / ``1.50 s`` as milliseconds."""
+    """``25 µs`` / ``12.3 ms`` / ``1.50 s`` as milliseconds."""
     value, unit = str(cell).split()
-    return float(value) * (1000 if unit == "s" else 1)
+    return float(value) * {"µs": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 async def test_log_time_is_each_actions_own_time(tmp_path: Path) -> None:
@@ -43,9 +43,12 @@ async def test_log_time_is_each_actions_own_time(tmp_path: Path) -> None:
         assert fast_ms < 50 and fast_ms < slow_ms / 4, fast_ms
         fast = app.exchange_log.get(2)
         assert fast is not None and fast.action_duration_ms is not None
-        assert fast_ms == round(fast.action_duration_ms, 1)
+        # A sub-millisecond action reads in microseconds, not "0.0 ms".
+        assert fast.action_duration_ms < 1
+        cell = str(table.get_cell("2", "duration"))
+        assert cell == f"{fast.action_duration_ms * 1000:.0f} µs", cell
         title = str(screen.query_one("#response-pane").border_title)
-        assert re.search(r"action [\d.]+ ms · round trip [\d.]+ ms", title), title
+        assert re.search(r"action \d+ µs · round trip [\d.]+ (µs|ms)", title), title
 
 
 async def test_editor_select_all_replaces_and_undo_brings_it_back(tmp_path: Path) -> None:
