@@ -231,21 +231,11 @@ def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: byte
     outcome = run_like_runtime(
         interpreter, launch.module_path, args.action, body, timeout_s=args.runtime_timeout
     )
-    if outcome.answer and outcome.kind in _RUNTIME_EXIT:  # the runtime got an answer
+    if outcome.answer and outcome.got_answer:
         sys.stdout.buffer.write(outcome.answer + b"\n")
         sys.stdout.flush()
     if args.stderr and outcome.stderr:
         sys.stderr.buffer.write(outcome.stderr)
         sys.stderr.flush()
-    took = f"{outcome.duration_s:.2f} s in a new {interpreter} process"
-    verdicts = {
-        "result": f"the ARO runtime would get this JSON result ({took})",
-        "text": f"the ARO runtime would get a plain-text result, not JSON ({took}): stdout held "
-        "more than the action's answer, or the action returned something else",
-        "error": f"the ARO runtime would report an error ({took}): {outcome.error}",
-        "timeout": f"the ARO runtime would time out: {outcome.error}"
-        + ("; it sends no SIGKILL, so the process would have kept running" * outcome.left_running),
-        "not_started": f"the ARO runtime could not run this call: {outcome.error}",
-    }
-    print(f"aro-tui call --runtime: {verdicts[outcome.kind]}", file=sys.stderr)
+    print(f"aro-tui call --runtime: {outcome.verdict()}", file=sys.stderr)
     return _RUNTIME_EXIT.get(outcome.kind, EXIT_CRASH)

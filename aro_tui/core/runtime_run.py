@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import errno
 import os
 import shutil
@@ -55,6 +56,42 @@ class RuntimeOutcome:
     duration_s: float
     left_running: bool = False
     """The runtime's own timeout (no SIGKILL) would have left the process running."""
+    interpreter: str = ""
+
+    @property
+    def got_answer(self) -> bool:
+        """Whether the runtime would have had an answer (result, text or error)."""
+        return self.kind in ("result", "text", "error")
+
+    def verdict(self) -> str:
+        """One sentence: what the ARO runtime would have made of the call."""
+        took = f"{self.duration_s:.2f} s in a new {self.interpreter} process"
+        if self.kind == "result":
+            return f"the ARO runtime would get this JSON result ({took})"
+        if self.kind == "text":
+            return (
+                f"the ARO runtime would get a plain-text result, not JSON ({took}): stdout held "
+                "more than the action's answer, or the action returned something else"
+            )
+        if self.kind == "error":
+            return f"the ARO runtime would report an error ({took}): {self.error}"
+        if self.kind == "timeout":
+            left = "; it sends no SIGKILL, so the process would have kept running"
+            return f"the ARO runtime would time out: {self.error}" + (left * self.left_running)
+        return f"the ARO runtime could not run this call: {self.error}"
+
+    def report(self) -> bytes:
+        """The verdict, then stdout and stderr as the runtime would have read them."""
+        parts = [
+            self.verdict().encode(),
+            b"",
+            b"--- stdout, trimmed (what the runtime takes as the answer) ---",
+            self.answer or b"(empty)",
+            b"",
+            b"--- stderr (the runtime reads it only after a non-zero exit) ---",
+            self.stderr.rstrip() or b"(empty)",
+        ]
+        return b"\n".join(parts) + b"\n"
 
 
 def runtime_interpreter() -> str | None:
@@ -111,23 +148,23 @@ def run_like_runtime(
         reason = str(error)
         if error.errno == errno.E2BIG:
             reason = f"the script is one argument of {len(script):,} bytes, over Linux's 128 KiB"
-        return RuntimeOutcome(
-            "not_started", b"", f"could not start {interpreter}: {reason}", None, b"", 0.0
-        )
+        message = f"could not start {interpreter}: {reason}"
+        return RuntimeOutcome("not_started", b"", message, None, b"", 0.0, False, interpreter)
     try:
         process.wait(timeout=timeout_s)  # like the runtime: no reading until it exits
     except subprocess.TimeoutExpired:
-        return _timed_out(process, started_s, timeout_s)
+        return _timed_out(process, started_s, timeout_s, interpreter)
     duration_s = time.monotonic() - started_s
     assert process.stdout is not None and process.stderr is not None
     stdout, stderr = process.stdout.read(), process.stderr.read()
     process.stdout.close()
     process.stderr.close()
-    return _classify(stdout.strip(), stderr, process.returncode, duration_s)
+    outcome = _classify(stdout.strip(), stderr, process.returncode, duration_s)
+    return dataclasses.replace(outcome, interpreter=interpreter)
 
 
 def _timed_out(
-    process: subprocess.Popen[bytes], started_s: float, timeout_s: float
+    process: subprocess.Popen[bytes], started_s: float, timeout_s: float, interpreter: str
 ) -> RuntimeOutcome:
     """SIGTERM, 0.1 s, SIGINT (the runtime's sequence), then what aro-tui adds: SIGKILL."""
     with contextlib.suppress(ProcessLookupError):
@@ -151,6 +188,7 @@ def _timed_out(
         stderr,
         time.monotonic() - started_s,
         left_running,
+        interpreter,
     )
 
 

@@ -51,6 +51,11 @@ class DashboardCommands(Provider):
                 )
         actions: list[tuple[str, str, str]] = [
             ("Rerun the selected exchange", "rerun", "send its request again"),
+            (
+                "Run like the ARO runtime (new process per call)",
+                "run_like_runtime",
+                "python3 -c, stdout read after exit: what ARO would get",
+            ),
             ("Restart plugin and resend", "restart_resend", "for a crash or a timeout"),
             ("Export the selected exchange as JSON", "export", "request, response, stderr"),
             ("Export the whole log as JSON", "export_log", "every exchange, with bodies"),

@@ -13,6 +13,7 @@ from aro_tui.ui.screens.help import HelpScreen
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
+from aro_tui.ui.widgets.sidebar.action_list import ActionList
 
 TEXT = "plugin-python-text"
 
@@ -159,3 +160,26 @@ async def test_palette_runs_an_action(tmp_path: Path) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the palette's run")
         assert app.exchange_log.entries[-1].action == "hash"
+
+
+async def test_run_like_the_aro_runtime_shows_what_aro_would_get(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        actions = screen.query_one(ActionList)
+        ids = [actions.get_option_at_index(i).id for i in range(actions.option_count)]
+        actions.highlighted = ids.index("chatty")
+        await pilot.pause()
+        assert screen.current_action == "chatty"
+        screen.action_run_like_runtime()
+        await wait_until(pilot, lambda: isinstance(app.screen, PagerScreen), "the report")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        title = str(app.screen.query_one("#pager-title").render())
+        assert "ARO runtime · faulty · chatty" in title
+        text = app.screen.query_one("#pager-text", TextArea).text
+        # The host shows these prints as stderr; the runtime would return them as the answer.
+        assert "the ARO runtime would get a plain-text result, not JSON" in text
+        assert "faulty: printed at import\npython print x\nfd1 write x\n" in text
+        assert len(app.exchange_log) == 0  # not a host exchange: nothing in the log

@@ -10,6 +10,7 @@ from textual.screen import Screen
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess, PluginStartError, PluginState
+from aro_tui.core.runtime_run import run_like_runtime, runtime_interpreter
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
@@ -85,24 +86,58 @@ class ExchangeActions(Screen[None]):
 
     # -- running ------------------------------------------------------------------------------
 
-    def action_run(self) -> None:
-        """Check the input and send it to the selected action."""
+    def _checked_request(self) -> tuple[PluginEntry, str, str] | None:
+        """(plugin, action, input) ready to send, or None after saying what is missing."""
         if self.refuse_read_only("running"):
-            return
+            return None
         entry = self._runnable(self.current_plugin)
         if entry is None:
-            return
+            return None
         if self.current_action is None:
             self.say("Choose an action first.", "warning")
-            return
+            return None
         editor = self.query_one(InputEditor)
         problem = editor.validate()
         if problem is not None:
             editor.text_area.focus()
             self.say(problem.describe() + " — nothing was sent.", "error")
-            return
+            return None
         self.aro.memory.remember(entry.name, self.current_action, editor.text)
-        self.send(entry.name, self.current_action, editor.text)
+        return entry, self.current_action, editor.text
+
+    def action_run(self) -> None:
+        """Check the input and send it to the selected action."""
+        request = self._checked_request()
+        if request is not None:
+            entry, action, text = request
+            self.send(entry.name, action, text)
+
+    def action_run_like_runtime(self) -> None:
+        """Run the selected action once the way the ARO runtime does (a new ``python3 -c``
+        process), in a thread; the verdict, stdout and stderr open in the pager."""
+        request = self._checked_request()
+        if request is None:
+            return
+        entry, action, text = request
+        module_path = entry.plugin.module_path
+        interpreter = runtime_interpreter()
+        if module_path is None or interpreter is None:
+            self.say("No python3 on PATH: the ARO runtime's interpreter is missing.", "error")
+            return
+        self.say(f"Running {entry.name} · {action} the ARO runtime's way (up to 30 s)…")
+        self._run_like_runtime(interpreter, module_path, entry.name, action, text.encode())
+
+    @work(thread=True, exclusive=True, group="runtime")
+    def _run_like_runtime(
+        self, interpreter: str, module_path: Path, plugin: str, action: str, body: bytes
+    ) -> None:
+        report = run_like_runtime(interpreter, module_path, action, body).report()
+        title = f"ARO runtime · {sanitize_line(plugin)} · {sanitize_line(action)}"
+
+        def read_slice(offset: int, length: int) -> bytes:
+            return report[offset : offset + length]
+
+        self.app.call_from_thread(self.app.push_screen, PagerScreen(title, len(report), read_slice))
 
     def send(self, plugin: str, action: str, request: str | bytes, restart: bool = False) -> None:
         """Call ``action`` in a worker; the result arrives as an ExchangeFinished message."""
