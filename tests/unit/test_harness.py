@@ -62,6 +62,7 @@ async def test_harness_runs_plugins_under_python39() -> None:
         exchange = await plugin.call("chatty", '{"tag": "py39"}')
         assert exchange.status is ExchangeStatus.OK
         assert "python print py39" in exchange.stderr_lines
+        assert exchange.printed_bytes == len("python print py39\n")  # counted on 3.9 too
     finally:
         await plugin.stop()
 
