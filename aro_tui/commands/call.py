@@ -228,9 +228,17 @@ def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: byte
         message = "no python3 on PATH (the runtime's interpreter); give one with --python"
         print(f"aro-tui call: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    outcome = run_like_runtime(
-        interpreter, launch.module_path, args.action, body, timeout_s=args.runtime_timeout
-    )
+
+    def exit_on_sigterm(signum: int, frame: object) -> None:
+        raise SystemExit(EXIT_SIGTERM)  # run_like_runtime kills the call on the way out
+
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        outcome = run_like_runtime(
+            interpreter, launch.module_path, args.action, body, timeout_s=args.runtime_timeout
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if outcome.answer and outcome.got_answer:
         sys.stdout.buffer.write(outcome.answer + b"\n")
         sys.stdout.flush()

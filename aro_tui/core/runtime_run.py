@@ -9,7 +9,9 @@ stderr read only after the process exits, so more than a pipe's worth of output 
 until the timeout; on timeout SIGTERM, 0.1 s, SIGINT, as the runtime does. The answer is then
 classified with the runtime's precedence: a non-zero exit makes stderr the error, a JSON object
 with a string ``"error"`` is a failure, other JSON is a result, anything else a plain-text
-result. Unlike the runtime, aro-tui finally kills whatever is left, so no process survives.
+result. Unlike the runtime, aro-tui finally kills whatever is left, so no process survives:
+on a timeout, when something the plugin started keeps its output open, when the caller is
+interrupted, and through :func:`kill_all` when aro-tui exits.
 """
 
 from __future__ import annotations
@@ -19,22 +21,37 @@ import contextlib
 import dataclasses
 import errno
 import os
+import secrets
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from aro_tui.core.host.channel import INSTANCE_ENV
+from aro_tui.core.host.process_tree import ProcessTree
 from aro_tui.core.plugins.naming import full_function_name
 
-__all__ = ["RuntimeOutcome", "driver_script", "run_like_runtime", "runtime_interpreter"]
+__all__ = [
+    "RuntimeOutcome",
+    "driver_script",
+    "kill_all",
+    "run_like_runtime",
+    "runtime_interpreter",
+]
 
 RUNTIME_TIMEOUT_S = 30.0
 FALLBACK_INTERPRETERS = ("/usr/bin/python3", "/usr/local/bin/python3", "/opt/homebrew/bin/python3")
 """Where the runtime looks when ``python3`` is not on ``PATH``."""
+COLLECT_TIMEOUT_S = 1.0
+"""How long to wait for end of file on stdout/stderr once the process has exited."""
+
+_running: set[ProcessTree] = set()
+_running_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -125,6 +142,14 @@ except Exception as e:
 """
 
 
+def kill_all() -> None:
+    """SIGKILL every runtime-mode call still running (their process groups), e.g. on exit."""
+    with _running_lock:
+        trees = list(_running)
+    for tree in trees:
+        tree.kill()
+
+
 def run_like_runtime(
     interpreter: str,
     module_path: Path,
@@ -135,6 +160,7 @@ def run_like_runtime(
 ) -> RuntimeOutcome:
     """Run ``action`` once as the runtime would (blocking; at most ``timeout_s`` + ~1 s)."""
     script = driver_script(module_path.parent, module_path.stem, action, input_bytes)
+    token = secrets.token_hex(8)  # marks its processes, to find any that leave its group
     started_s = time.monotonic()
     try:
         process = subprocess.Popen(
@@ -143,6 +169,7 @@ def run_like_runtime(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            env={**os.environ, INSTANCE_ENV: token},
         )
     except OSError as error:
         reason = str(error)
@@ -150,21 +177,56 @@ def run_like_runtime(
             reason = f"the script is one argument of {len(script):,} bytes, over Linux's 128 KiB"
         message = f"could not start {interpreter}: {reason}"
         return RuntimeOutcome("not_started", b"", message, None, b"", 0.0, False, interpreter)
+    tree = ProcessTree(process.pid, (INSTANCE_ENV, token))
+    with _running_lock:
+        _running.add(tree)
     try:
-        process.wait(timeout=timeout_s)  # like the runtime: no reading until it exits
+        try:
+            process.wait(timeout=timeout_s)  # like the runtime: no reading until it exits
+        except subprocess.TimeoutExpired:
+            return _timed_out(process, tree, started_s, timeout_s, interpreter)
+        duration_s = time.monotonic() - started_s
+        stdout, stderr, held_open = _collect(process, tree)
+        if held_open:
+            message = (
+                "the process exited, but a process it started kept its output open: the "
+                "runtime would block reading it"
+            )
+            return RuntimeOutcome(
+                "timeout", stdout.strip(), message, None, stderr, duration_s, True, interpreter
+            )
+        outcome = _classify(stdout.strip(), stderr, process.returncode, duration_s)
+        return dataclasses.replace(outcome, interpreter=interpreter)
+    finally:
+        with _running_lock:
+            _running.discard(tree)
+        tree.kill()  # anything it left behind (and all of it if we were interrupted)
+        tree.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=COLLECT_TIMEOUT_S)  # reap it, close the pipes
+
+
+def _collect(process: subprocess.Popen[bytes], tree: ProcessTree) -> tuple[bytes, bytes, bool]:
+    """stdout and stderr to end of file, and whether something the process started held them
+    open (then its whole tree is killed to get there)."""
+    try:
+        stdout, stderr = process.communicate(timeout=COLLECT_TIMEOUT_S)
+        return stdout, stderr, False
     except subprocess.TimeoutExpired:
-        return _timed_out(process, started_s, timeout_s, interpreter)
-    duration_s = time.monotonic() - started_s
-    assert process.stdout is not None and process.stderr is not None
-    stdout, stderr = process.stdout.read(), process.stderr.read()
-    process.stdout.close()
-    process.stderr.close()
-    outcome = _classify(stdout.strip(), stderr, process.returncode, duration_s)
-    return dataclasses.replace(outcome, interpreter=interpreter)
+        tree.kill()
+    try:
+        stdout, stderr = process.communicate(timeout=COLLECT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        stdout = stderr = b""
+    return stdout, stderr, True
 
 
 def _timed_out(
-    process: subprocess.Popen[bytes], started_s: float, timeout_s: float, interpreter: str
+    process: subprocess.Popen[bytes],
+    tree: ProcessTree,
+    started_s: float,
+    timeout_s: float,
+    interpreter: str,
 ) -> RuntimeOutcome:
     """SIGTERM, 0.1 s, SIGINT (the runtime's sequence), then what aro-tui adds: SIGKILL."""
     with contextlib.suppress(ProcessLookupError):
@@ -177,9 +239,8 @@ def _timed_out(
         left_running = False
     except subprocess.TimeoutExpired:
         left_running = True
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    stdout, stderr = process.communicate()
+    tree.kill()
+    stdout, stderr, _ = _collect(process, tree)
     return RuntimeOutcome(
         "timeout",
         stdout.strip(),

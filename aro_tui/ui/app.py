@@ -13,6 +13,7 @@ from textual.screen import Screen
 from aro_tui.core.exchange_log import ExchangeLog
 from aro_tui.core.input_memory import InputMemory
 from aro_tui.core.plugins.discovery import Discovery
+from aro_tui.core.runtime_run import kill_all as kill_runtime_calls
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.session.store import start_session
 from aro_tui.core.settings import Settings, load_settings
@@ -149,6 +150,7 @@ class AroApp(App[None]):
 
     def on_unmount(self) -> None:
         self.registry.kill_all_now()
+        kill_runtime_calls()  # a "Run like the ARO runtime" still running
         self.exchange_log.close()
         if self.recorder is not None:
             self.recorder.close()

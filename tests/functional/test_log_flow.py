@@ -183,3 +183,28 @@ async def test_run_like_the_aro_runtime_shows_what_aro_would_get(tmp_path: Path)
         assert "the ARO runtime would get a plain-text result, not JSON" in text
         assert "faulty: printed at import\npython print x\nfd1 write x\n" in text
         assert len(app.exchange_log) == 0  # not a host exchange: nothing in the log
+
+
+async def test_quitting_kills_a_runtime_mode_call_in_flight(tmp_path: Path) -> None:
+    import psutil
+
+    def drivers() -> list[int]:
+        return [
+            p.pid
+            for p in psutil.process_iter(["cmdline", "status"])
+            if "aro_action_hang" in " ".join(p.info["cmdline"] or [])
+            and p.info["status"] != psutil.STATUS_ZOMBIE
+        ]
+
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        screen.drafts[("faulty", "hang")] = ('{"seconds": 60}', "draft")
+        actions = screen.query_one(ActionList)
+        ids = [actions.get_option_at_index(i).id for i in range(actions.option_count)]
+        actions.highlighted = ids.index("hang")
+        await pilot.pause()
+        screen.action_run_like_runtime()
+        await wait_until(pilot, lambda: bool(drivers()), "the runtime-mode process")
+    assert drivers() == []

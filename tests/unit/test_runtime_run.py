@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import orjson
 import psutil
 import pytest
 
@@ -80,3 +83,37 @@ def test_cli_flag(capfd: pytest.CaptureFixture[str]) -> None:
     )
     out, err = capfd.readouterr()
     assert out == "" and "the ARO runtime would time out" in err
+
+
+def _driver_processes(function: str) -> list[psutil.Process]:
+    """Live processes whose command line names ``function`` (the runtime driver's import)."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if function in cmdline and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(process)
+    return found
+
+
+def test_children_holding_the_output_open_are_reported_and_killed() -> None:
+    # The runtime reads stdout to end of file: a child still holding it would block it.
+    outcome = run_like_runtime(PYTHON, FAULTY_MODULE, "spawn", b"{}")
+    assert outcome.kind == "timeout" and "kept its output open" in (outcome.error or "")
+    pids = orjson.loads(outcome.answer.splitlines()[-1])["pids"]
+    deadline_s = time.monotonic() + 5
+    while any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids):
+        assert time.monotonic() < deadline_s, "a spawned process survived (one called setsid)"
+        time.sleep(0.05)
+
+
+def test_sigterm_to_the_command_leaves_no_process() -> None:
+    command = [sys.executable, "-m", "aro_tui", "call", "--runtime"]
+    faulty = str(FAULTY_MODULE.parents[1])
+    cli = subprocess.Popen([*command, faulty, "hang", '{"seconds": 60}'], cwd=REPO)
+    deadline_s = time.monotonic() + 10
+    while not _driver_processes("aro_action_hang"):
+        assert time.monotonic() < deadline_s, "the runtime-mode process never started"
+        time.sleep(0.05)
+    cli.send_signal(signal.SIGTERM)
+    assert cli.wait(timeout=10) == 128 + signal.SIGTERM
+    assert _driver_processes("aro_action_hang") == []

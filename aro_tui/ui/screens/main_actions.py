@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,7 +138,10 @@ class ExchangeActions(Screen[None]):
         def read_slice(offset: int, length: int) -> bytes:
             return report[offset : offset + length]
 
-        self.app.call_from_thread(self.app.push_screen, PagerScreen(title, len(report), read_slice))
+        with contextlib.suppress(RuntimeError):  # the app has gone meanwhile
+            self.app.call_from_thread(
+                self.app.push_screen, PagerScreen(title, len(report), read_slice)
+            )
 
     def send(self, plugin: str, action: str, request: str | bytes, restart: bool = False) -> None:
         """Call ``action`` in a worker; the result arrives as an ExchangeFinished message."""
