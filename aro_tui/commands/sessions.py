@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aro_tui.core.sizes import format_size
+
 if TYPE_CHECKING:
     from aro_tui.core.session.reader import Session
     from aro_tui.core.session.store import SessionInfo
@@ -83,15 +85,6 @@ def _started(timestamp: float, *, seconds: bool = True) -> str:
     return time.strftime(pattern, time.localtime(timestamp))
 
 
-def _size(size_bytes: int) -> str:
-    value = float(size_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def _info_json(info: SessionInfo) -> dict[str, Any]:
     return {
         "id": info.session_id,
@@ -153,7 +146,7 @@ def run_sessions(args: argparse.Namespace) -> int:
             _text(", ".join(info.plugins) or "-"),
             str(info.exchanges),
             str(info.errors),
-            _size(info.size_bytes) + ("" if info.complete else "*"),
+            format_size(info.size_bytes) + ("" if info.complete else "*"),
         )
     if not all(info.complete for info in infos if info.problem is None):
         table.caption = "* cut off: aro-tui ended without closing it; it still opens"
@@ -244,15 +237,16 @@ def print_session_summary(session: Session) -> None:
             table.add_column(column, justify="left" if left else "right", overflow="fold")
         for exchange in session.exchanges:
             duration = exchange.duration_ms
-            response = "-" if exchange.response is None else _size(exchange.response.size_bytes)
+            response = exchange.response
+            response_size = "-" if response is None else format_size(response.size_bytes)
             table.add_row(
                 str(exchange.number),
                 _text(exchange.plugin),
                 _text(exchange.action),
                 str(exchange.status),
                 "-" if duration is None else f"{duration:.1f}",
-                _size(exchange.request.size_bytes),
-                response,
+                format_size(exchange.request.size_bytes),
+                response_size,
             )
         console.print(table)
     for warning in session.warnings:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.sizes import format_size
 
 __all__ = ["RuntimeContext", "RuntimeNote", "runtime_notes"]
 
@@ -58,8 +59,8 @@ def runtime_notes(exchange: Exchange, context: RuntimeContext) -> tuple[RuntimeN
             RuntimeNote(
                 "input-too-large",
                 "ARO runtime: this call could not start — the input, as base64 inside the "
-                f"`python3 -c` script, makes a {_size(argument_bytes)} argument (Linux allows "
-                "128 KiB)",
+                f"`python3 -c` script, makes a {format_size(argument_bytes)} argument (Linux "
+                "allows 128 KiB)",
             )
         )
     if exchange.status not in _ANSWERED:
@@ -77,7 +78,7 @@ def runtime_notes(exchange: Exchange, context: RuntimeContext) -> tuple[RuntimeN
                 RuntimeNote(
                     f"{stream}-fills-pipe",
                     "ARO runtime: this call would hang until the 30 s timeout — "
-                    f"{_size(size)} on {stream}, which the runtime reads only after the "
+                    f"{format_size(size)} on {stream}, which the runtime reads only after the "
                     "process exits, overfills the 64 KiB pipe",
                 )
             )
@@ -99,11 +100,11 @@ def _printed_note(during_call: int, at_import: int) -> RuntimeNote | None:
     if not during_call and not at_import:
         return None
     if during_call and at_import:
-        where = f"{_size(at_import)} at import and {_size(during_call)} during the call"
+        where = f"{format_size(at_import)} at import and {format_size(during_call)} during the call"
     elif at_import:
-        where = f"{_size(at_import)} at import (which runs for every call)"
+        where = f"{format_size(at_import)} at import (which runs for every call)"
     else:
-        where = f"{_size(during_call)} during the call"
+        where = f"{format_size(during_call)} during the call"
     return RuntimeNote(
         "printed-to-stdout",
         f"ARO runtime: the answer would not be JSON — the plugin printed {where} to stdout, "
@@ -128,11 +129,3 @@ def _slow_note(action_s: float | None, cold_start_s: float | None) -> RuntimeNot
             "the 30 s limit",
         )
     return None
-
-
-def _size(size_bytes: int) -> str:
-    if size_bytes < 1024:
-        return f"{size_bytes} B"
-    if size_bytes < 1024 * 1024:
-        return f"{size_bytes / 1024:.0f} KiB"
-    return f"{size_bytes / (1024 * 1024):.1f} MiB"

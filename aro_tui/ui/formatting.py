@@ -8,6 +8,7 @@ import orjson
 from rich.text import Text
 
 from aro_tui.core.sanitize import sanitize, sanitize_line
+from aro_tui.core.sizes import format_size as format_size  # the UI's formats all live here
 
 FULL_PRETTY_LIMIT_BYTES = 2 * 1024 * 1024
 """Responses up to this size are parsed and re-indented whole; larger ones stream a prefix."""
@@ -53,18 +54,6 @@ def safe_text(text: str, style: str = "") -> Text:
 def safe_line(text: str, style: str = "") -> Text:
     """A one-line ``Text`` (newlines shown as ``␊``)."""
     return Text(sanitize_line(text), style=style)
-
-
-def format_size(size_bytes: int | None) -> str:
-    """``512 B``, ``1.5 KiB``, ``50 MiB``."""
-    if size_bytes is None:
-        return "—"
-    value = float(size_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size_bytes} B"
 
 
 def format_duration(duration_ms: float | None, deterministic: bool = False) -> str:

@@ -58,7 +58,7 @@ async def test_output_past_the_pipe_buffer_would_hang_the_runtime() -> None:
     assert _codes(small) == []
     assert _codes(large) == ["stdout-fills-pipe"]
     [note] = large.runtime_notes
-    assert "68 KiB on stdout" in note.text and "30 s timeout" in note.text
+    assert "68.4 KiB on stdout" in note.text and "30 s timeout" in note.text
 
 
 async def test_stderr_past_the_pipe_buffer_would_hang_the_runtime(faulty: PluginProcess) -> None:
