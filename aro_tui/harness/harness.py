@@ -149,6 +149,7 @@ def _take_stdio() -> BinaryIO:
         errors="backslashreplace",
         line_buffering=True,
     )
+    sys.stdout.mode = "w"  # type: ignore[misc]  # io.open() sets it; some libraries read it
     sys.__stdout__ = sys.stdout  # type: ignore[misc]
     sys.__stdin__ = sys.stdin  # type: ignore[misc]
     return os.fdopen(request_fd, "rb", buffering=1 << 16)
