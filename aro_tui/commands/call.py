@@ -246,4 +246,14 @@ def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: byte
         sys.stderr.buffer.write(outcome.stderr)
         sys.stderr.flush()
     print(f"aro-tui call --runtime: {outcome.verdict()}", file=sys.stderr)
+    # Another bin folder is another environment (a venv's python may be a symlink to the base
+    # interpreter, so resolving links would hide the difference).
+    if args.python is None and Path(interpreter).absolute().parent != (
+        launch.interpreter.absolute().parent
+    ):
+        print(
+            f"aro-tui call --runtime: note: {interpreter} is the runtime's choice (python3 on "
+            f"PATH); aro-tui runs this plugin with {launch.interpreter} (--python picks one)",
+            file=sys.stderr,
+        )
     return _RUNTIME_EXIT.get(outcome.kind, EXIT_CRASH)

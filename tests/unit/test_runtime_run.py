@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -83,6 +84,30 @@ def test_cli_flag(capfd: pytest.CaptureFixture[str]) -> None:
     )
     out, err = capfd.readouterr()
     assert out == "" and "the ARO runtime would time out" in err
+
+
+def test_cli_names_the_interpreter_when_it_is_not_the_one_aro_tui_uses(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # The runtime takes python3 from PATH, never the plugin's .venv: say which ran.
+    path = os.environ["PATH"]
+    os.environ["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{path}"  # aro-tui's own bin folder
+    try:
+        assert main(["call", "--runtime", "plugin-python-text", "hash", '{"text": "x"}']) == 0
+        assert "note:" not in capfd.readouterr().err  # the same interpreter: nothing to say
+        other = Path(sys.base_prefix) / "bin" / "python3"
+        assert main(["call", "--runtime", "--python", str(other), "plugin-python-text", "hash",
+                     '{"text": "x"}']) == 0  # fmt: skip
+        assert "note:" not in capfd.readouterr().err  # chosen explicitly
+    finally:
+        os.environ["PATH"] = path
+    os.environ["PATH"] = f"{Path(sys.base_prefix) / 'bin'}{os.pathsep}{path}"
+    try:
+        assert main(["call", "--runtime", "plugin-python-text", "hash", '{"text": "x"}']) == 0
+        err = capfd.readouterr().err
+        assert "is the runtime's choice (python3 on PATH); aro-tui runs this plugin with" in err
+    finally:
+        os.environ["PATH"] = path
 
 
 def _driver_processes(function: str) -> list[psutil.Process]:
