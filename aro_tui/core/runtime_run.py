@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import errno
 import os
 import secrets
@@ -195,8 +194,11 @@ def run_like_runtime(
             return RuntimeOutcome(
                 "timeout", stdout.strip(), message, None, stderr, duration_s, True, interpreter
             )
-        outcome = _classify(stdout.strip(), stderr, process.returncode, duration_s)
-        return dataclasses.replace(outcome, interpreter=interpreter)
+        answer, exit_code = stdout.strip(), process.returncode
+        kind, error_text = _classify(answer, stderr, exit_code)
+        return RuntimeOutcome(
+            kind, answer, error_text, exit_code, stderr, duration_s, interpreter=interpreter
+        )
     finally:
         with _running_lock:
             _running.discard(tree)
@@ -253,14 +255,14 @@ def _timed_out(
     )
 
 
-def _classify(answer: bytes, stderr: bytes, exit_code: int, duration_s: float) -> RuntimeOutcome:
+def _classify(answer: bytes, stderr: bytes, exit_code: int) -> tuple[str, str | None]:
+    """The runtime's precedence: ``(kind, error)``."""
     if exit_code != 0:
-        message = stderr.decode("utf-8", "replace").strip() or f"exit status {exit_code}"
-        return RuntimeOutcome("error", answer, message, exit_code, stderr, duration_s)
+        return "error", stderr.decode("utf-8", "replace").strip() or f"exit status {exit_code}"
     try:
         value = orjson.loads(answer)
     except orjson.JSONDecodeError:
-        return RuntimeOutcome("text", answer, None, exit_code, stderr, duration_s)
+        return "text", None
     if isinstance(value, dict) and isinstance(value.get("error"), str):
-        return RuntimeOutcome("error", answer, value["error"], exit_code, stderr, duration_s)
-    return RuntimeOutcome("result", answer, None, exit_code, stderr, duration_s)
+        return "error", value["error"]
+    return "result", None

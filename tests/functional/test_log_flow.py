@@ -10,6 +10,7 @@ from textual.command import CommandList
 from textual.widgets import DataTable, Log, TextArea
 
 from aro_tui.ui.screens.help import HelpScreen
+from aro_tui.ui.screens.main import MainScreen
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
@@ -162,14 +163,19 @@ async def test_palette_runs_an_action(tmp_path: Path) -> None:
         assert app.exchange_log.entries[-1].action == "hash"
 
 
+def _highlight_action(screen: MainScreen, name: str) -> None:
+    """Move the action list's highlight to ``name`` (which selects it, as the keys would)."""
+    actions = screen.query_one(ActionList)
+    ids = [actions.get_option_at_index(i).id for i in range(actions.option_count)]
+    actions.highlighted = ids.index(name)
+
+
 async def test_run_like_the_aro_runtime_shows_what_aro_would_get(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.main_screen
         await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
-        actions = screen.query_one(ActionList)
-        ids = [actions.get_option_at_index(i).id for i in range(actions.option_count)]
-        actions.highlighted = ids.index("chatty")
+        _highlight_action(screen, "chatty")
         await pilot.pause()
         assert screen.current_action == "chatty"
         screen.action_run_like_runtime()
@@ -201,9 +207,7 @@ async def test_quitting_kills_a_runtime_mode_call_in_flight(tmp_path: Path) -> N
         screen = app.main_screen
         await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
         screen.drafts[("faulty", "hang")] = ('{"seconds": 60}', "draft")
-        actions = screen.query_one(ActionList)
-        ids = [actions.get_option_at_index(i).id for i in range(actions.option_count)]
-        actions.highlighted = ids.index("hang")
+        _highlight_action(screen, "hang")
         await pilot.pause()
         screen.action_run_like_runtime()
         await wait_until(pilot, lambda: bool(drivers()), "the runtime-mode process")
