@@ -7,7 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from textual import events
 
+from aro_tui.ui.app import AroApp
 from aro_tui.ui.screens.help import HelpScreen
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.request.input_editor import InputEditor
@@ -158,3 +160,36 @@ async def test_log_header_shows_whole_column_names(tmp_path: Path) -> None:
         for column in table.ordered_columns:
             used += column.get_render_width(table)
             assert used <= visible, f"column {column.label} is cut at 140 columns"
+
+
+def _keys_read_at_once(app: AroApp, *keys: str) -> None:
+    """Keys as the app gets them when a terminal sends several before it reads any (fast
+    typing, a paste, or keys piled up while the machine was busy): queued together."""
+    for key in keys:
+        app.post_message(events.Key(key, key if len(key) == 1 else None))
+
+
+async def test_run_sends_the_text_typed_just_before_it(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("f2")
+        editor = screen.query_one(InputEditor)
+        editor.text_area.load_text('{"text": ""}')
+        editor.text_area.move_cursor((0, 10))
+        _keys_read_at_once(app, *"abc", "ctrl+r")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the exchange")
+        assert app.exchange_log.request_bytes(1) == b'{"text": "abc"}'
+        assert app.exchange_log.entries[-1].status == "ok"
+
+
+async def test_focus_keys_take_the_keys_typed_after_them(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED, TEST_PLUGINS / "noop")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "first plugin ready")
+        await pilot.press("f2")
+        _keys_read_at_once(app, "f4", "down", "enter")  # Down and Enter go to the plugin list
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "noop started")
+        assert isinstance(app.focused, ActionList)
+        assert app.main_screen.current_plugin == "noop"

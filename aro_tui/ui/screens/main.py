@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input, OptionList, Static, TextArea
 
 from aro_tui.core.host.exchange import Exchange
@@ -330,15 +331,21 @@ class MainScreen(ExchangeDetailPanes):
 
     def action_focus_region(self, widget_id: str) -> None:
         """Focus the region whose widget has ``widget_id``."""
-        self.query_one(f"#{widget_id}").focus()
+        self.focus_now(self.query_one(f"#{widget_id}"))
 
     def action_focus_input(self) -> None:
         """Focus the input editor."""
-        self.query_one("#input-text").focus()
+        self.focus_now(self.query_one("#input-text"))
 
     def action_focus_filter(self) -> None:
         """Focus the log's filter."""
-        self.query_one(FilterInput).focus()
+        self.focus_now(self.query_one(FilterInput))
+
+    def focus_now(self, widget: Widget) -> None:
+        """Focus ``widget`` before the next key is read (``Widget.focus`` waits until the app
+        has handled every key already read, so with F4 Down Enter typed quickly the Down and
+        Enter would still go to the widget focused before)."""
+        self.set_focus(widget)
 
     def action_clear_filter(self) -> None:
         """Empty the filter and go back to the table."""

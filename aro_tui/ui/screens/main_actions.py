@@ -107,7 +107,21 @@ class ExchangeActions(Screen[None]):
         return entry, self.current_action, editor.text
 
     def action_run(self) -> None:
-        """Check the input and send it to the selected action."""
+        """Check the input and send it to the selected action, once the focused widget has
+        handled the keys read before this one.
+
+        Why wait: a priority binding runs as soon as the app reads its key, while the keys
+        read before it still wait in the focused widget's queue. Text typed or pasted just
+        before ctrl+r (or typed while the machine was busy) would be missing from what is
+        sent, though the editor shows it a moment later.
+        """
+        focused = self.app.focused
+        if focused is None or focused is self:
+            self._run_input()
+        else:
+            focused.call_later(self._run_input)
+
+    def _run_input(self) -> None:
         request = self._checked_request()
         if request is not None:
             entry, action, text = request
