@@ -11,6 +11,7 @@ styled by component classes that use theme variables.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -156,9 +157,13 @@ class MemoryChart(Widget):
         if width < GUTTER + 10 or height < 6:
             return Text("(too small for the chart)", style=self._style("memory-chart--axis"))
         samples = self.samples.snapshot()
-        end_t = self.end_t
-        if end_t is None:
+        if self.end_t is not None:
+            end_t = marks_until = self.end_t
+        else:
             end_t = samples[-1].t if samples else 0.0
+            # Live, the axis ends at the newest sample (up to a sampling interval ago): a call
+            # or model load since then is drawn in the last column now, not a second later.
+            marks_until = math.inf
         start_t = end_t - self.window_s
         visible = [s for s in samples if start_t - 5 <= s.t <= end_t]
         plot_columns = width - GUTTER
@@ -191,10 +196,13 @@ class MemoryChart(Widget):
                     canvas.dot(*point, line.component)
                 previous = point
 
-        events = [e for e in self.cache_events.snapshot() if start_t <= e.t <= end_t]
+        def column_of(t: float) -> int:
+            return plot_columns - 1 if t > end_t else max(0, x_of(t) // 2)
+
+        events = [e for e in self.cache_events.snapshot() if start_t <= e.t <= marks_until]
         if self.plugin is not None:
             events = [e for e in events if e.plugin == self.plugin]
-        event_columns = {x_of(e.t) // 2 for e in events}
+        event_columns = {column_of(e.t) for e in events}
 
         text = Text(no_wrap=True, overflow="crop", end="")
         text.append_text(self._legend(visible, width))
@@ -210,9 +218,9 @@ class MemoryChart(Widget):
                 else:
                     text.append(" ")
         text.append("\n")
-        text.append_text(self._marker_row(events, x_of, plot_columns))
+        text.append_text(self._marker_row(events, column_of, plot_columns))
         text.append("\n")
-        text.append_text(self._span_row(start_t, end_t, x_of, plot_columns))
+        text.append_text(self._span_row(start_t, marks_until, column_of, plot_columns))
         text.append("\n")
         text.append_text(self._time_axis(plot_columns))
         return text
@@ -260,9 +268,8 @@ class MemoryChart(Widget):
                 legend.append(f"plugin GPU {format_bytes(_usage(latest, self.plugin, 'gpu'))}  ")
             legend.append("━ ", self._style("memory-chart--host-rss"))
             legend.append(f"host RSS {format_bytes(_usage(latest, self.plugin, 'rss'))}  ")
-        if not latest.devices:
-            reason = latest.gpu_unavailable_reason or "no device reported"
-            legend.append(f"no GPU line: {reason}", self._style("memory-chart--warning"))
+        if not latest.devices:  # the panel's status line above says why
+            legend.append("no GPU line", self._style("memory-chart--warning"))
         legend.truncate(width, overflow="ellipsis")
         return legend
 
@@ -275,13 +282,11 @@ class MemoryChart(Widget):
         return f"{'':>8} │"
 
     def _marker_row(
-        self, events: list[CacheEvent], x_of: Callable[[float], int], columns: int
+        self, events: list[CacheEvent], column_of: Callable[[float], int], columns: int
     ) -> Text:
         cells: list[tuple[str, str]] = [(" ", "memory-chart--axis")] * columns
         for event in events:
-            column = x_of(event.t) // 2
-            if not 0 <= column < columns:
-                continue
+            column = column_of(event.t)
             if event.kind == "load":
                 flagged = event.duplicate_of or event.times_loaded > 1
                 cells[column] = ("◆" if flagged else "▲", "memory-chart--load")
@@ -293,7 +298,7 @@ class MemoryChart(Widget):
         return row
 
     def _span_row(
-        self, start_t: float, end_t: float, x_of: Callable[[float], int], columns: int
+        self, start_t: float, until_t: float, column_of: Callable[[float], int], columns: int
     ) -> Text:
         cells: list[tuple[str, str]] = [(" ", "memory-chart--axis")] * columns
         for span in self.spans.snapshot():
@@ -301,11 +306,10 @@ class MemoryChart(Widget):
                 continue
             if span.internal and not self.show_internal:
                 continue
-            span_end = span.end_t if span.end_t is not None else end_t
-            if span_end < start_t or span.start_t > end_t:
+            if span.start_t > until_t or (span.end_t is not None and span.end_t < start_t):
                 continue
-            first = max(0, x_of(span.start_t) // 2)
-            last = min(columns - 1, x_of(span_end) // 2)
+            first = column_of(span.start_t)
+            last = columns - 1 if span.end_t is None else column_of(span.end_t)  # or running
             component = _span_component(span)
             glyph = "┄" if span.internal else "━"
             for column in range(first, last + 1):
