@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -12,6 +13,18 @@ from aro_tui.core.sizes import format_size as format_size  # the UI's formats al
 
 FULL_PRETTY_LIMIT_BYTES = 2 * 1024 * 1024
 """Responses up to this size are parsed and re-indented whole; larger ones stream a prefix."""
+
+PACKED_LINE_CHARS = 60
+"""How wide a line of packed numbers grows (indent included) when the pane's width is not
+known: the response pane's at 140 columns. A narrower pane wraps the line at a space."""
+_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
+_NUMBER_ARRAY = re.compile(
+    rf"^(?P<prefix>[^\n]*)\[\n(?P<indent> +)(?P<items>{_NUMBER}(?:,\n(?P=indent){_NUMBER})*)"
+    rf"\n(?P<close> *)\]",
+    re.MULTILINE,
+)
+"""An array of numbers only, as ``orjson.OPT_INDENT_2`` writes it: one number a line (a JSON
+string never holds a raw newline, so this cannot match inside one)."""
 
 STATUS_STYLES = {
     "ok": "green",
@@ -136,8 +149,11 @@ class Preview:
     total_bytes: int
 
 
-def preview_body(head: bytes | None, total_bytes: int, limit_bytes: int) -> Preview:
-    """Pretty-print the first ``limit_bytes`` of a body (``head`` may be longer or whole).
+def preview_body(
+    head: bytes | None, total_bytes: int, limit_bytes: int, line_chars: int = PACKED_LINE_CHARS
+) -> Preview:
+    """Pretty-print the first ``limit_bytes`` of a body (``head`` may be longer or whole);
+    arrays of numbers are packed into lines of up to ``line_chars``.
 
     Runs in a worker thread: parsing a few MB is too slow for the event loop.
     """
@@ -151,11 +167,39 @@ def preview_body(head: bytes | None, total_bytes: int, limit_bytes: int) -> Prev
             text = head.decode("utf-8", "replace")
             return _cut(text, limit_bytes, total_bytes, is_json=False)
         pretty = orjson.dumps(parsed, option=orjson.OPT_INDENT_2).decode("utf-8")
-        return _cut(pretty, limit_bytes, total_bytes, is_json=True)
+        return _cut(pack_number_arrays(pretty, line_chars), limit_bytes, total_bytes, is_json=True)
     text = head[:limit_bytes].decode("utf-8", "replace")
     looks_json = text.lstrip()[:1] in {"{", "["}
     shown = _indent_prefix(text) if looks_json else text
     return Preview(sanitize(shown), looks_json, True, total_bytes)
+
+
+def pack_number_arrays(pretty: str, line_chars: int = PACKED_LINE_CHARS) -> str:
+    """Put arrays of numbers (an embedding, token ids, scores) several to a line.
+
+    Indented one number a line, a 384-float embedding is 384 lines, and a batch of them
+    hides its shape; packed, it is about 130 lines of three, token ids about twelve a line.
+    An array that fits on its key's line stays there: ``"shape": [2, 384]``.
+    """
+    return _NUMBER_ARRAY.sub(lambda match: _packed(match, line_chars), pretty)
+
+
+def _packed(match: re.Match[str], line_chars: int) -> str:
+    prefix, indent = match["prefix"], match["indent"]
+    numbers = match["items"].split(",\n" + indent)
+    inline = "[" + ", ".join(numbers) + "]"
+    if len(prefix) + len(inline) <= line_chars:
+        return prefix + inline
+    lines: list[str] = []
+    line = ""
+    for number in numbers:
+        if line and len(indent) + len(line) + len(number) + 2 > line_chars:
+            lines.append(line)
+            line = ""
+        line = f"{line} {number}," if line else f"{number},"
+    lines.append(line[:-1])
+    body = "\n".join(indent + text for text in lines)
+    return f"{prefix}[\n{body}\n{match['close']}]"
 
 
 def _cut(text: str, limit_bytes: int, total_bytes: int, *, is_json: bool) -> Preview:

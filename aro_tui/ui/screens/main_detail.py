@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 from aro_tui.core.sanitize import sanitize, sanitize_line
 from aro_tui.ui.formatting import (
     FULL_PRETTY_LIMIT_BYTES,
+    PACKED_LINE_CHARS,
     Preview,
     format_memory,
     format_timings,
@@ -28,6 +29,9 @@ from aro_tui.ui.widgets.response.exchange_view import (
 )
 
 FAILURE_STATUSES = {"timeout", "crashed", "protocol_error", "cancelled"}
+SCROLLBAR_CHARS = 2
+MIN_LINE_CHARS = 20
+"""Below this (a pane not laid out yet) numbers are packed to ``PACKED_LINE_CHARS``."""
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,17 @@ class ExchangeDetailPanes(SessionWiring):
     def show_exchange(self, number: int) -> None:
         """Show exchange ``number`` in the request/response/stderr panes."""
         self.shown_number = number
-        self._load_detail(number)
+        self._load_detail(
+            number, self._line_chars("#request-text"), self._line_chars("#response-text")
+        )
+
+    def _line_chars(self, selector: str) -> int:
+        """How wide a line of ``selector``'s pane may be, leaving room for a scrollbar."""
+        width = self.query_one(selector, BodyView).wrap_width - SCROLLBAR_CHARS
+        return width if width > MIN_LINE_CHARS else PACKED_LINE_CHARS
 
     @work(thread=True, exclusive=True, group="detail")
-    def _load_detail(self, number: int) -> None:
+    def _load_detail(self, number: int, request_chars: int, response_chars: int) -> None:
         log = self.aro.exchange_log
         limit = self.aro.config.response_preview_bytes
         entry = log.get(number)
@@ -67,8 +78,8 @@ class ExchangeDetailPanes(SessionWiring):
         request = log.request_bytes(number)
         detail = ExchangeDetail(
             number,
-            preview_body(request, len(request), limit),
-            preview_body(head, total, limit),
+            preview_body(request, len(request), limit, request_chars),
+            preview_body(head, total, limit, response_chars),
             log.stderr_lines(number),
         )
         self.app.call_from_thread(self._apply_detail, detail)

@@ -1,0 +1,87 @@
+"""How the panes lay out text: JSON with its numbers packed, docstrings with hanging items."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+
+from aro_tui.ui.formatting import preview_body
+from aro_tui.ui.widgets.sidebar.action_list import wrap_docstring
+
+EMBEDDING = [(-1) ** i * (i + 0.123456789012345) / 997 for i in range(384)]
+
+
+def _pane_text(document: object, line_chars: int = 60) -> str:
+    body = orjson.dumps(document)
+    return preview_body(body, len(body), 1 << 20, line_chars).text
+
+
+def test_an_embedding_is_packed_several_numbers_to_a_line() -> None:
+    document = {"embeddings": [EMBEDDING, EMBEDDING[:8]], "dimensions": 384}
+    text = _pane_text(document)
+    assert json.loads(text) == document  # exactly the same data, only laid out
+    lines = text.splitlines()
+    assert len(lines) < 250  # one number a line: 399 lines
+    assert all(len(line) <= 60 for line in lines)
+    assert lines[1:3] == ['  "embeddings": [', "    ["]  # the nesting stays visible
+    assert max(line.count(",") for line in lines) >= 2
+
+
+def test_a_short_array_of_numbers_stays_on_its_keys_line() -> None:
+    text = _pane_text({"shape": [2, 384], "ids": [101, 2023, 102], "empty": []})
+    assert '  "shape": [2, 384],' in text.splitlines()
+    assert '  "ids": [101, 2023, 102],' in text.splitlines()
+    assert '"empty": []' in text
+
+
+def test_the_panes_width_decides_how_many_numbers_share_a_line() -> None:
+    ids = list(range(1000, 1100))
+    narrow = _pane_text({"ids": ids}, line_chars=30).splitlines()
+    wide = _pane_text({"ids": ids}, line_chars=120).splitlines()
+    assert all(len(line) <= 30 for line in narrow)
+    assert all(len(line) <= 120 for line in wide)
+    assert len(wide) < len(narrow) / 2
+
+
+def test_arrays_with_anything_but_numbers_keep_one_item_a_line() -> None:
+    document = {
+        "most_common": [["hello", 2], ["world", 1]],
+        "flags": [True, False, None],
+        "text": "[\n  1,\n  2\n]",  # looks like an array only once escaped
+    }
+    text = _pane_text(document)
+    assert json.loads(text) == document
+    assert '      "hello",\n      2\n' in text
+    assert "    true,\n    false,\n    null\n" in text
+
+
+def test_every_number_form_is_packed_and_keeps_its_value() -> None:
+    body = b'{"v": [1e-05, -0.0, 12345678901234567890, 2.5E+300, 3]}'
+    text = preview_body(body, len(body), 1 << 20).text
+    assert len(text.splitlines()) == 3
+    assert json.loads(text) == json.loads(body)
+
+
+DOC = """Generate embeddings for text.
+
+Input:
+    - model: Hub name or local folder path; for all-MiniLM-L6-v2 the copy shipped by the package
+    - batch_size: Texts per forward pass (default: 32)
+Returns: a list of vectors, one per text, mean-pooled over the attention mask"""
+
+
+def test_docstring_items_wrap_under_their_own_text() -> None:
+    lines = wrap_docstring(DOC, 30).splitlines()
+    assert all(len(line) <= 30 for line in lines)
+    start = lines.index("    - model: Hub name or local")
+    following = lines[start + 1 : lines.index("    - batch_size: Texts per")]
+    assert following and all(line.startswith(" " * 6) and line[6] != " " for line in following)
+    returns = lines.index("Returns: a list of vectors,")
+    assert lines[returns + 1].startswith(" " * 9)  # a "name: text" line hangs too
+    assert " ".join(" ".join(lines).split()) == " ".join(DOC.split())  # no word lost
+
+
+def test_a_docstring_wider_than_nothing_still_shows_every_word() -> None:
+    narrow = wrap_docstring("    - averylongparameter_name_without_breaks: x", 12)
+    assert "".join(narrow.split()) == "-averylongparameter_name_without_breaks:x"
