@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import OptionList, Static
+from textual.geometry import Size
+from textual.widget import Widget
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from aro_tui.core.sanitize import sanitize, sanitize_line
@@ -37,26 +41,92 @@ class ActionList(OptionList):
         return self.get_option_at_index(self.highlighted).id
 
 
+_BULLET = re.compile(r"(?:[-*•]|\d+[.)]|[\w.-]+:)\s+")
+"""What starts a docstring item whose wrapped lines hang under its text: ``- text: ...``,
+``1. ...``, or ``name: ...`` (Google style)."""
+
+
+def wrap_docstring(doc: str, width: int) -> str:
+    """``doc`` wrapped to ``width`` columns, each line's wrapped part hanging under its text.
+
+    Why not let the terminal wrap: the Input/Output items of a docstring are indented, and
+    wrapped to column 0 they ran together (``- model: Hub name or`` / ``local folder path``).
+    """
+    lines: list[str] = []
+    for line in doc.expandtabs(4).splitlines():
+        text = line.lstrip()
+        indent = len(line) - len(text)
+        bullet = _BULLET.match(text)
+        hang = indent + (bullet.end() if bullet and bullet.end() <= width // 2 else 0)
+        if hang >= width // 2:
+            hang = min(indent, width // 4)
+        lines.extend(
+            textwrap.wrap(
+                line,
+                width,
+                subsequent_indent=" " * hang,
+                break_on_hyphens=False,
+            )
+            or [""]
+        )
+    return "\n".join(lines)
+
+
+class DocText(Widget):
+    """A note (why the plugin crashed) and a docstring wrapped to the widget's width."""
+
+    DEFAULT_CSS = "DocText { height: auto; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        """Start empty."""
+        super().__init__(id=id)
+        self._head = Text()
+        self._doc = ""
+        self._doc_style = ""
+
+    def show(self, head: Text, doc: str, style: str = "") -> None:
+        """Show ``head`` as it is, then ``doc`` (plugin text, never markup) wrapped."""
+        self._head, self._doc, self._doc_style = head, doc, style
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        """The head and the doc, wrapped to the current width."""
+        return self._content(self.size.width)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """As many lines as the doc takes at ``width``."""
+        return len(self._content(width).wrap(self.app.console, max(width, 1)))
+
+    def _content(self, width: int) -> Text:
+        content = self._head.copy()
+        doc = wrap_docstring(self._doc, width) if width > MIN_WRAP_WIDTH else self._doc
+        content.append(doc, style=self._doc_style)
+        return content
+
+
+MIN_WRAP_WIDTH = 8
+
+
 class ActionDoc(VerticalScroll):
     """The highlighted action's docstring (plain text, never markup)."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="action-doc-text")
+        yield DocText(id="action-doc-text")
 
     def show_doc(self, doc: str | None, started: bool, crash_reason: str | None = None) -> None:
         """Show ``doc`` (or say why there is none), after why the plugin crashed if it did."""
-        content = Text()
+        head = Text()
         if crash_reason is not None:
-            content.append("✖ crashed: ", style="bold red")
-            content.append(sanitize(crash_reason))
-            content.append("\n(s: start again · R: restart)\n\n", style="dim")
+            head.append("✖ crashed: ", style="bold red")
+            head.append(sanitize(crash_reason))
+            head.append("\n(s: start again · R: restart)\n\n", style="dim")
+        text = self.query_one("#action-doc-text", DocText)
         if doc:
-            content.append(sanitize(doc))
+            text.show(head, sanitize(doc))
         elif started:
-            content.append("This action has no docstring.", style="dim italic")
+            text.show(head, "This action has no docstring.", "dim italic")
         else:
-            content.append("Docs appear once the plugin is started (Enter).", style="dim italic")
-        self.query_one("#action-doc-text", Static).update(content)
+            text.show(head, "Docs appear once the plugin is started (Enter).", "dim italic")
 
 
 class Sidebar(Vertical):
