@@ -102,3 +102,24 @@ async def test_f2_and_i_reach_the_input_editor(tmp_path: Path) -> None:
         app.main_screen.query_one("#actions").focus()
         await pilot.press("i")
         assert app.focused is editor
+
+
+def _footer_keys(app: object) -> set[str]:
+    bindings = app.screen.active_bindings  # type: ignore[attr-defined]
+    return {key for key, active in bindings.items() if active.binding.show}
+
+
+async def test_the_footer_offers_start_or_stop_as_the_plugin_is(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.pause()
+        assert "S" in _footer_keys(app) and "s" not in _footer_keys(app)
+        await pilot.press("S")
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "stopped", "plugin stopped")
+        assert "s" in _footer_keys(app) and "S" not in _footer_keys(app)
+        await pilot.press("S")  # stopping a stopped plugin is not offered, and does nothing
+        await pilot.press("s")
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin started")
+        assert "S" in _footer_keys(app)

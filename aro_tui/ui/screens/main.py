@@ -150,6 +150,8 @@ class MainScreen(ExchangeDetailPanes):
         self.live_exchange: Exchange | None = None
         self._live_started_s = 0.0
         self._ticker: Timer | None = None
+        self._footer_running: bool | None = None
+        """Whether the footer now offers Stop (True) or Start (False) for the highlighted plugin."""
 
     @property
     def aro(self) -> AroApp:
@@ -241,6 +243,7 @@ class MainScreen(ExchangeDetailPanes):
         """Show ``name``'s actions (and keep the current action when it has it)."""
         self._stash_draft()
         self.current_plugin = name
+        self._offer_start_or_stop()
         self.telemetry.show_plugin(name)
         self._refresh_actions()
 
@@ -293,6 +296,15 @@ class MainScreen(ExchangeDetailPanes):
         if entry.name == self.current_plugin:
             self._refresh_actions()
             self._show_doc()
+            self._offer_start_or_stop()
+
+    def _offer_start_or_stop(self) -> None:
+        """Redraw the footer when the highlighted plugin's Start/Stop key changes (only then:
+        not on every busy/ready flip, since each redraw recomposes the footer)."""
+        running = self.highlighted_running()
+        if running is not self._footer_running:
+            self._footer_running = running
+            self.refresh_bindings()
 
     def _load_input(self, prefer_template: bool = False) -> None:
         editor = self.query_one(InputEditor)

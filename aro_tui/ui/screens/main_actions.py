@@ -69,10 +69,18 @@ class ExchangeActions(Screen[None]):
         raise NotImplementedError
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide running and plugin lifecycle keys when this shows a recording."""
+        """Hide running and plugin lifecycle keys when this shows a recording; offer Start
+        or Stop for the highlighted plugin, whichever applies (the footer shows one)."""
         if action in LIVE_ONLY_ACTIONS and self.aro.read_only:
             return False
+        if action in {"start_selected", "stop_selected"}:
+            return self.highlighted_running() is (action == "stop_selected")
         return super().check_action(action, parameters)
+
+    def highlighted_running(self) -> bool:
+        """Whether the highlighted plugin is up (ready or busy)."""
+        entry = self.aro.registry.get(self.current_plugin)
+        return entry is not None and entry.process is not None and entry.process.running
 
     def _runnable(self, name: str | None) -> PluginEntry | None:
         entry = self.aro.registry.get(name)

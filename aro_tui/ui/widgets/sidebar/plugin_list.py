@@ -75,9 +75,9 @@ class PluginList(OptionList):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "screen.start_selected", "Start", id="plugin.start"),
-        Binding("S", "screen.stop_selected", "Stop", id="plugin.stop", show=False),
-        Binding("R", "screen.restart_plugin", "Restart", id="plugin.restart", show=False),
+        Binding("s", "lifecycle('start_selected')", "Start", id="plugin.start"),
+        Binding("S", "lifecycle('stop_selected')", "Stop", id="plugin.stop"),
+        Binding("R", "lifecycle('restart_plugin')", "Restart", id="plugin.restart", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -85,6 +85,20 @@ class PluginList(OptionList):
         self._entries: list[PluginEntry] = []
         self.state_styles: dict[str, str] = {}
         """Glyph colours from the theme's ``$status-*`` variables."""
+
+    async def action_lifecycle(self, action: str) -> None:
+        """Run the screen's ``action`` on the highlighted plugin."""
+        await self.screen.run_action(action)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Ask this list's own screen whether Start or Stop applies (the footer offers one).
+
+        Why not ``screen.`` actions: that names the active screen, and under the help screen
+        the main screen's footer then asked the help screen, which offered both.
+        """
+        if action == "lifecycle" and parameters:
+            return self.screen.check_action(str(parameters[0]), ())
+        return super().check_action(action, parameters)
 
     def on_mount(self) -> None:
         self.use_theme()
