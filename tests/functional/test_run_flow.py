@@ -141,3 +141,13 @@ async def test_quit_stops_every_plugin(tmp_path: Path) -> None:
         assert process is not None and process.pid is not None
         await pilot.press("ctrl+q")
     assert process.state == "stopped"
+
+
+async def test_an_action_without_docstring_says_so_once_the_plugin_runs(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "plugin ready")
+        await _choose(pilot, screen, "declared-missing")
+        status = str(screen.query_one("#input-status").render())
+        assert "has no docstring" in status and "start the plugin" not in status

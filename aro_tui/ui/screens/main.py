@@ -284,11 +284,16 @@ class MainScreen(ExchangeDetailPanes):
             return None
         return dict(entry.actions()).get(action)
 
+    def _plugin_started(self) -> bool:
+        """Whether the highlighted plugin has told its actions and docstrings."""
+        entry = self.aro.registry.get(self.current_plugin)
+        return entry is not None and entry.process is not None and bool(entry.process.info)
+
     def _show_doc(self) -> None:
         entry = self.aro.registry.get(self.current_plugin)
-        started = entry is not None and entry.process is not None and bool(entry.process.info)
         reason = None if entry is None else entry.crash_reason()
-        self.query_one(ActionDoc).show_doc(self._doc_for(self.current_action), started, reason)
+        doc = self._doc_for(self.current_action)
+        self.query_one(ActionDoc).show_doc(doc, self._plugin_started(), reason)
 
     def plugin_changed(self, entry: PluginEntry) -> None:
         """Redraw ``entry``'s row, and its actions and docs when it is the selected one."""
@@ -321,7 +326,7 @@ class MainScreen(ExchangeDetailPanes):
         chosen = choose_initial_input(remembered, template)
         source: str = chosen.source
         if source == "template" and self._doc_for(action) is None:
-            source = "empty"
+            source = "no docstring" if self._plugin_started() else "empty"
         editor.load(chosen.text, source)
 
     def _stash_draft(self) -> None:
@@ -375,7 +380,7 @@ class MainScreen(ExchangeDetailPanes):
         self.plugin_changed(entry)
         if message.plugin == self.current_plugin:
             editor = self.query_one(InputEditor)
-            if editor.source in {"template", "empty"} and not editor.modified:
+            if editor.source in {"template", "empty", "no docstring"} and not editor.modified:
                 self._load_input()
         self.telemetry_state_changed(entry, message.state)
 

@@ -131,6 +131,7 @@ class InputEditor(Vertical):
         origin = {
             "template": "template from the action's docstring (Input: section)",
             "empty": "{} — start the plugin (Enter on it) for a docstring template",
+            "no docstring": "{} — the action has no docstring to make a template from",
             "last used": "the last input you ran (remembered)",
             "draft": "your edit (not run yet)",
         }.get(self.source, self.source)
