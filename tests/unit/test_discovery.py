@@ -135,6 +135,15 @@ def test_duplicate_names_are_errors(tmp_path: Path) -> None:
         ["duplicate-name"],
     ]
     assert not found.valid
+    assert str(tmp_path / "two") in found.plugins[0].problems[0].message
+
+
+def test_many_plugins_with_one_name_each_name_a_few_of_the_others(tmp_path: Path) -> None:
+    for index in range(12):
+        write_plugin(tmp_path, f"copy-{index:02}", name="same-name")
+    first = discover(tmp_path).plugins[0].problems[0].message
+    assert first.count(str(tmp_path)) == 3 and "and 8 more" in first
+    assert str(tmp_path / "copy-00") not in first  # not itself
 
 
 def test_a_single_plugin_folder_can_be_scanned(tmp_path: Path) -> None:

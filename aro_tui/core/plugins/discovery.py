@@ -153,12 +153,19 @@ def _skip(path: Path, code: str, found: str, expected: str) -> Problem:
     return Problem(code, path, "", found, expected, message, "warning", BOTH)
 
 
+MAX_NAMED_DUPLICATES = 3
+"""How many of the other folders a duplicate-name problem names."""
+
+
 def _flag_duplicate_names(plugins: list[DiscoveredPlugin]) -> list[DiscoveredPlugin]:
     counts = Counter(plugin.name for plugin in plugins)
     flagged: list[DiscoveredPlugin] = []
     for plugin in plugins:
         if counts[plugin.name] > 1:
             others = [str(p.root) for p in plugins if p.name == plugin.name and p is not plugin]
+            if len(others) > MAX_NAMED_DUPLICATES:  # one line, not a page per plugin
+                more = len(others) - MAX_NAMED_DUPLICATES
+                others = [*others[:MAX_NAMED_DUPLICATES], f"and {more} more"]
             problem = Problem(
                 "duplicate-name",
                 plugin.manifest_file,
