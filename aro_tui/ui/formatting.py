@@ -178,7 +178,8 @@ def pack_number_arrays(pretty: str, line_chars: int = PACKED_LINE_CHARS) -> str:
     """Put arrays of numbers (an embedding, token ids, scores) several to a line.
 
     Indented one number a line, a 384-float embedding is 384 lines, and a batch of them
-    hides its shape; packed, it is about 130 lines of three, token ids about twelve a line.
+    hides its shape; packed, 19-digit floats go two a line in a 60-column pane (three or more
+    in a wider one), token ids about ten a line.
     An array that fits on its key's line stays there: ``"shape": [2, 384]``.
     """
     return _NUMBER_ARRAY.sub(lambda match: _packed(match, line_chars), pretty)

@@ -72,6 +72,10 @@ def wrap_docstring(doc: str, width: int) -> str:
     return "\n".join(lines)
 
 
+MIN_WRAP_WIDTH = 8
+"""Narrower than this (not laid out yet), the doc is left for the terminal to wrap."""
+
+
 class DocText(Widget):
     """A note (why the plugin crashed) and a docstring wrapped to the widget's width."""
 
@@ -102,9 +106,6 @@ class DocText(Widget):
         doc = wrap_docstring(self._doc, width) if width > MIN_WRAP_WIDTH else self._doc
         content.append(doc, style=self._doc_style)
         return content
-
-
-MIN_WRAP_WIDTH = 8
 
 
 class ActionDoc(VerticalScroll):
