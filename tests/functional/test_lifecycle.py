@@ -123,3 +123,15 @@ async def test_the_footer_offers_start_or_stop_as_the_plugin_is(tmp_path: Path) 
         await pilot.press("s")
         await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin started")
         assert "S" in _footer_keys(app)
+
+
+async def test_a_huge_docstring_is_cut_and_says_how_much_is_left(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "ui-hostile")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "ui-hostile") == "ready", "ready")
+        app.main_screen.select_action("huge-doc")
+        await pilot.pause()
+        doc = _doc_text(app)
+        assert doc.startswith("A docstring of some 840 KB.")
+        assert "more characters of this docstring" in " ".join(doc.split())
+        assert len(doc) < 40_000  # wrapped; the whole would be some 840,000 characters

@@ -87,10 +87,13 @@ class DocText(Widget):
         self._head = Text()
         self._doc = ""
         self._doc_style = ""
+        self._wrapped: tuple[int, Text] | None = None
+        """The content at the last width asked for (layout asks, then render)."""
 
     def show(self, head: Text, doc: str, style: str = "") -> None:
         """Show ``head`` as it is, then ``doc`` (plugin text, never markup) wrapped."""
         self._head, self._doc, self._doc_style = head, doc, style
+        self._wrapped = None
         self.refresh(layout=True)
 
     def render(self) -> Text:
@@ -102,10 +105,19 @@ class DocText(Widget):
         return len(self._content(width).wrap(self.app.console, max(width, 1)))
 
     def _content(self, width: int) -> Text:
+        if self._wrapped is not None and self._wrapped[0] == width:
+            return self._wrapped[1]
         content = self._head.copy()
         doc = wrap_docstring(self._doc, width) if width > MIN_WRAP_WIDTH else self._doc
         content.append(doc, style=self._doc_style)
+        self._wrapped = (width, content)
         return content
+
+
+MAX_DOC_CHARS = 16 * 1024
+"""The most of a docstring the panel shows: Textual renders the whole text into lines on every
+redraw, and an 840 KB docstring froze the dashboard for 4-6 s each time its action was
+highlighted."""
 
 
 class ActionDoc(VerticalScroll):
@@ -122,7 +134,12 @@ class ActionDoc(VerticalScroll):
             head.append(sanitize(crash_reason))
             head.append("\n(s: start again · R: restart)\n\n", style="dim")
         text = self.query_one("#action-doc-text", DocText)
-        if doc:
+        if doc and len(doc) > MAX_DOC_CHARS:
+            cut = doc.rfind("\n", 0, MAX_DOC_CHARS)
+            shown = doc[: cut if cut > 0 else MAX_DOC_CHARS]
+            note = f"\n… and {len(doc) - len(shown):,} more characters of this docstring"
+            text.show(head, sanitize(shown) + note)
+        elif doc:
             text.show(head, sanitize(doc))
         elif started:
             text.show(head, "This action has no docstring.", "dim italic")

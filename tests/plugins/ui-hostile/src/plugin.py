@@ -9,7 +9,7 @@ HOSTILE = "[bold red]not bold[/] \x1b]52;c;cHduZWQ=\x07 \x1b[2J [link=x]y[/link]
 
 
 def aro_plugin_info() -> Dict[str, Any]:
-    return {"name": "ui-hostile", "version": "1.0.0", "actions": ["markup", "slow"]}
+    return {"name": "ui-hostile", "version": "1.0.0", "actions": ["markup", "slow", "huge-doc"]}
 
 
 def aro_action_markup(input_json: str) -> str:
@@ -37,3 +37,12 @@ def aro_action_slow(input_json: str) -> str:
     sys.stderr.flush()
     time.sleep(seconds)
     return json.dumps({"slept": seconds})
+
+
+def aro_action_huge_doc(input_json: str) -> str:
+    return "{}"
+
+
+aro_action_huge_doc.__doc__ = "A docstring of some 840 KB.\n\nInput:\n" + "\n".join(
+    "    - param%d: %s" % (index, "word " * 30) for index in range(5000)
+)
