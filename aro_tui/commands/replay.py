@@ -74,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="X",
         help="numbers within this relative tolerance are equal (e.g. 1e-6)",
     )
+    parser.add_argument(
+        "--include-internal",
+        action="store_true",
+        help="also rerun aro-tui's own model-cache queries (left out by default: they answer "
+        "with load times and timestamps, so they never compare equal)",
+    )
     parser.add_argument("--json", action="store_true", help=f"print {REPLAY_SCHEMA} JSON")
     add_sessions_dir_argument(parser)
     parser.set_defaults(func=run_replay)
@@ -100,8 +106,12 @@ def run_replay(args: argparse.Namespace) -> int:
         if args.timeout <= 0:
             raise UsageError("--timeout must be positive")
         exchanges = session.exchanges
+        skipped = 0
         if args.exchange:
             exchanges = [session.exchange(number) for number in args.exchange]
+        elif not args.include_internal:
+            exchanges = [e for e in session.exchanges if not session.is_internal(e)]
+            skipped = len(session.exchanges) - len(exchanges)
         if not exchanges:
             raise UsageError(f"session {session.session_id} has no exchanges to replay")
     except KeyError as error:
@@ -134,10 +144,15 @@ def run_replay(args: argparse.Namespace) -> int:
         if not args.json:
             where = plugins_dir or "the usual search path"
             print(f"Replaying {len(exchanges)} exchange(s) of {session.session_id} against {where}")
+            if skipped:
+                print(
+                    f"Left out {skipped} model-cache quer{'y' if skipped == 1 else 'ies'} "
+                    "aro-tui made itself (--include-internal reruns them)"
+                )
         results = await replay_exchanges(exchanges, process_for, options, on_result=progress)
         exit_code = replay_exit_code(results)
         if args.json:
-            _print_json(session, plugins_dir, args, results, exit_code)
+            _print_json(session, plugins_dir, args, results, exit_code, skipped)
         else:
             counts = Counter(result.outcome for result in results)
             parts = [f"{counts[o]} {o}" for o in ("equal", "different", "crashed", "missing")]
@@ -197,6 +212,7 @@ def _print_json(
     args: argparse.Namespace,
     results: list[ReplayResult],
     exit_code: int,
+    skipped: int,
 ) -> None:
     counts = Counter(result.outcome for result in results)
     document: dict[str, Any] = {
@@ -206,6 +222,7 @@ def _print_json(
         "plugins_dir": None if plugins_dir is None else str(plugins_dir),
         "ignore": list(args.ignore),
         "rel_tol": args.rel_tol,
+        "internal_left_out": skipped,
         "results": [result.to_json() for result in results],
         "summary": {o: counts[o] for o in ("equal", "different", "crashed", "missing")},
         "exit_code": exit_code,

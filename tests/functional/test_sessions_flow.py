@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import BUNDLED, discovery_of, make_app, plugin_state, wait_until
+from helpers import BUNDLED, TEST_PLUGINS, discovery_of, make_app, plugin_state, wait_until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
@@ -263,3 +263,17 @@ async def test_copy_as_command_line(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: "aro-tui call" in app.clipboard, "the clipboard")
     assert app.clipboard.endswith(f"-- {TEXT} analyze '{ANALYZE_INPUT}'")
     assert f"--plugins-dir {BUNDLED}" in app.clipboard
+
+
+async def test_the_recording_marks_the_dashboards_own_cache_queries(xdg: Path) -> None:
+    app = user_app(xdg, TEST_PLUGINS / "telemetry-alloc", record=True)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "telemetry-alloc") == "ready", "ready")
+        app.main_screen.send("telemetry-alloc", "load", '{"key": "w", "mb": 1}')
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "the load and the query")
+        assert app.recorder is not None
+        path = app.recorder.path
+        await app.action_quit()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    exchanges = [(r["action"], r["internal"]) for r in records if r["type"] == "exchange"]
+    assert exchanges == [("load", False), ("models", True)]

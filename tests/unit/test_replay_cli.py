@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from session_recording import BUNDLED, FAULTY, TEXT, record_session
+from session_recording import BUNDLED, FAULTY, TEXT, launch_for, record_session
 
 from aro_tui.cli import main
+from aro_tui.core.session.reader import read_session
+from aro_tui.core.session.recorder import SessionRecorder
+
+TEST_PLUGINS = FAULTY.parent
 
 CALLS = [
     (TEXT, "analyze", '{"text": "one two. three four!"}'),
@@ -127,3 +132,63 @@ def test_usage_errors_exit_2(
 def test_unknown_session_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", "nope", "--sessions-dir", str(tmp_path)]) == 2
     assert "no session 'nope'" in capsys.readouterr().err
+
+
+async def _record_with_a_cache_query(recorder: SessionRecorder) -> None:
+    """A user call, then the model-cache query the dashboard makes after it."""
+    from aro_tui.core.host.process import PluginHost
+    from aro_tui.core.telemetry.cache_records import cache_event_to_json
+    from aro_tui.core.telemetry.model_cache import ModelCacheTracker, refresh_model_cache
+
+    tracker = ModelCacheTracker()
+    recorder.is_internal = tracker.is_internal  # as the dashboard wires it
+    host = PluginHost(recorder.observer())
+    try:
+        plugin = host.add(launch_for("telemetry-alloc", TEST_PLUGINS))
+        load = await plugin.call("load", '{"key": "weights", "mb": 1}')
+        events = await refresh_model_cache(plugin, tracker, load)
+        assert [event.kind for event in events] == ["load"]
+        recorder.record_cache_event(cache_event_to_json(events[0]))
+    finally:
+        await host.stop_all()
+
+
+def test_aro_tuis_own_cache_queries_are_left_out_unless_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorder = SessionRecorder.create(tmp_path, plugins_dir=TEST_PLUGINS)
+    try:
+        asyncio.run(_record_with_a_cache_query(recorder))
+    finally:
+        recorder.close()
+    session = read_session(recorder.path)
+    assert [(e.action, session.is_internal(e)) for e in session.exchanges] == [
+        ("load", False),
+        ("models", True),
+    ]
+    assert main(["replay", str(recorder.path)]) == 0
+    out = capsys.readouterr().out
+    assert "Replaying 1 exchange(s)" in out
+    assert "Left out 1 model-cache query aro-tui made itself" in out
+    assert "#2" not in out
+    main(["replay", str(recorder.path), "--include-internal"])
+    assert "#2 telemetry-alloc models:" in capsys.readouterr().out
+
+
+def test_older_sessions_count_a_models_call_with_cache_events_as_internal(
+    tmp_path: Path,
+) -> None:
+    recorder = SessionRecorder.create(tmp_path, plugins_dir=TEST_PLUGINS)
+    try:
+        asyncio.run(_record_with_a_cache_query(recorder))
+    finally:
+        recorder.close()
+    lines = recorder.path.read_text().splitlines()
+    old = [json.loads(line) for line in lines]
+    for record in old:
+        record.pop("internal", None)  # as written before the field existed
+    recorder.path.write_text("".join(json.dumps(record) + "\n" for record in old))
+    session = read_session(recorder.path)
+    assert [session.is_internal(e) for e in session.exchanges] == [False, True]
+    session.cache_events.clear()
+    assert [session.is_internal(e) for e in session.exchanges] == [False, False]

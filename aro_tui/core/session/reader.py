@@ -16,6 +16,7 @@ from aro_tui.core.session.records import (
     bodies_dir,
     decode_exchange,
 )
+from aro_tui.core.telemetry.model_cache import MODELS_ACTION
 
 __all__ = [
     "PluginEvent",
@@ -95,6 +96,19 @@ class Session:
     def error_count(self) -> int:
         """Exchanges that did not end ``ok``."""
         return sum(1 for exchange in self.exchanges if exchange.status != "ok")
+
+    def is_internal(self, exchange: RecordedExchange) -> bool:
+        """Whether aro-tui issued ``exchange`` itself (a model-cache query), not the user.
+
+        Sessions record it; in ones written before they did, it is read off the session: a
+        ``models`` call to a plugin whose cache events the session holds.
+        """
+        recorded = exchange.record.get("internal")
+        if isinstance(recorded, bool):
+            return recorded
+        if exchange.action != MODELS_ACTION:
+            return False
+        return any(event.get("plugin") == exchange.plugin for event in self.cache_events)
 
     def exchange(self, number: int) -> RecordedExchange:
         """The exchange numbered ``number`` (``KeyError`` if there is none)."""

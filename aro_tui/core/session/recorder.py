@@ -81,6 +81,9 @@ class SessionRecorder:
         self.started_at = time.time()
         self.plugins: dict[str, None] = {}
         """Plugin names seen, in order (an ordered set)."""
+        self.is_internal: Callable[[str, int], bool] | None = None
+        """Whether exchange (plugin, id) was aro-tui's own (a model-cache query); set by the
+        dashboard, recorded as ``"internal"`` so that replay can leave those out."""
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._closed = False
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,8 +116,9 @@ class SessionRecorder:
         self.plugins.setdefault(exchange.plugin)
         if exchange.status is not ExchangeStatus.OK:
             self.error_count += 1
+        internal = self.is_internal is not None and self.is_internal(exchange.plugin, exchange.id)
         snapshot = ExchangeSnapshot(
-            self.exchange_count, time.time(), exchange, tuple(exchange.stderr_lines)
+            self.exchange_count, time.time(), exchange, tuple(exchange.stderr_lines), internal
         )
         self._put(snapshot)
         return self.exchange_count

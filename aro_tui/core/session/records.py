@@ -36,6 +36,8 @@ class ExchangeSnapshot:
     recorded_at: float
     exchange: Exchange
     stderr_tail: tuple[str, ...]
+    internal: bool = False
+    """Issued by aro-tui itself (a model-cache query), not by the user."""
 
 
 def exchange_fields(snapshot: ExchangeSnapshot) -> dict[str, Any]:
@@ -50,6 +52,7 @@ def exchange_fields(snapshot: ExchangeSnapshot) -> dict[str, Any]:
         "id": exchange.id,
         "plugin": exchange.plugin,
         "action": exchange.action,
+        "internal": snapshot.internal,
         "status": str(exchange.status),
         "error": exchange.error,
         "traceback": exchange.traceback,

@@ -38,6 +38,8 @@ class LoadedRecording:
     samples: list[TelemetrySample]
     cache_events: list[CacheEvent]
     warnings: list[str] = field(default_factory=list)
+    internal: list[bool] = field(default_factory=list)
+    """Per exchange: issued by aro-tui itself (a model-cache query)."""
 
 
 def load_recording(path: Path) -> LoadedRecording:
@@ -73,7 +75,8 @@ def load_recording(path: Path) -> LoadedRecording:
             cache_events.append(cache_event_from_json(data))
         except (KeyError, TypeError, ValueError):
             continue
-    return LoadedRecording(session, exchanges, samples, cache_events, warnings)
+    internal = [session.is_internal(recorded) for recorded in session.exchanges]
+    return LoadedRecording(session, exchanges, samples, cache_events, warnings, internal)
 
 
 class SessionWiring(TelemetryWiring):
@@ -88,6 +91,7 @@ class SessionWiring(TelemetryWiring):
             # The recorder's queue is thread-safe: recording straight from the sampler thread
             # keeps every sample (the redraw message coalesces, so it would drop some).
             self.telemetry.sample_listener = recorder.record_sample
+            recorder.is_internal = self.telemetry.tracker.is_internal
         if self.aro.config.open_session is not None:
             self._read_recording(self.aro.config.open_session)
 
@@ -138,10 +142,10 @@ class SessionWiring(TelemetryWiring):
         panel = self.telemetry
         table = self.query_one(ExchangeTable)
         # aro-tui's own cache queries are recorded too; hide them as the live log does.
-        cache_plugins = {event.plugin for event in loaded.cache_events}
-        for exchange, entry in zip(loaded.exchanges, entries, strict=True):
+        for exchange, entry, internal in zip(
+            loaded.exchanges, entries, loaded.internal, strict=True
+        ):
             self.note_log_number(exchange, entry)
-            internal = exchange.action == "models" and exchange.plugin in cache_plugins
             if internal:
                 table.internal_numbers.add(entry.number)
             panel.spans.record(ExchangeSpan.from_exchange(exchange, internal=internal))
