@@ -42,6 +42,8 @@ NOOP_PLUGIN = (
     Path(__file__).resolve().parents[2] / "tests" / "plugins" / "noop" / "src" / "plugin.py"
 )
 PIPELINE_WINDOW = 64
+ACTIONS = ("echo", "passthrough")
+"""The bench actions the noop plugin has: ``json.dumps(json.loads(input))``, or the input."""
 
 
 @dataclass(slots=True)
@@ -88,6 +90,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--plugin", type=Path, default=NOOP_PLUGIN, metavar="FILE", help="the spec-loop plugin"
     )
     parser.add_argument(
+        "--action",
+        choices=ACTIONS,
+        default="echo",
+        help="what both sides run: echo parses the input and encodes it again (as a real action "
+        "would; the default), passthrough returns it untouched (transport only)",
+    )
+    parser.add_argument(
         "--loop",
         choices=("auto", "asyncio", "uvloop"),
         default="auto",
@@ -132,18 +141,18 @@ class SpecLoopClient:
         self._stdin.flush()
         return orjson.loads(self._stdout.readline())
 
-    def pipelined(self, payload: bytes, count: int) -> float:
+    def pipelined(self, action: str, payload: bytes, count: int) -> float:
         """Seconds for ``count`` calls with up to PIPELINE_WINDOW in flight."""
         started_s = time.perf_counter()
         sent = 0
         for _ in range(min(PIPELINE_WINDOW, count)):
-            self._stdin.write(self.request_line("echo", payload))
+            self._stdin.write(self.request_line(action, payload))
             sent += 1
         self._stdin.flush()
         for _ in range(count):
             orjson.loads(self._stdout.readline())
             if sent < count:
-                self._stdin.write(self.request_line("echo", payload))
+                self._stdin.write(self.request_line(action, payload))
                 self._stdin.flush()
                 sent += 1
         return time.perf_counter() - started_s
@@ -180,7 +189,10 @@ async def bench_mode(
             host.cold_start_s.append(plugin.cold_start_s)
             _pin(client.process.pid, cpus[1])
             _pin(plugin.pid, cpus[1])
-            await _measure_round(client, plugin, payloads, counts, round_index % 2 == 0, spec, host)
+            spec_first = round_index % 2 == 0
+            await _measure_round(
+                args.action, client, plugin, payloads, counts, spec_first, spec, host
+            )
         finally:
             client.close()
             await plugin.stop()
@@ -188,6 +200,7 @@ async def bench_mode(
 
 
 async def _measure_round(
+    action: str,
     client: SpecLoopClient,
     plugin: PluginProcess,
     payloads: dict[str, bytes],
@@ -198,66 +211,68 @@ async def _measure_round(
 ) -> None:
     for name, payload in payloads.items():  # warm both up
         for _ in range(max(3, counts[name] // 5)):
-            client.call("echo", payload)
-            await _host_call(plugin, payload)
+            client.call(action, payload)
+            await _host_call(plugin, action, payload)
     for name, payload in payloads.items():
         for side in (spec, host) if spec_first else (host, spec):
             if side is spec:
-                side.add(name, _spec_latencies(client, payload, counts[name]))
+                side.add(name, _spec_latencies(client, action, payload, counts[name]))
             else:
-                side.add(name, await _host_latencies(plugin, payload, counts[name]))
+                side.add(name, await _host_latencies(plugin, action, payload, counts[name]))
     small, count = payloads["50 B"], counts["throughput"]
-    spec.sequential.append(_spec_sequential(client, small, count))
-    host.sequential.append(await _host_sequential(plugin, small, count))
-    spec.pipelined.append(count / client.pipelined(small, count))
-    host.pipelined.append(await _host_pipelined(plugin, small, count))
+    spec.sequential.append(_spec_sequential(client, action, small, count))
+    host.sequential.append(await _host_sequential(plugin, action, small, count))
+    spec.pipelined.append(count / client.pipelined(action, small, count))
+    host.pipelined.append(await _host_pipelined(plugin, action, small, count))
 
 
-def _spec_latencies(client: SpecLoopClient, payload: bytes, count: int) -> list[float]:
+def _spec_latencies(client: SpecLoopClient, action: str, payload: bytes, count: int) -> list[float]:
     samples = []
     for _ in range(count):
         started_s = time.perf_counter()
-        client.call("echo", payload)
+        client.call(action, payload)
         samples.append(time.perf_counter() - started_s)
     return samples
 
 
-def _spec_sequential(client: SpecLoopClient, payload: bytes, count: int) -> float:
+def _spec_sequential(client: SpecLoopClient, action: str, payload: bytes, count: int) -> float:
     started_s = time.perf_counter()
     for _ in range(count):
-        client.call("echo", payload)
+        client.call(action, payload)
     return count / (time.perf_counter() - started_s)
 
 
-async def _host_call(plugin: PluginProcess, payload: bytes) -> None:
-    exchange = await plugin.submit("echo", payload)
+async def _host_call(plugin: PluginProcess, action: str, payload: bytes) -> None:
+    exchange = await plugin.submit(action, payload)
     if exchange.status is not ExchangeStatus.OK:
         raise RuntimeError(f"bench call failed: {exchange.error}")
 
 
-async def _host_latencies(plugin: PluginProcess, payload: bytes, count: int) -> list[float]:
+async def _host_latencies(
+    plugin: PluginProcess, action: str, payload: bytes, count: int
+) -> list[float]:
     samples = []
     for _ in range(count):
         started_s = time.perf_counter()
-        exchange = await plugin.submit("echo", payload)
+        exchange = await plugin.submit(action, payload)
         samples.append(time.perf_counter() - started_s)
         if exchange.status is not ExchangeStatus.OK:
             raise RuntimeError(f"bench call failed: {exchange.error}")
     return samples
 
 
-async def _host_sequential(plugin: PluginProcess, payload: bytes, count: int) -> float:
+async def _host_sequential(plugin: PluginProcess, action: str, payload: bytes, count: int) -> float:
     started_s = time.perf_counter()
     for _ in range(count):
-        await plugin.submit("echo", payload)
+        await plugin.submit(action, payload)
     return count / (time.perf_counter() - started_s)
 
 
-async def _host_pipelined(plugin: PluginProcess, payload: bytes, count: int) -> float:
+async def _host_pipelined(plugin: PluginProcess, action: str, payload: bytes, count: int) -> float:
     started_s = time.perf_counter()
     window: list[asyncio.Future[object]] = []
     for _ in range(count):
-        window.append(plugin.submit("echo", payload))  # type: ignore[arg-type]
+        window.append(plugin.submit(action, payload))  # type: ignore[arg-type]
         if len(window) >= PIPELINE_WINDOW:
             await window.pop(0)
     await asyncio.gather(*window)
@@ -298,7 +313,7 @@ def run_bench(args: argparse.Namespace) -> int:
         f"{rounds} rounds per mode, each with a fresh spec-loop process and a fresh plugin"
         " process measured alternately; verdicts use the median of per-round ratios"
     )
-    print(f"host event loop: {loop_text}; Python {sys.version.split()[0]}")
+    print(f"host event loop: {loop_text}; Python {sys.version.split()[0]}; action: {args.action}")
     all_met = True
     unmet: list[str] = []
     try:

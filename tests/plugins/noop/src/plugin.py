@@ -7,7 +7,7 @@ from typing import Any, Dict
 
 def aro_plugin_info() -> Dict[str, Any]:
     """Return plugin metadata."""
-    return {"name": "noop", "version": "1.0.0", "actions": ["noop", "echo"]}
+    return {"name": "noop", "version": "1.0.0", "actions": ["noop", "echo", "passthrough"]}
 
 
 def aro_action_noop(input_json: str) -> str:
@@ -18,6 +18,11 @@ def aro_action_noop(input_json: str) -> str:
 def aro_action_echo(input_json: str) -> str:
     """Parse the input and encode it again, as a real action would."""
     return json.dumps(json.loads(input_json))
+
+
+def aro_action_passthrough(input_json: str) -> str:
+    """Return the input untouched: only the transport is measured."""
+    return input_json
 
 
 # ============================================================
