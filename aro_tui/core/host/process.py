@@ -390,7 +390,9 @@ class PluginProcess:
         # below overlaps with the plugin's work instead of delaying the request.
         pipelined = self._inflight.stderr_may_follow()
         stdin.write(
-            encode_request_header(kind, request_id, action, len(body), pipelined=pipelined), body
+            encode_request_header(kind, request_id, action, len(body), pipelined=pipelined),
+            body,
+            batch=pipelined,
         )
         launch = self.launch
         exchange = Exchange(request_id, launch.name, action, body, sent_monotonic_s=now_s)
