@@ -153,42 +153,42 @@ async def _record_with_a_cache_query(recorder: SessionRecorder) -> None:
         await host.stop_all()
 
 
-def test_aro_tuis_own_cache_queries_are_left_out_unless_asked_for(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    recorder = SessionRecorder.create(tmp_path, plugins_dir=TEST_PLUGINS)
+def _session_with_a_cache_query(sessions_dir: Path) -> Path:
+    recorder = SessionRecorder.create(sessions_dir, plugins_dir=TEST_PLUGINS)
     try:
         asyncio.run(_record_with_a_cache_query(recorder))
     finally:
         recorder.close()
-    session = read_session(recorder.path)
+    return recorder.path
+
+
+def test_aro_tuis_own_cache_queries_are_left_out_unless_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _session_with_a_cache_query(tmp_path)
+    session = read_session(path)
     assert [(e.action, session.is_internal(e)) for e in session.exchanges] == [
         ("load", False),
         ("models", True),
     ]
-    assert main(["replay", str(recorder.path)]) == 0
+    assert main(["replay", str(path)]) == 0
     out = capsys.readouterr().out
     assert "Replaying 1 exchange(s)" in out
     assert "Left out 1 model-cache query aro-tui made itself" in out
     assert "#2" not in out
-    main(["replay", str(recorder.path), "--include-internal"])
+    main(["replay", str(path), "--include-internal"])
     assert "#2 telemetry-alloc models:" in capsys.readouterr().out
 
 
 def test_older_sessions_count_a_models_call_with_cache_events_as_internal(
     tmp_path: Path,
 ) -> None:
-    recorder = SessionRecorder.create(tmp_path, plugins_dir=TEST_PLUGINS)
-    try:
-        asyncio.run(_record_with_a_cache_query(recorder))
-    finally:
-        recorder.close()
-    lines = recorder.path.read_text().splitlines()
-    old = [json.loads(line) for line in lines]
+    path = _session_with_a_cache_query(tmp_path)
+    old = [json.loads(line) for line in path.read_text().splitlines()]
     for record in old:
         record.pop("internal", None)  # as written before the field existed
-    recorder.path.write_text("".join(json.dumps(record) + "\n" for record in old))
-    session = read_session(recorder.path)
+    path.write_text("".join(json.dumps(record) + "\n" for record in old))
+    session = read_session(path)
     assert [session.is_internal(e) for e in session.exchanges] == [False, True]
     session.cache_events.clear()
     assert [session.is_internal(e) for e in session.exchanges] == [False, False]
