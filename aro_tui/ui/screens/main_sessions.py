@@ -37,9 +37,9 @@ class LoadedRecording:
     exchanges: list[Exchange]
     samples: list[TelemetrySample]
     cache_events: list[CacheEvent]
-    warnings: list[str] = field(default_factory=list)
-    internal: list[bool] = field(default_factory=list)
+    internal: list[bool]
     """Per exchange: issued by aro-tui itself (a model-cache query)."""
+    warnings: list[str] = field(default_factory=list)
 
 
 def load_recording(path: Path) -> LoadedRecording:
@@ -76,7 +76,7 @@ def load_recording(path: Path) -> LoadedRecording:
         except (KeyError, TypeError, ValueError):
             continue
     internal = [session.is_internal(recorded) for recorded in session.exchanges]
-    return LoadedRecording(session, exchanges, samples, cache_events, warnings, internal)
+    return LoadedRecording(session, exchanges, samples, cache_events, internal, warnings)
 
 
 class SessionWiring(TelemetryWiring):
