@@ -92,6 +92,7 @@ def _info_json(info: SessionInfo) -> dict[str, Any]:
         "started_at": info.started_at or None,
         "plugins": info.plugins,
         "exchanges": info.exchanges,
+        "internal": info.internal,
         "errors": info.errors,
         "size_bytes": info.size_bytes,
         "complete": info.complete,
@@ -144,7 +145,7 @@ def run_sessions(args: argparse.Namespace) -> int:
             _text(info.session_id),
             started,
             _text(", ".join(info.plugins) or "-"),
-            str(info.exchanges),
+            str(info.exchanges - info.internal),  # the calls made, not aro-tui's own queries
             str(info.errors),
             format_size(info.size_bytes) + ("" if info.complete else "*"),
         )

@@ -192,3 +192,15 @@ def test_older_sessions_count_a_models_call_with_cache_events_as_internal(
     assert [session.is_internal(e) for e in session.exchanges] == [False, True]
     session.cache_events.clear()
     assert [session.is_internal(e) for e in session.exchanges] == [False, False]
+
+
+def test_the_sessions_list_counts_calls_without_aro_tuis_own_queries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _session_with_a_cache_query(tmp_path)
+    assert main(["sessions", "--sessions-dir", str(tmp_path), "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)["sessions"]
+    assert (listed["exchanges"], listed["internal"], listed["errors"]) == (2, 1, 0)
+    assert main(["sessions", "--sessions-dir", str(tmp_path)]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if path.stem in line]
+    assert row.split()[4:6] == ["1", "0"]  # Calls, Errors

@@ -78,6 +78,7 @@ class SessionRecorder:
         """Why recording stopped, if it did (the session file keeps what was written)."""
         self.exchange_count = 0
         self.error_count = 0
+        self.internal_count = 0
         self.started_at = time.time()
         self.plugins: dict[str, None] = {}
         """Plugin names seen, in order (an ordered set)."""
@@ -117,6 +118,7 @@ class SessionRecorder:
         if exchange.status is not ExchangeStatus.OK:
             self.error_count += 1
         internal = self.is_internal is not None and self.is_internal(exchange.plugin, exchange.id)
+        self.internal_count += internal
         snapshot = ExchangeSnapshot(
             self.exchange_count, time.time(), exchange, tuple(exchange.stderr_lines), internal
         )
@@ -157,6 +159,7 @@ class SessionRecorder:
             "t": time.time(),
             "exchanges": self.exchange_count,
             "errors": self.error_count,
+            "internal": self.internal_count,
             "plugins": list(self.plugins),
         }
         self._queue.put(_Line(end))

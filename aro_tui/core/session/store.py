@@ -52,6 +52,8 @@ class SessionInfo:
     """Whether the recorder closed the file (False: aro-tui stopped while recording)."""
     problem: str | None = None
     """Why the file could not be read as a session (the other fields are then empty)."""
+    internal: int = 0
+    """Of ``exchanges``, how many aro-tui issued itself (model-cache queries)."""
 
 
 def _session_files(folder: Path) -> list[Path]:
@@ -70,15 +72,25 @@ def summarize_session(path: Path) -> SessionInfo:
         if end is not None:
             plugins = [str(name) for name in end.get("plugins", [])]
             exchanges, errors = int(end.get("exchanges", 0)), int(end.get("errors", 0))
+            internal = int(end.get("internal", 0))  # absent in older sessions
             complete = True
         else:
             session = read_session(path)
             plugins, exchanges = session.plugins, len(session.exchanges)
             errors, complete = session.error_count, session.ended_at is not None
+            internal = sum(session.is_internal(exchange) for exchange in session.exchanges)
     except (SessionReadError, OSError, ValueError, TypeError) as error:
         return SessionInfo(path, path.stem, 0.0, [], 0, 0, 0, False, str(error))
     return SessionInfo(
-        path, header.session_id, header.started_at, plugins, exchanges, errors, size, complete
+        path,
+        header.session_id,
+        header.started_at,
+        plugins,
+        exchanges,
+        errors,
+        size,
+        complete,
+        internal=internal,
     )
 
 
