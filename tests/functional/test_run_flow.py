@@ -10,6 +10,7 @@ from textual.widgets import TextArea
 
 from aro_tui.ui.screens.main import MainScreen
 from aro_tui.ui.widgets.request.input_editor import InputEditor
+from aro_tui.ui.widgets.response.exchange_view import ResponsePane
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
 
 TEXT = "plugin-python-text"
@@ -151,3 +152,23 @@ async def test_an_action_without_docstring_says_so_once_the_plugin_runs(tmp_path
         await _choose(pilot, screen, "declared-missing")
         status = str(screen.query_one("#input-status").render())
         assert "has no docstring" in status and "start the plugin" not in status
+
+
+async def test_a_running_call_shows_its_own_request_not_the_last_exchange(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "ui-hostile")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "ui-hostile") == "ready", "ready")
+        screen.send("ui-hostile", "markup", '{"label": "first"}')
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the first exchange shown")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        response = screen.query_one("#response-text", TextArea)
+        assert "first" in response.text
+        screen.send("ui-hostile", "slow", '{"seconds": 30}')
+        await wait_until(pilot, lambda: screen.live_exchange is not None, "the call to start")
+        assert '"seconds": 30' in screen.query_one("#request-text", TextArea).text
+        assert response.text == ""  # not the first exchange's answer under the running card
+        assert "slow · running" in str(screen.query_one(ResponsePane).border_title)
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "the cancelled exchange")

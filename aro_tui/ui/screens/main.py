@@ -396,8 +396,8 @@ class MainScreen(ExchangeDetailPanes):
         entry.running_calls[message.exchange.id] = message.exchange
         self.live_exchange = message.exchange
         self._live_started_s = time.monotonic()
-        response = self.query_one(ResponsePane)
-        response.show_note(None)
+        self.show_live(message.exchange)
+        self.query_one(ResponsePane).show_note(None)
         self._tick()
         if self._ticker is None and not self.aro.config.deterministic:
             self._ticker = self.set_interval(0.1, self._tick)

@@ -9,6 +9,7 @@ from textual import on, work
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.sanitize import sanitize, sanitize_line
 from aro_tui.ui.formatting import (
     FULL_PRETTY_LIMIT_BYTES,
@@ -61,6 +62,22 @@ class ExchangeDetailPanes(SessionWiring):
             number, self._line_chars("#request-text"), self._line_chars("#response-text")
         )
 
+    def show_live(self, exchange: Exchange) -> None:
+        """Show a call that is running: its request, and an empty response under the running
+        card (the panes kept showing the exchange before, titles and all). Copy, save and
+        rerun still act on the exchange selected in the log."""
+        request = exchange.request_bytes
+        limit = self.aro.config.response_preview_bytes
+        head = request if len(request) <= limit else request[:limit]  # no big parse here
+        preview = preview_body(head, len(request), limit, self._line_chars("#request-text"))
+        request_view = self.query_one("#request-text", BodyView)
+        request_view.show_preview(preview)
+        request_view.border_title = f"Request · {sanitize_line(exchange.plugin)}"
+        pane = self.query_one(ResponsePane)
+        pane.border_title = f"Response · {sanitize_line(exchange.action)} · running"
+        pane.border_subtitle = ""
+        self.query_one("#response-text", BodyView).show_preview(preview_body(None, 0, limit))
+
     def _line_chars(self, selector: str) -> int:
         """How wide a line of ``selector``'s pane may be, leaving room for a scrollbar."""
         width = self.query_one(selector, BodyView).wrap_width - SCROLLBAR_CHARS
@@ -85,8 +102,8 @@ class ExchangeDetailPanes(SessionWiring):
         self.app.call_from_thread(self._apply_detail, detail)
 
     def _apply_detail(self, detail: ExchangeDetail) -> None:
-        if detail.number != self.shown_number:
-            return
+        if detail.number != self.shown_number or self.live_exchange is not None:
+            return  # another exchange was chosen meanwhile, or a call started
         entry = self.aro.exchange_log.get(detail.number)
         config = self.aro.config
         self.query_one("#request-text", BodyView).show_preview(detail.request)
