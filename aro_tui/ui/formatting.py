@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-import re
 from dataclasses import dataclass
 
-import orjson
+import msgspec
 from rich.text import Text
 
+from aro_tui.core.json_values import loads_exact
 from aro_tui.core.sanitize import sanitize, sanitize_line
 from aro_tui.core.sizes import format_size as format_size  # the UI's formats all live here
 
@@ -16,10 +15,8 @@ FULL_PRETTY_LIMIT_BYTES = 2 * 1024 * 1024
 """Responses up to this size are parsed and re-indented whole; larger ones stream a prefix."""
 
 PACKED_LINE_CHARS = 60
-"""How wide a line of packed numbers grows (indent included) when the pane's width is not
-known: the response pane's at 140 columns. A narrower pane wraps the line at a space."""
-_NUMBER_LINE = re.compile(r"( +)(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(,?)")
-"""One item of an array that ``orjson.OPT_INDENT_2`` wrote one to a line, when it is a number."""
+"""How wide a laid-out JSON line grows (indent included) when the pane's width is not known:
+the response pane's at 140 columns. A narrower pane wraps the line at a space."""
 
 STATUS_STYLES = {
     "ok": "green",
@@ -142,13 +139,17 @@ class Preview:
     is_json: bool
     truncated: bool
     total_bytes: int
+    lines_shown: int = 0
+    """When the whole body was read but its laid-out text was cut: how many lines are shown
+    of ``lines_total`` (laid out, a body can be longer than the limit it fits as bytes)."""
+    lines_total: int = 0
 
 
 def preview_body(
     head: bytes | None, total_bytes: int, limit_bytes: int, line_chars: int = PACKED_LINE_CHARS
 ) -> Preview:
-    """Pretty-print the first ``limit_bytes`` of a body (``head`` may be longer or whole);
-    arrays of numbers are packed into lines of up to ``line_chars``.
+    """Lay out the first ``limit_bytes`` of a body (``head`` may be longer or whole) for a pane
+    ``line_chars`` wide (:func:`layout_json`).
 
     Runs in a worker thread: parsing a few MB is too slow for the event loop.
     """
@@ -157,81 +158,157 @@ def preview_body(
     whole = len(head) >= total_bytes
     if whole and total_bytes <= FULL_PRETTY_LIMIT_BYTES:
         try:
-            parsed = orjson.loads(head)
-        except orjson.JSONDecodeError:
+            parsed = loads_exact(head)  # integers past 64 bits shown as sent
+        except ValueError:
             text = head.decode("utf-8", "replace")
             return _cut(text, limit_bytes, total_bytes, is_json=False)
-        pretty = orjson.dumps(parsed, option=orjson.OPT_INDENT_2).decode("utf-8")
-        return _cut(pack_number_arrays(pretty, line_chars), limit_bytes, total_bytes, is_json=True)
+        try:
+            laid_out = layout_json(parsed, line_chars)
+        except RecursionError:  # nested deeper than Python recurses: indent the text instead
+            laid_out = _indent_prefix(head.decode("utf-8", "replace"))
+        return _cut(laid_out, limit_bytes, total_bytes, is_json=True)
     text = head[:limit_bytes].decode("utf-8", "replace")
     looks_json = text.lstrip()[:1] in {"{", "["}
     shown = _indent_prefix(text) if looks_json else text
     return Preview(sanitize(shown), looks_json, True, total_bytes)
 
 
-def pack_number_arrays(pretty: str, line_chars: int = PACKED_LINE_CHARS) -> str:
-    """Put arrays of numbers (an embedding, token ids, scores) several to a line.
+_CONTAINERS = (dict, list)
+_NUMBERS = (int, float)
 
-    Indented one number a line, a 384-float embedding is 384 lines, and a batch of them
-    hides its shape; packed, 19-digit floats go two a line in a 60-column pane (three or more
-    in a wider one), token ids about ten a line. An array that fits on its key's line stays
-    there: ``"shape": [2, 384]``.
 
-    ``pretty`` is ``orjson.OPT_INDENT_2`` output, where a line ending in ``[`` opens an array
-    (a string value never does: it ends in a quote). Why a loop over lines, not one regular
-    expression over the text: this runs in a worker thread while the UI waits for the GIL;
-    one match over a 100,000-number array held it for 47-56 ms, the loop lets the UI in
-    every few milliseconds (worst wait measured: 12 ms).
+def layout_json(value: object, line_chars: int = PACKED_LINE_CHARS) -> str:
+    """Lay out a parsed JSON document for a pane ``line_chars`` wide.
+
+    The top level keeps one member a line; below it, an object or array whose one-line form
+    fits the line stays on one line (``"shape": [2, 384]``, a ``{"label": …, "score": …}``
+    record, a ``["the", 2]`` pair); an array of scalars too long for one line (an embedding,
+    token ids, tokens) is packed several items to a line, as many as the width allows; other
+    containers open one member a line. Indented one item a line, a 384-float embedding is 384
+    lines and a list of pairs is four lines a pair. Runs in a worker thread: the work is a
+    Python loop over the values with small C calls, so the UI gets the GIL every few ms.
+    Raises ``RecursionError`` for nesting deeper than Python's recursion limit.
     """
-    lines = pretty.split("\n")
-    out: list[str] = []
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        index += 1
-        numbers = _numbers_after(lines, index) if line.endswith("[") else None
-        if numbers is None:
-            out.append(line)
-            continue
-        indent, items = numbers
-        close = lines[index + len(items)]
-        out.extend(_packed(line, indent, items, close, line_chars))
-        index += len(items) + 1
-    return "\n".join(out)
+    lines: list[str] = []
+    if (type(value) is dict or type(value) is list) and value:
+        _expanded(value, "", "", "", line_chars, lines)
+    else:
+        lines.append(_scalar_text(value))
+    return "\n".join(lines)
 
 
-def _numbers_after(lines: list[str], start: int) -> tuple[str, list[str]] | None:
-    """The indent and the numbers of the array whose items start at ``lines[start]``, or None
-    when one of its items is not a number."""
-    items: list[str] = []
-    indent = ""
-    for line in itertools.islice(lines, start, None):
-        match = _NUMBER_LINE.fullmatch(line)
-        if match is None or (items and match[1] != indent):
+def _scalar_text(value: object) -> str:
+    return msgspec.json.encode(value).decode("utf-8")
+
+
+def _lay_out(
+    value: object, indent: str, prefix: str, suffix: str, width: int, lines: list[str]
+) -> None:
+    """Append ``value`` at ``indent`` after ``prefix`` (a key), followed by ``suffix``."""
+    head = indent + prefix
+    if type(value) is dict or type(value) is list:
+        inline = _inline(value, width - len(head) - len(suffix))
+        if inline is None:
+            _expanded(value, indent, prefix, suffix, width, lines)
+            return
+        lines.append(head + inline + suffix)
+        return
+    lines.append(head + _scalar_text(value) + suffix)
+
+
+def _expanded(
+    value: dict[str, object] | list[object],
+    indent: str,
+    prefix: str,
+    suffix: str,
+    width: int,
+    lines: list[str],
+) -> None:
+    inner = indent + "  "
+    if isinstance(value, dict):
+        lines.append(indent + prefix + "{")
+        last = len(value) - 1
+        for position, (key, item) in enumerate(value.items()):
+            key_prefix = _scalar_text(key) + ": "
+            _lay_out(item, inner, key_prefix, "," if position < last else "", width, lines)
+        lines.append(indent + "}" + suffix)
+        return
+    lines.append(indent + prefix + "[")
+    if all(type(item) not in _CONTAINERS for item in value):
+        _pack(_scalar_texts(value), inner, width, lines)
+    else:
+        last = len(value) - 1
+        for position, item in enumerate(value):
+            _lay_out(item, inner, "", "," if position < last else "", width, lines)
+    lines.append(indent + "]" + suffix)
+
+
+def _scalar_texts(items: list[object]) -> list[str]:
+    """Each scalar's JSON text; numbers in one C call (their text has no comma to split on)."""
+    if all(type(item) in _NUMBERS for item in items):
+        return msgspec.json.encode(items).decode("utf-8")[1:-1].split(",")
+    return [_scalar_text(item) for item in items]
+
+
+def _pack(texts: list[str], indent: str, width: int, lines: list[str]) -> None:
+    """Fill lines of ``width`` with ``texts``, comma-separated (an item wider than the room
+    left gets a line of its own)."""
+    line: list[str] = []
+    used = len(indent)
+    for text in texts:
+        needed = len(text) + 2  # its comma and the space after it
+        if line and used + needed > width + 1:  # the last item's space is not printed
+            lines.append(indent + " ".join(line))
+            line = []
+            used = len(indent)
+        line.append(text + ",")
+        used += needed
+    if line:
+        line[-1] = line[-1][:-1]
+        lines.append(indent + " ".join(line))
+
+
+def _inline(value: object, room: int) -> str | None:
+    """``value`` on one line (``{"a": 1, "b": [2, 3]}``) if that fits in ``room`` characters.
+
+    Gives up as soon as the text grows past ``room``, so a large container costs no more
+    than the few items that fill a line.
+    """
+    if type(value) is dict:
+        if not value:
+            return "{}"
+        if 6 * len(value) > room:  # each member needs at least `"":0` and ", "
             return None
-        indent = match[1]
-        items.append(match[2])
-        if not match[3]:  # no comma: the last item, and the next line closes the array
-            closing = start + len(items)
-            close = lines[closing] if closing < len(lines) else ""
-            return (indent, items) if close in (indent[2:] + "]", indent[2:] + "],") else None
-    return None
-
-
-def _packed(opening: str, indent: str, numbers: list[str], close: str, width: int) -> list[str]:
-    inline = opening + ", ".join(numbers) + close.lstrip()
-    if len(inline) <= width:
-        return [inline]
-    lines = [opening]
-    line = ""
-    for number in numbers:
-        if line and len(indent) + len(line) + len(number) + 2 > width:
-            lines.append(indent + line)
-            line = ""
-        line = f"{line} {number}," if line else f"{number},"
-    lines.append(indent + line[:-1])
-    lines.append(close)
-    return lines
+        parts: list[str] = []
+        used = 2
+        for key, item in value.items():
+            key_text = _scalar_text(key) + ": "
+            separator = 2 if parts else 0
+            item_text = _inline(item, room - used - separator - len(key_text))
+            if item_text is None:
+                return None
+            parts.append(key_text + item_text)
+            used += separator + len(key_text) + len(item_text)
+        return "{" + ", ".join(parts) + "}"
+    if type(value) is list:
+        if not value:
+            return "[]"
+        if 3 * len(value) > room:  # each item needs at least one character and ", "
+            return None
+        parts = []
+        used = 2
+        for item in value:
+            separator = 2 if parts else 0
+            item_text = _inline(item, room - used - separator)
+            if item_text is None:
+                return None
+            parts.append(item_text)
+            used += separator + len(item_text)
+        return "[" + ", ".join(parts) + "]"
+    if type(value) is str and len(value) + 2 > room:
+        return None  # before encoding: a 1 MB string must not be encoded to learn that
+    text = _scalar_text(value)
+    return text if len(text) <= room else None
 
 
 def _cut(text: str, limit_bytes: int, total_bytes: int, *, is_json: bool) -> Preview:
@@ -239,4 +316,6 @@ def _cut(text: str, limit_bytes: int, total_bytes: int, *, is_json: bool) -> Pre
         return Preview(sanitize(text), is_json, False, total_bytes)
     cut = text.rfind("\n", 0, limit_bytes)
     shown = text[: cut if cut > 0 else limit_bytes]
-    return Preview(sanitize(shown), is_json, True, total_bytes)
+    lines_shown = shown.count("\n") + 1
+    lines_total = text.count("\n") + 1
+    return Preview(sanitize(shown), is_json, True, total_bytes, lines_shown, lines_total)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
 from textual.widgets import TextArea
 
 from aro_tui.ui.screens.main import MainScreen
+from aro_tui.ui.screens.pager import PagerScreen
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.request.input_editor import InputEditor
 from aro_tui.ui.widgets.response.exchange_view import ResponsePane
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
@@ -172,3 +175,33 @@ async def test_a_running_call_shows_its_own_request_not_the_last_exchange(tmp_pa
         assert "slow · running" in str(screen.query_one(ResponsePane).border_title)
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: len(app.exchange_log) == 2, "the cancelled exchange")
+
+
+async def test_a_deeply_nested_answer_is_shown_with_its_numbers_exact(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "ui-hostile")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        response = screen.query_one("#response-text", TextArea)
+        await wait_until(pilot, lambda: plugin_state(app, "ui-hostile") == "ready", "ready")
+        for number, depth in enumerate((2, 600), start=1):
+            screen.send("ui-hostile", "deep", json.dumps({"depth": depth}))
+            await wait_until(pilot, lambda n=number: screen.shown_number == n, "the exchange")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.exchange_log.entries[-1].status == "ok"
+            if depth == 2:
+                assert response.text.count('"level": ') == 2
+                assert '{"id": 123456789012345678901234567890}' in response.text  # not 1.23e+29
+        # orjson writes at most 255 levels: the pane's worker used to die and take the app down.
+        assert app.is_running
+        assert response.text.startswith('{\n  "level": {\n    "level": {')
+        assert response.text.count('"level": ') > 200  # the rest is past the preview's size
+        note = str(screen.query_one("#response-note").render())
+        assert re.search(r"showing [\d,]+ of [\d,]+ lines", note)  # was "64.0 KiB of 3.4 KiB"
+        screen.query_one(ExchangeTable).focus()
+        await pilot.press("x")  # view all: the pager lays out the whole answer
+        assert isinstance(app.screen, PagerScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.query_one("#pager-text", TextArea).text.count('"level": ') == 600
+        assert "showing" not in str(app.screen.query_one("#pager-title").render())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import orjson
+import pytest
 
 from aro_tui.ui.formatting import preview_body
 from aro_tui.ui.widgets.sidebar.action_list import wrap_docstring
@@ -44,16 +45,70 @@ def test_the_panes_width_decides_how_many_numbers_share_a_line() -> None:
     assert len(wide) < len(narrow) / 2
 
 
-def test_arrays_with_anything_but_numbers_keep_one_item_a_line() -> None:
+def test_records_and_pairs_that_fit_the_pane_take_one_line_each() -> None:
     document = {
-        "most_common": [["hello", 2], ["world", 1]],
+        "most_common": [["the", 2], ["cat", 1]],
+        "labels": [{"label": "POSITIVE", "score": 0.98}, {"label": "NEGATIVE", "score": 0.02}],
         "flags": [True, False, None],
         "text": "[\n  1,\n  2\n]",  # looks like an array only once escaped
     }
     text = _pane_text(document)
     assert json.loads(text) == document
-    assert '      "hello",\n      2\n' in text
-    assert "    true,\n    false,\n    null\n" in text
+    assert text.splitlines() == [
+        "{",
+        '  "most_common": [["the", 2], ["cat", 1]],',
+        '  "labels": [',
+        '    {"label": "POSITIVE", "score": 0.98},',
+        '    {"label": "NEGATIVE", "score": 0.02}',
+        "  ],",
+        '  "flags": [true, false, null],',
+        '  "text": "[\\n  1,\\n  2\\n]"',
+        "}",
+    ]
+
+
+def test_a_container_wider_than_the_pane_opens_one_member_a_line() -> None:
+    details = {"task": "feature-extraction", "device": "cpu", "bytes": 90_000_000}
+    wide = _pane_text({"details": details}, line_chars=100).splitlines()
+    narrow = _pane_text({"details": details}, line_chars=40).splitlines()
+    assert (
+        wide[1] == '  "details": {"task": "feature-extraction", "device": "cpu", "bytes": 90000000}'
+    )
+    assert narrow[1:6] == [
+        '  "details": {',
+        '    "task": "feature-extraction",',
+        '    "device": "cpu",',
+        '    "bytes": 90000000',
+        "  }",
+    ]
+
+
+def test_a_long_list_of_words_is_packed_like_numbers() -> None:
+    tokens = ["the", "cat", "sat", "on", "a", "mat"] * 20
+    text = _pane_text({"tokens": tokens, "long": ["x" * 80, "y"]})
+    assert json.loads(text) == {"tokens": tokens, "long": ["x" * 80, "y"]}
+    lines = text.splitlines()
+    assert len(lines) < 25  # one a line: 120 lines
+    assert all(len(line) <= 60 for line in lines if "xxx" not in line)
+    assert f'    "{"x" * 80}",' in lines  # an item wider than the pane has its own line
+
+
+def test_integers_past_64_bits_are_shown_as_the_plugin_sent_them() -> None:
+    body = b'{"id": 123456789012345678901234567890, "ids": [18446744073709551617, 1]}'
+    text = preview_body(body, len(body), 1 << 20).text
+    assert "123456789012345678901234567890" in text
+    assert "18446744073709551617" in text
+
+
+@pytest.mark.parametrize("depth", [600, 1010])
+def test_nesting_deeper_than_python_recurses_is_still_shown(depth: int) -> None:
+    body = b'{"a":' * depth + b"1" + b"}" * depth
+    preview = preview_body(body, len(body), 1 << 20)
+    if depth < 1000:  # read, too deep to lay out recursively: indented as text instead
+        assert preview.is_json
+        assert preview.text.count('"a": ') == depth
+    else:  # past what the JSON reader takes: the text as it came
+        assert preview.text.count('"a":') == depth
 
 
 def test_every_number_form_is_packed_and_keeps_its_value() -> None:

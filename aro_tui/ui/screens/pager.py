@@ -17,6 +17,9 @@ from textual.widgets import Static, TextArea
 from aro_tui.ui.formatting import format_size, preview_body
 
 PAGE_BYTES = 256 * 1024
+LAID_OUT_PAGE_CHARS = 4 * PAGE_BYTES
+"""How long the laid-out text of a one-page body may grow: indentation makes a body longer
+(quadratically when it nests deep), and "view all" should not cut an ordinary one."""
 
 ReadSlice = Callable[[int, int], bytes]
 """(offset, length) → bytes of the response."""
@@ -62,22 +65,25 @@ class PagerScreen(ModalScreen[None]):
     def _load(self, page: int) -> None:
         offset = page * PAGE_BYTES
         data = self.read_slice(offset, PAGE_BYTES)
+        cut = ""
         if self.page_count == 1:
-            preview = preview_body(data, self.total_bytes, PAGE_BYTES)
+            preview = preview_body(data, self.total_bytes, LAID_OUT_PAGE_CHARS)
             text, is_json = preview.text, preview.is_json
+            if preview.truncated:
+                cut = f" · showing {preview.lines_shown:,} of {preview.lines_total:,} lines"
         else:
             from aro_tui.core.sanitize import sanitize
 
             text, is_json = sanitize(data.decode("utf-8", "replace")), False
-        self.app.call_from_thread(self._show, page, text, is_json)
+        self.app.call_from_thread(self._show, page, text, is_json, cut)
 
-    def _show(self, page: int, text: str, is_json: bool) -> None:
+    def _show(self, page: int, text: str, is_json: bool, cut: str) -> None:
         area = self.query_one("#pager-text", TextArea)
         area.language = "json" if is_json else None
         area.load_text(text)
         title = Text.assemble(
             (self.title_text, "bold"),
-            f"  {format_size(self.total_bytes)} · page {page + 1} of {self.page_count}",
+            f"  {format_size(self.total_bytes)} · page {page + 1} of {self.page_count}{cut}",
             ("  n/p: next/previous · escape: close", "dim"),
         )
         self.query_one("#pager-title", Static).update(title)

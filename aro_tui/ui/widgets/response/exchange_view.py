@@ -55,14 +55,20 @@ class ResponsePane(Vertical):
 
 
 def truncation_note(preview: Preview, limit_bytes: int) -> Text | None:
-    """``showing 64 KiB of 50 MiB — x: view all · ctrl+s: save`` when cut."""
+    """``showing 64 KiB of 50 MiB — x: view all · ctrl+s: save`` when cut; ``showing 1,310 of
+    4,020 lines`` when the whole body was read and only its laid-out text is longer than the
+    limit (its bytes may be fewer than the limit)."""
     if not preview.truncated:
         return None
+    if preview.lines_total:
+        shown, total = f"{preview.lines_shown:,}", f"{preview.lines_total:,} lines"
+    else:
+        shown, total = format_size(limit_bytes), format_size(preview.total_bytes)
     return Text.assemble(
         ("showing ", "dim"),
-        (format_size(limit_bytes), "bold"),
+        (shown, "bold"),
         (" of ", "dim"),
-        (format_size(preview.total_bytes), "bold"),
+        (total, "bold"),
         (" — x: view all · ctrl+s: save", "dim"),
     )
 

@@ -9,7 +9,11 @@ HOSTILE = "[bold red]not bold[/] \x1b]52;c;cHduZWQ=\x07 \x1b[2J [link=x]y[/link]
 
 
 def aro_plugin_info() -> Dict[str, Any]:
-    return {"name": "ui-hostile", "version": "1.0.0", "actions": ["markup", "slow", "huge-doc"]}
+    return {
+        "name": "ui-hostile",
+        "version": "1.0.0",
+        "actions": ["markup", "slow", "huge-doc", "deep"],
+    }
 
 
 def aro_action_markup(input_json: str) -> str:
@@ -46,3 +50,17 @@ def aro_action_huge_doc(input_json: str) -> str:
 aro_action_huge_doc.__doc__ = "A docstring of some 840 KB.\n\nInput:\n" + "\n".join(
     "    - param%d: %s" % (index, "word " * 30) for index in range(5000)
 )
+
+
+def aro_action_deep(input_json: str) -> str:
+    """
+    Answer valid JSON nested deeper than JSON libraries like to write it.
+
+    Input:
+        - depth: How many objects inside each other (default: 300)
+        - id: An integer past 64 bits at the bottom (default: 123456789012345678901234567890)
+    """
+    params = json.loads(input_json)
+    depth = int(params.get("depth", 300))
+    bottom = json.dumps({"id": params.get("id", 123456789012345678901234567890)})
+    return '{"level":' * depth + bottom + "}" * depth
