@@ -14,6 +14,7 @@ from aro_tui.core.session.json_diff import (
     format_path,
     format_value,
 )
+from aro_tui.core.session.replay import diff_responses
 
 
 def changes(old: Any, new: Any, **options: Any) -> list[tuple[str, str, Any, Any]]:
@@ -133,3 +134,21 @@ def test_values_are_truncated_for_people() -> None:
 def test_options_reject_negative_tolerance() -> None:
     with pytest.raises(ValueError, match="tolerances"):
         DiffOptions.build(rel_tol=-1)
+
+
+def test_response_bodies_with_integers_past_64_bits_compare_exactly() -> None:
+    old = b'{"id": 123456789012345678901234567890, "n": 1}'
+    new = b'{"id": 123456789012345678901234567891, "n": 1}'
+    diff = diff_responses(old, new)  # read as floats, both ids were the same number
+    assert [entry.describe() for entry in diff.entries] == [
+        "~ $.id: 123456789012345678901234567890 → 123456789012345678901234567891"
+    ]
+    assert diff_responses(old, old).equal
+
+
+def test_a_tolerance_does_not_fail_on_integers_past_the_range_of_floats() -> None:
+    huge = 10**400
+    assert changes({"n": huge}, {"n": huge + 1}, rel_tol=0.01) == [
+        ("$.n", "changed", huge, huge + 1)
+    ]
+    assert changes({"n": 100}, {"n": 100.5}, rel_tol=0.01) == []

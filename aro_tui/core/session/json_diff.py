@@ -174,7 +174,12 @@ def _scalars_equal(old: Any, new: Any, options: DiffOptions) -> bool:
     if _is_number(old) and _is_number(new):
         if old == new:
             return True
-        return math.isclose(old, new, rel_tol=options.rel_tol, abs_tol=options.abs_tol)
+        if not (options.rel_tol or options.abs_tol):
+            return False  # math.isclose compares as floats: integers past 2**53 would match
+        try:
+            return math.isclose(old, new, rel_tol=options.rel_tol, abs_tol=options.abs_tol)
+        except OverflowError:  # an integer past a float's range: only an equal one is close
+            return False
     # JSON's true is not 1; a dict or list against a scalar is a change of type.
     return type(old) is type(new) and bool(old == new)
 

@@ -10,10 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
-
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.process import PluginProcess
+from aro_tui.core.json_values import loads_exact
 from aro_tui.core.session.json_diff import DiffEntry, DiffOptions, JsonDiff, diff_json
 from aro_tui.core.session.records import RecordedExchange
 
@@ -135,8 +134,8 @@ def _parse(body: bytes | None) -> tuple[bool, Any]:
     if body is None:
         return False, None
     try:
-        return True, orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return True, loads_exact(body)  # two ids past 64 bits must not compare equal as floats
+    except ValueError:
         return False, None
 
 
