@@ -132,7 +132,11 @@ def result_line(index: int, line_number: int, exchange: Exchange) -> bytes:
         head["runtime_notes"] = [note.code for note in exchange.runtime_notes]
     if exchange.status in (ExchangeStatus.OK, ExchangeStatus.PLUGIN_ERROR) and response:
         if b"\n" in response or b"\r" in response:
-            response = orjson.dumps(orjson.loads(response))  # keep it one line
+            # Keep it one line. In JSON text the host validated, a line break can only be
+            # whitespace between tokens (inside a string it is escaped), so a space replaces
+            # it; parsing and writing it again would have turned integers past 64 bits into
+            # floats (orjson) and failed past 255 levels of nesting.
+            response = response.replace(b"\r", b" ").replace(b"\n", b" ")
         return orjson.dumps(head)[:-1] + b',"response":' + response + b"}\n"
     return orjson.dumps(head) + b"\n"
 

@@ -68,3 +68,16 @@ def test_a_crash_mid_batch_fails_that_call_and_the_rest_run(
     assert "exited with code 5" in str(results[1]["error"])
     assert results[3]["response"] == {"n": 4}
     assert "4 calls, 1 errors" in capfd.readouterr().err
+
+
+def test_an_answer_on_several_lines_is_written_on_one_with_its_numbers_exact(
+    tmp_path: Path,
+) -> None:
+    document = {"id": 123456789012345678901234567890, "text": "two\nlines", "nested": [[1.5]]}
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(json.dumps(document) + "\n" + json.dumps({"n": 1}) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", FAULTY, "pretty", str(inputs), "-o", str(out), "--no-progress"]) == 0
+    first, second = _results(out)  # two inputs, two lines
+    assert first["response"] == document  # json keeps big integers exact; orjson did not
+    assert second["response"] == {"n": 1}

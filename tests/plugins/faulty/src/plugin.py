@@ -41,6 +41,7 @@ def aro_plugin_info() -> Dict[str, Any]:
             "slow-chatty",
             "stderr-elsewhere",
             "partial-line",
+            "pretty",
         ],
     }
 
@@ -48,6 +49,11 @@ def aro_plugin_info() -> Dict[str, Any]:
 def aro_action_echo(input_json: str) -> str:
     """Return the input unchanged."""
     return input_json
+
+
+def aro_action_pretty(input_json: str) -> str:
+    """Return the input indented, one member a line (json.dumps with indent=2)."""
+    return json.dumps(json.loads(input_json), indent=2)
 
 
 def aro_action_size(input_json: str) -> str:
