@@ -75,6 +75,11 @@ class DashboardCommands(Provider):
             ("Clear the log filter", "clear_filter", ""),
             ("Show/hide the memory chart (telemetry)", "toggle_telemetry", "GPU, host, models"),
             ("Show/hide internal calls", "toggle_internal", "aro-tui's models queries"),
+            (
+                "Memory chart: axis to the GPU total / fit to the lines",
+                "toggle_chart_axis",
+                "z; fitted by default, so small models show",
+            ),
             ("Edit the input", "focus_input", "the JSON editor"),
         ]
         for title, action_name, help_text in actions:

@@ -110,3 +110,29 @@ def test_snapshot_telemetry_view_small_terminal(
 ) -> None:
     app = make_app(tmp_path, BUNDLED)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_telemetry_view)
+
+
+async def test_the_memory_axis_fits_the_lines_and_z_lets_it_reach_the_gpu_total(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _telemetry_view(pilot)  # an 8 GiB card; a load takes it from 0.6 to 3.1 GiB
+        panel = app.main_screen.query_one(TelemetryPanel)
+
+        def chart_lines() -> list[str]:
+            return panel.chart.render().plain.splitlines()
+
+        def axis_top() -> str:
+            return chart_lines()[1].split("┤")[0].strip()
+
+        assert axis_top() == "3.5 GiB"  # fitted: the 2.5 GiB step spans most of the height
+        assert "┄ total" not in chart_lines()[0]  # the total is beyond the axis
+        assert "GPU0 3.1 GiB / 8.0 GiB" in chart_lines()[0]  # and still in the legend
+        assert "z: axis to GPU total" in str(panel.query_one("#telemetry-status").render())
+        await pilot.press("z")
+        assert axis_top() == "8.2 GiB"
+        assert "┄ total" in chart_lines()[0]
+        assert "z: axis to fit" in str(panel.query_one("#telemetry-status").render())
+        await pilot.press("z")
+        assert axis_top() == "3.5 GiB"

@@ -145,9 +145,14 @@ async def _fix_axis(pilot: Any) -> None:
     await pilot.pause()
 
 
+async def _fix_axis_to_total(pilot: Any) -> None:
+    pilot.app.query_one(TelemetryPanel).set_axis_to_total(True)
+    await _fix_axis(pilot)
+
+
 def test_snapshot_gpu_lines_and_limit(snap_compare: Callable[..., bool]) -> None:
     panel = _scenario(_scripted_gpu(), with_calls=False)
-    assert snap_compare(_snapshot_app(panel), terminal_size=SIZE, run_before=_fix_axis)
+    assert snap_compare(_snapshot_app(panel), terminal_size=SIZE, run_before=_fix_axis_to_total)
 
 
 def test_snapshot_model_load_with_calls(snap_compare: Callable[..., bool]) -> None:

@@ -94,6 +94,14 @@ class MainScreen(ExchangeDetailPanes):
             id="toggle-telemetry",
             priority=True,
         ),
+        Binding(
+            "z",
+            "toggle_chart_axis",
+            "Axis",
+            tooltip="Memory chart: fit the axis to the lines, or let it reach the GPU total",
+            id="chart-axis",
+            show=False,  # the chart's status line names it
+        ),
         # F-keys reach every terminal the same way; alt+N below is the quicker set.
         Binding("f2", "focus_input", "Edit", id="focus.input-f2", priority=True),
         Binding(

@@ -103,6 +103,16 @@ class TelemetryWiring(ExchangeActions):
         """Show the memory chart and model cache in place of the request/response panes."""
         self.set_class(not self.has_class("-telemetry"), "-telemetry")
 
+    def action_toggle_chart_axis(self) -> None:
+        """Let the memory axis reach the GPU total, or fit it to the lines drawn again."""
+        if not self.has_class("-telemetry"):
+            self.say("The memory chart is hidden: f8 shows it.", "warning")
+            return
+        to_total = not self.telemetry.chart.axis_to_total
+        self.telemetry.set_axis_to_total(to_total)
+        reach = "reaches the GPU total" if to_total else "fits the memory lines"
+        self.say(f"The memory axis {reach}.")
+
     def action_toggle_internal(self) -> None:
         """Show or hide aro-tui's own ``models`` queries in the log and the chart."""
         table = self.query_one(ExchangeTable)

@@ -132,6 +132,10 @@ class MemoryChart(Widget):
     """Whose process tree the plugin lines show (None: no plugin lines)."""
     show_internal: reactive[bool] = reactive(False)
     """Whether aro-tui's own ``models`` queries are drawn as spans."""
+    axis_to_total: reactive[bool] = reactive(False)
+    """Whether the memory axis reaches the GPU's total; by default it fits the lines drawn, so
+    a model of a few hundred MiB is a visible step on a card of 80 GiB (the total stays in
+    the legend, and is drawn when it is within the axis)."""
     end_t: reactive[float | None] = reactive(None)
     """Epoch time the axis ends at; None follows the newest sample (tests fix it)."""
 
@@ -169,7 +173,7 @@ class MemoryChart(Widget):
         plot_columns = width - GUTTER
         plot_rows = height - 4
         series = self._series(visible)
-        y_max = _y_limit(series)
+        y_max = _y_limit(series, to_total=self.axis_to_total)
         canvas = _Canvas(plot_columns, plot_rows)
 
         def x_of(t: float) -> int:
@@ -205,7 +209,7 @@ class MemoryChart(Widget):
         event_columns = {column_of(e.t) for e in events}
 
         text = Text(no_wrap=True, overflow="crop", end="")
-        text.append_text(self._legend(visible, width))
+        text.append_text(self._legend(visible, width, y_max))
         for row in range(plot_rows):
             text.append("\n")
             text.append(self._y_label(row, plot_rows, y_max), self._style("memory-chart--axis"))
@@ -248,7 +252,7 @@ class MemoryChart(Widget):
                 series.append(_Series("plugin GPU", "memory-chart--plugin-gpu", gpu))
         return series
 
-    def _legend(self, visible: list[TelemetrySample], width: int) -> Text:
+    def _legend(self, visible: list[TelemetrySample], width: int, y_max: float) -> Text:
         legend = Text(no_wrap=True, overflow="ellipsis", end="")
         latest = visible[-1] if visible else None
         if latest is None:
@@ -260,8 +264,10 @@ class MemoryChart(Widget):
                 f"GPU{device.index} {format_bytes(device.memory_used_bytes)}"
                 f" / {format_bytes(device.memory_total_bytes)}  "
             )
-            legend.append("┄ ", self._style("memory-chart--gpu-limit"))
-            legend.append("total  ")
+            total = device.memory_total_bytes
+            if total is not None and total <= y_max:  # else the axis fits the lines below it
+                legend.append("┄ ", self._style("memory-chart--gpu-limit"))
+                legend.append("total  ")
         if self.plugin is not None:
             if latest.devices:
                 legend.append("━ ", self._style("memory-chart--plugin-gpu"))
@@ -346,12 +352,15 @@ def _usage(sample: TelemetrySample, plugin: str, kind: str) -> float | None:
     return usage.rss_bytes if kind == "rss" else usage.gpu_memory_bytes
 
 
-def _y_limit(series: list[_Series]) -> float:
-    """The top of the axis: the largest value shown plus a margin (the GPU total is shown)."""
-    values = [value for line in series for _, value in line.points if value is not None]
-    top = max(values, default=0.0)
+def _y_limit(series: list[_Series], *, to_total: bool) -> float:
+    """The top of the axis: the largest memory line plus a margin, or (``to_total``) the GPU
+    total when that is larger."""
+    top = max(
+        (value for line in series if not line.dashed for _, value in line.points if value),
+        default=0.0,
+    )
     limits = [v for line in series if line.dashed for _, v in line.points if v is not None]
-    if limits and top <= max(limits):
+    if to_total and limits and top <= max(limits):
         return max(limits) * 1.02
     return max(top * 1.15, 64 * 1024**2)
 

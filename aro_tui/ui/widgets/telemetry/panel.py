@@ -203,6 +203,11 @@ class TelemetryPanel(Vertical):
         """Draw aro-tui's own ``models`` queries as (dim) spans, or hide them."""
         self.chart.show_internal = show
 
+    def set_axis_to_total(self, to_total: bool) -> None:
+        """Let the memory axis reach the GPU total, or fit it to the lines drawn."""
+        self.chart.axis_to_total = to_total
+        self.refresh_view()
+
     def set_axis_end(self, end_t: float | None) -> None:
         """Fix the axis end (epoch s) or follow the newest sample (None)."""
         self.chart.end_t = end_t
@@ -240,4 +245,5 @@ class TelemetryPanel(Vertical):
         for device in latest.devices:
             util = "—" if device.utilization_percent is None else f"{device.utilization_percent}%"
             parts.append(f"GPU{device.index} {device.name} util {util}")
+        parts.append("z: axis to fit" if self.chart.axis_to_total else "z: axis to GPU total")
         return " · ".join(parts)
