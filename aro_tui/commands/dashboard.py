@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between memory samples (default 1.0, at least 0.1)",
     )
     parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart a plugin, once idle, when a file in its folder changes (default: say so)",
+    )
+    parser.add_argument(
         "--no-record",
         action="store_true",
         help="don't record this session (default: recorded; see 'aro-tui sessions')",
@@ -71,6 +76,7 @@ def run_dashboard(argv: list[str]) -> int:
         sample_interval_s=args.sample_interval,
         user_files=True,
         record=not args.no_record,
+        reload=args.reload,
     )
     app = AroApp(config, discovery)
     app.run()

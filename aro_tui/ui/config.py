@@ -43,5 +43,9 @@ class AppConfig:
     """Where recordings go (None: ``$XDG_DATA_HOME/aro-tui/sessions``)."""
     theme: str | None = None
     """The theme without ``user_files`` (None: aro-dark)."""
+    reload: bool = False
+    """``--reload``: restart a plugin, once it is idle, when its files change on disk."""
+    source_poll_s: float = 1.0
+    """How often plugin folders are checked for files changed after their process started."""
     open_session: Path | None = None
     """``aro-tui open``: show this recording read-only instead of a live session."""

@@ -58,6 +58,9 @@ class PluginEntry:
     """The start/stop/restart in progress (one at a time; others are ignored meanwhile)."""
     failure: str | None = None
     """Why the last lifecycle operation or call failed inside aro-tui (an exception's text)."""
+    changed_sources: tuple[str, ...] = ()
+    """Files under the plugin's folder modified after its process started, newest first: the
+    process still runs the code it imported before."""
 
     @property
     def name(self) -> str:

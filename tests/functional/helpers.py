@@ -29,6 +29,8 @@ def make_app(
     timeout_s: float = 30.0,
     autostart: bool = True,
     max_table_rows: int = 500,
+    reload: bool = False,
+    source_poll_s: float = 1.0,
 ) -> AroApp:
     """The real app in deterministic mode, its input memory under ``tmp_path``."""
     config = AppConfig(
@@ -38,6 +40,8 @@ def make_app(
         deterministic=True,
         autostart=autostart,
         max_table_rows=max_table_rows,
+        reload=reload,
+        source_poll_s=source_poll_s,
     )
     return AroApp(config, discovery_of(*folders))
 

@@ -91,6 +91,9 @@ class PluginProcess:
         """The harness's info document: ``actions`` [{name, function, defined, doc}],
         ``undeclared``, ``plugin_info`` (what aro_plugin_info() returned), ``info_error``."""
         self.cold_start_s: float | None = None
+        self.started_at: float | None = None
+        """Wall clock (epoch s) when the current process was spawned: a source file modified
+        later is not what it runs."""
         self.import_printed_bytes = 0
         """What the module wrote through ``sys.stdout`` while it was imported."""
         self.pid: int | None = None
@@ -283,6 +286,7 @@ class PluginProcess:
             observed=False,
         )
         self._inflight.expect_startup(startup)
+        self.started_at = time.time()
         self._set_state(PluginState.STARTING)
         started_s = time.monotonic()
         try:

@@ -207,6 +207,7 @@ class MainScreen(ExchangeDetailPanes):
         self.query_one("#telemetry").border_title = "Memory · calls · model cache"
         if not self.aro.read_only:
             self.start_telemetry()
+            self.watch_sources()
         self.setup_sessions()
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw_log())
         self.query_one(StderrView).show_lines([])
@@ -385,6 +386,7 @@ class MainScreen(ExchangeDetailPanes):
             return
         if message.state is PluginState.READY:
             entry.failure = None
+        self.sources_state_changed(entry, message.state)
         self.plugin_changed(entry)
         if message.plugin == self.current_plugin:
             editor = self.query_one(InputEditor)

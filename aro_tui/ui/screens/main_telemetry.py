@@ -12,12 +12,12 @@ from aro_tui.core.host.process import PluginProcess, PluginState
 from aro_tui.core.telemetry import open_gpu_backend
 from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.ui.registry import PluginEntry
-from aro_tui.ui.screens.main_actions import ExchangeActions
+from aro_tui.ui.screens.main_reload import SourceReload
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
 from aro_tui.ui.widgets.telemetry import TelemetryPanel
 
 
-class TelemetryWiring(ExchangeActions):
+class TelemetryWiring(SourceReload):
     """Feeds the :class:`TelemetryPanel` from host events; the layout lives in ``main.py``."""
 
     def start_telemetry(self) -> None:

@@ -1,0 +1,75 @@
+"""Which of a plugin's files changed on disk after its process started.
+
+A plugin process keeps the code it imported: after an edit, every call still runs the old
+code until the plugin is restarted, which is the first thing a plugin author forgets. The
+dashboard asks this module, about once a second and in a worker thread, for the files under
+the plugin's folder modified since the process started.
+
+Why modification times against the start time rather than a snapshot of the files: there is
+nothing to store per start and nothing to race with (a snapshot taken when the process starts
+can miss an edit saved while it imports). A timestamp is never later than the write that made
+it, so a file saved before the start is never reported. A file deleted since the start is not
+noticed (only its folder's time changes, and Python changes that too when it writes
+``__pycache__``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+WATCHED_SUFFIXES = frozenset({".py", ".yaml", ".yml", ".json", ".toml"})
+"""Code, and the configuration a plugin reads at import (``plugin.yaml`` among them)."""
+SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", "site-packages"})
+"""Besides hidden folders and virtual environments (a folder holding ``pyvenv.cfg``)."""
+MAX_ENTRIES = 5000
+"""How many folder entries one scan looks at, at most: a plugin folder that holds a dataset
+must not make every scan slow; what lies past the cap is not watched."""
+
+
+@dataclass(frozen=True)
+class SourceChanges:
+    """Files modified after ``since`` (epoch s), newest first, relative to the plugin folder."""
+
+    paths: tuple[str, ...]
+    complete: bool
+    """False when the folder had more than ``MAX_ENTRIES`` entries (the rest was not looked at)."""
+
+
+def changed_since(root: Path, since: float) -> SourceChanges:
+    """The watched files under ``root`` whose modification time is after ``since``."""
+    since_ns = int(since * 1e9)
+    found: list[tuple[int, str]] = []
+    budget = MAX_ENTRIES
+    pending = [root]
+    while pending and budget > 0:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    budget -= 1
+                    if budget < 0:
+                        break
+                    name = entry.name
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if not _skipped(name, entry.path):
+                                pending.append(Path(entry.path))
+                        elif Path(name).suffix in WATCHED_SUFFIXES:
+                            modified_ns = entry.stat().st_mtime_ns
+                            if modified_ns > since_ns:
+                                found.append((modified_ns, entry.path))
+                    except OSError:  # gone between the listing and the stat
+                        continue
+        except OSError:
+            continue
+    found.sort(reverse=True)
+    paths = tuple(str(Path(path).relative_to(root)) for _, path in found)
+    return SourceChanges(paths, complete=budget >= 0 and not pending)
+
+
+def _skipped(name: str, path: str) -> bool:
+    if name.startswith(".") or name in SKIPPED_FOLDERS:
+        return True
+    return (Path(path) / "pyvenv.cfg").exists()

@@ -1,0 +1,90 @@
+"""The main screen's watch on plugin files: an edit after a plugin started is flagged, and
+with ``--reload`` the plugin is restarted once it is idle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+
+from aro_tui.core.host.process import PluginState
+from aro_tui.core.plugins.source_changes import SourceChanges, changed_since
+from aro_tui.ui.registry import PluginEntry
+from aro_tui.ui.screens.main_actions import ExchangeActions
+
+_Scan = tuple[str, Path, float]
+"""(plugin name, plugin folder, when its process started)."""
+
+
+class SourceReload(ExchangeActions):
+    """Looks for plugin files modified after their process started (in a worker thread,
+    every ``AppConfig.source_poll_s``); the layout lives in ``main.py``."""
+
+    def watch_sources(self) -> None:
+        """Start looking (not for a recording: nothing of it runs)."""
+        self.set_interval(self.aro.config.source_poll_s, self._check_sources)
+
+    def plugin_changed(self, entry: PluginEntry) -> None:
+        """Redraw ``entry`` (defined by the layout)."""
+        raise NotImplementedError
+
+    def sources_state_changed(self, entry: PluginEntry, state: PluginState) -> None:
+        """A new process runs the files as they are now: nothing of it is stale yet."""
+        if state is PluginState.STARTING:
+            entry.changed_sources = ()
+
+    def _check_sources(self) -> None:
+        reload = self.aro.config.reload
+        scans: list[_Scan] = []
+        for entry in self.aro.registry.entries.values():
+            process = entry.process
+            if process is None or process.started_at is None:
+                continue
+            # With --reload a plugin that crashed (an edit that does not import) is watched
+            # too: the next save that fixes it starts it again.
+            if process.running or (reload and entry.state_text == "crashed"):
+                scans.append((entry.name, entry.plugin.root, process.started_at))
+        if scans:
+            self._scan_sources(scans)
+
+    @work(thread=True, exclusive=True, group="sources")
+    def _scan_sources(self, scans: list[_Scan]) -> None:
+        found = [(name, since, changed_since(root, since)) for name, root, since in scans]
+        self.app.call_from_thread(self._sources_scanned, found)
+
+    def _sources_scanned(self, found: list[tuple[str, float, SourceChanges]]) -> None:
+        for name, since, changes in found:
+            entry = self.aro.registry.get(name)
+            process = None if entry is None else entry.process
+            if entry is None or process is None or process.started_at != since:
+                continue  # restarted or gone meanwhile: the next scan looks again
+            new_paths = [path for path in changes.paths if path not in entry.changed_sources]
+            if changes.paths != entry.changed_sources:
+                entry.changed_sources = changes.paths
+                self.plugin_changed(entry)
+            if not changes.paths:
+                continue
+            if self.aro.config.reload:
+                self._reload_when_idle(entry)
+            elif new_paths:
+                self.say(
+                    f"{name}: {new_paths[0]} changed after the plugin started; it still runs "
+                    "the code it imported. Shift+R restarts it (aro-tui --reload does it "
+                    "by itself).",
+                    "warning",
+                )
+
+    def _reload_when_idle(self, entry: PluginEntry) -> None:
+        """Restart now if nothing runs (start, if it crashed); else the next scan tries
+        again."""
+        process = entry.process
+        if process is None or entry.lifecycle_verb is not None:
+            return
+        if entry.state_text == "crashed":
+            verb = "start"
+        elif process.state is PluginState.READY and not process.in_flight:
+            verb = "restart"
+        else:
+            return
+        self.say(f"{entry.name}: {verb}ing, {entry.changed_sources[0]} changed.")
+        self.lifecycle_command(entry.name, verb, quiet=True)

@@ -1,0 +1,92 @@
+"""A plugin edited while it runs: the dashboard says the process runs old code, and restarts
+it by itself with --reload."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from helpers import TEST_PLUGINS, make_app, plugin_state, wait_until
+from textual.widgets import TextArea
+
+from aro_tui.ui.app import AroApp
+from aro_tui.ui.widgets.sidebar.plugin_list import PluginList, plugin_prompt
+
+OLD_ANSWER = 'return "{}"'
+NEW_ANSWER = """return '{"version": 2}'"""
+
+
+def _editable_noop(tmp_path: Path) -> Path:
+    folder = tmp_path / "Plugins" / "noop"
+    shutil.copytree(TEST_PLUGINS / "noop", folder)
+    assert OLD_ANSWER in (folder / "src" / "plugin.py").read_text()
+    return folder
+
+
+def _edit(folder: Path) -> None:
+    source = folder / "src" / "plugin.py"
+    source.write_text(source.read_text().replace(OLD_ANSWER, NEW_ANSWER, 1))
+
+
+async def _noop_answer(pilot, app: AroApp, number: int) -> str:  # type: ignore[no-untyped-def]
+    screen = app.main_screen
+    screen.send("noop", "noop", "{}")
+    await wait_until(pilot, lambda: len(app.exchange_log) == number, f"exchange #{number}")
+    await wait_until(pilot, lambda: screen.shown_number == number, "it shown")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return screen.query_one("#response-text", TextArea).text
+
+
+async def test_an_edit_is_flagged_and_shift_r_runs_the_new_code(tmp_path: Path) -> None:
+    folder = _editable_noop(tmp_path)
+    app = make_app(tmp_path, folder, source_poll_s=0.05)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        entry = app.registry["noop"]
+        _edit(folder)
+        await wait_until(pilot, lambda: entry.changed_sources == ("src/plugin.py",), "the flag")
+        assert "ready · plugin.py changed" in plugin_prompt(entry).plain
+        assert await _noop_answer(pilot, app, 1) == "{}"  # the process still runs the old code
+        assert entry.changed_sources  # and says so until it restarts
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press("R")
+        await wait_until(pilot, lambda: entry.changed_sources == (), "the restart")
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready again")
+        assert '"version": 2' in await _noop_answer(pilot, app, 2)
+
+
+async def test_with_reload_an_edit_restarts_the_plugin_by_itself(tmp_path: Path) -> None:
+    folder = _editable_noop(tmp_path)
+    app = make_app(tmp_path, folder, reload=True, source_poll_s=0.05)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        process = app.registry["noop"].process
+        assert process is not None
+        first_start = process.started_at
+        _edit(folder)
+        await wait_until(pilot, lambda: process.started_at != first_start, "a restart")
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready again")
+        assert app.registry["noop"].changed_sources == ()
+        assert '"version": 2' in await _noop_answer(pilot, app, 1)
+
+
+async def test_with_reload_an_edit_that_does_not_import_waits_for_the_fix(
+    tmp_path: Path,
+) -> None:
+    folder = _editable_noop(tmp_path)
+    source = folder / "src" / "plugin.py"
+    working = source.read_text()
+    app = make_app(tmp_path, folder, reload=True, source_poll_s=0.05)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        source.write_text(working + "\ndef broken(:\n")
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "crashed", "the crash")
+        await wait_until(
+            pilot,
+            lambda: any("SyntaxError" in n.message for n in app._notifications),
+            "the import error named",
+        )
+        source.write_text(working.replace(OLD_ANSWER, """return '{"version": 3}'""", 1))
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "the fixed start")
+        assert '"version": 3' in await _noop_answer(pilot, app, 1)

@@ -1,0 +1,55 @@
+"""Files of a plugin modified after its process started: what is reported, and what is not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from aro_tui.core.plugins import source_changes
+from aro_tui.core.plugins.source_changes import changed_since
+
+STARTED = 1_700_000_000.0
+
+
+def _write(path: Path, modified: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("x = 1\n")
+    os.utime(path, (modified, modified))
+
+
+def test_only_watched_files_modified_after_the_start_are_reported_newest_first(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "plugin.yaml", STARTED - 60)
+    _write(tmp_path / "src" / "plugin.py", STARTED + 5)
+    _write(tmp_path / "src" / "helpers" / "text.py", STARTED + 9)
+    _write(tmp_path / "src" / "settings.json", STARTED + 1)
+    _write(tmp_path / "src" / "old.py", STARTED - 1)
+    _write(tmp_path / "src" / "weights.bin", STARTED + 7)  # not code or configuration
+    changes = changed_since(tmp_path, STARTED)
+    assert changes.paths == ("src/helpers/text.py", "src/plugin.py", "src/settings.json")
+    assert changes.complete
+
+
+def test_caches_hidden_folders_and_virtual_environments_are_not_looked_at(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "src" / "__pycache__" / "plugin.py", STARTED + 5)
+    _write(tmp_path / ".git" / "hooks" / "hook.py", STARTED + 5)
+    _write(tmp_path / "env" / "pyvenv.cfg", STARTED - 5)
+    _write(tmp_path / "env" / "lib" / "module.py", STARTED + 5)
+    _write(tmp_path / "src" / "plugin.py", STARTED - 5)
+    assert changed_since(tmp_path, STARTED).paths == ()
+
+
+def test_a_folder_past_the_entry_cap_says_the_scan_was_incomplete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(source_changes, "MAX_ENTRIES", 10)
+    for index in range(30):
+        _write(tmp_path / "data" / f"{index}.json", STARTED - 5)
+    changes = changed_since(tmp_path, STARTED)
+    assert not changes.complete
+    assert changed_since(tmp_path / "missing", STARTED).paths == ()
