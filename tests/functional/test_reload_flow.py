@@ -6,9 +6,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from helpers import TEST_PLUGINS, make_app, plugin_state, wait_until
 from textual.widgets import TextArea
 
+from aro_tui.core.plugins import source_changes
 from aro_tui.ui.app import AroApp
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList, plugin_prompt
 
@@ -90,3 +92,20 @@ async def test_with_reload_an_edit_that_does_not_import_waits_for_the_fix(
         source.write_text(working.replace(OLD_ANSWER, """return '{"version": 3}'""", 1))
         await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "the fixed start")
         assert '"version": 3' in await _noop_answer(pilot, app, 1)
+
+
+async def test_a_folder_too_large_to_scan_whole_is_named_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _editable_noop(tmp_path)
+    monkeypatch.setattr(source_changes, "MAX_ENTRIES", 2)  # the copy holds 3 entries
+    app = make_app(tmp_path, folder, source_poll_s=0.05)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+
+        def told() -> int:
+            return sum("are not noticed" in n.message for n in app._notifications)
+
+        await wait_until(pilot, lambda: told() == 1, "the note")
+        await pilot.pause(0.3)  # several more scans
+        assert told() == 1

@@ -160,6 +160,7 @@ class MainScreen(ExchangeDetailPanes):
         self._ticker: Timer | None = None
         self._footer_running: bool | None = None
         """Whether the footer now offers Stop (True) or Start (False) for the highlighted plugin."""
+        self.partially_watched: set[str] = set()
 
     @property
     def aro(self) -> AroApp:

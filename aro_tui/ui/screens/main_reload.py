@@ -8,7 +8,7 @@ from pathlib import Path
 from textual import work
 
 from aro_tui.core.host.process import PluginState
-from aro_tui.core.plugins.source_changes import SourceChanges, changed_since
+from aro_tui.core.plugins.source_changes import MAX_ENTRIES, SourceChanges, changed_since
 from aro_tui.ui.registry import PluginEntry
 from aro_tui.ui.screens.main_actions import ExchangeActions
 
@@ -19,6 +19,9 @@ _Scan = tuple[str, Path, float]
 class SourceReload(ExchangeActions):
     """Looks for plugin files modified after their process started (in a worker thread,
     every ``AppConfig.source_poll_s``); the layout lives in ``main.py``."""
+
+    partially_watched: set[str]
+    """Plugins whose folder holds more entries than one scan looks at (told once)."""
 
     def watch_sources(self) -> None:
         """Start looking (not for a recording: nothing of it runs)."""
@@ -58,6 +61,13 @@ class SourceReload(ExchangeActions):
             process = None if entry is None else entry.process
             if entry is None or process is None or process.started_at != since:
                 continue  # restarted or gone meanwhile: the next scan looks again
+            if not changes.complete and name not in self.partially_watched:
+                self.partially_watched.add(name)
+                self.say(
+                    f"{name}: its folder holds more than {MAX_ENTRIES:,} files and folders; "
+                    "edits past those are not noticed.",
+                    "warning",
+                )
             new_paths = [path for path in changes.paths if path not in entry.changed_sources]
             if changes.paths != entry.changed_sources:
                 entry.changed_sources = changes.paths
