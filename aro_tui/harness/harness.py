@@ -7,12 +7,15 @@ Standard library only, Python >= 3.9, started by path (the plugin's venv has no 
 Framing (see docs/host-protocol.md). A request on stdin is one header line
 ``<kind> <id> <length> <sent> <action>\\n`` followed by exactly ``length`` raw bytes (the
 action's input JSON text, UTF-8; ``sent`` is ``p`` when the host sent it while another request
-was in flight, else ``-``). A response on the protocol fd is one header line
-``<id> <status> <length> <action_ns> <rss_pages> <end> <printed>\\n`` followed by ``length``
-raw bytes (``action_ns``: how long the action ran, -1 for other requests; ``rss_pages``: this
-process's resident pages, -1 unless ``--report-rss``; ``printed``: bytes written through
-``sys.stdout`` since the previous frame, i.e. during the call, or during import for the first
-frame).
+was in flight, else ``-``). A response on the protocol fd is a fixed 44-byte binary header
+(``_FRAME_HEADER``: the magic ``AF``, a status code, the end flag, the body's length, the id,
+``action_ns``, ``rss_pages``, ``printed``; little-endian) followed by the body's raw bytes
+(``action_ns``: how long the action ran, -1 for other requests; ``rss_pages``: this process's
+resident pages, -1 unless ``--report-rss``; ``printed``: bytes written through ``sys.stdout``
+since the previous frame, i.e. during the call, or during import for the first frame). Why
+binary: packing it costs a third of formatting text, and the host reads it with one
+``unpack_from`` instead of a split and five ``int()`` (about 1 µs a call on both sides together,
+a twentieth of a no-op round trip).
 
 stderr markers let the host attribute every stderr line to the call that printed it although
 stdout and stderr are separate pipes. Before each response the harness flushes Python's
@@ -35,6 +38,7 @@ import io
 import json
 import os
 import signal
+import struct
 import sys
 import traceback
 from time import perf_counter_ns as _perf_counter_ns
@@ -62,6 +66,17 @@ _current_id: Optional[int] = None  # the id of the call whose action is running,
 _cancelled_ids: Set[int] = set()
 _declared_actions: Set[str] = set()
 _printed_bytes = 0  # written through sys.stdout since the last frame (UTF-8 bytes)
+_function_names: Dict[str, str] = {}  # action -> aro_action_<name>, for actions that exist
+
+_FRAME_HEADER = struct.Struct("<2sBBqqqqq")
+_FRAME_MAGIC = b"AF"
+# The host's protocol.HARNESS_STATUSES lists the same names in the same order.
+_STATUS_CODES = {
+    name: code
+    for code, name in enumerate(
+        ("ok", "raised", "unknown", "badtype", "cancelled", "ready", "import-error")
+    )
+}
 
 MODULE_CANDIDATES = ("plugin.py", "{underscored}.py", "__init__.py", "main.py")
 MAX_ERROR_REPR_CHARS = 2000
@@ -169,14 +184,14 @@ def _on_sigint(signum: int, frame: Optional[FrameType]) -> None:
         raise KeyboardInterrupt
 
 
-def _resident_pages() -> bytes:
-    """This process's resident pages as ASCII digits (statm's second field), or b"-1"."""
+def _resident_pages() -> int:
+    """This process's resident pages (statm's second field), or -1."""
     if _STATM_FD < 0:
-        return b"-1"
+        return -1
     try:
-        return os.pread(_STATM_FD, 64, 0).split(None, 2)[1]
-    except (OSError, IndexError):
-        return b"-1"
+        return int(os.pread(_STATM_FD, 64, 0).split(None, 2)[1])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 _NOTHING_UNREAD = b"\0\0\0\0"
@@ -204,19 +219,20 @@ def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1)
     sys.stdout.flush()
     sys.stderr.flush()
     if request_id and not _end_marker_always and not _stderr_unread():
-        end = b"c"
+        end = 0
         _previous_frame_clean = True
     else:
         os.write(_MARKER_FD, _MARKER_PREFIX + b"end " + str(request_id).encode() + b"\n")
-        end = b"s"
+        end = 1
         _previous_frame_clean = False
-    header = b"%d %s %d %d %s %s %d\n" % (
-        request_id,
-        status.encode(),
+    header = _FRAME_HEADER.pack(
+        _FRAME_MAGIC,
+        _STATUS_CODES[status],
+        end,
         len(body),
+        request_id,
         action_ns,
         _resident_pages(),
-        end,
         _printed_bytes,
     )
     _printed_bytes = 0
@@ -342,7 +358,9 @@ def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
 def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None:
     """Run one action exactly as the chapter's main loop dispatches it; write its frame."""
     global _current_id
-    function_name = "aro_action_" + action.replace("-", "_")
+    function_name = _function_names.get(action)
+    if function_name is None:
+        function_name = "aro_action_" + action.replace("-", "_")
     function = getattr(module, function_name, None)
     if function is None:
         if action in _declared_actions:
@@ -355,6 +373,7 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
             _json_bytes({"error": "Unknown action: " + action, "detail": detail}),
         )
         return
+    _function_names[action] = function_name
     started_ns = _perf_counter_ns()
     try:
         _current_id = request_id

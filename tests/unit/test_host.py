@@ -511,13 +511,35 @@ async def test_harness_reports_its_own_rss_only_when_memory_is_sampled(
         await plugin.stop()
 
 
+def _frame(request_id: int, body: bytes, *, status: int = 0, end: int = 1, **fields: int) -> bytes:
+    from aro_tui.core.host.protocol import FRAME_HEADER, FRAME_MAGIC
+
+    header = FRAME_HEADER.pack(
+        fields.get("magic_bytes", FRAME_MAGIC),
+        status,
+        end,
+        fields.get("length", len(body)),
+        request_id,
+        fields.get("action_ns", -1),
+        fields.get("rss_pages", -1),
+        fields.get("printed", 0),
+    )
+    return header + body
+
+
 def test_frame_headers_carry_rss_end_marker_and_printed_bytes() -> None:
     from aro_tui.core.host.protocol import FrameDecoder, ProtocolError
 
     decoder = FrameDecoder()
-    frames = decoder.feed(b"1 ok 2 5 321 s 0\n{}2 ok 2 6 -1 c 12\n{}3 ok 4 7 ")
-    frames += decoder.feed(b"9 c 0\n[1]")
-    frames += decoder.feed(b" ")
+    stream = (
+        _frame(1, b"{}", action_ns=5, rss_pages=321)
+        + _frame(2, b"{}", action_ns=6, end=0, printed=12)
+        + _frame(3, b"[1] ", action_ns=7, rss_pages=9, end=0)
+    )
+    split_at = len(stream) - 20  # the third header arrives in two pieces
+    frames = decoder.feed(stream[:split_at])
+    frames += decoder.feed(stream[split_at:-1])
+    frames += decoder.feed(stream[-1:])
     assert [
         (f.request_id, f.body, f.action_ns, f.rss_pages, f.end_marker, f.printed_bytes)
         for f in frames
@@ -527,16 +549,27 @@ def test_frame_headers_carry_rss_end_marker_and_printed_bytes() -> None:
         (3, b"[1] ", 7, 9, False, 0),
     ]
     big = FrameDecoder()
-    assert big.feed(b"4 ok 6 8 77 s 3\nabc") == []
-    assert big.feed(b"def") == [Frame(4, "ok", b"abcdef", 8, 77, True, 3)]
-    bad_headers = (
-        b"1 ok 2 5 x s 0\n{}",  # rss not a number
-        b"1 ok 2 5 6 x 0\n{}",  # unknown end field
-        b"1 ok 2 5 6 s x\n{}",  # printed not a number
-        b"1 ok 2 5 6 s\n{}",  # the printed field missing
-        b"1 ok 2 5 6 s 7 8\n{}",
-        b"1 ok 2\n{}",
+    whole = _frame(4, b"abcdef", action_ns=8, rss_pages=77, printed=3)
+    assert big.feed(whole[:-3]) == []
+    assert big.feed(whole[-3:]) == [Frame(4, "ok", b"abcdef", 8, 77, True, 3)]
+    bad_frames = (
+        _frame(1, b"{}", status=99),  # no such status
+        _frame(1, b"{}", end=2),  # end flag neither 0 nor 1
+        _frame(1, b"{}", length=-1),
+        _frame(1, b"{}", magic_bytes=b"XX"),
+        b"garbage that is not a frame\n" * 3,
+        b"g",  # wrong from its first byte: no need to wait for a whole header
     )
-    for bad in bad_headers:
+    for bad in bad_frames:
         with pytest.raises(ProtocolError):
             FrameDecoder().feed(bad)
+
+
+def test_harness_and_host_agree_on_status_codes() -> None:
+    from aro_tui.core.host.protocol import HARNESS_STATUSES
+    from aro_tui.harness import harness
+
+    assert [harness._STATUS_CODES[name] for name in HARNESS_STATUSES] == list(
+        range(len(HARNESS_STATUSES))
+    )
+    assert len(harness._STATUS_CODES) == len(HARNESS_STATUSES)

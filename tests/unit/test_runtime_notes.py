@@ -105,3 +105,35 @@ def test_unanswered_calls_get_only_the_input_note() -> None:
     crashed.stderr_bytes = 1_000_000
     notes = runtime_notes(crashed, RuntimeContext(import_printed_bytes=10))
     assert [note.code for note in notes] == ["input-too-large"]
+
+
+def test_the_quick_check_for_common_calls_never_hides_a_note() -> None:
+    """Calls the host finishes skip the note arithmetic when they are far from every limit;
+    at and around each limit the full computation must still run."""
+    from itertools import product
+
+    from aro_tui.core.runtime_notes import _all_notes, _unremarkable
+
+    long_dir = "/p" * 2048  # a PATH_MAX-long source folder
+    checked = skipped = 0
+    for request, response, stderr, printed, at_import, action_s, cold_s in product(
+        (0, 60 * 1024, 64 * 1024 - 1, 96 * 1024),
+        (None, 0, 32 * 1024 - 1, 64 * 1024),
+        (0, 32 * 1024 - 1, 64 * 1024 + 1),
+        (0, 1),
+        (0, 1),
+        (None, 0.001, 29.9, 30.0, 31.0),
+        (None, 0.1, 29.95),
+    ):
+        exchange = Exchange(1, "p", "a", b"x" * request, status=ExchangeStatus.OK)
+        exchange.response_bytes = None if response is None else b"r" * response
+        exchange.stderr_bytes = stderr
+        exchange.printed_bytes = printed
+        exchange.action_duration_s = action_s
+        context = RuntimeContext(long_dir, cold_s, at_import)
+        checked += 1
+        if _unremarkable(exchange, context):
+            skipped += 1
+            assert _all_notes(exchange, context) == (), (request, response, stderr, action_s)
+        assert runtime_notes(exchange, context) == _all_notes(exchange, context)
+    assert 0 < skipped < checked
