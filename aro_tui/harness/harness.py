@@ -7,15 +7,17 @@ Standard library only, Python >= 3.9, started by path (the plugin's venv has no 
 Framing (see docs/host-protocol.md). A request on stdin is one header line
 ``<kind> <id> <length> <sent> <action>\\n`` followed by exactly ``length`` raw bytes (the
 action's input JSON text, UTF-8; ``sent`` is ``p`` when the host sent it while another request
-was in flight, else ``-``). A response on the protocol fd is a fixed 44-byte binary header
+was in flight, else ``-``). A response on the protocol fd is a fixed 52-byte binary header
 (``_FRAME_HEADER``: the magic ``AF``, a status code, the end flag, the body's length, the id,
-``action_ns``, ``rss_pages``, ``printed``; little-endian) followed by the body's raw bytes
-(``action_ns``: how long the action ran, -1 for other requests; ``rss_pages``: this process's
-resident pages, -1 unless ``--report-rss``; ``printed``: bytes written through ``sys.stdout``
-since the previous frame, i.e. during the call, or during import for the first frame). Why
-binary: packing it costs a third of formatting text, and the host reads it with one
-``unpack_from`` instead of a split and five ``int()`` (about 1 µs a call on both sides together,
-a twentieth of a no-op round trip).
+``action_ns``, ``rss_pages``, ``printed``, ``answered_ns``; little-endian) followed by the
+body's raw bytes (``action_ns``: how long the action ran, -1 for other requests;
+``rss_pages``: this process's resident pages, -1 unless ``--report-rss``; ``printed``: bytes
+written through ``sys.stdout`` since the previous frame, i.e. during the call, or during import
+for the first frame; ``answered_ns``: ``time.monotonic_ns()`` as the frame is written, the
+clock the host reads too, so a round trip does not include the host's event loop being busy
+elsewhere). Why binary: packing it costs a third of formatting text, and the host reads it
+with one ``unpack_from`` instead of a split and five ``int()`` (about 1 µs a call on both
+sides together, a twentieth of a no-op round trip).
 
 stderr markers let the host attribute every stderr line to the call that printed it although
 stdout and stderr are separate pipes. Before each response the harness flushes Python's
@@ -41,6 +43,7 @@ import signal
 import struct
 import sys
 import traceback
+from time import monotonic_ns as _monotonic_ns
 from time import perf_counter_ns as _perf_counter_ns
 from types import FrameType, ModuleType
 from typing import Any, BinaryIO, Callable, Dict, List, Optional, Set
@@ -68,7 +71,7 @@ _declared_actions: Set[str] = set()
 _printed_bytes = 0  # written through sys.stdout since the last frame (UTF-8 bytes)
 _function_names: Dict[str, str] = {}  # action -> aro_action_<name>, for actions that exist
 
-_FRAME_HEADER = struct.Struct("<2sBBqqqqq")
+_FRAME_HEADER = struct.Struct("<2sBBqqqqqq")
 _FRAME_MAGIC = b"AF"
 # The host's protocol.HARNESS_STATUSES lists the same names in the same order.
 _STATUS_CODES = {
@@ -234,6 +237,7 @@ def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1)
         action_ns,
         _resident_pages(),
         _printed_bytes,
+        _monotonic_ns(),
     )
     _printed_bytes = 0
     if len(body) < 65536:

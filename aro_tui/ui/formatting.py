@@ -78,10 +78,9 @@ def format_duration(duration_ms: float | None, deterministic: bool = False) -> s
 def format_timings(
     action_duration_ms: float | None, round_trip_ms: float | None, deterministic: bool = False
 ) -> str:
-    """``action 0.4 ms · round trip 9.8 ms``: the plugin's own time and what aro-tui saw.
-
-    The round trip includes the dashboard's event loop getting round to the answer, so it
-    can be far longer than the action on a busy screen; the action time is the plugin's.
+    """``action 0.4 ms · round trip 0.6 ms``: the plugin's own time, and from sending the
+    request until the plugin wrote its answer (stamped by the plugin on the monotonic clock the
+    host reads, so a dashboard busy drawing does not lengthen it).
     """
     parts = []
     if action_duration_ms is not None:

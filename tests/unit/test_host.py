@@ -95,6 +95,22 @@ async def test_exchange_times_have_sub_millisecond_resolution_on_every_loop(
         assert exchange.action_duration_s <= exchange.latency_s
 
 
+async def test_a_busy_event_loop_does_not_lengthen_the_recorded_round_trip(
+    faulty: PluginProcess,
+) -> None:
+    # The dashboard's loop also draws the screen: an answer it read 14 ms late showed as a
+    # 14 ms round trip for a 0.15 ms action. The plugin stamps when it wrote the frame.
+    for _ in range(2):
+        submitted_s = time.monotonic()
+        future = faulty.submit("echo", '{"n": 1}')
+        time.sleep(0.4)  # the loop is busy elsewhere; the plugin answers meanwhile
+        exchange = await future
+        assert time.monotonic() - submitted_s >= 0.4
+        assert exchange.response_json() == {"n": 1}
+        assert exchange.latency_s is not None and exchange.latency_s < 0.2
+        assert exchange.duration_s is not None and exchange.duration_s < 0.2
+
+
 async def test_observer_sees_states_exchanges_and_attributed_stderr() -> None:
     recorder = Recorder()
     plugin = PluginProcess(_launch(), recorder)
@@ -523,6 +539,7 @@ def _frame(request_id: int, body: bytes, *, status: int = 0, end: int = 1, **fie
         fields.get("action_ns", -1),
         fields.get("rss_pages", -1),
         fields.get("printed", 0),
+        fields.get("answered_ns", 5_000_000_000),
     )
     return header + body
 
@@ -532,7 +549,7 @@ def test_frame_headers_carry_rss_end_marker_and_printed_bytes() -> None:
 
     decoder = FrameDecoder()
     stream = (
-        _frame(1, b"{}", action_ns=5, rss_pages=321)
+        _frame(1, b"{}", action_ns=5, rss_pages=321, answered_ns=123)
         + _frame(2, b"{}", action_ns=6, end=0, printed=12)
         + _frame(3, b"[1] ", action_ns=7, rss_pages=9, end=0)
     )
@@ -548,10 +565,11 @@ def test_frame_headers_carry_rss_end_marker_and_printed_bytes() -> None:
         (2, b"{}", 6, -1, False, 12),
         (3, b"[1] ", 7, 9, False, 0),
     ]
+    assert frames[0].answered_ns == 123
     big = FrameDecoder()
     whole = _frame(4, b"abcdef", action_ns=8, rss_pages=77, printed=3)
     assert big.feed(whole[:-3]) == []
-    assert big.feed(whole[-3:]) == [Frame(4, "ok", b"abcdef", 8, 77, True, 3)]
+    assert big.feed(whole[-3:]) == [Frame(4, "ok", b"abcdef", 8, 77, True, 3, 5_000_000_000)]
     bad_frames = (
         _frame(1, b"{}", status=99),  # no such status
         _frame(1, b"{}", end=2),  # end flag neither 0 nor 1
@@ -573,3 +591,28 @@ def test_harness_and_host_agree_on_status_codes() -> None:
         range(len(HARNESS_STATUSES))
     )
     assert len(harness._STATUS_CODES) == len(HARNESS_STATUSES)
+
+
+def test_a_plugin_clock_outside_the_call_is_not_trusted() -> None:
+    from aro_tui.core.host.inflight import InFlight, Pending
+
+    loop = asyncio.new_event_loop()
+    try:
+        inflight = InFlight(lambda pending: None)
+        inflight.reset(loop)
+        calls = []
+        for request_id in (1, 2, 3):
+            exchange = Exchange(request_id, "p", "a", b"{}", sent_monotonic_s=10.0)
+            calls.append(Pending(exchange, loop.create_future(), 30.0))
+            inflight.add(calls[-1], 10.0)
+        # another time namespace: the plugin's clock reads far from the host's
+        assert inflight.answered(1, 12.0, 1e6) is calls[0]
+        assert calls[0].exchange.finished_monotonic_s == 12.0
+        assert inflight.answered(2, 13.0, 5.0) is calls[1]  # before the call could start
+        assert calls[1].exchange.finished_monotonic_s == 13.0
+        assert calls[2].exchange.head_monotonic_s == 13.0
+        assert inflight.answered(3, 14.0, 13.5) is calls[2]  # in span: the plugin's time
+        assert calls[2].exchange.finished_monotonic_s == 13.5
+        assert calls[2].exchange.duration_s == 0.5
+    finally:
+        loop.close()

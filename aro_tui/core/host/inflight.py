@@ -85,18 +85,26 @@ class InFlight:
         """The request that stderr output belongs to now (None between calls)."""
         return self.awaiting_stderr_end[0] if self.awaiting_stderr_end else None
 
-    def answered(self, request_id: int, now_s: float) -> Pending | None:
-        """Record the head's response frame arriving (set ``last_rss_bytes`` first); None if
-        ``request_id`` is not the head."""
+    def answered(self, request_id: int, now_s: float, answered_s: float) -> Pending | None:
+        """Record the head's response frame, read at ``now_s`` (set ``last_rss_bytes`` first);
+        None if ``request_id`` is not the head.
+
+        ``answered_s`` is when the plugin wrote the frame, by the monotonic clock both processes
+        read: the exchange ends then, not when a busy event loop got round to reading it. A
+        time outside the call's span (a plugin in another time namespace) is not trusted.
+        """
         awaiting = self.awaiting_frame
         if not awaiting or awaiting[0].exchange.id != request_id:
             return None
         pending = awaiting.popleft()
         exchange = pending.exchange
-        exchange.finished_monotonic_s = now_s
+        if not exchange.head_monotonic_s <= answered_s <= now_s:
+            answered_s = now_s
+        exchange.finished_monotonic_s = answered_s
         exchange.rss_after_bytes = self.last_rss_bytes
         if awaiting:
-            self._become_head(awaiting[0], now_s)
+            following = awaiting[0]
+            self._become_head(following, max(answered_s, following.exchange.sent_monotonic_s))
         return pending
 
     def output_ended(self, pending: Pending) -> bool:

@@ -49,9 +49,10 @@ HARNESS_STATUSES = (
 )
 """Indexed by the status code in a response header (the harness's ``_STATUS_CODES``)."""
 
-FRAME_HEADER = struct.Struct("<2sBBqqqqq")
+FRAME_HEADER = struct.Struct("<2sBBqqqqqq")
 """magic, status code, end flag (1: an end marker was written), body length, request id,
-action_ns, rss_pages, printed bytes."""
+action_ns, rss_pages, printed bytes, answered_ns (the harness's ``time.monotonic_ns()`` as it
+wrote the frame)."""
 FRAME_MAGIC = b"AF"
 FRAME_HEADER_BYTES = FRAME_HEADER.size
 
@@ -77,6 +78,9 @@ class Frame:
     printed_bytes: int = 0
     """Bytes written through ``sys.stdout`` since the previous frame (for the start-up frame:
     while the module was imported)."""
+    answered_ns: int = -1
+    """The plugin process's monotonic clock (``CLOCK_MONOTONIC``, the host's too) when it wrote
+    this frame: when the answer really left, however late the host's event loop reads it."""
 
 
 @dataclass(slots=True)
@@ -111,7 +115,7 @@ class FrameDecoder:
     def __init__(self) -> None:
         """Start with an empty buffer."""
         self._pending = b""
-        self._body_header: tuple[int, str, int, int, int, bool, int] | None = None
+        self._body_header: tuple[int, str, int, int, int, bool, int, int] | None = None
         self._body_chunks: list[bytes] = []
         self._body_have_bytes = 0
 
@@ -129,16 +133,16 @@ class FrameDecoder:
             if len(data) - FRAME_HEADER_BYTES == header[2]:
                 return [Frame(header[0], header[1], data[FRAME_HEADER_BYTES:], *header[3:])]
         frames: list[Frame] = []
-        if self._body_header is not None:
-            request_id, status, length, action_ns, rss_pages, end, printed = self._body_header
-            need = length - self._body_have_bytes
+        waiting = self._body_header
+        if waiting is not None:
+            need = waiting[2] - self._body_have_bytes
             if len(data) < need:
                 self._body_chunks.append(data)
                 self._body_have_bytes += len(data)
                 return frames
             self._body_chunks.append(data[:need])
             body = b"".join(self._body_chunks)
-            frames.append(Frame(request_id, status, body, action_ns, rss_pages, end, printed))
+            frames.append(Frame(waiting[0], waiting[1], body, *waiting[3:]))
             self._body_header = None
             self._body_chunks = []
             self._body_have_bytes = 0
@@ -171,11 +175,11 @@ class FrameDecoder:
 _END_MARKER = (False, True)
 
 
-def _parse_header(buffer: bytes, offset: int) -> tuple[int, str, int, int, int, bool, int]:
-    """``(request_id, status, length, action_ns, rss_pages, end_marker, printed_bytes)`` from
-    the header at ``offset`` (which holds at least ``FRAME_HEADER_BYTES``)."""
-    magic, code, end, length, request_id, action_ns, rss_pages, printed = FRAME_HEADER.unpack_from(
-        buffer, offset
+def _parse_header(buffer: bytes, offset: int) -> tuple[int, str, int, int, int, bool, int, int]:
+    """``(request_id, status, length, action_ns, rss_pages, end_marker, printed_bytes,
+    answered_ns)`` from the header at ``offset`` (which holds at least ``FRAME_HEADER_BYTES``)."""
+    magic, code, end, length, request_id, action_ns, rss_pages, printed, answered_ns = (
+        FRAME_HEADER.unpack_from(buffer, offset)
     )
     if magic != FRAME_MAGIC:
         raise ProtocolError(f"unframed output: {buffer[offset : offset + 80]!r}")
@@ -183,7 +187,8 @@ def _parse_header(buffer: bytes, offset: int) -> tuple[int, str, int, int, int, 
         header = buffer[offset : offset + FRAME_HEADER_BYTES]
         raise ProtocolError(f"malformed response header: {header!r}")
     status = HARNESS_STATUSES[code]
-    return request_id, status, length, action_ns, rss_pages, _END_MARKER[end], printed
+    end_marker = _END_MARKER[end]
+    return request_id, status, length, action_ns, rss_pages, end_marker, printed, answered_ns
 
 
 def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outcome:
