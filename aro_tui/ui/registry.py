@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from textual.message import Message
 from textual.message_pump import MessagePump
@@ -61,6 +62,24 @@ class PluginEntry:
     changed_sources: tuple[str, ...] = ()
     """Files under the plugin's folder modified after its process started, newest first: the
     process still runs the code it imported before."""
+    deleted_sources: tuple[str, ...] = ()
+    """Files under the plugin's folder deleted after its process started (sorted): it may
+    still run code imported from them."""
+
+    @property
+    def sources_stale(self) -> bool:
+        """Whether files changed or went away after the process started."""
+        return bool(self.changed_sources or self.deleted_sources)
+
+    def stale_sources_text(self) -> str:
+        """``plugin.py changed``, ``helpers.py deleted``, ``plugin.py +2 changed``: the first
+        file, by name, and how many more."""
+        files = self.changed_sources or self.deleted_sources
+        if not files:
+            return ""
+        more = len(self.changed_sources) + len(self.deleted_sources) - 1
+        what = "changed" if self.changed_sources else "deleted"
+        return f"{Path(files[0]).name}{f' +{more}' if more else ''} {what}"
 
     @property
     def name(self) -> str:

@@ -109,3 +109,25 @@ async def test_a_folder_too_large_to_scan_whole_is_named_once(
         await wait_until(pilot, lambda: told() == 1, "the note")
         await pilot.pause(0.3)  # several more scans
         assert told() == 1
+
+
+async def test_a_deleted_file_is_flagged_until_the_restart(tmp_path: Path) -> None:
+    folder = _editable_noop(tmp_path)
+    helper = folder / "src" / "helper.py"
+    helper.write_text("WORDS = 1\n")
+    app = make_app(tmp_path, folder, source_poll_s=0.05)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        entry = app.registry["noop"]
+        screen = app.main_screen
+        await wait_until(pilot, lambda: "noop" in screen.source_baselines, "the first scan")
+        helper.unlink()
+        await wait_until(pilot, lambda: entry.deleted_sources == ("src/helper.py",), "the flag")
+        assert "ready · helper.py deleted" in plugin_prompt(entry).plain
+        assert any("src/helper.py was deleted" in n.message for n in app._notifications)
+        screen.query_one(PluginList).focus()
+        await pilot.press("R")
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready again")
+        await wait_until(pilot, lambda: not entry.sources_stale, "nothing stale")
+        await pilot.pause(0.3)  # later scans measure against the new start's files
+        assert entry.deleted_sources == ()

@@ -53,3 +53,32 @@ def test_a_folder_past_the_entry_cap_says_the_scan_was_incomplete(
     changes = changed_since(tmp_path, STARTED)
     assert not changes.complete
     assert changed_since(tmp_path / "missing", STARTED).paths == ()
+
+
+def test_a_watched_file_deleted_after_the_first_scan_is_reported(tmp_path: Path) -> None:
+    from aro_tui.core.plugins.source_changes import deleted_since
+
+    _write(tmp_path / "src" / "plugin.py", STARTED - 5)
+    _write(tmp_path / "src" / "helpers.py", STARTED - 5)
+    _write(tmp_path / "src" / "weights.bin", STARTED - 5)
+    first = changed_since(tmp_path, STARTED)
+    assert first.present == {"src/plugin.py", "src/helpers.py"}
+    (tmp_path / "src" / "helpers.py").unlink()
+    (tmp_path / "src" / "weights.bin").unlink()  # not watched: not reported
+    _write(tmp_path / "src" / "new.py", STARTED - 5)  # new, and not what the process imported
+    assert deleted_since(first, changed_since(tmp_path, STARTED)) == ("src/helpers.py",)
+    assert deleted_since(first, first) == ()
+
+
+def test_no_deletion_is_guessed_from_a_scan_cut_at_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aro_tui.core.plugins.source_changes import deleted_since
+
+    for index in range(30):
+        _write(tmp_path / "data" / f"{index}.json", STARTED - 5)
+    first = changed_since(tmp_path, STARTED)
+    monkeypatch.setattr(source_changes, "MAX_ENTRIES", 10)
+    cut = changed_since(tmp_path, STARTED)
+    assert not cut.complete and len(cut.present) < len(first.present)
+    assert deleted_since(first, cut) == ()

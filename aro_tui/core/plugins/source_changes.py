@@ -6,11 +6,13 @@ dashboard asks this module, about once a second and in a worker thread, for the 
 the plugin's folder modified since the process started.
 
 Why modification times against the start time rather than a snapshot of the files: there is
-nothing to store per start and nothing to race with (a snapshot taken when the process starts
-can miss an edit saved while it imports). A timestamp is never later than the write that made
-it, so a file saved before the start is never reported. A file deleted since the start is not
-noticed (only its folder's time changes, and Python changes that too when it writes
-``__pycache__``).
+nothing to race with (a snapshot taken when the process starts can miss an edit saved while it
+imports). A timestamp is never later than the write that made it, so a file saved before the
+start is never reported. Deletions leave no timestamp on the file (only on its folder, which
+Python also touches when it writes ``__pycache__``), so for them each scan also lists the
+watched files it saw, and :func:`deleted_since` compares that with the first scan after the
+process started: a file deleted before that first scan (within a poll period of the start) is
+not noticed.
 """
 
 from __future__ import annotations
@@ -35,12 +37,23 @@ class SourceChanges:
     paths: tuple[str, ...]
     complete: bool
     """False when the folder had more than ``MAX_ENTRIES`` entries (the rest was not looked at)."""
+    present: frozenset[str] = frozenset()
+    """Every watched file the scan saw, modified or not (for :func:`deleted_since`)."""
+
+
+def deleted_since(baseline: SourceChanges, now: SourceChanges) -> tuple[str, ...]:
+    """Watched files ``baseline`` saw that ``now`` did not, sorted; none when either scan
+    stopped at the entry cap (a file past it would look deleted)."""
+    if not (baseline.complete and now.complete):
+        return ()
+    return tuple(sorted(baseline.present - now.present))
 
 
 def changed_since(root: Path, since: float) -> SourceChanges:
     """The watched files under ``root`` whose modification time is after ``since``."""
     since_ns = int(since * 1e9)
     found: list[tuple[int, str]] = []
+    present: list[str] = []
     budget = MAX_ENTRIES
     pending = [root]
     while pending and budget > 0:
@@ -58,6 +71,7 @@ def changed_since(root: Path, since: float) -> SourceChanges:
                                 pending.append(Path(entry.path))
                         elif Path(name).suffix in WATCHED_SUFFIXES:
                             modified_ns = entry.stat().st_mtime_ns
+                            present.append(entry.path)
                             if modified_ns > since_ns:
                                 found.append((modified_ns, entry.path))
                     except OSError:  # gone between the listing and the stat
@@ -65,8 +79,13 @@ def changed_since(root: Path, since: float) -> SourceChanges:
         except OSError:
             continue
     found.sort(reverse=True)
-    paths = tuple(str(Path(path).relative_to(root)) for _, path in found)
-    return SourceChanges(paths, complete=budget >= 0 and not pending)
+    paths = tuple(_relative(path, root) for _, path in found)
+    seen = frozenset(_relative(path, root) for path in present)
+    return SourceChanges(paths, complete=budget >= 0 and not pending, present=seen)
+
+
+def _relative(path: str, root: Path) -> str:
+    return str(Path(path).relative_to(root))
 
 
 def _skipped(name: str, path: str) -> bool:

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input, OptionList, Static, TextArea
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginState
 from aro_tui.core.input_memory import choose_initial_input
+from aro_tui.core.plugins.source_changes import SourceChanges
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.templates import render_template
 from aro_tui.ui.messages import (
@@ -161,6 +162,7 @@ class MainScreen(ExchangeDetailPanes):
         self._footer_running: bool | None = None
         """Whether the footer now offers Stop (True) or Start (False) for the highlighted plugin."""
         self.partially_watched: set[str] = set()
+        self.source_baselines: dict[str, tuple[float, SourceChanges]] = {}
 
     @property
     def aro(self) -> AroApp:

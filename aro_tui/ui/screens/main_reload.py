@@ -1,5 +1,5 @@
-"""The main screen's watch on plugin files: an edit after a plugin started is flagged, and
-with ``--reload`` the plugin is restarted once it is idle."""
+"""The main screen's watch on plugin files: an edit or a deletion after a plugin started is
+flagged, and with ``--reload`` the plugin is restarted once it is idle."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from pathlib import Path
 from textual import work
 
 from aro_tui.core.host.process import PluginState
-from aro_tui.core.plugins.source_changes import MAX_ENTRIES, SourceChanges, changed_since
+from aro_tui.core.plugins.source_changes import (
+    MAX_ENTRIES,
+    SourceChanges,
+    changed_since,
+    deleted_since,
+)
 from aro_tui.ui.registry import PluginEntry
 from aro_tui.ui.screens.main_actions import ExchangeActions
 
@@ -22,6 +27,9 @@ class SourceReload(ExchangeActions):
 
     partially_watched: set[str]
     """Plugins whose folder holds more entries than one scan looks at (told once)."""
+    source_baselines: dict[str, tuple[float, SourceChanges]]
+    """Per plugin, the first scan after its process started (what deletions are measured
+    against) and that start time."""
 
     def watch_sources(self) -> None:
         """Start looking (not for a recording: nothing of it runs)."""
@@ -34,7 +42,7 @@ class SourceReload(ExchangeActions):
     def sources_state_changed(self, entry: PluginEntry, state: PluginState) -> None:
         """A new process runs the files as they are now: nothing of it is stale yet."""
         if state is PluginState.STARTING:
-            entry.changed_sources = ()
+            entry.changed_sources = entry.deleted_sources = ()
 
     def _check_sources(self) -> None:
         reload = self.aro.config.reload
@@ -68,19 +76,25 @@ class SourceReload(ExchangeActions):
                     "edits past those are not noticed.",
                     "warning",
                 )
-            new_paths = [path for path in changes.paths if path not in entry.changed_sources]
-            if changes.paths != entry.changed_sources:
-                entry.changed_sources = changes.paths
+            baseline = self.source_baselines.get(name)
+            if baseline is None or baseline[0] != since:
+                baseline = self.source_baselines[name] = (since, changes)
+            deleted = deleted_since(baseline[1], changes)
+            news = [
+                f"{path} changed" for path in changes.paths if path not in entry.changed_sources
+            ]
+            news += [f"{path} was deleted" for path in deleted if path not in entry.deleted_sources]
+            if (changes.paths, deleted) != (entry.changed_sources, entry.deleted_sources):
+                entry.changed_sources, entry.deleted_sources = changes.paths, deleted
                 self.plugin_changed(entry)
-            if not changes.paths:
+            if not entry.sources_stale:
                 continue
             if self.aro.config.reload:
                 self._reload_when_idle(entry)
-            elif new_paths:
+            elif news:
                 self.say(
-                    f"{name}: {new_paths[0]} changed after the plugin started; it still runs "
-                    "the code it imported. Shift+R restarts it (aro-tui --reload does it "
-                    "by itself).",
+                    f"{name}: {news[0]} after the plugin started; it still runs the code it "
+                    "imported. Shift+R restarts it (aro-tui --reload does it by itself).",
                     "warning",
                 )
 
@@ -96,5 +110,5 @@ class SourceReload(ExchangeActions):
             verb = "restart"
         else:
             return
-        self.say(f"{entry.name}: {verb}ing, {entry.changed_sources[0]} changed.")
+        self.say(f"{entry.name}: {verb}ing, {entry.stale_sources_text()}.")
         self.lifecycle_command(entry.name, verb, quiet=True)

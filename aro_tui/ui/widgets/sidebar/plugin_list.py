@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -59,11 +58,10 @@ def plugin_prompt(
         text.append(" " + shorten(sanitize_line(reason), max(width_chars - len(state) - 1, 8)))
     elif entry.lifecycle_verb is not None and state != "starting":
         text.append(f" · {entry.lifecycle_verb}…", style="dim")
-    elif entry.changed_sources and state in {"ready", "busy"}:
-        room = max(width_chars - len(state) - 12, 8)
-        changed = shorten(sanitize_line(Path(entry.changed_sources[0]).name), room)
-        more = f" +{len(entry.changed_sources) - 1}" if len(entry.changed_sources) > 1 else ""
-        text.append(f" · {changed}{more} changed", style=(state_styles or {}).get("busy", "yellow"))
+    elif entry.sources_stale and state in {"ready", "busy"}:
+        room = max(width_chars - len(state) - 3, 8)
+        stale = shorten(sanitize_line(entry.stale_sources_text()), room)
+        text.append(f" · {stale}", style=(state_styles or {}).get("busy", "yellow"))
     if state == "invalid":
         errors = [p for p in entry.plugin.problems if p.is_error]
         for problem in errors[:3]:
