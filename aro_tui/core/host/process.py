@@ -72,7 +72,6 @@ PIPE_CLOSE_GRACE_S = 0.5
 # lookup of ~100 ns, a module global ~10 ns (a round trip read ten of them).
 _READY = PluginState.READY
 _BUSY = PluginState.BUSY
-_OK = ExchangeStatus.OK
 _PENDING = ExchangeStatus.PENDING
 _PROTOCOL_ERROR = ExchangeStatus.PROTOCOL_ERROR
 

@@ -4,17 +4,17 @@ Why frames rather than the chapter's JSON lines: the chapter wraps the input JSO
 JSON string (escaping every quote) and a host must scan each answer for a newline. Here a
 request is one short header line ``<kind> <id> <length> <sent> <action>\\n`` followed by
 the raw input bytes, and a response is a fixed binary header (``FRAME_HEADER``: magic ``AF``,
-status code, end flag, length, id, action_ns, rss_pages, printed) followed by the raw result
-bytes (``rss_pages``, the harness's resident pages, -1 without ``--report-rss``;
-``sent``/end flag: for the stderr markers, see ``channel``; ``printed``: bytes the plugin wrote
-through ``sys.stdout`` since the previous frame). The response header is binary because the
-host reads one per call: ``unpack_from`` costs a tenth of splitting text and five ``int()``
-(see ``docs/host-protocol.md``). Nothing
-is escaped or re-encoded, a 50 MB result is read as chunks joined once, and no line-length
-limit applies. Ids correlate answers with requests (answers come in
-request order; a mismatch is a protocol error). The chapter's request line is derived only
-for display (:meth:`aro_tui.core.host.exchange.Exchange.spec_request_line`). Full description:
-``docs/host-protocol.md``.
+status code, end flag, length, id, action_ns, rss_pages, printed, answered_ns) followed by the
+raw result bytes (``rss_pages``, the harness's resident pages, -1 without ``--report-rss``;
+``sent`` and the end flag: for the stderr markers, see ``channel``; ``printed``: bytes the
+plugin wrote through ``sys.stdout`` since the previous frame; ``answered_ns``: when it wrote
+the frame, on the monotonic clock the host reads too). The response header is binary because
+the host reads one per call: ``unpack_from`` costs a tenth of splitting text and five
+``int()`` (see ``docs/host-protocol.md``). Nothing is escaped or re-encoded, a 50 MB result is
+read as chunks joined once, and no line-length limit applies. Ids correlate answers with
+requests (answers come in request order; a mismatch is a protocol error). The chapter's request
+line is derived only for display (:meth:`aro_tui.core.host.exchange.Exchange.spec_request_line`).
+Full description: ``docs/host-protocol.md``.
 """
 
 from __future__ import annotations
