@@ -36,17 +36,23 @@ What goes through ``sys.stdout`` is also counted: under the chapter's main loop 
 runtime it would have become part of the answer, and the host warns about that.
 """
 
+from __future__ import annotations
+
 import io
 import json
 import os
 import signal
 import struct
 import sys
-import traceback
 from time import monotonic_ns as _monotonic_ns
 from time import perf_counter_ns as _perf_counter_ns
-from types import FrameType, ModuleType
-from typing import Any, BinaryIO, Callable, Dict, List, Optional, Set
+from types import FrameType, FunctionType, ModuleType
+
+# Every start of a plugin pays for what the harness imports: ``typing`` is needed only by the
+# type checker and ``traceback`` only when something fails (together ~6 ms of a ~38 ms start).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable, Dict, List, Optional, Set
 
 _ioctl: Optional[Callable[[int, int, bytes], bytes]] = None
 _FIONREAD = 0
@@ -298,11 +304,43 @@ def _import_plugin(module_path: str, source_dir: str, module_name: Optional[str]
     return module
 
 
-def _doc_of(function: Any) -> Optional[str]:
-    """The cleaned docstring of `function`, or None."""
-    import inspect
+def _doc_of(thing: Any) -> Optional[str]:
+    """What ``inspect.getdoc(thing)`` returns, or None for None.
 
-    return inspect.getdoc(function) if function is not None else None
+    Why not call it: importing ``inspect`` costs ~7 ms, a fifth of a plugin's start, and the
+    harness starts with every plugin start and restart. Its own docstring is cleaned here as
+    ``inspect.cleandoc`` does; only an object without one (a method that inherits its
+    documentation) is handed to ``inspect``.
+    """
+    if thing is None:
+        return None
+    try:
+        doc = thing.__doc__
+    except AttributeError:
+        return None
+    if isinstance(doc, str):
+        return _cleandoc(doc)
+    if doc is None and not isinstance(thing, (FunctionType, ModuleType)):
+        import inspect
+
+        return inspect.getdoc(thing)
+    return None
+
+
+def _cleandoc(doc: str) -> str:
+    """``inspect.cleandoc``: the first line stripped, the common indentation of the others
+    removed, and blank lines at both ends dropped."""
+    lines = doc.expandtabs().split("\n")
+    margins = [len(line) - len(line.lstrip()) for line in lines[1:] if line.strip()]
+    lines[0] = lines[0].lstrip()
+    if margins:
+        margin = min(margins)
+        lines[1:] = [line[margin:] for line in lines[1:]]
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0]:
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
@@ -413,6 +451,8 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
 
 def _exception_body(error: BaseException) -> bytes:
     """The chapter's error text for an exception, plus its traceback."""
+    import traceback
+
     return _json_bytes(
         {
             "error": "Exception: %s" % (error,),
@@ -505,6 +545,8 @@ def main(argv: List[str]) -> int:
     try:
         module = _import_plugin(module_path, os.path.abspath(source_dir), options["module_name"])
     except Exception as error:
+        import traceback
+
         tb = error.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename != module_path:
             tb = tb.tb_next  # start the traceback at the plugin's own module

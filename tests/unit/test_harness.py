@@ -114,3 +114,41 @@ async def test_plugin_with_its_own_main_loop_runs_under_the_harness() -> None:
         assert exchange.spec_request_line() == '{"action": "echo", "input": "{\\"v\\": [1.5, 2]}"}'
     finally:
         await plugin.stop()
+
+
+def test_docstrings_read_as_inspect_getdoc_reads_them() -> None:
+    """The harness cleans docstrings itself (importing inspect costs ~7 ms per start)."""
+    import collections
+    import email.message
+    import functools
+    import inspect
+    import json
+    import textwrap
+
+    from aro_tui.harness import harness
+
+    class Base:
+        def run(self) -> None:
+            """Inherited documentation."""
+
+    class Child(Base):
+        def run(self) -> None:
+            pass
+
+    things: list[object] = [json, textwrap, harness, Child().run, functools.partial(len), None]
+    for module in (json, textwrap, collections, email.message, inspect, harness):
+        for value in vars(module).values():
+            if callable(value) or inspect.ismodule(value):
+                things.append(value)
+    odd = [
+        "  one line  ",
+        "\n\n  first\n\tindented with a tab\n      deeper\n\n   ",
+        "first\n    a\n  b\n        \n",
+        "",
+    ]
+    for text in odd:
+        things.append(type("Documented", (), {"__doc__": text}))
+    assert len(things) > 200
+    for thing in things:
+        expected = None if thing is None else inspect.getdoc(thing)
+        assert harness._doc_of(thing) == expected, thing
