@@ -2,7 +2,10 @@
 
 Standard library only, Python >= 3.9, started by path (the plugin's venv has no aro_tui):
 
-    python /abs/path/aro_tui/harness/harness.py --module /plugin/src/plugin.py --token T
+    python /abs/path/aro_tui/harness/start.py --module /plugin/src/plugin.py --token T
+
+(``start.py`` loads this file as a module so that its bytecode can be cached; running this file
+directly works the same.)
 
 Framing (see docs/host-protocol.md). A request on stdin is one header line
 ``<kind> <id> <length> <sent> <action>\\n`` followed by exactly ``length`` raw bytes (the
@@ -64,7 +67,7 @@ if sys.platform.startswith("linux"):  # where FIONREAD on a pipe's write end is 
     _FIONREAD = termios.FIONREAD
 
 # These names are module globals on purpose: a test plugin reaches `_PROTO_FD` through
-# `__main__` to write garbage onto the protocol stream.
+# `sys.modules["aro_tui_harness"]` (see start.py) to write garbage onto the protocol stream.
 _PROTO_FD = -1
 _CANCEL_FD = -1
 _STATM_FD = -1  # /proc/self/statm, kept open when the host asked for --report-rss (Linux)

@@ -29,7 +29,7 @@ from aro_tui.core.host.inflight import InFlight, Pending
 from aro_tui.core.host.protocol import Frame, FrameDecoder, ProtocolError
 from aro_tui.core.host.request_pipe import RequestPipe
 from aro_tui.core.host.types import PluginLaunch
-from aro_tui.harness import HARNESS_PATH
+from aro_tui.harness import HARNESS_START_PATH
 
 INSTANCE_ENV = "ARO_TUI_PLUGIN_INSTANCE"
 """Set to the process's token in the plugin's environment, to find its orphans."""
@@ -55,7 +55,7 @@ def harness_command(
     """The harness's argv and environment for ``launch``."""
     argv = [
         str(launch.interpreter),
-        str(HARNESS_PATH),
+        str(HARNESS_START_PATH),
         "--module",
         str(launch.module_path),
         "--plugin-name",

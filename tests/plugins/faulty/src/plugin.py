@@ -220,9 +220,8 @@ def aro_action_crash_if(input_json: str) -> str:
 
 def aro_action_garbage(input_json: str) -> str:
     """Write garbage onto the protocol stream itself (the harness's private fd)."""
-    import __main__
-
-    os.write(__main__._PROTO_FD, b"garbage that is not a frame\n" * 20)
+    harness = sys.modules["aro_tui_harness"]
+    os.write(harness._PROTO_FD, b"garbage that is not a frame\n" * 20)
     return "{}"
 
 
