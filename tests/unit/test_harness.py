@@ -116,6 +116,16 @@ async def test_plugin_with_its_own_main_loop_runs_under_the_harness() -> None:
         await plugin.stop()
 
 
+class _Base:
+    def run(self) -> None:
+        """Inherited documentation."""
+
+
+class _Child(_Base):
+    def run(self) -> None:
+        pass
+
+
 def test_docstrings_read_as_inspect_getdoc_reads_them() -> None:
     """The harness cleans docstrings itself (importing inspect costs ~7 ms per start)."""
     import collections
@@ -127,15 +137,13 @@ def test_docstrings_read_as_inspect_getdoc_reads_them() -> None:
 
     from aro_tui.harness import harness
 
-    class Base:
-        def run(self) -> None:
-            """Inherited documentation."""
+    def undocumented() -> None:
+        pass
 
-    class Child(Base):
-        def run(self) -> None:
-            pass
-
-    things: list[object] = [json, textwrap, harness, Child().run, functools.partial(len), None]
+    borrowed = _Child.run  # a plain function, found on a class whose base documents it
+    assert inspect.getdoc(borrowed) == "Inherited documentation."
+    things: list[object] = [json, textwrap, harness, _Child().run, borrowed, undocumented, None]
+    things.append(functools.partial(len))
     for module in (json, textwrap, collections, email.message, inspect, harness):
         for value in vars(module).values():
             if callable(value) or inspect.ismodule(value):
