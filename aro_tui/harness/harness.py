@@ -78,7 +78,6 @@ _current_id: Optional[int] = None  # the id of the call whose action is running,
 _cancelled_ids: Set[int] = set()
 _declared_actions: Set[str] = set()
 _printed_bytes = 0  # written through sys.stdout since the last frame (UTF-8 bytes)
-_function_names: Dict[str, str] = {}  # action -> aro_action_<name>, for actions that exist
 
 _FRAME_HEADER = struct.Struct("<2sBBqqqqqq")
 _FRAME_MAGIC = b"AF"
@@ -406,9 +405,7 @@ def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
 def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None:
     """Run one action exactly as the chapter's main loop dispatches it; write its frame."""
     global _current_id
-    function_name = _function_names.get(action)
-    if function_name is None:
-        function_name = "aro_action_" + action.replace("-", "_")
+    function_name = "aro_action_" + action.replace("-", "_")
     function = getattr(module, function_name, None)
     if function is None:
         if action in _declared_actions:
@@ -421,7 +418,6 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
             _json_bytes({"error": "Unknown action: " + action, "detail": detail}),
         )
         return
-    _function_names[action] = function_name
     started_ns = _perf_counter_ns()
     try:
         _current_id = request_id

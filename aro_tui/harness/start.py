@@ -1,7 +1,7 @@
 """What the host runs in the plugin's interpreter: loads ``harness.py`` as a module, runs it.
 
 Why not run ``harness.py`` itself: Python compiles the script it is given on every start and
-never caches it (about 6 ms for the harness here, a sixth of a plugin's cold start), while a
+never caches it (about 5 ms for the harness here, a sixth of a plugin's cold start), while a
 module loaded from a file reuses its bytecode from ``__pycache__`` once one could be written
 there (an installed package ships it; a checkout gets it on the first start, unless
 ``PYTHONDONTWRITEBYTECODE`` is set). Standard library only, Python >= 3.9, like the harness.
