@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -160,3 +161,31 @@ def test_docstrings_read_as_inspect_getdoc_reads_them() -> None:
     for thing in things:
         expected = None if thing is None else inspect.getdoc(thing)
         assert harness._doc_of(thing) == expected, thing
+
+
+def test_rss_reading_is_reused_only_for_short_actions_soon_after_it(tmp_path: Path) -> None:
+    """Reading /proc/self/statm costs a system call per frame; a frame reuses the previous
+    reading only when its action ran under RSS_REUSE_ACTION_NS and that reading is younger
+    than RSS_REUSE_AGE_NS."""
+    from aro_tui.harness import harness
+
+    statm = tmp_path / "statm"
+    statm.write_text("900 100 50 1 0 200 0\n")
+    fd = os.open(statm, os.O_RDONLY)
+    saved = harness._STATM_FD, harness._rss_pages, harness._rss_read_ns
+    harness._STATM_FD = fd
+    try:
+        short, long = harness.RSS_REUSE_ACTION_NS - 1, harness.RSS_REUSE_ACTION_NS
+        age = harness.RSS_REUSE_AGE_NS
+        start_ns = 10 * age
+        assert harness._resident_pages(start_ns, short) == 100  # nothing read yet
+        statm.write_text("900 300 50 1 0 200 0\n")
+        assert harness._resident_pages(start_ns + age - 1, short) == 100  # reused
+        assert harness._resident_pages(start_ns + 1, long) == 300  # a real action: read
+        statm.write_text("900 500 50 1 0 200 0\n")
+        assert harness._resident_pages(start_ns + 2, -1) == 500  # not an action: read
+        statm.write_text("900 700 50 1 0 200 0\n")
+        assert harness._resident_pages(start_ns + 2 + age, short) == 700  # too old: read
+    finally:
+        os.close(fd)
+        harness._STATM_FD, harness._rss_pages, harness._rss_read_ns = saved

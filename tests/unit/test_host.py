@@ -504,6 +504,29 @@ async def test_rss_is_the_whole_trees_with_a_child_holding_memory(
     assert plugin.rss_bytes() is None or plugin.process_tree_pids() == []
 
 
+async def test_rss_follows_memory_each_call_loads_and_frees_back_to_back() -> None:
+    """Calls sent at once, each answered within microseconds of the last: the harness may
+    reuse a reading only for actions too short to move memory, so a load and an unload still
+    show their own change, and the calls around them agree with them."""
+    plugin = PluginProcess(_launch("telemetry-alloc"))
+    await plugin.start()
+    try:
+        calls = [("work", "{}"), ("load", '{"mb": 64}'), ("work", "{}"), ("unload", "{}")]
+        calls.append(("work", "{}"))
+        before, load, between, unload, after = await asyncio.gather(
+            *(plugin.submit(action, body) for action, body in calls)
+        )
+        assert all(exchange.status is ExchangeStatus.OK for exchange in (load, unload))
+        rss = [(e.rss_before_bytes, e.rss_after_bytes) for e in (before, load, between, unload)]
+        assert all(b is not None and a is not None for b, a in rss)
+        assert load.rss_after_bytes - load.rss_before_bytes >= 60 << 20  # type: ignore[operator]
+        assert between.rss_before_bytes == load.rss_after_bytes
+        assert unload.rss_before_bytes - unload.rss_after_bytes >= 60 << 20  # type: ignore[operator]
+        assert after.rss_before_bytes == unload.rss_after_bytes
+    finally:
+        await plugin.stop()
+
+
 async def test_harness_reports_its_own_rss_only_when_memory_is_sampled(
     faulty: PluginProcess,
 ) -> None:

@@ -73,7 +73,10 @@ class Exchange:
     exchange ends; see :mod:`aro_tui.core.runtime_notes`)."""
     rss_before_bytes: int | None = None
     rss_after_bytes: int | None = None
-    """Resident memory of the plugin's whole process tree before and after the call."""
+    """Resident memory of the plugin's whole process tree before and after the call. The
+    plugin's own share is read when it answers, except after an action that ran under 20 µs:
+    then it may be the reading taken up to 1 ms earlier (see the harness's
+    ``_resident_pages``)."""
 
     @property
     def finished(self) -> bool:
