@@ -97,7 +97,12 @@ async def _telemetry_view(pilot: Pilot[Any]) -> None:
     panel.tracker.update(TEXT, _models_answer(), load, panel.samples)
     panel.set_axis_end(T0 + 100)
     panel.refresh_view()
-    await pilot.pause()
+    # DataTable sizes its columns to new rows when it next goes idle, which a loaded machine
+    # may not reach before the screenshot.
+    model_column = panel.cache_table.ordered_columns[0]
+    await wait_until(
+        pilot, lambda: model_column.content_width >= len("sshleifer/tiny-gpt2"), "columns sized"
+    )
 
 
 def test_snapshot_telemetry_view(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
