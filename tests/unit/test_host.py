@@ -513,16 +513,18 @@ async def test_rss_follows_memory_each_call_loads_and_frees_back_to_back() -> No
     try:
         calls = [("work", "{}"), ("load", '{"mb": 64}'), ("work", "{}"), ("unload", "{}")]
         calls.append(("work", "{}"))
-        before, load, between, unload, after = await asyncio.gather(
-            *(plugin.submit(action, body) for action, body in calls)
-        )
-        assert all(exchange.status is ExchangeStatus.OK for exchange in (load, unload))
-        rss = [(e.rss_before_bytes, e.rss_after_bytes) for e in (before, load, between, unload)]
-        assert all(b is not None and a is not None for b, a in rss)
-        assert load.rss_after_bytes - load.rss_before_bytes >= 60 << 20  # type: ignore[operator]
-        assert between.rss_before_bytes == load.rss_after_bytes
-        assert unload.rss_before_bytes - unload.rss_after_bytes >= 60 << 20  # type: ignore[operator]
-        assert after.rss_before_bytes == unload.rss_after_bytes
+        exchanges = await asyncio.gather(*(plugin.submit(action, b) for action, b in calls))
+        assert all(exchange.status is ExchangeStatus.OK for exchange in exchanges)
+        rss: list[tuple[int, int]] = []
+        for exchange in exchanges:
+            before, after = exchange.rss_before_bytes, exchange.rss_after_bytes
+            assert before is not None and after is not None
+            rss.append((before, after))
+        (load_before, load_after), (unload_before, unload_after) = rss[1], rss[3]
+        assert load_after - load_before >= 60 << 20
+        assert rss[2][0] == load_after  # the next call starts from the load's reading
+        assert unload_before - unload_after >= 60 << 20
+        assert rss[4][0] == unload_after
     finally:
         await plugin.stop()
 
