@@ -328,9 +328,12 @@ class HarnessChannel:
         if (
             not self._stderr_partial
             and data.startswith(marker)
-            and data.find(b"\n") == len(data) - 1
+            and data.endswith(b"\n")
+            and data.count(b"\n" + marker) == data.count(b"\n") - 1
+            and self._on_marker(data[data.rfind(marker) + len(marker) : -1])
         ):
-            self._on_marker(data[len(marker) : -1])  # the common case: one marker alone
+            # The common case: markers only, one or (for pipelined calls) one per call. Each
+            # ends every call before it, so the last one says all the others say.
             return
         if self._stderr_partial:
             data = self._stderr_partial + data
@@ -361,18 +364,20 @@ class HarnessChannel:
             self._record(line[:position])
         self._on_marker(line[position + len(self._marker) :])
 
-    def _on_marker(self, text: bytes) -> None:
-        """``end <id>``: that call printed its last line; ``begin <id>``: every earlier one did."""
+    def _on_marker(self, text: bytes) -> bool:
+        """``end <id>``: that call printed its last line; ``begin <id>``: every earlier one did.
+        False for text that is neither (ignored)."""
         kind, _, id_text = text.partition(b" ")
         try:
             request_id = int(id_text)
         except ValueError:
-            return
+            return False
         if kind == b"end":
             request_id += 1
         elif kind != b"begin":
-            return
+            return False
         self._stderr_ended(before_id=request_id)
+        return True
 
     def _stderr_ended(self, before_id: int) -> None:
         """Calls numbered below ``before_id`` printed their last line; end those answered."""
