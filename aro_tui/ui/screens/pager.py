@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
 from aro_tui.ui.formatting import format_size, preview_body
+from aro_tui.ui.widgets.response.exchange_view import load_document
 
 PAGE_BYTES = 256 * 1024
 LAID_OUT_PAGE_CHARS = 4 * PAGE_BYTES
@@ -78,9 +79,7 @@ class PagerScreen(ModalScreen[None]):
         self.app.call_from_thread(self._show, page, text, is_json, cut)
 
     def _show(self, page: int, text: str, is_json: bool, cut: str) -> None:
-        area = self.query_one("#pager-text", TextArea)
-        area.language = "json" if is_json else None
-        area.load_text(text)
+        load_document(self.query_one("#pager-text", TextArea), text, "json" if is_json else None)
         title = Text.assemble(
             (self.title_text, "bold"),
             f"  {format_size(self.total_bytes)} · page {page + 1} of {self.page_count}{cut}",

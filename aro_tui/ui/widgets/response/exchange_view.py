@@ -31,8 +31,18 @@ class BodyView(TextArea):
 
     def show_preview(self, preview: Preview) -> None:
         """Show a (possibly truncated) body."""
-        self.language = "json" if preview.is_json else None
-        self.load_text(preview.text)
+        load_document(self, preview.text, "json" if preview.is_json else None)
+
+
+def load_document(area: TextArea, text: str, language: str | None) -> None:
+    """Replace ``area``'s text and language, parsing and wrapping the new text once.
+
+    Why not ``area.language = ...`` and then ``load_text``: ``language`` runs its watcher even
+    when it does not change, and the watcher parses, highlights and wraps the *old* text again
+    before ``load_text`` does the same for the new one.
+    """
+    area.set_reactive(TextArea.language, language)
+    area.load_text(text)
 
 
 class ResponsePane(Vertical):
@@ -45,13 +55,17 @@ class ResponsePane(Vertical):
 
     def show_card(self, card: Text | None) -> None:
         """Show ``card`` above the body (None hides it)."""
-        self.set_class(card is not None, "-card")
-        self.query_one("#response-card", Static).update(card or "")
+        self._show("#response-card", "-card", card)
 
     def show_note(self, note: Text | None) -> None:
         """The truncation note (None hides it)."""
-        self.set_class(note is not None, "-note")
-        self.query_one("#response-note", Static).update(note or "")
+        self._show("#response-note", "-note", note)
+
+    def _show(self, selector: str, css_class: str, text: Text | None) -> None:
+        if text is None and not self.has_class(css_class):
+            return  # hidden and staying hidden: an update would lay the screen out again
+        self.set_class(text is not None, css_class)
+        self.query_one(selector, Static).update(text or "")
 
 
 def truncation_note(preview: Preview, limit_bytes: int) -> Text | None:
@@ -131,13 +145,20 @@ def failure_card(
 class StderrView(Log):
     """Stderr lines of the selected exchange (plain text, sanitized)."""
 
+    _shown: list[str] | None = None
+
     def show_lines(self, lines: list[str]) -> None:
-        """Replace the lines shown."""
+        """Replace the lines shown.
+
+        The same lines again (most calls print nothing) are left alone: rewriting a Log
+        changes its virtual size twice, and each change lays the whole screen out again.
+        """
+        shown = [sanitize_line(line) for line in lines] or ["(no stderr output)"]
+        if shown == self._shown:
+            return
+        self._shown = shown
         self.clear()
-        if lines:
-            self.write_lines([sanitize_line(line) for line in lines])
-        else:
-            self.write_line("(no stderr output)")
+        self.write_lines(shown)
 
 
 class ExchangeView(Horizontal):
