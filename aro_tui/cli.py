@@ -5,24 +5,28 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-# Each module defines ``register(subparsers)``, which adds its parsers and sets
-# ``func=<callable(args) -> int>`` on them. Modules import heavy things lazily.
-COMMAND_MODULES: tuple[str, ...] = (
-    "aro_tui.commands.inventory",
-    "aro_tui.commands.call",
-    "aro_tui.commands.batch",
-    "aro_tui.commands.bench",
-    "aro_tui.commands.screenshots",
-    "aro_tui.bench.ui_bench",
-    "aro_tui.commands.sessions",
-    "aro_tui.commands.replay",
-)
+# Each module defines ``register(subparsers)``, which adds the parsers of the commands mapped
+# to it here and sets ``func=<callable(args) -> int>`` on them. Why a map rather than asking
+# every module: importing them all costs ~80 ms (asyncio, the host, yaml, Textual for some),
+# more than a headless command's own work; a command imports only its module.
+COMMAND_MODULES: dict[str, str] = {
+    "list": "aro_tui.commands.inventory",
+    "check": "aro_tui.commands.inventory",
+    "call": "aro_tui.commands.call",
+    "batch": "aro_tui.commands.batch",
+    "bench": "aro_tui.commands.bench",
+    "screenshots": "aro_tui.commands.screenshots",
+    "bench-ui": "aro_tui.bench.ui_bench",
+    "sessions": "aro_tui.commands.sessions",
+    "open": "aro_tui.commands.sessions",
+    "replay": "aro_tui.commands.replay",
+}
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
-    """The parser for every subcommand, and the subcommand names."""
+def build_parser(commands: Iterable[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The parser for ``commands`` (by default every subcommand)."""
     parser = argparse.ArgumentParser(
         prog="aro-tui",
         description=(
@@ -32,19 +36,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
         epilog="The dashboard's own options: `aro-tui [PATH] --help`.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    for module_name in dict.fromkeys(COMMAND_MODULES[command] for command in commands):
         importlib.import_module(module_name).register(subparsers)
-    return parser, set(subparsers.choices)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``aro-tui`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser, command_names = build_parser()
-    if arguments and (arguments[0] in command_names or arguments[0] in {"-h", "--help"}):
-        args = parser.parse_args(arguments)
+    if arguments and arguments[0] in COMMAND_MODULES:
+        args = build_parser([arguments[0]]).parse_args(arguments)
         status: int = args.func(args)
         return status
+    if arguments and arguments[0] in {"-h", "--help"}:
+        build_parser().parse_args(arguments)  # prints every command's summary and exits
     from aro_tui.commands.dashboard import run_dashboard
 
     return run_dashboard(arguments)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
+import importlib
 import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import aro_tui.core
+from aro_tui.cli import COMMAND_MODULES
 
 HARNESS_DIR = Path(__file__).resolve().parents[2] / "aro_tui" / "harness"
 
@@ -50,3 +53,31 @@ def test_harness_uses_only_the_standard_library_and_python_39_syntax() -> None:
                 continue
             foreign = [root for root in roots if root not in stdlib and root != "__future__"]
             assert not foreign, f"{source.name}:{node.lineno} imports {foreign}"
+
+
+def test_each_command_is_registered_by_the_module_the_cli_maps_it_to() -> None:
+    for command, module_name in COMMAND_MODULES.items():
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers()
+        importlib.import_module(module_name).register(subparsers)
+        assert command in subparsers.choices, f"{module_name} does not register {command!r}"
+        others = set(subparsers.choices) - {
+            c for c, m in COMMAND_MODULES.items() if m == module_name
+        }
+        assert not others, f"{module_name} registers {others}, which the cli does not map"
+
+
+def test_a_headless_command_imports_neither_the_dashboard_nor_the_other_commands() -> None:
+    script = (
+        "import sys\n"
+        "from aro_tui.cli import main\n"
+        "try:\n"
+        "    main(['list', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('aro_tui.commands', 'textual'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "['aro_tui.commands', 'aro_tui.commands.inventory']"
