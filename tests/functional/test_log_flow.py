@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Log, TextArea
 
 from aro_tui.ui.screens.help import HelpScreen
 from aro_tui.ui.screens.main import MainScreen
-from aro_tui.ui.screens.pager import PagerScreen
+from aro_tui.ui.screens.pager import PAGE_BYTES, PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
@@ -108,7 +108,8 @@ async def test_large_response_is_truncated_with_a_way_to_see_and_save_all(tmp_pa
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.exchange_log.entries[-1].response_size_bytes > 3_000_000
-        assert len(screen.query_one("#response-text", TextArea).text) <= 64 * 1024 + 64
+        shown = screen.query_one("#response-text", TextArea).text
+        assert len(shown.replace("\n", "")) <= 64 * 1024 + 64  # rows of the pane, 64 KiB
         note = str(screen.query_one("#response-note").render())
         assert "showing 64.0 KiB of 2.9 MiB" in note
         # Where the ARO runtime would differ: 2.9 MiB cannot pass its 64 KiB stdout pipe.
@@ -119,6 +120,13 @@ async def test_large_response_is_truncated_with_a_way_to_see_and_save_all(tmp_pa
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "page 1 of 12" in str(app.screen.query_one("#pager-title").render())
+        # The answer is one 2.9 MiB line: a page shows all of its bytes, in rows of the
+        # pane's width that need no further wrapping.
+        pager_text = app.screen.query_one("#pager-text", TextArea)
+        rows = pager_text.text.split("\n")
+        assert "".join(rows).encode() == app.exchange_log.response_bytes(1)[:PAGE_BYTES]
+        assert len(rows) > 1 and max(map(len, rows)) <= pager_text.wrap_width
+        assert pager_text.wrapped_document.height == len(rows)
         await pilot.press("n")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -133,6 +141,25 @@ async def test_large_response_is_truncated_with_a_way_to_see_and_save_all(tmp_pa
             pilot, lambda: target.exists() and target.stat().st_size > 3_000_000, "save"
         )
         assert target.read_bytes() == app.exchange_log.response_bytes(1)
+
+
+async def test_a_long_string_in_a_response_is_shown_in_rows_with_a_note(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        screen.drafts[("faulty", "big")] = ('{"bytes": 50000}', "draft")
+        screen.run_plugin_action("faulty", "big")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the exchange")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        body = screen.query_one("#response-text", TextArea)
+        rows = body.text.split("\n")
+        assert max(map(len, rows)) <= body.wrap_width
+        assert "".join(rows).count("x") == 50_000  # nothing lost
+        note = str(screen.query_one("#response-note").render())
+        assert "long lines cut to the pane's width, not highlighted" in note
+        assert "showing" not in note  # the whole answer is there
 
 
 async def test_help_lists_every_binding_from_the_bindings(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import json
 import orjson
 import pytest
 
-from aro_tui.ui.formatting import preview_body
+from aro_tui.ui.formatting import LONG_LINE_CHARS, fit_to_rows, preview_body
 from aro_tui.ui.widgets.sidebar.action_list import wrap_docstring
 
 EMBEDDING = [(-1) ** i * (i + 0.123456789012345) / 997 for i in range(384)]
@@ -124,6 +124,25 @@ Input:
     - model: Hub name or local folder path; for all-MiniLM-L6-v2 the copy shipped by the package
     - batch_size: Texts per forward pass (default: 32)
 Returns: a list of vectors, one per text, mean-pooled over the attention mask"""
+
+
+def test_a_string_too_long_to_draw_quickly_is_cut_into_rows_of_the_pane_and_kept_whole() -> None:
+    image = "QUJD" * 5000
+    body = json.dumps({"image": image, "shape": [2, 3]}).encode()
+    preview = fit_to_rows(preview_body(body, len(body), 64 * 1024, 100), 100)
+    assert preview.lines_cut and not preview.is_json  # its strings now span lines
+    rows = preview.text.split("\n")
+    assert max(map(len, rows)) == 100
+    assert "".join(rows).replace(" ", "") == json.dumps({"image": image, "shape": [2, 3]}).replace(
+        " ", ""
+    )
+
+
+def test_lines_under_the_limit_stay_whole_and_highlighted() -> None:
+    body = json.dumps({"text": "word " * (LONG_LINE_CHARS // 5 - 10)}).encode()
+    preview = preview_body(body, len(body), 64 * 1024, 100)
+    assert fit_to_rows(preview, 100) is preview
+    assert preview.is_json and not preview.lines_cut
 
 
 def test_docstring_items_wrap_under_their_own_text() -> None:

@@ -15,6 +15,7 @@ from aro_tui.ui.formatting import (
     FULL_PRETTY_LIMIT_BYTES,
     PACKED_LINE_CHARS,
     Preview,
+    fit_to_rows,
     format_memory,
     format_timings,
     preview_body,
@@ -69,7 +70,8 @@ class ExchangeDetailPanes(SessionWiring):
         request = exchange.request_bytes
         limit = self.aro.config.response_preview_bytes
         head = request if len(request) <= limit else request[:limit]  # no big parse here
-        preview = preview_body(head, len(request), limit, self._line_chars("#request-text"))
+        chars = self._line_chars("#request-text")
+        preview = fit_to_rows(preview_body(head, len(request), limit, chars), chars)
         request_view = self.query_one("#request-text", BodyView)
         request_view.show_preview(preview)
         request_view.border_title = f"Request · {sanitize_line(exchange.plugin)}"
@@ -95,8 +97,8 @@ class ExchangeDetailPanes(SessionWiring):
         request = log.request_bytes(number)
         detail = ExchangeDetail(
             number,
-            preview_body(request, len(request), limit, request_chars),
-            preview_body(head, total, limit, response_chars),
+            fit_to_rows(preview_body(request, len(request), limit, request_chars), request_chars),
+            fit_to_rows(preview_body(head, total, limit, response_chars), response_chars),
             log.stderr_lines(number),
         )
         self.app.call_from_thread(self._apply_detail, detail)

@@ -14,13 +14,22 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
-from aro_tui.ui.formatting import format_size, preview_body
+from aro_tui.ui.formatting import (
+    LINES_CUT_NOTE,
+    cut_long_lines,
+    fit_to_rows,
+    format_size,
+    preview_body,
+)
 from aro_tui.ui.widgets.response.exchange_view import load_document
 
 PAGE_BYTES = 256 * 1024
 LAID_OUT_PAGE_CHARS = 4 * PAGE_BYTES
 """How long the laid-out text of a one-page body may grow: indentation makes a body longer
 (quadratically when it nests deep), and "view all" should not cut an ordinary one."""
+
+RAW_LINE_CHARS = 1000
+"""Where a raw page's long lines are cut before the pane has a width (it normally has)."""
 
 ReadSlice = Callable[[int, int], bytes]
 """(offset, length) → bytes of the response."""
@@ -53,29 +62,37 @@ class PagerScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#pager-text", TextArea).focus()
-        self._load(0)
+        self.call_after_refresh(self.watch_page, 0)  # once the pane has its width
 
     def watch_page(self, page: int) -> None:
-        self._load(page)
+        area = self.query_one("#pager-text", TextArea)
+        width = area.wrap_width
+        if width and not area.show_vertical_scrollbar:  # a long page will have one
+            width -= area.styles.scrollbar_size_vertical
+        self._load(page, width if width > 0 else RAW_LINE_CHARS)
 
     def action_page(self, delta: int) -> None:
         """Move ``delta`` pages."""
         self.page = min(max(self.page + delta, 0), self.page_count - 1)
 
     @work(thread=True, exclusive=True, group="pager")
-    def _load(self, page: int) -> None:
+    def _load(self, page: int, line_chars: int) -> None:
         offset = page * PAGE_BYTES
         data = self.read_slice(offset, PAGE_BYTES)
         cut = ""
         if self.page_count == 1:
             preview = preview_body(data, self.total_bytes, LAID_OUT_PAGE_CHARS)
-            text, is_json = preview.text, preview.is_json
             if preview.truncated:
                 cut = f" · showing {preview.lines_shown:,} of {preview.lines_total:,} lines"
+            preview = fit_to_rows(preview, line_chars)
+            text, is_json = preview.text, preview.is_json
+            if preview.lines_cut:
+                cut += f" · {LINES_CUT_NOTE}"
         else:
             from aro_tui.core.sanitize import sanitize
 
-            text, is_json = sanitize(data.decode("utf-8", "replace")), False
+            text = cut_long_lines(sanitize(data.decode("utf-8", "replace")), line_chars)
+            is_json = False
         self.app.call_from_thread(self._show, page, text, is_json, cut)
 
     def _show(self, page: int, text: str, is_json: bool, cut: str) -> None:

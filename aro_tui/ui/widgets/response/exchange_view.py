@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Log, Static, TextArea
 
 from aro_tui.core.sanitize import sanitize_line
-from aro_tui.ui.formatting import Preview, format_size
+from aro_tui.ui.formatting import LINES_CUT_NOTE, Preview, format_size
 
 CARD_STDERR_LINES = 8
 
@@ -71,20 +71,28 @@ class ResponsePane(Vertical):
 def truncation_note(preview: Preview, limit_bytes: int) -> Text | None:
     """``showing 64 KiB of 50 MiB — x: view all · ctrl+s: save`` when cut; ``showing 1,310 of
     4,020 lines`` when the whole body was read and only its laid-out text is longer than the
-    limit (its bytes may be fewer than the limit)."""
-    if not preview.truncated:
+    limit (its bytes may be fewer than the limit); and a line saying so when long lines were
+    cut into rows (:func:`~aro_tui.ui.formatting.fit_to_rows`)."""
+    if not preview.truncated and not preview.lines_cut:
         return None
-    if preview.lines_total:
-        shown, total = f"{preview.lines_shown:,}", f"{preview.lines_total:,} lines"
-    else:
-        shown, total = format_size(limit_bytes), format_size(preview.total_bytes)
-    return Text.assemble(
-        ("showing ", "dim"),
-        (shown, "bold"),
-        (" of ", "dim"),
-        (total, "bold"),
-        (" — x: view all · ctrl+s: save", "dim"),
-    )
+    note = Text()
+    if preview.truncated:
+        if preview.lines_total:
+            shown, total = f"{preview.lines_shown:,}", f"{preview.lines_total:,} lines"
+        else:
+            shown, total = format_size(limit_bytes), format_size(preview.total_bytes)
+        note.append_text(
+            Text.assemble(
+                ("showing ", "dim"),
+                (shown, "bold"),
+                (" of ", "dim"),
+                (total, "bold"),
+                (" — x: view all · ctrl+s: save", "dim"),
+            )
+        )
+    if preview.lines_cut:
+        note.append(("\n" if note else "") + LINES_CUT_NOTE, style="dim")
+    return note
 
 
 def with_runtime_notes(note: Text | None, runtime_notes: Sequence[str]) -> Text | None:
