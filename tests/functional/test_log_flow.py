@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
 from textual.app import App
 from textual.command import CommandList
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Log, TextArea
 
+from aro_tui.ui.app import AroApp
 from aro_tui.ui.screens.help import HelpScreen
 from aro_tui.ui.screens.main import MainScreen
 from aro_tui.ui.screens.pager import PAGE_BYTES, PagerScreen
@@ -97,16 +100,22 @@ async def test_plugin_text_is_shown_literally(tmp_path: Path) -> None:
         assert "\x1b" not in stderr and "\x1b" not in response
 
 
+async def _show_big_answer(app: AroApp, pilot: Pilot[Any], size_bytes: int) -> MainScreen:
+    """Run faulty's ``big`` (a JSON string of ``size_bytes`` x's) and wait until it is shown."""
+    screen = app.main_screen
+    await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+    screen.drafts[("faulty", "big")] = (f'{{"bytes": {size_bytes}}}', "draft")
+    screen.run_plugin_action("faulty", "big")
+    await wait_until(pilot, lambda: screen.shown_number == 1, "the big exchange")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return screen
+
+
 async def test_large_response_is_truncated_with_a_way_to_see_and_save_all(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
-        screen.drafts[("faulty", "big")] = ('{"bytes": 3000000}', "draft")
-        screen.run_plugin_action("faulty", "big")
-        await wait_until(pilot, lambda: screen.shown_number == 1, "the big exchange")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        screen = await _show_big_answer(app, pilot, 3_000_000)
         assert app.exchange_log.entries[-1].response_size_bytes > 3_000_000
         shown = screen.query_one("#response-text", TextArea).text
         assert len(shown.replace("\n", "")) <= 64 * 1024 + 64  # rows of the pane, 64 KiB
@@ -146,13 +155,7 @@ async def test_large_response_is_truncated_with_a_way_to_see_and_save_all(tmp_pa
 async def test_a_long_string_in_a_response_is_shown_in_rows_with_a_note(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
-        screen.drafts[("faulty", "big")] = ('{"bytes": 50000}', "draft")
-        screen.run_plugin_action("faulty", "big")
-        await wait_until(pilot, lambda: screen.shown_number == 1, "the exchange")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        screen = await _show_big_answer(app, pilot, 50_000)
         body = screen.query_one("#response-text", TextArea)
         rows = body.text.split("\n")
         assert max(map(len, rows)) <= body.wrap_width
