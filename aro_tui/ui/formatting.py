@@ -152,9 +152,9 @@ LONG_LINE_CHARS = 10_000
 
 
 def fit_to_rows(preview: Preview, line_chars: int) -> Preview:
-    """``preview`` with every line longer than ``LONG_LINE_CHARS`` cut into rows of
-    ``line_chars``, and then not highlighted as JSON (its parser would see strings broken
-    across lines).
+    """``preview``, or when one of its lines is longer than ``LONG_LINE_CHARS``, ``preview``
+    with its lines cut into rows of ``line_chars`` and no longer highlighted as JSON (its parser
+    would see strings broken across lines).
 
     Why: TextArea lays out a whole line again for every screen row of it that it draws, about
     33 ns a character here, so one long string (base64 of an image, say) made each page-down

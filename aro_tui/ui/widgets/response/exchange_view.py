@@ -159,7 +159,7 @@ class StderrView(Log):
         """Replace the lines shown.
 
         The same lines again (most calls print nothing) are left alone: rewriting a Log
-        changes its virtual size twice, and each change lays the whole screen out again.
+        resets its virtual size, and every change of that lays the whole screen out again.
         """
         shown = [sanitize_line(line) for line in lines] or ["(no stderr output)"]
         if shown == self._shown:
