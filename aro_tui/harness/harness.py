@@ -15,13 +15,13 @@ was in flight, else ``-``). A response on the protocol fd is a fixed 52-byte bin
 ``action_ns``, ``rss_pages``, ``printed``, ``answered_ns``; little-endian) followed by the
 body's raw bytes (``action_ns``: how long the action ran, -1 for other requests;
 ``rss_pages``: this process's resident pages, -1 unless ``--report-rss``, see
-``_resident_pages``; ``printed``: bytes
-written through ``sys.stdout`` since the previous frame, i.e. during the call, or during import
-for the first frame; ``answered_ns``: ``time.monotonic_ns()`` as the frame is written, the
-clock the host reads too, so a round trip does not include the host's event loop being busy
-elsewhere). Why binary: packing it costs a third of formatting text, and the host reads it
-with one ``unpack_from`` instead of a split and five ``int()`` (about 1 µs a call on both
-sides together, a twentieth of a no-op round trip).
+``_resident_pages``; ``printed``: bytes written through ``sys.stdout`` since the previous
+frame, i.e. during the call, or during import for the first frame; ``answered_ns``:
+``time.monotonic_ns()`` as the frame is written, the clock the host reads too, so a round trip
+does not include the host's event loop being busy elsewhere). Why binary: packing it costs a
+third of formatting text, and the host reads it with one ``unpack_from`` instead of a split
+and five ``int()`` (about 1 µs a call on both sides together, a twentieth of a no-op round
+trip).
 
 stderr markers let the host attribute every stderr line to the call that printed it although
 stdout and stderr are separate pipes. Before each response the harness flushes Python's

@@ -171,11 +171,8 @@ def fit_to_rows(preview: Preview, line_chars: int) -> Preview:
 def cut_long_lines(text: str, line_chars: int) -> str:
     """``text`` with every line longer than ``line_chars`` characters cut into lines of that
     length (see :func:`fit_to_rows`)."""
-    lines = text.split("\n")
-    if all(len(line) <= line_chars for line in lines):
-        return text
     cut: list[str] = []
-    for line in lines:
+    for line in text.split("\n"):
         if len(line) <= line_chars:
             cut.append(line)
         else:
