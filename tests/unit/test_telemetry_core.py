@@ -145,6 +145,25 @@ def test_span_buffer_replaces_a_running_span_when_it_finishes() -> None:
     assert [(s.exchange_id, s.end_t) for s in spans.snapshot()] == [(7, T0 + 2.5)]
 
 
+def test_span_buffer_keeps_an_older_call_whose_exchange_id_comes_again() -> None:
+    """A reloaded plugin numbers its exchanges from 1 again: its new call gets a span of its
+    own, and the older call with the same id keeps its place on the chart."""
+    spans = SpanBuffer()
+    old = ExchangeSpan("plug", 1, "generate", T0, T0 + 1.0, "ok")
+    second = ExchangeSpan("plug", 2, "generate", T0 + 2.0, T0 + 3.0, "ok")
+    running = ExchangeSpan("plug", 1, "embed", T0 + 10.0, None, "pending")
+    for span in (old, second, running):
+        spans.record(span)
+    assert spans.snapshot() == [old, second, running]
+    done = ExchangeSpan("plug", 1, "embed", T0 + 10.0, T0 + 12.0, "ok")
+    spans.record(done)
+    assert [(s.action, s.start_t - T0, s.end_t) for s in spans.snapshot()] == [
+        ("generate", 0.0, T0 + 1.0),
+        ("generate", 2.0, T0 + 3.0),
+        ("embed", 10.0, T0 + 12.0),
+    ]
+
+
 def test_exchange_memory_before_peak_after() -> None:
     buffer = SampleBuffer()
     for offset, gpu, rss in [(0, 1, 100), (1, 6, 900), (2, 5, 700), (4, 5, 700)]:
