@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,27 @@ async def test_filter_then_rerun_the_selected_exchange(tmp_path: Path) -> None:
         assert table.row_count == 2, "the rerun matches the filter and joins the table"
         await pilot.press("ctrl+f", "escape")
         assert table.row_count == 3
+
+
+async def test_a_burst_of_finished_calls_ends_on_the_newest(tmp_path: Path) -> None:
+    """Forty calls finishing together (pipelined through the host): every one is logged, and
+    the cursor and the panes end on the last one, whose bodies are the ones loaded."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        process = app.registry[TEXT].process
+        assert process is not None
+        calls = [process.submit("analyze", f'{{"text": "burst {n}"}}') for n in range(40)]
+        await asyncio.gather(*calls)
+        await wait_until(pilot, lambda: len(app.exchange_log) == 40, "every call logged")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.query_one(ExchangeTable).selected_number == 40
+        assert screen.shown_number == 40
+        assert "burst 39" in screen.query_one("#request-text", TextArea).text
+        response = screen.query_one("#response-text", TextArea).text
+        assert '["39", 1]' in response  # analyze's word counts of the last call's text
 
 
 async def test_every_exchange_is_reached_by_scrolling_past_the_windows_edge(

@@ -56,12 +56,26 @@ class ExchangeDetailPanes(SessionWiring):
             if number != self.shown_number:
                 self.show_exchange(number)
 
+    _detail_queued = False
+
     def show_exchange(self, number: int) -> None:
-        """Show exchange ``number`` in the request/response/stderr panes."""
+        """Show exchange ``number`` in the request/response/stderr panes.
+
+        Its bodies are read in a worker started once the messages already queued are handled:
+        a burst of finished calls loads only the last one shown, where it used to start a
+        thread per call, each cancelling every one before it.
+        """
         self.shown_number = number
-        self._load_detail(
-            number, self._line_chars("#request-text"), self._line_chars("#response-text")
-        )
+        if not self._detail_queued:
+            self._detail_queued = True
+            self.call_later(self._start_detail_load)
+
+    def _start_detail_load(self) -> None:
+        self._detail_queued = False
+        number = self.shown_number
+        if number is not None:
+            request_chars = self._line_chars("#request-text")
+            self._load_detail(number, request_chars, self._line_chars("#response-text"))
 
     def show_live(self, exchange: Exchange) -> None:
         """Show a call that is running: its request, and an empty response under the running
