@@ -18,6 +18,7 @@ from aro_tui.ui.screens.main import MainScreen
 from aro_tui.ui.screens.pager import PAGE_BYTES, PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
+from aro_tui.ui.widgets.response.exchange_view import StderrView
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
 
 TEXT = "plugin-python-text"
@@ -71,6 +72,26 @@ async def test_a_burst_of_finished_calls_ends_on_the_newest(tmp_path: Path) -> N
         assert "burst 39" in screen.query_one("#request-text", TextArea).text
         response = screen.query_one("#response-text", TextArea).text
         assert '["39", 1]' in response  # analyze's word counts of the last call's text
+
+
+async def test_stderr_title_says_when_only_the_last_lines_are_kept(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "plugin ready")
+        process = app.registry["faulty"].process
+        assert process is not None
+        await process.call("flood", '{"bytes": 100000}')  # 1,000 lines, then "flood done"
+        await process.call("chatty", '{"tag": "t"}')  # three lines
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "both calls logged")
+        stderr = screen.query_one(StderrView)
+        await wait_until(pilot, lambda: "#2" in str(stderr.border_title), "the chatty call")
+        assert str(stderr.border_title) == "stderr #2 (3 lines)"
+        screen.query_one(ExchangeTable).focus()
+        await pilot.press("up")  # the flood
+        await wait_until(pilot, lambda: "#1" in str(stderr.border_title), "the flood")
+        assert str(stderr.border_title) == "stderr #1 (last 200 of 1,001 lines)"
+        assert stderr.lines[-1] == "flood done"
 
 
 async def test_every_exchange_is_reached_by_scrolling_past_the_windows_edge(

@@ -7,7 +7,7 @@ import json
 import orjson
 import pytest
 
-from aro_tui.ui.formatting import LONG_LINE_CHARS, fit_to_rows, preview_body
+from aro_tui.ui.formatting import LONG_LINE_CHARS, fit_to_rows, preview_body, stderr_title
 from aro_tui.ui.widgets.sidebar.action_list import wrap_docstring
 
 EMBEDDING = [(-1) ** i * (i + 0.123456789012345) / 997 for i in range(384)]
@@ -159,3 +159,10 @@ def test_docstring_items_wrap_under_their_own_text() -> None:
 def test_a_docstring_wider_than_nothing_still_shows_every_word() -> None:
     narrow = wrap_docstring("    - averylongparameter_name_without_breaks: x", 12)
     assert "".join(narrow.split()) == "-averylongparameter_name_without_breaks:x"
+
+
+def test_stderr_title_counts_lines_and_says_when_some_were_dropped() -> None:
+    assert stderr_title(3, 0, 0) == "stderr #3 (0 lines)"
+    assert stderr_title(3, 1, 1) == "stderr #3 (1 line)"
+    assert stderr_title(3, 20, 0) == "stderr #3 (20 lines)"  # a crash shows the plugin's last
+    assert stderr_title(12, 200, 104_857) == "stderr #12 (last 200 of 104,857 lines)"

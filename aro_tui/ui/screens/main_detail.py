@@ -19,6 +19,7 @@ from aro_tui.ui.formatting import (
     format_memory,
     format_timings,
     preview_body,
+    stderr_title,
 )
 from aro_tui.ui.screens.main_sessions import SessionWiring
 from aro_tui.ui.widgets.response.exchange_view import (
@@ -161,4 +162,5 @@ class ExchangeDetailPanes(SessionWiring):
             ).border_title = f"Request #{entry.number} · {sanitize_line(entry.plugin)}"
         stderr = self.query_one(StderrView)
         stderr.show_lines(detail.stderr_lines)
-        stderr.border_title = f"stderr #{detail.number} ({len(detail.stderr_lines)} lines)"
+        printed = entry.stderr_line_count if entry is not None else 0
+        stderr.border_title = stderr_title(detail.number, len(detail.stderr_lines), printed)
