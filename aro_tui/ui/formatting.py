@@ -97,15 +97,16 @@ def format_memory(rss_bytes: int | None, deterministic: bool = False) -> str:
     return format_size(rss_bytes)
 
 
-def stderr_title(number: int, kept_lines: int, printed_lines: int) -> str:
-    """The stderr pane's title: which exchange, and how many of its lines are kept.
+def stderr_title(which: str, kept_lines: int, printed_lines: int) -> str:
+    """The stderr pane's title: which call (``#7``, ``· running``), and how many of its
+    lines are kept.
 
     An exchange keeps its last lines only (``Exchange.stderr_lines``); when it printed more,
     the title says so rather than passing the kept count off as everything.
     """
     if printed_lines > kept_lines:
-        return f"stderr #{number} (last {kept_lines:,} of {printed_lines:,} lines)"
-    return f"stderr #{number} ({kept_lines:,} line{'' if kept_lines == 1 else 's'})"
+        return f"stderr {which} (last {kept_lines:,} of {printed_lines:,} lines)"
+    return f"stderr {which} ({kept_lines:,} line{'' if kept_lines == 1 else 's'})"
 
 
 def _indent_prefix(raw: str) -> str:

@@ -74,7 +74,7 @@ async def test_a_burst_of_finished_calls_ends_on_the_newest(tmp_path: Path) -> N
         assert '["39", 1]' in response  # analyze's word counts of the last call's text
 
 
-async def test_stderr_title_says_when_only_the_last_lines_are_kept(tmp_path: Path) -> None:
+async def test_stderr_title_says_which_call_and_when_lines_were_dropped(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS)
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.main_screen
@@ -92,6 +92,14 @@ async def test_stderr_title_says_when_only_the_last_lines_are_kept(tmp_path: Pat
         await wait_until(pilot, lambda: "#1" in str(stderr.border_title), "the flood")
         assert str(stderr.border_title) == "stderr #1 (last 200 of 1,001 lines)"
         assert stderr.lines[-1] == "flood done"
+        running = asyncio.ensure_future(
+            process.call("slow_chatty", '{"tag": "s", "seconds": 1.0}')  # a line a second
+        )
+        await wait_until(pilot, lambda: "s first" in stderr.lines, "the first line, live")
+        assert str(stderr.border_title) == "stderr · running (1 line)"
+        await running
+        await wait_until(pilot, lambda: "#3" in str(stderr.border_title), "the call done")
+        assert str(stderr.border_title) == "stderr #3 (2 lines)"
 
 
 async def test_every_exchange_is_reached_by_scrolling_past_the_windows_edge(

@@ -162,7 +162,8 @@ def test_a_docstring_wider_than_nothing_still_shows_every_word() -> None:
 
 
 def test_stderr_title_counts_lines_and_says_when_some_were_dropped() -> None:
-    assert stderr_title(3, 0, 0) == "stderr #3 (0 lines)"
-    assert stderr_title(3, 1, 1) == "stderr #3 (1 line)"
-    assert stderr_title(3, 20, 0) == "stderr #3 (20 lines)"  # a crash shows the plugin's last
-    assert stderr_title(12, 200, 104_857) == "stderr #12 (last 200 of 104,857 lines)"
+    assert stderr_title("#3", 0, 0) == "stderr #3 (0 lines)"
+    assert stderr_title("#3", 1, 1) == "stderr #3 (1 line)"
+    assert stderr_title("#3", 20, 0) == "stderr #3 (20 lines)"  # a crash shows the plugin's last
+    assert stderr_title("#12", 200, 104_857) == "stderr #12 (last 200 of 104,857 lines)"
+    assert stderr_title("· running", 2, 2) == "stderr · running (2 lines)"

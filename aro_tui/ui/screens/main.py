@@ -414,7 +414,6 @@ class MainScreen(ExchangeDetailPanes):
         self._tick()
         if self._ticker is None and not self.aro.config.deterministic:
             self._ticker = self.set_interval(0.1, self._tick)
-        self.query_one(StderrView).show_lines([])
 
     def _tick(self) -> None:
         exchange = self.live_exchange
@@ -436,7 +435,7 @@ class MainScreen(ExchangeDetailPanes):
     def on_stderr_activity(self, message: StderrActivity) -> None:
         live = self.live_exchange
         if live is not None and message.exchange_id == live.id:
-            self.query_one(StderrView).show_lines(list(live.stderr_lines))
+            self.show_live_stderr(live)
 
     def on_exchange_finished(self, message: ExchangeFinished) -> None:
         entry = self.aro.registry.get(message.plugin)

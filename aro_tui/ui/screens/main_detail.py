@@ -94,6 +94,14 @@ class ExchangeDetailPanes(SessionWiring):
         pane.border_title = f"Response · {sanitize_line(exchange.action)} · running"
         pane.border_subtitle = ""
         self.query_one("#response-text", BodyView).show_preview(preview_body(None, 0, limit))
+        self.show_live_stderr(exchange)
+
+    def show_live_stderr(self, exchange: Exchange) -> None:
+        """The running call's stderr lines so far, and how many it printed."""
+        lines = list(exchange.stderr_lines)
+        stderr = self.query_one(StderrView)
+        stderr.show_lines(lines)
+        stderr.border_title = stderr_title("· running", len(lines), exchange.stderr_line_count)
 
     def _line_chars(self, selector: str) -> int:
         """How wide a line of ``selector``'s pane may be, leaving room for a scrollbar."""
@@ -163,4 +171,5 @@ class ExchangeDetailPanes(SessionWiring):
         stderr = self.query_one(StderrView)
         stderr.show_lines(detail.stderr_lines)
         printed = entry.stderr_line_count if entry is not None else 0
-        stderr.border_title = stderr_title(detail.number, len(detail.stderr_lines), printed)
+        kept = len(detail.stderr_lines)
+        stderr.border_title = stderr_title(f"#{detail.number}", kept, printed)
