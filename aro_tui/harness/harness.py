@@ -487,10 +487,10 @@ def _keep(body: bytes, text: str, result: str, payload: bytes) -> None:
     Why: freeing them at once left a free top of the heap above glibc's trim threshold after
     every large call, so the heap shrank and the next call faulted the same pages back in
     (1 MB echo calls: about 1,140 page faults a call more than the chapter's loop; now about
-    375, from Python's small-object arenas, and each call ~5 % faster). Nothing
-    is kept when request and answer together exceed ``KEEP_MAX_BYTES``, so that a large
-    answer does not linger in the resident memory shown between calls. The previous call's
-    buffers are let go here, before the frame's memory reading.
+    375, from Python's small-object arenas, and each call ~5 % faster). Nothing is kept when
+    request and answer together exceed ``KEEP_MAX_BYTES``, so that a large answer does not
+    linger in the resident memory shown between calls. The previous call's buffers are let
+    go here, before the frame's memory reading.
     """
     global _kept
     small = len(body) + len(payload) <= KEEP_MAX_BYTES

@@ -93,7 +93,7 @@ async def test_stderr_title_says_which_call_and_when_lines_were_dropped(tmp_path
         assert str(stderr.border_title) == "stderr #1 (last 200 of 1,001 lines)"
         assert stderr.lines[-1] == "flood done"
         running = asyncio.ensure_future(
-            process.call("slow_chatty", '{"tag": "s", "seconds": 1.0}')  # a line a second
+            process.call("slow-chatty", '{"tag": "s", "seconds": 1.0}')  # a line a second
         )
         await wait_until(pilot, lambda: "s first" in stderr.lines, "the first line, live")
         assert str(stderr.border_title) == "stderr · running (1 line)"

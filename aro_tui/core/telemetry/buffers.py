@@ -146,9 +146,9 @@ class SpanBuffer(TimeBuffer[ExchangeSpan]):
 
     Why running spans are indexed: a span is recorded when its call starts and again when it
     ends, and finding the running version by scanning made every new span cost a pass over
-    the whole buffer (20,000 spans took 17 s to record, as opening such a recording does). A span
-    that is not running is simply added, so an exchange id a reloaded plugin uses again
-    never overwrites an older call's span.
+    the whole buffer (20,000 spans took 17 s to record, as opening such a recording does). A
+    span with no running version is added, so an exchange id that a reloaded plugin uses
+    again never overwrites an older call's span.
     """
 
     def __init__(
