@@ -133,6 +133,24 @@ def test_buffer_is_bounded_by_time_and_keeps_order() -> None:
     assert buffer.at_or_after(T0 + 25.7).t == T0 + 26  # type: ignore[union-attr]
 
 
+def test_lookups_by_time_agree_with_a_plain_scan() -> None:
+    """between / at_or_before / at_or_after bisect the ordered buffer; they must pick exactly
+    what a scan of every item picks, equal times and the ends included."""
+    buffer = SampleBuffer()
+    times = [T0 + t for t in (0, 1, 1, 2, 5, 5, 5, 8, 13)]
+    for t in times:
+        buffer.append(sample(t, 0))
+    probes = [T0 + x / 2 for x in range(-2, 30)]
+    for probe in probes:
+        before = [s for s in buffer.snapshot() if s.t <= probe]
+        after = [s for s in buffer.snapshot() if s.t >= probe]
+        assert buffer.at_or_before(probe) is (before[-1] if before else None)
+        assert buffer.at_or_after(probe) is (after[0] if after else None)
+        for end in probes:
+            expected = [s for s in buffer.snapshot() if probe <= s.t <= end]
+            assert buffer.between(probe, end) == expected
+
+
 def test_span_buffer_replaces_a_running_span_when_it_finishes() -> None:
     spans = SpanBuffer()
     exchange = Exchange(7, "plug", "generate", b"{}", started_at=T0)
