@@ -160,16 +160,16 @@ class MemoryChart(Widget):
         width, height = self.size.width, self.size.height
         if width < GUTTER + 10 or height < 6:
             return Text("(too small for the chart)", style=self._style("memory-chart--axis"))
-        samples = self.samples.snapshot()
         if self.end_t is not None:
             end_t = marks_until = self.end_t
         else:
-            end_t = samples[-1].t if samples else 0.0
+            newest = self.samples.latest()
+            end_t = newest.t if newest is not None else 0.0
             # Live, the axis ends at the newest sample (up to a sampling interval ago): a call
             # or model load since then is drawn in the last column now, not a second later.
             marks_until = math.inf
         start_t = end_t - self.window_s
-        visible = [s for s in samples if start_t - 5 <= s.t <= end_t]
+        visible = self.samples.between(start_t - 5, end_t)
         plot_columns = width - GUTTER
         plot_rows = height - 4
         series = self._series(visible)
