@@ -168,7 +168,8 @@ class MemoryChart(Widget):
             # Live, the axis ends at the newest sample (up to a sampling interval ago): a call
             # or model load since then is drawn in the last column now, not a second later.
             marks_until = math.inf
-        start_t = end_t - self.window_s
+        window_s = self.window_s  # reactives are read once: x_of runs for every point and span
+        start_t = end_t - window_s
         visible = self.samples.between(start_t - 5, end_t)
         plot_columns = width - GUTTER
         plot_rows = height - 4
@@ -177,7 +178,7 @@ class MemoryChart(Widget):
         canvas = _Canvas(plot_columns, plot_rows)
 
         def x_of(t: float) -> int:
-            return round((t - start_t) / self.window_s * (plot_columns * 2 - 1))
+            return round((t - start_t) / window_s * (plot_columns * 2 - 1))
 
         def y_of(value: float) -> int:
             return round((1 - value / y_max) * (plot_rows * 4 - 1))
@@ -307,10 +308,11 @@ class MemoryChart(Widget):
         self, start_t: float, until_t: float, column_of: Callable[[float], int], columns: int
     ) -> Text:
         cells: list[tuple[str, str]] = [(" ", "memory-chart--axis")] * columns
+        plugin, show_internal = self.plugin, self.show_internal
         for span in self.spans.snapshot():
-            if self.plugin is not None and span.plugin != self.plugin:
+            if plugin is not None and span.plugin != plugin:
                 continue
-            if span.internal and not self.show_internal:
+            if span.internal and not show_internal:
                 continue
             if span.start_t > until_t or (span.end_t is not None and span.end_t < start_t):
                 continue
