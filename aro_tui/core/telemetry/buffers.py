@@ -74,7 +74,7 @@ class TimeBuffer(Generic[T]):
         with self._lock:
             first = bisect.bisect_left(self._items, start_t, key=self._time_of)
             last = bisect.bisect_right(self._items, end_t, key=self._time_of)
-            return list(itertools.islice(self._items, first, max(first, last)))
+            return list(itertools.islice(self._items, first, last))
 
     def at_or_before(self, t: float) -> T | None:
         """The newest item at or before ``t``."""
