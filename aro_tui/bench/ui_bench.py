@@ -3,7 +3,9 @@
 ``python -m aro_tui.bench.ui_bench`` or ``aro-tui bench-ui``. Prints the ingest rate
 through the real message path (ExchangeFinished → log → table → detail pane), the median
 key-press latency measured with Pilot on an empty log (the baseline) and on the full log,
-and the process's resident memory before and after, with the ratios.
+the longest the event loop stood still while a 50 MB answer was taken in against the same
+for a 1 KB one (the baseline), and the process's resident memory before and after, with the
+ratios.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("bench-ui", help="dashboard ingest rate, key latency, memory")
     parser.add_argument("--exchanges", type=int, default=10_000)
     parser.add_argument("--presses", type=int, default=40)
+    parser.add_argument("--big-mb", type=int, default=50, help="size of the large answer")
     parser.set_defaults(func=run)
 
 
@@ -35,13 +38,13 @@ def _rss_mib() -> float:
     return float(psutil.Process().memory_info().rss) / (1024 * 1024)
 
 
-def _exchange(number: int) -> Exchange:
+def _exchange(number: int, text_bytes: int = 1000) -> Exchange:
     from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 
     request = b'{"text": "' + (b"lorem ipsum " * 16) + b'"}'
     exchange = Exchange(number, "plugin-python-text", "analyze", request)
     exchange.status = ExchangeStatus.OK if number % 50 else ExchangeStatus.TIMEOUT
-    exchange.response_bytes = b'{"words": 32, "text": "' + b"x" * 1000 + b'"}'
+    exchange.response_bytes = b'{"words": 32, "text": "' + b"x" * text_bytes + b'"}'
     exchange.head_monotonic_s = 0.0
     exchange.finished_monotonic_s = 0.001 * (number % 97)
     exchange.stderr_lines.extend([f"line {number}", "done"])
@@ -59,7 +62,35 @@ async def _key_latency_ms(pilot: Pilot[Any], presses: int) -> float:
     return statistics.median(timings)
 
 
-async def measure(exchanges: int, presses: int) -> dict[str, float]:
+async def _longest_stall_ms(app: AroApp, exchange: Exchange) -> float:
+    """The longest gap in a 2 ms timer on the event loop while ``exchange`` is taken in and
+    shown (log, table, detail pane), in ms over the timer's period."""
+    from aro_tui.ui.messages import ExchangeFinished
+
+    period_s = 0.002
+    gaps: list[float] = []
+    done = False
+
+    async def probe() -> None:
+        while not done:
+            started = time.perf_counter()
+            await asyncio.sleep(period_s)
+            gaps.append(time.perf_counter() - started - period_s)
+
+    task = asyncio.create_task(probe())
+    await asyncio.sleep(0.05)
+    logged = len(app.exchange_log)
+    app.main_screen.post_message(ExchangeFinished("plugin-python-text", exchange))
+    while len(app.exchange_log) == logged:
+        await asyncio.sleep(period_s)
+    await app.workers.wait_for_complete()
+    await asyncio.sleep(0.2)
+    done = True
+    await task
+    return max(gaps) * 1000
+
+
+async def measure(exchanges: int, presses: int, big_mb: int = 50) -> dict[str, float]:
     """Run the benchmark in a headless app; the figures by name."""
     from aro_tui.core.plugins.discovery import default_plugins_path, discover
     from aro_tui.ui.app import AroApp
@@ -81,14 +112,20 @@ async def measure(exchanges: int, presses: int) -> dict[str, float]:
         await app.workers.wait_for_complete()
         results["rss_before_mib"] = _rss_mib()
         results["key_latency_baseline_ms"] = await _key_latency_ms(pilot, presses)
+        results["stall_small_ms"] = await _longest_stall_ms(app, _exchange(11))
+        big = _exchange(12, big_mb * 1_000_000)
+        results["stall_big_ms"] = await _longest_stall_ms(app, big)
+        del big
+        table.focus()
+        await pilot.pause()
 
         started = time.perf_counter()
         batch = 500
-        for first in range(11, exchanges + 11, batch):
-            for number in range(first, min(first + batch, exchanges + 11)):
+        for first in range(13, exchanges + 13, batch):
+            for number in range(first, min(first + batch, exchanges + 13)):
                 screen.post_message(ExchangeFinished("plugin-python-text", _exchange(number)))
             await pilot.pause()
-        while len(app.exchange_log) < exchanges + 10:
+        while len(app.exchange_log) < exchanges + 12:
             await pilot.pause(0.01)
         await app.workers.wait_for_complete()
         elapsed_s = time.perf_counter() - started
@@ -103,9 +140,10 @@ async def measure(exchanges: int, presses: int) -> dict[str, float]:
     return results
 
 
-def report(results: dict[str, float], exchanges: int) -> str:
+def report(results: dict[str, float], exchanges: int, big_mb: int = 50) -> str:
     """The figures as text."""
     latency_ratio = results["key_latency_full_ms"] / max(results["key_latency_baseline_ms"], 1e-9)
+    stall_ratio = results["stall_big_ms"] / max(results["stall_small_ms"], 1e-9)
     rss_ratio = results["rss_after_mib"] / max(results["rss_before_mib"], 1e-9)
     return "\n".join(
         [
@@ -113,8 +151,11 @@ def report(results: dict[str, float], exchanges: int) -> str:
             f"= {results['ingest_per_s']:.0f} exchanges/s "
             f"(table holds {results['table_rows']:.0f} rows)",
             f"key press latency (median): baseline {results['key_latency_baseline_ms']:.2f} ms "
-            f"(10 exchanges), full {results['key_latency_full_ms']:.2f} ms ({exchanges + 10}); "
+            f"(12 exchanges), full {results['key_latency_full_ms']:.2f} ms ({exchanges + 12}); "
             f"ratio {latency_ratio:.2f}",
+            "longest event-loop stall taking in an answer: "
+            f"1 KB {results['stall_small_ms']:.1f} ms, "
+            f"{big_mb} MB {results['stall_big_ms']:.1f} ms; ratio {stall_ratio:.1f}",
             f"resident memory: before {results['rss_before_mib']:.1f} MiB, "
             f"after {results['rss_after_mib']:.1f} MiB; ratio {rss_ratio:.2f}",
         ]
@@ -123,8 +164,8 @@ def report(results: dict[str, float], exchanges: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the report."""
-    results = asyncio.run(measure(args.exchanges, args.presses))
-    print(report(results, args.exchanges))
+    results = asyncio.run(measure(args.exchanges, args.presses, args.big_mb))
+    print(report(results, args.exchanges, args.big_mb))
     return 0
 
 
@@ -133,6 +174,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m aro_tui.bench.ui_bench")
     parser.add_argument("--exchanges", type=int, default=10_000)
     parser.add_argument("--presses", type=int, default=40)
+    parser.add_argument("--big-mb", type=int, default=50)
     return run(parser.parse_args())
 
 

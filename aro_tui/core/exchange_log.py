@@ -3,17 +3,24 @@
 A session can make tens of thousands of calls, some with responses of many megabytes.
 Keeping only a compact summary per exchange in memory (bounded) and every request,
 response and stderr tail in a SQLite file keeps memory flat however long the session runs.
+
+Bodies are written by a thread with its own connection, so the event loop never waits for
+the disk: inserting a 50 MB response took ~130 ms, which froze the dashboard for that long
+as the answer arrived. Until a body is committed, reads are answered from the row waiting to
+be written; a write that fails (disk full, database locked) keeps its rows in memory, tries
+them again with the next write, and is reported once through ``on_write_error``.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import sqlite3
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,8 @@ from aro_tui.core.host.exchange import Exchange
 __all__ = ["ExchangeLog", "LogEntry", "LogFilter"]
 
 MAX_ENTRIES_IN_MEMORY = 50_000
+WRITE_TIMEOUT_S = 5.0
+"""How long the writer waits for a lock on the database before the write counts as failed."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bodies (
@@ -33,6 +42,10 @@ CREATE TABLE IF NOT EXISTS bodies (
     details TEXT NOT NULL
 )
 """
+_INSERT = "INSERT INTO bodies VALUES (?, ?, ?, ?, ?)"
+_BodyRow = tuple[int, bytes, "bytes | None", str, str]
+_COLUMN_INDEX = {"request": 1, "response": 2, "stderr": 3, "details": 4}
+_STOP: list[_BodyRow] = []
 
 
 @dataclass(slots=True, frozen=True)
@@ -111,18 +124,36 @@ class ExchangeLog:
     Thread-safe: bodies can be read from worker threads while the event loop appends.
     """
 
-    def __init__(self, directory: Path | None = None, max_entries: int = MAX_ENTRIES_IN_MEMORY):
+    def __init__(
+        self,
+        directory: Path | None = None,
+        max_entries: int = MAX_ENTRIES_IN_MEMORY,
+        *,
+        on_write_error: Callable[[str], None] | None = None,
+        write_timeout_s: float = WRITE_TIMEOUT_S,
+    ):
         self._own_directory = directory is None
         self.directory = (
             Path(tempfile.mkdtemp(prefix="aro-tui-log-")) if directory is None else directory
         )
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "exchanges.sqlite3"
-        self._lock = threading.Lock()
+        self.on_write_error = on_write_error
+        """Called on the writer thread when a write first fails (use ``call_from_thread``)."""
+        self.write_error: str | None = None
+        """Why the last write failed, None once a write succeeds again."""
+        self._writer = sqlite3.connect(self.path, timeout=write_timeout_s, check_same_thread=False)
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer.execute("PRAGMA synchronous=OFF")
+        self._writer.execute(_SCHEMA)
+        self._writer.commit()
+        self._lock = threading.Lock()  # the reading connection, shared by worker threads
         self._connection = sqlite3.connect(self.path, check_same_thread=False)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=OFF")
-        self._connection.execute(_SCHEMA)
+        self._pending: dict[int, _BodyRow] = {}
+        self._pending_lock = threading.Lock()
+        self._queue: queue.Queue[list[_BodyRow]] = queue.Queue()
+        self._thread = threading.Thread(target=self._write_bodies, name="exchange-log", daemon=True)
+        self._thread.start()
         self._entries: deque[LogEntry] = deque(maxlen=max_entries)
         self._next_number = 1
 
@@ -139,9 +170,10 @@ class ExchangeLog:
         return self.add_many([exchange])[0]
 
     def add_many(self, exchanges: Iterable[Exchange]) -> list[LogEntry]:
-        """Record several finished exchanges in one transaction."""
+        """Record several finished exchanges; their bodies are written in one transaction by
+        the writer thread, and readable at once."""
         added: list[LogEntry] = []
-        rows: list[tuple[int, bytes, bytes | None, str, str]] = []
+        rows: list[_BodyRow] = []
         for exchange in exchanges:
             entry = self._entry_for(self._next_number, exchange)
             self._next_number += 1
@@ -161,10 +193,47 @@ class ExchangeLog:
                 )
             )
             added.append(entry)
-        with self._lock, self._connection:
-            self._connection.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?, ?)", rows)
+        with self._pending_lock:
+            self._pending.update((row[0], row) for row in rows)
+        self._queue.put(rows)
         self._entries.extend(added)
         return added
+
+    def flush(self) -> None:
+        """Wait until every body added so far has been written (or its write has failed)."""
+        self._queue.join()
+
+    def _write_bodies(self) -> None:
+        """The writer thread: one transaction per batch of rows queued meanwhile."""
+        retry: list[_BodyRow] = []
+        while True:
+            batches = [self._queue.get()]
+            while not self._queue.empty():
+                batches.append(self._queue.get_nowait())
+            rows = retry + [row for batch in batches for row in batch]
+            if rows:
+                retry = self._insert(rows)
+            for _ in batches:
+                self._queue.task_done()
+            if any(batch is _STOP for batch in batches):
+                return
+
+    def _insert(self, rows: list[_BodyRow]) -> list[_BodyRow]:
+        """Commit ``rows``; return them when the write failed (they stay readable)."""
+        try:
+            with self._writer:
+                self._writer.executemany(_INSERT, rows)
+        except sqlite3.Error as error:
+            first = self.write_error is None
+            self.write_error = f"exchange log {self.path}: {error}; bodies kept in memory"
+            if first and self.on_write_error is not None:
+                self.on_write_error(self.write_error)
+            return rows
+        self.write_error = None
+        with self._pending_lock:
+            for row in rows:
+                del self._pending[row[0]]
+        return []
 
     @staticmethod
     def _entry_for(number: int, exchange: Exchange) -> LogEntry:
@@ -231,7 +300,16 @@ class ExchangeLog:
                     break
         return found
 
-    def _row(self, number: int, column: str, expression: str | None = None) -> Any:
+    def _row(
+        self, number: int, column: str, expression: str | None = None, part: slice = slice(None)
+    ) -> Any:
+        """``column`` of exchange ``number``: ``expression`` computed by SQLite on disk, or
+        ``part`` of the value while the row waits to be written."""
+        with self._pending_lock:
+            pending = self._pending.get(number)
+        if pending is not None:
+            value: Any = pending[_COLUMN_INDEX[column]]
+            return value if value is None else value[part]
         with self._lock:
             cursor = self._connection.execute(
                 f"SELECT {expression or column} FROM bodies WHERE number = ?", (number,)
@@ -253,16 +331,20 @@ class ExchangeLog:
 
     def response_head(self, number: int, limit_bytes: int) -> bytes | None:
         """The first ``limit_bytes`` of the response, read without loading the rest."""
+        limit = int(limit_bytes)
         value: bytes | None = self._row(
-            number, "response", f"substr(response, 1, {int(limit_bytes)})"
+            number, "response", f"substr(response, 1, {limit})", slice(0, limit)
         )
         return value
 
     def response_slice(self, number: int, offset_bytes: int, length_bytes: int) -> bytes:
         """``length_bytes`` of the response from ``offset_bytes`` (for paging a large one)."""
-        start = int(offset_bytes) + 1
+        offset, length = int(offset_bytes), int(length_bytes)
         value: bytes | None = self._row(
-            number, "response", f"substr(response, {start}, {int(length_bytes)})"
+            number,
+            "response",
+            f"substr(response, {offset + 1}, {length})",
+            slice(offset, offset + length),
         )
         return value or b""
 
@@ -302,8 +384,14 @@ class ExchangeLog:
         record["stderr"] = self.stderr_lines(number)
         return record
 
-    def close(self) -> None:
-        """Close the database; remove it when the log made its own directory."""
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write what is queued, close the database; remove it when the log made its own
+        directory."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout_s)
+        if not self._thread.is_alive():
+            self._writer.close()
         with self._lock:
             self._connection.close()
         if self._own_directory:

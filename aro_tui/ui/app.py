@@ -60,7 +60,7 @@ class AroApp(App[None]):
         self.recorder = self._start_recorder(discovery)
         self.registry = PluginRegistry(discovery, config.timeout_s, self.recorder)
         self.memory = InputMemory(config.memory_path)
-        self.exchange_log = ExchangeLog()
+        self.exchange_log = ExchangeLog(on_write_error=self._background_write_failed)
 
     @property
     def read_only(self) -> bool:
@@ -87,11 +87,12 @@ class AroApp(App[None]):
         except OSError as error:
             self.start_problems.append(f"Not recording this session: {error}")
             return None
-        recorder.on_error = self._recorder_failed
+        recorder.on_error = self._background_write_failed
         return recorder
 
-    def _recorder_failed(self, message: str) -> None:
-        """The recorder's writer thread stopped (disk full...): say so, keep running."""
+    def _background_write_failed(self, message: str) -> None:
+        """The recorder's or the exchange log's writer thread failed (disk full...): say so,
+        keep running."""
         with contextlib.suppress(RuntimeError):  # the app is no longer running
             self.call_from_thread(self.notify, message, severity="error", markup=False)
 

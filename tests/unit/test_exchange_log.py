@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from aro_tui.core.exchange_log import ExchangeLog, LogFilter
@@ -68,4 +69,65 @@ def test_windows_before_and_after_an_exchange_number() -> None:
     assert [e.number for e in log.matching_after(hashes, 3, after=57)] == [58, 60]
     assert log.matching_after(hashes, 3, after=60) == []
     assert [e.number for e in log.matching_after(LogFilter(), 2, after=1)] == [11, 12]
+    log.close()
+
+
+def _reads(log: ExchangeLog, number: int) -> tuple[object, ...]:
+    """Everything the dashboard reads of one exchange's bodies."""
+    return (
+        log.request_bytes(number),
+        log.response_bytes(number),
+        log.response_head(number, 10),
+        log.response_slice(number, 5, 7),
+        log.response_slice(number, 10**9, 7),
+        log.stderr_lines(number),
+        log.details(number)["exchange_id"],
+        log.export(number)["response"],
+    )
+
+
+def _lock_database(path: Path) -> sqlite3.Connection:
+    """Another connection holding the write lock, as a stuck or slow disk would."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    return blocker
+
+
+def test_adding_does_not_wait_for_the_disk_and_the_bodies_read_back_meanwhile(
+    tmp_path: Path,
+) -> None:
+    log = ExchangeLog(tmp_path)
+    big = _exchange(3)
+    big.response_bytes = b'{"data": "' + b"y" * 5_000_000 + b'"}'
+    blocker = _lock_database(log.path)
+    entry = log.add(big)  # the old log waited 5 s here, then raised "database is locked"
+    while_pending = _reads(log, entry.number)
+    assert while_pending[2] == b'{"data": "' and while_pending[3] == b'a": "yy'
+    assert while_pending[4] == b"" and while_pending[5] == ["line 3"]
+    blocker.execute("COMMIT")
+    log.flush()
+    assert log.write_error is None
+    assert _reads(log, entry.number) == while_pending
+    on_disk = sqlite3.connect(log.path).execute("SELECT length(response) FROM bodies")
+    assert on_disk.fetchall() == [(len(big.response_bytes),)]
+    log.close()
+
+
+def test_a_failed_write_keeps_the_bodies_says_so_once_and_is_retried(tmp_path: Path) -> None:
+    errors: list[str] = []
+    log = ExchangeLog(tmp_path, on_write_error=errors.append, write_timeout_s=0.05)
+    blocker = _lock_database(log.path)
+    log.add(_exchange(1))
+    log.flush()
+    log.add(_exchange(2))
+    log.flush()
+    assert len(errors) == 1 and str(log.path) in errors[0] and "locked" in errors[0]
+    assert log.write_error == errors[0]
+    assert log.stderr_lines(1) == ["line 1"] and log.stderr_lines(2) == ["line 2"]
+    blocker.execute("COMMIT")
+    log.add(_exchange(3))
+    log.flush()
+    assert log.write_error is None
+    on_disk = sqlite3.connect(log.path).execute("SELECT number FROM bodies ORDER BY number")
+    assert on_disk.fetchall() == [(1,), (2,), (3,)], "nothing lost"
     log.close()
