@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -433,6 +434,35 @@ def test_default_model_not_cached_offline_is_a_clear_error(plugin_session: Plugi
 def test_missing_local_folder(plugin_session: PluginSession, tmp_path: Path) -> None:
     result = plugin_session.call("embed", {"text": "hi", "model": str(tmp_path / "nowhere")})
     assert "Local model folder not found" in result["error"]
+
+
+def test_a_sentence_transformers_submodule_folder_points_at_its_parent(
+    plugin_session: PluginSession, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models["embed"], model)
+    pooling = model / "1_Pooling"
+    pooling.mkdir()
+    (pooling / "config.json").write_text('{"word_embedding_dimension": 32}')
+    result = plugin_session.call("embed", {"text": "hi", "model": str(pooling)})
+    assert f"is a part of the model in {model}, not a model" in result["error"]
+    assert result["suggestion"] == f"Pass the parent folder as 'model': {model}"
+    assert (
+        _ok(plugin_session.call("embed", {"text": "hi", "model": str(model)}))["dimensions"] == 32
+    )
+
+
+def test_a_model_folder_without_tokenizer_files_says_so(
+    plugin_session: PluginSession, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    weights_only = tmp_path / "weights-only"
+    weights_only.mkdir()
+    for item in tiny_models["embed"].iterdir():
+        if item.name == "config.json" or item.suffix in {".safetensors", ".bin"}:
+            shutil.copy(item, weights_only)
+    result = plugin_session.call("embed", {"text": "hi", "model": str(weights_only)})
+    assert f"No tokenizer files in {weights_only}" in result["error"]
+    assert "tokenizer.save_pretrained" in result["suggestion"]
 
 
 def test_model_of_the_wrong_kind_for_the_task(

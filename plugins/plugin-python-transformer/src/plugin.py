@@ -243,17 +243,69 @@ def _resolve_model(task: str, model: Optional[str]) -> Tuple[str, str, bool]:
                 model=model,
                 suggestion="Pass the folder that holds config.json (as written by save_pretrained).",
             )
-        if not os.path.isfile(os.path.join(folder, "config.json")):
-            raise ModelUnavailableError(
-                "No config.json in %s: not a saved transformers model" % folder,
-                model=model,
-                suggestion="Pass the folder written by save_pretrained (config.json, weights, tokenizer files).",
-            )
+        _check_model_folder(folder, model)
         return model, folder, True
     offline = _hub_offline()
     if _cached_hub_file(model, "config.json") is None and (offline or not _hub_reachable()):
         raise _offline_error(model)
     return model, model, offline
+
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+"""Files one of which AutoTokenizer needs to find in a local model folder."""
+
+
+def _model_type(config_path: str) -> Optional[str]:
+    """The ``model_type`` a transformers config.json declares, or None."""
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    return model_type if isinstance(model_type, str) and model_type else None
+
+
+def _check_model_folder(folder: str, model: str) -> None:
+    """Refuse, with what to pass instead, a folder that transformers would reject with a
+    message about tokenizer backends or model types.
+
+    The common slip: a sentence-transformers download holds submodule folders
+    (``1_Pooling``, ``2_Normalize``) with their own config.json; the model is their parent.
+    """
+    suggestion = (
+        "Pass the folder written by save_pretrained (config.json, weights, tokenizer files)."
+    )
+    config_path = os.path.join(folder, "config.json")
+    if not os.path.isfile(config_path):
+        raise ModelUnavailableError(
+            "No config.json in %s: not a saved transformers model" % folder,
+            model=model,
+            suggestion=suggestion,
+        )
+    parent = os.path.dirname(folder)
+    if _model_type(config_path) is None and _model_type(os.path.join(parent, "config.json")):
+        raise ModelUnavailableError(
+            "%s is a part of the model in %s, not a model: its config.json has no model_type"
+            % (folder, parent),
+            model=model,
+            suggestion="Pass the parent folder as 'model': %s" % parent,
+        )
+    if not any(os.path.isfile(os.path.join(folder, name)) for name in TOKENIZER_FILES):
+        raise ModelUnavailableError(
+            "No tokenizer files in %s (looked for %s)" % (folder, ", ".join(TOKENIZER_FILES)),
+            model=model,
+            suggestion="Save the tokenizer into the same folder (tokenizer.save_pretrained), "
+            "or copy its files there from where the model came from.",
+        )
 
 
 def _is_connection_problem(error: BaseException) -> bool:
