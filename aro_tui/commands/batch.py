@@ -20,6 +20,7 @@ from aro_tui.commands.call import (
     EXIT_USAGE,
     UsageError,
     add_plugin_arguments,
+    check_action,
     resolve_launch,
     run_with_host,
 )
@@ -250,6 +251,7 @@ def _count_lines(path: Path) -> int:
 def run_batch(args: argparse.Namespace) -> int:
     """Run ``aro-tui batch``; 0 when every input succeeded, 1 otherwise, 2 on usage errors."""
     try:
+        check_action(args.action)
         launch = resolve_launch(args)
         if args.concurrency < 1:
             raise UsageError("--concurrency must be at least 1")

@@ -94,6 +94,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run_call)
 
 
+def check_action(action: str) -> None:
+    """``UsageError`` for an action name the host cannot send (empty, a line break, NUL)."""
+    from aro_tui.core.host.protocol import check_action_name
+
+    try:
+        check_action_name(action)
+    except ValueError:
+        raise UsageError(
+            f"ACTION {action!r} cannot be sent: an action name is not empty and has no line "
+            "breaks or NUL characters"
+        ) from None
+
+
 def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
     """The launch description for ``args.plugin`` (``UsageError`` if it cannot run)."""
     from aro_tui.core.host.process import PluginLaunch
@@ -180,6 +193,7 @@ def print_exchange_failure(exchange: Exchange, *, show_stderr_tail: bool) -> Non
 def run_call(args: argparse.Namespace) -> int:
     """Run ``aro-tui call``; 0 ok, 1 plugin error, 2 usage, 3 crash or timeout."""
     try:
+        check_action(args.action)
         launch = resolve_launch(args)
         body = read_input(args.input)
     except UsageError as error:

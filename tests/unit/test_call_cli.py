@@ -134,3 +134,16 @@ def test_sigkilled_host_takes_the_plugin_harness_with_it() -> None:
     for pid in plugin_pids[1:]:
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(pid).kill()
+
+
+@pytest.mark.parametrize("action", ["", "ec\nho", "ec\rho", "ec\x00ho"])
+def test_an_action_name_no_request_can_carry_is_a_usage_error(
+    action: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("{}\n")
+    assert main(["call", FAULTY, action, "{}"]) == 2
+    assert main(["batch", FAULTY, action, str(inputs)]) == 2
+    _, err = capfd.readouterr()
+    assert err.count(f"ACTION {action!r} cannot be sent") == 2
+    assert "Traceback" not in err

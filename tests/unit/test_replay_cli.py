@@ -204,3 +204,19 @@ def test_the_sessions_list_counts_calls_without_aro_tuis_own_queries(
     assert main(["sessions", "--sessions-dir", str(tmp_path)]) == 0
     [row] = [line for line in capsys.readouterr().out.splitlines() if path.stem in line]
     assert row.split()[4:6] == ["1", "0"]  # Calls, Errors
+
+
+def test_a_recorded_action_name_no_request_can_carry_is_reported_not_raised(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edited = tmp_path / "edited.jsonl"
+    lines = session_path.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == "exchange")
+    record = json.loads(lines[first])
+    record["action"] = "ana\nlyze"
+    lines[first] = json.dumps(record)
+    edited.write_text("\n".join(lines) + "\n")
+    assert main(["replay", str(edited)]) == 3
+    out = capsys.readouterr().out
+    assert "invalid action name: 'ana\\nlyze'" in out
+    assert "Summary: 2 equal, 0 different, 0 crashed, 1 missing; exit status 3" in out
