@@ -22,7 +22,10 @@ EXIT_OK = 0
 EXIT_PLUGIN_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CRASH = 3
-EXIT_SIGTERM = 128 + signal.SIGTERM
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that end a command with its plugin processes stopped (``kill``, the terminal
+closing); the exit status is then 128 + the signal's number. SIGINT (ctrl+c) raises
+KeyboardInterrupt, which kills them too."""
 
 _EXIT_BY_STATUS = {
     ExchangeStatus.OK: EXIT_OK,
@@ -142,22 +145,23 @@ def run_with_host(main: Callable[[PluginHost], Awaitable[int]]) -> int:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        terminated = False
+        received: list[int] = []
 
-        def on_sigterm() -> None:
-            nonlocal terminated
-            terminated = True
+        def on_signal(number: int) -> None:
+            received.append(number)
             task.cancel()
 
-        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        for number in EXIT_SIGNALS:
+            loop.add_signal_handler(number, on_signal, number)
         try:
             return await main(host)
         except asyncio.CancelledError:
-            if terminated:
-                return EXIT_SIGTERM
+            if received:
+                return 128 + received[0]
             raise
         finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+            for number in EXIT_SIGNALS:
+                loop.remove_signal_handler(number)
             await host.stop_all()
 
     try:
@@ -243,16 +247,17 @@ def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: byte
         print(f"aro-tui call: error: {message}", file=sys.stderr)
         return EXIT_USAGE
 
-    def exit_on_sigterm(signum: int, frame: object) -> None:
-        raise SystemExit(EXIT_SIGTERM)  # run_like_runtime kills the call on the way out
+    def exit_on_signal(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # run_like_runtime kills the call on the way out
 
-    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+    previous = {number: signal.signal(number, exit_on_signal) for number in EXIT_SIGNALS}
     try:
         outcome = run_like_runtime(
             interpreter, launch.module_path, args.action, body, timeout_s=args.runtime_timeout
         )
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     if outcome.answer and outcome.got_answer:
         sys.stdout.buffer.write(outcome.answer + b"\n")
         sys.stdout.flush()

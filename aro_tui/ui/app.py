@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -36,6 +38,10 @@ from aro_tui.ui.widgets.request.input_editor import editor_bindings
 from aro_tui.ui.widgets.response.exchange_view import BodyView
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
+
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+"""Signals that end the dashboard as ctrl+q does: ``kill``, the terminal closing, an outside
+interrupt (in the dashboard, ctrl+c is a key, not SIGINT)."""
 
 
 class AroApp(App[None]):
@@ -100,6 +106,9 @@ class AroApp(App[None]):
         """$status-ok, $chart-gpu... resolve under Textual's built-in themes too."""
         return theme_variable_defaults()
 
+    def on_load(self) -> None:
+        self._watch_exit_signals(True)  # before any screen mounts and starts a plugin
+
     def on_mount(self) -> None:
         folders = None if self.config.user_files else [bundled_themes_dir()]
         for problem in load_themes(self, folders):
@@ -110,6 +119,23 @@ class AroApp(App[None]):
             self.notify(fallback, severity="warning", markup=False)
         if self.config.user_files:
             remember_theme_changes(self)
+
+    def _watch_exit_signals(self, watch: bool) -> None:
+        """Without this, SIGTERM or SIGHUP killed the process outright: the terminal stayed in
+        the dashboard's screen mode, the recording had no end, and a plugin's own child
+        processes outlived it (the harness itself dies with its parent, see the harness)."""
+        loop = asyncio.get_running_loop()
+        for number in EXIT_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                if watch:
+                    loop.add_signal_handler(number, self._exit_on_signal, number)
+                else:
+                    loop.remove_signal_handler(number)
+
+    def _exit_on_signal(self, number: int) -> None:
+        """End the app through its normal shutdown (plugins killed, recording closed, terminal
+        restored); the exit status is 128 + the signal's number, as a shell reports it."""
+        self.exit(return_code=128 + number)
 
     @property
     def main_screen(self) -> MainScreen:
@@ -150,6 +176,7 @@ class AroApp(App[None]):
         self.exit()
 
     def on_unmount(self) -> None:
+        self._watch_exit_signals(False)
         self.registry.kill_all_now()
         kill_runtime_calls()  # a "Run like the ARO runtime" still running
         self.exchange_log.close()

@@ -119,10 +119,11 @@ def _start_hanging_call() -> tuple[subprocess.Popen[bytes], list[int]]:
     return process, [harness.pid, *descendants]
 
 
-def test_sigterm_mid_call_leaves_no_plugin_process() -> None:
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_mid_call_leaves_no_plugin_process(number: int) -> None:
     process, plugin_pids = _start_hanging_call()
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=10) == 128 + signal.SIGTERM
+    process.send_signal(number)
+    assert process.wait(timeout=10) == 128 + number
     assert all(_gone(pid) for pid in plugin_pids)
 
 

@@ -1,0 +1,135 @@
+"""The real dashboard in a pseudo-terminal, ended by a signal instead of ctrl+q."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from fcntl import ioctl
+from pathlib import Path
+
+import psutil
+import pytest
+from helpers import REPO
+
+SPAWNER = '''"""Starts a worker and a worker in its own session when imported, as servers do."""
+import subprocess
+import sys
+
+SLEEP = [sys.executable, "-c", "import time; time.sleep(600)"]
+WORKER = subprocess.Popen(SLEEP)
+LAUNCHER = subprocess.Popen([
+    sys.executable, "-c",
+    "import subprocess, sys, time\\n"
+    "subprocess.Popen(%r, start_new_session=True)\\n"
+    "time.sleep(600)\\n" % (SLEEP,),
+])
+
+
+def aro_plugin_info():
+    return {"name": "spawner", "version": "1.0.0", "actions": ["noop"]}
+
+
+def aro_action_noop(input_json):
+    return "{}"
+'''
+
+MANIFEST = """name: spawner
+version: 1.0.0
+description: "starts worker processes at import"
+provides:
+  - type: python-plugin
+    path: src/
+"""
+
+
+def _plugins_folder(tmp_path: Path) -> Path:
+    plugin = tmp_path / "Plugins" / "spawner"
+    (plugin / "src").mkdir(parents=True)
+    (plugin / "plugin.yaml").write_text(MANIFEST)
+    (plugin / "src" / "plugin.py").write_text(SPAWNER)
+    return plugin.parent
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+    return alive
+
+
+def _plugin_processes(app: subprocess.Popen[bytes]) -> list[int]:
+    """The harness and the three worker processes, once they all run."""
+    deadline_s = time.monotonic() + 60
+    while time.monotonic() < deadline_s:
+        found: dict[int, str] = {}
+        for child in psutil.Process(app.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                found[child.pid] = " ".join(child.cmdline())
+        harness = [pid for pid, line in found.items() if "harness/start.py" in line]
+        workers = [pid for pid, line in found.items() if "time.sleep(600)" in line]
+        if harness and len(workers) == 3:
+            return harness + workers
+        assert app.poll() is None, "the dashboard exited early"
+        time.sleep(0.05)
+    raise AssertionError("the plugin never started its workers")
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_ends_the_dashboard_as_ctrl_q_does(tmp_path: Path, number: int) -> None:
+    """kill (SIGTERM) or a closed terminal (SIGHUP): no plugin process is left, not even the
+    plugin's own workers; the terminal leaves the dashboard's screen; the recording ends."""
+    plugins = _plugins_folder(tmp_path)
+    main_fd, terminal_fd = pty.openpty()
+    ioctl(terminal_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 140, 0, 0))
+    env = {**os.environ, "HOME": str(tmp_path), "TERM": "xterm-256color"}
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        env.pop(name, None)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "aro_tui", str(plugins)],
+        cwd=REPO,
+        env=env,
+        stdin=terminal_fd,
+        stdout=terminal_fd,
+        stderr=terminal_fd,
+    )
+    os.close(terminal_fd)
+    screen = bytearray()
+
+    def read_screen() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(main_fd, 65536):
+                screen.extend(chunk)
+
+    reader = threading.Thread(target=read_screen, daemon=True)
+    reader.start()
+    plugin_pids: list[int] = []
+    try:
+        plugin_pids = _plugin_processes(app)
+        shown_before_signal = len(screen)
+        app.send_signal(number)
+        assert app.wait(timeout=30) == 128 + number
+        deadline_s = time.monotonic() + 10
+        while _alive(plugin_pids) and time.monotonic() < deadline_s:
+            time.sleep(0.05)
+        assert _alive(plugin_pids) == []
+        reader.join(timeout=10)
+        assert b"\x1b[?1049l" in screen[shown_before_signal:], "still in the alternate screen"
+        (recording,) = (tmp_path / ".local" / "share" / "aro-tui" / "sessions").glob("*.jsonl")
+        assert recording.read_text().splitlines()[-1].startswith('{"type":"end"')
+    finally:
+        if app.poll() is None:
+            app.kill()
+        for pid in _alive(plugin_pids):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
+        os.close(main_fd)
