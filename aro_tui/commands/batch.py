@@ -171,11 +171,16 @@ async def run_inputs(
     *,
     concurrency: int,
     on_result: Callable[[], None] | None = None,
+    summary: BatchSummary | None = None,
 ) -> BatchSummary:
-    """Stream ``inputs`` through ``plugin`` with up to ``concurrency`` in flight; write results."""
+    """Stream ``inputs`` through ``plugin`` with up to ``concurrency`` in flight; write results.
+
+    ``summary`` (a new one if not given) holds the totals so far, also when the run is
+    cancelled part way."""
     from aro_tui.core.host.process import PluginStartError
 
-    summary = BatchSummary()
+    if summary is None:
+        summary = BatchSummary()
     window: deque[tuple[int, int, asyncio.Future[Exchange] | bytes]] = deque()
     start_error: PluginStartError | None = None
     started_s = time.perf_counter()
@@ -279,16 +284,31 @@ def run_batch(args: argparse.Namespace) -> int:
         )
         task_id = progress.add_task(f"{launch.name} {args.action}", total=total)
         out = args.output.open("wb") if args.output else sys.stdout.buffer
+        summary = BatchSummary()
+        started_s = time.perf_counter()
         try:
             with progress:
-                summary = await run_inputs(
+                await run_inputs(
                     plugin,
                     args.action,
                     _read_inputs(args.inputs),
                     out,
                     concurrency=args.concurrency,
                     on_result=lambda: progress.advance(task_id),
+                    summary=summary,
                 )
+        except asyncio.CancelledError:  # SIGTERM, SIGHUP or ctrl+c: say how far it got
+            summary.wall_s = time.perf_counter() - started_s
+            where = args.output if args.output else "stdout"
+            console.print(
+                f"aro-tui batch: stopped after {summary.count:,} of {total:,} inputs; "
+                f"their results are on {where}, in input order",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            console.print(summary.text(), highlight=False, markup=False, soft_wrap=True)
+            raise
         finally:
             if args.output:
                 out.close()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ from aro_tui.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 FAULTY = str(REPO / "tests" / "plugins" / "faulty")
+HOSTILE = str(REPO / "tests" / "plugins" / "ui-hostile")
 
 
 def _results(path: Path) -> list[dict[str, object]]:
@@ -81,3 +86,27 @@ def test_an_answer_on_several_lines_is_written_on_one_with_its_numbers_exact(
     first, second = _results(out)  # two inputs, two lines
     assert first["response"] == document  # json keeps big integers exact; orjson did not
     assert second["response"] == {"n": 1}
+
+
+def test_a_signal_mid_batch_keeps_the_results_so_far_and_says_how_far_it_got(
+    tmp_path: Path,
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"seconds": 0.02}\n' * 400)
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aro_tui", "batch", HOSTILE, "slow", str(inputs), "-o", str(out)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+    )
+    deadline_s = time.monotonic() + 30
+    while (not out.exists() or out.read_bytes().count(b"\n") < 3) and time.monotonic() < deadline_s:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 128 + signal.SIGTERM
+    assert process.stderr is not None
+    err = process.stderr.read().decode()
+    written = _results(out)
+    assert f"stopped after {len(written)} of 400 inputs; their results are on {out}" in err
+    assert [result["index"] for result in written] == list(range(len(written)))
+    assert all(result["status"] == "ok" for result in written) and 3 <= len(written) < 400
