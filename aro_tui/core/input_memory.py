@@ -2,18 +2,20 @@
 
 Stored in ``$XDG_STATE_HOME/aro-tui/inputs.json`` (``~/.local/state`` when unset), written
 atomically (temporary file + rename) and bounded in entries and in bytes per input. A
-missing or unreadable file is an empty memory, never an error.
+missing file is an empty memory; an unreadable one too, with a ``problem`` to show, and it is
+kept as ``inputs.json.unreadable`` when the next input is remembered.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from aro_tui.core.user_files import set_aside, unreadable_copy, write_atomically
 
 __all__ = [
     "InitialInput",
@@ -74,6 +76,9 @@ class InputMemory:
         self.max_entries = max_entries
         self.max_input_bytes = max_input_bytes
         self._entries: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self.problem: str | None = None
+        """Why the file could not be read, when it could not (shown once, never fatal)."""
+        self._set_aside_first = False
         self._load()
 
     def __len__(self) -> int:
@@ -84,9 +89,13 @@ class InputMemory:
             return
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as error:
+            self._unreadable(f"cannot be read ({error})")
             return
         if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+            self._unreadable("not an aro-tui inputs file (no entries list)")
             return
         for entry in data["entries"][-self.max_entries :]:
             if not isinstance(entry, dict):
@@ -94,6 +103,15 @@ class InputMemory:
             plugin, action, text = entry.get("plugin"), entry.get("action"), entry.get("input")
             if isinstance(plugin, str) and isinstance(action, str) and isinstance(text, str):
                 self._entries[(plugin, action)] = text
+
+    def _unreadable(self, why: str) -> None:
+        assert self.path is not None
+        kept = unreadable_copy(self.path).name
+        self._set_aside_first = True
+        self.problem = (
+            f"{self.path}: {why}; no inputs remembered from earlier runs "
+            f"(when one is next remembered, this file is kept as {kept})"
+        )
 
     def get(self, plugin: str, action: str) -> str | None:
         """The last input used for ``plugin``'s ``action``, if any."""
@@ -128,16 +146,9 @@ class InputMemory:
             ],
         }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(
-                prefix=".inputs-", suffix=".tmp", dir=self.path.parent
-            )
-            try:
-                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                    json.dump(payload, handle, ensure_ascii=False)
-                Path(temporary).replace(self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            if self._set_aside_first:
+                set_aside(self.path)
+                self._set_aside_first = False
+            write_atomically(self.path, json.dumps(payload, ensure_ascii=False))
         except OSError:
             return

@@ -1,17 +1,20 @@
 """Persisted user settings: ``$XDG_CONFIG_HOME/aro-tui/settings.json``, written atomically.
 
 Small and forgiving: a missing file gives the defaults, a broken one gives the defaults and a
-problem to show; keys this version doesn't know are kept when the file is written back.
+problem to show (and is kept as ``settings.json.unreadable`` when a setting is next written,
+never silently replaced); keys this version doesn't know are kept when the file is written
+back.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from aro_tui.core.user_files import set_aside, unreadable_copy, write_atomically
 
 __all__ = [
     "LoadedSettings",
@@ -79,6 +82,8 @@ class LoadedSettings:
 
     settings: Settings
     problems: list[str]
+    unreadable: bool = False
+    """The file is there but is not a JSON object: writing settings sets it aside first."""
 
 
 def load_settings(path: Path | None = None) -> LoadedSettings:
@@ -89,9 +94,9 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
     except FileNotFoundError:
         return LoadedSettings(Settings(), [])
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        return LoadedSettings(Settings(), [f"{path}: cannot be read ({error}); using defaults"])
+        return _unreadable(path, f"cannot be read ({error})")
     if not isinstance(data, dict):
-        return LoadedSettings(Settings(), [f"{path}: not a JSON object; using defaults"])
+        return _unreadable(path, "not a JSON object")
     problems: list[str] = []
     defaults = Settings()
 
@@ -120,6 +125,12 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
     return LoadedSettings(settings, problems)
 
 
+def _unreadable(path: Path, why: str) -> LoadedSettings:
+    kept = unreadable_copy(path).name
+    problem = f"{path}: {why}; using defaults (when a setting changes, it is kept as {kept})"
+    return LoadedSettings(Settings(), [problem], unreadable=True)
+
+
 def _limit(value: Any, key: str, path: Path, problems: list[str]) -> int | None:
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return value
@@ -129,23 +140,15 @@ def _limit(value: Any, key: str, path: Path, problems: list[str]) -> int | None:
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     """Write the settings atomically (a reader sees the old file or the new one, never half)."""
-    path = path or settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(settings.to_json(), indent=2, ensure_ascii=False) + "\n"
-    descriptor, temporary = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path or settings_path(), text, durable=True)
 
 
 def remember_theme(name: str, path: Path | None = None) -> None:
     """Record ``name`` as the chosen theme, keeping every other setting."""
+    path = path or settings_path()
     loaded = load_settings(path)
     if loaded.settings.theme != name:
+        if loaded.unreadable:
+            set_aside(path)
         save_settings(replace(loaded.settings, theme=name), path)

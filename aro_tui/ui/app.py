@@ -66,6 +66,8 @@ class AroApp(App[None]):
         self.recorder = self._start_recorder(discovery)
         self.registry = PluginRegistry(discovery, config.timeout_s, self.recorder)
         self.memory = InputMemory(config.memory_path)
+        if self.memory.problem is not None:
+            self.start_problems.append(self.memory.problem)
         self.exchange_log = ExchangeLog(on_write_error=self._background_write_failed)
 
     @property

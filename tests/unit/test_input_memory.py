@@ -43,7 +43,24 @@ def test_corrupt_file_is_an_empty_memory(tmp_path: Path) -> None:
     path.write_text("{not json")
     assert len(InputMemory(path)) == 0
     path.write_text(json.dumps({"entries": [{"plugin": 1}]}))
-    assert len(InputMemory(path)) == 0
+    memory = InputMemory(path)
+    assert len(memory) == 0 and memory.problem is None  # entries it cannot use are skipped
+
+
+@pytest.mark.parametrize("broken", [b"{not json", b"\xff\xfe", b'{"entries": 3}'])
+def test_an_unreadable_file_is_reported_and_kept_aside_not_overwritten(
+    tmp_path: Path, broken: bytes
+) -> None:
+    path = tmp_path / "inputs.json"
+    path.write_bytes(broken)
+    memory = InputMemory(path)
+    assert memory.problem is not None and str(path) in memory.problem
+    assert "this file is kept as inputs.json.unreadable" in memory.problem
+    assert memory.remember("p", "a", '{"x": 1}')
+    assert InputMemory(path).get("p", "a") == '{"x": 1}'
+    assert (tmp_path / "inputs.json.unreadable").read_bytes() == broken
+    assert memory.remember("p", "a", '{"x": 2}')  # only the first write sets it aside
+    assert (tmp_path / "inputs.json.unreadable").read_bytes() == broken
 
 
 def test_xdg_state_home_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

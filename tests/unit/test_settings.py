@@ -45,6 +45,20 @@ def test_broken_file_gives_defaults_and_a_problem(tmp_path: Path) -> None:
     loaded = load_settings(path)
     assert loaded.settings == Settings()
     assert loaded.problems and str(path) in loaded.problems[0]
+    assert "it is kept as settings.json.unreadable" in loaded.problems[0]
+
+
+@pytest.mark.parametrize("broken", ['{"theme": "x",, typo}', "[1, 2]", "caf\xe9"])
+def test_a_theme_change_keeps_a_broken_file_aside_instead_of_replacing_it(
+    tmp_path: Path, broken: str
+) -> None:
+    path = tmp_path / "settings.json"
+    path.write_bytes(broken.encode("latin-1"))
+    remember_theme("aro-light", path)
+    assert load_settings(path).settings.theme == "aro-light"
+    assert (tmp_path / "settings.json.unreadable").read_bytes() == broken.encode("latin-1")
+    remember_theme("aro-dark", path)  # a readable file is simply rewritten
+    assert (tmp_path / "settings.json.unreadable").read_bytes() == broken.encode("latin-1")
 
 
 def test_bad_values_fall_back_one_by_one(tmp_path: Path) -> None:

@@ -1,0 +1,44 @@
+"""aro-tui's own small files (settings, remembered inputs): how they are written.
+
+Written atomically (a reader sees the old file or the new one, never half of either), and a
+file that could not be read is set aside as ``<name>.unreadable`` before the first write, so
+a hand-edit with a typo in it is never silently replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+UNREADABLE_SUFFIX = ".unreadable"
+
+
+def unreadable_copy(path: Path) -> Path:
+    """Where an unreadable ``path`` is kept: ``<name>.unreadable`` beside it."""
+    return path.with_name(path.name + UNREADABLE_SUFFIX)
+
+
+def set_aside(path: Path) -> None:
+    """Move an unreadable ``path`` to :func:`unreadable_copy` (replacing an older one)."""
+    if path.exists():
+        path.replace(unreadable_copy(path))
+
+
+def write_atomically(path: Path, text: str, *, durable: bool = False) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) through a temporary file and a rename;
+    ``durable``: fsync before the rename (``OSError`` on failure, nothing half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
