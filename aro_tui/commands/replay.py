@@ -142,6 +142,8 @@ def run_replay(args: argparse.Namespace) -> int:
                 _print_result(result)
 
         if not args.json:
+            for warning in session.warnings:  # damaged lines the recording could not give
+                print(f"aro-tui replay: warning: {session.path}: {warning}", file=sys.stderr)
             where = plugins_dir or "the usual search path"
             print(f"Replaying {len(exchanges)} exchange(s) of {session.session_id} against {where}")
             if skipped:
@@ -223,6 +225,7 @@ def _print_json(
         "ignore": list(args.ignore),
         "rel_tol": args.rel_tol,
         "internal_left_out": skipped,
+        "warnings": list(session.warnings),
         "results": [result.to_json() for result in results],
         "summary": {o: counts[o] for o in ("equal", "different", "crashed", "missing")},
         "exit_code": exit_code,

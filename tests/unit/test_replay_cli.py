@@ -220,3 +220,19 @@ def test_a_recorded_action_name_no_request_can_carry_is_reported_not_raised(
     out = capsys.readouterr().out
     assert "invalid action name: 'ana\\nlyze'" in out
     assert "Summary: 2 equal, 0 different, 0 crashed, 1 missing; exit status 3" in out
+
+
+def test_a_damaged_line_in_the_recording_is_named_not_passed_over(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = tmp_path / "damaged.jsonl"
+    lines = session_path.read_text().splitlines()
+    lines.insert(2, "{not json")
+    damaged.write_text("\n".join(lines) + "\n")
+    assert main(["replay", str(damaged)]) == 0
+    captured = capsys.readouterr()
+    assert f"aro-tui replay: warning: {damaged}: line 3: not JSON" in captured.err
+    assert "Summary: 3 equal" in captured.out
+    assert main(["replay", str(damaged), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert len(document["warnings"]) == 1 and document["warnings"][0].startswith("line 3: ")
