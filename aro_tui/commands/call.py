@@ -62,7 +62,8 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=300.0,
         metavar="SECONDS",
-        help="per-call timeout (default: 300, enough to load a model)",
+        help="per-call timeout (default: 300, enough to load a model); the plugin's start "
+        "(its import) gets the same, at least 30",
     )
 
 
@@ -113,6 +114,7 @@ def check_action(action: str) -> None:
 def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
     """The launch description for ``args.plugin`` (``UsageError`` if it cannot run)."""
     from aro_tui.core.host.process import PluginLaunch
+    from aro_tui.core.host.types import start_timeout_for
     from aro_tui.core.plugins.discovery import PluginNotFound, find_plugin
 
     try:
@@ -129,6 +131,7 @@ def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
         module_path=plugin.module_path,
         interpreter=plugin.interpreter.path,
         default_timeout_s=args.timeout,
+        start_timeout_s=start_timeout_for(args.timeout),
     )
 
 

@@ -20,7 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--python", type=Path, help="interpreter for plugins without their own .venv"
     )
     parser.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds a call may take (default 300)"
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds a call may take (default 300); a plugin's start gets the same, at least 30",
     )
     parser.add_argument(
         "--demo-gpu",

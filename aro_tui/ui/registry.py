@@ -12,6 +12,7 @@ from textual.message_pump import MessagePump
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginLaunch, PluginObserver, PluginProcess, PluginState
+from aro_tui.core.host.types import start_timeout_for
 from aro_tui.core.plugins.discovery import Discovery
 from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.session.recorder import SessionRecorder
@@ -150,7 +151,7 @@ class PluginRegistry:
                     interpreter=plugin.interpreter.path,
                     cwd=plugin.root.resolve(),
                     default_timeout_s=timeout_s,
-                    start_timeout_s=max(timeout_s, 30.0),
+                    start_timeout_s=start_timeout_for(timeout_s),
                 )
                 entry.process = PluginProcess(launch, observer)
             self.entries.setdefault(plugin.name, entry)

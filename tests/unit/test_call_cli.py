@@ -148,3 +148,16 @@ def test_an_action_name_no_request_can_carry_is_a_usage_error(
     _, err = capfd.readouterr()
     assert err.count(f"ACTION {action!r} cannot be sent") == 2
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("timeout_s", "start_timeout_s"), [(2.0, 30.0), (500.0, 500.0)])
+def test_the_per_call_timeout_bounds_the_plugins_start_too(
+    timeout_s: float, start_timeout_s: float
+) -> None:
+    import argparse
+
+    from aro_tui.commands.call import resolve_launch
+
+    args = argparse.Namespace(plugin=FAULTY, plugins_dir=None, python=None, timeout=timeout_s)
+    launch = resolve_launch(args)
+    assert (launch.default_timeout_s, launch.start_timeout_s) == (timeout_s, start_timeout_s)

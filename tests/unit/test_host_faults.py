@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -55,6 +58,58 @@ async def test_import_error_is_reported_with_traceback_and_exit_code() -> None:
     exchange = await plugin.call("anything", "{}")
     assert exchange.status is ExchangeStatus.CRASHED
     assert exchange.traceback and "ModuleNotFoundError" in exchange.traceback
+
+
+def _hanging_import(tmp_path: Path) -> PluginLaunch:
+    module = tmp_path / "plugin.py"
+    module.write_text(
+        'import sys, time\nprint("loading a model", file=sys.stderr, flush=True)\ntime.sleep(600)\n'
+    )
+    return PluginLaunch("hangs", module, Path(sys.executable), start_timeout_s=0.5)
+
+
+async def test_a_start_that_never_finishes_is_given_up_on_cleanly(tmp_path: Path) -> None:
+    """An import that hangs: a clear error with the stderr so far, and no process left."""
+    plugin = PluginProcess(_hanging_import(tmp_path))
+    with pytest.raises(PluginStartError, match=r"was not ready within 0\.5 s") as raised:
+        await plugin.start()
+    assert "loading a model" in raised.value.stderr_tail
+    assert plugin.pid is not None and _wait_gone([plugin.pid]) == []
+
+
+ABANDONED_START = """
+import asyncio, sys
+from pathlib import Path
+from aro_tui.core.host.process import PluginLaunch, PluginProcess
+
+async def main():
+    plugin = PluginProcess(PluginLaunch("hangs", Path(sys.argv[1]), Path(sys.executable)))
+    starting = asyncio.create_task(plugin.start())
+    while plugin.pid is None:
+        await asyncio.sleep(0.01)
+    starting.cancel()  # what SIGTERM does to `aro-tui call` while the plugin imports
+    try:
+        await starting
+    except asyncio.CancelledError:
+        pass
+    await plugin.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_a_start_abandoned_by_its_caller_prints_nothing_on_the_way_out(tmp_path: Path) -> None:
+    """It once printed "Future exception was never retrieved ... PluginStartError('exited')"
+    as the command exited."""
+    launch = _hanging_import(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", ABANDONED_START, str(launch.module_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
 
 
 @pytest.mark.parametrize(

@@ -276,6 +276,9 @@ class PluginProcess:
         self._reset_stream_state(loop)
         self._token = secrets.token_hex(8)
         self._ready = loop.create_future()
+        # Its outcome is also reported by _start_error; a start given up on (timeout, the
+        # command cancelled) must not log "Future exception was never retrieved" later.
+        self._ready.add_done_callback(_retrieve_exception)
         exited = self._exited = asyncio.Event()
         channel = self._channel = HarnessChannel(
             self._inflight,
@@ -623,6 +626,11 @@ class PluginHost:
 _StateHook = Callable[[PluginProcess, PluginState], None]
 _ExchangeHook = Callable[[PluginProcess, Exchange], None]
 _StderrHook = Callable[[PluginProcess, str, "Exchange | None"], None]
+
+
+def _retrieve_exception(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _hook(observer: PluginObserver | None, name: str) -> Any:

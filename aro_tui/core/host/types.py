@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from aro_tui.core.host.process import PluginProcess
 
 DEFAULT_TIMEOUT_S = 300.0
+MIN_START_TIMEOUT_S = 30.0
+
+
+def start_timeout_for(call_timeout_s: float) -> float:
+    """The limit on a plugin's start (spawn to imported) that goes with a per-call limit: the
+    same, but at least ``MIN_START_TIMEOUT_S``, so that a short per-call limit does not kill a
+    plugin that loads its model as it is imported."""
+    return max(call_timeout_s, MIN_START_TIMEOUT_S)
 
 
 class PluginState(enum.StrEnum):
