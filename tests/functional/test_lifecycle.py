@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 import pytest
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
 
@@ -135,3 +136,37 @@ async def test_a_huge_docstring_is_cut_and_says_how_much_is_left(tmp_path: Path)
         assert doc.startswith("A docstring of some 840 KB.")
         assert "more characters of this docstring" in " ".join(doc.split())
         assert len(doc) < 40_000  # wrapped; the whole would be some 840,000 characters
+
+
+def _plugin_whose_import_hangs(tmp_path: Path) -> Path:
+    folder = tmp_path / "Plugins" / "slow-import"
+    (folder / "src").mkdir(parents=True)
+    (folder / "plugin.yaml").write_text(
+        "name: slow-import\nversion: 1.0.0\ndescription: loads for ever\n"
+        "provides:\n  - type: python-plugin\n    path: src/\n"
+    )
+    (folder / "src" / "plugin.py").write_text(
+        'import sys, time\nprint("loading a model", file=sys.stderr, flush=True)\ntime.sleep(600)\n'
+    )
+    return folder
+
+
+@pytest.mark.parametrize("key", ["S", "ctrl+g"])
+async def test_a_plugin_still_importing_can_be_stopped(tmp_path: Path, key: str) -> None:
+    """Stop is offered while a plugin starts, and takes effect at once (the start used to
+    hold it until the import ended or timed out)."""
+    app = make_app(tmp_path, _plugin_whose_import_hangs(tmp_path), timeout_s=120)
+    async with app.run_test(size=(140, 45)) as pilot:
+        name = "slow-import"
+        await wait_until(pilot, lambda: plugin_state(app, name) == "starting", "starting")
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.pause()
+        assert "S" in _footer_keys(app) and "s" not in _footer_keys(app)
+        process = app.registry[name].process
+        assert process is not None and process.pid is not None
+        await pilot.press(key)
+        await wait_until(pilot, lambda: plugin_state(app, name) == "stopped", "stopped", 10)
+        assert not psutil.pid_exists(process.pid) or (
+            psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE
+        )
+        assert "s" in _footer_keys(app)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -75,6 +76,23 @@ async def test_a_start_that_never_finishes_is_given_up_on_cleanly(tmp_path: Path
         await plugin.start()
     assert "loading a model" in raised.value.stderr_tail
     assert plugin.pid is not None and _wait_gone([plugin.pid]) == []
+
+
+async def test_stopping_a_plugin_that_is_still_importing_kills_it_at_once(
+    tmp_path: Path,
+) -> None:
+    """Its start used to hold the stop until the import finished or timed out (minutes)."""
+    plugin = PluginProcess(replace(_hanging_import(tmp_path), start_timeout_s=120))
+    starting = asyncio.create_task(plugin.start())
+    while "loading a model" not in plugin.recent_stderr:
+        await asyncio.sleep(0.01)
+    began_s = time.monotonic()
+    await asyncio.wait_for(plugin.stop(), 10)
+    assert time.monotonic() - began_s < 5
+    with pytest.raises(PluginStartError, match="was stopped while starting") as raised:
+        await starting
+    assert raised.value.stopped and "loading a model" in raised.value.stderr_tail
+    assert plugin.state is PluginState.STOPPED and _wait_gone([plugin.pid]) == []
 
 
 ABANDONED_START = """

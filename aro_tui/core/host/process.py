@@ -66,6 +66,7 @@ __all__ = [
 ]
 
 MAX_RECENT_STDERR_LINES = 200
+STOPPED_WHILE_STARTING = "stopped while starting"
 PIPE_CLOSE_GRACE_S = 0.5
 
 # Members read on every call, bound once: on Python 3.11 ``PluginState.READY`` is a descriptor
@@ -177,7 +178,15 @@ class PluginProcess:
             await self._spawn()
 
     async def stop(self) -> None:
-        """Stop the process (gracefully, then SIGKILL); in-flight exchanges end cancelled."""
+        """Stop the process (gracefully, then SIGKILL); in-flight exchanges end cancelled.
+
+        A plugin still starting (its import can take minutes, or hang) is killed at once and
+        its start fails with ``PluginStartError`` ("stopped while starting"); without this, the
+        stop waited for the start to finish or time out.
+        """
+        if self.state is PluginState.STARTING and self._transport is not None:
+            self._stopping = True
+            self._abandon(STOPPED_WHILE_STARTING)
         async with self._start_lock:
             await self._shutdown(graceful=True, reason="plugin stopped")
 
@@ -329,6 +338,8 @@ class PluginProcess:
         tail = list(self.recent_stderr)[-20:]
         if isinstance(error, TimeoutError):
             message = f"plugin {self.name} was not ready within {self.launch.start_timeout_s} s"
+        elif self._kill_reason == STOPPED_WHILE_STARTING:
+            message = f"plugin {self.name} was {STOPPED_WHILE_STARTING}"
         elif self._start_traceback is not None:
             message = f"plugin {self.name} failed to import: {error}"
         else:
@@ -339,6 +350,7 @@ class PluginProcess:
             exit_code=self.exit_code,
             signal_number=self.signal_number,
             stderr_tail=tail,
+            stopped=self._kill_reason == STOPPED_WHILE_STARTING,
         )
 
     async def _shutdown(self, *, graceful: bool, reason: str) -> None:

@@ -53,6 +53,7 @@ class PluginStartError(Exception):
         exit_code: int | None = None,
         signal_number: int | None = None,
         stderr_tail: list[str] | None = None,
+        stopped: bool = False,
     ) -> None:
         """Describe a failed start."""
         super().__init__(message)
@@ -60,6 +61,8 @@ class PluginStartError(Exception):
         self.exit_code = exit_code
         self.signal_number = signal_number
         self.stderr_tail = stderr_tail or []
+        self.stopped = stopped
+        """True when it was stopped on request while starting (not a fault of the plugin)."""
 
 
 class PluginObserver:

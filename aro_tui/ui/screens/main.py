@@ -318,7 +318,7 @@ class MainScreen(ExchangeDetailPanes):
     def _offer_start_or_stop(self) -> None:
         """Redraw the footer when the highlighted plugin's Start/Stop key changes (only then:
         not on every busy/ready flip, since each redraw recomposes the footer)."""
-        running = self.highlighted_running()
+        running = self.highlighted_up()
         if running is not self._footer_running:
             self._footer_running = running
             self.refresh_bindings()

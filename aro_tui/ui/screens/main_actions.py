@@ -74,13 +74,14 @@ class ExchangeActions(Screen[None]):
         if action in LIVE_ONLY_ACTIONS and self.aro.read_only:
             return False
         if action in {"start_selected", "stop_selected"}:
-            return self.highlighted_running() is (action == "stop_selected")
+            return self.highlighted_up() is (action == "stop_selected")
         return super().check_action(action, parameters)
 
-    def highlighted_running(self) -> bool:
-        """Whether the highlighted plugin is up (ready or busy)."""
+    def highlighted_up(self) -> bool:
+        """Whether the highlighted plugin is starting, ready or busy (Stop applies)."""
         entry = self.aro.registry.get(self.current_plugin)
-        return entry is not None and entry.process is not None and entry.process.running
+        process = None if entry is None else entry.process
+        return process is not None and (process.running or process.state is PluginState.STARTING)
 
     def _runnable(self, name: str | None) -> PluginEntry | None:
         entry = self.aro.registry.get(name)
@@ -294,11 +295,15 @@ class ExchangeActions(Screen[None]):
             self.say(f"{entry.name} is {entry.state_text}. Shift+S stops it, shift+R restarts.")
 
     def action_stop_selected(self) -> None:
-        """Stop the highlighted plugin."""
+        """Stop the highlighted plugin (also while it is still starting)."""
         entry = self._runnable(self.current_plugin)
         if entry is not None and entry.process is not None:
             if entry.process.state is PluginState.STOPPED:
                 self.say(f"{entry.name} is not running.")
+                return
+            if entry.process.state is PluginState.STARTING:  # its start holds the lifecycle
+                self.run_worker(self._stop_while_starting(entry), group="lifecycle")
+                self.say(f"Stopping {entry.name} while it starts.")
                 return
             self.lifecycle_command(entry.name, "stop")
 
@@ -342,8 +347,11 @@ class ExchangeActions(Screen[None]):
             entry.failure = None
             await run_lifecycle(entry.process, verb)
         except PluginStartError as error:
-            tail = " | ".join(error.stderr_tail[-3:])
-            self.say(f"{name} did not start: {error} {tail}", "error")
+            if error.stopped:
+                self.say(f"{name} was stopped before it was ready.")
+            else:
+                tail = " | ".join(error.stderr_tail[-3:])
+                self.say(f"{name} did not start: {error} {tail}", "error")
         except Exception as error:
             self._host_failed(entry, f"{verb}ing" if verb != "stop" else "stopping", error)
         finally:
