@@ -7,6 +7,7 @@ from pathlib import Path
 import psutil
 import pytest
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from textual.widgets import Log
 
 from aro_tui.commands import dashboard
 from aro_tui.core.host.process import PluginProcess
@@ -170,3 +171,20 @@ async def test_a_plugin_still_importing_can_be_stopped(tmp_path: Path, key: str)
             psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE
         )
         assert "s" in _footer_keys(app)
+
+
+async def test_what_a_plugin_prints_while_it_imports_shows_in_the_stderr_pane(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, _plugin_whose_import_hangs(tmp_path), timeout_s=120)
+    async with app.run_test(size=(140, 45)) as pilot:
+        stderr = app.main_screen.query_one("#stderr", Log)
+
+        def shown() -> str:
+            return "\n".join(str(line) for line in stderr.lines)
+
+        await wait_until(pilot, lambda: "loading a model" in shown(), "the import's stderr")
+        assert stderr.border_title == "stderr · slow-import at start (1 line)"
+        assert plugin_state(app, "slow-import") == "starting"
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: plugin_state(app, "slow-import") == "stopped", "stopped")

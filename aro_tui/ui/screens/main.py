@@ -436,6 +436,11 @@ class MainScreen(ExchangeDetailPanes):
         live = self.live_exchange
         if live is not None and message.exchange_id == live.id:
             self.show_live_stderr(live)
+        elif live is None and message.exchange_id is None and message.plugin == self.current_plugin:
+            entry = self.aro.registry.get(message.plugin)
+            process = None if entry is None else entry.process
+            if process is not None and process.state is PluginState.STARTING:
+                self.show_start_stderr(message.plugin, list(process.recent_stderr))
 
     def on_exchange_finished(self, message: ExchangeFinished) -> None:
         entry = self.aro.registry.get(message.plugin)
