@@ -252,6 +252,7 @@ async def test_export_whole_log(tmp_path: Path) -> None:
     document = json.loads(target.read_text())
     assert document["schema"] == "aro-tui/exchange-log/1" and document["count"] == 2
     assert [e["action"] for e in document["exchanges"]] == ["analyze", "hash"]
+    assert [path.name for path in target.parent.iterdir()] == ["log.json"], "no partial file"
 
 
 async def test_copy_as_command_line(tmp_path: Path) -> None:

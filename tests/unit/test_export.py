@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import shlex
 import subprocess
@@ -16,7 +17,12 @@ from session_recording import BUNDLED, FAULTY, launch_for
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.process import PluginHost
 from aro_tui.core.runtime_notes import RuntimeNote
-from aro_tui.core.session.export import call_command_line, exchange_to_json, log_to_json
+from aro_tui.core.session.export import (
+    call_command_line,
+    exchange_to_json,
+    log_to_json,
+    write_log_json,
+)
 
 PROGRAM = (sys.executable, "-m", "aro_tui")
 TRICKY_INPUTS = [
@@ -74,6 +80,24 @@ def test_log_document_keeps_order() -> None:
     assert document["schema"] == "aro-tui/exchange-log/1" and document["count"] == 2
     assert [entry["request"] for entry in document["exchanges"]] == ["[1]", "[2]"]
     assert "schema" not in document["exchanges"][0]
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_a_streamed_log_export_is_the_same_document_byte_for_byte(count: int) -> None:
+    exchanges = [_exchange(json.dumps({"n": n, "text": "a\nb"}).encode()) for n in range(count)]
+    if count:
+        exchanges[-1].response_bytes = b"\xff\x00 not UTF-8"  # a base64 body
+        exchanges[0].response_bytes = b'{\n  "pretty": [1, 2],\n  "s": "x\\ny"\n}'
+    out = io.BytesIO()
+    size = write_log_json(exchanges, count, out)
+    expected = orjson.dumps(log_to_json(exchanges), option=orjson.OPT_INDENT_2)
+    assert out.getvalue() == expected and size == len(expected)
+    assert json.loads(out.getvalue())["count"] == count
+
+
+def test_a_streamed_log_export_checks_the_count_it_announced() -> None:
+    with pytest.raises(ValueError, match="1 exchanges written, 2 announced"):
+        write_log_json([_exchange()], 2, io.BytesIO())
 
 
 def test_command_line_refuses_what_no_shell_argument_can_carry() -> None:

@@ -10,7 +10,9 @@ import base64
 import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import orjson
 
 from aro_tui.core.host.exchange import Exchange
 
@@ -20,6 +22,7 @@ __all__ = [
     "call_command_line",
     "exchange_to_json",
     "log_to_json",
+    "write_log_json",
 ]
 
 EXCHANGE_SCHEMA = "aro-tui/exchange/1"
@@ -78,6 +81,31 @@ def log_to_json(exchanges: Iterable[Exchange]) -> dict[str, Any]:
     """Exchanges, in the order given, as an ``aro-tui/exchange-log/1`` document."""
     records = [_exchange_record(exchange) for exchange in exchanges]
     return {"schema": EXCHANGE_LOG_SCHEMA, "count": len(records), "exchanges": records}
+
+
+def write_log_json(exchanges: Iterable[Exchange], count: int, out: IO[bytes]) -> int:
+    """Write the ``count`` exchanges as ``orjson.dumps(log_to_json(exchanges),
+    option=OPT_INDENT_2)`` would, one exchange at a time; return the bytes written.
+
+    Why: the whole document in memory took twice its size at the peak (a 420 MiB export of
+    400 answers of 1 MB peaked at 876 MiB), so exporting a long session of large answers
+    could exhaust memory. ``ValueError`` if ``exchanges`` holds another number of them.
+    """
+    head = orjson.dumps({"schema": EXCHANGE_LOG_SCHEMA, "count": count}, option=orjson.OPT_INDENT_2)
+    if count == 0:
+        return out.write(head[:-2] + b',\n  "exchanges": []\n}')
+    written = out.write(head[:-2] + b',\n  "exchanges": [')
+    seen = 0
+    for exchange in exchanges:
+        record = orjson.dumps(_exchange_record(exchange), option=orjson.OPT_INDENT_2)
+        # Nested two levels deep: every line moves right by four spaces. JSON strings hold
+        # no raw line breaks, so each b"\n" is one between tokens.
+        separator = b"\n    " if seen == 0 else b",\n    "
+        written += out.write(separator + record.replace(b"\n", b"\n    "))
+        seen += 1
+    if seen != count:
+        raise ValueError(f"{seen} exchanges written, {count} announced")
+    return written + out.write(b"\n  ]\n}")
 
 
 def call_command_line(

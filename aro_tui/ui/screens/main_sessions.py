@@ -13,7 +13,7 @@ from textual import work
 from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.sanitize import sanitize_line
-from aro_tui.core.session.export import call_command_line, exchange_to_json, log_to_json
+from aro_tui.core.session.export import call_command_line, exchange_to_json, write_log_json
 from aro_tui.core.session.reader import Session, SessionReadError, read_session
 from aro_tui.core.telemetry.buffers import ExchangeSpan
 from aro_tui.core.telemetry.cache_records import cache_event_from_json, cache_event_to_json
@@ -248,16 +248,21 @@ class SessionWiring(TelemetryWiring):
 
     @work(thread=True, group="files")
     def _export_log(self, path: Path, numbers: list[int]) -> None:
+        """Stream the exchanges into a temporary file beside ``path``, then rename it: memory
+        stays at one exchange, and a failed export leaves no half-written file."""
         log = self.aro.exchange_log
+        temporary = path.with_name(f".{path.name}.partial")
         try:
-            document = log_to_json(exchange_from_log(log, n) for n in numbers)
-            data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            with temporary.open("wb") as handle:
+                exchanges = (exchange_from_log(log, n) for n in numbers)
+                size = write_log_json(exchanges, len(numbers), handle)
+            temporary.replace(path)
         except (OSError, KeyError) as error:
+            temporary.unlink(missing_ok=True)
             self.app.call_from_thread(self.say, f"Could not export to {path}: {error}", "error")
             return
-        message = f"Exported {len(numbers)} exchanges ({len(data)} bytes) to {path}"
+        message = f"Exported {len(numbers)} exchanges ({size} bytes) to {path}"
         self.app.call_from_thread(self.say, message)
 
     def export_document(self, number: int) -> bytes:
