@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Iterable, Sequence
 
@@ -41,12 +43,25 @@ def build_parser(commands: Iterable[str] = COMMAND_MODULES) -> argparse.Argument
     return parser
 
 
+def _reader_went_away() -> int:
+    """What reads our stdout closed it (``aro-tui batch ... | head``): end quietly with the
+    status a tool killed by SIGPIPE has, instead of a traceback (and, as Python flushes
+    stdout at exit, a second one). The command's plugins were stopped on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``aro-tui`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in COMMAND_MODULES:
         args = build_parser([arguments[0]]).parse_args(arguments)
-        status: int = args.func(args)
+        try:
+            status: int = args.func(args)
+        except BrokenPipeError:
+            return _reader_went_away()
         return status
     if arguments and arguments[0] in {"-h", "--help"}:
         build_parser().parse_args(arguments)  # prints every command's summary and exits

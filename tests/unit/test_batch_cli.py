@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from aro_tui.cli import main
@@ -110,3 +111,25 @@ def test_a_signal_mid_batch_keeps_the_results_so_far_and_says_how_far_it_got(
     assert f"stopped after {len(written)} of 400 inputs; their results are on {out}" in err
     assert [result["index"] for result in written] == list(range(len(written)))
     assert all(result["status"] == "ok" for result in written) and 3 <= len(written) < 400
+
+
+def test_a_reader_that_stops_reading_ends_the_batch_quietly(tmp_path: Path) -> None:
+    """`aro-tui batch ... | head`: exit status 141 (as after SIGPIPE), no traceback, and no
+    plugin process left."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"bytes": 100000}\n' * 200)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aro_tui", "batch", FAULTY, "big", str(inputs), "--no-progress"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read(50).startswith(b'{"index":0,')
+    harness = psutil.Process(process.pid).children()
+    process.stdout.close()
+    assert process.wait(timeout=30) == 128 + signal.SIGPIPE
+    assert b"Traceback" not in process.stderr.read()
+    assert all(
+        not child.is_running() or child.status() == psutil.STATUS_ZOMBIE for child in harness
+    )
