@@ -223,7 +223,7 @@ class ExchangeLog:
         try:
             with self._writer:
                 self._writer.executemany(_INSERT, rows)
-        except sqlite3.Error as error:
+        except Exception as error:  # sqlite3.Error above all; the thread must never die
             first = self.write_error is None
             self.write_error = f"exchange log {self.path}: {error}; bodies kept in memory"
             if first and self.on_write_error is not None:
