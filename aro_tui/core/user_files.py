@@ -1,8 +1,10 @@
-"""aro-tui's own small files (settings, remembered inputs): how they are written.
+"""aro-tui's own small files (settings, remembered inputs, the interpreter cache): how they
+are written.
 
-Written atomically (a reader sees the old file or the new one, never half of either), and a
-file that could not be read is set aside as ``<name>.unreadable`` before the first write, so
-a hand-edit with a typo in it is never silently replaced.
+Written atomically (a reader sees the old file or the new one, never half of either). The
+files a person may edit (settings, remembered inputs) are set aside as ``<name>.unreadable``
+when they could not be read, before the first write, so a hand-edit with a typo in it is
+never silently replaced; the interpreter cache is simply rebuilt.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ with ``-c`` (never plugin code), cached in memory by path + mtime and on disk un
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -16,6 +17,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from aro_tui.core.user_files import write_atomically
 
 InterpreterOrigin = Literal["plugin-venv", "configured", "dashboard"]
 Version = tuple[int, int, int]
@@ -148,15 +151,9 @@ class VersionProbe:
 
     def _save_disk(self, disk: dict[str, Version]) -> None:
         """Write the cache atomically; a read-only cache folder only costs speed."""
-        target = self.cache_path
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            payload = {"schema": CACHE_SCHEMA, "versions": {k: list(v) for k, v in disk.items()}}
-            temporary.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-            temporary.replace(target)
-        except OSError:
-            return
+        payload = {"schema": CACHE_SCHEMA, "versions": {k: list(v) for k, v in disk.items()}}
+        with contextlib.suppress(OSError):
+            write_atomically(self.cache_path, json.dumps(payload, indent=1))
 
 
 _default_probe = VersionProbe()
