@@ -41,6 +41,13 @@ class DashboardCommands(Provider):
                         "send the action's current input",
                     )
                 )
+            commands.append(
+                (
+                    f"Show what {name} printed lately",
+                    partial(screen.show_recent_stderr, entry.name),
+                    "its last 200 stderr lines: at import, in calls and between them",
+                )
+            )
             for verb in ("start", "stop", "restart"):
                 commands.append(
                     (

@@ -188,3 +188,23 @@ async def test_what_a_plugin_prints_while_it_imports_shows_in_the_stderr_pane(
         assert plugin_state(app, "slow-import") == "starting"
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: plugin_state(app, "slow-import") == "stopped", "stopped")
+
+
+async def test_the_palette_shows_what_a_plugin_printed_outside_any_call(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        stderr = app.main_screen.query_one("#stderr", Log)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"faulty printed lately")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: str(stderr.border_title).startswith("stderr · faulty"), "pane"
+        )
+        assert stderr.border_title == "stderr · faulty recent (1 line)"
+        assert [str(line) for line in stderr.lines] == ["faulty: printed at import"]
+        process = app.registry["faulty"].process
+        assert process is not None
+        await process.restart()  # a new process: the old one's lines are not its own
+        assert list(process.recent_stderr) == ["faulty: printed at import"]

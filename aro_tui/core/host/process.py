@@ -384,6 +384,7 @@ class PluginProcess:
 
     def _reset_stream_state(self, loop: asyncio.AbstractEventLoop) -> None:
         self._inflight.reset(loop)
+        self.recent_stderr.clear()  # this process's lines only: a failed start's tail is its own
         self._stopping = False
         self._kill_reason = None
         self._start_traceback = None

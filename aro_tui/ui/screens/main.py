@@ -440,7 +440,17 @@ class MainScreen(ExchangeDetailPanes):
             entry = self.aro.registry.get(message.plugin)
             process = None if entry is None else entry.process
             if process is not None and process.state is PluginState.STARTING:
-                self.show_start_stderr(message.plugin, list(process.recent_stderr))
+                self.show_plugin_stderr(message.plugin, list(process.recent_stderr), "at start")
+
+    def show_recent_stderr(self, name: str) -> None:
+        """Show the last lines ``name`` printed, in calls and between them (its import's
+        too), in the stderr pane until another exchange is shown."""
+        entry = self.aro.registry.get(name)
+        lines = [] if entry is None or entry.process is None else list(entry.process.recent_stderr)
+        if not lines:
+            self.say(f"{name} has printed nothing to stderr or stdout since it started.")
+            return
+        self.show_plugin_stderr(name, lines, "recent")
 
     def on_exchange_finished(self, message: ExchangeFinished) -> None:
         entry = self.aro.registry.get(message.plugin)

@@ -103,12 +103,13 @@ class ExchangeDetailPanes(SessionWiring):
         stderr.show_lines(lines)
         stderr.border_title = stderr_title("· running", len(lines), exchange.stderr_line_count)
 
-    def show_start_stderr(self, plugin: str, lines: list[str]) -> None:
-        """What ``plugin`` printed while it imports (a model loading at import shows its
-        progress here; a start that fails leaves its last words)."""
+    def show_plugin_stderr(self, plugin: str, lines: list[str], when: str) -> None:
+        """Lines ``plugin`` printed outside the selected exchange: ``when`` is ``at start``
+        (while it imports: a model loading shows its progress, a failed start its last words)
+        or ``recent`` (its last lines, in calls and between them)."""
         stderr = self.query_one(StderrView)
         stderr.show_lines(lines)
-        stderr.border_title = stderr_title(f"· {sanitize_line(plugin)} at start", len(lines), 0)
+        stderr.border_title = stderr_title(f"· {sanitize_line(plugin)} {when}", len(lines), 0)
 
     def _line_chars(self, selector: str) -> int:
         """How wide a line of ``selector``'s pane may be, leaving room for a scrollbar."""
