@@ -465,6 +465,10 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
         _write_frame(request_id, "raised", _exception_body(error), action_ns)
         return
     action_ns = _perf_counter_ns() - started_ns
+    if type(result) is not str and isinstance(result, str):
+        # A str subclass (numpy.str_, markupsafe.Markup...): the chapter's loop prints it, so
+        # its answer is what print() writes, str(result).
+        result = str(result)
     if type(result) is str:
         try:
             payload = result.encode("utf-8")

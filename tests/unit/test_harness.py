@@ -119,6 +119,52 @@ async def test_plugin_with_its_own_main_loop_runs_under_the_harness() -> None:
         await plugin.stop()
 
 
+STR_SUBCLASS_PLUGIN = """
+import json
+
+
+class JsonText(str):
+    \"\"\"A str subclass, as numpy.str_ and markupsafe.Markup are.\"\"\"
+
+
+class Shouting(str):
+    def __str__(self):
+        return self.upper()
+
+
+def aro_plugin_info():
+    return {"name": "sub", "version": "1.0.0", "actions": ["plain", "own-str"]}
+
+
+def aro_action_plain(input_json):
+    return JsonText(json.dumps({"ok": True}))
+
+
+def aro_action_own_str(input_json):
+    return Shouting('{"ok": true}')
+"""
+
+
+@pytest.mark.parametrize(
+    ("action", "answer"), [("plain", b'{"ok": true}'), ("own-str", b'{"OK": TRUE}')]
+)
+async def test_a_str_subclass_answers_as_the_chapters_loop_prints_it(
+    tmp_path: Path, action: str, answer: bytes
+) -> None:
+    """The chapter's loop prints the result, so a str subclass is an answer (its str());
+    the harness used to call it a protocol error."""
+    module = tmp_path / "plugin.py"
+    module.write_text(STR_SUBCLASS_PLUGIN)
+    plugin = PluginProcess(PluginLaunch("sub", module, Path(sys.executable)))
+    try:
+        exchange = await plugin.call(action, "{}")
+        assert exchange.response_bytes == answer
+        expected = ExchangeStatus.OK if action == "plain" else ExchangeStatus.PROTOCOL_ERROR
+        assert exchange.status is expected  # TRUE is not JSON: what print() wrote is checked
+    finally:
+        await plugin.stop()
+
+
 class _Base:
     def run(self) -> None:
         """Inherited documentation."""
