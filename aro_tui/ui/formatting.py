@@ -62,17 +62,23 @@ def safe_line(text: str, style: str = "") -> Text:
 
 
 def format_duration(duration_ms: float | None, deterministic: bool = False) -> str:
-    """``25 µs`` / ``12.3 ms`` / ``1.50 s``; ``·· ms`` in deterministic mode (no wall times on
-    screen). Below a millisecond in microseconds: a fast action is not ``0.0 ms``."""
+    """``25 µs`` / ``12.3 ms`` / ``1.50 s`` / ``1234 s`` / ``2.8 h``, at most 8 characters (the
+    log's time column); ``·· ms`` in deterministic mode (no wall times on screen). Below a
+    millisecond in microseconds: a fast action is not ``0.0 ms``."""
     if duration_ms is None:
         return "—"
     if deterministic:
         return "·· ms"
     if duration_ms < 0.9995:
         return f"{duration_ms * 1000:.0f} µs"
-    if duration_ms < 1000:
+    if duration_ms < 999.95:
         return f"{duration_ms:.1f} ms"
-    return f"{duration_ms / 1000:.2f} s"
+    seconds = duration_ms / 1000
+    if seconds < 99.995:
+        return f"{seconds:.2f} s"
+    if seconds < 9999.5:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 3600:.1f} h"
 
 
 def format_timings(

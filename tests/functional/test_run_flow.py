@@ -101,6 +101,32 @@ async def test_cancel_keeps_the_ui_responsive(tmp_path: Path) -> None:
         assert screen.live_exchange is None
 
 
+async def test_cancel_reaches_the_call_the_shown_one_waits_behind(tmp_path: Path) -> None:
+    """A call run while another hangs waits behind it: the card says so, and ctrl+g interrupts
+    the hanging call (it used to cancel the waiting one, and two seconds later kill the
+    plugin with both calls in it)."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        process = app.registry["faulty"].process
+        assert process is not None
+        old_pid = process.pid
+        screen.drafts[("faulty", "hang")] = ("{}", "draft")
+        screen.drafts[("faulty", "echo")] = ('{"after": "hang"}', "draft")
+        screen.run_plugin_action("faulty", "hang")
+        await wait_until(pilot, lambda: process.in_flight == 1, "hang to be sent")
+        screen.run_plugin_action("faulty", "echo")
+        card = screen.query_one("#response-card")
+        await wait_until(pilot, lambda: "behind #" in str(card.render()), "the waiting card")
+        assert "waiting faulty · echo" in str(card.render())
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "both exchanges", 10)
+        statuses = [(e.action, e.status) for e in app.exchange_log.entries]
+        assert statuses == [("hang", "cancelled"), ("echo", "ok")]
+        assert process.pid == old_pid, "cancelled in place, not killed"
+
+
 async def test_crash_shows_a_card_and_one_key_restarts_and_resends(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:

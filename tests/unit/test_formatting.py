@@ -7,7 +7,13 @@ import json
 import orjson
 import pytest
 
-from aro_tui.ui.formatting import LONG_LINE_CHARS, fit_to_rows, preview_body, stderr_title
+from aro_tui.ui.formatting import (
+    LONG_LINE_CHARS,
+    fit_to_rows,
+    format_duration,
+    preview_body,
+    stderr_title,
+)
 from aro_tui.ui.widgets.sidebar.action_list import wrap_docstring
 
 EMBEDDING = [(-1) ** i * (i + 0.123456789012345) / 997 for i in range(384)]
@@ -167,3 +173,16 @@ def test_stderr_title_counts_lines_and_says_when_some_were_dropped() -> None:
     assert stderr_title("#3", 20, 0) == "stderr #3 (20 lines)"  # a crash shows the plugin's last
     assert stderr_title("#12", 200, 104_857) == "stderr #12 (last 200 of 104,857 lines)"
     assert stderr_title("· running", 2, 2) == "stderr · running (2 lines)"
+
+
+def test_durations_fit_the_logs_time_column_with_their_unit() -> None:
+    """The column is 8 characters wide; '8779.28 s' lost its unit there (a call queued
+    behind a hung one showed its wait since boot as '8779.28')."""
+    shown = {
+        ms: format_duration(ms)
+        for ms in (0.0004, 0.9996, 999.94, 999.96, 99_994, 99_996, 1_200_000, 9_999_600)
+    }
+    assert list(shown.values()) == [
+        "0 µs", "1.0 ms", "999.9 ms", "1.00 s", "99.99 s", "100 s", "1200 s", "2.8 h",
+    ]  # fmt: skip
+    assert all(len(text) <= 8 for text in shown.values())

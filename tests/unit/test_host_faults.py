@@ -92,7 +92,8 @@ async def test_stopping_a_plugin_that_is_still_importing_kills_it_at_once(
     with pytest.raises(PluginStartError, match="was stopped while starting") as raised:
         await starting
     assert raised.value.stopped and "loading a model" in raised.value.stderr_tail
-    assert plugin.state is PluginState.STOPPED and _wait_gone([plugin.pid]) == []
+    assert plugin.state is PluginState.STOPPED
+    assert plugin.pid is not None and _wait_gone([plugin.pid]) == []
 
 
 ABANDONED_START = """
@@ -173,7 +174,10 @@ async def test_hung_call_times_out_kills_the_tree_and_restarts_on_next_call(
     assert exchange.status is ExchangeStatus.TIMEOUT
     assert exchange.error is not None and "0.3 s" in exchange.error
     assert list(exchange.stderr_lines) == ["hanging"]
-    assert (await behind).status is ExchangeStatus.CRASHED
+    queued = await behind
+    assert queued.status is ExchangeStatus.CRASHED
+    # It never ran: no service time (not "since the machine booted"), but it waited.
+    assert queued.duration_s == 0 and queued.latency_s is not None and queued.latency_s > 0.25
     assert _wait_gone([old_pid]) == []
     again = await faulty.call("echo", "{}")
     assert again.status is ExchangeStatus.OK and faulty.pid != old_pid
@@ -203,6 +207,27 @@ async def test_cancel_of_a_queued_call_skips_it(faulty: PluginProcess) -> None:
     assert first.status is ExchangeStatus.OK
     assert second.status is ExchangeStatus.CANCELLED
     assert not any("should-not-run" in line for line in faulty.recent_stderr)
+
+
+async def test_cancelling_a_queued_call_never_kills_the_call_running_before_it() -> None:
+    """Once a cancelled call's grace ran out the plugin was killed, even when that call was
+    only queued behind a longer one, which died with it."""
+    plugin = PluginProcess(_launch(cancel_grace_s=0.3))
+    await plugin.start()
+    try:
+        old_pid = plugin.pid
+        running = plugin.submit("hang", '{"seconds": 1.5}')
+        queued = plugin.submit("echo", '{"tag": "should-not-run"}')
+        executing = plugin.executing
+        assert executing is not None and executing.action == "hang"
+        queued_id = max(plugin._pending)
+        assert plugin.cancel(queued_id)
+        first, second = await asyncio.gather(running, queued)
+        assert first.status is ExchangeStatus.OK and plugin.pid == old_pid
+        assert second.status is ExchangeStatus.CANCELLED
+        assert second.duration_s is not None and second.duration_s < 0.2  # skipped, not run
+    finally:
+        await plugin.stop()
 
 
 async def test_stray_sigint_between_calls_does_not_hit_the_next_call(

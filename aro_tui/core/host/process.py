@@ -157,6 +157,13 @@ class PluginProcess:
         return len(self._pending)
 
     @property
+    def executing(self) -> Exchange | None:
+        """The exchange the plugin is working on now (the oldest unanswered; the others wait
+        behind it, as calls run in order), or None."""
+        awaiting = self._inflight.awaiting_frame
+        return awaiting[0].exchange if awaiting else None
+
+    @property
     def running(self) -> bool:
         """Whether the process is up and answering."""
         return self.state in (PluginState.READY, PluginState.BUSY)
@@ -229,8 +236,9 @@ class PluginProcess:
         """Ask the plugin to interrupt a call (SIGINT → KeyboardInterrupt in that call only).
 
         If it has not stopped after ``cancel_grace_s`` (blocked in C, swallowing the
-        interrupt), the process tree is killed; the next call restarts it. Returns False if
-        the exchange is not in flight.
+        interrupt), the process tree is killed; the next call restarts it. A call still queued
+        behind another is skipped when the plugin reaches it, and never kills the one running.
+        Returns False if the exchange is not in flight.
         """
         pending = self._pending.get(exchange_id)
         if pending is None or pending.cancel_requested or self.pid is None:
@@ -485,6 +493,10 @@ class PluginProcess:
         exchange.status = status
         if exchange.finished_monotonic_s is None:
             exchange.finished_monotonic_s = time.monotonic()
+        if exchange.head_monotonic_s < exchange.sent_monotonic_s:
+            # It ended while still queued behind another call (cancelled, or the plugin died):
+            # the plugin never started on it, so its service time is nil, not "since boot".
+            exchange.head_monotonic_s = exchange.finished_monotonic_s
         exchange.runtime_notes = runtime_notes(exchange, self._runtime_context)
         by_id = self._pending
         by_id.pop(exchange.id, None)
@@ -511,6 +523,12 @@ class PluginProcess:
         if pending.exchange.finished or self._transport is None:
             return
         grace_s = self.launch.cancel_grace_s
+        if self.executing is not pending.exchange:
+            # Still queued behind the call the plugin is running: the harness answers it
+            # "cancelled" when it gets there. Killing now would take that call with it.
+            assert self._loop is not None
+            self._loop.call_later(grace_s, self._escalate_cancel, pending)
+            return
         pending.exchange.error = f"did not stop within {grace_s:g} s of SIGINT; plugin killed"
         self._finish(pending, ExchangeStatus.CANCELLED)
         self._abandon(f"killed to cancel exchange {pending.exchange.id}")

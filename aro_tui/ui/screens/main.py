@@ -423,12 +423,24 @@ class MainScreen(ExchangeDetailPanes):
             elapsed = "·· s"
         else:
             elapsed = f"{time.monotonic() - self._live_started_s:.1f} s"
-        card = Text.assemble(
-            ("▶ running ", "bold cyan"),
-            (sanitize_line(f"{exchange.plugin} · {exchange.action}"), "bold"),
-            f"  {elapsed}",
-            ("  —  ctrl+g: cancel", "dim"),
-        )
+        entry = self.aro.registry.get(exchange.plugin)
+        executing = None if entry is None or entry.process is None else entry.process.executing
+        if executing is not None and executing is not exchange:
+            card = Text.assemble(
+                ("▶ waiting ", "bold cyan"),
+                (sanitize_line(f"{exchange.plugin} · {exchange.action}"), "bold"),
+                f"  {elapsed}",
+                " behind ",
+                (sanitize_line(f"#{executing.id} {executing.action}"), "bold"),
+                ("  —  ctrl+g: cancel that one", "dim"),
+            )
+        else:
+            card = Text.assemble(
+                ("▶ running ", "bold cyan"),
+                (sanitize_line(f"{exchange.plugin} · {exchange.action}"), "bold"),
+                f"  {elapsed}",
+                ("  —  ctrl+g: cancel", "dim"),
+            )
         self.query_one(ResponsePane).show_card(card)
         self.query_one("#input").border_subtitle = f"running {elapsed}"
 

@@ -205,15 +205,18 @@ class ExchangeActions(Screen[None]):
         raise NotImplementedError
 
     def action_cancel(self) -> None:
-        """Interrupt the running call (or stop a plugin that is still starting)."""
+        """Interrupt the call the plugin is running: the shown one, or the one it waits behind
+        (calls run in order, so cancelling a waiting call would leave the stuck one running);
+        with no call, stop a plugin that is still starting."""
         live = self.live_exchange
         for entry in self.aro.registry.entries.values():
             process = entry.process
             if process is None:
                 continue
             if live is not None and live.id in entry.running_calls:
-                process.cancel(live.id)
-                self.say(f"Cancelling {live.plugin} · {live.action}…")
+                target = process.executing or live
+                process.cancel(target.id)
+                self.say(f"Cancelling {target.plugin} · {target.action} (#{target.id})…")
                 return
         current = self.aro.registry.get(self.current_plugin)
         current_process = None if current is None else current.process
