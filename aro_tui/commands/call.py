@@ -227,9 +227,17 @@ def run_call(args: argparse.Namespace) -> int:
         ):
             sys.stdout.buffer.write(exchange.response_bytes + b"\n")
             sys.stdout.flush()
+        crashed = exchange.status in (ExchangeStatus.CRASHED, ExchangeStatus.TIMEOUT)
         if exchange.status is not ExchangeStatus.OK:
-            crashed = exchange.status in (ExchangeStatus.CRASHED, ExchangeStatus.TIMEOUT)
             print_exchange_failure(exchange, show_stderr_tail=crashed and not args.stderr)
+        lines = exchange.stderr_line_count
+        if lines and not args.stderr and not crashed:  # a crash printed its last lines above
+            plural = "" if lines == 1 else "s"
+            print(
+                f"aro-tui call: the plugin wrote {lines:,} line{plural} to stderr during the "
+                "call (--stderr shows them)",
+                file=sys.stderr,
+            )
         for note in exchange.runtime_notes:
             print(f"aro-tui call: note: {note.text}", file=sys.stderr)
         return _EXIT_BY_STATUS[exchange.status]

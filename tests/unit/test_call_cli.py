@@ -36,6 +36,8 @@ def test_ok_response_goes_to_stdout(capfd: pytest.CaptureFixture[str]) -> None:
     out, err = capfd.readouterr()
     assert out == '{"tag": "cli"}\n'
     assert "python print cli" not in err
+    # ...but the user learns it is there, and how to see it.
+    assert "the plugin wrote 3 lines to stderr during the call (--stderr shows them)" in err
 
 
 def test_runtime_notes_go_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
@@ -64,6 +66,7 @@ def test_stderr_option_shows_plugin_output(capfd: pytest.CaptureFixture[str]) ->
     out, err = capfd.readouterr()
     assert out == '{"tag": "cli"}\n'
     assert "python print cli" in err and "fd1 write cli" in err
+    assert "--stderr shows them" not in err
 
 
 def test_plugin_error_exits_1_with_the_error_response(capfd: pytest.CaptureFixture[str]) -> None:
