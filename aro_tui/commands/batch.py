@@ -253,6 +253,17 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+def _open_output(path: Path | None) -> IO[bytes]:
+    """``path`` opened for the results (stdout without one); ``UsageError`` naming the path
+    when it cannot be written, before any plugin starts."""
+    if path is None:
+        return sys.stdout.buffer
+    try:
+        return path.open("wb")
+    except OSError as error:
+        raise UsageError(f"cannot write the results to {path}: {error.strerror}") from None
+
+
 def run_batch(args: argparse.Namespace) -> int:
     """Run ``aro-tui batch``; 0 when every input succeeded, 1 otherwise, 2 on usage errors."""
     try:
@@ -263,6 +274,7 @@ def run_batch(args: argparse.Namespace) -> int:
         if not args.inputs.is_file():
             raise UsageError(f"{args.inputs} is not a file")
         total = _count_lines(args.inputs)
+        out = _open_output(args.output)
     except UsageError as error:
         print(f"aro-tui batch: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -283,7 +295,6 @@ def run_batch(args: argparse.Namespace) -> int:
             transient=True,
         )
         task_id = progress.add_task(f"{launch.name} {args.action}", total=total)
-        out = args.output.open("wb") if args.output else sys.stdout.buffer
         summary = BatchSummary()
         started_s = time.perf_counter()
         try:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from aro_tui.commands import seconds
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=300.0,
         metavar="SECONDS",
         help="per-call timeout (default: 300, enough to load a model); the plugin's start "
@@ -90,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--runtime-timeout",
-        type=float,
+        type=seconds,
         default=30.0,
         metavar="SECONDS",
         help="with --runtime: the runtime's per-call limit (default: 30, as in ARO)",
@@ -124,8 +125,6 @@ def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
     if plugin.module_path is None:
         problems = "; ".join(str(problem) for problem in plugin.problems) or "no module"
         raise UsageError(f"plugin {plugin.name} has no Python module to run: {problems}")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
     return PluginLaunch(
         name=plugin.name,
         module_path=plugin.module_path,

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from aro_tui.commands import seconds
 from aro_tui.core.plugins.discovery import DiscoveryError, discover, resolve_search_path
 
 
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=300.0,
         help="seconds a call may take (default 300); a plugin's start gets the same, at least 30",
     )
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sample-interval",
-        type=float,
+        type=seconds,
         default=1.0,
         metavar="SECONDS",
         help="seconds between memory samples (default 1.0, at least 0.1)",
@@ -53,9 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
 def run_dashboard(argv: list[str]) -> int:
     """Parse ``argv``, discover plugins, run the app; the exit status."""
     args = build_parser().parse_args(argv)
-    if args.timeout <= 0:
-        print("aro-tui: --timeout must be positive", file=sys.stderr)
-        return 2
     if args.sample_interval < 0.1:
         print("aro-tui: --sample-interval must be at least 0.1 s", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aro_tui.commands import seconds
 from aro_tui.commands.call import EXIT_USAGE, UsageError, resolve_launch, run_with_host
 from aro_tui.commands.sessions import add_sessions_dir_argument, load_session_argument
 
@@ -57,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--python", type=Path, metavar="EXE", help="interpreter for plugins without a .venv"
     )
     parser.add_argument(
-        "--timeout", type=float, default=300.0, metavar="SECONDS", help="per-call timeout"
+        "--timeout", type=seconds, default=300.0, metavar="SECONDS", help="per-call timeout"
     )
     parser.add_argument(
         "--ignore",
@@ -103,8 +104,6 @@ def run_replay(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         options = _options(args)
-        if args.timeout <= 0:
-            raise UsageError("--timeout must be positive")
         exchanges = session.exchanges
         skipped = 0
         if args.exchange:

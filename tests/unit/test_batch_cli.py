@@ -133,3 +133,15 @@ def test_a_reader_that_stops_reading_ends_the_batch_quietly(tmp_path: Path) -> N
     assert all(
         not child.is_running() or child.status() == psutil.STATUS_ZOMBIE for child in harness
     )
+
+
+@pytest.mark.parametrize("where", ["missing/out.jsonl", "."])
+def test_an_output_that_cannot_be_written_is_a_usage_error(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("{}\n")
+    target = tmp_path / where
+    assert main(["batch", FAULTY, "echo", str(inputs), "-o", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"aro-tui batch: error: cannot write the results to {target}: " in err

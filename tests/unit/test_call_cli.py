@@ -164,3 +164,21 @@ def test_the_per_call_timeout_bounds_the_plugins_start_too(
     args = argparse.Namespace(plugin=FAULTY, plugins_dir=None, python=None, timeout=timeout_s)
     launch = resolve_launch(args)
     assert (launch.default_timeout_s, launch.start_timeout_s) == (timeout_s, start_timeout_s)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "soon"])
+@pytest.mark.parametrize("command", ["call", "replay", "dashboard"])
+def test_a_time_limit_must_be_a_positive_number_of_seconds(
+    value: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--timeout nan` reached the event loop's timer and died there with a traceback."""
+    arguments = {
+        "call": ["call", FAULTY, "echo", "{}", "--timeout", value],
+        "replay": ["replay", "last", "--timeout", value],
+        "dashboard": [FAULTY, "--timeout", value],
+    }[command]
+    with pytest.raises(SystemExit) as raised:
+        main(arguments)
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --timeout: " in err and repr(value) in err

@@ -293,9 +293,6 @@ class PluginProcess:
         self._reset_stream_state(loop)
         self._token = secrets.token_hex(8)
         self._ready = loop.create_future()
-        # Its outcome is also reported by _start_error; a start given up on (timeout, the
-        # command cancelled) must not log "Future exception was never retrieved" later.
-        self._ready.add_done_callback(_retrieve_exception)
         exited = self._exited = asyncio.Event()
         channel = self._channel = HarnessChannel(
             self._inflight,
@@ -455,7 +452,7 @@ class PluginProcess:
         elif frame.status == HARNESS_IMPORT_ERROR:
             details = orjson.loads(frame.body)
             self._start_traceback = str(details.get("traceback") or "") or None
-            self._ready.set_exception(PluginStartError(str(details.get("error"))))
+            _fail(self._ready, PluginStartError(str(details.get("error"))))
         else:
             self._fail_stream(f"unexpected startup status {frame.status!r}")
 
@@ -580,7 +577,7 @@ class PluginProcess:
                 exchange.stderr_lines.extend(list(self.recent_stderr)[-20:])
             self._finish(pending, ExchangeStatus.CRASHED)
         if self._ready is not None and not self._ready.done():
-            self._ready.set_exception(PluginStartError("exited"))
+            _fail(self._ready, PluginStartError("exited"))
         if self._cancel_write_fd >= 0:
             os.close(self._cancel_write_fd)
             self._cancel_write_fd = -1
@@ -659,9 +656,13 @@ _ExchangeHook = Callable[[PluginProcess, Exchange], None]
 _StderrHook = Callable[[PluginProcess, str, "Exchange | None"], None]
 
 
-def _retrieve_exception(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
+def _fail(future: asyncio.Future[None], error: BaseException) -> None:
+    """Set ``error`` on the start's future, marked as seen: the start reports it through
+    ``_start_error`` when it is waiting, and a start given up on (a timeout, the command
+    cancelled or ending) must not print "Future exception was never retrieved" later. (A done
+    callback would not do: it runs on the loop, which may be stopping.)"""
+    future.set_exception(error)
+    future.exception()
 
 
 def _hook(observer: PluginObserver | None, name: str) -> Any:
