@@ -159,7 +159,7 @@ class MainScreen(ExchangeDetailPanes):
         self.live_exchange: Exchange | None = None
         self._live_started_s = 0.0
         self._ticker: Timer | None = None
-        self._footer_running: bool | None = None
+        self._footer_up: bool | None = None
         """Whether the footer now offers Stop (True) or Start (False) for the highlighted plugin."""
         self.partially_watched: set[str] = set()
         self.source_baselines: dict[str, tuple[float, SourceChanges]] = {}
@@ -318,9 +318,9 @@ class MainScreen(ExchangeDetailPanes):
     def _offer_start_or_stop(self) -> None:
         """Redraw the footer when the highlighted plugin's Start/Stop key changes (only then:
         not on every busy/ready flip, since each redraw recomposes the footer)."""
-        running = self.highlighted_up()
-        if running is not self._footer_running:
-            self._footer_running = running
+        up = self.highlighted_up()
+        if up is not self._footer_up:
+            self._footer_up = up
             self.refresh_bindings()
 
     def _load_input(self, prefer_template: bool = False) -> None:
