@@ -13,12 +13,20 @@ import pytest
 
 from aro_tui.commands.bench import SpecLoopClient, make_payloads
 from aro_tui.core.host.exchange import ExchangeStatus
-from aro_tui.core.host.process import PluginLaunch, PluginProcess
+from aro_tui.core.host.process import PluginLaunch, PluginProcess, PluginStartError
 from aro_tui.harness import HARNESS_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_PLUGINS = REPO / "tests" / "plugins"
 PYTHON_39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")
+TOO_OLD_PYTHONS = [
+    path
+    for path in (
+        Path("/root/.pyenv/versions/2.7.18/bin/python2.7"),
+        Path("/root/.pyenv/versions/3.6.15/bin/python3.6"),
+    )
+    if path.exists()
+]
 
 
 def _launch(name: str, interpreter: Path | None = None) -> PluginLaunch:
@@ -68,6 +76,19 @@ async def test_harness_runs_plugins_under_python39() -> None:
         assert exchange.printed_bytes == len("python print py39\n")  # counted on 3.9 too
     finally:
         await plugin.stop()
+
+
+@pytest.mark.skipif(not TOO_OLD_PYTHONS, reason="no Python older than 3.7 here")
+@pytest.mark.parametrize("python", TOO_OLD_PYTHONS, ids=lambda path: path.name)
+async def test_an_interpreter_too_old_for_the_harness_is_named_at_start(python: Path) -> None:
+    """It once failed with a SyntaxError traceback from inside harness.py."""
+    plugin = PluginProcess(_launch("noop", python))
+    with pytest.raises(PluginStartError) as raised:
+        await plugin.start()
+    (line,) = raised.value.stderr_tail
+    assert line.startswith("aro-tui: this plugin runs under Python ")
+    assert f"({python}); aro-tui's harness needs Python 3.7 or newer" in line
+    assert raised.value.exit_code == 3
 
 
 async def test_info_lists_actions_docstrings_and_undeclared(faulty: PluginProcess) -> None:

@@ -159,6 +159,19 @@ def test_min_version_above_the_interpreter_is_an_error(tmp_path: Path) -> None:
     assert not plugin.valid and plugin.valid_under("strict") and plugin.valid_under("runtime")
 
 
+def test_an_interpreter_the_harness_cannot_run_under_is_an_error(tmp_path: Path) -> None:
+    root = _plugin(tmp_path / "old-venv", "3.0")
+    fake = _fake_python(venv_python(root), "echo 3.6.15")
+    plugin = load_plugin(root)
+    (problem,) = plugin.problems
+    assert (problem.code, problem.file, problem.rules) == ("interpreter-too-old", fake, ("host",))
+    assert problem.found == f"Python 3.6.15 ({fake}, plugin-venv)"
+    assert problem.expected == "Python >= 3.7"
+    assert not plugin.valid
+    _fake_python(venv_python(root), "echo 3.7.0")
+    assert load_plugin(root, probe=VersionProbe(tmp_path / "fresh-cache.json")).problems == ()
+
+
 def test_min_version_met_by_the_running_python(tmp_path: Path) -> None:
     plugin = load_plugin(_plugin(tmp_path / "ok", f"{sys.version_info[0]}.{sys.version_info[1]}"))
     assert plugin.problems == ()

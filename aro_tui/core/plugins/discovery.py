@@ -20,6 +20,7 @@ from aro_tui.core.plugins.layout import PythonEntry, check_layout
 from aro_tui.core.plugins.manifest import MANIFEST_NAME, read_manifest
 from aro_tui.core.plugins.model import DiscoveredPlugin, declared_actions
 from aro_tui.core.plugins.problem import BOTH, HOST, MISSING, Problem, clean_text, describe
+from aro_tui.harness.start import MIN_PYTHON
 
 __all__ = [
     "Discovery",
@@ -249,17 +250,34 @@ def _host_problems(
                 HOST,
             )
         ]
+    problems: list[Problem] = []
+    found = f"Python {interpreter.version_text} ({interpreter.path}, {interpreter.origin})"
+    if interpreter.version is not None and interpreter.version[:2] < MIN_PYTHON:
+        oldest = ".".join(map(str, MIN_PYTHON))
+        problems.append(
+            Problem(
+                "interpreter-too-old",
+                interpreter.path,
+                "",
+                found,
+                f"Python >= {oldest}",
+                f"aro-tui's harness cannot run under Python {interpreter.version_text}",
+                "error",
+                HOST,
+            )
+        )
     wanted = parse_version(entry.min_version) if entry.min_version else None
     if wanted is None or interpreter.version is None or interpreter.version >= wanted:
-        return []
+        return problems
     field = f"provides[{entry.index}].python.min-version"
     line, column = positions.get(field, (None, None))
     return [
+        *problems,
         Problem(
             "min-version-unmet",
             manifest_file,
             field,
-            f"Python {interpreter.version_text} ({interpreter.path}, {interpreter.origin})",
+            found,
             f"Python >= {entry.min_version}",
             f"the plugin needs Python {entry.min_version} or newer",
             "error",
