@@ -284,7 +284,7 @@ def _host_problems(
             HOST,
             line,
             column,
-        )
+        ),
     ]
 
 
