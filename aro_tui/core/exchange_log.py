@@ -213,9 +213,13 @@ class ExchangeLog:
             rows = retry + [row for batch in batches for row in batch]
             if rows:
                 retry = self._insert(rows)
-            for _ in batches:
+            stop = any(batch is _STOP for batch in batches)
+            for _ in range(len(batches)):
                 self._queue.task_done()
-            if any(batch is _STOP for batch in batches):
+            # Drop the written bodies now: the next get() may wait a long time, and these
+            # names would keep them alive meanwhile (a whole reopened recording).
+            del batches, rows
+            if stop:
                 return
 
     def _insert(self, rows: list[_BodyRow]) -> list[_BodyRow]:
