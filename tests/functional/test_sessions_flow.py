@@ -12,8 +12,11 @@ from helpers import BUNDLED, TEST_PLUGINS, discovery_of, make_app, plugin_state,
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
 from aro_tui.ui.app import AroApp
+from aro_tui.ui.screens import main_sessions
 from aro_tui.ui.screens.diff import DiffScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
@@ -184,6 +187,30 @@ async def test_open_banner_is_whole_at_80_columns(xdg: Path) -> None:
         lines = banner.render_lines(banner.region.reset_offset)  # what is on screen
         shown = "".join(segment.text for line in lines for segment in line)
         assert "replay all" in shown and path.stem in shown
+
+
+async def test_open_reads_the_recording_a_chunk_at_a_time_and_shows_it_all(
+    xdg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = SessionRecorder(xdg / "big.jsonl", spill_bytes=1024)
+    for number in range(1, 4):
+        exchange = Exchange(number, TEXT, "echo", b"{}", started_at=1_700_000_000.0 + number)
+        exchange.status = ExchangeStatus.OK
+        exchange.response_bytes = b'{"n": "' + str(number).encode() * 5000 + b'"}'
+        exchange.head_monotonic_s, exchange.finished_monotonic_s = 10.0, 10.25
+        recorder.record_exchange(exchange)
+    recorder.close()
+    monkeypatch.setattr(main_sessions, "RECORDING_CHUNK_BYTES", 1)  # one exchange a chunk
+    config = replace(make_app(xdg, BUNDLED).config, open_session=xdg / "big.jsonl")
+    app = AroApp(config, discovery_of(BUNDLED))
+    async with app.run_test(size=(140, 45)) as pilot:
+        table = app.main_screen.query_one(ExchangeTable)
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 3, "the last exchange")
+        assert table.row_count == 3 and len(app.exchange_log) == 3
+        assert "· 3 exchanges ·" in str(app.main_screen.query_one("#banner").render())
+        response = app.main_screen.query_one("#response-text")
+        assert "3333" in response.text  # type: ignore[attr-defined]
+        assert app.exchange_log.response_bytes(1) == b'{"n": "' + b"1" * 5000 + b'"}'
 
 
 def modified_plugins(tmp_path: Path) -> Path:

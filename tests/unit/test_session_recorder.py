@@ -170,3 +170,26 @@ def test_close_is_idempotent_and_later_records_are_dropped(tmp_path: Path) -> No
     recorder.record_cache_event({"late": True})
     assert read_session(tmp_path / "other.jsonl").cache_events == []
     assert recorder_lines >= 3
+
+
+def test_a_recording_opens_a_bounded_chunk_of_bodies_at_a_time(tmp_path: Path) -> None:
+    from aro_tui.ui.screens.main_sessions import load_recording, recorded_exchanges
+
+    bodies = [b'{"n": "' + bytes([48 + n]) * 100_000 + b'"}' for n in range(5)]
+    recorder = SessionRecorder(tmp_path / "s.jsonl", spill_bytes=1024)
+    for number, body in enumerate(bodies, start=1):
+        recorder.record_exchange(_exchange(number, body))
+    recorder.close()
+    (bodies_dir(tmp_path / "s.jsonl") / "4.response").unlink()
+    loaded = load_recording(tmp_path / "s.jsonl")
+    chunks = list(recorded_exchanges(loaded.session, chunk_bytes=250_000))
+    assert [len(chunk.exchanges) for chunk in chunks] == [3, 2]
+    exchanges = [exchange for chunk in chunks for exchange in chunk.exchanges]
+    assert [exchange.id for exchange in exchanges] == [1, 2, 3, 4, 5]
+    assert [exchange.response_bytes for exchange in exchanges[:3]] == bodies[:3]
+    assert exchanges[4].response_bytes == bodies[4]
+    lost = exchanges[3]
+    assert lost.response_bytes is None and lost.status is ExchangeStatus.OK
+    assert lost.started_at == 1_700_000_004.0
+    (warning,) = chunks[1].warnings
+    assert warning.startswith("exchange #4: its body is lost")

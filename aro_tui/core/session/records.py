@@ -137,6 +137,11 @@ class RecordedExchange:
     """The whole record as read (timings, memory, stderr: see ``docs/sessions.md``)."""
 
     @property
+    def started_at(self) -> float:
+        """Wall-clock time the call started (when it was recorded, in old sessions)."""
+        return float(self.record.get("started_at") or self.recorded_at)
+
+    @property
     def duration_ms(self) -> float | None:
         """Service time in the plugin as seen by the host."""
         return _optional_float(self.record.get("duration_ms"))
@@ -171,7 +176,7 @@ class RecordedExchange:
             plugin=self.plugin,
             action=self.action,
             request_bytes=self.request.read(),
-            started_at=float(record.get("started_at") or self.recorded_at),
+            started_at=self.started_at,
             sent_monotonic_s=float(record.get("sent_monotonic_s") or 0.0),
             head_monotonic_s=float(record.get("head_monotonic_s") or 0.0),
             finished_monotonic_s=_optional_float(record.get("finished_monotonic_s")),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 from textual import work
+from textual.worker import get_current_worker
 
 from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host.exchange import Exchange
@@ -29,40 +31,35 @@ MAX_LOG_NUMBERS = 20_000
 MAX_WINDOW_S = 3600.0
 
 
+RECORDING_CHUNK_BYTES = 64 << 20
+"""Bodies read from a recording before the log has written them to disk: read whole, a
+600 MB recording took the dashboard to 686 MB resident while it opened."""
+
+
 @dataclass
 class LoadedRecording:
-    """A recording read in a worker, ready for the event loop to show."""
+    """A recording's session and telemetry, read in a worker; the exchanges' bodies are read
+    later, a chunk at a time (:func:`recorded_exchanges`)."""
 
     session: Session
-    exchanges: list[Exchange]
     samples: list[TelemetrySample]
     cache_events: list[CacheEvent]
-    internal: list[bool]
-    """Per exchange: issued by aro-tui itself (a model-cache query)."""
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class RecordedChunk:
+    """Exchanges of a recording with their bodies, ready for the log."""
+
+    exchanges: list[Exchange]
+    internal: list[bool]
+    """Per exchange: issued by aro-tui itself (a model-cache query)."""
+    warnings: list[str]
+
+
 def load_recording(path: Path) -> LoadedRecording:
-    """Read ``path`` (blocking) and decode what the dashboard shows; damage becomes warnings."""
+    """Read ``path`` (blocking) and decode its telemetry; damage becomes warnings."""
     session = read_session(path)
-    warnings = list(session.warnings)
-    exchanges: list[Exchange] = []
-    for recorded in session.exchanges:
-        try:
-            exchanges.append(recorded.to_exchange())
-        except OSError as error:
-            warnings.append(f"exchange #{recorded.number}: its body is lost ({error})")
-            exchanges.append(
-                Exchange(
-                    id=recorded.id,
-                    plugin=recorded.plugin,
-                    action=recorded.action,
-                    request_bytes=b"",
-                    started_at=recorded.recorded_at,
-                    status=recorded.status,
-                    error=recorded.error,
-                )
-            )
     samples: list[TelemetrySample] = []
     for data in session.samples:
         try:
@@ -75,8 +72,39 @@ def load_recording(path: Path) -> LoadedRecording:
             cache_events.append(cache_event_from_json(data))
         except (KeyError, TypeError, ValueError):
             continue
-    internal = [session.is_internal(recorded) for recorded in session.exchanges]
-    return LoadedRecording(session, exchanges, samples, cache_events, internal, warnings)
+    return LoadedRecording(session, samples, cache_events, list(session.warnings))
+
+
+def recorded_exchanges(
+    session: Session, chunk_bytes: int = RECORDING_CHUNK_BYTES
+) -> Iterator[RecordedChunk]:
+    """``session``'s exchanges in order with their bodies read (blocking), in chunks whose
+    bodies add up to about ``chunk_bytes`` (one exchange at least); a lost side file
+    becomes a warning and an exchange without bodies."""
+    chunk = RecordedChunk([], [], [])
+    size = 0
+    for recorded in session.exchanges:
+        try:
+            exchange = recorded.to_exchange()
+        except OSError as error:
+            chunk.warnings.append(f"exchange #{recorded.number}: its body is lost ({error})")
+            exchange = Exchange(
+                id=recorded.id,
+                plugin=recorded.plugin,
+                action=recorded.action,
+                request_bytes=b"",
+                started_at=recorded.started_at,
+                status=recorded.status,
+                error=recorded.error,
+            )
+        chunk.exchanges.append(exchange)
+        chunk.internal.append(session.is_internal(recorded))
+        size += exchange.request_size_bytes + exchange.response_size_bytes
+        if size >= chunk_bytes:
+            yield chunk
+            chunk, size = RecordedChunk([], [], []), 0
+    if chunk.exchanges or chunk.warnings:
+        yield chunk
 
 
 class SessionWiring(TelemetryWiring):
@@ -132,28 +160,28 @@ class SessionWiring(TelemetryWiring):
         except (OSError, SessionReadError) as error:
             self.app.call_from_thread(self.say, f"Cannot open {path}: {error}", "error")
             return
-        self.app.call_from_thread(self._show_recording, loaded)
+        self.app.call_from_thread(self._show_recorded_telemetry, loaded)
+        worker = get_current_worker()
+        for chunk in recorded_exchanges(loaded.session, RECORDING_CHUNK_BYTES):
+            if worker.is_cancelled:
+                return
+            self.app.call_from_thread(self._add_recorded_exchanges, chunk)
+            del chunk
+            # Memory holds one chunk of bodies: the next is read once these are on disk.
+            self.aro.exchange_log.flush()
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show_recording, loaded.session)
 
-    def _show_recording(self, loaded: LoadedRecording) -> None:
+    def _show_recorded_telemetry(self, loaded: LoadedRecording) -> None:
         session = loaded.session
         for warning in loaded.warnings:
             self.say(warning, "warning")
-        entries = self.aro.exchange_log.add_many(loaded.exchanges)
         panel = self.telemetry
-        table = self.query_one(ExchangeTable)
-        # aro-tui's own cache queries are recorded too; hide them as the live log does.
-        for exchange, entry, internal in zip(
-            loaded.exchanges, entries, loaded.internal, strict=True
-        ):
-            self.note_log_number(exchange, entry)
-            if internal:
-                table.internal_numbers.add(entry.number)
-            panel.spans.record(ExchangeSpan.from_exchange(exchange, internal=internal))
         for sample in loaded.samples:
             panel.samples.append(sample)
         for event in loaded.cache_events:
             panel.tracker.apply_recorded(event)
-        times = [s.t for s in loaded.samples] + [e.started_at for e in loaded.exchanges]
+        times = [s.t for s in loaded.samples] + [e.started_at for e in session.exchanges]
         if times:
             end_t = max(times) + 1.0
             panel.chart.window_s = min(max(120.0, end_t - min(times) + 2.0), MAX_WINDOW_S)
@@ -162,8 +190,30 @@ class SessionWiring(TelemetryWiring):
         first_plugin = next(iter(session.plugins), None)
         if first_plugin is not None:
             panel.show_plugin(first_plugin)
-        panel.refresh_view()
-        shown = [entry for entry in entries if table.shows(entry)]
+        self.show_banner(
+            f"READ-ONLY recording {session.session_id} · reading "
+            f"{len(session.exchanges)} exchanges…"
+        )
+
+    def _add_recorded_exchanges(self, chunk: RecordedChunk) -> None:
+        for warning in chunk.warnings:
+            self.say(warning, "warning")
+        entries = self.aro.exchange_log.add_many(chunk.exchanges)
+        panel = self.telemetry
+        table = self.query_one(ExchangeTable)
+        # aro-tui's own cache queries are recorded too; hide them as the live log does.
+        for exchange, entry, internal in zip(chunk.exchanges, entries, chunk.internal, strict=True):
+            self.note_log_number(exchange, entry)
+            if internal:
+                table.internal_numbers.add(entry.number)
+            panel.spans.record(ExchangeSpan.from_exchange(exchange, internal=internal))
+        self.update_log_title()
+
+    def _show_recording(self, session: Session) -> None:
+        self.telemetry.refresh_view()
+        table = self.query_one(ExchangeTable)
+        log = self.aro.exchange_log
+        shown = [entry for entry in log.entries if table.shows(entry)]
         table.show_entries(shown[-table.max_rows :], None)
         self.update_log_title()
         if shown:
@@ -171,7 +221,7 @@ class SessionWiring(TelemetryWiring):
             table.focus()
         cut_off = "" if session.ended_at is not None else " · cut off (no end record)"
         self.show_banner(
-            f"READ-ONLY recording {session.session_id} · {len(entries)} exchanges{cut_off}"
+            f"READ-ONLY recording {session.session_id} · {len(log)} exchanges{cut_off}"
             " · d: rerun one against the plugin now · ctrl+p: replay all"
         )
 
