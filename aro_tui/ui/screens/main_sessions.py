@@ -166,7 +166,6 @@ class SessionWiring(TelemetryWiring):
             if worker.is_cancelled:
                 return
             self.app.call_from_thread(self._add_recorded_exchanges, chunk)
-            del chunk
             # Memory holds one chunk of bodies: the next is read once these are on disk.
             self.aro.exchange_log.flush()
         if not worker.is_cancelled:
