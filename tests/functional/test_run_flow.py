@@ -231,3 +231,60 @@ async def test_a_deeply_nested_answer_is_shown_with_its_numbers_exact(tmp_path: 
         await pilot.pause()
         assert app.screen.query_one("#pager-text", TextArea).text.count('"level": ') == 600
         assert "showing" not in str(app.screen.query_one("#pager-title").render())
+
+
+async def test_a_restart_or_a_crash_keeps_the_chosen_action_and_its_unsent_edit(
+    tmp_path: Path,
+) -> None:
+    """A restart once switched the editor to the first action and dropped the edit, so the
+    next ctrl+r ran that other action."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        await _choose(pilot, screen, "crash-if")
+        editor = screen.query_one(InputEditor)
+        editor.text_area.load_text('{"crash": false, "note": "my draft"}')
+        process = app.registry["faulty"].process
+        assert process is not None
+        first_pid = process.pid
+        await pilot.press("f4", "R")  # shift+R: restart
+        await wait_until(
+            pilot,
+            lambda: process.pid != first_pid and plugin_state(app, "faulty") == "ready",
+            "a new process, ready",
+        )
+        assert screen.current_action == "crash-if"
+        assert screen.query_one(ActionList).highlighted_name == "crash-if"
+        assert editor.text == '{"crash": false, "note": "my draft"}'
+        editor.text_area.load_text('{"crash": true, "note": "my draft"}')
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the crash")
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") != "busy", "crashed")
+        await pilot.pause()
+        assert app.exchange_log.entries[-1].status == "crashed"
+        assert screen.current_action == "crash-if"
+        assert json.loads(editor.text) == {"crash": True, "note": "my draft"}
+
+
+async def test_e_on_a_logged_exchange_loads_its_request_into_the_editor(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        await _choose(pilot, screen, "echo")
+        editor = screen.query_one(InputEditor)
+        editor.text_area.load_text('{"tag": "first"}')
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "exchange 1")
+        await _choose(pilot, screen, "pid")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.shown_number == 2, "exchange 2")
+        await pilot.press("f3", "up")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "exchange 1 selected")
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        assert screen.current_action == "echo"
+        assert screen.query_one(ActionList).highlighted_name == "echo"
+        assert editor.text == '{"tag": "first"}' and editor.source == "request #1"
+        assert app.focused is editor.text_area

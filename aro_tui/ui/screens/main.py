@@ -254,12 +254,16 @@ class MainScreen(ExchangeDetailPanes):
     def select_plugin(self, name: str | None) -> None:
         """Show ``name``'s actions (and keep the current action when it has it)."""
         self._stash_draft()
-        self.current_plugin = name
+        keep = self.current_action
+        if name != self.current_plugin:
+            # The other plugin's action of the same name loads its own input when highlighted.
+            self.current_plugin, self.current_action = name, None
         self._offer_start_or_stop()
         self.telemetry.show_plugin(name)
-        self._refresh_actions()
+        self._refresh_actions(keep)
 
-    def _refresh_actions(self) -> None:
+    def _refresh_actions(self, keep: str | None = None) -> None:
+        """Refill the action list, highlighting ``keep`` (else the current action) if there."""
         entry = self.aro.registry.get(self.current_plugin)
         actions = self.query_one(ActionList)
         if entry is None:
@@ -273,12 +277,11 @@ class MainScreen(ExchangeDetailPanes):
             lines = [f"{p.location()}: {p.message}" for p in entry.plugin.problems if p.is_error]
             self.query_one(ActionDoc).show_doc("Invalid plugin:\n" + "\n".join(lines), True)
             return
-        previous = self.current_action
-        actions.show_actions(entry.actions(), previous)
-        if actions.highlighted_name == previous:
+        # While the plugin starts (or after a crash) it may list no actions: the current one
+        # and its unsent edit stay, and the list highlights it again once they are known.
+        actions.show_actions(entry.actions(), keep or self.current_action)
+        if actions.highlighted_name == self.current_action:
             self._show_doc()
-        if not entry.actions():
-            self.current_action = None
 
     def select_action(self, name: str | None) -> None:
         """Load ``name``'s input into the editor: a draft, the last used input, or a template."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.screen import Screen
+from textual.widgets import OptionList
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess, PluginStartError, PluginState
@@ -57,6 +58,10 @@ class ExchangeActions(Screen[None]):
 
     def select_plugin(self, name: str | None) -> None:
         """Show ``name``'s actions (defined by the layout)."""
+        raise NotImplementedError
+
+    def _refresh_actions(self, keep: str | None = None) -> None:
+        """Refill the action list, highlighting ``keep`` (defined by the layout)."""
         raise NotImplementedError
 
     def say(self, message: str, severity: str = "information") -> None:
@@ -270,8 +275,12 @@ class ExchangeActions(Screen[None]):
         if selected is None:
             return
         plugin, action, request = selected
-        self.select_plugin(plugin)
-        self.current_action = action
+        # The action list's highlight moves to ``action`` without loading its remembered
+        # input over the request (its highlight message would, after this returns).
+        with self.prevent(OptionList.OptionHighlighted):
+            self.select_plugin(plugin)
+            self.current_action = action
+            self._refresh_actions(action)
         editor = self.query_one(InputEditor)
         editor.border_title = f"Input · {sanitize_line(action)}"
         editor.load(request.decode("utf-8", "replace"), f"request #{self.shown_number}")
