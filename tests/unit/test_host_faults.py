@@ -69,6 +69,20 @@ def _hanging_import(tmp_path: Path) -> PluginLaunch:
     return PluginLaunch("hangs", module, Path(sys.executable), start_timeout_s=0.5)
 
 
+async def test_interpreters_that_exit_at_once_fail_their_starts() -> None:
+    """uvloop can report the exit before ``subprocess_exec`` returns (reliably so with
+    several starts at once); the host then failed an assertion in its exit callback and
+    the start waited forever."""
+    plugins = [PluginProcess(_launch("noop", interpreter=Path("/bin/true"))) for _ in range(10)]
+    starts = [asyncio.wait_for(plugin.start(), 10) for plugin in plugins]
+    results = await asyncio.gather(*starts, return_exceptions=True)
+    assert all(isinstance(result, PluginStartError) for result in results), results
+    assert {str(result) for result in results} == {
+        "plugin noop exited during start (exited with code 0)"
+    }
+    assert {plugin.state for plugin in plugins} == {PluginState.CRASHED}
+
+
 async def test_a_start_that_never_finishes_is_given_up_on_cleanly(tmp_path: Path) -> None:
     """An import that hangs: a clear error with the stderr so far, and no process left."""
     plugin = PluginProcess(_hanging_import(tmp_path))

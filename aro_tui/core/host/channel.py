@@ -78,15 +78,14 @@ def harness_command(
 
 
 async def spawn_harness(
-    launch: PluginLaunch,
-    token: str,
-    protocol_factory: Callable[[], asyncio.SubprocessProtocol],
-) -> tuple[asyncio.SubprocessTransport, RequestPipe, int, int, int]:
+    launch: PluginLaunch, token: str
+) -> tuple[asyncio.SubprocessTransport, HarnessProtocol, RequestPipe, int, int, int]:
     """Start the harness in its own session (``OSError`` if it cannot be started).
 
-    Returns its transport, its stdin, the write end of its cancel pipe, and the
-    non-blocking read ends of its stdout and stderr pipes (the caller owns those fds).
-    All three standard streams are plain pipes made here (see ``request_pipe``).
+    Returns its transport, the protocol that reports its exit, its stdin, the write end of
+    its cancel pipe, and the non-blocking read ends of its stdout and stderr pipes (the
+    caller owns those fds). All three standard streams are plain pipes made here (see
+    ``request_pipe``).
     """
     loop = asyncio.get_running_loop()
     cancel_read_fd, cancel_write_fd = os.pipe()
@@ -102,8 +101,8 @@ async def spawn_harness(
         os.set_blocking(fd, False)
     argv, env = harness_command(launch, token, cancel_read_fd)
     try:
-        transport, _ = await loop.subprocess_exec(
-            protocol_factory,
+        transport, protocol = await loop.subprocess_exec(
+            HarnessProtocol,
             *argv,
             stdin=stdin_read_fd,
             stdout=stdout_write_fd,
@@ -121,7 +120,7 @@ async def spawn_harness(
         for fd in child_fds:
             os.close(fd)
     stdin = RequestPipe(stdin_write_fd, loop)
-    return transport, stdin, cancel_write_fd, stdout_read_fd, stderr_read_fd
+    return transport, protocol, stdin, cancel_write_fd, stdout_read_fd, stderr_read_fd
 
 
 def _enlarge_pipe(fd: int) -> None:
@@ -402,10 +401,20 @@ class HarnessChannel:
 class HarnessProtocol(asyncio.SubprocessProtocol):
     """Reports the subprocess's exit (its stdout and stderr are read by a HarnessChannel)."""
 
-    def __init__(self, on_exited: Callable[[], None]) -> None:
-        """Call ``on_exited`` when the process exits."""
-        self._on_exited = on_exited
+    def __init__(self) -> None:
+        """Nobody is told of the exit until :meth:`when_exited`."""
+        self.exited = False
+        self._on_exited: Callable[[], None] | None = None
+
+    def when_exited(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the process exits, or now if it already has: uvloop can
+        report an exit before ``subprocess_exec`` has returned the transport."""
+        self._on_exited = callback
+        if self.exited:
+            callback()
 
     def process_exited(self) -> None:
         """The process exited (its pipes may stay open in orphans)."""
-        self._on_exited()
+        self.exited = True
+        if self._on_exited is not None:
+            self._on_exited()

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from aro_tui.core.host.channel import INSTANCE_ENV, HarnessChannel, HarnessProtocol, spawn_harness
+from aro_tui.core.host.channel import INSTANCE_ENV, HarnessChannel, spawn_harness
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.inflight import InFlight, Pending
 from aro_tui.core.host.process_tree import ProcessTree
@@ -314,17 +314,16 @@ class PluginProcess:
         self._set_state(PluginState.STARTING)
         started_s = time.monotonic()
         try:
-            spawned = await spawn_harness(
-                launch,
-                self._token,
-                lambda: HarnessProtocol(self._on_process_exited),
-            )
+            spawned = await spawn_harness(launch, self._token)
         except OSError as error:
             self._set_state(PluginState.CRASHED)
             raise PluginStartError(f"cannot start {launch.interpreter}: {error}") from error
-        self._transport, self._stdin, self._cancel_write_fd, stdout_fd, stderr_fd = spawned
+        self._transport, protocol, self._stdin, self._cancel_write_fd, stdout_fd, stderr_fd = (
+            spawned
+        )
         channel.attach(stdout_fd, stderr_fd)
         self.pid = self._transport.get_pid()
+        protocol.when_exited(self._on_process_exited)
         self._tree = ProcessTree(self.pid, (INSTANCE_ENV, self._token))
         if launch.sample_memory:
             channel.sample_rss = self._tree.rss_bytes
