@@ -367,10 +367,15 @@ def _inline(value: object, room: int) -> str | None:
 
 
 def _cut(text: str, limit_bytes: int, total_bytes: int, *, is_json: bool) -> Preview:
+    """``text`` cut after its last whole line within ``limit_bytes``; inside a line longer
+    than ``LONG_LINE_CHARS`` it is cut at the limit instead (the preview of ``{"data": "<1
+    MB>"}`` was once ``{`` alone), and the note then counts bytes, not lines."""
     if len(text) <= limit_bytes:
         return Preview(sanitize(text), is_json, False, total_bytes)
     cut = text.rfind("\n", 0, limit_bytes)
-    shown = text[: cut if cut > 0 else limit_bytes]
+    if cut < limit_bytes - LONG_LINE_CHARS:
+        return Preview(sanitize(text[:limit_bytes]), is_json, True, total_bytes)
+    shown = text[:cut]
     lines_shown = shown.count("\n") + 1
     lines_total = text.count("\n") + 1
     return Preview(sanitize(shown), is_json, True, total_bytes, lines_shown, lines_total)

@@ -288,3 +288,26 @@ async def test_e_on_a_logged_exchange_loads_its_request_into_the_editor(tmp_path
         assert screen.query_one(ActionList).highlighted_name == "echo"
         assert editor.text == '{"tag": "first"}' and editor.source == "request #1"
         assert app.focused is editor.text_area
+
+
+async def test_a_one_megabyte_string_previews_its_first_64_kib_in_both_panes(
+    tmp_path: Path,
+) -> None:
+    """Both panes once showed ``{`` alone, the request pane without saying it was cut."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        await _choose(pilot, screen, "echo")
+        screen.query_one(InputEditor).text_area.load_text(json.dumps({"data": "x" * 1_000_000}))
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the answer")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        for pane in ("#request-text", "#response-text"):
+            text = screen.query_one(pane, TextArea).text
+            assert text.startswith("{") and len(text.replace("\n", "")) > 60_000, pane
+        request_pane = screen.query_one("#request-text")
+        assert request_pane.border_subtitle == "showing 64.0 KiB of 976.6 KiB"
+        note = str(screen.query_one("#response-note").render())
+        assert "showing 64.0 KiB of 976.6 KiB" in note

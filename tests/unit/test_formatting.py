@@ -14,6 +14,7 @@ from aro_tui.ui.formatting import (
     preview_body,
     stderr_title,
 )
+from aro_tui.ui.widgets.response.exchange_view import truncation_note
 from aro_tui.ui.widgets.sidebar.action_list import wrap_docstring
 
 EMBEDDING = [(-1) ** i * (i + 0.123456789012345) / 997 for i in range(384)]
@@ -186,3 +187,15 @@ def test_durations_fit_the_logs_time_column_with_their_unit() -> None:
         "0 µs", "1.0 ms", "999.9 ms", "1.00 s", "99.99 s", "100 s", "1200 s", "2.8 h",
     ]  # fmt: skip
     assert all(len(text) <= 8 for text in shown.values())
+
+
+def test_a_preview_cut_inside_a_long_line_shows_the_limit_not_only_the_lines_before() -> None:
+    """The preview of a 1 MB string member was once the first line, ``{``, alone."""
+    body = json.dumps({"data": "x" * 1_000_000, "n": 1}).encode()
+    preview = fit_to_rows(preview_body(body, len(body), 64 * 1024, 100), 100)
+    rows = preview.text.split("\n")
+    assert rows[0] == "{" and rows[1].startswith('  "data": "xxx')
+    assert sum(map(len, rows)) >= 64 * 1024 - 100
+    assert preview.truncated and preview.lines_cut
+    note = truncation_note(preview, 64 * 1024)
+    assert note is not None and "showing 64.0 KiB of 976.6 KiB" in note.plain

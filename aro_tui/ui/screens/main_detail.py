@@ -26,6 +26,7 @@ from aro_tui.ui.widgets.response.exchange_view import (
     BodyView,
     ResponsePane,
     StderrView,
+    cut_subtitle,
     failure_card,
     truncation_note,
     with_runtime_notes,
@@ -90,6 +91,7 @@ class ExchangeDetailPanes(SessionWiring):
         request_view = self.query_one("#request-text", BodyView)
         request_view.show_preview(preview)
         request_view.border_title = f"Request · {sanitize_line(exchange.plugin)}"
+        request_view.border_subtitle = cut_subtitle(preview, limit)
         pane = self.query_one(ResponsePane)
         pane.border_title = f"Response · {sanitize_line(exchange.action)} · running"
         pane.border_subtitle = ""
@@ -139,7 +141,9 @@ class ExchangeDetailPanes(SessionWiring):
             return  # another exchange was chosen meanwhile, or a call started
         entry = self.aro.exchange_log.get(detail.number)
         config = self.aro.config
-        self.query_one("#request-text", BodyView).show_preview(detail.request)
+        request_view = self.query_one("#request-text", BodyView)
+        request_view.show_preview(detail.request)
+        request_view.border_subtitle = cut_subtitle(detail.request, config.response_preview_bytes)
         pane = self.query_one(ResponsePane)
         self.query_one("#response-text", BodyView).show_preview(detail.response)
         pane.show_note(
@@ -173,9 +177,7 @@ class ExchangeDetailPanes(SessionWiring):
             timings = f" · {timings}" if timings else ""
             pane.border_title = f"Response #{entry.number} · {sanitize_line(entry.action)}{timings}"
             pane.border_subtitle = memory.removeprefix(" · ")
-            self.query_one(
-                "#request-text"
-            ).border_title = f"Request #{entry.number} · {sanitize_line(entry.plugin)}"
+            request_view.border_title = f"Request #{entry.number} · {sanitize_line(entry.plugin)}"
         stderr = self.query_one(StderrView)
         stderr.show_lines(detail.stderr_lines)
         printed = entry.stderr_line_count if entry is not None else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.text import Text
@@ -93,6 +94,13 @@ def truncation_note(preview: Preview, limit_bytes: int) -> Text | None:
     if preview.lines_cut:
         note.append(("\n" if note else "") + LINES_CUT_NOTE, style="dim")
     return note
+
+
+def cut_subtitle(preview: Preview, limit_bytes: int) -> str:
+    """``showing 64.0 KiB of 1.0 MiB`` (or ``showing 1,310 of 4,020 lines``) for a pane
+    without a note line, such as the request's; empty when nothing was cut."""
+    note = truncation_note(replace(preview, lines_cut=False), limit_bytes)
+    return "" if note is None else note.plain.split(" — ")[0]
 
 
 def with_runtime_notes(note: Text | None, runtime_notes: Sequence[str]) -> Text | None:
