@@ -11,7 +11,13 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from aro_tui.core.host.exchange import Exchange
-from aro_tui.core.host.process import PluginLaunch, PluginObserver, PluginProcess, PluginState
+from aro_tui.core.host.process import (
+    PluginLaunch,
+    PluginObserver,
+    PluginProcess,
+    PluginStartError,
+    PluginState,
+)
 from aro_tui.core.host.types import start_timeout_for
 from aro_tui.core.plugins.discovery import Discovery
 from aro_tui.core.plugins.model import DiscoveredPlugin
@@ -60,6 +66,8 @@ class PluginEntry:
     """The start/stop/restart in progress (one at a time; others are ignored meanwhile)."""
     failure: str | None = None
     """Why the last lifecycle operation or call failed inside aro-tui (an exception's text)."""
+    start_failure: PluginStartError | None = None
+    """Why the last start failed (import error, exit, timeout); None once one succeeds."""
     changed_sources: tuple[str, ...] = ()
     """Files under the plugin's folder modified after its process started, newest first: the
     process still runs the code it imported before."""
@@ -104,14 +112,24 @@ class PluginEntry:
         if self.failure is not None:
             return self.failure
         parts: list[str] = []
+        failed_start = self.start_failure
+        if failed_start is not None and failed_start.traceback is not None:
+            parts.append(str(failed_start).removeprefix(f"plugin {self.name} "))
         if process.signal_number is not None:
             parts.append(f"killed by {_signal_name(process.signal_number)}")
         elif process.exit_code is not None:
             parts.append(f"exit code {process.exit_code}")
         stderr = [line for line in process.recent_stderr if line.strip()]
-        if stderr:
+        if stderr and len(parts) < 2:
             parts.append(stderr[-1].strip())
         return " · ".join(parts) or "the process ended unexpectedly"
+
+    def start_output(self) -> list[str]:
+        """What the plugin printed lately, then the traceback of a failed import (which the
+        harness reports in its start frame, not on stderr)."""
+        lines = list(self.process.recent_stderr) if self.process is not None else []
+        traceback = self.start_failure.traceback if self.start_failure is not None else None
+        return lines + (traceback.rstrip("\n").splitlines() if traceback else [])
 
     def actions(self) -> list[tuple[str, str | None]]:
         """(name, docstring) of each action: the harness's info, else the manifest's list."""

@@ -13,7 +13,7 @@ from aro_tui.ui.screens.main import MainScreen
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.request.input_editor import InputEditor
-from aro_tui.ui.widgets.response.exchange_view import ResponsePane
+from aro_tui.ui.widgets.response.exchange_view import ResponsePane, StderrView
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
 
 TEXT = "plugin-python-text"
@@ -311,3 +311,28 @@ async def test_a_one_megabyte_string_previews_its_first_64_kib_in_both_panes(
         assert request_pane.border_subtitle == "showing 64.0 KiB of 976.6 KiB"
         note = str(screen.query_one("#response-note").render())
         assert "showing 64.0 KiB of 976.6 KiB" in note
+
+
+async def test_why_a_plugin_failed_to_import_stays_on_screen(tmp_path: Path) -> None:
+    """It was only in a notification: the row and the docs then said ``crashed exit code 3
+    · loading import-fails`` and the stderr pane had no traceback."""
+    app = make_app(tmp_path, TEST_PLUGINS / "import-fails")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "import-fails") == "crashed", "crash")
+        await pilot.pause()
+        reason = app.registry["import-fails"].crash_reason()
+        assert reason == (
+            "failed to import: ModuleNotFoundError: No module named "
+            "'a_module_that_does_not_exist' · exit code 3"
+        )
+        docs = str(screen.query_one("#action-doc-text").render())
+        assert "No module named 'a_module_that_does_not_exist'" in docs
+        stderr = screen.query_one(StderrView)
+        assert "import-fails at start" in str(stderr.border_title)
+        shown = "\n".join(stderr.lines)
+        assert "loading import-fails" in shown
+        assert "import a_module_that_does_not_exist" in shown  # the traceback's source line
+        app.notify("")  # the pop-up is gone: the reason is still there
+        screen.show_recent_stderr("import-fails")
+        assert "ModuleNotFoundError" in "\n".join(stderr.lines)

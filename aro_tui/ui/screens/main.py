@@ -461,7 +461,7 @@ class MainScreen(ExchangeDetailPanes):
         """Show the last lines ``name`` printed, in calls and between them (its import's
         too), in the stderr pane until another exchange is shown."""
         entry = self.aro.registry.get(name)
-        lines = [] if entry is None or entry.process is None else list(entry.process.recent_stderr)
+        lines = [] if entry is None else entry.start_output()
         if not lines:
             self.say(f"{name} has printed nothing to stderr or stdout since it started.")
             return

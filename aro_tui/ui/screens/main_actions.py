@@ -190,14 +190,26 @@ class ExchangeActions(Screen[None]):
                     await run_lifecycle(entry.process, "restart")
                 finally:
                     self._release_lifecycle(entry)
-            entry.failure = None
+            entry.failure = entry.start_failure = None
             await entry.process.call(action, request, timeout_s=self.aro.config.timeout_s)
         except PluginStartError as error:
+            self.start_failed(entry, error)
             self.say(f"{plugin} did not start: {error}", "error")
         except ValueError as error:  # an action name the protocol cannot carry
             self.say(f"{plugin} · {action}: {error}", "error")
         except Exception as error:
             self._host_failed(entry, f"calling {action}", error)
+
+    def start_failed(self, entry: PluginEntry, error: PluginStartError) -> None:
+        """Keep why ``entry`` did not start on screen: its row and docs say it, and the
+        stderr pane shows its last lines and the import's traceback."""
+        entry.start_failure = error
+        if entry.name == self.current_plugin and self.live_exchange is None:
+            self.show_plugin_stderr(entry.name, entry.start_output(), "at start")
+
+    def show_plugin_stderr(self, plugin: str, lines: list[str], when: str) -> None:
+        """Show lines ``plugin`` printed outside an exchange (defined by the layout)."""
+        raise NotImplementedError
 
     def _host_failed(self, entry: PluginEntry, doing: str, error: BaseException) -> None:
         """An unexpected exception from the host: say so, and show the plugin as crashed."""
@@ -356,12 +368,13 @@ class ExchangeActions(Screen[None]):
         if entry is None or entry.process is None:
             return
         try:
-            entry.failure = None
+            entry.failure = entry.start_failure = None
             await run_lifecycle(entry.process, verb)
         except PluginStartError as error:
             if error.stopped:
                 self.say(f"{name} was stopped before it was ready.")
             else:
+                self.start_failed(entry, error)
                 tail = " | ".join(error.stderr_tail[-3:])
                 self.say(f"{name} did not start: {error} {tail}", "error")
         except Exception as error:
