@@ -336,3 +336,27 @@ async def test_why_a_plugin_failed_to_import_stays_on_screen(tmp_path: Path) -> 
         app.notify("")  # the pop-up is gone: the reason is still there
         screen.show_recent_stderr("import-fails")
         assert "ModuleNotFoundError" in "\n".join(stderr.lines)
+
+
+async def test_the_stderr_pane_shows_the_newest_lines_unless_the_reader_scrolled_up(
+    tmp_path: Path,
+) -> None:
+    """After a clear, the pane stayed where the previous lines had left it: a slow model load
+    showed its first four lines of thirteen."""
+    app = make_app(tmp_path, TEST_PLUGINS / "noop", autostart=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        view = app.main_screen.query_one(StderrView)
+        for count in (3, 20, 40, 5, 30):
+            view.show_lines([f"line {n}" for n in range(count)])
+            await pilot.pause()
+            rows = [view.render_line(y).text.strip() for y in range(view.size.height)]
+            assert [row for row in rows if row][-1] == f"line {count - 1}", rows
+            assert view.scroll_y == view.max_scroll_y
+        view.scroll_to(y=3, animate=False)
+        await pilot.pause()
+        view.show_lines([f"line {n}" for n in range(35)])  # the same call printed more
+        await pilot.pause()
+        assert view.scroll_y == 3
+        view.show_lines([f"other {n}" for n in range(35)])  # another exchange
+        await pilot.pause()
+        assert view.scroll_y == view.max_scroll_y > 3

@@ -172,9 +172,20 @@ class StderrView(Log):
         shown = [sanitize_line(line) for line in lines] or ["(no stderr output)"]
         if shown == self._shown:
             return
-        self._shown = shown
+        previous, self._shown = self._shown, shown
+        # More lines of the same call: stay where the reader scrolled to, unless that was the
+        # end. Other lines: start at the newest.
+        growing = previous is not None and shown[: len(previous)] == previous
+        follow = not growing or self.scroll_y >= self.max_scroll_y
+        y = self.scroll_y
         self.clear()
-        self.write_lines(shown)
+        self.write_lines(shown, scroll_end=False)
+        # Scrolled after the new lines are laid out: Log's own scroll to the end, right
+        # after a clear, stayed where the previous lines had left it.
+        if follow:
+            self.scroll_end(animate=False, x_axis=False)
+        else:
+            self.scroll_to(y=y, animate=False)
 
 
 class ExchangeView(Horizontal):
