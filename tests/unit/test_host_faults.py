@@ -172,6 +172,12 @@ async def test_death_mid_call_fails_in_flight_calls_then_restarts(
     assert exchange.error is not None and (
         str(exit_code) in exchange.error or "SIGKILL" in exchange.error
     )
+    assert exchange.error.endswith("during the call")
+    # The call queued behind it never ran, and says so (it once read "during the call").
+    assert behind.error == f"not run: {exchange.error[: -len('the call')]}exchange " + (
+        f"{exchange.id} ({action}), which it was queued behind"
+    )
+    assert behind.duration_s == 0
     assert faulty.state is PluginState.CRASHED
     again = await faulty.call("echo", '{"back": true}')
     assert again.status is ExchangeStatus.OK and faulty.pid != old_pid
@@ -190,6 +196,8 @@ async def test_hung_call_times_out_kills_the_tree_and_restarts_on_next_call(
     assert list(exchange.stderr_lines) == ["hanging"]
     queued = await behind
     assert queued.status is ExchangeStatus.CRASHED
+    assert queued.error is not None
+    assert queued.error.startswith(f"not run: killed after exchange {exchange.id} timed out (")
     # It never ran: no service time (not "since the machine booted"), but it waited.
     assert queued.duration_s == 0 and queued.latency_s is not None and queued.latency_s > 0.25
     assert _wait_gone([old_pid]) == []

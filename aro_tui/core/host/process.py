@@ -558,6 +558,7 @@ class PluginProcess:
             self._channel.close()
         self._inflight.stop_watchdog()
         self.kill_now()  # orphaned children of a crashed plugin
+        executing = self.executing
         for pending in list(self._pending.values()):
             if pending.frame is not None:
                 self._complete(pending)
@@ -571,7 +572,13 @@ class PluginProcess:
             exchange.signal_number = self.signal_number
             exchange.error = f"plugin {self._exit_text()} during the call"
             if self._kill_reason is not None:
-                exchange.error = f"{self._kill_reason} ({self._exit_text()})"
+                # Killed over another exchange, which has ended already: this one never ran.
+                exchange.error = f"not run: {self._kill_reason} ({self._exit_text()})"
+            elif executing is not None and exchange is not executing:
+                exchange.error = (
+                    f"not run: plugin {self._exit_text()} during exchange {executing.id} "
+                    f"({executing.action}), which it was queued behind"
+                )
             if not exchange.stderr_lines:
                 exchange.stderr_lines.extend(list(self.recent_stderr)[-20:])
             self._finish(pending, ExchangeStatus.CRASHED)
