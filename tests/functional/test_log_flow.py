@@ -293,3 +293,32 @@ async def test_quitting_kills_a_runtime_mode_call_in_flight(tmp_path: Path) -> N
         screen.action_run_like_runtime()
         await wait_until(pilot, lambda: bool(drivers()), "the runtime-mode process")
     assert drivers() == []
+
+
+async def test_saving_over_a_file_asks_first_and_a_folder_is_refused(tmp_path: Path) -> None:
+    """Saving replaced an existing file without a word."""
+    precious = tmp_path / "important.txt"
+    precious.write_text("precious\n")
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _show_big_answer(app, pilot, 100)
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, SaveDialog)
+        dialog = app.screen
+        hint = dialog.query_one("#save-hint")
+        dialog.query_one("#save-path").value = str(tmp_path)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        assert "is a folder" in str(hint.render()) and app.screen is dialog
+        dialog.query_one("#save-path").value = str(precious)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "important.txt exists · enter: replace it" in str(hint.render())
+        assert app.screen is dialog and precious.read_text() == "precious\n"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert precious.read_text() == "precious\n"
+        await pilot.press("ctrl+s")
+        app.screen.query_one("#save-path").value = str(precious)  # type: ignore[attr-defined]
+        await pilot.press("enter", "enter")
+        await wait_until(pilot, lambda: precious.read_bytes() != b"precious\n", "replaced")
+        assert precious.read_bytes() == app.exchange_log.response_bytes(1)

@@ -37,12 +37,31 @@ class SaveDialog(ModalScreen[Path | None]):
     def on_mount(self) -> None:
         self.query_one("#save-path", Input).focus()
 
+    _confirmed: Path | None = None
+    """A path that exists, which the user has been told about: Enter again replaces it."""
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         if not value:
-            self.query_one("#save-hint", Static).update(Text("a path is needed", style="red"))
+            self._hint("a path is needed", "red")
             return
-        self.dismiss(Path(value).expanduser())
+        path = Path(value).expanduser()
+        if path.is_dir():
+            self._hint(f"{path} is a folder: name a file in it", "red")
+            return
+        if path.exists() and path != self._confirmed:
+            self._confirmed = path
+            self._hint(f"{path.name} exists · enter: replace it · escape: cancel", "yellow")
+            return
+        self.dismiss(path)
+
+    def on_input_changed(self) -> None:
+        if self._confirmed is not None:
+            self._confirmed = None
+            self._hint("enter: save · escape: cancel", "dim")
+
+    def _hint(self, text: str, style: str) -> None:
+        self.query_one("#save-hint", Static).update(Text(sanitize_line(text), style=style))
 
     def action_cancel(self) -> None:
         """Close without saving."""
