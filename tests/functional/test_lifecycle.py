@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import psutil
@@ -125,6 +126,27 @@ async def test_the_footer_offers_start_or_stop_as_the_plugin_is(tmp_path: Path) 
         await pilot.press("s")
         await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin started")
         assert "S" in _footer_keys(app)
+
+
+async def test_the_footer_offers_neither_start_nor_stop_for_a_plugin_that_cannot_run(
+    tmp_path: Path,
+) -> None:
+    """It offered Start, which then only said the plugin cannot run."""
+    broken = tmp_path / "Plugins" / "badyaml"
+    shutil.copytree(TEST_PLUGINS / "noop", broken)
+    (broken / "plugin.yaml").write_text("name: [unclosed\n")
+    app = make_app(tmp_path, broken, BUNDLED, autostart=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        plugins = app.main_screen.query_one(PluginList)
+        plugins.focus()
+        await wait_until(pilot, lambda: app.main_screen.current_plugin == "badyaml", "invalid")
+        assert plugin_state(app, "badyaml") == "invalid"
+        assert not {"s", "S"} & _footer_keys(app)
+        await pilot.press("down")
+        await wait_until(pilot, lambda: "s" in _footer_keys(app), "Start for the text plugin")
+        await pilot.press("up")
+        await wait_until(pilot, lambda: "s" not in _footer_keys(app), "neither again")
+        assert "S" not in _footer_keys(app)
 
 
 async def test_a_huge_docstring_is_cut_and_says_how_much_is_left(tmp_path: Path) -> None:

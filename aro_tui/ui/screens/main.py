@@ -159,8 +159,9 @@ class MainScreen(ExchangeDetailPanes):
         self.live_exchange: Exchange | None = None
         self._live_started_s = 0.0
         self._ticker: Timer | None = None
-        self._footer_up: bool | None = None
-        """Whether the footer now offers Stop (True) or Start (False) for the highlighted plugin."""
+        self._footer_up: bool | None = False
+        """Whether the footer offers Stop (True), Start (False) or neither (None: the highlighted
+        plugin cannot run) for the highlighted plugin."""
         self.partially_watched: set[str] = set()
         self.source_baselines: dict[str, tuple[float, SourceChanges]] = {}
 

@@ -79,14 +79,18 @@ class ExchangeActions(Screen[None]):
         if action in LIVE_ONLY_ACTIONS and self.aro.read_only:
             return False
         if action in {"start_selected", "stop_selected"}:
-            return self.highlighted_up() is (action == "stop_selected")
+            up = self.highlighted_up()
+            return up is not None and up is (action == "stop_selected")
         return super().check_action(action, parameters)
 
-    def highlighted_up(self) -> bool:
-        """Whether the highlighted plugin is starting, ready or busy (Stop applies)."""
+    def highlighted_up(self) -> bool | None:
+        """Whether the highlighted plugin is starting, ready or busy (Stop applies), or None
+        when it cannot run at all (an invalid manifest: neither key applies)."""
         entry = self.aro.registry.get(self.current_plugin)
         process = None if entry is None else entry.process
-        return process is not None and (process.running or process.state is PluginState.STARTING)
+        if process is None:
+            return None
+        return process.running or process.state is PluginState.STARTING
 
     def _runnable(self, name: str | None) -> PluginEntry | None:
         entry = self.aro.registry.get(name)
