@@ -96,6 +96,7 @@ def _info_json(info: SessionInfo) -> dict[str, Any]:
         "errors": info.errors,
         "size_bytes": info.size_bytes,
         "complete": info.complete,
+        "recording": info.recording,
         "problem": info.problem,
     }
 
@@ -147,12 +148,23 @@ def run_sessions(args: argparse.Namespace) -> int:
             _text(", ".join(info.plugins) or "-"),
             str(info.exchanges - info.internal),  # the calls made, not aro-tui's own queries
             str(info.errors),
-            format_size(info.size_bytes) + ("" if info.complete else "*"),
+            format_size(info.size_bytes) + _size_mark(info),
         )
-    if not all(info.complete for info in infos if info.problem is None):
-        table.caption = "* cut off: aro-tui ended without closing it; it still opens"
+    marks = {_size_mark(info) for info in infos if info.problem is None}
+    captions = {
+        "*": "* cut off: aro-tui ended without closing it; it still opens",
+        "+": "+ still being recorded by a running aro-tui",
+    }
+    table.caption = "\n".join(text for mark, text in captions.items() if mark in marks) or None
     console.print(table)
     return EXIT_OK
+
+
+def _size_mark(info: SessionInfo) -> str:
+    """``+`` being recorded, ``*`` cut off, else nothing."""
+    if info.complete:
+        return ""
+    return "+" if info.recording else "*"
 
 
 def load_session_argument(reference: str, folder: Path | None, command: str) -> Session | None:
@@ -215,10 +227,14 @@ def print_session_summary(session: Session) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from aro_tui.core.session.store import being_recorded
+
     console = Console(file=sys.stdout, highlight=False, emoji=False)
     header = session.header
     console.print(_text(f"Session {session.session_id} ({session.path})"), soft_wrap=True)
     ended = "cut off (aro-tui stopped while recording)"
+    if being_recorded(session.path):
+        ended = "not yet (a running aro-tui is recording it)"
     if session.ended_at is not None:
         ended = _started(session.ended_at)
     lines = [

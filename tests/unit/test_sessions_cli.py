@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from session_recording import TEXT, record_session
 
 from aro_tui.cli import main
+from aro_tui.core.session.store import prune_sessions
 
 
 @pytest.fixture
@@ -75,3 +78,37 @@ def test_open_help_names_read_only_dashboard_and_summary(
         main(["open", "--help"])
     out = capsys.readouterr().out
     assert "read-only" in out and "--summary" in out
+
+
+def test_a_session_being_recorded_is_not_called_cut_off_nor_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A running dashboard's session was listed as cut off (``*``), and a second dashboard's
+    pruning could delete it."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    folder = tmp_path / "aro-tui" / "sessions"
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from aro_tui.core.session.recorder import SessionRecorder\n"
+        "recorder = SessionRecorder(Path(sys.argv[1]) / 'live.jsonl')\n"
+        "print('recording', flush=True); sys.stdin.read()\n"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == b"recording\n"
+        assert main(["sessions", "--json"]) == 0
+        [entry] = json.loads(capsys.readouterr().out)["sessions"]
+        assert (entry["complete"], entry["recording"]) == (False, True)
+        assert main(["sessions"]) == 0
+        out = capsys.readouterr().out
+        assert "+ still being recorded by a running aro-tui" in out and "cut off" not in out
+        assert prune_sessions(folder, 0, None) == [] and (folder / "live.jsonl").exists()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert main(["sessions"]) == 0
+    out = capsys.readouterr().out
+    assert "* cut off: aro-tui ended without closing it" in out and "+ still" not in out
+    assert prune_sessions(folder, 0, None) == [folder / "live.jsonl"]

@@ -8,6 +8,7 @@ larger than ``spill_bytes`` to a side folder so lines stay small and quick to re
 
 from __future__ import annotations
 
+import fcntl
 import os
 import queue
 import secrets
@@ -89,6 +90,9 @@ class SessionRecorder:
         self._closed = False
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] = path.open("xb")
+        # Held until the file is closed, or the process dies: ``aro-tui sessions`` tells a
+        # session being recorded from one cut off, and pruning leaves it alone.
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         header = {
             "type": "header",
             "format": FORMAT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,20 @@ class SessionInfo:
     """Why the file could not be read as a session (the other fields are then empty)."""
     internal: int = 0
     """Of ``exchanges``, how many aro-tui issued itself (model-cache queries)."""
+    recording: bool = False
+    """Whether a running aro-tui is still recording it (so it is not complete yet)."""
+
+
+def being_recorded(path: Path) -> bool:
+    """Whether a running aro-tui holds ``path`` open to record it (its recorder's lock)."""
+    try:
+        with path.open("rb") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _session_files(folder: Path) -> list[Path]:
@@ -91,6 +106,7 @@ def summarize_session(path: Path) -> SessionInfo:
         size,
         complete,
         internal=internal,
+        recording=not complete and being_recorded(path),
     )
 
 
@@ -159,7 +175,7 @@ def prune_sessions(
         over_bytes = max_total_bytes is not None and total > max_total_bytes
         if not (over_count or over_bytes):
             break
-        if path.resolve() in {k.resolve() for k in keep}:
+        if path.resolve() in {k.resolve() for k in keep} or being_recorded(path):
             continue
         path.unlink(missing_ok=True)
         shutil.rmtree(bodies_dir(path), ignore_errors=True)
