@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,16 @@ def test_a_session_being_recorded_is_not_called_cut_off_nor_pruned(
     out = capsys.readouterr().out
     assert "* cut off: aro-tui ended without closing it" in out and "+ still" not in out
     assert prune_sessions(folder, 0, None) == [folder / "live.jsonl"]
+
+
+def test_a_copied_session_is_listed_by_the_id_that_opens_it(
+    sessions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy kept its header's id in the listing, which ``open`` then could not find."""
+    [original] = sessions.glob("*.jsonl")
+    shutil.copy(original, sessions / "golden.jsonl")
+    assert main(["sessions", "--json"]) == 0
+    ids = sorted(entry["id"] for entry in json.loads(capsys.readouterr().out)["sessions"])
+    assert ids == sorted([original.stem, "golden"])
+    assert main(["open", "golden", "--summary"]) == 0
+    assert "Session golden (" in capsys.readouterr().out

@@ -83,8 +83,9 @@ class Session:
 
     @property
     def session_id(self) -> str:
-        """The session's id (its file name without ``.jsonl``)."""
-        return self.header.session_id
+        """The session's id: its file name without ``.jsonl``, which ``open`` and ``replay``
+        look up (a copy such as ``golden.jsonl`` keeps its header's id, but is ``golden``)."""
+        return self.path.stem
 
     @property
     def plugins(self) -> list[str]:

@@ -98,7 +98,7 @@ def summarize_session(path: Path) -> SessionInfo:
         return SessionInfo(path, path.stem, 0.0, [], 0, 0, 0, False, str(error))
     return SessionInfo(
         path,
-        header.session_id,
+        path.stem,  # the id ``open`` and ``replay`` look up, as Session.session_id
         header.started_at,
         plugins,
         exchanges,
