@@ -119,6 +119,7 @@ def test_a_plugin_that_crashes_now_exits_3(
     [
         (["--exchange", "9"], "no exchange 9 (known: 1 to 3)"),
         (["--ignore", "words"], "must start with $"),
+        (["--ignore", "$"], "'$' is the whole response, which would hide every difference"),
         (["--rel-tol", "-1"], "--rel-tol"),
     ],
 )

@@ -262,6 +262,11 @@ def _parse_pattern(text: str) -> list[_Token]:
         position = match.end()
     if tokens and tokens[-1][0] == "deep":
         raise IgnorePatternError(f"ignore pattern {text!r} must not end with ..")
+    if not tokens:
+        raise IgnorePatternError(
+            f"ignore pattern {text!r} is the whole response, which would hide every "
+            "difference; name a part of it (e.g. $.pid, $..load_seconds)"
+        )
     return tokens
 
 
