@@ -102,13 +102,16 @@ def _info_json(info: SessionInfo) -> dict[str, Any]:
 
 
 def run_sessions(args: argparse.Namespace) -> int:
-    """Run ``aro-tui sessions``: 0 (an empty list included)."""
+    """Run ``aro-tui sessions``: 0 (an empty list included), 2 when the folder is a file."""
     from rich.console import Console
     from rich.table import Table
 
     from aro_tui.core.session.store import list_sessions, sessions_dir
 
     folder: Path = args.sessions_dir or sessions_dir()
+    if folder.exists() and not folder.is_dir():
+        print(f"aro-tui sessions: error: {folder} is not a folder", file=sys.stderr)
+        return EXIT_USAGE
     infos = list_sessions(folder)
     if args.json:
         document = {

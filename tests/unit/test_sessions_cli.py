@@ -126,3 +126,21 @@ def test_a_copied_session_is_listed_by_the_id_that_opens_it(
     assert ids == sorted([original.stem, "golden"])
     assert main(["open", "golden", "--summary"]) == 0
     assert "Session golden (" in capsys.readouterr().out
+
+
+def test_a_missing_file_or_a_file_for_a_folder_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each once said there was no session of that name in the sessions folder (or listed
+    "No sessions in" a plain file, with status 0)."""
+    missing = tmp_path / "nowhere" / "s.jsonl"
+    assert main(["replay", str(missing), "--sessions-dir", str(tmp_path)]) == 2
+    assert f"no such file: {missing}" in capsys.readouterr().err
+    assert main(["open", "golden.jsonl", "--summary", "--sessions-dir", str(tmp_path)]) == 2
+    assert "no such file: golden.jsonl" in capsys.readouterr().err
+    assert main(["open", str(tmp_path), "--summary"]) == 2
+    assert f"{tmp_path} is not a session file" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    assert main(["sessions", "--sessions-dir", str(plain)]) == 2
+    assert f"{plain} is not a folder" in capsys.readouterr().err

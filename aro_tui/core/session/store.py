@@ -140,6 +140,10 @@ def resolve_session(reference: str, folder: Path | None = None) -> Path:
     as_path = Path(reference).expanduser()
     if as_path.is_file():
         return as_path
+    if as_path.exists():
+        raise LookupError(f"{reference} is not a session file")
+    if "/" in reference or reference.endswith(SUFFIX):
+        raise LookupError(f"no such file: {reference}")
     folder = folder or sessions_dir()
     files = _session_files(folder)
     if reference == "last":
