@@ -21,13 +21,13 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aro_tui.core.host.exchange import Exchange
 
-__all__ = ["ExchangeLog", "LogEntry", "LogFilter"]
+__all__ = ["ExchangeLog", "LogEntry", "LogFilter", "LoggedExchange"]
 
 MAX_ENTRIES_IN_MEMORY = 50_000
 WRITE_TIMEOUT_S = 5.0
@@ -74,6 +74,17 @@ class LogEntry:
     def shown_duration_ms(self) -> float | None:
         """The action's own time when the plugin measured it, else the round trip."""
         return self.duration_ms if self.action_duration_ms is None else self.action_duration_ms
+
+
+@dataclass(slots=True, eq=False)
+class LoggedExchange(Exchange):
+    """An exchange read back from the log, with the number the dashboard shows it as (``#N``).
+
+    Why: ``id`` is the host's request id, counted per plugin process, so several exchanges in
+    one log share it; exports name the exchange by ``number``.
+    """
+
+    number: int = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,12 @@ class ExchangeLog:
                 "started_at": exchange.started_at,
                 "traceback": exchange.traceback,
                 "stderr_bytes": exchange.stderr_bytes,
+                "sent_monotonic_s": exchange.sent_monotonic_s,
+                "head_monotonic_s": exchange.head_monotonic_s,
+                "finished_monotonic_s": exchange.finished_monotonic_s,
+                "action_duration_s": exchange.action_duration_s,
+                "printed_bytes": exchange.printed_bytes,
+                "runtime_notes": [{"code": n.code, "text": n.text} for n in exchange.runtime_notes],
             }
             rows.append(
                 (
@@ -358,7 +375,9 @@ class ExchangeLog:
         return lines
 
     def details(self, number: int) -> dict[str, Any]:
-        """Extra fields kept on disk (exchange id, start time, traceback)."""
+        """Extra fields kept on disk: the host's exchange id, start time, traceback, the
+        monotonic send/head/finish times, the action's own time, stderr and printed bytes,
+        runtime notes (``[{"code", "text"}]``)."""
         details: dict[str, Any] = json.loads(self._row(number, "details"))
         return details
 

@@ -9,39 +9,52 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from aro_tui.core.exchange_log import ExchangeLog, LogEntry
+from aro_tui.core.exchange_log import ExchangeLog, LogEntry, LoggedExchange
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.runtime_notes import RuntimeNote
 from aro_tui.core.session.json_diff import DiffEntry, DiffOptions, JsonDiff
 from aro_tui.core.session.replay import UNCOMPARABLE_STATUSES, diff_responses
 
 
-def exchange_from_log(log: ExchangeLog, number: int) -> Exchange:
-    """Exchange ``number`` rebuilt from the log (blocking: reads its bodies; ``KeyError``)."""
+def exchange_from_log(log: ExchangeLog, number: int) -> LoggedExchange:
+    """Exchange ``number`` rebuilt from the log as the host ended it, with its log number
+    (blocking: reads its bodies; ``KeyError``)."""
     entry = log.get(number)
     if entry is None:
         raise KeyError(number)
     details = log.details(number)
-    duration_s = None if entry.duration_ms is None else entry.duration_ms / 1000
     stderr = log.stderr_lines(number)
-    return Exchange(
-        id=int(details.get("exchange_id") or number),
+    return LoggedExchange(
+        number=number,
+        id=int(details["exchange_id"]),
         plugin=entry.plugin,
         action=entry.action,
         request_bytes=log.request_bytes(number),
-        started_at=float(details.get("started_at") or 0.0),
-        finished_monotonic_s=duration_s,
+        started_at=float(details["started_at"]),
+        sent_monotonic_s=float(details["sent_monotonic_s"]),
+        head_monotonic_s=float(details["head_monotonic_s"]),
+        finished_monotonic_s=_optional_float(details["finished_monotonic_s"]),
+        action_duration_s=_optional_float(details["action_duration_s"]),
         status=ExchangeStatus(entry.status),
         response_bytes=log.response_bytes(number),
         error=entry.error,
-        traceback=details.get("traceback"),
+        traceback=details["traceback"],
         exit_code=entry.exit_code,
         signal_number=entry.signal_number,
         stderr_lines=deque(stderr, maxlen=max(len(stderr), 1)),
         stderr_line_count=entry.stderr_line_count,
-        stderr_bytes=int(details.get("stderr_bytes") or 0),
+        stderr_bytes=int(details["stderr_bytes"]),
+        printed_bytes=int(details["printed_bytes"]),
+        runtime_notes=tuple(
+            RuntimeNote(str(note["code"]), str(note["text"])) for note in details["runtime_notes"]
+        ),
         rss_before_bytes=entry.rss_before_bytes,
         rss_after_bytes=entry.rss_after_bytes,
     )
+
+
+def _optional_float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)

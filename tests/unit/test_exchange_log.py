@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aro_tui.core.exchange_log import ExchangeLog, LogFilter
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.runtime_notes import RuntimeNote
 
 
 def _exchange(
@@ -33,6 +34,22 @@ def test_bodies_round_trip_through_disk(tmp_path: Path) -> None:
     assert exported["status"] == "ok" and exported["exchange_id"] == 7
     log.close()
     assert (tmp_path / "exchanges.sqlite3").exists()
+
+
+def test_details_keep_the_timings_printed_bytes_and_runtime_notes(tmp_path: Path) -> None:
+    exchange = _exchange(3)
+    exchange.sent_monotonic_s, exchange.action_duration_s = 0.5, 0.000083
+    exchange.printed_bytes = 26
+    exchange.runtime_notes = (RuntimeNote("printed-to-stdout", "ARO runtime: …"),)
+    log = ExchangeLog(tmp_path)
+    log.add(exchange)
+    log.flush()
+    details = log.details(1)
+    log.close()
+    assert details["sent_monotonic_s"] == 0.5 and details["head_monotonic_s"] == 1.0
+    assert details["finished_monotonic_s"] == 1.25 and details["action_duration_s"] == 0.000083
+    assert details["printed_bytes"] == 26
+    assert details["runtime_notes"] == [{"code": "printed-to-stdout", "text": "ARO runtime: …"}]
 
 
 def test_memory_keeps_only_the_newest_summaries() -> None:

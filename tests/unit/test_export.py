@@ -14,6 +14,7 @@ import orjson
 import pytest
 from session_recording import BUNDLED, FAULTY, launch_for
 
+from aro_tui.core.exchange_log import ExchangeLog
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.process import PluginHost
 from aro_tui.core.runtime_notes import RuntimeNote
@@ -23,6 +24,7 @@ from aro_tui.core.session.export import (
     log_to_json,
     write_log_json,
 )
+from aro_tui.ui.comparison import exchange_from_log
 
 PROGRAM = (sys.executable, "-m", "aro_tui")
 TRICKY_INPUTS = [
@@ -48,7 +50,8 @@ def _exchange(request: bytes = b'{"a": 1}') -> Exchange:
 
 def test_exchange_document() -> None:
     document = exchange_to_json(_exchange())
-    assert list(document)[:5] == ["schema", "id", "plugin", "action", "status"]
+    assert list(document)[:6] == ["schema", "number", "id", "plugin", "action", "status"]
+    assert document["number"] is None, "not from the log: no log number"
     assert document["schema"] == "aro-tui/exchange/1"
     assert document["request"] == '{"a": 1}' and document["request_encoding"] == "utf-8"
     assert document["response"] == '{"hash": "x"}'
@@ -65,6 +68,47 @@ def test_exchange_document_carries_runtime_notes() -> None:
     document = exchange_to_json(exchange)
     assert document["printed_bytes"] == 12
     assert document["runtime_notes"] == [{"code": "printed-to-stdout", "text": "ARO runtime: ..."}]
+
+
+def _finished_live(request_id: int) -> Exchange:
+    """An exchange as the host ends one that waited behind another and printed."""
+    exchange = _exchange()
+    exchange.id = request_id
+    exchange.sent_monotonic_s, exchange.head_monotonic_s = 100.0, 102.2133
+    exchange.finished_monotonic_s = 102.213367
+    exchange.action_duration_s = 0.000083
+    exchange.stderr_bytes, exchange.printed_bytes = 40, 26
+    exchange.traceback = "Traceback ..."
+    exchange.rss_before_bytes, exchange.rss_after_bytes = 1 << 20, 2 << 20
+    exchange.runtime_notes = (RuntimeNote("printed-to-stdout", "ARO runtime: printed 26 B"),)
+    return exchange
+
+
+def test_an_exchange_read_back_from_the_log_exports_as_it_was_live(tmp_path: Path) -> None:
+    log = ExchangeLog(tmp_path)
+    live = [_finished_live(1), _finished_live(1), _finished_live(2)]  # two plugins' ids
+    log.add_many(live)
+    expected = [{**exchange_to_json(e), "number": n} for n, e in enumerate(live, start=1)]
+    pending = [exchange_to_json(exchange_from_log(log, n)) for n in (1, 2, 3)]
+    log.flush()
+    on_disk = [exchange_to_json(exchange_from_log(log, n)) for n in (1, 2, 3)]
+    log.close()
+    assert pending == on_disk == expected
+    first = on_disk[0]
+    assert (first["number"], first["id"]) == (1, 1) and on_disk[2]["id"] == 2
+    assert first["action_ms"] == 0.083
+    assert (first["latency_ms"], first["duration_ms"]) == (2213.367, 0.067)
+    assert first["printed_bytes"] == 26 and first["runtime_notes"][0]["code"] == "printed-to-stdout"
+
+
+def test_a_streamed_log_export_numbers_the_exchanges_as_the_log_does(tmp_path: Path) -> None:
+    log = ExchangeLog(tmp_path)
+    log.add_many([_finished_live(1), _finished_live(1), _finished_live(2)])
+    out = io.BytesIO()
+    write_log_json((exchange_from_log(log, n) for n in (2, 3)), 2, out)
+    log.close()
+    exported = json.loads(out.getvalue())["exchanges"]
+    assert [(e["number"], e["id"]) for e in exported] == [(2, 1), (3, 2)]
 
 
 def test_bodies_that_are_not_utf8_are_base64() -> None:

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import orjson
 
+from aro_tui.core.exchange_log import LoggedExchange
 from aro_tui.core.host.exchange import Exchange
 
 __all__ = [
@@ -45,6 +46,7 @@ def _exchange_record(exchange: Exchange) -> dict[str, Any]:
     response, response_encoding = _body(exchange.response_bytes)
     latency_s = exchange.latency_s
     return {
+        "number": exchange.number if isinstance(exchange, LoggedExchange) else None,
         "id": exchange.id,
         "plugin": exchange.plugin,
         "action": exchange.action,
@@ -53,6 +55,9 @@ def _exchange_record(exchange: Exchange) -> dict[str, Any]:
         "duration_ms": summary["duration_ms"],
         "action_ms": summary["action_ms"],
         "latency_ms": None if latency_s is None else round(latency_s * 1000, 3),
+        "sent_monotonic_s": exchange.sent_monotonic_s,
+        "head_monotonic_s": exchange.head_monotonic_s,
+        "finished_monotonic_s": exchange.finished_monotonic_s,
         "request": request,
         "request_encoding": request_encoding,
         "response": response,
@@ -64,6 +69,7 @@ def _exchange_record(exchange: Exchange) -> dict[str, Any]:
         "exit_code": exchange.exit_code,
         "signal": exchange.signal_number,
         "stderr_line_count": exchange.stderr_line_count,
+        "stderr_bytes": exchange.stderr_bytes,
         "stderr_tail": list(exchange.stderr_lines),
         "rss_before_bytes": exchange.rss_before_bytes,
         "rss_after_bytes": exchange.rss_after_bytes,
@@ -73,7 +79,8 @@ def _exchange_record(exchange: Exchange) -> dict[str, Any]:
 
 
 def exchange_to_json(exchange: Exchange) -> dict[str, Any]:
-    """One exchange as an ``aro-tui/exchange/1`` document (``orjson.dumps`` it)."""
+    """One exchange as an ``aro-tui/exchange/1`` document (``orjson.dumps`` it); its
+    ``number`` is the log's for a :class:`LoggedExchange`, else null."""
     return {"schema": EXCHANGE_SCHEMA, **_exchange_record(exchange)}
 
 
