@@ -168,6 +168,31 @@ def test_a_docstring_wider_than_nothing_still_shows_every_word() -> None:
     assert "".join(narrow.split()) == "-averylongparameter_name_without_breaks:x"
 
 
+def test_a_word_wider_than_what_is_left_of_a_line_starts_the_next_one() -> None:
+    """textwrap put its start on the line before: ``(default: "s`` / ``entence-trans…``."""
+    item = '    - model: a path (default: "sentence-transformers/all-MiniLM-L6-v2")'
+    assert wrap_docstring(item, 28).splitlines() == [
+        "    - model: a path",
+        "      (default:",
+        '      "sentence-transformers',
+        '      /all-MiniLM-L6-v2")',
+    ]
+
+
+def test_a_word_wider_than_a_line_breaks_after_a_separator_only_if_no_line_is_added() -> None:
+    assert wrap_docstring("the mask, L2-normalised)", 12).splitlines() == [
+        "the mask,",
+        "L2-",
+        "normalised)",
+    ]
+    assert wrap_docstring("abcdefghijklmnopq", 8).splitlines() == ["abcdefgh", "ijklmnop", "q"]
+    assert wrap_docstring("    averyveryverylongword", 12).splitlines() == [
+        "    averyver",
+        "    yverylon",
+        "    gword",
+    ]
+
+
 def test_stderr_title_counts_lines_and_says_when_some_were_dropped() -> None:
     assert stderr_title("#3", 0, 0) == "stderr #3 (0 lines)"
     assert stderr_title("#3", 1, 1) == "stderr #3 (1 line)"

@@ -46,8 +46,32 @@ _BULLET = re.compile(r"(?:[-*•]|\d+[.)]|[\w.-]+:)\s+")
 ``1. ...``, or ``name: ...`` (Google style)."""
 
 
+class _DocWrapper(textwrap.TextWrapper):
+    """Words that do not fit move to the next line whole; only a word wider than a whole line
+    is broken, from the start of its own line, after a ``/`` or ``-`` when that takes no more
+    lines than cutting it at the edge.
+
+    Why: textwrap fills the rest of the current line with the start of a long word, so a model
+    name in a narrow panel read ``(default: "s`` / ``entence-transformers/a`` / ``ll-Mini…``.
+    """
+
+    def _handle_long_word(
+        self, reversed_chunks: list[str], cur_line: list[str], cur_len: int, width: int
+    ) -> None:
+        if any(chunk.strip() for chunk in cur_line):
+            return  # textwrap ends this line and comes back with the word on an empty one
+        space = max(width - cur_len, 1)
+        word = reversed_chunks[-1]
+        rest_fits_in = (len(word) - 1) // space * space  # what the fewest further lines hold
+        cut = max(word.rfind("/", 0, space), word.rfind("-", 0, space)) + 1
+        end = cut if cut > 0 and len(word) - cut <= rest_fits_in else space
+        cur_line.append(word[:end])
+        reversed_chunks[-1] = word[end:]
+
+
 def wrap_docstring(doc: str, width: int) -> str:
-    """``doc`` wrapped to ``width`` columns, each line's wrapped part hanging under its text.
+    """``doc`` wrapped to ``width`` columns, each line's wrapped part hanging under its text;
+    a word is split only when it is wider than the line.
 
     Why not let the terminal wrap: the Input/Output items of a docstring are indented, and
     wrapped to column 0 they ran together (``- model: Hub name or`` / ``local folder path``).
@@ -60,15 +84,8 @@ def wrap_docstring(doc: str, width: int) -> str:
         hang = indent + (bullet.end() if bullet and bullet.end() <= width // 2 else 0)
         if hang >= width // 2:
             hang = min(indent, width // 4)
-        lines.extend(
-            textwrap.wrap(
-                line,
-                width,
-                subsequent_indent=" " * hang,
-                break_on_hyphens=False,
-            )
-            or [""]
-        )
+        wrapper = _DocWrapper(width, subsequent_indent=" " * hang, break_on_hyphens=False)
+        lines.extend(wrapper.wrap(line) or [""])
     return "\n".join(lines)
 
 
