@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.telemetry import ExchangeSpan, PluginTree, PluginUsage, TelemetrySample
+from aro_tui.core.telemetry.gpu import NoGpu
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.request.input_editor import InputEditor
 from aro_tui.ui.widgets.telemetry import TelemetryPanel
@@ -141,3 +142,40 @@ async def test_the_memory_axis_fits_the_lines_and_z_lets_it_reach_the_gpu_total(
         assert "z: axis to fit" in str(panel.query_one("#telemetry-status").render())
         await pilot.press("z")
         assert axis_top() == "3.5 GiB"
+
+
+async def test_z_without_a_gpu_says_there_is_no_total_and_keeps_the_fitted_axis(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("f8")
+        panel = app.main_screen.query_one(TelemetryPanel)
+
+        def said_last() -> str:
+            return str([n.message for n in app._notifications][-1])
+
+        def chart_lines() -> list[str]:
+            return panel.chart.render().plain.splitlines()
+
+        await pilot.press("z")  # before the first sample
+        assert said_last() == (
+            "No GPU total to reach: no memory sample has arrived yet. The memory axis stays"
+            " fitted to the lines."
+        )
+        # This machine as one without a GPU: the real sampler, measuring the real plugin.
+        panel.start_sampling(lambda: NoGpu("NVML library not found"), interval_s=0.05)
+        await wait_until(pilot, lambda: len(panel.samples) >= 2, "samples")
+        panel.stop_sampling()  # the axis holds still while it is compared
+        panel.refresh_view()
+        assert "no GPU line" in chart_lines()[0]
+        axis_top = chart_lines()[1].split("┤")[0]
+        await pilot.press("z")
+        assert said_last() == (
+            "No GPU total to reach: NVML library not found. The memory axis stays fitted to"
+            " the lines."
+        )
+        assert not panel.chart.axis_to_total
+        assert chart_lines()[1].split("┤")[0] == axis_top
+        assert "z: axis to" not in str(panel.query_one("#telemetry-status").render())

@@ -109,9 +109,25 @@ class TelemetryWiring(SourceReload):
             self.say("The memory chart is hidden: f8 shows it.", "warning")
             return
         to_total = not self.telemetry.chart.axis_to_total
+        missing = self._why_no_gpu_total() if to_total else None
+        if missing is not None:
+            self.say(
+                f"No GPU total to reach: {missing}. The memory axis stays fitted to the lines.",
+                "warning",
+            )
+            return
         self.telemetry.set_axis_to_total(to_total)
         reach = "reaches the GPU total" if to_total else "fits the memory lines"
         self.say(f"The memory axis {reach}.")
+
+    def _why_no_gpu_total(self) -> str | None:
+        """Why the newest sample has no GPU total to draw (None when it has one)."""
+        latest = self.telemetry.samples.latest()
+        if latest is None:
+            return "no memory sample has arrived yet"
+        if any(device.memory_total_bytes for device in latest.devices):
+            return None
+        return latest.gpu_unavailable_reason or "no GPU reported"
 
     def action_toggle_internal(self) -> None:
         """Show or hide aro-tui's own ``models`` queries in the log and the chart."""
