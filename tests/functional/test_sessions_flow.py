@@ -159,6 +159,8 @@ async def test_open_shows_the_recording_read_only_with_its_chart(xdg: Path) -> N
         assert '"words": 4' in response.text  # type: ignore[attr-defined]
         footer = " ".join(str(key.render()) for key in app.main_screen.query("FooterKey"))
         assert "Run" not in footer and "Rerun" not in footer and "Help" in footer
+        docs = str(app.main_screen.query_one("#action-doc-text").render())
+        assert "a recording has none" in docs and "(Enter)" not in docs  # start is off here
         await pilot.press("ctrl+r", "r", "f9")
         await pilot.pause()
         assert len(app.exchange_log) == 1

@@ -309,7 +309,8 @@ class MainScreen(ExchangeDetailPanes):
         entry = self.aro.registry.get(self.current_plugin)
         reason = None if entry is None else entry.crash_reason()
         doc = self._doc_for(self.current_action)
-        self.query_one(ActionDoc).show_doc(doc, self._plugin_started(), reason)
+        started = self._plugin_started()
+        self.query_one(ActionDoc).show_doc(doc, started, reason, read_only=self.aro.read_only)
 
     def plugin_changed(self, entry: PluginEntry) -> None:
         """Redraw ``entry``'s row, and its actions and docs when it is the selected one."""

@@ -143,8 +143,16 @@ class ActionDoc(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield DocText(id="action-doc-text")
 
-    def show_doc(self, doc: str | None, started: bool, crash_reason: str | None = None) -> None:
-        """Show ``doc`` (or say why there is none), after why the plugin crashed if it did."""
+    def show_doc(
+        self,
+        doc: str | None,
+        started: bool,
+        crash_reason: str | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        """Show ``doc`` (or say why there is none), after why the plugin crashed if it did;
+        ``read_only``: a reopened recording, where plugins are not started."""
         head = Text()
         if crash_reason is not None:
             head.append("✖ crashed: ", style="bold red")
@@ -160,6 +168,8 @@ class ActionDoc(VerticalScroll):
             text.show(head, sanitize(doc))
         elif started:
             text.show(head, "This action has no docstring.", "dim italic")
+        elif read_only:
+            text.show(head, "Docs come from a running plugin; a recording has none.", "dim italic")
         else:
             text.show(head, "Docs appear once the plugin is started (Enter).", "dim italic")
 
