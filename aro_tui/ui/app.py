@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
 import signal
+import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -40,6 +44,8 @@ from aro_tui.ui.widgets.sidebar.action_list import ActionList
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+SIGNAL_EXIT_GRACE_S = 3.0
+"""How long the normal shutdown gets after a signal before the app ends at once."""
 """Signals that end the dashboard as ctrl+q does: ``kill``, the terminal closing, an outside
 interrupt (in the dashboard, ctrl+c is a key, not SIGINT)."""
 
@@ -62,6 +68,10 @@ class AroApp(App[None]):
         self.config = config
         self.start_problems: list[str] = []
         """Settings and recorder problems, shown as notifications once mounted."""
+        self._exit_signal: int | None = None
+        """The signal that asked the app to end, once one has."""
+        self._screen_up = False
+        self._previous_handlers: dict[int, Any] = {}
         self.settings = self._load_settings()
         self.recorder = self._start_recorder(discovery)
         self.registry = PluginRegistry(discovery, config.timeout_s, self.recorder)
@@ -125,19 +135,65 @@ class AroApp(App[None]):
     def _watch_exit_signals(self, watch: bool) -> None:
         """Without this, SIGTERM or SIGHUP killed the process outright: the terminal stayed in
         the dashboard's screen mode, the recording had no end, and a plugin's own child
-        processes outlived it (the harness itself dies with its parent, see the harness)."""
+        processes outlived it (the harness itself dies with its parent, see the harness).
+
+        Plain ``signal.signal`` handlers, not the event loop's: those run only when the loop
+        gets round to them, and 30,000 keys typed without bracketed paste kept it from doing
+        so for minutes."""
+        if threading.current_thread() is not threading.main_thread():
+            return
         loop = asyncio.get_running_loop()
         for number in EXIT_SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                if watch:
-                    loop.add_signal_handler(number, self._exit_on_signal, number)
-                else:
-                    loop.remove_signal_handler(number)
+            if watch:
+                handler = functools.partial(self._exit_on_signal, loop)
+                self._previous_handlers[number] = signal.signal(number, handler)
+            elif number in self._previous_handlers:
+                signal.signal(number, self._previous_handlers.pop(number))
 
-    def _exit_on_signal(self, number: int) -> None:
+    def _exit_on_signal(
+        self, loop: asyncio.AbstractEventLoop, number: int, frame: FrameType | None
+    ) -> None:
         """End the app through its normal shutdown (plugins killed, recording closed, terminal
-        restored); the exit status is 128 + the signal's number, as a shell reports it."""
-        self.exit(return_code=128 + number)
+        restored); the exit status is 128 + the signal's number, as a shell reports it.
+
+        The shutdown is a message, queued behind whatever the app has still to handle. So a
+        second signal, or the first one still unheeded after ``SIGNAL_EXIT_GRACE_S``, ends
+        the app at once (from a thread: the loop may be busy for a long while)."""
+        if self._exit_signal is not None:
+            self._exit_now(number)
+            return
+        self._exit_signal = number
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the app is ending anyway
+            loop.call_soon_threadsafe(self._exit_for_signal)
+        timer = threading.Timer(SIGNAL_EXIT_GRACE_S, self._exit_now, (number,))
+        timer.daemon = True
+        timer.start()
+
+    def _exit_for_signal(self) -> None:
+        """Exit, once the first screen is up: an exit while it mounts failed with Textual's
+        ``MountError`` (status 1, a traceback, the plugins left to the last-resort kill)."""
+        if self._screen_up and self._exit_signal is not None:
+            self.exit(return_code=128 + self._exit_signal)
+
+    def on_ready(self) -> None:
+        self._screen_up = True
+        self._exit_for_signal()  # a signal that came while the app started
+
+    def _exit_now(self, number: int) -> None:
+        """What the normal shutdown does, here and now, then leave with 128 + ``number``."""
+        if not self.is_running:
+            return
+        steps: list[Callable[[], object]] = [self.registry.kill_all_now, kill_runtime_calls]
+        if self.recorder is not None:
+            steps.append(functools.partial(self.recorder.close, timeout_s=5))
+        steps.append(self.exchange_log.close)
+        if self._driver is not None:
+            # The terminal, usable again; close() waits for its writer thread to write that.
+            steps += [self._driver.stop_application_mode, self._driver.close]
+        for step in steps:
+            with contextlib.suppress(Exception):  # each step is worth trying regardless
+                step()
+        os._exit(128 + number)
 
     @property
     def main_screen(self) -> MainScreen:
