@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import os
 import signal
 import sys
 from collections.abc import Iterable, Sequence
+
+from aro_tui.commands import ClosedStdout, OutputError, OutputFile
+from aro_tui.core.sanitize import sanitize_line
 
 # Each module defines ``register(subparsers)``, which adds the parsers of the commands mapped
 # to it here and sets ``func=<callable(args) -> int>`` on them. Why a map rather than asking
@@ -25,6 +29,9 @@ COMMAND_MODULES: dict[str, str] = {
     "open": "aro_tui.commands.sessions",
     "replay": "aro_tui.commands.replay",
 }
+
+EXIT_CANNOT_WRITE = 74
+"""The command's output could not be written, so it is incomplete (sysexits.h's EX_IOERR)."""
 
 
 def build_parser(commands: Iterable[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
@@ -53,16 +60,80 @@ def _reader_went_away() -> int:
     return 128 + signal.SIGPIPE
 
 
+def _cannot_write_output(command: str, error: OutputError) -> int:
+    """Say in one line that the output could not be written; the plugins were stopped on the
+    way out."""
+    where = f" to {sanitize_line(error.filename)}" if error.filename else ""
+    print(
+        f"aro-tui {command}: error: cannot write output{where}: {error.strerror}",
+        file=sys.stderr,
+    )
+    return EXIT_CANNOT_WRITE
+
+
+def _fill_closed_standard_fds() -> None:
+    """Put /dev/null on each of fds 0, 1 and 2 the process was started without (``>&-``),
+    so that no pipe opened later for a plugin lands there: libuv (uvloop) aborts on that.
+    ``sys.stdin``/``sys.stdout`` stay None, so the commands still see them closed."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+
+
+def _checked_stdout() -> tuple[io.TextIOWrapper, OutputFile | ClosedStdout] | None:
+    """A stdout over the same file descriptor whose write errors are
+    :class:`~aro_tui.commands.OutputError`, and its raw file; None when ``sys.stdout`` is not
+    the process's own (a test capturing it)."""
+    stdout = sys.stdout
+    if stdout is None:  # started with stdout closed
+        raw: OutputFile | ClosedStdout = ClosedStdout()
+        encoding, errors, line_buffering = "utf-8", "strict", False
+    elif stdout is sys.__stdout__ and isinstance(stdout, io.TextIOWrapper):
+        stdout.flush()
+        raw = OutputFile(stdout.fileno(), "w", closefd=False)
+        encoding, errors = stdout.encoding, stdout.errors or "strict"
+        line_buffering = stdout.line_buffering
+    else:
+        return None
+    text = io.TextIOWrapper(
+        io.BufferedWriter(raw), encoding=encoding, errors=errors, line_buffering=line_buffering
+    )
+    return text, raw
+
+
+def run_command(command: str, args: argparse.Namespace) -> int:
+    """Run a headless command: its status, or 141 when the reader of its output went away,
+    or :data:`EXIT_CANNOT_WRITE` when its output could not be written."""
+    _fill_closed_standard_fds()
+    original_stdout = sys.stdout
+    checked = _checked_stdout()
+    if checked is not None:
+        sys.stdout = checked[0]
+    try:
+        status: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_went_away()
+    except OutputError as error:
+        return _cannot_write_output(command, error)
+    finally:
+        sys.stdout = original_stdout
+    if checked is not None and checked[1].error is not None:  # raised, and caught on the way
+        return _cannot_write_output(command, checked[1].error)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``aro-tui`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in COMMAND_MODULES:
         args = build_parser([arguments[0]]).parse_args(arguments)
-        try:
-            status: int = args.func(args)
-        except BrokenPipeError:
-            return _reader_went_away()
-        return status
+        return run_command(arguments[0], args)
     if arguments and arguments[0] in {"-h", "--help"}:
         build_parser().parse_args(arguments)  # prints every command's summary and exits
     from aro_tui.commands.dashboard import run_dashboard

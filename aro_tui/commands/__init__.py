@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import math
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 def seconds(text: str) -> float:
@@ -16,3 +23,55 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
     return value
+
+
+class OutputError(OSError):
+    """A command's output could not be written (a full disk, a closed stdout); ``aro-tui``
+    reports it in one line and exits with its own status."""
+
+
+class OutputFile(io.FileIO):
+    """A file (or file descriptor) a command writes its output to.
+
+    A write error other than a closed pipe is raised as :class:`OutputError`, and kept in
+    ``error`` so that it is reported even where a caller swallowed it; the writes after it
+    are dropped, as what was written is incomplete anyway and Python would otherwise fail
+    again flushing the rest at exit."""
+
+    error: OutputError | None = None
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        """Write ``data``; see the class."""
+        if self.error is not None:
+            return memoryview(data).nbytes
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            raise  # the reader went away: aro-tui ends quietly, as after SIGPIPE
+        except OSError as error:
+            name = None if isinstance(self.name, int) else os.fsdecode(self.name)
+            self.error = OutputError(error.errno, error.strerror, name)
+            raise self.error from None
+
+
+def stdout_closed() -> OutputError:
+    """The error for writing to a stdout the process was started without (``>&-``)."""
+    return OutputError(errno.EBADF, "stdout is closed")
+
+
+class ClosedStdout(io.RawIOBase):
+    """``sys.stdout``'s file when the process was started without one: like
+    :class:`OutputFile`, it raises :class:`OutputError` once and then drops what follows."""
+
+    error: OutputError | None = None
+
+    def writable(self) -> bool:
+        """Yes: writing is how the command finds out."""
+        return True
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        """Fail with :class:`OutputError` the first time."""
+        if self.error is not None:
+            return memoryview(data).nbytes
+        self.error = stdout_closed()
+        raise self.error

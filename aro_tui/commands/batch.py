@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import os
+import stat
 import sys
+import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import orjson
 
+from aro_tui.commands import OutputFile, stdout_closed
 from aro_tui.commands.call import (
     EXIT_OK,
     EXIT_PLUGIN_ERROR,
@@ -21,10 +26,12 @@ from aro_tui.commands.call import (
     UsageError,
     add_plugin_arguments,
     check_action,
+    print_usage_error,
     resolve_launch,
     run_with_host,
 )
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.sanitize import sanitize_line
 
 if TYPE_CHECKING:
     from aro_tui.core.host.process import PluginHost, PluginProcess
@@ -35,7 +42,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     summary = "call one action for every line of a JSONL file, pipelined"
     parser = subparsers.add_parser("batch", help=summary, description=summary)
     add_plugin_arguments(parser)
-    parser.add_argument("inputs", type=Path, metavar="INPUTS.jsonl", help="one JSON input a line")
+    parser.add_argument(
+        "inputs",
+        metavar="INPUTS.jsonl",
+        help="one JSON input a line, or - to read them from stdin (the progress bar then has "
+        "no total)",
+    )
     parser.add_argument(
         "-o", "--output", type=Path, metavar="OUT.jsonl", help="results file (default: stdout)"
     )
@@ -99,7 +111,8 @@ class BatchSummary:
         text = "; ".join(parts)
         if self.runtime_notes:
             counts = ", ".join(f"{code} ×{n:,}" for code, n in self.runtime_notes.most_common())
-            text += f"\nARO runtime notes: {counts}; the first: {self.first_runtime_note}"
+            first = sanitize_line(str(self.first_runtime_note))
+            text += f"\nARO runtime notes: {counts}; the first: {first}"
         return text
 
 
@@ -154,19 +167,81 @@ def error_line(index: int, line_number: int, status: str, message: str) -> bytes
     return orjson.dumps(record) + b"\n"
 
 
-def _read_inputs(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, stripped line) for every non-blank line."""
+_CHUNK_BYTES = 1 << 16
+_STDIN_CHUNKS_AHEAD = 16
+"""How many chunks of stdin may wait for the calls: what reading ahead can hold in memory."""
+
+InputLines = AsyncIterator[list[tuple[int, bytes]]]
+"""Batches of (line number, stripped line), one for each non-blank line of the inputs."""
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
     with path.open("rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
+        while chunk := handle.read(_CHUNK_BYTES):
+            yield chunk
+
+
+async def _stream_chunks(fd: int) -> AsyncIterator[bytes]:
+    """What arrives on ``fd`` (stdin), as it arrives.
+
+    A daemon thread reads it, so that while the next input is awaited the loop goes on
+    writing results and handling signals, and a read still waiting never holds up the exit."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes | OSError] = asyncio.Queue()
+    room = threading.Semaphore(_STDIN_CHUNKS_AHEAD)
+
+    def read_ahead() -> None:
+        while True:
+            room.acquire()
+            try:
+                chunk: bytes | OSError = os.read(fd, _CHUNK_BYTES)
+            except OSError as error:
+                chunk = error
+            try:
+                loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+            except RuntimeError:  # the loop is closed: the batch is over
+                return
+            if isinstance(chunk, OSError) or not chunk:
+                return
+
+    threading.Thread(target=read_ahead, name="aro-tui batch stdin", daemon=True).start()
+    while True:
+        chunk = await chunks.get()
+        room.release()
+        if isinstance(chunk, OSError):
+            raise chunk
+        if not chunk:
+            return
+        yield chunk
+
+
+async def input_lines(chunks: AsyncIterator[bytes]) -> InputLines:
+    """The non-blank lines of ``chunks``, a batch for each chunk that ends a line."""
+    line_number = 0
+    unfinished: list[bytes] = []  # the line the chunks so far end in (joined once: it may be long)
+    async for chunk in chunks:
+        *whole, rest = chunk.split(b"\n")
+        if whole:
+            whole[0] = b"".join([*unfinished, whole[0]])
+            unfinished.clear()
+        unfinished.append(rest)
+        batch = []
+        for raw in whole:
+            line_number += 1
             line = raw.strip()
             if line:
-                yield line_number, line
+                batch.append((line_number, line))
+        if batch:
+            yield batch
+    last = b"".join(unfinished).strip()
+    if last:
+        yield [(line_number + 1, last)]
 
 
 async def run_inputs(
     plugin: PluginProcess,
     action: str,
-    inputs: Iterator[tuple[int, bytes]],
+    inputs: InputLines,
     out: IO[bytes],
     *,
     concurrency: int,
@@ -215,30 +290,51 @@ async def run_inputs(
                 await asyncio.wait([item])
             emit(index, line_number, item)
 
-    for index, (line_number, line) in enumerate(inputs):
+    async def next_lines() -> list[tuple[int, bytes]] | None:
+        """The next batch of inputs; while it is awaited (stdin may pause), the results that
+        come in are written, and what is written is passed on to the reader."""
+        pending = asyncio.ensure_future(anext(inputs, None))
         try:
-            orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            message = f"line {line_number} is not valid JSON: {error}"
-            window.append(
-                (index, line_number, error_line(index, line_number, "invalid_input", message))
-            )
-            await drain(concurrency - 1)
-            continue
-        if start_error is None and not plugin.running:
-            await drain(0)  # let every in-flight call end before restarting
+            while not pending.done():
+                out.flush()
+                if not window:
+                    break
+                head = window[0][2]
+                assert not isinstance(head, bytes)  # drain() wrote those
+                either: list[asyncio.Future[Any]] = [pending, head]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                await drain(len(window))
+            return await pending
+        finally:
+            pending.cancel()
+
+    first_index = 0
+    while (lines := await next_lines()) is not None:
+        for index, (line_number, line) in enumerate(lines, start=first_index):
             try:
-                await plugin.start()
-            except PluginStartError as error:
-                start_error = error
-        if start_error is not None:
-            failure = error_line(
-                index, line_number, "crashed", f"plugin did not start: {start_error}"
-            )
-            window.append((index, line_number, failure))
-        else:
-            window.append((index, line_number, plugin.submit(action, line)))
-        await drain(concurrency - 1)
+                orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                message = f"line {line_number} is not valid JSON: {error}"
+                window.append(
+                    (index, line_number, error_line(index, line_number, "invalid_input", message))
+                )
+                await drain(concurrency - 1)
+                continue
+            if start_error is None and not plugin.running:
+                await drain(0)  # let every in-flight call end before restarting
+                try:
+                    await plugin.start()
+                except PluginStartError as error:
+                    start_error = error
+            if start_error is not None:
+                failure = error_line(
+                    index, line_number, "crashed", f"plugin did not start: {start_error}"
+                )
+                window.append((index, line_number, failure))
+            else:
+                window.append((index, line_number, plugin.submit(action, line)))
+            await drain(concurrency - 1)
+        first_index += len(lines)
     await drain(0)
     summary.wall_s = time.perf_counter() - started_s
     return summary
@@ -253,56 +349,115 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+def _input_status(inputs: str) -> os.stat_result:
+    """What ``inputs`` (a path, or ``-`` for stdin) is; ``UsageError`` unless it can be read
+    line by line."""
+    if inputs == "-":
+        stdin: TextIO | None = sys.stdin  # None when the process was started without one
+        if stdin is None:
+            raise UsageError("- reads the inputs from stdin, which is closed")
+        return os.fstat(stdin.fileno())
+    not_a_file = UsageError(f"{sanitize_line(inputs)} is not a file")
+    try:
+        found = Path(inputs).stat()
+    except OSError:
+        raise not_a_file from None
+    if not stat.S_ISREG(found.st_mode):
+        raise not_a_file
+    return found
+
+
+def _check_output_is_not_input(
+    output: Path | None, inputs: str, input_status: os.stat_result
+) -> None:
+    """``UsageError`` when the results would go to the input file (also through a link):
+    ``-o`` would empty it before a line of it was read, ``>>`` would feed the results back in."""
+    try:
+        output_status = os.fstat(sys.stdout.fileno()) if output is None else output.stat()
+    except (OSError, ValueError):
+        return  # -o not there yet (or unreachable: _open_output says so), stdout not a file
+    # Only files: the same terminal can be both stdin and stdout.
+    if stat.S_ISREG(output_status.st_mode) and os.path.samestat(input_status, output_status):
+        source = "stdin" if inputs == "-" else sanitize_line(inputs)
+        if output is None:
+            raise UsageError(
+                f"stdout is the same file as {source}, the inputs: the results would be read "
+                "back in as inputs"
+            )
+        raise UsageError(
+            f"-o {sanitize_line(str(output))} is the same file as {source}, the inputs: "
+            "opening it for the results would erase them"
+        )
+
+
 def _open_output(path: Path | None) -> IO[bytes]:
     """``path`` opened for the results (stdout without one); ``UsageError`` naming the path
-    when it cannot be written, before any plugin starts."""
+    when it cannot be written, ``OutputError`` when stdout is closed, before any plugin starts.
+
+    A write error part way raises :class:`~aro_tui.commands.OutputError` (``aro-tui`` reports
+    it)."""
     if path is None:
+        if sys.__stdout__ is None:
+            raise stdout_closed()
         return sys.stdout.buffer
     try:
-        return path.open("wb")
+        return io.BufferedWriter(OutputFile(path, "w"))
     except OSError as error:
-        raise UsageError(f"cannot write the results to {path}: {error.strerror}") from None
+        where = sanitize_line(str(path))
+        raise UsageError(f"cannot write the results to {where}: {error.strerror}") from None
 
 
 def run_batch(args: argparse.Namespace) -> int:
     """Run ``aro-tui batch``; 0 when every input succeeded, 1 otherwise, 2 on usage errors."""
+    from_stdin = args.inputs == "-"
     try:
         check_action(args.action)
         launch = resolve_launch(args)
         if args.concurrency < 1:
             raise UsageError("--concurrency must be at least 1")
-        if not args.inputs.is_file():
-            raise UsageError(f"{args.inputs} is not a file")
-        total = _count_lines(args.inputs)
+        input_status = _input_status(args.inputs)
+        _check_output_is_not_input(args.output, args.inputs, input_status)
+        total = None if from_stdin else _count_lines(Path(args.inputs))
         out = _open_output(args.output)
     except UsageError as error:
-        print(f"aro-tui batch: error: {error}", file=sys.stderr)
+        print_usage_error("batch", error)
         return EXIT_USAGE
 
     async def main(host: PluginHost) -> int:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         plugin = host.add(launch)
         console = Console(stderr=True)
         progress = Progress(
-            "[progress.description]{task.description}",
+            TextColumn("{task.description}", style="progress.description", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=console,
-            disable=args.no_progress,
+            # Inputs typed at a terminal: a bar redrawn under them would garble what is typed.
+            disable=args.no_progress or (from_stdin and os.isatty(sys.stdin.fileno())),
             transient=True,
         )
-        task_id = progress.add_task(f"{launch.name} {args.action}", total=total)
+        description = sanitize_line(f"{launch.name} {args.action}")
+        task_id = progress.add_task(description, total=total)
         summary = BatchSummary()
         started_s = time.perf_counter()
+        chunks = (
+            _stream_chunks(sys.stdin.fileno()) if from_stdin else _file_chunks(Path(args.inputs))
+        )
         try:
             with progress:
                 await run_inputs(
                     plugin,
                     args.action,
-                    _read_inputs(args.inputs),
+                    input_lines(chunks),
                     out,
                     concurrency=args.concurrency,
                     on_result=lambda: progress.advance(task_id),
@@ -310,9 +465,10 @@ def run_batch(args: argparse.Namespace) -> int:
                 )
         except asyncio.CancelledError:  # SIGTERM, SIGHUP or ctrl+c: say how far it got
             summary.wall_s = time.perf_counter() - started_s
-            where = args.output if args.output else "stdout"
+            where = sanitize_line(str(args.output)) if args.output else "stdout"
+            of_total = "" if total is None else f" of {total:,}"
             console.print(
-                f"aro-tui batch: stopped after {summary.count:,} of {total:,} inputs; "
+                f"aro-tui batch: stopped after {summary.count:,}{of_total} inputs; "
                 f"their results are on {where}, in input order",
                 highlight=False,
                 markup=False,

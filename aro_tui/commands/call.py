@@ -9,12 +9,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import orjson
 
 from aro_tui.commands import seconds
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.sanitize import sanitize, sanitize_line
 
 if TYPE_CHECKING:
     from aro_tui.core.host.process import PluginHost, PluginLaunch, PluginProcess
@@ -40,6 +41,12 @@ _EXIT_BY_STATUS = {
 
 class UsageError(Exception):
     """Bad arguments or an unknown plugin: exit status 2."""
+
+
+def print_usage_error(command: str, error: UsageError) -> None:
+    """``aro-tui COMMAND: error: ...`` on stderr, control characters (from a typed name, a
+    manifest) made visible."""
+    print(f"aro-tui {command}: error: {sanitize(str(error))}", file=sys.stderr)
 
 
 def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,10 +128,14 @@ def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
     try:
         plugin = find_plugin(args.plugin, args.plugins_dir, configured_interpreter=args.python)
     except PluginNotFound as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(sanitize_line(str(error))) from None
     if plugin.module_path is None:
-        problems = "; ".join(str(problem) for problem in plugin.problems) or "no module"
-        raise UsageError(f"plugin {plugin.name} has no Python module to run: {problems}")
+        from aro_tui.commands.inventory import problem_text
+
+        message = f"plugin {sanitize_line(plugin.name)} has no Python module to run"
+        if plugin.problems:  # as `aro-tui check` shows them
+            message += ":\n" + "\n".join(problem_text(problem).plain for problem in plugin.problems)
+        raise UsageError(message)
     return PluginLaunch(
         name=plugin.name,
         module_path=plugin.module_path,
@@ -177,7 +188,13 @@ def run_with_host(main: Callable[[PluginHost], Awaitable[int]]) -> int:
 
 def read_input(text: str) -> bytes:
     """The input JSON text (``-``: stdin), checked to be JSON (``UsageError`` if not)."""
-    data = sys.stdin.buffer.read() if text == "-" else text.encode("utf-8", "surrogateescape")
+    stdin: TextIO | None = sys.stdin  # None when the process was started without one
+    if text != "-":
+        data = text.encode("utf-8", "surrogateescape")
+    elif stdin is None:
+        raise UsageError("- reads INPUT_JSON from stdin, which is closed")
+    else:
+        data = stdin.buffer.read()
     try:
         orjson.loads(data)
     except orjson.JSONDecodeError as error:
@@ -187,13 +204,13 @@ def read_input(text: str) -> bytes:
 
 def print_exchange_failure(exchange: Exchange, *, show_stderr_tail: bool) -> None:
     """Explain a failed exchange on stderr (status, error, traceback, last stderr lines)."""
-    print(f"aro-tui call: {exchange.status}: {exchange.error}", file=sys.stderr)
+    print(f"aro-tui call: {exchange.status}: {sanitize_line(str(exchange.error))}", file=sys.stderr)
     if exchange.traceback:
-        print(exchange.traceback.rstrip(), file=sys.stderr)
+        print(sanitize(exchange.traceback.rstrip()), file=sys.stderr)
     if show_stderr_tail and exchange.stderr_lines:
         print("--- last lines on the plugin's stderr ---", file=sys.stderr)
         for line in list(exchange.stderr_lines)[-20:]:
-            print(line, file=sys.stderr)
+            print(sanitize_line(line), file=sys.stderr)
 
 
 def run_call(args: argparse.Namespace) -> int:
@@ -203,7 +220,7 @@ def run_call(args: argparse.Namespace) -> int:
         launch = resolve_launch(args)
         body = read_input(args.input)
     except UsageError as error:
-        print(f"aro-tui call: error: {error}", file=sys.stderr)
+        print_usage_error("call", error)
         return EXIT_USAGE
     if args.runtime:
         return _run_like_runtime(args, launch, body)
@@ -238,7 +255,7 @@ def run_call(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         for note in exchange.runtime_notes:
-            print(f"aro-tui call: note: {note.text}", file=sys.stderr)
+            print(f"aro-tui call: note: {sanitize_line(note.text)}", file=sys.stderr)
         return _EXIT_BY_STATUS[exchange.status]
 
     return run_with_host(main)
@@ -274,15 +291,15 @@ def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: byte
     if args.stderr and outcome.stderr:
         sys.stderr.buffer.write(outcome.stderr)
         sys.stderr.flush()
-    print(f"aro-tui call --runtime: {outcome.verdict()}", file=sys.stderr)
+    print(f"aro-tui call --runtime: {sanitize_line(outcome.verdict())}", file=sys.stderr)
     # Another bin folder is another environment (a venv's python may be a symlink to the base
     # interpreter, so resolving links would hide the difference).
     if args.python is None and Path(interpreter).absolute().parent != (
         launch.interpreter.absolute().parent
     ):
-        print(
-            f"aro-tui call --runtime: note: {interpreter} is the runtime's choice (python3 on "
-            f"PATH); aro-tui runs this plugin with {launch.interpreter} (--python picks one)",
-            file=sys.stderr,
+        note = (
+            f"{interpreter} is the runtime's choice (python3 on PATH); aro-tui runs this plugin "
+            f"with {launch.interpreter} (--python picks one)"
         )
+        print(f"aro-tui call --runtime: note: {sanitize_line(note)}", file=sys.stderr)
     return _RUNTIME_EXIT.get(outcome.kind, EXIT_CRASH)

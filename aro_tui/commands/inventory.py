@@ -238,7 +238,9 @@ def _print_skipped(console: Any, skipped: list[Problem]) -> None:
         console.print(line, soft_wrap=True)
 
 
-def _problem_text(problem: Problem) -> Any:
+def problem_text(problem: Problem) -> Any:
+    """One problem as ``check`` prints it: severity, rules, location, message, found and
+    expected (a ``rich.text.Text``; ``.plain`` for plain text)."""
     from rich.text import Text
 
     style = "bold red" if problem.is_error else "yellow"
@@ -265,7 +267,7 @@ def _print_check(found: Discovery) -> None:
         header.append("  " + clean_text(str(plugin.root)))
         console.print(header, soft_wrap=True)
         for problem in plugin.problems:
-            console.print(_problem_text(problem), soft_wrap=True)
+            console.print(problem_text(problem), soft_wrap=True)
     _print_skipped(console, found.skipped)
     report = check_report(found)["summary"]
     summary = (

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aro_tui.commands import seconds
-from aro_tui.commands.call import EXIT_USAGE, UsageError, resolve_launch, run_with_host
+from aro_tui.commands.call import (
+    EXIT_USAGE,
+    UsageError,
+    print_usage_error,
+    resolve_launch,
+    run_with_host,
+)
 from aro_tui.commands.sessions import add_sessions_dir_argument, load_session_argument
 
 if TYPE_CHECKING:
@@ -118,7 +124,7 @@ def run_replay(args: argparse.Namespace) -> int:
         print(f"aro-tui replay: error: no exchange {error} (known: {known})", file=sys.stderr)
         return EXIT_USAGE
     except UsageError as error:
-        print(f"aro-tui replay: error: {error}", file=sys.stderr)
+        print_usage_error("replay", error)
         return EXIT_USAGE
     plugins_dir = _plugins_dir(args, session)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import IO
 
 import psutil
 import pytest
@@ -145,3 +148,185 @@ def test_an_output_that_cannot_be_written_is_a_usage_error(
     assert main(["batch", FAULTY, "echo", str(inputs), "-o", str(target)]) == 2
     err = capsys.readouterr().err
     assert f"aro-tui batch: error: cannot write the results to {target}: " in err
+
+
+NOOP = str(REPO / "tests" / "plugins" / "noop")
+
+
+def _batch(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "aro_tui", "batch", "--no-progress", *arguments]
+
+
+@pytest.mark.parametrize("link", ["none", "symlink", "hard link"])
+def test_an_output_that_is_the_input_file_is_refused_and_the_inputs_kept(
+    tmp_path: Path, link: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-o` was opened (emptied) before the inputs were read: "0 calls, 0 errors", exit 0."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"n": 1}\n{"n": 2}\n')
+    output = inputs
+    if link != "none":
+        output = tmp_path / "out.jsonl"
+        if link == "symlink":
+            output.symlink_to(inputs)
+        else:
+            output.hardlink_to(inputs)
+    assert main(["batch", NOOP, "echo", str(inputs), "-o", str(output)]) == 2
+    assert capsys.readouterr().err == (
+        f"aro-tui batch: error: -o {output} is the same file as {inputs}, the inputs: "
+        "opening it for the results would erase them\n"
+    )
+    assert inputs.read_text() == '{"n": 1}\n{"n": 2}\n'
+
+
+def test_results_that_would_go_to_the_input_file_are_refused(tmp_path: Path) -> None:
+    """`-o` from stdin's own file, and `>>` on the input file (results read back as inputs)."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"n": 1}\n')
+    with inputs.open("rb") as stdin:
+        run = subprocess.run(
+            _batch(NOOP, "echo", "-", "-o", str(inputs)), cwd=REPO, stdin=stdin, capture_output=True
+        )
+    assert run.returncode == 2
+    assert f"-o {inputs} is the same file as stdin, the inputs" in run.stderr.decode()
+    with inputs.open("ab") as stdout:
+        run = subprocess.run(
+            _batch(NOOP, "echo", str(inputs)), cwd=REPO, stdout=stdout, stderr=subprocess.PIPE
+        )
+    assert run.returncode == 2
+    assert f"stdout is the same file as {inputs}, the inputs" in run.stderr.decode()
+    assert inputs.read_text() == '{"n": 1}\n'
+
+
+def _read_line(stream: IO[bytes], timeout_s: float = 20.0) -> bytes:
+    """The next line on ``stream``, failing rather than waiting past ``timeout_s``."""
+    ready, _, _ = select.select([stream], [], [], timeout_s)
+    assert ready, "no line within the time limit"
+    return stream.readline()
+
+
+def test_inputs_from_stdin_are_answered_as_they_arrive() -> None:
+    process = subprocess.Popen(
+        _batch(NOOP, "echo", "-"),
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b'{"n": 1}\n')
+    process.stdin.flush()
+    first = json.loads(_read_line(process.stdout))  # while stdin is still open
+    assert (first["index"], first["line"], first["response"]) == (0, 1, {"n": 1})
+    out, err = process.communicate(b'\n{broken\n{"n": 4}', timeout=30)  # no final newline
+    assert process.returncode == 1
+    rest = [json.loads(line) for line in out.splitlines()]
+    assert [(r["index"], r["line"], r["status"]) for r in rest] == [
+        (1, 3, "invalid_input"),
+        (2, 4, "ok"),
+    ]
+    assert "3 calls, 1 errors" in err.decode()
+
+
+def test_a_signal_while_stdin_keeps_the_batch_waiting_stops_it() -> None:
+    """The read of stdin happens off the event loop: SIGTERM is not held up until the next
+    line comes, and the result already in is reported."""
+    process = subprocess.Popen(
+        _batch(NOOP, "echo", "-"),
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b'{"n": 1}\n')
+    process.stdin.flush()
+    assert json.loads(_read_line(process.stdout))["response"] == {"n": 1}
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=20)  # stdin is still open
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "aro-tui batch: stopped after 1 inputs; their results are on stdout" in err.decode()
+
+
+def test_the_help_says_inputs_can_come_from_stdin(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    assert "or - to read them from stdin" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("where", ["-o", "stdout", "closed stdout"])
+def test_results_that_cannot_be_written_are_one_line_and_exit_74(
+    tmp_path: Path, where: str
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"n": 1}\n' * 3)
+    arguments = _batch(NOOP, "echo", str(inputs))
+    if where == "-o":
+        arguments += ["-o", "/dev/full"]
+    if where == "closed stdout":  # as `aro-tui batch ... >&-` in a shell
+        arguments = ["sh", "-c", 'exec "$@" >&-', "sh", *arguments]
+    with Path("/dev/full").open("wb") as full:
+        run = subprocess.run(
+            arguments, cwd=REPO, stdout=full if where == "stdout" else None, stderr=subprocess.PIPE
+        )
+    reason = {
+        "-o": "cannot write output to /dev/full: No space left on device",
+        "stdout": "cannot write output: No space left on device",
+        "closed stdout": "cannot write output: stdout is closed",
+    }[where]
+    assert (run.returncode, run.stderr.decode()) == (74, f"aro-tui batch: error: {reason}\n")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_write_error_part_way_stops_the_plugin() -> None:
+    """`producer | aro-tui batch ... - > full-disk`: the first result fails to be written
+    while stdin is still open; the batch ends, its plugin with it."""
+    with Path("/dev/full").open("wb") as full:
+        process = subprocess.Popen(
+            _batch(HOSTILE, "slow", "-"),
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=full,
+            stderr=subprocess.PIPE,
+        )
+    assert process.stdin is not None
+    process.stdin.write(b'{"seconds": 0.5}\n')
+    process.stdin.flush()
+    deadline_s = time.monotonic() + 20
+    while not (children := psutil.Process(process.pid).children()):
+        assert time.monotonic() < deadline_s, "the plugin never started"
+        time.sleep(0.02)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 74
+    assert err.decode() == "aro-tui batch: error: cannot write output: No space left on device\n"
+    assert all(
+        not child.is_running() or child.status() == psutil.STATUS_ZOMBIE for child in children
+    )
+
+
+def test_a_typed_action_is_shown_as_typed_in_the_progress_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The bar read the action's name as Rich markup: `[/x]` ended the batch with a MarkupError,
+    and an escape sequence in it reached the terminal."""
+    monkeypatch.setenv("FORCE_COLOR", "1")  # draw the bar as on a terminal
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("{}\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", NOOP, "[/x]\x1b]0;pwned\x07", str(inputs), "-o", str(out)]) == 1
+    err = capfd.readouterr().err
+    assert "noop [/x]␛]0;pwned␇" in err and "pwned\x07" not in err
+    assert _results(out)[0]["status"] == "plugin_error"  # an unknown action
+
+
+async def test_lines_split_across_reads_keep_their_numbers() -> None:
+    """stdin arrives in pieces that need not end at a line's end."""
+    from aro_tui.commands.batch import input_lines
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for piece in [b'{"a"', b": 1}\r\n\n", b"  \n{", b'"b": ', b"2}"]:
+            yield piece
+
+    batches = [batch async for batch in input_lines(pieces())]
+    assert [line for batch in batches for line in batch] == [(1, b'{"a": 1}'), (4, b'{"b": 2}')]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import psutil
 import pytest
@@ -182,3 +184,135 @@ def test_a_time_limit_must_be_a_positive_number_of_seconds(
     assert raised.value.code == 2
     err = capsys.readouterr().err
     assert "argument --timeout: " in err and repr(value) in err
+
+
+NOOP = str(REPO / "tests" / "plugins" / "noop")
+HOSTILE_ERROR = '{"error":"\\u001b]0;pwned\\u0007\\u001b[31mRED\\r\\nfake line"}'
+
+
+@pytest.mark.parametrize("runtime", [[], ["--runtime"]])
+def test_a_plugins_error_text_cannot_drive_the_terminal(
+    runtime: list[str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The error a plugin returns sets no window title and fakes no line in aro-tui's own
+    message; the response on stdout stays the plugin's JSON, as returned."""
+    assert main(["call", NOOP, "passthrough", HOSTILE_ERROR, *runtime]) == 1
+    out, err = capfd.readouterr()
+    assert out == HOSTILE_ERROR + "\n"
+    assert not {"\x1b", "\x07", "\r"} & set(err)
+    assert "␛]0;pwned␇␛[31mRED␍␊fake line" in err
+    assert not any(line.startswith("fake line") for line in err.splitlines())
+
+
+def test_a_typed_action_name_cannot_drive_the_terminal(capfd: pytest.CaptureFixture[str]) -> None:
+    """The plugin echoes an unknown action's name in its error; aro-tui shows it defused."""
+    assert main(["call", NOOP, "\x1b[31mred\t"]) == 1
+    err = capfd.readouterr().err
+    assert "\x1b" not in err
+    assert "aro-tui call: plugin_error: Unknown action: ␛[31mred␉" in err
+
+
+def _plugin_escaping_its_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the text plugin whose ``provides.path`` leaves the plugin folder."""
+    plugins = tmp_path / "Plugins"
+    shutil.copytree(REPO / "plugins" / "plugin-python-text", plugins / "p07-escape")
+    manifest = plugins / "p07-escape" / "plugin.yaml"
+    text = manifest.read_text()
+    assert "name: plugin-python-text\n" in text and "    path: src/\n" in text
+    text = text.replace("name: plugin-python-text", "name: p07-escape")
+    manifest.write_text(text.replace("path: src/", "path: ../../etc/"))
+    return plugins, manifest
+
+
+@pytest.mark.parametrize("command", ["call", "batch"])
+def test_a_plugin_with_nothing_to_run_shows_its_problems_as_check_does(
+    command: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    plugins, manifest = _plugin_escaping_its_folder(tmp_path)
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("{}\n")
+    last = "{}" if command == "call" else str(inputs)
+    assert main([command, "--plugins-dir", str(plugins), "p07-escape", "analyze", last]) == 2
+    err = capfd.readouterr().err
+    assert "Problem(" not in err and "PosixPath" not in err
+    assert err.startswith(
+        f"aro-tui {command}: error: plugin p07-escape has no Python module to run:\n"
+        f"  error [strict, runtime] {manifest}:10:11 provides[0].path\n"
+        "      provides.path must stay inside the plugin folder\n"
+        "      found:    \"../../etc/\" (a path that leaves the plugin folder through '..')\n"
+        "      expected: a folder inside the plugin folder\n"
+    )
+
+
+def _run_cli(
+    arguments: list[str], *, stdout: int | IO[bytes] = subprocess.PIPE, closing: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``python -m aro_tui ARGUMENTS`` in a real process, with ``closing`` (``>&-``...)
+    closing some of its standard streams as a shell would."""
+    command = ["sh", "-c", f'exec "$@" {closing}', "sh", sys.executable, "-m", "aro_tui"]
+    return subprocess.run(
+        [*command, *arguments], cwd=REPO, stdout=stdout, stderr=subprocess.PIPE, text=True
+    )
+
+
+OUTPUT_COMMANDS = {
+    "list": ["list", "tests/plugins"],
+    "list --json": ["list", "tests/plugins", "--json"],
+    "check --json": ["check", "tests/plugins", "--json"],
+    "sessions --json": ["sessions", "--sessions-dir", "{sessions}", "--json"],
+    "replay --json": ["replay", "{session}", "--sessions-dir", "{sessions}", "--json"],
+    "call": ["call", NOOP, "echo", '{"n": 1}'],
+    "call --runtime": ["call", NOOP, "echo", '{"n": 1}', "--runtime"],
+}
+
+
+@pytest.fixture(scope="module")
+def recorded_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from session_recording import TEXT, record_session
+
+    return record_session(tmp_path_factory.mktemp("sessions"), [(TEXT, "analyze", '{"text": "a"}')])
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("name", list(OUTPUT_COMMANDS))
+def test_output_that_cannot_be_written_is_one_line_and_exit_74(
+    name: str, recorded_session: Path
+) -> None:
+    """`aro-tui COMMAND > /dev/full` (a full disk): a one-line error, not a traceback. The
+    handling is aro-tui's (cli.py), for every headless command."""
+    arguments = [
+        argument.replace("{session}", str(recorded_session)).replace(
+            "{sessions}", str(recorded_session.parent)
+        )
+        for argument in OUTPUT_COMMANDS[name]
+    ]
+    with Path("/dev/full").open("wb") as full:
+        result = _run_cli(arguments, stdout=full)
+    assert (result.returncode, result.stderr) == (
+        74,
+        f"aro-tui {arguments[0]}: error: cannot write output: No space left on device\n",
+    )
+
+
+@pytest.mark.parametrize("arguments", [["list", "tests/plugins", "--json"], ["call", NOOP, "echo"]])
+def test_a_closed_stdout_is_one_line_and_exit_74(arguments: list[str]) -> None:
+    result = _run_cli(arguments, closing=">&-")
+    assert (result.returncode, result.stderr) == (
+        74,
+        f"aro-tui {arguments[0]}: error: cannot write output: stdout is closed\n",
+    )
+
+
+@pytest.mark.parametrize("closing", ["<&-", "2>&-"])
+def test_a_call_runs_with_stdin_or_stderr_closed(closing: str) -> None:
+    """A closed stream's number went to a pipe to the plugin, and libuv aborted (SIGABRT)."""
+    result = _run_cli(["call", NOOP, "echo", '{"n": 1}'], closing=closing)
+    assert (result.returncode, result.stdout) == (0, '{"n": 1}\n')
+
+
+def test_input_from_a_closed_stdin_is_a_usage_error() -> None:
+    result = _run_cli(["call", NOOP, "echo", "-"], closing="<&-")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "aro-tui call: error: - reads INPUT_JSON from stdin, which is closed\n",
+    )
