@@ -283,11 +283,40 @@ async def run_inputs(
         if on_result is not None:
             on_result()
 
+    sent: dict[int, bytes] = {}
+    """The input of each call in the window, to send again if the plugin never ran it."""
+
+    async def send(
+        index: int, line_number: int, line: bytes, *, settle_first: bool = True
+    ) -> asyncio.Future[Exchange] | bytes:
+        """Submit ``line``, starting the plugin again first if it is down; the call's
+        future, or the result line saying the plugin would not start."""
+        nonlocal start_error
+        if start_error is None and not plugin.running:
+            if settle_first:
+                await drain(0)  # let every in-flight call end before restarting
+            try:
+                await plugin.start()
+            except PluginStartError as error:
+                start_error = error
+        if start_error is not None:
+            return error_line(index, line_number, "crashed", f"plugin did not start: {start_error}")
+        sent[index] = line
+        return plugin.submit(action, line)
+
     async def drain(limit: int) -> None:
         while len(window) > limit or (window and _ready(window[0][2])):
             index, line_number, item = window.popleft()
             if not isinstance(item, bytes):
                 await asyncio.wait([item])
+                line = sent.pop(index)
+                if item.result().never_ran:
+                    # It waited behind a call that crashed the plugin or got it killed: send
+                    # it again, alone, once the plugin is back (every call behind that one has
+                    # ended with it, so there is nothing to settle).
+                    retry = await send(index, line_number, line, settle_first=False)
+                    window.appendleft((index, line_number, retry))
+                    continue
             emit(index, line_number, item)
 
     async def next_lines() -> list[tuple[int, bytes]] | None:
@@ -320,19 +349,7 @@ async def run_inputs(
                 )
                 await drain(concurrency - 1)
                 continue
-            if start_error is None and not plugin.running:
-                await drain(0)  # let every in-flight call end before restarting
-                try:
-                    await plugin.start()
-                except PluginStartError as error:
-                    start_error = error
-            if start_error is not None:
-                failure = error_line(
-                    index, line_number, "crashed", f"plugin did not start: {start_error}"
-                )
-                window.append((index, line_number, failure))
-            else:
-                window.append((index, line_number, plugin.submit(action, line)))
+            window.append((index, line_number, await send(index, line_number, line)))
             await drain(concurrency - 1)
         first_index += len(lines)
     await drain(0)

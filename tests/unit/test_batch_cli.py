@@ -79,6 +79,34 @@ def test_a_crash_mid_batch_fails_that_call_and_the_rest_run(
     assert "4 calls, 1 errors" in capfd.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("action", "first", "options", "first_error"),
+    [
+        ("crash-if", '{"crash": true}', [], "exited with code 5 during the call"),
+        ("hang", '{"seconds": 60}', ["--timeout", "1"], "no answer within 1 s"),
+    ],
+)
+def test_inputs_queued_behind_a_crash_or_a_timeout_are_sent_again_and_answered(
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    action: str,
+    first: str,
+    options: list[str],
+    first_error: str,
+) -> None:
+    """They were reported "crashed ... during the call" though the plugin never ran them
+    (15 of 30 inputs at the default concurrency)."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(first + "\n" + "".join(f'{{"seconds": 0, "n": {n}}}\n' for n in range(30)))
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", FAULTY, action, str(inputs), "-o", str(out), *options]) == 1
+    results = _results(out)
+    assert [r["line"] for r in results] == list(range(1, 32))
+    assert first_error in str(results[0]["error"])
+    assert [r["status"] for r in results[1:]] == ["ok"] * 30
+    assert "31 calls, 1 errors" in capfd.readouterr().err
+
+
 def test_an_answer_on_several_lines_is_written_on_one_with_its_numbers_exact(
     tmp_path: Path,
 ) -> None:

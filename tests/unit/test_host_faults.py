@@ -177,7 +177,7 @@ async def test_death_mid_call_fails_in_flight_calls_then_restarts(
     assert behind.error == f"not run: {exchange.error[: -len('the call')]}exchange " + (
         f"{exchange.id} ({action}), which it was queued behind"
     )
-    assert behind.duration_s == 0
+    assert behind.duration_s == 0 and behind.never_ran and not exchange.never_ran
     assert faulty.state is PluginState.CRASHED
     again = await faulty.call("echo", '{"back": true}')
     assert again.status is ExchangeStatus.OK and faulty.pid != old_pid
@@ -198,6 +198,7 @@ async def test_hung_call_times_out_kills_the_tree_and_restarts_on_next_call(
     assert queued.status is ExchangeStatus.CRASHED
     assert queued.error is not None
     assert queued.error.startswith(f"not run: killed after exchange {exchange.id} timed out (")
+    assert queued.never_ran and not exchange.never_ran
     # It never ran: no service time (not "since the machine booted"), but it waited.
     assert queued.duration_s == 0 and queued.latency_s is not None and queued.latency_s > 0.25
     assert _wait_gone([old_pid]) == []

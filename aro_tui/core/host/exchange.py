@@ -77,6 +77,9 @@ class Exchange:
     plugin's own share is read when it answers, except after an action that ran under 20 µs:
     then it may be the reading taken up to 1 ms earlier (see the harness's
     ``_resident_pages``)."""
+    never_ran: bool = False
+    """The plugin never started on it: it waited behind a call that crashed the plugin or got
+    it killed (a timeout), and ended with it. Sending it again is safe."""
 
     @property
     def finished(self) -> bool:

@@ -574,7 +574,9 @@ class PluginProcess:
             if self._kill_reason is not None:
                 # Killed over another exchange, which has ended already: this one never ran.
                 exchange.error = f"not run: {self._kill_reason} ({self._exit_text()})"
+                exchange.never_ran = True
             elif executing is not None and exchange is not executing:
+                exchange.never_ran = True
                 exchange.error = (
                     f"not run: plugin {self._exit_text()} during exchange {executing.id} "
                     f"({executing.action}), which it was queued behind"
