@@ -12,6 +12,7 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Callable
 from fcntl import ioctl
 from pathlib import Path
 
@@ -84,10 +85,15 @@ def _plugin_processes(app: subprocess.Popen[bytes]) -> list[int]:
     raise AssertionError("the plugin never started its workers")
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_ends_the_dashboard_as_ctrl_q_does(tmp_path: Path, number: int) -> None:
-    """kill (SIGTERM) or a closed terminal (SIGHUP): no plugin process is left, not even the
-    plugin's own workers; the terminal leaves the dashboard's screen; the recording ends."""
+def _signal_the_dashboard(
+    tmp_path: Path,
+    number: int,
+    before_signal: Callable[[int], None] = lambda main_fd: None,
+) -> float:
+    """Run the real dashboard in a pseudo-terminal on the spawner plugin, call
+    ``before_signal`` with the terminal's fd, send ``number``; check that it exits with 128 +
+    ``number``, leaves no plugin process, restores the terminal and ends the recording.
+    Returns how long it took to exit after the signal."""
     plugins = _plugins_folder(tmp_path)
     main_fd, terminal_fd = pty.openpty()
     ioctl(terminal_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 140, 0, 0))
@@ -115,9 +121,12 @@ def test_a_signal_ends_the_dashboard_as_ctrl_q_does(tmp_path: Path, number: int)
     plugin_pids: list[int] = []
     try:
         plugin_pids = _plugin_processes(app)
+        before_signal(main_fd)
         shown_before_signal = len(screen)
         app.send_signal(number)
-        assert app.wait(timeout=30) == 128 + number
+        signalled_s = time.monotonic()
+        assert app.wait(timeout=60) == 128 + number
+        took_s = time.monotonic() - signalled_s
         deadline_s = time.monotonic() + 10
         while _alive(plugin_pids) and time.monotonic() < deadline_s:
             time.sleep(0.05)
@@ -126,6 +135,7 @@ def test_a_signal_ends_the_dashboard_as_ctrl_q_does(tmp_path: Path, number: int)
         assert b"\x1b[?1049l" in screen[shown_before_signal:], "still in the alternate screen"
         (recording,) = (tmp_path / ".local" / "share" / "aro-tui" / "sessions").glob("*.jsonl")
         assert recording.read_text().splitlines()[-1].startswith('{"type":"end"')
+        return took_s
     finally:
         if app.poll() is None:
             app.kill()
@@ -133,6 +143,13 @@ def test_a_signal_ends_the_dashboard_as_ctrl_q_does(tmp_path: Path, number: int)
             with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).kill()
         os.close(main_fd)
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_ends_the_dashboard_as_ctrl_q_does(tmp_path: Path, number: int) -> None:
+    """kill (SIGTERM) or a closed terminal (SIGHUP): no plugin process is left, not even the
+    plugin's own workers; the terminal leaves the dashboard's screen; the recording ends."""
+    _signal_the_dashboard(tmp_path, number)
 
 
 def test_a_signal_ends_the_dashboard_even_behind_a_long_backlog_of_keys(tmp_path: Path) -> None:
@@ -140,56 +157,13 @@ def test_a_signal_ends_the_dashboard_even_behind_a_long_backlog_of_keys(tmp_path
     minutes to insert one by one; a SIGTERM, queued behind them, waited that long (a second
     one too). Now the dashboard ends within seconds of the first, plugins killed, terminal
     restored, recording closed."""
-    plugins = _plugins_folder(tmp_path)
-    main_fd, terminal_fd = pty.openpty()
-    ioctl(terminal_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 140, 0, 0))
-    env = {**os.environ, "HOME": str(tmp_path), "TERM": "xterm-256color"}
-    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-        env.pop(name, None)
-    app = subprocess.Popen(
-        [sys.executable, "-m", "aro_tui", str(plugins)],
-        cwd=REPO,
-        env=env,
-        stdin=terminal_fd,
-        stdout=terminal_fd,
-        stderr=terminal_fd,
-    )
-    os.close(terminal_fd)
-    screen = bytearray()
 
-    def read_screen() -> None:
-        with contextlib.suppress(OSError):
-            while chunk := os.read(main_fd, 65536):
-                screen.extend(chunk)
-
-    reader = threading.Thread(target=read_screen, daemon=True)
-    reader.start()
-    plugin_pids: list[int] = []
-    try:
-        plugin_pids = _plugin_processes(app)
+    def type_a_lot(main_fd: int) -> None:
         os.write(main_fd, b"\x1bOQ")  # F2: the input editor
         time.sleep(0.5)
         typed = b"x" * 30_000
         while typed:
             typed = typed[os.write(main_fd, typed[:4096]) :]
         time.sleep(1.0)
-        shown_before_signal = len(screen)
-        app.send_signal(signal.SIGTERM)
-        started_s = time.monotonic()
-        assert app.wait(timeout=60) == 128 + signal.SIGTERM
-        assert time.monotonic() - started_s < 15
-        deadline_s = time.monotonic() + 10
-        while _alive(plugin_pids) and time.monotonic() < deadline_s:
-            time.sleep(0.05)
-        assert _alive(plugin_pids) == []
-        reader.join(timeout=10)
-        assert b"\x1b[?1049l" in screen[shown_before_signal:], "still in the alternate screen"
-        (recording,) = (tmp_path / ".local" / "share" / "aro-tui" / "sessions").glob("*.jsonl")
-        assert recording.read_text().splitlines()[-1].startswith('{"type":"end"')
-    finally:
-        if app.poll() is None:
-            app.kill()
-        for pid in _alive(plugin_pids):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                psutil.Process(pid).kill()
-        os.close(main_fd)
+
+    assert _signal_the_dashboard(tmp_path, signal.SIGTERM, type_a_lot) < 15

@@ -9,6 +9,7 @@ from pathlib import Path
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
 from textual.widgets import TextArea
 
+from aro_tui.ui.app import AroApp
 from aro_tui.ui.screens.main import MainScreen
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
@@ -26,6 +27,18 @@ async def _choose(pilot, screen: MainScreen, action: str) -> None:  # type: igno
     while actions.highlighted_name != action:
         await pilot.press("down")
     await pilot.press("enter")
+
+
+async def _faulty_with_input(  # type: ignore[no-untyped-def]
+    pilot, app: AroApp, action: str, text: str
+) -> tuple[MainScreen, InputEditor]:
+    """Wait for faulty, choose ``action`` from the keyboard, put ``text`` in the editor."""
+    screen = app.main_screen
+    await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+    await _choose(pilot, screen, action)
+    editor = screen.query_one(InputEditor)
+    editor.text_area.load_text(text)
+    return screen, editor
 
 
 async def test_select_edit_run_and_read_the_response(tmp_path: Path) -> None:
@@ -240,10 +253,7 @@ async def test_a_restart_or_a_crash_keeps_the_chosen_action_and_its_unsent_edit(
     next ctrl+r ran that other action."""
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
-        await _choose(pilot, screen, "crash-if")
-        editor = screen.query_one(InputEditor)
+        screen, editor = await _faulty_with_input(pilot, app, "crash-if", '{"crash": false}')
         editor.text_area.load_text('{"crash": false, "note": "my draft"}')
         process = app.registry["faulty"].process
         assert process is not None
@@ -270,11 +280,7 @@ async def test_a_restart_or_a_crash_keeps_the_chosen_action_and_its_unsent_edit(
 async def test_e_on_a_logged_exchange_loads_its_request_into_the_editor(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
-        await _choose(pilot, screen, "echo")
-        editor = screen.query_one(InputEditor)
-        editor.text_area.load_text('{"tag": "first"}')
+        screen, editor = await _faulty_with_input(pilot, app, "echo", '{"tag": "first"}')
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: screen.shown_number == 1, "exchange 1")
         await _choose(pilot, screen, "pid")
@@ -296,10 +302,8 @@ async def test_a_one_megabyte_string_previews_its_first_64_kib_in_both_panes(
     """Both panes once showed ``{`` alone, the request pane without saying it was cut."""
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
-        await _choose(pilot, screen, "echo")
-        screen.query_one(InputEditor).text_area.load_text(json.dumps({"data": "x" * 1_000_000}))
+        big = json.dumps({"data": "x" * 1_000_000})
+        screen, _ = await _faulty_with_input(pilot, app, "echo", big)
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: screen.shown_number == 1, "the answer")
         await app.workers.wait_for_complete()

@@ -233,7 +233,8 @@ def _read_line(stream: IO[bytes], timeout_s: float = 20.0) -> bytes:
     return stream.readline()
 
 
-def test_inputs_from_stdin_are_answered_as_they_arrive() -> None:
+def _batch_answering_a_first_line_on_stdin() -> subprocess.Popen[bytes]:
+    """``batch noop echo -`` once it has answered ``{"n": 1}``, its stdin still open."""
     process = subprocess.Popen(
         _batch(NOOP, "echo", "-"),
         cwd=REPO,
@@ -244,8 +245,13 @@ def test_inputs_from_stdin_are_answered_as_they_arrive() -> None:
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(b'{"n": 1}\n')
     process.stdin.flush()
-    first = json.loads(_read_line(process.stdout))  # while stdin is still open
+    first = json.loads(_read_line(process.stdout))
     assert (first["index"], first["line"], first["response"]) == (0, 1, {"n": 1})
+    return process
+
+
+def test_inputs_from_stdin_are_answered_as_they_arrive() -> None:
+    process = _batch_answering_a_first_line_on_stdin()
     out, err = process.communicate(b'\n{broken\n{"n": 4}', timeout=30)  # no final newline
     assert process.returncode == 1
     rest = [json.loads(line) for line in out.splitlines()]
@@ -259,17 +265,7 @@ def test_inputs_from_stdin_are_answered_as_they_arrive() -> None:
 def test_a_signal_while_stdin_keeps_the_batch_waiting_stops_it() -> None:
     """The read of stdin happens off the event loop: SIGTERM is not held up until the next
     line comes, and the result already in is reported."""
-    process = subprocess.Popen(
-        _batch(NOOP, "echo", "-"),
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(b'{"n": 1}\n')
-    process.stdin.flush()
-    assert json.loads(_read_line(process.stdout))["response"] == {"n": 1}
+    process = _batch_answering_a_first_line_on_stdin()
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=20)  # stdin is still open
     assert process.returncode == 128 + signal.SIGTERM
