@@ -129,13 +129,22 @@ def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
         plugin = find_plugin(args.plugin, args.plugins_dir, configured_interpreter=args.python)
     except PluginNotFound as error:
         raise UsageError(sanitize_line(str(error))) from None
-    if plugin.module_path is None:
-        from aro_tui.commands.inventory import problem_text
+    from aro_tui.commands.inventory import problem_text
 
+    if plugin.module_path is None:
         message = f"plugin {sanitize_line(plugin.name)} has no Python module to run"
         if plugin.problems:  # as `aro-tui check` shows them
             message += ":\n" + "\n".join(problem_text(problem).plain for problem in plugin.problems)
         raise UsageError(message)
+    errors = [problem for problem in plugin.problems if problem.is_error]
+    if errors:  # it can run; say what `aro-tui check` objects to (another of that name...)
+        print(
+            f"aro-tui {args.command}: note: running "
+            f"{sanitize_line(str(plugin.root))} anyway; "
+            "`aro-tui check` reports:\n"
+            + "\n".join(problem_text(problem).plain for problem in errors),
+            file=sys.stderr,
+        )
     return PluginLaunch(
         name=plugin.name,
         module_path=plugin.module_path,

@@ -135,7 +135,11 @@ def run_replay(args: argparse.Namespace) -> int:
             if name in host.plugins:
                 return host.get(name)
             lookup = argparse.Namespace(
-                plugin=name, plugins_dir=plugins_dir, python=args.python, timeout=args.timeout
+                command="replay",
+                plugin=name,
+                plugins_dir=plugins_dir,
+                python=args.python,
+                timeout=args.timeout,
             )
             try:
                 return host.add(resolve_launch(lookup))

@@ -18,7 +18,8 @@ import pytest
 from aro_tui.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-FAULTY = str(REPO / "tests" / "plugins" / "faulty")
+TEST_PLUGINS = REPO / "tests" / "plugins"
+FAULTY = str(TEST_PLUGINS / "faulty")
 
 
 def _gone(pid: int, timeout_s: float = 5.0) -> bool:
@@ -316,3 +317,27 @@ def test_input_from_a_closed_stdin_is_a_usage_error() -> None:
         2,
         "aro-tui call: error: - reads INPUT_JSON from stdin, which is closed\n",
     )
+
+
+def test_a_plugin_that_check_objects_to_still_runs_but_the_call_says_so(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Of two plugins with one name, call ran the first without a word."""
+    plugins = tmp_path / "Plugins"
+    shutil.copytree(TEST_PLUGINS / "noop", plugins / "a-noop")
+    shutil.copytree(TEST_PLUGINS / "faulty", plugins / "b-faulty")
+    manifest = plugins / "b-faulty" / "plugin.yaml"
+    manifest.write_text(manifest.read_text().replace("name: faulty", "name: noop"))
+    assert main(["call", "--plugins-dir", str(plugins), "noop", "echo", '{"x": 1}']) == 0
+    out, err = capfd.readouterr()
+    assert out == '{"x": 1}\n'
+    assert f"note: running {plugins / 'a-noop'} anyway; `aro-tui check` reports:" in err
+    assert "another plugin has the same name" in err
+
+
+def test_a_plugins_folder_that_does_not_exist_is_named(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere"
+    assert main(["call", "--plugins-dir", str(missing), "faulty", "echo", "{}"]) == 2
+    assert f"no plugin 'faulty': {missing} does not exist" in capfd.readouterr().err

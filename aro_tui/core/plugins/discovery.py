@@ -44,10 +44,16 @@ class DiscoveryError(Exception):
 class PluginNotFound(LookupError):
     """No plugin by that name or path; the message lists the names that exist."""
 
-    def __init__(self, wanted: str, search_dir: Path, known_names: list[str]) -> None:
+    def __init__(
+        self, wanted: str, search_dir: Path, known_names: list[str], why: str | None = None
+    ) -> None:
+        """``why``: the search folder could not be read (it does not exist, say)."""
         self.wanted = wanted
         self.search_dir = search_dir
         self.known_names = known_names
+        if why is not None:
+            super().__init__(f"no plugin {wanted!r}: {why} (and {wanted} is not a plugin folder)")
+            return
         known = ", ".join(known_names) if known_names else "none"
         super().__init__(
             f"no plugin {wanted!r} in {search_dir} (and it is not a plugin folder); "
@@ -301,8 +307,8 @@ def find_plugin(
     search_dir = resolve_search_path(search_root)
     try:
         found = discover(search_dir, configured_interpreter=configured_interpreter)
-    except DiscoveryError:
-        raise PluginNotFound(name_or_path, search_dir, []) from None
+    except DiscoveryError as error:
+        raise PluginNotFound(name_or_path, search_dir, [], str(error)) from None
     for plugin in found.plugins:
         if name_or_path in {plugin.name, plugin.root.name}:
             return plugin
