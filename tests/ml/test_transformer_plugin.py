@@ -123,6 +123,26 @@ def test_generate_sampling_follows_the_seed(
     assert len(others | {same[0]["continuation"]}) > 1
 
 
+def test_generate_stops_at_the_models_positions_instead_of_failing(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    """Asked for more tokens than the model has positions, it failed with "IndexError: index
+    out of range in self" (the tiny model has 128 positions, gpt2 1024)."""
+    model = str(tiny_models["generate"])
+    params = {"prompt": "The cat", "max_new_tokens": 500, "temperature": 0, "model": model}
+    result = _ok(plugin_session.call("generate", params))
+    assert result["prompt_tokens"] + result["new_tokens"] <= 128
+    assert result["max_new_tokens"] == 128 - result["prompt_tokens"]
+    assert result["finish_reason"] in {"length", "eos"}
+    long_prompt = plugin_session.call(
+        "generate", {"prompt": "cat " * 200, "max_new_tokens": 5, "model": model}
+    )
+    assert long_prompt["error"].startswith("The prompt is ")
+    assert "the model takes at most 128 tokens" in long_prompt["error"]
+    empty = plugin_session.call("generate", {"prompt": "", "model": model})
+    assert empty["error"] == "'prompt' is empty"  # it said "Missing", listing it as received
+
+
 # ---------------------------------------------------------------- summarize
 
 
@@ -171,6 +191,21 @@ def test_summarize_truncates_input_longer_than_the_model_takes(
     assert result["truncated"] is True
     assert result["input_tokens"] == 128
     assert result["summary"]
+
+
+def test_summarize_caps_the_summary_at_the_models_positions(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    """The documented default max_length (130) is past the tiny model's 128 positions: it
+    failed with an IndexError."""
+    model = str(tiny_models["summarize"])
+    text = "The cat sat on the mat and looked at the garden. A kitten is a young cat."
+    result = _ok(plugin_session.call("summarize", {"text": text, "model": model}))
+    assert result["max_length"] == 128 and result["summary"]
+    wrong = plugin_session.call(
+        "summarize", {"text": text, "min_length": 50, "max_length": 10, "model": model}
+    )
+    assert wrong["error"] == "'min_length' (50) must not be more than 'max_length' (10)"
 
 
 # ---------------------------------------------------------------- classify
@@ -267,6 +302,22 @@ def test_embed_gives_unit_vectors(
     assert result["dimensions"] == 32 == len(result["embeddings"][0])
     assert _norm(result["embeddings"][0]) == pytest.approx(1.0, abs=1e-5)
     assert result["pooling"] == "mean" and result["normalized"] is True
+
+
+def test_embed_checks_normalize_and_text_types(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    """ "normalize": "false" was read as true; an empty list was a "missing" text listed as
+    received; a number was called not a list."""
+    model = str(tiny_models["embed"])
+    wrong = plugin_session.call("embed", {"text": "word", "normalize": "false", "model": model})
+    assert wrong["error"] == "'normalize' must be true or false"
+    empty = plugin_session.call("embed", {"text": [], "model": model})
+    assert empty["error"] == "'text' is empty: give a string or a list of strings"
+    number = plugin_session.call("embed", {"text": 123, "model": model})
+    assert number["error"] == "'text' must be a string or a list of strings"
+    raw = _ok(plugin_session.call("embed", {"text": "word", "normalize": False, "model": model}))
+    assert raw["normalized"] is False
 
 
 def test_batch_embed_matches_single_embeds_despite_padding(
@@ -408,6 +459,10 @@ def test_unload_errors_and_unload_all(
     assert "loaded" in missing
     assert "Missing" in plugin_session.call("unload", {})["error"]
     _ok(plugin_session.call("embed", {"text": "cat", "model": str(tiny_models["embed"])}))
+    for not_true in ("false", "no", 0.1):  # once read as true: every model was unloaded
+        wrong = plugin_session.call("unload", {"all": not_true})
+        assert wrong["error"] == "'all' must be true or false"
+    assert _ok(plugin_session.call("models"))["details"] != []
     everything = _ok(plugin_session.call("unload", {"all": True}))
     assert everything["loaded"] == []
     assert _ok(plugin_session.call("models"))["details"] == []

@@ -542,6 +542,17 @@ def _max_input_tokens(entry: _CachedModel, fallback: int = 512) -> int:
     return min(limits) if limits else fallback
 
 
+def _max_positions(entry: _CachedModel) -> Optional[int]:
+    """How many tokens the model can hold at once (its position table), if it says: a longer
+    sequence fails inside the model with "IndexError: index out of range in self"."""
+    config = entry.model.config
+    for attribute in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(config, attribute, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def _encode(entry: _CachedModel, texts: Any, **kwargs: Any) -> Dict[str, Any]:
     """Tokenize to tensors on the model's device, keeping only what forward() accepts."""
     encoded = entry.tokenizer(texts, return_tensors="pt", **kwargs)
@@ -570,7 +581,9 @@ def _forward_arguments(entry: _CachedModel) -> Optional[frozenset]:
 def _require_text(params: Dict[str, Any], name: str, aliases: Tuple[str, ...] = ()) -> str:
     for candidate in (name, *aliases):
         value = params.get(candidate)
-        if value is not None and value != "":
+        if value == "":
+            raise PluginInputError("'%s' is empty" % candidate, field=candidate)
+        if value is not None:
             if not isinstance(value, str):
                 raise PluginInputError("'%s' must be a string" % candidate)
             return value
@@ -599,6 +612,13 @@ def _int_param(params: Dict[str, Any], name: str, default: Optional[int], minimu
     if value < minimum:
         raise PluginInputError("'%s' must be at least %d" % (name, minimum), field=name)
     return int(value)
+
+
+def _bool_param(params: Dict[str, Any], name: str, default: Optional[bool]) -> Optional[bool]:
+    value = params.get(name, default)
+    if value is not None and not isinstance(value, bool):
+        raise PluginInputError("'%s' must be true or false" % name, field=name)
+    return value
 
 
 def _float_param(params: Dict[str, Any], name: str, default: float, minimum: float = 0.0) -> float:
@@ -713,6 +733,7 @@ def aro_action_generate(input_json: str) -> str:
         - prompt: Original prompt
         - model: Model used
         - new_tokens: Number of tokens generated
+        - max_new_tokens: The limit applied (no more than the model's positions leave)
         - finish_reason: "length" (hit the token limit) or "eos" (the model ended the text)
     """
     return _run_action(_generate, input_json)
@@ -738,6 +759,15 @@ def _generate(params: Dict[str, Any]) -> Dict[str, Any]:
             % (prompt_tokens, max_length),
             suggestion="Raise max_length or pass max_new_tokens.",
         )
+    positions = _max_positions(entry)
+    if positions is not None:
+        if prompt_tokens >= positions:
+            raise PluginInputError(
+                "The prompt is %d tokens; the model takes at most %d tokens, prompt and "
+                "continuation together" % (prompt_tokens, positions),
+                suggestion="Shorten the prompt.",
+            )
+        limit = min(limit, positions - prompt_tokens)  # finish_reason then says "length"
     do_sample = temperature > 0
     options = {
         "max_new_tokens": limit,
@@ -796,6 +826,7 @@ def aro_action_summarize(input_json: str) -> str:
         - input_length: Original text length
         - output_length: Summary length
         - compression_ratio: How much the text was compressed
+        - max_length: The summary's limit in tokens (the model's positions, when fewer)
         - model: Model used
     """
     return _run_action(_summarize, input_json)
@@ -804,11 +835,20 @@ def aro_action_summarize(input_json: str) -> str:
 def _summarize(params: Dict[str, Any]) -> Dict[str, Any]:
     text = _require_text(params, "text", ("data",))
     max_length = _int_param(params, "max_length", 130)
-    min_length = min(_int_param(params, "min_length", 30, minimum=0), max_length)
+    min_length = _int_param(params, "min_length", None, minimum=0)
+    if min_length is not None and min_length > max_length:
+        raise PluginInputError(
+            "'min_length' (%d) must not be more than 'max_length' (%d)" % (min_length, max_length),
+            field="min_length",
+        )
     num_beams = _int_param(params, "num_beams", None)
     model_name = params.get("model")
 
     entry = _load_model(TASK_SUMMARIZATION, model_name, params.get("device"), params.get("dtype"))
+    positions = _max_positions(entry)
+    if positions is not None:  # the summary cannot be longer than the decoder's positions
+        max_length = min(max_length, positions)
+    min_length = min(30 if min_length is None else min_length, max_length)
     torch = _get_torch()
     task_params = getattr(entry.model.config, "task_specific_params", None) or {}
     prefix = (task_params.get("summarization") or {}).get("prefix", "")  # "summarize: " for T5
@@ -832,6 +872,7 @@ def _summarize(params: Dict[str, Any]) -> Dict[str, Any]:
         "compression_ratio": round(compression, 3),
         "input_tokens": int(inputs["input_ids"].shape[1]),
         "truncated": int(inputs["input_ids"].shape[1]) >= max_input_tokens,
+        "max_length": max_length,
         "model": entry.name,
         "device": entry.device,
     }
@@ -935,7 +976,7 @@ def _embed(params: Dict[str, Any], texts: List[str]) -> Dict[str, Any]:
     batch_size = _int_param(params, "batch_size", 32)
     model_name = params.get("model")
     entry = _load_model(TASK_EMBEDDING, model_name, params.get("device"), params.get("dtype"))
-    normalize = params.get("normalize")
+    normalize = _bool_param(params, "normalize", None)
     if normalize is None:
         normalize = entry.extra.get("normalize", True)
     embeddings = _embed_texts(entry, texts, batch_size, bool(normalize))
@@ -975,14 +1016,20 @@ def aro_action_embed(input_json: str) -> str:
     """
 
     def handler(params: Dict[str, Any]) -> Dict[str, Any]:
-        text = params.get("text", params.get("data", ""))
-        if not text:
+        text = params.get("text", params.get("data"))
+        if text is None:
             raise PluginInputError(
                 "Missing 'text' field", field="text", received_fields=sorted(params.keys())
             )
+        if text in ("", []):
+            raise PluginInputError(
+                "'text' is empty: give a string or a list of strings", field="text"
+            )
         if isinstance(text, str):
             return _embed(params, [text])
-        return _embed(params, _require_texts({"text": text}, "text"))
+        if not isinstance(text, list) or not all(isinstance(item, str) for item in text):
+            raise PluginInputError("'text' must be a string or a list of strings", field="text")
+        return _embed(params, text)
 
     return _run_action(handler, input_json)
 
@@ -1266,7 +1313,8 @@ def aro_action_unload(input_json: str) -> str:
     def handler(params: Dict[str, Any]) -> Dict[str, Any]:
         key = params.get("key")
         model = params.get("model")
-        if params.get("all"):
+        unload_all = _bool_param(params, "all", False)
+        if unload_all:
             keys = list(_models.keys())
         elif key:
             keys = [key] if key in _models else []
@@ -1278,7 +1326,7 @@ def aro_action_unload(input_json: str) -> str:
                 received_fields=sorted(params.keys()),
                 loaded=list(_models.keys()),
             )
-        if not keys and not params.get("all"):
+        if not keys and not unload_all:
             raise PluginInputError(
                 "No loaded model matches %s" % json.dumps(key or model),
                 loaded=list(_models.keys()),
