@@ -275,7 +275,11 @@ _RUNTIME_EXIT = {"result": EXIT_OK, "text": EXIT_OK, "error": EXIT_PLUGIN_ERROR}
 
 def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: bytes) -> int:
     """``call --runtime``: one call through :func:`~aro_tui.core.runtime_run.run_like_runtime`."""
-    from aro_tui.core.runtime_run import run_like_runtime, runtime_interpreter
+    from aro_tui.core.runtime_run import (
+        other_interpreter_note,
+        run_like_runtime,
+        runtime_interpreter,
+    )
 
     interpreter = str(args.python) if args.python is not None else runtime_interpreter()
     if interpreter is None:
@@ -301,14 +305,12 @@ def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: byte
         sys.stderr.buffer.write(outcome.stderr)
         sys.stderr.flush()
     print(f"aro-tui call --runtime: {sanitize_line(outcome.verdict())}", file=sys.stderr)
-    # Another bin folder is another environment (a venv's python may be a symlink to the base
-    # interpreter, so resolving links would hide the difference).
-    if args.python is None and Path(interpreter).absolute().parent != (
-        launch.interpreter.absolute().parent
-    ):
-        note = (
-            f"{interpreter} is the runtime's choice (python3 on PATH); aro-tui runs this plugin "
-            f"with {launch.interpreter} (--python picks one)"
+    note = (
+        None if args.python is not None else other_interpreter_note(interpreter, launch.interpreter)
+    )
+    if note is not None:
+        print(
+            f"aro-tui call --runtime: note: {sanitize_line(note)} (--python picks one)",
+            file=sys.stderr,
         )
-        print(f"aro-tui call --runtime: note: {sanitize_line(note)}", file=sys.stderr)
     return _RUNTIME_EXIT.get(outcome.kind, EXIT_CRASH)

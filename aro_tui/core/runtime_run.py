@@ -121,6 +121,19 @@ def runtime_interpreter() -> str | None:
     return None
 
 
+def other_interpreter_note(runtime: str, plugin_interpreter: Path) -> str | None:
+    """Why the runtime's run may differ from aro-tui's: ``runtime`` (its ``python3``) lives in
+    another environment than the interpreter aro-tui runs the plugin with (a plugin venv's
+    packages, torch say, are then missing there). None when they share a bin folder; links
+    are not resolved, since a venv's python may be a link to the base interpreter."""
+    if Path(runtime).absolute().parent == plugin_interpreter.absolute().parent:
+        return None
+    return (
+        f"{runtime} is the runtime's choice (python3 on PATH); aro-tui runs this plugin with "
+        f"{plugin_interpreter}"
+    )
+
+
 def driver_script(source_dir: Path, module_name: str, action: str, input_bytes: bytes) -> str:
     """The ``-c`` script the runtime generates for one call."""
     function = full_function_name(action, rule="runtime")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
 from textual.app import App
 from textual.command import CommandList
@@ -251,7 +254,13 @@ def _highlight_action(screen: MainScreen, name: str) -> None:
     actions.highlighted = ids.index(name)
 
 
-async def test_run_like_the_aro_runtime_shows_what_aro_would_get(tmp_path: Path) -> None:
+async def test_run_like_the_aro_runtime_shows_what_aro_would_get(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime_bin = tmp_path / "bin"  # the runtime's python3: another environment than ours
+    runtime_bin.mkdir()
+    (runtime_bin / "python3").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", f"{runtime_bin}{os.pathsep}{os.environ['PATH']}")
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.main_screen
@@ -266,6 +275,12 @@ async def test_run_like_the_aro_runtime_shows_what_aro_would_get(tmp_path: Path)
         title = str(app.screen.query_one("#pager-title").render())
         assert "ARO runtime · faulty · chatty" in title
         text = app.screen.query_one("#pager-text", TextArea).text
+        # Said in the dashboard too (only `call --runtime` said it): a package missing there
+        # would look like a broken plugin.
+        assert text.startswith(
+            f"note: {runtime_bin / 'python3'} is the runtime's choice (python3 on PATH); "
+            f"aro-tui runs this plugin with {sys.executable}\n"
+        )
         # The host shows these prints as stderr; the runtime would return them as the answer.
         assert "the ARO runtime would get a plain-text result, not JSON" in text
         assert "faulty: printed at import\npython print x\nfd1 write x\n" in text

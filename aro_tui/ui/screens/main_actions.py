@@ -12,7 +12,11 @@ from textual.widgets import OptionList
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess, PluginStartError, PluginState
-from aro_tui.core.runtime_run import run_like_runtime, runtime_interpreter
+from aro_tui.core.runtime_run import (
+    other_interpreter_note,
+    run_like_runtime,
+    runtime_interpreter,
+)
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
@@ -158,13 +162,22 @@ class ExchangeActions(Screen[None]):
             self.say("No python3 on PATH: the ARO runtime's interpreter is missing.", "error")
             return
         self.say(f"Running {entry.name} · {action} the ARO runtime's way (up to 30 s)…")
-        self._run_like_runtime(interpreter, module_path, entry.name, action, text.encode())
+        note = other_interpreter_note(interpreter, entry.plugin.interpreter.path)
+        self._run_like_runtime(interpreter, module_path, entry.name, action, text.encode(), note)
 
     @work(thread=True, exclusive=True, group="runtime")
     def _run_like_runtime(
-        self, interpreter: str, module_path: Path, plugin: str, action: str, body: bytes
+        self,
+        interpreter: str,
+        module_path: Path,
+        plugin: str,
+        action: str,
+        body: bytes,
+        note: str | None,
     ) -> None:
         report = run_like_runtime(interpreter, module_path, action, body).report()
+        if note is not None:  # a missing package there would look like a broken plugin
+            report = f"note: {note}\n\n".encode() + report
         title = f"ARO runtime · {sanitize_line(plugin)} · {sanitize_line(action)}"
 
         def read_slice(offset: int, length: int) -> bytes:
