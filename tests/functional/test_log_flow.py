@@ -337,3 +337,20 @@ async def test_saving_over_a_file_asks_first_and_a_folder_is_refused(tmp_path: P
         await pilot.press("enter", "enter")
         await wait_until(pilot, lambda: precious.read_bytes() != b"precious\n", "replaced")
         assert precious.read_bytes() == app.exchange_log.response_bytes(1)
+
+
+async def test_runtime_notes_taller_than_their_space_scroll_rather_than_being_cut(
+    tmp_path: Path,
+) -> None:
+    """At 80x24 the second note was cut off with no sign that there was more."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _show_big_answer(app, pilot, 100_000)
+        box = app.main_screen.query_one("#response-note-box")
+        note = str(app.main_screen.query_one("#response-note").render())
+        assert note.count("⚠ ARO runtime:") == 2  # printed at import; fills the pipe
+        assert box.max_scroll_y > 0 and box.show_vertical_scrollbar
+        box.focus()  # Tab reaches it too
+        await pilot.press("end")
+        await pilot.pause()
+        assert box.scroll_y == box.max_scroll_y

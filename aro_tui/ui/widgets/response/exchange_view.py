@@ -9,7 +9,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Log, Static, TextArea
 
 from aro_tui.core.sanitize import sanitize_line
@@ -51,7 +51,10 @@ class ResponsePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="response-card")
-        yield Static(id="response-note")
+        # Notes taller than their share of the pane scroll (Tab reaches them), a scrollbar
+        # saying there is more; a plain Static cut them off with no sign.
+        with VerticalScroll(id="response-note-box"):
+            yield Static(id="response-note")
         yield BodyView(id="response-text")
 
     def show_card(self, card: Text | None) -> None:
