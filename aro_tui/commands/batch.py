@@ -125,7 +125,10 @@ def _quantile(values: list[float], fraction: float) -> float | None:
 
 
 def _ms(value: object) -> str:
-    return f"{value:.3g} ms" if isinstance(value, float) else "-"
+    """Three significant digits, without an exponent: 0.0206, 195, 3,350 (not 3.35e+03)."""
+    if not isinstance(value, float):
+        return "-"
+    return f"{value:,.0f} ms" if value >= 1000 else f"{value:.3g} ms"
 
 
 def result_line(index: int, line_number: int, exchange: Exchange) -> bytes:

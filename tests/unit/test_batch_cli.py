@@ -354,3 +354,14 @@ async def test_lines_split_across_reads_keep_their_numbers() -> None:
 
     batches = [batch async for batch in input_lines(pieces())]
     assert [line for batch in batches for line in batch] == [(1, b'{"a": 1}'), (4, b'{"b": 2}')]
+
+
+def test_the_summary_writes_long_latencies_without_an_exponent() -> None:
+    """A 40 s model call read "latency p50 3.35e+03 ms"."""
+    from aro_tui.commands.batch import BatchSummary
+
+    summary = BatchSummary(count=3, ok=3, latencies_ms=[3350.0, 5500.0, 0.0206], wall_s=9.0)
+    text = summary.text()
+    assert "latency p50 3,350 ms, p95 5,500 ms" in text
+    fast = BatchSummary(count=1, ok=1, latencies_ms=[0.0206], wall_s=1.0).text()
+    assert "latency p50 0.0206 ms" in fast
