@@ -193,3 +193,41 @@ async def test_focus_keys_take_the_keys_typed_after_them(tmp_path: Path) -> None
         await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "noop started")
         assert isinstance(app.focused, ActionList)
         assert app.main_screen.current_plugin == "noop"
+
+
+async def test_keys_typed_after_choosing_an_action_edit_that_actions_input(
+    tmp_path: Path,
+) -> None:
+    """Enter on an action, then ctrl+a and new text typed at once: the ctrl+a went to the
+    action list and the text into the old input (or the chosen action's input, loaded late,
+    replaced it)."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        actions = screen.query_one(ActionList)
+        actions.focus()
+        await pilot.pause()
+        names = [option.id for option in actions.options]
+        assert names.index("hash") > 0
+        downs = ["down"] * names.index("hash")
+        _keys_read_at_once(app, "home", *downs, "enter", "ctrl+a", *'{"text": "typed"}')
+        await wait_until(pilot, lambda: screen.current_action == "hash", "hash chosen")
+        await pilot.pause(0.3)
+        editor = screen.query_one(InputEditor)
+        assert editor.text == '{"text": "typed"}'
+        assert app.focused is editor.text_area
+
+
+async def test_editor_keys_typed_at_once_apply_in_order(tmp_path: Path) -> None:
+    """ctrl+a then new text typed at once put the text before the old input (the select-all
+    binding ran after the characters); a backspace could land after the next character."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("f2")
+        editor = app.main_screen.query_one(InputEditor)
+        editor.text_area.load_text('{"text": "old"}')
+        _keys_read_at_once(app, "ctrl+a", *'{"abc"', "backspace", "backspace", "X")
+        await wait_until(pilot, lambda: "X" in editor.text, "the typing")
+        assert editor.text == '{"abX'

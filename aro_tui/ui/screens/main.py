@@ -209,6 +209,9 @@ class MainScreen(ExchangeDetailPanes):
         self.query_one("#response-pane").border_title = "Response"
         self.query_one("#stderr").border_title = "stderr"
         self.query_one("#telemetry").border_title = "Memory · calls · model cache"
+        actions = self.query_one(ActionList)
+        actions.on_highlight = self.select_action
+        actions.on_choose = self.action_focus_input
         if not self.aro.read_only:
             self.start_telemetry()
             self.watch_sources()
@@ -244,13 +247,9 @@ class MainScreen(ExchangeDetailPanes):
             self.start_plugin(entry.name)
         self.query_one(ActionList).focus()
 
-    @on(OptionList.OptionHighlighted, "#actions")
-    def _action_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        self.select_action(event.option.id)
-
     @on(OptionList.OptionSelected, "#actions")
     def _action_chosen(self) -> None:
-        self.query_one("#input-text").focus()
+        self.focus_now(self.query_one("#input-text"))  # a click (Enter is handled at once)
 
     def select_plugin(self, name: str | None) -> None:
         """Show ``name``'s actions (and keep the current action when it has it)."""

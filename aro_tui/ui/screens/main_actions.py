@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.screen import Screen
-from textual.widgets import OptionList
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess, PluginStartError, PluginState
@@ -304,12 +303,11 @@ class ExchangeActions(Screen[None]):
         if selected is None:
             return
         plugin, action, request = selected
-        # The action list's highlight moves to ``action`` without loading its remembered
-        # input over the request (its highlight message would, after this returns).
-        with self.prevent(OptionList.OptionHighlighted):
-            self.select_plugin(plugin)
-            self.current_action = action
-            self._refresh_actions(action)
+        self.select_plugin(plugin)
+        # The list's highlight moves to ``action`` without loading its remembered input:
+        # select_action leaves the current action's input alone.
+        self.current_action = action
+        self._refresh_actions(action)
         editor = self.query_one(InputEditor)
         editor.border_title = f"Input · {sanitize_line(action)}"
         editor.load(request.decode("utf-8", "replace"), f"request #{self.shown_number}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -49,6 +50,20 @@ class JsonTextArea(TextArea):
     def action_clear(self) -> None:
         """Delete all the text (one undo step brings it back)."""
         self.clear()
+
+    async def _on_key(self, event: events.Key) -> None:
+        """Run this editor's own bindings here, in order with the characters typed around
+        them. Textual runs a (non-priority) binding only once the key has come back to the
+        app from the widget, by which time the widget may have inserted the characters typed
+        after it: ctrl+a then new text, typed at once, put the text before the old input and
+        selected everything after; backspace could land after the next character."""
+        bindings = self._bindings.key_to_bindings.get(event.key)
+        if not bindings or self.read_only:
+            return  # TextArea's handler (inserting text) runs next
+        event.stop()
+        event.prevent_default()
+        self._restart_blink()
+        await self.run_action(bindings[0].action)
 
 
 def editor_bindings() -> list[BindingType]:

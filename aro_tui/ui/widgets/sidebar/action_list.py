@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -19,11 +20,57 @@ from aro_tui.core.sanitize import sanitize, sanitize_line
 
 
 class ActionList(OptionList):
-    """Action names; the docstrings live in :class:`ActionDoc`."""
+    """Action names; the docstrings live in :class:`ActionDoc`.
+
+    Keys typed after Enter go to the chosen action's input, in order: the moving keys are
+    priority bindings, which the app runs as it reads each key (an ordinary binding runs
+    only once the key has come back from this list, after the app has already sent it the
+    keys typed next), and the screen learns of a highlight or a choice through
+    ``on_highlight`` and ``on_choose``, not through the messages ``OptionList`` posts. Enter,
+    ctrl+a and new text typed at once: the ctrl+a went to this list and the text into the old
+    input, or the chosen action's input, loaded late, replaced it.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("i,e", "screen.focus_input", "Edit input", id="actions.edit"),
+        *(
+            Binding(key, action, "Move", id="actions.move", show=False, priority=True)
+            for key, action in (
+                ("up", "cursor_up"),
+                ("down", "cursor_down"),
+                ("home", "first"),
+                ("end", "last"),
+                ("pageup", "page_up"),
+                ("pagedown", "page_down"),
+            )
+        ),
+        Binding(
+            "enter",
+            "select",
+            "Choose: edit its input",
+            id="actions.choose",
+            show=False,
+            priority=True,
+        ),
     ]
+
+    on_highlight: Callable[[str], None] | None = None
+    """Called with an action's name as soon as it is highlighted."""
+    on_choose: Callable[[], None] | None = None
+    """Called when Enter chooses the highlighted action."""
+
+    def watch_highlighted(self, highlighted: int | None) -> None:
+        """Scroll to it and post the message as ``OptionList`` does; tell the screen now."""
+        super().watch_highlighted(highlighted)
+        name = self.highlighted_name
+        if name is not None and self.on_highlight is not None:
+            self.on_highlight(name)
+
+    def action_select(self) -> None:
+        """Choose the highlighted action: the screen moves to its input before the next key."""
+        super().action_select()
+        if self.highlighted is not None and self.on_choose is not None:
+            self.on_choose()
 
     def show_actions(self, actions: list[tuple[str, str | None]], keep: str | None) -> None:
         """Fill the list, keeping ``keep`` highlighted when it is still there."""
