@@ -9,6 +9,8 @@ import math
 import os
 from typing import TYPE_CHECKING
 
+import orjson
+
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
@@ -75,3 +77,22 @@ class ClosedStdout(io.RawIOBase):
             return memoryview(data).nbytes
         self.error = stdout_closed()
         raise self.error
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+"""What Windows editors put before a UTF-8 file's text; JSON does not allow it there."""
+
+
+def json_input_problem(data: bytes) -> str | None:
+    """Why ``data`` cannot be sent as an action's input (None when it is JSON text): bytes
+    that are not UTF-8 are named with their offset, where orjson said only "str is not valid
+    UTF-8: surrogates not allowed"."""
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return f"is not UTF-8: byte 0x{data[bad.start]:02x} at offset {bad.start}"
+        return f"is not valid JSON: {error}"
+    return None

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from aro_tui.commands import OutputFile, stdout_closed
+from aro_tui.commands import UTF8_BOM, OutputFile, json_input_problem, stdout_closed
 from aro_tui.commands.call import (
     EXIT_OK,
     EXIT_PLUGIN_ERROR,
@@ -343,10 +343,11 @@ async def run_inputs(
     first_index = 0
     while (lines := await next_lines()) is not None:
         for index, (line_number, line) in enumerate(lines, start=first_index):
-            try:
-                orjson.loads(line)
-            except orjson.JSONDecodeError as error:
-                message = f"line {line_number} is not valid JSON: {error}"
+            if line_number == 1:
+                line = line.removeprefix(UTF8_BOM)  # a file saved on Windows
+            problem = json_input_problem(line)
+            if problem is not None:
+                message = f"line {line_number} {problem}"
                 window.append(
                     (index, line_number, error_line(index, line_number, "invalid_input", message))
                 )

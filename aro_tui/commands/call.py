@@ -11,9 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import orjson
-
-from aro_tui.commands import seconds
+from aro_tui.commands import UTF8_BOM, json_input_problem, seconds
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.sanitize import sanitize, sanitize_line
 
@@ -203,11 +201,10 @@ def read_input(text: str) -> bytes:
     elif stdin is None:
         raise UsageError("- reads INPUT_JSON from stdin, which is closed")
     else:
-        data = stdin.buffer.read()
-    try:
-        orjson.loads(data)
-    except orjson.JSONDecodeError as error:
-        raise UsageError(f"INPUT_JSON is not valid JSON: {error}") from None
+        data = stdin.buffer.read().removeprefix(UTF8_BOM)  # a file saved on Windows
+    problem = json_input_problem(data)
+    if problem is not None:
+        raise UsageError(f"INPUT_JSON {problem}")
     return data.strip()
 
 

@@ -365,3 +365,15 @@ def test_the_summary_writes_long_latencies_without_an_exponent() -> None:
     assert "latency p50 3,350 ms, p95 5,500 ms" in text
     fast = BatchSummary(count=1, ok=1, latencies_ms=[0.0206], wall_s=1.0).text()
     assert "latency p50 0.0206 ms" in fast
+
+
+def test_a_bom_first_and_bytes_that_are_not_utf8_are_read_as_such(tmp_path: Path) -> None:
+    inputs = tmp_path / "windows.jsonl"
+    inputs.write_bytes(b'\xef\xbb\xbf{"n": 1}\r\n{"n": "\xff"}\r\n{"n": 3}\r\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", FAULTY, "echo", str(inputs), "-o", str(out)]) == 1
+    first, bad, third = _results(out)
+    assert (first["status"], first["response"]) == ("ok", {"n": 1})
+    assert bad["status"] == "invalid_input"
+    assert bad["error"] == "line 2 is not UTF-8: byte 0xff at offset 7"
+    assert third["status"] == "ok"

@@ -341,3 +341,24 @@ def test_a_plugins_folder_that_does_not_exist_is_named(
     missing = tmp_path / "nowhere"
     assert main(["call", "--plugins-dir", str(missing), "faulty", "echo", "{}"]) == 2
     assert f"no plugin 'faulty': {missing} does not exist" in capfd.readouterr().err
+
+
+def test_input_that_is_not_utf8_names_the_byte_and_a_bom_is_taken(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """orjson said only "str is not valid UTF-8: surrogates not allowed"; a file saved on
+    Windows (a UTF-8 BOM first) was refused."""
+    for data, status, expected in (
+        (b'{"a": "\xff"}', 2, "INPUT_JSON is not UTF-8: byte 0xff at offset 7"),
+        (b'\xef\xbb\xbf{"a": 1}\r\n', 0, ""),
+    ):
+        process = subprocess.run(
+            [sys.executable, "-m", "aro_tui", "call", FAULTY, "echo", "-"],
+            input=data,
+            capture_output=True,
+            cwd=REPO,
+            timeout=60,
+        )
+        assert process.returncode == status, process.stderr
+        assert expected.encode() in process.stderr
+    assert process.stdout == b'{"a": 1}\n'
