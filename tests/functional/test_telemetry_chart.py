@@ -250,3 +250,13 @@ async def test_real_plugin_load_rises_in_the_chart_and_appears_in_the_cache_tabl
         assert not sampler.running  # unmounting the panel stopped the thread
     finally:
         await plugin.stop()
+
+
+def test_memory_under_a_mebibyte_is_not_shown_as_zero() -> None:
+    """The cache table showed a 170 KB model as "0 MiB"."""
+    from aro_tui.ui.widgets.telemetry.chart import format_bytes
+
+    assert format_bytes(170_000) == "166 KiB"
+    assert format_bytes(0) == "0 MiB"
+    assert format_bytes(312 * 1024**2) == "312 MiB"
+    assert format_bytes(1.5 * 1024**3) == "1.5 GiB"
