@@ -260,3 +260,17 @@ def test_memory_under_a_mebibyte_is_not_shown_as_zero() -> None:
     assert format_bytes(0) == "0 MiB"
     assert format_bytes(312 * 1024**2) == "312 MiB"
     assert format_bytes(1.5 * 1024**3) == "1.5 GiB"
+
+
+async def test_a_load_and_an_unload_in_one_column_are_both_marked() -> None:
+    """The last one drawn won: a load then a restart within a second read as an unload with
+    no load before it."""
+    panel = _scenario(NoGpu("no GPU here"), with_calls=True)  # the model loads at 28 s
+    unload = _exchange(6, "restart", 28.1, 0.1, (1200 * MIB, 300 * MIB))
+    panel.tracker.update("plug", {"loaded": []}, unload, panel.samples)
+    app = TelemetryApp(panel)
+    async with app.run_test(size=SIZE) as pilot:
+        await _fix_axis(pilot)
+        chart = str(panel.chart.render())
+        models = next(line for line in chart.splitlines() if line.lstrip().startswith("models"))
+        assert "⇕" in models and "▼" not in models

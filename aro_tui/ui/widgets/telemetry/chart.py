@@ -298,9 +298,14 @@ class MemoryChart(Widget):
             column = column_of(event.t)
             if event.kind == "load":
                 flagged = event.duplicate_of or event.times_loaded > 1
-                cells[column] = ("◆" if flagged else "▲", "memory-chart--load")
+                cell = ("◆" if flagged else "▲", "memory-chart--load")
             else:
-                cells[column] = ("▼", "memory-chart--unload")
+                cell = ("▼", "memory-chart--unload")
+            if cells[column][0] not in {" ", cell[0]}:
+                # Loads and unloads in one column: the last one drawn hid the others (an
+                # unload with no load before it, after a load and a restart within a second).
+                cell = ("⇕", "memory-chart--load")
+            cells[column] = cell
         row = Text(f"{'models':>8}  ", style=self._style("memory-chart--axis"), end="")
         for glyph, component in cells:
             row.append(glyph, self._style(component))
