@@ -231,3 +231,18 @@ async def test_editor_keys_typed_at_once_apply_in_order(tmp_path: Path) -> None:
         _keys_read_at_once(app, "ctrl+a", *'{"abc"', "backspace", "backspace", "X")
         await wait_until(pilot, lambda: "X" in editor.text, "the typing")
         assert editor.text == '{"abX'
+
+
+async def test_keys_typed_after_choosing_a_plugin_pick_its_action(tmp_path: Path) -> None:
+    """Down and Enter typed right after Enter on a plugin moved the plugin list instead."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("f4")
+        _keys_read_at_once(app, "enter", "down", "enter", "ctrl+a", *'{"x": 1}')
+        editor = screen.query_one(InputEditor)
+        await wait_until(pilot, lambda: "x" in editor.text, "the typing")
+        assert screen.query_one(ActionList).highlighted == 1
+        assert screen.current_action == screen.query_one(ActionList).highlighted_name
+        assert editor.text == '{"x": 1}' and app.focused is editor.text_area

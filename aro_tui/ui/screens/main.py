@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, OptionList, Static, TextArea
+from textual.widgets import Footer, Input, Static, TextArea
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginState
@@ -212,6 +212,9 @@ class MainScreen(ExchangeDetailPanes):
         actions = self.query_one(ActionList)
         actions.on_highlight = self.select_action
         actions.on_choose = self.action_focus_input
+        plugin_list = self.query_one(PluginList)
+        plugin_list.on_highlight = self.select_plugin
+        plugin_list.on_choose = self._plugin_chosen
         if not self.aro.read_only:
             self.start_telemetry()
             self.watch_sources()
@@ -229,27 +232,19 @@ class MainScreen(ExchangeDetailPanes):
 
     # -- selection ---------------------------------------------------------------------------
 
-    @on(OptionList.OptionHighlighted, "#plugins")
-    def _plugin_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        self.select_plugin(event.option.id)
-
     def show_banner(self, text: str) -> None:
         """Show the read-only banner above everything."""
         banner = self.query_one("#banner", Static)
         banner.update(text)
         self.add_class("-read-only")
 
-    @on(OptionList.OptionSelected, "#plugins")
-    def _plugin_chosen(self, event: OptionList.OptionSelected) -> None:
-        entry = self.aro.registry.get(event.option.id)
+    def _plugin_chosen(self) -> None:
+        """Enter (or a click) on a plugin: start it, and go to its actions."""
+        entry = self.aro.registry.get(self.query_one(PluginList).highlighted_name)
         autostart = self.aro.config.autostart and not self.aro.read_only
         if entry is not None and entry.process is not None and autostart:
             self.start_plugin(entry.name)
-        self.query_one(ActionList).focus()
-
-    @on(OptionList.OptionSelected, "#actions")
-    def _action_chosen(self) -> None:
-        self.focus_now(self.query_one("#input-text"))  # a click (Enter is handled at once)
+        self.focus_now(self.query_one(ActionList))
 
     def select_plugin(self, name: str | None) -> None:
         """Show ``name``'s actions (and keep the current action when it has it)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -13,64 +12,19 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Size
 from textual.widget import Widget
-from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from aro_tui.core.sanitize import sanitize, sanitize_line
+from aro_tui.ui.widgets.sidebar.ordered_list import OrderedOptionList, moving_bindings
 
 
-class ActionList(OptionList):
-    """Action names; the docstrings live in :class:`ActionDoc`.
-
-    Keys typed after Enter go to the chosen action's input, in order: the moving keys are
-    priority bindings, which the app runs as it reads each key (an ordinary binding runs
-    only once the key has come back from this list, after the app has already sent it the
-    keys typed next), and the screen learns of a highlight or a choice through
-    ``on_highlight`` and ``on_choose``, not through the messages ``OptionList`` posts. Enter,
-    ctrl+a and new text typed at once: the ctrl+a went to this list and the text into the old
-    input, or the chosen action's input, loaded late, replaced it.
-    """
+class ActionList(OrderedOptionList):
+    """Action names; the docstrings live in :class:`ActionDoc`. Enter moves to the input."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("i,e", "screen.focus_input", "Edit input", id="actions.edit"),
-        *(
-            Binding(key, action, "Move", id="actions.move", show=False, priority=True)
-            for key, action in (
-                ("up", "cursor_up"),
-                ("down", "cursor_down"),
-                ("home", "first"),
-                ("end", "last"),
-                ("pageup", "page_up"),
-                ("pagedown", "page_down"),
-            )
-        ),
-        Binding(
-            "enter",
-            "select",
-            "Choose: edit its input",
-            id="actions.choose",
-            show=False,
-            priority=True,
-        ),
+        *moving_bindings("actions", "Choose: edit its input"),
     ]
-
-    on_highlight: Callable[[str], None] | None = None
-    """Called with an action's name as soon as it is highlighted."""
-    on_choose: Callable[[], None] | None = None
-    """Called when Enter chooses the highlighted action."""
-
-    def watch_highlighted(self, highlighted: int | None) -> None:
-        """Scroll to it and post the message as ``OptionList`` does; tell the screen now."""
-        super().watch_highlighted(highlighted)
-        name = self.highlighted_name
-        if name is not None and self.on_highlight is not None:
-            self.on_highlight(name)
-
-    def action_select(self) -> None:
-        """Choose the highlighted action: the screen moves to its input before the next key."""
-        super().action_select()
-        if self.highlighted is not None and self.on_choose is not None:
-            self.on_choose()
 
     def show_actions(self, actions: list[tuple[str, str | None]], keep: str | None) -> None:
         """Fill the list, keeping ``keep`` highlighted when it is still there."""
@@ -79,13 +33,6 @@ class ActionList(OptionList):
         names = [name for name, _ in actions]
         if names:
             self.highlighted = names.index(keep) if keep in names else 0
-
-    @property
-    def highlighted_name(self) -> str | None:
-        """The highlighted action's name."""
-        if self.highlighted is None:
-            return None
-        return self.get_option_at_index(self.highlighted).id
 
 
 _BULLET = re.compile(r"(?:[-*•]|\d+[.)]|[\w.-]+:)\s+")

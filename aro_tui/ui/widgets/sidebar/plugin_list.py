@@ -6,11 +6,11 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from aro_tui.core.sanitize import sanitize_line, shorten
 from aro_tui.ui.registry import PluginEntry
+from aro_tui.ui.widgets.sidebar.ordered_list import OrderedOptionList, moving_bindings
 
 STATE_GLYPHS = {
     "stopped": ("○", "dim"),
@@ -71,7 +71,7 @@ def plugin_prompt(
     return text
 
 
-class PluginList(OptionList):
+class PluginList(OrderedOptionList):
     """Plugins found by discovery; Enter starts the highlighted one and goes to its actions.
 
     Stopping and restarting take shift (S, R): letters typed here by mistake (the editor
@@ -82,6 +82,7 @@ class PluginList(OptionList):
         Binding("s", "lifecycle('start_selected')", "Start", id="plugin.start"),
         Binding("S", "lifecycle('stop_selected')", "Stop", id="plugin.stop"),
         Binding("R", "lifecycle('restart_plugin')", "Restart", id="plugin.restart", show=False),
+        *moving_bindings("plugins", "Start, go to actions"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -143,10 +144,3 @@ class PluginList(OptionList):
             self.replace_option_prompt(entry.name, prompt)
         except Exception:  # the option may be gone after a rescan
             return
-
-    @property
-    def highlighted_name(self) -> str | None:
-        """The name of the highlighted plugin."""
-        if self.highlighted is None:
-            return None
-        return self.get_option_at_index(self.highlighted).id
