@@ -7,6 +7,7 @@ import errno
 import io
 import math
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -96,3 +97,11 @@ def json_input_problem(data: bytes) -> str | None:
             return f"is not UTF-8: byte 0x{data[bad.start]:02x} at offset {bad.start}"
         return f"is not valid JSON: {error}"
     return None
+
+
+def path_argument(text: str) -> Path:
+    """An argparse type for a path: an empty one is refused (``Path("")`` is the current
+    folder, so ``check ""`` quietly checked whatever folder the shell was in)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (leave the option out for the default)")
+    return Path(text)

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from aro_tui.commands import UTF8_BOM, OutputFile, json_input_problem, stdout_closed
+from aro_tui.commands import UTF8_BOM, OutputFile, json_input_problem, path_argument, stdout_closed
 from aro_tui.commands.call import (
     EXIT_OK,
     EXIT_PLUGIN_ERROR,
@@ -49,7 +49,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "no total)",
     )
     parser.add_argument(
-        "-o", "--output", type=Path, metavar="OUT.jsonl", help="results file (default: stdout)"
+        "-o",
+        "--output",
+        type=path_argument,
+        metavar="OUT.jsonl",
+        help="results file (default: stdout)",
     )
     parser.add_argument(
         "--concurrency",

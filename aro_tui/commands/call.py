@@ -8,10 +8,9 @@ import atexit
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from aro_tui.commands import UTF8_BOM, json_input_problem, seconds
+from aro_tui.commands import UTF8_BOM, json_input_problem, path_argument, seconds
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.sanitize import sanitize, sanitize_line
 
@@ -53,13 +52,13 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", metavar="ACTION", help="the action to call")
     parser.add_argument(
         "--plugins-dir",
-        type=Path,
+        type=path_argument,
         metavar="DIR",
         help="where to look PLUGIN up; default: ./Plugins if present, else the bundled plugins",
     )
     parser.add_argument(
         "--python",
-        type=Path,
+        type=path_argument,
         metavar="EXE",
         help="interpreter for plugins without their own .venv (default: this Python)",
     )

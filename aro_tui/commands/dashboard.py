@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from aro_tui.commands import seconds
+from aro_tui.commands import path_argument, seconds
 from aro_tui.core.plugins.discovery import DiscoveryError, discover, resolve_search_path
 
 
@@ -16,9 +15,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aro-tui",
         description="Open the dashboard on PATH (default: ./Plugins, else the bundled plugins).",
     )
-    parser.add_argument("path", nargs="?", type=Path, help="an app folder or a plugins folder")
     parser.add_argument(
-        "--python", type=Path, help="interpreter for plugins without their own .venv"
+        "path", nargs="?", type=path_argument, help="an app folder or a plugins folder"
+    )
+    parser.add_argument(
+        "--python", type=path_argument, help="interpreter for plugins without their own .venv"
     )
     parser.add_argument(
         "--timeout",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from aro_tui.commands import path_argument
 from aro_tui.core.plugins.discovery import Discovery, DiscoveryError, discover, resolve_search_path
 from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.plugins.naming import full_function_name
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.add_argument(
             "path",
             nargs="?",
-            type=Path,
+            type=path_argument,
             metavar="PATH",
             help="an app folder (its Plugins/ is used), a plugins folder or one plugin "
             "folder; default: ./Plugins if present, else the bundled plugins",
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.add_argument("--json", action="store_true", help="print stable JSON instead")
         parser.add_argument(
             "--python",
-            type=Path,
+            type=path_argument,
             metavar="EXE",
             help="interpreter for plugins without their own .venv (default: this Python)",
         )

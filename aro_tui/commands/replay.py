@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aro_tui.commands import seconds
+from aro_tui.commands import path_argument, seconds
 from aro_tui.commands.call import (
     EXIT_USAGE,
     UsageError,
@@ -56,12 +56,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--plugins-dir",
-        type=Path,
+        type=path_argument,
         metavar="DIR",
         help="where to find the plugins now (default: the session's, else the usual search)",
     )
     parser.add_argument(
-        "--python", type=Path, metavar="EXE", help="interpreter for plugins without a .venv"
+        "--python",
+        type=path_argument,
+        metavar="EXE",
+        help="interpreter for plugins without a .venv",
     )
     parser.add_argument(
         "--timeout", type=seconds, default=300.0, metavar="SECONDS", help="per-call timeout"

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aro_tui.commands import path_argument
 from aro_tui.core.sizes import format_size
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def add_sessions_dir_argument(parser: argparse.ArgumentParser) -> None:
     """``--sessions-dir``, shared with ``replay``."""
     parser.add_argument(
         "--sessions-dir",
-        type=Path,
+        type=path_argument,
         metavar="DIR",
         help="where sessions are kept (default: $XDG_DATA_HOME/aro-tui/sessions)",
     )
@@ -62,11 +63,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--plugins-dir",
-        type=Path,
+        type=path_argument,
         metavar="DIR",
         help="plugins to replay against (default: the recorded folder, else the usual search)",
     )
-    parser.add_argument("--python", type=Path, help="interpreter for plugins without a .venv")
+    parser.add_argument(
+        "--python", type=path_argument, help="interpreter for plugins without a .venv"
+    )
     parser.set_defaults(func=run_open)
 
 

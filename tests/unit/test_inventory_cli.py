@@ -222,3 +222,22 @@ def test_check_through_a_real_subprocess(mixed: Path) -> None:
     )
     assert missing.returncode == 2
     assert "does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["check", ""],
+        ["list", "--json", ""],
+        ["call", "--plugins-dir", "", "noop", "echo", "{}"],
+        ["sessions", "--sessions-dir", ""],
+    ],
+)
+def test_an_empty_path_is_a_usage_error(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``check ""`` quietly checked the current folder (``Path("")`` is ``.``)."""
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+    assert exited.value.code == 2
+    assert "an empty path (leave the option out for the default)" in capsys.readouterr().err
