@@ -159,6 +159,10 @@ class AroApp(App[None]):
         The shutdown is a message, queued behind whatever the app has still to handle. So a
         second signal, or the first one still unheeded after ``SIGNAL_EXIT_GRACE_S``, ends
         the app at once (from a thread: the loop may be busy for a long while)."""
+        if not self.is_running:  # left behind by an app that ended without unmounting
+            signal.signal(number, self._previous_handlers.pop(number, signal.SIG_DFL))
+            signal.raise_signal(number)
+            return
         if self._exit_signal is not None:
             self._exit_now(number)
             return

@@ -167,3 +167,28 @@ def test_a_signal_ends_the_dashboard_even_behind_a_long_backlog_of_keys(tmp_path
         time.sleep(1.0)
 
     assert _signal_the_dashboard(tmp_path, signal.SIGTERM, type_a_lot) < 15
+
+
+async def test_a_handler_left_by_an_app_that_is_not_running_hands_the_signal_on(
+    tmp_path: Path,
+) -> None:
+    """Handlers are process-wide: one left behind by an app that ended without unmounting
+    (a test that failed part way) must not swallow ctrl+c from then on."""
+    from helpers import BUNDLED, make_app
+
+    received: list[int] = []
+
+    def before(number: int, frame: object) -> None:
+        received.append(number)
+
+    original = signal.signal(signal.SIGINT, before)
+    app = make_app(tmp_path, BUNDLED)
+    try:
+        app._watch_exit_signals(True)
+        assert signal.getsignal(signal.SIGINT) is not before
+        signal.raise_signal(signal.SIGINT)
+        assert received == [signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is before
+    finally:
+        app._watch_exit_signals(False)
+        signal.signal(signal.SIGINT, original)
