@@ -246,3 +246,53 @@ async def test_keys_typed_after_choosing_a_plugin_pick_its_action(tmp_path: Path
         assert screen.query_one(ActionList).highlighted == 1
         assert screen.current_action == screen.query_one(ActionList).highlighted_name
         assert editor.text == '{"x": 1}' and app.focused is editor.text_area
+
+
+async def test_a_plugin_key_acts_on_the_plugin_highlighted_when_it_was_typed(
+    tmp_path: Path,
+) -> None:
+    """S then Down typed at once stopped the plugin below: the moving keys overtook S."""
+    app = make_app(tmp_path, BUNDLED, TEST_PLUGINS / "noop")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("f4")
+        _keys_read_at_once(app, "S", "down")
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "stopped", "text stopped")
+        assert app.main_screen.current_plugin == "noop"
+        assert plugin_state(app, "noop") == "stopped"  # never started, never stopped
+
+
+async def test_log_keys_act_on_the_row_the_cursor_was_on_and_hand_on_the_typing(
+    tmp_path: Path,
+) -> None:
+    """Up then r reran the exchange below; e then new text sent the text to the log."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        for number, text in ((1, "first"), (2, "second")):
+            screen.drafts[(TEXT, "hash")] = (f'{{"text": "{text}"}}', "draft")
+            screen.run_plugin_action(TEXT, "hash")
+            await wait_until(pilot, lambda: screen.shown_number == number, f"#{number}")  # noqa: B023
+        await pilot.press("f3")
+        _keys_read_at_once(app, "up", "r")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 3, "the rerun")
+        assert app.exchange_log.request_bytes(3) == b'{"text": "first"}'
+        await wait_until(pilot, lambda: screen.shown_number == 3, "#3")
+        await pilot.press("f3")
+        _keys_read_at_once(app, "up", "e", "ctrl+a", *'{"text": "typed"}')
+        editor = screen.query_one(InputEditor)
+        await wait_until(pilot, lambda: "typed" in editor.text, "the typing")
+        assert editor.text == '{"text": "typed"}'
+
+
+async def test_text_typed_after_ctrl_t_lands_in_the_template(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("f2")
+        editor = app.main_screen.query_one(InputEditor)
+        editor.text_area.load_text('{"text": "old"}')
+        _keys_read_at_once(app, "ctrl+t", "X")
+        await wait_until(pilot, lambda: "X" in editor.text, "the typing")
+        assert editor.text.startswith("X{") and "old" not in editor.text

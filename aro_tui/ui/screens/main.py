@@ -86,7 +86,9 @@ class MainScreen(ExchangeDetailPanes):
         Binding("f7", "copy_response", "Copy", id="copy-response", priority=True, show=False),
         Binding("ctrl+f", "focus_filter", "Filter", id="filter", priority=True, show=False),
         Binding("ctrl+o", "export", "Export", id="export", show=False),
-        Binding("ctrl+t", "reset_input", "Template input", id="reset-input", show=False),
+        Binding(
+            "ctrl+t", "reset_input", "Template input", id="reset-input", show=False, priority=True
+        ),
         Binding(
             "f8",
             "toggle_telemetry",
@@ -215,6 +217,7 @@ class MainScreen(ExchangeDetailPanes):
         plugin_list = self.query_one(PluginList)
         plugin_list.on_highlight = self.select_plugin
         plugin_list.on_choose = self._plugin_chosen
+        self.query_one(ExchangeTable).on_row = self.row_highlighted
         if not self.aro.read_only:
             self.start_telemetry()
             self.watch_sources()
@@ -346,7 +349,12 @@ class MainScreen(ExchangeDetailPanes):
             self.drafts[(self.current_plugin, self.current_action)] = (editor.text, "draft")
 
     def action_reset_input(self) -> None:
-        """Replace the input with the template made from the action's docstring."""
+        """Replace the input with the template made from the action's docstring, once the
+        focused widget has handled the keys typed before this one (as ctrl+r does): as an
+        ordinary binding it ran after the keys typed next, and the template replaced them."""
+        self.after_keys_typed_before(self._reset_input)
+
+    def _reset_input(self) -> None:
         if self.current_plugin and self.current_action:
             self.drafts.pop((self.current_plugin, self.current_action), None)
         self._load_input(prefer_template=True)
@@ -355,7 +363,7 @@ class MainScreen(ExchangeDetailPanes):
         """Empty the input editor and focus it (ctrl+z brings the text back)."""
         editor = self.query_one(InputEditor)
         editor.text_area.action_clear()
-        editor.text_area.focus()
+        self.focus_now(editor.text_area)
 
     def action_focus_region(self, widget_id: str) -> None:
         """Focus the region whose widget has ``widget_id``."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.screen import Screen
+from textual.widget import Widget
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess, PluginStartError, PluginState
@@ -67,6 +69,10 @@ class ExchangeActions(Screen[None]):
         """Refill the action list, highlighting ``keep`` (defined by the layout)."""
         raise NotImplementedError
 
+    def focus_now(self, widget: Widget) -> None:
+        """Focus ``widget`` before the next key is read (defined by the layout)."""
+        raise NotImplementedError
+
     def say(self, message: str, severity: str = "information") -> None:
         """A notification; plugin text in it is sanitized and never read as markup."""
         level = severity if severity in {"information", "warning", "error"} else "information"
@@ -121,7 +127,7 @@ class ExchangeActions(Screen[None]):
         editor = self.query_one(InputEditor)
         problem = editor.validate()
         if problem is not None:
-            editor.text_area.focus()
+            self.focus_now(editor.text_area)
             self.say(problem.describe() + " — nothing was sent.", "error")
             return None
         self.aro.memory.remember(entry.name, self.current_action, editor.text)
@@ -136,11 +142,16 @@ class ExchangeActions(Screen[None]):
         before ctrl+r (or typed while the machine was busy) would be missing from what is
         sent, though the editor shows it a moment later.
         """
+        self.after_keys_typed_before(self._run_input)
+
+    def after_keys_typed_before(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once the focused widget has handled the keys it was sent before
+        the one now read (for a priority binding, which runs as its key is read)."""
         focused = self.app.focused
         if focused is None or focused is self:
-            self._run_input()
+            callback()
         else:
-            focused.call_later(self._run_input)
+            focused.call_later(callback)
 
     def _run_input(self) -> None:
         request = self._checked_request()
@@ -311,7 +322,7 @@ class ExchangeActions(Screen[None]):
         editor = self.query_one(InputEditor)
         editor.border_title = f"Input · {sanitize_line(action)}"
         editor.load(request.decode("utf-8", "replace"), f"request #{self.shown_number}")
-        editor.text_area.focus()
+        self.focus_now(editor.text_area)  # the keys typed next go to it
 
     # -- plugin lifecycle ---------------------------------------------------------------------
 

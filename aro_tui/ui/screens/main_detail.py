@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.sanitize import sanitize, sanitize_line
@@ -51,12 +50,11 @@ class ExchangeDetail:
 class ExchangeDetailPanes(SessionWiring):
     """Shows the exchange selected in the log; its bodies are prepared off the event loop."""
 
-    @on(DataTable.RowHighlighted, "#log-table")
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None and self.live_exchange is None:
-            number = int(event.row_key.value)
-            if number != self.shown_number:
-                self.show_exchange(number)
+    def row_highlighted(self, number: int) -> None:
+        """The log's cursor is on exchange ``number`` (called by the table as it moves, so a
+        key typed next acts on this one): show it, unless a call is running."""
+        if self.live_exchange is None and number != self.shown_number:
+            self.show_exchange(number)
 
     _detail_queued = False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -129,17 +130,57 @@ class ExchangeTable(DataTable[Text]):
             self.older = older
             self.anchor = anchor
 
+    # Every key here is a priority binding, run as the app reads it: an ordinary one runs only
+    # once the key has come back from the table, after the keys typed next (Up then r reran
+    # the exchange below; e then new text sent the text to the table as keys).
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "screen.rerun", "Rerun", id="log.rerun"),
-        Binding("e", "screen.edit_request", "Edit input", id="log.edit", show=False),
-        Binding("c", "screen.copy_response", "Copy", id="log.copy", show=False),
-        Binding("d", "screen.compare", "Diff", tooltip="Rerun and compare", id="log.compare"),
-        Binding("y", "screen.copy_command", "Copy cmd", id="log.copy_command", show=False),
-        Binding("O", "screen.export_log", "Export log", id="log.export_log", show=False),
-        Binding("x", "screen.view_all", "View all", id="log.view_all", show=False),
-        Binding("slash", "screen.focus_filter", "Filter", id="log.filter", show=False),
-        Binding("i", "screen.toggle_internal", "Internal calls", id="log.internal", show=False),
+        Binding("r", "screen.rerun", "Rerun", id="log.rerun", priority=True),
+        Binding("e", "screen.edit_request", "Edit input", id="log.edit", show=False, priority=True),
+        Binding("c", "screen.copy_response", "Copy", id="log.copy", show=False, priority=True),
+        Binding(
+            "d",
+            "screen.compare",
+            "Diff",
+            tooltip="Rerun and compare",
+            id="log.compare",
+            priority=True,
+        ),
+        Binding(
+            "y", "screen.copy_command", "Copy cmd", id="log.copy_command", show=False, priority=True
+        ),
+        Binding(
+            "O", "screen.export_log", "Export log", id="log.export_log", show=False, priority=True
+        ),
+        Binding("x", "screen.view_all", "View all", id="log.view_all", show=False, priority=True),
+        Binding(
+            "slash", "screen.focus_filter", "Filter", id="log.filter", show=False, priority=True
+        ),
+        Binding(
+            "i",
+            "screen.toggle_internal",
+            "Internal calls",
+            id="log.internal",
+            show=False,
+            priority=True,
+        ),
+        *(
+            Binding(key, action, id="log.move", show=False, priority=True, system=True)
+            for key, action in (
+                ("up", "cursor_up"),
+                ("down", "cursor_down"),
+                ("pageup", "page_up"),
+                ("pagedown", "page_down"),
+                ("home", "scroll_home"),
+                ("end", "scroll_end"),
+                ("ctrl+home", "scroll_top"),
+                ("ctrl+end", "scroll_bottom"),
+            )
+        ),
     ]
+
+    on_row: Callable[[int], None] | None = None
+    """Called with the exchange number under the cursor as soon as the cursor moves (the
+    ``RowHighlighted`` message came after the keys typed next)."""
 
     def __init__(self, *, max_rows: int, deterministic: bool, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING)
@@ -269,6 +310,12 @@ class ExchangeTable(DataTable[Text]):
             return False
         self.post_message(self.PageRequested(older, anchor))
         return True
+
+    def _highlight_row(self, row_index: int) -> None:
+        super()._highlight_row(row_index)
+        number = self.selected_number
+        if number is not None and self.on_row is not None:
+            self.on_row(number)
 
     def action_cursor_up(self) -> None:
         """Up, or the previous half window from the top row."""

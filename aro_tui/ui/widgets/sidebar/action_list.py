@@ -22,7 +22,7 @@ class ActionList(OrderedOptionList):
     """Action names; the docstrings live in :class:`ActionDoc`. Enter moves to the input."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("i,e", "screen.focus_input", "Edit input", id="actions.edit"),
+        Binding("i,e", "screen.focus_input", "Edit input", id="actions.edit", priority=True),
         *moving_bindings("actions", "Choose: edit its input"),
     ]
 

@@ -19,8 +19,9 @@ def moving_bindings(region: str, chosen: str) -> list[Binding]:
         ("pageup", "page_up"),
         ("pagedown", "page_down"),
     )
+    # system: the help leaves out the keys every list moves with, as before.
     moves = [
-        Binding(key, action, "Move", id=f"{region}.move", show=False, priority=True)
+        Binding(key, action, id=f"{region}.move", show=False, priority=True, system=True)
         for key, action in keys
     ]
     choose = Binding("enter", "select", chosen, id=f"{region}.choose", show=False, priority=True)
@@ -37,7 +38,8 @@ class OrderedOptionList(OptionList):
     choice through ``on_highlight`` and ``on_choose``, not through the messages ``OptionList``
     posts (handled later still). Enter on an action, ctrl+a and new text typed at once: the
     ctrl+a went to the list and the text into the old input, or the chosen action's input,
-    loaded late, replaced it.
+    loaded late, replaced it. A subclass's own keys must be priority bindings too, or the
+    moving keys typed after them overtake them (S then Up stopped the plugin above).
     """
 
     on_highlight: Callable[[str], None] | None = None

@@ -79,9 +79,18 @@ class PluginList(OrderedOptionList):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "lifecycle('start_selected')", "Start", id="plugin.start"),
-        Binding("S", "lifecycle('stop_selected')", "Stop", id="plugin.stop"),
-        Binding("R", "lifecycle('restart_plugin')", "Restart", id="plugin.restart", show=False),
+        # Priority, as the moving keys are (see OrderedOptionList): S then Up typed at once
+        # must stop the plugin highlighted when S was typed.
+        Binding("s", "lifecycle('start_selected')", "Start", id="plugin.start", priority=True),
+        Binding("S", "lifecycle('stop_selected')", "Stop", id="plugin.stop", priority=True),
+        Binding(
+            "R",
+            "lifecycle('restart_plugin')",
+            "Restart",
+            id="plugin.restart",
+            show=False,
+            priority=True,
+        ),
         *moving_bindings("plugins", "Start, go to actions"),
     ]
 
