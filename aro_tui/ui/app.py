@@ -159,7 +159,7 @@ class AroApp(App[None]):
         The shutdown is a message, queued behind whatever the app has still to handle. So a
         second signal, or the first one still unheeded after ``SIGNAL_EXIT_GRACE_S``, ends
         the app at once (from a thread: the loop may be busy for a long while)."""
-        if not self.is_running:  # left behind by an app that ended without unmounting
+        if loop.is_closed():  # left behind by an app that ended without unmounting
             signal.signal(number, self._previous_handlers.pop(number, signal.SIG_DFL))
             signal.raise_signal(number)
             return
@@ -184,9 +184,10 @@ class AroApp(App[None]):
         self._exit_for_signal()  # a signal that came while the app started
 
     def _exit_now(self, number: int) -> None:
-        """What the normal shutdown does, here and now, then leave with 128 + ``number``."""
-        if not self.is_running:
-            return
+        """What the normal shutdown does, here and now, then leave with 128 + ``number``.
+
+        Not skipped once the app has stopped running: its shutdown then still drains every
+        widget's queue (a backlog of typed keys took 16 s), with the plugins alive."""
         steps: list[Callable[[], object]] = [self.registry.kill_all_now, kill_runtime_calls]
         if self.recorder is not None:
             steps.append(functools.partial(self.recorder.close, timeout_s=5))

@@ -89,6 +89,8 @@ def _signal_the_dashboard(
     tmp_path: Path,
     number: int,
     before_signal: Callable[[int], None] = lambda main_fd: None,
+    *,
+    twice: bool = False,
 ) -> float:
     """Run the real dashboard in a pseudo-terminal on the spawner plugin, call
     ``before_signal`` with the terminal's fd, send ``number``; check that it exits with 128 +
@@ -125,6 +127,12 @@ def _signal_the_dashboard(
         shown_before_signal = len(screen)
         app.send_signal(number)
         signalled_s = time.monotonic()
+        if twice:  # a second signal once the first one's shutdown is under way
+            deadline_s = time.monotonic() + 10
+            while b"\x1b[?1049l" not in screen[shown_before_signal:]:
+                assert time.monotonic() < deadline_s, "the shutdown never began"
+                time.sleep(0.01)
+            app.send_signal(number)
         assert app.wait(timeout=60) == 128 + number
         took_s = time.monotonic() - signalled_s
         deadline_s = time.monotonic() + 10
@@ -145,6 +153,17 @@ def _signal_the_dashboard(
         os.close(main_fd)
 
 
+def _type_a_lot(main_fd: int) -> None:
+    """30,000 characters into the input editor, as a paste without bracketed paste types
+    them: the dashboard takes minutes to insert them one by one."""
+    os.write(main_fd, b"\x1bOQ")  # F2: the input editor
+    time.sleep(0.5)
+    typed = b"x" * 30_000
+    while typed:
+        typed = typed[os.write(main_fd, typed[:4096]) :]
+    time.sleep(1.0)
+
+
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_ends_the_dashboard_as_ctrl_q_does(tmp_path: Path, number: int) -> None:
     """kill (SIGTERM) or a closed terminal (SIGHUP): no plugin process is left, not even the
@@ -158,22 +177,27 @@ def test_a_signal_ends_the_dashboard_even_behind_a_long_backlog_of_keys(tmp_path
     one too). Now the dashboard ends within seconds of the first, plugins killed, terminal
     restored, recording closed."""
 
-    def type_a_lot(main_fd: int) -> None:
-        os.write(main_fd, b"\x1bOQ")  # F2: the input editor
-        time.sleep(0.5)
-        typed = b"x" * 30_000
-        while typed:
-            typed = typed[os.write(main_fd, typed[:4096]) :]
-        time.sleep(1.0)
-
-    assert _signal_the_dashboard(tmp_path, signal.SIGTERM, type_a_lot) < 15
+    assert _signal_the_dashboard(tmp_path, signal.SIGTERM, _type_a_lot) < 8
 
 
-async def test_a_handler_left_by_an_app_that_is_not_running_hands_the_signal_on(
+def test_a_second_signal_ends_a_busy_dashboard_at_once_and_still_cleans_up(
+    tmp_path: Path,
+) -> None:
+    """The second signal once met a shutdown already under way (Textual drains every queue
+    after it stops running, the typed keys included): it skipped the clean-up, the process
+    died of the signal itself, the plugin's workers kept running and the recording had no
+    end."""
+
+    assert _signal_the_dashboard(tmp_path, signal.SIGTERM, _type_a_lot, twice=True) < 8
+
+
+def test_a_handler_left_by_an_app_that_is_not_running_hands_the_signal_on(
     tmp_path: Path,
 ) -> None:
     """Handlers are process-wide: one left behind by an app that ended without unmounting
-    (a test that failed part way) must not swallow ctrl+c from then on."""
+    (its event loop is closed: a test that failed part way) must not swallow ctrl+c."""
+    import asyncio
+
     from helpers import BUNDLED, make_app
 
     received: list[int] = []
@@ -183,12 +207,17 @@ async def test_a_handler_left_by_an_app_that_is_not_running_hands_the_signal_on(
 
     original = signal.signal(signal.SIGINT, before)
     app = make_app(tmp_path, BUNDLED)
-    try:
+
+    async def install() -> None:
         app._watch_exit_signals(True)
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(install())
+        loop.close()
         assert signal.getsignal(signal.SIGINT) is not before
         signal.raise_signal(signal.SIGINT)
         assert received == [signal.SIGINT]
         assert signal.getsignal(signal.SIGINT) is before
     finally:
-        app._watch_exit_signals(False)
         signal.signal(signal.SIGINT, original)
