@@ -347,8 +347,8 @@ async def run_inputs(
     first_index = 0
     while (lines := await next_lines()) is not None:
         for index, (line_number, line) in enumerate(lines, start=first_index):
-            if line_number == 1:
-                line = line.removeprefix(UTF8_BOM)  # a file saved on Windows
+            # A file saved on Windows starts with one; files joined with cat, anywhere.
+            line = line.removeprefix(UTF8_BOM)
             problem = json_input_problem(line)
             if problem is not None:
                 message = f"line {line_number} {problem}"

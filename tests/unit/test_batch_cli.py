@@ -369,7 +369,8 @@ def test_the_summary_writes_long_latencies_without_an_exponent() -> None:
 
 def test_a_bom_first_and_bytes_that_are_not_utf8_are_read_as_such(tmp_path: Path) -> None:
     inputs = tmp_path / "windows.jsonl"
-    inputs.write_bytes(b'\xef\xbb\xbf{"n": 1}\r\n{"n": "\xff"}\r\n{"n": 3}\r\n')
+    bom = b"\xef\xbb\xbf"  # line 3's: another file joined with cat
+    inputs.write_bytes(bom + b'{"n": 1}\r\n{"n": "\xff"}\r\n' + bom + b'{"n": 3}\r\n')
     out = tmp_path / "out.jsonl"
     assert main(["batch", FAULTY, "echo", str(inputs), "-o", str(out)]) == 1
     first, bad, third = _results(out)
