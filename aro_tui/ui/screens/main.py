@@ -437,8 +437,9 @@ class MainScreen(ExchangeDetailPanes):
                 ("▶ waiting ", "bold cyan"),
                 (sanitize_line(f"{exchange.plugin} · {exchange.action}"), "bold"),
                 f"  {elapsed}",
-                " behind ",
-                (sanitize_line(f"#{executing.id} {executing.action}"), "bold"),
+                # Not "#N": the host's request id, which is not the number the log will give it.
+                " behind the running ",
+                (sanitize_line(executing.action), "bold"),
                 ("  —  ctrl+g: cancel that one", "dim"),
             )
         else:

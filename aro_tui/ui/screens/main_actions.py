@@ -260,7 +260,7 @@ class ExchangeActions(Screen[None]):
             if live is not None and live.id in entry.running_calls:
                 target = process.executing or live
                 process.cancel(target.id)
-                self.say(f"Cancelling {target.plugin} · {target.action} (#{target.id})…")
+                self.say(f"Cancelling {target.plugin} · {target.action}…")  # no id: see the card
                 return
         current = self.aro.registry.get(self.current_plugin)
         current_process = None if current is None else current.process
