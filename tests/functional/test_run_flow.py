@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
@@ -366,3 +367,22 @@ async def test_the_stderr_pane_shows_the_newest_lines_unless_the_reader_scrolled
         view.show_lines([f"other {n}" for n in range(35)])  # another exchange
         await pilot.pause()
         assert view.scroll_y == view.max_scroll_y > 3
+
+
+async def test_a_start_that_succeeds_replaces_the_failed_ones_traceback(tmp_path: Path) -> None:
+    """The stderr pane kept the old traceback after the plugin was fixed and started."""
+    plugin = tmp_path / "Plugins" / "import-fails"
+    shutil.copytree(TEST_PLUGINS / "import-fails", plugin)
+    app = make_app(tmp_path, plugin)
+    async with app.run_test(size=(140, 45)) as pilot:
+        stderr = app.main_screen.query_one(StderrView)
+        await wait_until(pilot, lambda: plugin_state(app, "import-fails") == "crashed", "crash")
+        await wait_until(pilot, lambda: "ModuleNotFoundError" in "\n".join(stderr.lines), "tb")
+        source = plugin / "src" / "plugin.py"
+        source.write_text(source.read_text().replace("import a_module_that_does_not_exist", ""))
+        app.main_screen.start_plugin("import-fails")
+        await wait_until(pilot, lambda: plugin_state(app, "import-fails") == "ready", "ready")
+        await pilot.pause()
+        shown = "\n".join(stderr.lines)
+        assert "ModuleNotFoundError" not in shown and "loading import-fails" in shown
+        assert app.registry["import-fails"].crash_reason() is None

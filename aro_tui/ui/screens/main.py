@@ -395,7 +395,12 @@ class MainScreen(ExchangeDetailPanes):
         if entry is None:
             return
         if message.state is PluginState.READY:
-            entry.failure = None
+            entry.failure = entry.start_failure = None
+            stderr = self.query_one(StderrView)
+            showing_start = f"· {sanitize_line(entry.name)} at start" in str(stderr.border_title)
+            if showing_start and self.live_exchange is None:
+                # The pane showed a failed start's traceback: show this start's lines instead.
+                self.show_plugin_stderr(entry.name, entry.start_output(), "at start")
         self.sources_state_changed(entry, message.state)
         self.plugin_changed(entry)
         if message.plugin == self.current_plugin:
