@@ -65,7 +65,8 @@ class Comparison:
     plugin: str
     action: str
     outcome: str
-    """``equal``, ``different``, ``crashed`` (the rerun failed) or ``missing`` (no plugin)."""
+    """``equal``, ``different``, how the rerun failed (``crashed``, ``timeout``,
+    ``cancelled``) or ``missing`` (no plugin)."""
     diff: JsonDiff | None
     problem: str | None
     old_status: str
@@ -105,7 +106,8 @@ def compare_logged(
     diff: JsonDiff | None = None
     problem: str | None = None
     if new.status in UNCOMPARABLE_STATUSES:
-        outcome, problem = "crashed", f"{new_status}: {new.error}"
+        # The status itself: a cancelled rerun was once summed up as "crashed".
+        outcome, problem = new_status, f"{new_status}: {new.error}"
     else:
         diff = diff_responses(old_response, new.response_bytes, options)
         outcome = "different" if not diff.equal or new_status != entry.status else "equal"

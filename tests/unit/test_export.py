@@ -179,3 +179,20 @@ def test_copied_command_line_reproduces_the_response_in_bash() -> None:
         assert result.returncode == 0, (line, result.stderr)
         assert result.stdout.rstrip(b"\n") == exchange.response_bytes
         assert orjson.loads(result.stdout) == orjson.loads(exchange.request_bytes)
+
+
+def test_a_rerun_that_did_not_answer_is_summed_up_by_its_own_status() -> None:
+    """The compare view called a cancelled rerun "crashed"."""
+    from aro_tui.core.exchange_log import ExchangeLog
+    from aro_tui.ui.comparison import compare_logged
+
+    log = ExchangeLog()
+    logged = Exchange(1, "faulty", "hang", b"{}")
+    logged.status, logged.response_bytes = ExchangeStatus.OK, b'{"slept": true}'
+    (entry,) = log.add_many([logged])
+    for status in (ExchangeStatus.CANCELLED, ExchangeStatus.TIMEOUT, ExchangeStatus.CRASHED):
+        rerun = Exchange(2, "faulty", "hang", b"{}")
+        rerun.status, rerun.error = status, "why"
+        comparison = compare_logged(entry, logged.response_bytes, rerun)
+        assert (comparison.outcome, comparison.problem) == (str(status), f"{status}: why")
+    log.close()

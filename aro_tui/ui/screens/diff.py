@@ -20,6 +20,8 @@ OUTCOME_VARIABLES = {
     "equal": "status-ok",
     "different": "status-timeout",
     "crashed": "status-crashed",
+    "timeout": "status-timeout",
+    "cancelled": "status-timeout",
     "missing": "status-error",
 }
 KIND_MARKS = {"changed": "~", "added": "+", "removed": "-"}
