@@ -386,3 +386,23 @@ async def test_a_start_that_succeeds_replaces_the_failed_ones_traceback(tmp_path
         shown = "\n".join(stderr.lines)
         assert "ModuleNotFoundError" not in shown and "loading import-fails" in shown
         assert app.registry["import-fails"].crash_reason() is None
+
+
+async def test_an_input_just_run_is_no_longer_called_an_edit_not_run_yet(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await _choose(pilot, screen, "hash")
+        editor = screen.query_one(InputEditor)
+        editor.text_area.load_text('{"text": "b"}')
+        await pilot.pause()
+        status = screen.query_one("#input-status")
+        assert "your edit (not run yet)" in str(status.render()) or editor.modified
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the exchange")
+        await pilot.pause()
+        assert str(status.render()) == "input: the last input you ran (remembered)"
+        await _choose(pilot, screen, "analyze")
+        await _choose(pilot, screen, "hash")
+        assert editor.text == '{"text": "b"}' and editor.source == "last used"

@@ -49,6 +49,7 @@ class ExchangeActions(Screen[None]):
 
     current_plugin: str | None
     current_action: str | None
+    drafts: dict[tuple[str, str], tuple[str, str]]
     shown_number: int | None
     live_exchange: Exchange | None
 
@@ -131,6 +132,9 @@ class ExchangeActions(Screen[None]):
             self.say(problem.describe() + " — nothing was sent.", "error")
             return None
         self.aro.memory.remember(entry.name, self.current_action, editor.text)
+        # Remembered now: the editor no longer holds an edit "not run yet".
+        self.drafts.pop((entry.name, self.current_action), None)
+        editor.mark_sent()
         return entry, self.current_action, editor.text
 
     def action_run(self) -> None:

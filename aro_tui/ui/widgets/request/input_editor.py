@@ -118,6 +118,12 @@ class InputEditor(Vertical):
         self.source = source
         self._show_status()
 
+    def mark_sent(self) -> None:
+        """The text was just sent (and remembered): no longer an edit "not run yet"."""
+        self._loaded_text = self.text
+        self.source = "last used"
+        self._show_status()
+
     def validate(self) -> JsonProblem | None:
         """Check the text; show the problem inline (and move the cursor there)."""
         self.problem = check_json(self.text)
