@@ -41,8 +41,12 @@ async def _wait(pilot: Pilot[Any], condition: Callable[[], bool], timeout_s: flo
 
 
 async def _run(pilot: Pilot[Any], app: AroApp, action: str, text: str) -> None:
+    from aro_tui.ui.widgets.request.input_editor import InputEditor
+
     screen = app.main_screen
     screen.drafts[(TEXT_PLUGIN, action)] = (text, "draft")
+    if screen.current_plugin == TEXT_PLUGIN and screen.current_action == action:
+        screen.query_one(InputEditor).load(text, "draft")  # its draft loads only on a switch
     before = len(app.exchange_log)
     screen.run_plugin_action(TEXT_PLUGIN, action)
     await _wait(pilot, lambda: screen.shown_number == before + 1)
