@@ -352,5 +352,5 @@ async def test_runtime_notes_taller_than_their_space_scroll_rather_than_being_cu
         assert box.max_scroll_y > 0 and box.show_vertical_scrollbar
         box.focus()  # Tab reaches it too
         await pilot.press("end")
-        await pilot.pause()
-        assert box.scroll_y == box.max_scroll_y
+        # End scrolls with an animation: wait for it to arrive.
+        await wait_until(pilot, lambda: box.scroll_y == box.max_scroll_y, "the last note", 5)
