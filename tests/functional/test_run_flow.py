@@ -353,11 +353,16 @@ async def test_the_stderr_pane_shows_the_newest_lines_unless_the_reader_scrolled
     app = make_app(tmp_path, TEST_PLUGINS / "noop", autostart=False)
     async with app.run_test(size=(140, 45)) as pilot:
         view = app.main_screen.query_one(StderrView)
+
+        def last_row_shown() -> str:
+            rows = [view.render_line(y).text.strip() for y in range(view.size.height)]
+            shown = [row for row in rows if row]
+            return shown[-1] if shown else ""
+
         for count in (3, 20, 40, 5, 30):
             view.show_lines([f"line {n}" for n in range(count)])
-            await pilot.pause()
-            rows = [view.render_line(y).text.strip() for y in range(view.size.height)]
-            assert [row for row in rows if row][-1] == f"line {count - 1}", rows
+            last = f"line {count - 1}"
+            await wait_until(pilot, lambda last=last: last_row_shown() == last, last, 5)  # type: ignore[misc]
             assert view.scroll_y == view.max_scroll_y
         view.scroll_to(y=3, animate=False)
         await pilot.pause()
@@ -365,8 +370,7 @@ async def test_the_stderr_pane_shows_the_newest_lines_unless_the_reader_scrolled
         await pilot.pause()
         assert view.scroll_y == 3
         view.show_lines([f"other {n}" for n in range(35)])  # another exchange
-        await pilot.pause()
-        assert view.scroll_y == view.max_scroll_y > 3
+        await wait_until(pilot, lambda: view.scroll_y == view.max_scroll_y > 3, "the end", 5)
 
 
 async def test_a_start_that_succeeds_replaces_the_failed_ones_traceback(tmp_path: Path) -> None:
