@@ -169,14 +169,19 @@ def _keys_read_at_once(app: AroApp, *keys: str) -> None:
         app.post_message(events.Key(key, key if len(key) == 1 else None))
 
 
+async def _editing_the_text_plugin(pilot, app: AroApp, text: str) -> InputEditor:  # type: ignore[no-untyped-def]
+    """Wait for the text plugin, go to the editor (F2) and put ``text`` in it."""
+    await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+    await pilot.press("f2")
+    editor = app.main_screen.query_one(InputEditor)
+    editor.text_area.load_text(text)
+    return editor
+
+
 async def test_run_sends_the_text_typed_just_before_it(tmp_path: Path) -> None:
     app = make_app(tmp_path, BUNDLED)
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
-        await pilot.press("f2")
-        editor = screen.query_one(InputEditor)
-        editor.text_area.load_text('{"text": ""}')
+        editor = await _editing_the_text_plugin(pilot, app, '{"text": ""}')
         editor.text_area.move_cursor((0, 10))
         _keys_read_at_once(app, *"abc", "ctrl+r")
         await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the exchange")
@@ -224,10 +229,7 @@ async def test_editor_keys_typed_at_once_apply_in_order(tmp_path: Path) -> None:
     binding ran after the characters); a backspace could land after the next character."""
     app = make_app(tmp_path, BUNDLED)
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
-        await pilot.press("f2")
-        editor = app.main_screen.query_one(InputEditor)
-        editor.text_area.load_text('{"text": "old"}')
+        editor = await _editing_the_text_plugin(pilot, app, '{"text": "old"}')
         _keys_read_at_once(app, "ctrl+a", *'{"abc"', "backspace", "backspace", "X")
         await wait_until(pilot, lambda: "X" in editor.text, "the typing")
         assert editor.text == '{"abX'
@@ -289,10 +291,7 @@ async def test_log_keys_act_on_the_row_the_cursor_was_on_and_hand_on_the_typing(
 async def test_text_typed_after_ctrl_t_lands_in_the_template(tmp_path: Path) -> None:
     app = make_app(tmp_path, BUNDLED)
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
-        await pilot.press("f2")
-        editor = app.main_screen.query_one(InputEditor)
-        editor.text_area.load_text('{"text": "old"}')
+        editor = await _editing_the_text_plugin(pilot, app, '{"text": "old"}')
         _keys_read_at_once(app, "ctrl+t", "X")
         await wait_until(pilot, lambda: "X" in editor.text, "the typing")
         assert editor.text.startswith("X{") and "old" not in editor.text

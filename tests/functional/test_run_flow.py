@@ -30,12 +30,12 @@ async def _choose(pilot, screen: MainScreen, action: str) -> None:  # type: igno
     await pilot.press("enter")
 
 
-async def _faulty_with_input(  # type: ignore[no-untyped-def]
-    pilot, app: AroApp, action: str, text: str
+async def _ready_with_input(  # type: ignore[no-untyped-def]
+    pilot, app: AroApp, action: str, text: str, plugin: str = "faulty"
 ) -> tuple[MainScreen, InputEditor]:
-    """Wait for faulty, choose ``action`` from the keyboard, put ``text`` in the editor."""
+    """Wait for ``plugin``, choose ``action`` from the keyboard, put ``text`` in the editor."""
     screen = app.main_screen
-    await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+    await wait_until(pilot, lambda: plugin_state(app, plugin) == "ready", "ready")
     await _choose(pilot, screen, action)
     editor = screen.query_one(InputEditor)
     editor.text_area.load_text(text)
@@ -256,7 +256,7 @@ async def test_a_restart_or_a_crash_keeps_the_chosen_action_and_its_unsent_edit(
     next ctrl+r ran that other action."""
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        screen, editor = await _faulty_with_input(pilot, app, "crash-if", '{"crash": false}')
+        screen, editor = await _ready_with_input(pilot, app, "crash-if", '{"crash": false}')
         editor.text_area.load_text('{"crash": false, "note": "my draft"}')
         process = app.registry["faulty"].process
         assert process is not None
@@ -283,7 +283,7 @@ async def test_a_restart_or_a_crash_keeps_the_chosen_action_and_its_unsent_edit(
 async def test_e_on_a_logged_exchange_loads_its_request_into_the_editor(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        screen, editor = await _faulty_with_input(pilot, app, "echo", '{"tag": "first"}')
+        screen, editor = await _ready_with_input(pilot, app, "echo", '{"tag": "first"}')
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: screen.shown_number == 1, "exchange 1")
         await _choose(pilot, screen, "pid")
@@ -306,7 +306,7 @@ async def test_a_one_megabyte_string_previews_its_first_64_kib_in_both_panes(
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
         big = json.dumps({"data": "x" * 1_000_000})
-        screen, _ = await _faulty_with_input(pilot, app, "echo", big)
+        screen, _ = await _ready_with_input(pilot, app, "echo", big)
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: screen.shown_number == 1, "the answer")
         await app.workers.wait_for_complete()
@@ -395,14 +395,10 @@ async def test_a_start_that_succeeds_replaces_the_failed_ones_traceback(tmp_path
 async def test_an_input_just_run_is_no_longer_called_an_edit_not_run_yet(tmp_path: Path) -> None:
     app = make_app(tmp_path, BUNDLED)
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
-        await _choose(pilot, screen, "hash")
-        editor = screen.query_one(InputEditor)
-        editor.text_area.load_text('{"text": "b"}')
+        screen, editor = await _ready_with_input(pilot, app, "hash", '{"text": "b"}', TEXT)
         await pilot.pause()
         status = screen.query_one("#input-status")
-        assert "your edit (not run yet)" in str(status.render()) or editor.modified
+        assert str(status.render()).endswith(" · edited")  # an edit, before it is run
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the exchange")
         await pilot.pause()
