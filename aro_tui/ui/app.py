@@ -74,7 +74,9 @@ class AroApp(App[None]):
         self._previous_handlers: dict[int, Any] = {}
         self.settings = self._load_settings()
         self.recorder = self._start_recorder(discovery)
-        self.registry = PluginRegistry(discovery, config.timeout_s, self.recorder)
+        self.registry = PluginRegistry(
+            discovery, config.timeout_s, self.recorder, config.interpreter
+        )
         self.memory = InputMemory(config.memory_path)
         if self.memory.problem is not None:
             self.start_problems.append(self.memory.problem)

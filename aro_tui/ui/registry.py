@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from aro_tui.core.host.process import (
     PluginState,
 )
 from aro_tui.core.host.types import start_timeout_for
-from aro_tui.core.plugins.discovery import Discovery
+from aro_tui.core.plugins.discovery import Discovery, load_plugin
 from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.ui.messages import (
@@ -68,6 +69,8 @@ class PluginEntry:
     """Why the last lifecycle operation or call failed inside aro-tui (an exception's text)."""
     start_failure: PluginStartError | None = None
     """Why the last start failed (import error, exit, timeout); None once one succeeds."""
+    manifest_refusal: str | None = None
+    """Why the last start or restart was refused after re-reading plugin.yaml (said once)."""
     changed_sources: tuple[str, ...] = ()
     """Files under the plugin's folder modified after its process started, newest first: the
     process still runs the code it imported before."""
@@ -131,6 +134,20 @@ class PluginEntry:
         traceback = self.start_failure.traceback if self.start_failure is not None else None
         return lines + (traceback.rstrip("\n").splitlines() if traceback else [])
 
+    def error_lines(self) -> list[str]:
+        """Why an invalid plugin cannot run, one line per error (none for a runnable one)."""
+        if self.process is not None:
+            return []
+        manifest = self.plugin.manifest_file
+        errors = [
+            (f"line {p.line}: " if p.line is not None else "")
+            + ("" if p.file == manifest else f"{p.file}: ")
+            + p.one_line()
+            for p in self.plugin.problems
+            if p.is_error
+        ]
+        return errors or ["plugin.yaml has no usable python-plugin entry: nothing to run"]
+
     def actions(self) -> list[tuple[str, str | None]]:
         """(name, docstring) of each action: the harness's info, else the manifest's list."""
         info = self.process.info if self.process is not None else None
@@ -138,6 +155,10 @@ class PluginEntry:
             found = [*info.get("actions", []), *info.get("undeclared", [])]
             return [(str(a.get("name")), a.get("doc")) for a in found if isinstance(a, dict)]
         return [(name, None) for name in self.plugin.declared_actions]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _signal_name(number: int) -> str:
@@ -151,32 +172,76 @@ class PluginRegistry:
     """Discovered plugins by name, each with a :class:`PluginProcess` when runnable."""
 
     def __init__(
-        self, discovery: Discovery, timeout_s: float, recorder: SessionRecorder | None = None
+        self,
+        discovery: Discovery,
+        timeout_s: float,
+        recorder: SessionRecorder | None = None,
+        configured_interpreter: Path | None = None,
     ) -> None:
-        """``recorder``, when given, sees every host event before the dashboard does."""
+        """``recorder``, when given, sees every host event before the dashboard does;
+        ``configured_interpreter`` is ``--python`` (for :meth:`reread`)."""
         self.discovery = discovery
         self.entries: dict[str, PluginEntry] = {}
-        self._observer = forwarder = _Forwarder()
-        observer: PluginObserver = (
+        self._timeout_s = timeout_s
+        self._configured_interpreter = configured_interpreter
+        self._forwarder = forwarder = _Forwarder()
+        self._observer: PluginObserver = (
             forwarder if recorder is None else recorder.observer(forward_to=forwarder)
         )
         for plugin in discovery.plugins:
             entry = PluginEntry(plugin)
-            if plugin.valid and plugin.module_path is not None:
-                launch = PluginLaunch(
-                    name=plugin.name,
-                    module_path=plugin.module_path.resolve(),
-                    interpreter=plugin.interpreter.path,
-                    cwd=plugin.root.resolve(),
-                    default_timeout_s=timeout_s,
-                    start_timeout_s=start_timeout_for(timeout_s),
-                )
-                entry.process = PluginProcess(launch, observer)
+            launch = self._launch_for(plugin)
+            if launch is not None:
+                entry.process = PluginProcess(launch, self._observer)
             self.entries.setdefault(plugin.name, entry)
+
+    def _launch_for(self, plugin: DiscoveredPlugin) -> PluginLaunch | None:
+        """How to start ``plugin``; None when it is invalid."""
+        if not plugin.valid or plugin.module_path is None:
+            return None
+        return PluginLaunch(
+            name=plugin.name,
+            module_path=plugin.module_path.resolve(),
+            interpreter=plugin.interpreter.path,
+            cwd=plugin.root.resolve(),
+            default_timeout_s=self._timeout_s,
+            start_timeout_s=start_timeout_for(self._timeout_s),
+        )
+
+    async def reread(self, entry: PluginEntry) -> str | None:
+        """Read ``entry``'s folder again before a start (plugin.yaml, layout, interpreter)
+        and use what it says now; the reason, when it must not start.
+
+        A plugin.yaml edited while the dashboard runs is otherwise never seen: a restart
+        would run the module and interpreter it named at discovery, and a manifest fixed
+        after discovery would stay invalid. The plugin keeps its name here (the registry,
+        the log and the recording know it by that name); a renamed plugin runs under it.
+        A running plugin whose manifest turned invalid keeps running what it started with.
+        """
+        fresh = await asyncio.to_thread(
+            load_plugin, entry.plugin.root, configured_interpreter=self._configured_interpreter
+        )
+        if fresh.name != entry.name:
+            fresh = dataclasses.replace(fresh, name=entry.name)
+        launch = self._launch_for(fresh)
+        process = entry.process
+        if launch is None:
+            if process is None or not process.running:
+                entry.plugin, entry.process = fresh, None
+            errors = [p for p in fresh.problems if p.is_error]
+            if not errors:  # valid, with nothing for aro-tui to run
+                return "plugin.yaml lists no usable python-plugin entry"
+            return f"{_count(len(errors), 'error')} ({errors[0].one_line()})"
+        entry.plugin = fresh
+        if process is None:
+            entry.process = PluginProcess(launch, self._observer)
+        else:
+            process.launch = launch
+        return None
 
     def attach(self, target: MessagePump | None) -> None:
         """Send host events to ``target`` from now on."""
-        self._observer.target = target
+        self._forwarder.target = target
 
     def __getitem__(self, name: str) -> PluginEntry:
         return self.entries[name]
@@ -184,6 +249,11 @@ class PluginRegistry:
     def get(self, name: str | None) -> PluginEntry | None:
         """The entry called ``name``, if any."""
         return None if name is None else self.entries.get(name)
+
+    def process_of(self, name: str) -> PluginProcess | None:
+        """``name``'s process now (None for an unknown or invalid plugin)."""
+        entry = self.entries.get(name)
+        return None if entry is None else entry.process
 
     def processes(self) -> list[PluginProcess]:
         """Every launchable plugin's process."""

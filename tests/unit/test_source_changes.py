@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from aro_tui.core.plugins import source_changes
 from aro_tui.core.plugins.source_changes import changed_since
 
-STARTED = 1_700_000_000.0
+STARTED = time.time() + 1000
+"""Later than every file's change time (it is when the test wrote it); the files' modification
+times are set around it."""
 
 
 def _write(path: Path, modified: float) -> None:
@@ -82,3 +85,17 @@ def test_no_deletion_is_guessed_from_a_scan_cut_at_the_cap(
     cut = changed_since(tmp_path, STARTED)
     assert not cut.complete and len(cut.present) < len(first.present)
     assert deleted_since(first, cut) == ()
+
+
+def test_a_file_put_back_with_an_old_modification_time_is_reported(tmp_path: Path) -> None:
+    """``mv`` of an old copy back into place keeps its modification time; the rename sets
+    the change time."""
+    _write(tmp_path / "src" / "plugin.py", time.time() - 3600)
+    kept = tmp_path / "plugin.py.orig"
+    _write(kept, time.time() - 3600)
+    started = time.time()
+    time.sleep(0.05)  # past the file system's clock tick
+    assert changed_since(tmp_path, started).paths == ()
+    kept.rename(tmp_path / "src" / "plugin.py")
+    assert (tmp_path / "src" / "plugin.py").stat().st_mtime < started
+    assert changed_since(tmp_path, started).paths == ("src/plugin.py",)

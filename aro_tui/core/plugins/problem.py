@@ -55,6 +55,11 @@ class Problem:
                 text += f":{self.column}"
         return text
 
+    def one_line(self) -> str:
+        """``field: message, found …`` (the file is the plugin's, where this is shown)."""
+        where = f"{self.field}: " if self.field else ""
+        return f"{where}{self.message}, found {self.found}"
+
     def to_json(self) -> dict[str, Any]:
         """The documented JSON form (docs/json-output.md, "problem")."""
         return {

@@ -8,11 +8,14 @@ the plugin's folder modified since the process started.
 Why modification times against the start time rather than a snapshot of the files: there is
 nothing to race with (a snapshot taken when the process starts can miss an edit saved while it
 imports). A timestamp is never later than the write that made it, so a file saved before the
-start is never reported. Deletions leave no timestamp on the file (only on its folder, which
-Python also touches when it writes ``__pycache__``), so for them each scan also lists the
-watched files it saw, and :func:`deleted_since` compares that with the first scan after the
-process started: a file deleted before that first scan (within a poll period of the start) is
-not noticed.
+start is never reported. A file's time is the later of its modification and its inode change
+(``st_ctime``): ``mv`` of an old copy back into place, ``cp -p`` or ``tar x`` of a file
+can leave a modification time from before the start, but the rename or ``utime`` that
+put it there sets the change time to now. Deletions leave no timestamp on the file (only on its
+folder, which Python also touches when it writes ``__pycache__``), so for them each scan also
+lists the watched files it saw, and :func:`deleted_since` compares that with the first scan
+after the process started: a file deleted before that first scan (within a poll period of the
+start) is not noticed.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def deleted_since(baseline: SourceChanges, now: SourceChanges) -> tuple[str, ...
 
 
 def changed_since(root: Path, since: float) -> SourceChanges:
-    """The watched files under ``root`` whose modification time is after ``since``."""
+    """The watched files under ``root`` modified (or put in place) after ``since``."""
     since_ns = int(since * 1e9)
     found: list[tuple[int, str]] = []
     present: list[str] = []
@@ -70,7 +73,8 @@ def changed_since(root: Path, since: float) -> SourceChanges:
                             if not _skipped(name, entry.path):
                                 pending.append(Path(entry.path))
                         elif Path(name).suffix in WATCHED_SUFFIXES:
-                            modified_ns = entry.stat().st_mtime_ns
+                            stat = entry.stat()
+                            modified_ns = max(stat.st_mtime_ns, stat.st_ctime_ns)
                             present.append(entry.path)
                             if modified_ns > since_ns:
                                 found.append((modified_ns, entry.path))

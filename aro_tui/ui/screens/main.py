@@ -226,9 +226,10 @@ class MainScreen(ExchangeDetailPanes):
         self.query_one(StderrView).show_lines([])
         plugins = self.query_one(PluginList)
         plugins.show_entries(list(self.aro.registry.entries.values()))
-        first = plugins.highlighted_name
-        if first is not None and self.aro.config.autostart and not self.aro.read_only:
-            self.start_plugin(first)
+        first = self.aro.registry.get(plugins.highlighted_name)
+        autostart = self.aro.config.autostart and not self.aro.read_only
+        if first is not None and first.process is not None and autostart:
+            self.start_plugin(first.name)  # not an invalid one: it was just checked
         if not self.aro.registry.entries:
             where = sanitize_line(str(self.aro.registry.discovery.plugins_dir))
             self.query_one(ActionDoc).show_doc(f"No plugins found in {where}.", True)
@@ -245,7 +246,7 @@ class MainScreen(ExchangeDetailPanes):
         """Enter (or a click) on a plugin: start it, and go to its actions."""
         entry = self.aro.registry.get(self.query_one(PluginList).highlighted_name)
         autostart = self.aro.config.autostart and not self.aro.read_only
-        if entry is not None and entry.process is not None and autostart:
+        if entry is not None and autostart:
             self.start_plugin(entry.name)
         self.focus_now(self.query_one(ActionList))
 
@@ -272,8 +273,7 @@ class MainScreen(ExchangeDetailPanes):
         if entry.process is None:
             actions.show_actions([], None)
             self.current_action = None
-            lines = [f"{p.location()}: {p.message}" for p in entry.plugin.problems if p.is_error]
-            self.query_one(ActionDoc).show_doc("Invalid plugin:\n" + "\n".join(lines), True)
+            self._show_doc()  # its errors
             return
         # While the plugin starts (or after a crash) it may list no actions: the current one
         # and its unsent edit stay, and the list highlights it again once they are known.
@@ -307,7 +307,10 @@ class MainScreen(ExchangeDetailPanes):
         reason = None if entry is None else entry.crash_reason()
         doc = self._doc_for(self.current_action)
         started = self._plugin_started()
-        self.query_one(ActionDoc).show_doc(doc, started, reason, read_only=self.aro.read_only)
+        invalid = [] if entry is None else entry.error_lines()
+        self.query_one(ActionDoc).show_doc(
+            doc, started, reason, read_only=self.aro.read_only, invalid=invalid
+        )
 
     def plugin_changed(self, entry: PluginEntry) -> None:
         """Redraw ``entry``'s row, and its actions and docs when it is the selected one."""

@@ -216,13 +216,20 @@ class ExchangeActions(Screen[None]):
         if entry is None or entry.process is None:
             return
         try:
-            if restart:
+            if restart or not entry.process.running:  # this call starts it
                 try:
-                    await run_lifecycle(entry.process, "restart")
+                    if not await self._manifest_allows(entry, "restart" if restart else "start"):
+                        return
+                    if restart:
+                        await run_lifecycle(entry.process, "restart")
                 finally:
-                    self._release_lifecycle(entry)
+                    if restart:
+                        self._release_lifecycle(entry)
+            process = self.aro.registry.process_of(plugin)
+            if process is None:  # another call found the manifest broken meanwhile
+                return
             entry.failure = entry.start_failure = None
-            await entry.process.call(action, request, timeout_s=self.aro.config.timeout_s)
+            await process.call(action, request, timeout_s=self.aro.config.timeout_s)
         except PluginStartError as error:
             self.start_failed(entry, error)
             self.say(f"{plugin} did not start: {error}", "error")
@@ -331,9 +338,10 @@ class ExchangeActions(Screen[None]):
     # -- plugin lifecycle ---------------------------------------------------------------------
 
     def start_plugin(self, name: str) -> None:
-        """Start ``name`` unless it is running (or a start/stop is already under way)."""
+        """Start ``name`` unless it is running (or a start/stop is already under way); an
+        invalid plugin's plugin.yaml is read again, and it starts if it was fixed."""
         entry = self.aro.registry.get(name)
-        if entry is not None and entry.process is not None and not entry.process.running:
+        if entry is not None and (entry.process is None or not entry.process.running):
             self.lifecycle_command(name, "start", quiet=True)
 
     def action_start_selected(self) -> None:
@@ -372,8 +380,8 @@ class ExchangeActions(Screen[None]):
         if self.refuse_read_only(f"{verb} plugin"):
             return
         entry = self.aro.registry.get(name)
-        if entry is None or entry.process is None:
-            return
+        if entry is None or (entry.process is None and verb != "start"):
+            return  # a start of an invalid plugin reads its plugin.yaml again
         if self._claim_lifecycle(entry, verb, quiet):
             self.run_worker(self.lifecycle(name, verb), group="lifecycle")
 
@@ -395,10 +403,13 @@ class ExchangeActions(Screen[None]):
     async def lifecycle(self, name: str, verb: str) -> None:
         """Run one lifecycle operation; every failure is reported, none escapes."""
         entry = self.aro.registry.get(name)
-        if entry is None or entry.process is None:
+        if entry is None:
             return
         try:
             entry.failure = entry.start_failure = None
+            if verb != "stop" and not await self._manifest_allows(entry, verb):
+                return
+            assert entry.process is not None  # a valid manifest has a process
             await run_lifecycle(entry.process, verb)
         except PluginStartError as error:
             if error.stopped:
@@ -412,6 +423,24 @@ class ExchangeActions(Screen[None]):
         finally:
             self._release_lifecycle(entry)
             self.plugin_changed(entry)
+
+    async def _manifest_allows(self, entry: PluginEntry, verb: str) -> bool:
+        """Read ``entry``'s plugin.yaml again (an edit since discovery applies from this
+        start on); False, said once per distinct reason, when it must not start."""
+        refusal = await self.aro.registry.reread(entry)
+        self.plugin_changed(entry)  # its problems, actions and docs as read now
+        if refusal is None:
+            entry.manifest_refusal = None
+            return True
+        if refusal != entry.manifest_refusal:
+            entry.manifest_refusal = refusal
+            running = entry.process is not None and entry.process.running
+            still = "; it still runs what it started with" if running else ""
+            self.say(
+                f"{entry.name} not {verb}ed: {refusal}{still}. aro-tui check lists every problem.",
+                "error",
+            )
+        return False
 
     # -- copy, save, export, view -------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
@@ -144,10 +145,20 @@ class ActionDoc(VerticalScroll):
         crash_reason: str | None = None,
         *,
         read_only: bool = False,
+        invalid: Sequence[str] = (),
     ) -> None:
         """Show ``doc`` (or say why there is none), after why the plugin crashed if it did;
-        ``read_only``: a reopened recording, where plugins are not started."""
+        ``read_only``: a reopened recording, where plugins are not started; ``invalid``: the
+        errors of a plugin that cannot run, one line each."""
         head = Text()
+        if invalid:
+            count = len(invalid)
+            errors = f"{count} error{'s' if count > 1 else ''}"
+            head.append(f"⚠ cannot run, {errors}:\n", style="bold red")
+            for line in invalid:
+                head.append(f"• {sanitize(line)}\n")
+            if not read_only:
+                head.append("(once fixed, Enter checks again)\n\n", style="dim")
         if crash_reason is not None:
             head.append("✖ crashed: ", style="bold red")
             head.append(sanitize(crash_reason))
@@ -164,6 +175,8 @@ class ActionDoc(VerticalScroll):
             text.show(head, "This action has no docstring.", "dim italic")
         elif read_only:
             text.show(head, "Docs come from a running plugin; a recording has none.", "dim italic")
+        elif invalid:
+            text.show(head, "Docs come from the running plugin.", "dim italic")
         else:
             text.show(head, "Docs appear once the plugin is started (Enter).", "dim italic")
 

@@ -1,0 +1,134 @@
+"""plugin.yaml edited while the dashboard runs: a start or restart reads it again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from helpers import TEST_PLUGINS, make_app, plugin_state, wait_until
+from test_reload_flow import _noop_answer
+
+from aro_tui.ui.app import AroApp
+from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
+
+WORKING_PATH = "path: src/"
+
+
+def _noop_with_second_version(tmp_path: Path) -> Path:
+    """The noop plugin, plus ``v2/plugin.py`` that answers differently (unused until
+    plugin.yaml points at it)."""
+    folder = tmp_path / "Plugins" / "noop"
+    shutil.copytree(TEST_PLUGINS / "noop", folder)
+    source = (folder / "src" / "plugin.py").read_text()
+    (folder / "v2").mkdir()
+    (folder / "v2" / "plugin.py").write_text(
+        source.replace('return "{}"', """return '{"from": "v2"}'""", 1)
+    )
+    return folder
+
+
+def _set_path(folder: Path, path: str) -> None:
+    manifest = folder / "plugin.yaml"
+    text = manifest.read_text()
+    assert WORKING_PATH in text
+    manifest.write_text(text.replace(WORKING_PATH, path, 1))
+
+
+def _notes(app: AroApp, text: str) -> list[str]:
+    return [n.message for n in app._notifications if text in n.message]
+
+
+async def test_a_restart_runs_the_module_plugin_yaml_names_now(tmp_path: Path) -> None:
+    folder = _noop_with_second_version(tmp_path)
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        assert await _noop_answer(pilot, app, 1) == "{}"
+        _set_path(folder, "path: v2/")
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press("R")
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready again")
+        assert '"from": "v2"' in await _noop_answer(pilot, app, 2)
+
+
+async def test_a_manifest_fixed_after_discovery_starts_with_enter(tmp_path: Path) -> None:
+    folder = _noop_with_second_version(tmp_path)
+    _set_path(folder, "path: missing/")
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        entry = app.registry["noop"]
+        assert plugin_state(app, "noop") == "invalid"
+        assert entry.process is None
+        plugins = app.main_screen.query_one(PluginList)
+        plugins.focus()
+        await pilot.press("enter")  # still broken: said once, nothing starts
+        await wait_until(pilot, lambda: bool(_notes(app, "noop not started")), "the refusal")
+        assert "missing" in _notes(app, "noop not started")[0]
+        assert entry.process is None
+        docs = " ".join(str(app.main_screen.query_one("#action-doc-text").render()).split())
+        assert 'cannot run, 1 error: • line 6: provides[0].path:' in docs
+        assert 'found "missing/"' in docs
+        manifest = folder / "plugin.yaml"
+        manifest.write_text(manifest.read_text().replace("missing/", "v2/"))
+        plugins.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "the start")
+        assert '"from": "v2"' in await _noop_answer(pilot, app, 1)
+
+
+async def test_a_restart_onto_a_broken_manifest_is_refused_and_the_plugin_keeps_running(
+    tmp_path: Path,
+) -> None:
+    folder = _noop_with_second_version(tmp_path)
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        process = app.registry["noop"].process
+        assert process is not None
+        first_start = process.started_at
+        _set_path(folder, "path: missing/")
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press("R")
+        await wait_until(pilot, lambda: bool(_notes(app, "noop not restarted")), "the refusal")
+        note = _notes(app, "noop not restarted")[0]
+        assert "not restarted: 1 error (provides[0].path" in note and "still runs" in note
+        assert process.started_at == first_start
+        assert plugin_state(app, "noop") == "ready"
+        assert await _noop_answer(pilot, app, 1) == "{}"
+
+
+async def test_with_reload_a_broken_manifest_is_named_once_then_the_fix_restarts(
+    tmp_path: Path,
+) -> None:
+    folder = _noop_with_second_version(tmp_path)
+    app = make_app(tmp_path, folder, reload=True, source_poll_s=0.05)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        process = app.registry["noop"].process
+        assert process is not None
+        first_start = process.started_at
+        _set_path(folder, "path: missing/")
+        await wait_until(pilot, lambda: bool(_notes(app, "noop not restarted")), "the refusal")
+        await pilot.pause(0.4)  # several more scans, each trying again
+        assert len(_notes(app, "noop not restarted")) == 1
+        assert process.started_at == first_start
+        manifest = folder / "plugin.yaml"
+        manifest.write_text(manifest.read_text().replace("missing/", "v2/"))
+        await wait_until(pilot, lambda: process.started_at != first_start, "the restart")
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready again")
+        assert '"from": "v2"' in await _noop_answer(pilot, app, 1)
+
+
+async def test_a_call_that_starts_a_stopped_plugin_reads_plugin_yaml_first(
+    tmp_path: Path,
+) -> None:
+    folder = _noop_with_second_version(tmp_path)
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press("S")
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "stopped", "stopped")
+        _set_path(folder, "path: v2/")
+        assert '"from": "v2"' in await _noop_answer(pilot, app, 1)
