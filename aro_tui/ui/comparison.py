@@ -92,7 +92,7 @@ def missing(entry: LogEntry, problem: str) -> Comparison:
     """``entry`` could not be rerun (its plugin isn't here, or isn't runnable)."""
     return Comparison(
         entry.number, entry.plugin, entry.action, "missing", None, problem, entry.status, None,
-        entry.duration_ms, None, entry.rss_after_bytes, None,
+        entry.shown_duration_ms, None, entry.rss_after_bytes, None,
         _growth(entry.rss_before_bytes, entry.rss_after_bytes), None,
     )  # fmt: skip
 
@@ -101,7 +101,8 @@ def compare_logged(
     entry: LogEntry, old_response: bytes | None, new: Exchange, options: DiffOptions | None = None
 ) -> Comparison:
     """Compare a fresh run ``new`` of log entry ``entry`` with the response it had."""
-    duration_s = new.duration_s
+    # The time the log shows: the action's own when the plugin measured it, else the round trip.
+    duration_s = new.duration_s if new.action_duration_s is None else new.action_duration_s
     new_status = str(new.status)
     diff: JsonDiff | None = None
     problem: str | None = None
@@ -113,7 +114,7 @@ def compare_logged(
         outcome = "different" if not diff.equal or new_status != entry.status else "equal"
     return Comparison(
         entry.number, entry.plugin, entry.action, outcome, diff, problem, entry.status,
-        new_status, entry.duration_ms, None if duration_s is None else duration_s * 1000,
+        new_status, entry.shown_duration_ms, None if duration_s is None else duration_s * 1000,
         entry.rss_after_bytes, new.rss_after_bytes,
         _growth(entry.rss_before_bytes, entry.rss_after_bytes),
         _growth(new.rss_before_bytes, new.rss_after_bytes),

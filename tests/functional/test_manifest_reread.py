@@ -67,7 +67,7 @@ async def test_a_manifest_fixed_after_discovery_starts_with_enter(tmp_path: Path
         assert "missing" in _notes(app, "noop not started")[0]
         assert entry.process is None
         docs = " ".join(str(app.main_screen.query_one("#action-doc-text").render()).split())
-        assert 'cannot run, 1 error: • line 6: provides[0].path:' in docs
+        assert "cannot run, 1 error: • line 6: provides[0].path:" in docs
         assert 'found "missing/"' in docs
         manifest = folder / "plugin.yaml"
         manifest.write_text(manifest.read_text().replace("missing/", "v2/"))

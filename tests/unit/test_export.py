@@ -196,3 +196,25 @@ def test_a_rerun_that_did_not_answer_is_summed_up_by_its_own_status() -> None:
         comparison = compare_logged(entry, logged.response_bytes, rerun)
         assert (comparison.outcome, comparison.problem) == (str(status), f"{status}: why")
     log.close()
+
+
+def test_a_compared_rerun_reports_the_time_the_log_shows() -> None:
+    """The log's time column is the action's own time; the compare view showed round trips."""
+    from aro_tui.core.exchange_log import ExchangeLog
+    from aro_tui.ui.comparison import compare_logged
+
+    log = ExchangeLog()
+    logged = Exchange(1, "faulty", "echo", b"{}")
+    logged.status, logged.response_bytes = ExchangeStatus.OK, b"{}"
+    logged.sent_monotonic_s = logged.head_monotonic_s = 10.0
+    logged.finished_monotonic_s, logged.action_duration_s = 10.5, 0.2
+    (entry,) = log.add_many([logged])
+    rerun = Exchange(2, "faulty", "echo", b"{}")
+    rerun.status, rerun.response_bytes = ExchangeStatus.OK, b"{}"
+    rerun.sent_monotonic_s = rerun.head_monotonic_s = 20.0
+    rerun.finished_monotonic_s, rerun.action_duration_s = 20.9, 0.3
+    comparison = compare_logged(entry, logged.response_bytes, rerun)
+    assert entry.shown_duration_ms == pytest.approx(200)
+    assert comparison.old_duration_ms == pytest.approx(200)
+    assert comparison.new_duration_ms == pytest.approx(300)
+    log.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -25,7 +25,49 @@ OUTCOME_VARIABLES = {
     "missing": "status-error",
 }
 KIND_MARKS = {"changed": "~", "added": "+", "removed": "-"}
-VALUE_CHARS = 60
+WHAT_WIDTH = 28
+RUN_COLUMNS = (
+    ("number", "#", 5),
+    ("what", "plugin · action", WHAT_WIDTH),
+    ("outcome", "outcome", 10),
+    ("time", "time then → now", 20),
+    ("rss", "rss after then → now", 22),
+    ("growth", "growth then → now", 20),
+    ("diffs", "diffs", 6),
+)
+"""(key, label, width) of the compared runs' columns, in order."""
+DROPPED_FIRST = ("growth", "rss")
+"""Left out, in this order, while ``plugin · action`` would be narrower than ``MIN_WHAT``."""
+MIN_WHAT = 16
+CHROME = 4
+"""Columns the tables' borders and a vertical scrollbar take."""
+CELL_PADDING = 2
+"""Columns each table column adds around its cells (DataTable's cell_padding, both sides)."""
+MAX_PATH = 30
+MAX_VALUE = 60
+
+
+def run_columns(screen_width: int) -> list[tuple[str, str, int]]:
+    """The compared runs' columns that fit ``screen_width``: ``plugin · action`` takes what
+    is left (up to its width), and the memory columns go first when it would be too narrow.
+    """
+    columns = list(RUN_COLUMNS)
+    for dropped in (None, *DROPPED_FIRST):
+        columns = [column for column in columns if column[0] != dropped]
+        used = sum(width + CELL_PADDING for key, _, width in columns if key != "what")
+        what = min(screen_width - CHROME - used - CELL_PADDING, WHAT_WIDTH)
+        if what >= MIN_WHAT:
+            break
+    return [(k, label, max(what, MIN_WHAT) if k == "what" else w) for k, label, w in columns]
+
+
+def path_widths(screen_width: int) -> tuple[int, int]:
+    """(path, each value) column widths of the paths table at ``screen_width``: the path a
+    third of the room, up to ``MAX_PATH``; the two values share the rest equally."""
+    room = screen_width - CHROME - 1 - 4 * CELL_PADDING  # the kind mark is 1 wide
+    path = max(8, min(MAX_PATH, room // 3))
+    value = max(8, min(MAX_VALUE, (room - path) // 2))
+    return path, value
 
 
 def then_now(old: str, new: str) -> str:
@@ -55,6 +97,7 @@ class DiffScreen(Screen[None]):
         self.title_text = title
         self.comparisons = {c.number: c for c in comparisons}
         self.deterministic = deterministic
+        self._laid_out_width = 0
 
     def compose(self) -> ComposeResult:
         yield Static(id="diff-summary", markup=False)
@@ -71,55 +114,62 @@ class DiffScreen(Screen[None]):
         summary.update(Text(sanitize_line(f"{self.title_text} · {tally}"), style="bold"))
         runs = self.query_one("#diff-runs", DataTable)
         runs.border_title = "Then (logged) → now (the plugin as it is now)"
-        runs.add_column("#", key="number", width=5)
-        runs.add_column("plugin · action", key="what", width=28)
-        runs.add_column("outcome", key="outcome", width=10)
-        runs.add_column("time then → now", key="time", width=20)
-        runs.add_column("rss after then → now", key="rss", width=22)
-        runs.add_column("growth then → now", key="growth", width=20)
-        runs.add_column("diffs", key="diffs", width=6)
-        for comparison in self.comparisons.values():
-            runs.add_row(*self._run_cells(comparison), key=str(comparison.number))
-        paths = self.query_one("#diff-paths", DataTable)
-        paths.add_column("", key="kind", width=1)
-        paths.add_column("path", key="path", width=30)
-        paths.add_column("then", key="old", width=VALUE_CHARS // 2 + 4)
-        paths.add_column("now", key="new", width=VALUE_CHARS // 2 + 4)
-        first = next(iter(self.comparisons.values()), None)
-        if first is not None:
-            self.show_paths(first)
+        self._lay_out(self.app.size.width)
         runs.focus()
 
-    def _run_cells(self, comparison: Comparison) -> tuple[Text, ...]:
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit both tables' columns to the new width (the selected run stays selected)."""
+        self._lay_out(event.size.width)
+
+    def _lay_out(self, width: int) -> None:
+        if width == self._laid_out_width:
+            return
+        self._laid_out_width = width
+        runs = self.query_one("#diff-runs", DataTable)
+        selected = runs.cursor_row
+        runs.clear(columns=True)
+        widths: dict[str, int] = {}
+        for key, label, column_width in run_columns(width):
+            runs.add_column(label, key=key, width=column_width)
+            widths[key] = column_width
+        for comparison in self.comparisons.values():
+            cells = self._run_cells(comparison, widths["what"])
+            runs.add_row(*(cells[key] for key in widths), key=str(comparison.number))
+        if self.comparisons:
+            runs.move_cursor(row=min(selected, len(self.comparisons) - 1))
+            number = int(runs.coordinate_to_cell_key(runs.cursor_coordinate).row_key.value or 0)
+            self.show_paths(self.comparisons[number])
+
+    def _run_cells(self, comparison: Comparison, what_width: int) -> dict[str, Text]:
         det = self.deterministic
         variable = OUTCOME_VARIABLES.get(comparison.outcome, "status-error")
         colour = self.app.theme_variables.get(variable, "")
         diffs = "—" if comparison.diff is None else str(comparison.diff.total)
         what = f"{comparison.plugin} · {comparison.action}"
-        return (
-            Text(str(comparison.number), justify="right"),
-            Text(shorten(sanitize_line(what), 28)),
-            Text(comparison.outcome, style=f"bold {colour}".strip()),
-            Text(
+        return {
+            "number": Text(str(comparison.number), justify="right"),
+            "what": Text(shorten(sanitize_line(what), what_width)),
+            "outcome": Text(comparison.outcome, style=f"bold {colour}".strip()),
+            "time": Text(
                 then_now(
                     format_duration(comparison.old_duration_ms, det),
                     format_duration(comparison.new_duration_ms, det),
                 )
             ),
-            Text(
+            "rss": Text(
                 then_now(
                     format_memory(comparison.old_rss_after_bytes, det),
                     format_memory(comparison.new_rss_after_bytes, det),
                 )
             ),
-            Text(
+            "growth": Text(
                 then_now(
                     signed_memory(comparison.old_rss_growth_bytes, det),
                     signed_memory(comparison.new_rss_growth_bytes, det),
                 )
             ),
-            Text(diffs, justify="right"),
-        )
+            "diffs": Text(diffs, justify="right"),
+        }
 
     @on(DataTable.RowHighlighted, "#diff-runs")
     def _run_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -129,7 +179,12 @@ class DiffScreen(Screen[None]):
     def show_paths(self, comparison: Comparison) -> None:
         """List ``comparison``'s changed, added and removed paths (plain text, cut)."""
         paths = self.query_one("#diff-paths", DataTable)
-        paths.clear()
+        paths.clear(columns=True)
+        path_width, value_width = path_widths(self._laid_out_width)
+        paths.add_column("", key="kind", width=1)
+        paths.add_column("path", key="path", width=path_width)
+        paths.add_column("then", key="old", width=value_width)
+        paths.add_column("now", key="new", width=value_width)
         title = f"#{comparison.number} {comparison.plugin} · {comparison.action}: "
         if comparison.problem is not None:
             title += comparison.problem
@@ -144,11 +199,11 @@ class DiffScreen(Screen[None]):
             title += f" · status {comparison.old_status} → {comparison.new_status}"
         paths.border_title = shorten(sanitize_line(title), 120)
         for index, entry in enumerate(comparison.entries):
-            old = "" if entry.kind == "added" else format_value(entry.old, VALUE_CHARS)
-            new = "" if entry.kind == "removed" else format_value(entry.new, VALUE_CHARS)
+            old = "" if entry.kind == "added" else format_value(entry.old, value_width)
+            new = "" if entry.kind == "removed" else format_value(entry.new, value_width)
             paths.add_row(
                 Text(KIND_MARKS.get(entry.kind, "?")),
-                Text(sanitize_line(entry.path)),
+                Text(shorten(sanitize_line(entry.path), path_width)),
                 Text(sanitize_line(old)),
                 Text(sanitize_line(new)),
                 key=str(index),
