@@ -354,3 +354,18 @@ async def test_runtime_notes_taller_than_their_space_scroll_rather_than_being_cu
         await pilot.press("end")
         # End scrolls with an animation: wait for it to arrive.
         await wait_until(pilot, lambda: box.scroll_y == box.max_scroll_y, "the last note", 5)
+
+
+async def test_a_60_by_20_terminal_still_shows_log_rows(tmp_path: Path) -> None:
+    """At 60×20 the log once had room for its filter and header only."""
+    app = make_app(tmp_path, TEST_PLUGINS / "noop")
+    async with app.run_test(size=(60, 20)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        screen = app.main_screen
+        for number in (1, 2):
+            screen.send("noop", "noop", "{}")
+            await wait_until(pilot, lambda: len(app.exchange_log) == number, f"#{number}")
+        await pilot.pause()
+        table = screen.query_one(ExchangeTable)
+        rows_region = table.scrollable_content_region
+        assert rows_region.height - table.header_height >= 2
