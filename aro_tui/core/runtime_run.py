@@ -46,6 +46,8 @@ __all__ = [
 RUNTIME_TIMEOUT_S = 30.0
 FALLBACK_INTERPRETERS = ("/usr/bin/python3", "/usr/local/bin/python3", "/opt/homebrew/bin/python3")
 """Where the runtime looks when ``python3`` is not on ``PATH``."""
+CANCEL_POLL_S = 0.05
+"""How often a call that can be cancelled looks at its cancel event while it waits."""
 COLLECT_TIMEOUT_S = 1.0
 """How long to wait for end of file on stdout/stderr once the process has exited."""
 
@@ -59,8 +61,9 @@ class RuntimeOutcome:
 
     ``kind``: ``result`` (JSON), ``text`` (stdout was not JSON: the runtime passes it on as a
     plain string), ``error`` (a JSON error object, or a non-zero exit with stderr as the
-    message), ``timeout`` (still running after the timeout) or ``not_started`` (the process
-    could not be spawned, e.g. an argument over Linux's 128 KiB limit).
+    message), ``timeout`` (still running after the timeout), ``cancelled`` (stopped from
+    aro-tui before it ended) or ``not_started`` (the process could not be spawned, e.g. an
+    argument over Linux's 128 KiB limit).
     """
 
     kind: str
@@ -91,6 +94,11 @@ class RuntimeOutcome:
             )
         if self.kind == "error":
             return f"the ARO runtime would report an error ({took}): {self.error}"
+        if self.kind == "cancelled":
+            return (
+                f"cancelled after {self.duration_s:.2f} s, before the process ended: no verdict "
+                "(aro-tui killed its process tree)"
+            )
         if self.kind == "timeout":
             left = "; it sends no SIGKILL, so the process would have kept running"
             return f"the ARO runtime would time out: {self.error}" + (left * self.left_running)
@@ -169,8 +177,10 @@ def run_like_runtime(
     input_bytes: bytes,
     *,
     timeout_s: float = RUNTIME_TIMEOUT_S,
+    cancel: threading.Event | None = None,
 ) -> RuntimeOutcome:
-    """Run ``action`` once as the runtime would (blocking; at most ``timeout_s`` + ~1 s)."""
+    """Run ``action`` once as the runtime would (blocking; at most ``timeout_s`` + ~1 s);
+    setting ``cancel`` kills the call's process tree and ends it ``cancelled``."""
     script = driver_script(module_path.parent, module_path.stem, action, input_bytes)
     token = secrets.token_hex(8)  # marks its processes, to find any that leave its group
     started_s = time.monotonic()
@@ -193,9 +203,15 @@ def run_like_runtime(
     with _running_lock:
         _running.add(tree)
     try:
-        try:
-            process.wait(timeout=timeout_s)  # like the runtime: no reading until it exits
-        except subprocess.TimeoutExpired:
+        if not _waited(process, started_s + timeout_s, cancel):
+            if cancel is not None and cancel.is_set():
+                tree.kill()
+                stdout, stderr, _ = _collect(process, tree)
+                duration_s = time.monotonic() - started_s
+                return RuntimeOutcome(
+                    "cancelled", stdout.strip(), "cancelled", None, stderr, duration_s,
+                    interpreter=interpreter,
+                )  # fmt: skip
             return _timed_out(process, tree, started_s, timeout_s, interpreter)
         duration_s = time.monotonic() - started_s
         stdout, stderr, held_open = _collect(process, tree)
@@ -219,6 +235,22 @@ def run_like_runtime(
         tree.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.communicate(timeout=COLLECT_TIMEOUT_S)  # reap it, close the pipes
+
+
+def _waited(
+    process: subprocess.Popen[bytes], deadline_s: float, cancel: threading.Event | None
+) -> bool:
+    """Wait for the exit (like the runtime: no reading until then); False at the deadline
+    or once ``cancel`` is set."""
+    while True:
+        left_s = deadline_s - time.monotonic()
+        if left_s <= 0 or (cancel is not None and cancel.is_set()):
+            return False
+        try:
+            process.wait(timeout=left_s if cancel is None else min(left_s, CANCEL_POLL_S))
+            return True
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _collect(process: subprocess.Popen[bytes], tree: ProcessTree) -> tuple[bytes, bytes, bool]:

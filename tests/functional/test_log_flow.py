@@ -287,17 +287,19 @@ async def test_run_like_the_aro_runtime_shows_what_aro_would_get(
         assert len(app.exchange_log) == 0  # not a host exchange: nothing in the log
 
 
-async def test_quitting_kills_a_runtime_mode_call_in_flight(tmp_path: Path) -> None:
+def _runtime_hang_drivers() -> list[int]:
+    """The live runtime-mode processes running the ``hang`` action."""
     import psutil
 
-    def drivers() -> list[int]:
-        return [
-            p.pid
-            for p in psutil.process_iter(["cmdline", "status"])
-            if "aro_action_hang" in " ".join(p.info["cmdline"] or [])
-            and p.info["status"] != psutil.STATUS_ZOMBIE
-        ]
+    return [
+        p.pid
+        for p in psutil.process_iter(["cmdline", "status"])
+        if "aro_action_hang" in " ".join(p.info["cmdline"] or [])
+        and p.info["status"] != psutil.STATUS_ZOMBIE
+    ]
 
+
+async def test_quitting_kills_a_runtime_mode_call_in_flight(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.main_screen
@@ -306,8 +308,31 @@ async def test_quitting_kills_a_runtime_mode_call_in_flight(tmp_path: Path) -> N
         _highlight_action(screen, "hang")
         await pilot.pause()
         screen.action_run_like_runtime()
-        await wait_until(pilot, lambda: bool(drivers()), "the runtime-mode process")
-    assert drivers() == []
+        await wait_until(pilot, lambda: bool(_runtime_hang_drivers()), "the runtime-mode process")
+    assert _runtime_hang_drivers() == []
+
+
+async def test_ctrl_g_cancels_a_runtime_mode_call(tmp_path: Path) -> None:
+    """ctrl+g said "Nothing is running" while the runtime-mode call ran for its 30 s."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        screen.drafts[("faulty", "hang")] = ('{"seconds": 60}', "draft")
+        _highlight_action(screen, "hang")
+        await pilot.pause()
+        screen.action_run_like_runtime()
+        await wait_until(pilot, lambda: bool(_runtime_hang_drivers()), "the runtime-mode process")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: screen.runtime_cancel is None, "the run's end", 5)
+        assert _runtime_hang_drivers() == []
+        messages = [n.message for n in app._notifications]
+        assert "ARO runtime · faulty · hang: cancelled." in messages
+        assert not any("Nothing is running" in m for m in messages)
+        assert not isinstance(app.screen, PagerScreen)
+        await pilot.press("ctrl+g")  # nothing left to cancel
+        await pilot.pause()
+        assert any("Nothing is running" in n.message for n in app._notifications)
 
 
 async def test_saving_over_a_file_asks_first_and_a_folder_is_refused(tmp_path: Path) -> None:
@@ -362,9 +387,9 @@ async def test_a_60_by_20_terminal_still_shows_log_rows(tmp_path: Path) -> None:
     async with app.run_test(size=(60, 20)) as pilot:
         await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
         screen = app.main_screen
-        for number in (1, 2):
-            screen.send("noop", "noop", "{}")
-            await wait_until(pilot, lambda: len(app.exchange_log) == number, f"#{number}")
+        screen.send("noop", "noop", "{}")
+        screen.send("noop", "noop", "{}")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "two exchanges")
         await pilot.pause()
         table = screen.query_one(ExchangeTable)
         rows_region = table.scrollable_content_region

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -142,3 +143,23 @@ def test_sigterm_to_the_command_leaves_no_process() -> None:
     cli.send_signal(signal.SIGTERM)
     assert cli.wait(timeout=10) == 128 + signal.SIGTERM
     assert _driver_processes("aro_action_hang") == []
+
+
+def test_a_cancelled_call_ends_at_once_and_leaves_no_process() -> None:
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started_s = time.monotonic()
+    outcome = run_like_runtime(
+        PYTHON, FAULTY_MODULE, "hang", b'{"seconds": 60}', timeout_s=30.0, cancel=cancel
+    )
+    assert outcome.kind == "cancelled" and not outcome.got_answer
+    assert time.monotonic() - started_s < 5.0
+    assert outcome.verdict().startswith("cancelled after ")
+    assert _driver_processes("aro_action_hang") == []
+
+
+def test_a_call_that_ends_is_not_cancelled_by_an_unset_event() -> None:
+    outcome = run_like_runtime(
+        PYTHON, TEXT_MODULE, "analyze", b'{"text": "a b"}', cancel=threading.Event()
+    )
+    assert outcome.kind == "result" and b'"words": 2' in outcome.answer

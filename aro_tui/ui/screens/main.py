@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, ClassVar
 
@@ -159,6 +160,7 @@ class MainScreen(ExchangeDetailPanes):
         self.drafts: dict[tuple[str, str], tuple[str, str]] = {}
         self.shown_number: int | None = None
         self.live_exchange: Exchange | None = None
+        self.runtime_cancel: threading.Event | None = None
         self._live_started_s = 0.0
         self._ticker: Timer | None = None
         self._footer_up: bool | None = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,6 +53,8 @@ class ExchangeActions(Screen[None]):
     drafts: dict[tuple[str, str], tuple[str, str]]
     shown_number: int | None
     live_exchange: Exchange | None
+    runtime_cancel: threading.Event | None
+    """Set to stop the "Run like the ARO runtime" call in progress (None when none runs)."""
 
     @property
     def aro(self) -> AroApp:
@@ -175,32 +178,49 @@ class ExchangeActions(Screen[None]):
         if module_path is None or interpreter is None:
             self.say("No python3 on PATH: the ARO runtime's interpreter is missing.", "error")
             return
-        self.say(f"Running {entry.name} · {action} the ARO runtime's way (up to 30 s)…")
+        if self.runtime_cancel is not None:  # one at a time: the new one replaces it
+            self.runtime_cancel.set()
+        self.runtime_cancel = cancel = threading.Event()
+        self.say(
+            f"Running {entry.name} · {action} the ARO runtime's way (up to 30 s; ctrl+g cancels)…"
+        )
         note = other_interpreter_note(interpreter, entry.plugin.interpreter.path)
-        self._run_like_runtime(interpreter, module_path, entry.name, action, text.encode(), note)
+        title = f"ARO runtime · {sanitize_line(entry.name)} · {sanitize_line(action)}"
+        self._run_like_runtime(interpreter, module_path, action, text.encode(), note, title, cancel)
 
-    @work(thread=True, exclusive=True, group="runtime")
+    @work(thread=True, group="runtime")
     def _run_like_runtime(
         self,
         interpreter: str,
         module_path: Path,
-        plugin: str,
         action: str,
         body: bytes,
         note: str | None,
+        title: str,
+        cancel: threading.Event,
     ) -> None:
-        report = run_like_runtime(interpreter, module_path, action, body).report()
+        outcome = run_like_runtime(interpreter, module_path, action, body, cancel=cancel)
+        report = outcome.report()
         if note is not None:  # a missing package there would look like a broken plugin
             report = f"note: {note}\n\n".encode() + report
-        title = f"ARO runtime · {sanitize_line(plugin)} · {sanitize_line(action)}"
+        with contextlib.suppress(RuntimeError):  # the app has gone meanwhile
+            self.app.call_from_thread(
+                self._runtime_run_ended, title, report, cancel, outcome.kind == "cancelled"
+            )
+
+    def _runtime_run_ended(
+        self, title: str, report: bytes, cancel: threading.Event, cancelled: bool
+    ) -> None:
+        if self.runtime_cancel is cancel:
+            self.runtime_cancel = None
+        if cancelled:
+            self.say(f"{title}: cancelled.")
+            return
 
         def read_slice(offset: int, length: int) -> bytes:
             return report[offset : offset + length]
 
-        with contextlib.suppress(RuntimeError):  # the app has gone meanwhile
-            self.app.call_from_thread(
-                self.app.push_screen, PagerScreen(title, len(report), read_slice)
-            )
+        self.app.push_screen(PagerScreen(title, len(report), read_slice))
 
     def send(self, plugin: str, action: str, request: str | bytes, restart: bool = False) -> None:
         """Call ``action`` in a worker; the result arrives as an ExchangeFinished message."""
@@ -262,7 +282,12 @@ class ExchangeActions(Screen[None]):
     def action_cancel(self) -> None:
         """Interrupt the call the plugin is running: the shown one, or the one it waits behind
         (calls run in order, so cancelling a waiting call would leave the stuck one running);
-        with no call, stop a plugin that is still starting."""
+        with no call, stop a plugin that is still starting. A "Run like the ARO runtime" in
+        progress goes first (a call waits for the next ctrl+g)."""
+        if self.runtime_cancel is not None:
+            self.runtime_cancel.set()
+            self.say("Cancelling the ARO runtime run…")
+            return
         live = self.live_exchange
         for entry in self.aro.registry.entries.values():
             process = entry.process
