@@ -7,6 +7,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
 
 from aro_tui.core.sanitize import sanitize_line
 
@@ -104,11 +106,24 @@ class DashboardCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self._commands():
-            yield DiscoveryHit(title, callback, help=help_text or None)
+            yield DiscoveryHit(Content(title), callback, text=title, help=help_text or None)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, callback, help_text in self._commands():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text or None)
+                yield Hit(
+                    score, _highlight(matcher, title), callback, text=title, help=help_text or None
+                )
+
+
+def _highlight(matcher: Matcher, title: str) -> Content:
+    """``title`` with the query's matched characters styled, as ``Matcher.highlight`` does,
+    but never read as markup: plugin and action names are in it (``x[/]`` raised MarkupError)."""
+    content = Content(title)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, title)
+    for offset in offsets if score else ():
+        if not title[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import msgspec
 from rich.text import Text
+from textual.content import Content
 
 from aro_tui.core.json_values import loads_exact
 from aro_tui.core.sanitize import sanitize, sanitize_line
@@ -101,6 +102,13 @@ def format_memory(rss_bytes: int | None, deterministic: bool = False) -> str:
     if deterministic and rss_bytes is not None:
         return "·· MiB"
     return format_size(rss_bytes)
+
+
+def plain_title(text: str) -> Content:
+    """``text`` as a border title: one line, shown as it is. Textual reads a plain ``str``
+    title as markup, so a plugin named ``x[/]`` raised MarkupError and took the dashboard down,
+    and ``[bold]x[/bold]`` came out bold."""
+    return Content(sanitize_line(text))
 
 
 def stderr_title(which: str, kept_lines: int, printed_lines: int) -> str:

@@ -149,12 +149,17 @@ class PluginEntry:
         return errors or ["plugin.yaml has no usable python-plugin entry: nothing to run"]
 
     def actions(self) -> list[tuple[str, str | None]]:
-        """(name, docstring) of each action: the harness's info, else the manifest's list."""
+        """(name, docstring) of each action, each name once (``aro_plugin_info()`` may list
+        one twice): the harness's info, else the manifest's list."""
         info = self.process.info if self.process is not None else None
-        if info:
-            found = [*info.get("actions", []), *info.get("undeclared", [])]
-            return [(str(a.get("name")), a.get("doc")) for a in found if isinstance(a, dict)]
-        return [(name, None) for name in self.plugin.declared_actions]
+        if not info:
+            return [(name, None) for name in dict.fromkeys(self.plugin.declared_actions)]
+        found = [*info.get("actions", []), *info.get("undeclared", [])]
+        actions: dict[str, str | None] = {}
+        for action in found:
+            if isinstance(action, dict):
+                actions.setdefault(str(action.get("name")), action.get("doc"))
+        return list(actions.items())
 
 
 def _count(number: int, noun: str) -> str:

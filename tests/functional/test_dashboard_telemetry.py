@@ -57,7 +57,7 @@ async def test_a_loaded_model_is_tied_to_its_call_and_internal_queries_hide(
         table = screen.query_one(ExchangeTable)
         assert _row_actions(table) == ["load"]
         assert "1 internal hidden" in str(screen.query_one("#log").border_title)
-        row = panel.cache_table.get_row_at(0)
+        row = [cell.plain for cell in panel.cache_table.get_row_at(0)]
         assert row[0] == "weights" and row[5] == "#1 load"
         # Memory before / peak / after the call: the host figure rose with the load.
         memory = table.memory[1]

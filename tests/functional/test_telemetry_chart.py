@@ -234,7 +234,7 @@ async def test_real_plugin_load_rises_in_the_chart_and_appears_in_the_cache_tabl
             assert gpu_bytes is not None and gpu_bytes > 100 * MIB
             table = panel.cache_table
             assert table.row_count == 1
-            row = table.get_row_at(0)
+            row = [cell.plain for cell in table.get_row_at(0)]
             assert row[0] == "weights" and row[4] == "128 MiB"
             assert row[5] == f"#{load.id} load"
             chart_text = panel.chart.render().plain
@@ -245,6 +245,12 @@ async def test_real_plugin_load_rises_in_the_chart_and_appears_in_the_cache_tabl
             panel.set_show_internal(True)
             await pilot.pause()
             assert "┄" in panel.chart.render().plain.splitlines()[-2]
+            # A model name is plugin text: shown as it is, not read as markup (MarkupError).
+            hostile = await plugin.call("load", '{"key": "[/]", "mb": 1}')
+            await panel.after_exchange(plugin, hostile)
+            await pilot.pause()
+            names = [table.get_row_at(i)[0].plain for i in range(table.row_count)]
+            assert "[/]" in names
             sampler = panel.sampler
             assert sampler is not None
         assert not sampler.running  # unmounting the panel stopped the thread

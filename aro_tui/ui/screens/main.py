@@ -21,6 +21,7 @@ from aro_tui.core.input_memory import choose_initial_input
 from aro_tui.core.plugins.source_changes import SourceChanges
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.templates import render_template
+from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.messages import (
     ExchangeFinished,
     ExchangeStarted,
@@ -270,8 +271,7 @@ class MainScreen(ExchangeDetailPanes):
         if entry is None:
             actions.show_actions([], None)
             return
-        title = sanitize_line(entry.name)
-        self.query_one("#actions").border_title = f"Actions · {title}"
+        self.query_one("#actions").border_title = plain_title(f"Actions · {entry.name}")
         if entry.process is None:
             actions.show_actions([], None)
             self.current_action = None
@@ -335,7 +335,7 @@ class MainScreen(ExchangeDetailPanes):
         plugin, action = self.current_plugin, self.current_action
         if plugin is None or action is None:
             return
-        editor.border_title = f"Input · {sanitize_line(action)}"
+        editor.border_title = plain_title(f"Input · {action}")
         template = render_template(self._doc_for(action))
         draft = self.drafts.get((plugin, action))
         if draft is not None and not prefer_template:

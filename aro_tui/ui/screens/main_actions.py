@@ -20,6 +20,7 @@ from aro_tui.core.runtime_run import (
     runtime_interpreter,
 )
 from aro_tui.core.sanitize import sanitize_line
+from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.request.input_editor import InputEditor
@@ -356,7 +357,7 @@ class ExchangeActions(Screen[None]):
         self.current_action = action
         self._refresh_actions(action)
         editor = self.query_one(InputEditor)
-        editor.border_title = f"Input · {sanitize_line(action)}"
+        editor.border_title = plain_title(f"Input · {action}")
         editor.load(request.decode("utf-8", "replace"), f"request #{self.shown_number}")
         self.focus_now(editor.text_area)  # the keys typed next go to it
 

@@ -9,7 +9,7 @@ from textual import work
 from textual.binding import Binding
 
 from aro_tui.core.host.exchange import Exchange
-from aro_tui.core.sanitize import sanitize, sanitize_line
+from aro_tui.core.sanitize import sanitize
 from aro_tui.ui.formatting import (
     FULL_PRETTY_LIMIT_BYTES,
     PACKED_LINE_CHARS,
@@ -17,6 +17,7 @@ from aro_tui.ui.formatting import (
     fit_to_rows,
     format_memory,
     format_timings,
+    plain_title,
     preview_body,
     stderr_title,
 )
@@ -88,10 +89,10 @@ class ExchangeDetailPanes(SessionWiring):
         preview = fit_to_rows(preview_body(head, len(request), limit, chars), chars)
         request_view = self.query_one("#request-text", BodyView)
         request_view.show_preview(preview)
-        request_view.border_title = f"Request · {sanitize_line(exchange.plugin)}"
+        request_view.border_title = plain_title(f"Request · {exchange.plugin}")
         request_view.border_subtitle = cut_subtitle(preview, limit)
         pane = self.query_one(ResponsePane)
-        pane.border_title = f"Response · {sanitize_line(exchange.action)} · running"
+        pane.border_title = plain_title(f"Response · {exchange.action} · running")
         pane.border_subtitle = ""
         self.query_one("#response-text", BodyView).show_preview(preview_body(None, 0, limit))
         self.show_live_stderr(exchange)
@@ -109,7 +110,7 @@ class ExchangeDetailPanes(SessionWiring):
         or ``recent`` (its last lines, in calls and between them)."""
         stderr = self.query_one(StderrView)
         stderr.show_lines(lines)
-        stderr.border_title = stderr_title(f"· {sanitize_line(plugin)} {when}", len(lines), 0)
+        stderr.border_title = plain_title(stderr_title(f"· {plugin} {when}", len(lines), 0))
 
     def _line_chars(self, selector: str) -> int:
         """How wide a line of ``selector``'s pane may be, leaving room for a scrollbar."""
@@ -173,9 +174,9 @@ class ExchangeDetailPanes(SessionWiring):
                 entry.action_duration_ms, entry.duration_ms, config.deterministic
             )
             timings = f" · {timings}" if timings else ""
-            pane.border_title = f"Response #{entry.number} · {sanitize_line(entry.action)}{timings}"
+            pane.border_title = plain_title(f"Response #{entry.number} · {entry.action}{timings}")
             pane.border_subtitle = memory.removeprefix(" · ")
-            request_view.border_title = f"Request #{entry.number} · {sanitize_line(entry.plugin)}"
+            request_view.border_title = plain_title(f"Request #{entry.number} · {entry.plugin}")
         stderr = self.query_one(StderrView)
         stderr.show_lines(detail.stderr_lines)
         printed = entry.stderr_line_count if entry is not None else 0

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual.widgets import DataTable
 
+from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker
 from aro_tui.ui.widgets.telemetry.chart import format_bytes
 
 COLUMNS = ("model", "device", "dtype", "params", "size", "loaded by", "host Δ", "GPU Δ", "note")
 
 
-class ModelCacheTable(DataTable[str]):
+class ModelCacheTable(DataTable[Text]):
     """One row per loaded model of the shown plugin, from the tracker's last answer."""
 
     DEFAULT_CSS = """
@@ -55,7 +57,7 @@ class ModelCacheTable(DataTable[str]):
                 loads[cache_event.key] = cache_event
         for key, entry in self.tracker.models(plugin).items():
             event = loads.get(key)
-            self.add_row(
+            cells = (
                 entry.model or key,
                 entry.device or "—",
                 entry.dtype or "—",
@@ -67,8 +69,9 @@ class ModelCacheTable(DataTable[str]):
                 if event is not None and event.gpu_pending
                 else _delta(None if event is None else event.gpu_delta_bytes),
                 _note(event),
-                key=key,
             )
+            # Plugin text (model names, devices): a plain str cell would be read as markup.
+            self.add_row(*(Text(sanitize_line(cell)) for cell in cells), key=key)
 
     def _loaded_by(self, event: CacheEvent | None) -> str:
         if event is None or event.exchange_id is None:
