@@ -112,6 +112,7 @@ async def test_with_reload_a_broken_manifest_is_named_once_then_the_fix_restarts
         await wait_until(pilot, lambda: bool(_notes(app, "noop not restarted")), "the refusal")
         await pilot.pause(0.4)  # several more scans, each trying again
         assert len(_notes(app, "noop not restarted")) == 1
+        assert len(_notes(app, "noop: restarting")) == 1
         assert process.started_at == first_start
         manifest = folder / "plugin.yaml"
         manifest.write_text(manifest.read_text().replace("missing/", "v2/"))

@@ -197,3 +197,22 @@ def test_default_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "Plugins").mkdir()
     assert resolve_search_path(None) == tmp_path / "Plugins"
     assert resolve_search_path(tmp_path / "x") == tmp_path / "x"
+
+
+def test_files_that_cannot_be_looked_at_are_that_plugins_problem(tmp_path: Path) -> None:
+    """A name too long for the file system, or a NUL in a path, ended the whole scan with a
+    traceback (every command, and the dashboard, for every plugin in the folder)."""
+    plugins = tmp_path / "Plugins"
+    write_plugin(plugins, "good")
+    write_plugin(plugins, "long", name="a" * 300, module="main.py")  # tries a…a.py first
+    nul = write_plugin(plugins, "nul")
+    manifest = nul / "plugin.yaml"
+    manifest.write_text(manifest.read_text().replace("path: src/", 'path: "src\\0"'))
+    found = {plugin.root.name: plugin for plugin in discover(plugins).plugins}
+    assert found["good"].valid
+    for folder, text in (("long", "File name too long"), ("nul", "embedded null byte")):
+        plugin = found[folder]
+        assert not plugin.valid
+        codes = [(p.code, p.is_error) for p in plugin.problems]
+        assert codes == [("files-unreadable", True)], plugin.problems
+        assert text in plugin.problems[0].found

@@ -203,12 +203,17 @@ def load_plugin(
     name = name_value if isinstance(name_value, str) and name_value else root.name
     python_entry: PythonEntry | None = None
     if data is not None:
-        python_entry, layout_problems = check_layout(
-            data, root, name, manifest_file, manifest.positions
-        )
+        try:
+            python_entry, layout_problems = check_layout(
+                data, root, name, manifest_file, manifest.positions
+            )
+        except (OSError, ValueError) as error:  # EACCES, ENAMETOOLONG, a NUL in a path
+            python_entry, layout_problems = None, [_files_unreadable(manifest_file, error)]
         problems.extend(layout_problems)
     interpreter = resolve_interpreter(root, configured=configured_interpreter, probe=probe)
-    if data is not None and python_entry is None and isinstance(data.get("provides"), list):
+    checked = not any(problem.code == "files-unreadable" for problem in problems)
+    provides = data.get("provides") if data is not None else None
+    if python_entry is None and isinstance(provides, list) and checked:
         problems.append(
             Problem(
                 "no-python-plugin",
@@ -234,6 +239,27 @@ def load_plugin(
         declared_actions=declared_actions(data),
         problems=tuple(problems),
         manifest=data,
+    )
+
+
+def _files_unreadable(manifest_file: Path, error: OSError | ValueError) -> Problem:
+    """The plugin's files could not be looked at: a problem of this plugin, not the scan's
+    end (a folder without read permission, a name too long for the file system...)."""
+    if isinstance(error, OSError):
+        found = error.strerror or str(error)
+        if error.filename is not None:
+            found += f": {error.filename}"
+    else:
+        found = str(error)
+    return Problem(
+        "files-unreadable",
+        manifest_file,
+        "provides",
+        clean_text(found),
+        "plugin files aro-tui can look at",
+        "checking the plugin's files failed, so it cannot be run",
+        "error",
+        HOST,
     )
 
 

@@ -110,5 +110,6 @@ class SourceReload(ExchangeActions):
             verb = "restart"
         else:
             return
-        self.say(f"{entry.name}: {verb}ing, {entry.stale_sources_text()}.")
+        if entry.manifest_refusal is None:  # else refused once already: tried again quietly
+            self.say(f"{entry.name}: {verb}ing, {entry.stale_sources_text()}.")
         self.lifecycle_command(entry.name, verb, quiet=True)
