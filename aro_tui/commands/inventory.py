@@ -73,7 +73,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """``aro-tui check``: every problem; exit 1 when any plugin is invalid, 2 on a bad path."""
+    """``aro-tui check``: every problem; exit 1 when any plugin is invalid or none was found
+    (a CI step pointed at the wrong folder, or at a plugin whose manifest is misnamed, must
+    not pass), 2 on a bad path."""
     found = _discover(args, "check")
     if found is None:
         return EXIT_USAGE
@@ -81,7 +83,12 @@ def run_check(args: argparse.Namespace) -> int:
         _print_json(check_report(found))
     else:
         _print_check(found)
-    return EXIT_OK if found.valid else EXIT_INVALID
+    return EXIT_OK if _passes(found) else EXIT_INVALID
+
+
+def _passes(found: Discovery) -> bool:
+    """``check``'s verdict: at least one plugin, and every one valid."""
+    return bool(found.plugins) and found.valid
 
 
 def _interpreter_json(plugin: DiscoveredPlugin) -> dict[str, Any]:
@@ -142,7 +149,7 @@ def check_report(found: Discovery) -> dict[str, Any]:
     return {
         "schema": CHECK_SCHEMA,
         "plugins_dir": str(found.plugins_dir),
-        "valid": found.valid,
+        "valid": _passes(found),
         "summary": {
             "plugins": len(found.plugins),
             "valid": sum(1 for plugin in found.plugins if plugin.valid),

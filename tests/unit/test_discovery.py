@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -216,3 +217,31 @@ def test_files_that_cannot_be_looked_at_are_that_plugins_problem(tmp_path: Path)
         codes = [(p.code, p.is_error) for p in plugin.problems]
         assert codes == [("files-unreadable", True)], plugin.problems
         assert text in plugin.problems[0].found
+
+
+def test_a_manifest_with_another_spelling_is_named_and_check_fails(tmp_path: Path) -> None:
+    """``check`` on a plugin whose manifest is plugin.yml blamed its src/ folder and passed."""
+    from aro_tui.cli import main
+
+    folder = write_plugin(tmp_path / "Plugins", "typo")
+    (folder / "plugin.yaml").rename(folder / "plugin.yml")
+    for path in (folder, folder.parent):  # the plugin folder itself, or its plugins folder
+        found = discover(path)
+        assert found.plugins == []
+        (problem,) = found.skipped
+        assert problem.file == folder / "plugin.yml"
+        assert problem.message == (
+            "folder skipped: ARO reads only plugin.yaml, not plugin.yml (rename it)"
+        )
+        assert main(["check", str(path)]) == 1  # nothing was checked: not a pass
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root searches folders whatever their mode")
+def test_a_plugin_folder_that_cannot_be_searched_is_named_so(tmp_path: Path) -> None:
+    folder = write_plugin(tmp_path / "Plugins", "closed")
+    folder.chmod(0o644)
+    try:
+        (problem,) = discover(folder.parent).skipped
+    finally:
+        folder.chmod(0o755)
+    assert (problem.code, problem.found) == ("unreadable-entry", "Permission denied")

@@ -112,6 +112,9 @@ def discover(
             plugins_dir, configured_interpreter=configured_interpreter, probe=probe
         )
         return Discovery(plugins_dir, [plugin], [])
+    misnamed = _misnamed_manifest(plugins_dir)
+    if misnamed is not None:  # one plugin folder, its manifest misspelt: not a plugins folder
+        return Discovery(plugins_dir, [], [_no_manifest(plugins_dir, misnamed)])
     plugins: list[DiscoveredPlugin] = []
     skipped: list[Problem] = []
     try:
@@ -129,10 +132,14 @@ def discover(
             skipped.append(_skip(folder, "unreadable-entry", reason, "a plugin folder"))
             continue
         manifest = folder / MANIFEST_NAME
-        if not os.path.lexists(manifest):
-            skipped.append(
-                _skip(manifest, "no-manifest", MISSING, "a plugin.yaml in every plugin folder")
-            )
+        try:
+            os.lstat(manifest)
+        except (FileNotFoundError, NotADirectoryError):
+            skipped.append(_no_manifest(folder, _misnamed_manifest(folder)))
+            continue
+        except OSError as error:  # a folder without search permission: say so
+            found = clean_text(error.strerror or str(error))
+            skipped.append(_skip(folder, "unreadable-entry", found, "a plugin folder"))
             continue
         plugins.append(
             load_plugin(folder, configured_interpreter=configured_interpreter, probe=probe)
@@ -152,12 +159,32 @@ def _not_a_plugin_folder(entry: os.DirEntry[str]) -> str | None:
         return clean_text(error.strerror or str(error))
 
 
-def _skip(path: Path, code: str, found: str, expected: str) -> Problem:
-    message = {
+def _skip(path: Path, code: str, found: str, expected: str, message: str = "") -> Problem:
+    message = message or {
         "no-manifest": "folder skipped: no plugin.yaml in it",
         "unreadable-entry": f"entry skipped: {found}",
     }[code]
     return Problem(code, path, "", found, expected, message, "warning", BOTH)
+
+
+def _misnamed_manifest(folder: Path) -> str | None:
+    """The name of a file in ``folder`` that looks meant as its manifest (``plugin.yml``,
+    ``Plugin.yaml``) when there is no ``plugin.yaml``; ARO reads only that exact name."""
+    if os.path.lexists(folder / MANIFEST_NAME):
+        return None
+    try:
+        names = sorted(entry.name for entry in folder.iterdir())
+    except OSError:
+        return None
+    return next((n for n in names if n.lower() in {"plugin.yaml", "plugin.yml"}), None)
+
+
+def _no_manifest(folder: Path, misnamed: str | None) -> Problem:
+    expected = "a plugin.yaml in every plugin folder"
+    if misnamed is None:
+        return _skip(folder / MANIFEST_NAME, "no-manifest", MISSING, expected)
+    message = f"folder skipped: ARO reads only plugin.yaml, not {misnamed} (rename it)"
+    return _skip(folder / misnamed, "no-manifest", describe(misnamed), expected, message)
 
 
 MAX_NAMED_DUPLICATES = 3
