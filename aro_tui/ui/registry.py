@@ -162,6 +162,13 @@ class PluginEntry:
         return list(actions.items())
 
 
+def _manifest_name(plugin: DiscoveredPlugin) -> str:
+    """The name ``plugin``'s manifest gave it when it was read (the registry may list it
+    under another: ``name (folder)`` for a duplicate)."""
+    name = plugin.manifest.get("name") if plugin.manifest is not None else None
+    return name if isinstance(name, str) and name else plugin.root.name
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
@@ -194,11 +201,21 @@ class PluginRegistry:
             forwarder if recorder is None else recorder.observer(forward_to=forwarder)
         )
         for plugin in discovery.plugins:
+            if plugin.name in self.entries:  # both are invalid (duplicate-name): list both
+                plugin = dataclasses.replace(plugin, name=self._unused_name(plugin))
             entry = PluginEntry(plugin)
             launch = self._launch_for(plugin)
             if launch is not None:
                 entry.process = PluginProcess(launch, self._observer)
-            self.entries.setdefault(plugin.name, entry)
+            self.entries[plugin.name] = entry
+
+    def _unused_name(self, plugin: DiscoveredPlugin) -> str:
+        """``name (folder)`` for a plugin whose name another one here has."""
+        name = f"{plugin.name} ({plugin.root.name})"
+        number = 2
+        while name in self.entries:
+            name, number = f"{plugin.name} ({plugin.root.name} {number})", number + 1
+        return name
 
     def _launch_for(self, plugin: DiscoveredPlugin) -> PluginLaunch | None:
         """How to start ``plugin``; None when it is invalid."""
@@ -226,6 +243,9 @@ class PluginRegistry:
         fresh = await asyncio.to_thread(
             load_plugin, entry.plugin.root, configured_interpreter=self._configured_interpreter
         )
+        for other in self.entries.values():
+            if other is not entry and _manifest_name(other.plugin) == fresh.name:
+                return f"another plugin here is named {fresh.name} too ({other.plugin.root})"
         if fresh.name != entry.name:
             fresh = dataclasses.replace(fresh, name=entry.name)
         launch = self._launch_for(fresh)

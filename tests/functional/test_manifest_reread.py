@@ -133,3 +133,30 @@ async def test_a_call_that_starts_a_stopped_plugin_reads_plugin_yaml_first(
         await wait_until(pilot, lambda: plugin_state(app, "noop") == "stopped", "stopped")
         _set_path(folder, "path: v2/")
         assert '"from": "v2"' in await _noop_answer(pilot, app, 1)
+
+
+async def test_plugins_sharing_a_name_are_both_listed_until_one_is_renamed(
+    tmp_path: Path,
+) -> None:
+    """The second of two plugins named alike vanished from the dashboard without a word."""
+    alpha = _noop_with_second_version(tmp_path)
+    beta = tmp_path / "Plugins" / "zeta"  # listed after noop
+    shutil.copytree(alpha, beta)
+    app = make_app(tmp_path, tmp_path / "Plugins")  # one scan: both flagged duplicate-name
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        assert list(app.registry.entries) == ["noop", "noop (zeta)"]
+        assert [plugin_state(app, name) for name in app.registry.entries] == ["invalid"] * 2
+        plugins = app.main_screen.query_one(PluginList)
+        plugins.focus()
+        await pilot.press("down", "enter")  # beta, still named noop: refused
+        await wait_until(pilot, lambda: bool(_notes(app, "not started")), "the refusal")
+        assert "another plugin here is named noop too" in _notes(app, "not started")[0]
+        manifest = beta / "plugin.yaml"
+        manifest.write_text(manifest.read_text().replace("name: noop", "name: noop-two"))
+        plugins.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: plugin_state(app, "noop (zeta)") == "ready", "beta")
+        plugins.focus()
+        await pilot.press("up", "enter")  # alpha: no other plugin is named noop now
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "alpha")

@@ -160,10 +160,13 @@ def _not_a_plugin_folder(entry: os.DirEntry[str]) -> str | None:
 
 
 def _skip(path: Path, code: str, found: str, expected: str, message: str = "") -> Problem:
-    message = message or {
-        "no-manifest": "folder skipped: no plugin.yaml in it",
-        "unreadable-entry": f"entry skipped: {found}",
-    }[code]
+    message = (
+        message
+        or {
+            "no-manifest": "folder skipped: no plugin.yaml in it",
+            "unreadable-entry": f"entry skipped: {found}",
+        }[code]
+    )
     return Problem(code, path, "", found, expected, message, "warning", BOTH)
 
 
