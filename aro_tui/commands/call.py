@@ -261,6 +261,13 @@ def run_call(args: argparse.Namespace) -> int:
             )
         for note in exchange.runtime_notes:
             print(f"aro-tui call: note: {sanitize_line(note.text)}", file=sys.stderr)
+        info_error = (plugin.info or {}).get("info_error")
+        if info_error:  # the runtime learns the actions from it
+            print(
+                f"aro-tui call: note: {sanitize_line(str(info_error))}; the ARO runtime reads "
+                "the plugin's actions from it",
+                file=sys.stderr,
+            )
         return _EXIT_BY_STATUS[exchange.status]
 
     return run_with_host(main)

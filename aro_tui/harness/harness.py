@@ -438,7 +438,9 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
         if action in _declared_actions:
             detail = "declared by aro_plugin_info() but the module defines no %s()" % function_name
         else:
-            detail = "not declared, and the module defines no %s()" % function_name
+            detail = "aro_plugin_info() does not list it, and the module defines no %s()" % (
+                function_name
+            )
         _write_frame(
             request_id,
             "unknown",

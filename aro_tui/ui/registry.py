@@ -134,6 +134,15 @@ class PluginEntry:
         traceback = self.start_failure.traceback if self.start_failure is not None else None
         return lines + (traceback.rstrip("\n").splitlines() if traceback else [])
 
+    @property
+    def info_error(self) -> str | None:
+        """Why the started plugin's ``aro_plugin_info()`` gave no action list (it raised, is
+        missing, or returned something else); its actions are then the module's
+        ``aro_action_*`` functions. None when it listed them."""
+        info = self.process.info if self.process is not None else None
+        error = info.get("info_error") if info else None
+        return str(error) if error else None
+
     def error_lines(self) -> list[str]:
         """Why an invalid plugin cannot run, one line per error (none for a runnable one)."""
         if self.process is not None:

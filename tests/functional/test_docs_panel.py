@@ -34,3 +34,26 @@ async def test_the_embed_doc_breaks_only_the_model_name_and_not_mid_line(tmp_pat
     assert lines[start - 1] == "      installed (default:"
     assert lines[start + 1] == '      /all-MiniLM-L6-v2")'
     assert "".join("".join(lines).split()) == "".join(doc.split()), "no character lost"
+
+
+async def test_a_raising_aro_plugin_info_is_named_above_the_docs(tmp_path: Path) -> None:
+    folder = tmp_path / "Plugins" / "info-raises"
+    (folder / "src").mkdir(parents=True)
+    (folder / "plugin.yaml").write_text(
+        "name: info-raises\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
+    )
+    (folder / "src" / "plugin.py").write_text(
+        "def aro_plugin_info():\n    raise RuntimeError('no info today')\n\n"
+        "def aro_action_echo(input_json):\n    '''Echo.'''\n    return input_json\n"
+    )
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "info-raises") == "ready", "ready")
+        app.main_screen.select_action("echo")
+        panel = app.main_screen.query_one("#action-doc-text", DocText)
+        await wait_until(pilot, lambda: "Echo." in str(panel.render()), "the doc")
+        shown = " ".join(str(panel.render()).split())
+    assert shown.startswith(
+        "⚠ aro_plugin_info() raised RuntimeError: no info today (the ARO runtime reads the "
+        "plugin's actions from it; the ones listed here are the module's aro_action_ functions)"
+    )

@@ -362,3 +362,30 @@ def test_input_that_is_not_utf8_names_the_byte_and_a_bom_is_taken(
         assert process.returncode == status, process.stderr
         assert expected.encode() in process.stderr
     assert process.stdout == b'{"a": 1}\n'
+
+
+def test_a_raising_aro_plugin_info_is_said_and_an_unlisted_action_is_named_so(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """aro_plugin_info() raising was never mentioned; the runtime reads the actions from it."""
+    folder = tmp_path / "info-raises"
+    (folder / "src").mkdir(parents=True)
+    (folder / "plugin.yaml").write_text(
+        "name: info-raises\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
+    )
+    (folder / "src" / "plugin.py").write_text(
+        "def aro_plugin_info():\n    raise RuntimeError('no info today')\n\n"
+        "def aro_action_echo(input_json):\n    return input_json\n"
+    )
+    assert main(["call", str(folder), "echo", '{"a": 1}']) == 0
+    out, err = capfd.readouterr()
+    assert out == '{"a": 1}\n'
+    assert (
+        "aro-tui call: note: aro_plugin_info() raised RuntimeError: no info today; the ARO "
+        "runtime reads the plugin's actions from it"
+    ) in err
+    assert main(["call", str(folder), "other", "{}"]) == 1
+    out, err = capfd.readouterr()
+    assert out == '{"error":"Unknown action: other"}\n'
+    detail = "aro_plugin_info() does not list it, and the module defines no aro_action_other()"
+    assert f"({detail})" in err

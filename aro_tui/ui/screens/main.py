@@ -311,7 +311,12 @@ class MainScreen(ExchangeDetailPanes):
         started = self._plugin_started()
         invalid = [] if entry is None else entry.error_lines()
         self.query_one(ActionDoc).show_doc(
-            doc, started, reason, read_only=self.aro.read_only, invalid=invalid
+            doc,
+            started,
+            reason,
+            read_only=self.aro.read_only,
+            invalid=invalid,
+            info_error=None if entry is None else entry.info_error,
         )
 
     def plugin_changed(self, entry: PluginEntry) -> None:

@@ -146,11 +146,21 @@ class ActionDoc(VerticalScroll):
         *,
         read_only: bool = False,
         invalid: Sequence[str] = (),
+        info_error: str | None = None,
     ) -> None:
         """Show ``doc`` (or say why there is none), after why the plugin crashed if it did;
         ``read_only``: a reopened recording, where plugins are not started; ``invalid``: the
-        errors of a plugin that cannot run, one line each."""
+        errors of a plugin that cannot run, one line each; ``info_error``: why its
+        ``aro_plugin_info()`` listed no actions."""
         head = Text()
+        if info_error is not None:
+            head.append("⚠ ", style="bold yellow")
+            head.append(sanitize(info_error))
+            head.append(
+                "\n(the ARO runtime reads the plugin's actions from it; the ones listed here "
+                "are the module's aro_action_ functions)\n\n",
+                style="dim",
+            )
         if invalid:
             count = len(invalid)
             errors = f"{count} error{'s' if count > 1 else ''}"
