@@ -56,6 +56,30 @@ async def test_filter_then_rerun_the_selected_exchange(tmp_path: Path) -> None:
         assert table.row_count == 3
 
 
+async def test_a_filter_matching_nothing_leaves_no_exchange_to_act_on(tmp_path: Path) -> None:
+    """``r`` with a filter that hid every row reran the exchange selected before."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        for action, number in (("analyze", 1), ("hash", 2), ("analyze", 3)):
+            screen.run_plugin_action(TEXT, action)
+            await wait_until(pilot, lambda n=number: len(app.exchange_log) == n, f"#{number}")
+        await pilot.press("ctrl+f", *"action:analyze", "enter")
+        assert screen.query_one("#log").border_title == "Exchanges 3 · showing 2 (#1–#3)"
+        await pilot.press("ctrl+f", "ctrl+a", *"zzz-no-match", "enter")
+        table = screen.query_one(ExchangeTable)
+        assert table.row_count == 0 and screen.shown_number is None
+        note = str(screen.query_one("#response-note").render())
+        assert "No exchange in the log matches the filter." in note
+        await pilot.press("r")
+        await pilot.pause()
+        assert len(app.exchange_log) == 3, "nothing was rerun"
+        assert any("Select an exchange in the log first" in n.message for n in app._notifications)
+        await pilot.press("ctrl+f", "escape")
+        await wait_until(pilot, lambda: screen.shown_number == 3, "the newest shown again")
+
+
 async def test_a_burst_of_finished_calls_ends_on_the_newest(tmp_path: Path) -> None:
     """Forty calls finishing together (pipelined through the host): every one is logged, and
     the cursor and the panes end on the last one, whose bodies are the ones loaded."""
@@ -118,7 +142,7 @@ async def test_every_exchange_is_reached_by_scrolling_past_the_windows_edge(
         table = screen.query_one(ExchangeTable)
         numbers = [entry.number for entry in table.shown_entries]
         assert numbers == list(range(16, 26)) and table.selected_number == 25
-        assert screen.query_one("#log").border_title == "Exchanges 25 · showing #16–#25"
+        assert screen.query_one("#log").border_title == "Exchanges 25 · showing 10 (#16–#25)"
         table.focus()
         await pilot.press(*["up"] * 10)  # nine rows up, then past the top
         assert table.selected_number == 15
@@ -126,7 +150,7 @@ async def test_every_exchange_is_reached_by_scrolling_past_the_windows_edge(
         await pilot.press(*["up"] * 30)
         assert table.selected_number == 1, "the oldest exchange is reachable"
         assert table.shown_entries[0].number == 1 and not table.at_newest
-        assert screen.query_one("#log").border_title == "Exchanges 25 · showing #1–#10"
+        assert screen.query_one("#log").border_title == "Exchanges 25 · showing 10 (#1–#10)"
         await pilot.press(*["down"] * 40)
         assert table.at_newest and table.selected_number == 25
         await pilot.press(*["pageup"] * 3)

@@ -526,9 +526,11 @@ class MainScreen(ExchangeDetailPanes):
         hidden = ""
         if internal:
             hidden = f" · {internal} internal {'shown' if table.show_internal else 'hidden'}"
-        if shown and table.row_count:
+        if shown and table.row_count:  # how many, and the span of numbers they come from
             entries = table.shown_entries
-            shown = f" · showing #{entries[0].number}–#{entries[-1].number}"
+            first, last = entries[0].number, entries[-1].number
+            span = f"#{first}" if first == last else f"#{first}–#{last}"
+            shown = f" · showing {table.row_count} ({span})"
         count = f" {total}" if total or hidden else ""
         self.query_one("#log").border_title = f"Exchanges{count}{shown}{hidden}"
 
@@ -544,6 +546,8 @@ class MainScreen(ExchangeDetailPanes):
         table.show_entries(
             self.aro.exchange_log.matching(log_filter, table.max_rows), self.shown_number
         )
+        if not table.row_count and self.shown_number is not None:
+            self.clear_exchange("No exchange in the log matches the filter.")
         self.update_log_title()
 
     def on_exchange_table_page_requested(self, message: ExchangeTable.PageRequested) -> None:

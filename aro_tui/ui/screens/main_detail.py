@@ -71,6 +71,25 @@ class ExchangeDetailPanes(SessionWiring):
             self._detail_queued = True
             self.call_later(self._start_detail_load)
 
+    def clear_exchange(self, reason: str) -> None:
+        """Show no exchange, saying ``reason`` in the response pane: the log's filter matches
+        none, and a key such as ``r`` must not act on one the log no longer shows."""
+        self.shown_number = None
+        if self.live_exchange is not None:
+            return  # the running call keeps the panes
+        empty = preview_body(None, 0, self.aro.config.response_preview_bytes)
+        request_view = self.query_one("#request-text", BodyView)
+        request_view.show_preview(empty)
+        request_view.border_title, request_view.border_subtitle = "Request", ""
+        self.query_one("#response-text", BodyView).show_preview(empty)
+        pane = self.query_one(ResponsePane)
+        pane.border_title, pane.border_subtitle = "Response", ""
+        pane.show_card(None)
+        pane.show_note(Text(reason))
+        stderr = self.query_one(StderrView)
+        stderr.show_lines([])
+        stderr.border_title = "stderr"
+
     def _start_detail_load(self) -> None:
         self._detail_queued = False
         number = self.shown_number
