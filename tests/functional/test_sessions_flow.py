@@ -247,6 +247,9 @@ async def test_replay_of_a_recorded_exchange_shows_the_changed_path(xdg: Path) -
         assert ["~", "$.words", "4", "5"] in rows
         runs = app.screen.query_one("#diff-runs", DataTable)
         assert str(runs.get_row_at(0)[2]) == "different"
+        assert app.focused is runs
+        await pilot.press("tab")  # to the paths, which may be too many to see at once
+        assert app.focused is paths
         await pilot.press("escape")
         assert app.main_screen.query_one(ExchangeTable).row_count == 1  # replay not logged
 

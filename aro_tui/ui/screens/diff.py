@@ -89,7 +89,7 @@ class DiffScreen(Screen[None]):
     CSS_PATH = "diff.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", "Close", id="diff.close"),
-        Binding("tab", "focus_next", "Runs/paths", show=False),
+        Binding("tab", "app.focus_next", "Runs/paths", show=False),
     ]
 
     def __init__(self, title: str, comparisons: list[Comparison], deterministic: bool) -> None:
