@@ -191,6 +191,26 @@ async def test_open_banner_is_whole_at_80_columns(xdg: Path) -> None:
         assert "replay all" in shown and path.stem in shown
 
 
+async def test_open_of_a_recording_still_being_written_says_so(xdg: Path) -> None:
+    """It was called "cut off" while the running dashboard was still recording it."""
+    import fcntl
+
+    path = await record_live_session(xdg)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(line for line in lines if b'"type":"end"' not in line))
+    config = replace(make_app(xdg, BUNDLED).config, user_files=True, open_session=path)
+    for held, expected in ((True, "still being recorded"), (False, "cut off (no end record)")):
+        with path.open("rb") as recorder_lock:
+            if held:  # as the recorder holds it
+                fcntl.flock(recorder_lock.fileno(), fcntl.LOCK_EX)
+            app = AroApp(config, discovery_of(BUNDLED))
+            async with app.run_test(size=(140, 45)) as pilot:
+                rows = app.main_screen.query_one(ExchangeTable)
+                await wait_until(pilot, lambda t=rows: t.row_count == 1, "the recorded exchange")
+                banner = str(app.main_screen.query_one("#banner").render())
+        assert expected in banner
+
+
 async def test_open_reads_the_recording_a_chunk_at_a_time_and_shows_it_all(
     xdg: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

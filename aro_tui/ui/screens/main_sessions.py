@@ -17,6 +17,7 @@ from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.session.export import call_command_line, exchange_to_json, write_log_json
 from aro_tui.core.session.reader import Session, SessionReadError, read_session
+from aro_tui.core.session.store import being_recorded
 from aro_tui.core.telemetry.buffers import ExchangeSpan
 from aro_tui.core.telemetry.cache_records import cache_event_from_json, cache_event_to_json
 from aro_tui.core.telemetry.model_cache import CacheEvent
@@ -218,7 +219,14 @@ class SessionWiring(TelemetryWiring):
         if shown:
             self.show_exchange(shown[-1].number)
             table.focus()
-        cut_off = "" if session.ended_at is not None else " · cut off (no end record)"
+        cut_off = ""
+        if session.ended_at is None:  # a running aro-tui may still be writing it
+            live = being_recorded(session.path)
+            cut_off = (
+                " · still being recorded (as it was when opened)"
+                if live
+                else (" · cut off (no end record)")
+            )
         self.show_banner(
             f"READ-ONLY recording {session.session_id} · {len(log)} exchanges{cut_off}"
             " · d: rerun one against the plugin now · ctrl+p: replay all"
