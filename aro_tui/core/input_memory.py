@@ -4,13 +4,22 @@ Stored in ``$XDG_STATE_HOME/aro-tui/inputs.json`` (``~/.local/state`` when unset
 atomically (temporary file + rename) and bounded in entries and in bytes per input. A
 missing file is an empty memory; an unreadable one too, with a ``problem`` to show, and it is
 kept as ``inputs.json.unreadable`` when the next input is remembered.
+
+Several dashboards may share the file. Each write holds ``inputs.json.lock`` (``flock``),
+re-reads the file and applies only the entries this dashboard set or forgot since its last
+write, so one dashboard never erases what another remembered; the last write of an action's
+input wins. Reads take in the other dashboards' writes when the file changed (one ``stat``
+when it did not).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,8 +37,13 @@ __all__ = [
 MAX_ENTRIES = 200
 MAX_INPUT_BYTES = 64 * 1024
 _FORMAT_VERSION = 1
+LOCK_SUFFIX = ".lock"
 
 InputSource = Literal["last used", "template"]
+ActionKey = tuple[str, str]
+"""(plugin, action)."""
+FileIdentity = tuple[int, int, int]
+"""(inode, mtime in ns, size in bytes): changes with every write, atomic renames included."""
 
 
 def state_dir() -> Path:
@@ -42,6 +56,14 @@ def state_dir() -> Path:
 def default_memory_path() -> Path:
     """Where the input memory lives by default."""
     return state_dir() / "inputs.json"
+
+
+def lock_file(path: Path) -> Path:
+    """The file whose ``flock`` serialises writes to ``path``: ``<name>.lock`` beside it.
+
+    Not ``path`` itself: every write replaces it, and a lock on the replaced file guards nothing.
+    """
+    return path.with_name(path.name + LOCK_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,14 @@ def choose_initial_input(remembered: str | None, template: str) -> InitialInput:
     return InitialInput(template, "template")
 
 
+class _Unreadable(Exception):
+    """The memory file exists but cannot be used; the message says why."""
+
+
+def _identity(status: os.stat_result) -> FileIdentity:
+    return (status.st_ino, status.st_mtime_ns, status.st_size)
+
+
 class InputMemory:
     """A bounded, most-recently-used map from (plugin, action) to input text."""
 
@@ -75,46 +105,101 @@ class InputMemory:
         self.path = path
         self.max_entries = max_entries
         self.max_input_bytes = max_input_bytes
-        self._entries: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._entries: OrderedDict[ActionKey, str] = OrderedDict()
         self.problem: str | None = None
         """Why the file could not be read, when it could not (shown once, never fatal)."""
-        self._set_aside_first = False
+        self._unsaved_changes: OrderedDict[ActionKey, str | None] = OrderedDict()
+        """Inputs set (text) or forgotten (None) here and not yet merged into the file."""
+        self._seen_identity: FileIdentity | None = None
+        """The file as this memory last read or wrote it (None: there was none)."""
         self._load()
 
     def __len__(self) -> int:
+        self._refresh()
         return len(self._entries)
 
     def _load(self) -> None:
         if self.path is None:
             return
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self._entries = self._read_file()
+        except _Unreadable as error:
+            kept = unreadable_copy(self.path).name
+            self.problem = (
+                f"{self.path}: {error}; no inputs remembered from earlier runs "
+                f"(when one is next remembered, this file is kept as {kept})"
+            )
+
+    def _read_file(self) -> OrderedDict[ActionKey, str]:
+        """The entries in the file now, oldest first (none when it is missing).
+
+        Records the identity of what it read, usable or not, so an unchanged file is not
+        read again. Raises ``_Unreadable`` when the file exists but cannot be used.
+        """
+        assert self.path is not None
+        try:
+            with self.path.open("rb") as handle:
+                identity = _identity(os.fstat(handle.fileno()))
+                raw = handle.read()
         except FileNotFoundError:
-            return
-        except (OSError, ValueError) as error:
-            self._unreadable(f"cannot be read ({error})")
-            return
+            self._seen_identity = None
+            return OrderedDict()
+        except OSError as error:
+            raise _Unreadable(f"cannot be read ({error})") from error
+        self._seen_identity = identity
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except ValueError as error:
+            raise _Unreadable(f"cannot be read ({error})") from error
         if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-            self._unreadable("not an aro-tui inputs file (no entries list)")
-            return
+            raise _Unreadable("not an aro-tui inputs file (no entries list)")
+        entries: OrderedDict[ActionKey, str] = OrderedDict()
         for entry in data["entries"][-self.max_entries :]:
             if not isinstance(entry, dict):
                 continue
             plugin, action, text = entry.get("plugin"), entry.get("action"), entry.get("input")
             if isinstance(plugin, str) and isinstance(action, str) and isinstance(text, str):
-                self._entries[(plugin, action)] = text
+                entries[(plugin, action)] = text
+        return entries
 
-    def _unreadable(self, why: str) -> None:
-        assert self.path is not None
-        kept = unreadable_copy(self.path).name
-        self._set_aside_first = True
-        self.problem = (
-            f"{self.path}: {why}; no inputs remembered from earlier runs "
-            f"(when one is next remembered, this file is kept as {kept})"
-        )
+    def _refresh(self) -> None:
+        """Take in what other dashboards wrote since this memory last read or wrote the file."""
+        if self.path is None:
+            return
+        try:
+            identity: FileIdentity | None = _identity(self.path.stat())
+        except FileNotFoundError:
+            identity = None
+        except OSError:
+            return
+        if identity == self._seen_identity:
+            return
+        # Keep what this memory holds when the file turned unreadable: the next write sets
+        # that file aside and writes these entries.
+        with contextlib.suppress(_Unreadable):
+            self._entries = self._with_unsaved_changes(self._read_file())
+
+    def _with_unsaved_changes(
+        self, entries: OrderedDict[ActionKey, str]
+    ) -> OrderedDict[ActionKey, str]:
+        """``entries`` (read from the file) with this memory's unsaved changes on top, bounded."""
+        for key, text in self._unsaved_changes.items():
+            entries.pop(key, None)
+            if text is not None:
+                entries[key] = text
+        while len(entries) > self.max_entries:
+            entries.popitem(last=False)
+        return entries
+
+    def _record_change(self, key: ActionKey, text: str | None) -> None:
+        self._unsaved_changes.pop(key, None)
+        self._unsaved_changes[key] = text
+        while len(self._unsaved_changes) > self.max_entries:
+            self._unsaved_changes.popitem(last=False)
 
     def get(self, plugin: str, action: str) -> str | None:
-        """The last input used for ``plugin``'s ``action``, if any."""
+        """The last input used for ``plugin``'s ``action``, if any (by any dashboard)."""
+        self._refresh()
         return self._entries.get((plugin, action))
 
     def remember(self, plugin: str, action: str, text: str) -> bool:
@@ -126,29 +211,67 @@ class InputMemory:
         self._entries[key] = text
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+        self._record_change(key, text)
         self.save()
         return True
 
     def forget(self, plugin: str, action: str) -> None:
         """Drop what is remembered for ``action`` (the template is used next time)."""
-        if self._entries.pop((plugin, action), None) is not None:
+        self._refresh()
+        key = (plugin, action)
+        if self._entries.pop(key, None) is not None:
+            self._record_change(key, None)
             self.save()
 
     def save(self) -> None:
-        """Write the memory atomically; failures are ignored (memory is a convenience)."""
+        """Merge this memory's unsaved changes into the file as it is now, atomically.
+
+        Failures are ignored (memory is a convenience); the changes stay unsaved and go with
+        the next save.
+        """
         if self.path is None:
+            self._unsaved_changes.clear()
             return
+        try:
+            with self._locked():
+                try:
+                    entries = self._with_unsaved_changes(self._read_file())
+                except _Unreadable:
+                    # A hand-edit with a typo in it is kept aside, never silently replaced.
+                    set_aside(self.path)
+                    entries = self._entries
+                write_atomically(self.path, self._serialised(entries))
+                self._seen_identity = _identity(self.path.stat())
+        except OSError:
+            return
+        self._entries = entries
+        self._unsaved_changes.clear()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the lock file exclusively: one dashboard reads, merges and writes at a time.
+
+        A blocking wait, on the event loop: a holder keeps the lock only while it reads and
+        writes this small file.
+        """
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(lock_file(self.path), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            # On a file system without flock the merge still runs, unguarded but brief.
+            with contextlib.suppress(OSError):
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
+
+    @staticmethod
+    def _serialised(entries: OrderedDict[ActionKey, str]) -> str:
         payload = {
             "version": _FORMAT_VERSION,
             "entries": [
                 {"plugin": plugin, "action": action, "input": text}
-                for (plugin, action), text in self._entries.items()
+                for (plugin, action), text in entries.items()
             ],
         }
-        try:
-            if self._set_aside_first:
-                set_aside(self.path)
-                self._set_aside_first = False
-            write_atomically(self.path, json.dumps(payload, ensure_ascii=False))
-        except OSError:
-            return
+        return json.dumps(payload, ensure_ascii=False)

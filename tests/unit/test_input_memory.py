@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +64,104 @@ def test_an_unreadable_file_is_reported_and_kept_aside_not_overwritten(
     assert (tmp_path / "inputs.json.unreadable").read_bytes() == broken
     assert memory.remember("p", "a", '{"x": 2}')  # only the first write sets it aside
     assert (tmp_path / "inputs.json.unreadable").read_bytes() == broken
+
+
+def test_without_a_path_inputs_are_remembered_for_the_run_only() -> None:
+    memory = InputMemory(None)
+    assert memory.remember("p", "a", "1")
+    assert memory.get("p", "a") == "1" and len(memory) == 1
+    memory.forget("p", "a")
+    assert memory.get("p", "a") is None
+
+
+def test_two_dashboards_on_one_file_keep_each_others_inputs(tmp_path: Path) -> None:
+    path = tmp_path / "inputs.json"
+    InputMemory(path).remember("plugin", "text", "old")
+    dashboard_a, dashboard_b = InputMemory(path), InputMemory(path)
+    dashboard_b.remember("plugin", "text", "X")
+    dashboard_a.remember("plugin", "unicode", "Y")
+    after = InputMemory(path)
+    assert after.get("plugin", "text") == "X"
+    assert after.get("plugin", "unicode") == "Y"
+
+
+def test_a_dashboard_loads_the_newest_input_another_remembered(tmp_path: Path) -> None:
+    path = tmp_path / "inputs.json"
+    dashboard_a, dashboard_b = InputMemory(path), InputMemory(path)
+    dashboard_a.remember("p", "a", "1")
+    dashboard_b.remember("p", "a", "2")
+    assert dashboard_a.get("p", "a") == "2"
+    dashboard_a.remember("p", "a", "3")
+    assert dashboard_b.get("p", "a") == "3"
+    assert InputMemory(path).get("p", "a") == "3"
+
+
+def test_forgetting_in_one_dashboard_keeps_what_another_remembered(tmp_path: Path) -> None:
+    path = tmp_path / "inputs.json"
+    dashboard_a, dashboard_b = InputMemory(path), InputMemory(path)
+    dashboard_a.remember("p", "a", "1")
+    dashboard_b.remember("p", "b", "2")
+    dashboard_a.forget("p", "a")
+    after = InputMemory(path)
+    assert after.get("p", "a") is None and after.get("p", "b") == "2"
+
+
+def test_two_dashboards_on_an_unreadable_file_keep_the_original_aside(tmp_path: Path) -> None:
+    path = tmp_path / "inputs.json"
+    path.write_bytes(b"{not json")
+    dashboard_a, dashboard_b = InputMemory(path), InputMemory(path)
+    dashboard_a.remember("p", "a", "1")
+    dashboard_b.remember("p", "b", "2")
+    assert (tmp_path / "inputs.json.unreadable").read_bytes() == b"{not json"
+    after = InputMemory(path)
+    assert after.get("p", "a") == "1" and after.get("p", "b") == "2"
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+
+from aro_tui.core.input_memory import InputMemory
+
+path, plugin, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+memory = InputMemory(path, max_entries=10_000)
+print("ready", flush=True)
+sys.stdin.readline()
+for index in range(count):
+    assert memory.remember(plugin, f"action-{index}", f'{{"index": {index}}}')
+"""
+
+
+def test_two_processes_writing_at_once_lose_no_input(tmp_path: Path) -> None:
+    path = tmp_path / "inputs.json"
+    count = 200
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), plugin, str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for plugin in ("plugin-a", "plugin-b")
+    ]
+    for writer in writers:  # both have imported and read the (missing) file: start together
+        assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
+    for writer in writers:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.close()
+    deadline = time.monotonic() + 60
+    while any(writer.poll() is None for writer in writers):
+        assert time.monotonic() < deadline, "the writers did not finish"
+        if path.exists():  # a reader sees a whole file at every moment
+            assert isinstance(json.loads(path.read_text(encoding="utf-8"))["entries"], list)
+    assert [writer.wait(timeout=60) for writer in writers] == [0, 0]
+    after = InputMemory(path, max_entries=10_000)
+    assert after.problem is None and len(after) == 2 * count
+    for plugin in ("plugin-a", "plugin-b"):
+        for index in range(count):
+            assert after.get(plugin, f"action-{index}") == f'{{"index": {index}}}'
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.unreadable"))
 
 
 def test_xdg_state_home_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
