@@ -373,6 +373,10 @@ async def test_saving_over_a_file_asks_first_and_a_folder_is_refused(tmp_path: P
         dialog.query_one("#save-path").value = str(tmp_path)  # type: ignore[attr-defined]
         await pilot.press("enter")
         assert "is a folder" in str(hint.render()) and app.screen is dialog
+        dialog.query_one("#save-path").value = str(precious / "x.json")  # type: ignore[attr-defined]
+        await pilot.press("enter")  # mkdir said "File exists"
+        assert f"{precious} is a file, not a folder" in str(hint.render())
+        assert app.screen is dialog
         dialog.query_one("#save-path").value = str(precious)  # type: ignore[attr-defined]
         await pilot.press("enter")
         await pilot.pause()

@@ -49,6 +49,10 @@ class SaveDialog(ModalScreen[Path | None]):
         if path.is_dir():
             self._hint(f"{path} is a folder: name a file in it", "red")
             return
+        blocking = _file_in_the_way(path)
+        if blocking is not None:  # mkdir would say only "File exists"
+            self._hint(f"{blocking} is a file, not a folder", "red")
+            return
         if path.exists() and path != self._confirmed:
             self._confirmed = path
             self._hint(f"{path.name} exists · enter: replace it · escape: cancel", "yellow")
@@ -66,3 +70,11 @@ class SaveDialog(ModalScreen[Path | None]):
     def action_cancel(self) -> None:
         """Close without saving."""
         self.dismiss(None)
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing folder above ``path`` that is not a folder, if any."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
