@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 
 __all__ = ["ExchangeLog", "LogEntry", "LogFilter", "LoggedExchange"]
 
@@ -114,9 +114,22 @@ class LogFilter:
         """Whether anything is filtered out."""
         return bool(self.text or self.status or self.plugin or self.action)
 
+    @property
+    def status_word(self) -> str | None:
+        """The status asked for as statuses are spelt (``plugin error`` → ``plugin_error``)."""
+        return None if not self.status else self.status.lower().replace(" ", "_").replace("-", "_")
+
+    @property
+    def unknown_status(self) -> bool:
+        """Whether the status asked for is part of no status's name (``status:nonsense``)."""
+        word = self.status_word
+        return word is not None and not any(word in status for status in ExchangeStatus)
+
     def matches(self, entry: LogEntry) -> bool:
-        """Whether ``entry`` passes this filter (case-insensitive)."""
-        if self.status and not entry.status.lower().startswith(self.status.lower()):
+        """Whether ``entry`` passes this filter (case-insensitive; a status by any part of its
+        name: ``status:error`` is both plugin and protocol errors)."""
+        word = self.status_word
+        if word is not None and word not in entry.status.lower():
             return False
         if self.plugin and self.plugin.lower() not in entry.plugin.lower():
             return False

@@ -76,6 +76,10 @@ async def test_a_filter_matching_nothing_leaves_no_exchange_to_act_on(tmp_path: 
         await pilot.pause()
         assert len(app.exchange_log) == 3, "nothing was rerun"
         assert any("Select an exchange in the log first" in n.message for n in app._notifications)
+        screen.filter_log("status:nonsense")
+        await pilot.pause()
+        note = str(screen.query_one("#response-note").render())
+        assert "No status is called nonsense: the statuses are ok, plugin_error," in note
         await pilot.press("ctrl+f", "escape")
         await wait_until(pilot, lambda: screen.shown_number == 3, "the newest shown again")
 

@@ -76,6 +76,25 @@ def test_filter_by_text_status_plugin_and_action() -> None:
     log.close()
 
 
+def test_a_status_is_found_by_any_part_of_its_name_and_an_unknown_one_is_known() -> None:
+    """``status:error`` matched nothing: the statuses are plugin_error and protocol_error."""
+    log = ExchangeLog()
+    log.add(_exchange(1, "hash", ExchangeStatus.PLUGIN_ERROR))
+    log.add(_exchange(2, "hash", ExchangeStatus.PROTOCOL_ERROR))
+    log.add(_exchange(3, "hash"))
+    for query, numbers in (
+        ("status:error", [1, 2]),
+        ("status:plugin_error", [1]),
+        ("status:plugin-error", [1]),
+        ("status:protocol", [2]),
+        ("status:ok", [3]),
+    ):
+        assert [e.number for e in log.matching(LogFilter.parse(query))] == numbers, query
+    assert not LogFilter.parse("status:error").unknown_status
+    assert LogFilter.parse("status:nonsense").unknown_status
+    log.close()
+
+
 def test_windows_before_and_after_an_exchange_number() -> None:
     log = ExchangeLog(max_entries=50)
     log.add_many(_exchange(n, "hash" if n % 2 else "analyze") for n in range(60))

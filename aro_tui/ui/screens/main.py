@@ -15,7 +15,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static, TextArea
 
-from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.process import PluginState
 from aro_tui.core.input_memory import choose_initial_input
 from aro_tui.core.plugins.source_changes import SourceChanges
@@ -546,8 +546,12 @@ class MainScreen(ExchangeDetailPanes):
         table.show_entries(
             self.aro.exchange_log.matching(log_filter, table.max_rows), self.shown_number
         )
-        if not table.row_count and self.shown_number is not None:
-            self.clear_exchange("No exchange in the log matches the filter.")
+        if not table.row_count and (self.shown_number is not None or log_filter.active):
+            reason = "No exchange in the log matches the filter."
+            if log_filter.unknown_status:
+                statuses = ", ".join(s for s in ExchangeStatus if s is not ExchangeStatus.PENDING)
+                reason = f"No status is called {log_filter.status}: the statuses are {statuses}."
+            self.clear_exchange(reason)
         self.update_log_title()
 
     def on_exchange_table_page_requested(self, message: ExchangeTable.PageRequested) -> None:
