@@ -45,6 +45,8 @@ from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 SIGNAL_EXIT_GRACE_S = 3.0
+MAX_START_NOTES = 4
+"""Problems found at start shown one note each; with more, the palette lists them all."""
 """How long the normal shutdown gets after a signal before the app ends at once."""
 """Signals that end the dashboard as ctrl+q does: ``kill``, the terminal closing, an outside
 interrupt (in the dashboard, ctrl+c is a key, not SIGINT)."""
@@ -67,7 +69,8 @@ class AroApp(App[None]):
         super().__init__()
         self.config = config
         self.start_problems: list[str] = []
-        """Settings and recorder problems, shown as notifications once mounted."""
+        """Theme, settings and recorder problems found at start: notes once mounted, and all
+        of them from the palette (Show start-up problems)."""
         self._exit_signal: int | None = None
         """The signal that asked the app to end, once one has."""
         self._screen_up = False
@@ -125,14 +128,38 @@ class AroApp(App[None]):
 
     def on_mount(self) -> None:
         folders = None if self.config.user_files else [bundled_themes_dir()]
-        for problem in load_themes(self, folders):
-            self.notify(problem, title="Theme file", severity="warning", markup=False)
-        for problem in self.start_problems:
-            self.notify(problem, severity="warning", markup=False)
+        self.start_problems[:0] = load_themes(self, folders)
         if fallback := apply_theme(self, self.settings.theme):
-            self.notify(fallback, severity="warning", markup=False)
+            self.start_problems.append(fallback)
+        self._tell_start_problems()
         if self.config.user_files:
             remember_theme_changes(self)
+
+    def _tell_start_problems(self) -> None:
+        """One note per problem when there are few; with more, the first ones and how to see
+        them all (fifteen broken theme files stacked their notes off the top of the screen)."""
+        problems = self.start_problems
+        shown = problems if len(problems) <= MAX_START_NOTES else problems[: MAX_START_NOTES - 1]
+        for problem in shown:
+            self.notify(problem, severity="warning", markup=False)
+        if len(shown) < len(problems):
+            more = len(problems) - len(shown)
+            self.notify(
+                f"…and {more} more problems at start: ctrl+p → Show start-up problems lists "
+                "them all.",
+                severity="warning",
+                markup=False,
+            )
+
+    def action_show_start_problems(self) -> None:
+        """Every problem found at start (theme files, settings, recording) in the pager."""
+        text = "\n\n".join(self.start_problems) or "No problems at start."
+        report = (text + "\n").encode()
+
+        def read_slice(offset: int, length: int) -> bytes:
+            return report[offset : offset + length]
+
+        self.push_screen(PagerScreen("Start-up problems", len(report), read_slice))
 
     def _watch_exit_signals(self, watch: bool) -> None:
         """Without this, SIGTERM or SIGHUP killed the process outright: the terminal stayed in

@@ -99,6 +99,14 @@ class DashboardCommands(Provider):
                 (f"Filter log: status {status}", partial(screen.filter_log, f"status:{status}"), "")
             )
         commands.append(("Show keys (help)", app.action_help, "every binding"))
+        if app.start_problems:
+            commands.append(
+                (
+                    "Show start-up problems",
+                    app.action_show_start_problems,
+                    f"{len(app.start_problems)}: theme files, settings, the recording",
+                )
+            )
         for theme in sorted(app.available_themes):
             commands.append((f"Switch theme: {theme}", partial(setattr, app, "theme", theme), ""))
 

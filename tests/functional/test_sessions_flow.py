@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import BUNDLED, TEST_PLUGINS, discovery_of, make_app, plugin_state, wait_until
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, TextArea
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.recorder import SessionRecorder
@@ -18,6 +18,7 @@ from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
 from aro_tui.ui.app import AroApp
 from aro_tui.ui.screens import main_sessions
 from aro_tui.ui.screens.diff import DiffScreen
+from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.request.input_editor import InputEditor
@@ -107,6 +108,27 @@ async def test_broken_user_theme_is_named_and_default_used(xdg: Path) -> None:
         shown = notifications(app)
         assert any("mine.yaml" in text and "blurple" in text for text in shown), shown
         assert any("'mine' is not available" in text for text in shown), shown
+
+
+async def test_many_start_problems_are_summed_up_and_all_listed_from_the_palette(
+    xdg: Path,
+) -> None:
+    """Fifteen broken theme files stacked their notes off the top of the screen."""
+    themes = xdg / "config" / "aro-tui" / "themes"
+    themes.mkdir(parents=True)
+    for number in range(15):
+        (themes / f"t{number:02}.yaml").write_text(f"name: t{number}\nerror: blurple\n")
+    app = user_app(xdg, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        shown = notifications(app)
+        assert len(shown) == 4
+        # Two problems a file (no primary colour, a bad error colour): three shown, 27 more.
+        assert "…and 27 more problems at start" in shown[-1]
+        app.action_show_start_problems()
+        await wait_until(pilot, lambda: isinstance(app.screen, PagerScreen), "the list")
+        text = app.screen.query_one("#pager-text", TextArea).text
+        assert all(f"t{number:02}.yaml" in text for number in range(15))
 
 
 async def test_live_session_is_recorded(xdg: Path) -> None:
