@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any, ClassVar
 
@@ -150,6 +151,25 @@ class AroApp(App[None]):
                 severity="warning",
                 markup=False,
             )
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Save an SVG of the screen (the palette's Screenshot) and say where, or why not.
+
+        Textual's own saves into ~/Downloads and said only "Failed to save screenshot" where
+        that folder does not exist (a server, a container): the current folder is used then.
+        """
+        downloads = Path.home() / "Downloads"
+        folder = Path(path) if path else downloads if downloads.is_dir() else Path.cwd()
+        try:
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as error:
+            why = error.strerror or str(error)
+            self.notify(f"Could not save the screenshot in {folder}: {why}", severity="error")
+            return None
+        self.notify(f"Saved the screenshot to {saved}", markup=False)
+        return saved
 
     def action_show_start_problems(self) -> None:
         """Every problem found at start (theme files, settings, recording) in the pager."""

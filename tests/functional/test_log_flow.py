@@ -426,3 +426,24 @@ async def test_a_60_by_20_terminal_still_shows_log_rows(tmp_path: Path) -> None:
         table = screen.query_one(ExchangeTable)
         rows_region = table.scrollable_content_region
         assert rows_region.height - table.header_height >= 2
+
+
+async def test_the_palettes_screenshot_is_saved_where_it_can_be_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ~/Downloads, Textual's said only "Failed to save screenshot"."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no Downloads folder in it
+    monkeypatch.chdir(tmp_path)
+    app = make_app(tmp_path, TEST_PLUGINS / "noop")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p", *"screenshot")
+        await wait_until(pilot, lambda: _palette_hits(app) > 0, "the command")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(list(tmp_path.glob("*.svg"))), "the file")
+        (saved,) = tmp_path.glob("*.svg")
+        await wait_until(
+            pilot,
+            lambda: any(str(saved) in n.message for n in app._notifications),
+            "where it went",
+        )
+    assert saved.read_text().startswith("<svg")
