@@ -264,6 +264,8 @@ class AroApp(App[None]):
             Binding("tab", "focus_next", "Next region"),
             Binding("shift+tab", "focus_previous", "Previous region"),
         ]
+        everywhere = Binding.make_bindings([*self.BINDINGS, *MainScreen.BINDINGS])
+        priority_keys = {binding.key for binding in everywhere if binding.priority}
         return [
             ("everywhere", general),
             ("dashboard", list(MainScreen.BINDINGS)),
@@ -274,7 +276,7 @@ class AroApp(App[None]):
             ("request/response", list(BodyView.BINDINGS)),
             ("full response", list(PagerScreen.BINDINGS)),
             ("save dialog", list(SaveDialog.BINDINGS)),
-            ("input editor", editor_bindings()),
+            ("input editor", editor_bindings(priority_keys)),
         ]
 
     def action_help(self) -> None:

@@ -259,6 +259,9 @@ async def test_help_lists_every_binding_from_the_bindings(tmp_path: Path) -> Non
             assert binding_id in ids
         run_row = next(row for row in rows if row[3] == "run")
         assert "^r" in run_row[1] and "f5" in run_row[1]
+        # TextArea's f5-f7 (select word, line, all) never reach the editor: not listed there.
+        editor_keys = {row[1] for row in rows if row[0] == "input editor"}
+        assert editor_keys and not editor_keys & {"f5", "f6", "f7"}
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -66,10 +67,11 @@ class JsonTextArea(TextArea):
         await self.run_action(bindings[0].action)
 
 
-def editor_bindings() -> list[BindingType]:
-    """The editor's bindings as the help lists them: ours, then TextArea's (f7 and the
-    ctrl+a of "line start" left out: the dashboard and we took those keys)."""
-    taken = {"ctrl+a", "f7"}
+def editor_bindings(shadowed: Iterable[str] = ()) -> list[BindingType]:
+    """The editor's bindings as the help lists them: ours, then TextArea's, less those whose
+    key ``shadowed`` names (the dashboard's priority keys: f5-f7) and the ctrl+a of "line
+    start" (ours selects all)."""
+    taken = {"ctrl+a", *shadowed}
     inherited: list[BindingType] = []
     for binding in Binding.make_bindings(TextArea.BINDINGS):
         if binding.key not in taken:
