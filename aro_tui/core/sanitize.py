@@ -11,10 +11,11 @@ import re
 
 __all__ = ["sanitize", "sanitize_line", "shorten"]
 
-# C0 controls except \t and \n, DEL, C1 controls, and the bidirectional overrides and
-# isolates that can reorder what a reader sees.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 controls except \t and \n, DEL, C1 controls, the line and paragraph separators (a
+# text widget breaks the line there, so a JSON string inside one was split in two), and the
+# bidirectional overrides and isolates that can reorder what a reader sees.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
+_UNSAFE_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
 
 
 def _visible(match: re.Match[str]) -> str:

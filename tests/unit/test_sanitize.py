@@ -31,3 +31,10 @@ def test_line_form_also_hides_newlines_and_tabs() -> None:
 def test_shorten() -> None:
     assert shorten("abcdef", 4) == "abc…"
     assert shorten("abc", 4) == "abc"
+
+
+def test_line_and_paragraph_separators_cannot_break_a_line() -> None:
+    """A text widget breaks the line at U+2028: a JSON string holding one was split in two."""
+    text = '{"s": "a\u2028b\u2029c"}'
+    assert sanitize(text) == '{"s": "a\\u2028b\\u2029c"}'
+    assert len(sanitize(text).splitlines()) == 1
