@@ -280,3 +280,15 @@ async def test_a_load_and_an_unload_in_one_column_are_both_marked() -> None:
         chart = str(panel.chart.render())
         models = next(line for line in chart.splitlines() if line.lstrip().startswith("models"))
         assert "⇕" in models and "▼" not in models
+
+
+async def test_time_labels_never_run_together() -> None:
+    """At 60 columns the axis read ``-120-90s  -60s   -30s  now``."""
+    panel = _scenario(NoGpu("no GPU here"), with_calls=True)
+    async with TelemetryApp(panel).run_test(size=SIZE):
+        chart = panel.chart
+        for columns in (20, 32, 40, 60, 100):
+            labels = chart._time_axis(columns).plain.split()
+            assert labels[0] == "-120s" and labels[-1] == "now", (columns, labels)
+            assert all(label == "now" or label[-1] == "s" for label in labels), (columns, labels)
+        assert chart._time_axis(100).plain.split() == ["-120s", "-90s", "-60s", "-30s", "now"]

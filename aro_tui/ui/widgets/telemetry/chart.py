@@ -339,14 +339,23 @@ class MemoryChart(Widget):
         return row
 
     def _time_axis(self, columns: int) -> Text:
-        axis = [" "] * columns
-        ticks = 4
-        for tick in range(ticks + 1):
-            column = round(tick / ticks * (columns - 1))
-            label = format_offset(self.window_s * (1 - tick / ticks))
-            begin = min(max(0, column - len(label) // 2), columns - len(label))
-            axis[begin : begin + len(label)] = label
-        return Text(" " * GUTTER + "".join(axis), style=self._style("memory-chart--axis"), end="")
+        """Labels at 4 equal steps, or fewer where they would run together (at 60 columns
+        ``-120s`` and ``-90s`` did)."""
+        for ticks in (4, 3, 2, 1):
+            axis = [" "] * columns
+            end = -1  # where the previous label ended
+            for tick in range(ticks + 1):
+                column = round(tick / ticks * (columns - 1))
+                label = format_offset(self.window_s * (1 - tick / ticks))
+                begin = min(max(0, column - len(label) // 2), columns - len(label))
+                if begin <= end:
+                    break
+                axis[begin : begin + len(label)] = label
+                end = begin + len(label)
+            else:
+                break
+        text = " " * GUTTER + "".join(axis)
+        return Text(text, style=self._style("memory-chart--axis"), end="")
 
     def _style(self, component: str | None) -> Style:
         if component is None:
