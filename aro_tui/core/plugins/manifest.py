@@ -210,15 +210,16 @@ def _collect_positions(root: yaml.Node) -> tuple[Positions, list[tuple[str, yaml
     while stack:
         node, path = stack.pop()
         if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
+            kept: dict[str, yaml.Node] = {}  # the later of a duplicate key's values wins
             for key_node, value_node in node.value:
                 key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+                if key in kept:
+                    duplicates.append((_child_path(path, key), key_node))
+                kept[key] = value_node
+            for key, value_node in kept.items():
                 child = _child_path(path, key)
-                if key in seen:
-                    duplicates.append((child, key_node))
-                seen.add(key)
                 mark = value_node.start_mark
-                positions.setdefault(child, (mark.line + 1, mark.column + 1))
+                positions[child] = (mark.line + 1, mark.column + 1)
                 stack.append((value_node, child))
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):

@@ -1,0 +1,1 @@
+"""Corpus plugin: never imported by checks."""
