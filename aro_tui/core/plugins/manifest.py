@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from aro_tui.core.plugins.problem import BOTH, MISSING, Problem, clean_text, describe
+from aro_tui.core.plugins.problem import BOTH, HOST, MISSING, Problem, clean_text, describe
 from aro_tui.core.plugins.rules import validate_manifest
 
 __all__ = [
@@ -60,6 +60,12 @@ class _LoadFailure(Exception):
         self.problem = problem
 
 
+SAFETY_LIMITS = frozenset(
+    {"manifest-too-large", "yaml-alias", "yaml-too-deep", "yaml-too-many-nodes"}
+)
+"""aro-tui's own limits on what it parses (not rules of ARO's): flagged under ``host``."""
+
+
 def _fatal(
     file: Path,
     code: str,
@@ -69,8 +75,9 @@ def _fatal(
     line: int | None = None,
     column: int | None = None,
 ) -> _LoadFailure:
+    rules = HOST if code in SAFETY_LIMITS else BOTH
     return _LoadFailure(
-        Problem(code, file, "", found, expected, message, "error", BOTH, line, column)
+        Problem(code, file, "", found, expected, message, "error", rules, line, column)
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from aro_tui.core.plugins.naming import ACTION_PREFIX, action_function_name, spec_function_name
 from aro_tui.core.plugins.problem import (
     BOTH,
+    HOST,
     MISSING,
     RUNTIME,
     STRICT,
@@ -385,7 +386,10 @@ def _check_python_block(checker: _Checker, block: Any, field: str) -> None:
             f"{field}.min-version",
             describe(min_version),
             'a Python version such as "3.9" or "3.10.2"',
-            "python.min-version is not a version number",
+            "python.min-version is not a version number aro-tui can compare with the "
+            "interpreter's (ARO reads it but never checks it)",
+            "warning",
+            HOST,
         )
     requirements = checker.text(block, "requirements", f"{field}.requirements", required=False)
     if requirements is not None:
