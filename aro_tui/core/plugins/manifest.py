@@ -260,8 +260,13 @@ def load_manifest(file: Path) -> tuple[Any, Positions, list[Problem]]:
     except _LoadFailure as failure:
         return None, {}, [failure.problem]
     except yaml.MarkedYAMLError as error:
-        line, column = _mark_position(error.problem_mark or error.context_mark)
-        what = clean_text(error.problem or error.context or "invalid YAML")
+        mark = error.problem_mark or error.context_mark
+        line, column = _mark_position(mark)
+        # Both halves: "expected a single document in the stream, but found another document".
+        said = ", ".join(part for part in (error.context, error.problem) if part)
+        what = clean_text(said or "invalid YAML")
+        if mark is not None and text[mark.index : mark.index + 1] == "\t":
+            what += " (a tab: YAML indents with spaces only)"
         where = f" at line {line}, column {column}" if line else ""
         problem = Problem(
             "yaml-syntax",
