@@ -245,3 +245,36 @@ def test_a_plugin_folder_that_cannot_be_searched_is_named_so(tmp_path: Path) -> 
     finally:
         folder.chmod(0o755)
     assert (problem.code, problem.found) == ("unreadable-entry", "Permission denied")
+
+
+def test_layout_problems_say_what_is_there_instead(tmp_path: Path) -> None:
+    """A file where a folder belongs was called missing, a folder named plugin.py went
+    unmentioned, and a name leading outside was blamed on a symbolic link."""
+    plugins = tmp_path / "Plugins"
+
+    def found(folder: str, code: str) -> str:
+        plugin = next(p for p in discover(plugins).plugins if p.root.name == folder)
+        return next(p.found for p in plugin.problems if p.code == code)
+
+    file_path = write_plugin(plugins, "file-path")
+    (file_path / "lib").write_text("")
+    manifest = file_path / "plugin.yaml"
+    manifest.write_text(manifest.read_text().replace("path: src/", "path: lib"))
+    assert found("file-path", "provides-path-not-found") == '"lib" (a file, not a folder)'
+
+    folder_module = write_plugin(plugins, "folder-module", module="other.txt")
+    (folder_module / "src" / "plugin.py").mkdir()
+    assert "(plugin.py is a folder)" in found("folder-module", "module-not-found")
+
+    requirements = write_plugin(plugins, "reqs")
+    (requirements / "src" / "requirements.txt").mkdir()
+    manifest = requirements / "plugin.yaml"
+    text = manifest.read_text().replace(
+        "    path: src/\n", "    path: src/\n    python:\n      requirements: requirements.txt\n"
+    )
+    manifest.write_text(text)
+    assert found("reqs", "requirements-not-found") == '"requirements.txt" (a folder)'
+
+    (plugins / "outside.py").write_text("")  # src/../../outside.py
+    write_plugin(plugins, "escape", name='"../../outside"', module="other.txt")
+    assert "the plugin's name makes it a path leading outside" in found("escape", "module-escape")

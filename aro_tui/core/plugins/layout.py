@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -107,10 +108,11 @@ def _check_python_entry(
         None if min_version is None or isinstance(min_version, dict | list) else str(min_version)
     )
     if not source_dir.is_dir():
+        what = "a file, not a folder" if source_dir.exists() else "no such folder"
         findings.add(
             "provides-path-not-found",
             field,
-            f"{describe(str(entry['path']))} (no such folder)",
+            f"{describe(str(entry['path']))} ({what})",
             "an existing folder holding the plugin module",
             "the python-plugin folder does not exist",
             "error",
@@ -119,20 +121,28 @@ def _check_python_entry(
         return PythonEntry(index, source_dir, None, min_text)
     module = locate_module(source_dir, plugin_name)
     if module is None:
+        found = f"none of {', '.join(module_candidates(plugin_name))}"
+        odd = [
+            f"{name} is {'a folder' if (source_dir / name).is_dir() else 'a broken link'}"
+            for name in module_candidates(plugin_name)
+            if os.path.lexists(source_dir / name)
+        ]
         findings.add(
             "module-not-found",
             field,
-            f"none of {', '.join(module_candidates(plugin_name))}",
+            f"{found} ({'; '.join(odd)})" if odd else found,
             f"one of those files in {describe(str(entry['path']))}",
             "the runtime finds no module file for this plugin",
             "error",
             RUNTIME,
         )
     elif not _inside(_resolved(module) or module, root_real):
+        named = module.parent != source_dir  # the name-based candidate held a "/"
+        how = "the plugin's name makes it a path" if named else "a symbolic link"
         findings.add(
             "module-escape",
             field,
-            f"{describe(module.name)} (a symbolic link leading outside the plugin folder)",
+            f"{describe(module.name)} ({how} leading outside the plugin folder)",
             "a module file inside the plugin folder",
             f"the plugin module must stay inside the plugin folder; it resolves to "
             f"{module.resolve()}",
@@ -171,7 +181,7 @@ def _check_python_entry(
             findings.add(
                 "requirements-not-found",
                 requirements_field,
-                f"{describe(requirements)} (no such file)",
+                f"{describe(requirements)} ({'a folder' if target.is_dir() else 'no such file'})",
                 f"the file {describe(relative)}",
                 "installing runs pip3 install -r on this file, which does not exist",
                 "error",
