@@ -16,7 +16,7 @@ from aro_tui.commands import path_argument
 from aro_tui.core.plugins.discovery import Discovery, DiscoveryError, discover, resolve_search_path
 from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.plugins.naming import full_function_name
-from aro_tui.core.plugins.problem import Problem, clean_text
+from aro_tui.core.plugins.problem import Problem, clean_line, clean_text
 
 LIST_SCHEMA = "aro-tui/list/1"
 CHECK_SCHEMA = "aro-tui/check/1"
@@ -56,7 +56,7 @@ def _discover(args: argparse.Namespace, command: str) -> Discovery | None:
     try:
         return discover(path, configured_interpreter=args.python)
     except DiscoveryError as error:
-        print(f"aro-tui {command}: error: {clean_text(str(error))}", file=sys.stderr)
+        print(f"aro-tui {command}: error: {clean_line(str(error))}", file=sys.stderr)
         return None
 
 
@@ -205,12 +205,12 @@ def _print_list(found: Discovery) -> None:
 
     console = _console()
     if not found.plugins:
-        console.print(Text(f"No plugins in {clean_text(str(found.plugins_dir))}"))
+        console.print(Text(f"No plugins in {clean_line(str(found.plugins_dir))}"))
         _print_skipped(console, found.skipped)
         return
     wide = console.width >= WIDE_LIST_COLUMNS
     table = Table(
-        title=Text(f"Plugins in {clean_text(str(found.plugins_dir))}"),
+        title=Text(f"Plugins in {clean_line(str(found.plugins_dir))}"),
         box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
     )
     table.add_column("Name", no_wrap=True)
@@ -222,14 +222,14 @@ def _print_list(found: Discovery) -> None:
     table.add_column("Python", no_wrap=True)
     table.add_column("Actions", overflow="fold", ratio=1, min_width=12)
     for plugin in found.plugins:
-        cells = [Text(clean_text(plugin.name)), Text(clean_text(plugin.version or "-"))]
+        cells = [Text(clean_line(plugin.name)), Text(clean_line(plugin.version or "-"))]
         if wide:
             provides = "\n".join(f"{kind} ×{count}" for kind, count in plugin.provides.items())
             cells += [Text(clean_text(plugin.source)), Text(clean_text(provides or "-"))]
         cells += [
             Text(plugin.status, style=_STATUS_STYLES[plugin.status]),
             Text(clean_text(_interpreter_text(plugin, " " if wide else "\n"))),
-            Text(clean_text(", ".join(plugin.declared_actions) or "-")),
+            Text(clean_line(", ".join(plugin.declared_actions) or "-")),
         ]
         table.add_row(*cells)
     console.print(table)
@@ -241,7 +241,7 @@ def _print_skipped(console: Any, skipped: list[Problem]) -> None:
 
     for problem in skipped:
         line = Text("skipped ", style="yellow")
-        line.append(clean_text(f"{problem.file}: {problem.message}"))
+        line.append(clean_line(f"{problem.file}: {problem.message}"))
         console.print(line, soft_wrap=True)
 
 
@@ -254,12 +254,12 @@ def problem_text(problem: Problem) -> Any:
     text = Text("  ")
     text.append(problem.severity, style=style)
     text.append(f" [{', '.join(problem.rules)}] ")
-    text.append(clean_text(problem.location()))
+    text.append(clean_line(problem.location()))
     if problem.field:
-        text.append(" " + clean_text(problem.field), style="bold")
-    text.append("\n      " + clean_text(problem.message))
-    text.append("\n      found:    " + clean_text(problem.found))
-    text.append("\n      expected: " + clean_text(problem.expected))
+        text.append(" " + clean_line(problem.field), style="bold")
+    text.append("\n      " + clean_line(problem.message))
+    text.append("\n      found:    " + clean_line(problem.found))
+    text.append("\n      expected: " + clean_line(problem.expected))
     return text
 
 
@@ -268,10 +268,10 @@ def _print_check(found: Discovery) -> None:
 
     console = _console()
     for plugin in found.plugins:
-        header = Text(clean_text(plugin.name), style="bold")
+        header = Text(clean_line(plugin.name), style="bold")
         header.append("  ")
         header.append(plugin.status, style=_STATUS_STYLES[plugin.status])
-        header.append("  " + clean_text(str(plugin.root)))
+        header.append("  " + clean_line(str(plugin.root)))
         console.print(header, soft_wrap=True)
         for problem in plugin.problems:
             console.print(problem_text(problem), soft_wrap=True)

@@ -241,3 +241,14 @@ def test_an_empty_path_is_a_usage_error(
         main(arguments)
     assert exited.value.code == 2
     assert "an empty path (leave the option out for the default)" in capsys.readouterr().err
+
+
+def test_a_folder_name_with_a_newline_cannot_split_checks_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugins = tmp_path / "Plugins"
+    write_plugin(plugins, "a\nb", "Bad_Name")  # invalid: its folder is printed
+    assert main(["check", str(plugins)]) == 1
+    out = capsys.readouterr().out
+    assert "a\\x0ab" in out
+    assert not any(line == "b" or line.startswith("b/") for line in out.splitlines())

@@ -18,6 +18,7 @@ HOST: tuple[RuleSet, ...] = ("host",)
 
 MISSING = "(missing)"
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _DESCRIBE_LIMIT_CHARS = 80
 
 
@@ -79,6 +80,12 @@ class Problem:
 def clean_text(text: str) -> str:
     """``text`` with terminal control characters shown as ``\\xNN`` escapes."""
     return _CONTROL_CHARS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def clean_line(text: str) -> str:
+    """:func:`clean_text` for one line: newlines and tabs become escapes too (a folder
+    named with a newline split ``check``'s lines)."""
+    return _LINE_CONTROL_CHARS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def describe(value: Any) -> str:
