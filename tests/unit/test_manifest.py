@@ -149,3 +149,21 @@ def test_the_bundled_text_plugin_manifest_has_no_errors() -> None:
     manifest = read_manifest(file)
     assert [p for p in manifest.problems if p.is_error] == []
     assert manifest.data is not None and manifest.data["name"] == "plugin-python-text"
+
+
+def test_binary_and_set_values_are_not_shown_as_python_reprs(tmp_path: Path) -> None:
+    """``list --json`` showed "b'1.0.0'" and a set whose order changed between runs."""
+    from aro_tui.core.plugins.discovery import load_plugin
+
+    folder = tmp_path / "odd"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "plugin.py").write_text("")
+    (folder / "plugin.yaml").write_text(
+        "name: odd\nversion: !!binary MS4wLjA=\ndescription: !!set {a, b}\n"
+        "provides:\n  - type: python-plugin\n    path: src/\n"
+    )
+    plugin = load_plugin(folder)
+    assert plugin.version is None and plugin.description is None
+    found = {problem.field: (problem.found, problem.message) for problem in plugin.problems}
+    assert found["version"] == ("binary data of 5 byte(s)", "version is not a string; quote it")
+    assert found["description"][0] == "a set of 2 item(s) (a, b)"  # sorted: the same every run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -84,7 +85,9 @@ def _text_field(manifest: Mapping[str, Any] | None, key: str) -> str | None:
     if manifest is None or key not in manifest:
         return None
     value = manifest[key]
-    return None if value is None or isinstance(value, dict | list) else str(value)
+    # Plain scalars only: YAML's !!binary and !!set gave b'1.0.0' and a set in varying order.
+    scalar = isinstance(value, str | int | float | datetime.date)
+    return str(value) if scalar else None
 
 
 def source_host(manifest: Mapping[str, Any] | None) -> str:

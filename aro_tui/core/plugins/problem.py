@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,6 +106,13 @@ def describe(value: Any) -> str:
         return f"a mapping with {len(value)} key(s)"
     if isinstance(value, list):
         return f"a list of {len(value)} item(s)"
+    if isinstance(value, set | frozenset):  # YAML's !!set: sorted, so the text is stable
+        shown = ", ".join(sorted(map(str, value)))
+        return f"a set of {len(value)} item(s) ({clean_text(shown)[:_DESCRIBE_LIMIT_CHARS]})"
+    if isinstance(value, bytes):  # YAML's !!binary
+        return f"binary data of {len(value)} byte(s)"
+    if isinstance(value, datetime.date):  # an unquoted 2024-01-01 is a date in YAML
+        return f"{value.isoformat()} (a date)"
     return f"a {type(value).__name__} ({clean_text(str(value))[:_DESCRIBE_LIMIT_CHARS]})"
 
 

@@ -115,12 +115,15 @@ class _Checker(ProblemCollector):
         if isinstance(value, dict | list) or (value is None and required):
             self.add(f"{key}-type", field, describe(value), expected, f"{field} must be a string")
             return None
+        hint = "quote it"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            hint += " (YAML reads 1.10 as the number 1.1)"
         self.add(
             "not-a-string",
             field,
             describe(value),
             "a quoted string",
-            f"{field} is not a string; quote it (YAML reads 1.10 as the number 1.1)",
+            f"{field} is not a string; {hint}",
             "warning",
         )
         return None if value is None else str(value)
