@@ -252,3 +252,24 @@ def test_a_folder_name_with_a_newline_cannot_split_checks_lines(
     out = capsys.readouterr().out
     assert "a\\x0ab" in out
     assert not any(line == "b" or line.startswith("b/") for line in out.splitlines())
+
+
+def test_one_very_long_name_or_version_leaves_every_column_in_view(
+    clean: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 300-character name dropped Version and Status at 80 columns; an 89-digit version
+    squeezed Source and Actions to nothing at 140."""
+    root = write_plugin(clean, "long", "a" * 300)
+    manifest = root / "plugin.yaml"
+    manifest.write_text(manifest.read_text().replace("1.0.0", "1" + "0" * 88))
+    for columns, header in (
+        ("80", ["Name", "Version", "Status", "Python", "Actions"]),
+        ("140", ["Name", "Version", "Source", "Provides", "Status", "Python", "Actions"]),
+    ):
+        monkeypatch.setenv("COLUMNS", columns)
+        assert main(["list", str(clean)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        shown = next(line for line in lines if "Name" in line)
+        assert shown.replace("┃", " ").split() == header, columns
+        good_row = next(line for line in lines if "good-plugin" in line)
+        assert "good-plugin" in good_row and "1.0.0" in good_row and "valid" in good_row
