@@ -273,3 +273,13 @@ def test_one_very_long_name_or_version_leaves_every_column_in_view(
         assert shown.replace("┃", " ").split() == header, columns
         good_row = next(line for line in lines if "good-plugin" in line)
         assert "good-plugin" in good_row and "1.0.0" in good_row and "valid" in good_row
+
+
+def test_json_paths_are_absolute_for_a_relative_path_argument(
+    clean: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(clean.parent)
+    assert main(["list", "--json", clean.name]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["plugins_dir"] == str(clean)
+    assert document["plugins"][0]["root"] == str(clean / "good")

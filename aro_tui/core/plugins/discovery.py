@@ -105,7 +105,12 @@ def discover(
     configured_interpreter: Path | None = None,
     probe: VersionProbe | None = None,
 ) -> Discovery:
-    """Scan ``path`` (an app folder, a plugins folder, or one plugin folder); never runs plugins."""
+    """Scan ``path`` (an app folder, a plugins folder, or one plugin folder); never runs plugins.
+
+    Paths in the result are absolute (``list --json`` documents them so), not resolved: a
+    plugins folder reached through a link keeps the link in its paths.
+    """
+    path = path.absolute()
     plugins_dir = plugins_dir_for(path)
     if (plugins_dir / MANIFEST_NAME).exists() and plugins_dir == path:
         plugin = load_plugin(
