@@ -101,7 +101,7 @@ class PluginEntry:
     @property
     def state_text(self) -> str:
         """``invalid`` for a broken manifest, else the process state."""
-        if not self.plugin.valid or self.process is None:
+        if self.process is None:  # not runnable (a strict-only error still runs)
             return "invalid"
         if self.failure is not None and not self.process.running:
             return "crashed"
@@ -156,6 +156,13 @@ class PluginEntry:
             if p.is_error
         ]
         return errors or ["plugin.yaml has no usable python-plugin entry: nothing to run"]
+
+    def refused_lines(self) -> list[str]:
+        """The errors of a plugin that runs but ARO's package manager would refuse to
+        install (strict rules only), one line each."""
+        if self.process is None:
+            return []
+        return [p.one_line() for p in self.plugin.problems if p.is_error]
 
     def actions(self) -> list[tuple[str, str | None]]:
         """(name, docstring) of each action, each name once (``aro_plugin_info()`` may list
@@ -228,7 +235,7 @@ class PluginRegistry:
 
     def _launch_for(self, plugin: DiscoveredPlugin) -> PluginLaunch | None:
         """How to start ``plugin``; None when it is invalid."""
-        if not plugin.valid or plugin.module_path is None:
+        if not plugin.runnable or plugin.module_path is None:
             return None
         return PluginLaunch(
             name=plugin.name,
@@ -262,8 +269,8 @@ class PluginRegistry:
         if launch is None:
             if process is None or not process.running:
                 entry.plugin, entry.process = fresh, None
-            errors = [p for p in fresh.problems if p.is_error]
-            if not errors:  # valid, with nothing for aro-tui to run
+            errors = [p for p in fresh.problems if p.is_error and p.rules != ("strict",)]
+            if not errors:  # nothing for aro-tui to run
                 return "plugin.yaml lists no usable python-plugin entry"
             return f"{_count(len(errors), 'error')} ({errors[0].one_line()})"
         entry.plugin = fresh

@@ -57,3 +57,25 @@ async def test_a_raising_aro_plugin_info_is_named_above_the_docs(tmp_path: Path)
         "⚠ aro_plugin_info() raised RuntimeError: no info today (the ARO runtime reads the "
         "plugin's actions from it; the ones listed here are the module's aro_action_ functions)"
     )
+
+
+async def test_a_plugin_only_aros_package_manager_refuses_still_runs(tmp_path: Path) -> None:
+    """The runtime loads a plugin whose name breaks the package manager's pattern, and
+    `aro-tui call` ran it; the dashboard refused it as invalid."""
+    folder = tmp_path / "Plugins" / "strict-only"
+    (folder / "src").mkdir(parents=True)
+    (folder / "plugin.yaml").write_text(
+        "name: Strict_Only\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
+    )
+    (folder / "src" / "plugin.py").write_text(
+        "def aro_plugin_info():\n    return {'actions': ['echo']}\n\n"
+        "def aro_action_echo(input_json):\n    '''Echo.'''\n    return input_json\n"
+    )
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "Strict_Only") == "ready", "ready")
+        app.main_screen.select_action("echo")
+        panel = app.main_screen.query_one("#action-doc-text", DocText)
+        await wait_until(pilot, lambda: "Echo." in str(panel.render()), "the doc")
+        shown = " ".join(str(panel.render()).split())
+    assert shown.startswith("⚠ runs, but aro add would refuse it: • name: name must be")

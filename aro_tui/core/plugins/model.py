@@ -44,6 +44,14 @@ class DiscoveredPlugin:
         """No error under any rule set: installable by ``aro`` *and* loadable and runnable."""
         return not any(problem.is_error for problem in self.problems)
 
+    @property
+    def runnable(self) -> bool:
+        """Whether aro-tui can run it as ARO's runtime would load it: a module, and no error
+        under the runtime's rules or aro-tui's own. An error only ARO's package manager
+        flags (a name outside its pattern...) does not stop the runtime, nor the dashboard."""
+        runs = self.valid_under("runtime") and self.valid_under("host")
+        return self.module_path is not None and runs
+
     def valid_under(self, rule_set: RuleSet) -> bool:
         """No error flagged by ``rule_set`` alone (``strict``, ``runtime`` or ``host``)."""
         return not any(p.is_error and rule_set in p.rules for p in self.problems)

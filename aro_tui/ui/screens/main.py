@@ -317,6 +317,7 @@ class MainScreen(ExchangeDetailPanes):
             read_only=self.aro.read_only,
             invalid=invalid,
             info_error=None if entry is None else entry.info_error,
+            refused=[] if entry is None else entry.refused_lines(),
         )
 
     def plugin_changed(self, entry: PluginEntry) -> None:

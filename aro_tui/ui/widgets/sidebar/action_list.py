@@ -147,12 +147,19 @@ class ActionDoc(VerticalScroll):
         read_only: bool = False,
         invalid: Sequence[str] = (),
         info_error: str | None = None,
+        refused: Sequence[str] = (),
     ) -> None:
         """Show ``doc`` (or say why there is none), after why the plugin crashed if it did;
         ``read_only``: a reopened recording, where plugins are not started; ``invalid``: the
         errors of a plugin that cannot run, one line each; ``info_error``: why its
-        ``aro_plugin_info()`` listed no actions."""
+        ``aro_plugin_info()`` listed no actions; ``refused``: the errors of a plugin that runs
+        but ARO's package manager would not install."""
         head = Text()
+        if refused:
+            head.append("⚠ runs, but aro add would refuse it:\n", style="bold yellow")
+            for line in refused:
+                head.append(f"• {sanitize(line)}\n")
+            head.append("\n")
         if info_error is not None:
             head.append("⚠ ", style="bold yellow")
             head.append(sanitize(info_error))
