@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,15 +12,23 @@ from test_telemetry_chart import T0, _models_answer, _rss_at, _scripted_gpu
 from textual.pilot import Pilot
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
-from aro_tui.core.telemetry import ExchangeSpan, PluginTree, PluginUsage, TelemetrySample
+from aro_tui.core.telemetry import (
+    DeviceSample,
+    ExchangeSpan,
+    PluginTree,
+    PluginUsage,
+    TelemetrySample,
+)
 from aro_tui.core.telemetry.gpu import NoGpu
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.request.input_editor import InputEditor
 from aro_tui.ui.widgets.telemetry import TelemetryPanel
 
 ALLOC = "telemetry-alloc"
+FAULTY = "faulty"
 TEXT = "plugin-python-text"
 MIB = 1024**2
+GIB = 1024**3
 
 
 def _shown(widget: Any) -> bool:
@@ -179,3 +188,47 @@ async def test_z_without_a_gpu_says_there_is_no_total_and_keeps_the_fitted_axis(
         assert not panel.chart.axis_to_total
         assert chart_lines()[1].split("┤")[0] == axis_top
         assert "z: axis to" not in str(panel.query_one("#telemetry-status").render())
+
+
+async def test_a_call_resent_after_a_restart_never_shows_the_cards_memory_as_the_plugins(
+    tmp_path: Path,
+) -> None:
+    """The resent call's GPU cell read "600M 600M 8K": the new process was in no sample yet,
+    and the card's whole use (600 MiB, other processes) stood in for the plugin's."""
+    app = make_app(tmp_path, TEST_PLUGINS / FAULTY)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, FAULTY) == "ready", "plugin ready")
+        screen.send(FAULTY, "echo", "{}")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the first call")
+        await app.workers.wait_for_complete()
+        process = app.registry[FAULTY].process
+        assert process is not None
+        old_pid = process.pid
+
+        # What the sampler sees across the restart (fed here: no sampler runs in tests).
+        def card(t: float, plugin_gpu_bytes: int | None) -> TelemetrySample:
+            plugins = {}
+            if plugin_gpu_bytes is not None:
+                plugins[FAULTY] = PluginUsage(13 * MIB, 0.0, plugin_gpu_bytes, 1)
+            used_bytes = 600 * MIB + (plugin_gpu_bytes or 0)
+            return TelemetrySample(t, (DeviceSample(0, "Demo", used_bytes, 24 * GIB, 0),), plugins)
+
+        panel = screen.query_one(TelemetryPanel)
+        now = time.time()
+        panel.samples.append(card(now - 1, 4 * 1024))  # the old process
+        panel.samples.append(card(now, None))  # stopped; the new one isn't watched yet
+        panel.samples.append(card(now + 60, 8 * 1024))  # the new process, after the call
+        screen.query_one(ExchangeTable).focus()
+        await pilot.press("f6")  # restart and resend
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "the resent call")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        process = app.registry[FAULTY].process
+        assert process is not None and process.pid != old_pid
+        memory = screen.query_one(ExchangeTable).memory[2]
+        assert (memory.gpu_before_bytes, memory.gpu_peak_bytes, memory.gpu_after_bytes) == (
+            None,
+            8 * 1024,
+            8 * 1024,
+        )

@@ -16,6 +16,7 @@ from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
 from aro_tui.ui.app import AroApp
+from aro_tui.ui.comparison import exchange_from_log
 from aro_tui.ui.screens import main_sessions
 from aro_tui.ui.screens.diff import DiffScreen
 from aro_tui.ui.screens.pager import PagerScreen
@@ -352,3 +353,43 @@ async def test_the_recording_marks_the_dashboards_own_cache_queries(xdg: Path) -
     records = [json.loads(line) for line in path.read_text().splitlines()]
     exchanges = [(r["action"], r["internal"]) for r in records if r["type"] == "exchange"]
     assert exchanges == [("load", False), ("models", True)]
+
+
+async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
+    """Live the load read "0K 64M 64M" in the gpu column; reopened, every row read "—"
+    although the recording held the samples (the chart drew them)."""
+    alloc = TEST_PLUGINS / "telemetry-alloc"
+    live = user_app(xdg, alloc, record=True)
+    # The live sampler, with --demo-gpu's scripted card (it mirrors the plugin's growth).
+    live.config = replace(live.config, deterministic=False, demo_gpu=True, sample_interval_s=0.1)
+    async with live.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(live, "telemetry-alloc") == "ready", "ready")
+        panel = live.main_screen.telemetry
+        await wait_until(pilot, lambda: len(panel.samples) >= 3, "samples")
+        live.main_screen.send("telemetry-alloc", "load", '{"key": "w", "mb": 64}')
+        table = live.main_screen.query_one(ExchangeTable)
+
+        def measured_after_the_call() -> bool:
+            memory = table.memory.get(1)
+            return memory is not None and memory.gpu_after_bytes is not None
+
+        await wait_until(pilot, measured_after_the_call, "the GPU figure after the load")
+        await live.workers.wait_for_complete()
+        # The log measures again once later samples are in; wait for that final figure.
+        load = exchange_from_log(live.exchange_log, 1)
+        await wait_until(
+            pilot, lambda: table.memory[1] == panel.exchange_memory(load), "the final figure"
+        )
+        shown_live = table.memory[1]
+        assert live.recorder is not None
+        path = live.recorder.path
+        await live.action_quit()
+    assert shown_live.gpu_after_bytes is not None and shown_live.gpu_after_bytes >= 48 * 1024**2
+
+    config = replace(make_app(xdg, alloc).config, user_files=True, open_session=path)
+    app = AroApp(config, discovery_of(alloc))
+    async with app.run_test(size=(140, 45)) as pilot:
+        table = app.main_screen.query_one(ExchangeTable)
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "the recording")
+        assert table.memory.get(1) == shown_live
+        assert 2 not in table.memory  # aro-tui's own models query: not measured live either

@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
+
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.telemetry import (
     BaselineWatch,
@@ -199,6 +201,50 @@ def test_exchange_memory_before_peak_after() -> None:
         5 * GIB,
     )
     assert memory.gpu_delta_bytes == 4 * GIB
+
+
+def test_gpu_figures_the_samples_lack_for_the_plugin_are_unknown_never_the_devices() -> None:
+    """A call resent right after a restart read "600M 600M 8K": the card's whole use stood in
+    for the new process, which no sample had measured yet."""
+    card_bytes = 600 * MIB
+
+    def card(t: float, plugins: dict[str, PluginUsage]) -> TelemetrySample:
+        own = sum(usage.gpu_memory_bytes or 0 for usage in plugins.values())
+        return TelemetrySample(t, (DeviceSample(0, "gpu", card_bytes + own, 24 * GIB, 0),), plugins)
+
+    buffer = SampleBuffer()
+    buffer.append(card(T0, {"plug": PluginUsage(100 * MIB, 1.0, 4 * 1024, 1)}))  # the old pid
+    buffer.append(card(T0 + 1, {}))  # restarted: the new pid isn't watched yet
+    buffer.append(card(T0 + 3, {"plug": PluginUsage(100 * MIB, 1.0, 8 * 1024, 1)}))
+    resent = finished_exchange(2, T0 + 1.5, 0.5, 100 * MIB, 100 * MIB)
+    memory = exchange_memory(buffer, resent)
+    assert (memory.gpu_before_bytes, memory.gpu_peak_bytes, memory.gpu_after_bytes) == (
+        None,
+        8 * 1024,
+        8 * 1024,
+    )
+    assert memory.gpu_delta_bytes is None
+
+    # Listed, but the driver can't attribute its memory (MIG): unknown too.
+    unattributed = SampleBuffer()
+    for offset in (0, 3):
+        unattributed.append(card(T0 + offset, {"plug": PluginUsage(100 * MIB, 1.0, None, 1)}))
+    memory = exchange_memory(unattributed, resent)
+    assert (memory.gpu_before_bytes, memory.gpu_peak_bytes, memory.gpu_after_bytes) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_a_recorded_sample_keeps_its_exact_time() -> None:
+    """Rounded to the millisecond, a sample taken just after a call ended could come back
+    just before it, and the reopened recording showed other figures than the live log."""
+    end_t = T0 + 0.123_4
+    after = TelemetrySample(end_t + 0.000_3, (), {"plug": PluginUsage(1, None, 2, 1)})
+    again = TelemetrySample.from_json(orjson.loads(orjson.dumps(after.to_json())))
+    assert again == after
+    assert again.t > end_t
 
 
 def test_baseline_warning_after_three_identical_calls_that_keep_rising() -> None:

@@ -132,6 +132,18 @@ def test_gpu_delta_waits_for_a_sample_after_the_exchange() -> None:
     assert event.gpu_delta_bytes == 4 * GIB and not event.gpu_pending
 
 
+def test_no_gpu_delta_from_the_cards_use_when_the_plugin_was_not_measured_before() -> None:
+    """The GPU Δ was the plugin's memory after minus the whole card's before (restarted
+    plugin, not in a sample yet): a large negative "delta"."""
+    samples = SampleBuffer()
+    samples.append(TelemetrySample(T0, (DeviceSample(0, "gpu", 600 * MIB, 16 * GIB, 0),), {}))
+    tracker = ModelCacheTracker()
+    (event,) = tracker.update("plug", {"loaded": ["m"]}, exchange(1, T0 + 0.2, 0.5, 0, 0), samples)
+    samples.append(gpu_sample(T0 + 1, 8 * MIB))
+    assert tracker.resolve_gpu(samples) == []
+    assert event.gpu_delta_bytes is None and not event.gpu_pending
+
+
 def test_unload_reload_and_a_model_loaded_twice_are_visible() -> None:
     tracker = ModelCacheTracker()
     tracker.update("plug", {"loaded": [{"key": "gen:gpt2:cpu", "model": "gpt2"}]})

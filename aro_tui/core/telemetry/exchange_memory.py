@@ -19,7 +19,8 @@ class ExchangeMemory:
     """Memory of the plugin's tree before, at its peak during, and after one exchange.
 
     Host figures come from the exchange's own RSS readings plus samples taken while it ran;
-    GPU figures from the samples around it (None when unknown or no sample is late enough).
+    GPU figures from the plugin's own figures in the samples around it (None when unknown,
+    when the sample has none for the plugin, or when no sample is late enough).
     """
 
     host_before_bytes: int | None
@@ -76,13 +77,16 @@ def plugin_host_bytes(sample: TelemetrySample | None, plugin: str) -> int | None
 
 
 def plugin_gpu_bytes(sample: TelemetrySample | None, plugin: str) -> int | None:
-    """The plugin's own GPU memory where attributed, else the devices' total used."""
+    """The plugin's own GPU memory in ``sample``; None where the sample has no figure for it.
+
+    Never the devices' used memory: that counts every process on the card, so a plugin not
+    measured yet (just restarted, a new pid) or not attributable (MIG) would read as the
+    whole card's use.
+    """
     if sample is None:
         return None
     usage = sample.plugins.get(plugin)
-    if usage is not None and usage.gpu_memory_bytes is not None:
-        return usage.gpu_memory_bytes
-    return sample.gpu_used_bytes
+    return None if usage is None else usage.gpu_memory_bytes
 
 
 def _max(values: list[int | None]) -> int | None:

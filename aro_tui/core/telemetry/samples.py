@@ -93,7 +93,9 @@ class TelemetrySample:
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-ready dict (see the class docstring)."""
         record: dict[str, Any] = {
-            "t": round(self.t, 3),
+            # Exact: a call's start and end are recorded exactly, and a sample rounded across
+            # one of them would give the reopened recording other per-call figures than live.
+            "t": self.t,
             "devices": [device.to_json() for device in self.devices],
             "processes": {name: usage.to_json() for name, usage in self.plugins.items()},
         }

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.session.export import call_command_line, exchange_to_json, write_log_json
 from aro_tui.core.session.reader import Session, SessionReadError, read_session
 from aro_tui.core.session.store import being_recorded
-from aro_tui.core.telemetry.buffers import ExchangeSpan
+from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer
 from aro_tui.core.telemetry.cache_records import cache_event_from_json, cache_event_to_json
+from aro_tui.core.telemetry.exchange_memory import ExchangeMemory, exchange_memory
 from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.core.telemetry.samples import TelemetrySample
 from aro_tui.ui.comparison import Comparison, compare_logged, exchange_from_log, missing
@@ -56,6 +58,9 @@ class RecordedChunk:
     internal: list[bool]
     """Per exchange: issued by aro-tui itself (a model-cache query)."""
     warnings: list[str]
+    memory: list[ExchangeMemory | None] = field(default_factory=list)
+    """Per exchange: its memory before / peak / after from the recorded samples, as the live
+    log showed it (None for aro-tui's own queries, which the live log doesn't measure)."""
 
 
 def load_recording(path: Path) -> LoadedRecording:
@@ -77,17 +82,25 @@ def load_recording(path: Path) -> LoadedRecording:
 
 
 def recorded_exchanges(
-    session: Session, chunk_bytes: int = RECORDING_CHUNK_BYTES
+    session: Session,
+    chunk_bytes: int = RECORDING_CHUNK_BYTES,
+    samples: Sequence[TelemetrySample] = (),
 ) -> Iterator[RecordedChunk]:
     """``session``'s exchanges in order with their bodies read (blocking), in chunks whose
-    bodies add up to about ``chunk_bytes`` (one exchange at least); a lost side file
-    becomes a warning and an exchange without bodies."""
+    bodies add up to about ``chunk_bytes`` (one exchange at least), each measured against
+    ``samples``; a lost side file becomes a warning and an exchange without bodies."""
+    # Every sample, not the panel's last hour: a long recording's early calls need theirs.
+    timeline = SampleBuffer(max_age_s=math.inf, max_items=max(1, len(samples)))
+    for sample in samples:
+        timeline.append(sample)
     chunk = RecordedChunk([], [], [])
     size = 0
     for recorded in session.exchanges:
+        body_lost = False
         try:
             exchange = recorded.to_exchange()
         except OSError as error:
+            body_lost = True
             chunk.warnings.append(f"exchange #{recorded.number}: its body is lost ({error})")
             exchange = Exchange(
                 id=recorded.id,
@@ -98,8 +111,12 @@ def recorded_exchanges(
                 status=recorded.status,
                 error=recorded.error,
             )
+        internal = session.is_internal(recorded)
         chunk.exchanges.append(exchange)
-        chunk.internal.append(session.is_internal(recorded))
+        chunk.internal.append(internal)
+        # The stand-in for a lost body has no timings, so no span to measure.
+        measured = not internal and not body_lost
+        chunk.memory.append(exchange_memory(timeline, exchange) if measured else None)
         size += exchange.request_size_bytes + exchange.response_size_bytes
         if size >= chunk_bytes:
             yield chunk
@@ -163,7 +180,7 @@ class SessionWiring(TelemetryWiring):
             return
         self.app.call_from_thread(self._show_recorded_telemetry, loaded)
         worker = get_current_worker()
-        for chunk in recorded_exchanges(loaded.session, RECORDING_CHUNK_BYTES):
+        for chunk in recorded_exchanges(loaded.session, RECORDING_CHUNK_BYTES, loaded.samples):
             if worker.is_cancelled:
                 return
             self.app.call_from_thread(self._add_recorded_exchanges, chunk)
@@ -202,10 +219,13 @@ class SessionWiring(TelemetryWiring):
         panel = self.telemetry
         table = self.query_one(ExchangeTable)
         # aro-tui's own cache queries are recorded too; hide them as the live log does.
-        for exchange, entry, internal in zip(chunk.exchanges, entries, chunk.internal, strict=True):
+        rows = zip(chunk.exchanges, entries, chunk.internal, chunk.memory, strict=True)
+        for exchange, entry, internal, memory in rows:
             self.note_log_number(exchange, entry)
             if internal:
                 table.internal_numbers.add(entry.number)
+            if memory is not None:
+                table.set_memory(entry, memory)
             panel.spans.record(ExchangeSpan.from_exchange(exchange, internal=internal))
         self.update_log_title()
 
