@@ -120,12 +120,6 @@ class TelemetrySample:
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a telemetry sample: {error}") from error
 
-    @property
-    def gpu_used_bytes(self) -> int | None:
-        """Memory used over all devices, None when no device reports it."""
-        known = [d.memory_used_bytes for d in self.devices if d.memory_used_bytes is not None]
-        return sum(known) if known else None
-
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
