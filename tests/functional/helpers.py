@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from aro_tui.core.host.process import PluginProcess
 from aro_tui.core.plugins.discovery import Discovery, discover
 from aro_tui.ui.app import AroApp
 from aro_tui.ui.config import AppConfig
@@ -61,3 +62,21 @@ async def wait_until(
 def plugin_state(app: AroApp, name: str) -> str:
     """The state word the plugin list shows for ``name``."""
     return app.registry[name].state_text
+
+
+async def ready_process(pilot: Pilot[None], app: AroApp, name: str) -> tuple[PluginProcess, float]:
+    """``name``'s process once it is ready, and when it started (to tell a restart)."""
+    await wait_until(pilot, lambda: plugin_state(app, name) == "ready", f"{name} ready")
+    process = app.registry[name].process
+    assert process is not None and process.started_at is not None
+    return process, process.started_at
+
+
+def write_plugin_folder(folder: Path, name: str, source: str) -> Path:
+    """A plugin folder named ``name`` (as plugin.yaml gives it) whose module is ``source``."""
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "plugin.py").write_text(source)
+    (folder / "plugin.yaml").write_text(
+        f'name: "{name}"\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n'
+    )
+    return folder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import REPO, make_app, plugin_state, wait_until
+from helpers import REPO, make_app, plugin_state, wait_until, write_plugin_folder
 
 from aro_tui.ui.widgets.sidebar.action_list import DocText
 
@@ -36,23 +36,25 @@ async def test_the_embed_doc_breaks_only_the_model_name_and_not_mid_line(tmp_pat
     assert "".join("".join(lines).split()) == "".join(doc.split()), "no character lost"
 
 
-async def test_a_raising_aro_plugin_info_is_named_above_the_docs(tmp_path: Path) -> None:
-    folder = tmp_path / "Plugins" / "info-raises"
-    (folder / "src").mkdir(parents=True)
-    (folder / "plugin.yaml").write_text(
-        "name: info-raises\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
-    )
-    (folder / "src" / "plugin.py").write_text(
-        "def aro_plugin_info():\n    raise RuntimeError('no info today')\n\n"
-        "def aro_action_echo(input_json):\n    '''Echo.'''\n    return input_json\n"
-    )
+ECHO = "def aro_action_echo(input_json):\n    '''Echo.'''\n    return input_json\n"
+
+
+async def _echo_docs(tmp_path: Path, name: str, info: str) -> str:
+    """The docs panel on ``echo`` of a started plugin ``name`` whose info function is
+    ``info``, on one line."""
+    folder = write_plugin_folder(tmp_path / "Plugins" / "p", name, info + "\n\n" + ECHO)
     app = make_app(tmp_path, folder)
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(app, "info-raises") == "ready", "ready")
+        await wait_until(pilot, lambda: plugin_state(app, name) == "ready", "ready")
         app.main_screen.select_action("echo")
         panel = app.main_screen.query_one("#action-doc-text", DocText)
         await wait_until(pilot, lambda: "Echo." in str(panel.render()), "the doc")
-        shown = " ".join(str(panel.render()).split())
+        return " ".join(str(panel.render()).split())
+
+
+async def test_a_raising_aro_plugin_info_is_named_above_the_docs(tmp_path: Path) -> None:
+    info = "def aro_plugin_info():\n    raise RuntimeError('no info today')"
+    shown = await _echo_docs(tmp_path, "info-raises", info)
     assert shown.startswith(
         "⚠ aro_plugin_info() raised RuntimeError: no info today (the ARO runtime reads the "
         "plugin's actions from it; the ones listed here are the module's aro_action_ functions)"
@@ -62,20 +64,6 @@ async def test_a_raising_aro_plugin_info_is_named_above_the_docs(tmp_path: Path)
 async def test_a_plugin_only_aros_package_manager_refuses_still_runs(tmp_path: Path) -> None:
     """The runtime loads a plugin whose name breaks the package manager's pattern, and
     `aro-tui call` ran it; the dashboard refused it as invalid."""
-    folder = tmp_path / "Plugins" / "strict-only"
-    (folder / "src").mkdir(parents=True)
-    (folder / "plugin.yaml").write_text(
-        "name: Strict_Only\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
-    )
-    (folder / "src" / "plugin.py").write_text(
-        "def aro_plugin_info():\n    return {'actions': ['echo']}\n\n"
-        "def aro_action_echo(input_json):\n    '''Echo.'''\n    return input_json\n"
-    )
-    app = make_app(tmp_path, folder)
-    async with app.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(app, "Strict_Only") == "ready", "ready")
-        app.main_screen.select_action("echo")
-        panel = app.main_screen.query_one("#action-doc-text", DocText)
-        await wait_until(pilot, lambda: "Echo." in str(panel.render()), "the doc")
-        shown = " ".join(str(panel.render()).split())
+    info = "def aro_plugin_info():\n    return {'actions': ['echo']}"
+    shown = await _echo_docs(tmp_path, "Strict_Only", info)
     assert shown.startswith("⚠ runs, but aro add would refuse it: • name: name must be")

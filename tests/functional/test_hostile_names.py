@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import make_app, plugin_state, wait_until
+from helpers import make_app, plugin_state, wait_until, write_plugin_folder
 from test_log_flow import _highlight_action, _palette_hits
 from textual.command import CommandList
 from textual.content import Content
@@ -27,15 +27,6 @@ def aro_action_echo(input_json):
 """
 
 
-def _plugin(folder: Path, name: str) -> Path:
-    (folder / "src").mkdir(parents=True)
-    (folder / "src" / "plugin.py").write_text(PLUGIN)
-    (folder / "plugin.yaml").write_text(
-        f'name: "{name}"\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n'
-    )
-    return folder
-
-
 def _title(widget_title: str | None) -> str:
     """A border title as it reads on screen."""
     return Content.from_markup(widget_title or "").plain
@@ -43,8 +34,9 @@ def _title(widget_title: str | None) -> str:
 
 async def test_markup_and_repeats_in_names_are_shown_literally(tmp_path: Path) -> None:
     plugins = tmp_path / "Plugins"
-    invalid = _plugin(plugins / "a-invalid", "x[/]")  # an invalid name, highlighted first
-    app = make_app(tmp_path, invalid, _plugin(plugins / "names", "names"))
+    # An invalid name, in the folder listed first: highlighted at start.
+    invalid = write_plugin_folder(plugins / "a-invalid", "x[/]", PLUGIN)
+    app = make_app(tmp_path, invalid, write_plugin_folder(plugins / "names", "names", PLUGIN))
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.main_screen
         await pilot.pause()

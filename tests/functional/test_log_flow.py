@@ -330,16 +330,22 @@ def _runtime_hang_drivers() -> list[int]:
     ]
 
 
+async def _start_runtime_mode_hang(pilot: Pilot[None], app: AroApp) -> MainScreen:
+    """Run ``faulty``'s ``hang`` (60 s) the runtime's way; return once its process runs."""
+    screen = app.main_screen
+    await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+    screen.drafts[("faulty", "hang")] = ('{"seconds": 60}', "draft")
+    _highlight_action(screen, "hang")
+    await pilot.pause()
+    screen.action_run_like_runtime()
+    await wait_until(pilot, lambda: bool(_runtime_hang_drivers()), "the runtime-mode process")
+    return screen
+
+
 async def test_quitting_kills_a_runtime_mode_call_in_flight(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
-        screen.drafts[("faulty", "hang")] = ('{"seconds": 60}', "draft")
-        _highlight_action(screen, "hang")
-        await pilot.pause()
-        screen.action_run_like_runtime()
-        await wait_until(pilot, lambda: bool(_runtime_hang_drivers()), "the runtime-mode process")
+        await _start_runtime_mode_hang(pilot, app)
     assert _runtime_hang_drivers() == []
 
 
@@ -347,13 +353,7 @@ async def test_ctrl_g_cancels_a_runtime_mode_call(tmp_path: Path) -> None:
     """ctrl+g said "Nothing is running" while the runtime-mode call ran for its 30 s."""
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
-        screen.drafts[("faulty", "hang")] = ('{"seconds": 60}', "draft")
-        _highlight_action(screen, "hang")
-        await pilot.pause()
-        screen.action_run_like_runtime()
-        await wait_until(pilot, lambda: bool(_runtime_hang_drivers()), "the runtime-mode process")
+        screen = await _start_runtime_mode_hang(pilot, app)
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: screen.runtime_cancel is None, "the run's end", 5)
         assert _runtime_hang_drivers() == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from helpers import TEST_PLUGINS, make_app, plugin_state, wait_until
+from helpers import TEST_PLUGINS, make_app, plugin_state, ready_process, wait_until
 from test_reload_flow import _noop_answer
 
 from aro_tui.ui.app import AroApp
@@ -27,11 +27,11 @@ def _noop_with_second_version(tmp_path: Path) -> Path:
     return folder
 
 
-def _set_path(folder: Path, path: str) -> None:
+def _set_path(folder: Path, path: str, was: str = WORKING_PATH) -> None:
     manifest = folder / "plugin.yaml"
     text = manifest.read_text()
-    assert WORKING_PATH in text
-    manifest.write_text(text.replace(WORKING_PATH, path, 1))
+    assert was in text
+    manifest.write_text(text.replace(was, path, 1))
 
 
 def _notes(app: AroApp, text: str) -> list[str]:
@@ -69,8 +69,7 @@ async def test_a_manifest_fixed_after_discovery_starts_with_enter(tmp_path: Path
         docs = " ".join(str(app.main_screen.query_one("#action-doc-text").render()).split())
         assert "cannot run, 1 error: • line 6: provides[0].path:" in docs
         assert 'found "missing/"' in docs
-        manifest = folder / "plugin.yaml"
-        manifest.write_text(manifest.read_text().replace("missing/", "v2/"))
+        _set_path(folder, "path: v2/", was="path: missing/")
         plugins.focus()
         await pilot.press("enter")
         await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "the start")
@@ -83,10 +82,7 @@ async def test_a_restart_onto_a_broken_manifest_is_refused_and_the_plugin_keeps_
     folder = _noop_with_second_version(tmp_path)
     app = make_app(tmp_path, folder)
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
-        process = app.registry["noop"].process
-        assert process is not None
-        first_start = process.started_at
+        process, first_start = await ready_process(pilot, app, "noop")
         _set_path(folder, "path: missing/")
         app.main_screen.query_one(PluginList).focus()
         await pilot.press("R")
@@ -104,18 +100,14 @@ async def test_with_reload_a_broken_manifest_is_named_once_then_the_fix_restarts
     folder = _noop_with_second_version(tmp_path)
     app = make_app(tmp_path, folder, reload=True, source_poll_s=0.05)
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
-        process = app.registry["noop"].process
-        assert process is not None
-        first_start = process.started_at
+        process, first_start = await ready_process(pilot, app, "noop")
         _set_path(folder, "path: missing/")
         await wait_until(pilot, lambda: bool(_notes(app, "noop not restarted")), "the refusal")
         await pilot.pause(0.4)  # several more scans, each trying again
         assert len(_notes(app, "noop not restarted")) == 1
         assert len(_notes(app, "noop: restarting")) == 1
         assert process.started_at == first_start
-        manifest = folder / "plugin.yaml"
-        manifest.write_text(manifest.read_text().replace("missing/", "v2/"))
+        _set_path(folder, "path: v2/", was="path: missing/")
         await wait_until(pilot, lambda: process.started_at != first_start, "the restart")
         await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready again")
         assert '"from": "v2"' in await _noop_answer(pilot, app, 1)

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import TEST_PLUGINS, make_app, plugin_state, wait_until
+from helpers import TEST_PLUGINS, make_app, plugin_state, ready_process, wait_until
 from textual.widgets import TextArea
 
 from aro_tui.core.plugins import source_changes
@@ -62,10 +62,7 @@ async def test_with_reload_an_edit_restarts_the_plugin_by_itself(tmp_path: Path)
     folder = _editable_noop(tmp_path)
     app = make_app(tmp_path, folder, reload=True, source_poll_s=0.05)
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
-        process = app.registry["noop"].process
-        assert process is not None
-        first_start = process.started_at
+        process, first_start = await ready_process(pilot, app, "noop")
         _edit(folder)
         await wait_until(pilot, lambda: process.started_at != first_start, "a restart")
         await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready again")
