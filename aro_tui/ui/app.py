@@ -179,7 +179,8 @@ class AroApp(App[None]):
         def read_slice(offset: int, length: int) -> bytes:
             return report[offset : offset + length]
 
-        self.push_screen(PagerScreen("Start-up problems", len(report), read_slice))
+        pager = PagerScreen("Start-up problems", len(report), read_slice, "start-problems.txt")
+        self.push_screen(pager)
 
     def _watch_exit_signals(self, watch: bool) -> None:
         """Without this, SIGTERM or SIGHUP killed the process outright: the terminal stayed in

@@ -222,6 +222,30 @@ async def test_large_response_is_truncated_with_a_way_to_see_and_save_all(tmp_pa
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "page 2 of 12" in str(app.screen.query_one("#pager-title").render())
+        # A narrower terminal lays the page out again: rows of the new width, no byte lost.
+        wide = pager_text.wrap_width
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: pager_text.wrap_width < wide, "the new width")
+        await wait_until(
+            pilot,
+            lambda: max(map(len, pager_text.text.split("\n"))) <= pager_text.wrap_width,
+            "the page laid out again",
+        )
+        page_2 = app.exchange_log.response_bytes(1)[PAGE_BYTES : 2 * PAGE_BYTES]
+        assert pager_text.text.replace("\n", "").encode() == page_2
+        await pilot.resize_terminal(140, 45)
+        # The pager saves all of it, every page, as the main screen's ctrl+s does.
+        from_pager = tmp_path / "from-pager.json"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, SaveDialog)
+        app.screen.query_one("#save-path").value = str(from_pager)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, PagerScreen), "back to the pager")
+        await wait_until(
+            pilot, lambda: from_pager.exists() and from_pager.stat().st_size > 3_000_000, "save"
+        )
+        await app.workers.wait_for_complete()
+        assert from_pager.read_bytes() == app.exchange_log.response_bytes(1)
         await pilot.press("escape")
         target = tmp_path / "out" / "big.json"
         await pilot.press("ctrl+s")

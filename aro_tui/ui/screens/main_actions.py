@@ -221,7 +221,7 @@ class ExchangeActions(Screen[None]):
         def read_slice(offset: int, length: int) -> bytes:
             return report[offset : offset + length]
 
-        self.app.push_screen(PagerScreen(title, len(report), read_slice))
+        self.app.push_screen(PagerScreen(title, len(report), read_slice, "aro-runtime-run.txt"))
 
     def send(self, plugin: str, action: str, request: str | bytes, restart: bool = False) -> None:
         """Call ``action`` in a worker; the result arrives as an ExchangeFinished message."""
@@ -544,4 +544,5 @@ class ExchangeActions(Screen[None]):
             return log.response_slice(number, offset, length)
 
         title = f"Response #{number} · {sanitize_line(entry.action)}"
-        self.app.push_screen(PagerScreen(title, entry.response_size_bytes, read_slice))
+        size, name = entry.response_size_bytes, f"exchange-{number}-response.json"
+        self.app.push_screen(PagerScreen(title, size, read_slice, save_as=name))

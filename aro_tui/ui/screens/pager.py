@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -21,6 +22,7 @@ from aro_tui.ui.formatting import (
     format_size,
     preview_body,
 )
+from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.response.exchange_view import load_document
 
 PAGE_BYTES = 256 * 1024
@@ -43,17 +45,24 @@ class PagerScreen(ModalScreen[None]):
         Binding("escape,q", "dismiss", "Close", id="pager.close"),
         Binding("n,right", "page(1)", "Next page", id="pager.next"),
         Binding("p,left", "page(-1)", "Previous page", id="pager.previous"),
+        Binding("ctrl+s", "save", "Save all of it", id="pager.save"),
     ]
 
     page: reactive[int] = reactive(0, init=False)
     """The page shown (from 0)."""
 
-    def __init__(self, title: str, total_bytes: int, read_slice: ReadSlice) -> None:
+    def __init__(
+        self, title: str, total_bytes: int, read_slice: ReadSlice, save_as: str = "page.txt"
+    ) -> None:
+        """``save_as``: the file name ctrl+s offers (in the current folder)."""
         super().__init__()
         self.title_text = title
         self.total_bytes = total_bytes
         self.read_slice = read_slice
+        self.save_as = save_as
         self.page_count = max(1, -(-total_bytes // PAGE_BYTES))
+        self._laid_out_width = 0
+        """The line width the shown page was laid out for (a resize lays it out again)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="pager-panel"):
@@ -69,7 +78,40 @@ class PagerScreen(ModalScreen[None]):
         width = area.wrap_width
         if width and not area.show_vertical_scrollbar:  # a long page will have one
             width -= area.styles.scrollbar_size_vertical
+        self._laid_out_width = area.wrap_width
         self._load(page, width if width > 0 else RAW_LINE_CHARS)
+
+    def on_resize(self) -> None:
+        """Lay the page out again for the new width (long lines are cut to the width)."""
+        self.call_after_refresh(self._relayout)
+
+    def _relayout(self) -> None:
+        area = self.query_one("#pager-text", TextArea)
+        if self._laid_out_width and area.wrap_width != self._laid_out_width:
+            self.watch_page(self.page)
+
+    def action_save(self) -> None:
+        """Save the whole of what this shows, every page, to a file."""
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._save(path)
+
+        dialog = SaveDialog(f"Save {format_size(self.total_bytes)} to", Path.cwd() / self.save_as)
+        self.app.push_screen(dialog, chosen)
+
+    @work(thread=True, group="pager-save")
+    def _save(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("wb") as out:
+                for offset in range(0, self.total_bytes, PAGE_BYTES):
+                    out.write(self.read_slice(offset, PAGE_BYTES))
+        except (OSError, KeyError) as error:
+            message, severity = f"Could not save {path}: {error}", "error"
+        else:
+            message, severity = f"Saved {self.total_bytes:,} bytes to {path}", "information"
+        self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
 
     def action_page(self, delta: int) -> None:
         """Move ``delta`` pages."""
@@ -100,6 +142,6 @@ class PagerScreen(ModalScreen[None]):
         title = Text.assemble(
             (self.title_text, "bold"),
             f"  {format_size(self.total_bytes)} · page {page + 1} of {self.page_count}{cut}",
-            ("  n/p: next/previous · escape: close", "dim"),
+            ("  n/p: next/previous · ctrl+s: save · escape: close", "dim"),
         )
         self.query_one("#pager-title", Static).update(title)
