@@ -234,7 +234,7 @@ class PluginRegistry:
         return name
 
     def _launch_for(self, plugin: DiscoveredPlugin) -> PluginLaunch | None:
-        """How to start ``plugin``; None when it is invalid."""
+        """How to start ``plugin``; None when it cannot run (``DiscoveredPlugin.runnable``)."""
         if not plugin.runnable or plugin.module_path is None:
             return None
         return PluginLaunch(
