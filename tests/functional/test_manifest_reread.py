@@ -9,7 +9,7 @@ from helpers import TEST_PLUGINS, make_app, plugin_state, ready_process, wait_un
 from test_reload_flow import _noop_answer
 
 from aro_tui.ui.app import AroApp
-from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
+from aro_tui.ui.widgets.sidebar.plugin_list import PluginList, plugin_prompt
 
 WORKING_PATH = "path: src/"
 
@@ -92,6 +92,16 @@ async def test_a_restart_onto_a_broken_manifest_is_refused_and_the_plugin_keeps_
         assert process.started_at == first_start
         assert plugin_state(app, "noop") == "ready"
         assert await _noop_answer(pilot, app, 1) == "{}"
+        # Every key that asks is answered (the second press said nothing), F6 too, whose
+        # row was left saying "restart…".
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press("R")
+        await wait_until(pilot, lambda: len(_notes(app, "noop not restarted")) == 2, "again")
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: len(_notes(app, "noop not restarted")) == 3, "f6's")
+        await pilot.pause()
+        assert "restart…" not in plugin_prompt(app.registry["noop"]).plain
+        assert len(app.exchange_log) == 1, "nothing resent"
 
 
 async def test_with_reload_a_broken_manifest_is_named_once_then_the_fix_restarts(

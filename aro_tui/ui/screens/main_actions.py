@@ -246,6 +246,7 @@ class ExchangeActions(Screen[None]):
                 finally:
                     if restart:
                         self._release_lifecycle(entry)
+                        self.plugin_changed(entry)  # its row said "restart…"
             process = self.aro.registry.process_of(plugin)
             if process is None:  # another call found the manifest broken meanwhile
                 return
@@ -401,15 +402,18 @@ class ExchangeActions(Screen[None]):
         if entry is not None:
             self.lifecycle_command(entry.name, "restart")
 
-    def lifecycle_command(self, name: str, verb: str, quiet: bool = False) -> None:
-        """Start, stop or restart ``name`` in a worker, unless one is already in progress."""
+    def lifecycle_command(
+        self, name: str, verb: str, quiet: bool = False, *, automatic: bool = False
+    ) -> None:
+        """Start, stop or restart ``name`` in a worker, unless one is already in progress;
+        ``automatic`` (``--reload``): a refusal to start is said once, not on every try."""
         if self.refuse_read_only(f"{verb} plugin"):
             return
         entry = self.aro.registry.get(name)
         if entry is None or (entry.process is None and verb != "start"):
             return  # a start of an invalid plugin reads its plugin.yaml again
         if self._claim_lifecycle(entry, verb, quiet):
-            self.run_worker(self.lifecycle(name, verb), group="lifecycle")
+            self.run_worker(self.lifecycle(name, verb, automatic), group="lifecycle")
 
     def _claim_lifecycle(self, entry: PluginEntry, verb: str, quiet: bool = False) -> bool:
         """Mark ``verb`` as in progress for ``entry``; False (and a note) if one already is.
@@ -426,14 +430,14 @@ class ExchangeActions(Screen[None]):
     def _release_lifecycle(self, entry: PluginEntry) -> None:
         entry.lifecycle_verb = None
 
-    async def lifecycle(self, name: str, verb: str) -> None:
+    async def lifecycle(self, name: str, verb: str, automatic: bool = False) -> None:
         """Run one lifecycle operation; every failure is reported, none escapes."""
         entry = self.aro.registry.get(name)
         if entry is None:
             return
         try:
             entry.failure = entry.start_failure = None
-            if verb != "stop" and not await self._manifest_allows(entry, verb):
+            if verb != "stop" and not await self._manifest_allows(entry, verb, automatic):
                 return
             assert entry.process is not None  # a valid manifest has a process
             await run_lifecycle(entry.process, verb)
@@ -450,15 +454,18 @@ class ExchangeActions(Screen[None]):
             self._release_lifecycle(entry)
             self.plugin_changed(entry)
 
-    async def _manifest_allows(self, entry: PluginEntry, verb: str) -> bool:
+    async def _manifest_allows(
+        self, entry: PluginEntry, verb: str, automatic: bool = False
+    ) -> bool:
         """Read ``entry``'s plugin.yaml again (an edit since discovery applies from this
-        start on); False, said once per distinct reason, when it must not start."""
+        start on); False, and why, when it must not start: every time a key asked, once per
+        reason for ``--reload``'s tries."""
         refusal = await self.aro.registry.reread(entry)
         self.plugin_changed(entry)  # its problems, actions and docs as read now
         if refusal is None:
             entry.manifest_refusal = None
             return True
-        if refusal != entry.manifest_refusal:
+        if not automatic or refusal != entry.manifest_refusal:
             entry.manifest_refusal = refusal
             running = entry.process is not None and entry.process.running
             still = "; it still runs what it started with" if running else ""

@@ -112,4 +112,4 @@ class SourceReload(ExchangeActions):
             return
         if entry.manifest_refusal is None:  # else refused once already: tried again quietly
             self.say(f"{entry.name}: {verb}ing, {entry.stale_sources_text()}.")
-        self.lifecycle_command(entry.name, verb, quiet=True)
+        self.lifecycle_command(entry.name, verb, quiet=True, automatic=True)
