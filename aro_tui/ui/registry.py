@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 from textual.message_pump import MessagePump
@@ -21,6 +23,7 @@ from aro_tui.core.host.process import (
 )
 from aro_tui.core.host.types import start_timeout_for
 from aro_tui.core.plugins.discovery import Discovery, load_plugin
+from aro_tui.core.plugins.manifest import MANIFEST_NAME, read_manifest
 from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.ui.messages import (
@@ -178,11 +181,21 @@ class PluginEntry:
         return list(actions.items())
 
 
-def _manifest_name(plugin: DiscoveredPlugin) -> str:
-    """The name ``plugin``'s manifest gave it when it was read (the registry may list it
-    under another: ``name (folder)`` for a duplicate)."""
-    name = plugin.manifest.get("name") if plugin.manifest is not None else None
-    return name if isinstance(name, str) and name else plugin.root.name
+def _manifest_name(root: Path, manifest: Mapping[str, Any] | None) -> str:
+    """The name a plugin's manifest gives it (the folder's, as discovery falls back to); the
+    registry may list it under another: ``name (folder)`` for a duplicate."""
+    name = manifest.get("name") if manifest is not None else None
+    return name if isinstance(name, str) and name else root.name
+
+
+def _same_name(other: PluginEntry, fresh: DiscoveredPlugin) -> bool:
+    """Whether ``other`` was named as ``fresh`` is when it was last read."""
+    return _manifest_name(other.plugin.root, other.plugin.manifest) == fresh.name
+
+
+def _names_now(roots: list[Path]) -> list[str]:
+    """The name each plugin folder's plugin.yaml gives now (blocking: reads them)."""
+    return [_manifest_name(root, read_manifest(root / MANIFEST_NAME).data) for root in roots]
 
 
 def _count(number: int, noun: str) -> str:
@@ -259,8 +272,12 @@ class PluginRegistry:
         fresh = await asyncio.to_thread(
             load_plugin, entry.plugin.root, configured_interpreter=self._configured_interpreter
         )
-        for other in self.entries.values():
-            if other is not entry and _manifest_name(other.plugin) == fresh.name:
+        # Those named alike when they were read: read their plugin.yaml again to be sure
+        # (one renamed since then would refuse this start until itself restarted).
+        alike = [o for o in self.entries.values() if o is not entry and _same_name(o, fresh)]
+        now = await asyncio.to_thread(_names_now, [other.plugin.root for other in alike])
+        for other, name in zip(alike, now, strict=True):
+            if name == fresh.name:
                 return f"another plugin here is named {fresh.name} too ({other.plugin.root})"
         if fresh.name != entry.name:
             fresh = dataclasses.replace(fresh, name=entry.name)

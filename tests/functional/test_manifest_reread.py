@@ -157,8 +157,9 @@ async def test_plugins_sharing_a_name_are_both_listed_until_one_is_renamed(
         manifest = beta / "plugin.yaml"
         manifest.write_text(manifest.read_text().replace("name: noop", "name: noop-two"))
         plugins.focus()
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: plugin_state(app, "noop (zeta)") == "ready", "beta")
-        plugins.focus()
-        await pilot.press("up", "enter")  # alpha: no other plugin is named noop now
+        # Alpha first: beta's plugin.yaml is read again, so its new name counts already.
+        await pilot.press("up", "enter")
         await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "alpha")
+        plugins.focus()
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: plugin_state(app, "noop (zeta)") == "ready", "beta")
