@@ -87,8 +87,10 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _passes(found: Discovery) -> bool:
-    """``check``'s verdict: at least one plugin, and every one valid."""
-    return bool(found.plugins) and found.valid
+    """``check``'s verdict: at least one plugin, every one valid, and no folder skipped for
+    an error (a misspelt ``plugin.yml``: a plugin ARO will not load)."""
+    skipped_for_an_error = any(problem.is_error for problem in found.skipped)
+    return bool(found.plugins) and found.valid and not skipped_for_an_error
 
 
 def _interpreter_json(plugin: DiscoveredPlugin) -> dict[str, Any]:

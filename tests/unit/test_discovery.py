@@ -229,11 +229,14 @@ def test_a_manifest_with_another_spelling_is_named_and_check_fails(tmp_path: Pat
         found = discover(path)
         assert found.plugins == []
         (problem,) = found.skipped
+        assert (problem.code, problem.severity) == ("misnamed-manifest", "error")
         assert problem.file == folder / "plugin.yml"
         assert problem.message == (
             "folder skipped: ARO reads only plugin.yaml, not plugin.yml (rename it)"
         )
         assert main(["check", str(path)]) == 1  # nothing was checked: not a pass
+    write_plugin(tmp_path / "Plugins", "fine")
+    assert main(["check", str(tmp_path / "Plugins")]) == 1  # beside a valid one too
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root searches folders whatever their mode")

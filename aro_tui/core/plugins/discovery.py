@@ -19,7 +19,15 @@ from aro_tui.core.plugins.interpreter import (
 from aro_tui.core.plugins.layout import PythonEntry, check_layout
 from aro_tui.core.plugins.manifest import MANIFEST_NAME, read_manifest
 from aro_tui.core.plugins.model import DiscoveredPlugin, declared_actions
-from aro_tui.core.plugins.problem import BOTH, HOST, MISSING, Problem, clean_text, describe
+from aro_tui.core.plugins.problem import (
+    BOTH,
+    HOST,
+    MISSING,
+    Problem,
+    Severity,
+    clean_text,
+    describe,
+)
 from aro_tui.harness.start import MIN_PYTHON
 
 __all__ = [
@@ -164,15 +172,19 @@ def _not_a_plugin_folder(entry: os.DirEntry[str]) -> str | None:
         return clean_text(error.strerror or str(error))
 
 
-def _skip(path: Path, code: str, found: str, expected: str, message: str = "") -> Problem:
-    message = (
-        message
-        or {
-            "no-manifest": "folder skipped: no plugin.yaml in it",
-            "unreadable-entry": f"entry skipped: {found}",
-        }[code]
-    )
-    return Problem(code, path, "", found, expected, message, "warning", BOTH)
+def _skip(
+    path: Path,
+    code: str,
+    found: str,
+    expected: str,
+    message: str = "",
+    severity: Severity = "warning",
+) -> Problem:
+    standard = {
+        "no-manifest": "folder skipped: no plugin.yaml in it",
+        "unreadable-entry": f"entry skipped: {found}",
+    }
+    return Problem(code, path, "", found, expected, message or standard[code], severity, BOTH)
 
 
 def _misnamed_manifest(folder: Path) -> str | None:
@@ -191,8 +203,10 @@ def _no_manifest(folder: Path, misnamed: str | None) -> Problem:
     expected = "a plugin.yaml in every plugin folder"
     if misnamed is None:
         return _skip(folder / MANIFEST_NAME, "no-manifest", MISSING, expected)
+    # An error: ARO will not load this plugin, which its author plainly meant as one.
     message = f"folder skipped: ARO reads only plugin.yaml, not {misnamed} (rename it)"
-    return _skip(folder / misnamed, "no-manifest", describe(misnamed), expected, message)
+    found = describe(misnamed)
+    return _skip(folder / misnamed, "misnamed-manifest", found, expected, message, "error")
 
 
 MAX_NAMED_DUPLICATES = 3
