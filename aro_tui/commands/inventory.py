@@ -215,10 +215,10 @@ def _print_list(found: Discovery) -> None:
         title=Text(f"Plugins in {clean_line(str(found.plugins_dir))}"),
         box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
     )
-    # A name or version far longer than usual is folded or cut at a cap, so one odd plugin
-    # cannot squeeze every other column (and every other row) to nothing.
+    # A name or version far longer than usual is folded at a cap, so one odd plugin cannot
+    # squeeze every other column (and every other row) to nothing, and nothing of it is lost.
     table.add_column("Name", overflow="fold", max_width=max(16, console.width // 4))
-    table.add_column("Version", no_wrap=True, overflow="ellipsis", max_width=14)
+    table.add_column("Version", overflow="fold", max_width=max(14, console.width // 6))
     if wide:
         table.add_column("Source", overflow="fold")
         table.add_column("Provides", no_wrap=True)
