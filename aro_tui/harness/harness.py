@@ -393,10 +393,10 @@ def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
             plugin_info = info_function()
             info["plugin_info"] = json.loads(_json_bytes(plugin_info).decode("utf-8"))
             if isinstance(plugin_info, dict) and isinstance(plugin_info.get("actions"), list):
-                declared = [str(action) for action in plugin_info["actions"]]
+                declared = [_action_name(action) for action in plugin_info["actions"]]
             else:
                 info["info_error"] = "aro_plugin_info() did not return a dict with an actions list"
-        except Exception as error:
+        except BaseException as error:  # sys.exit() in it too: the plugin still loads
             info["info_error"] = "aro_plugin_info() raised %s: %s" % (type(error).__name__, error)
     actions = []
     for name in declared:
@@ -427,6 +427,13 @@ def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
     _declared_actions.update(declared)
     info["undeclared"] = undeclared
     return info
+
+
+def _action_name(action: Any) -> str:
+    """An entry of aro_plugin_info()'s actions: a name, or (as a manifest's) {"name": ...}."""
+    if isinstance(action, dict) and isinstance(action.get("name"), str):
+        return str(action["name"])
+    return str(action)
 
 
 def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None:

@@ -301,3 +301,31 @@ async def test_large_answers_do_not_fault_the_plugins_memory_in_again_every_call
     assert all(answer.status is ExchangeStatus.OK for answer in answers)
     answer_pages = len(payload) // 4096
     assert harness_faults - spec_faults < 3 * answer_pages, (harness_faults, spec_faults)
+
+
+async def test_aro_plugin_info_exiting_or_giving_action_objects_still_loads(
+    tmp_path: Path,
+) -> None:
+    """sys.exit() in aro_plugin_info() ended the start unnamed ("exited during start"), and
+    an action given as {"name": ...} was listed as its dict's repr."""
+    for info, expected_error, expected_actions in (
+        ("raise SystemExit(3)", "aro_plugin_info() raised SystemExit: 3", ["echo"]),
+        ("return {'actions': [{'name': 'echo', 'verbs': ['say']}]}", None, ["echo"]),
+    ):
+        source = tmp_path / "plugin.py"
+        source.write_text(
+            f"def aro_plugin_info():\n    {info}\n\n"
+            "def aro_action_echo(input_json):\n    return input_json\n"
+        )
+        plugin = PluginProcess(
+            PluginLaunch(name="info", module_path=source, interpreter=Path(sys.executable))
+        )
+        try:
+            await plugin.start()
+            assert plugin.info is not None
+            assert plugin.info.get("info_error") == expected_error
+            names = [a["name"] for a in [*plugin.info["actions"], *plugin.info["undeclared"]]]
+            assert names == expected_actions
+            assert (await plugin.call("echo", "{}")).status is ExchangeStatus.OK
+        finally:
+            await plugin.stop()
