@@ -274,7 +274,7 @@ def load_manifest(file: Path) -> tuple[Any, Positions, list[Problem]]:
             "",
             what,
             "valid YAML",
-            f"YAML syntax error{where}: {what}",
+            f"YAML syntax error{where}",  # what it is, once: in found
             "error",
             BOTH,
             line,
@@ -292,7 +292,7 @@ def load_manifest(file: Path) -> tuple[Any, Positions, list[Problem]]:
             "",
             what,
             "printable YAML text",
-            f"YAML syntax error at line {line}, column {column}: {what}",
+            f"YAML syntax error at line {line}, column {column}",
             "error",
             BOTH,
             line,
@@ -306,7 +306,7 @@ def load_manifest(file: Path) -> tuple[Any, Positions, list[Problem]]:
             "",
             clean_text(str(error))[:200],
             "valid YAML",
-            f"YAML error: {clean_text(str(error))[:200]}",
+            "YAML error",
             "error",
             BOTH,
         )
