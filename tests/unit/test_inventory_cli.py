@@ -279,7 +279,8 @@ def test_json_paths_are_absolute_for_a_relative_path_argument(
     clean: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(clean.parent)
-    assert main(["list", "--json", clean.name]) == 0
-    document = json.loads(capsys.readouterr().out)
-    assert document["plugins_dir"] == str(clean)
-    assert document["plugins"][0]["root"] == str(clean / "good")
+    for argument in (clean.name, f"../{clean.parent.name}/./{clean.name}"):
+        assert main(["list", "--json", argument]) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert document["plugins_dir"] == str(clean), argument
+        assert document["plugins"][0]["root"] == str(clean / "good")

@@ -118,7 +118,7 @@ def discover(
     Paths in the result are absolute (``list --json`` documents them so), not resolved: a
     plugins folder reached through a link keeps the link in its paths.
     """
-    path = path.absolute()
+    path = Path(os.path.normpath(path.absolute()))  # ../x/./y: /x/y, links kept
     plugins_dir = plugins_dir_for(path)
     if (plugins_dir / MANIFEST_NAME).exists() and plugins_dir == path:
         plugin = load_plugin(
