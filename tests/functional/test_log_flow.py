@@ -408,6 +408,10 @@ async def test_saving_over_a_file_asks_first_and_a_folder_is_refused(tmp_path: P
         await pilot.press("enter")  # mkdir said "File exists"
         assert f"{precious} is a file, not a folder" in str(hint.render())
         assert app.screen is dialog
+        dialog.query_one("#save-path").value = f"{precious}/"  # type: ignore[attr-defined]
+        await pilot.press("enter")  # offered to replace the file itself
+        assert f"{precious}/ names a file, not a folder" in str(hint.render())
+        assert app.screen is dialog
         dialog.query_one("#save-path").value = str(precious)  # type: ignore[attr-defined]
         await pilot.press("enter")
         await pilot.pause()

@@ -49,6 +49,10 @@ class SaveDialog(ModalScreen[Path | None]):
         if path.is_dir():
             self._hint(f"{path} is a folder: name a file in it", "red")
             return
+        if value.endswith("/"):  # Path drops the slash: "bfile/" would replace the file bfile
+            what = "a file, not a folder" if path.exists() else "a folder: name a file in it"
+            self._hint(f"{value} names {what}", "red")
+            return
         blocking = _file_in_the_way(path)
         if blocking is not None:  # mkdir would say only "File exists"
             self._hint(f"{blocking} is a file, not a folder", "red")
