@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input, TextArea
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.recorder import SessionRecorder
+from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
 from aro_tui.ui.app import AroApp
 from aro_tui.ui.comparison import exchange_from_log
@@ -381,6 +382,13 @@ async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
             pilot, lambda: table.memory[1] == panel.exchange_memory(load), "the final figure"
         )
         shown_live = table.memory[1]
+
+        def load_event() -> CacheEvent | None:
+            loads = [e for e in panel.tracker.events.snapshot() if e.kind == "load"]
+            return loads[0] if loads and loads[0].gpu_delta_bytes is not None else None
+
+        await wait_until(pilot, lambda: load_event() is not None, "the load's GPU delta")
+        live_load = load_event()
         assert live.recorder is not None
         path = live.recorder.path
         await live.action_quit()
@@ -393,3 +401,7 @@ async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
         await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "the recording")
         assert table.memory.get(1) == shown_live
         assert 2 not in table.memory  # aro-tui's own models query: not measured live either
+        # The cache table's GPU delta too: it was recorded before the sample that settled it.
+        events = app.main_screen.telemetry.tracker.events.snapshot()
+        reopened = next(event for event in events if event.kind == "load")
+        assert live_load is not None and reopened.gpu_delta_bytes == live_load.gpu_delta_bytes

@@ -29,3 +29,22 @@ def test_round_trip_and_replay_rebuild_the_cache() -> None:
 def test_malformed_record_is_refused() -> None:
     with pytest.raises((ValueError, KeyError)):
         cache_event_from_json({"kind": "explode", "entry": {}, "plugin": "p", "t": 1})
+
+
+def test_a_gpu_delta_recorded_before_it_was_known_is_settled_on_reopening() -> None:
+    """Reopened, the cache table's GPU delta read "—" where live it read +64 MiB: the event
+    was recorded before the sample that settled it."""
+    from aro_tui.core.telemetry.buffers import SampleBuffer
+    from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
+
+    entry = ModelEntry("w", memory_bytes=64 << 20)
+    load = CacheEvent("load", "p", entry, 10.0, 1, "load", 0, None, gpu_pending=True)
+    load.gpu_before_bytes, load.trigger_end_t = 1 << 20, 10.0
+    back = cache_event_from_json(orjson.loads(orjson.dumps(cache_event_to_json(load))))
+    assert back.gpu_pending and back.gpu_before_bytes == 1 << 20 and back.trigger_end_t == 10.0
+    tracker = ModelCacheTracker()
+    tracker.apply_recorded(back)
+    samples = SampleBuffer()
+    samples.append(TelemetrySample(10.5, (), {"p": PluginUsage(gpu_memory_bytes=65 << 20)}))
+    assert tracker.resolve_gpu(samples) == [back]
+    assert back.gpu_delta_bytes == 64 << 20 and not back.gpu_pending

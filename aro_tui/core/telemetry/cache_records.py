@@ -25,6 +25,11 @@ def cache_event_to_json(event: CacheEvent) -> dict[str, Any]:
         "duplicate_of": list(event.duplicate_of),
         "times_loaded": event.times_loaded,
         "reason": event.reason,
+        # Recorded before the sample that settles its GPU delta came: what reopening needs
+        # to settle it from the recorded samples.
+        "gpu_pending": event.gpu_pending,
+        "gpu_before_bytes": event.gpu_before_bytes,
+        "trigger_end_t": event.trigger_end_t,
     }
 
 
@@ -47,4 +52,7 @@ def cache_event_from_json(data: Mapping[str, Any]) -> CacheEvent:
         duplicate_of=tuple(data.get("duplicate_of") or ()),
         times_loaded=int(data.get("times_loaded") or 1),
         reason=data.get("reason"),
+        gpu_pending=bool(data.get("gpu_pending")),
+        gpu_before_bytes=data.get("gpu_before_bytes"),
+        trigger_end_t=data.get("trigger_end_t"),
     )

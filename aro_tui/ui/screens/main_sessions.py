@@ -198,6 +198,7 @@ class SessionWiring(TelemetryWiring):
             panel.samples.append(sample)
         for event in loaded.cache_events:
             panel.tracker.apply_recorded(event)
+        panel.tracker.resolve_gpu(panel.samples)  # GPU deltas recorded before they were known
         times = [s.t for s in loaded.samples] + [e.started_at for e in session.exchanges]
         if times:
             end_t = max(times) + 1.0
