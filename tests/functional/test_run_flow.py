@@ -95,6 +95,17 @@ async def test_invalid_json_is_shown_inline_and_nothing_is_sent(tmp_path: Path) 
         assert len(app.exchange_log) == 0
         assert app.registry[TEXT].process is not None
         assert not app.registry[TEXT].running_calls
+        # Input nested 3000 deep ended the dashboard with a RecursionError; NaN was sent, and
+        # its echo came back a protocol error.
+        for text, said in (
+            ("[" * 3000 + "]" * 3000, "nested too deep for Python's json module"),
+            ('{"text": "NaN",\n "n": NaN}', "line 2, column 7: NaN is not JSON"),
+        ):
+            editor.text_area.load_text(text)
+            await pilot.press("f5")
+            await pilot.pause()
+            assert said in str(screen.query_one("#input-status").render())
+            assert len(app.exchange_log) == 0
 
 
 async def test_cancel_keeps_the_ui_responsive(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -31,12 +32,42 @@ class JsonProblem:
         return f"Invalid JSON at line {self.line}, column {self.column}: {self.message}"
 
 
+_NOT_JSON_CONSTANT = re.compile(r'"(?:\\.|[^"\\])*"|(-?Infinity|NaN)')
+"""A string (skipped whole), or one of the constants Python's json reads and JSON lacks."""
+
+
+class _NotJsonConstant(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> None:
+    raise _NotJsonConstant(name)
+
+
 def check_json(text: str) -> JsonProblem | None:
-    """None when ``text`` is one JSON value, else the first problem."""
+    """None when ``text`` is one JSON value, else the first problem.
+
+    Stricter than ``json.loads``: NaN and Infinity are refused (the host's check of the
+    answer refuses them, so an echo of one came back a protocol error), and input nested too
+    deep for Python's reader is a problem, not a RecursionError that ended the dashboard.
+    """
     try:
-        json.loads(text)
+        json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         return JsonProblem(error.msg, error.lineno, error.colno)
+    except _NotJsonConstant as error:
+        match = next((m for m in _NOT_JSON_CONSTANT.finditer(text) if m.group(1)), None)
+        offset = match.start() if match is not None else 0
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        return JsonProblem(f"{error} is not JSON (Python writes it; JSON has no such value)",
+                           line, column)  # fmt: skip
+    except RecursionError:
+        return JsonProblem(
+            "nested too deep for Python's json module (the plugin could not read it either)",
+            1,
+            1,
+        )
     return None
 
 
