@@ -126,6 +126,33 @@ async def test_cancel_keeps_the_ui_responsive(tmp_path: Path) -> None:
         assert screen.live_exchange is None
 
 
+async def test_while_a_call_runs_log_keys_act_on_the_row_the_cursor_is_on(
+    tmp_path: Path,
+) -> None:
+    """During a call, moving the log's cursor changed nothing: `e`, `x` and ctrl+s acted on
+    the exchange shown before the call."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        for number, text in ((1, '{"first": 1}'), (2, '{"second": 2}')):
+            screen.send("faulty", "echo", text)
+            await wait_until(pilot, lambda n=number: screen.shown_number == n, f"#{number}")
+        screen.send("faulty", "hang", '{"seconds": 30}')
+        await wait_until(pilot, lambda: screen.live_exchange is not None, "the running call")
+        table = screen.query_one(ExchangeTable)
+        table.focus()
+        await pilot.press("up")
+        assert table.selected_number == 1
+        await pilot.press("e")
+        await pilot.pause()
+        editor = screen.query_one(InputEditor)
+        assert editor.text == '{"first": 1}' and editor.source == "request #1"
+        assert "running" in str(screen.query_one("#response-card").render())  # card kept
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: screen.live_exchange is None, "the cancel")
+
+
 async def test_cancel_reaches_the_call_the_shown_one_waits_behind(tmp_path: Path) -> None:
     """A call run while another hangs waits behind it: the card says so, and ctrl+g interrupts
     the hanging call (it used to cancel the waiting one, and two seconds later kill the

@@ -53,9 +53,14 @@ class ExchangeDetailPanes(SessionWiring):
 
     def row_highlighted(self, number: int) -> None:
         """The log's cursor is on exchange ``number`` (called by the table as it moves, so a
-        key typed next acts on this one): show it, unless a call is running."""
-        if self.live_exchange is None and number != self.shown_number:
+        key typed next acts on this one): show it. While a call runs its card stays in the
+        panes, but keys (x, e, ctrl+s...) still act on the row the cursor is on."""
+        if number == self.shown_number:
+            return
+        if self.live_exchange is None:
             self.show_exchange(number)
+        else:
+            self.shown_number = number
 
     _detail_queued = False
 
