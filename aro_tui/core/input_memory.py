@@ -36,6 +36,8 @@ __all__ = [
 
 MAX_ENTRIES = 200
 MAX_INPUT_BYTES = 64 * 1024
+MAX_THIS_RUN_ONLY = 8
+"""How many inputs too large to save are kept in memory, the newest (each may be MBs)."""
 _FORMAT_VERSION = 1
 LOCK_SUFFIX = ".lock"
 
@@ -110,6 +112,8 @@ class InputMemory:
         """Why the file could not be read, when it could not (shown once, never fatal)."""
         self._unsaved_changes: OrderedDict[ActionKey, str | None] = OrderedDict()
         """Inputs set (text) or forgotten (None) here and not yet merged into the file."""
+        self._this_run_only: OrderedDict[ActionKey, str] = OrderedDict()
+        """Inputs run that were too large to save, newest last (a few, in memory only)."""
         self._seen_identity: FileIdentity | None = None
         """The file as this memory last read or wrote it (None: there was none)."""
         self._load()
@@ -198,15 +202,29 @@ class InputMemory:
             self._unsaved_changes.popitem(last=False)
 
     def get(self, plugin: str, action: str) -> str | None:
-        """The last input used for ``plugin``'s ``action``, if any (by any dashboard)."""
+        """The last input used for ``plugin``'s ``action``, if any (by any dashboard; one too
+        large to save, from this run)."""
+        key = (plugin, action)
+        if key in self._this_run_only:
+            return self._this_run_only[key]
         self._refresh()
-        return self._entries.get((plugin, action))
+        return self._entries.get(key)
+
+    def kept_for_this_run_only(self, plugin: str, action: str) -> bool:
+        """Whether ``action``'s last input was too large to save (gone when aro-tui exits)."""
+        return (plugin, action) in self._this_run_only
 
     def remember(self, plugin: str, action: str, text: str) -> bool:
-        """Keep ``text`` as the last input of ``action`` and save; False when too large."""
-        if len(text.encode("utf-8", "surrogatepass")) > self.max_input_bytes:
-            return False
+        """Keep ``text`` as the last input of ``action`` and save; False when too large to
+        save: then it is kept for this run only (a 70 KB input run was simply lost)."""
         key = (plugin, action)
+        if len(text.encode("utf-8", "surrogatepass")) > self.max_input_bytes:
+            self._this_run_only.pop(key, None)
+            self._this_run_only[key] = text
+            while len(self._this_run_only) > MAX_THIS_RUN_ONLY:
+                self._this_run_only.popitem(last=False)
+            return False
+        self._this_run_only.pop(key, None)
         self._entries.pop(key, None)
         self._entries[key] = text
         while len(self._entries) > self.max_entries:
@@ -219,6 +237,7 @@ class InputMemory:
         """Drop what is remembered for ``action`` (the template is used next time)."""
         self._refresh()
         key = (plugin, action)
+        self._this_run_only.pop(key, None)
         if self._entries.pop(key, None) is not None:
             self._record_change(key, None)
             self.save()

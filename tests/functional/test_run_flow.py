@@ -444,3 +444,21 @@ async def test_an_input_just_run_is_no_longer_called_an_edit_not_run_yet(tmp_pat
         await _choose(pilot, screen, "analyze")
         await _choose(pilot, screen, "hash")
         assert editor.text == '{"text": "b"}' and editor.source == "last used"
+
+
+async def test_an_input_over_64_kib_run_comes_back_this_run_and_says_so(tmp_path: Path) -> None:
+    """It said "(remembered)", and coming back to the action showed the template."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        big = json.dumps({"s": "z" * 70_000})
+        screen, editor = await _ready_with_input(pilot, app, "echo", big)
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the call")
+        status = str(screen.query_one("#input-status").render())
+        assert "over 64 KiB: kept until aro-tui exits" in status
+        await _choose(pilot, screen, "chatty")
+        await _choose(pilot, screen, "echo")
+        assert editor.text == big
+        assert "over 64 KiB: kept until aro-tui exits" in str(
+            screen.query_one("#input-status").render()
+        )

@@ -38,7 +38,7 @@ def test_memory_is_bounded_least_recently_used_first(tmp_path: Path) -> None:
 def test_oversized_input_is_not_stored(tmp_path: Path) -> None:
     memory = InputMemory(tmp_path / "inputs.json", max_input_bytes=10)
     assert not memory.remember("p", "a", "x" * 11)
-    assert memory.get("p", "a") is None
+    assert InputMemory(tmp_path / "inputs.json", max_input_bytes=10).get("p", "a") is None
 
 
 def test_corrupt_file_is_an_empty_memory(tmp_path: Path) -> None:
@@ -174,3 +174,16 @@ def test_last_used_input_wins_over_template() -> None:
     chosen = choose_initial_input(None, '{"a": 1}')
     assert (chosen.text, chosen.source) == ('{"a": 1}', "template")
     assert choose_initial_input("   ", "{}").source == "template"
+
+
+def test_an_input_too_large_to_save_is_kept_for_this_run(tmp_path: Path) -> None:
+    """A 70 KB input run was lost: the next visit to its action showed the template."""
+    path = tmp_path / "inputs.json"
+    memory = InputMemory(path, max_input_bytes=100)
+    memory.remember("p", "a", '{"small": 1}')
+    big = '{"s": "' + "z" * 200 + '"}'
+    assert memory.remember("p", "a", big) is False
+    assert memory.get("p", "a") == big and memory.kept_for_this_run_only("p", "a")
+    assert InputMemory(path, max_input_bytes=100).get("p", "a") == '{"small": 1}'
+    memory.remember("p", "a", '{"small": 2}')  # a later one that fits is saved again
+    assert memory.get("p", "a") == '{"small": 2}' and not memory.kept_for_this_run_only("p", "a")

@@ -30,7 +30,7 @@ from aro_tui.ui.messages import (
 )
 from aro_tui.ui.screens.main_detail import ExchangeDetailPanes
 from aro_tui.ui.widgets.log.exchange_table import ExchangeLogPanel, ExchangeTable, FilterInput
-from aro_tui.ui.widgets.request.input_editor import InputEditor
+from aro_tui.ui.widgets.request.input_editor import LAST_USED_THIS_RUN, InputEditor
 from aro_tui.ui.widgets.response.exchange_view import (
     ExchangeView,
     ResponsePane,
@@ -350,6 +350,8 @@ class MainScreen(ExchangeDetailPanes):
         remembered = None if prefer_template else self.aro.memory.get(plugin, action)
         chosen = choose_initial_input(remembered, template)
         source: str = chosen.source
+        if source == "last used" and self.aro.memory.kept_for_this_run_only(plugin, action):
+            source = LAST_USED_THIS_RUN
         if source == "template" and self._doc_for(action) is None:
             source = "no docstring" if self._plugin_started() else "empty"
         editor.load(chosen.text, source)

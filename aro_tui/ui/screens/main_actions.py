@@ -135,10 +135,10 @@ class ExchangeActions(Screen[None]):
             self.focus_now(editor.text_area)
             self.say(problem.describe() + " — nothing was sent.", "error")
             return None
-        self.aro.memory.remember(entry.name, self.current_action, editor.text)
+        saved = self.aro.memory.remember(entry.name, self.current_action, editor.text)
         # Remembered now: the editor no longer holds an edit "not run yet".
         self.drafts.pop((entry.name, self.current_action), None)
-        editor.mark_sent()
+        editor.mark_sent(saved)
         return entry, self.current_action, editor.text
 
     def action_run(self) -> None:

@@ -71,6 +71,10 @@ def check_json(text: str) -> JsonProblem | None:
     return None
 
 
+LAST_USED_THIS_RUN = "last used, this run"
+"""The editor's source for an input run that was too large to save across runs."""
+
+
 class JsonTextArea(TextArea):
     """TextArea with ctrl+a selecting everything (the dashboard takes f7 for copy)."""
 
@@ -151,10 +155,11 @@ class InputEditor(Vertical):
         self.source = source
         self._show_status()
 
-    def mark_sent(self) -> None:
-        """The text was just sent (and remembered): no longer an edit "not run yet"."""
+    def mark_sent(self, saved: bool = True) -> None:
+        """The text was just sent, and remembered (``saved``: across runs too): no longer an
+        edit "not run yet"."""
         self._loaded_text = self.text
-        self.source = "last used"
+        self.source = "last used" if saved else LAST_USED_THIS_RUN
         self._show_status()
 
     def validate(self) -> JsonProblem | None:
@@ -187,6 +192,7 @@ class InputEditor(Vertical):
             "empty": "{} — start the plugin (Enter on it) for a docstring template",
             "no docstring": "{} — the action has no docstring to make a template from",
             "last used": "the last input you ran (remembered)",
+            LAST_USED_THIS_RUN: "the last input you ran (over 64 KiB: kept until aro-tui exits)",
             "draft": "your edit (not run yet)",
         }.get(self.source, self.source)
         note = " · edited" if self.modified else ""
