@@ -20,7 +20,7 @@ from aro_tui.core.host.process import (
     PluginProcess,
     PluginState,
 )
-from aro_tui.core.host.protocol import Frame
+from aro_tui.core.host.protocol import Frame, interpret
 
 
 def _launch(name: str = "faulty", **overrides: object) -> PluginLaunch:
@@ -641,3 +641,20 @@ def test_a_plugin_clock_outside_the_call_is_not_trusted() -> None:
         assert calls[2].exchange.duration_s == 0.5
     finally:
         loop.close()
+
+
+def test_an_answer_nested_past_the_readers_depth_is_not_called_not_json() -> None:
+    """3,000 levels of valid JSON read "response is not JSON (depth limit exceeded...)"."""
+    outcome = interpret(Frame(1, "ok", b"[" * 3000 + b"]" * 3000, 5), "deep")
+    assert outcome.status is ExchangeStatus.PROTOCOL_ERROR and outcome.error is not None
+    assert outcome.error.startswith("response nests deeper than 1,024 levels")
+    assert "not JSON" not in outcome.error
+
+
+def test_only_a_failure_a_restart_can_mend_offers_restart_and_resend() -> None:
+    """A protocol error's card said "f6: restart the plugin and resend" for a healthy plugin."""
+    from aro_tui.ui.widgets.response.exchange_view import failure_card
+
+    for status, offered in (("protocol_error", False), ("crashed", True), ("timeout", True)):
+        card = failure_card(status, "why", None, None, [], "f6").plain
+        assert ("f6: restart the plugin and resend" in card) is offered, status

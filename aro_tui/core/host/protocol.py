@@ -235,6 +235,11 @@ def _interpret_result(body: bytes, validate_json: bool) -> Outcome:
                 message = f"response is not valid UTF-8 (byte {decode_error.start})"
             else:
                 message = f"response is not valid JSON text: {error.msg}"
+        elif "depth limit" in error.msg:  # orjson's 1,024 levels: it may well be JSON
+            message = (
+                "response nests deeper than 1,024 levels, more than aro-tui's JSON reader "
+                f"(orjson) takes, so it could not be checked: {body[:80]!r}"
+            )
         else:
             message = f"response is not JSON ({error.msg} at char {error.pos}): {body[:80]!r}"
         return Outcome(ExchangeStatus.PROTOCOL_ERROR, body, message)

@@ -122,6 +122,10 @@ def with_runtime_notes(note: Text | None, runtime_notes: Sequence[str]) -> Text 
     return text
 
 
+RESTART_HELPS = frozenset({"timeout", "crashed", "cancelled"})
+"""Failures after which the plugin may be gone or wedged: the card offers restart + resend."""
+
+
 def failure_card(
     status: str,
     error: str | None,
@@ -157,7 +161,10 @@ def failure_card(
         )
         for line in stderr_tail[-CARD_STDERR_LINES:]:
             card.append("  " + sanitize_line(line) + "\n", style="italic")
-    card.append(f"{restart_key}: restart the plugin and resend", style="bold reverse")
+    if status in RESTART_HELPS:
+        card.append(f"{restart_key}: restart the plugin and resend", style="bold reverse")
+    else:  # the plugin is up and answered: a restart would change nothing
+        card.append("the plugin is still running; fix the action, then run it again", style="dim")
     return card
 
 
