@@ -462,3 +462,24 @@ async def test_an_input_over_64_kib_run_comes_back_this_run_and_says_so(tmp_path
         assert "over 64 KiB: kept until aro-tui exits" in str(
             screen.query_one("#input-status").render()
         )
+
+
+async def test_ctrl_g_reaches_a_call_another_plugin_is_running(tmp_path: Path) -> None:
+    """With another plugin chosen after running a long call, ctrl+g said "Nothing is
+    running." while the list showed the first one busy."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty", TEST_PLUGINS / "noop")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "faulty ready")
+        screen.send("faulty", "hang", '{"seconds": 30}')
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "busy", "the long call")
+        screen.select_plugin("noop")
+        screen.start_plugin("noop")
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "noop ready")
+        screen.send("noop", "noop", "{}")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "noop's call")
+        await wait_until(pilot, lambda: screen.live_exchange is None, "nothing shown running")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "the cancelled call")
+        assert app.exchange_log.entries[-1].status == "cancelled"
+        assert not any("Nothing is running" in n.message for n in app._notifications)

@@ -304,14 +304,31 @@ class ExchangeActions(Screen[None]):
         current_process = None if current is None else current.process
         if current is not None and current_process is not None:
             if current.running_calls:
-                current_process.cancel(max(current.running_calls))
-                self.say("Cancelling…")
+                self._cancel_running(current)
                 return
             if current_process.state is PluginState.STARTING:
                 self.run_worker(self._stop_while_starting(current), group="lifecycle")
                 self.say(f"Stopping {current.name} while it starts.")
                 return
-        self.say("Nothing is running.")
+        # Another plugin may be busy (its call was run, then another plugin chosen).
+        busy = [e for e in self.aro.registry.entries.values() if e.running_calls and e.process]
+        if len(busy) == 1:
+            self._cancel_running(busy[0])
+        elif busy:
+            names = ", ".join(sanitize_line(entry.name) for entry in busy)
+            self.say(f"Busy: {names}. Highlight one (F4) and press ctrl+g to cancel its call.")
+        else:
+            self.say("Nothing is running.")
+
+    def _cancel_running(self, entry: PluginEntry) -> None:
+        """Interrupt the call ``entry``'s plugin is executing (the ones queued behind it run
+        next); the oldest of its calls when the host does not say which runs."""
+        process = entry.process
+        if process is None or not entry.running_calls:
+            return
+        target = process.executing or entry.running_calls[min(entry.running_calls)]
+        process.cancel(target.id)
+        self.say(f"Cancelling {target.plugin} · {target.action}…")
 
     async def _stop_while_starting(self, entry: PluginEntry) -> None:
         if entry.process is None:
