@@ -76,6 +76,10 @@ async def test_remembered_input_is_preferred_next_time(tmp_path: Path) -> None:
         assert editor.text == '{"text": "again"}' and editor.source == "last used"
         await pilot.press("ctrl+t")
         assert json.loads(editor.text) == {"text": "", "algorithm": "sha256"}
+        # ctrl+z takes the template back: the text it replaced (a draft, say) was lost.
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert editor.text == '{"text": "again"}'
 
 
 async def test_invalid_json_is_shown_inline_and_nothing_is_sent(tmp_path: Path) -> None:

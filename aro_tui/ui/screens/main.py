@@ -354,7 +354,7 @@ class MainScreen(ExchangeDetailPanes):
             source = LAST_USED_THIS_RUN
         if source == "template" and self._doc_for(action) is None:
             source = "no docstring" if self._plugin_started() else "empty"
-        editor.load(chosen.text, source)
+        editor.load(chosen.text, source, undoable=prefer_template)
 
     def _stash_draft(self) -> None:
         editor = self.query_one(InputEditor)

@@ -376,7 +376,8 @@ class ExchangeActions(Screen[None]):
         self._refresh_actions(action)
         editor = self.query_one(InputEditor)
         editor.border_title = plain_title(f"Input · {action}")
-        editor.load(request.decode("utf-8", "replace"), f"request #{self.shown_number}")
+        request_text = request.decode("utf-8", "replace")
+        editor.load(request_text, f"request #{self.shown_number}", undoable=True)
         self.focus_now(editor.text_area)  # the keys typed next go to it
 
     # -- plugin lifecycle ---------------------------------------------------------------------

@@ -147,10 +147,17 @@ class InputEditor(Vertical):
         """Whether the user changed the text since it was loaded."""
         return self.text != self._loaded_text
 
-    def load(self, text: str, source: str) -> None:
-        """Replace the text (e.g. on choosing an action) and say where it came from."""
+    def load(self, text: str, source: str, *, undoable: bool = False) -> None:
+        """Replace the text (e.g. on choosing an action) and say where it came from;
+        ``undoable`` (ctrl+t, ``e``): as one edit ctrl+z takes back, so the text it replaced,
+        an unsent draft perhaps, is not lost."""
         self._loaded_text = text
-        self.text_area.load_text(text)
+        if undoable:
+            area = self.text_area
+            area.replace(text, (0, 0), area.document.end, maintain_selection_offset=False)
+            area.move_cursor((0, 0))
+        else:
+            self.text_area.load_text(text)
         self.problem = None
         self.source = source
         self._show_status()
