@@ -23,19 +23,31 @@ __all__ = ["InputField", "parse_input_fields", "render_template", "template_for"
 
 _SECTION = re.compile(r"^\s*(?P<title>[A-Za-z][A-Za-z ]*):\s*$")
 _ITEM = re.compile(
-    r"^(?P<indent>\s*)[-*]\s+`?(?P<name>[A-Za-z_][\w.-]*)`?\s*(?::\s*(?P<rest>.*))?$"
+    r"^(?P<indent>\s*)[-*]\s+(?P<quote>[`\"']?)(?P<name>[^\W\d][\w.-]*)(?P=quote)"
+    r"\s*(?::\s*(?P<rest>.*))?$"
 )
+"""``- name: description``: a name starts with a letter (any script) or ``_``, and may be
+written in backquotes or quotes."""
 _DEFAULT = re.compile(r"\(\s*default\s*[:=]\s*(?P<value>.*)\)\s*\.?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class InputField:
-    """One documented input: its name, description and default (``has_default``)."""
+    """One documented input: its name, description and default (``has_default``); an input
+    whose items are listed under it (indented) is an object of those ``children``."""
 
     name: str
     description: str
     default: Any = None
     has_default: bool = False
+    children: tuple[InputField, ...] = ()
+
+    @property
+    def value(self) -> Any:
+        """What the template puts for it: its children as an object, its default, or ""."""
+        if self.children:
+            return {child.name: child.value for child in self.children}
+        return self.default if self.has_default else ""
 
 
 def _parse_value(text: str) -> Any:
@@ -52,15 +64,29 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _field(name: str, description: str) -> InputField:
+def _field(name: str, description: str, children: tuple[InputField, ...] = ()) -> InputField:
     description = " ".join(description.split())
     match = _DEFAULT.search(description)
     if match is None:
-        return InputField(name, description)
+        return InputField(name, description, children=children)
     value = _parse_value(match.group("value"))
     if not _is_json_value(value):
         value = match.group("value").strip()
-    return InputField(name, description[: match.start()].rstrip(), value, True)
+    return InputField(name, description[: match.start()].rstrip(), value, True, children)
+
+
+@dataclass
+class _Item:
+    """An item while its section is read: where it starts, its text, the items under it."""
+
+    indent: int
+    name: str
+    text: list[str]
+    children: list[_Item]
+
+    def field(self) -> InputField:
+        children = tuple(child.field() for child in self.children)
+        return _field(self.name, " ".join(self.text), children)
 
 
 def _is_json_value(value: Any) -> bool:
@@ -72,14 +98,15 @@ def _is_json_value(value: Any) -> bool:
 
 
 def parse_input_fields(docstring: str | None) -> list[InputField]:
-    """The fields listed in ``docstring``'s ``Input:`` section (empty when there is none)."""
+    """The fields listed in ``docstring``'s ``Input:`` section (empty when there is none);
+    items indented under an item are its children (an object in the template)."""
     if not docstring:
         return []
     lines = textwrap.dedent(docstring.expandtabs()).splitlines()
-    fields: list[InputField] = []
+    top: list[_Item] = []
+    open_items: list[_Item] = []  # the item being read and those it is nested in
     in_section = False
     section_indent = 0
-    current: tuple[str, list[str], int] | None = None
     for line in lines:
         if not in_section:
             title = _SECTION.match(line)
@@ -90,28 +117,25 @@ def parse_input_fields(docstring: str | None) -> list[InputField]:
         if not line.strip():
             continue
         indent = len(line) - len(line.lstrip())
-        if indent <= section_indent and _SECTION.match(line):
-            break
+        if indent <= section_indent:
+            break  # the next section, or the docstring's text again
         item = _ITEM.match(line)
-        if item and (current is None or len(item.group("indent")) <= current[2]):
-            if current is not None:
-                fields.append(_field(current[0], " ".join(current[1])))
-            current = (item.group("name"), [item.group("rest") or ""], len(item.group("indent")))
-        elif current is not None and indent > current[2]:
-            current[1].append(line.strip())
-        elif indent <= section_indent:
-            break
-    if current is not None:
-        fields.append(_field(current[0], " ".join(current[1])))
-    return fields
+        if item is not None:
+            new = _Item(
+                len(item.group("indent")), item.group("name"), [item.group("rest") or ""], []
+            )
+            while open_items and open_items[-1].indent >= new.indent:
+                open_items.pop()
+            (open_items[-1].children if open_items else top).append(new)
+            open_items.append(new)
+        elif open_items:
+            open_items[-1].text.append(line.strip())  # a description's next line
+    return [item.field() for item in top]
 
 
 def template_for(docstring: str | None) -> dict[str, Any]:
     """The JSON object an action's docstring describes: each input with its default or ""."""
-    return {
-        field.name: (field.default if field.has_default else "")
-        for field in parse_input_fields(docstring)
-    }
+    return {field.name: field.value for field in parse_input_fields(docstring)}
 
 
 def render_template(docstring: str | None) -> str:

@@ -74,3 +74,32 @@ def test_unparseable_python_value_stays_a_string() -> None:
 
 def test_render_is_indented_json() -> None:
     assert render_template("Input:\n  - a: x (default: 1)\n") == '{\n  "a": 1\n}'
+
+
+def test_items_indented_under_an_item_make_an_object() -> None:
+    """Sub-items were glued into their parent's text: "user": "\\"bob\\") - age: ...","""
+    doc = """Create a user.
+
+    Input:
+        - user: Who
+            - name: Their name (default: "bob")
+            - age: User age (default: 3)
+        - options: How
+            - verbose: Say more (default: true)
+        - note: Free text
+    """
+    assert template_for(doc) == {
+        "user": {"name": "bob", "age": 3},
+        "options": {"verbose": True},
+        "note": "",
+    }
+
+
+def test_names_in_any_script_or_in_quotes_are_kept() -> None:
+    doc = """Input:
+        - 名前: A name (default: "日本語")
+        - "quoted": In quotes
+        - `code`: In backquotes
+        - 2fast: Not a name, so not a field
+    """
+    assert template_for(doc) == {"名前": "日本語", "quoted": "", "code": ""}
