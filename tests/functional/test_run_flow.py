@@ -487,3 +487,19 @@ async def test_ctrl_g_reaches_a_call_another_plugin_is_running(tmp_path: Path) -
         await wait_until(pilot, lambda: len(app.exchange_log) == 2, "the cancelled call")
         assert app.exchange_log.entries[-1].status == "cancelled"
         assert not any("Nothing is running" in n.message for n in app._notifications)
+
+
+async def test_a_docstring_without_an_input_section_is_not_called_its_source(
+    tmp_path: Path,
+) -> None:
+    """ "template from the action's docstring (Input: section)" was said of a docstring with
+    no Input: section."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        await _choose(pilot, screen, "echo")
+        editor = screen.query_one(InputEditor)
+        status = str(screen.query_one("#input-status").render())
+        assert editor.text == "{}"
+        assert "its docstring has no Input: section" in status

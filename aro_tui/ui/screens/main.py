@@ -20,7 +20,7 @@ from aro_tui.core.host.process import PluginState
 from aro_tui.core.input_memory import choose_initial_input
 from aro_tui.core.plugins.source_changes import SourceChanges
 from aro_tui.core.sanitize import sanitize_line
-from aro_tui.core.templates import render_template
+from aro_tui.core.templates import parse_input_fields, render_template
 from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.messages import (
     ExchangeFinished,
@@ -352,8 +352,11 @@ class MainScreen(ExchangeDetailPanes):
         source: str = chosen.source
         if source == "last used" and self.aro.memory.kept_for_this_run_only(plugin, action):
             source = LAST_USED_THIS_RUN
-        if source == "template" and self._doc_for(action) is None:
+        doc = self._doc_for(action)
+        if source == "template" and doc is None:
             source = "no docstring" if self._plugin_started() else "empty"
+        elif source == "template" and not parse_input_fields(doc):
+            source = "no input section"
         editor.load(chosen.text, source, undoable=prefer_template)
 
     def _stash_draft(self) -> None:

@@ -198,6 +198,7 @@ class InputEditor(Vertical):
             "template": "template from the action's docstring (Input: section)",
             "empty": "{} — start the plugin (Enter on it) for a docstring template",
             "no docstring": "{} — the action has no docstring to make a template from",
+            "no input section": "{} — its docstring has no Input: section to make one from",
             "last used": "the last input you ran (remembered)",
             LAST_USED_THIS_RUN: "the last input you ran (over 64 KiB: kept until aro-tui exits)",
             "draft": "your edit (not run yet)",
