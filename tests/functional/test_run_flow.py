@@ -503,3 +503,25 @@ async def test_a_docstring_without_an_input_section_is_not_called_its_source(
         status = str(screen.query_one("#input-status").render())
         assert editor.text == "{}"
         assert "its docstring has no Input: section" in status
+
+
+async def test_a_large_pasted_input_is_edited_as_plain_text(tmp_path: Path) -> None:
+    """TextArea coloured the whole input again after every key: with a 2 MB paste each key
+    took over a second. Past 128 KiB the editor drops the colours; they come back below."""
+    from textual import events
+
+    app = make_app(tmp_path, TEST_PLUGINS / "noop")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "noop") == "ready", "ready")
+        area = app.main_screen.query_one(InputEditor).text_area
+        area.focus()
+        assert area.language == "json"
+        await pilot.press("ctrl+a")
+        await pilot.pause()
+        big = json.dumps({"s": "z" * 200_000})
+        app.post_message(events.Paste(big))  # as the terminal's paste arrives
+        await wait_until(pilot, lambda: area.text == big, "the paste")
+        assert area.language is None
+        await pilot.press("ctrl+a", *"{}")
+        await wait_until(pilot, lambda: area.text == "{}", "the small input")
+        assert area.language == "json"
