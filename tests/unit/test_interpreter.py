@@ -190,3 +190,20 @@ def test_a_broken_plugin_venv_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     assert (problem.code, problem.file, problem.rules) == ("interpreter-unusable", own, ("host",))
     assert problem.found == f"{own} does not exist (or is a broken link)"
     assert plugin.interpreter.version is None and not plugin.valid
+
+
+def test_a_bare_interpreter_name_is_looked_up_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--python python3 was taken as ./python3 in the current folder."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "my-python").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    found = resolve_interpreter(plugin, configured=Path("my-python"))
+    assert found.path == bin_dir / "my-python" and found.error is None
+    local = resolve_interpreter(plugin, configured=Path("not-on-path"))
+    assert local.path == tmp_path / "not-on-path" and local.error is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -179,6 +180,10 @@ def resolve_interpreter(
         path, origin = configured, "configured"
     else:
         path, origin = Path(sys.executable), "dashboard"
-    path = path if path.is_absolute() else Path.cwd() / path
+    if not path.is_absolute():
+        # A bare name (--python python3) is looked up on PATH, as a shell would; else the
+        # path is taken from the current folder.
+        found = shutil.which(str(path)) if path.parent == Path() else None
+        path = Path(found) if found is not None else Path.cwd() / path
     version, error = (probe or _default_probe).version_of(path)
     return Interpreter(path=path, origin=origin, version=version, error=error)
