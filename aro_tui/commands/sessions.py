@@ -110,9 +110,15 @@ def run_sessions(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from aro_tui.core.session.store import list_sessions, sessions_dir
+    from aro_tui.core.user_files import os_reason
 
-    folder: Path = args.sessions_dir or sessions_dir()
-    if folder.exists() and not folder.is_dir():
+    folder: Path = (args.sessions_dir or sessions_dir()).absolute()
+    try:
+        not_a_folder = folder.exists() and not folder.is_dir()
+    except (OSError, ValueError) as error:  # no search permission, a name too long...
+        print(f"aro-tui sessions: error: cannot read {folder}: {os_reason(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    if not_a_folder:
         print(f"aro-tui sessions: error: {folder} is not a folder", file=sys.stderr)
         return EXIT_USAGE
     infos = list_sessions(folder)

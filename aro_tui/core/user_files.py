@@ -16,6 +16,14 @@ from pathlib import Path
 UNREADABLE_SUFFIX = ".unreadable"
 
 
+def os_reason(error: OSError | ValueError) -> str:
+    """Why a path could not be used, short: ``Permission denied``, ``File name too long``,
+    ``embedded null byte`` (a ``ValueError`` from a path with a NUL in it)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
+
+
 def unreadable_copy(path: Path) -> Path:
     """Where an unreadable ``path`` is kept: ``<name>.unreadable`` beside it."""
     return path.with_name(path.name + UNREADABLE_SUFFIX)

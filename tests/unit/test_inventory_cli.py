@@ -284,3 +284,15 @@ def test_json_paths_are_absolute_for_a_relative_path_argument(
         document = json.loads(capsys.readouterr().out)
         assert document["plugins_dir"] == str(clean), argument
         assert document["plugins"][0]["root"] == str(clean / "good")
+
+
+def test_a_path_argument_that_cannot_be_read_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name too long for the file system (or a folder without search permission) ended
+    check, list and call with an OSError traceback and exit 1."""
+    too_long = str(tmp_path / ("z" * 300))
+    for argv in (["check", too_long], ["list", too_long], ["call", too_long, "echo"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"aro-tui {argv[0]}: error:" in err and "File name too long" in err, err

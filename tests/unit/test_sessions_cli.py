@@ -144,3 +144,17 @@ def test_a_missing_file_or_a_file_for_a_folder_is_named_as_such(
     plain.write_text("")
     assert main(["sessions", "--sessions-dir", str(plain)]) == 2
     assert f"{plain} is not a folder" in capsys.readouterr().err
+
+
+def test_a_session_path_that_cannot_be_read_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    too_long = str(tmp_path / ("z" * 300))
+    for argv in (
+        ["replay", too_long],
+        ["open", "--summary", too_long],
+        ["sessions", "--sessions-dir", too_long],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "error: cannot read" in err and "File name too long" in err, err

@@ -28,6 +28,7 @@ from aro_tui.core.plugins.problem import (
     clean_text,
     describe,
 )
+from aro_tui.core.user_files import os_reason
 from aro_tui.harness.start import MIN_PYTHON
 
 __all__ = [
@@ -119,8 +120,14 @@ def discover(
     plugins folder reached through a link keeps the link in its paths.
     """
     path = Path(os.path.normpath(path.absolute()))  # ../x/./y: /x/y, links kept
-    plugins_dir = plugins_dir_for(path)
-    if (plugins_dir / MANIFEST_NAME).exists() and plugins_dir == path:
+    try:
+        plugins_dir = plugins_dir_for(path)
+        one_plugin = plugins_dir == path and (plugins_dir / MANIFEST_NAME).exists()
+    except (OSError, ValueError) as error:  # no search permission, a name too long...
+        raise DiscoveryError(
+            f"cannot read {clean_text(str(path))}: {clean_text(os_reason(error))}"
+        ) from None
+    if one_plugin:
         plugin = load_plugin(
             plugins_dir, configured_interpreter=configured_interpreter, probe=probe
         )
@@ -377,7 +384,12 @@ def find_plugin(
 ) -> DiscoveredPlugin:
     """A plugin folder given by path, or by manifest/folder name under ``search_root``."""
     as_path = Path(name_or_path)
-    if (as_path / MANIFEST_NAME).exists():
+    try:
+        given_as_path = (as_path / MANIFEST_NAME).exists()
+    except (OSError, ValueError) as error:  # no search permission, a name too long...
+        reason = f"cannot read {clean_text(name_or_path)}: {clean_text(os_reason(error))}"
+        raise PluginNotFound(name_or_path, as_path, [], reason) from None
+    if given_as_path:
         return load_plugin(as_path, configured_interpreter=configured_interpreter)
     search_dir = resolve_search_path(search_root)
     try:

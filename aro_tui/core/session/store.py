@@ -19,6 +19,7 @@ from aro_tui.core.session.reader import (
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.session.records import SUFFIX, bodies_dir
 from aro_tui.core.settings import Settings, data_dir
+from aro_tui.core.user_files import os_reason
 
 __all__ = [
     "SessionInfo",
@@ -138,9 +139,13 @@ def resolve_session(reference: str, folder: Path | None = None) -> Path:
     Raises ``LookupError`` saying what matched (nothing, or several).
     """
     as_path = Path(reference).expanduser()
-    if as_path.is_file():
+    try:
+        is_file, exists = as_path.is_file(), as_path.exists()
+    except (OSError, ValueError) as error:  # no search permission, a name too long...
+        raise LookupError(f"cannot read {reference}: {os_reason(error)}") from None
+    if is_file:
         return as_path
-    if as_path.exists():
+    if exists:
         raise LookupError(f"{reference} is not a session file")
     if "/" in reference or reference.endswith(SUFFIX):
         raise LookupError(f"no such file: {reference}")
