@@ -132,7 +132,11 @@ def run_replay(args: argparse.Namespace) -> int:
     plugins_dir = _plugins_dir(args, session)
 
     async def main(host: PluginHost) -> int:
-        from aro_tui.core.session.replay import replay_exchanges, replay_exit_code
+        from aro_tui.core.session.replay import (
+            EXIT_CRASHED,
+            replay_exchanges,
+            replay_exit_code,
+        )
 
         def process_for(name: str) -> PluginProcess:
             if name in host.plugins:
@@ -165,11 +169,21 @@ def run_replay(args: argparse.Namespace) -> int:
                 )
         results = await replay_exchanges(exchanges, process_for, options, on_result=progress)
         exit_code = replay_exit_code(results)
+        lost = 0 if args.exchange else session.lost_exchanges
+        if lost:  # a check that passed over damage would hide a regression it cannot see
+            exit_code = max(exit_code, EXIT_CRASHED)
+            if not args.json:
+                print(
+                    f"{lost} recorded exchange(s) could not be read back (see the warnings): "
+                    "not replayed, counted as missing",
+                    file=sys.stderr,
+                )
         if args.json:
-            _print_json(session, plugins_dir, args, results, exit_code, skipped)
+            _print_json(session, plugins_dir, args, results, exit_code, skipped, lost)
         else:
             counts = Counter(result.outcome for result in results)
             parts = [f"{counts[o]} {o}" for o in ("equal", "different", "crashed", "missing")]
+            parts += [f"{lost} lost in the recording"] if lost else []
             print(f"Summary: {', '.join(parts)}; exit status {exit_code}")
         return exit_code
 
@@ -227,6 +241,7 @@ def _print_json(
     results: list[ReplayResult],
     exit_code: int,
     skipped: int,
+    lost: int,
 ) -> None:
     counts = Counter(result.outcome for result in results)
     document: dict[str, Any] = {
@@ -240,6 +255,7 @@ def _print_json(
         "warnings": list(session.warnings),
         "results": [result.to_json() for result in results],
         "summary": {o: counts[o] for o in ("equal", "different", "crashed", "missing")},
+        "lost": lost,
         "exit_code": exit_code,
     }
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")

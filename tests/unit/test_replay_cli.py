@@ -237,3 +237,21 @@ def test_a_damaged_line_in_the_recording_is_named_not_passed_over(
     assert main(["replay", str(damaged), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert len(document["warnings"]) == 1 and document["warnings"][0].startswith("line 3: ")
+
+
+def test_an_exchange_lost_from_the_recording_fails_the_replay(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An exchange's line damaged: replay passed (exit 0) on the rest, though the end record
+    counted it. A regression check must not pass over what it could not check."""
+    damaged = tmp_path / "lost.jsonl"
+    lines = session_path.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if '"type":"exchange"' in line)
+    lines[first] = "{not json"
+    damaged.write_text("\n".join(lines) + "\n")
+    assert main(["replay", str(damaged)]) == 3
+    captured = capsys.readouterr()
+    assert "1 recorded exchange(s) could not be read back" in captured.err
+    assert "1 lost in the recording; exit status 3" in captured.out
+    assert main(["replay", str(damaged), "--json"]) == 3
+    assert json.loads(capsys.readouterr().out)["lost"] == 1

@@ -80,6 +80,15 @@ class Session:
     """Lines that could not be read (with their line numbers), e.g. a cut-off last record."""
     ended_at: float | None = None
     """When the recorder closed the file; None if aro-tui stopped before it could."""
+    recorded_exchange_count: int | None = None
+    """How many exchanges the end record says were written (None without one)."""
+
+    @property
+    def lost_exchanges(self) -> int:
+        """Exchanges the end record counts that could not be read back (damaged lines)."""
+        if self.recorded_exchange_count is None:
+            return 0
+        return max(0, self.recorded_exchange_count - len(self.exchanges))
 
     @property
     def session_id(self) -> str:
@@ -223,6 +232,8 @@ def _read_line(session: Session, number: int, raw: bytes, complete: bool) -> Non
             session.cache_events.append(dict(record["event"]))
         elif kind == "end":
             session.ended_at = t
+            count = record.get("exchanges")
+            session.recorded_exchange_count = count if isinstance(count, int) else None
         else:
             session.warnings.append(f"line {number}: unknown record type {kind!r}; skipped")
     except (KeyError, TypeError, ValueError) as error:
