@@ -525,3 +525,31 @@ async def test_a_large_pasted_input_is_edited_as_plain_text(tmp_path: Path) -> N
         await pilot.press("ctrl+a", *"{}")
         await wait_until(pilot, lambda: area.text == "{}", "the small input")
         assert area.language == "json"
+
+
+async def test_ctrl_g_cancels_the_call_on_screen_not_another_plugins_of_the_same_id(
+    tmp_path: Path,
+) -> None:
+    """Two plugins each running their first call: ids count per plugin, and ctrl+g stopped
+    the other plugin's call of the same id instead of the one on screen."""
+    twin = tmp_path / "Plugins" / "faulty-twin"
+    shutil.copytree(TEST_PLUGINS / "faulty", twin)
+    manifest = twin / "plugin.yaml"
+    manifest.write_text(manifest.read_text().replace("name: faulty", "name: faulty-twin", 1))
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty", twin)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "faulty ready")
+        screen.start_plugin("faulty-twin")
+        await wait_until(pilot, lambda: plugin_state(app, "faulty-twin") == "ready", "twin")
+        screen.send("faulty", "hang", '{"seconds": 30}')
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "busy", "faulty busy")
+        screen.send("faulty-twin", "hang", '{"seconds": 30}')
+        await wait_until(pilot, lambda: plugin_state(app, "faulty-twin") == "busy", "twin busy")
+        live = screen.live_exchange
+        assert live is not None and live.plugin == "faulty-twin"
+        assert live.id in app.registry["faulty"].running_calls  # the same id over there
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "one call cancelled")
+        assert app.exchange_log.entries[-1].plugin == "faulty-twin"
+        assert plugin_state(app, "faulty") == "busy"

@@ -291,11 +291,12 @@ class ExchangeActions(Screen[None]):
             self.say("Cancelling the ARO runtime run…")
             return
         live = self.live_exchange
-        for entry in self.aro.registry.entries.values():
-            process = entry.process
-            if process is None:
-                continue
-            if live is not None and live.id in entry.running_calls:
+        # Its own plugin's: ids count per plugin, so another plugin may run a call of the
+        # same id (ctrl+g then stopped that one, not the call on screen).
+        live_entry = None if live is None else self.aro.registry.get(live.plugin)
+        if live is not None and live_entry is not None and live.id in live_entry.running_calls:
+            process = live_entry.process
+            if process is not None:
                 target = process.executing or live
                 process.cancel(target.id)
                 self.say(f"Cancelling {target.plugin} · {target.action}…")  # no id: see the card
