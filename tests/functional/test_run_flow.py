@@ -553,3 +553,26 @@ async def test_ctrl_g_cancels_the_call_on_screen_not_another_plugins_of_the_same
         await wait_until(pilot, lambda: len(app.exchange_log) == 1, "one call cancelled")
         assert app.exchange_log.entries[-1].plugin == "faulty-twin"
         assert plugin_state(app, "faulty") == "busy"
+
+
+async def test_e_on_another_actions_request_keeps_each_actions_own_text(
+    tmp_path: Path,
+) -> None:
+    """After `e` on another action's exchange, ctrl+z brought the first action's typing into
+    the second one's input (and ctrl+r would have sent it there); the edit was lost too."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen, editor = await _ready_with_input(pilot, app, "hang", '{"seconds": 0}')
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the hang call")
+        await _choose(pilot, screen, "echo")
+        await pilot.press("ctrl+a", *'{"text": "EDITED"}')
+        await wait_until(pilot, lambda: editor.text == '{"text": "EDITED"}', "the edit")
+        screen.query_one(ExchangeTable).focus()
+        await pilot.press("e")
+        await wait_until(pilot, lambda: editor.text == '{"seconds": 0}', "hang's request")
+        await pilot.press("ctrl+z", "ctrl+z")
+        await pilot.pause()
+        assert editor.text == '{"seconds": 0}' and screen.current_action == "hang"
+        await _choose(pilot, screen, "echo")
+        assert editor.text == '{"text": "EDITED"}'  # the unsent edit, kept

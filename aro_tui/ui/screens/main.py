@@ -255,7 +255,7 @@ class MainScreen(ExchangeDetailPanes):
 
     def select_plugin(self, name: str | None) -> None:
         """Show ``name``'s actions (and keep the current action when it has it)."""
-        self._stash_draft()
+        self.stash_draft()
         keep = self.current_action
         if name != self.current_plugin:
             # The other plugin's action of the same name loads its own input when highlighted.
@@ -288,7 +288,7 @@ class MainScreen(ExchangeDetailPanes):
         if name == self.current_action and self.query_one(InputEditor).source:
             self._show_doc()
             return
-        self._stash_draft()
+        self.stash_draft()
         self.current_action = name
         self._show_doc()
         self._load_input()
@@ -359,7 +359,8 @@ class MainScreen(ExchangeDetailPanes):
             source = "no input section"
         editor.load(chosen.text, source, undoable=prefer_template)
 
-    def _stash_draft(self) -> None:
+    def stash_draft(self) -> None:
+        """Keep the unsent edit of the current action, to come back to it."""
         editor = self.query_one(InputEditor)
         if self.current_plugin and self.current_action and editor.modified:
             self.drafts[(self.current_plugin, self.current_action)] = (editor.text, "draft")

@@ -83,6 +83,10 @@ class ExchangeActions(Screen[None]):
         level = severity if severity in {"information", "warning", "error"} else "information"
         self.notify(sanitize_line(message), severity=level, markup=False)  # type: ignore[arg-type]
 
+    def stash_draft(self) -> None:
+        """Keep the current action's unsent edit (defined by the layout)."""
+        raise NotImplementedError
+
     def refuse_read_only(self, doing: str) -> bool:
         """True (and a note) when ``doing`` is off because this is a recording."""
         raise NotImplementedError
@@ -370,6 +374,10 @@ class ExchangeActions(Screen[None]):
         if selected is None:
             return
         plugin, action, request = selected
+        # Undoable only within one action: the undo history of another action's input would
+        # otherwise bring its text into this one (and ctrl+r send it here).
+        same_action = (plugin, action) == (self.current_plugin, self.current_action)
+        self.stash_draft()  # an unsent edit of the action being left stays to come back to
         self.select_plugin(plugin)
         # The list's highlight moves to ``action`` without loading its remembered input:
         # select_action leaves the current action's input alone.
@@ -378,7 +386,7 @@ class ExchangeActions(Screen[None]):
         editor = self.query_one(InputEditor)
         editor.border_title = plain_title(f"Input · {action}")
         request_text = request.decode("utf-8", "replace")
-        editor.load(request_text, f"request #{self.shown_number}", undoable=True)
+        editor.load(request_text, f"request #{self.shown_number}", undoable=same_action)
         self.focus_now(editor.text_area)  # the keys typed next go to it
 
     # -- plugin lifecycle ---------------------------------------------------------------------
