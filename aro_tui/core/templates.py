@@ -22,12 +22,21 @@ from typing import Any
 __all__ = ["InputField", "parse_input_fields", "render_template", "template_for"]
 
 _SECTION = re.compile(r"^\s*(?P<title>[A-Za-z][A-Za-z ]*):\s*$")
-_ITEM = re.compile(
-    r"^(?P<indent>\s*)[-*]\s+(?P<quote>[`\"']?)(?P<name>[^\W\d][\w.-]*)(?P=quote)"
-    r"\s*(?::\s*(?P<rest>.*))?$"
+_NAME = (
+    r"(?:\"(?P<dq>[^\"]+)\"|'(?P<sq>[^']+)'|`(?P<bq>[^`]+)`|(?P<bare>[^\W\d][\w.-]*))"
+    r"(?:\s*\([^)]*\))?"  # a Google-style type: ``text (str): ...``
 )
-"""``- name: description``: a name starts with a letter (any script) or ``_``, and may be
-written in backquotes or quotes."""
+_ITEM = re.compile(r"^(?P<indent>\s*)[-*]\s+" + _NAME + r"\s*(?::\s*(?P<rest>.*))?$")
+"""``- name: description``: a name starts with a letter (any script) or ``_``; in quotes or
+backquotes it may hold anything else (``- "two words": ...``)."""
+_BARE_ITEM = re.compile(r"^(?P<indent>\s*)" + _NAME + r"\s*:\s*(?P<rest>.*)$")
+"""``name: description`` with no dash: items so when the section's first item is so."""
+
+
+def _item_name(item: re.Match[str]) -> str:
+    return str(item.group("dq") or item.group("sq") or item.group("bq") or item.group("bare"))
+
+
 _DEFAULT = re.compile(r"\(\s*default\s*[:=]\s*(?P<value>.*)\)\s*\.?\s*$", re.IGNORECASE)
 
 
@@ -107,6 +116,8 @@ def parse_input_fields(docstring: str | None) -> list[InputField]:
     open_items: list[_Item] = []  # the item being read and those it is nested in
     in_section = False
     section_indent = 0
+    dashless: bool | None = None  # decided by the section's first item
+    dashless_indent = 0
     for line in lines:
         if not in_section:
             title = _SECTION.match(line)
@@ -120,10 +131,15 @@ def parse_input_fields(docstring: str | None) -> list[InputField]:
         if indent <= section_indent:
             break  # the next section, or the docstring's text again
         item = _ITEM.match(line)
+        if item is None and dashless is not False:
+            bare = _BARE_ITEM.match(line)
+            # Dash-less items only when the section's first item has none, and at its indent.
+            if bare is not None and (dashless is None or indent == dashless_indent):
+                item, dashless, dashless_indent = bare, True, indent
+        elif item is not None and dashless is None:
+            dashless = False
         if item is not None:
-            new = _Item(
-                len(item.group("indent")), item.group("name"), [item.group("rest") or ""], []
-            )
+            new = _Item(len(item.group("indent")), _item_name(item), [item.group("rest") or ""], [])
             while open_items and open_items[-1].indent >= new.indent:
                 open_items.pop()
             (open_items[-1].children if open_items else top).append(new)

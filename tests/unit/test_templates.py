@@ -103,3 +103,31 @@ def test_names_in_any_script_or_in_quotes_are_kept() -> None:
         - 2fast: Not a name, so not a field
     """
     assert template_for(doc) == {"名前": "日本語", "quoted": "", "code": ""}
+
+
+def test_quoted_names_may_hold_spaces_and_typed_names_keep_their_name() -> None:
+    """``- "two words": ...`` was dropped and swallowed into the item before it."""
+    doc = """Input:
+        - 名前: A name (default: "太郎")
+        - "two words": Quoted (default: "q")
+        - 'single quoted': Also (default: 1)
+        - text (str): Google style, typed
+    """
+    assert template_for(doc) == {
+        "名前": "太郎",
+        "two words": "q",
+        "single quoted": 1,
+        "text": "",
+    }
+
+
+def test_items_without_dashes_are_items_when_the_first_one_has_none() -> None:
+    """A section of ``name: ...`` lines was called missing."""
+    doc = """Input:
+        text: The text, which: may run
+            over two lines (default: "hi")
+        count: How many (default: 2)
+    """
+    assert template_for(doc) == {"text": "hi", "count": 2}
+    with_dashes = "Input:\n    - a: First\n    note: not an item under dashes\n"
+    assert template_for(with_dashes) == {"a": ""}
