@@ -223,6 +223,10 @@ class InputMemory:
             self._this_run_only[key] = text
             while len(self._this_run_only) > MAX_THIS_RUN_ONLY:
                 self._this_run_only.popitem(last=False)
+            # An older input must not come back next run as "the last input you ran".
+            if self._entries.pop(key, None) is not None:
+                self._record_change(key, None)
+                self.save()
             return False
         self._this_run_only.pop(key, None)
         self._entries.pop(key, None)

@@ -655,6 +655,7 @@ def test_only_a_failure_a_restart_can_mend_offers_restart_and_resend() -> None:
     """A protocol error's card said "f6: restart the plugin and resend" for a healthy plugin."""
     from aro_tui.ui.widgets.response.exchange_view import failure_card
 
-    for status, offered in (("protocol_error", False), ("crashed", True), ("timeout", True)):
+    cases = (("protocol_error", False), ("cancelled", False), ("crashed", True), ("timeout", True))
+    for status, offered in cases:
         card = failure_card(status, "why", None, None, [], "f6").plain
         assert ("f6: restart the plugin and resend" in card) is offered, status

@@ -36,6 +36,11 @@ LIVE_ONLY_ACTIONS = frozenset(
 """Off in a reopened recording: hidden from the footer, their keys do nothing."""
 
 
+def response_file_name(number: int, action: str) -> str:
+    """The file name a response is offered to be saved as (ctrl+s, the pager's too)."""
+    return f"response-{number}-{sanitize_line(action)}.json"
+
+
 async def run_lifecycle(process: PluginProcess, verb: str) -> None:
     """``start``, ``stop`` or ``restart`` ``process``."""
     if verb == "start":
@@ -525,7 +530,7 @@ class ExchangeActions(Screen[None]):
         if entry is None or number is None:
             self.say("Select an exchange first.", "warning")
             return
-        default = Path.cwd() / f"response-{number}-{sanitize_line(entry.action)}.json"
+        default = Path.cwd() / response_file_name(number, entry.action)
 
         def chosen(path: Path | None) -> None:
             if path is not None:
@@ -578,5 +583,5 @@ class ExchangeActions(Screen[None]):
             return log.response_slice(number, offset, length)
 
         title = f"Response #{number} · {sanitize_line(entry.action)}"
-        size, name = entry.response_size_bytes, f"exchange-{number}-response.json"
+        size, name = entry.response_size_bytes, response_file_name(number, entry.action)
         self.app.push_screen(PagerScreen(title, size, read_slice, save_as=name))

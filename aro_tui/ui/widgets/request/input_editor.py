@@ -15,6 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Static, TextArea
+from textual.widgets.text_area import DocumentBase
 
 from aro_tui.core.sanitize import sanitize_line
 
@@ -44,6 +45,32 @@ def _refuse_constant(name: str) -> None:
     raise _NotJsonConstant(name)
 
 
+_BRACKETS = re.compile(r'"(?:\\.|[^"\\])*"|[\[{]|[\]}]')
+TOO_DEEP_LEVELS = 500
+"""Where the too-deep problem points: the first bracket this deep (Python's reader gives up
+somewhat deeper, by its recursion limit)."""
+
+
+def _too_deep_at(text: str) -> int:
+    """The offset of the first bracket opening level ``TOO_DEEP_LEVELS`` (0 if none)."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth >= TOO_DEEP_LEVELS:
+                return match.start()
+        elif token in "]}":
+            depth -= 1
+    return 0
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """(line, column) of ``offset``, both from 1."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
 def check_json(text: str) -> JsonProblem | None:
     """None when ``text`` is one JSON value, else the first problem.
 
@@ -57,17 +84,12 @@ def check_json(text: str) -> JsonProblem | None:
         return JsonProblem(error.msg, error.lineno, error.colno)
     except _NotJsonConstant as error:
         match = next((m for m in _NOT_JSON_CONSTANT.finditer(text) if m.group(1)), None)
-        offset = match.start() if match is not None else 0
-        line = text.count("\n", 0, offset) + 1
-        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        line, column = _position(text, match.start() if match is not None else 0)
         return JsonProblem(f"{error} is not JSON (Python writes it; JSON has no such value)",
                            line, column)  # fmt: skip
     except RecursionError:
-        return JsonProblem(
-            "nested too deep for Python's json module (the plugin could not read it either)",
-            1,
-            1,
-        )
+        line, column = _position(text, _too_deep_at(text))
+        return JsonProblem("nested too deep for Python's json module to read", line, column)
     return None
 
 
@@ -75,6 +97,11 @@ HIGHLIGHT_LIMIT_CHARS = 128 * 1024
 """The editor colours JSON up to this size; larger input is plain text (see the editor)."""
 LAST_USED_THIS_RUN = "last used, this run"
 """The editor's source for an input run that was too large to save across runs."""
+
+
+def document_chars(document: DocumentBase) -> int:
+    """How many characters the document holds, newlines included, without joining it."""
+    return sum(map(len, document.lines)) + max(document.line_count - 1, 0)
 
 
 class JsonTextArea(TextArea):
@@ -101,7 +128,7 @@ class JsonTextArea(TextArea):
 
     async def _on_paste(self, event: events.Paste) -> None:
         """Before TextArea's own handler inserts the text (Textual runs both, this first)."""
-        self.use_language_for(sum(map(len, self.document.lines)) + len(event.text))
+        self.use_language_for(document_chars(self.document) + len(event.text))
 
     async def _on_key(self, event: events.Key) -> None:
         """Run this editor's own bindings here, in order with the characters typed around
@@ -202,7 +229,7 @@ class InputEditor(Vertical):
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         area = self.text_area
-        area.use_language_for(sum(map(len, area.document.lines)))  # no joined copy
+        area.use_language_for(document_chars(area.document))
         if self.problem is not None:
             self.problem = check_json(self.text)
         self._show_status()

@@ -122,8 +122,9 @@ def with_runtime_notes(note: Text | None, runtime_notes: Sequence[str]) -> Text 
     return text
 
 
-RESTART_HELPS = frozenset({"timeout", "crashed", "cancelled"})
-"""Failures after which the plugin may be gone or wedged: the card offers restart + resend."""
+RESTART_HELPS = frozenset({"timeout", "crashed"})
+"""Failures after which the plugin may be gone or wedged: the card offers restart + resend
+(after a cancel it is up, or restarts by itself on the next call; f9 reruns)."""
 
 
 def failure_card(
@@ -163,6 +164,8 @@ def failure_card(
             card.append("  " + sanitize_line(line) + "\n", style="italic")
     if status in RESTART_HELPS:
         card.append(f"{restart_key}: restart the plugin and resend", style="bold reverse")
+    elif status == "cancelled":
+        card.append("f9 or r in the log runs it again", style="dim")
     else:  # the plugin is up and answered: a restart would change nothing
         card.append("the plugin is still running; fix the action, then run it again", style="dim")
     return card
