@@ -32,6 +32,7 @@ from aro_tui.commands.call import (
 )
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.sanitize import sanitize_line
+from aro_tui.core.user_files import os_reason
 
 if TYPE_CHECKING:
     from aro_tui.core.host.process import PluginHost, PluginProcess
@@ -374,6 +375,14 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+def _input_fd(inputs: str) -> int:
+    """The fd to stream the inputs from: stdin's for ``-``, else the path opened (it stays
+    open until the command ends)."""
+    if inputs == "-":
+        return sys.stdin.fileno()
+    return os.open(inputs, os.O_RDONLY)
+
+
 def _input_status(inputs: str) -> os.stat_result:
     """What ``inputs`` (a path, or ``-`` for stdin) is; ``UsageError`` unless it can be read
     line by line."""
@@ -382,14 +391,16 @@ def _input_status(inputs: str) -> os.stat_result:
         if stdin is None:
             raise UsageError("- reads the inputs from stdin, which is closed")
         return os.fstat(stdin.fileno())
-    not_a_file = UsageError(f"{sanitize_line(inputs)} is not a file")
+    where = sanitize_line(inputs)
     try:
         found = Path(inputs).stat()
-    except OSError:
-        raise not_a_file from None
-    if not stat.S_ISREG(found.st_mode):
-        raise not_a_file
-    return found
+    except FileNotFoundError:
+        raise UsageError(f"{where} does not exist") from None
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read {where}: {os_reason(error)}") from None
+    if stat.S_ISDIR(found.st_mode):
+        raise UsageError(f"{where} is a folder, not a file of inputs")
+    return found  # a file, or what streams like stdin: a pipe, <(...), /dev/null
 
 
 def _check_output_is_not_input(
@@ -442,7 +453,10 @@ def run_batch(args: argparse.Namespace) -> int:
             raise UsageError("--concurrency must be at least 1")
         input_status = _input_status(args.inputs)
         _check_output_is_not_input(args.output, args.inputs, input_status)
-        total = None if from_stdin else _count_lines(Path(args.inputs))
+        # A pipe (``<(...)``, a FIFO) is read as it arrives, as stdin is: counting its lines
+        # first would use them up.
+        streamed = from_stdin or not stat.S_ISREG(input_status.st_mode)
+        total = None if streamed else _count_lines(Path(args.inputs))
         out = _open_output(args.output)
     except UsageError as error:
         print_usage_error("batch", error)
@@ -475,7 +489,7 @@ def run_batch(args: argparse.Namespace) -> int:
         summary = BatchSummary()
         started_s = time.perf_counter()
         chunks = (
-            _stream_chunks(sys.stdin.fileno()) if from_stdin else _file_chunks(Path(args.inputs))
+            _stream_chunks(_input_fd(args.inputs)) if streamed else _file_chunks(Path(args.inputs))
         )
         try:
             with progress:

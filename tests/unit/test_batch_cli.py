@@ -378,3 +378,28 @@ def test_a_bom_first_and_bytes_that_are_not_utf8_are_read_as_such(tmp_path: Path
     assert bad["status"] == "invalid_input"
     assert bad["error"] == "line 2 is not UTF-8: byte 0xff at offset 7"
     assert third["status"] == "ok"
+
+
+def test_inputs_from_a_pipe_are_read_as_they_arrive_and_a_missing_file_is_named(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A FIFO or <(...) was refused as "not a file"; a missing file was called "not a file"."""
+    import os
+    import threading
+
+    fifo = tmp_path / "inputs.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with fifo.open("w") as writer:
+            writer.write("".join(json.dumps({"n": n}) + "\n" for n in range(3)))
+
+    threading.Thread(target=feed, daemon=True).start()
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", NOOP, "echo", str(fifo), "-o", str(out), "--no-progress"]) == 0
+    assert [r["response"] for r in _results(out)] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    capfd.readouterr()
+    assert main(["batch", NOOP, "echo", str(tmp_path / "nope.jsonl")]) == 2
+    assert "nope.jsonl does not exist" in capfd.readouterr().err
+    assert main(["batch", NOOP, "echo", str(tmp_path)]) == 2
+    assert "is a folder, not a file of inputs" in capfd.readouterr().err
