@@ -22,6 +22,7 @@ from aro_tui.commands.call import (
     run_with_host,
 )
 from aro_tui.commands.sessions import add_sessions_dir_argument, load_session_argument
+from aro_tui.core.sanitize import sanitize_line
 
 if TYPE_CHECKING:
     from aro_tui.core.host.process import PluginHost, PluginProcess
@@ -122,6 +123,7 @@ def run_replay(args: argparse.Namespace) -> int:
             skipped = len(session.exchanges) - len(exchanges)
         if not exchanges:
             raise UsageError(f"session {session.session_id} has no exchanges to replay")
+        plugins_dir = _plugins_dir(args, session)
     except KeyError as error:
         known = f"1 to {len(session.exchanges)}" if session.exchanges else "none"
         print(f"aro-tui replay: error: no exchange {error} (known: {known})", file=sys.stderr)
@@ -129,7 +131,6 @@ def run_replay(args: argparse.Namespace) -> int:
     except UsageError as error:
         print_usage_error("replay", error)
         return EXIT_USAGE
-    plugins_dir = _plugins_dir(args, session)
 
     async def main(host: PluginHost) -> int:
         from aro_tui.core.session.replay import (
@@ -191,8 +192,15 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def _plugins_dir(args: argparse.Namespace, session: Session) -> Path | None:
+    """``--plugins-dir`` (absolute; ``UsageError`` unless a folder: a typo there made every
+    exchange "missing", exit 3, as if the plugins had regressed), else the recorded one
+    when it is still there."""
     if args.plugins_dir is not None:
-        return Path(args.plugins_dir)
+        given = Path(args.plugins_dir).absolute()
+        if not given.is_dir():
+            what = "is not a folder" if given.exists() else "does not exist"
+            raise UsageError(f"--plugins-dir {sanitize_line(str(given))} {what}")
+        return given
     recorded = session.header.plugins_dir
     return recorded if recorded is not None and recorded.is_dir() else None
 
@@ -246,7 +254,7 @@ def _print_json(
     counts = Counter(result.outcome for result in results)
     document: dict[str, Any] = {
         "schema": REPLAY_SCHEMA,
-        "session": str(session.path),
+        "session": str(session.path.absolute()),
         "session_id": session.session_id,
         "plugins_dir": None if plugins_dir is None else str(plugins_dir),
         "ignore": list(args.ignore),

@@ -255,3 +255,11 @@ def test_an_exchange_lost_from_the_recording_fails_the_replay(
     assert "1 lost in the recording; exit status 3" in captured.out
     assert main(["replay", str(damaged), "--json"]) == 3
     assert json.loads(capsys.readouterr().out)["lost"] == 1
+
+
+def test_a_plugins_dir_that_is_not_there_is_a_usage_error(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo in --plugins-dir made every exchange "missing", exit 3: a regression, to CI."""
+    assert main(["replay", str(session_path), "--plugins-dir", str(tmp_path / "typo")]) == 2
+    assert f"--plugins-dir {tmp_path / 'typo'} does not exist" in capsys.readouterr().err
