@@ -167,3 +167,13 @@ def test_binary_and_set_values_are_not_shown_as_python_reprs(tmp_path: Path) -> 
     found = {problem.field: (problem.found, problem.message) for problem in plugin.problems}
     assert found["version"] == ("binary data of 5 byte(s)", "version is not a string; quote it")
     assert found["description"][0] == "a set of 2 item(s) (a, b)"  # sorted: the same every run
+
+
+def test_flow_nesting_past_the_scanners_own_limit_is_the_nesting_problem(
+    tmp_path: Path,
+) -> None:
+    """1,000 brackets deep, PyYAML's scanner stops first: that was a "yaml-syntax" error
+    under ARO's rules, where 100 deep was aro-tui's "yaml-too-deep"."""
+    deep = "name: d\nversion: 1.0.0\nextra: " + "[" * 1000 + "]" * 1000 + "\n"
+    (problem,) = read_manifest(_write(tmp_path, deep)).problems
+    assert (problem.code, problem.rules) == ("yaml-too-deep", ("host",))

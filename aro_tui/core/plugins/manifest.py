@@ -168,6 +168,26 @@ def _offset_position(text: str, offset: int) -> tuple[int, int]:
 
 def _screen_events(file: Path, text: str) -> None:
     """Refuse aliases (the "billion laughs" trick), runaway nesting and huge documents."""
+    try:
+        _screen(file, text)
+    except yaml.MarkedYAMLError as error:
+        # The scanner reads a flow collection's brackets ahead of the events, and stops
+        # itself at 1,000 levels: the same fault as ours, at its own limit.
+        if "nesting depth" not in str(error.problem):
+            raise
+        line, column = _mark_position(error.problem_mark)
+        raise _fatal(
+            file,
+            "yaml-too-deep",
+            f"nesting deeper than {MAX_YAML_DEPTH}",
+            f"at most {MAX_YAML_DEPTH} levels",
+            "the manifest is nested too deeply",
+            line,
+            column,
+        ) from None
+
+
+def _screen(file: Path, text: str) -> None:
     depth = 0
     for events, event in enumerate(yaml.parse(text, Loader=_Loader), start=1):
         line, column = _mark_position(event.start_mark)
