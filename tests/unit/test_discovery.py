@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -278,6 +279,33 @@ def test_layout_problems_say_what_is_there_instead(tmp_path: Path) -> None:
     manifest.write_text(text)
     assert found("reqs", "requirements-not-found") == '"requirements.txt" (a folder)'
 
+    fifo_module = write_plugin(plugins, "fifo-module", module="other.txt")
+    os.mkfifo(fifo_module / "src" / "plugin.py")
+    assert "(plugin.py is not a regular file" in found("fifo-module", "module-not-found")
+
+    broken_src = write_plugin(plugins, "broken-src")
+    shutil.rmtree(broken_src / "src")
+    (broken_src / "src").symlink_to("/nonexistent-aro-tui-target")  # was "leading outside"
+    assert found("broken-src", "provides-path-not-found") == '"src/" (a broken link)'
+
+    broken_manifest = write_plugin(plugins, "broken-manifest")
+    (broken_manifest / "plugin.yaml").unlink()
+    (broken_manifest / "plugin.yaml").symlink_to("gone.yaml")
+    assert found("broken-manifest", "manifest-missing") == "a broken link"
+
     (plugins / "outside.py").write_text("")  # src/../../outside.py
     write_plugin(plugins, "escape", name='"../../outside"', module="other.txt")
     assert "the plugin's name makes it a path leading outside" in found("escape", "module-escape")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_a_module_the_user_cannot_read_is_a_problem_not_valid(tmp_path: Path) -> None:
+    """check called a plugin with an unreadable plugin.py valid; its import then failed."""
+    folder = write_plugin(tmp_path / "Plugins", "closed")
+    (folder / "src" / "plugin.py").chmod(0)
+    try:
+        (plugin,) = discover(folder.parent).plugins
+    finally:
+        (folder / "src" / "plugin.py").chmod(0o644)
+    assert not plugin.valid
+    assert [p.code for p in plugin.problems] == ["module-unreadable"]

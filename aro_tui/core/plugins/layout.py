@@ -73,7 +73,8 @@ def check_layout(
                 "provides.path is a symbolic link that points back at itself",
             )
             continue
-        if not _inside(real, root_real):
+        broken = source_dir.is_symlink() and not source_dir.exists()  # said as such below
+        if not broken and not _inside(real, root_real):
             findings.add(
                 "provides-path-escape",
                 field,
@@ -108,7 +109,8 @@ def _check_python_entry(
         None if min_version is None or isinstance(min_version, dict | list) else str(min_version)
     )
     if not source_dir.is_dir():
-        what = "a file, not a folder" if source_dir.exists() else "no such folder"
+        what = "no such folder" if not os.path.lexists(source_dir) else _what_is(source_dir)
+        what = "a file, not a folder" if what == "a file" else what
         findings.add(
             "provides-path-not-found",
             field,
@@ -123,7 +125,7 @@ def _check_python_entry(
     if module is None:
         found = f"none of {', '.join(module_candidates(plugin_name))}"
         odd = [
-            f"{name} is {'a folder' if (source_dir / name).is_dir() else 'a broken link'}"
+            f"{name} is {_what_is(source_dir / name)}"
             for name in module_candidates(plugin_name)
             if os.path.lexists(source_dir / name)
         ]
@@ -136,6 +138,17 @@ def _check_python_entry(
             "error",
             RUNTIME,
         )
+    elif not os.access(module, os.R_OK):  # found, but the import would fail
+        findings.add(
+            "module-unreadable",
+            field,
+            f"{describe(module.name)} (no read permission)",
+            "a module file the plugin's user can read",
+            "the plugin module cannot be read, so it cannot be imported",
+            "error",
+            RUNTIME,
+        )
+        module = None
     elif not _inside(_resolved(module) or module, root_real):
         named = module.parent != source_dir  # the name-based candidate held a "/"
         how = "the plugin's name makes it a path" if named else "a symbolic link"
@@ -188,3 +201,15 @@ def _check_python_entry(
                 STRICT,
             )
     return PythonEntry(index, source_dir, module, min_text)
+
+
+def _what_is(path: Path) -> str:
+    """What is at ``path`` (which exists or is a link): a folder, a file, a broken link, or a
+    special file (a pipe, a socket, a device), for a finding's "found"."""
+    if not path.exists():
+        return "a broken link"
+    if path.is_dir():
+        return "a folder"
+    if path.is_file():
+        return "a file"
+    return "not a regular file (a pipe, a socket or a device)"

@@ -85,8 +85,9 @@ def _read_text(file: Path) -> str:
     try:
         info = file.stat()
     except FileNotFoundError as error:
+        found = "a broken link" if file.is_symlink() else MISSING
         raise _fatal(
-            file, "manifest-missing", MISSING, "a plugin.yaml file", "the manifest does not exist"
+            file, "manifest-missing", found, "a plugin.yaml file", "the manifest does not exist"
         ) from error
     except OSError as error:
         raise _unreadable(file, error) from error
