@@ -244,7 +244,10 @@ def _print_skipped(console: Any, skipped: list[Problem]) -> None:
     from rich.text import Text
 
     for problem in skipped:
-        line = Text("skipped ", style="yellow")
+        error = problem.is_error
+        line = Text(
+            "skipped (error) " if error else "skipped ", style="bold red" if error else "yellow"
+        )
         line.append(clean_line(f"{problem.file}: {problem.message}"))
         console.print(line, soft_wrap=True)
 
@@ -287,4 +290,9 @@ def _print_check(found: Discovery) -> None:
     )
     if report["skipped"]:
         summary += f"; {report['skipped']} folder(s) skipped"
+        skipped_errors = sum(1 for problem in found.skipped if problem.is_error)
+        if skipped_errors:
+            summary += f", {skipped_errors} of them for an error"
     console.print(Text(summary), soft_wrap=True)
+    if not found.plugins:  # exit 1 too: a check pointed at the wrong folder must not pass
+        console.print(Text(f"No plugin found in {clean_line(str(found.plugins_dir))}."))

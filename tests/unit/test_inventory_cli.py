@@ -296,3 +296,23 @@ def test_a_path_argument_that_cannot_be_read_is_a_usage_error_not_a_traceback(
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert f"aro-tui {argv[0]}: error:" in err and "File name too long" in err, err
+
+
+def test_check_says_why_it_fails_and_which_folder_it_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A misspelt manifest failed check under a summary of "0 error(s)"; an empty folder
+    failed with no word why; a ./Plugins that is a file made check read the bundled plugins
+    instead, and pass."""
+    typo = write_plugin(tmp_path / "Plugins", "typo", "typo")
+    (typo / "plugin.yaml").rename(typo / "plugin.yml")
+    assert main(["check", str(tmp_path / "Plugins")]) == 1
+    out = capsys.readouterr().out
+    assert "skipped (error) " in out and "1 folder(s) skipped, 1 of them for an error" in out
+    assert f"No plugin found in {tmp_path / 'Plugins'}." in out
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "Plugins").write_text("not a folder")
+    monkeypatch.chdir(app)
+    assert main(["check"]) == 2
+    assert f"{app / 'Plugins'} is not a folder" in capsys.readouterr().err

@@ -92,11 +92,15 @@ def default_plugins_path() -> Path:
 
 
 def resolve_search_path(path: Path | None) -> Path:
-    """``path``, else ``./Plugins`` if present, else :func:`default_plugins_path`."""
+    """``path``, else ``./Plugins`` if present, else :func:`default_plugins_path`.
+
+    A ``./Plugins`` that is a file or a broken link is still the one meant: discovery then
+    says what is wrong with it (``check`` checked the bundled plugins instead, and passed).
+    """
     if path is not None:
         return path
     local = Path.cwd() / APP_PLUGINS_DIR
-    return local if local.is_dir() else default_plugins_path()
+    return local if os.path.lexists(local) else default_plugins_path()
 
 
 def plugins_dir_for(path: Path) -> Path:
