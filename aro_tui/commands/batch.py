@@ -104,7 +104,8 @@ class BatchSummary:
     def text(self) -> str:
         """The one-line summary printed at the end."""
         totals = self.as_dict()
-        parts = [f"{self.count} calls, {self.errors} errors"]
+        calls = f"{self.count} call{'' if self.count == 1 else 's'}"
+        parts = [f"{calls}, {self.errors} error{'' if self.errors == 1 else 's'}"]
         if self.latencies_ms:
             parts.append(
                 f"latency p50 {_ms(totals['latency_p50_ms'])}, p95 {_ms(totals['latency_p95_ms'])}"
@@ -481,7 +482,11 @@ def run_batch(args: argparse.Namespace) -> int:
             TimeRemainingColumn(),
             console=console,
             # Inputs typed at a terminal: a bar redrawn under them would garble what is typed.
-            disable=args.no_progress or (from_stdin and os.isatty(sys.stdin.fileno())),
+            # stderr not a terminal (a log, a pipe): no bar to draw, and rich's last line of it
+            # came out blank.
+            disable=args.no_progress
+            or not console.is_terminal
+            or (from_stdin and os.isatty(sys.stdin.fileno())),
             transient=True,
         )
         description = sanitize_line(f"{launch.name} {args.action}")

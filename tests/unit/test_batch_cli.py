@@ -76,7 +76,7 @@ def test_a_crash_mid_batch_fails_that_call_and_the_rest_run(
     assert [r["status"] for r in results] == ["ok", "crashed", "ok", "ok"]
     assert "exited with code 5" in str(results[1]["error"])
     assert results[3]["response"] == {"n": 4}
-    assert "4 calls, 1 errors" in capfd.readouterr().err
+    assert "4 calls, 1 error" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_inputs_queued_behind_a_crash_or_a_timeout_are_sent_again_and_answered(
     assert [r["line"] for r in results] == list(range(1, 32))
     assert first_error in str(results[0]["error"])
     assert [r["status"] for r in results[1:]] == ["ok"] * 30
-    assert "31 calls, 1 errors" in capfd.readouterr().err
+    assert "31 calls, 1 error" in capfd.readouterr().err
 
 
 def test_an_answer_on_several_lines_is_written_on_one_with_its_numbers_exact(
@@ -259,7 +259,7 @@ def test_inputs_from_stdin_are_answered_as_they_arrive() -> None:
         (1, 3, "invalid_input"),
         (2, 4, "ok"),
     ]
-    assert "3 calls, 1 errors" in err.decode()
+    assert "3 calls, 1 error" in err.decode()
 
 
 def test_a_signal_while_stdin_keeps_the_batch_waiting_stops_it() -> None:
@@ -403,3 +403,12 @@ def test_inputs_from_a_pipe_are_read_as_they_arrive_and_a_missing_file_is_named(
     assert "nope.jsonl does not exist" in capfd.readouterr().err
     assert main(["batch", NOOP, "echo", str(tmp_path)]) == 2
     assert "is a folder, not a file of inputs" in capfd.readouterr().err
+
+
+def test_stderr_that_is_not_a_terminal_gets_no_blank_progress_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"n": 1}\n')
+    assert main(["batch", NOOP, "echo", str(inputs), "-o", str(tmp_path / "out.jsonl")]) == 0
+    assert capfd.readouterr().err.startswith("1 call, 0 errors;")
