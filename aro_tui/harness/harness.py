@@ -397,7 +397,10 @@ def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
             else:
                 info["info_error"] = "aro_plugin_info() did not return a dict with an actions list"
         except BaseException as error:  # sys.exit() in it too: the plugin still loads
-            info["info_error"] = "aro_plugin_info() raised %s: %s" % (type(error).__name__, error)
+            said = str(error)
+            info["info_error"] = (
+                "aro_plugin_info() raised " + type(error).__name__ + (": " + said if said else "")
+            )
     actions = []
     for name in declared:
         function_name = "aro_action_" + name.replace("-", "_")

@@ -310,6 +310,7 @@ async def test_aro_plugin_info_exiting_or_giving_action_objects_still_loads(
     an action given as {"name": ...} was listed as its dict's repr."""
     for info, expected_error, expected_actions in (
         ("raise SystemExit(3)", "aro_plugin_info() raised SystemExit: 3", ["echo"]),
+        ("raise SystemExit", "aro_plugin_info() raised SystemExit", ["echo"]),  # no ": "
         ("return {'actions': [{'name': 'echo', 'verbs': ['say']}]}", None, ["echo"]),
     ):
         source = tmp_path / "plugin.py"

@@ -177,3 +177,22 @@ def test_flow_nesting_past_the_scanners_own_limit_is_the_nesting_problem(
     deep = "name: d\nversion: 1.0.0\nextra: " + "[" * 1000 + "]" * 1000 + "\n"
     (problem,) = read_manifest(_write(tmp_path, deep)).problems
     assert (problem.code, problem.rules) == ("yaml-too-deep", ("host",))
+
+
+def test_min_version_in_fullwidth_digits_and_null_fields_are_named_plainly(
+    tmp_path: Path,
+) -> None:
+    from aro_tui.core.plugins.discovery import load_plugin
+
+    folder = tmp_path / "p"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "plugin.py").write_text("")
+    (folder / "plugin.yaml").write_text(
+        "name: p\nversion: 1.0.0\ndescription: null\nprovides:\n  - type: python-plugin\n"
+        '    path: src/\n    python:\n      min-version: "３.９"\n'
+    )
+    problems = {problem.code: problem for problem in load_plugin(folder).problems}
+    assert "min-version-format" in problems  # ３.９ was taken as a version
+    assert problems["not-a-string"].message == (
+        "description is not a string; give it a value, or leave the field out"
+    )

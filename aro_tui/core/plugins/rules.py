@@ -37,7 +37,8 @@ KNOWN_TYPES = (
     "python-plugin",
 )
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-MIN_VERSION_PATTERN = re.compile(r"^\d+(\.\d+){0,2}$")
+MIN_VERSION_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
+"""ASCII digits only: ``\\d`` takes fullwidth ones too (``３.９``), which no tool reads as 3.9."""
 CONSTRAINT_PATTERN = re.compile(r"^(>=|<=|>|<|\^|~)?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?$")
 TOP_LEVEL_FIELDS = frozenset(
     {
@@ -116,7 +117,9 @@ class _Checker(ProblemCollector):
             self.add(f"{key}-type", field, describe(value), expected, f"{field} must be a string")
             return None
         hint = "quote it"
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if value is None:
+            hint = "give it a value, or leave the field out"
+        elif isinstance(value, int | float) and not isinstance(value, bool):
             hint += " (YAML reads 1.10 as the number 1.1)"
         self.add(
             "not-a-string",
