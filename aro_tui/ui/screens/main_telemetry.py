@@ -10,11 +10,15 @@ from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess, PluginState
 from aro_tui.core.telemetry import open_gpu_backend
+from aro_tui.core.telemetry.buffers import ExchangeSpan
 from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.ui.registry import PluginEntry
 from aro_tui.ui.screens.main_reload import SourceReload
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
 from aro_tui.ui.widgets.telemetry import TelemetryPanel
+
+MEASURE_TRIES = 10
+"""How many sample periods (and a half) a call's GPU "after" figure waits for a sample."""
 
 
 class TelemetryWiring(SourceReload):
@@ -80,13 +84,23 @@ class TelemetryWiring(SourceReload):
         except Exception as error:
             self.say(f"{entry.name}: model cache query failed: {error}", "warning")
         self.update_exchange_memory(exchange, log_entry)
-        # The GPU "after" figure needs a sample taken after the call: measure once more then.
-        config = self.aro.config
-        if not config.deterministic:
-            self.set_timer(
-                config.sample_interval_s * 1.5,
-                partial(self.update_exchange_memory, exchange, log_entry),
-            )
+        if not self.aro.config.deterministic:
+            self._measure_once_sampled(exchange, log_entry, MEASURE_TRIES)
+
+    def _measure_once_sampled(self, exchange: Exchange, log_entry: LogEntry, tries: int) -> None:
+        """The GPU "after" figure needs a sample taken after the call: measure again once one
+        is in. Not once, a sample period and a half later: on a busy machine the sampler can
+        be later than that, and the figure stayed unknown."""
+        interval_s = self.aro.config.sample_interval_s * 1.5
+
+        def again() -> None:
+            self.update_exchange_memory(exchange, log_entry)
+            end = ExchangeSpan.from_exchange(exchange).end_t
+            sampled = end is None or self.telemetry.samples.at_or_after(end) is not None
+            if not sampled and tries > 1:
+                self._measure_once_sampled(exchange, log_entry, tries - 1)
+
+        self.set_timer(interval_s, again)
 
     def update_exchange_memory(self, exchange: Exchange, log_entry: LogEntry) -> None:
         """Put before / peak / after memory of ``exchange`` in its log row."""
