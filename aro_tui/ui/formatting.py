@@ -170,6 +170,9 @@ class Preview:
     lines_total: int = 0
     lines_cut: bool = False
     """Lines too long to draw quickly were cut into rows (see :func:`fit_to_rows`)."""
+    as_sent: str | None = None
+    """Why a whole body that looks like JSON is shown as the plugin sent it, not laid out
+    (a number out of range for a float, text after the document...)."""
 
 
 LINES_CUT_NOTE = "long lines cut to the pane's width, not highlighted"
@@ -222,9 +225,12 @@ def preview_body(
     if whole and total_bytes <= FULL_PRETTY_LIMIT_BYTES:
         try:
             parsed = loads_exact(head)  # integers past 64 bits shown as sent
-        except ValueError:
+        except ValueError as error:
             text = head.decode("utf-8", "replace")
-            return _cut(text, limit_bytes, total_bytes, is_json=False)
+            preview = _cut(text, limit_bytes, total_bytes, is_json=False)
+            if text.lstrip()[:1] in {"{", "["}:  # it meant to be JSON: say why it is raw
+                return replace(preview, as_sent=f"shown as sent, not laid out: {error}")
+            return preview
         try:
             laid_out = layout_json(parsed, line_chars)
         except RecursionError:  # nested deeper than Python recurses: indent the text instead

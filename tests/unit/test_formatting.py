@@ -224,3 +224,15 @@ def test_a_preview_cut_inside_a_long_line_shows_the_limit_not_only_the_lines_bef
     assert preview.truncated and preview.lines_cut
     note = truncation_note(preview, 64 * 1024)
     assert note is not None and "showing 64.0 KiB of 976.6 KiB" in note.plain
+
+
+def test_json_the_reader_cannot_lay_out_is_shown_as_sent_with_a_note() -> None:
+    """1e400 (valid JSON, past a float) was shown raw, with no word why."""
+    body = b'{"n": 1e400}'
+    preview = preview_body(body, len(body), 64 * 1024)
+    assert preview.text == '{"n": 1e400}' and not preview.truncated
+    note = truncation_note(preview, 64 * 1024)
+    assert note is not None
+    assert note.plain.startswith("shown as sent, not laid out: Number out of range")
+    plain_text = preview_body(b"not json at all", 15, 64 * 1024)
+    assert truncation_note(plain_text, 64 * 1024) is None  # not meant as JSON: no note

@@ -77,7 +77,7 @@ def truncation_note(preview: Preview, limit_bytes: int) -> Text | None:
     4,020 lines`` when the whole body was read and only its laid-out text is longer than the
     limit (its bytes may be fewer than the limit); and a line saying so when long lines were
     cut into rows (:func:`~aro_tui.ui.formatting.fit_to_rows`)."""
-    if not preview.truncated and not preview.lines_cut:
+    if not preview.truncated and not preview.lines_cut and preview.as_sent is None:
         return None
     note = Text()
     if preview.truncated:
@@ -96,13 +96,15 @@ def truncation_note(preview: Preview, limit_bytes: int) -> Text | None:
         )
     if preview.lines_cut:
         note.append(("\n" if note else "") + LINES_CUT_NOTE, style="dim")
+    if preview.as_sent is not None:
+        note.append(("\n" if note else "") + sanitize_line(preview.as_sent), style="dim")
     return note
 
 
 def cut_subtitle(preview: Preview, limit_bytes: int) -> str:
     """``showing 64.0 KiB of 1.0 MiB`` (or ``showing 1,310 of 4,020 lines``) for a pane
     without a note line, such as the request's; empty when nothing was cut."""
-    note = truncation_note(replace(preview, lines_cut=False), limit_bytes)
+    note = truncation_note(replace(preview, lines_cut=False, as_sent=None), limit_bytes)
     return "" if note is None else note.plain.split(" — ")[0]
 
 
