@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--runtime-timeout",
         type=seconds,
-        default=30.0,
+        default=None,
         metavar="SECONDS",
         help="with --runtime: the runtime's per-call limit (default: 30, as in ARO)",
     )
@@ -221,6 +221,9 @@ def print_exchange_failure(exchange: Exchange, *, show_stderr_tail: bool) -> Non
 def run_call(args: argparse.Namespace) -> int:
     """Run ``aro-tui call``; 0 ok, 1 plugin error, 2 usage, 3 crash or timeout."""
     try:
+        if args.runtime_timeout is not None and not args.runtime:
+            # Else silently unused: the call ran under --timeout with no word.
+            raise UsageError("--runtime-timeout applies with --runtime only (see --timeout)")
         check_action(args.action)
         launch = resolve_launch(args)
         body = read_input(args.input)
@@ -279,6 +282,7 @@ _RUNTIME_EXIT = {"result": EXIT_OK, "text": EXIT_OK, "error": EXIT_PLUGIN_ERROR}
 def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: bytes) -> int:
     """``call --runtime``: one call through :func:`~aro_tui.core.runtime_run.run_like_runtime`."""
     from aro_tui.core.runtime_run import (
+        RUNTIME_TIMEOUT_S,
         other_interpreter_note,
         run_like_runtime,
         runtime_interpreter,
@@ -296,7 +300,11 @@ def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: byte
     previous = {number: signal.signal(number, exit_on_signal) for number in EXIT_SIGNALS}
     try:
         outcome = run_like_runtime(
-            interpreter, launch.module_path, args.action, body, timeout_s=args.runtime_timeout
+            interpreter,
+            launch.module_path,
+            args.action,
+            body,
+            timeout_s=RUNTIME_TIMEOUT_S if args.runtime_timeout is None else args.runtime_timeout,
         )
     finally:
         for number, handler in previous.items():

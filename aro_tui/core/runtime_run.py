@@ -36,9 +36,11 @@ from aro_tui.core.host.process_tree import ProcessTree
 from aro_tui.core.plugins.naming import full_function_name
 
 __all__ = [
+    "RUNTIME_TIMEOUT_S",
     "RuntimeOutcome",
     "driver_script",
     "kill_all",
+    "other_interpreter_note",
     "run_like_runtime",
     "runtime_interpreter",
 ]

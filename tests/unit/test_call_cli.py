@@ -389,3 +389,11 @@ def test_a_raising_aro_plugin_info_is_said_and_an_unlisted_action_is_named_so(
     assert out == '{"error":"Unknown action: other"}\n'
     detail = "aro_plugin_info() does not list it, and the module defines no aro_action_other()"
     assert f"({detail})" in err
+
+
+def test_runtime_timeout_without_runtime_is_a_usage_error(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """It was accepted and unused: the call ran under --timeout with no word."""
+    assert main(["call", FAULTY, "echo", "{}", "--runtime-timeout", "2"]) == 2
+    assert "--runtime-timeout applies with --runtime only" in capfd.readouterr().err
