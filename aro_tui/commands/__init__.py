@@ -8,7 +8,7 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -105,3 +105,19 @@ def path_argument(text: str) -> Path:
     if not text:
         raise argparse.ArgumentTypeError("an empty path (leave the option out for the default)")
     return Path(text)
+
+
+def stdout_console() -> Any:
+    """A rich Console on stdout for a command's human output. On a reader that went away
+    (``| head``, ``| true``) it raises ``BrokenPipeError`` for ``run_command`` to end with
+    141, as the other commands do; rich's own handling exited with 1 and no word."""
+    import sys
+
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(file=sys.stdout, highlight=False, emoji=False)

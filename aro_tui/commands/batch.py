@@ -401,6 +401,11 @@ def _input_status(inputs: str) -> os.stat_result:
         raise UsageError(f"cannot read {where}: {os_reason(error)}") from None
     if stat.S_ISDIR(found.st_mode):
         raise UsageError(f"{where} is a folder, not a file of inputs")
+    if stat.S_ISREG(found.st_mode):  # (opening a pipe to try it would wait for its writer)
+        try:
+            Path(inputs).open("rb").close()
+        except OSError as error:
+            raise UsageError(f"cannot read {where}: {os_reason(error)}") from None
     return found  # a file, or what streams like stdin: a pipe, <(...), /dev/null
 
 

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from aro_tui.commands import path_argument
+from aro_tui.commands import path_argument, stdout_console
 from aro_tui.core.plugins.discovery import Discovery, DiscoveryError, discover, resolve_search_path
 from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.plugins.naming import full_function_name
@@ -183,9 +183,7 @@ def _print_json(document: dict[str, Any]) -> None:
 
 
 def _console() -> Any:
-    from rich.console import Console
-
-    return Console(file=sys.stdout, highlight=False, emoji=False)
+    return stdout_console()
 
 
 def _interpreter_text(plugin: DiscoveredPlugin, separator: str = " ") -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,6 +24,7 @@ from aro_tui.commands.call import (
 )
 from aro_tui.commands.sessions import add_sessions_dir_argument, load_session_argument
 from aro_tui.core.sanitize import sanitize_line
+from aro_tui.core.user_files import os_reason
 
 if TYPE_CHECKING:
     from aro_tui.core.host.process import PluginHost, PluginProcess
@@ -176,7 +178,7 @@ def run_replay(args: argparse.Namespace) -> int:
             if not args.json:
                 print(
                     f"{lost} recorded exchange(s) could not be read back (see the warnings): "
-                    "not replayed, counted as missing",
+                    "not replayed, reported as lost",
                     file=sys.stderr,
                 )
         if args.json:
@@ -197,12 +199,23 @@ def _plugins_dir(args: argparse.Namespace, session: Session) -> Path | None:
     when it is still there."""
     if args.plugins_dir is not None:
         given = Path(args.plugins_dir).absolute()
-        if not given.is_dir():
-            what = "is not a folder" if given.exists() else "does not exist"
-            raise UsageError(f"--plugins-dir {sanitize_line(str(given))} {what}")
+        where = sanitize_line(str(given))
+        try:
+            is_dir, exists = given.is_dir(), given.exists()
+        except (OSError, ValueError) as error:  # a name too long...
+            raise UsageError(f"--plugins-dir {where}: cannot read it: {os_reason(error)}") from None
+        if not is_dir:
+            raise UsageError(
+                f"--plugins-dir {where} {'is not a folder' if exists else 'does not exist'}"
+            )
+        if not os.access(given, os.R_OK | os.X_OK):
+            raise UsageError(f"--plugins-dir {where}: cannot read it: permission denied")
         return given
     recorded = session.header.plugins_dir
-    return recorded if recorded is not None and recorded.is_dir() else None
+    try:
+        return recorded if recorded is not None and recorded.is_dir() else None
+    except (OSError, ValueError):  # a damaged header: the usual search, as when it is gone
+        return None
 
 
 def _change(old: float | None, new: float | None, unit: str, digits: int = 1) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aro_tui.commands import path_argument
+from aro_tui.commands import path_argument, stdout_console
 from aro_tui.core.sizes import format_size
 
 if TYPE_CHECKING:
@@ -106,7 +107,6 @@ def _info_json(info: SessionInfo) -> dict[str, Any]:
 
 def run_sessions(args: argparse.Namespace) -> int:
     """Run ``aro-tui sessions``: 0 (an empty list included), 2 when the folder is a file."""
-    from rich.console import Console
     from rich.table import Table
 
     from aro_tui.core.session.store import list_sessions, sessions_dir
@@ -121,6 +121,12 @@ def run_sessions(args: argparse.Namespace) -> int:
     if not_a_folder:
         print(f"aro-tui sessions: error: {folder} is not a folder", file=sys.stderr)
         return EXIT_USAGE
+    if args.sessions_dir is not None and not folder.exists():  # named: a typo, likely
+        print(f"aro-tui sessions: error: {folder} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    if folder.exists() and not os.access(folder, os.R_OK | os.X_OK):  # it read as empty
+        print(f"aro-tui sessions: error: cannot read {folder}: permission denied", file=sys.stderr)
+        return EXIT_USAGE
     infos = list_sessions(folder)
     if args.json:
         document = {
@@ -130,7 +136,7 @@ def run_sessions(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
         return EXIT_OK
-    console = Console(file=sys.stdout, highlight=False, emoji=False)
+    console = stdout_console()
     if not infos:
         console.print(_text(f"No sessions in {folder}"))
         return EXIT_OK
@@ -236,12 +242,11 @@ def run_open(args: argparse.Namespace) -> int:
 
 def print_session_summary(session: Session) -> None:
     """Header, one line per exchange, counts of everything else, and any damage."""
-    from rich.console import Console
     from rich.table import Table
 
     from aro_tui.core.session.store import being_recorded
 
-    console = Console(file=sys.stdout, highlight=False, emoji=False)
+    console = stdout_console()
     header = session.header
     console.print(_text(f"Session {session.session_id} ({session.path})"), soft_wrap=True)
     ended = "cut off (aro-tui stopped while recording)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import select
 import signal
 import subprocess
@@ -412,3 +413,15 @@ def test_stderr_that_is_not_a_terminal_gets_no_blank_progress_line(
     inputs.write_text('{"n": 1}\n')
     assert main(["batch", NOOP, "echo", str(inputs), "-o", str(tmp_path / "out.jsonl")]) == 0
     assert capfd.readouterr().err.startswith("1 call, 0 errors;")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_an_inputs_file_that_cannot_be_read_is_a_usage_error(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """It ended batch with a PermissionError traceback, exit 1."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("{}\n")
+    inputs.chmod(0)
+    assert main(["batch", NOOP, "echo", str(inputs)]) == 2
+    assert f"cannot read {inputs}: Permission denied" in capfd.readouterr().err

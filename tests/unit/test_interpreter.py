@@ -207,3 +207,11 @@ def test_a_bare_interpreter_name_is_looked_up_on_path(
     assert found.path == bin_dir / "my-python" and found.error is None
     local = resolve_interpreter(plugin, configured=Path("not-on-path"))
     assert local.path == tmp_path / "not-on-path" and local.error is not None
+
+
+def test_a_min_version_in_other_digits_is_not_a_version_and_not_a_crash() -> None:
+    """ "3.⁹" passed str.isdigit() and crashed int(), ending check for the whole folder."""
+    from aro_tui.core.plugins.interpreter import parse_version
+
+    assert parse_version("3.⁹") is None and parse_version("①.9") is None
+    assert parse_version("3.10.2") == (3, 10, 2)

@@ -316,3 +316,18 @@ def test_check_says_why_it_fails_and_which_folder_it_read(
     monkeypatch.chdir(app)
     assert main(["check"]) == 2
     assert f"{app / 'Plugins'} is not a folder" in capsys.readouterr().err
+
+
+def test_a_reader_that_went_away_ends_check_with_141_like_the_other_commands(
+    mixed: Path,
+) -> None:
+    """`aro-tui check | true`: rich exited with 1 and no word, where call and batch give 141."""
+    result = subprocess.run(
+        f"{sys.executable} -m aro_tui check {mixed} | true; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 141
+    assert b"Traceback" not in result.stderr

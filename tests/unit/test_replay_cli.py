@@ -263,3 +263,25 @@ def test_a_plugins_dir_that_is_not_there_is_a_usage_error(
     """A typo in --plugins-dir made every exchange "missing", exit 3: a regression, to CI."""
     assert main(["replay", str(session_path), "--plugins-dir", str(tmp_path / "typo")]) == 2
     assert f"--plugins-dir {tmp_path / 'typo'} does not exist" in capsys.readouterr().err
+
+
+def test_a_plugins_dir_too_long_to_look_at_is_a_usage_error(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 300-character --plugins-dir ended replay with an OSError traceback."""
+    assert main(["replay", str(session_path), "--plugins-dir", str(tmp_path / ("a" * 300))]) == 2
+    assert "cannot read it: File name too long" in capsys.readouterr().err
+
+
+def test_a_recorded_body_file_name_with_a_nul_is_a_lost_body_not_a_crash(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = tmp_path / "nul.jsonl"
+    lines = session_path.read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if '"type":"exchange"' in line)
+    record = json.loads(lines[index])
+    record["response"] = {"size_bytes": 3, "file": "a\u0000b"}
+    lines[index] = json.dumps(record)
+    damaged.write_text("\n".join(lines) + "\n")
+    assert main(["replay", str(damaged)]) == 3  # that exchange: missing (its body is lost)
+    assert "Traceback" not in capsys.readouterr().err

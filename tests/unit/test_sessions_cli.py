@@ -158,3 +158,11 @@ def test_a_session_path_that_cannot_be_read_is_a_usage_error_not_a_traceback(
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert "error: cannot read" in err and "File name too long" in err, err
+
+
+def test_a_named_sessions_folder_that_is_not_there_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It listed "No sessions", exit 0: a typo in --sessions-dir went unnoticed."""
+    assert main(["sessions", "--sessions-dir", str(tmp_path / "typo")]) == 2
+    assert f"{tmp_path / 'typo'} does not exist" in capsys.readouterr().err

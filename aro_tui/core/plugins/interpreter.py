@@ -61,7 +61,8 @@ def cache_dir() -> Path:
 def parse_version(text: str) -> Version | None:
     """``"3.9"`` → ``(3, 9, 0)``; None when ``text`` is not a dotted version."""
     parts = text.strip().split(".")
-    if not 1 <= len(parts) <= 3 or not all(part.isdigit() for part in parts):
+    # ASCII digits: str.isdigit() takes "⁹" and "①" too, which int() refuses.
+    if not 1 <= len(parts) <= 3 or not all(part.isascii() and part.isdigit() for part in parts):
         return None
     numbers = [int(part) for part in parts] + [0] * (3 - len(parts))
     return (numbers[0], numbers[1], numbers[2])

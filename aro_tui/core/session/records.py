@@ -96,11 +96,15 @@ class RecordedBody:
     path: Path | None = None
 
     def read(self) -> bytes:
-        """The body's bytes (``OSError`` if its side file is gone)."""
+        """The body's bytes (``OSError`` if its side file is gone, or its recorded name is
+        not one a file can have: a NUL in it)."""
         if self.data is not None:
             return self.data
         assert self.path is not None
-        return self.path.read_bytes()
+        try:
+            return self.path.read_bytes()
+        except ValueError as error:  # "embedded null byte": a damaged record
+            raise OSError(f"not a file name: {error}") from None
 
 
 def decode_body(record: Any, session_path: Path) -> RecordedBody | None:

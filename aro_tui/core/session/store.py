@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,16 @@ def being_recorded(path: Path) -> bool:
     except OSError:
         return False
     return False
+
+
+def _check_readable(folder: Path) -> None:
+    """``LookupError`` when ``folder`` is there but cannot be listed (it read as empty)."""
+    try:
+        listable = not folder.exists() or os.access(folder, os.R_OK | os.X_OK)
+    except (OSError, ValueError) as error:
+        raise LookupError(f"cannot read {folder}: {os_reason(error)}") from None
+    if not listable:
+        raise LookupError(f"cannot read {folder}: permission denied")
 
 
 def _session_files(folder: Path) -> list[Path]:
@@ -150,6 +161,7 @@ def resolve_session(reference: str, folder: Path | None = None) -> Path:
     if "/" in reference or reference.endswith(SUFFIX):
         raise LookupError(f"no such file: {reference}")
     folder = folder or sessions_dir()
+    _check_readable(folder)
     files = _session_files(folder)
     if reference == "last":
         if not files:
