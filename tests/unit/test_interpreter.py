@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -92,11 +93,23 @@ def test_a_failing_interpreter_is_reported_once_per_process(tmp_path: Path) -> N
     assert next_run.probes_run == 1, "failures are not written to the disk cache"
 
 
-def test_a_hanging_interpreter_times_out(tmp_path: Path) -> None:
-    fake = _fake_python(tmp_path / "python", "exec sleep 30")
+def test_a_hanging_interpreter_times_out_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """A wrapper script's child (not exec'd) was left running under init after the timeout."""
+    import psutil
+
+    marker = f"aro-tui-probe-{os.getpid()}"
+    child = f"{sys.executable} -c 'import time; time.sleep(30)' {marker}"
+    fake = _fake_python(tmp_path / "python", f"{child} &\nwait")
     version, error = VersionProbe(timeout_s=0.3).version_of(fake)
     assert version is None
     assert error == f"{fake} did not answer within 0.3 s"
+    time.sleep(0.2)
+    left = [
+        p
+        for p in psutil.process_iter(["cmdline", "status"])
+        if marker in " ".join(p.info["cmdline"] or []) and p.info["status"] != "zombie"
+    ]
+    assert left == []
 
 
 def test_missing_and_non_executable_interpreters(tmp_path: Path) -> None:
@@ -205,8 +218,8 @@ def test_a_bare_interpreter_name_is_looked_up_on_path(
     plugin.mkdir()
     found = resolve_interpreter(plugin, configured=Path("my-python"))
     assert found.path == bin_dir / "my-python" and found.error is None
-    local = resolve_interpreter(plugin, configured=Path("not-on-path"))
-    assert local.path == tmp_path / "not-on-path" and local.error is not None
+    nowhere = resolve_interpreter(plugin, configured=Path("not-on-path"))
+    assert nowhere.error == "not-on-path is not on PATH, nor in the current folder"
 
 
 def test_a_min_version_in_other_digits_is_not_a_version_and_not_a_crash() -> None:

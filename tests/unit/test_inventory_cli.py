@@ -248,9 +248,10 @@ def test_a_folder_name_with_a_newline_cannot_split_checks_lines(
 ) -> None:
     plugins = tmp_path / "Plugins"
     write_plugin(plugins, "a\nb", "Bad_Name")  # invalid: its folder is printed
+    write_plugin(plugins, "r\u202el", "Bad_Name2")  # a right-to-left override, printed raw
     assert main(["check", str(plugins)]) == 1
     out = capsys.readouterr().out
-    assert "a\\x0ab" in out
+    assert "a\\x0ab" in out and "r\\u202el" in out and "\u202e" not in out
     assert not any(line == "b" or line.startswith("b/") for line in out.splitlines())
 
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -118,23 +119,30 @@ class VersionProbe:
     def _run(self, executable: Path) -> tuple[Version | None, str | None]:
         self.probes_run += 1
         try:
-            completed = subprocess.run(
+            # Its own session: on a timeout the whole group goes, not only the first process
+            # (a wrapper script's `sleep` was left running under init).
+            process = subprocess.Popen(
                 [str(executable), "-E", "-S", "-c", _PROBE_CODE],
-                capture_output=True,
                 stdin=subprocess.DEVNULL,
-                timeout=self._timeout_s,
-                check=False,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            return None, f"{executable} did not answer within {self._timeout_s:g} s"
         except OSError as error:
             return None, f"cannot run {executable}: {error.strerror or error}"
-        output = completed.stdout.decode("utf-8", "replace").strip()
-        version = parse_version(output) if completed.returncode == 0 else None
+        try:
+            stdout, stderr = process.communicate(timeout=self._timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            return None, f"{executable} did not answer within {self._timeout_s:g} s"
+        output = stdout.decode("utf-8", "replace").strip()
+        version = parse_version(output) if process.returncode == 0 else None
         if version is None:
-            detail = completed.stderr.decode("utf-8", "replace").strip().splitlines()
+            detail = stderr.decode("utf-8", "replace").strip().splitlines()
             last = detail[-1] if detail else output or "no output"
-            return None, f"{executable} failed (exit {completed.returncode}): {last[:200]}"
+            return None, f"{executable} failed (exit {process.returncode}): {last[:200]}"
         return version, None
 
     def _load_disk(self) -> dict[str, Version]:
@@ -184,7 +192,12 @@ def resolve_interpreter(
     if not path.is_absolute():
         # A bare name (--python python3) is looked up on PATH, as a shell would; else the
         # path is taken from the current folder.
-        found = shutil.which(str(path)) if path.parent == Path() else None
-        path = Path(found) if found is not None else Path.cwd() / path
+        bare = path.parent == Path()
+        found = shutil.which(str(path)) if bare else None
+        local = Path.cwd() / path
+        if bare and found is None and not os.path.lexists(local):
+            missing = f"{path} is not on PATH, nor in the current folder"
+            return Interpreter(path=local, origin=origin, version=None, error=missing)
+        path = Path(found) if found is not None else local
     version, error = (probe or _default_probe).version_of(path)
     return Interpreter(path=path, origin=origin, version=version, error=error)

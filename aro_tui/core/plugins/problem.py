@@ -18,8 +18,11 @@ BOTH: tuple[RuleSet, ...] = ("strict", "runtime")
 HOST: tuple[RuleSet, ...] = ("host",)
 
 MISSING = "(missing)"
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_LINE_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Controls, and what reorders or hides text on a terminal: bidirectional overrides and
+# isolates, zero-width characters, the byte-order mark.
+_INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+_CONTROL_CHARS = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}]")
+_LINE_CONTROL_CHARS = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\u2028\u2029{_INVISIBLE}]")
 _DESCRIBE_LIMIT_CHARS = 80
 
 
@@ -80,13 +83,18 @@ class Problem:
 
 def clean_text(text: str) -> str:
     """``text`` with terminal control characters shown as ``\\xNN`` escapes."""
-    return _CONTROL_CHARS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return _CONTROL_CHARS.sub(_escape, text)
 
 
 def clean_line(text: str) -> str:
     """:func:`clean_text` for one line: newlines and tabs become escapes too (a folder
     named with a newline split ``check``'s lines)."""
-    return _LINE_CONTROL_CHARS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return _LINE_CONTROL_CHARS.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def describe(value: Any) -> str:
