@@ -405,3 +405,29 @@ async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
         events = app.main_screen.telemetry.tracker.events.snapshot()
         reopened = next(event for event in events if event.kind == "load")
         assert live_load is not None and reopened.gpu_delta_bytes == live_load.gpu_delta_bytes
+
+
+async def test_ctrl_g_stops_a_replay_call_that_hangs_in_a_recording(xdg: Path) -> None:
+    """ "Replay all" (or d) in a recording runs calls that no log row shows: ctrl+g said
+    "Nothing is running." and a hanging one held the replay for its whole timeout."""
+    faulty = TEST_PLUGINS / "faulty"
+    live = user_app(xdg, faulty, record=True)
+    async with live.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(live, "faulty") == "ready", "ready")
+        live.main_screen.send("faulty", "hang", '{"seconds": 30}')
+        await wait_until(pilot, lambda: live.main_screen.live_exchange is not None, "the call")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(live.exchange_log) == 1, "logged")
+        assert live.recorder is not None
+        path = live.recorder.path
+        await live.action_quit()
+    config = replace(make_app(xdg, faulty).config, user_files=True, open_session=path)
+    app = AroApp(config, discovery_of(faulty))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "the recording")
+        app.main_screen.query_one(ExchangeTable).focus()
+        await pilot.press("d")  # reruns the hang
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "busy", "the rerun")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the compare view")
+        assert not any("Nothing is running" in text for text in notifications(app))

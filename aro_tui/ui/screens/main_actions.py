@@ -313,15 +313,20 @@ class ExchangeActions(Screen[None]):
         current = self.aro.registry.get(self.current_plugin)
         current_process = None if current is None else current.process
         if current is not None and current_process is not None:
-            if current.running_calls:
+            if current.running_calls or current_process.in_flight:
                 self._cancel_running(current)
                 return
             if current_process.state is PluginState.STARTING:
                 self.run_worker(self._stop_while_starting(current), group="lifecycle")
                 self.say(f"Stopping {current.name} while it starts.")
                 return
-        # Another plugin may be busy (its call was run, then another plugin chosen).
-        busy = [e for e in self.aro.registry.entries.values() if e.running_calls and e.process]
+        # Another plugin may be busy: its call was run, then another plugin chosen; or the
+        # calls are the compare view's or "Replay all"'s, which no log row shows.
+        busy = [
+            entry
+            for entry in self.aro.registry.entries.values()
+            if entry.process is not None and (entry.running_calls or entry.process.in_flight)
+        ]
         if len(busy) == 1:
             self._cancel_running(busy[0])
         elif busy:
@@ -334,9 +339,13 @@ class ExchangeActions(Screen[None]):
         """Interrupt the call ``entry``'s plugin is executing (the ones queued behind it run
         next); the oldest of its calls when the host does not say which runs."""
         process = entry.process
-        if process is None or not entry.running_calls:
+        if process is None:
             return
-        target = process.executing or entry.running_calls[min(entry.running_calls)]
+        target = process.executing
+        if target is None and entry.running_calls:
+            target = entry.running_calls[min(entry.running_calls)]
+        if target is None:
+            return
         process.cancel(target.id)
         self.say(f"Cancelling {target.plugin} · {target.action}…")
 
