@@ -188,6 +188,11 @@ async def test_open_shows_the_recording_read_only_with_its_chart(xdg: Path) -> N
         await pilot.press("ctrl+r", "r", "f9")
         await pilot.pause()
         assert len(app.exchange_log) == 1
+        editor = app.main_screen.query_one(InputEditor)
+        before = editor.text
+        editor.text_area.focus()
+        await pilot.press(*"abc")  # the editor took text that nothing could run
+        assert editor.text == before
         assert plugin_state(app, TEXT) == "stopped"
         app.main_screen.run_plugin_action(TEXT, "analyze")  # the palette says why
         await pilot.pause()

@@ -659,3 +659,16 @@ def test_only_a_failure_a_restart_can_mend_offers_restart_and_resend() -> None:
     for status, offered in cases:
         card = failure_card(status, "why", None, None, [], "f6").plain
         assert ("f6: restart the plugin and resend" in card) is offered, status
+
+
+def test_a_card_says_whether_the_plugin_still_runs_and_a_recording_offers_no_key() -> None:
+    """After unframed output aro-tui stops the plugin: the card said it was still running.
+    In a reopened recording the card offered f6, which does nothing there."""
+    from aro_tui.ui.widgets.response.exchange_view import failure_card
+
+    broken = failure_card("protocol_error", "unframed output: b'garbage'", None, None, [], "f6")
+    assert "aro-tui stopped the plugin; the next call starts it again" in broken.plain
+    answered = failure_card("protocol_error", "response is not JSON", None, None, [], "f6")
+    assert "the plugin is still running" in answered.plain
+    recorded = failure_card("crashed", "exited", 1, None, [], None)
+    assert "f6" not in recorded.plain and "restart" not in recorded.plain

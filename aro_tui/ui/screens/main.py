@@ -224,6 +224,8 @@ class MainScreen(ExchangeDetailPanes):
         if not self.aro.read_only:
             self.start_telemetry()
             self.watch_sources()
+        else:  # nothing typed there could be run
+            self.query_one(InputEditor).text_area.read_only = True
         self.setup_sessions()
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw_log())
         self.query_one(StderrView).show_lines([])

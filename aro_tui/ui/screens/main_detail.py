@@ -185,7 +185,7 @@ class ExchangeDetailPanes(SessionWiring):
                 entry.exit_code,
                 entry.signal_number,
                 detail.stderr_lines,
-                self.app.get_key_display(Binding("f6", "")),
+                None if self.aro.read_only else self.app.get_key_display(Binding("f6", "")),
             )
         elif entry is not None and entry.status == "plugin_error" and entry.error:
             card = Text.assemble(("⚠ action error: ", "bold yellow"), sanitize(entry.error))

@@ -124,6 +124,8 @@ def with_runtime_notes(note: Text | None, runtime_notes: Sequence[str]) -> Text 
     return text
 
 
+STREAM_ERRORS = ("unframed output", "malformed response header", "response for unexpected")
+"""How a protocol error after which the host stopped the plugin begins (see ``protocol``)."""
 RESTART_HELPS = frozenset({"timeout", "crashed"})
 """Failures after which the plugin may be gone or wedged: the card offers restart + resend
 (after a cancel it is up, or restarts by itself on the next call; f9 reruns)."""
@@ -135,7 +137,7 @@ def failure_card(
     exit_code: int | None,
     signal_number: int | None,
     stderr_tail: list[str],
-    restart_key: str,
+    restart_key: str | None,
 ) -> Text:
     """A timeout/crash/protocol-error card: what happened, exit status, last stderr lines."""
     titles = {
@@ -164,10 +166,15 @@ def failure_card(
         )
         for line in stderr_tail[-CARD_STDERR_LINES:]:
             card.append("  " + sanitize_line(line) + "\n", style="italic")
+    if restart_key is None:  # a reopened recording: nothing is run from here
+        return card
     if status in RESTART_HELPS:
         card.append(f"{restart_key}: restart the plugin and resend", style="bold reverse")
     elif status == "cancelled":
         card.append("f9 or r in the log runs it again", style="dim")
+    elif error is not None and error.startswith(STREAM_ERRORS):
+        # The stream could not be read any more: aro-tui stopped the plugin.
+        card.append("aro-tui stopped the plugin; the next call starts it again", style="dim")
     else:  # the plugin is up and answered: a restart would change nothing
         card.append("the plugin is still running; fix the action, then run it again", style="dim")
     return card
