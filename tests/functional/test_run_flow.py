@@ -576,3 +576,23 @@ async def test_e_on_another_actions_request_keeps_each_actions_own_text(
         assert editor.text == '{"seconds": 0}' and screen.current_action == "hang"
         await _choose(pilot, screen, "echo")
         assert editor.text == '{"text": "EDITED"}'  # the unsent edit, kept
+
+
+async def test_copy_save_and_view_of_a_call_without_a_response_say_so(tmp_path: Path) -> None:
+    """A cancelled call: "Copied the response of #1 (0 bytes)" emptied the clipboard, and x
+    opened an empty pager."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        screen.send("faulty", "hang", '{"seconds": 30}')
+        await wait_until(pilot, lambda: screen.live_exchange is not None, "the call")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the cancelled call")
+        screen.query_one(ExchangeTable).focus()
+        await pilot.press("c", "x")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert "#1 has no response to copy: it ended cancelled." in said
+        assert "#1 has no response to view: it ended cancelled." in said
+        assert not isinstance(app.screen, PagerScreen)

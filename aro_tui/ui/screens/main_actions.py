@@ -12,6 +12,7 @@ from textual import work
 from textual.screen import Screen
 from textual.widget import Widget
 
+from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess, PluginStartError, PluginState
 from aro_tui.core.runtime_run import (
@@ -518,13 +519,26 @@ class ExchangeActions(Screen[None]):
 
     # -- copy, save, export, view -------------------------------------------------------------
 
-    def action_copy_response(self) -> None:
-        """Copy the selected response to the clipboard (OSC 52)."""
+    def _with_response(self, doing: str) -> tuple[int, LogEntry] | None:
+        """The selected exchange's number and row when it has a response; else None, after
+        saying why (a cancelled or crashed call has none: "Copied 0 bytes" emptied the
+        clipboard, and the pager opened on nothing)."""
         number = self.shown_number
         entry = None if number is None else self.aro.exchange_log.get(number)
         if entry is None or number is None:
             self.say("Select an exchange first.", "warning")
+            return None
+        if self.aro.exchange_log.response_head(number, 1) is None:  # no whole 50 MB read
+            self.say(f"#{number} has no response to {doing}: it ended {entry.status}.", "warning")
+            return None
+        return number, entry
+
+    def action_copy_response(self) -> None:
+        """Copy the selected response to the clipboard (OSC 52)."""
+        selected = self._with_response("copy")
+        if selected is None:
             return
+        number, entry = selected
         if entry.response_size_bytes > MAX_COPY_BYTES:
             self.say("The response is too large to copy; save it instead (ctrl+s).", "warning")
             return
@@ -534,11 +548,10 @@ class ExchangeActions(Screen[None]):
 
     def action_save_response(self) -> None:
         """Save the selected response to a file (asks where)."""
-        number = self.shown_number
-        entry = None if number is None else self.aro.exchange_log.get(number)
-        if entry is None or number is None:
-            self.say("Select an exchange first.", "warning")
+        selected = self._with_response("save")
+        if selected is None:
             return
+        number, entry = selected
         default = Path.cwd() / response_file_name(number, entry.action)
 
         def chosen(path: Path | None) -> None:
@@ -581,11 +594,10 @@ class ExchangeActions(Screen[None]):
 
     def action_view_all(self) -> None:
         """Open the whole selected response in a pager."""
-        number = self.shown_number
-        entry = None if number is None else self.aro.exchange_log.get(number)
-        if entry is None or number is None:
-            self.say("Select an exchange first.", "warning")
+        selected = self._with_response("view")
+        if selected is None:
             return
+        number, entry = selected
         log = self.aro.exchange_log
 
         def read_slice(offset: int, length: int) -> bytes:
