@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Static, TextArea
+from textual.widgets import Footer, Static, TextArea
 
 from aro_tui.ui.formatting import (
     LINES_CUT_NOTE,
@@ -68,6 +68,9 @@ class PagerScreen(ModalScreen[None]):
         with Vertical(id="pager-panel"):
             yield Static(id="pager-title")
             yield TextArea("loading…", read_only=True, id="pager-text", soft_wrap=True)
+        # Its own keys: without it the dashboard's footer showed through, offering keys
+        # (r Rerun, ^r Run) that do nothing here.
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#pager-text", TextArea).focus()
