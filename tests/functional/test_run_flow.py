@@ -596,3 +596,20 @@ async def test_copy_save_and_view_of_a_call_without_a_response_say_so(tmp_path: 
         assert "#1 has no response to copy: it ended cancelled." in said
         assert "#1 has no response to view: it ended cancelled." in said
         assert not isinstance(app.screen, PagerScreen)
+
+
+async def test_choosing_a_plugin_with_no_actions_yet_leaves_no_other_action_in_the_title(
+    tmp_path: Path,
+) -> None:
+    """The editor kept "Input · echo" (the other plugin's action) over a plugin that failed
+    to import; ctrl+r then said "Choose an action first."."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty", TEST_PLUGINS / "import-fails")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        screen = app.main_screen
+        await _choose(pilot, screen, "echo")
+        editor = screen.query_one(InputEditor)
+        assert editor.border_title == "Input · echo"
+        screen.select_plugin("import-fails")
+        await pilot.pause()
+        assert editor.border_title == "Input"

@@ -265,6 +265,8 @@ class MainScreen(ExchangeDetailPanes):
         self._offer_start_or_stop()
         self.telemetry.show_plugin(name)
         self._refresh_actions(keep)
+        if self.current_action is None:  # none of its actions chosen (none known yet, say)
+            self.query_one(InputEditor).border_title = "Input"
 
     def _refresh_actions(self, keep: str | None = None) -> None:
         """Refill the action list, highlighting ``keep`` (else the current action) if there."""

@@ -195,7 +195,9 @@ class ActionDoc(VerticalScroll):
         elif invalid:
             text.show(head, "Docs come from the running plugin.", "dim italic")
         else:
-            text.show(head, "Docs appear once the plugin is started (Enter).", "dim italic")
+            text.show(
+                head, "Docs appear once the plugin has started (Enter starts it).", "dim italic"
+            )
 
 
 class Sidebar(Vertical):
