@@ -12,7 +12,12 @@ import yaml
 from aro_tui.core.plugins import manifest as manifest_module
 from aro_tui.core.plugins.discovery import default_plugins_path
 from aro_tui.core.plugins.manifest import MAX_MANIFEST_BYTES, read_manifest
-from aro_tui.core.plugins.model import declared_actions, provides_counts, source_host
+from aro_tui.core.plugins.model import (
+    DiscoveredPlugin,
+    declared_actions,
+    provides_counts,
+    source_host,
+)
 from aro_tui.core.plugins.problem import clean_text, describe
 
 VALID = """\
@@ -153,16 +158,11 @@ def test_the_bundled_text_plugin_manifest_has_no_errors() -> None:
 
 def test_binary_and_set_values_are_not_shown_as_python_reprs(tmp_path: Path) -> None:
     """``list --json`` showed "b'1.0.0'" and a set whose order changed between runs."""
-    from aro_tui.core.plugins.discovery import load_plugin
-
-    folder = tmp_path / "odd"
-    (folder / "src").mkdir(parents=True)
-    (folder / "src" / "plugin.py").write_text("")
-    (folder / "plugin.yaml").write_text(
+    plugin = _loaded(
+        tmp_path,
         "name: odd\nversion: !!binary MS4wLjA=\ndescription: !!set {a, b}\n"
-        "provides:\n  - type: python-plugin\n    path: src/\n"
+        "provides:\n  - type: python-plugin\n    path: src/\n",
     )
-    plugin = load_plugin(folder)
     assert plugin.version is None and plugin.description is None
     found = {problem.field: (problem.found, problem.message) for problem in plugin.problems}
     assert found["version"] == ("binary data of 5 byte(s)", "version is not a string; quote it")
@@ -182,17 +182,24 @@ def test_flow_nesting_past_the_scanners_own_limit_is_the_nesting_problem(
 def test_min_version_in_fullwidth_digits_and_null_fields_are_named_plainly(
     tmp_path: Path,
 ) -> None:
-    from aro_tui.core.plugins.discovery import load_plugin
-
-    folder = tmp_path / "p"
-    (folder / "src").mkdir(parents=True)
-    (folder / "src" / "plugin.py").write_text("")
-    (folder / "plugin.yaml").write_text(
+    plugin = _loaded(
+        tmp_path,
         "name: p\nversion: 1.0.0\ndescription: null\nprovides:\n  - type: python-plugin\n"
-        '    path: src/\n    python:\n      min-version: "３.９"\n'
+        '    path: src/\n    python:\n      min-version: "３.９"\n',
     )
-    problems = {problem.code: problem for problem in load_plugin(folder).problems}
+    problems = {problem.code: problem for problem in plugin.problems}
     assert "min-version-format" in problems  # ３.９ was taken as a version
     assert problems["not-a-string"].message == (
         "description is not a string; give it a value, or leave the field out"
     )
+
+
+def _loaded(tmp_path: Path, manifest: str) -> DiscoveredPlugin:
+    """A plugin folder with ``manifest`` as its plugin.yaml (and an empty module), read."""
+    from aro_tui.core.plugins.discovery import load_plugin
+
+    folder = tmp_path / "plugin"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "plugin.py").write_text("")
+    (folder / "plugin.yaml").write_text(manifest)
+    return load_plugin(folder)

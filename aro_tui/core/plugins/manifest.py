@@ -176,16 +176,19 @@ def _screen_events(file: Path, text: str) -> None:
         # itself at 1,000 levels: the same fault as ours, at its own limit.
         if "nesting depth" not in str(error.problem):
             raise
-        line, column = _mark_position(error.problem_mark)
-        raise _fatal(
-            file,
-            "yaml-too-deep",
-            f"nesting deeper than {MAX_YAML_DEPTH}",
-            f"at most {MAX_YAML_DEPTH} levels",
-            "the manifest is nested too deeply",
-            line,
-            column,
-        ) from None
+        raise _too_deep(file, *_mark_position(error.problem_mark)) from None
+
+
+def _too_deep(file: Path, line: int | None, column: int | None) -> _LoadFailure:
+    return _fatal(
+        file,
+        "yaml-too-deep",
+        f"nesting deeper than {MAX_YAML_DEPTH}",
+        f"at most {MAX_YAML_DEPTH} levels",
+        "the manifest is nested too deeply",
+        line,
+        column,
+    )
 
 
 def _screen(file: Path, text: str) -> None:
@@ -205,15 +208,7 @@ def _screen(file: Path, text: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:
-                raise _fatal(
-                    file,
-                    "yaml-too-deep",
-                    f"nesting deeper than {MAX_YAML_DEPTH}",
-                    f"at most {MAX_YAML_DEPTH} levels",
-                    "the manifest is nested too deeply",
-                    line,
-                    column,
-                )
+                raise _too_deep(file, line, column)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
         if events > MAX_YAML_EVENTS:
