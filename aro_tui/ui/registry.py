@@ -167,6 +167,17 @@ class PluginEntry:
             return []
         return [p.one_line() for p in self.plugin.problems if p.is_error]
 
+    def missing_functions(self) -> set[str]:
+        """Actions ``aro_plugin_info()`` declares whose ``aro_action_*`` function the module
+        does not define (a call of one answers "Unknown action")."""
+        info = self.process.info if self.process is not None else None
+        declared = info.get("actions", []) if info else []
+        return {
+            str(action.get("name"))
+            for action in declared
+            if isinstance(action, dict) and action.get("defined") is False
+        }
+
     def actions(self) -> list[tuple[str, str | None]]:
         """(name, docstring) of each action, each name once (``aro_plugin_info()`` may list
         one twice): the harness's info, else the manifest's list."""

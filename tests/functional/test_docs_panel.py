@@ -67,3 +67,17 @@ async def test_a_plugin_only_aros_package_manager_refuses_still_runs(tmp_path: P
     info = "def aro_plugin_info():\n    return {'actions': ['echo']}"
     shown = await _echo_docs(tmp_path, "Strict_Only", info)
     assert shown.startswith("⚠ runs, but aro add would refuse it: • name: name must be")
+
+
+async def test_a_declared_action_without_its_function_is_said_so_in_the_docs(
+    tmp_path: Path,
+) -> None:
+    """The docs said "This action has no docstring." of an action whose function is missing."""
+    app = make_app(tmp_path, REPO / "tests" / "plugins" / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        app.main_screen.select_action("declared-missing")
+        panel = app.main_screen.query_one("#action-doc-text", DocText)
+        await wait_until(pilot, lambda: "declares" in str(panel.render()), "the doc")
+        shown = " ".join(str(panel.render()).split())
+    assert "defines no aro_action_declared_missing(): a call of it answers" in shown

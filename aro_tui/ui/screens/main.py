@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input, Static, TextArea
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.process import PluginState
 from aro_tui.core.input_memory import choose_initial_input
+from aro_tui.core.plugins.naming import full_function_name
 from aro_tui.core.plugins.source_changes import SourceChanges
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.templates import parse_input_fields, render_template
@@ -312,6 +313,12 @@ class MainScreen(ExchangeDetailPanes):
         entry = self.aro.registry.get(self.current_plugin)
         reason = None if entry is None else entry.crash_reason()
         doc = self._doc_for(self.current_action)
+        if entry is not None and self.current_action in entry.missing_functions():
+            function = full_function_name(self.current_action, rule="spec")
+            doc = (
+                f"aro_plugin_info() declares this action, but the module defines no "
+                f'{function}(): a call of it answers "Unknown action".'
+            )
         started = self._plugin_started()
         invalid = [] if entry is None else entry.error_lines()
         self.query_one(ActionDoc).show_doc(

@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 
 from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host.exchange import Exchange
-from aro_tui.core.sanitize import sanitize_line
+from aro_tui.core.sanitize import sanitize_line, shorten
 from aro_tui.core.session.export import call_command_line, exchange_to_json, write_log_json
 from aro_tui.core.session.reader import Session, SessionReadError, read_session
 from aro_tui.core.session.store import being_recorded
@@ -370,7 +370,7 @@ class SessionWiring(TelemetryWiring):
 
     def _copied(self, number: int, line: str) -> None:
         self.app.copy_to_clipboard(line)
-        self.say(f"Copied #{number} as a command line ({len(line)} chars): {line[:60]}")
+        self.say(f"Copied #{number} as a command line ({len(line)} chars): {shorten(line, 60)}")
 
     def session_title(self) -> str:
         """What the dashboard records to, for the subtitle ('' when not recording)."""
