@@ -130,6 +130,15 @@ class PluginEntry:
             parts.append(stderr[-1].strip())
         return " · ".join(parts) or "the process ended unexpectedly"
 
+    def stop_note(self) -> str | None:
+        """For a plugin aro-tui killed (not one the user stopped): why, in a few words."""
+        process = self.process
+        reason = None if process is None or process.running else process.kill_reason
+        if reason is None:
+            return None
+        # Only kills aro-tui decided on; a stop or restart the user asked for says nothing.
+        return next((note for start, note in KILL_NOTES if reason.startswith(start)), None)
+
     def start_output(self) -> list[str]:
         """What the plugin printed lately, then the traceback of a failed import (which the
         harness reports in its start frame, not on stderr)."""
@@ -190,6 +199,14 @@ class PluginEntry:
             if isinstance(action, dict):
                 actions.setdefault(str(action.get("name")), action.get("doc"))
         return list(actions.items())
+
+
+KILL_NOTES = (
+    ("killed after exchange", "killed: timed out"),
+    ("killed to cancel", "killed: ignored a cancel"),
+    ("protocol error", "killed: bad output"),
+)
+"""How the host's kill reasons begin, and what the plugin row says of each."""
 
 
 def _manifest_name(root: Path, manifest: Mapping[str, Any] | None) -> str:

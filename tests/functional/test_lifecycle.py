@@ -13,7 +13,7 @@ from textual.widgets import Log
 from aro_tui.commands import dashboard
 from aro_tui.core.host.process import PluginProcess
 from aro_tui.ui.widgets.sidebar.action_list import ActionDoc
-from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
+from aro_tui.ui.widgets.sidebar.plugin_list import PluginList, plugin_prompt
 
 TEXT = "plugin-python-text"
 
@@ -230,3 +230,23 @@ async def test_the_palette_shows_what_a_plugin_printed_outside_any_call(tmp_path
         assert process is not None
         await process.restart()  # a new process: the old one's lines are not its own
         assert list(process.recent_stderr) == ["faulty: printed at import"]
+
+
+async def test_a_plugin_aro_tui_killed_is_not_shown_as_one_the_user_stopped(
+    tmp_path: Path,
+) -> None:
+    """After a timeout killed it, the row read a plain "stopped", as after S."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty", timeout_s=1)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        app.main_screen.send("faulty", "hang", '{"seconds": 30}')
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the timeout")
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "stopped", "killed")
+        entry = app.registry["faulty"]
+        assert "stopped · killed: timed out" in plugin_prompt(entry).plain
+        app.main_screen.start_plugin("faulty")
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "again")
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press("S")
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "stopped", "stopped")
+        assert "killed" not in plugin_prompt(entry).plain

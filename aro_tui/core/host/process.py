@@ -378,6 +378,12 @@ class PluginProcess:
             await asyncio.to_thread(self._tree.wait_gone, 2.0)
         self._set_state(PluginState.STOPPED)
 
+    @property
+    def kill_reason(self) -> str | None:
+        """Why aro-tui killed the process it runs now, if it did (a call timed out, a cancel
+        it ignored, output that could not be read); None until then, and after a start."""
+        return self._kill_reason
+
     def _abandon(self, reason: str) -> None:
         """Kill the process for ``reason``; it stops counting as running at once."""
         if self._kill_reason is None:

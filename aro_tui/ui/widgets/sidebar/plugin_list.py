@@ -54,8 +54,11 @@ def plugin_prompt(
     text.append(shorten(sanitize_line(entry.name), width_chars))
     text.append(f"\n  {state}", style=style)
     reason = entry.crash_reason()
+    killed = entry.stop_note() if state == "stopped" else None
     if reason is not None:
         text.append(" " + shorten(sanitize_line(reason), max(width_chars - len(state) - 1, 8)))
+    elif killed is not None:  # not stopped by the user: say so (it read as a plain "stopped")
+        text.append(f" · {shorten(killed, max(width_chars - len(state) - 3, 8))}", style="dim")
     elif entry.lifecycle_verb is not None and state != "starting":
         text.append(f" · {entry.lifecycle_verb}…", style="dim")
     elif entry.sources_stale and state in {"ready", "busy"}:
