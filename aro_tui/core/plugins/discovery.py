@@ -162,7 +162,7 @@ def discover(
             skipped.append(_no_manifest(folder, _misnamed_manifest(folder)))
             continue
         except OSError as error:  # a folder without search permission: say so
-            found = clean_text(error.strerror or str(error))
+            found = clean_text(os_reason(error))
             skipped.append(_skip(folder, "unreadable-entry", found, "a plugin folder"))
             continue
         plugins.append(
@@ -305,12 +305,9 @@ def load_plugin(
 def _files_unreadable(manifest_file: Path, error: OSError | ValueError) -> Problem:
     """The plugin's files could not be looked at: a problem of this plugin, not the scan's
     end (a folder without read permission, a name too long for the file system...)."""
-    if isinstance(error, OSError):
-        found = error.strerror or str(error)
-        if error.filename is not None:
-            found += f": {error.filename}"
-    else:
-        found = str(error)
+    found = os_reason(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        found += f": {error.filename}"
     return Problem(
         "files-unreadable",
         manifest_file,

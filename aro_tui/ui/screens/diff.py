@@ -197,7 +197,7 @@ class DiffScreen(Screen[None]):
                 title += f" ({comparison.diff.omitted} not listed)"
         if comparison.new_status is not None and comparison.new_status != comparison.old_status:
             title += f" · status {comparison.old_status} → {comparison.new_status}"
-        paths.border_title = plain_title(shorten(sanitize_line(title), 120))
+        paths.border_title = plain_title(shorten(title, 120))
         for index, entry in enumerate(comparison.entries):
             old = "" if entry.kind == "added" else format_value(entry.old, value_width)
             new = "" if entry.kind == "removed" else format_value(entry.new, value_width)

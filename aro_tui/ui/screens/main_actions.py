@@ -305,12 +305,8 @@ class ExchangeActions(Screen[None]):
         # same id (ctrl+g then stopped that one, not the call on screen).
         live_entry = None if live is None else self.aro.registry.get(live.plugin)
         if live is not None and live_entry is not None and live.id in live_entry.running_calls:
-            process = live_entry.process
-            if process is not None:
-                target = process.executing or live
-                process.cancel(target.id)
-                self.say(f"Cancelling {target.plugin} · {target.action}…")  # no id: see the card
-                return
+            self._cancel_running(live_entry)
+            return
         current = self.aro.registry.get(self.current_plugin)
         current_process = None if current is None else current.process
         if current is not None and current_process is not None:
@@ -348,7 +344,7 @@ class ExchangeActions(Screen[None]):
         if target is None:
             return
         process.cancel(target.id)
-        self.say(f"Cancelling {target.plugin} · {target.action}…")
+        self.say(f"Cancelling {target.plugin} · {target.action}…")  # no id: see the card
 
     async def _stop_while_starting(self, entry: PluginEntry) -> None:
         if entry.process is None:
