@@ -16,6 +16,7 @@ import ast
 import json
 import re
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,20 +44,29 @@ _DEFAULT = re.compile(r"\(\s*default\s*[:=]\s*(?P<value>.*)\)\s*\.?\s*$", re.IGN
 @dataclass(frozen=True)
 class InputField:
     """One documented input: its name, description and default (``has_default``); an input
-    whose items are listed under it (indented) is an object of those ``children``."""
+    whose items are listed under it (indented) is an object of those ``children``. A default
+    in words (``(default: sentiment analysis model)``) is ``prose_default``: the action picks
+    something the docstring only describes, so the template leaves the input out."""
 
     name: str
     description: str
     default: Any = None
     has_default: bool = False
     children: tuple[InputField, ...] = ()
+    prose_default: bool = False
 
     @property
     def value(self) -> Any:
         """What the template puts for it: its children as an object, its default, or ""."""
         if self.children:
-            return {child.name: child.value for child in self.children}
+            return _object_of(self.children)
         return self.default if self.has_default else ""
+
+
+def _object_of(fields: Iterable[InputField]) -> dict[str, Any]:
+    """The template's object for ``fields``: those with a default in words are left out,
+    since sending the words would replace the default the action picks by itself."""
+    return {field.name: field.value for field in fields if not field.prose_default}
 
 
 def _parse_value(text: str) -> Any:
@@ -78,10 +88,13 @@ def _field(name: str, description: str, children: tuple[InputField, ...] = ()) -
     match = _DEFAULT.search(description)
     if match is None:
         return InputField(name, description, children=children)
-    value = _parse_value(match.group("value"))
+    text = match.group("value").strip()
+    value = _parse_value(text)
     if not _is_json_value(value):
-        value = match.group("value").strip()
-    return InputField(name, description[: match.start()].rstrip(), value, True, children)
+        value = text
+    # Unquoted words that are no literal: a description of the default, not a value of it.
+    prose = value == text and text[:1].isalpha() and len(text.split()) > 1
+    return InputField(name, description[: match.start()].rstrip(), value, True, children, prose)
 
 
 @dataclass
@@ -151,7 +164,7 @@ def parse_input_fields(docstring: str | None) -> list[InputField]:
 
 def template_for(docstring: str | None) -> dict[str, Any]:
     """The JSON object an action's docstring describes: each input with its default or ""."""
-    return {field.name: field.value for field in parse_input_fields(docstring)}
+    return _object_of(parse_input_fields(docstring))
 
 
 def render_template(docstring: str | None) -> str:

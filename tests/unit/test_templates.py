@@ -40,15 +40,31 @@ def test_defaults_json_then_python_literal_then_string() -> None:
         - enabled: Python literal (default: True)
         - nothing: JSON null (default: null)
         - mode: single quotes (default: 'fast')
-        - model: free text (default: sentiment analysis model)
+        - device: one bare word (default: auto)
     """
     assert template_for(doc) == {
         "flags": [1, 2],
         "enabled": True,
         "nothing": None,
         "mode": "fast",
-        "model": "sentiment analysis model",
+        "device": "auto",
     }
+
+
+def test_a_default_in_words_leaves_the_input_out() -> None:
+    """The chapter's classify documents ``(default: sentiment analysis model)``: the template
+    sent that text as the model name, and the call failed to load a model of that name,
+    where leaving ``model`` out lets the action pick its default."""
+    doc = """Input:
+        - text: Text to classify
+        - model: Model name (default: sentiment analysis model)
+        - options:
+            - top_k: How many labels (default: all of them)
+            - threshold: Least score (default: 0.5)
+    """
+    assert template_for(doc) == {"text": "", "options": {"threshold": 0.5}}
+    model = parse_input_fields(doc)[1]
+    assert model.prose_default and model.default == "sentiment analysis model"
 
 
 def test_continuation_lines_join_the_description() -> None:
