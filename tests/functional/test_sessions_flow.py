@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import BUNDLED, TEST_PLUGINS, discovery_of, make_app, plugin_state, wait_until
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, TextArea
+from textual.widgets import DataTable, Input, Static, TextArea
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.recorder import SessionRecorder
@@ -436,3 +436,37 @@ async def test_ctrl_g_stops_a_replay_call_that_hangs_in_a_recording(xdg: Path) -
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the compare view")
         assert not any("Nothing is running" in text for text in notifications(app))
+
+
+async def test_replay_all_says_how_far_it_got(xdg: Path) -> None:
+    """ "Replay all" said "Replaying 2 exchanges…" once and then nothing: a replayed model
+    load or hang looked like a frozen replay. A line under the banner now counts the calls."""
+    faulty = TEST_PLUGINS / "faulty"
+    live = user_app(xdg, faulty, record=True)
+    async with live.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(live, "faulty") == "ready", "ready")
+        live.main_screen.send("faulty", "echo", '{"a": 1}')
+        await wait_until(pilot, lambda: len(live.exchange_log) == 1, "the echo")
+        live.main_screen.send("faulty", "hang", '{"seconds": 30}')
+        await wait_until(pilot, lambda: live.main_screen.live_exchange is not None, "the hang")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: len(live.exchange_log) == 2, "both logged")
+        assert live.recorder is not None
+        path = live.recorder.path
+        await live.action_quit()
+    config = replace(make_app(xdg, faulty).config, user_files=True, open_session=path)
+    app = AroApp(config, discovery_of(faulty))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 2, "the recording")
+        progress = app.main_screen.query_one("#progress", Static)
+        assert not progress.display
+        app.main_screen.action_replay_all()
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "busy", "the hang again")
+        await wait_until(pilot, lambda: "2 of 2" in str(progress.render()), "the count")
+        assert progress.display
+        text = str(progress.render())
+        assert "Replay of 2 exchanges: 2 of 2 · #2 faulty · hang" in text
+        assert "ctrl+g cancels" in text
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the compare view")
+        assert not progress.display

@@ -182,6 +182,7 @@ class MainScreen(ExchangeDetailPanes):
     def compose(self) -> ComposeResult:
         config = self.aro.config
         yield Static(id="banner", markup=False)
+        yield Static(id="progress", markup=False)
         with Horizontal(id="body"):
             with Sidebar(id="sidebar"):
                 yield PluginList(id="plugins")
@@ -247,6 +248,11 @@ class MainScreen(ExchangeDetailPanes):
         banner = self.query_one("#banner", Static)
         banner.update(text)
         self.add_class("-read-only")
+
+    def show_progress(self, text: str | None) -> None:
+        """Show a line of progress under the banner (a replay's), or hide it with None."""
+        self.query_one("#progress", Static).update(sanitize_line(text or ""))
+        self.set_class(text is not None, "-progress")
 
     def _plugin_chosen(self) -> None:
         """Enter (or a click) on a plugin: start it, and go to its actions."""

@@ -257,6 +257,10 @@ class SessionWiring(TelemetryWiring):
         """Show the read-only banner (defined by the layout)."""
         raise NotImplementedError
 
+    def show_progress(self, text: str | None) -> None:
+        """Show a line of progress under the banner, or hide it (defined by the layout)."""
+        raise NotImplementedError
+
     # -- replay and diff ----------------------------------------------------------------------
 
     def _user_entries(self) -> list[LogEntry]:
@@ -285,8 +289,14 @@ class SessionWiring(TelemetryWiring):
     @work(group="replay", exclusive=True)
     async def _replay(self, entries: list[LogEntry], title: str) -> None:
         comparisons: list[Comparison] = []
-        for entry in entries:
-            comparisons.append(await self._compare_one(entry))
+        changed = 0
+        try:
+            for done, entry in enumerate(entries):
+                self.show_progress(_replay_progress(title, entries, done, changed))
+                comparisons.append(await self._compare_one(entry))
+                changed += comparisons[-1].outcome != "equal"
+        finally:
+            self.show_progress(None)
         self.app.push_screen(DiffScreen(title, comparisons, self.aro.config.deterministic))
 
     async def _compare_one(self, entry: LogEntry) -> Comparison:
@@ -376,3 +386,14 @@ class SessionWiring(TelemetryWiring):
         """What the dashboard records to, for the subtitle ('' when not recording)."""
         recorder = self.aro.recorder
         return "" if recorder is None else f"recording {sanitize_line(recorder.session_id)}"
+
+
+def _replay_progress(title: str, entries: list[LogEntry], done: int, changed: int) -> str:
+    """``Replay of 12 exchanges: 4 of 12 · #5 text · hash · 1 not equal so far · ctrl+g cancels
+    this call`` (a replayed model load or hang can take minutes)."""
+    entry = entries[done]
+    where = f"#{entry.number} {entry.plugin} · {entry.action}"
+    if len(entries) == 1:
+        return f"{title}: running {where} · ctrl+g cancels it"
+    so_far = f" · {changed} not equal so far" if changed else ""
+    return f"{title}: {done + 1} of {len(entries)} · {where}{so_far} · ctrl+g cancels this call"
