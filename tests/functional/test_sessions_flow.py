@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input, Static, TextArea
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.recorder import SessionRecorder
+from aro_tui.core.telemetry.exchange_memory import plugin_gpu_bytes
 from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
 from aro_tui.ui.app import AroApp
@@ -371,7 +372,11 @@ async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
     async with live.run_test(size=(140, 45)) as pilot:
         await wait_until(pilot, lambda: plugin_state(live, "telemetry-alloc") == "ready", "ready")
         panel = live.main_screen.telemetry
-        await wait_until(pilot, lambda: len(panel.samples) >= 3, "samples")
+
+        def measured_before_the_call() -> bool:  # else the load has no GPU "before" figure
+            return plugin_gpu_bytes(panel.samples.latest(), "telemetry-alloc") is not None
+
+        await wait_until(pilot, measured_before_the_call, "a sample of the plugin")
         live.main_screen.send("telemetry-alloc", "load", '{"key": "w", "mb": 64}')
         table = live.main_screen.query_one(ExchangeTable)
 

@@ -298,6 +298,33 @@ def test_sampler_delivers_samples_of_a_real_process_tree_and_stops_promptly() ->
     assert [s.t for s in received] == sorted(s.t for s in received)
 
 
+def test_a_new_plugin_process_is_sampled_at_once_not_a_whole_interval_later() -> None:
+    """With the default 1 s interval, a load sent right after a plugin started had no
+    sample of the plugin before it: no GPU "before" figure, so the cache table's load never
+    got its GPU delta. A new process to watch now wakes the sampler."""
+    received: list[TelemetrySample] = []
+    first, measured = threading.Event(), threading.Event()
+
+    def on_sample(sample: TelemetrySample) -> None:
+        received.append(sample)
+        first.set()
+        if "plug" in sample.plugins:
+            measured.set()
+
+    sampler = Sampler(on_sample, backend_factory=lambda: NoGpu("none"), interval_s=30.0)
+    sampler.start()
+    try:
+        assert first.wait(timeout=10)
+        sampler.watch("plug", os.getpid())
+        assert measured.wait(timeout=5), "no sample of the new process before the interval"
+        count = len(received)
+        sampler.watch("plug", os.getpid())  # the same process again: no extra sample
+        time.sleep(0.3)
+        assert len(received) == count
+    finally:
+        assert sampler.stop(timeout_s=5)
+
+
 def test_interval_is_clamped_and_unwatch_drops_the_plugin() -> None:
     sampler = Sampler(lambda s: None, backend_factory=lambda: NoGpu("none"), interval_s=0.001)
     assert sampler.interval_s == 0.1

@@ -45,7 +45,9 @@ class Sampler:
         self.samples_taken = 0
         self._watch_lock = threading.Lock()
         self._watch_changes: list[tuple[str, int | None, set[int] | None]] = []
+        self._root_pids: dict[str, int] = {}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop() and by a new process to measure
         self._thread: threading.Thread | None = None
 
     # -- control (any thread) ---------------------------------------------------------------
@@ -55,11 +57,18 @@ class Sampler:
         host's ``process_tree_pids()``, which include children that left the tree)."""
         with self._watch_lock:
             self._watch_changes.append((name, root_pid, extra_pids))
+            new_process = self._root_pids.get(name) != root_pid
+            self._root_pids[name] = root_pid
+        if new_process:
+            # Sample it now rather than up to interval_s later: a call sent right after the
+            # start would otherwise have no "before" figure, and its model load no GPU delta.
+            self._wake.set()
 
     def unwatch(self, name: str) -> None:
         """Stop measuring plugin ``name`` (it stopped or crashed)."""
         with self._watch_lock:
             self._watch_changes.append((name, None, None))
+            self._root_pids.pop(name, None)
 
     def start(self) -> None:
         """Start the thread (daemon, so a forgotten stop never blocks interpreter exit)."""
@@ -71,6 +80,7 @@ class Sampler:
     def stop(self, timeout_s: float = 2.0) -> bool:
         """Ask the thread to stop and wait for it (a read in progress finishes first)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is None:
             return True
         self._thread.join(timeout_s)
@@ -126,8 +136,11 @@ class Sampler:
                 now_s = time.monotonic()
                 if next_due_s < now_s:  # fell behind (suspended laptop): don't burst
                     next_due_s = now_s + self.interval_s
-                if self._stop.wait(next_due_s - now_s):
-                    break
+                if self._wake.wait(next_due_s - now_s):
+                    self._wake.clear()
+                    if self._stop.is_set():
+                        break
+                    next_due_s = time.monotonic()  # woken early: the interval starts again
         finally:
             if self.backend is not None:
                 self.backend.close()
