@@ -262,8 +262,6 @@ class AroApp(App[None]):
         general: list[BindingType] = [
             *self.BINDINGS,
             Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Command palette"),
-            Binding("tab", "focus_next", "Next region"),
-            Binding("shift+tab", "focus_previous", "Previous region"),
         ]
         everywhere = Binding.make_bindings([*self.BINDINGS, *MainScreen.BINDINGS])
         priority_keys = {binding.key for binding in everywhere if binding.priority}

@@ -295,3 +295,79 @@ async def test_text_typed_after_ctrl_t_lands_in_the_template(tmp_path: Path) -> 
         _keys_read_at_once(app, "ctrl+t", "X")
         await wait_until(pilot, lambda: "X" in editor.text, "the typing")
         assert editor.text.startswith("X{") and "old" not in editor.text
+
+
+async def test_tab_and_alt_digits_take_the_keys_typed_after_them(tmp_path: Path) -> None:
+    """F4 Tab Up Enter typed at once: Up and Enter went to the plugin list (Tab focused the
+    actions only after them), which highlighted and started another plugin."""
+    app = make_app(tmp_path, BUNDLED, TEST_PLUGINS / "noop")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "first plugin ready")
+        await pilot.press("f4")
+        _keys_read_at_once(app, "tab", "down")
+        await wait_until(pilot, lambda: isinstance(app.focused, ActionList), "the action list")
+        await pilot.pause()
+        assert screen.current_plugin == TEXT
+        assert screen.current_action == "extract-emails"
+        await pilot.press("f3")
+        # alt+1 as tmux sends it (ESC 1, which Textual reads as macOS's Option+1 character).
+        _keys_read_at_once(app, "inverted_exclamation_mark", "down")
+        await wait_until(pilot, lambda: isinstance(app.focused, PluginList), "the plugin list")
+        await pilot.pause()
+        assert screen.current_plugin != TEXT
+
+
+async def test_tab_indents_in_the_editor_and_escape_leaves_for_the_log(tmp_path: Path) -> None:
+    """Escape in the editor went to the log's filter, where alt+2 then typed ™."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("f2")
+        area = app.main_screen.query_one(InputEditor).text_area
+        area.load_text("{}")
+        area.move_cursor((0, 1))
+        await pilot.press("tab")
+        assert app.focused is area
+        assert area.text.startswith("{ ") and area.text.endswith("}")
+        await pilot.press("escape")
+        assert isinstance(app.focused, ExchangeTable)
+        await pilot.press("trade_mark_sign")  # alt+2 as tmux sends it: the actions
+        assert isinstance(app.focused, ActionList)
+
+
+async def test_f2_on_a_short_terminal_brings_the_editor_back_from_the_memory_view(
+    tmp_path: Path,
+) -> None:
+    """At 80x24 the memory view (f8) hides the editor; F2 then focused the hidden editor
+    and the text typed next changed the input out of sight."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        editor = screen.query_one(InputEditor)
+        await pilot.press("f8")
+        await pilot.pause()
+        assert screen.has_class("-telemetry") and editor.region.height == 0
+        await pilot.press("f2")
+        await pilot.pause()
+        assert not screen.has_class("-telemetry")
+        assert app.focused is editor.text_area and editor.region.height > 0
+
+
+async def test_f8_moves_focus_out_of_the_panes_it_hides(tmp_path: Path) -> None:
+    """With the request pane focused, f8 hid it and left no region marked as focused; the
+    memory view now takes the focus, with the focused region's heavy border."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("f3", "alt+6")
+        assert app.focused is screen.query_one("#request-text")
+        await pilot.press("f8")
+        await pilot.pause()
+        telemetry = screen.telemetry
+        assert app.focused is not None and telemetry in app.focused.ancestors
+        assert telemetry.styles.border_top[0] == "heavy"
+        await pilot.press("f8")
+        assert isinstance(app.focused, ExchangeTable)

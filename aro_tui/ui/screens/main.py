@@ -56,12 +56,26 @@ ALT_DIGIT_AS_OPTION_CHARACTER = {
 }
 """Why alt+N needs a second key: tmux, xterm and most terminals send alt+N as ESC N, and
 Textual reads ESC N as the character macOS types for Option+N (``¡ ™ £ ¢ ∞ § ¶``, a table
-meant for WezTerm), so ``alt+N`` alone never fires there. These are not priority bindings:
-an editor with focus still types the character."""
+meant for WezTerm), so ``alt+N`` alone never fires there. In a text field (the editor, the
+filter) the character is typed, not taken as a key."""
 
 
-def _alt_digit(digit: str) -> str:
-    return f"alt+{digit},{ALT_DIGIT_AS_OPTION_CHARACTER[digit]}"
+def _alt_digit_bindings(digit: str, region: str, name: str, binding_id: str) -> list[Binding]:
+    """alt+N as a priority key, so the keys typed after it reach the region it focuses
+    (``jump_to``; off in a text field, where ESC N types its character), and alt+N alone as
+    an ordinary one, which a text field lets through when the terminal sends alt+N itself."""
+    focus = {"description": f"Focus {name}", "id": f"focus.{binding_id}", "show": False}
+    character = ALT_DIGIT_AS_OPTION_CHARACTER[digit]
+    return [
+        Binding(
+            f"alt+{digit},{character}",
+            f"jump_to('{region}')",
+            key_display=f"alt+{digit}",
+            priority=True,
+            **focus,  # type: ignore[arg-type]
+        ),
+        Binding(f"alt+{digit}", f"focus_region('{region}')", **focus),  # type: ignore[arg-type]
+    ]
 
 
 class MainScreen(ExchangeDetailPanes):
@@ -127,14 +141,7 @@ class MainScreen(ExchangeDetailPanes):
             priority=True,
         ),
         *(
-            Binding(
-                _alt_digit(digit),
-                f"focus_region('{region}')",
-                f"Focus {name}",
-                id=f"focus.{binding_id}",
-                show=False,
-                key_display=f"alt+{digit}",
-            )
+            binding
             for digit, region, name, binding_id in (
                 ("1", "plugins", "plugins", "plugins"),
                 ("2", "actions", "actions", "actions"),
@@ -144,6 +151,25 @@ class MainScreen(ExchangeDetailPanes):
                 ("6", "request-text", "request", "request"),
                 ("7", "stderr", "stderr", "stderr"),
             )
+            for binding in _alt_digit_bindings(digit, region, name, binding_id)
+        ),
+        # Tab as a priority key too, so the keys typed after it reach the next region; in
+        # the editor Tab indents (check_action), and shift+tab or Escape leave it.
+        Binding(
+            "tab",
+            "focus_next_region",
+            "Next region (editor: indent)",
+            id="focus.next",
+            show=False,
+            priority=True,
+        ),
+        Binding(
+            "shift+tab",
+            "focus_previous_region",
+            "Previous region",
+            id="focus.previous",
+            show=False,
+            priority=True,
         ),
     ]
     HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 - Textual declares it as a plain list
@@ -403,6 +429,30 @@ class MainScreen(ExchangeDetailPanes):
         """Focus the region whose widget has ``widget_id``."""
         self.focus_now(self.query_one(f"#{widget_id}"))
 
+    def action_jump_to(self, widget_id: str) -> None:
+        """alt+N from outside a text field (check_action): focus the region at once."""
+        self.action_focus_region(widget_id)
+
+    def action_focus_next_region(self) -> None:
+        """Tab: the next region, before the keys typed after it are read."""
+        self.focus_next()
+
+    def action_focus_previous_region(self) -> None:
+        """shift+tab: the previous region."""
+        self.focus_previous()
+
+    def action_leave_editor(self) -> None:
+        """Escape in the editor: to the exchange log (Tab's next stop, the filter, is a
+        text field, where the next keys would be typed)."""
+        self.focus_now(self.query_one(ExchangeTable))
+
+    def typing_in_text(self) -> bool:
+        """Whether the focused widget takes typed characters: the editor, the filter."""
+        focused = self.focused
+        if isinstance(focused, TextArea):
+            return not focused.read_only
+        return isinstance(focused, Input)
+
     def action_focus_input(self) -> None:
         """Focus the input editor."""
         self.focus_now(self.query_one("#input-text"))
@@ -414,8 +464,19 @@ class MainScreen(ExchangeDetailPanes):
     def focus_now(self, widget: Widget) -> None:
         """Focus ``widget`` before the next key is read (``Widget.focus`` waits until the app
         has handled every key already read, so with F4 Down Enter typed quickly the Down and
-        Enter would still go to the widget focused before)."""
+        Enter would still go to the widget focused before). A region the memory view hides
+        (the editor on a short terminal, the request and response panes) closes that view:
+        keys typed into a hidden editor changed the input out of sight."""
+        if self.has_class("-telemetry") and self.hidden_by_telemetry(widget):
+            self.set_class(False, "-telemetry")
         self.set_focus(widget)
+
+    def hidden_by_telemetry(self, widget: Widget) -> bool:
+        """Whether the memory view (f8), when shown, hides ``widget``'s region."""
+        hidden: list[Widget] = [self.query_one("#exchange")]
+        if self.has_class("-short"):
+            hidden += [self.query_one("#input"), self.query_one(StderrView)]
+        return any(widget is region or region in widget.ancestors for region in hidden)
 
     def action_clear_filter(self) -> None:
         """Empty the filter and go back to the table."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.widgets import TextArea
 
 from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host.exchange import Exchange
@@ -84,6 +85,10 @@ class ExchangeActions(Screen[None]):
         """Focus ``widget`` before the next key is read (defined by the layout)."""
         raise NotImplementedError
 
+    def typing_in_text(self) -> bool:
+        """Whether the focused widget takes typed characters (defined by the layout)."""
+        raise NotImplementedError
+
     def say(self, message: str, severity: str = "information") -> None:
         """A notification; plugin text in it is sanitized and never read as markup."""
         level = severity if severity in {"information", "warning", "error"} else "information"
@@ -102,6 +107,11 @@ class ExchangeActions(Screen[None]):
         or Stop for the highlighted plugin, whichever applies (the footer shows one)."""
         if action in LIVE_ONLY_ACTIONS and self.aro.read_only:
             return False
+        if action == "jump_to":  # in a text field ESC N types a character (main.py)
+            return not self.typing_in_text()
+        if action == "focus_next_region":  # in the editor Tab indents
+            focused = self.focused
+            return not (isinstance(focused, TextArea) and not focused.read_only)
         if action in {"start_selected", "stop_selected"}:
             up = self.highlighted_up()
             return up is not None and up is (action == "stop_selected")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from textual import on
+from textual.widget import Widget
 
 from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host.exchange import Exchange
@@ -114,8 +115,20 @@ class TelemetryWiring(SourceReload):
     # -- showing ------------------------------------------------------------------------------
 
     def action_toggle_telemetry(self) -> None:
-        """Show the memory chart and model cache in place of the request/response panes."""
-        self.set_class(not self.has_class("-telemetry"), "-telemetry")
+        """Show the memory chart and model cache in place of the request/response panes;
+        focus in a pane the chart hides moves to the chart's model cache, and back to the
+        log when the chart goes."""
+        showing = not self.has_class("-telemetry")
+        self.set_class(showing, "-telemetry")
+        focused = self.focused
+        if showing and focused is not None and self.hidden_by_telemetry(focused):
+            self.set_focus(self.telemetry.cache_table)
+        elif not showing and focused is not None and self.telemetry in focused.ancestors:
+            self.set_focus(self.query_one(ExchangeTable))
+
+    def hidden_by_telemetry(self, widget: Widget) -> bool:
+        """Whether the memory view hides ``widget``'s region (defined by the layout)."""
+        raise NotImplementedError
 
     def action_toggle_chart_axis(self) -> None:
         """Let the memory axis reach the GPU total, or fit it to the lines drawn again."""

@@ -110,6 +110,8 @@ class JsonTextArea(TextArea):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+a", "select_all", "Select all", id="input.select-all", show=False),
         Binding("home", "cursor_line_start", "Line start", show=False),
+        # TextArea's own Escape moved to the next widget: the log's filter, a text field.
+        Binding("escape", "screen.leave_editor", "Leave the editor", show=False),
     ]
 
     def action_clear(self) -> None:
