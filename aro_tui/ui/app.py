@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -18,6 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from aro_tui.core.exchange_log import ExchangeLog
+from aro_tui.core.host.exchange import ExchangeStatus
 from aro_tui.core.input_memory import InputMemory
 from aro_tui.core.plugins.discovery import Discovery
 from aro_tui.core.runtime_run import kill_all as kill_runtime_calls
@@ -240,6 +243,7 @@ class AroApp(App[None]):
         widget's queue (a backlog of typed keys took 16 s), with the plugins alive."""
         steps: list[Callable[[], object]] = [self.registry.kill_all_now, kill_runtime_calls]
         if self.recorder is not None:
+            steps.append(self._record_unfinished_calls)
             steps.append(functools.partial(self.recorder.close, timeout_s=5))
         steps.append(self.exchange_log.close)
         if self._driver is not None:
@@ -249,6 +253,24 @@ class AroApp(App[None]):
             with contextlib.suppress(Exception):  # each step is worth trying regardless
                 step()
         os._exit(128 + number)
+
+    def _record_unfinished_calls(self) -> None:
+        """Calls still running when the app ends by a signal (ctrl+q stops the plugins
+        first, which ends them): recorded as cancelled, where they used to be missing from
+        the recording. Copies, so that no host state or future is touched from here (this
+        may run on the signal's timer thread)."""
+        assert self.recorder is not None
+        now = time.monotonic()
+        for process in self.registry.processes():
+            for exchange in process.unfinished():
+                self.recorder.record_exchange(
+                    dataclasses.replace(
+                        exchange,
+                        status=ExchangeStatus.CANCELLED,
+                        error="aro-tui exited during the call; plugin killed",
+                        finished_monotonic_s=now,
+                    )
+                )
 
     @property
     def main_screen(self) -> MainScreen:
@@ -294,4 +316,5 @@ class AroApp(App[None]):
         kill_runtime_calls()  # a "Run like the ARO runtime" still running
         self.exchange_log.close()
         if self.recorder is not None:
+            self._record_unfinished_calls()
             self.recorder.close()

@@ -36,10 +36,16 @@ class ExchangeFinished(Message):
 
 @dataclass
 class StderrActivity(Message):
-    """A plugin wrote to stderr; coalesces, the lines are read from the exchange."""
+    """A plugin wrote to stderr; coalesces, the lines are read from the exchange. While one
+    is waiting (not ``seen``), no other is posted for the same call: a plugin writing a
+    million lines a second posted a million messages, and the dashboard froze under them."""
 
     plugin: str
     exchange_id: int | None
+    posted_at: float = 0.0
+    """``time.monotonic()`` when posted."""
+    seen: bool = False
+    """Set by the handler before it reads the lines: later lines need a new notice."""
 
     def can_replace(self, message: Message) -> bool:
         """A backlog of stderr notices for the same call collapses to one."""

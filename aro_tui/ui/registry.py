@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ class _Forwarder(PluginObserver):
     def __init__(self) -> None:
         self.target: MessagePump | None = None
         """Where messages go (the main screen, once mounted); None drops them."""
+        self._stderr_notices: dict[tuple[str, int | None], StderrActivity] = {}
+        """The last stderr notice posted for each (plugin, exchange id)."""
 
     def _post(self, message: Message) -> None:
         if self.target is not None:
@@ -52,11 +55,20 @@ class _Forwarder(PluginObserver):
         self._post(ExchangeStarted(plugin.name, exchange))
 
     def on_exchange_finished(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self._stderr_notices.pop((plugin.name, exchange.id), None)
         self._post(ExchangeFinished(plugin.name, exchange))
 
     def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
-        exchange_id = None if exchange is None else exchange.id
-        self._post(StderrActivity(plugin.name, exchange_id))
+        if self.target is None:
+            return
+        key = (plugin.name, None if exchange is None else exchange.id)
+        waiting = self._stderr_notices.get(key)
+        now = time.monotonic()
+        # One notice at a time per call; one not seen after a second is taken as lost.
+        if waiting is not None and not waiting.seen and now - waiting.posted_at < 1.0:
+            return
+        notice = self._stderr_notices[key] = StderrActivity(key[0], key[1], now)
+        self._post(notice)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pty
 import signal
@@ -35,10 +36,17 @@ LAUNCHER = subprocess.Popen([
 
 
 def aro_plugin_info():
-    return {"name": "spawner", "version": "1.0.0", "actions": ["noop"]}
+    return {"name": "spawner", "version": "1.0.0", "actions": ["noop", "hang"]}
 
 
 def aro_action_noop(input_json):
+    return "{}"
+
+
+def aro_action_hang(input_json):
+    import time
+
+    time.sleep(600)
     return "{}"
 '''
 
@@ -178,6 +186,26 @@ def test_a_signal_ends_the_dashboard_even_behind_a_long_backlog_of_keys(tmp_path
     restored, recording closed."""
 
     assert _signal_the_dashboard(tmp_path, signal.SIGTERM, _type_a_lot) < 8
+
+
+def _run_hang(main_fd: int) -> None:
+    """The actions (alt+2, sent as ESC 2), Down to hang, Enter to its editor, ctrl+r."""
+    for keys in (b"\x1b2", b"\x1b[B", b"\r", b"\x12"):
+        os.write(main_fd, keys)
+        time.sleep(0.3)
+    time.sleep(1.0)
+
+
+def test_a_call_running_at_the_signal_is_recorded_as_cancelled(tmp_path: Path) -> None:
+    """A call still running when kill (SIGTERM) ended the dashboard was missing from the
+    recording: it had the end record, and no trace of the call."""
+    _signal_the_dashboard(tmp_path, signal.SIGTERM, _run_hang)
+    (recording,) = (tmp_path / ".local" / "share" / "aro-tui" / "sessions").glob("*.jsonl")
+    records = [json.loads(line) for line in recording.read_text().splitlines()]
+    (exchange,) = [record for record in records if record["type"] == "exchange"]
+    assert exchange["action"] == "hang"
+    assert exchange["status"] == "cancelled"
+    assert "aro-tui exited during the call" in exchange["error"]
 
 
 def test_a_second_signal_ends_a_busy_dashboard_at_once_and_still_cleans_up(

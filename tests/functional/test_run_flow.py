@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
+import time
+from dataclasses import replace
 from pathlib import Path
 
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
 from textual.widgets import TextArea
 
+from aro_tui.core.session.recorder import MAX_RECORDED_STDERR_LINES
 from aro_tui.ui.app import AroApp
 from aro_tui.ui.screens.main import MainScreen
 from aro_tui.ui.screens.pager import PagerScreen
@@ -613,3 +617,39 @@ async def test_choosing_a_plugin_with_no_actions_yet_leaves_no_other_action_in_t
         screen.select_plugin("import-fails")
         await pilot.pause()
         assert editor.border_title == "Input"
+
+
+async def test_a_plugin_flooding_stderr_leaves_the_dashboard_live(tmp_path: Path) -> None:
+    """A plugin writing stderr lines without pause froze the dashboard: one message per line
+    (a million a second) and a read loop that never gave the event loop back. No key was
+    taken, the call's timeout never fired, memory grew by 50 MB/s and the recording by a
+    JSON record per line (1.1 GB in a minute)."""
+    flood = TEST_PLUGINS / "stderr-flood"
+    base = make_app(tmp_path, flood)
+    config = replace(base.config, user_files=True, record=True, timeout_s=3.0)
+    app = AroApp(config, base.registry.discovery)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "stderr-flood") == "ready", "ready")
+        app.main_screen.send("stderr-flood", "stream", "{}")
+        await wait_until(pilot, lambda: app.main_screen.live_exchange is not None, "the call")
+        # How late the event loop runs a 20 ms sleep while the plugin writes.
+        lags = []
+        for _ in range(40):
+            started = time.monotonic()
+            await asyncio.sleep(0.02)
+            lags.append(time.monotonic() - started - 0.02)
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the timeout")
+        entry = app.exchange_log.entries[-1]
+        assert entry.status == "timeout"
+        assert max(lags) < 1.0, f"the event loop stalled for {max(lags):.1f} s"
+        assert app.recorder is not None
+        path = app.recorder.path
+        await app.action_quit()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    stderr = [record for record in records if record["type"] == "stderr"]
+    skipped = [record["skipped"] for record in stderr if "skipped" in record]
+    (exchange,) = [record for record in records if record["type"] == "exchange"]
+    # One by one up to the limit, then a count at the call's end (and one more for the
+    # lines the plugin wrote while it was being killed).
+    assert len(stderr) == MAX_RECORDED_STDERR_LINES + len(skipped)
+    assert MAX_RECORDED_STDERR_LINES + skipped[0] == exchange["stderr_line_count"]

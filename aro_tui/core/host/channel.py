@@ -42,6 +42,8 @@ STDERR_POLL_S = 0.02
 CHATTY_BYTES = 64 * 1024
 """stderr bytes per poll above which stderr is read continuously (add_reader)."""
 READ_BYTES = 64 * 1024
+DRAIN_SLICE_S = 0.02
+"""The longest one drain of stderr reads before the event loop gets its turn back."""
 """Why not larger: ``os.read(fd, n)`` allocates ``n`` bytes up front, and glibc serves more
 than 128 KiB with ``mmap`` until a large block has been freed; a 256 KiB read then cost ~17 µs
 per call in a fresh process, against ~1 µs for 64 KiB."""
@@ -193,7 +195,9 @@ class HarnessChannel:
     def close(self) -> None:
         """Read what is left on stderr, stop watching, close both fds."""
         if self._stderr_fd >= 0:
-            self.drain_stderr()
+            # The process is gone: at most a pipe's worth is left (its last lines, a
+            # traceback), unless an orphan still writes; that one gets a second.
+            self.drain_stderr(slice_s=1.0)
         if self._stderr_partial:
             self._line(self._stderr_partial)
             self._stderr_partial = b""
@@ -274,10 +278,18 @@ class HarnessChannel:
 
     # -- stderr -----------------------------------------------------------------------------
 
-    def drain_stderr(self) -> None:
-        """Read everything stderr holds now, without blocking."""
+    def drain_stderr(self, slice_s: float = DRAIN_SLICE_S) -> None:
+        """Read everything stderr holds now, without blocking; after ``slice_s`` of reading,
+        leave the rest to the event loop's next turn (stderr is then watched): a plugin
+        writing faster than its lines are handled kept this loop reading, and the dashboard
+        took no key, and no timeout fired, until the plugin stopped."""
         fd = self._stderr_fd
+        deadline = time.monotonic() + slice_s
         while fd >= 0:
+            if time.monotonic() > deadline:
+                self._stderr_bytes_since_poll += CHATTY_BYTES + 1  # stays watched at the poll
+                self._watch_stderr(True)
+                return
             try:
                 data = os.read(fd, READ_BYTES)
             except (BlockingIOError, InterruptedError):

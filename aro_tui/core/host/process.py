@@ -156,6 +156,12 @@ class PluginProcess:
         """How many exchanges are waiting for an answer."""
         return len(self._pending)
 
+    def unfinished(self) -> list[Exchange]:
+        """The observed exchanges still waiting for an answer, oldest first."""
+        return [
+            p.exchange for p in self._pending.values() if p.observed and not p.exchange.finished
+        ]
+
     @property
     def executing(self) -> Exchange | None:
         """The exchange the plugin is working on now (the oldest unanswered; the others wait

@@ -35,6 +35,11 @@ from aro_tui.core.session.records import (
 __all__ = ["RecordingObserver", "SessionRecorder", "SupportsToJson"]
 
 DEFAULT_SPILL_BYTES = 256 * 1024
+MAX_RECORDED_STDERR_LINES = 2000
+MAX_RECORDED_STDERR_BYTES = 1024 * 1024
+"""stderr lines recorded one by one, per call and per plugin between two calls: the rest
+are counted in one record (the exchange record keeps the call's last lines and its count).
+A plugin writing a million lines a second wrote 1.1 GB of records in a minute."""
 DEFAULT_FSYNC_INTERVAL_S = 2.0
 
 
@@ -87,6 +92,9 @@ class SessionRecorder:
         """Whether exchange (plugin, id) was aro-tui's own (a model-cache query); set by the
         dashboard, recorded as ``"internal"`` so that replay can leave those out."""
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._stderr_recorded: dict[tuple[str, int | None], tuple[int, int]] = {}
+        """(lines, bytes) recorded one by one for each (plugin, exchange id)."""
+        self._stderr_skipped: dict[tuple[str, int | None], int] = {}
         self._closed = False
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] = path.open("xb")
@@ -119,6 +127,7 @@ class SessionRecorder:
         """Record a finished exchange; returns its number in the session (1-based)."""
         self.exchange_count += 1
         self.plugins.setdefault(exchange.plugin)
+        self.end_stderr(exchange.plugin, exchange.id)
         if exchange.status is not ExchangeStatus.OK:
             self.error_count += 1
         internal = self.is_internal is not None and self.is_internal(exchange.plugin, exchange.id)
@@ -136,9 +145,32 @@ class SessionRecorder:
                          **details}))  # fmt: skip
 
     def record_stderr_line(self, plugin: str, line: str, exchange_id: int | None) -> None:
-        """A line the plugin wrote on stderr (``exchange_id`` None between calls)."""
+        """A line the plugin wrote on stderr (``exchange_id`` None between calls); past
+        ``MAX_RECORDED_STDERR_LINES`` (or ``_BYTES``) for the call only counted."""
+        key = (plugin, exchange_id)
+        lines, size = self._stderr_recorded.get(key, (0, 0))
+        if lines >= MAX_RECORDED_STDERR_LINES or size >= MAX_RECORDED_STDERR_BYTES:
+            self._stderr_skipped[key] = self._stderr_skipped.get(key, 0) + 1
+            return
+        self._stderr_recorded[key] = (lines + 1, size + len(line))
         record = {"type": "stderr", "t": time.time(), "plugin": plugin}
         self._put(_Line({**record, "exchange_id": exchange_id, "line": line}))
+
+    def end_stderr(self, plugin: str, exchange_id: int | None) -> None:
+        """The call (or, for None, the time between calls) is over: record how many of its
+        stderr lines were left out, if any. Between calls the count starts afresh; a call
+        that reached the limit keeps it (a killed plugin's last lines still come in)."""
+        key = (plugin, exchange_id)
+        lines, size = self._stderr_recorded.get(key, (0, 0))
+        below = lines < MAX_RECORDED_STDERR_LINES and size < MAX_RECORDED_STDERR_BYTES
+        if exchange_id is None or below:
+            self._stderr_recorded.pop(key, None)
+        skipped = self._stderr_skipped.pop(key, 0)
+        if skipped:
+            line = f"[aro-tui: {skipped:,} more stderr lines not recorded one by one]"
+            record = {"type": "stderr", "t": time.time(), "plugin": plugin}
+            self._put(_Line({**record, "exchange_id": exchange_id, "line": line,
+                             "skipped": skipped}))  # fmt: skip
 
     def record_sample(self, sample: Mapping[str, Any] | SupportsToJson) -> None:
         """A telemetry sample (``TelemetrySample`` or its ``to_json()`` dict)."""
@@ -157,6 +189,8 @@ class SessionRecorder:
         """Write the end record, wait for the queue to drain, fsync and close (idempotent)."""
         if self._closed:
             return
+        for plugin, exchange_id in list(self._stderr_skipped):  # calls still running
+            self.end_stderr(plugin, exchange_id)
         self._closed = True
         end = {
             "type": "end",
@@ -254,6 +288,7 @@ class RecordingObserver(PluginObserver):
             self.forward_to.on_state_changed(plugin, state)
 
     def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
+        self.recorder.end_stderr(plugin.name, None)  # the lines between calls end here
         if self.forward_to is not None:
             self.forward_to.on_exchange_started(plugin, exchange)
 

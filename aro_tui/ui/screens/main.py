@@ -553,6 +553,7 @@ class MainScreen(ExchangeDetailPanes):
         self.query_one("#input").border_subtitle = f"running {elapsed}"
 
     def on_stderr_activity(self, message: StderrActivity) -> None:
+        message.seen = True  # lines written from now on get a notice of their own
         live = self.live_exchange
         if live is not None and message.exchange_id == live.id:
             self.show_live_stderr(live)
