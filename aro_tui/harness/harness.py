@@ -15,8 +15,8 @@ was in flight, else ``-``). A response on the protocol fd is a fixed 52-byte bin
 ``action_ns``, ``rss_pages``, ``printed``, ``answered_ns``; little-endian) followed by the
 body's raw bytes (``action_ns``: how long the action ran, -1 for other requests;
 ``rss_pages``: this process's resident pages, -1 unless ``--report-rss``, see
-``_resident_pages``; ``printed``: bytes written through ``sys.stdout`` since the previous
-frame, i.e. during the call, or during import for the first frame; ``answered_ns``:
+``_resident_pages``; ``printed``: bytes written through ``sys.stdout`` since the request was
+read, i.e. during the call, or during import for the first frame; ``answered_ns``:
 ``time.monotonic_ns()`` as the frame is written, the clock the host reads too, so a round trip
 does not include the host's event loop being busy elsewhere). Why binary: packing it costs a
 third of formatting text, and the host reads it with one ``unpack_from`` instead of a split
@@ -78,7 +78,9 @@ _previous_frame_clean = False  # whether the last frame went without an end mark
 _current_id: Optional[int] = None  # the id of the call whose action is running, else None
 _cancelled_ids: Set[int] = set()
 _declared_actions: Set[str] = set()
-_printed_bytes = 0  # written through sys.stdout since the last frame (UTF-8 bytes)
+_printed_bytes = 0  # written through sys.stdout since the request was read (UTF-8 bytes)
+_stdout: Any = None  # the harness's sys.stdout for plugin code (a _CountingStdout)
+_stderr: Any = None  # sys.stderr as the interpreter made it
 
 _FRAME_HEADER = struct.Struct("<2sBBqqqqqq")
 _FRAME_MAGIC = b"AF"
@@ -157,13 +159,20 @@ class _CountingStdout(io.TextIOWrapper):
         if isinstance(text, str):
             size = len(text) if text.isascii() else len(text.encode("utf-8", "backslashreplace"))
             _printed_bytes += size
-        return super().write(text)
+        try:
+            return super().write(text)
+        except OSError:
+            # The plugin closed fd 1: what could not be written waits in the buffer.
+            if not _reopen_closed_fd(1):
+                raise
+            self.flush()
+            return len(text)
 
 
 def _take_stdio() -> BinaryIO:
     """Keep private copies of fds 0/1 for the protocol and of fd 2 for the markers; give the
     plugin /dev/null and stderr."""
-    global _PROTO_FD, _MARKER_FD
+    global _PROTO_FD, _MARKER_FD, _stdout, _stderr
     request_fd = os.dup(0)
     _PROTO_FD = os.dup(1)
     _MARKER_FD = os.dup(2)
@@ -172,16 +181,91 @@ def _take_stdio() -> BinaryIO:
     os.close(devnull_fd)
     os.dup2(2, 1)
     sys.stdin = open(os.devnull, "r")  # noqa: SIM115 - lives as long as the process
-    sys.stdout = _CountingStdout(
-        io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
+    sys.stdout = _open_stdio(1)
+    sys.__stdout__ = sys.stdout  # type: ignore[misc]
+    sys.__stdin__ = sys.stdin  # type: ignore[misc]
+    _stdout = sys.stdout
+    _stderr = sys.stderr
+    return os.fdopen(request_fd, "rb", buffering=1 << 16)
+
+
+def _open_stdio(fd: int) -> Any:
+    """A line-buffered UTF-8 text stream on fd 1 (counted, see ``_CountingStdout``) or fd 2
+    that never closes the fd."""
+    stream_class = _CountingStdout if fd == 1 else io.TextIOWrapper
+    stream = stream_class(
+        io.BufferedWriter(io.FileIO(fd, "w", closefd=False)),
         encoding="utf-8",
         errors="backslashreplace",
         line_buffering=True,
     )
-    sys.stdout.mode = "w"  # type: ignore[misc]  # io.open() sets it; some libraries read it
-    sys.__stdout__ = sys.stdout  # type: ignore[misc]
-    sys.__stdin__ = sys.stdin  # type: ignore[misc]
-    return os.fdopen(request_fd, "rb", buffering=1 << 16)
+    stream.mode = "w"  # type: ignore[misc]  # io.open() sets it; some libraries read it
+    return stream
+
+
+def _repair_stdio() -> None:
+    """Flush the plugin's streams when ``_write_frame``'s plain flush failed, putting back
+    what the plugin broke so that its answer is still delivered; each repair is said on
+    stderr.
+
+    A plugin may set ``sys.stdout``/``sys.stderr`` to None or to an object that cannot flush
+    (the harness's stream is put back), close the stream (a new one is opened on the same fd)
+    or close fd 1 or 2 (pointed at the stderr pipe again).
+    """
+    global _stdout, _stderr
+    _stdout = _repair_stream("stdout", 1, _stdout)
+    _stderr = _repair_stream("stderr", 2, _stderr)
+
+
+def _repair_stream(name: str, fd: int, own: Any) -> Any:
+    """Make ``sys.<name>`` flushable again; the harness's stream for it, new if it was closed."""
+    current: Any = getattr(sys, name, None)
+    if current is not own:
+        try:
+            current.flush()  # a replacement that works is the plugin's choice: it stays
+        except Exception as error:
+            setattr(sys, name, own)
+            _say_on_stderr(
+                "the plugin set sys.%s to %s, which cannot flush (%s); it is the harness's "
+                "stream again" % (name, _str_of(current, repr)[:200], type(error).__name__)
+            )
+    if own is None or own.closed:
+        replacement = _open_stdio(fd)
+        for attribute in (name, "__%s__" % name):
+            if getattr(sys, attribute, None) is own:
+                setattr(sys, attribute, replacement)
+        _say_on_stderr("the plugin closed sys.%s; a new one is open on fd %d" % (name, fd))
+        return replacement
+    try:
+        own.flush()
+    except OSError as error:
+        if not _reopen_closed_fd(fd):
+            _say_on_stderr("sys.%s could not be flushed: %s" % (name, _error_text(error)))
+            return own
+        try:
+            own.flush()
+        except Exception as again:
+            _say_on_stderr("sys.%s could not be flushed: %s" % (name, _error_text(again)))
+    except Exception as error:
+        _say_on_stderr("sys.%s could not be flushed: %s" % (name, _error_text(error)))
+    return own
+
+
+def _reopen_closed_fd(fd: int) -> bool:
+    """Point `fd` (1 or 2) at the stderr pipe again if the plugin closed it; whether it had."""
+    try:
+        os.fstat(fd)
+        return False
+    except OSError:
+        pass
+    os.dup2(_MARKER_FD, fd)
+    _say_on_stderr("the plugin closed fd %d; it points at the stderr pipe again" % fd)
+    return True
+
+
+def _say_on_stderr(text: str) -> None:
+    """One line from the harness on the stderr pipe, among the current call's output."""
+    os.write(_MARKER_FD, ("aro-tui harness: %s\n" % text).encode("utf-8", "backslashreplace"))
 
 
 def _on_sigint(signum: int, frame: Optional[FrameType]) -> None:
@@ -252,9 +336,12 @@ def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1)
     open ``/proc/self/statm``, or the last one, see ``_resident_pages``), so the host need not
     read them itself.
     """
-    global _previous_frame_clean, _printed_bytes
-    sys.stdout.flush()
-    sys.stderr.flush()
+    global _previous_frame_clean
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # the plugin replaced or closed a stream, or closed fd 1 or 2
+        _repair_stdio()
     if request_id and not _end_marker_always and not _stderr_unread():
         end = 0
         _previous_frame_clean = True
@@ -274,7 +361,6 @@ def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1)
         _printed_bytes,
         answered_ns,
     )
-    _printed_bytes = 0
     if len(body) < 65536:
         written = os.writev(_PROTO_FD, (header, body))
         if written == len(header) + len(body):
@@ -397,10 +483,7 @@ def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
             else:
                 info["info_error"] = "aro_plugin_info() did not return a dict with an actions list"
         except BaseException as error:  # sys.exit() in it too: the plugin still loads
-            said = str(error)
-            info["info_error"] = (
-                "aro_plugin_info() raised " + type(error).__name__ + (": " + said if said else "")
-            )
+            info["info_error"] = "aro_plugin_info() raised " + _error_text(error)
     actions = []
     for name in declared:
         function_name = "aro_action_" + name.replace("-", "_")
@@ -471,7 +554,9 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
             return
         _write_frame(request_id, "raised", _exception_body(interrupt), action_ns)
         return
-    except Exception as error:
+    except SystemExit:
+        raise  # the plugin ends its process, as under the chapter's loop; the host reports it
+    except BaseException as error:  # GeneratorExit and the plugin's own subclasses too
         _current_id = None
         action_ns = _perf_counter_ns() - started_ns
         _write_frame(request_id, "raised", _exception_body(error), action_ns)
@@ -480,7 +565,17 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
     if type(result) is not str and isinstance(result, str):
         # A str subclass (numpy.str_, markupsafe.Markup...): the chapter's loop prints it, so
         # its answer is what print() writes, str(result).
-        result = str(result)
+        try:
+            result = str(result)
+        except SystemExit:
+            raise
+        except BaseException as error:
+            said = "Exception: <str() of the answer, a %s, failed: %s>" % (
+                type(result).__name__,
+                _error_text(error),
+            )
+            _write_frame(request_id, "raised", _exception_body(error, said), action_ns)
+            return
     if type(result) is str:
         try:
             payload = result.encode("utf-8")
@@ -489,7 +584,7 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
         _keep(body, text, result, payload)
         _write_frame(request_id, "ok", payload, action_ns)
     else:
-        shown = repr(result)
+        shown = _str_of(result, repr)
         if len(shown) > MAX_ERROR_REPR_CHARS:
             shown = shown[:MAX_ERROR_REPR_CHARS] + "..."
         details = _json_bytes({"type": type(result).__name__, "repr": shown})
@@ -513,24 +608,53 @@ def _keep(body: bytes, text: str, result: str, payload: bytes) -> None:
     _kept = (body, text, result, payload) if small else ()
 
 
-def _exception_body(error: BaseException) -> bytes:
-    """The chapter's error text for an exception, plus its traceback."""
+def _exception_body(error: BaseException, said: Optional[str] = None) -> bytes:
+    """The chapter's error text for an exception (or `said`), plus its traceback."""
     import traceback
 
+    try:
+        lines = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    except Exception as failure:
+        lines = "<the traceback could not be formatted: %s>" % _error_text(failure)
     return _json_bytes(
         {
-            "error": "Exception: %s" % (error,),
+            "error": ("Exception: " + _str_of(error)) if said is None else said,
             "type": type(error).__name__,
-            "traceback": "".join(
-                traceback.format_exception(type(error), error, error.__traceback__)
-            ),
+            "traceback": lines,
         }
     )
 
 
+def _str_of(value: Any, function: Callable[[Any], str] = str) -> str:
+    """``str(value)`` (or ``repr``), or ``<str() of T failed: E: text>`` when it raises.
+
+    Why: a plugin's class can make ``str()`` raise, and the harness must answer all the same.
+    Any exception is text here, as in ``traceback``'s own fallback.
+    """
+    try:
+        return function(value)
+    except BaseException as error:
+        try:
+            detail = str(error)
+        except BaseException:
+            detail = ""
+        name = type(error).__name__
+        return "<%s() of %s failed: %s>" % (
+            function.__name__,
+            type(value).__name__,
+            name + ": " + detail if detail else name,
+        )
+
+
+def _error_text(error: BaseException) -> str:
+    """``Type: text`` for an exception, ``Type`` when its text is empty."""
+    said = _str_of(error)
+    return type(error).__name__ + (": " + said if said else "")
+
+
 def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
     """Answer requests until stdin closes or the host sends `exit`."""
-    global _end_marker_always
+    global _end_marker_always, _printed_bytes
     while True:
         header = requests.readline()
         if not header:
@@ -540,12 +664,12 @@ def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
             request_id = int(id_text)
             length = int(length_text)
         except ValueError:
-            sys.stderr.write("harness: malformed request header %r\n" % header[:200])
-            sys.stderr.flush()
+            os.write(_MARKER_FD, b"harness: malformed request header %r\n" % header[:200])
             os._exit(65)
         body = requests.read(length) if length else b""
         if len(body) != length:
             return
+        _printed_bytes = 0  # what the plugin's threads printed between calls is not this call's
         _end_marker_always = sent == "p"
         if _end_marker_always and _previous_frame_clean:
             os.write(_MARKER_FD, _MARKER_PREFIX + b"begin " + id_text.encode() + b"\n")
@@ -615,7 +739,10 @@ def main(argv: List[str]) -> int:
         while tb is not None and tb.tb_frame.f_code.co_filename != module_path:
             tb = tb.tb_next  # start the traceback at the plugin's own module
         lines = traceback.format_exception(type(error), error, tb or error.__traceback__)
-        body = {"error": "%s: %s" % (type(error).__name__, error), "traceback": "".join(lines)}
+        body = {
+            "error": "%s: %s" % (type(error).__name__, _str_of(error)),
+            "traceback": "".join(lines),
+        }
         _write_frame(0, "import-error", _json_bytes(body))
         return 3
     _write_frame(0, "ready", _json_bytes(_describe(module, module_path)))
