@@ -25,7 +25,7 @@ __all__ = ["InputField", "parse_input_fields", "render_template", "template_for"
 _SECTION = re.compile(r"^\s*(?P<title>[A-Za-z][A-Za-z ]*):\s*$")
 _NAME = (
     r"(?:\"(?P<dq>[^\"]+)\"|'(?P<sq>[^']+)'|`(?P<bq>[^`]+)`|(?P<bare>[^\W\d][\w.-]*))"
-    r"(?:\s*\([^)]*\))?"  # a Google-style type: ``text (str): ...``
+    r"(?:\s*\((?P<type>[^)]*)\))?"  # a Google-style type: ``text (str): ...``
 )
 _ITEM = re.compile(r"^(?P<indent>\s*)[-*]\s+" + _NAME + r"\s*(?::\s*(?P<rest>.*))?$")
 """``- name: description``: a name starts with a letter (any script) or ``_``; in quotes or
@@ -36,6 +36,21 @@ _BARE_ITEM = re.compile(r"^(?P<indent>\s*)" + _NAME + r"\s*:\s*(?P<rest>.*)$")
 
 def _item_name(item: re.Match[str]) -> str:
     return str(item.group("dq") or item.group("sq") or item.group("bq") or item.group("bare"))
+
+
+_LIST_TYPE = re.compile(r"^\s*(?:list|tuple|sequence|array|List|Tuple|Sequence)\b", re.IGNORECASE)
+_OBJECT_TYPE = re.compile(r"^\s*(?:dict|mapping|object|Dict|Mapping)\b", re.IGNORECASE)
+
+
+def _empty_of(type_text: str | None) -> Any:
+    """What an input without a default starts as: ``[]`` for a list type, ``{}`` for a
+    dict, else "" (``- texts (list): ...`` as "" was refused by the action once filled in
+    as a string)."""
+    if type_text and _LIST_TYPE.match(type_text):
+        return []
+    if type_text and _OBJECT_TYPE.match(type_text):
+        return {}
+    return ""
 
 
 _DEFAULT = re.compile(r"\(\s*default\s*[:=]\s*(?P<value>.*)\)\s*\.?\s*$", re.IGNORECASE)
@@ -54,13 +69,15 @@ class InputField:
     has_default: bool = False
     children: tuple[InputField, ...] = ()
     prose_default: bool = False
+    type_name: str | None = None
+    """A Google-style type (``- texts (list): ...``), as written."""
 
     @property
     def value(self) -> Any:
         """What the template puts for it: its children as an object, its default, or ""."""
         if self.children:
             return _object_of(self.children)
-        return self.default if self.has_default else ""
+        return self.default if self.has_default else _empty_of(self.type_name)
 
 
 def _object_of(fields: Iterable[InputField]) -> dict[str, Any]:
@@ -83,18 +100,21 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _field(name: str, description: str, children: tuple[InputField, ...] = ()) -> InputField:
+def _field(
+    name: str, description: str, children: tuple[InputField, ...] = (), type_name: str | None = None
+) -> InputField:
     description = " ".join(description.split())
     match = _DEFAULT.search(description)
     if match is None:
-        return InputField(name, description, children=children)
+        return InputField(name, description, children=children, type_name=type_name)
     text = match.group("value").strip()
     value = _parse_value(text)
     if not _is_json_value(value):
         value = text
     # Unquoted words that are no literal: a description of the default, not a value of it.
     prose = value == text and text[:1].isalpha() and len(text.split()) > 1
-    return InputField(name, description[: match.start()].rstrip(), value, True, children, prose)
+    description = description[: match.start()].rstrip()
+    return InputField(name, description, value, True, children, prose, type_name)
 
 
 @dataclass
@@ -105,10 +125,11 @@ class _Item:
     name: str
     text: list[str]
     children: list[_Item]
+    type_name: str | None = None
 
     def field(self) -> InputField:
         children = tuple(child.field() for child in self.children)
-        return _field(self.name, " ".join(self.text), children)
+        return _field(self.name, " ".join(self.text), children, self.type_name)
 
 
 def _is_json_value(value: Any) -> bool:
@@ -152,7 +173,13 @@ def parse_input_fields(docstring: str | None) -> list[InputField]:
         elif item is not None and dashless is None:
             dashless = False
         if item is not None:
-            new = _Item(len(item.group("indent")), _item_name(item), [item.group("rest") or ""], [])
+            new = _Item(
+                len(item.group("indent")),
+                _item_name(item),
+                [item.group("rest") or ""],
+                [],
+                item.group("type"),
+            )
             while open_items and open_items[-1].indent >= new.indent:
                 open_items.pop()
             (open_items[-1].children if open_items else top).append(new)

@@ -147,3 +147,41 @@ def test_items_without_dashes_are_items_when_the_first_one_has_none() -> None:
     assert template_for(doc) == {"text": "hi", "count": 2}
     with_dashes = "Input:\n    - a: First\n    note: not an item under dashes\n"
     assert template_for(with_dashes) == {"a": ""}
+
+
+def test_a_list_or_dict_type_without_a_default_starts_empty_of_its_kind() -> None:
+    """``- texts (list): ...`` started as "": filled in as a string, batch-embed refused it
+    ("'texts' must be a list of strings")."""
+    doc = """Input:
+        - texts (list): Texts to embed
+        - options (dict): Extra settings
+        - labels (List[str]): Labels
+        - text (str): One text
+        - count (int): How many (default: 3)
+    """
+    assert template_for(doc) == {
+        "texts": [],
+        "options": {},
+        "labels": [],
+        "text": "",
+        "count": 3,
+    }
+    first, second = template_for(doc)["texts"], template_for(doc)["texts"]
+    first.append("x")
+    assert second == []  # each template gets its own list
+
+
+def test_the_bundled_batch_actions_start_with_a_list_of_texts() -> None:
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).parents[2] / "plugins/plugin-python-transformer/src/plugin.py"
+    module = ast.parse(source.read_text())
+    docs = {
+        node.name: ast.get_docstring(node)
+        for node in module.body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("aro_action_batch_")
+    }
+    assert set(docs) == {"aro_action_batch_embed", "aro_action_batch_classify"}
+    for doc in docs.values():
+        assert template_for(doc)["texts"] == []
