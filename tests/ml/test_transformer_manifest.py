@@ -80,3 +80,18 @@ def test_module_is_python_3_9_syntax() -> None:
                     isinstance(part, ast.BinOp) and isinstance(part.op, ast.BitOr)
                     for part in ast.walk(annotation)
                 ), f"X | Y annotation at line {node.lineno} needs Python 3.10"
+
+
+def test_batch_texts_are_documented_as_lists() -> None:
+    """Without a type the dashboard's template put "texts": "", which the action refuses."""
+    from aro_tui.core.templates import parse_input_fields
+
+    docs: dict[str, str] = _plugin_info_and_docs()["docs"]  # type: ignore[assignment]
+    for action, description in (
+        ("batch-embed", "List of texts to embed"),
+        ("batch-classify", "List of texts to classify"),
+    ):
+        assert f"- texts (list): {description}" in docs[action], action
+        fields = {field.name: field for field in parse_input_fields(docs[action])}
+        assert fields["texts"].description == description
+        assert not fields["texts"].has_default

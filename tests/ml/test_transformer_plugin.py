@@ -548,6 +548,117 @@ def test_missing_fields(
     assert result["received_fields"] == sorted(params)
 
 
+def test_empty_texts_is_called_empty_not_missing(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    for action in ("batch-embed", "batch-classify"):
+        result = plugin_session.call(action, {"texts": [], "model": str(tiny_models["embed"])})
+        assert result["error"] == "'texts' is empty: give a list of strings", action
+        assert result["field"] == "texts"
+
+
+def test_unload_with_the_dashboard_template_says_what_to_give(
+    plugin_session: PluginSession,
+) -> None:
+    """The template the dashboard builds from the docstring, sent as it is."""
+    for params in (
+        {"key": None, "model": None, "all": False},
+        {"key": "", "model": "", "all": False},
+    ):
+        result = plugin_session.call("unload", params)
+        assert "give one of key, model or all: true" in result["error"], params
+    wrong_type = plugin_session.call("unload", {"key": ["a"]})
+    assert wrong_type["error"] == "'key' must be a string"
+
+
+def _copy_model(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+def test_broken_model_folders_name_the_folder_and_the_problem(
+    plugin_session: PluginSession, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """These answered "Unexpected error" with an OSError or a SafetensorError."""
+    no_weights = _copy_model(tiny_models["classify"], tmp_path / "no-weights")
+    for weights in no_weights.glob("*.safetensors"):
+        weights.unlink()
+    result = plugin_session.call("classify", {"text": "hi", "model": str(no_weights)})
+    assert result["error"].startswith(f"No model weights in {no_weights} (looked for ")
+    assert "model.save_pretrained" in result["suggestion"]
+
+    bad_config = _copy_model(tiny_models["classify"], tmp_path / "bad-config")
+    (bad_config / "config.json").write_text('{"model_type": "bert",')
+    result = plugin_session.call("classify", {"text": "hi", "model": str(bad_config)})
+    assert result["error"].startswith(f"config.json in {bad_config} is not valid JSON")
+
+    damaged = _copy_model(tiny_models["classify"], tmp_path / "damaged-weights")
+    (damaged / "model.safetensors").write_bytes(b"not a safetensors file")
+    result = plugin_session.call("classify", {"text": "hi", "model": str(damaged)})
+    assert result["error"].startswith(f"The model in {damaged} cannot be loaded: ")
+    assert result["error"] != "Unexpected error"
+
+
+def test_generate_rejects_seed_and_top_p_out_of_range(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    base = {"prompt": "The cat", "max_new_tokens": 2, "model": str(tiny_models["generate"])}
+    huge_seed = plugin_session.call("generate", {**base, "seed": 99999999999999999999})
+    assert huge_seed["error"] == "'seed' must be at most 18446744073709551615"
+    for top_p in (0, -0.5, 1.5):
+        result = plugin_session.call("generate", {**base, "top_p": top_p})
+        assert result.get("error", "").startswith("'top_p' must be more than 0 and at most 1"), (
+            top_p,
+            result,
+        )
+        assert result["field"] == "top_p"
+    _ok(plugin_session.call("generate", {**base, "top_p": 1, "seed": 2**64 - 1}))
+
+
+def test_summarize_min_length_over_the_capped_max_length_is_an_input_error(
+    plugin_session: PluginSession, tiny_models: dict[str, Path]
+) -> None:
+    """max_length 300 is capped at the tiny model's 128 positions; min_length 200 was dropped."""
+    result = plugin_session.call(
+        "summarize",
+        {
+            "text": "The cat sat on the mat.",
+            "min_length": 200,
+            "max_length": 300,
+            "model": str(tiny_models["summarize"]),
+        },
+    )
+    assert result.get("error", "").startswith("'min_length' (200) must not be more than 128"), (
+        result
+    )
+    assert result["field"] == "min_length"
+
+
+def test_no_network_error_does_not_blame_hf_hub_offline(tmp_path: Path) -> None:
+    """With HF_HUB_OFFLINE unset and the Hub unreachable, the suggestion said to unset it."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on: refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = plugin_env(tmp_path / "hf-home")
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy"):
+        env.pop(name, None)
+    for name in ("ALL_PROXY", "all_proxy"):
+        env.pop(name, None)
+    env["HF_ENDPOINT"] = f"http://127.0.0.1:{port}"
+    session = PluginSession(env, tmp_path / "stderr.log")
+    try:
+        result = session.call("generate", {"prompt": "hi", "model": "someone/not-downloaded"})
+    finally:
+        session.close()
+    assert "not in the local Hugging Face cache" in result["error"]
+    assert "no network connection" in result["error"]
+    assert result["offline"] is False
+    assert "HF_HUB_OFFLINE" not in result["suggestion"]
+    assert "network access" in result["suggestion"]
+
+
 def test_malformed_input_and_requests(plugin_session: PluginSession) -> None:
     bad_input = plugin_session.call("embed", '{"text": "unterminated')
     assert bad_input["error"] == "Invalid JSON input"

