@@ -12,6 +12,10 @@ Wiring (in the app)::
         if problem:
             self.notify(problem, severity="warning", markup=False)
         remember_theme_changes(self)          # palette switches are saved from now on
+
+and in a ``TextArea``'s ``on_mount``, light syntax colours under a light theme::
+
+    follow_app_theme(self, "monokai")         # its syntax theme under a dark one
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rich.style import Style
 from textual.app import App
 from textual.color import Color, ColorParseError
 from textual.theme import BUILTIN_THEMES, Theme
+from textual.widgets import TextArea
+from textual.widgets.text_area import TextAreaTheme
 
 from aro_tui.core.settings import remember_theme
 from aro_tui.core.theme_files import (
@@ -35,6 +42,9 @@ from aro_tui.core.theme_files import (
 
 __all__ = [
     "apply_theme",
+    "contrast_ratio",
+    "follow_app_theme",
+    "legible_region_border",
     "load_themes",
     "remember_theme_changes",
     "theme_variable_defaults",
@@ -44,10 +54,66 @@ __all__ = [
 FALLBACK_THEME = "textual-dark"
 """Used when even the bundled default theme could not be loaded."""
 
+REGION_BORDER = "panel-lighten-2"
+"""The Textual shade unfocused regions are outlined in (``screens/main.tcss``)."""
+
+MIN_BORDER_CONTRAST = 3.0
+"""WCAG's least contrast for a control's outline against its background."""
+
+DERIVED_BORDER_CONTRAST = 3.5
+"""What a derived outline aims for: a 256-colour terminal rounds it to a grey a little off."""
+
+
+def _light_syntax_theme() -> TextAreaTheme:
+    github = TextAreaTheme.get_builtin_theme("github_light")
+    styles = dict(github.syntax_styles) if github is not None else {}
+    # github_light's constants (#7daf9c) measure 2.2:1 on aro-light's surface, numbers 4.1:1.
+    constant = Style(color="#0550ae")
+    styles.update({"boolean": constant, "json.null": constant, "number": constant})
+    return TextAreaTheme(name="aro-light-syntax", syntax_styles=styles)
+
+
+LIGHT_SYNTAX_THEME = _light_syntax_theme()
+"""Syntax colours for a light app theme; text and background come from the CSS (``$surface``)."""
+
 
 def theme_variable_defaults() -> dict[str, str]:
     """Every dashboard variable's value for themes that don't set it (Textual's built-ins)."""
     return default_dashboard_variables()
+
+
+def _relative_luminance(colour: Color) -> float:
+    """WCAG 2 relative luminance of an opaque colour: 0 for black, 1 for white."""
+
+    def linear(channel: int) -> float:
+        value = channel / 255
+        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(colour.r) + 0.7152 * linear(colour.g) + 0.0722 * linear(colour.b)
+
+
+def contrast_ratio(first: Color, second: Color) -> float:
+    """WCAG 2 contrast ratio of two opaque colours: 1 (the same) to 21 (black on white)."""
+    lighter, darker = sorted((_relative_luminance(first), _relative_luminance(second)))[::-1]
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def legible_region_border(theme: Theme) -> str | None:
+    """An outline colour for unfocused regions where Textual's shade is too faint, else None.
+
+    Textual lightens ``panel`` for it, which ends at white on a light theme; the derived colour
+    is the theme's foreground mixed into its surface, just enough for the contrast WCAG asks.
+    """
+    colours = theme.to_color_system().generate()
+    surface = Color.parse(colours["surface"])
+    if contrast_ratio(Color.parse(colours[REGION_BORDER]), surface) >= MIN_BORDER_CONTRAST:
+        return None
+    foreground = Color.parse(colours["foreground"])
+    for step in range(1, 20):
+        border = surface.blend(foreground, step / 20)
+        if contrast_ratio(border, surface) >= DERIVED_BORDER_CONTRAST:
+            return border.hex
+    return foreground.hex
 
 
 def to_textual_theme(spec: ThemeSpec) -> Theme:
@@ -79,6 +145,8 @@ def to_textual_theme(spec: ThemeSpec) -> Theme:
         theme.to_color_system().generate()
     except (ColorParseError, ValueError) as error:
         raise ValueError(f"Textual cannot use it: {error}") from error
+    if REGION_BORDER not in spec.variables and (border := legible_region_border(theme)):
+        theme.variables[REGION_BORDER] = border
     return theme
 
 
@@ -131,3 +199,19 @@ def remember_theme_changes(app: App[Any], settings_file: Path | None = None) -> 
             app.notify(f"Could not remember the theme: {error}", severity="warning", markup=False)
 
     app.theme_changed_signal.subscribe(app, save)
+
+
+def follow_app_theme(area: TextArea, dark_syntax_theme: str = "css") -> None:
+    """Colour ``area``'s syntax for the app's theme, now and after every switch.
+
+    ``dark_syntax_theme`` under a dark theme, :data:`LIGHT_SYNTAX_THEME` under a light one:
+    Textual's syntax themes are fixed, and a dark one on a light theme is a dark block
+    (monokai) or pale text on white (the "css" theme's keys measure 2.6:1).
+    """
+    area.register_theme(LIGHT_SYNTAX_THEME)
+
+    def use(theme: Theme) -> None:
+        area.theme = dark_syntax_theme if theme.dark else LIGHT_SYNTAX_THEME.name
+
+    use(area.app.current_theme)
+    area.app.theme_changed_signal.subscribe(area, use)

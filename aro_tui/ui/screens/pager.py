@@ -23,6 +23,7 @@ from aro_tui.ui.formatting import (
     preview_body,
 )
 from aro_tui.ui.screens.save import SaveDialog
+from aro_tui.ui.themes import follow_app_theme
 from aro_tui.ui.widgets.response.exchange_view import load_document
 
 PAGE_BYTES = 256 * 1024
@@ -73,7 +74,9 @@ class PagerScreen(ModalScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#pager-text", TextArea).focus()
+        area = self.query_one("#pager-text", TextArea)
+        follow_app_theme(area)
+        area.focus()
         self.call_after_refresh(self.watch_page, 0)  # once the pane has its width
 
     def watch_page(self, page: int) -> None:

@@ -18,6 +18,7 @@ from textual.widgets import Static, TextArea
 from textual.widgets.text_area import DocumentBase
 
 from aro_tui.core.sanitize import sanitize_line
+from aro_tui.ui.themes import follow_app_theme
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ class JsonTextArea(TextArea):
         # TextArea's own Escape moved to the next widget: the log's filter, a text field.
         Binding("escape", "screen.leave_editor", "Leave the editor", show=False),
     ]
+
+    def on_mount(self) -> None:
+        follow_app_theme(self, "monokai")
 
     def action_clear(self) -> None:
         """Delete all the text (one undo step brings it back)."""

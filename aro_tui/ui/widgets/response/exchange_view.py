@@ -14,6 +14,7 @@ from textual.widgets import Log, Static, TextArea
 
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.formatting import LINES_CUT_NOTE, Preview, format_size
+from aro_tui.ui.themes import follow_app_theme
 
 CARD_STDERR_LINES = 8
 
@@ -29,6 +30,9 @@ class BodyView(TextArea):
     def __init__(self, *, id: str) -> None:
         super().__init__("", language="json", read_only=True, id=id, soft_wrap=True)
         self.show_line_numbers = False
+
+    def on_mount(self) -> None:
+        follow_app_theme(self)
 
     def show_preview(self, preview: Preview) -> None:
         """Show a (possibly truncated) body."""

@@ -43,12 +43,24 @@ def themed_state_styles(variables: dict[str, str]) -> dict[str, str]:
 
 
 def plugin_prompt(
-    entry: PluginEntry, width_chars: int = 30, state_styles: dict[str, str] | None = None
+    entry: PluginEntry,
+    width_chars: int = 30,
+    state_styles: dict[str, str] | None = None,
+    *,
+    on_cursor: bool = False,
 ) -> Text:
-    """One plugin's row: status glyph, name, state word (problems for an invalid one)."""
+    """One plugin's row: status glyph, name, state word (problems for an invalid one).
+
+    ``on_cursor``: the highlighted row, all in the cursor's own colour; a status colour on the
+    cursor's background can't be read (aro-dark's green "ready" on its blue cursor: 1.1:1).
+    """
     state = entry.state_text
     glyph, style = STATE_GLYPHS.get(state, ("?", ""))
     style = (state_styles or {}).get(state, style)
+    note_style, stale_style = "dim", (state_styles or {}).get("busy", "yellow")
+    if on_cursor:
+        style = "bold" if state in {"crashed", "invalid"} else ""
+        note_style = stale_style = ""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{glyph} ", style=style)
     text.append(shorten(sanitize_line(entry.name), width_chars))
@@ -58,19 +70,19 @@ def plugin_prompt(
     if reason is not None:
         text.append(" " + shorten(sanitize_line(reason), max(width_chars - len(state) - 1, 8)))
     elif killed is not None:  # not stopped by the user: say so (it read as a plain "stopped")
-        text.append(f" · {shorten(killed, max(width_chars - len(state) - 3, 8))}", style="dim")
+        text.append(f" · {shorten(killed, max(width_chars - len(state) - 3, 8))}", style=note_style)
     elif entry.lifecycle_verb is not None and state != "starting":
-        text.append(f" · {entry.lifecycle_verb}…", style="dim")
+        text.append(f" · {entry.lifecycle_verb}…", style=note_style)
     elif entry.sources_stale and state in {"ready", "busy"}:
         room = max(width_chars - len(state) - 3, 8)
         stale = shorten(sanitize_line(entry.stale_sources_text()), room)
-        text.append(f" · {stale}", style=(state_styles or {}).get("busy", "yellow"))
+        text.append(f" · {stale}", style=stale_style)
     if state == "invalid":
         errors = [p for p in entry.plugin.problems if p.is_error]
         for problem in errors[:3]:
-            text.append("\n   " + shorten(sanitize_line(problem.message), 60), style="dim")
+            text.append("\n   " + shorten(sanitize_line(problem.message), 60), style=note_style)
         if len(errors) > 3:
-            text.append(f"\n   … {len(errors) - 3} more", style="dim")
+            text.append(f"\n   … {len(errors) - 3} more", style=note_style)
     return text
 
 
@@ -102,6 +114,8 @@ class PluginList(OrderedOptionList):
         self._entries: list[PluginEntry] = []
         self.state_styles: dict[str, str] = {}
         """Glyph colours from the theme's ``$status-*`` variables."""
+        self._cursor_name: str | None = None
+        """The plugin whose row is drawn in the cursor's colours."""
 
     async def action_lifecycle(self, action: str) -> None:
         """Run the screen's ``action`` on the highlighted plugin."""
@@ -137,22 +151,32 @@ class PluginList(OrderedOptionList):
         for entry in self._entries:
             self.refresh_entry(entry)
 
+    def watch_highlighted(self, highlighted: int | None) -> None:
+        """Redraw the row the cursor left in its status colours, the one it reached in its own."""
+        super().watch_highlighted(highlighted)
+        reached = self.highlighted_name
+        left, self._cursor_name = self._cursor_name, reached
+        for entry in self._entries:
+            if entry.name in {left, reached}:
+                self.refresh_entry(entry)
+
+    def _prompt(self, entry: PluginEntry, width_chars: int) -> Text:
+        on_cursor = entry.name == self._cursor_name
+        return plugin_prompt(entry, width_chars, self.state_styles, on_cursor=on_cursor)
+
     def show_entries(self, entries: list[PluginEntry]) -> None:
         """Fill the list (keeping the highlight where it was)."""
         self._entries = list(entries)
         highlighted = self.highlighted
         self.clear_options()
         width = self.name_width_chars
-        self.add_options(
-            [Option(plugin_prompt(e, width, self.state_styles), id=e.name) for e in entries]
-        )
+        self.add_options([Option(self._prompt(e, width), id=e.name) for e in entries])
         if entries:
             self.highlighted = min(highlighted or 0, len(entries) - 1)
 
     def refresh_entry(self, entry: PluginEntry) -> None:
         """Redraw one plugin's row after its state changed."""
         try:
-            prompt = plugin_prompt(entry, self.name_width_chars, self.state_styles)
-            self.replace_option_prompt(entry.name, prompt)
+            self.replace_option_prompt(entry.name, self._prompt(entry, self.name_width_chars))
         except Exception:  # the option may be gone after a rescan
             return
