@@ -14,6 +14,7 @@ from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.runtime_notes import RuntimeNote
 from aro_tui.core.session.json_diff import DiffEntry, DiffOptions, JsonDiff
 from aro_tui.core.session.replay import UNCOMPARABLE_STATUSES, diff_responses
+from aro_tui.ui.formatting import error_excerpt
 
 
 def exchange_from_log(log: ExchangeLog, number: int) -> LoggedExchange:
@@ -108,7 +109,7 @@ def compare_logged(
     problem: str | None = None
     if new.status in UNCOMPARABLE_STATUSES:
         # The status itself: a cancelled rerun was once summed up as "crashed".
-        outcome, problem = new_status, f"{new_status}: {new.error}"
+        outcome, problem = new_status, f"{new_status}: {error_excerpt(new.error or '')}"
     else:
         diff = diff_responses(old_response, new.response_bytes, options)
         outcome = "different" if not diff.equal or new_status != entry.status else "equal"

@@ -62,6 +62,24 @@ def safe_line(text: str, style: str = "") -> Text:
     return Text(sanitize_line(text), style=style)
 
 
+ERROR_SHOWN_CHARS = 2000
+ERROR_SHOWN_LINES = 12
+
+
+def error_excerpt(text: str) -> str:
+    """A call's error message as cards and tables show it: its first ``ERROR_SHOWN_LINES``
+    lines and ``ERROR_SHOWN_CHARS`` characters, and how much more there is (the response
+    holds all of it). A plugin error of 7.6 MB was laid out in full: the dashboard froze for
+    13 s when it arrived, and again each time its log row was selected."""
+    cut = text[:ERROR_SHOWN_CHARS]
+    lines = cut.split("\n", ERROR_SHOWN_LINES)
+    if len(lines) > ERROR_SHOWN_LINES:
+        cut = "\n".join(lines[:ERROR_SHOWN_LINES])
+    if len(cut) == len(text):
+        return text
+    return f"{cut}… ({len(text) - len(cut):,} more characters in the response)"
+
+
 def format_duration(duration_ms: float | None, deterministic: bool = False) -> str:
     """``25 µs`` / ``12.3 ms`` / ``1.50 s`` / ``1234 s`` / ``2.8 h``, at most 8 characters (the
     log's time column); ``·· ms`` in deterministic mode (no wall times on screen). Below a

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
-from textual.widgets import TextArea
+from textual.widgets import Static, TextArea
 
 from aro_tui.core.session.recorder import MAX_RECORDED_STDERR_LINES
 from aro_tui.ui.app import AroApp
@@ -653,3 +653,20 @@ async def test_a_plugin_flooding_stderr_leaves_the_dashboard_live(tmp_path: Path
     # lines the plugin wrote while it was being killed).
     assert len(stderr) == MAX_RECORDED_STDERR_LINES + len(skipped)
     assert MAX_RECORDED_STDERR_LINES + skipped[0] == exchange["stderr_line_count"]
+
+
+async def test_a_huge_error_message_is_cut_on_the_card(tmp_path: Path) -> None:
+    """An exception of 5 MB was laid out in full on the response card: the dashboard froze
+    for seconds when it arrived, and again whenever its log row was selected."""
+    app = make_app(tmp_path, TEST_PLUGINS / "reckless")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "reckless") == "ready", "ready")
+        app.main_screen.send("reckless", "huge-error", '{"lines": 50000}')
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the error")
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "shown")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        card = str(app.main_screen.query_one("#response-card", Static).render())
+        assert "⚠ action error: Exception: EEEE" in card
+        assert "more characters in the response" in card
+        assert len(card) < 3000

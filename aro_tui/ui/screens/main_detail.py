@@ -14,6 +14,7 @@ from aro_tui.ui.formatting import (
     FULL_PRETTY_LIMIT_BYTES,
     PACKED_LINE_CHARS,
     Preview,
+    error_excerpt,
     fit_to_rows,
     format_memory,
     format_timings,
@@ -188,7 +189,8 @@ class ExchangeDetailPanes(SessionWiring):
                 None if self.aro.read_only else self.app.get_key_display(Binding("f6", "")),
             )
         elif entry is not None and entry.status == "plugin_error" and entry.error:
-            card = Text.assemble(("⚠ action error: ", "bold yellow"), sanitize(entry.error))
+            error = sanitize(error_excerpt(entry.error))
+            card = Text.assemble(("⚠ action error: ", "bold yellow"), error)
         pane.show_card(card)
         if entry is not None:
             memory = ""

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Log, Static, TextArea
 
 from aro_tui.core.sanitize import sanitize_line
-from aro_tui.ui.formatting import LINES_CUT_NOTE, Preview, format_size
+from aro_tui.ui.formatting import LINES_CUT_NOTE, Preview, error_excerpt, format_size
 from aro_tui.ui.themes import follow_app_theme
 
 CARD_STDERR_LINES = 8
@@ -156,7 +156,7 @@ def failure_card(
         titles.get(status, status) + "\n", style="bold red" if status != "cancelled" else "bold"
     )
     if error:
-        card.append(sanitize_line(error) + "\n")
+        card.append(sanitize_line(error_excerpt(error)) + "\n")
     exit_parts = []
     if exit_code is not None:
         exit_parts.append(f"exit code {exit_code}")

@@ -33,6 +33,7 @@ def aro_plugin_info() -> Dict[str, Any]:
             "raises-own-base",
             "returns-bad-repr",
             "background-print",
+            "huge-error",
         ],
     }
 
@@ -148,3 +149,9 @@ def aro_action_background_print(input_json: str) -> str:
 
     threading.Thread(target=chatter, daemon=True).start()
     return "{}"
+
+
+def aro_action_huge_error(input_json: str) -> str:
+    """Raise an exception whose message is `lines` lines of 100 characters."""
+    lines = int(json.loads(input_json).get("lines", 50000))
+    raise ValueError(("E" * 99 + "\n") * lines)
