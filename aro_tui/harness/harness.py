@@ -550,7 +550,9 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
         _current_id = None
         action_ns = _perf_counter_ns() - started_ns
         if request_id in _cancelled_ids:
-            _write_frame(request_id, "cancelled", b"", action_ns)
+            module_name = _import_interrupted(interrupt)
+            where = b"" if module_name is None else _json_bytes({"import": module_name})
+            _write_frame(request_id, "cancelled", where, action_ns)
             return
         _write_frame(request_id, "raised", _exception_body(interrupt), action_ns)
         return
@@ -589,6 +591,26 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
             shown = shown[:MAX_ERROR_REPR_CHARS] + "..."
         details = _json_bytes({"type": type(result).__name__, "repr": shown})
         _write_frame(request_id, "badtype", details, action_ns)
+
+
+def _import_interrupted(interrupt: BaseException) -> Optional[str]:
+    """The module whose import the interrupt stopped part way, or None.
+
+    Why it matters: a module cut off mid-import leaves its finished submodules behind (C
+    extensions registered, torch's half-initialised), and every later import of it fails
+    ("partially initialized module", "generic_type: ... already defined"); the host restarts
+    the process. Python strips importlib's own frames from the traceback, but the module's
+    top-level code runs in a ``<module>`` frame; the outermost is named, the import the action
+    itself started.
+    """
+    tb = interrupt.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "<module>":
+            name = frame.f_globals.get("__name__")
+            return name if isinstance(name, str) else "?"
+        tb = tb.tb_next
+    return None
 
 
 def _keep(body: bytes, text: str, result: str, payload: bytes) -> None:

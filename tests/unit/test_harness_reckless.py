@@ -133,3 +133,40 @@ async def test_output_a_thread_prints_between_calls_is_not_counted_on_the_next_c
     assert "printed-to-stdout" not in [note.code for note in quiet.runtime_notes]
     printing = await reckless.call("print", '{"tag": "own"}')
     assert printing.printed_bytes == len("printed own\n")  # its own output still counts
+
+
+async def test_a_cancel_during_an_import_restarts_the_plugin() -> None:
+    """ctrl+g while a first call imported torch left torch half-imported in a process that
+    still read "ready": every later call failed ("partially initialized module 'torch'",
+    "generic_type: ... already defined") until a manual restart."""
+    plugin = PluginProcess(_launch("reckless"))
+    await plugin.start()
+    try:
+        old_pid = plugin.pid
+        pending = plugin.submit("import-slowly", "{}")
+        while not any("slow_import: importing" in line for line in plugin.recent_stderr):
+            await asyncio.sleep(0.01)  # inside the import
+        assert plugin.cancel(max(plugin._pending))
+        cancelled = await pending
+        assert cancelled.status is ExchangeStatus.CANCELLED
+        assert cancelled.error is not None and "imported slow_import" in cancelled.error
+        assert plugin.state is PluginState.STOPPED
+        assert plugin.kill_reason == "cancelled during an import"
+        after = await plugin.call("loaded", "{}")  # starts a fresh process
+        assert after.status is ExchangeStatus.OK and plugin.pid != old_pid
+    finally:
+        await plugin.stop()
+
+
+async def test_a_cancel_outside_an_import_keeps_the_process(reckless: PluginProcess) -> None:
+    """Only an interrupted import restarts: a module imported before, or an action's own
+    code, leaves the process (and its loaded models) alone."""
+    old_pid = reckless.pid
+    pending = reckless.submit("sleep", '{"seconds": 30}')
+    while not any("sleeping" in line for line in reckless.recent_stderr):
+        await asyncio.sleep(0.01)
+    assert reckless.cancel(max(reckless._pending))
+    cancelled = await pending
+    assert cancelled.status is ExchangeStatus.CANCELLED
+    assert cancelled.error == "cancelled (KeyboardInterrupt in action)"
+    assert reckless.pid == old_pid and reckless.state is PluginState.READY

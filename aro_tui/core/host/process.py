@@ -493,6 +493,8 @@ class PluginProcess:
         exchange.error = outcome.error
         exchange.traceback = outcome.traceback
         self._finish(pending, outcome.status)
+        if outcome.restart:
+            self._abandon("cancelled during an import")
 
     def _finish(self, pending: Pending, status: ExchangeStatus) -> None:
         exchange = pending.exchange

@@ -91,6 +91,8 @@ class Outcome:
     response_bytes: bytes | None
     error: str | None = None
     traceback: str | None = None
+    restart: bool = False
+    """The process must not serve another call: a cancel stopped an import part way."""
 
 
 def encode_request_header(
@@ -197,7 +199,15 @@ def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outco
     if status == HARNESS_OK:
         return _interpret_result(frame.body, validate_json)
     if status == HARNESS_CANCELLED:
-        return Outcome(ExchangeStatus.CANCELLED, None, "cancelled (KeyboardInterrupt in action)")
+        if not frame.body:
+            error = "cancelled (KeyboardInterrupt in action)"
+            return Outcome(ExchangeStatus.CANCELLED, None, error)
+        module = _loads_dict(frame.body).get("import", "?")
+        error = (
+            f"cancelled while the action imported {module}: the plugin is restarted for the "
+            "next call (a module stopped part way through its import breaks later imports)"
+        )
+        return Outcome(ExchangeStatus.CANCELLED, None, error, restart=True)
     details = _loads_dict(frame.body)
     if status == HARNESS_RAISED:
         error = str(details.get("error", "Exception"))

@@ -34,6 +34,8 @@ def aro_plugin_info() -> Dict[str, Any]:
             "returns-bad-repr",
             "background-print",
             "huge-error",
+            "import-slowly",
+            "sleep",
         ],
     }
 
@@ -155,3 +157,18 @@ def aro_action_huge_error(input_json: str) -> str:
     """Raise an exception whose message is `lines` lines of 100 characters."""
     lines = int(json.loads(input_json).get("lines", 50000))
     raise ValueError(("E" * 99 + "\n") * lines)
+
+
+def aro_action_import_slowly(input_json: str) -> str:
+    """Import a module that sleeps 30 s at import (a first call importing torch)."""
+    import slow_import  # noqa: F401
+
+    return "{}"
+
+
+def aro_action_sleep(input_json: str) -> str:
+    """Sleep `seconds` (after printing that it started)."""
+    sys.stderr.write("sleeping\n")
+    sys.stderr.flush()
+    time.sleep(float(json.loads(input_json).get("seconds", 30)))
+    return "{}"
