@@ -96,7 +96,7 @@ class BatchSummary:
             "latency_p50_ms": _quantile(self.latencies_ms, 0.5),
             "latency_p95_ms": _quantile(self.latencies_ms, 0.95),
             "action_p50_ms": _quantile(self.action_ms, 0.5),
-            "calls_per_s": None if rate is None else round(rate, 1),
+            "calls_per_s": None if rate is None else _rounded_rate(rate),
             "wall_s": round(self.wall_s, 3),
             "runtime_notes": dict(self.runtime_notes),
         }
@@ -112,14 +112,25 @@ class BatchSummary:
             )
         if self.action_ms:
             parts.append(f"action p50 {_ms(totals['action_p50_ms'])}")
-        if totals["calls_per_s"] is not None:
-            parts.append(f"{totals['calls_per_s']:,.0f} calls/s")
+        if self.wall_s > 0:
+            parts.append(f"{_rate(self.count / self.wall_s)} calls/s")
         text = "; ".join(parts)
         if self.runtime_notes:
             counts = ", ".join(f"{code} ×{n:,}" for code, n in self.runtime_notes.most_common())
             first = sanitize_line(str(self.first_runtime_note))
             text += f"\nARO runtime notes: {counts}; the first: {first}"
         return text
+
+
+def _rounded_rate(calls_per_s: float) -> float:
+    """To 0.1 from 100 calls a second up, else to three significant digits (0.222)."""
+    return round(calls_per_s, 1) if calls_per_s >= 100 else float(f"{calls_per_s:.3g}")
+
+
+def _rate(calls_per_s: float) -> str:
+    """``1,234`` or ``12.3`` or ``0.222``: three significant digits below 100 (a slow model's
+    batch read "0 calls/s")."""
+    return f"{calls_per_s:,.0f}" if calls_per_s >= 100 else f"{calls_per_s:.3g}"
 
 
 def _quantile(values: list[float], fraction: float) -> float | None:

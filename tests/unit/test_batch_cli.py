@@ -368,6 +368,17 @@ def test_the_summary_writes_long_latencies_without_an_exponent() -> None:
     assert "latency p50 0.0206 ms" in fast
 
 
+def test_a_slow_batch_says_how_many_calls_a_second_not_zero() -> None:
+    """Four model calls over 18 s read "0 calls/s" (and 0.2 in --json)."""
+    from aro_tui.commands.batch import BatchSummary
+
+    slow = BatchSummary(count=4, ok=4, latencies_ms=[4718.0] * 4, wall_s=18.0)
+    assert slow.text().endswith("; 0.222 calls/s")
+    assert slow.as_dict()["calls_per_s"] == 0.222
+    fast = BatchSummary(count=12_345, ok=12_345, latencies_ms=[0.1], wall_s=1.0)
+    assert fast.text().endswith("; 12,345 calls/s")
+
+
 def test_a_bom_first_and_bytes_that_are_not_utf8_are_read_as_such(tmp_path: Path) -> None:
     inputs = tmp_path / "windows.jsonl"
     bom = b"\xef\xbb\xbf"  # line 3's: another file joined with cat
