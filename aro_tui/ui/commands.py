@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 Command = tuple[str, Callable[[], object], str]
 
+READ_ONLY_OFF = frozenset(
+    {"rerun", "run_like_runtime", "restart_resend", "reset_input", "clear_input"}
+)
+"""Palette commands a recording leaves out: they run, restart or edit what it cannot."""
+
 STATUS_FILTERS = ("ok", "plugin_error", "timeout", "crashed", "cancelled", "protocol_error")
 
 
@@ -33,7 +38,7 @@ class DashboardCommands(Provider):
         commands: list[Command] = []
         for entry in app.registry.entries.values():
             name = sanitize_line(entry.name)
-            if entry.process is None:
+            if entry.process is None or app.read_only:  # a recording runs and starts nothing
                 continue
             for action, _doc in entry.actions():
                 commands.append(
@@ -92,6 +97,8 @@ class DashboardCommands(Provider):
             ("Edit the input", "focus_input", "the JSON editor"),
         ]
         for title, action_name, help_text in actions:
+            if app.read_only and action_name in READ_ONLY_OFF:
+                continue
             method = getattr(screen, f"action_{action_name}")
             commands.append((title, method, help_text))
         for status in STATUS_FILTERS:

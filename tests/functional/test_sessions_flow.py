@@ -18,6 +18,7 @@ from aro_tui.core.telemetry.exchange_memory import plugin_gpu_bytes
 from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
 from aro_tui.ui.app import AroApp
+from aro_tui.ui.commands import DashboardCommands
 from aro_tui.ui.comparison import exchange_from_log
 from aro_tui.ui.screens import main_sessions
 from aro_tui.ui.screens.diff import DiffScreen
@@ -25,6 +26,7 @@ from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.request.input_editor import InputEditor
+from aro_tui.ui.widgets.sidebar.action_list import ActionList
 
 TEXT = "plugin-python-text"
 ANALYZE_INPUT = '{"text": "one two. three four!"}'
@@ -194,6 +196,18 @@ async def test_open_shows_the_recording_read_only_with_its_chart(xdg: Path) -> N
         editor.text_area.focus()
         await pilot.press(*"abc")  # the editor took text that nothing could run
         assert editor.text == before
+        # An action never run said "start the plugin (Enter on it)", which a recording does
+        # not do.
+        actions = app.main_screen.query_one(ActionList)
+        ids = [actions.get_option_at_index(i).id for i in range(actions.option_count)]
+        actions.highlighted = ids.index("hash")
+        await pilot.pause()
+        status = str(editor.query_one("#input-status").render())
+        assert "a recording runs nothing" in status and "start the plugin" not in status
+        titles = [title for title, _, _ in DashboardCommands(app.main_screen)._commands()]
+        offered = [t for t in titles if t.startswith(("Run ", "Start ", "Stop ", "Restart "))]
+        assert offered == [] and "Rerun the selected exchange" not in titles
+        assert "Replay all exchanges and diff" in titles and "Cancel the running call" in titles
         assert plugin_state(app, TEXT) == "stopped"
         app.main_screen.run_plugin_action(TEXT, "analyze")  # the palette says why
         await pilot.pause()

@@ -396,7 +396,9 @@ class MainScreen(ExchangeDetailPanes):
         if source == "last used" and self.aro.memory.kept_for_this_run_only(plugin, action):
             source = LAST_USED_THIS_RUN
         doc = self._doc_for(action)
-        if source == "template" and doc is None:
+        if source == "template" and doc is None and self.aro.read_only:
+            source = "recording"  # nothing starts here: "start the plugin" was a dead end
+        elif source == "template" and doc is None:
             source = "no docstring" if self._plugin_started() else "empty"
         elif source == "template" and not parse_input_fields(doc):
             source = "no input section"

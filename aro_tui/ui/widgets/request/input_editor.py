@@ -249,6 +249,7 @@ class InputEditor(Vertical):
         origin = {
             "template": "template from the action's docstring (Input: section)",
             "empty": "{} — start the plugin (Enter on it) for a docstring template",
+            "recording": "{} — a recording runs nothing (d on a logged exchange reruns it)",
             "no docstring": "{} — the action has no docstring to make a template from",
             "no input section": "{} — its docstring has no Input: section to make one from",
             "last used": "the last input you ran (remembered)",
