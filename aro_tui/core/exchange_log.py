@@ -373,11 +373,18 @@ class ExchangeLog:
 
     def response_slice(self, number: int, offset_bytes: int, length_bytes: int) -> bytes:
         """``length_bytes`` of the response from ``offset_bytes`` (for paging a large one)."""
+        return self._slice(number, "response", offset_bytes, length_bytes)
+
+    def request_slice(self, number: int, offset_bytes: int, length_bytes: int) -> bytes:
+        """``length_bytes`` of the request from ``offset_bytes`` (for paging a large one)."""
+        return self._slice(number, "request", offset_bytes, length_bytes)
+
+    def _slice(self, number: int, column: str, offset_bytes: int, length_bytes: int) -> bytes:
         offset, length = int(offset_bytes), int(length_bytes)
         value: bytes | None = self._row(
             number,
-            "response",
-            f"substr(response, {offset + 1}, {length})",
+            column,
+            f"substr({column}, {offset + 1}, {length})",
             slice(offset, offset + length),
         )
         return value or b""

@@ -43,7 +43,7 @@ from aro_tui.ui.themes import (
 )
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
 from aro_tui.ui.widgets.request.input_editor import editor_bindings
-from aro_tui.ui.widgets.response.exchange_view import BodyView
+from aro_tui.ui.widgets.response.exchange_view import BodyView, RequestView
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
 
@@ -294,7 +294,8 @@ class AroApp(App[None]):
             ("action list", list(ActionList.BINDINGS)),
             ("exchange log", list(ExchangeTable.BINDINGS)),
             ("log filter", list(FilterInput.BINDINGS)),
-            ("request/response", list(BodyView.BINDINGS)),
+            ("response", list(BodyView.BINDINGS)),
+            ("request", list(RequestView.BINDINGS)),
             ("full response", list(PagerScreen.BINDINGS)),
             ("save dialog", list(SaveDialog.BINDINGS)),
             ("input editor", editor_bindings(priority_keys)),

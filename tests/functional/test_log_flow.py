@@ -478,3 +478,27 @@ async def test_the_palettes_screenshot_is_saved_where_it_can_be_and_says_where(
             "where it went",
         )
     assert saved.read_text().startswith("<svg")
+
+
+async def test_c_and_x_in_the_request_pane_act_on_the_request(tmp_path: Path) -> None:
+    """In the request pane the footer said "c Copy response" and c copied the response:
+    there was no key to copy or view the request."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        screen.send(TEXT, "hash", '{"text": "copy me"}')
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the exchange")
+        await pilot.press("f3", "alt+6")
+        assert app.focused is screen.query_one("#request-text")
+        footer = " ".join(str(key.render()) for key in screen.query("FooterKey"))
+        assert "Copy request" in footer and "Copy response" not in footer
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+        await pilot.press("c")
+        assert copied == ['{"text": "copy me"}']
+        await pilot.press("x")
+        await wait_until(pilot, lambda: isinstance(app.screen, PagerScreen), "the pager")
+        assert isinstance(app.screen, PagerScreen)
+        assert app.screen.title_text == "Request #1 · hash"
+        assert "copy me" in app.screen.query_one("#pager-text", TextArea).text

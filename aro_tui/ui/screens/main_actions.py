@@ -598,6 +598,36 @@ class ExchangeActions(Screen[None]):
         """Exchange ``number`` as export JSON (defined by the sessions part)."""
         raise NotImplementedError
 
+    def action_copy_request(self) -> None:
+        """Copy the selected exchange's request to the clipboard (OSC 52)."""
+        number = self.shown_number
+        entry = None if number is None else self.aro.exchange_log.get(number)
+        if entry is None or number is None:
+            self.say("Select an exchange first.", "warning")
+            return
+        if entry.request_size_bytes > MAX_COPY_BYTES:
+            self.say("The request is too large to copy; export the exchange (ctrl+o).", "warning")
+            return
+        request = self.aro.exchange_log.request_bytes(number)
+        self.app.copy_to_clipboard(request.decode("utf-8", "replace"))
+        self.say(f"Copied the request of #{number} ({len(request)} bytes).")
+
+    def action_view_request(self) -> None:
+        """Open the whole selected request in a pager."""
+        number = self.shown_number
+        entry = None if number is None else self.aro.exchange_log.get(number)
+        if entry is None or number is None:
+            self.say("Select an exchange first.", "warning")
+            return
+        log = self.aro.exchange_log
+
+        def read_slice(offset: int, length: int) -> bytes:
+            return log.request_slice(number, offset, length)
+
+        title = f"Request #{number} · {sanitize_line(entry.action)}"
+        name = f"request-{number}-{sanitize_line(entry.action)}.json"
+        self.app.push_screen(PagerScreen(title, entry.request_size_bytes, read_slice, save_as=name))
+
     def action_view_all(self) -> None:
         """Open the whole selected response in a pager."""
         selected = self._with_response("view")

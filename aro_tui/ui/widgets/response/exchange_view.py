@@ -39,6 +39,15 @@ class BodyView(TextArea):
         load_document(self, preview.text, "json" if preview.is_json else None)
 
 
+class RequestView(BodyView):
+    """The request pane: its keys act on the request, not the response."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "screen.copy_request", "Copy request", id="request.copy"),
+        Binding("x", "screen.view_request", "View all", id="request.view_all"),
+    ]
+
+
 def load_document(area: TextArea, text: str, language: str | None) -> None:
     """Replace ``area``'s text and language, parsing and wrapping the new text once.
 
@@ -218,5 +227,5 @@ class ExchangeView(Horizontal):
     """Request on the left, response on the right."""
 
     def compose(self) -> ComposeResult:
-        yield BodyView(id="request-text")
+        yield RequestView(id="request-text")
         yield ResponsePane(id="response-pane")
