@@ -295,7 +295,9 @@ class PluginRegistry:
             name=plugin.name,
             module_path=plugin.module_path.resolve(),
             interpreter=plugin.interpreter.path,
-            cwd=plugin.root.resolve(),
+            # No cwd: the plugin works where aro-tui was started, as `call`, `batch`, "Run
+            # like the ARO runtime" and the runtime itself do, so a relative path in an input
+            # means the same everywhere (it meant the plugin's folder here only).
             default_timeout_s=self._timeout_s,
             start_timeout_s=start_timeout_for(self._timeout_s),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -250,3 +251,21 @@ async def test_a_plugin_aro_tui_killed_is_not_shown_as_one_the_user_stopped(
         await pilot.press("S")
         await wait_until(pilot, lambda: plugin_state(app, "faulty") == "stopped", "stopped")
         assert "killed" not in plugin_prompt(entry).plain
+
+
+async def test_plugins_work_where_aro_tui_was_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard ran plugins in their own folder, while `call`, `batch` and "Run like
+    the ARO runtime" ran them where aro-tui was started: "./models/x" in an input found a
+    model headless and "Local model folder not found" in the dashboard."""
+    started_in = tmp_path / "app"
+    started_in.mkdir()
+    monkeypatch.chdir(started_in)
+    app = make_app(tmp_path, TEST_PLUGINS / "reckless")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "reckless") == "ready", "ready")
+        app.main_screen.send("reckless", "cwd", "{}")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the call")
+        answer = app.exchange_log.response_bytes(1) or b""
+        assert json.loads(answer) == {"cwd": str(started_in)}

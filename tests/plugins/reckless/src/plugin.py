@@ -36,6 +36,7 @@ def aro_plugin_info() -> Dict[str, Any]:
             "huge-error",
             "import-slowly",
             "sleep",
+            "cwd",
         ],
     }
 
@@ -172,3 +173,8 @@ def aro_action_sleep(input_json: str) -> str:
     sys.stderr.flush()
     time.sleep(float(json.loads(input_json).get("seconds", 30)))
     return "{}"
+
+
+def aro_action_cwd(input_json: str) -> str:
+    """The process's working directory."""
+    return json.dumps({"cwd": os.getcwd()})
