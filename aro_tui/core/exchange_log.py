@@ -211,6 +211,7 @@ class ExchangeLog:
                 "finished_monotonic_s": exchange.finished_monotonic_s,
                 "action_duration_s": exchange.action_duration_s,
                 "printed_bytes": exchange.printed_bytes,
+                "pid": exchange.pid,
                 "runtime_notes": [{"code": n.code, "text": n.text} for n in exchange.runtime_notes],
             }
             rows.append(

@@ -49,6 +49,7 @@ def exchange_from_log(log: ExchangeLog, number: int) -> LoggedExchange:
         runtime_notes=tuple(
             RuntimeNote(str(note["code"]), str(note["text"])) for note in details["runtime_notes"]
         ),
+        pid=details.get("pid"),
         rss_before_bytes=entry.rss_before_bytes,
         rss_after_bytes=entry.rss_after_bytes,
     )

@@ -154,6 +154,8 @@ async def test_a_cancel_during_an_import_restarts_the_plugin() -> None:
         assert plugin.kill_reason == "cancelled during an import"
         after = await plugin.call("loaded", "{}")  # starts a fresh process
         assert after.status is ExchangeStatus.OK and plugin.pid != old_pid
+        # Each exchange names its own process (memory samples of the other are not its).
+        assert (cancelled.pid, after.pid) == (old_pid, plugin.pid)
     finally:
         await plugin.stop()
 

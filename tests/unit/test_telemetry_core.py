@@ -237,6 +237,39 @@ def test_gpu_figures_the_samples_lack_for_the_plugin_are_unknown_never_the_devic
     )
 
 
+def test_samples_of_another_process_of_the_plugin_are_not_a_calls_memory() -> None:
+    """A call cancelled by a restart read "545M 551M 15M" (its "after" was the new
+    process's), and a fresh process's first call took its GPU "before" from the old one."""
+    old, new = 1000, 2000
+
+    def plug(t: float, pid: int | None, gpu: int, rss: int) -> TelemetrySample:
+        return TelemetrySample(t, (), {"plug": PluginUsage(rss * MIB, 1.0, gpu * MIB, 1, pid)})
+
+    buffer = SampleBuffer()
+    buffer.append(plug(T0, old, 340, 545))  # the old process, a model loaded
+    buffer.append(plug(T0 + 2, new, 0, 15))  # restarted
+    buffer.append(plug(T0 + 4, new, 200, 300))
+    cancelled = finished_exchange(1, T0 + 0.5, 1.0, None, None)
+    cancelled.pid = old
+    memory = exchange_memory(buffer, cancelled)
+    assert (memory.host_before_bytes, memory.host_after_bytes) == (545 * MIB, None)
+    assert (memory.gpu_before_bytes, memory.gpu_after_bytes) == (340 * MIB, None)
+    first = finished_exchange(2, T0 + 2.5, 1.0, None, None)
+    first.pid = new
+    memory = exchange_memory(buffer, first)
+    assert (memory.gpu_before_bytes, memory.gpu_after_bytes) == (0, 200 * MIB)
+    first.pid = None  # a recording from before pids were kept: every sample counts
+    assert exchange_memory(buffer, first).gpu_before_bytes == 0
+
+
+def test_a_sample_says_which_process_it_measured() -> None:
+    sampler = Sampler(lambda s: None, backend_factory=lambda: NoGpu("none"))
+    sampler.watch("plug", os.getpid())
+    usage = sampler.sample_once().plugins["plug"]
+    assert usage.pid == os.getpid()
+    assert PluginUsage.from_json(usage.to_json()) == usage
+
+
 def test_a_recorded_sample_keeps_its_exact_time() -> None:
     """Rounded to the millisecond, a sample taken just after a call ended could come back
     just before it, and the reopened recording showed other figures than the live log."""
@@ -339,7 +372,7 @@ def test_interval_is_clamped_and_unwatch_drops_the_plugin() -> None:
 def test_a_vanished_process_reads_as_empty_not_an_error() -> None:
     sampler = Sampler(lambda s: None, backend_factory=lambda: NoGpu("none"))
     sampler.watch("gone", 2**22 + 12345)  # no such pid
-    assert sampler.sample_once().plugins["gone"] == PluginUsage()
+    assert sampler.sample_once().plugins["gone"] == PluginUsage(pid=2**22 + 12345)
 
 
 def test_a_failing_backend_does_not_stop_sampling() -> None:

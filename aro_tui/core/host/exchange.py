@@ -71,6 +71,8 @@ class Exchange:
     runtime_notes: tuple[RuntimeNote, ...] = ()
     """Where the public ARO runtime would have handled this call differently (set when the
     exchange ends; see :mod:`aro_tui.core.runtime_notes`)."""
+    pid: int | None = None
+    """The plugin process that ran it (memory samples of another process are not its)."""
     rss_before_bytes: int | None = None
     rss_after_bytes: int | None = None
     """Resident memory of the plugin's whole process tree before and after the call. The

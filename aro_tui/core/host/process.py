@@ -437,6 +437,7 @@ class PluginProcess:
         )
         launch = self.launch
         exchange = Exchange(request_id, launch.name, action, body, time.time(), now_s)
+        exchange.pid = self.pid
         pending = Pending(
             exchange,
             loop.create_future(),

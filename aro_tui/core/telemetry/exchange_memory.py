@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer
-from aro_tui.core.telemetry.samples import TelemetrySample
+from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
 
 MIB = 1024**2
 
@@ -48,45 +48,58 @@ def exchange_memory(samples: SampleBuffer, exchange: Exchange) -> ExchangeMemory
     before = samples.at_or_before(span.start_t)
     during = samples.between(span.start_t, end_t)
     after = samples.at_or_after(end_t)
-    plugin = exchange.plugin
+    plugin, pid = exchange.plugin, exchange.pid
 
     host_values = [exchange.rss_before_bytes, exchange.rss_after_bytes]
-    host_values += [plugin_host_bytes(sample, plugin) for sample in during]
-    gpu_before = plugin_gpu_bytes(before, plugin)
-    gpu_after = plugin_gpu_bytes(after, plugin)
-    gpu_values = [gpu_before, gpu_after, *(plugin_gpu_bytes(sample, plugin) for sample in during)]
+    host_values += [plugin_host_bytes(sample, plugin, pid) for sample in during]
+    gpu_before = plugin_gpu_bytes(before, plugin, pid)
+    gpu_after = plugin_gpu_bytes(after, plugin, pid)
+    gpu_during = (plugin_gpu_bytes(sample, plugin, pid) for sample in during)
+    gpu_values = [gpu_before, gpu_after, *gpu_during]
     return ExchangeMemory(
         host_before_bytes=exchange.rss_before_bytes
         if exchange.rss_before_bytes is not None
-        else plugin_host_bytes(before, plugin),
+        else plugin_host_bytes(before, plugin, pid),
         host_peak_bytes=_max(host_values),
         host_after_bytes=exchange.rss_after_bytes
         if exchange.rss_after_bytes is not None
-        else plugin_host_bytes(after, plugin),
+        else plugin_host_bytes(after, plugin, pid),
         gpu_before_bytes=gpu_before,
         gpu_peak_bytes=_max(gpu_values),
         gpu_after_bytes=gpu_after,
     )
 
 
-def plugin_host_bytes(sample: TelemetrySample | None, plugin: str) -> int | None:
-    if sample is None:
-        return None
-    usage = sample.plugins.get(plugin)
+def plugin_host_bytes(
+    sample: TelemetrySample | None, plugin: str, pid: int | None = None
+) -> int | None:
+    """The plugin's resident memory in ``sample``; None where the sample has no figure for
+    it, or (with ``pid``) has one of another process of it (before or after a restart)."""
+    usage = _usage(sample, plugin, pid)
     return None if usage is None else usage.rss_bytes
 
 
-def plugin_gpu_bytes(sample: TelemetrySample | None, plugin: str) -> int | None:
+def plugin_gpu_bytes(
+    sample: TelemetrySample | None, plugin: str, pid: int | None = None
+) -> int | None:
     """The plugin's own GPU memory in ``sample``; None where the sample has no figure for it.
 
     Never the devices' used memory: that counts every process on the card, so a plugin not
     measured yet (just restarted, a new pid) or not attributable (MIG) would read as the
     whole card's use.
     """
-    if sample is None:
-        return None
-    usage = sample.plugins.get(plugin)
+    usage = _usage(sample, plugin, pid)
     return None if usage is None else usage.gpu_memory_bytes
+
+
+def _usage(sample: TelemetrySample | None, plugin: str, pid: int | None) -> PluginUsage | None:
+    """``plugin``'s usage in ``sample``, unless it was measured in another process than
+    ``pid`` (a cancelled call's "after" was the restarted process's, and a new process's
+    first "before" the old one's). Unknown pids (older recordings) match."""
+    usage = None if sample is None else sample.plugins.get(plugin)
+    if usage is not None and pid is not None and usage.pid is not None and usage.pid != pid:
+        return None
+    return usage
 
 
 def _max(values: list[int | None]) -> int | None:

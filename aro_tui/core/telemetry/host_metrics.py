@@ -94,8 +94,8 @@ class HostMetrics:
             except psutil.Error:
                 del tree.processes[pid]
         if alive == 0:
-            return PluginUsage()
-        return PluginUsage(rss_total_bytes, cpu_total_percent, None, alive)
+            return PluginUsage(pid=tree.root_pid)
+        return PluginUsage(rss_total_bytes, cpu_total_percent, None, alive, tree.root_pid)
 
 
 def _process(pid: int) -> psutil.Process | None:

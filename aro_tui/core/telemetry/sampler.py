@@ -115,6 +115,7 @@ class Sampler:
                 usage.cpu_percent,
                 reading.plugin_memory_bytes.get(name),
                 usage.process_count,
+                usage.pid,
             )
             for name, usage in usages.items()
         }

@@ -51,6 +51,8 @@ class PluginUsage:
     gpu_memory_bytes: int | None = None
     """GPU memory of the tree over all devices; None when the driver can't attribute it."""
     process_count: int = 0
+    pid: int | None = None
+    """The tree's root (the plugin process): a restart gives figures of another process."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-ready dict."""
@@ -59,6 +61,7 @@ class PluginUsage:
             "cpu_percent": None if self.cpu_percent is None else round(self.cpu_percent, 2),
             "gpu_bytes": self.gpu_memory_bytes,
             "processes": self.process_count,
+            "pid": self.pid,
         }
 
     @classmethod
@@ -70,6 +73,7 @@ class PluginUsage:
             cpu_percent=None if cpu is None else float(cpu),
             gpu_memory_bytes=_optional_int(data.get("gpu_bytes")),
             process_count=int(data.get("processes", 0) or 0),
+            pid=_optional_int(data.get("pid")),
         )
 
 
@@ -81,7 +85,7 @@ class TelemetrySample:
 
         {"t": 1700000000.0, "devices": [{"index", "name", "used_bytes", "total_bytes",
          "util_percent"}], "processes": {"<plugin>": {"rss_bytes", "cpu_percent",
-         "gpu_bytes", "processes"}}, "gpu_unavailable": "<reason>"?}
+         "gpu_bytes", "processes", "pid"}}, "gpu_unavailable": "<reason>"?}
     """
 
     t: float
