@@ -10,12 +10,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any, ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
@@ -54,6 +54,10 @@ MAX_START_NOTES = 4
 """How long the normal shutdown gets after a signal before the app ends at once."""
 """Signals that end the dashboard as ctrl+q does: ``kill``, the terminal closing, an outside
 interrupt (in the dashboard, ctrl+c is a key, not SIGINT)."""
+
+
+def _binding_id(binding: BindingType) -> str | None:
+    return binding.id if isinstance(binding, Binding) else None
 
 
 class AroApp(App[None]):
@@ -289,7 +293,8 @@ class AroApp(App[None]):
         priority_keys = {binding.key for binding in everywhere if binding.priority}
         return [
             ("everywhere", general),
-            ("dashboard", list(MainScreen.BINDINGS)),
+            # f1 is listed once, under "everywhere" (the screen's copy orders the footer).
+            ("dashboard", [b for b in MainScreen.BINDINGS if _binding_id(b) != "help-first"]),
             ("plugin list", list(PluginList.BINDINGS)),
             ("action list", list(ActionList.BINDINGS)),
             ("exchange log", list(ExchangeTable.BINDINGS)),
@@ -300,6 +305,13 @@ class AroApp(App[None]):
             ("save dialog", list(SaveDialog.BINDINGS)),
             ("input editor", editor_bindings(priority_keys)),
         ]
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's commands less its "Keys" panel: the palette already offers "Show keys
+        (help)", every binding by region, and two entries for keys read as a duplicate."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":
+                yield command
 
     def action_help(self) -> None:
         """Show every key binding."""

@@ -371,3 +371,20 @@ async def test_f8_moves_focus_out_of_the_panes_it_hides(tmp_path: Path) -> None:
         assert telemetry.styles.border_top[0] == "heavy"
         await pilot.press("f8")
         assert isinstance(app.focused, ExchangeTable)
+
+
+async def test_help_and_palette_list_each_key_once(tmp_path: Path) -> None:
+    """Help listed f1 twice and the editor's home twice; the palette had Textual's "Keys"
+    beside "Show keys (help)"."""
+    from aro_tui.ui.screens.help import binding_rows
+
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.pause()
+        rows = binding_rows(app, app.binding_groups())
+        f1 = [row for row in rows if row[1] == "f1"]
+        assert len(f1) == 1
+        editor_keys = [keys for region, keys, _, _ in rows if region == "input editor"]
+        assert len(editor_keys) == len(set(editor_keys)), editor_keys
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Keys" not in titles and "Theme" in titles

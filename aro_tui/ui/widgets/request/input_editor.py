@@ -153,9 +153,10 @@ class JsonTextArea(TextArea):
 
 def editor_bindings(shadowed: Iterable[str] = ()) -> list[BindingType]:
     """The editor's bindings as the help lists them: ours, then TextArea's, less those whose
-    key ``shadowed`` names (the dashboard's priority keys: f5-f7) and the ctrl+a of "line
-    start" (ours selects all)."""
-    taken = {"ctrl+a", *shadowed}
+    key ``shadowed`` names (the dashboard's priority keys: f5-f7) or ours rebind (ctrl+a selects
+    all, not "line start"; home was listed twice)."""
+    ours = Binding.make_bindings(JsonTextArea.BINDINGS)
+    taken = {key for binding in ours for key in binding.key.split(",")} | set(shadowed)
     inherited: list[BindingType] = []
     for binding in Binding.make_bindings(TextArea.BINDINGS):
         if binding.key not in taken:
