@@ -326,6 +326,22 @@ async def test_live_compare_with_previous_run_is_equal(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff view")
         runs = app.screen.query_one("#diff-runs", DataTable)
         assert str(runs.get_row_at(0)[2]) == "equal"
+        # The name whole while there is room ("plugin-python-text · extrac…" with 15 to spare)
+        assert str(runs.get_row_at(0)[1]) == f"{TEXT} · analyze"
+
+
+async def test_the_compare_view_shows_long_action_names_whole_when_they_fit(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "ready")
+        app.main_screen.send(TEXT, "extract-emails", '{"text": "a@b.co"}')
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "the call")
+        app.main_screen.action_compare()
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff view")
+        runs = app.screen.query_one("#diff-runs", DataTable)
+        assert str(runs.get_row_at(0)[1]) == f"{TEXT} · extract-emails"
 
 
 async def test_export_whole_log(tmp_path: Path) -> None:

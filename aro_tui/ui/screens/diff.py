@@ -47,18 +47,24 @@ MAX_PATH = 30
 MAX_VALUE = 60
 
 
-def run_columns(screen_width: int) -> list[tuple[str, str, int]]:
+def run_columns(screen_width: int, longest_what: int = WHAT_WIDTH) -> list[tuple[str, str, int]]:
     """The compared runs' columns that fit ``screen_width``: ``plugin · action`` takes what
-    is left (up to its width), and the memory columns go first when it would be too narrow.
+    is left, up to its longest text (``longest_what``: "plugin-python-text · extrac…" was cut
+    with 15 columns to spare), and the memory columns go first when it would be too narrow.
     """
     columns = list(RUN_COLUMNS)
+    wanted = max(longest_what, len("plugin · action"))
     for dropped in (None, *DROPPED_FIRST):
         columns = [column for column in columns if column[0] != dropped]
         used = sum(width + CELL_PADDING for key, _, width in columns if key != "what")
-        what = min(screen_width - CHROME - used - CELL_PADDING, WHAT_WIDTH)
-        if what >= MIN_WHAT:
+        what = min(screen_width - CHROME - used - CELL_PADDING, wanted)
+        if what >= min(MIN_WHAT, wanted):
             break
     return [(k, label, max(what, MIN_WHAT) if k == "what" else w) for k, label, w in columns]
+
+
+def _what(comparison: Comparison) -> str:
+    return sanitize_line(f"{comparison.plugin} · {comparison.action}")
 
 
 def path_widths(screen_width: int) -> tuple[int, int]:
@@ -129,7 +135,8 @@ class DiffScreen(Screen[None]):
         selected = runs.cursor_row
         runs.clear(columns=True)
         widths: dict[str, int] = {}
-        for key, label, column_width in run_columns(width):
+        longest = max((len(_what(c)) for c in self.comparisons.values()), default=0)
+        for key, label, column_width in run_columns(width, longest):
             runs.add_column(label, key=key, width=column_width)
             widths[key] = column_width
         for comparison in self.comparisons.values():
@@ -145,10 +152,10 @@ class DiffScreen(Screen[None]):
         variable = OUTCOME_VARIABLES.get(comparison.outcome, "status-error")
         colour = self.app.theme_variables.get(variable, "")
         diffs = "—" if comparison.diff is None else str(comparison.diff.total)
-        what = f"{comparison.plugin} · {comparison.action}"
+        what = _what(comparison)
         return {
             "number": Text(str(comparison.number), justify="right"),
-            "what": Text(shorten(sanitize_line(what), what_width)),
+            "what": Text(shorten(what, what_width)),
             "outcome": Text(comparison.outcome, style=f"bold {colour}".strip()),
             "time": Text(
                 then_now(
