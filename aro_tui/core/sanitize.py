@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["sanitize", "sanitize_line", "shorten"]
+__all__ = ["sanitize", "sanitize_line", "shorten", "shorten_start"]
 
 # C0 controls except \t and \n, DEL, C1 controls, the line and paragraph separators (a
 # text widget breaks the line there, so a JSON string inside one was split in two), and the
@@ -45,6 +45,14 @@ def sanitize_line(text: str) -> str:
     Newlines and tabs become ``␊`` and ``␉`` too, so a name cannot break a layout.
     """
     return _UNSAFE_IN_LINE.sub(_visible, text)
+
+
+def shorten_start(text: str, limit_chars: int) -> str:
+    """``text`` cut to its last ``limit_chars`` characters with a leading ``…`` when cut (a
+    path keeps the part that names it)."""
+    if len(text) <= limit_chars:
+        return text
+    return "…" + text[len(text) - max(limit_chars - 1, 0) :]
 
 
 def shorten(text: str, limit_chars: int) -> str:

@@ -107,12 +107,15 @@ async def _telemetry_view(pilot: Pilot[Any]) -> None:
     panel.tracker.update(TEXT, _models_answer(), load, panel.samples)
     panel.set_axis_end(T0 + 100)
     panel.refresh_view()
+
     # DataTable sizes its columns to new rows when it next goes idle, which a loaded machine
     # may not reach before the screenshot.
-    model_column = panel.cache_table.ordered_columns[0]
-    await wait_until(
-        pilot, lambda: model_column.content_width >= len("sshleifer/tiny-gpt2"), "columns sized"
-    )
+    def model_column_sized() -> bool:  # the table makes its columns anew on each redraw
+        table = panel.cache_table
+        shown = table.get_row_at(0)[0].plain if table.row_count else "?"
+        return table.ordered_columns[0].content_width >= len(shown)
+
+    await wait_until(pilot, model_column_sized, "columns sized")
 
 
 def test_snapshot_telemetry_view(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
@@ -232,3 +235,28 @@ async def test_a_call_resent_after_a_restart_never_shows_the_cards_memory_as_the
             8 * 1024,
             8 * 1024,
         )
+
+
+async def test_a_model_named_by_a_long_path_leaves_the_memory_columns_in_sight(
+    tmp_path: Path,
+) -> None:
+    """A model loaded from a deep folder took the table's whole width: host Δ and GPU Δ
+    were cut mid-unit ("+340 M") and the note was only reachable by scrolling sideways."""
+    app = make_app(tmp_path, TEST_PLUGINS / ALLOC)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, ALLOC) == "ready", "plugin ready")
+        panel = screen.query_one(TelemetryPanel)
+        await pilot.press("f8")
+        deep = "/srv/models/" + "/".join(["nested"] * 8) + "/tiny-gpt2"
+        for key in ("text-generation:" + deep + ":cpu:float32", "twin"):
+            screen.send(ALLOC, "load", f'{{"key": "{key}", "model": "{deep}", "mb": 8}}')
+        await wait_until(pilot, lambda: len(panel.tracker.events) == 2, "both loads")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = panel.cache_table
+        row = [cell.plain for cell in table.get_row_at(1)]
+        assert row[0].startswith("…") and row[0].endswith("/nested/tiny-gpt2")
+        assert row[8].startswith("also loaded as")
+        widths = [column.get_render_width(table) for column in table.ordered_columns]
+        assert sum(widths) <= table.size.width  # every column, the note included, in sight

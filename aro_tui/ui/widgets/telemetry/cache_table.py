@@ -7,11 +7,15 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import DataTable
 
-from aro_tui.core.sanitize import sanitize_line
+from aro_tui.core.sanitize import sanitize_line, shorten, shorten_start
 from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker
 from aro_tui.ui.widgets.telemetry.chart import format_bytes
 
 COLUMNS = ("model", "device", "dtype", "params", "size", "loaded by", "host Δ", "GPU Δ", "note")
+MIN_MODEL_CHARS = 16
+MIN_NOTE_CHARS = 12
+MAX_SCROLLED_CHARS = 48
+"""The model and note columns' width when the table is too narrow for its figures anyway."""
 
 
 class ModelCacheTable(DataTable[Text]):
@@ -48,13 +52,14 @@ class ModelCacheTable(DataTable[Text]):
         self.plugin = plugin
         if not self.columns:
             return
-        self.clear()
         if plugin is None:
+            self.clear()
             return
         loads: dict[str, CacheEvent] = {}
         for cache_event in self.tracker.events.snapshot():
             if cache_event.plugin == plugin and cache_event.kind == "load":
                 loads[cache_event.key] = cache_event
+        rows: list[tuple[str, tuple[str, ...]]] = []
         for key, entry in self.tracker.models(plugin).items():
             event = loads.get(key)
             cells = (
@@ -70,8 +75,36 @@ class ModelCacheTable(DataTable[Text]):
                 else _delta(None if event is None else event.gpu_delta_bytes),
                 _note(event),
             )
+            rows.append((key, tuple(map(sanitize_line, cells))))
+        model_room, note_room = self._rooms([row for _, row in rows])
+        self.clear(columns=True)  # columns keep the width of the widest text they once had
+        self.add_columns(*COLUMNS)
+        for key, row in rows:
+            model, *figures, note = row
             # Plugin text (model names, devices): a plain str cell would be read as markup.
-            self.add_row(*(Text(sanitize_line(cell)) for cell in cells), key=key)
+            self.add_row(
+                Text(shorten_start(model, model_room)),
+                *map(Text, figures),
+                Text(shorten(note, note_room)),
+                key=key,
+            )
+
+    def _rooms(self, rows: list[tuple[str, ...]]) -> tuple[int, int]:
+        """How wide the model and note columns may be for every column to fit: a model named
+        by a long folder path (and a note naming its twin) pushed the memory figures out of
+        sight. Paths keep their end (``…/models/tiny-gpt2``), notes their start."""
+        padding = 2 * self.cell_padding
+
+        def widest(index: int) -> int:
+            return max([len(COLUMNS[index]), *(len(row[index]) for row in rows)])
+
+        figures = sum(widest(index) + padding for index in range(1, len(COLUMNS) - 1))
+        room = (self.size.width or 140) - figures - 2 * padding - 1
+        longest_note = widest(len(COLUMNS) - 1)
+        if room < MIN_MODEL_CHARS + MIN_NOTE_CHARS:  # it scrolls sideways anyway: no squeeze
+            return min(widest(0), MAX_SCROLLED_CHARS), MAX_SCROLLED_CHARS
+        model = max(MIN_MODEL_CHARS, min(widest(0), room - min(longest_note, room // 2)))
+        return model, max(MIN_NOTE_CHARS, room - model)
 
     def _loaded_by(self, event: CacheEvent | None) -> str:
         if event is None or event.exchange_id is None:
