@@ -257,6 +257,6 @@ async def test_a_model_named_by_a_long_path_leaves_the_memory_columns_in_sight(
         table = panel.cache_table
         row = [cell.plain for cell in table.get_row_at(1)]
         assert row[0].startswith("…") and row[0].endswith("/nested/tiny-gpt2")
-        assert row[8].startswith("also loaded as")
+        assert row[8].startswith("also loaded")
         widths = [column.get_render_width(table) for column in table.ordered_columns]
         assert sum(widths) <= table.size.width  # every column, the note included, in sight

@@ -121,6 +121,21 @@ def test_a_load_is_tied_to_the_exchange_and_the_memory_that_rose() -> None:
     assert tracker.update("plug", TRANSFORMER_ANSWER, exchange(5, T0 + 3, 1, 0, 0)) == []
 
 
+def test_the_first_load_of_a_process_says_its_host_delta_includes_imports() -> None:
+    """A 166 KiB model showed "host Δ +340 MiB": torch and transformers, imported by the
+    call that loaded it, counted as the model's cost."""
+    from aro_tui.core.telemetry.cache_records import cache_event_from_json, cache_event_to_json
+
+    tracker = ModelCacheTracker()
+    (first,) = tracker.update("plug", {"loaded": ["a"]}, exchange(1, T0, 1, 0, 340 * MIB))
+    (second,) = tracker.update("plug", {"loaded": ["a", "b"]}, exchange(2, T0 + 2, 1, 0, 0))
+    assert (first.first_in_process, second.first_in_process) == (True, False)
+    assert cache_event_from_json(cache_event_to_json(first)).first_in_process
+    tracker.forget("plug", T0 + 5)  # the process ended: the next one imports again
+    (again,) = tracker.update("plug", {"loaded": ["a"]}, exchange(3, T0 + 9, 1, 0, 300 * MIB))
+    assert again.first_in_process
+
+
 def test_gpu_delta_waits_for_a_sample_after_the_exchange() -> None:
     samples = SampleBuffer()
     samples.append(gpu_sample(T0, 1 * GIB))

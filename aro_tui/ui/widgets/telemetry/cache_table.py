@@ -103,7 +103,8 @@ class ModelCacheTable(DataTable[Text]):
         longest_note = widest(len(COLUMNS) - 1)
         if room < MIN_MODEL_CHARS + MIN_NOTE_CHARS:  # it scrolls sideways anyway: no squeeze
             return min(widest(0), MAX_SCROLLED_CHARS), MAX_SCROLLED_CHARS
-        model = max(MIN_MODEL_CHARS, min(widest(0), room - min(longest_note, room // 2)))
+        # The model first (it names the row); the note gets what is left, at least a little.
+        model = max(MIN_MODEL_CHARS, min(widest(0), room - min(longest_note, MIN_NOTE_CHARS)))
         return model, max(MIN_NOTE_CHARS, room - model)
 
     def _loaded_by(self, event: CacheEvent | None) -> str:
@@ -135,6 +136,8 @@ def _note(event: CacheEvent | None) -> str:
     notes = []
     if event.duplicate_of:
         notes.append("also loaded as " + ", ".join(event.duplicate_of))
+    if event.first_in_process and event.kind == "load":
+        notes.append("incl. imports")  # the host Δ of the process's first load
     if event.times_loaded > 1:
         notes.append(f"loaded {event.times_loaded}×")
     return "; ".join(notes)
