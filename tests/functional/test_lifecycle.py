@@ -269,3 +269,23 @@ async def test_plugins_work_where_aro_tui_was_started(
         await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the call")
         answer = app.exchange_log.response_bytes(1) or b""
         assert json.loads(answer) == {"cwd": str(started_in)}
+
+
+async def test_a_plugin_that_becomes_ready_replaces_another_plugins_start_output(
+    tmp_path: Path,
+) -> None:
+    """The stderr pane kept "slow-import at start" beside another plugin just started and
+    ready, which had printed at its own import."""
+    slow = _plugin_whose_import_hangs(tmp_path)
+    app = make_app(tmp_path, slow, TEST_PLUGINS / "faulty", timeout_s=120)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        stderr = screen.query_one("#stderr", Log)
+        await wait_until(pilot, lambda: "slow-import at start" in str(stderr.border_title), "it")
+        process = app.registry["slow-import"].process
+        assert process is not None
+        await process.stop()
+        screen.select_plugin("faulty")
+        screen.start_plugin("faulty")
+        await wait_until(pilot, lambda: "faulty at start" in str(stderr.border_title), "faulty's")
+        assert "faulty: printed at import" in "\n".join(str(line) for line in stderr.lines)

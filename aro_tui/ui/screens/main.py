@@ -494,8 +494,11 @@ class MainScreen(ExchangeDetailPanes):
         if message.state is PluginState.READY:
             entry.failure = entry.start_failure = None
             stderr = self.query_one(StderrView)
-            showing_start = f"· {sanitize_line(entry.name)} at start" in str(stderr.border_title)
-            if showing_start and self.live_exchange is None:
+            title = str(stderr.border_title)
+            own_start = f"· {sanitize_line(entry.name)} at start" in title
+            # A start's output of another plugin stayed up beside this one, ready.
+            other_start = " at start" in title and entry.name == self.current_plugin
+            if (own_start or other_start) and self.live_exchange is None:
                 # The pane showed a failed start's traceback: show this start's lines instead.
                 self.show_plugin_stderr(entry.name, entry.start_output(), "at start")
         self.sources_state_changed(entry, message.state)
