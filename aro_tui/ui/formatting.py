@@ -62,22 +62,22 @@ def safe_line(text: str, style: str = "") -> Text:
     return Text(sanitize_line(text), style=style)
 
 
-ERROR_SHOWN_CHARS = 2000
-ERROR_SHOWN_LINES = 12
+ERROR_SHOWN_CHARS = 1000
+ERROR_SHOWN_LINES = 8
 
 
 def error_excerpt(text: str) -> str:
     """A call's error message as cards and tables show it: its first ``ERROR_SHOWN_LINES``
-    lines and ``ERROR_SHOWN_CHARS`` characters, and how much more there is (the response
-    holds all of it). A plugin error of 7.6 MB was laid out in full: the dashboard froze for
-    13 s when it arrived, and again each time its log row was selected."""
+    lines and ``ERROR_SHOWN_CHARS`` characters, and where the rest is (the response holds
+    all of it; the exchange itself keeps 4 KiB). A plugin error of 7.6 MB was laid out in
+    full: the dashboard froze for 13 s when it arrived, and again on each selection."""
     cut = text[:ERROR_SHOWN_CHARS]
     lines = cut.split("\n", ERROR_SHOWN_LINES)
     if len(lines) > ERROR_SHOWN_LINES:
         cut = "\n".join(lines[:ERROR_SHOWN_LINES])
     if len(cut) == len(text):
         return text
-    return f"{cut}… ({len(text) - len(cut):,} more characters in the response)"
+    return f"{cut}… (cut here: the response holds the whole message; x shows it)"
 
 
 def format_duration(duration_ms: float | None, deterministic: bool = False) -> str:

@@ -668,5 +668,12 @@ async def test_a_huge_error_message_is_cut_on_the_card(tmp_path: Path) -> None:
         await pilot.pause()
         card = str(app.main_screen.query_one("#response-card", Static).render())
         assert "⚠ action error: Exception: EEEE" in card
-        assert "more characters in the response" in card
-        assert len(card) < 3000
+        assert "the response holds the whole message" in card
+        assert len(card) < 1500
+        # Taller than its share of the pane: it scrolls, where its end was cut off unseen.
+        box = app.main_screen.query_one("#response-card-box")
+        assert box.max_scroll_y > 0
+        # The exchange keeps 4 KiB of it; the response all of it (once, not three times).
+        entry = app.exchange_log.entries[-1]
+        assert entry.error is not None and len(entry.error) < 5000
+        assert len(app.exchange_log.response_bytes(1) or b"") > 5_000_000

@@ -672,3 +672,17 @@ def test_a_card_says_whether_the_plugin_still_runs_and_a_recording_offers_no_key
     assert "the plugin is still running" in answered.plain
     recorded = failure_card("crashed", "exited", 1, None, [], None)
     assert "f6" not in recorded.plain and "restart" not in recorded.plain
+
+
+def test_an_exchange_keeps_the_start_and_end_of_a_huge_traceback() -> None:
+    """A 5 MB exception message was kept whole in the error, the traceback and the response;
+    the traceback keeps its frames and its last line, the message's end."""
+    from aro_tui.core.host.exchange import MAX_TRACEBACK_CHARS, cap_error, cap_traceback
+
+    traceback = "Traceback (most recent call last):\n" + "E" * 5_000_000 + "\nValueError: end"
+    kept = cap_traceback(traceback)
+    assert len(kept) < MAX_TRACEBACK_CHARS + 100
+    assert kept.startswith("Traceback (most recent call last):")
+    assert kept.endswith("ValueError: end") and "characters left out" in kept
+    assert cap_error("short") == "short"
+    assert cap_error("x" * 10_000).endswith("(5,904 more characters in the response)")

@@ -14,6 +14,29 @@ if TYPE_CHECKING:
     from aro_tui.core.runtime_notes import RuntimeNote
 
 MAX_EXCHANGE_STDERR_LINES = 200
+MAX_ERROR_CHARS = 4096
+MAX_TRACEBACK_CHARS = 64 * 1024
+"""How much of an error message and a traceback an exchange keeps: the response holds the
+whole message, and a 5 MB exception was kept three times over in the log and the recording
+(error, traceback, response)."""
+
+
+def cap_error(text: str) -> str:
+    """``text`` up to ``MAX_ERROR_CHARS``, then how much more the response holds."""
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    more = len(text) - MAX_ERROR_CHARS
+    return f"{text[:MAX_ERROR_CHARS]}… ({more:,} more characters in the response)"
+
+
+def cap_traceback(text: str) -> str:
+    """``text``'s start and end (the frames, and the message last) up to
+    ``MAX_TRACEBACK_CHARS``, with how much was left out between them."""
+    if len(text) <= MAX_TRACEBACK_CHARS:
+        return text
+    half = MAX_TRACEBACK_CHARS // 2
+    left_out = len(text) - 2 * half
+    return f"{text[:half]}\n… ({left_out:,} characters left out) …\n{text[-half:]}"
 
 
 class ExchangeStatus(enum.StrEnum):

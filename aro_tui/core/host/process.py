@@ -30,7 +30,14 @@ from typing import Any
 import orjson
 
 from aro_tui.core.host.channel import INSTANCE_ENV, HarnessChannel, spawn_harness
-from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import (
+    MAX_ERROR_CHARS,
+    MAX_TRACEBACK_CHARS,
+    Exchange,
+    ExchangeStatus,
+    cap_error,
+    cap_traceback,
+)
 from aro_tui.core.host.inflight import InFlight, Pending
 from aro_tui.core.host.process_tree import ProcessTree
 from aro_tui.core.host.protocol import (
@@ -502,6 +509,10 @@ class PluginProcess:
         if exchange.status is not _PENDING:  # finished
             return
         exchange.status = status
+        if exchange.error is not None and len(exchange.error) > MAX_ERROR_CHARS:
+            exchange.error = cap_error(exchange.error)
+        if exchange.traceback is not None and len(exchange.traceback) > MAX_TRACEBACK_CHARS:
+            exchange.traceback = cap_traceback(exchange.traceback)
         if exchange.finished_monotonic_s is None:
             exchange.finished_monotonic_s = time.monotonic()
         if exchange.head_monotonic_s < exchange.sent_monotonic_s:

@@ -63,9 +63,11 @@ class ResponsePane(Vertical):
     """The response, or a card saying why there is none (running, timeout, crash)."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="response-card")
-        # Notes taller than their share of the pane scroll (Tab reaches them), a scrollbar
-        # saying there is more; a plain Static cut them off with no sign.
+        # Cards and notes taller than their share of the pane scroll (Tab reaches them), a
+        # scrollbar saying there is more; a plain Static cut them off with no sign (a card's
+        # last stderr line, the end of a long error).
+        with VerticalScroll(id="response-card-box"):
+            yield Static(id="response-card")
         with VerticalScroll(id="response-note-box"):
             yield Static(id="response-note")
         yield BodyView(id="response-text")
