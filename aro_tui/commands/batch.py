@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import math
 import os
 import stat
 import sys
@@ -122,15 +123,25 @@ class BatchSummary:
         return text
 
 
+def _rate_decimals(calls_per_s: float) -> int:
+    """Decimals for three significant digits below 100 calls a second (none from 100 up, at
+    most 6: a call a day)."""
+    if calls_per_s >= 100 or calls_per_s <= 0:
+        return 0
+    return min(6, 2 - math.floor(math.log10(calls_per_s)))
+
+
 def _rounded_rate(calls_per_s: float) -> float:
     """To 0.1 from 100 calls a second up, else to three significant digits (0.222)."""
-    return round(calls_per_s, 1) if calls_per_s >= 100 else float(f"{calls_per_s:.3g}")
+    if calls_per_s >= 100:
+        return round(calls_per_s, 1)
+    return round(calls_per_s, _rate_decimals(calls_per_s))
 
 
 def _rate(calls_per_s: float) -> str:
-    """``1,234`` or ``12.3`` or ``0.222``: three significant digits below 100 (a slow model's
-    batch read "0 calls/s")."""
-    return f"{calls_per_s:,.0f}" if calls_per_s >= 100 else f"{calls_per_s:.3g}"
+    """``1,234``, ``12.3``, ``2.00``, ``0.222``: three significant digits below 100, trailing
+    zeros kept and no exponent (a slow model's batch read "0 calls/s", then "2" and "9.26e-05")."""
+    return f"{calls_per_s:,.{_rate_decimals(calls_per_s)}f}"
 
 
 def _quantile(values: list[float], fraction: float) -> float | None:

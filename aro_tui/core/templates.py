@@ -40,17 +40,19 @@ def _item_name(item: re.Match[str]) -> str:
 
 _LIST_TYPE = re.compile(r"^\s*(?:list|tuple|sequence|array|List|Tuple|Sequence)\b", re.IGNORECASE)
 _OBJECT_TYPE = re.compile(r"^\s*(?:dict|mapping|object|Dict|Mapping)\b", re.IGNORECASE)
+_SCALAR_TYPES = {"int": 0, "integer": 0, "float": 0.0, "number": 0.0, "bool": False}
 
 
 def _empty_of(type_text: str | None) -> Any:
     """What an input without a default starts as: ``[]`` for a list type, ``{}`` for a
-    dict, else "" (``- texts (list): ...`` as "" was refused by the action once filled in
-    as a string)."""
+    dict, 0 / 0.0 / false for int, float, bool (``- count (int): ...``, optional too), else ""
+    (``- texts (list): ...`` as "" was refused by the action once filled in as a string)."""
     if type_text and _LIST_TYPE.match(type_text):
         return []
     if type_text and _OBJECT_TYPE.match(type_text):
         return {}
-    return ""
+    scalar = (type_text or "").split(",")[0].strip().lower()
+    return _SCALAR_TYPES.get(scalar, "")
 
 
 _DEFAULT = re.compile(r"\(\s*default\s*[:=]\s*(?P<value>.*)\)\s*\.?\s*$", re.IGNORECASE)

@@ -217,7 +217,7 @@ KILL_NOTES = (
     ("killed after exchange", "killed: timed out"),
     ("killed to cancel", "killed: ignored a cancel"),
     ("protocol error", "killed: bad output"),
-    ("cancelled during an import", "killed: cancelled mid-import"),
+    ("cancelled during an import", "import interrupted"),
 )
 """How the host's kill reasons begin, and what the plugin row says of each."""
 

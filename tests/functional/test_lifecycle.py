@@ -289,3 +289,25 @@ async def test_a_plugin_that_becomes_ready_replaces_another_plugins_start_output
         screen.start_plugin("faulty")
         await wait_until(pilot, lambda: "faulty at start" in str(stderr.border_title), "faulty's")
         assert "faulty: printed at import" in "\n".join(str(line) for line in stderr.lines)
+
+
+async def test_a_plugin_restarted_for_an_interrupted_import_says_so_in_its_row(
+    tmp_path: Path,
+) -> None:
+    """The row read "stopped · killed: cancell…": the reason did not fit the sidebar."""
+    app = make_app(tmp_path, TEST_PLUGINS / "reckless")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "reckless") == "ready", "ready")
+        screen.send("reckless", "import-slowly", "{}")
+        process = app.registry["reckless"].process
+        assert process is not None
+
+        def importing() -> bool:
+            return any("slow_import: importing" in line for line in process.recent_stderr)
+
+        await wait_until(pilot, importing, "the import")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: plugin_state(app, "reckless") == "stopped", "restarted")
+        row = plugin_prompt(app.registry["reckless"], 30).plain
+        assert "stopped · import interrupted" in row and "…" not in row

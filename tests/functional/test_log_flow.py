@@ -502,3 +502,26 @@ async def test_c_and_x_in_the_request_pane_act_on_the_request(tmp_path: Path) ->
         assert isinstance(app.screen, PagerScreen)
         assert app.screen.title_text == "Request #1 · hash"
         assert "copy me" in app.screen.query_one("#pager-text", TextArea).text
+
+
+async def test_the_request_pane_keys_take_the_running_calls_request(tmp_path: Path) -> None:
+    """While a call ran, the request pane showed its request but c copied (and x opened)
+    the request of the exchange under the log's cursor."""
+    app = make_app(tmp_path, TEST_PLUGINS / "reckless")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "reckless") == "ready", "ready")
+        screen.send("reckless", "loaded", '{"tag": "before"}')
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the first call")
+        screen.send("reckless", "sleep", '{"seconds": 30, "tag": "RUNNING"}')
+        await wait_until(pilot, lambda: screen.live_exchange is not None, "the running call")
+        await pilot.press("f3", "alt+6")
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+        await pilot.press("c")
+        assert copied == ['{"seconds": 30, "tag": "RUNNING"}']
+        await pilot.press("x")
+        await wait_until(pilot, lambda: isinstance(app.screen, PagerScreen), "the pager")
+        assert "RUNNING" in app.screen.query_one("#pager-text", TextArea).text
+        await pilot.press("escape")
+        await pilot.press("ctrl+g")

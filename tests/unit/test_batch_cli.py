@@ -377,6 +377,11 @@ def test_a_slow_batch_says_how_many_calls_a_second_not_zero() -> None:
     assert slow.as_dict()["calls_per_s"] == 0.222
     fast = BatchSummary(count=12_345, ok=12_345, latencies_ms=[0.1], wall_s=1.0)
     assert fast.text().endswith("; 12,345 calls/s")
+    # Trailing zeros kept, no exponent ("2 calls/s", "9.26e-05 calls/s").
+    two = BatchSummary(count=2, ok=2, latencies_ms=[469.0] * 2, wall_s=1.0)
+    assert two.text().endswith("; 2.00 calls/s")
+    rare = BatchSummary(count=1, ok=1, latencies_ms=[1.0], wall_s=10_800.0)
+    assert rare.text().endswith("; 0.000093 calls/s")
 
 
 def test_a_bom_first_and_bytes_that_are_not_utf8_are_read_as_such(tmp_path: Path) -> None:

@@ -152,3 +152,17 @@ def test_a_tolerance_does_not_fail_on_integers_past_the_range_of_floats() -> Non
         ("$.n", "changed", huge, huge + 1)
     ]
     assert changes({"n": 100}, {"n": 100.5}, rel_tol=0.01) == []
+
+
+def test_the_compare_views_memory_columns_hold_their_widest_figures() -> None:
+    """At 140 columns the growth column read "+26.0 MiB → +25.0 Mi"."""
+    from aro_tui.ui.screens.diff import compact_memory, run_columns, signed_memory, then_now
+
+    widths = {key: width for key, _, width in run_columns(140)}
+    sizes = [0, 999 * 1024, 26 * 1024**2, 1023 * 1024**2 + 1000, 123 * 1024**3]
+    for old in sizes:
+        for new in sizes:
+            rss = then_now(compact_memory(old, False), compact_memory(new, False))
+            assert len(rss) <= widths["rss"], rss
+            growth = then_now(signed_memory(-old, False), signed_memory(new, False))
+            assert len(growth) <= widths["growth"], growth

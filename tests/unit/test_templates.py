@@ -158,6 +158,9 @@ def test_a_list_or_dict_type_without_a_default_starts_empty_of_its_kind() -> Non
         - labels (List[str]): Labels
         - text (str): One text
         - count (int): How many (default: 3)
+        - limit (int): At most
+        - ratio (float, optional): A share
+        - verbose (bool): Say more
     """
     assert template_for(doc) == {
         "texts": [],
@@ -165,6 +168,9 @@ def test_a_list_or_dict_type_without_a_default_starts_empty_of_its_kind() -> Non
         "labels": [],
         "text": "",
         "count": 3,
+        "limit": 0,
+        "ratio": 0.0,
+        "verbose": False,
     }
     first, second = template_for(doc)["texts"], template_for(doc)["texts"]
     first.append("x")

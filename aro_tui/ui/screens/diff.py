@@ -15,6 +15,7 @@ from aro_tui.core.sanitize import sanitize_line, shorten
 from aro_tui.core.session.json_diff import format_value
 from aro_tui.ui.comparison import Comparison
 from aro_tui.ui.formatting import format_duration, format_memory, plain_title
+from aro_tui.ui.widgets.telemetry.chart import format_bytes
 
 OUTCOME_VARIABLES = {
     "equal": "status-ok",
@@ -31,8 +32,10 @@ RUN_COLUMNS = (
     ("what", "plugin · action", WHAT_WIDTH),
     ("outcome", "outcome", 10),
     ("time", "time then → now", 20),
-    ("rss", "rss after then → now", 22),
-    ("growth", "growth then → now", 20),
+    # Wide enough for "1023 MiB → 1023 MiB" and "-1023 MiB → +1023 MiB" (compact_memory):
+    # "+26.0 MiB → +25.0 MiB" was cut to "… +25.0 Mi".
+    ("rss", "rss after then → now", 20),
+    ("growth", "growth then → now", 22),
     ("diffs", "diffs", 6),
 )
 """(key, label, width) of the compared runs' columns, in order."""
@@ -86,7 +89,15 @@ def signed_memory(value: int | None, deterministic: bool) -> str:
     if value is None:
         return "—"
     sign = "+" if value >= 0 else "-"
-    return sign + format_memory(abs(value), deterministic)
+    return sign + compact_memory(abs(value), deterministic)
+
+
+def compact_memory(value: int | None, deterministic: bool) -> str:
+    """``26 MiB``, ``1.5 GiB``, ``166 KiB`` (the chart's units: at most 8 characters), or a
+    placeholder in deterministic mode."""
+    if deterministic and value is not None:
+        return format_memory(value, deterministic)
+    return format_bytes(value)
 
 
 class DiffScreen(Screen[None]):
@@ -165,8 +176,8 @@ class DiffScreen(Screen[None]):
             ),
             "rss": Text(
                 then_now(
-                    format_memory(comparison.old_rss_after_bytes, det),
-                    format_memory(comparison.new_rss_after_bytes, det),
+                    compact_memory(comparison.old_rss_after_bytes, det),
+                    compact_memory(comparison.new_rss_after_bytes, det),
                 )
             ),
             "growth": Text(

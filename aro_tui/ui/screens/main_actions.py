@@ -599,7 +599,16 @@ class ExchangeActions(Screen[None]):
         raise NotImplementedError
 
     def action_copy_request(self) -> None:
-        """Copy the selected exchange's request to the clipboard (OSC 52)."""
+        """Copy the request the request pane shows (the running call's while one runs; the
+        selected exchange's else) to the clipboard (OSC 52)."""
+        live = self.live_exchange
+        if live is not None:
+            if len(live.request_bytes) > MAX_COPY_BYTES:
+                self.say("The request is too large to copy.", "warning")
+                return
+            self.app.copy_to_clipboard(live.request_bytes.decode("utf-8", "replace"))
+            self.say(f"Copied the running call's request ({len(live.request_bytes)} bytes).")
+            return
         number = self.shown_number
         entry = None if number is None else self.aro.exchange_log.get(number)
         if entry is None or number is None:
@@ -613,7 +622,19 @@ class ExchangeActions(Screen[None]):
         self.say(f"Copied the request of #{number} ({len(request)} bytes).")
 
     def action_view_request(self) -> None:
-        """Open the whole selected request in a pager."""
+        """Open the request the request pane shows (the running call's while one runs) in a
+        pager."""
+        live = self.live_exchange
+        if live is not None:
+            body = live.request_bytes
+
+            def read_live(offset: int, length: int) -> bytes:
+                return body[offset : offset + length]
+
+            title = f"Request · {sanitize_line(live.action)} (running)"
+            name = f"request-{sanitize_line(live.action)}.json"
+            self.app.push_screen(PagerScreen(title, len(body), read_live, save_as=name))
+            return
         number = self.shown_number
         entry = None if number is None else self.aro.exchange_log.get(number)
         if entry is None or number is None:

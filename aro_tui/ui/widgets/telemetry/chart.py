@@ -31,9 +31,12 @@ _BRAILLE_BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
 
 
 def format_bytes(value: float | None) -> str:
-    """``1.5 GiB``, ``312 MiB``, ``166 KiB`` (a tiny model read "0 MiB"), ``—`` for unknown."""
+    """``1.5 GiB``, ``141 GiB``, ``312 MiB``, ``166 KiB`` (a tiny model read "0 MiB"), ``—`` for
+    unknown: at most 8 characters."""
     if value is None:
         return "—"
+    if abs(value) >= 100 * 1024**3:
+        return f"{value / 1024**3:.0f} GiB"
     if abs(value) >= 1024**3:
         return f"{value / 1024**3:.1f} GiB"
     if 0 < abs(value) < 1024**2 - 512:
