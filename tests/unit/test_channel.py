@@ -88,3 +88,20 @@ async def test_markers_split_across_reads_are_joined_before_they_count() -> None
     assert calls.answered == [1]
     calls.channel.feed_stderr(chunk[-4:])
     assert calls.answered == [1, 2]
+
+
+async def test_output_without_newlines_is_cut_the_same_whatever_the_reads() -> None:
+    """A progress bar redrawn with \\r and no newline was cut where each read ended: the
+    same output counted 130 lines in `call` and 71 in the dashboard."""
+    from aro_tui.core.host.channel import MAX_STDERR_LINE_BYTES
+
+    output = b"".join(b"\rprogress %d/200000" % k for k in range(200_000))
+    results = []
+    for read_bytes in (4096, 65536, 1 << 20):
+        calls = Calls(1)
+        for start in range(0, len(output), read_bytes):
+            calls.channel.feed_stderr(output[start : start + read_bytes])
+        calls.channel.feed_stderr(b"\n")
+        results.append([text for text, _ in calls.lines])
+    assert results[0] == results[1] == results[2]
+    assert len(results[0]) == -(-len(output) // MAX_STDERR_LINE_BYTES)
