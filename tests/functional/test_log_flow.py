@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from textual import events
 from textual.app import App
 from textual.command import CommandList
 from textual.pilot import Pilot
@@ -163,6 +164,34 @@ async def test_every_exchange_is_reached_by_scrolling_past_the_windows_edge(
         await wait_until(pilot, lambda: len(app.exchange_log) == 26, "a call from an old window")
         assert table.at_newest and table.selected_number == 26
         assert table.shown_entries[-1].number == 26
+
+
+async def test_two_keys_past_the_windows_edge_read_at_once_never_crash(tmp_path: Path) -> None:
+    """Up Up at the top of the window, read together (auto-repeat, a busy machine): both
+    asked for the same older rows, and the second slide added rows already shown, which
+    ended the dashboard with DuplicateKey."""
+    app = make_app(tmp_path, BUNDLED, max_table_rows=10)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        for count in range(1, 26):
+            screen.run_plugin_action(TEXT, "hash")
+            await wait_until(pilot, lambda n=count: len(app.exchange_log) == n, f"call {count}")
+        table = screen.query_one(ExchangeTable)
+        table.focus()
+        await pilot.press("ctrl+home")
+        assert table.selected_number == 16
+        for key in ("up", "up"):
+            app.post_message(events.Key(key, None))
+        await pilot.pause()
+        await pilot.pause()
+        numbers = [entry.number for entry in table.shown_entries]
+        assert numbers == sorted(set(numbers)) and numbers[0] < 16
+        await pilot.press("ctrl+end")
+        for key in ("down", "down"):
+            app.post_message(events.Key(key, None))
+        await pilot.pause()
+        assert app.is_running
 
 
 async def test_plugin_text_is_shown_literally(tmp_path: Path) -> None:

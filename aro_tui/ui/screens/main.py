@@ -652,6 +652,11 @@ class MainScreen(ExchangeDetailPanes):
         log_filter = self.query_one(FilterInput).current()
         half = max(1, table.max_rows // 2)
         current = table.shown_entries
+        if not current or (current[0] if message.older else current[-1]).number != message.anchor:
+            # A second key past the edge, read before the first one slid the window: it asked
+            # for the rows that slide just added, and adding them again crashed the dashboard
+            # (DuplicateKey). The window has moved already; the key is spent.
+            return
         if message.older:
             matches = log.matching(log_filter, half, before=message.anchor)
             older = [entry for entry in matches if table.shows(entry)]
