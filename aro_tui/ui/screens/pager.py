@@ -24,7 +24,7 @@ from aro_tui.ui.formatting import (
 )
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.themes import follow_app_theme
-from aro_tui.ui.widgets.response.exchange_view import load_document
+from aro_tui.ui.widgets.documents import load_document
 
 PAGE_BYTES = 256 * 1024
 LAID_OUT_PAGE_CHARS = 4 * PAGE_BYTES

@@ -19,6 +19,7 @@ from textual.widgets.text_area import DocumentBase
 
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.themes import follow_app_theme
+from aro_tui.ui.widgets.documents import release_document
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,9 @@ class JsonTextArea(TextArea):
         language = "json" if size_chars <= HIGHLIGHT_LIMIT_CHARS else None
         if self.language != language:  # setting it, even unchanged, parses everything again
             selection = self.selection  # setting it drops the selection a paste replaces
+            replaced = self.document
             self.language = language
+            release_document(replaced)
             self.selection = selection
 
     async def _on_paste(self, event: events.Paste) -> None:
@@ -208,7 +211,9 @@ class InputEditor(Vertical):
             area.replace(text, (0, 0), area.document.end, maintain_selection_offset=False)
             area.move_cursor((0, 0))
         else:
+            replaced = self.text_area.document
             self.text_area.load_text(text)
+            release_document(replaced)
         self.problem = None
         self.source = source
         self._show_status()

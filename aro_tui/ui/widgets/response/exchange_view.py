@@ -15,6 +15,7 @@ from textual.widgets import Log, Static, TextArea
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.formatting import LINES_CUT_NOTE, Preview, error_excerpt, format_size
 from aro_tui.ui.themes import follow_app_theme
+from aro_tui.ui.widgets.documents import load_document
 
 CARD_STDERR_LINES = 8
 
@@ -46,17 +47,6 @@ class RequestView(BodyView):
         Binding("c", "screen.copy_request", "Copy request", id="request.copy"),
         Binding("x", "screen.view_request", "View all", id="request.view_all"),
     ]
-
-
-def load_document(area: TextArea, text: str, language: str | None) -> None:
-    """Replace ``area``'s text and language, parsing and wrapping the new text once.
-
-    Why not ``area.language = ...`` and then ``load_text``: ``language`` runs its watcher even
-    when it does not change, and the watcher parses, highlights and wraps the *old* text again
-    before ``load_text`` does the same for the new one.
-    """
-    area.set_reactive(TextArea.language, language)
-    area.load_text(text)
 
 
 class ResponsePane(Vertical):
