@@ -66,6 +66,22 @@ async def test_pipelined_calls_answer_in_order_with_their_own_ids(faulty: Plugin
     assert faulty.state is PluginState.READY and faulty.in_flight == 0
 
 
+async def test_the_history_lets_old_large_bodies_go(faulty: PluginProcess) -> None:
+    """A batch of 1 MB answers held the last 1,000 of them in the history: 1.8 GB for a
+    batch that had written every result out."""
+    from aro_tui.core.host.process import MAX_HISTORY_BYTES
+
+    size = 8 * 1024 * 1024
+    exchanges = [await faulty.call("big", f'{{"bytes": {size}}}') for _ in range(12)]
+    assert all(e.status is ExchangeStatus.OK for e in exchanges)
+    kept = list(faulty.history)
+    held = sum(len(e.request_bytes) + len(e.response_bytes or b"") for e in kept)
+    assert held <= MAX_HISTORY_BYTES and len(kept) < 12
+    assert kept == exchanges[-len(kept) :]  # the newest, in order
+    small = [await faulty.call("echo", "{}") for _ in range(3)]
+    assert list(faulty.history)[-3:] == small
+
+
 async def test_exchange_records_sizes_timing_and_memory(faulty: PluginProcess) -> None:
     exchange = await faulty.call("size", '{"pad": "' + "p" * 1000 + '"}')
     assert exchange.status is ExchangeStatus.OK

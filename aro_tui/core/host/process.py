@@ -84,6 +84,11 @@ _PENDING = ExchangeStatus.PENDING
 _PROTOCOL_ERROR = ExchangeStatus.PROTOCOL_ERROR
 
 
+MAX_HISTORY = 1000
+MAX_HISTORY_BYTES = 64 * 1024 * 1024
+"""How many finished exchanges ``PluginProcess.history`` keeps, and their bodies' bytes."""
+
+
 class PluginProcess:
     """One plugin subprocess: start/stop/restart, pipelined calls, exchange records.
 
@@ -115,8 +120,10 @@ class PluginProcess:
         self.exit_code: int | None = None
         self.signal_number: int | None = None
         self.recent_stderr: deque[str] = deque(maxlen=MAX_RECENT_STDERR_LINES)
-        self.history: deque[Exchange] = deque(maxlen=1000)
-        """The most recent finished exchanges, oldest first."""
+        self.history: deque[Exchange] = deque()
+        """The most recent finished exchanges, oldest first: at most ``MAX_HISTORY``, and
+        only as many as hold ``MAX_HISTORY_BYTES`` of bodies (always the newest)."""
+        self._history_bytes = 0
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: RequestPipe | None = None
         self._tree: ProcessTree | None = None
@@ -526,11 +533,27 @@ class PluginProcess:
         if not future.done():
             future.set_result(exchange)
         if pending.observed:
-            self.history.append(exchange)
+            self._remember(exchange)
             if self._observe_finished is not None:
                 self._observe_finished(self, exchange)
         if not by_id and self.state is _BUSY:
             self._set_state(_READY)
+
+    def _remember(self, exchange: Exchange) -> None:
+        """Add ``exchange`` to the history, letting the oldest go past its limits: a batch of
+        1 MB answers kept the last 1,000 of them, 1.8 GB, whatever it had written out."""
+        history = self.history
+        history.append(exchange)
+        response = exchange.response_bytes
+        self._history_bytes += len(exchange.request_bytes) + (len(response) if response else 0)
+        while len(history) > MAX_HISTORY or (
+            self._history_bytes > MAX_HISTORY_BYTES and len(history) > 1
+        ):
+            old = history.popleft()
+            old_response = old.response_bytes
+            self._history_bytes -= len(old.request_bytes) + (
+                len(old_response) if old_response else 0
+            )
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -636,7 +659,7 @@ class PluginProcess:
         body = _as_bytes(input_json)
         exchange = failed_start_exchange(self._next_id, self.name, action, body, error)
         self._next_id += 1
-        self.history.append(exchange)
+        self._remember(exchange)
         if self._observe_finished is not None:
             self._observe_finished(self, exchange)
         return exchange
