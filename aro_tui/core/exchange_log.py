@@ -194,6 +194,12 @@ class ExchangeLog:
         return self._next_number - 1
 
     @property
+    def forgotten(self) -> int:
+        """How many of the oldest exchanges no longer have a summary here (past
+        ``max_entries``): they cannot be shown, filtered or exported from the log."""
+        return len(self) - len(self._entries)
+
+    @property
     def entries(self) -> deque[LogEntry]:
         """The summaries kept in memory, oldest first (the newest ``max_entries``)."""
         return self._entries

@@ -203,3 +203,16 @@ def test_a_log_never_closed_leaves_no_folder_behind() -> None:
     folder = Path(result.stdout.strip())
     assert result.returncode == 0 and folder.name.startswith("aro-tui-log-")
     assert not folder.exists()
+
+
+def test_the_log_says_how_many_of_the_oldest_it_no_longer_holds(tmp_path: Path) -> None:
+    """Past its summaries' limit the oldest exchanges could not be shown or exported, and
+    nothing said so: paging stopped at #10001 of 60,000 with a bell."""
+    log = ExchangeLog(tmp_path / "log", max_entries=3)
+    try:
+        for number in range(5):
+            log.add(_exchange(number))
+        assert (len(log), len(log.entries), log.forgotten) == (5, 3, 2)
+        assert [entry.number for entry in log.entries] == [3, 4, 5]
+    finally:
+        log.close()

@@ -623,7 +623,11 @@ class MainScreen(ExchangeDetailPanes):
             span = f"#{first}" if first == last else f"#{first}–#{last}"
             shown = f" · showing {table.row_count} ({span})"
         count = f" {total}" if total or hidden else ""
-        self.query_one("#log").border_title = f"Exchanges{count}{shown}{hidden}"
+        forgotten = self.aro.exchange_log.forgotten
+        # Past the log's 50,000 summaries the oldest cannot be reached: say so, where paging
+        # used to stop at #10001 of 60,000 with only a bell.
+        gone = f" · oldest {forgotten:,} out of reach" if forgotten else ""
+        self.query_one("#log").border_title = f"Exchanges{count}{shown}{hidden}{gone}"
 
     def _redraw_log(self) -> None:
         """Redraw the rows in the new theme's status colours."""

@@ -333,7 +333,13 @@ class SessionWiring(TelemetryWiring):
             if path is not None:
                 self._export_log(path, numbers)
 
-        self.app.push_screen(SaveDialog(f"Export {len(numbers)} exchanges to", default), chosen)
+        forgotten = self.aro.exchange_log.forgotten
+        what = f"{len(numbers)} exchanges"
+        if forgotten:  # it said "the whole log" and silently left these out
+            what = (
+                f"the newest {len(numbers):,} exchanges (the oldest {forgotten:,} are out of reach)"
+            )
+        self.app.push_screen(SaveDialog(f"Export {what} to", default), chosen)
 
     @work(thread=True, group="files")
     def _export_log(self, path: Path, numbers: list[int]) -> None:
