@@ -11,6 +11,7 @@ import orjson
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.telemetry import (
+    BaselineWarning,
     BaselineWatch,
     DeviceSample,
     ExchangeSpan,
@@ -306,6 +307,28 @@ def test_no_baseline_warning_for_different_inputs_flat_memory_or_small_growth() 
         for index, (body, after_mib) in enumerate(case):
             exchange = finished_exchange(index, T0 + index, 1, 0, after_mib * MIB, body)
             assert watch.record(exchange, exchange_memory(buffer, exchange)) == []
+
+
+def test_a_slow_leak_is_reported_where_three_calls_never_rise_enough() -> None:
+    """5 MiB kept per identical call never rose 16 MiB over the last three: 100 calls took
+    the plugin to 515 MiB, and 830 smaller ones to 2.6 GB, without a warning."""
+    buffer = SampleBuffer()
+
+    def run(watch: BaselineWatch, afters_mib: list[float]) -> list[BaselineWarning]:
+        warnings = []
+        for index, after_mib in enumerate(afters_mib):
+            exchange = finished_exchange(index + 1, T0 + index, 1, 0, int(after_mib * MIB))
+            warnings += watch.record(exchange, exchange_memory(buffer, exchange))
+        return warnings
+
+    leak = run(BaselineWatch(), [100 + 5 * n for n in range(30)])
+    assert len(leak) == 1 and leak[0].calls == 20 and leak[0].growth_bytes == 95 * MIB
+    # Rising every other call (an allocator that grows in steps) is a leak too.
+    steps = run(BaselineWatch(), [100 + 2 * (n // 2) for n in range(40)])
+    assert len(steps) == 1
+    # Flat with noise, or down once in a while: nothing.
+    assert run(BaselineWatch(), [100 + (n % 3) for n in range(60)]) == []
+    assert run(BaselineWatch(), [100 + n - (10 if n % 7 == 6 else 0) for n in range(60)]) == []
 
 
 def test_sampler_delivers_samples_of_a_real_process_tree_and_stops_promptly() -> None:

@@ -135,14 +135,22 @@ class BaselineWatch:
     """Remembers after-memory of identical calls (plugin, action, input) and warns on growth.
 
     Warns when the last ``min_calls`` identical calls each ended higher than the previous
-    and the rise over them exceeds ``threshold_bytes``; then waits for ``min_calls`` more.
+    and the rise over them exceeds ``threshold_bytes`` (a fast leak), or when over the last
+    ``slow_calls`` the after-memory never went down, rose at least every other call and rose
+    by more than ``threshold_bytes`` in all (a slow one: 5 MiB a call never rose 16 MiB over
+    three calls, and went on for gigabytes unreported); then waits for ``min_calls`` more.
     """
 
     def __init__(
-        self, min_calls: int = 3, threshold_bytes: int = 16 * MIB, max_keys: int = 256
+        self,
+        min_calls: int = 3,
+        threshold_bytes: int = 16 * MIB,
+        max_keys: int = 256,
+        slow_calls: int = 20,
     ) -> None:
         """A rise below ``threshold_bytes`` is allocator noise, not a warning."""
         self.min_calls = max(2, min_calls)
+        self.slow_calls = max(self.min_calls, slow_calls)
         self.threshold_bytes = threshold_bytes
         self.max_keys = max_keys
         self._history: dict[tuple[str, str, str, str], deque[tuple[int, int]]] = {}
@@ -159,23 +167,37 @@ class BaselineWatch:
             if history is None:
                 if len(self._history) >= self.max_keys:
                     self._history.pop(next(iter(self._history)))
-                history = self._history[key] = deque(maxlen=self.min_calls)
+                history = self._history[key] = deque(maxlen=self.slow_calls)
             history.append((exchange.id, after))
-            if len(history) < self.min_calls:
-                continue
-            values = [value for _, value in history]
-            rising = all(later > earlier for earlier, later in itertools.pairwise(values))
-            growth_bytes = values[-1] - values[0]
-            if rising and growth_bytes > self.threshold_bytes:
+            rising = self._rising(list(history))
+            if rising is not None:
+                growth_bytes = rising[-1][1] - rising[0][1]
+                ids = tuple(exchange_id for exchange_id, _ in rising)
                 warnings.append(
                     BaselineWarning(
-                        exchange.plugin,
-                        exchange.action,
-                        kind,
-                        len(values),
-                        growth_bytes,
-                        tuple(exchange_id for exchange_id, _ in history),
+                        exchange.plugin, exchange.action, kind, len(rising), growth_bytes, ids
                     )
                 )
                 history.clear()
         return warnings
+
+    def _rising(self, history: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+        """The calls that show a leak (see the class), or None."""
+        fast = history[-self.min_calls :]
+        values = [value for _, value in fast]
+        steps = list(itertools.pairwise(values))
+        if (
+            len(fast) == self.min_calls
+            and all(later > earlier for earlier, later in steps)
+            and values[-1] - values[0] > self.threshold_bytes
+        ):
+            return fast
+        if len(history) < self.slow_calls:
+            return None
+        values = [value for _, value in history]
+        steps = list(itertools.pairwise(values))
+        rises = sum(later > earlier for earlier, later in steps)
+        never_down = all(later >= earlier for earlier, later in steps)
+        if never_down and 2 * rises >= len(steps) and values[-1] - values[0] > self.threshold_bytes:
+            return history
+        return None
