@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
@@ -193,3 +194,29 @@ def test_a_recording_opens_a_bounded_chunk_of_bodies_at_a_time(tmp_path: Path) -
     assert lost.started_at == 1_700_000_004.0
     (warning,) = chunks[1].warnings
     assert warning.startswith("exchange #4: its body is lost")
+
+
+def test_stderr_is_recorded_up_to_a_budget_per_call_and_per_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each stretch between calls had its own 2,000 lines: a plugin logging between calls,
+    with a call a second, grew the recording by 1.1 GB an hour."""
+    from aro_tui.core.session import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "MAX_RECORDED_STDERR_SESSION_BYTES", 10_000)
+    recorder = SessionRecorder(tmp_path / "s.jsonl")
+    line = "x" * 99
+    for call in range(1, 21):  # 20 stretches between calls of 50 lines: 100,000 bytes
+        for _ in range(50):
+            recorder.record_stderr_line("p", line, None)
+        recorder.end_stderr("p", None)
+        recorder.record_stderr_line("p", "during", call)
+        recorder.end_stderr("p", call)
+    recorder.close()
+    records = [json.loads(text) for text in (tmp_path / "s.jsonl").read_text().splitlines()]
+    stderr = [record for record in records if record["type"] == "stderr"]
+    one_by_one = [record for record in stderr if "skipped" not in record]
+    skipped = sum(record.get("skipped", 0) for record in stderr)
+    recorded = sum(len(record["line"]) for record in one_by_one)
+    assert recorded <= 10_000 + 99  # the session's budget, not 20 stretches × 50 lines
+    assert len(one_by_one) + skipped == 20 * 51  # every line recorded or counted

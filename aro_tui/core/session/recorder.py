@@ -40,6 +40,9 @@ MAX_RECORDED_STDERR_BYTES = 1024 * 1024
 """stderr lines recorded one by one, per call and per plugin between two calls: the rest
 are counted in one record (the exchange record keeps the call's last lines and its count).
 A plugin writing a million lines a second wrote 1.1 GB of records in a minute."""
+MAX_RECORDED_STDERR_SESSION_BYTES = 256 * 1024 * 1024
+"""And per session: a plugin logging 5,000 lines a second between calls, with a call every
+second, wrote 1.1 GB an hour (each stretch between calls had its own 2,000 lines)."""
 DEFAULT_FSYNC_INTERVAL_S = 2.0
 
 
@@ -95,6 +98,7 @@ class SessionRecorder:
         self._stderr_recorded: dict[tuple[str, int | None], tuple[int, int]] = {}
         """(lines, bytes) recorded one by one for each (plugin, exchange id)."""
         self._stderr_skipped: dict[tuple[str, int | None], int] = {}
+        self._stderr_session_bytes = 0
         self._closed = False
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] = path.open("xb")
@@ -149,10 +153,12 @@ class SessionRecorder:
         ``MAX_RECORDED_STDERR_LINES`` (or ``_BYTES``) for the call only counted."""
         key = (plugin, exchange_id)
         lines, size = self._stderr_recorded.get(key, (0, 0))
-        if lines >= MAX_RECORDED_STDERR_LINES or size >= MAX_RECORDED_STDERR_BYTES:
+        spent = self._stderr_session_bytes >= MAX_RECORDED_STDERR_SESSION_BYTES
+        if lines >= MAX_RECORDED_STDERR_LINES or size >= MAX_RECORDED_STDERR_BYTES or spent:
             self._stderr_skipped[key] = self._stderr_skipped.get(key, 0) + 1
             return
         self._stderr_recorded[key] = (lines + 1, size + len(line))
+        self._stderr_session_bytes += len(line)
         record = {"type": "stderr", "t": time.time(), "plugin": plugin}
         self._put(_Line({**record, "exchange_id": exchange_id, "line": line}))
 
