@@ -642,6 +642,14 @@ async def test_a_plugin_flooding_stderr_leaves_the_dashboard_live(tmp_path: Path
         entry = app.exchange_log.entries[-1]
         assert entry.status == "timeout"
         assert max(lags) < 1.0, f"the event loop stalled for {max(lags):.1f} s"
+        # The timeout card has the pane to itself (no response): its last stderr line and
+        # the f6 hint were hidden below 60% of it, above empty rows.
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "the card")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        box = app.main_screen.query_one("#response-card-box")
+        assert "restart the plugin" in str(app.main_screen.query_one("#response-card").render())
+        assert box.max_scroll_y == 0
         assert app.recorder is not None
         path = app.recorder.path
         await app.action_quit()

@@ -554,7 +554,7 @@ class MainScreen(ExchangeDetailPanes):
                 f"  {elapsed}",
                 ("  —  ctrl+g: cancel", "dim"),
             )
-        self.query_one(ResponsePane).show_card(card)
+        self.query_one(ResponsePane).show_card(card, fills=True)
         self.query_one("#input").border_subtitle = f"running {elapsed}"
 
     def on_stderr_activity(self, message: StderrActivity) -> None:

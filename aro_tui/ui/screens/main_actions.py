@@ -525,15 +525,23 @@ class ExchangeActions(Screen[None]):
 
     # -- copy, save, export, view -------------------------------------------------------------
 
-    def _with_response(self, doing: str) -> tuple[int, LogEntry] | None:
-        """The selected exchange's number and row when it has a response; else None, after
-        saying why (a cancelled or crashed call has none: "Copied 0 bytes" emptied the
-        clipboard, and the pager opened on nothing)."""
+    def _selected(self) -> tuple[int, LogEntry] | None:
+        """The selected exchange's number and row; else None, after saying so."""
         number = self.shown_number
         entry = None if number is None else self.aro.exchange_log.get(number)
         if entry is None or number is None:
             self.say("Select an exchange first.", "warning")
             return None
+        return number, entry
+
+    def _with_response(self, doing: str) -> tuple[int, LogEntry] | None:
+        """The selected exchange's number and row when it has a response; else None, after
+        saying why (a cancelled or crashed call has none: "Copied 0 bytes" emptied the
+        clipboard, and the pager opened on nothing)."""
+        selected = self._selected()
+        if selected is None:
+            return None
+        number, entry = selected
         if self.aro.exchange_log.response_head(number, 1) is None:  # no whole 50 MB read
             self.say(f"#{number} has no response to {doing}: it ended {entry.status}.", "warning")
             return None
@@ -568,10 +576,10 @@ class ExchangeActions(Screen[None]):
 
     def action_export(self) -> None:
         """Save the selected exchange (request, response, status, stderr) as JSON."""
-        number = self.shown_number
-        if number is None or self.aro.exchange_log.get(number) is None:
-            self.say("Select an exchange first.", "warning")
+        selected = self._selected()
+        if selected is None:
             return
+        number = selected[0]
         default = Path.cwd() / f"exchange-{number}.json"
 
         def chosen(path: Path | None) -> None:
@@ -609,11 +617,10 @@ class ExchangeActions(Screen[None]):
             self.app.copy_to_clipboard(live.request_bytes.decode("utf-8", "replace"))
             self.say(f"Copied the running call's request ({len(live.request_bytes)} bytes).")
             return
-        number = self.shown_number
-        entry = None if number is None else self.aro.exchange_log.get(number)
-        if entry is None or number is None:
-            self.say("Select an exchange first.", "warning")
+        selected = self._selected()
+        if selected is None:
             return
+        number, entry = selected
         if entry.request_size_bytes > MAX_COPY_BYTES:
             self.say("The request is too large to copy; export the exchange (ctrl+o).", "warning")
             return
@@ -635,11 +642,10 @@ class ExchangeActions(Screen[None]):
             name = f"request-{sanitize_line(live.action)}.json"
             self.app.push_screen(PagerScreen(title, len(body), read_live, save_as=name))
             return
-        number = self.shown_number
-        entry = None if number is None else self.aro.exchange_log.get(number)
-        if entry is None or number is None:
-            self.say("Select an exchange first.", "warning")
+        selected = self._selected()
+        if selected is None:
             return
+        number, entry = selected
         log = self.aro.exchange_log
 
         def read_slice(offset: int, length: int) -> bytes:

@@ -191,7 +191,7 @@ class ExchangeDetailPanes(SessionWiring):
         elif entry is not None and entry.status == "plugin_error" and entry.error:
             error = sanitize(error_excerpt(entry.error))
             card = Text.assemble(("⚠ action error: ", "bold yellow"), error)
-        pane.show_card(card)
+        pane.show_card(card, fills=entry is not None and entry.response_size_bytes == 0)
         if entry is not None:
             memory = ""
             if entry.rss_after_bytes is not None:

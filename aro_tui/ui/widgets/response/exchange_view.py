@@ -62,8 +62,11 @@ class ResponsePane(Vertical):
             yield Static(id="response-note")
         yield BodyView(id="response-text")
 
-    def show_card(self, card: Text | None) -> None:
-        """Show ``card`` above the body (None hides it)."""
+    def show_card(self, card: Text | None, *, fills: bool = False) -> None:
+        """Show ``card`` above the body (None hides it); ``fills``: there is no body (a
+        timeout, a crash, a call still running), so the card may take the whole pane, where it
+        stopped at 60% and hid its last stderr lines above empty rows."""
+        self.set_class(card is not None and fills, "-card-fills")
         self._show("#response-card", "-card", card)
 
     def show_note(self, note: Text | None) -> None:

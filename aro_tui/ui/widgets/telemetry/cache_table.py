@@ -12,10 +12,8 @@ from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker
 from aro_tui.ui.widgets.telemetry.chart import format_bytes
 
 COLUMNS = ("model", "device", "dtype", "params", "size", "loaded by", "host Δ", "GPU Δ", "note")
-MIN_MODEL_CHARS = 16
-MIN_NOTE_CHARS = 12
-MAX_SCROLLED_CHARS = 48
-"""The model and note columns' width when the table is too narrow for its figures anyway."""
+MIN_MODEL_CHARS = 20
+MIN_NOTE_CHARS = 14  # "incl. imports" whole
 
 
 class ModelCacheTable(DataTable[Text]):
@@ -101,10 +99,11 @@ class ModelCacheTable(DataTable[Text]):
         figures = sum(widest(index) + padding for index in range(1, len(COLUMNS) - 1))
         room = (self.size.width or 140) - figures - 2 * padding - 1
         longest_note = widest(len(COLUMNS) - 1)
-        if room < MIN_MODEL_CHARS + MIN_NOTE_CHARS:  # it scrolls sideways anyway: no squeeze
-            return min(widest(0), MAX_SCROLLED_CHARS), MAX_SCROLLED_CHARS
-        # The model first (it names the row); the note gets what is left, at least a little.
-        model = max(MIN_MODEL_CHARS, min(widest(0), room - min(longest_note, MIN_NOTE_CHARS)))
+        if room < MIN_MODEL_CHARS + MIN_NOTE_CHARS:  # too narrow for all: as many figures as fit
+            return min(widest(0), MIN_MODEL_CHARS), MIN_NOTE_CHARS
+        # The model first (it names the row), the note a third of the room when both are long.
+        note = min(longest_note, max(MIN_NOTE_CHARS, room // 3))
+        model = max(MIN_MODEL_CHARS, min(widest(0), room - note))
         return model, max(MIN_NOTE_CHARS, room - model)
 
     def _loaded_by(self, event: CacheEvent | None) -> str:
