@@ -187,6 +187,7 @@ async def test_two_keys_past_the_windows_edge_read_at_once_never_crash(tmp_path:
         await pilot.pause()
         numbers = [entry.number for entry in table.shown_entries]
         assert numbers == sorted(set(numbers)) and numbers[0] < 16
+        assert table.selected_number == 14  # both keys count: the second moves on one row
         await pilot.press("ctrl+end")
         for key in ("down", "down"):
             app.post_message(events.Key(key, None))
@@ -553,6 +554,12 @@ async def test_the_request_pane_keys_take_the_running_calls_request(tmp_path: Pa
         await wait_until(pilot, lambda: isinstance(app.screen, PagerScreen), "the pager")
         assert "RUNNING" in app.screen.query_one("#pager-text", TextArea).text
         await pilot.press("escape")
+        # The response pane shows the running call too: no response to copy yet (c copied
+        # the log cursor's, another call's).
+        await pilot.press("alt+5")
+        await pilot.press("c")
+        assert copied == ['{"seconds": 30, "tag": "RUNNING"}']
+        assert any("still running" in text for text in _notifications(app))
         await pilot.press("ctrl+g")
 
 
@@ -579,3 +586,7 @@ async def test_the_panes_do_not_keep_every_document_they_showed(tmp_path: Path) 
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert documents() - before < 10  # not one or two more per call shown
+
+
+def _notifications(app: App[Any]) -> list[str]:
+    return [str(notification.message) for notification in app._notifications]

@@ -342,6 +342,11 @@ async def test_the_compare_view_shows_long_action_names_whole_when_they_fit(
         await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff view")
         runs = app.screen.query_one("#diff-runs", DataTable)
         assert str(runs.get_row_at(0)[1]) == f"{TEXT} · extract-emails"
+        # At 100 columns a memory column gives way ("plugin-python-text · e…" beside it).
+        await pilot.resize_terminal(100, 45)
+        await pilot.pause()
+        runs = app.screen.query_one("#diff-runs", DataTable)
+        assert str(runs.get_row_at(0)[1]) == f"{TEXT} · extract-emails"
 
 
 async def test_export_whole_log(tmp_path: Path) -> None:

@@ -40,8 +40,11 @@ RUN_COLUMNS = (
 )
 """(key, label, width) of the compared runs' columns, in order."""
 DROPPED_FIRST = ("growth", "rss")
-"""Left out, in this order, while ``plugin · action`` would be narrower than ``MIN_WHAT``."""
+"""Left out, in this order, while ``plugin · action`` would not be whole (``WHOLE_WHAT``)."""
 MIN_WHAT = 16
+WHOLE_WHAT = 40
+"""Memory columns go (growth, then rss) while ``plugin · action`` has less than its whole
+text, up to this many characters: "plugin-python-text · e…" beside a roomy memory column."""
 CHROME = 4
 """Columns the tables' borders and a vertical scrollbar take."""
 CELL_PADDING = 2
@@ -57,11 +60,12 @@ def run_columns(screen_width: int, longest_what: int = WHAT_WIDTH) -> list[tuple
     """
     columns = list(RUN_COLUMNS)
     wanted = max(longest_what, len("plugin · action"))
+    enough = min(wanted, WHOLE_WHAT)  # a name this long is worth a memory column
     for dropped in (None, *DROPPED_FIRST):
         columns = [column for column in columns if column[0] != dropped]
         used = sum(width + CELL_PADDING for key, _, width in columns if key != "what")
         what = min(screen_width - CHROME - used - CELL_PADDING, wanted)
-        if what >= min(MIN_WHAT, wanted):
+        if what >= enough:
             break
     return [(k, label, max(what, MIN_WHAT) if k == "what" else w) for k, label, w in columns]
 

@@ -659,7 +659,11 @@ class MainScreen(ExchangeDetailPanes):
         if not current or (current[0] if message.older else current[-1]).number != message.anchor:
             # A second key past the edge, read before the first one slid the window: it asked
             # for the rows that slide just added, and adding them again crashed the dashboard
-            # (DuplicateKey). The window has moved already; the key is spent.
+            # (DuplicateKey). The window has moved already: the key moves the cursor on.
+            if current and message.older:
+                table.action_cursor_up()
+            elif current:
+                table.action_cursor_down()
             return
         if message.older:
             matches = log.matching(log_filter, half, before=message.anchor)

@@ -26,6 +26,7 @@ from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
 from aro_tui.ui.widgets.request.input_editor import InputEditor
+from aro_tui.ui.widgets.response.exchange_view import ResponsePane
 
 if TYPE_CHECKING:
     from aro_tui.ui.app import AroApp
@@ -537,7 +538,14 @@ class ExchangeActions(Screen[None]):
     def _with_response(self, doing: str) -> tuple[int, LogEntry] | None:
         """The selected exchange's number and row when it has a response; else None, after
         saying why (a cancelled or crashed call has none: "Copied 0 bytes" emptied the
-        clipboard, and the pager opened on nothing)."""
+        clipboard, and the pager opened on nothing). In the response pane while a call runs,
+        the pane shows that call, which has no response yet: c copied the response of the
+        exchange under the log's cursor, another plugin's perhaps."""
+        focused = self.focused
+        pane = self.query_one(ResponsePane)
+        if self.live_exchange is not None and focused is not None and pane in focused.ancestors:
+            self.say(f"The call is still running: no response to {doing} yet.", "warning")
+            return None
         selected = self._selected()
         if selected is None:
             return None
