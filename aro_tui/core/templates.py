@@ -41,17 +41,22 @@ def _item_name(item: re.Match[str]) -> str:
 _LIST_TYPE = re.compile(r"^\s*(?:list|tuple|sequence|array|List|Tuple|Sequence)\b", re.IGNORECASE)
 _OBJECT_TYPE = re.compile(r"^\s*(?:dict|mapping|object|Dict|Mapping)\b", re.IGNORECASE)
 _SCALAR_TYPES = {"int": 0, "integer": 0, "float": 0.0, "number": 0.0, "bool": False}
+_OPTIONAL_TYPE = re.compile(r"^(?:Optional\[.*\]|.*\|\s*None|None\s*\|.*)$")
 
 
 def _empty_of(type_text: str | None) -> Any:
     """What an input without a default starts as: ``[]`` for a list type, ``{}`` for a
-    dict, 0 / 0.0 / false for int, float, bool (``- count (int): ...``, optional too), else ""
+    dict, 0 / 0.0 / false for int, float, bool (``- count (int): ...``, ``int, optional``
+    too), null for ``Optional[int]`` or ``int | None``, else ""
     (``- texts (list): ...`` as "" was refused by the action once filled in as a string)."""
-    if type_text and _LIST_TYPE.match(type_text):
+    text = (type_text or "").strip()
+    if _OPTIONAL_TYPE.match(text):  # Optional[int], int | None: not given is null
+        return None
+    if _LIST_TYPE.match(text):
         return []
-    if type_text and _OBJECT_TYPE.match(type_text):
+    if _OBJECT_TYPE.match(text):
         return {}
-    scalar = (type_text or "").split(",")[0].strip().lower()
+    scalar = text.split(",")[0].strip().lower()
     return _SCALAR_TYPES.get(scalar, "")
 
 

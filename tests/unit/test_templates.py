@@ -161,6 +161,8 @@ def test_a_list_or_dict_type_without_a_default_starts_empty_of_its_kind() -> Non
         - limit (int): At most
         - ratio (float, optional): A share
         - verbose (bool): Say more
+        - seed (Optional[int]): Random seed
+        - top_k (int | None): How many
     """
     assert template_for(doc) == {
         "texts": [],
@@ -171,6 +173,8 @@ def test_a_list_or_dict_type_without_a_default_starts_empty_of_its_kind() -> Non
         "limit": 0,
         "ratio": 0.0,
         "verbose": False,
+        "seed": None,
+        "top_k": None,
     }
     first, second = template_for(doc)["texts"], template_for(doc)["texts"]
     first.append("x")
