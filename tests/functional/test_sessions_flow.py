@@ -452,22 +452,32 @@ async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
         assert live_load is not None and reopened.gpu_delta_bytes == live_load.gpu_delta_bytes
 
 
-async def test_ctrl_g_stops_a_replay_call_that_hangs_in_a_recording(xdg: Path) -> None:
-    """ "Replay all" (or d) in a recording runs calls that no log row shows: ctrl+g said
-    "Nothing is running." and a hanging one held the replay for its whole timeout."""
+async def _recording_of_a_cancelled_hang(xdg: Path, *, echo_first: bool = False) -> AroApp:
+    """Record a session on the faulty plugin: (an echo, then) a hang cancelled with ctrl+g;
+    the app that opens that recording, not yet run."""
     faulty = TEST_PLUGINS / "faulty"
     live = user_app(xdg, faulty, record=True)
     async with live.run_test(size=(140, 45)) as pilot:
         await wait_until(pilot, lambda: plugin_state(live, "faulty") == "ready", "ready")
+        if echo_first:
+            live.main_screen.send("faulty", "echo", '{"a": 1}')
+            await wait_until(pilot, lambda: len(live.exchange_log) == 1, "the echo")
         live.main_screen.send("faulty", "hang", '{"seconds": 30}')
-        await wait_until(pilot, lambda: live.main_screen.live_exchange is not None, "the call")
+        await wait_until(pilot, lambda: live.main_screen.live_exchange is not None, "the hang")
         await pilot.press("ctrl+g")
-        await wait_until(pilot, lambda: len(live.exchange_log) == 1, "logged")
+        calls = 1 + echo_first
+        await wait_until(pilot, lambda: len(live.exchange_log) == calls, "logged")
         assert live.recorder is not None
         path = live.recorder.path
         await live.action_quit()
     config = replace(make_app(xdg, faulty).config, user_files=True, open_session=path)
-    app = AroApp(config, discovery_of(faulty))
+    return AroApp(config, discovery_of(faulty))
+
+
+async def test_ctrl_g_stops_a_replay_call_that_hangs_in_a_recording(xdg: Path) -> None:
+    """ "Replay all" (or d) in a recording runs calls that no log row shows: ctrl+g said
+    "Nothing is running." and a hanging one held the replay for its whole timeout."""
+    app = await _recording_of_a_cancelled_hang(xdg)
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "the recording")
         app.main_screen.query_one(ExchangeTable).focus()
@@ -481,21 +491,7 @@ async def test_ctrl_g_stops_a_replay_call_that_hangs_in_a_recording(xdg: Path) -
 async def test_replay_all_says_how_far_it_got(xdg: Path) -> None:
     """ "Replay all" said "Replaying 2 exchanges…" once and then nothing: a replayed model
     load or hang looked like a frozen replay. A line under the banner now counts the calls."""
-    faulty = TEST_PLUGINS / "faulty"
-    live = user_app(xdg, faulty, record=True)
-    async with live.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(live, "faulty") == "ready", "ready")
-        live.main_screen.send("faulty", "echo", '{"a": 1}')
-        await wait_until(pilot, lambda: len(live.exchange_log) == 1, "the echo")
-        live.main_screen.send("faulty", "hang", '{"seconds": 30}')
-        await wait_until(pilot, lambda: live.main_screen.live_exchange is not None, "the hang")
-        await pilot.press("ctrl+g")
-        await wait_until(pilot, lambda: len(live.exchange_log) == 2, "both logged")
-        assert live.recorder is not None
-        path = live.recorder.path
-        await live.action_quit()
-    config = replace(make_app(xdg, faulty).config, user_files=True, open_session=path)
-    app = AroApp(config, discovery_of(faulty))
+    app = await _recording_of_a_cancelled_hang(xdg, echo_first=True)
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_until(pilot, lambda: app.main_screen.shown_number == 2, "the recording")
         progress = app.main_screen.query_one("#progress", Static)
