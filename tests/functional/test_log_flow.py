@@ -180,6 +180,13 @@ async def test_two_keys_past_the_windows_edge_read_at_once_never_crash(tmp_path:
         table = screen.query_one(ExchangeTable)
         table.focus()
         await pilot.press("ctrl+home")
+        await pilot.pause()
+        # The log's first exchange, not the top of the window (#16 of 25 read as the first).
+        assert table.selected_number == 1 and table.shown_entries[0].number == 1
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        assert table.selected_number == 25 and table.at_newest
+        await pilot.press(*["up"] * 9)
         assert table.selected_number == 16
         for key in ("up", "up"):
             app.post_message(events.Key(key, None))

@@ -682,6 +682,23 @@ class MainScreen(ExchangeDetailPanes):
             table.show_entries(current + newer, keep, at_newest=at_newest)  # keeps the newest
         self.update_log_title()
 
+    def on_exchange_table_end_requested(self, message: ExchangeTable.EndRequested) -> None:
+        """Show the first (or last) window of the log, its oldest (newest) row selected."""
+        table = self.query_one(ExchangeTable)
+        log = self.aro.exchange_log
+        log_filter = self.query_one(FilterInput).current()
+        if message.oldest:
+            entries = [
+                e for e in log.matching_after(log_filter, table.max_rows, 0) if table.shows(e)
+            ]
+            newest = not entries or not log.matching_after(log_filter, 1, entries[-1].number)
+            keep = entries[0].number if entries else None
+        else:
+            entries = [e for e in log.matching(log_filter, table.max_rows) if table.shows(e)]
+            newest, keep = True, entries[-1].number if entries else None
+        table.show_entries(entries, keep, at_newest=newest)
+        self.update_log_title()
+
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self) -> None:
         self.query_one(ExchangeTable).focus()

@@ -130,6 +130,13 @@ class ExchangeTable(DataTable[Text]):
             self.older = older
             self.anchor = anchor
 
+    class EndRequested(Message):
+        """ctrl+home / ctrl+end: show the window at the log's oldest (newest) end."""
+
+        def __init__(self, oldest: bool) -> None:
+            super().__init__()
+            self.oldest = oldest
+
     # Every key here is a priority binding, run as the app reads it: an ordinary one runs only
     # once the key has come back from the table, after the keys typed next (Up then r reran
     # the exchange below; e then new text sent the text to the table as keys).
@@ -336,6 +343,15 @@ class ExchangeTable(DataTable[Text]):
         """Page down, or the next half window from the bottom row."""
         if not self._at_edge(older=False):
             super().action_page_down()
+
+    def action_scroll_top(self) -> None:
+        """ctrl+home: the oldest exchange in the log, not the top of this window (#101 of
+        600 read as the first)."""
+        self.post_message(self.EndRequested(oldest=True))
+
+    def action_scroll_bottom(self) -> None:
+        """ctrl+end: the newest exchange in the log."""
+        self.post_message(self.EndRequested(oldest=False))
 
     @property
     def selected_number(self) -> int | None:
