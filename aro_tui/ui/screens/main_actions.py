@@ -614,31 +614,10 @@ class ExchangeActions(Screen[None]):
         """Exchange ``number`` as export JSON (defined by the sessions part)."""
         raise NotImplementedError
 
-    def action_copy_request(self) -> None:
-        """Copy the request the request pane shows (the running call's while one runs; the
-        selected exchange's else) to the clipboard (OSC 52)."""
-        live = self.live_exchange
-        if live is not None:
-            if len(live.request_bytes) > MAX_COPY_BYTES:
-                self.say("The request is too large to copy.", "warning")
-                return
-            self.app.copy_to_clipboard(live.request_bytes.decode("utf-8", "replace"))
-            self.say(f"Copied the running call's request ({len(live.request_bytes)} bytes).")
-            return
-        selected = self._selected()
-        if selected is None:
-            return
-        number, entry = selected
-        if entry.request_size_bytes > MAX_COPY_BYTES:
-            self.say("The request is too large to copy; export the exchange (ctrl+o).", "warning")
-            return
-        request = self.aro.exchange_log.request_bytes(number)
-        self.app.copy_to_clipboard(request.decode("utf-8", "replace"))
-        self.say(f"Copied the request of #{number} ({len(request)} bytes).")
-
-    def action_view_request(self) -> None:
-        """Open the request the request pane shows (the running call's while one runs) in a
-        pager."""
+    def _shown_request(self) -> tuple[str, int, Callable[[int, int], bytes], str] | None:
+        """The request the request pane shows: the running call's while one runs, else the
+        selected exchange's (None, after saying so): (title, size, a reader of its bytes,
+        the file name a save offers)."""
         live = self.live_exchange
         if live is not None:
             body = live.request_bytes
@@ -646,22 +625,39 @@ class ExchangeActions(Screen[None]):
             def read_live(offset: int, length: int) -> bytes:
                 return body[offset : offset + length]
 
-            title = f"Request · {sanitize_line(live.action)} (running)"
-            name = f"request-{sanitize_line(live.action)}.json"
-            self.app.push_screen(PagerScreen(title, len(body), read_live, save_as=name))
-            return
+            action = sanitize_line(live.action)
+            return f"Request · {action} (running)", len(body), read_live, f"request-{action}.json"
         selected = self._selected()
         if selected is None:
-            return
+            return None
         number, entry = selected
         log = self.aro.exchange_log
 
-        def read_slice(offset: int, length: int) -> bytes:
+        def read_logged(offset: int, length: int) -> bytes:
             return log.request_slice(number, offset, length)
 
-        title = f"Request #{number} · {sanitize_line(entry.action)}"
-        name = f"request-{number}-{sanitize_line(entry.action)}.json"
-        self.app.push_screen(PagerScreen(title, entry.request_size_bytes, read_slice, save_as=name))
+        action = sanitize_line(entry.action)
+        name = f"request-{number}-{action}.json"
+        return f"Request #{number} · {action}", entry.request_size_bytes, read_logged, name
+
+    def action_copy_request(self) -> None:
+        """Copy the request the request pane shows to the clipboard (OSC 52)."""
+        shown = self._shown_request()
+        if shown is None:
+            return
+        title, size, read, _ = shown
+        if size > MAX_COPY_BYTES:
+            self.say("The request is too large to copy; export the exchange (ctrl+o).", "warning")
+            return
+        self.app.copy_to_clipboard(read(0, size).decode("utf-8", "replace"))
+        self.say(f"Copied {title} ({size} bytes).")
+
+    def action_view_request(self) -> None:
+        """Open the request the request pane shows in a pager."""
+        shown = self._shown_request()
+        if shown is not None:
+            title, size, read, name = shown
+            self.app.push_screen(PagerScreen(title, size, read, save_as=name))
 
     def action_view_all(self) -> None:
         """Open the whole selected response in a pager."""
