@@ -19,7 +19,7 @@ from textual.widgets.text_area import DocumentBase
 
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.themes import follow_app_theme
-from aro_tui.ui.widgets.documents import release_document
+from aro_tui.ui.widgets.documents import load_document, release_document
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,12 @@ LAST_USED_THIS_RUN = "last used, this run"
 """The editor's source for an input run that was too large to save across runs."""
 
 
+def language_for(size_chars: int) -> str | None:
+    """JSON colours up to ``HIGHLIGHT_LIMIT_CHARS``, plain text beyond (see
+    ``JsonTextArea.use_language_for``)."""
+    return "json" if size_chars <= HIGHLIGHT_LIMIT_CHARS else None
+
+
 def document_chars(document: DocumentBase) -> int:
     """How many characters the document holds, newlines included, without joining it."""
     return sum(map(len, document.lines)) + max(document.line_count - 1, 0)
@@ -127,7 +133,7 @@ class JsonTextArea(TextArea):
         """JSON colours for text up to ``HIGHLIGHT_LIMIT_CHARS``, plain text beyond: TextArea
         highlights the whole document again after every edit (a 2 MB input took 1.7 s a key,
         0.17 s plain). Chosen before a big text arrives, so it is never highlighted once."""
-        language = "json" if size_chars <= HIGHLIGHT_LIMIT_CHARS else None
+        language = language_for(size_chars)
         if self.language != language:  # setting it, even unchanged, parses everything again
             selection = self.selection  # setting it drops the selection a paste replaces
             replaced = self.document
@@ -205,15 +211,13 @@ class InputEditor(Vertical):
         ``undoable`` (ctrl+t, ``e``): as one edit ctrl+z takes back, so the text it replaced,
         an unsent draft perhaps, is not lost."""
         self._loaded_text = text
-        self.text_area.use_language_for(len(text))
+        area = self.text_area
         if undoable:
-            area = self.text_area
+            area.use_language_for(len(text))
             area.replace(text, (0, 0), area.document.end, maintain_selection_offset=False)
             area.move_cursor((0, 0))
-        else:
-            replaced = self.text_area.document
-            self.text_area.load_text(text)
-            release_document(replaced)
+        else:  # one parse of the new text, not one of the old for its language first
+            load_document(area, text, language_for(len(text)))
         self.problem = None
         self.source = source
         self._show_status()
