@@ -36,6 +36,8 @@ class ModelCacheTable(DataTable[Text]):
         super().__init__(id=id, show_cursor=False, zebra_stripes=True)
         self.tracker = tracker
         self.plugin: str | None = None
+        self._shown: tuple[object, ...] | None = None
+        """The rows and widths drawn last (unchanged ones are not drawn again)."""
         self.number_for: Callable[[str, int], int | None] | None = None
         """The log's number for a plugin's host exchange id ("loaded by #N" shows it; the
         host's ids differ from the log's numbers as soon as two plugins run)."""
@@ -52,6 +54,7 @@ class ModelCacheTable(DataTable[Text]):
             return
         if plugin is None:
             self.clear()
+            self._shown = None
             return
         loads: dict[str, CacheEvent] = {}
         for cache_event in self.tracker.events.snapshot():
@@ -75,6 +78,10 @@ class ModelCacheTable(DataTable[Text]):
             )
             rows.append((key, tuple(map(sanitize_line, cells))))
         model_room, note_room = self._rooms([row for _, row in rows])
+        shown = (rows, model_room, note_room)
+        if shown == self._shown:  # redrawn on every sample: keep the cursor and the scroll
+            return
+        self._shown = shown
         self.clear(columns=True)  # columns keep the width of the widest text they once had
         self.add_columns(*COLUMNS)
         for key, row in rows:
