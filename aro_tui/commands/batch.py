@@ -75,6 +75,8 @@ class BatchSummary:
     ``latencies_ms``: each call's latency, from sending the request to its answer (with more
     than one call in flight this includes the wait behind earlier calls, which the plugin runs
     in order). ``action_ms``: how long the action itself ran, measured in the plugin.
+    ``wall_s`` runs from the first request sent to the last result, so calls per second do not
+    include the plugin's start (``start_ms``, its first start: spawn to ready).
     """
 
     count: int = 0
@@ -83,6 +85,9 @@ class BatchSummary:
     latencies_ms: list[float] = field(default_factory=list)
     action_ms: list[float] = field(default_factory=list)
     wall_s: float = 0.0
+    start_ms: float | None = None
+    first_sent_s: float | None = None
+    """``time.perf_counter()`` when the first request was sent."""
     runtime_notes: Counter[str] = field(default_factory=Counter)
     """How many calls got each runtime note code (``Exchange.runtime_notes``)."""
     first_runtime_note: str | None = None
@@ -99,8 +104,14 @@ class BatchSummary:
             "action_p50_ms": _quantile(self.action_ms, 0.5),
             "calls_per_s": None if rate is None else _rounded_rate(rate),
             "wall_s": round(self.wall_s, 3),
+            "start_ms": None if self.start_ms is None else round(self.start_ms, 1),
             "runtime_notes": dict(self.runtime_notes),
         }
+
+    def stop_clock(self) -> None:
+        """Set ``wall_s``: from the first request sent until now."""
+        if self.first_sent_s is not None:
+            self.wall_s = time.perf_counter() - self.first_sent_s
 
     def text(self) -> str:
         """The one-line summary printed at the end."""
@@ -115,6 +126,8 @@ class BatchSummary:
             parts.append(f"action p50 {_ms(totals['action_p50_ms'])}")
         if self.wall_s > 0:
             parts.append(f"{_rate(self.count / self.wall_s)} calls/s")
+        if self.start_ms is not None:
+            parts.append(f"plugin start {_ms(totals['start_ms'])}")
         text = "; ".join(parts)
         if self.runtime_notes:
             counts = ", ".join(f"{code} ×{n:,}" for code, n in self.runtime_notes.most_common())
@@ -289,7 +302,6 @@ async def run_inputs(
         summary = BatchSummary()
     window: deque[tuple[int, int, asyncio.Future[Exchange] | bytes]] = deque()
     start_error: PluginStartError | None = None
-    started_s = time.perf_counter()
 
     def emit(index: int, line_number: int, item: asyncio.Future[Exchange] | bytes) -> None:
         summary.count += 1
@@ -330,9 +342,13 @@ async def run_inputs(
                 await plugin.start()
             except PluginStartError as error:
                 start_error = error
+            if summary.start_ms is None and plugin.cold_start_s is not None:
+                summary.start_ms = plugin.cold_start_s * 1000
         if start_error is not None:
             return error_line(index, line_number, "crashed", f"plugin did not start: {start_error}")
         sent[index] = line
+        if summary.first_sent_s is None:
+            summary.first_sent_s = time.perf_counter()
         return plugin.submit(action, line)
 
     async def drain(limit: int) -> None:
@@ -385,7 +401,7 @@ async def run_inputs(
             await drain(concurrency - 1)
         first_index += len(lines)
     await drain(0)
-    summary.wall_s = time.perf_counter() - started_s
+    summary.stop_clock()
     return summary
 
 
@@ -519,7 +535,6 @@ def run_batch(args: argparse.Namespace) -> int:
         description = sanitize_line(f"{launch.name} {args.action}")
         task_id = progress.add_task(description, total=total)
         summary = BatchSummary()
-        started_s = time.perf_counter()
         chunks = (
             _stream_chunks(_input_fd(args.inputs)) if streamed else _file_chunks(Path(args.inputs))
         )
@@ -535,7 +550,7 @@ def run_batch(args: argparse.Namespace) -> int:
                     summary=summary,
                 )
         except asyncio.CancelledError:  # SIGTERM, SIGHUP or ctrl+c: say how far it got
-            summary.wall_s = time.perf_counter() - started_s
+            summary.stop_clock()
             where = sanitize_line(str(args.output)) if args.output else "stdout"
             of_total = "" if total is None else f" of {total:,}"
             console.print(

@@ -41,7 +41,8 @@ def test_results_come_back_in_input_order_with_a_summary(
     assert all(r["status"] == "ok" and isinstance(r["duration_ms"], float) for r in results)
     summary, notes = capfd.readouterr().err.strip().splitlines()[-2:]
     assert summary.startswith("500 calls, 0 errors; latency p50 ")
-    assert " ms, p95 " in summary and "; action p50 " in summary and summary.endswith(" calls/s")
+    assert " ms, p95 " in summary and "; action p50 " in summary and " calls/s; " in summary
+    assert summary.split("; ")[-1].startswith("plugin start ")
     # The faulty plugin prints at import: under the ARO runtime every answer would carry it.
     assert notes.startswith("ARO runtime notes: printed-to-stdout ×500; the first: ")
     assert all(r["runtime_notes"] == ["printed-to-stdout"] for r in results)
@@ -441,3 +442,30 @@ def test_an_inputs_file_that_cannot_be_read_is_a_usage_error(
     inputs.chmod(0)
     assert main(["batch", NOOP, "echo", str(inputs)]) == 2
     assert f"cannot read {inputs}: Permission denied" in capfd.readouterr().err
+
+
+def test_calls_per_second_leave_out_the_plugins_start_which_is_given_apart(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A model plugin's start (its imports, seconds) was counted in its calls per second: one
+    call after a 1 s start read "0.9 calls/s" however fast the call was."""
+    from tests.functional.helpers import write_plugin_folder
+
+    source = (
+        "import time\n"
+        "time.sleep(1.0)  # a slow import, as torch's\n"
+        "def aro_plugin_info():\n"
+        "    return {'name': 'slow-start', 'actions': ['noop']}\n"
+        "def aro_action_noop(input_json):\n"
+        "    return '{}'\n"
+    )
+    plugin = write_plugin_folder(tmp_path, "slow-start", source)
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("{}\n" * 4)
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", str(plugin), "noop", str(inputs), "-o", str(out)]) == 0
+    summary = capfd.readouterr().err.strip().splitlines()[-1]
+    rate, start = summary.split("; ")[-2:]
+    assert float(rate.removesuffix(" calls/s").replace(",", "")) > 10
+    assert start.startswith("plugin start ") and start.endswith(" ms")
+    assert float(start.removeprefix("plugin start ").removesuffix(" ms").replace(",", "")) >= 1000
