@@ -598,6 +598,18 @@ def test_broken_model_folders_name_the_folder_and_the_problem(
     assert result["error"].startswith(f"The model in {damaged} cannot be loaded: ")
     assert result["error"] != "Unexpected error"
 
+    # A tokenizer.json missing a key raised KeyError inside transformers, which read as the
+    # input's fault ("Missing required field: 'added_tokens'"); a cut-off one as "Invalid JSON
+    # input".
+    bad_tokenizer = _copy_model(tiny_models["classify"], tmp_path / "bad-tokenizer")
+    broken = (('{"version": "1.0"}', "KeyError: "), ('{"version": ', "JSONDecodeError: "))
+    for text, error in broken:
+        (bad_tokenizer / "tokenizer.json").write_text(text)
+        result = plugin_session.call("classify", {"text": "hi", "model": str(bad_tokenizer)})
+        assert result["error"].startswith(
+            f"The tokenizer in {bad_tokenizer} cannot be loaded: {error}"
+        ), result
+
 
 def test_generate_rejects_seed_and_top_p_out_of_range(
     plugin_session: PluginSession, tiny_models: dict[str, Path]

@@ -90,6 +90,12 @@ class PluginInputError(Exception):
         super().__init__(message)
         self.fields = fields
 
+    def answer(self) -> Dict[str, Any]:
+        """The JSON answer: ``error`` and the fields."""
+        answer = {"error": str(self)}  # type: Dict[str, Any]
+        answer.update(self.fields)
+        return answer
+
 
 class ModelUnavailableError(PluginInputError):
     """A model that cannot be loaded from the local cache, a local folder or the Hub."""
@@ -436,13 +442,15 @@ def _from_pretrained(loader: Callable[..., Any], display: str, source: str, **kw
                 suggestion="Check the name (owner/name), log in for gated models, or pass a local folder path.",
             )
         unusable_for_task = "Unrecognized configuration class" in str(error)
-        damaged = isinstance(error, (OSError, ValueError)) or bool(
-            names & {"SafetensorError", "UnpicklingError"}
-        )
-        if os.path.isdir(source) and damaged and not unusable_for_task:
-            # A damaged or incomplete folder: name it, rather than an OSError from deep inside.
+        out_of_memory = isinstance(error, MemoryError) or _is_out_of_memory(error)
+        if os.path.isdir(source) and not unusable_for_task and not out_of_memory:
+            # A damaged or incomplete folder: name it, rather than an error from deep inside
+            # (a tokenizer.json missing a key raised KeyError, once read as a missing input).
+            what = "tokenizer" if getattr(loader, "__name__", "") == "AutoTokenizer" else "model"
+            if not isinstance(error, OSError):  # its text names the file; others may not
+                first_line = "%s: %s" % (type(error).__name__, first_line)
             raise ModelUnavailableError(
-                "The model in %s cannot be loaded: %s" % (source, first_line),
+                "The %s in %s cannot be loaded: %s" % (what, source, first_line),
                 model=display,
                 error_type=type(error).__name__,
                 suggestion="Write the folder again with save_pretrained (model and tokenizer), "
@@ -864,23 +872,17 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 def _run_action(handler: Callable[[Dict[str, Any]], Dict[str, Any]], input_json: Any) -> str:
     """Parse the input, run the handler, and turn every failure into a JSON error object."""
-    params = {}  # type: Dict[str, Any]
     try:
         params = _parse_input(input_json)
-        return json.dumps(handler(params))
     except json.JSONDecodeError as error:
         return json.dumps({"error": "Invalid JSON input", "details": str(error)})
     except PluginInputError as error:
-        answer = {"error": str(error)}
-        answer.update(error.fields)
-        return json.dumps(answer)
-    except KeyError as error:
-        return json.dumps(
-            {
-                "error": "Missing required field: %s" % error,
-                "received_fields": sorted(params.keys()),
-            }
-        )
+        return json.dumps(error.answer())
+    # Apart from the parse: a JSONDecodeError or KeyError from a model's files is not the input's.
+    try:
+        return json.dumps(handler(params))
+    except PluginInputError as error:
+        return json.dumps(error.answer())
     except Exception as error:
         if _is_out_of_memory(error):
             _free_memory()
