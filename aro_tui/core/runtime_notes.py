@@ -11,12 +11,15 @@ arithmetic on facts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.plugins.naming import ACTION_PREFIX, full_function_name
 from aro_tui.core.sizes import format_size
 
-__all__ = ["RuntimeContext", "RuntimeNote", "runtime_notes"]
+__all__ = ["RuntimeContext", "RuntimeNote", "runtime_notes", "unreachable_actions"]
 
 RUNTIME_TIMEOUT_S = 30.0
 """The runtime's per-call limit (then SIGTERM, 0.1 s, SIGINT)."""
@@ -44,6 +47,9 @@ class RuntimeContext:
     """Spawn to ready here: what every runtime call pays again before its action runs."""
     import_printed_bytes: int = 0
     """Written through ``sys.stdout`` while the module was imported."""
+    unreachable: Mapping[str, str] = field(default_factory=dict)
+    """Actions the runtime would not reach as aro-tui does, each with why
+    (:func:`unreachable_actions`)."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,51 @@ def runtime_notes(exchange: Exchange, context: RuntimeContext) -> tuple[RuntimeN
     return _all_notes(exchange, context)
 
 
+def unreachable_actions(info: Mapping[str, Any]) -> dict[str, str]:
+    """From the harness's info document: each action a call of which the runtime would not
+    hand to the function aro-tui runs, with why (the sentence after "ARO runtime: ").
+
+    The runtime registers only what ``aro_plugin_info()`` declares and names functions by its
+    own rule (``toHtml`` → ``aro_action_to_html``), where aro-tui, like the chapter's loop,
+    runs ``aro_action_toHtml`` and any ``aro_action_*`` function. When ``aro_plugin_info()``
+    gave no list the runtime registers nothing, which ``info_error`` already says."""
+    if info.get("info_error"):
+        return {}
+    declared = [a for a in info.get("actions", ()) if isinstance(a, dict)]
+    undeclared = [a for a in info.get("undeclared", ()) if isinstance(a, dict)]
+    defined = {str(a.get("function")) for a in declared if a.get("defined")}
+    defined.update(str(a.get("function")) for a in undeclared)
+    reasons: dict[str, str] = {}
+    for action in declared:
+        name, ran = str(action.get("name")), str(action.get("function"))
+        wanted = full_function_name(name)
+        if wanted == ran:
+            continue
+        rule = "its naming rule puts _ before each capital and lower-cases"
+        if wanted in defined:
+            reasons[name] = (
+                f"a call of {name} would run another function — {rule}, so it calls "
+                f"{wanted}(), not {ran}()"
+            )
+        else:
+            reasons[name] = (
+                f"a call of {name} would fail — {rule}, so it looks for {wanted}(), which the "
+                f"module does not define ({ran}() runs here)"
+            )
+    for action in undeclared:
+        name = str(action.get("name"))
+        reasons[name] = (
+            f"no action {name} — aro_plugin_info() does not declare it, and the runtime knows "
+            f"only the actions it declares ({ACTION_PREFIX}{name}() runs here)"
+        )
+    return reasons
+
+
 def _all_notes(exchange: Exchange, context: RuntimeContext) -> tuple[RuntimeNote, ...]:
     notes: list[RuntimeNote] = []
+    unreachable = context.unreachable.get(exchange.action)
+    if unreachable is not None:
+        notes.append(RuntimeNote("action-not-reached", f"ARO runtime: {unreachable}"))
     argument_bytes = _driver_bytes(len(exchange.request_bytes), context)
     if argument_bytes > MAX_ARGUMENT_BYTES:
         notes.append(
@@ -108,6 +157,7 @@ def _unremarkable(exchange: Exchange, context: RuntimeContext) -> bool:
     response = exchange.response_bytes
     return (
         exchange.status is _OK
+        and exchange.action not in context.unreachable
         and len(exchange.request_bytes) < QUIET_INPUT_BYTES
         and not exchange.printed_bytes
         and not context.import_printed_bytes

@@ -188,6 +188,13 @@ class PluginEntry:
             return []
         return [p.one_line() for p in self.plugin.problems if p.is_error]
 
+    def runtime_unreached(self, action: str) -> str | None:
+        """Why the ARO runtime would not hand a call of ``action`` to the function aro-tui
+        runs (its naming rule, or an action ``aro_plugin_info()`` does not declare), or None."""
+        if self.process is None:
+            return None
+        return self.process.unreachable_actions.get(action)
+
     def missing_functions(self) -> set[str]:
         """Actions ``aro_plugin_info()`` declares whose ``aro_action_*`` function the module
         does not define (a call of one answers "Unknown action")."""

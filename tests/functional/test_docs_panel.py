@@ -81,3 +81,16 @@ async def test_a_declared_action_without_its_function_is_said_so_in_the_docs(
         await wait_until(pilot, lambda: "declares" in str(panel.render()), "the doc")
         shown = " ".join(str(panel.render()).split())
     assert "defines no aro_action_declared_missing(): a call of it answers" in shown
+
+
+async def test_an_action_the_runtime_would_not_reach_says_so_before_it_is_run(
+    tmp_path: Path,
+) -> None:
+    """An undeclared action looked exactly like a declared one, and ran here without a word,
+    though the runtime knows only what aro_plugin_info() declares."""
+    info = "def aro_plugin_info():\n    return {'actions': ['say']}"
+    shown = await _echo_docs(tmp_path, "undeclared", info)
+    assert shown.startswith(
+        "⚠ ARO runtime: no action echo — aro_plugin_info() does not declare it, and the runtime "
+        "knows only the actions it declares (aro_action_echo() runs here) Echo."
+    )

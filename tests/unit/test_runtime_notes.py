@@ -7,6 +7,7 @@ rules are checked on exchange records built by hand, since no test should wait 3
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from plugin_launch import launch_test_plugin
@@ -137,3 +138,68 @@ def test_the_quick_check_for_common_calls_never_hides_a_note() -> None:
             assert _all_notes(exchange, context) == (), (request, response, stderr, action_s)
         assert runtime_notes(exchange, context) == _all_notes(exchange, context)
     assert 0 < skipped < checked
+
+
+NAMES_PLUGIN = """\
+import json
+def aro_plugin_info():
+    return {"name": "names", "version": "1.0.0",
+            "actions": ["toHtml", "ExtractURLs", "to-text", "info"]}
+def aro_action_toHtml(input_json): return json.dumps({"html": "<p/>"})
+def aro_action_ExtractURLs(input_json): return json.dumps({"by": "the chapter's rule"})
+def aro_action_extract_u_r_ls(input_json): return json.dumps({"by": "the runtime's rule"})
+def aro_action_to_text(input_json): return "{}"
+def aro_action_info(input_json): return "{}"
+def aro_action_hidden(input_json): return "{}"
+"""
+
+
+async def test_actions_the_runtime_names_otherwise_or_does_not_know_are_flagged(
+    tmp_path: Path,
+) -> None:
+    """An author saw `toHtml` answer here and fail under the runtime (it calls
+    aro_action_to_html), and an undeclared action work here that the runtime does not know."""
+    (tmp_path / "plugin.py").write_text(NAMES_PLUGIN)
+    plugin = PluginProcess(
+        launch_test_plugin("names", module_path=tmp_path / "plugin.py", source_dir=tmp_path)
+    )
+    await plugin.start()
+    try:
+        answers = {a: await plugin.call(a, "{}") for a in ("toHtml", "ExtractURLs", "hidden")}
+        for action in ("to-text", "info", "extract_u_r_ls"):
+            answers[action] = await plugin.call(action, "{}")
+    finally:
+        await plugin.stop()
+    assert all(e.status is ExchangeStatus.OK for e in answers.values())
+    assert answers["ExtractURLs"].response_bytes == b'{"by": "the chapter\'s rule"}'
+    assert {a: _codes(e) for a, e in answers.items()} == {
+        "toHtml": ["action-not-reached"],
+        "ExtractURLs": ["action-not-reached"],
+        "hidden": ["action-not-reached"],
+        "to-text": [],  # both rules: aro_action_to_text
+        "info": [],
+        "extract_u_r_ls": ["action-not-reached"],  # undeclared, though the runtime's function
+    }
+    (to_html,) = answers["toHtml"].runtime_notes
+    assert "looks for aro_action_to_html(), which the module does not define" in to_html.text
+    (extract,) = answers["ExtractURLs"].runtime_notes
+    assert "calls aro_action_extract_u_r_ls(), not aro_action_ExtractURLs()" in extract.text
+    (hidden,) = answers["hidden"].runtime_notes
+    assert "aro_plugin_info() does not declare it" in hidden.text
+
+
+async def test_a_plugin_whose_info_lists_nothing_gets_no_note_per_action(tmp_path: Path) -> None:
+    """The runtime then knows no action at all; the plugin-wide info note says so once."""
+    (tmp_path / "plugin.py").write_text(
+        "def aro_plugin_info():\n    raise RuntimeError('no')\n"
+        "def aro_action_toHtml(input_json):\n    return '{}'\n"
+    )
+    plugin = PluginProcess(
+        launch_test_plugin("names", module_path=tmp_path / "plugin.py", source_dir=tmp_path)
+    )
+    await plugin.start()
+    try:
+        exchange = await plugin.call("toHtml", "{}")
+    finally:
+        await plugin.stop()
+    assert exchange.status is ExchangeStatus.OK and _codes(exchange) == []

@@ -24,7 +24,7 @@ import secrets
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -60,7 +60,7 @@ from aro_tui.core.host.types import (
     exit_text,
     failed_start_exchange,
 )
-from aro_tui.core.runtime_notes import RuntimeContext, runtime_notes
+from aro_tui.core.runtime_notes import RuntimeContext, runtime_notes, unreachable_actions
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -286,7 +286,16 @@ class PluginProcess:
         plugin besides an exchange (``Exchange.runtime_notes`` is filled with it)."""
         launch = self.launch
         source_dir = launch.source_dir or launch.module_path.parent
-        return RuntimeContext(str(source_dir), self.cold_start_s, self.import_printed_bytes)
+        unreachable = unreachable_actions(self.info) if self.info else {}
+        return RuntimeContext(
+            str(source_dir), self.cold_start_s, self.import_printed_bytes, unreachable
+        )
+
+    @property
+    def unreachable_actions(self) -> Mapping[str, str]:
+        """Actions the ARO runtime would not hand to the function run here, with why
+        (:func:`~aro_tui.core.runtime_notes.unreachable_actions`); empty until started."""
+        return self._runtime_context.unreachable
 
     def rss_bytes(self) -> int | None:
         """Resident memory of the plugin's process tree now (None when not running)."""

@@ -344,9 +344,10 @@ class MainScreen(ExchangeDetailPanes):
     def _show_doc(self) -> None:
         entry = self.aro.registry.get(self.current_plugin)
         reason = None if entry is None else entry.crash_reason()
-        doc = self._doc_for(self.current_action)
-        if entry is not None and self.current_action in entry.missing_functions():
-            function = full_function_name(self.current_action, rule="spec")
+        action = self.current_action
+        doc = self._doc_for(action)
+        if entry is not None and action in entry.missing_functions():
+            function = full_function_name(action, rule="spec")
             doc = (
                 f"aro_plugin_info() declares this action, but the module defines no "
                 f'{function}(): a call of it answers "Unknown action".'
@@ -361,6 +362,9 @@ class MainScreen(ExchangeDetailPanes):
             invalid=invalid,
             info_error=None if entry is None else entry.info_error,
             refused=[] if entry is None else entry.refused_lines(),
+            runtime_unreached=(
+                None if entry is None or action is None else entry.runtime_unreached(action)
+            ),
         )
 
     def plugin_changed(self, entry: PluginEntry) -> None:

@@ -148,12 +148,14 @@ class ActionDoc(VerticalScroll):
         invalid: Sequence[str] = (),
         info_error: str | None = None,
         refused: Sequence[str] = (),
+        runtime_unreached: str | None = None,
     ) -> None:
         """Show ``doc`` (or say why there is none), after why the plugin crashed if it did;
         ``read_only``: a reopened recording, where plugins are not started; ``invalid``: the
         errors of a plugin that cannot run, one line each; ``info_error``: why its
         ``aro_plugin_info()`` listed no actions; ``refused``: the errors of a plugin that runs
-        but ARO's package manager would not install."""
+        but ARO's package manager would not install; ``runtime_unreached``: why the ARO runtime
+        would not call this action's function."""
         head = Text()
         if refused:
             head.append("⚠ runs, but aro add would refuse it:\n", style="bold yellow")
@@ -168,6 +170,9 @@ class ActionDoc(VerticalScroll):
                 "are the module's aro_action_ functions)\n\n",
                 style="dim",
             )
+        if runtime_unreached is not None:
+            head.append("⚠ ARO runtime: ", style="bold yellow")
+            head.append(sanitize(runtime_unreached) + "\n\n")
         if invalid:
             count = len(invalid)
             errors = f"{count} error{'s' if count > 1 else ''}"
