@@ -203,3 +203,12 @@ def _loaded(tmp_path: Path, manifest: str) -> DiscoveredPlugin:
     (folder / "src" / "plugin.py").write_text("")
     (folder / "plugin.yaml").write_text(manifest)
     return load_plugin(folder)
+
+
+def test_an_unclosed_quote_is_placed_where_it_opens_not_at_the_end(tmp_path: Path) -> None:
+    """PyYAML finds the mistake at the end of the file; the line to fix is where it opened."""
+    text = 'name: x\ndescription: "unterminated\nversion: 1.0.0\nprovides: []\n\n'
+    (problem,) = read_manifest(_write(tmp_path, text)).problems
+    assert (problem.code, problem.line, problem.column) == ("yaml-syntax", 2, 14)
+    assert problem.found == "while scanning a quoted scalar, found unexpected end of stream"
+    assert problem.message == "YAML syntax error at line 2, column 14"

@@ -277,6 +277,10 @@ def load_manifest(file: Path) -> tuple[Any, Positions, list[Problem]]:
         return None, {}, [failure.problem]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
+        if mark is not None and error.context_mark is not None and not text[mark.index :].strip():
+            # Found at the end of the file ("found unexpected end of stream"): where the
+            # unclosed quote or bracket opened is where the mistake is.
+            mark = error.context_mark
         line, column = _mark_position(mark)
         # Both halves: "expected a single document in the stream, but found another document".
         said = ", ".join(part for part in (error.context, error.problem) if part)
