@@ -400,17 +400,11 @@ def _import_plugin(module_path: str, source_dir: str, module_name: Optional[str]
         sys.path[0] = source_dir
     else:
         sys.path.insert(0, source_dir)
-    is_package = os.path.basename(module_path) == "__init__.py"
     if module_name is None:
-        if is_package:
-            module_name = os.path.basename(os.path.normpath(source_dir)).replace("-", "_")
-        else:
-            module_name = os.path.splitext(os.path.basename(module_path))[0]
-    spec = importlib.util.spec_from_file_location(
-        module_name,
-        module_path,
-        submodule_search_locations=[source_dir] if is_package else None,
-    )
+        # As the runtime's `from <stem> import ...`: a top-level module named after the file,
+        # also for __init__.py (whose relative imports then fail there as they do here).
+        module_name = os.path.splitext(os.path.basename(module_path))[0]
+    spec = importlib.util.spec_from_file_location(module_name, module_path)
     if spec is None or spec.loader is None:
         raise ImportError("cannot load %s" % module_path)
     module = importlib.util.module_from_spec(spec)

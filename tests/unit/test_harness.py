@@ -330,3 +330,30 @@ async def test_aro_plugin_info_exiting_or_giving_action_objects_still_loads(
             assert (await plugin.call("echo", "{}")).status is ExchangeStatus.OK
         finally:
             await plugin.stop()
+
+
+async def test_an_init_module_is_imported_as_the_runtime_imports_it(tmp_path: Path) -> None:
+    """src/__init__.py was imported as a package named after its folder, so its relative
+    imports worked here and failed under the runtime (`from __init__ import ...`)."""
+    (tmp_path / "helpers.py").write_text("def shout(text):\n    return text.upper()\n")
+    module = tmp_path / "__init__.py"
+    launch = PluginLaunch(
+        name="init", module_path=module, interpreter=Path(sys.executable), source_dir=tmp_path
+    )
+    body = (
+        "def aro_plugin_info():\n    return {'actions': ['shout']}\n\n"
+        "def aro_action_shout(input_json):\n"
+        '    return \'{"said": "%s", "module": "%s"}\' % (shout(\'hi\'), __name__)\n'
+    )
+    module.write_text("from helpers import shout\n" + body)
+    plugin = PluginProcess(launch)
+    await plugin.start()
+    try:
+        exchange = await plugin.call("shout", "{}")
+        assert exchange.response_bytes == b'{"said": "HI", "module": "__init__"}'
+    finally:
+        await plugin.stop()
+    module.write_text("from .helpers import shout\n" + body)
+    with pytest.raises(PluginStartError) as failed:
+        await PluginProcess(launch).start()
+    assert "attempted relative import with no known parent package" in str(failed.value)
