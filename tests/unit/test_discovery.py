@@ -11,6 +11,7 @@ import pytest
 
 import aro_tui
 from aro_tui.core.plugins.discovery import (
+    AmbiguousPluginName,
     DiscoveryError,
     PluginNotFound,
     default_plugins_path,
@@ -187,6 +188,35 @@ def test_find_plugin_by_name_folder_or_path(app: Path) -> None:
         find_plugin("gamma", app)
     assert caught.value.known_names == ["alpha", "beta"]
     assert "known plugins: alpha, beta" in str(caught.value)
+
+
+def test_a_name_two_plugins_share_is_refused_naming_both_folders(app: Path) -> None:
+    """`call multimod` ran the folder named m-dupname (its manifest says multimod too), picked
+    by folder order, while the dashboard refuses both."""
+    plugins = app / "Plugins"
+    write_plugin(plugins, "a-copy", name="alpha")
+    with pytest.raises(AmbiguousPluginName) as caught:
+        find_plugin("alpha", app)
+    assert f"are named 'alpha', which ARO loads only one of: {plugins / 'a-copy'}, " in str(
+        caught.value
+    )
+    assert str(caught.value).endswith(f"{plugins / 'alpha'}; give the folder of the one to run")
+    assert find_plugin(str(plugins / "a-copy")).root == plugins / "a-copy"
+    # A folder's name still finds it when no manifest has that name.
+    write_plugin(plugins, "folder-x", name="other")
+    assert find_plugin("folder-x", app).name == "other"
+
+
+def test_a_plugin_yml_is_named_when_its_folder_is_asked_for(app: Path) -> None:
+    plugins = app / "Plugins"
+    (write_plugin(plugins, "yml") / "plugin.yaml").rename(plugins / "yml" / "plugin.yml")
+    for wanted in ("yml", str(plugins / "yml")):
+        with pytest.raises(PluginNotFound) as caught:
+            find_plugin(wanted, app)
+        assert str(caught.value) == (
+            f"no plugin {wanted!r}: {plugins / 'yml'} has 'plugin.yml' and no plugin.yaml, "
+            "the only name ARO reads (rename it)"
+        )
 
 
 def test_default_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

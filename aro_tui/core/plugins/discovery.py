@@ -54,12 +54,26 @@ class PluginNotFound(LookupError):
     """No plugin by that name or path; the message lists the names that exist."""
 
     def __init__(
-        self, wanted: str, search_dir: Path, known_names: list[str], why: str | None = None
+        self,
+        wanted: str,
+        search_dir: Path,
+        known_names: list[str],
+        why: str | None = None,
+        *,
+        misnamed: str | None = None,
     ) -> None:
-        """``why``: the search folder could not be read (it does not exist, say)."""
+        """``why``: the search folder could not be read (it does not exist, say);
+        ``misnamed``: the plugin's folder (``search_dir``) has this file instead of
+        plugin.yaml."""
         self.wanted = wanted
         self.search_dir = search_dir
         self.known_names = known_names
+        if misnamed is not None:
+            super().__init__(
+                f"no plugin {wanted!r}: {search_dir} has {misnamed!r} and no plugin.yaml, "
+                "the only name ARO reads (rename it)"
+            )
+            return
         if why is not None:
             super().__init__(f"no plugin {wanted!r}: {why} (and {wanted} is not a plugin folder)")
             return
@@ -67,6 +81,23 @@ class PluginNotFound(LookupError):
         super().__init__(
             f"no plugin {wanted!r} in {search_dir} (and it is not a plugin folder); "
             f"known plugins: {known}"
+        )
+
+
+class AmbiguousPluginName(PluginNotFound):
+    """Several plugins in the folder have the name asked for."""
+
+    def __init__(self, wanted: str, search_dir: Path, folders: list[Path]) -> None:
+        """``folders``: the plugins' folders."""
+        self.wanted = wanted
+        self.search_dir = search_dir
+        self.known_names = [wanted]
+        listed = ", ".join(clean_text(str(folder)) for folder in folders)
+        LookupError.__init__(
+            self,
+            f"{len(folders)} plugins in {clean_text(str(search_dir))} are named "
+            f"{clean_text(wanted)!r}, which ARO loads only one of: {listed}; "
+            "give the folder of the one to run",
         )
 
 
@@ -392,12 +423,23 @@ def find_plugin(
         raise PluginNotFound(name_or_path, as_path, [], reason) from None
     if given_as_path:
         return load_plugin(as_path, configured_interpreter=configured_interpreter)
+    misnamed = _misnamed_manifest(as_path) if as_path.is_dir() else None
+    if misnamed is not None:
+        raise PluginNotFound(name_or_path, as_path, [], misnamed=misnamed)
     search_dir = resolve_search_path(search_root)
     try:
         found = discover(search_dir, configured_interpreter=configured_interpreter)
     except DiscoveryError as error:
         raise PluginNotFound(name_or_path, search_dir, [], str(error)) from None
-    for plugin in found.plugins:
-        if name_or_path in {plugin.name, plugin.root.name}:
-            return plugin
-    raise PluginNotFound(name_or_path, found.plugins_dir, sorted(p.name for p in found.plugins))
+    # By manifest name, as ARO names plugins, then by folder name.
+    named = [plugin for plugin in found.plugins if plugin.name == name_or_path]
+    if len(named) > 1:
+        raise AmbiguousPluginName(name_or_path, found.plugins_dir, [p.root for p in named])
+    in_folder = [plugin for plugin in found.plugins if plugin.root.name == name_or_path]
+    if named or in_folder:
+        return (named or in_folder)[0]
+    for skipped in found.skipped:
+        folder = skipped.file.parent
+        if skipped.code == "misnamed-manifest" and folder.name == name_or_path:
+            raise PluginNotFound(name_or_path, folder, [], misnamed=skipped.file.name)
+    raise PluginNotFound(name_or_path, found.plugins_dir, sorted({p.name for p in found.plugins}))
