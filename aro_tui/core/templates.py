@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["InputField", "parse_input_fields", "render_template", "template_for"]
+__all__ = ["InputField", "input_example", "parse_input_fields", "render_template", "template_for"]
 
 _SECTION = re.compile(r"^\s*(?P<title>[A-Za-z][A-Za-z ]*):\s*$")
 _NAME = (
@@ -196,9 +196,48 @@ def parse_input_fields(docstring: str | None) -> list[InputField]:
     return [item.field() for item in top]
 
 
+_INLINE = re.compile(r"^(?P<indent>\s*)inputs?\s*:\s*(?P<json>\{.*)$", re.IGNORECASE)
+"""``Input: {"text": "hello"}``: the example object on the section's own line."""
+MAX_EXAMPLE_LINES = 200
+
+
+def input_example(docstring: str | None) -> dict[str, Any] | None:
+    """The JSON object an ``Input:`` section holds instead of items, on its title's line
+    (``Input: {"text": "hello", "n": 1}``) or indented under it; None when there is none."""
+    if not docstring:
+        return None
+    lines = textwrap.dedent(docstring.expandtabs()).splitlines()
+    for index, line in enumerate(lines):
+        inline = _INLINE.match(line)
+        title = _SECTION.match(line)
+        if inline is not None:
+            first = inline.group("json")
+        elif title is not None and title.group("title").strip().lower() in {"input", "inputs"}:
+            first = ""
+        else:
+            continue
+        indent = len(line) - len(line.lstrip())
+        body = [first]
+        for following in lines[index + 1 : index + 1 + MAX_EXAMPLE_LINES]:
+            if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                break
+            body.append(following)
+        text = "\n".join(body).strip()
+        if not text.startswith("{"):
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+    return None
+
+
 def template_for(docstring: str | None) -> dict[str, Any]:
-    """The JSON object an action's docstring describes: each input with its default or ""."""
-    return _object_of(parse_input_fields(docstring))
+    """The JSON object an action's docstring describes: each input with its default or "",
+    or the example object its ``Input:`` section holds."""
+    example = input_example(docstring)
+    return example if example is not None else _object_of(parse_input_fields(docstring))
 
 
 def render_template(docstring: str | None) -> str:

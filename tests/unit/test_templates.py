@@ -195,3 +195,15 @@ def test_the_bundled_batch_actions_start_with_a_list_of_texts() -> None:
     assert set(docs) == {"aro_action_batch_embed", "aro_action_batch_classify"}
     for doc in docs.values():
         assert template_for(doc)["texts"] == []
+
+
+def test_an_input_section_that_is_a_json_object_is_the_template() -> None:
+    """`Input: {"text": "hello", "n": 1}` read as "its docstring has no Input: section"."""
+    assert template_for('Shout.\n\nInput: {"text": "hello", "n": 1}\n') == {"text": "hello", "n": 1}
+    under = (
+        'Shout.\n\n    Input:\n        {"text": "hello",\n         "n": 1}\n\n    Output: text\n'
+    )
+    assert template_for(under) == {"text": "hello", "n": 1}
+    # Not an object, or not JSON: no example (and no items either).
+    assert template_for("Input: a string of text\n") == {}
+    assert template_for('Input: {"text": \n') == {}

@@ -21,7 +21,7 @@ from aro_tui.core.input_memory import choose_initial_input
 from aro_tui.core.plugins.naming import full_function_name
 from aro_tui.core.plugins.source_changes import SourceChanges
 from aro_tui.core.sanitize import sanitize_line
-from aro_tui.core.templates import parse_input_fields, render_template
+from aro_tui.core.templates import input_example, parse_input_fields, render_template
 from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.messages import (
     ExchangeFinished,
@@ -404,7 +404,7 @@ class MainScreen(ExchangeDetailPanes):
             source = "recording"  # nothing starts here: "start the plugin" was a dead end
         elif source == "template" and doc is None:
             source = "no docstring" if self._plugin_started() else "empty"
-        elif source == "template" and not parse_input_fields(doc):
+        elif source == "template" and not parse_input_fields(doc) and not input_example(doc):
             source = "no input section"
         editor.load(chosen.text, source, undoable=prefer_template)
 
