@@ -475,7 +475,7 @@ def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
             if isinstance(plugin_info, dict) and isinstance(plugin_info.get("actions"), list):
                 declared = [_action_name(action) for action in plugin_info["actions"]]
             else:
-                info["info_error"] = "aro_plugin_info() did not return a dict with an actions list"
+                info["info_error"] = _info_shape_error(plugin_info)
         except BaseException as error:  # sys.exit() in it too: the plugin still loads
             info["info_error"] = "aro_plugin_info() raised " + _error_text(error)
     actions = []
@@ -507,6 +507,17 @@ def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
     _declared_actions.update(declared)
     info["undeclared"] = undeclared
     return info
+
+
+def _info_shape_error(plugin_info: Any) -> str:
+    """Why ``plugin_info`` is not a dict with an actions list, naming what it is."""
+    if not isinstance(plugin_info, dict):
+        got = "None" if plugin_info is None else "a " + type(plugin_info).__name__
+    elif "actions" not in plugin_info:
+        got = "a dict without actions"
+    else:
+        got = "a dict whose actions is a " + type(plugin_info["actions"]).__name__
+    return "aro_plugin_info() returned %s, not a dict with an actions list" % got
 
 
 def _action_name(action: Any) -> str:

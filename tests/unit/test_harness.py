@@ -357,3 +357,32 @@ async def test_an_init_module_is_imported_as_the_runtime_imports_it(tmp_path: Pa
     with pytest.raises(PluginStartError) as failed:
         await PluginProcess(launch).start()
     assert "attempted relative import with no known parent package" in str(failed.value)
+
+
+async def test_an_info_function_returning_the_wrong_shape_says_what_it_returned(
+    tmp_path: Path,
+) -> None:
+    """A JSON string from aro_plugin_info() read only "did not return a dict with an actions
+    list", which did not say it got a str."""
+    source = tmp_path / "plugin.py"
+    for returned, got in (
+        ('\'{"actions": ["echo"]}\'', "a str"),
+        ("None", "None"),
+        ("{'name': 'x'}", "a dict without actions"),
+        ("{'actions': 'echo'}", "a dict whose actions is a str"),
+    ):
+        source.write_text(
+            f"def aro_plugin_info():\n    return {returned}\n\n"
+            "def aro_action_echo(input_json):\n    return input_json\n"
+        )
+        plugin = PluginProcess(
+            PluginLaunch(name="info", module_path=source, interpreter=Path(sys.executable))
+        )
+        try:
+            await plugin.start()
+            assert plugin.info is not None
+            assert plugin.info["info_error"] == (
+                f"aro_plugin_info() returned {got}, not a dict with an actions list"
+            )
+        finally:
+            await plugin.stop()
