@@ -99,14 +99,14 @@ class PluginEntry:
         return bool(self.changed_sources or self.deleted_sources)
 
     def stale_sources_text(self) -> str:
-        """``plugin.py changed``, ``helpers.py deleted``, ``plugin.py +2 changed``: the first
-        file, by name, and how many more."""
+        """``changed plugin.py``, ``deleted helpers.py``, ``changed plugin.py +2``: the first
+        file, by name, and how many more; the word first, so a narrow row cuts the name."""
         files = self.changed_sources or self.deleted_sources
         if not files:
             return ""
         more = len(self.changed_sources) + len(self.deleted_sources) - 1
         what = "changed" if self.changed_sources else "deleted"
-        return f"{Path(files[0]).name}{f' +{more}' if more else ''} {what}"
+        return f"{what} {Path(files[0]).name}{f' +{more}' if more else ''}"
 
     @property
     def name(self) -> str:

@@ -48,7 +48,7 @@ async def test_an_edit_is_flagged_and_shift_r_runs_the_new_code(tmp_path: Path) 
         entry = app.registry["noop"]
         _edit(folder)
         await wait_until(pilot, lambda: entry.changed_sources == ("src/plugin.py",), "the flag")
-        assert "ready · plugin.py changed" in plugin_prompt(entry).plain
+        assert "ready · changed plugin.py" in plugin_prompt(entry).plain
         assert await _noop_answer(pilot, app, 1) == "{}"  # the process still runs the old code
         assert entry.changed_sources  # and says so until it restarts
         app.main_screen.query_one(PluginList).focus()
@@ -120,7 +120,7 @@ async def test_a_deleted_file_is_flagged_until_the_restart(tmp_path: Path) -> No
         await wait_until(pilot, lambda: "noop" in screen.source_baselines, "the first scan")
         helper.unlink()
         await wait_until(pilot, lambda: entry.deleted_sources == ("src/helper.py",), "the flag")
-        assert "ready · helper.py deleted" in plugin_prompt(entry).plain
+        assert "ready · deleted helper.py" in plugin_prompt(entry).plain
         assert any("src/helper.py was deleted" in n.message for n in app._notifications)
         screen.query_one(PluginList).focus()
         await pilot.press("R")
