@@ -702,7 +702,7 @@ def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
             os.write(_MARKER_FD, _MARKER_PREFIX + b"begin " + id_text.encode() + b"\n")
         if kind == "call":
             if request_id in _cancelled_ids:
-                _write_frame(request_id, "cancelled", b"")
+                _write_frame(request_id, "cancelled", b'{"skipped": true}')
             else:
                 _call(module, request_id, action, body)
         elif kind == "info":

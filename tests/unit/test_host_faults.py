@@ -356,3 +356,21 @@ async def test_a_quick_restart_survives_the_previous_process_late_exit_timer(
     await asyncio.sleep(0.8)  # past the old process's PIPE_CLOSE_GRACE_S timer
     assert faulty.state is PluginState.READY
     assert (await faulty.call("echo", "{}")).status is ExchangeStatus.OK
+
+
+async def test_stopping_mid_queue_starts_none_of_the_calls_queued(tmp_path: Path) -> None:
+    """S with three calls queued let the one running finish, then started the next (it printed,
+    and was killed 0.6 s in) before the exit queued behind them all was read."""
+    plugin = PluginProcess(launch_test_plugin("reckless"))
+    await plugin.start()
+    calls = [plugin.submit("sleep", '{"seconds": 0.5}') for _ in range(3)]
+    while "sleeping" not in plugin.recent_stderr:
+        await asyncio.sleep(0.01)
+    await plugin.stop()
+    first, second, third = [await call for call in calls]
+    assert first.status is ExchangeStatus.OK and list(first.stderr_lines) == ["sleeping"]
+    for queued in (second, third):
+        assert queued.status is ExchangeStatus.CANCELLED
+        assert queued.error == "plugin stopped before it ran"
+        assert not queued.stderr_lines and queued.action_duration_s is None
+    assert list(plugin.recent_stderr).count("sleeping") == 1

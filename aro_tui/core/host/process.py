@@ -395,6 +395,7 @@ class PluginProcess:
         if self._tree is not None:
             self._tree.refresh()
         if graceful and not self._exited.is_set():
+            self._skip_queued_calls()
             with contextlib.suppress(Exception):
                 self._send("exit", "-", b"", None, observed=False)
             if self._stdin is not None:
@@ -406,6 +407,20 @@ class PluginProcess:
         if self._tree is not None:
             await asyncio.to_thread(self._tree.wait_gone, 2.0)
         self._set_state(PluginState.STOPPED)
+
+    def _skip_queued_calls(self) -> None:
+        """Have the harness skip every call queued behind the one it runs, which may finish
+        (the exit waits behind them all): stopping must not start another call part way."""
+        waiting = [p for p in self._pending.values() if p.frame is None]
+        queued = [p for p in waiting[1:] if not p.cancel_requested]
+        if not queued or self.pid is None:
+            return
+        for pending in queued:
+            pending.cancel_requested = True
+        ids = "".join(f"{p.exchange.id}\n" for p in queued)
+        with contextlib.suppress(OSError):
+            os.write(self._cancel_write_fd, ids.encode())
+            os.kill(self.pid, signal.SIGINT)  # the harness reads the ids; the call runs on
 
     @property
     def kill_reason(self) -> str | None:
@@ -515,6 +530,8 @@ class PluginProcess:
         outcome = interpret(frame, exchange.action, validate_json=validate_json)
         exchange.response_bytes = outcome.response_bytes
         exchange.error = outcome.error
+        if outcome.skipped and self._stopping:
+            exchange.error = f"{self._kill_reason or 'plugin stopped'} before it ran"
         exchange.traceback = outcome.traceback
         self._finish(pending, outcome.status)
         if outcome.restart:

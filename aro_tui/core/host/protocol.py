@@ -93,6 +93,8 @@ class Outcome:
     traceback: str | None = None
     restart: bool = False
     """The process must not serve another call: a cancel stopped an import part way."""
+    skipped: bool = False
+    """Cancelled while queued: the plugin never started on it."""
 
 
 def encode_request_header(
@@ -202,7 +204,10 @@ def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outco
         if not frame.body:
             error = "cancelled (KeyboardInterrupt in action)"
             return Outcome(ExchangeStatus.CANCELLED, None, error)
-        module = _loads_dict(frame.body).get("import", "?")
+        details = _loads_dict(frame.body)
+        if details.get("skipped"):  # cancelled while still queued: it never started
+            return Outcome(ExchangeStatus.CANCELLED, None, "cancelled before it ran", skipped=True)
+        module = details.get("import", "?")
         error = (
             f"cancelled while the action imported {module}: the plugin is restarted for the "
             "next call (a module stopped part way through its import breaks later imports)"
