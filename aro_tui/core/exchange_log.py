@@ -21,7 +21,7 @@ import tempfile
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,9 @@ class LoggedExchange(Exchange):
     """
 
     number: int = field(kw_only=True)
+    lost_bodies: Mapping[str, str] = field(default_factory=dict, kw_only=True)
+    """Bodies a reopened recording could not read back ("request", "response"), each with
+    why; the exchange holds them empty (request) or None (response)."""
 
 
 @dataclass(frozen=True)
@@ -208,15 +211,18 @@ class ExchangeLog:
         """Record a finished ``exchange``; return its summary row."""
         return self.add_many([exchange])[0]
 
-    def add_many(self, exchanges: Iterable[Exchange]) -> list[LogEntry]:
+    def add_many(
+        self, exchanges: Iterable[Exchange], lost: Sequence[Mapping[str, str]] = ()
+    ) -> list[LogEntry]:
         """Record several finished exchanges; their bodies are written in one transaction by
-        the writer thread, and readable at once."""
+        the writer thread, and readable at once. ``lost``, per exchange: bodies a recording
+        lost, with why (:attr:`LoggedExchange.lost_bodies`)."""
         added: list[LogEntry] = []
         rows: list[_BodyRow] = []
-        for exchange in exchanges:
+        for index, exchange in enumerate(exchanges):
             entry = self._entry_for(self._next_number, exchange)
             self._next_number += 1
-            details = {
+            details: dict[str, Any] = {
                 "exchange_id": exchange.id,
                 "started_at": exchange.started_at,
                 "traceback": exchange.traceback,
@@ -229,6 +235,8 @@ class ExchangeLog:
                 "pid": exchange.pid,
                 "runtime_notes": [{"code": n.code, "text": n.text} for n in exchange.runtime_notes],
             }
+            if index < len(lost) and lost[index]:
+                details["lost_bodies"] = dict(lost[index])
             rows.append(
                 (
                     entry.number,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, TextArea
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.process import PluginHost, PluginLaunch
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.telemetry.exchange_memory import plugin_gpu_bytes
 from aro_tui.core.telemetry.model_cache import CacheEvent
@@ -506,3 +508,59 @@ async def test_replay_all_says_how_far_it_got(xdg: Path) -> None:
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the compare view")
         assert not progress.display
+
+
+async def _record_spilled_bodies(sessions: Path) -> Path:
+    """A recording of two faulty calls whose bodies went to side files: #1's response and
+    #2's request (and response)."""
+    recorder = SessionRecorder.create(sessions, plugins_dir=TEST_PLUGINS)
+    host = PluginHost(recorder.observer())
+    folder = TEST_PLUGINS / "faulty"
+    try:
+        plugin = host.add(
+            PluginLaunch("faulty", folder / "src" / "plugin.py", Path(sys.executable))
+        )
+        assert (await plugin.call("big", '{"bytes": 300000}')).status is ExchangeStatus.OK
+        echoed = await plugin.call("echo", json.dumps({"blob": "z" * 300_000}))
+        assert echoed.status is ExchangeStatus.OK
+    finally:
+        await host.stop_all()
+        recorder.close()
+    return recorder.path
+
+
+async def test_a_lost_or_emptied_side_file_costs_only_that_body(xdg: Path) -> None:
+    """One deleted side file dropped the exchange's request, timings and memory too, `d` then
+    reran it with an empty request (a false "different"), and `y` copied '' as its input; an
+    emptied one was read as the recorded body."""
+    path = await _record_spilled_bodies(xdg / "sessions")
+    bodies = path.with_suffix(".bodies")
+    (bodies / "1.response").unlink()
+    (bodies / "2.request").write_bytes(b"")
+    config = replace(
+        make_app(xdg, TEST_PLUGINS).config, user_files=True, open_session=path, autostart=False
+    )
+    app = AroApp(config, discovery_of(TEST_PLUGINS / "faulty"))
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: screen.shown_number == 2, "the recording")
+        first = exchange_from_log(app.exchange_log, 1)
+        assert first.request_bytes == b'{"bytes": 300000}' and first.response_bytes is None
+        assert first.action_duration_s is not None and first.rss_after_bytes is not None
+        assert "No such file or directory" in first.lost_bodies["response"]
+        second = exchange_from_log(app.exchange_log, 2)
+        assert second.response_bytes is not None and len(second.response_bytes) > 300_000
+        assert "holds 0 bytes where 300,012 were recorded" in second.lost_bodies["request"]
+        said = notifications(app)
+        assert any(n.startswith("exchange #1: its recorded response is lost") for n in said)
+        note = str(screen.query_one("#response-note").render())
+        assert "the recording lost its request" in " ".join(note.split())
+        screen.query_one(ExchangeTable).focus()
+        await pilot.press("y")
+        refused = lambda: any("Cannot copy #2" in n for n in notifications(app))  # noqa: E731
+        await wait_until(pilot, refused, "the refusal")
+        assert any("its recorded request is lost" in n for n in notifications(app))
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff view")
+        runs = app.screen.query_one("#diff-runs", DataTable)
+        assert str(runs.get_row_at(0)[2]) == "missing"

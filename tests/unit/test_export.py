@@ -218,3 +218,19 @@ def test_a_compared_rerun_reports_the_time_the_log_shows() -> None:
     assert comparison.old_duration_ms == pytest.approx(200)
     assert comparison.new_duration_ms == pytest.approx(300)
     log.close()
+
+
+def test_a_request_too_long_for_one_argument_is_copied_as_a_here_document() -> None:
+    """A 131 KB request was copied as one argument, and bash answered "Argument list too
+    long" (Linux takes 128 KiB per argument)."""
+    pretty = '{\n"blob": "%s",\n"q": "it\'s $HOME `id`"\n}' % ("z" * 131_100)
+    stop_line = '{"blob": "%s",\n"k":\n1}\nARO_INPUT_0' % ("y" * 140_000)  # delimiter taken
+    exchanges = asyncio.run(_record([pretty, stop_line.removesuffix("\nARO_INPUT_0")]))
+    for exchange in exchanges:
+        line = call_command_line(exchange, FAULTY.parent, program=PROGRAM)
+        assert " - <<'ARO_INPUT_" in line.splitlines()[0]
+        result = subprocess.run(["bash"], input=line.encode(), capture_output=True, check=False)
+        assert result.returncode == 0, result.stderr[-500:]
+        assert orjson.loads(result.stdout) == orjson.loads(exchange.request_bytes)
+    taken = _exchange(stop_line.encode())
+    assert call_command_line(taken, None).endswith("\nARO_INPUT_0\nARO_INPUT_1")

@@ -16,6 +16,7 @@ import orjson
 
 from aro_tui.core.exchange_log import LoggedExchange
 from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.runtime_notes import MAX_ARGUMENT_BYTES
 
 __all__ = [
     "EXCHANGE_LOG_SCHEMA",
@@ -75,7 +76,15 @@ def _exchange_record(exchange: Exchange) -> dict[str, Any]:
         "rss_after_bytes": exchange.rss_after_bytes,
         "printed_bytes": exchange.printed_bytes,
         "runtime_notes": [{"code": n.code, "text": n.text} for n in exchange.runtime_notes],
+        **_lost_bodies(exchange),
     }
+
+
+def _lost_bodies(exchange: Exchange) -> dict[str, Any]:
+    """``{"lost_bodies": {"response": why}}`` for an exchange a reopened recording could not
+    read all of (its request then reads "" and its response null), else nothing."""
+    lost = exchange.lost_bodies if isinstance(exchange, LoggedExchange) else None
+    return {"lost_bodies": dict(lost)} if lost else {}
 
 
 def exchange_to_json(exchange: Exchange) -> dict[str, Any]:
@@ -129,9 +138,14 @@ def call_command_line(
 
     Every argument goes through ``shlex.quote`` (quotes, newlines, ``$``, non-ASCII are
     safe in a POSIX shell); ``--`` stops an input such as ``-1`` being read as an option.
-    Raises ``ValueError`` for a request that is not UTF-8 or holds a NUL byte (no shell
-    argument can carry it).
+    A request too long for one argument (Linux takes 128 KiB) goes on stdin instead, as a
+    quoted here-document (``-``; ``call`` strips the newline it ends with). Raises
+    ``ValueError`` for a request that is not UTF-8 or holds a NUL byte (no shell argument can
+    carry it), and for one a reopened recording lost.
     """
+    lost = exchange.lost_bodies if isinstance(exchange, LoggedExchange) else {}
+    if "request" in lost:
+        raise ValueError(f"its recorded request is lost ({lost['request']})")
     try:
         request = exchange.request_bytes.decode("utf-8")
     except UnicodeDecodeError:
@@ -143,5 +157,9 @@ def call_command_line(
         arguments += ["--plugins-dir", str(plugins_dir)]
     if python is not None:
         arguments += ["--python", str(python)]
-    arguments += ["--", exchange.plugin, exchange.action, request]
-    return shlex.join(arguments)
+    arguments += ["--", exchange.plugin, exchange.action]
+    if len(exchange.request_bytes) < MAX_ARGUMENT_BYTES:  # the kernel counts its NUL too
+        return shlex.join([*arguments, request])
+    lines = set(request.splitlines())
+    delimiter = next(d for n in range(len(lines) + 1) if (d := f"ARO_INPUT_{n}") not in lines)
+    return f"{shlex.join([*arguments, '-'])} <<'{delimiter}'\n{request}\n{delimiter}"

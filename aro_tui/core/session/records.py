@@ -97,15 +97,23 @@ class RecordedBody:
     path: Path | None = None
 
     def read(self) -> bytes:
-        """The body's bytes (``OSError`` if its side file is gone, or its recorded name is
-        not one a file can have: a NUL in it)."""
+        """The body's bytes (``OSError`` if its side file is gone, holds another number of
+        bytes than was recorded, or its recorded name is not one a file can have: a NUL)."""
         if self.data is not None:
             return self.data
         assert self.path is not None
         try:
-            return self.path.read_bytes()
+            data = self.path.read_bytes()
         except ValueError as error:  # "embedded null byte": a damaged record
             raise OSError(f"not a file name: {error}") from None
+        if self.size_bytes and len(data) != self.size_bytes:
+            # Emptied or cut short (a copy interrupted, a full disk): not the recorded body,
+            # which a replay would otherwise call a regression.
+            raise OSError(
+                f"{self.path} holds {len(data):,} bytes where {self.size_bytes:,} were "
+                "recorded: the file is damaged"
+            )
+        return data
 
 
 def decode_body(record: Any, session_path: Path) -> RecordedBody | None:
@@ -174,20 +182,39 @@ class RecordedExchange:
         return [str(line) for line in tail] if isinstance(tail, list) else []
 
     def to_exchange(self) -> Exchange:
-        """The host's :class:`Exchange` as it ended (reads spilled bodies from disk)."""
+        """The host's :class:`Exchange` as it ended (reads spilled bodies from disk;
+        ``OSError`` when one is lost)."""
+        response = None if self.response is None else self.response.read()
+        return self._exchange(self.request.read(), response)
+
+    def salvage(self) -> tuple[Exchange, dict[str, str]]:
+        """:meth:`to_exchange`, keeping what is left when a body is lost: the lost one reads
+        empty (request) or None (response), and the second value says why, by body name
+        (``{"response": "… holds 0 bytes where 1,500,012 were recorded …"}``)."""
+        lost: dict[str, str] = {}
+        bodies: dict[str, bytes | None] = {}
+        for name, body in (("request", self.request), ("response", self.response)):
+            try:
+                bodies[name] = None if body is None else body.read()
+            except OSError as error:
+                lost[name] = str(error)
+                bodies[name] = b"" if name == "request" else None
+        return self._exchange(bodies["request"] or b"", bodies["response"]), lost
+
+    def _exchange(self, request: bytes, response: bytes | None) -> Exchange:
         record = self.record
         return Exchange(
             id=self.id,
             plugin=self.plugin,
             action=self.action,
-            request_bytes=self.request.read(),
+            request_bytes=request,
             started_at=self.started_at,
             sent_monotonic_s=float(record.get("sent_monotonic_s") or 0.0),
             head_monotonic_s=float(record.get("head_monotonic_s") or 0.0),
             finished_monotonic_s=_optional_float(record.get("finished_monotonic_s")),
             action_duration_s=_optional_float(record.get("action_duration_s")),
             status=self.status,
-            response_bytes=None if self.response is None else self.response.read(),
+            response_bytes=response,
             error=self.error,
             traceback=record.get("traceback") if isinstance(record.get("traceback"), str) else None,
             exit_code=_optional_int(record.get("exit_code")),

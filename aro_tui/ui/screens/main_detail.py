@@ -47,6 +47,8 @@ class ExchangeDetail:
     request: Preview
     response: Preview
     stderr_lines: list[str]
+    lost: dict[str, str]
+    """Bodies a reopened recording lost, with why (the panes show them empty)."""
 
 
 class ExchangeDetailPanes(SessionWiring):
@@ -152,11 +154,13 @@ class ExchangeDetailPanes(SessionWiring):
             number, FULL_PRETTY_LIMIT_BYTES if total <= FULL_PRETTY_LIMIT_BYTES else limit
         )
         request = log.request_bytes(number)
+        lost = dict(log.details(number).get("lost_bodies") or {}) if self.aro.read_only else {}
         detail = ExchangeDetail(
             number,
             fit_to_rows(preview_body(request, len(request), limit, request_chars), request_chars),
             fit_to_rows(preview_body(head, total, limit, response_chars), response_chars),
             log.stderr_lines(number),
+            lost,
         )
         self.app.call_from_thread(self._apply_detail, detail)
 
@@ -170,10 +174,11 @@ class ExchangeDetailPanes(SessionWiring):
         request_view.border_subtitle = cut_subtitle(detail.request, config.response_preview_bytes)
         pane = self.query_one(ResponsePane)
         self.query_one("#response-text", BodyView).show_preview(detail.response)
+        lost = [f"the recording lost its {name} ({why})" for name, why in detail.lost.items()]
         pane.show_note(
             with_runtime_notes(
                 truncation_note(detail.response, config.response_preview_bytes),
-                entry.runtime_notes if entry is not None else (),
+                [*lost, *(entry.runtime_notes if entry is not None else ())],
             )
         )
         card = None

@@ -61,6 +61,8 @@ class RecordedChunk:
     memory: list[ExchangeMemory | None] = field(default_factory=list)
     """Per exchange: its memory before / peak / after from the recorded samples, as the live
     log showed it (None for aro-tui's own queries, which the live log doesn't measure)."""
+    lost: list[dict[str, str]] = field(default_factory=list)
+    """Per exchange: its bodies that could not be read back, with why (usually none)."""
 
 
 def load_recording(path: Path) -> LoadedRecording:
@@ -96,27 +98,17 @@ def recorded_exchanges(
     chunk = RecordedChunk([], [], [])
     size = 0
     for recorded in session.exchanges:
-        body_lost = False
-        try:
-            exchange = recorded.to_exchange()
-        except OSError as error:
-            body_lost = True
-            chunk.warnings.append(f"exchange #{recorded.number}: its body is lost ({error})")
-            exchange = Exchange(
-                id=recorded.id,
-                plugin=recorded.plugin,
-                action=recorded.action,
-                request_bytes=b"",
-                started_at=recorded.started_at,
-                status=recorded.status,
-                error=recorded.error,
+        # Only what is lost goes: the record's other body, timings and stderr stay.
+        exchange, lost = recorded.salvage()
+        for name, why in lost.items():
+            chunk.warnings.append(
+                f"exchange #{recorded.number}: its recorded {name} is lost ({why})"
             )
         internal = session.is_internal(recorded)
         chunk.exchanges.append(exchange)
         chunk.internal.append(internal)
-        # The stand-in for a lost body has no timings, so no span to measure.
-        measured = not internal and not body_lost
-        chunk.memory.append(exchange_memory(timeline, exchange) if measured else None)
+        chunk.lost.append(lost)
+        chunk.memory.append(None if internal else exchange_memory(timeline, exchange))
         size += exchange.request_size_bytes + exchange.response_size_bytes
         if size >= chunk_bytes:
             yield chunk
@@ -216,7 +208,7 @@ class SessionWiring(TelemetryWiring):
     def _add_recorded_exchanges(self, chunk: RecordedChunk) -> None:
         for warning in chunk.warnings:
             self.say(warning, "warning")
-        entries = self.aro.exchange_log.add_many(chunk.exchanges)
+        entries = self.aro.exchange_log.add_many(chunk.exchanges, chunk.lost)
         panel = self.telemetry
         table = self.query_one(ExchangeTable)
         # aro-tui's own cache queries are recorded too; hide them as the live log does.
@@ -305,11 +297,18 @@ class SessionWiring(TelemetryWiring):
         if plugin is None or plugin.process is None:
             return missing(entry, f"no runnable plugin {entry.plugin!r} here")
         try:
-            request, old_response = await asyncio.to_thread(
-                lambda: (log.request_bytes(entry.number), log.response_bytes(entry.number))
+            request, old_response, details = await asyncio.to_thread(
+                lambda: (
+                    log.request_bytes(entry.number),
+                    log.response_bytes(entry.number),
+                    log.details(entry.number),
+                )
             )
         except KeyError:
             return missing(entry, "the logged request is gone")
+        for name, why in (details.get("lost_bodies") or {}).items():
+            # Rerun with "" or compared with nothing, it read as a regression.
+            return missing(entry, f"recorded {name} lost: {why}")
         try:
             new = await plugin.process.call(
                 entry.action, request, timeout_s=self.aro.config.timeout_s
