@@ -339,3 +339,18 @@ def test_a_module_the_user_cannot_read_is_a_problem_not_valid(tmp_path: Path) ->
         (folder / "src" / "plugin.py").chmod(0o644)
     assert not plugin.valid
     assert [p.code for p in plugin.problems] == ["module-unreadable"]
+
+
+def test_with_a_plugins_folder_given_a_bare_name_is_looked_up_there_first(
+    app: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder named like the plugin in the working directory won over --plugins-dir, so a
+    replay run in a plugin's own checkout compared another copy and passed."""
+    here = tmp_path / "elsewhere"
+    write_plugin(here, "alpha", name="alpha")
+    monkeypatch.chdir(here)
+    assert find_plugin("alpha", app).root == app / "Plugins" / "alpha"
+    assert find_plugin("./alpha", app).root.resolve() == here / "alpha"  # a path is a path
+    assert find_plugin("alpha").root.resolve() == here / "alpha"  # no folder given: as before
+    write_plugin(here, "only-here")
+    assert find_plugin("only-here", app).root.resolve() == here / "only-here"

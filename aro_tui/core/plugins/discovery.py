@@ -414,8 +414,20 @@ def find_plugin(
     *,
     configured_interpreter: Path | None = None,
 ) -> DiscoveredPlugin:
-    """A plugin folder given by path, or by manifest/folder name under ``search_root``."""
+    """A plugin folder given by path, or by manifest/folder name under ``search_root``.
+
+    With ``search_root`` given (``--plugins-dir``), a bare name (no ``/``) is looked up there
+    first: a folder of that name in the working directory silently won, so a replay in a
+    plugin's own folder ran another copy than the one asked for."""
     as_path = Path(name_or_path)
+    not_found: PluginNotFound | None = None
+    if search_root is not None and os.sep not in name_or_path and name_or_path not in {".", ".."}:
+        try:
+            return _find_by_name(name_or_path, search_root, configured_interpreter)
+        except AmbiguousPluginName:
+            raise
+        except PluginNotFound as error:
+            not_found = error  # then a folder of that name here, as without --plugins-dir
     try:
         given_as_path = (as_path / MANIFEST_NAME).exists()
     except (OSError, ValueError) as error:  # no search permission, a name too long...
@@ -426,6 +438,16 @@ def find_plugin(
     misnamed = _misnamed_manifest(as_path) if as_path.is_dir() else None
     if misnamed is not None:
         raise PluginNotFound(name_or_path, as_path, [], misnamed=misnamed)
+    if not_found is not None:
+        raise not_found
+    return _find_by_name(name_or_path, search_root, configured_interpreter)
+
+
+def _find_by_name(
+    name_or_path: str, search_root: Path | None, configured_interpreter: Path | None
+) -> DiscoveredPlugin:
+    """The plugin under ``search_root`` whose manifest names it ``name_or_path``, else the
+    one in a folder of that name (``PluginNotFound``, ``AmbiguousPluginName``)."""
     search_dir = resolve_search_path(search_root)
     try:
         found = discover(search_dir, configured_interpreter=configured_interpreter)
