@@ -174,10 +174,14 @@ async def test_death_mid_call_fails_in_flight_calls_then_restarts(
     )
     assert exchange.error.endswith("during the call")
     # The call queued behind it never ran, and says so (it once read "during the call").
-    assert behind.error == f"not run: {exchange.error[: -len('the call')]}exchange " + (
-        f"{exchange.id} ({action}), which it was queued behind"
+    # Named by its action: the host's request id ("during exchange 4") is numbered nowhere a
+    # user looks, and pointed at another row of the dashboard's log.
+    assert behind.error == f"not run: {exchange.error[: -len('the call')]}the {action} call " + (
+        "it was queued behind"
     )
     assert behind.duration_s == 0 and behind.never_ran and not exchange.never_ran
+    # It printed nothing: the crash's last lines are the call's that crashed, not its own.
+    assert not behind.stderr_lines and exchange.stderr_lines
     assert faulty.state is PluginState.CRASHED
     again = await faulty.call("echo", '{"back": true}')
     assert again.status is ExchangeStatus.OK and faulty.pid != old_pid
@@ -197,7 +201,7 @@ async def test_hung_call_times_out_kills_the_tree_and_restarts_on_next_call(
     queued = await behind
     assert queued.status is ExchangeStatus.CRASHED
     assert queued.error is not None
-    assert queued.error.startswith(f"not run: killed after exchange {exchange.id} timed out (")
+    assert queued.error.startswith(f"not run: killed after a {exchange.action} call timed out (")
     assert queued.never_ran and not exchange.never_ran
     # It never ran: no service time (not "since the machine booted"), but it waited.
     assert queued.duration_s == 0 and queued.latency_s is not None and queued.latency_s > 0.25

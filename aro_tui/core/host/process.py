@@ -588,7 +588,8 @@ class PluginProcess:
             return
         pending.exchange.error = f"no answer within {pending.timeout_s:g} s; plugin killed"
         self._finish(pending, ExchangeStatus.TIMEOUT)
-        self._abandon(f"killed after exchange {pending.exchange.id} timed out")
+        # The action, not the host's request id: no screen or file numbers calls that way.
+        self._abandon(f"killed after a {pending.exchange.action} call timed out")
 
     def _escalate_cancel(self, pending: Pending) -> None:
         if pending.exchange.finished or self._transport is None:
@@ -602,7 +603,7 @@ class PluginProcess:
             return
         pending.exchange.error = f"did not stop within {grace_s:g} s of SIGINT; plugin killed"
         self._finish(pending, ExchangeStatus.CANCELLED)
-        self._abandon(f"killed to cancel exchange {pending.exchange.id}")
+        self._abandon(f"killed to cancel a {pending.exchange.action} call")
 
     def _fail_stream(self, message: str) -> None:
         for pending in list(self._pending.values()):
@@ -653,10 +654,12 @@ class PluginProcess:
             elif executing is not None and exchange is not executing:
                 exchange.never_ran = True
                 exchange.error = (
-                    f"not run: plugin {self._exit_text()} during exchange {executing.id} "
-                    f"({executing.action}), which it was queued behind"
+                    f"not run: plugin {self._exit_text()} during the {executing.action} call "
+                    "it was queued behind"
                 )
-            if not exchange.stderr_lines:
+            if not exchange.stderr_lines and not exchange.never_ran:
+                # The crash's last words, for the call that crashed; a call that never ran
+                # printed nothing (it showed the other calls' lines as its own).
                 exchange.stderr_lines.extend(list(self.recent_stderr)[-20:])
             self._finish(pending, ExchangeStatus.CRASHED)
         if self._ready is not None and not self._ready.done():
