@@ -221,7 +221,7 @@ class PluginEntry:
 
 
 KILL_NOTES = (
-    ("killed after exchange", "killed: timed out"),
+    ("killed after a ", "killed: timed out"),
     ("killed to cancel", "killed: ignored a cancel"),
     ("protocol error", "killed: bad output"),
     ("cancelled during an import", "import interrupted"),
