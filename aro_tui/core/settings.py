@@ -118,8 +118,12 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
     settings = Settings(
         theme=pick(theme, isinstance(theme, str) and bool(theme), None, "theme"),
         record_sessions=pick(record, isinstance(record, bool), True, "record_sessions"),
-        sessions_max_count=_limit(max_count, "sessions.max_count", path, problems),
-        sessions_max_total_bytes=_limit(max_bytes, "sessions.max_total_bytes", path, problems),
+        sessions_max_count=_limit(
+            max_count, "sessions.max_count", defaults.sessions_max_count, path, problems
+        ),
+        sessions_max_total_bytes=_limit(
+            max_bytes, "sessions.max_total_bytes", defaults.sessions_max_total_bytes, path, problems
+        ),
         other={key: value for key, value in data.items() if key not in known},
     )
     return LoadedSettings(settings, problems)
@@ -131,11 +135,17 @@ def _unreadable(path: Path, why: str) -> LoadedSettings:
     return LoadedSettings(Settings(), [problem], unreadable=True)
 
 
-def _limit(value: Any, key: str, path: Path, problems: list[str]) -> int | None:
+def _limit(
+    value: Any, key: str, default: int | None, path: Path, problems: list[str]
+) -> int | None:
+    """A sessions limit, or the default for a bad one (it meant no limit: a typo such as
+    "3" let recordings grow without bound)."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return value
-    problems.append(f"{path}: {key} {value!r} must be a whole number ≥ 0 or null; no limit")
-    return None
+    problems.append(
+        f"{path}: {key} {value!r} must be a whole number ≥ 0 or null; using {default!r}"
+    )
+    return default
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:

@@ -68,8 +68,12 @@ def test_bad_values_fall_back_one_by_one(tmp_path: Path) -> None:
     loaded = load_settings(path)
     assert loaded.settings.theme is None
     assert loaded.settings.record_sessions is True
-    assert loaded.settings.sessions_max_count is None
+    # A bad limit is the default one, not none: recordings grew without bound.
+    assert loaded.settings.sessions_max_count == Settings().sessions_max_count == 50
     assert len(loaded.problems) == 3
+    assert loaded.problems[2].endswith(
+        "sessions.max_count -1 must be a whole number ≥ 0 or null; using 50"
+    )
 
 
 def test_round_trip(tmp_path: Path) -> None:
