@@ -32,6 +32,7 @@ from pathlib import Path
 import orjson
 
 from aro_tui.core.host.channel import INSTANCE_ENV
+from aro_tui.core.host.orphan_guard import OWNER_ENV, owner_marker
 from aro_tui.core.host.process_tree import ProcessTree
 from aro_tui.core.plugins.naming import full_function_name
 
@@ -193,7 +194,7 @@ def run_like_runtime(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            env={**os.environ, INSTANCE_ENV: token},
+            env={**os.environ, INSTANCE_ENV: token, OWNER_ENV: owner_marker()},
         )
     except OSError as error:
         reason = str(error)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from plugin_launch import launch_test_plugin
+from plugin_launch import TEST_PLUGINS, launch_test_plugin
 
 from aro_tui.core.host.exchange import ExchangeStatus
 from aro_tui.core.host.process import PluginLaunch, PluginProcess, PluginStartError, PluginState
@@ -378,3 +378,34 @@ async def test_stopping_mid_queue_starts_none_of_the_calls_queued(tmp_path: Path
         assert queued.error == "plugin stopped before it ran"
         assert not queued.stderr_lines and queued.action_duration_s is None
     assert list(plugin.recent_stderr).count("sleeping") == 1
+
+
+KILLED_HOST = """
+import asyncio, sys, time
+from pathlib import Path
+from aro_tui.core.host.process import PluginLaunch, PluginProcess
+
+async def main():
+    plugin = PluginProcess(PluginLaunch("faulty", Path(sys.argv[1]), Path(sys.executable)))
+    spawned = await plugin.call("spawn", "{}")
+    print(plugin.pid, *spawned.response_json()["pids"], flush=True)
+    hang = plugin.submit("hang", '{"seconds": 3600}')
+    time.sleep(3600)  # until the test kills this process with SIGKILL
+
+asyncio.run(main())
+"""
+
+
+def test_a_host_killed_with_sigkill_leaves_no_plugin_process_behind() -> None:
+    """kill -9 of aro-tui: the harness died (it asks Linux to), but the processes its plugin
+    started, a setsid grandchild too, ran on for good."""
+    module = TEST_PLUGINS / "faulty" / "src" / "plugin.py"
+    host = subprocess.Popen(
+        [sys.executable, "-c", KILLED_HOST, str(module)], stdout=subprocess.PIPE, text=True
+    )
+    assert host.stdout is not None
+    pids = [int(pid) for pid in host.stdout.readline().split()]
+    assert len(pids) == 4 and _wait_gone(pids, timeout_s=0) == pids
+    host.kill()
+    host.wait()
+    assert _wait_gone(pids) == []

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.inflight import InFlight, Pending
+from aro_tui.core.host.orphan_guard import OWNER_ENV, owner_marker
 from aro_tui.core.host.protocol import Frame, FrameDecoder, ProtocolError
 from aro_tui.core.host.request_pipe import RequestPipe
 from aro_tui.core.host.types import PluginLaunch
@@ -76,6 +77,7 @@ def harness_command(
     env = dict(os.environ if launch.env is None else launch.env)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env[INSTANCE_ENV] = token
+    env[OWNER_ENV] = owner_marker()  # the guard kills what a kill -9 of aro-tui leaves
     return argv, env
 
 
