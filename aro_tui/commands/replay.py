@@ -127,8 +127,10 @@ def run_replay(args: argparse.Namespace) -> int:
             raise UsageError(f"session {session.session_id} has no exchanges to replay")
         plugins_dir = _plugins_dir(args, session)
     except KeyError as error:
-        known = f"1 to {len(session.exchanges)}" if session.exchanges else "none"
-        print(f"aro-tui replay: error: no exchange {error} (known: {known})", file=sys.stderr)
+        print(
+            f"aro-tui replay: error: no exchange {error} (known: {_known_numbers(session)})",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except UsageError as error:
         print_usage_error("replay", error)
@@ -176,11 +178,7 @@ def run_replay(args: argparse.Namespace) -> int:
         if lost:  # a check that passed over damage would hide a regression it cannot see
             exit_code = max(exit_code, EXIT_CRASHED)
             if not args.json:
-                print(
-                    f"{lost} recorded exchange(s) could not be read back (see the warnings): "
-                    "not replayed, reported as lost",
-                    file=sys.stderr,
-                )
+                print(_lost_text(session, lost), file=sys.stderr)
         if args.json:
             _print_json(session, plugins_dir, args, results, exit_code, skipped, lost)
         else:
@@ -191,6 +189,27 @@ def run_replay(args: argparse.Namespace) -> int:
         return exit_code
 
     return run_with_host(main)
+
+
+def _known_numbers(session: Session) -> str:
+    """The exchange numbers the recording holds, as ranges: ``1–2, 4–21`` (a count, "1 to
+    N", would name a lost number and hide the last one)."""
+    from aro_tui.core.session.reader import format_ranges, number_ranges
+
+    numbers = number_ranges(exchange.number for exchange in session.exchanges)
+    return format_ranges(numbers) if numbers else "none"
+
+
+def _lost_text(session: Session, lost: int) -> str:
+    """Which exchanges the recording lost, by number: a line deleted whole leaves no warning
+    to point at, only a gap in the numbering (any warnings were printed just above)."""
+    from aro_tui.core.session.reader import format_ranges
+
+    numbers = format_ranges(session.missing_exchange_numbers, "#")
+    return (
+        f"{lost} recorded exchange(s) could not be read back ({numbers}: their lines are "
+        "damaged or gone): not replayed, reported as lost"
+    )
 
 
 def _plugins_dir(args: argparse.Namespace, session: Session) -> Path | None:

@@ -283,5 +283,18 @@ def print_session_summary(session: Session) -> None:
                 response_size,
             )
         console.print(table)
-    for warning in session.warnings:
+    for warning in _damage(session):
         console.print(_text(f"warning: {warning}"), style="yellow", soft_wrap=True)
+
+
+def _damage(session: Session) -> list[str]:
+    """What the recording lost: damaged lines, exchanges missing from the numbering, and
+    spilled bodies whose side files are gone or cut (which the rows above cannot show)."""
+    from aro_tui.core.session.reader import format_ranges, spilled_body_problems
+
+    damage = list(session.warnings)
+    if session.lost_exchanges:
+        numbers = format_ranges(session.missing_exchange_numbers, "#")
+        lost = session.lost_exchanges
+        damage.append(f"{lost} exchange(s) missing from the recording: {numbers}")
+    return damage + spilled_body_problems(session)

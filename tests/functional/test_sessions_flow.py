@@ -564,3 +564,24 @@ async def test_a_lost_or_emptied_side_file_costs_only_that_body(xdg: Path) -> No
         await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff view")
         runs = app.screen.query_one("#diff-runs", DataTable)
         assert str(runs.get_row_at(0)[2]) == "missing"
+
+
+async def test_the_compare_view_shows_where_two_long_strings_differ(tmp_path: Path) -> None:
+    """Both sides were cut from the start, so a change past the cut read the same text on
+    either side: `"line one of a long answer…` → `"line one of a long answer…`."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    stem = "line one of a long answer that goes on and on, and then says "
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        logged = Exchange(1, "faulty", "echo", json.dumps({"q": stem + "中国"}).encode(), 0.0)
+        logged.status = ExchangeStatus.OK
+        logged.response_bytes = json.dumps({"q": stem + "日本"}).encode()
+        (entry,) = app.exchange_log.add_many([logged])
+        app.main_screen.show_exchange(entry.number)
+        await wait_until(pilot, lambda: app.main_screen.shown_number == entry.number, "shown")
+        app.main_screen.action_compare()  # echo answers 中国: "日本" was the answer then
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff view")
+        paths = app.screen.query_one("#diff-paths", DataTable)
+        _, path, then, now = [str(cell) for cell in paths.get_row_at(0)]
+    assert path == "$.q" and then != now
+    assert "日本" in then and "中国" in now

@@ -13,6 +13,7 @@ from aro_tui.core.session.json_diff import (
     diff_json,
     format_path,
     format_value,
+    format_value_pair,
 )
 from aro_tui.core.session.replay import diff_responses
 
@@ -166,3 +167,36 @@ def test_the_compare_views_memory_columns_hold_their_widest_figures() -> None:
             assert len(rss) <= widths["rss"], rss
             growth = then_now(signed_memory(-old, False), signed_memory(new, False))
             assert len(growth) <= widths["growth"], growth
+
+
+def test_long_strings_alike_past_the_cut_show_where_they_differ() -> None:
+    """Cut from the start, both sides read "line1…(86 chars)": the change was past the cut."""
+    before = "line1\n" + "x" * 60 + "text around "
+    old, new = before + "日本 and more", before + "中国 and more"
+    [entry] = diff_json({"q": old}, {"q": new}).entries
+    line = entry.describe()
+    old_text, new_text = line.removeprefix("~ $.q: ").split(" → ")
+    assert old_text != new_text
+    assert "text around 日本" in old_text and "text around 中国" in new_text
+    assert old_text.startswith("…") and old_text.endswith(" (92 chars)")
+    assert len(old_text.removesuffix(" (92 chars)")) <= 60
+    record = entry.to_json(max_value_chars=30)
+    assert "日本" in record["old"] and "中国" in record["new"]
+    assert record["old"].startswith("…") and len(record["old"].removesuffix(" (92 chars)")) <= 30
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # A difference the plain cut shows is cut as before.
+        ("ab" + "x" * 80, "ac" + "x" * 80, ('"abxxxxxx… (84 chars)', '"acxxxxxx… (84 chars)')),
+        # One side fits whole; the other is cut around the difference.
+        ("a" * 8, "a" * 8 + "c" + "d" * 20, ('"aaaaaaaa"', "…aacddddd… (31 chars)")),
+        # Near the end: the window ends with the text, so it holds more before.
+        ("a" * 30 + "b", "a" * 30 + "c", ('…aaaaaaab" (33 chars)', '…aaaaaaac" (33 chars)')),
+        # Values that are not both strings keep the plain cut.
+        ("a" * 30, ["a" * 30], ('"aaaaaaaa… (32 chars)', '["aaaaaaa… (34 chars)')),
+    ],
+)
+def test_value_pairs_keep_the_budget(old: Any, new: Any, expected: tuple[str, str]) -> None:
+    assert format_value_pair(old, new, 10) == expected

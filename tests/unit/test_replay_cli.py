@@ -114,10 +114,24 @@ def test_a_plugin_that_crashes_now_exits_3(
     assert "crash-if: crashed" in capsys.readouterr().out
 
 
+def test_a_crash_now_says_crashed_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It read "#1 faulty os-exit: crashed: crashed: plugin exited with code 5 during the
+    call" (a timeout reads "crashed: timeout: …", which says something)."""
+    calls = [("faulty", "os-exit", "{}")]
+    session = record_session(tmp_path / "s", calls, plugins_dir=FAULTY.parent)
+    assert main(["replay", str(session)]) == 3
+    out = capsys.readouterr().out
+    assert "#1 faulty os-exit: crashed: plugin exited with code 5 during the call\n" in out
+    assert main(["replay", str(session), "--json"]) == 3
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    assert (result["outcome"], result["new_status"]) == ("crashed", "crashed")
+    assert result["problem"] == "plugin exited with code 5 during the call"
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--exchange", "9"], "no exchange 9 (known: 1 to 3)"),
+        (["--exchange", "9"], "no exchange 9 (known: 1–3)"),
         (["--ignore", "words"], "must start with $"),
         (["--ignore", "$"], "'$' is the whole response, which would hide every difference"),
         (["--rel-tol", "-1"], "--rel-tol"),
@@ -251,7 +265,7 @@ def test_an_exchange_lost_from_the_recording_fails_the_replay(
     damaged.write_text("\n".join(lines) + "\n")
     assert main(["replay", str(damaged)]) == 3
     captured = capsys.readouterr()
-    assert "1 recorded exchange(s) could not be read back" in captured.err
+    assert "1 recorded exchange(s) could not be read back (#1: their lines" in captured.err
     assert "1 lost in the recording; exit status 3" in captured.out
     assert main(["replay", str(damaged), "--json"]) == 3
     assert json.loads(capsys.readouterr().out)["lost"] == 1
@@ -285,3 +299,66 @@ def test_a_recorded_body_file_name_with_a_nul_is_a_lost_body_not_a_crash(
     damaged.write_text("\n".join(lines) + "\n")
     assert main(["replay", str(damaged)]) == 3  # that exchange: missing (its body is lost)
     assert "Traceback" not in capsys.readouterr().err
+
+
+def _without_line_of(session_path: Path, number: int, damage: str | None) -> list[str]:
+    """The recording's lines with exchange ``number``'s line replaced by ``damage``
+    (deleted when None)."""
+    lines = session_path.read_text().splitlines()
+    index = next(
+        i for i, line in enumerate(lines)
+        if json.loads(line)["type"] == "exchange" and json.loads(line)["number"] == number
+    )  # fmt: skip
+    if damage is None:
+        del lines[index]
+    else:
+        lines[index] = damage
+    return lines
+
+
+def test_an_exchange_deleted_cleanly_is_named_by_number_without_pointing_at_warnings(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line deleted whole leaves no warning, yet replay said "(see the warnings)", and
+    did not say which exchange was lost."""
+    deleted = tmp_path / "deleted.jsonl"
+    deleted.write_text("\n".join(_without_line_of(session_path, 2, None)) + "\n")
+    assert main(["replay", str(deleted)]) == 3
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err
+    assert captured.err == (
+        "1 recorded exchange(s) could not be read back (#2: their lines are damaged or gone): "
+        "not replayed, reported as lost\n"
+    )
+    assert "Summary: 2 equal, 0 different, 0 crashed, 0 missing, 1 lost" in captured.out
+
+
+def test_an_unknown_exchange_names_the_numbers_the_recording_holds(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With #2's line damaged it said "known: 1 to 2", though #3 was there and #2 was not."""
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text("\n".join(_without_line_of(session_path, 2, "{not json")) + "\n")
+    assert main(["replay", str(damaged), "--exchange", "9"]) == 2
+    assert "no exchange 9 (known: 1, 3)" in capsys.readouterr().err
+    assert main(["replay", str(damaged), "--exchange", "3"]) == 0
+    assert "#3 plugin-python-text analyze: equal" in capsys.readouterr().out
+
+
+def test_a_copied_exchange_line_is_replayed_once_with_a_warning(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copied line ran its exchange twice, without a word."""
+    copied = tmp_path / "copied.jsonl"
+    lines = session_path.read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if json.loads(line).get("number") == 2)
+    lines.insert(index + 1, lines[index])
+    copied.write_text("\n".join(lines) + "\n")
+    assert main(["replay", str(copied)]) == 0
+    captured = capsys.readouterr()
+    assert (
+        f"warning: {copied}: line {index + 2}: exchange #2 again (first on line {index + 1}); "
+        "skipped"
+    ) in captured.err
+    assert captured.out.count("#2 plugin-python-text hash:") == 1
+    assert "Summary: 3 equal, 0 different, 0 crashed, 0 missing; exit status 0" in captured.out

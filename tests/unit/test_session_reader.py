@@ -8,7 +8,13 @@ import orjson
 import pytest
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
-from aro_tui.core.session.reader import SessionReadError, read_session, read_session_header
+from aro_tui.core.session.reader import (
+    SessionReadError,
+    format_ranges,
+    number_ranges,
+    read_session,
+    read_session_header,
+)
 from aro_tui.core.session.recorder import SessionRecorder
 
 
@@ -93,3 +99,92 @@ def test_a_lost_side_file_fails_only_that_body(tmp_path: Path) -> None:
     assert recorded.request.read() == b"{}"
     with pytest.raises(OSError):
         recorded.to_exchange()
+
+
+def _exchange_lines(path: Path) -> list[int]:
+    """The 0-based indexes of the exchange lines of ``path``."""
+    lines = path.read_bytes().splitlines()
+    return [i for i, line in enumerate(lines) if orjson.loads(line)["type"] == "exchange"]
+
+
+def test_a_repeated_exchange_line_is_skipped_and_named_with_its_first(tmp_path: Path) -> None:
+    """A copied line was read twice: listed and replayed twice, the count one too many."""
+    path = _recorded(tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    _, second, _ = _exchange_lines(path)
+    lines.insert(second + 1, lines[second])  # exchange #2 again, right after itself
+    path.write_bytes(b"".join(lines))
+    session = read_session(path)
+    assert [e.number for e in session.exchanges] == [1, 2, 3]
+    assert session.warnings == [
+        f"line {second + 2}: exchange #2 again (first on line {second + 1}); skipped"
+    ]
+    assert session.lost_exchanges == 0 and session.recorded_exchange_count == 3
+
+
+def test_an_exchange_out_of_order_is_read_in_its_place_and_one_below_1_skipped(
+    tmp_path: Path,
+) -> None:
+    path = _recorded(tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    _, second, third = _exchange_lines(path)
+    moved = lines[second]
+    numbered_0 = orjson.loads(moved) | {"number": 0}
+    lines[third + 1 : third + 1] = [moved, orjson.dumps(numbered_0) + b"\n"]
+    del lines[second]  # #1 on line 2, #3 on line 3, then #2 on line 4 and #0 on line 5
+    path.write_bytes(b"".join(lines))
+    session = read_session(path)
+    assert [e.number for e in session.exchanges] == [1, 2, 3]
+    assert session.warnings == [
+        "line 4: exchange #2 after #3 (line 3), out of order; read in its place",
+        "line 5: exchange #0: exchanges are numbered from 1; skipped",
+    ]
+    assert session.missing_exchange_numbers == []
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"[1, 2, 3]", "not a record object (an array); skipped"),
+        (b'"exchange"', "not a record object (a string); skipped"),
+        (b'{"no_type": 1}', "a record with no type; skipped"),
+        (b'{"type": null}', "a record with no type; skipped"),
+        (b'{"type": "header", "format": "aro-tui/session/1"}', "a second header; skipped"),
+    ],
+)
+def test_lines_that_are_no_record_say_what_is_wrong(
+    tmp_path: Path, line: bytes, message: str
+) -> None:
+    """Each was "unknown record type None" (or 'header', a type aro-tui knows)."""
+    path = _recorded(tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines.insert(2, line + b"\n")
+    path.write_bytes(b"".join(lines))
+    session = read_session(path)
+    assert session.warnings == [f"line 3: {message}"]
+    assert [e.number for e in session.exchanges] == [1, 2, 3]
+
+
+def test_exchanges_missing_from_the_numbering_are_named(tmp_path: Path) -> None:
+    """A line deleted whole leaves no warning; the gap, and the end record's count, show it."""
+    path = _recorded(tmp_path, count=6)
+    lines = path.read_bytes().splitlines(keepends=True)
+    indexes = _exchange_lines(path)
+    for index in reversed([indexes[1], indexes[3], indexes[4], indexes[5]]):  # #2, #4–6
+        del lines[index]
+    path.write_bytes(b"".join(lines))
+    session = read_session(path)
+    assert session.warnings == []
+    assert session.missing_exchange_numbers == [(2, 2), (4, 6)]
+    assert session.lost_exchanges == 4
+    assert format_ranges(session.missing_exchange_numbers, "#") == "#2, #4–6"
+    path.write_bytes(b"".join(lines[:-1]))  # no end record: only the gap is known
+    assert read_session(path).missing_exchange_numbers == [(2, 2)]
+
+
+def test_number_ranges_are_merged_and_bounded() -> None:
+    assert number_ranges([4, 1, 2, 2, 5, 6, 21]) == [(1, 2), (4, 6), (21, 21)]
+    assert format_ranges(number_ranges([1, 2, 4, 5, 21])) == "1–2, 4–5, 21"
+    assert format_ranges([(n, n) for n in range(1, 30, 2)], "#", limit=3) == (
+        "#1, #3, #5, and 12 more ranges"
+    )

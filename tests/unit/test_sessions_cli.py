@@ -13,6 +13,8 @@ import pytest
 from session_recording import TEXT, record_session
 
 from aro_tui.cli import main
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.session.store import prune_sessions
 
 
@@ -166,3 +168,61 @@ def test_a_named_sessions_folder_that_is_not_there_is_a_usage_error(
     """It listed "No sessions", exit 0: a typo in --sessions-dir went unnoticed."""
     assert main(["sessions", "--sessions-dir", str(tmp_path / "typo")]) == 2
     assert f"{tmp_path / 'typo'} does not exist" in capsys.readouterr().err
+
+
+def _spilled(folder: Path, count: int = 3) -> Path:
+    """A closed recording whose every body went to the side folder."""
+    recorder = SessionRecorder(folder / "spilled.jsonl", spill_bytes=1)
+    for number in range(1, count + 1):
+        exchange = Exchange(number, "fake", "echo", b'{"text": "%d"}' % number)
+        exchange.status = ExchangeStatus.OK
+        exchange.response_bytes = b'{"echo": "%d"}' % number
+        recorder.record_exchange(exchange)
+    recorder.close()
+    return recorder.path
+
+
+def test_the_summary_names_lost_and_damaged_side_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deleted side file, or the whole folder, passed unmentioned (exit 0, no warning)."""
+    path = _spilled(tmp_path)
+    assert main(["open", str(path), "--summary"]) == 0
+    assert "warning" not in capsys.readouterr().out
+    (tmp_path / "spilled.bodies" / "2.response").unlink()
+    (tmp_path / "spilled.bodies" / "3.request").write_bytes(b"{")
+    assert main(["open", str(path), "--summary"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert warnings == [
+        "warning: exchange #2: its recorded response is lost (spilled.bodies/2.response is "
+        "missing)",
+        "warning: exchange #3: its recorded request is damaged (spilled.bodies/3.request "
+        "holds 1 bytes, recorded 13)",
+    ]
+    shutil.rmtree(tmp_path / "spilled.bodies")
+    assert main(["open", str(path), "--summary"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert warnings == [
+        "warning: the side folder spilled.bodies is missing: the 6 spilled bodies of "
+        "exchange(s) #1–3 are lost"
+    ]
+
+
+def test_the_summary_counts_a_copied_line_once_and_names_a_deleted_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copied line was listed twice ("recorded 4 exchanges" where the end record said 3);
+    a deleted one was not mentioned."""
+    path = _spilled(tmp_path)
+    lines = path.read_text().splitlines()
+    exchange_lines = [i for i, line in enumerate(lines) if '"type":"exchange"' in line]
+    lines[exchange_lines[0]] = lines[exchange_lines[2]]  # #3 where #1 was, then #2, #3
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["open", str(path), "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "recorded  2 exchanges (0 not ok)" in out
+    assert [line for line in out.splitlines() if "warning" in line] == [
+        "warning: line 3: exchange #2 after #3 (line 2), out of order; read in its place",
+        "warning: line 4: exchange #3 again (first on line 2); skipped",
+        "warning: 1 exchange(s) missing from the recording: #1",
+    ]

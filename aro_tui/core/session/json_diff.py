@@ -29,6 +29,7 @@ __all__ = [
     "diff_json",
     "format_path",
     "format_value",
+    "format_value_pair",
 ]
 
 DiffKind = Literal["changed", "added", "removed"]
@@ -55,9 +56,11 @@ class DiffEntry:
     def to_json(self, max_value_chars: int | None = 200) -> dict[str, Any]:
         """A JSON-ready record; values longer than ``max_value_chars`` as truncated text."""
         record: dict[str, Any] = {"path": self.path, "kind": self.kind}
-        if self.kind != "added":
+        if self.kind == "changed":
+            record["old"], record["new"] = _bounded_pair(self.old, self.new, max_value_chars)
+        elif self.kind == "removed":
             record["old"] = _bounded(self.old, max_value_chars)
-        if self.kind != "removed":
+        else:
             record["new"] = _bounded(self.new, max_value_chars)
         return record
 
@@ -67,8 +70,8 @@ class DiffEntry:
             return f"+ {self.path}: {format_value(self.new, max_value_chars)}"
         if self.kind == "removed":
             return f"- {self.path}: {format_value(self.old, max_value_chars)}"
-        old_text = format_value(self.old, max_value_chars)
-        return f"~ {self.path}: {old_text} → {format_value(self.new, max_value_chars)}"
+        old_text, new_text = format_value_pair(self.old, self.new, max_value_chars)
+        return f"~ {self.path}: {old_text} → {new_text}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +213,58 @@ def format_value(value: Any, max_chars: int = 60) -> str:
     return f"{text[:keep]}… ({len(text)} chars)"
 
 
+def format_value_pair(old: Any, new: Any, max_chars: int = 60) -> tuple[str, str]:
+    """A changed value's old and new texts, each as :func:`format_value` cuts it, except
+    that two strings alike for longer than fits show the stretch where they first differ.
+
+    Cut from the start, both would read the same, ``"line1…(86 chars)"``, either side of
+    the arrow.
+    """
+    if not (isinstance(old, str) and isinstance(new, str)):
+        return format_value(old, max_chars), format_value(new, max_chars)
+    old_text, new_text = _json_text(old), _json_text(new)
+    first_difference = _common_prefix_length(old_text, new_text)
+    if first_difference < max(1, max_chars - 1):  # the plain cut shows it on both sides
+        return format_value(old, max_chars), format_value(new, max_chars)
+    start = _window_start(first_difference, max(len(old_text), len(new_text)), max_chars)
+    return _window(old_text, start, max_chars), _window(new_text, start, max_chars)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+
+
+def _common_prefix_length(a: str, b: str, block: int = 4096) -> int:
+    """Where ``a`` and ``b`` first differ (the shorter's length when one begins the other).
+
+    Block by block first, so two multi-megabyte bodies alike to the end compare at C speed.
+    """
+    length = min(len(a), len(b))
+    start = 0
+    while start < length and a[start : start + block] == b[start : start + block]:
+        start += block
+    end = min(start + block, length)
+    return next((i for i in range(start, end) if a[i] != b[i]), end)
+
+
+def _window_start(first_difference: int, longest: int, max_chars: int) -> int:
+    """Where both sides' windows begin: a third of the window leads up to the difference
+    (enough to place it, the rest for how the two go on), or more when the texts end
+    sooner; the same start on both sides keeps them aligned."""
+    width = max(1, max_chars - 2)  # two "…"
+    return max(1, min(first_difference - width // 3, longest - (max_chars - 1)))
+
+
+def _window(text: str, start: int, max_chars: int) -> str:
+    """``text`` from ``start``: whole when it fits, else ``…middle… (N chars)``."""
+    if len(text) <= max_chars:
+        return text
+    rest = text[start:]
+    if len(rest) + 1 <= max_chars:
+        return f"…{rest} ({len(text)} chars)"
+    return f"…{rest[: max(1, max_chars - 2)]}… ({len(text)} chars)"
+
+
 def _bounded(value: Any, max_chars: int | None) -> Any:
     """``value`` itself when small, else its truncated text (so reports stay readable)."""
     if max_chars is None or isinstance(value, bool | int | float) or value is None:
@@ -218,6 +273,18 @@ def _bounded(value: Any, max_chars: int | None) -> Any:
     if len(text) <= max_chars:
         return value
     return format_value(value, max_chars)
+
+
+def _bounded_pair(old: Any, new: Any, max_chars: int | None) -> tuple[Any, Any]:
+    """:func:`_bounded` for a changed value's two sides; two long strings alike for longer
+    than fits are both cut around where they differ (:func:`format_value_pair`)."""
+    if max_chars is None or not (isinstance(old, str) and isinstance(new, str)):
+        return _bounded(old, max_chars), _bounded(new, max_chars)
+    old_text, new_text = format_value_pair(old, new, max_chars)
+    return (
+        old if len(_json_text(old)) <= max_chars else old_text,
+        new if len(_json_text(new)) <= max_chars else new_text,
+    )
 
 
 # Pattern tokens: ("key", glob) · ("index", n or None for [*]) · ("deep",) for "..".

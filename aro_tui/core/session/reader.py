@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,13 @@ import orjson
 from aro_tui.core.session.records import (
     FORMAT_FAMILY,
     FORMAT_VERSION,
+    RecordedBody,
     RecordedExchange,
     bodies_dir,
     decode_exchange,
 )
 from aro_tui.core.telemetry.model_cache import MODELS_ACTION
+from aro_tui.core.user_files import os_reason
 
 __all__ = [
     "PluginEvent",
@@ -24,9 +28,15 @@ __all__ = [
     "SessionHeader",
     "SessionReadError",
     "StderrLine",
+    "format_ranges",
+    "number_ranges",
     "read_session",
     "read_session_header",
+    "spilled_body_problems",
 ]
+
+NumberRange = tuple[int, int]
+"""``(first, last)``, both included: ``(4, 21)`` is #4 to #21."""
 
 
 class SessionReadError(Exception):
@@ -82,13 +92,32 @@ class Session:
     """When the recorder closed the file; None if aro-tui stopped before it could."""
     recorded_exchange_count: int | None = None
     """How many exchanges the end record says were written (None without one)."""
+    exchange_lines: dict[int, int] = field(default_factory=dict)
+    """The line each exchange was read from, by number (a repeated one is named with it)."""
+
+    @property
+    def missing_exchange_numbers(self) -> list[NumberRange]:
+        """Exchange numbers the recording should hold but does not, as ranges.
+
+        The recorder numbers exchanges 1, 2, 3... without gaps, so a gap below the highest
+        number read is a lost line (damaged, or deleted without a trace), as is a number the
+        end record counts past the highest read. Ranges, since a damaged number can be huge.
+        """
+        read = number_ranges(exchange.number for exchange in self.exchanges)
+        highest = max(self.recorded_exchange_count or 0, read[-1][1] if read else 0)
+        missing: list[NumberRange] = []
+        expected = 1
+        for first, last in [*read, (highest + 1, highest + 1)]:
+            if first > expected:
+                missing.append((expected, first - 1))
+            expected = max(expected, last + 1)
+        return missing
 
     @property
     def lost_exchanges(self) -> int:
-        """Exchanges the end record counts that could not be read back (damaged lines)."""
-        if self.recorded_exchange_count is None:
-            return 0
-        return max(0, self.recorded_exchange_count - len(self.exchanges))
+        """How many exchanges are missing from the recording (see
+        :attr:`missing_exchange_numbers`)."""
+        return sum(last - first + 1 for first, last in self.missing_exchange_numbers)
 
     @property
     def session_id(self) -> str:
@@ -130,6 +159,30 @@ class Session:
     def size_bytes(self) -> int:
         """The session file plus its spilled bodies, on disk."""
         return session_size_bytes(self.path)
+
+
+def number_ranges(numbers: Iterable[int]) -> list[NumberRange]:
+    """``[1, 2, 4, 5, 6]`` → ``[(1, 2), (4, 6)]`` (sorted, repeats merged)."""
+    ranges: list[NumberRange] = []
+    for number in sorted(set(numbers)):
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], number)
+        else:
+            ranges.append((number, number))
+    return ranges
+
+
+def format_ranges(ranges: Iterable[NumberRange], mark: str = "", limit: int = 10) -> str:
+    """``[(1, 2), (4, 21)]`` → ``1–2, 4–21`` (``mark="#"``: ``#1–2, #4–21``); past ``limit``
+    ranges, how many more, so a recording with every other line lost still fits a line."""
+    ranges = list(ranges)
+    texts = [
+        f"{mark}{first}" if first == last else f"{mark}{first}–{last}"
+        for first, last in ranges[:limit]
+    ]
+    if len(ranges) > limit:
+        texts.append(f"and {len(ranges) - limit} more ranges")
+    return ", ".join(texts)
 
 
 def session_size_bytes(path: Path) -> int:
@@ -200,23 +253,19 @@ def read_session(path: Path) -> Session:
 
 
 def _read_line(session: Session, number: int, raw: bytes, complete: bool) -> None:
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        if complete:
-            session.warnings.append(f"line {number}: not JSON ({error}); skipped")
-        else:
-            session.warnings.append(
-                f"line {number}: the recording ends mid-record (aro-tui stopped while "
-                f"writing it); the last {len(raw)} bytes were ignored"
-            )
+    record = _decode_line(session, number, raw, complete)
+    if record is None:
         return
-    kind = record.get("type") if isinstance(record, dict) else None
-    t = record.get("t") if isinstance(record, dict) else None
+    problem = _record_shape_problem(record)
+    if problem is not None:
+        session.warnings.append(f"line {number}: {problem}; skipped")
+        return
+    kind = record["type"]
+    t = record.get("t")
     t = float(t) if isinstance(t, int | float) else 0.0
     try:
         if kind == "exchange":
-            session.exchanges.append(decode_exchange(record, session.path))
+            _read_exchange(session, number, record)
         elif kind == "plugin":
             details = {k: v for k, v in record.items() if k not in {"type", "t", "plugin", "event"}}
             event = PluginEvent(t, str(record["plugin"]), str(record["event"]), details)
@@ -234,7 +283,114 @@ def _read_line(session: Session, number: int, raw: bytes, complete: bool) -> Non
             session.ended_at = t
             count = record.get("exchanges")
             session.recorded_exchange_count = count if isinstance(count, int) else None
+        elif kind == "header":
+            session.warnings.append(f"line {number}: a second header; skipped")
         else:
             session.warnings.append(f"line {number}: unknown record type {kind!r}; skipped")
     except (KeyError, TypeError, ValueError) as error:
         session.warnings.append(f"line {number}: malformed {kind} record ({error!r}); skipped")
+
+
+def _decode_line(session: Session, number: int, raw: bytes, complete: bool) -> Any:
+    """The line's JSON value, or None after a warning (a cut-off last line is not damage)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        if complete:
+            session.warnings.append(f"line {number}: not JSON ({error}); skipped")
+        else:
+            session.warnings.append(
+                f"line {number}: the recording ends mid-record (aro-tui stopped while "
+                f"writing it); the last {len(raw)} bytes were ignored"
+            )
+        return None
+
+
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "true or false", type(None): "null"}  # fmt: skip
+
+
+def _record_shape_problem(record: Any) -> str | None:
+    """Why ``record`` is no record at all (every record is an object with a ``type``)."""
+    if not isinstance(record, dict):
+        return f"not a record object ({_JSON_KINDS.get(type(record), 'another JSON value')})"
+    if record.get("type") is None:
+        return "a record with no type"
+    return None
+
+
+def _read_exchange(session: Session, line: int, record: dict[str, Any]) -> None:
+    """Add the exchange, unless its number was read already or is below 1.
+
+    The recorder writes numbers 1, 2, 3... in order, so a repeat is a copied line: kept, it
+    would be listed and replayed twice and shift the dashboard's numbering by one. One out of
+    order (lines moved) is read in its place, with a warning: skipping it, or every line after
+    a moved one numbered higher, would lose exchanges that are there.
+    """
+    exchange = decode_exchange(record, session.path)
+    number = exchange.number
+    if number in session.exchange_lines:
+        first = session.exchange_lines[number]
+        session.warnings.append(
+            f"line {line}: exchange #{number} again (first on line {first}); skipped"
+        )
+        return
+    if number < 1:
+        session.warnings.append(
+            f"line {line}: exchange #{number}: exchanges are numbered from 1; skipped"
+        )
+        return
+    if session.exchanges and number < session.exchanges[-1].number:
+        previous = session.exchanges[-1].number
+        session.warnings.append(
+            f"line {line}: exchange #{number} after #{previous} (line "
+            f"{session.exchange_lines[previous]}), out of order; read in its place"
+        )
+        bisect.insort(session.exchanges, exchange, key=lambda e: e.number)
+    else:
+        session.exchanges.append(exchange)
+    session.exchange_lines[number] = line
+
+
+def spilled_body_problems(session: Session) -> list[str]:
+    """One line per spilled body whose side file is gone or not the size recorded.
+
+    ``stat`` only, so a summary of a large recording stays cheap; a whole side folder gone
+    is one line, not one per body.
+    """
+    spilled = [
+        (exchange.number, kind, body)
+        for exchange in session.exchanges
+        for kind, body in (("request", exchange.request), ("response", exchange.response))
+        if body is not None and body.path is not None
+    ]
+    folder = bodies_dir(session.path)
+    if spilled and not folder.is_dir():
+        numbers = format_ranges(number_ranges(number for number, _, _ in spilled), "#")
+        return [
+            f"the side folder {folder.name} is missing: the {len(spilled)} spilled bodies of "
+            f"exchange(s) {numbers} are lost"
+        ]
+    problems = []
+    for number, kind, body in spilled:
+        problem = _side_file_problem(body)
+        if problem is not None:
+            problems.append(f"exchange #{number}: its recorded {kind} is {problem}")
+    return problems
+
+
+def _side_file_problem(body: RecordedBody) -> str | None:
+    """Why ``body``'s side file cannot give it back, or None when it looks whole."""
+    assert body.path is not None
+    where = f"{body.path.parent.name}/{body.path.name}"
+    try:
+        status = body.path.stat()
+    except FileNotFoundError:
+        return f"lost ({where} is missing)"
+    except (OSError, ValueError) as error:  # a NUL in a damaged record's name: ValueError
+        return f"lost ({where}: {os_reason(error)})"
+    if not stat.S_ISREG(status.st_mode):
+        return f"lost ({where} is not a file)"
+    if status.st_size != body.size_bytes:
+        return f"damaged ({where} holds {status.st_size} bytes, recorded {body.size_bytes})"
+    return None

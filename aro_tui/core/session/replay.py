@@ -159,7 +159,7 @@ def compare_exchange(
 ) -> ReplayResult:
     """Compare a fresh call with its recording (pure: no I/O but a spilled body's file)."""
     if new.status in UNCOMPARABLE_STATUSES:
-        return ReplayResult(recorded, new, "crashed", None, f"{new.status}: {new.error}")
+        return ReplayResult(recorded, new, "crashed", None, _rerun_problem(new))
     try:
         old_body = None if recorded.response is None else recorded.response.read()
     except OSError as error:
@@ -167,6 +167,14 @@ def compare_exchange(
     diff = diff_responses(old_body, new.response_bytes, options)
     different = not diff.equal or new.status != recorded.status
     return ReplayResult(recorded, new, "different" if different else "equal", diff)
+
+
+def _rerun_problem(new: Exchange) -> str:
+    """How the rerun failed: its status and error, but not a status that is the outcome's
+    own word, which would print as ``crashed: crashed: plugin exited…``."""
+    if new.status is ExchangeStatus.CRASHED:
+        return new.error or "the plugin process died"
+    return f"{new.status}: {new.error}"
 
 
 async def replay_exchanges(

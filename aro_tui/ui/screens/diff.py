@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from aro_tui.core.sanitize import sanitize_line, shorten
-from aro_tui.core.session.json_diff import format_value
+from aro_tui.core.session.json_diff import format_value, format_value_pair
 from aro_tui.ui.comparison import Comparison
 from aro_tui.ui.formatting import format_duration, format_memory, plain_title
 from aro_tui.ui.widgets.telemetry.chart import format_bytes
@@ -221,8 +221,11 @@ class DiffScreen(Screen[None]):
             title += f" · status {comparison.old_status} → {comparison.new_status}"
         paths.border_title = plain_title(shorten(title, 120))
         for index, entry in enumerate(comparison.entries):
-            old = "" if entry.kind == "added" else format_value(entry.old, value_width)
-            new = "" if entry.kind == "removed" else format_value(entry.new, value_width)
+            if entry.kind == "changed":  # both cut where they differ, not alike from the start
+                old, new = format_value_pair(entry.old, entry.new, value_width)
+            else:
+                old = "" if entry.kind == "added" else format_value(entry.old, value_width)
+                new = "" if entry.kind == "removed" else format_value(entry.new, value_width)
             paths.add_row(
                 Text(KIND_MARKS.get(entry.kind, "?")),
                 Text(shorten(sanitize_line(entry.path), path_width)),
