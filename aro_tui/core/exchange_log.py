@@ -13,6 +13,7 @@ them again with the next write, and is reported once through ``on_write_error``.
 
 from __future__ import annotations
 
+import bisect
 import json
 import queue
 import shutil
@@ -192,9 +193,13 @@ class ExchangeLog:
         self._thread.start()
         self._entries: deque[LogEntry] = deque(maxlen=max_entries)
         self._next_number = 1
+        self._count = 0
+        self._gapped = False
+        """Numbered with gaps (a recording that lost lines keeps its own numbers): a number's
+        place in ``_entries`` is then searched for, not computed."""
 
     def __len__(self) -> int:
-        return self._next_number - 1
+        return self._count
 
     @property
     def forgotten(self) -> int:
@@ -212,16 +217,26 @@ class ExchangeLog:
         return self.add_many([exchange])[0]
 
     def add_many(
-        self, exchanges: Iterable[Exchange], lost: Sequence[Mapping[str, str]] = ()
+        self,
+        exchanges: Iterable[Exchange],
+        lost: Sequence[Mapping[str, str]] = (),
+        numbers: Sequence[int] = (),
     ) -> list[LogEntry]:
         """Record several finished exchanges; their bodies are written in one transaction by
         the writer thread, and readable at once. ``lost``, per exchange: bodies a recording
-        lost, with why (:attr:`LoggedExchange.lost_bodies`)."""
+        lost, with why (:attr:`LoggedExchange.lost_bodies`). ``numbers``: the numbers to give
+        them (a recording's own, which skip the lines it lost, so that ``#N`` here is ``#N``
+        for ``replay --exchange``), each above the last; else the next ones."""
         added: list[LogEntry] = []
         rows: list[_BodyRow] = []
         for index, exchange in enumerate(exchanges):
-            entry = self._entry_for(self._next_number, exchange)
-            self._next_number += 1
+            number = numbers[index] if index < len(numbers) else self._next_number
+            if number < self._next_number:
+                raise ValueError(f"exchange #{number} after #{self._next_number - 1}")
+            self._gapped = self._gapped or number != self._next_number
+            entry = self._entry_for(number, exchange)
+            self._next_number = number + 1
+            self._count += 1
             details: dict[str, Any] = {
                 "exchange_id": exchange.id,
                 "started_at": exchange.started_at,
@@ -318,12 +333,20 @@ class ExchangeLog:
 
     def get(self, number: int) -> LogEntry | None:
         """The summary of exchange ``number`` while it is still held in memory."""
-        if not self._entries:
-            return None
-        index = number - self._entries[0].number
-        if 0 <= index < len(self._entries):
+        index = self._index(number)
+        if index < len(self._entries) and self._entries[index].number == number:
             return self._entries[index]
         return None
+
+    def _index(self, number: int) -> int:
+        """Where in ``_entries`` the first entry numbered ``number`` or more is (its length
+        when there is none)."""
+        entries = self._entries
+        if not entries:
+            return 0
+        if not self._gapped:
+            return max(0, min(len(entries), number - entries[0].number))
+        return bisect.bisect_left(entries, number, key=lambda entry: entry.number)
 
     def matching(
         self, log_filter: LogFilter, limit: int | None = None, *, before: int | None = None
@@ -331,9 +354,7 @@ class ExchangeLog:
         """The newest entries passing ``log_filter`` (at most ``limit``; with ``before``, only
         those numbered below it), oldest first."""
         entries = self._entries
-        end = len(entries)
-        if before is not None and entries:
-            end = max(0, min(end, before - entries[0].number))
+        end = len(entries) if before is None else self._index(before)
         found: list[LogEntry] = []
         for index in range(end - 1, -1, -1):
             entry = entries[index]
@@ -348,7 +369,7 @@ class ExchangeLog:
         """The oldest entries numbered above ``after`` that pass ``log_filter`` (at most
         ``limit``), oldest first."""
         entries = self._entries
-        start = max(0, after + 1 - entries[0].number) if entries else 0
+        start = self._index(after + 1)
         found: list[LogEntry] = []
         for index in range(start, len(entries)):
             entry = entries[index]

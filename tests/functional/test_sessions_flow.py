@@ -585,3 +585,25 @@ async def test_the_compare_view_shows_where_two_long_strings_differ(tmp_path: Pa
         _, path, then, now = [str(cell) for cell in paths.get_row_at(0)]
     assert path == "$.q" and then != now
     assert "日本" in then and "中国" in now
+
+
+async def test_open_keeps_the_recordings_numbers_after_a_damaged_line(xdg: Path) -> None:
+    """The log numbered what it read 1..N, so past a damaged line `#N` here was `#N+1` for
+    `open --summary` and `replay --exchange`."""
+    path = await _record_spilled_bodies(xdg / "sessions")
+    lines = path.read_bytes().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if b'"type":"exchange"' in line)
+    lines[first] = b'{"type": "exchange", "number": \n'  # #1 damaged
+    path.write_bytes(b"".join(lines))
+    config = replace(
+        make_app(xdg, TEST_PLUGINS).config, user_files=True, open_session=path, autostart=False
+    )
+    app = AroApp(config, discovery_of(TEST_PLUGINS / "faulty"))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 2, "the recording")
+        log = app.exchange_log
+        assert len(log) == 1 and log.get(1) is None
+        entry = log.get(2)
+        assert entry is not None and entry.action == "echo"
+        table = app.main_screen.query_one(ExchangeTable)
+        assert str(table.get_row_at(0)[0]).strip() == "2"

@@ -216,3 +216,25 @@ def test_the_log_says_how_many_of_the_oldest_it_no_longer_holds(tmp_path: Path) 
         assert [entry.number for entry in log.entries] == [3, 4, 5]
     finally:
         log.close()
+
+
+def test_a_recordings_own_numbers_are_kept_gaps_and_all(tmp_path: Path) -> None:
+    """A recording that lost #7 was numbered 1..N as read: from there every `open` number was
+    one below the one `open --summary` and `replay --exchange` use."""
+    log = ExchangeLog(tmp_path, max_entries=5)
+    numbers = [1, 2, 3, 4, 5, 6, 8, 9, 12]
+    entries = log.add_many([_exchange(n, action=f"a{n}") for n in numbers], numbers=numbers)
+    assert [e.number for e in entries] == numbers and len(log) == 9
+    assert log.forgotten == 4  # the summaries of #1-#4 fell out of the 5 kept
+    kept = [log.get(n) is not None for n in (4, 5, 6, 7, 8, 11, 12)]
+    assert kept == [False, True, True, False, True, False, True]
+    got = log.get(9)
+    assert got is not None and got.action == "a9" and log.request_bytes(9) == b'{"text": "a"}'
+    everything = LogFilter()
+    assert [e.number for e in log.matching(everything, before=9)] == [5, 6, 8]
+    assert [e.number for e in log.matching(everything, limit=2, before=12)] == [8, 9]
+    assert [e.number for e in log.matching_after(everything, 2, after=6)] == [8, 9]
+    assert [e.number for e in log.matching_after(everything, 5, after=9)] == [12]
+    later = log.add(_exchange(13))
+    assert later.number == 13
+    log.close()

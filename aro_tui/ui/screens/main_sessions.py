@@ -63,6 +63,9 @@ class RecordedChunk:
     log showed it (None for aro-tui's own queries, which the live log doesn't measure)."""
     lost: list[dict[str, str]] = field(default_factory=list)
     """Per exchange: its bodies that could not be read back, with why (usually none)."""
+    numbers: list[int] = field(default_factory=list)
+    """Per exchange: its number in the recording (``replay --exchange N``), which the log
+    keeps, gaps and all."""
 
 
 def load_recording(path: Path) -> LoadedRecording:
@@ -108,6 +111,7 @@ def recorded_exchanges(
         chunk.exchanges.append(exchange)
         chunk.internal.append(internal)
         chunk.lost.append(lost)
+        chunk.numbers.append(recorded.number)
         chunk.memory.append(None if internal else exchange_memory(timeline, exchange))
         size += exchange.request_size_bytes + exchange.response_size_bytes
         if size >= chunk_bytes:
@@ -208,7 +212,7 @@ class SessionWiring(TelemetryWiring):
     def _add_recorded_exchanges(self, chunk: RecordedChunk) -> None:
         for warning in chunk.warnings:
             self.say(warning, "warning")
-        entries = self.aro.exchange_log.add_many(chunk.exchanges, chunk.lost)
+        entries = self.aro.exchange_log.add_many(chunk.exchanges, chunk.lost, chunk.numbers)
         panel = self.telemetry
         table = self.query_one(ExchangeTable)
         # aro-tui's own cache queries are recorded too; hide them as the live log does.
