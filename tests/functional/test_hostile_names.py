@@ -56,3 +56,25 @@ async def test_markup_and_repeats_in_names_are_shown_literally(tmp_path: Path) -
         await wait_until(pilot, lambda: _palette_hits(app) > 0, "palette hits")
         prompts = [str(option.prompt) for option in app.screen.query_one(CommandList).options]
         assert any(prompt.startswith("Run names [/]\n") for prompt in prompts), prompts
+
+
+async def test_a_long_action_name_takes_one_line_cut_with_an_ellipsis(tmp_path: Path) -> None:
+    """At 80 columns `extract-all-the-urls-from-the-document` read `extract-all-the-urls-f` /
+    `rom-the-document`, the second line looking like another action."""
+    long_name = "extract-all-the-urls-from-the-document"
+    source = (
+        "def aro_plugin_info():\n"
+        f"    return {{'actions': ['echo', '{long_name}', 'hash']}}\n"
+        "def aro_action_echo(input_json):\n    return input_json\n"
+        "def aro_action_extract_all_the_urls_from_the_document(input_json):\n    return '{}'\n"
+        "def aro_action_hash(input_json):\n    return '{}'\n"
+    )
+    folder = write_plugin_folder(tmp_path / "Plugins" / "long", "long", source)
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "long") == "ready", "ready")
+        actions = app.main_screen.query_one(ActionList)
+        await wait_until(pilot, lambda: actions.option_count == 3, "the actions")
+        lines = [actions.render_line(y).text.strip() for y in range(3)]
+    assert lines[0] == "echo" and lines[2] == "hash"
+    assert lines[1].endswith("…") and long_name.startswith(lines[1].removesuffix("…"))
