@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.process import PluginHost, PluginLaunch
 from aro_tui.core.plugins.discovery import find_plugin
 from aro_tui.core.session.recorder import SessionRecorder
@@ -54,4 +56,18 @@ def record_session(
         asyncio.run(record_calls(recorder, calls, plugins_dir))
     finally:
         recorder.close()
+    return recorder.path
+
+
+def record_fake_exchanges(path: Path, count: int = 3, **recorder_options: Any) -> Path:
+    """A closed recording at ``path`` of ``count`` ok ``fake · echo`` exchanges, numbered
+    from 1, built without a plugin (``recorder_options``: ``spill_bytes=1`` puts every body
+    in the side folder)."""
+    recorder = SessionRecorder(path, **recorder_options)
+    for number in range(1, count + 1):
+        exchange = Exchange(number, "fake", "echo", b'{"text": "%d"}' % number)
+        exchange.status = ExchangeStatus.OK
+        exchange.response_bytes = b'{"n": %d}' % number
+        recorder.record_exchange(exchange)
+    recorder.close()
     return recorder.path

@@ -303,6 +303,17 @@ async def test_large_answers_do_not_fault_the_plugins_memory_in_again_every_call
     assert harness_faults - spec_faults < 3 * answer_pages, (harness_faults, spec_faults)
 
 
+def _info_plugin(source: Path, info_body: str) -> PluginProcess:
+    """A plugin at ``source`` whose aro_plugin_info() body is ``info_body``, with an echo."""
+    source.write_text(
+        f"def aro_plugin_info():\n    {info_body}\n\n"
+        "def aro_action_echo(input_json):\n    return input_json\n"
+    )
+    return PluginProcess(
+        PluginLaunch(name="info", module_path=source, interpreter=Path(sys.executable))
+    )
+
+
 async def test_aro_plugin_info_exiting_or_giving_action_objects_still_loads(
     tmp_path: Path,
 ) -> None:
@@ -313,14 +324,7 @@ async def test_aro_plugin_info_exiting_or_giving_action_objects_still_loads(
         ("raise SystemExit", "aro_plugin_info() raised SystemExit", ["echo"]),  # no ": "
         ("return {'actions': [{'name': 'echo', 'verbs': ['say']}]}", None, ["echo"]),
     ):
-        source = tmp_path / "plugin.py"
-        source.write_text(
-            f"def aro_plugin_info():\n    {info}\n\n"
-            "def aro_action_echo(input_json):\n    return input_json\n"
-        )
-        plugin = PluginProcess(
-            PluginLaunch(name="info", module_path=source, interpreter=Path(sys.executable))
-        )
+        plugin = _info_plugin(tmp_path / "plugin.py", info)
         try:
             await plugin.start()
             assert plugin.info is not None
@@ -364,20 +368,13 @@ async def test_an_info_function_returning_the_wrong_shape_says_what_it_returned(
 ) -> None:
     """A JSON string from aro_plugin_info() read only "did not return a dict with an actions
     list", which did not say it got a str."""
-    source = tmp_path / "plugin.py"
     for returned, got in (
         ('\'{"actions": ["echo"]}\'', "a str"),
         ("None", "None"),
         ("{'name': 'x'}", "a dict without actions"),
         ("{'actions': 'echo'}", "a dict whose actions is a str"),
     ):
-        source.write_text(
-            f"def aro_plugin_info():\n    return {returned}\n\n"
-            "def aro_action_echo(input_json):\n    return input_json\n"
-        )
-        plugin = PluginProcess(
-            PluginLaunch(name="info", module_path=source, interpreter=Path(sys.executable))
-        )
+        plugin = _info_plugin(tmp_path / "plugin.py", f"return {returned}")
         try:
             await plugin.start()
             assert plugin.info is not None

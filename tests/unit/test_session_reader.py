@@ -6,6 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from session_recording import record_fake_exchanges
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.reader import (
@@ -19,14 +20,7 @@ from aro_tui.core.session.recorder import SessionRecorder
 
 
 def _recorded(tmp_path: Path, count: int = 3) -> Path:
-    recorder = SessionRecorder(tmp_path / "s.jsonl", plugins_dir=tmp_path)
-    for number in range(1, count + 1):
-        exchange = Exchange(number, "fake", "echo", b'{"text": "%d"}' % number)
-        exchange.status = ExchangeStatus.OK
-        exchange.response_bytes = b'{"n": %d}' % number
-        recorder.record_exchange(exchange)
-    recorder.close()
-    return recorder.path
+    return record_fake_exchanges(tmp_path / "s.jsonl", count, plugins_dir=tmp_path)
 
 
 def _cut_inside_last_exchange(path: Path) -> int:

@@ -10,11 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from session_recording import TEXT, record_session
+from session_recording import TEXT, record_fake_exchanges, record_session
 
 from aro_tui.cli import main
-from aro_tui.core.host.exchange import Exchange, ExchangeStatus
-from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.session.store import prune_sessions
 
 
@@ -172,14 +170,7 @@ def test_a_named_sessions_folder_that_is_not_there_is_a_usage_error(
 
 def _spilled(folder: Path, count: int = 3) -> Path:
     """A closed recording whose every body went to the side folder."""
-    recorder = SessionRecorder(folder / "spilled.jsonl", spill_bytes=1)
-    for number in range(1, count + 1):
-        exchange = Exchange(number, "fake", "echo", b'{"text": "%d"}' % number)
-        exchange.status = ExchangeStatus.OK
-        exchange.response_bytes = b'{"echo": "%d"}' % number
-        recorder.record_exchange(exchange)
-    recorder.close()
-    return recorder.path
+    return record_fake_exchanges(folder / "spilled.jsonl", count, spill_bytes=1)
 
 
 def test_the_summary_names_lost_and_damaged_side_files(
