@@ -128,8 +128,17 @@ def run_command(command: str, args: argparse.Namespace) -> int:
     return status
 
 
+def _discard_stderr_if_closed() -> None:
+    """Started with stderr closed (``2>&-``), Python leaves ``sys.stderr`` None, and
+    ``print(..., file=sys.stderr)`` then writes to stdout: notes, usage errors and warnings
+    landed after a command's output. Send them to /dev/null instead, so stdout holds only it."""
+    if sys.stderr is None:
+        sys.stderr = io.TextIOWrapper(io.FileIO(os.devnull, "w"), encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``aro-tui`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    _discard_stderr_if_closed()
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in COMMAND_MODULES:
         args = build_parser([arguments[0]]).parse_args(arguments)

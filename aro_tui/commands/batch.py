@@ -53,9 +53,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "-o",
         "--output",
-        type=path_argument,
+        type=output_argument,
         metavar="OUT.jsonl",
-        help="results file (default: stdout)",
+        help="results file, or - for stdout (the default; a file named - is ./-)",
     )
     parser.add_argument(
         "--concurrency",
@@ -66,6 +66,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_batch)
+
+
+def output_argument(text: str) -> Path | None:
+    """argparse type for ``-o``: a path, or None (stdout) for ``-``, as ``-`` means stdin for
+    the inputs; ``-o -`` wrote a file named ``-``."""
+    if text == "-":
+        return None
+    return path_argument(text)
 
 
 @dataclass(slots=True)
@@ -211,6 +219,88 @@ def error_line(index: int, line_number: int, status: str, message: str) -> bytes
     return orjson.dumps(record) + b"\n"
 
 
+FLUSH_INTERVAL_S = 0.5
+"""The longest a finished result waits in the output's buffer. A file, or stdout redirected to
+one, is block-buffered: a slow batch's results appeared only at its end, and one killed with
+SIGKILL left none. By time rather than by line, so a fast batch pays no write per result."""
+
+
+class TimedFlush:
+    """Flushes a batch's output once a result has waited :data:`FLUSH_INTERVAL_S` in its buffer.
+
+    The flush itself happens in the batch's task (at the next result written, or in
+    :meth:`wait_first` when no result comes), never in a timer callback, so a write error ends
+    the batch as any other does. One timer per interval rather than a timeout on every wait:
+    a fast batch waits once per call, and those timeouts cost it 2-3 % of its CPU time."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        """Flush ``out``."""
+        self.out = out
+        self._due: asyncio.Future[None] | None = None
+        """Done once the oldest result not yet flushed has waited long enough; None when
+        nothing waits."""
+        self._timer: asyncio.TimerHandle | None = None
+
+    def wrote(self) -> None:
+        """A result went into the buffer: flush when one there is due, else start the clock."""
+        if self._due is None:
+            loop = asyncio.get_running_loop()
+            due: asyncio.Future[None] = loop.create_future()
+            self._due = due
+            self._timer = loop.call_later(FLUSH_INTERVAL_S, _set_done, due)
+        elif self._due.done():
+            self.flush()
+
+    def flush(self) -> None:
+        """Pass what is buffered on to the file (or the reader of stdout) now."""
+        self.out.flush()
+        self.stop()
+
+    def stop(self) -> None:
+        """Forget the clock (what is buffered stays so)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._due = None
+
+    async def wait_first(self, futures: list[asyncio.Future[Any]]) -> None:
+        """Wait until one of ``futures`` is done, flushing when the buffered results come due
+        meanwhile."""
+        while True:
+            due = self._due
+            if due is not None and due.done():
+                self.flush()
+                due = None
+            await _first_done(futures if due is None else [*futures, due])
+            if due is None or not due.done() or any(future.done() for future in futures):
+                return
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _first_done(futures: list[asyncio.Future[Any]]) -> None:
+    """Wait until one of ``futures`` is done; cancelling the wait cancels none of them.
+
+    ``asyncio.wait(futures, return_when=FIRST_COMPLETED)`` does the same, but builds sets, a
+    counter and its results on every call, and a batch waits once per call: this costs a
+    third less (uvloop, 3.1 µs against 4.6)."""
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake(_: asyncio.Future[Any]) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    for future in futures:
+        future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        for future in futures:
+            future.remove_done_callback(wake)
+
+
 _CHUNK_BYTES = 1 << 16
 _STDIN_CHUNKS_AHEAD = 16
 """How many chunks of stdin may wait for the calls: what reading ahead can hold in memory."""
@@ -259,6 +349,13 @@ async def _stream_chunks(fd: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def _stripped_line(raw: bytes) -> bytes:
+    """``raw`` without the whitespace around it and a UTF-8 BOM at its start (a file saved on
+    Windows starts with one; files joined with cat keep theirs mid-file). A line that held only
+    a BOM is then blank, and skipped as blank lines are."""
+    return raw.strip().removeprefix(UTF8_BOM).strip()
+
+
 async def input_lines(chunks: AsyncIterator[bytes]) -> InputLines:
     """The non-blank lines of ``chunks``, a batch for each chunk that ends a line."""
     line_number = 0
@@ -272,12 +369,12 @@ async def input_lines(chunks: AsyncIterator[bytes]) -> InputLines:
         batch = []
         for raw in whole:
             line_number += 1
-            line = raw.strip()
+            line = _stripped_line(raw)
             if line:
                 batch.append((line_number, line))
         if batch:
             yield batch
-    last = b"".join(unfinished).strip()
+    last = _stripped_line(b"".join(unfinished))
     if last:
         yield [(line_number + 1, last)]
 
@@ -302,6 +399,7 @@ async def run_inputs(
         summary = BatchSummary()
     window: deque[tuple[int, int, asyncio.Future[Exchange] | bytes]] = deque()
     start_error: PluginStartError | None = None
+    flusher = TimedFlush(out)
 
     def emit(index: int, line_number: int, item: asyncio.Future[Exchange] | bytes) -> None:
         summary.count += 1
@@ -323,6 +421,7 @@ async def run_inputs(
                 if summary.first_runtime_note is None:
                     summary.first_runtime_note = note.text
             out.write(result_line(index, line_number, exchange))
+        flusher.wrote()
         if on_result is not None:
             on_result()
 
@@ -338,6 +437,7 @@ async def run_inputs(
         if start_error is None and not plugin.running:
             if settle_first:
                 await drain(0)  # let every in-flight call end before restarting
+            flusher.flush()  # a start can take seconds (a model's imports)
             try:
                 await plugin.start()
             except PluginStartError as error:
@@ -355,7 +455,7 @@ async def run_inputs(
         while len(window) > limit or (window and _ready(window[0][2])):
             index, line_number, item = window.popleft()
             if not isinstance(item, bytes):
-                await asyncio.wait([item])
+                await flusher.wait_first([item])
                 line = sent.pop(index)
                 if item.result().never_ran:
                     # It waited behind a call that crashed the plugin or got it killed: send
@@ -372,35 +472,34 @@ async def run_inputs(
         pending = asyncio.ensure_future(anext(inputs, None))
         try:
             while not pending.done():
-                out.flush()
+                flusher.flush()
                 if not window:
                     break
                 head = window[0][2]
                 assert not isinstance(head, bytes)  # drain() wrote those
-                either: list[asyncio.Future[Any]] = [pending, head]
-                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                await flusher.wait_first([pending, head])
                 await drain(len(window))
             return await pending
         finally:
             pending.cancel()
 
     first_index = 0
-    while (lines := await next_lines()) is not None:
-        for index, (line_number, line) in enumerate(lines, start=first_index):
-            # A file saved on Windows starts with one; files joined with cat, anywhere.
-            line = line.removeprefix(UTF8_BOM)
-            problem = json_input_problem(line)
-            if problem is not None:
-                message = f"line {line_number} {problem}"
-                window.append(
-                    (index, line_number, error_line(index, line_number, "invalid_input", message))
-                )
+    try:
+        while (lines := await next_lines()) is not None:
+            for index, (line_number, line) in enumerate(lines, start=first_index):
+                problem = json_input_problem(line)
+                if problem is not None:
+                    message = f"line {line_number} {problem}"
+                    result = error_line(index, line_number, "invalid_input", message)
+                    window.append((index, line_number, result))
+                    await drain(concurrency - 1)
+                    continue
+                window.append((index, line_number, await send(index, line_number, line)))
                 await drain(concurrency - 1)
-                continue
-            window.append((index, line_number, await send(index, line_number, line)))
-            await drain(concurrency - 1)
-        first_index += len(lines)
-    await drain(0)
+            first_index += len(lines)
+        await drain(0)
+    finally:
+        flusher.stop()  # the caller flushes (or closes) the output
     summary.stop_clock()
     return summary
 
@@ -411,7 +510,7 @@ def _ready(item: asyncio.Future[Exchange] | bytes) -> bool:
 
 def _count_lines(path: Path) -> int:
     with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
+        return sum(1 for line in handle if _stripped_line(line))
 
 
 def _input_fd(inputs: str) -> int:

@@ -15,6 +15,7 @@ from typing import IO
 
 import psutil
 import pytest
+from plugin_launch import plugin_children
 
 from aro_tui.cli import main
 
@@ -159,7 +160,7 @@ def test_a_reader_that_stops_reading_ends_the_batch_quietly(tmp_path: Path) -> N
     )
     assert process.stdout is not None and process.stderr is not None
     assert process.stdout.read(50).startswith(b'{"index":0,')
-    harness = psutil.Process(process.pid).children()
+    harness = plugin_children(process.pid)
     process.stdout.close()
     assert process.wait(timeout=30) == 128 + signal.SIGPIPE
     assert b"Traceback" not in process.stderr.read()
@@ -320,7 +321,7 @@ def test_a_write_error_part_way_stops_the_plugin() -> None:
     process.stdin.write(b'{"seconds": 0.5}\n')
     process.stdin.flush()
     deadline_s = time.monotonic() + 20
-    while not (children := psutil.Process(process.pid).children()):
+    while not (children := plugin_children(process.pid)):
         assert time.monotonic() < deadline_s, "the plugin never started"
         time.sleep(0.02)
     _, err = process.communicate(timeout=20)
@@ -469,3 +470,75 @@ def test_calls_per_second_leave_out_the_plugins_start_which_is_given_apart(
     assert float(rate.removesuffix(" calls/s").replace(",", "")) > 10
     assert start.startswith("plugin start ") and start.endswith(" ms")
     assert float(start.removeprefix("plugin start ").removesuffix(" ms").replace(",", "")) >= 1000
+
+
+def test_a_line_holding_only_a_bom_is_blank_and_skipped(tmp_path: Path) -> None:
+    """Once its BOM was taken off such a line was empty, yet it was reported invalid_input
+    (a BOM-only file: 1 error, exit 1) where blank lines are skipped."""
+    from aro_tui.commands.batch import _count_lines
+
+    bom = b"\xef\xbb\xbf"
+    only_a_bom = tmp_path / "bom.jsonl"
+    only_a_bom.write_bytes(bom)
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", NOOP, "echo", str(only_a_bom), "-o", str(out)]) == 0
+    assert out.read_bytes() == b""
+    joined = tmp_path / "joined.jsonl"  # files joined with cat, one of them empty
+    joined.write_bytes(b'{"n": 1}\r\n' + bom + b"\r\n" + bom + b' {"n": 3}\r\n' + bom)
+    assert main(["batch", NOOP, "echo", str(joined), "-o", str(out)]) == 0
+    results = _results(out)
+    assert [(r["index"], r["line"], r["response"]) for r in results] == [
+        (0, 1, {"n": 1}),
+        (1, 3, {"n": 3}),
+    ]
+    assert _count_lines(joined) == 2  # the progress bar's total, and "stopped after N of M"
+
+
+def test_dash_for_output_means_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`-o -` wrote a file named `-`, where `-` means stdin for the inputs."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"n": 1}\n{"n": 2}\n')
+    run = subprocess.run(
+        _batch(NOOP, "echo", str(inputs), "-o", "-"), cwd=tmp_path, capture_output=True
+    )
+    assert run.returncode == 0
+    assert [json.loads(line)["response"] for line in run.stdout.splitlines()] == [
+        {"n": 1},
+        {"n": 2},
+    ]
+    assert list(tmp_path.iterdir()) == [inputs]
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    assert "results file, or - for stdout" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("where", ["-o", "stdout"])
+def test_finished_results_reach_the_file_while_the_batch_runs(tmp_path: Path, where: str) -> None:
+    """A file (or a redirected stdout) is block-buffered: with 0.5 s calls it showed no line
+    for the whole batch, and a batch killed with SIGKILL left none of its finished results."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"seconds": 0.2}\n' * 200)  # 40 s of calls, in order
+    out = tmp_path / "out.jsonl"
+    out.touch()
+    arguments = _batch(HOSTILE, "slow", str(inputs))
+    if where == "-o":
+        arguments += ["-o", str(out)]
+    with out.open("ab") as stdout:
+        process = subprocess.Popen(
+            arguments,
+            cwd=REPO,
+            stdout=stdout if where == "stdout" else subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    try:
+        deadline_s = time.monotonic() + 15
+        while out.read_bytes().count(b"\n") < 3:
+            assert time.monotonic() < deadline_s, "no 3 results within 15 s"
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    written = _results(out)
+    assert 3 <= len(written) < 200
+    assert [result["index"] for result in written] == list(range(len(written)))
+    assert all(result["status"] == "ok" for result in written)

@@ -14,6 +14,7 @@ from typing import IO
 
 import psutil
 import pytest
+from plugin_launch import plugin_children
 
 from aro_tui.cli import main
 
@@ -121,7 +122,7 @@ def _start_hanging_call() -> tuple[subprocess.Popen[bytes], list[int]]:
             break
     else:
         raise AssertionError("the call never started")
-    (harness,) = psutil.Process(process.pid).children()
+    (harness,) = plugin_children(process.pid)
     return process, [harness.pid, *descendants]
 
 
@@ -311,6 +312,27 @@ def test_a_call_runs_with_stdin_or_stderr_closed(closing: str) -> None:
     assert (result.returncode, result.stdout) == (0, '{"n": 1}\n')
 
 
+@pytest.mark.parametrize(
+    ("arguments", "status", "response"),
+    [
+        (["call", FAULTY, "error"], 1, '{"error": "Missing \'text\' field"}\n'),
+        (["call", FAULTY, "echo", '{"n": 1}'], 0, '{"n": 1}\n'),
+        (["call", FAULTY, "hang", '{"seconds": 30}', "--timeout", "1"], 3, ""),
+        (["call", FAULTY, ""], 2, ""),
+        (["call", "--no-such-option"], 2, ""),
+    ],
+    ids=["plugin error", "ok with a note", "timeout", "usage error", "argparse error"],
+)
+def test_with_stderr_closed_stdout_holds_only_the_response(
+    arguments: list[str], status: int, response: str
+) -> None:
+    """`aro-tui call ... 2>&-`: Python's sys.stderr is then None, and every diagnostic
+    printed "to stderr" (the error, the runtime note, a usage error) came out on stdout after
+    the response."""
+    result = _run_cli(arguments, closing="2>&-")
+    assert (result.returncode, result.stdout) == (status, response)
+
+
 def test_input_from_a_closed_stdin_is_a_usage_error() -> None:
     result = _run_cli(["call", NOOP, "echo", "-"], closing="<&-")
     assert (result.returncode, result.stderr) == (
@@ -319,20 +341,21 @@ def test_input_from_a_closed_stdin_is_a_usage_error() -> None:
     )
 
 
-def test_a_plugin_that_check_objects_to_still_runs_but_the_call_says_so(
+def test_a_name_two_plugins_share_is_refused_and_each_runs_by_its_folder(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Of two plugins with one name, call ran the first without a word."""
+    """Of two plugins with one name, call ran the first without a word (later with a note,
+    though the dashboard refuses both): by that name it is refused, by its folder it runs."""
     plugins = tmp_path / "Plugins"
     shutil.copytree(TEST_PLUGINS / "noop", plugins / "a-noop")
     shutil.copytree(TEST_PLUGINS / "faulty", plugins / "b-faulty")
     manifest = plugins / "b-faulty" / "plugin.yaml"
     manifest.write_text(manifest.read_text().replace("name: faulty", "name: noop"))
-    assert main(["call", "--plugins-dir", str(plugins), "noop", "echo", '{"x": 1}']) == 0
+    assert main(["call", "--plugins-dir", str(plugins), "noop", "echo", '{"x": 1}']) == 2
     out, err = capfd.readouterr()
-    assert out == '{"x": 1}\n'
-    assert f"note: running {plugins / 'a-noop'} anyway; `aro-tui check` reports:" in err
-    assert "another plugin has the same name" in err
+    assert out == "" and "2 plugins in " in err and "give the folder of the one to run" in err
+    assert main(["call", str(plugins / "a-noop"), "echo", '{"x": 1}']) == 0
+    assert capfd.readouterr().out == '{"x": 1}\n'
 
 
 def test_a_plugins_folder_that_does_not_exist_is_named(

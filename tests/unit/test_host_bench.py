@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aro_tui.cli import main
+from aro_tui.commands.bench import Side, _report
 
 
 def test_bench_quick_prints_every_bar(capsys: pytest.CaptureFixture[str]) -> None:
@@ -23,3 +24,31 @@ def test_bench_on_asyncio_with_the_passthrough_action(capsys: pytest.CaptureFixt
     assert main(args) in (0, 1)  # a failing call would raise: both sides answered every call
     out = capsys.readouterr().out
     assert "host event loop: asyncio;" in out and "action: passthrough" in out
+
+
+def _side(p50_s: dict[str, float], pipelined: float) -> Side:
+    """One round of a side whose every sample is its payload's p50."""
+    side = Side(sequential=[1000.0], pipelined=[pipelined], cold_start_s=[0.03])
+    for name, seconds in p50_s.items():
+        side.add(name, [seconds])
+    return side
+
+
+def test_a_ratio_just_past_its_bar_is_not_rounded_onto_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A median ratio of 1.004 read "Not met: 8 KB same core (1.00× > 1.0×)"."""
+    spec = _side({"50 B": 0.0001, "8 KB": 0.0002, "1 MB": 0.01}, pipelined=10_000.0)
+    host = _side({"50 B": 0.0001, "8 KB": 0.0002008, "1 MB": 0.009}, pipelined=4_996.0)
+    unmet: list[str] = []
+    assert _report("same core", spec, host, unmet) is False
+    assert unmet == ["8 KB same core (1.004× > 1.0×)", "pipelined same core (0.4996× < 0.5×)"]
+    out = capsys.readouterr().out
+    assert " 1.004×" in out and "≤1.0×: NOT met (1.004-1.004)" in out
+    assert " 1.00×" in out and "ratio 0.4996×  ≥0.5×: NOT met" in out  # 50 B: met, exactly
+
+
+def test_the_help_says_an_unmet_bar_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "1 when any is not" in " ".join(capsys.readouterr().out.split())
