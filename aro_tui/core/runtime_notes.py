@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
-from aro_tui.core.plugins.naming import ACTION_PREFIX, full_function_name
+from aro_tui.core.plugins.naming import full_function_name
 from aro_tui.core.sizes import format_size
 
-__all__ = ["RuntimeContext", "RuntimeNote", "runtime_notes", "unreachable_actions"]
+__all__ = [
+    "RuntimeContext",
+    "RuntimeNote",
+    "runtime_context_reach",
+    "runtime_notes",
+    "unreachable_actions",
+    "unreached_reason",
+]
 
 RUNTIME_TIMEOUT_S = 30.0
 """The runtime's per-call limit (then SIGTERM, 0.1 s, SIGINT)."""
@@ -47,9 +54,14 @@ class RuntimeContext:
     """Spawn to ready here: what every runtime call pays again before its action runs."""
     import_printed_bytes: int = 0
     """Written through ``sys.stdout`` while the module was imported."""
+    reachable: frozenset[str] | None = None
+    """Action names a call of which the runtime hands to the function aro-tui runs (None:
+    not known, no note); see :func:`runtime_context_reach`."""
     unreachable: Mapping[str, str] = field(default_factory=dict)
-    """Actions the runtime would not reach as aro-tui does, each with why
+    """Listed actions the runtime would not reach as aro-tui does, each with why
     (:func:`unreachable_actions`)."""
+    functions: frozenset[str] = frozenset()
+    """The ``aro_action_*`` functions the module defines."""
 
 
 @dataclass(frozen=True)
@@ -68,50 +80,96 @@ def runtime_notes(exchange: Exchange, context: RuntimeContext) -> tuple[RuntimeN
 
 
 def unreachable_actions(info: Mapping[str, Any]) -> dict[str, str]:
-    """From the harness's info document: each action a call of which the runtime would not
-    hand to the function aro-tui runs, with why (the sentence after "ARO runtime: ").
+    """From the harness's info document: each action it lists a call of which the runtime
+    would not hand to the function aro-tui runs, with why (the sentence after "ARO runtime: ").
 
     The runtime registers only what ``aro_plugin_info()`` declares and names functions by its
     own rule (``toHtml`` → ``aro_action_to_html``), where aro-tui, like the chapter's loop,
     runs ``aro_action_toHtml`` and any ``aro_action_*`` function. When ``aro_plugin_info()``
-    gave no list the runtime registers nothing, which ``info_error`` already says."""
+    gave no list the runtime registers nothing, which ``info_error`` already says. An action
+    that fails both ways (no function under either rule) gets no reason: "Unknown action"
+    says it here."""
     if info.get("info_error"):
         return {}
     declared = [a for a in info.get("actions", ()) if isinstance(a, dict)]
     undeclared = [a for a in info.get("undeclared", ()) if isinstance(a, dict)]
-    defined = {str(a.get("function")) for a in declared if a.get("defined")}
-    defined.update(str(a.get("function")) for a in undeclared)
+    functions = _functions(info)
+    rule = "its naming rule puts _ before each capital and lower-cases"
     reasons: dict[str, str] = {}
     for action in declared:
         name, ran = str(action.get("name")), str(action.get("function"))
         wanted = full_function_name(name)
-        if wanted == ran:
+        here, there = bool(action.get("defined")), wanted in functions
+        if wanted == ran or not (here or there):
             continue
-        rule = "its naming rule puts _ before each capital and lower-cases"
-        if wanted in defined:
+        if here and there:
             reasons[name] = (
                 f"a call of {name} would run another function — {rule}, so it calls "
                 f"{wanted}(), not {ran}()"
             )
-        else:
+        elif here:
             reasons[name] = (
                 f"a call of {name} would fail — {rule}, so it looks for {wanted}(), which the "
                 f"module does not define ({ran}() runs here)"
             )
+        else:
+            reasons[name] = (
+                f"a call of {name} would run {wanted}() — {rule}; here, as under the "
+                f"chapter's loop, it answers Unknown action (the module defines no {ran}())"
+            )
     for action in undeclared:
         name = str(action.get("name"))
-        reasons[name] = (
-            f"no action {name} — aro_plugin_info() does not declare it, and the runtime knows "
-            f"only the actions it declares ({ACTION_PREFIX}{name}() runs here)"
-        )
+        reasons[name] = _undeclared(name, str(action.get("function")))
     return reasons
+
+
+def _functions(info: Mapping[str, Any]) -> frozenset[str]:
+    """Every ``aro_action_*`` function the module defines, as the info document lists them."""
+    declared = [a for a in info.get("actions", ()) if isinstance(a, dict)]
+    undeclared = [a for a in info.get("undeclared", ()) if isinstance(a, dict)]
+    names = {str(a.get("function")) for a in declared if a.get("defined")}
+    return frozenset(names | {str(a.get("function")) for a in undeclared})
+
+
+def _undeclared(name: str, ran: str) -> str:
+    return (
+        f"no action {name} — aro_plugin_info() does not declare it, and the runtime knows "
+        f"only the actions it declares ({ran}() runs here)"
+    )
+
+
+def runtime_context_reach(info: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The :class:`RuntimeContext` fields that say which calls the runtime reaches as aro-tui
+    does (``reachable``, ``unreachable``, ``functions``), from the harness's info document."""
+    if not info or info.get("info_error"):
+        return {}
+    unreachable = unreachable_actions(info)
+    declared = {str(a.get("name")) for a in info.get("actions", ()) if isinstance(a, dict)}
+    return {
+        "reachable": frozenset(declared - unreachable.keys()),
+        "unreachable": unreachable,
+        "functions": _functions(info),
+    }
+
+
+def unreached_reason(action: str, context: RuntimeContext) -> str | None:
+    """Why the runtime would not hand a call of ``action`` to the function aro-tui runs, or
+    None. Any name the plugin does not declare counts, not only those it lists: ``both-x``
+    runs ``aro_action_both_x`` here as ``both_x`` does."""
+    if context.reachable is None or action in context.reachable:
+        return None
+    known = context.unreachable.get(action)
+    if known is not None:
+        return known
+    ran = full_function_name(action, rule="spec")
+    return _undeclared(action, ran) if ran in context.functions else None
 
 
 def _all_notes(exchange: Exchange, context: RuntimeContext) -> tuple[RuntimeNote, ...]:
     notes: list[RuntimeNote] = []
-    unreachable = context.unreachable.get(exchange.action)
-    if unreachable is not None:
-        notes.append(RuntimeNote("action-not-reached", f"ARO runtime: {unreachable}"))
+    unreached = unreached_reason(exchange.action, context)
+    if unreached is not None:
+        notes.append(RuntimeNote("action-not-reached", f"ARO runtime: {unreached}"))
     argument_bytes = _driver_bytes(len(exchange.request_bytes), context)
     if argument_bytes > MAX_ARGUMENT_BYTES:
         notes.append(
@@ -157,7 +215,7 @@ def _unremarkable(exchange: Exchange, context: RuntimeContext) -> bool:
     response = exchange.response_bytes
     return (
         exchange.status is _OK
-        and exchange.action not in context.unreachable
+        and (context.reachable is None or exchange.action in context.reachable)
         and len(exchange.request_bytes) < QUIET_INPUT_BYTES
         and not exchange.printed_bytes
         and not context.import_printed_bytes

@@ -144,13 +144,15 @@ NAMES_PLUGIN = """\
 import json
 def aro_plugin_info():
     return {"name": "names", "version": "1.0.0",
-            "actions": ["toHtml", "ExtractURLs", "to-text", "info"]}
+            "actions": ["toHtml", "ExtractURLs", "to-text", "info", "camelOnly", "ghostX"]}
 def aro_action_toHtml(input_json): return json.dumps({"html": "<p/>"})
 def aro_action_ExtractURLs(input_json): return json.dumps({"by": "the chapter's rule"})
 def aro_action_extract_u_r_ls(input_json): return json.dumps({"by": "the runtime's rule"})
 def aro_action_to_text(input_json): return "{}"
 def aro_action_info(input_json): return "{}"
 def aro_action_hidden(input_json): return "{}"
+def aro_action_camel_only(input_json): return "{}"
+def aro_action_hidden_x(input_json): return "{}"
 """
 
 
@@ -166,11 +168,12 @@ async def test_actions_the_runtime_names_otherwise_or_does_not_know_are_flagged(
     await plugin.start()
     try:
         answers = {a: await plugin.call(a, "{}") for a in ("toHtml", "ExtractURLs", "hidden")}
-        for action in ("to-text", "info", "extract_u_r_ls"):
+        for action in ("to-text", "info", "extract_u_r_ls", "camelOnly", "ghostX", "hidden-x"):
             answers[action] = await plugin.call(action, "{}")
     finally:
         await plugin.stop()
-    assert all(e.status is ExchangeStatus.OK for e in answers.values())
+    failing = {"camelOnly", "ghostX"}  # no aro_action_camelOnly / aro_action_ghostX here
+    assert all(e.status is ExchangeStatus.OK for a, e in answers.items() if a not in failing)
     assert answers["ExtractURLs"].response_bytes == b'{"by": "the chapter\'s rule"}'
     assert {a: _codes(e) for a, e in answers.items()} == {
         "toHtml": ["action-not-reached"],
@@ -179,6 +182,9 @@ async def test_actions_the_runtime_names_otherwise_or_does_not_know_are_flagged(
         "to-text": [],  # both rules: aro_action_to_text
         "info": [],
         "extract_u_r_ls": ["action-not-reached"],  # undeclared, though the runtime's function
+        "camelOnly": ["action-not-reached"],  # Unknown action here, aro_action_camel_only there
+        "ghostX": [],  # no function under either rule: Unknown action both ways
+        "hidden-x": ["action-not-reached"],  # undeclared under any spelling (ran hidden_x)
     }
     (to_html,) = answers["toHtml"].runtime_notes
     assert "looks for aro_action_to_html(), which the module does not define" in to_html.text
@@ -186,6 +192,12 @@ async def test_actions_the_runtime_names_otherwise_or_does_not_know_are_flagged(
     assert "calls aro_action_extract_u_r_ls(), not aro_action_ExtractURLs()" in extract.text
     (hidden,) = answers["hidden"].runtime_notes
     assert "aro_plugin_info() does not declare it" in hidden.text
+    # A function that does not exist here never "runs here" (it said so once).
+    (camel,) = answers["camelOnly"].runtime_notes
+    assert "would run aro_action_camel_only()" in camel.text
+    assert "it answers Unknown action (the module defines no aro_action_camelOnly())" in camel.text
+    (dashed,) = answers["hidden-x"].runtime_notes
+    assert dashed.text.endswith("(aro_action_hidden_x() runs here)")
 
 
 async def test_a_plugin_whose_info_lists_nothing_gets_no_note_per_action(tmp_path: Path) -> None:

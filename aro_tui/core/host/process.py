@@ -60,7 +60,7 @@ from aro_tui.core.host.types import (
     exit_text,
     failed_start_exchange,
 )
-from aro_tui.core.runtime_notes import RuntimeContext, runtime_notes, unreachable_actions
+from aro_tui.core.runtime_notes import RuntimeContext, runtime_context_reach, runtime_notes
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -286,9 +286,11 @@ class PluginProcess:
         plugin besides an exchange (``Exchange.runtime_notes`` is filled with it)."""
         launch = self.launch
         source_dir = launch.source_dir or launch.module_path.parent
-        unreachable = unreachable_actions(self.info) if self.info else {}
         return RuntimeContext(
-            str(source_dir), self.cold_start_s, self.import_printed_bytes, unreachable
+            str(source_dir),
+            self.cold_start_s,
+            self.import_printed_bytes,
+            **runtime_context_reach(self.info),
         )
 
     @property
