@@ -20,7 +20,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["InputField", "input_example", "parse_input_fields", "render_template", "template_for"]
+__all__ = [
+    "InputField",
+    "has_input_section",
+    "input_example",
+    "parse_input_fields",
+    "render_template",
+    "template_for",
+]
 
 _SECTION = re.compile(r"^\s*(?P<title>[A-Za-z][A-Za-z ]*):\s*$")
 _NAME = (
@@ -225,12 +232,37 @@ def input_example(docstring: str | None) -> dict[str, Any] | None:
         text = "\n".join(body).strip()
         if not text.startswith("{"):
             return None
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        value = _parse_object(text)
+        return value if isinstance(value, dict) and _is_json_value(value) else None
     return None
+
+
+def _parse_object(text: str) -> Any:
+    """``text`` as JSON, else as a Python literal (``{'flag': True}``, a trailing comma), as
+    defaults are read; None when it is neither."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def has_input_section(docstring: str | None) -> bool:
+    """Whether ``docstring`` has an ``Input:`` section at all (a title line, or the inline
+    ``Input: ...`` form), usable or not."""
+    if not docstring:
+        return False
+    for line in textwrap.dedent(docstring.expandtabs()).splitlines():
+        title = _SECTION.match(line) or _INLINE_ANY.match(line)
+        if title is not None and title.group("title").strip().lower() in {"input", "inputs"}:
+            return True
+    return False
+
+
+_INLINE_ANY = re.compile(r"^\s*(?P<title>inputs?)\s*:\s*\S", re.IGNORECASE)
 
 
 def template_for(docstring: str | None) -> dict[str, Any]:

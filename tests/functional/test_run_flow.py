@@ -10,7 +10,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from helpers import (
+    BUNDLED,
+    TEST_PLUGINS,
+    make_app,
+    plugin_state,
+    wait_until,
+    write_plugin_folder,
+)
 from textual.widgets import Static, TextArea
 
 from aro_tui.core.session.recorder import MAX_RECORDED_STDERR_LINES
@@ -685,3 +692,21 @@ async def test_a_huge_error_message_is_cut_on_the_card(tmp_path: Path) -> None:
         entry = app.exchange_log.entries[-1]
         assert entry.error is not None and len(entry.error) < 5000
         assert len(app.exchange_log.response_bytes(1) or b"") > 5_000_000
+
+
+async def test_an_input_section_that_is_no_object_is_said_so_not_called_missing(
+    tmp_path: Path,
+) -> None:
+    """`Input: [1, 2]` read "its docstring has no Input: section", which it plainly has."""
+    source = (
+        "def aro_plugin_info():\n    return {'actions': ['listy']}\n"
+        "def aro_action_listy(input_json):\n    '''Input: [1, 2]'''\n    return '{}'\n"
+    )
+    folder = write_plugin_folder(tmp_path / "Plugins" / "listy", "listy", source)
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "listy") == "ready", "ready")
+        await _choose(pilot, screen, "listy")
+        status = str(screen.query_one("#input-status").render())
+    assert "its Input: section is neither a JSON object nor a list of fields" in status

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
-from aro_tui.core.templates import parse_input_fields, render_template, template_for
+from aro_tui.core.templates import (
+    has_input_section,
+    parse_input_fields,
+    render_template,
+    template_for,
+)
 
 GENERATE_DOC = """
     Generate text continuation.
@@ -207,3 +212,16 @@ def test_an_input_section_that_is_a_json_object_is_the_template() -> None:
     # Not an object, or not JSON: no example (and no items either).
     assert template_for("Input: a string of text\n") == {}
     assert template_for('Input: {"text": \n') == {}
+
+
+def test_an_input_object_written_as_a_python_literal_is_read_as_defaults_are() -> None:
+    """A trailing comma, Python's True, a comment after it: each gave no template."""
+    assert template_for('Input: {"text": "hi",}') == {"text": "hi"}
+    assert template_for("Input: {'text': 'hi', 'flag': True}") == {"text": "hi", "flag": True}
+    assert template_for('Input: {"text": "hi"}  # the text to use') == {"text": "hi"}
+    assert template_for("Input: {'when': datetime.now()}") == {}  # not a literal: no template
+
+
+def test_an_input_section_is_told_apart_from_none() -> None:
+    assert has_input_section("Input: [1, 2]") and has_input_section("Do.\n\nInputs:\n  x\n")
+    assert not has_input_section("Takes no input.") and not has_input_section(None)

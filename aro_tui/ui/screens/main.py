@@ -21,7 +21,12 @@ from aro_tui.core.input_memory import choose_initial_input
 from aro_tui.core.plugins.naming import full_function_name
 from aro_tui.core.plugins.source_changes import SourceChanges
 from aro_tui.core.sanitize import sanitize_line
-from aro_tui.core.templates import input_example, parse_input_fields, render_template
+from aro_tui.core.templates import (
+    has_input_section,
+    input_example,
+    parse_input_fields,
+    render_template,
+)
 from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.messages import (
     ExchangeFinished,
@@ -405,7 +410,7 @@ class MainScreen(ExchangeDetailPanes):
         elif source == "template" and doc is None:
             source = "no docstring" if self._plugin_started() else "empty"
         elif source == "template" and not parse_input_fields(doc) and not input_example(doc):
-            source = "no input section"
+            source = "unusable input section" if has_input_section(doc) else "no input section"
         editor.load(chosen.text, source, undoable=prefer_template)
 
     def stash_draft(self) -> None:
