@@ -212,3 +212,17 @@ def test_an_unclosed_quote_is_placed_where_it_opens_not_at_the_end(tmp_path: Pat
     assert (problem.code, problem.line, problem.column) == ("yaml-syntax", 2, 14)
     assert problem.found == "while scanning a quoted scalar, found unexpected end of stream"
     assert problem.message == "YAML syntax error at line 2, column 14"
+
+
+def test_a_bracket_left_open_mid_file_is_placed_where_it_opens(tmp_path: Path) -> None:
+    """`actions: [a, b` on line 6 was reported at 7:7, the next key, with no word of line 6."""
+    text = (
+        "name: x\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
+        "    actions: [a, b\nauthor: me\n"
+    )
+    (problem,) = read_manifest(_write(tmp_path, text)).problems
+    assert (problem.code, problem.line, problem.column) == ("yaml-syntax", 6, 14)
+    assert problem.found.endswith("did not find expected ',' or ']' (at line 7, column 7)")
+    # A bad line inside a block mapping keeps its own place, not the mapping's start.
+    (indent,) = read_manifest(_write(tmp_path, "name: x\nversion: 1\n  bad: indent\n")).problems
+    assert (indent.line, indent.column) != (1, 1)

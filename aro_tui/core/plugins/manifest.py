@@ -179,6 +179,18 @@ def _screen_events(file: Path, text: str) -> None:
         raise _too_deep(file, *_mark_position(error.problem_mark)) from None
 
 
+def _opened_there(error: yaml.MarkedYAMLError, text: str) -> bool:
+    """Whether ``error`` is best placed where its context opened: an unclosed quote or flow
+    bracket, or anything found only at the end of the file. A block mapping's context is
+    where the mapping began, far from a bad line in it, so not that."""
+    problem, context = error.problem_mark, error.context_mark
+    if context is None or problem is None or problem.index <= context.index:
+        return False
+    if not text[problem.index :].strip():
+        return True
+    return any(word in (error.context or "") for word in ("flow", "quoted scalar"))
+
+
 def _too_deep(file: Path, line: int | None, column: int | None) -> _LoadFailure:
     return _fatal(
         file,
@@ -277,14 +289,17 @@ def load_manifest(file: Path) -> tuple[Any, Positions, list[Problem]]:
         return None, {}, [failure.problem]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        if mark is not None and error.context_mark is not None and not text[mark.index :].strip():
-            # Found at the end of the file ("found unexpected end of stream"): where the
-            # unclosed quote or bracket opened is where the mistake is.
+        found_at = ""
+        if _opened_there(error, text):
+            # An unclosed quote or bracket is found where the parser gave up (the end of the
+            # file, a later line); where it opened is where the mistake is.
+            if mark is not None and text[mark.index :].strip():
+                found_at = f" (at line {mark.line + 1}, column {mark.column + 1})"
             mark = error.context_mark
         line, column = _mark_position(mark)
         # Both halves: "expected a single document in the stream, but found another document".
         said = ", ".join(part for part in (error.context, error.problem) if part)
-        what = clean_text(said or "invalid YAML")
+        what = clean_text(said or "invalid YAML") + found_at
         if mark is not None and text[mark.index : mark.index + 1] == "\t":
             what += " (a tab: YAML indents with spaces only)"
         where = f" at line {line}, column {column}" if line else ""
