@@ -142,9 +142,9 @@ def _limit(
     "3" let recordings grow without bound)."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return value
-    problems.append(
-        f"{path}: {key} {value!r} must be a whole number ≥ 0 or null; using {default!r}"
-    )
+    shown = json.dumps(value, ensure_ascii=False)  # as the file has it: true, not True
+    using = json.dumps(default)
+    problems.append(f"{path}: {key} {shown} must be a whole number ≥ 0 or null; using {using}")
     return default
 
 

@@ -547,7 +547,7 @@ async def test_a_lost_or_emptied_side_file_costs_only_that_body(xdg: Path) -> No
         first = exchange_from_log(app.exchange_log, 1)
         assert first.request_bytes == b'{"bytes": 300000}' and first.response_bytes is None
         assert first.action_duration_s is not None and first.rss_after_bytes is not None
-        assert "No such file or directory" in first.lost_bodies["response"]
+        assert first.lost_bodies["response"] == f"{bodies / '1.response'} is missing"
         second = exchange_from_log(app.exchange_log, 2)
         assert second.response_bytes is not None and len(second.response_bytes) > 300_000
         assert "holds 0 bytes where 300,012 were recorded" in second.lost_bodies["request"]

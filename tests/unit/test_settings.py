@@ -95,3 +95,14 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.M
         save_settings(Settings(theme="new"), path)
     assert load_settings(path).settings.theme == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]
+
+
+def test_a_bad_limit_is_quoted_as_the_file_has_it(tmp_path: Path) -> None:
+    """The note said `True` and `'abc'` of a file that says `true` and `"abc"`."""
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"sessions": {"max_count": True, "max_total_bytes": "abc"}}))
+    problems = load_settings(path).problems
+    assert problems[0].endswith(
+        "sessions.max_count true must be a whole number ≥ 0 or null; using 50"
+    )
+    assert 'sessions.max_total_bytes "abc" must be' in problems[1]

@@ -104,6 +104,8 @@ class RecordedBody:
         assert self.path is not None
         try:
             data = self.path.read_bytes()
+        except FileNotFoundError:
+            raise OSError(f"{self.path} is missing") from None
         except ValueError as error:  # "embedded null byte": a damaged record
             raise OSError(f"not a file name: {error}") from None
         if self.size_bytes and len(data) != self.size_bytes:
