@@ -702,3 +702,35 @@ def test_an_exchange_keeps_the_start_and_end_of_a_huge_traceback() -> None:
     assert kept.endswith("ValueError: end") and "characters left out" in kept
     assert cap_error("short") == "short"
     assert cap_error("x" * 10_000).endswith("(5,904 more characters in the response)")
+
+
+BACKGROUND_ALLOCATOR = """
+import threading, time
+held = []
+def aro_action_later(input_json):
+    def allocate():
+        time.sleep(0.2)
+        held.append(bytearray(80 * 1024 * 1024))  # touched: resident at once
+    threading.Thread(target=allocate).start()
+    return "{}"
+def aro_action_noop(input_json):
+    return "{}"
+"""
+
+
+async def test_a_call_after_a_pause_is_measured_from_the_memory_it_started_with(
+    tmp_path: Path,
+) -> None:
+    """A call's "before" was the previous answer's "after": 80 MiB a thread allocated between
+    calls was charged to the next call (a no-op read +80 MiB, the one after it -80 MiB)."""
+    (tmp_path / "plugin.py").write_text(BACKGROUND_ALLOCATOR)
+    plugin = PluginProcess(_launch(module_path=tmp_path / "plugin.py"))
+    await plugin.start()
+    try:
+        await plugin.call("later", "{}")
+        await asyncio.sleep(0.6)  # the thread has allocated
+        noop = await plugin.call("noop", "{}")
+    finally:
+        await plugin.stop()
+    assert noop.rss_before_bytes is not None and noop.rss_after_bytes is not None
+    assert abs(noop.rss_after_bytes - noop.rss_before_bytes) < 8 * 1024 * 1024

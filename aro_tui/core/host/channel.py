@@ -253,6 +253,7 @@ class HarnessChannel:
                 continue
             if sample_rss is not None:
                 inflight.last_rss_bytes = sample_rss(frame.rss_pages)
+                inflight.last_rss_s = now_s
             pending = inflight.answered(request_id, now_s, frame.answered_ns / 1e9)
             if pending is None:
                 self._on_stream_error(f"response for unexpected request id {request_id}")

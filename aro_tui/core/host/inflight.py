@@ -33,6 +33,11 @@ class Pending:
     cancel_requested: bool = False
 
 
+RSS_BEFORE_MAX_AGE_S = 0.05
+"""A call's "before" is the previous answer's "after" when it follows within this long (calls
+back to back, pipelined ones: no read on their path); after a longer pause the tree is read."""
+
+
 class InFlight:
     """The requests sent to one process and not finished yet, in order.
 
@@ -50,6 +55,11 @@ class InFlight:
         self.awaiting_stderr_end: deque[Pending] = deque()
         self.last_rss_bytes: int | None = None
         """The latest tree rss reading: one call's "after" is the next call's "before"."""
+        self.last_rss_s = 0.0
+        """When ``last_rss_bytes`` was read (monotonic)."""
+        self.read_rss: Callable[[], int | None] | None = None
+        """Reads the tree's rss now (set when memory is sampled): for a call that starts
+        after the plugin sat idle, whose threads may have allocated meanwhile."""
         self._on_timeout = on_timeout
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -62,6 +72,7 @@ class InFlight:
         self.awaiting_frame.clear()
         self.awaiting_stderr_end.clear()
         self.last_rss_bytes = None
+        self.read_rss = None
 
     def expect_startup(self, pending: Pending) -> None:
         """Attribute start-up stderr to ``pending`` until the harness's first end marker."""
@@ -137,6 +148,10 @@ class InFlight:
     def _become_head(self, pending: Pending, now_s: float) -> None:
         assert self._loop is not None
         pending.exchange.head_monotonic_s = now_s
+        if self.read_rss is not None and now_s - self.last_rss_s > RSS_BEFORE_MAX_AGE_S:
+            # Idle since the last answer: a background load or a model loaded lazily on a
+            # thread was charged to this call, whose "before" was that answer's "after".
+            self.last_rss_bytes, self.last_rss_s = self.read_rss(), now_s
         pending.exchange.rss_before_bytes = self.last_rss_bytes
         deadline_s = now_s + pending.timeout_s
         timer = self._timer

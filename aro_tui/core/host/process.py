@@ -367,7 +367,10 @@ class PluginProcess:
             raise self._start_error(error) from None
         self.cold_start_s = time.monotonic() - started_s
         self._runtime_context = self.runtime_context()
-        self._inflight.last_rss_bytes = self._tree.rss_bytes() if launch.sample_memory else None
+        inflight = self._inflight
+        inflight.last_rss_bytes = self._tree.rss_bytes() if launch.sample_memory else None
+        inflight.last_rss_s = time.monotonic()
+        inflight.read_rss = self._tree.rss_bytes if launch.sample_memory else None
 
     def _start_error(self, error: BaseException) -> PluginStartError:
         tail = list(self.recent_stderr)[-20:]
