@@ -272,3 +272,20 @@ async def test_no_query_for_internal_triggers_or_plugins_without_models(
         assert noop.history[-1].action == "noop"
     finally:
         await noop.stop()
+
+
+async def test_a_load_queued_behind_the_triggering_call_is_charged_to_itself(
+    alloc_plugin: tuple[PluginProcess, Started, ModelCacheTracker],
+) -> None:
+    """The query after `work` waited behind a `load` queued meanwhile, and the model that load
+    brought was charged to `work` (`#720 work +6 MiB` for a 100 MiB model)."""
+    plugin, _, tracker = alloc_plugin
+    assert await refresh_model_cache(plugin, tracker, await plugin.call("work", "{}")) == []
+    work = plugin.submit("work", "{}")
+    load = plugin.submit("load", '{"key": "queued", "mb": 32}')
+    events = await refresh_model_cache(plugin, tracker, await work)
+    loaded = await load
+    assert [(e.kind, e.key, e.exchange_id, e.action) for e in events] == [
+        ("load", "queued", loaded.id, "load")
+    ]
+    assert events[0].host_delta_bytes is not None and events[0].host_delta_bytes > 24 * MIB

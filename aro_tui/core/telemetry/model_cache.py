@@ -327,7 +327,30 @@ async def refresh_model_cache(
     except ValueError as error:
         tracker.last_error[plugin.name] = f"models answer is not JSON: {error}"
         return []
-    return tracker.update(plugin.name, answer, trigger, samples)
+    return tracker.update(
+        plugin.name, answer, _ran_last(plugin, tracker, exchange, trigger), samples
+    )
+
+
+def _ran_last(
+    plugin: PluginProcess, tracker: ModelCacheTracker, query: Exchange, trigger: Exchange
+) -> Exchange:
+    """The user exchange the plugin finished last before it ran ``query``: ``trigger``, unless
+    calls queued behind ``trigger`` ran first (the query waits behind them), and a model one
+    of them loaded was charged to ``trigger``."""
+    for exchange in reversed(plugin.history):
+        if exchange is trigger:
+            return trigger
+        finished_s = exchange.finished_monotonic_s
+        if (
+            finished_s is not None
+            and finished_s <= query.head_monotonic_s
+            and exchange.pid == query.pid
+            and exchange.action != MODELS_ACTION
+            and not tracker.is_internal(plugin.name, exchange.id)
+        ):
+            return exchange
+    return trigger
 
 
 @contextlib.contextmanager
