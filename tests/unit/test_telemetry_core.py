@@ -14,6 +14,7 @@ from aro_tui.core.telemetry import (
     BaselineWarning,
     BaselineWatch,
     DeviceSample,
+    ExchangeMemory,
     ExchangeSpan,
     NoGpu,
     PluginTree,
@@ -433,3 +434,35 @@ def test_telemetry_core_and_benches_do_not_import_textual() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_gpu_check_runs_once_the_gpu_after_figure_is_known() -> None:
+    """The watch was given each call once, at its end, when the GPU "after" (which needs a
+    later sample) was still unknown: a GPU leak was never warned about."""
+    watch = BaselineWatch(min_calls=3, threshold_bytes=50 * MIB)
+    warnings: list[BaselineWarning] = []
+    for index, gpu_after_mib in enumerate([100, 140, 180]):
+        exchange = finished_exchange(index + 1, T0 + index * 10, 1, 0, 200 * MIB)
+        at_end = ExchangeMemory(200 * MIB, 200 * MIB, 200 * MIB, None, None, None)
+        later = ExchangeMemory(200 * MIB, 200 * MIB, 200 * MIB, 90 * MIB, None, gpu_after_mib * MIB)
+        warnings += watch.record(exchange, at_end)
+        warnings += watch.record(exchange, later)  # measured again, a sample later
+        warnings += watch.record(exchange, later)  # and again: counted once
+    assert [(w.kind, w.calls, w.growth_bytes) for w in warnings] == [("gpu", 3, 80 * MIB)]
+
+
+def test_a_slow_leak_is_told_as_one_not_as_a_rise_every_call() -> None:
+    """It said "after each of the last 20 identical calls kept rising" of memory that rose on
+    every other call."""
+    watch = BaselineWatch()
+    warnings: list[BaselineWarning] = []
+    for index in range(40):
+        after = (100 + 2 * (index // 2)) * MIB
+        exchange = finished_exchange(index + 1, T0 + index, 1, 0, after)
+        warnings += watch.record(exchange, exchange_memory(SampleBuffer(), exchange))
+    (slow,) = warnings
+    assert not slow.steady
+    assert slow.message() == (
+        f"{slow.plugin}.{slow.action}: host memory after the last 20 identical calls never "
+        f"went down and rose {slow.growth_bytes / MIB:.1f} MiB in all"
+    )

@@ -122,12 +122,21 @@ class BaselineWarning:
     calls: int
     growth_bytes: int
     exchange_ids: tuple[int, ...]
+    steady: bool = True
+    """Every call rose (else only at least every other one did, and none went down)."""
 
     def message(self) -> str:
         """One line for the log or a notification."""
+        growth = f"+{self.growth_bytes / MIB:.1f} MiB"
+        if self.steady:
+            return (
+                f"{self.plugin}.{self.action}: {self.kind} memory after each of the last "
+                f"{self.calls} identical calls kept rising ({growth})"
+            )
+        # The slow rule: it rose on at least every other call and never went down.
         return (
-            f"{self.plugin}.{self.action}: {self.kind} memory after each of the last "
-            f"{self.calls} identical calls kept rising (+{self.growth_bytes / MIB:.1f} MiB)"
+            f"{self.plugin}.{self.action}: {self.kind} memory after the last {self.calls} "
+            f"identical calls never went down and rose {self.growth_bytes / MIB:.1f} MiB in all"
         )
 
 
@@ -154,28 +163,47 @@ class BaselineWatch:
         self.threshold_bytes = threshold_bytes
         self.max_keys = max_keys
         self._history: dict[tuple[str, str, str, str], deque[tuple[int, int]]] = {}
+        self._last: dict[tuple[str, str, str, str], tuple[int | None, int]] = {}
+        """Per history: the (pid, id) of the exchange recorded last in it."""
 
     def record(self, exchange: Exchange, memory: ExchangeMemory) -> list[BaselineWarning]:
-        """Add one finished exchange's after-memory; the warnings it triggers."""
+        """Add one finished exchange's after-memory; the warnings it triggers.
+
+        Call it again once more of its figures are known (the GPU "after" needs a sample taken
+        after the call, which comes later): a kind recorded already is not recorded twice.
+        Before, it was called once, at the call's end, so the GPU check never ran."""
         digest = hashlib.blake2b(exchange.request_bytes, digest_size=12).hexdigest()
         warnings = []
         for kind, after in (("host", memory.host_after_bytes), ("gpu", memory.gpu_after_bytes)):
             if after is None:
                 continue
             key = (exchange.plugin, exchange.action, digest, kind)
+            if self._last.get(key) == (exchange.pid, exchange.id):
+                continue
             history = self._history.get(key)
             if history is None:
                 if len(self._history) >= self.max_keys:
-                    self._history.pop(next(iter(self._history)))
+                    oldest = next(iter(self._history))
+                    self._history.pop(oldest)
+                    self._last.pop(oldest, None)
                 history = self._history[key] = deque(maxlen=self.slow_calls)
             history.append((exchange.id, after))
+            self._last[key] = (exchange.pid, exchange.id)
             rising = self._rising(list(history))
             if rising is not None:
                 growth_bytes = rising[-1][1] - rising[0][1]
                 ids = tuple(exchange_id for exchange_id, _ in rising)
+                values = [value for _, value in rising]
+                steady = all(later > earlier for earlier, later in itertools.pairwise(values))
                 warnings.append(
                     BaselineWarning(
-                        exchange.plugin, exchange.action, kind, len(rising), growth_bytes, ids
+                        exchange.plugin,
+                        exchange.action,
+                        kind,
+                        len(rising),
+                        growth_bytes,
+                        ids,
+                        steady,
                     )
                 )
                 history.clear()

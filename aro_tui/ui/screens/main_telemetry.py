@@ -12,6 +12,7 @@ from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess, PluginState
 from aro_tui.core.telemetry import open_gpu_backend
 from aro_tui.core.telemetry.buffers import ExchangeSpan
+from aro_tui.core.telemetry.exchange_memory import ExchangeMemory
 from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.ui.registry import PluginEntry
 from aro_tui.ui.screens.main_reload import SourceReload
@@ -95,7 +96,8 @@ class TelemetryWiring(SourceReload):
         interval_s = self.aro.config.sample_interval_s * 1.5
 
         def again() -> None:
-            self.update_exchange_memory(exchange, log_entry)
+            memory = self.update_exchange_memory(exchange, log_entry)
+            self.telemetry.measured_again(exchange, memory)
             end = ExchangeSpan.from_exchange(exchange).end_t
             sampled = end is None or self.telemetry.samples.at_or_after(end) is not None
             if not sampled and tries > 1:
@@ -103,10 +105,11 @@ class TelemetryWiring(SourceReload):
 
         self.set_timer(interval_s, again)
 
-    def update_exchange_memory(self, exchange: Exchange, log_entry: LogEntry) -> None:
-        """Put before / peak / after memory of ``exchange`` in its log row."""
+    def update_exchange_memory(self, exchange: Exchange, log_entry: LogEntry) -> ExchangeMemory:
+        """Put before / peak / after memory of ``exchange`` in its log row; that memory."""
         memory = self.telemetry.exchange_memory(exchange)
         self.query_one(ExchangeTable).set_memory(log_entry, memory)
+        return memory
 
     @on(TelemetryPanel.BaselineWarned)
     def _baseline_warned(self, message: TelemetryPanel.BaselineWarned) -> None:

@@ -187,6 +187,14 @@ class TelemetryPanel(Vertical):
         """Before / peak / after memory of ``exchange`` from the buffers."""
         return exchange_memory(self.samples, exchange)
 
+    def measured_again(self, exchange: Exchange, memory: ExchangeMemory) -> None:
+        """``exchange``'s memory measured again, later samples in: its GPU "after", unknown
+        when the call ended, goes into the baseline check now."""
+        if self.tracker.is_internal(exchange.plugin, exchange.id):
+            return
+        for warning in self.baselines.record(exchange, memory):
+            self.post_message(self.BaselineWarned(warning))
+
     def mark_cache_events(self, events: list[CacheEvent]) -> None:
         """Redraw after cache events (they're already in ``tracker.events``)."""
         self.refresh_view()
