@@ -268,6 +268,25 @@ def test_memory_under_a_mebibyte_is_not_shown_as_zero() -> None:
     assert format_bytes(1.5 * 1024**3) == "1.5 GiB"
 
 
+def test_huge_memory_figures_keep_their_width() -> None:
+    """A plugin claiming 1e50 bytes filled the cache table with a 41-digit GiB figure, and
+    the log cut 10.3 GiB to "10." (its cells hold four characters)."""
+    from aro_tui.ui.widgets.log.exchange_table import format_compact
+    from aro_tui.ui.widgets.telemetry.chart import format_bytes
+
+    sizes = [10.3 * 1024**3, 150 * 1024**3, 1100 * 1024**3, 5 * 1024**5, 1e50]
+    assert [format_compact(int(size)) for size in sizes] == ["10G", "150G", "1.1T", "5.0P", "huge"]
+    assert [format_bytes(size) for size in sizes] == [
+        "10.3 GiB",
+        "150 GiB",
+        "1.1 TiB",
+        "5.0 PiB",
+        "> 1 ZiB",
+    ]
+    assert all(len(format_compact(int(2**n))) <= 4 for n in range(10, 80))
+    assert all(len(format_bytes(2.0**n)) <= 8 for n in range(10, 200))
+
+
 async def test_a_load_and_an_unload_in_one_column_are_both_marked() -> None:
     """The last one drawn won: a load then a restart within a second read as an unload with
     no load before it."""

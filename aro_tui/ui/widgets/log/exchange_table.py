@@ -49,11 +49,18 @@ def format_compact(size_bytes: int | None) -> str:
     if size_bytes is None:
         return "?"
     mib = size_bytes / 1024**2
-    if mib >= 1000:
-        return f"{mib / 1024:.1f}G"
-    if mib >= 1:
+    if mib < 1:
+        return f"{size_bytes / 1024:.0f}K"
+    if mib < 1000:
         return f"{mib:.0f}M"
-    return f"{size_bytes / 1024:.0f}K"
+    value = mib / 1024
+    for unit in "GTPE":  # 10.3G was cut to "10." in the column
+        if value < 9.95:
+            return f"{value:.1f}{unit}"
+        if value < 999.5:
+            return f"{value:.0f}{unit}"
+        value /= 1024
+    return "huge"
 
 
 def memory_cell(before: int | None, peak: int | None, after: int | None, det: bool) -> Text:

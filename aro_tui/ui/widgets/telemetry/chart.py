@@ -35,10 +35,15 @@ def format_bytes(value: float | None) -> str:
     unknown: at most 8 characters."""
     if value is None:
         return "—"
-    if abs(value) >= 100 * 1024**3:
-        return f"{value / 1024**3:.0f} GiB"
     if abs(value) >= 1024**3:
-        return f"{value / 1024**3:.1f} GiB"
+        scaled = value / 1024**3
+        for unit in ("GiB", "TiB", "PiB", "EiB"):  # a claimed 1e50 bytes read as 41 digits
+            if abs(scaled) < 99.95:
+                return f"{scaled:.1f} {unit}"
+            if abs(scaled) < 1023.5 or (unit == "EiB" and abs(scaled) < 9999.5):
+                return f"{scaled:.0f} {unit}"
+            scaled /= 1024
+        return "> 1 ZiB" if value > 0 else "< -1 ZiB"
     if 0 < abs(value) < 1024**2 - 512:
         return f"{value / 1024:.0f} KiB"
     return f"{value / 1024**2:.0f} MiB"
