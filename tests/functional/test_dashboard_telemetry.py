@@ -7,7 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from helpers import (
+    BUNDLED,
+    TEST_PLUGINS,
+    make_app,
+    plugin_state,
+    wait_until,
+    write_plugin_folder,
+)
 from test_telemetry_chart import T0, _models_answer, _rss_at, _scripted_gpu
 from textual.pilot import Pilot
 
@@ -265,3 +272,26 @@ async def test_a_model_named_by_a_long_path_leaves_the_memory_columns_in_sight(
         drawn = table.ordered_columns[0]
         table.show(ALLOC)
         assert table.ordered_columns[0] is drawn
+
+
+async def test_a_models_answer_that_cannot_be_read_is_said_once(tmp_path: Path) -> None:
+    """`{"loaded": 5}` was dropped without a word, and the table kept the models of the last
+    answer it could read."""
+    source = (
+        'answers = iter([\'{"loaded": ["m"]}\'] + [\'{"loaded": 5}\'] * 10)\n'
+        "def aro_plugin_info():\n    return {'actions': ['work', 'models']}\n"
+        "def aro_action_work(input_json):\n    return '{}'\n"
+        "def aro_action_models(input_json):\n    return next(answers)\n"
+    )
+    folder = write_plugin_folder(tmp_path / "Plugins" / "bad-models", "bad-models", source)
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "bad-models") == "ready", "ready")
+        screen.select_action("work")
+        for _ in range(3):
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        told = [n.message for n in app._notifications if "its models answer" in n.message]
+    assert told == ["bad-models: its models answer: 'loaded' is a list or an object, not a number"]

@@ -289,3 +289,34 @@ async def test_a_load_queued_behind_the_triggering_call_is_charged_to_itself(
         ("load", "queued", loaded.id, "load")
     ]
     assert events[0].host_delta_bytes is not None and events[0].host_delta_bytes > 24 * MIB
+
+
+def test_answers_and_figures_that_cannot_be_read_are_named_once() -> None:
+    """`{"loaded": 5}`, `"details": 5` or a negative size were dropped without a word (or
+    with Python's "'int' object is not iterable"), and the table kept old models."""
+    tracker = ModelCacheTracker()
+    tracker.update("p", {"loaded": ["a"]})
+    for answer, error in (
+        ({"loaded": 5}, "'loaded' is a list or an object, not a number"),
+        ({"loaded": ["a"], "details": 5}, "'details' is a list or an object, not a number"),
+        ("text", "a models answer is a JSON object, not a string"),
+    ):
+        assert tracker.update("p", answer) == []
+        assert tracker.last_error["p"] == error
+        assert tracker.untold_error("p") == error
+        assert tracker.untold_error("p") is None  # told once
+    details = [
+        {"key": "a", "memory_bytes": -4_700_000_000, "parameters": "lots"},
+        {"key": "b", "memory_bytes": 1e50},
+    ]
+    tracker.update("p", {"loaded": ["a", "b"], "details": details})
+    models = tracker.models("p")
+    assert models["a"].memory_bytes is None and models["a"].parameters is None
+    assert models["b"].memory_bytes is None
+    assert tracker.untold_error("p") == (
+        "a: parameters lots is not a count of 0 to 2**60; "
+        "a: memory_bytes -4700000000 is not a count of 0 to 2**60; "
+        "b: memory_bytes 1e+50 is not a count of 0 to 2**60"
+    )
+    tracker.update("p", {"loaded": ["a"]})
+    assert tracker.untold_error("p") is None and "p" not in tracker.last_error

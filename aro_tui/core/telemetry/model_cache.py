@@ -43,17 +43,25 @@ class ModelEntry:
         return self.model or self.key
 
 
-def parse_models_answer(data: Any) -> dict[str, ModelEntry]:
+def parse_models_answer(data: Any, problems: list[str] | None = None) -> dict[str, ModelEntry]:
     """The loaded models in a ``models`` answer, by key (raises ``ValueError`` if none can be
     read). Accepts the transformer plugin's ``{"loaded": [keys], "details": [{...}]}``, the
     spec's plain ``{"loaded": [keys]}``, ``loaded`` as a list of objects or a key → object
-    map, ``models`` instead of ``loaded``, and a bare list."""
+    map, ``models`` instead of ``loaded``, and a bare list. A figure that is no count (a
+    string, negative, past 1 EiB) is left unknown, and said in ``problems``."""
     if isinstance(data, list):
         data = {"loaded": data}
     if not isinstance(data, dict):
-        raise ValueError("a models answer is a JSON object")
+        raise ValueError(f"a models answer is a JSON object, not {_json_kind(data)}")
+    raw_details = data.get("details") or ()
+    if isinstance(raw_details, dict):  # key -> details, as "loaded" may be too
+        raw_details = [
+            {**value, "key": key} for key, value in raw_details.items() if isinstance(value, dict)
+        ]
+    if not isinstance(raw_details, list | tuple):
+        raise ValueError(f"'details' is a list or an object, not {_json_kind(raw_details)}")
     details: dict[str, dict[str, Any]] = {}
-    for item in data.get("details") or ():
+    for item in raw_details:
         if isinstance(item, dict) and item.get("key") is not None:
             details[str(item["key"])] = item
     loaded = data.get("loaded", data.get("models"))
@@ -68,30 +76,61 @@ def parse_models_answer(data: Any) -> dict[str, ModelEntry]:
     if loaded is None:
         loaded = list(details)
     if not isinstance(loaded, list):
-        raise ValueError("'loaded' is neither a list nor an object")
+        raise ValueError(f"'loaded' is a list or an object, not {_json_kind(loaded)}")
+    said: list[str] = [] if problems is None else problems
     for item in loaded:
         if isinstance(item, dict):
             key = item.get("key") or item.get("name") or item.get("model")
             if key is None:
                 continue
-            entry = _entry(str(key), {**details.get(str(key), {}), **item})
+            entry = _entry(str(key), {**details.get(str(key), {}), **item}, said)
         else:
-            entry = _entry(str(item), details.get(str(item), {}))
+            entry = _entry(str(item), details.get(str(item), {}), said)
         entries[entry.key] = entry
     return entries
 
 
-def _entry(key: str, fields: Mapping[str, Any]) -> ModelEntry:
+MAX_PLAUSIBLE_COUNT = 2**60
+"""More bytes (or parameters) than this (1 EiB) is no measurement."""
+
+
+def _entry(key: str, fields: Mapping[str, Any], problems: list[str]) -> ModelEntry:
     return ModelEntry(
         key=key,
         task=_text(fields.get("task")),
         model=_text(fields.get("model", fields.get("name"))),
         device=_text(fields.get("device")),
         dtype=_text(fields.get("dtype")),
-        parameters=_int(fields.get("parameters")),
-        memory_bytes=_int(fields.get("memory_bytes")),
+        parameters=_count(key, "parameters", fields.get("parameters"), problems),
+        memory_bytes=_count(key, "memory_bytes", fields.get("memory_bytes"), problems),
         load_seconds=_float(fields.get("load_seconds")),
     )
+
+
+def _count(key: str, name: str, value: Any, problems: list[str]) -> int | None:
+    """``value`` as a count of bytes or parameters, or None (said in ``problems`` unless it
+    was simply not given)."""
+    if value is None:
+        return None
+    count = _int(value)
+    if count is None or not 0 <= count <= MAX_PLAUSIBLE_COUNT:
+        shown = str(value)[:40]
+        problems.append(f"{key}: {name} {shown} is not a count of 0 to 2**60")
+        return None
+    return count
+
+
+def _json_kind(value: Any) -> str:
+    """``a number``, ``a string``, ``null``... for a message about a JSON value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 @dataclass(slots=True)
@@ -141,8 +180,22 @@ class ModelCacheTracker:
         """Plugins whose current process has loaded a model (forget ends it)."""
         self._internal_ids: set[tuple[str, int]] = set()
         self._internal_order: deque[tuple[str, int]] = deque()
+        self._told: dict[str, str] = {}
         self.last_error: dict[str, str] = {}
-        """Per plugin, why its last ``models`` answer could not be read."""
+        """Per plugin, why its last ``models`` answer could not be read (the cache then shows
+        the answer before), or which of its figures could not."""
+
+    def untold_error(self, plugin: str) -> str | None:
+        """``last_error`` of ``plugin`` the first time it is asked for since it changed, else
+        None: a plugin answering badly on every call is told of once."""
+        error = self.last_error.get(plugin)
+        if error is None:
+            self._told.pop(plugin, None)
+            return None
+        if self._told.get(plugin) == error:
+            return None
+        self._told[plugin] = error
+        return error
 
     def models(self, plugin: str) -> dict[str, ModelEntry]:
         """What ``plugin`` has loaded, as of its last answer."""
@@ -161,12 +214,18 @@ class ModelCacheTracker:
         ``trigger`` is the exchange that ran just before (the loads are ascribed to it);
         ``t`` is used only without a trigger.
         """
+        problems: list[str] = []
         try:
-            current = parse_models_answer(answer)
+            current = parse_models_answer(answer, problems)
         except ValueError as error:
             self.last_error[plugin] = str(error)
             return []
-        self.last_error.pop(plugin, None)
+        if problems:
+            self.last_error[plugin] = "; ".join(problems[:3]) + (
+                f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            )
+        else:
+            self.last_error.pop(plugin, None)
         previous = self._models.get(plugin, {})
         self._models[plugin] = current
         event_t, end_t = self._event_time(trigger, t)

@@ -10,6 +10,7 @@ from textual.widget import Widget
 from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess, PluginState
+from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.telemetry import open_gpu_backend
 from aro_tui.core.telemetry.buffers import ExchangeSpan
 from aro_tui.core.telemetry.exchange_memory import ExchangeMemory
@@ -85,9 +86,17 @@ class TelemetryWiring(SourceReload):
             self.record_cache_events(await panel.after_exchange(process, exchange))
         except Exception as error:
             self.say(f"{entry.name}: model cache query failed: {error}", "warning")
+        self._say_cache_trouble(entry.name)
         self.update_exchange_memory(exchange, log_entry)
         if not self.aro.config.deterministic:
             self._measure_once_sampled(exchange, log_entry, MEASURE_TRIES)
+
+    def _say_cache_trouble(self, plugin: str) -> None:
+        """Say why ``plugin``'s ``models`` answer could not be read (the table then kept
+        showing models it no longer reported) or which figures in it could not, once each."""
+        trouble = self.telemetry.tracker.untold_error(plugin)
+        if trouble is not None:
+            self.say(f"{plugin}: its models answer: {sanitize_line(trouble)}", "warning")
 
     def _measure_once_sampled(self, exchange: Exchange, log_entry: LogEntry, tries: int) -> None:
         """The GPU "after" figure needs a sample taken after the call: measure again once one
