@@ -274,6 +274,25 @@ async def test_a_model_named_by_a_long_path_leaves_the_memory_columns_in_sight(
         assert table.ordered_columns[0] is drawn
 
 
+async def test_a_short_model_name_leaves_its_room_to_the_note(tmp_path: Path) -> None:
+    """The model column kept 20 characters for a model named `dup`, and the note naming its
+    twin was cut to `also loaded as d…` with 17 columns empty beside it."""
+    app = make_app(tmp_path, TEST_PLUGINS / ALLOC)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, ALLOC) == "ready", "plugin ready")
+        panel = screen.query_one(TelemetryPanel)
+        await pilot.press("f8")
+        for key in ("dup-first-key", "dup-second-key"):
+            screen.send(ALLOC, "load", f'{{"key": "{key}", "model": "dup", "mb": 4}}')
+        await wait_until(pilot, lambda: len(panel.tracker.events) == 2, "both loads")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        notes = [panel.cache_table.get_row_at(i)[8].plain for i in range(2)]
+    assert notes[0].startswith("also loaded as dup-second-key; ")  # and "incl. imports"
+    assert notes[1] == "also loaded as dup-first-key"
+
+
 async def test_a_models_answer_that_cannot_be_read_is_said_once(tmp_path: Path) -> None:
     """`{"loaded": 5}` was dropped without a word, and the table kept the models of the last
     answer it could read."""

@@ -110,7 +110,8 @@ class ModelCacheTable(DataTable[Text]):
             return min(widest(0), MIN_MODEL_CHARS), MIN_NOTE_CHARS
         # The model first (it names the row), the note a third of the room when both are long.
         note = min(longest_note, max(MIN_NOTE_CHARS, room // 3))
-        model = max(MIN_MODEL_CHARS, min(widest(0), room - note))
+        # No more than the longest name: a 3-letter model kept 20 columns and cut the note.
+        model = min(widest(0), max(MIN_MODEL_CHARS, room - note))
         return model, max(MIN_NOTE_CHARS, room - model)
 
     def _loaded_by(self, event: CacheEvent | None) -> str:
