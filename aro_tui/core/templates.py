@@ -232,22 +232,9 @@ def input_example(docstring: str | None) -> dict[str, Any] | None:
         text = "\n".join(body).strip()
         if not text.startswith("{"):
             return None
-        value = _parse_object(text)
+        value = _parse_value(text)  # as defaults: JSON, else a Python literal ({'a': True})
         return value if isinstance(value, dict) and _is_json_value(value) else None
     return None
-
-
-def _parse_object(text: str) -> Any:
-    """``text`` as JSON, else as a Python literal (``{'flag': True}``, a trailing comma), as
-    defaults are read; None when it is neither."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
 
 
 def has_input_section(docstring: str | None) -> bool:
