@@ -221,3 +221,15 @@ def test_stderr_is_recorded_up_to_a_budget_per_call_and_per_session(
     recorded = sum(len(record["line"]) for record in one_by_one)
     assert recorded <= 10_000 + 99  # the session's budget, not 20 stretches × 50 lines
     assert len(one_by_one) + skipped == 20 * 51  # every line recorded or counted
+
+
+def test_a_plugins_start_is_recorded_with_its_cold_start(tmp_path: Path) -> None:
+    """The `started` record's cold_start_s was null: the ready state was reported before the
+    time was taken."""
+    from session_recording import FAULTY, record_session
+
+    path = record_session(tmp_path, [("faulty", "echo", "{}")], FAULTY.parent)
+    started = [e for e in read_session(path).plugin_events if e.event == "started"]
+    assert len(started) == 1
+    cold_start_s = started[0].details["cold_start_s"]
+    assert isinstance(cold_start_s, float) and 0 < cold_start_s < 10

@@ -111,6 +111,7 @@ class PluginProcess:
         """The harness's info document: ``actions`` [{name, function, defined, doc}],
         ``undeclared``, ``plugin_info`` (what aro_plugin_info() returned), ``info_error``."""
         self.cold_start_s: float | None = None
+        self._spawned_s = 0.0
         self.started_at: float | None = None
         """Wall clock (epoch s) when the current process was spawned: a source file modified
         later is not what it runs."""
@@ -343,7 +344,7 @@ class PluginProcess:
         self._inflight.expect_startup(startup)
         self.started_at = time.time()
         self._set_state(PluginState.STARTING)
-        started_s = time.monotonic()
+        self._spawned_s = time.monotonic()
         try:
             spawned = await spawn_harness(launch, self._token)
         except OSError as error:
@@ -365,7 +366,6 @@ class PluginProcess:
                 self._abandon(f"not ready within {launch.start_timeout_s} s")
             await self._exited.wait()
             raise self._start_error(error) from None
-        self.cold_start_s = time.monotonic() - started_s
         self._runtime_context = self.runtime_context()
         inflight = self._inflight
         inflight.last_rss_bytes = self._tree.rss_bytes() if launch.sample_memory else None
@@ -502,6 +502,8 @@ class PluginProcess:
         if frame.status == HARNESS_READY:
             info = orjson.loads(frame.body)
             self.info = info if isinstance(info, dict) else {}
+            # Before the state change: its observers (the recording) report the start's time.
+            self.cold_start_s = time.monotonic() - self._spawned_s
             self._set_state(PluginState.READY)
             self._ready.set_result(None)
         elif frame.status == HARNESS_IMPORT_ERROR:
