@@ -165,7 +165,10 @@ def run_replay(args: argparse.Namespace) -> int:
         if not args.json:
             for warning in session.warnings:  # damaged lines the recording could not give
                 print(f"aro-tui replay: warning: {session.path}: {warning}", file=sys.stderr)
-            where = plugins_dir or "the usual search path"
+            where = str(plugins_dir or "the usual search path")
+            recorded = session.header.plugins_dir
+            if plugins_dir is None and recorded is not None:  # it fell back: say why
+                where += f" (the recorded {sanitize_line(str(recorded))} is gone)"
             print(f"Replaying {len(exchanges)} exchange(s) of {session.session_id} against {where}")
             if skipped:
                 print(

@@ -234,3 +234,15 @@ def test_a_request_too_long_for_one_argument_is_copied_as_a_here_document() -> N
         assert orjson.loads(result.stdout) == orjson.loads(exchange.request_bytes)
     taken = _exchange(stop_line.encode())
     assert call_command_line(taken, None).endswith("\nARO_INPUT_0\nARO_INPUT_1")
+
+
+def test_the_command_line_names_folders_absolutely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dashboard started with `aro-tui ../plugins` copied `--plugins-dir ../plugins`, which
+    failed when pasted in another folder."""
+    monkeypatch.chdir(tmp_path)
+    line = call_command_line(_exchange(), Path("../plugins"), python=Path("venv/bin/python"))
+    assert f"--plugins-dir {tmp_path / '..' / 'plugins'} " in line
+    assert f"--python {tmp_path / 'venv' / 'bin' / 'python'}" in line
+    assert "--python python3 " in call_command_line(_exchange(), None, python=Path("python3"))

@@ -362,3 +362,17 @@ def test_a_copied_exchange_line_is_replayed_once_with_a_warning(
     ) in captured.err
     assert captured.out.count("#2 plugin-python-text hash:") == 1
     assert "Summary: 3 equal, 0 different, 0 crashed, 0 missing; exit status 0" in captured.out
+
+
+def test_a_recorded_plugins_folder_that_is_gone_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replay fell back to the usual search without saying why the recorded folder was not
+    used."""
+    plugins = tmp_path / "Plugins"
+    shutil.copytree(BUNDLED / TEXT, plugins / TEXT)
+    path = record_session(tmp_path / "sessions", CALLS[:1], plugins)
+    shutil.rmtree(plugins)
+    main(["replay", str(path)])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(f"against the usual search path (the recorded {plugins} is gone)")

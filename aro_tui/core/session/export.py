@@ -153,10 +153,14 @@ def call_command_line(
     if "\x00" in request:
         raise ValueError("the request holds a NUL byte; it cannot go on a command line")
     arguments = [*program, "call"]
+    # Absolute: a dashboard started with ../plugins copied a line that failed elsewhere.
     if plugins_dir is not None:
-        arguments += ["--plugins-dir", str(plugins_dir)]
+        arguments += ["--plugins-dir", str(plugins_dir.absolute())]
     if python is not None:
-        arguments += ["--python", str(python)]
+        arguments += [
+            "--python",
+            str(python.absolute()) if python.parent != Path() else str(python),
+        ]
     arguments += ["--", exchange.plugin, exchange.action]
     if len(exchange.request_bytes) < MAX_ARGUMENT_BYTES:  # the kernel counts its NUL too
         return shlex.join([*arguments, request])
