@@ -80,3 +80,9 @@ def write_plugin_folder(folder: Path, name: str, source: str) -> Path:
         f'name: "{name}"\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n'
     )
     return folder
+
+
+def plugin_app(tmp_path: Path, name: str, source: str) -> AroApp:
+    """The app on one plugin named ``name`` whose module is ``source``, written under
+    ``tmp_path/Plugins``."""
+    return make_app(tmp_path, write_plugin_folder(tmp_path / "Plugins" / name, name, source))

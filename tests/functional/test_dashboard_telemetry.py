@@ -11,9 +11,9 @@ from helpers import (
     BUNDLED,
     TEST_PLUGINS,
     make_app,
+    plugin_app,
     plugin_state,
     wait_until,
-    write_plugin_folder,
 )
 from test_telemetry_chart import T0, _models_answer, _rss_at, _scripted_gpu
 from textual.pilot import Pilot
@@ -302,8 +302,7 @@ async def test_a_models_answer_that_cannot_be_read_is_said_once(tmp_path: Path) 
         "def aro_action_work(input_json):\n    return '{}'\n"
         "def aro_action_models(input_json):\n    return next(answers)\n"
     )
-    folder = write_plugin_folder(tmp_path / "Plugins" / "bad-models", "bad-models", source)
-    app = make_app(tmp_path, folder)
+    app = plugin_app(tmp_path, "bad-models", source)
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.main_screen
         await wait_until(pilot, lambda: plugin_state(app, "bad-models") == "ready", "ready")

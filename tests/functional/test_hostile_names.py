@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import make_app, plugin_state, wait_until, write_plugin_folder
+from helpers import make_app, plugin_app, plugin_state, wait_until, write_plugin_folder
 from test_log_flow import _highlight_action, _palette_hits
 from textual.command import CommandList
 from textual.content import Content
@@ -69,8 +69,7 @@ async def test_a_long_action_name_takes_one_line_cut_with_an_ellipsis(tmp_path: 
         "def aro_action_extract_all_the_urls_from_the_document(input_json):\n    return '{}'\n"
         "def aro_action_hash(input_json):\n    return '{}'\n"
     )
-    folder = write_plugin_folder(tmp_path / "Plugins" / "long", "long", source)
-    app = make_app(tmp_path, folder)
+    app = plugin_app(tmp_path, "long", source)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: plugin_state(app, "long") == "ready", "ready")
         actions = app.main_screen.query_one(ActionList)

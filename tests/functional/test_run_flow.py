@@ -14,9 +14,9 @@ from helpers import (
     BUNDLED,
     TEST_PLUGINS,
     make_app,
+    plugin_app,
     plugin_state,
     wait_until,
-    write_plugin_folder,
 )
 from textual.widgets import Static, TextArea
 
@@ -702,8 +702,7 @@ async def test_an_input_section_that_is_no_object_is_said_so_not_called_missing(
         "def aro_plugin_info():\n    return {'actions': ['listy']}\n"
         "def aro_action_listy(input_json):\n    '''Input: [1, 2]'''\n    return '{}'\n"
     )
-    folder = write_plugin_folder(tmp_path / "Plugins" / "listy", "listy", source)
-    app = make_app(tmp_path, folder)
+    app = plugin_app(tmp_path, "listy", source)
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.main_screen
         await wait_until(pilot, lambda: plugin_state(app, "listy") == "ready", "ready")
