@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -734,3 +735,39 @@ async def test_a_call_after_a_pause_is_measured_from_the_memory_it_started_with(
         await plugin.stop()
     assert noop.rss_before_bytes is not None and noop.rss_after_bytes is not None
     assert abs(noop.rss_after_bytes - noop.rss_before_bytes) < 8 * 1024 * 1024
+
+
+ALLOCATOR = """
+held = []
+def aro_action_alloc(input_json):
+    held.append(bytearray(b"\\\\x01") * (48 * 1024 * 1024))
+    return "{}"
+"""
+
+
+async def test_a_call_after_a_pause_counts_all_it_allocated(tmp_path: Path) -> None:
+    """The idle plugin's memory was read after the request was written, while the plugin was
+    already allocating: a 30 MiB load read +19 MiB, a 1 MiB one +0."""
+    (tmp_path / "plugin.py").write_text(ALLOCATOR)
+    plugin = PluginProcess(_launch(module_path=tmp_path / "plugin.py"))
+    await plugin.start()
+    grown = []
+    busy = threading.Event()
+
+    def hold_the_gil() -> None:  # as the dashboard's threads do: the loop waits its turn
+        while not busy.is_set():
+            pass
+
+    other = threading.Thread(target=hold_the_gil)
+    other.start()
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0.1)  # idle past the 50 ms a reading is reused
+            exchange = await plugin.call("alloc", "{}")
+            assert exchange.rss_before_bytes is not None and exchange.rss_after_bytes is not None
+            grown.append(exchange.rss_after_bytes - exchange.rss_before_bytes)
+    finally:
+        busy.set()
+        other.join()
+        await plugin.stop()
+    assert all(growth > 44 * 1024 * 1024 for growth in grown), grown

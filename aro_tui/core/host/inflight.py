@@ -86,6 +86,19 @@ class InFlight:
         if len(self.awaiting_frame) == 1:
             self._become_head(pending, now_s)
 
+    def refresh_rss(self, now_s: float) -> None:
+        """Before a request is written to an idle plugin: read the tree's rss when the last
+        reading is older than ``RSS_BEFORE_MAX_AGE_S``. A call's "before" was the previous
+        answer's "after", so memory the plugin's threads took meanwhile (a model loaded in the
+        background) was charged to this call; read after the write instead, the plugin had
+        already begun allocating and a 30 MiB load read +19 MiB."""
+        read_rss = self.read_rss
+        if read_rss is None or now_s - self.last_rss_s <= RSS_BEFORE_MAX_AGE_S:
+            return
+        rss = read_rss()
+        if rss:  # 0: the process is gone (a crash): keep the last reading
+            self.last_rss_bytes, self.last_rss_s = rss, now_s
+
     def stderr_may_follow(self) -> bool:
         """Whether an earlier request may still print: a request sent now is then sent as
         pipelined, and the harness marks where its output begins and ends on stderr (without
@@ -148,10 +161,6 @@ class InFlight:
     def _become_head(self, pending: Pending, now_s: float) -> None:
         assert self._loop is not None
         pending.exchange.head_monotonic_s = now_s
-        if self.read_rss is not None and now_s - self.last_rss_s > RSS_BEFORE_MAX_AGE_S:
-            # Idle since the last answer: a background load or a model loaded lazily on a
-            # thread was charged to this call, whose "before" was that answer's "after".
-            self.last_rss_bytes, self.last_rss_s = self.read_rss(), now_s
         pending.exchange.rss_before_bytes = self.last_rss_bytes
         deadline_s = now_s + pending.timeout_s
         timer = self._timer

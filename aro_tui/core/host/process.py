@@ -470,9 +470,12 @@ class PluginProcess:
         self._next_id = request_id + 1
         loop = self._loop
         now_s = time.monotonic()  # not loop.time(): uvloop's has millisecond resolution
+        inflight = self._inflight
+        if not inflight.awaiting_frame:  # idle: its memory may have moved since it answered
+            inflight.refresh_rss(now_s)
         # Written first, so that with host and plugin on different cores the bookkeeping
         # below overlaps with the plugin's work instead of delaying the request.
-        pipelined = self._inflight.stderr_may_follow()
+        pipelined = inflight.stderr_may_follow()
         stdin.write(
             encode_request_header(kind, request_id, action, len(body), pipelined=pipelined),
             body,
@@ -487,7 +490,7 @@ class PluginProcess:
             launch.default_timeout_s if timeout_s is None else timeout_s,
             observed,
         )
-        self._inflight.add(pending, now_s)
+        inflight.add(pending, now_s)
         if observed and state is _READY:
             self._set_state(_BUSY)
         return pending
