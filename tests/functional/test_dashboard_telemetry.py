@@ -312,4 +312,6 @@ async def test_a_models_answer_that_cannot_be_read_is_said_once(tmp_path: Path) 
             await app.workers.wait_for_complete()
             await pilot.pause()
         told = [n.message for n in app._notifications if "its models answer" in n.message]
-    assert told == ["bad-models: its models answer: 'loaded' is a list or an object, not a number"]
+    assert told == [
+        "bad-models: its models answer: 'loaded' must be a list or an object, not a number"
+    ]

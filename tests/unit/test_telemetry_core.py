@@ -466,3 +466,21 @@ def test_a_slow_leak_is_told_as_one_not_as_a_rise_every_call() -> None:
         f"{slow.plugin}.{slow.action}: host memory after the last 20 identical calls never "
         f"went down and rose {slow.growth_bytes / MIB:.1f} MiB in all"
     )
+
+
+def test_a_call_measured_again_late_does_not_hide_a_slow_leak() -> None:
+    """Each call was recorded at its end and again ~1.5 s later; with calls 0.6 s apart the
+    older call's figure came in after newer ones (30, 28, 32, 30, 32 MiB...), the memory
+    seemed to go down, and the slow host leak was never warned about."""
+    watch = BaselineWatch()
+    calls = [
+        finished_exchange(n + 1, T0 + n * 0.6, 0.01, 0, (100 + 2 * (n // 2)) * MIB)
+        for n in range(30)
+    ]
+    warnings: list[BaselineWarning] = []
+    for index, exchange in enumerate(calls):
+        warnings += watch.record(exchange, exchange_memory(SampleBuffer(), exchange))
+        if index >= 2:  # measured again: the call from two before
+            late = calls[index - 2]
+            warnings += watch.record(late, exchange_memory(SampleBuffer(), late))
+    assert [(w.kind, w.steady) for w in warnings] == [("host", False)]

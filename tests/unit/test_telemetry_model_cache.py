@@ -297,9 +297,9 @@ def test_answers_and_figures_that_cannot_be_read_are_named_once() -> None:
     tracker = ModelCacheTracker()
     tracker.update("p", {"loaded": ["a"]})
     for answer, error in (
-        ({"loaded": 5}, "'loaded' is a list or an object, not a number"),
-        ({"loaded": ["a"], "details": 5}, "'details' is a list or an object, not a number"),
-        ("text", "a models answer is a JSON object, not a string"),
+        ({"loaded": 5}, "'loaded' must be a list or an object, not a number"),
+        ({"loaded": ["a"], "details": 5}, "'details' must be a list or an object, not a number"),
+        ("text", "a models answer must be a JSON object, not a string"),
     ):
         assert tracker.update("p", answer) == []
         assert tracker.last_error["p"] == error
@@ -320,3 +320,24 @@ def test_answers_and_figures_that_cannot_be_read_are_named_once() -> None:
     )
     tracker.update("p", {"loaded": ["a"]})
     assert tracker.untold_error("p") is None and "p" not in tracker.last_error
+
+
+def test_a_new_bad_figure_is_told_alone_not_behind_those_told_before() -> None:
+    """Each warning repeated every earlier reason, and the new one was the hidden "(and 1
+    more)"."""
+    tracker = ModelCacheTracker()
+    answer: dict[str, object] = {"loaded": [], "details": []}
+    told = []
+    for key, size in (("neg", -5), ("str", "abc"), ("huge", 1e50), ("neg2", -7)):
+        answer["loaded"].append(key)  # type: ignore[attr-defined]
+        answer["details"].append({"key": key, "memory_bytes": size})  # type: ignore[attr-defined]
+        tracker.update("p", answer)
+        told.append(tracker.untold_error("p"))
+    assert told == [
+        "neg: memory_bytes -5 is not a count of 0 to 2**60",
+        "str: memory_bytes abc is not a count of 0 to 2**60",
+        "huge: memory_bytes 1e+50 is not a count of 0 to 2**60",
+        "neg2: memory_bytes -7 is not a count of 0 to 2**60",
+    ]
+    tracker.update("p", answer)
+    assert tracker.untold_error("p") is None  # nothing new

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -163,23 +164,26 @@ class BaselineWatch:
         self.threshold_bytes = threshold_bytes
         self.max_keys = max_keys
         self._history: dict[tuple[str, str, str, str], deque[tuple[int, int]]] = {}
-        self._last: dict[tuple[str, str, str, str], tuple[int | None, int]] = {}
-        """Per history: the (pid, id) of the exchange recorded last in it."""
+        self._last: dict[tuple[str, str, str, str], tuple[float, int]] = {}
+        """Per history: (when it started, its id) of the exchange recorded last in it."""
 
     def record(self, exchange: Exchange, memory: ExchangeMemory) -> list[BaselineWarning]:
         """Add one finished exchange's after-memory; the warnings it triggers.
 
         Call it again once more of its figures are known (the GPU "after" needs a sample taken
-        after the call, which comes later): a kind recorded already is not recorded twice.
-        Before, it was called once, at the call's end, so the GPU check never ran."""
+        after the call, which comes later; before, it was called once, at the call's end, so
+        the GPU check never ran). A kind takes each exchange once and in the order they
+        started: measured again later, an older call's figure came after a newer one's, and
+        the history read as memory going down, which hid a slow leak."""
         digest = hashlib.blake2b(exchange.request_bytes, digest_size=12).hexdigest()
         warnings = []
         for kind, after in (("host", memory.host_after_bytes), ("gpu", memory.gpu_after_bytes)):
             if after is None:
                 continue
             key = (exchange.plugin, exchange.action, digest, kind)
-            if self._last.get(key) == (exchange.pid, exchange.id):
-                continue
+            order = (exchange.started_at, exchange.id)
+            if order <= self._last.get(key, (-math.inf, 0)):
+                continue  # this one, or one that came after it, is in already
             history = self._history.get(key)
             if history is None:
                 if len(self._history) >= self.max_keys:
@@ -188,7 +192,7 @@ class BaselineWatch:
                     self._last.pop(oldest, None)
                 history = self._history[key] = deque(maxlen=self.slow_calls)
             history.append((exchange.id, after))
-            self._last[key] = (exchange.pid, exchange.id)
+            self._last[key] = order
             rising = self._rising(list(history))
             if rising is not None:
                 growth_bytes = rising[-1][1] - rising[0][1]

@@ -52,14 +52,14 @@ def parse_models_answer(data: Any, problems: list[str] | None = None) -> dict[st
     if isinstance(data, list):
         data = {"loaded": data}
     if not isinstance(data, dict):
-        raise ValueError(f"a models answer is a JSON object, not {_json_kind(data)}")
+        raise ValueError(f"a models answer must be a JSON object, not {_json_kind(data)}")
     raw_details = data.get("details") or ()
     if isinstance(raw_details, dict):  # key -> details, as "loaded" may be too
         raw_details = [
             {**value, "key": key} for key, value in raw_details.items() if isinstance(value, dict)
         ]
     if not isinstance(raw_details, list | tuple):
-        raise ValueError(f"'details' is a list or an object, not {_json_kind(raw_details)}")
+        raise ValueError(f"'details' must be a list or an object, not {_json_kind(raw_details)}")
     details: dict[str, dict[str, Any]] = {}
     for item in raw_details:
         if isinstance(item, dict) and item.get("key") is not None:
@@ -76,7 +76,7 @@ def parse_models_answer(data: Any, problems: list[str] | None = None) -> dict[st
     if loaded is None:
         loaded = list(details)
     if not isinstance(loaded, list):
-        raise ValueError(f"'loaded' is a list or an object, not {_json_kind(loaded)}")
+        raise ValueError(f"'loaded' must be a list or an object, not {_json_kind(loaded)}")
     said: list[str] = [] if problems is None else problems
     for item in loaded:
         if isinstance(item, dict):
@@ -118,6 +118,12 @@ def _count(key: str, name: str, value: Any, problems: list[str]) -> int | None:
         problems.append(f"{key}: {name} {shown} is not a count of 0 to 2**60")
         return None
     return count
+
+
+def _joined(reasons: list[str]) -> str:
+    """Up to three reasons on one line, and how many more."""
+    more = f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else ""
+    return "; ".join(reasons[:3]) + more
 
 
 def _json_kind(value: Any) -> str:
@@ -180,22 +186,35 @@ class ModelCacheTracker:
         """Plugins whose current process has loaded a model (forget ends it)."""
         self._internal_ids: set[tuple[str, int]] = set()
         self._internal_order: deque[tuple[str, int]] = deque()
-        self._told: dict[str, str] = {}
+        self._told: dict[str, set[str]] = {}
+        self._reasons: dict[str, list[str]] = {}
         self.last_error: dict[str, str] = {}
         """Per plugin, why its last ``models`` answer could not be read (the cache then shows
         the answer before), or which of its figures could not."""
 
     def untold_error(self, plugin: str) -> str | None:
-        """``last_error`` of ``plugin`` the first time it is asked for since it changed, else
-        None: a plugin answering badly on every call is told of once."""
-        error = self.last_error.get(plugin)
-        if error is None:
+        """The reasons in ``last_error`` of ``plugin`` not told yet (then told), or None: a
+        plugin answering badly on every call is told of once, and a new bad figure is not
+        hidden behind the ones told before."""
+        told = self._told.setdefault(plugin, set())
+        new = [reason for reason in self._reasons.get(plugin, []) if reason not in told]
+        told.update(new)
+        return _joined(new) if new else None
+
+    def failed(self, plugin: str, reason: str) -> None:
+        """``plugin``'s ``models`` query got no answer that could be read, for ``reason``."""
+        self._set_reasons(plugin, [reason])
+
+    def _set_reasons(self, plugin: str, reasons: list[str]) -> None:
+        """Why ``plugin``'s last answer (or some of its figures) could not be read; none
+        forgets what was told, so a reason that comes back is told again."""
+        if reasons:
+            self._reasons[plugin] = reasons
+            self.last_error[plugin] = _joined(reasons)
+        else:
+            self._reasons.pop(plugin, None)
+            self.last_error.pop(plugin, None)
             self._told.pop(plugin, None)
-            return None
-        if self._told.get(plugin) == error:
-            return None
-        self._told[plugin] = error
-        return error
 
     def models(self, plugin: str) -> dict[str, ModelEntry]:
         """What ``plugin`` has loaded, as of its last answer."""
@@ -218,14 +237,9 @@ class ModelCacheTracker:
         try:
             current = parse_models_answer(answer, problems)
         except ValueError as error:
-            self.last_error[plugin] = str(error)
+            self._set_reasons(plugin, [str(error)])
             return []
-        if problems:
-            self.last_error[plugin] = "; ".join(problems[:3]) + (
-                f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            )
-        else:
-            self.last_error.pop(plugin, None)
+        self._set_reasons(plugin, problems)
         previous = self._models.get(plugin, {})
         self._models[plugin] = current
         event_t, end_t = self._event_time(trigger, t)
@@ -379,12 +393,12 @@ async def refresh_model_cache(
         future = plugin.submit(MODELS_ACTION, "{}", timeout_s=timeout_s)
     exchange = await asyncio.shield(future)
     if exchange.status is not ExchangeStatus.OK:
-        tracker.last_error[plugin.name] = exchange.error or str(exchange.status)
+        tracker.failed(plugin.name, exchange.error or str(exchange.status))
         return []
     try:
         answer = exchange.response_json()
     except ValueError as error:
-        tracker.last_error[plugin.name] = f"models answer is not JSON: {error}"
+        tracker.failed(plugin.name, f"models answer is not JSON: {error}")
         return []
     return tracker.update(
         plugin.name, answer, _ran_last(plugin, tracker, exchange, trigger), samples
