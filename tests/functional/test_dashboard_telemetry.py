@@ -244,6 +244,22 @@ async def test_a_call_resent_after_a_restart_never_shows_the_cards_memory_as_the
         )
 
 
+async def _cache_table_after_loads(
+    pilot: Pilot[None], app: Any, model: str, keys: tuple[str, ...], mb: int
+) -> Any:
+    """The memory view's cache table once ``keys`` of ``model`` are loaded, ``mb`` MiB each."""
+    screen = app.main_screen
+    await wait_until(pilot, lambda: plugin_state(app, ALLOC) == "ready", "plugin ready")
+    panel = screen.query_one(TelemetryPanel)
+    await pilot.press("f8")
+    for key in keys:
+        screen.send(ALLOC, "load", f'{{"key": "{key}", "model": "{model}", "mb": {mb}}}')
+    await wait_until(pilot, lambda: len(panel.tracker.events) == len(keys), "the loads")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return panel.cache_table
+
+
 async def test_a_model_named_by_a_long_path_leaves_the_memory_columns_in_sight(
     tmp_path: Path,
 ) -> None:
@@ -251,17 +267,9 @@ async def test_a_model_named_by_a_long_path_leaves_the_memory_columns_in_sight(
     were cut mid-unit ("+340 M") and the note was only reachable by scrolling sideways."""
     app = make_app(tmp_path, TEST_PLUGINS / ALLOC)
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, ALLOC) == "ready", "plugin ready")
-        panel = screen.query_one(TelemetryPanel)
-        await pilot.press("f8")
         deep = "/srv/models/" + "/".join(["nested"] * 8) + "/tiny-gpt2"
-        for key in ("text-generation:" + deep + ":cpu:float32", "twin"):
-            screen.send(ALLOC, "load", f'{{"key": "{key}", "model": "{deep}", "mb": 8}}')
-        await wait_until(pilot, lambda: len(panel.tracker.events) == 2, "both loads")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        table = panel.cache_table
+        keys = ("text-generation:" + deep + ":cpu:float32", "twin")
+        table = await _cache_table_after_loads(pilot, app, deep, keys, mb=8)
         row = [cell.plain for cell in table.get_row_at(1)]
         assert row[0].startswith("…") and row[0].endswith("/nested/tiny-gpt2")
         assert row[8].startswith("also loaded")
@@ -279,16 +287,9 @@ async def test_a_short_model_name_leaves_its_room_to_the_note(tmp_path: Path) ->
     twin was cut to `also loaded as d…` with 17 columns empty beside it."""
     app = make_app(tmp_path, TEST_PLUGINS / ALLOC)
     async with app.run_test(size=(140, 45)) as pilot:
-        screen = app.main_screen
-        await wait_until(pilot, lambda: plugin_state(app, ALLOC) == "ready", "plugin ready")
-        panel = screen.query_one(TelemetryPanel)
-        await pilot.press("f8")
-        for key in ("dup-first-key", "dup-second-key"):
-            screen.send(ALLOC, "load", f'{{"key": "{key}", "model": "dup", "mb": 4}}')
-        await wait_until(pilot, lambda: len(panel.tracker.events) == 2, "both loads")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        notes = [panel.cache_table.get_row_at(i)[8].plain for i in range(2)]
+        keys = ("dup-first-key", "dup-second-key")
+        table = await _cache_table_after_loads(pilot, app, "dup", keys, mb=4)
+        notes = [table.get_row_at(i)[8].plain for i in range(2)]
     assert notes[0].startswith("also loaded as dup-second-key; ")  # and "incl. imports"
     assert notes[1] == "also loaded as dup-first-key"
 
