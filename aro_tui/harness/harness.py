@@ -270,16 +270,22 @@ def _say_on_stderr(text: str) -> None:
 
 def _on_sigint(signum: int, frame: Optional[FrameType]) -> None:
     """Turn SIGINT into KeyboardInterrupt only inside the call the host asked to cancel."""
-    if _CANCEL_FD >= 0:
-        try:
-            data = os.read(_CANCEL_FD, 65536)
-        except (BlockingIOError, InterruptedError):
-            data = b""
-        for word in data.split():
-            if word.isdigit():
-                _cancelled_ids.add(int(word))
+    _read_cancelled()
     if _current_id is not None and _current_id in _cancelled_ids:
         raise KeyboardInterrupt
+
+
+def _read_cancelled() -> None:
+    """Add the ids the host wrote on the cancel pipe to ``_cancelled_ids``."""
+    if _CANCEL_FD < 0:
+        return
+    try:
+        data = os.read(_CANCEL_FD, 65536)
+    except OSError:  # nothing there (EAGAIN), or a plugin closed the fd
+        return
+    for word in data.split():
+        if word.isdigit():
+            _cancelled_ids.add(int(word))
 
 
 RSS_REUSE_ACTION_NS = 20_000
@@ -701,6 +707,11 @@ def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
         if _end_marker_always and _previous_frame_clean:
             os.write(_MARKER_FD, _MARKER_PREFIX + b"begin " + id_text.encode() + b"\n")
         if kind == "call":
+            if _end_marker_always:
+                # Sent while others were in flight, so it may have been cancelled while it
+                # waited: a plugin that installs its own SIGINT handler never lets ours read
+                # the pipe (a stop then ran the queued calls). Calls sent alone never wait.
+                _read_cancelled()
             if request_id in _cancelled_ids:
                 _write_frame(request_id, "cancelled", b'{"skipped": true}')
             else:

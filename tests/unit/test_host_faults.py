@@ -409,3 +409,50 @@ def test_a_host_killed_with_sigkill_leaves_no_plugin_process_behind() -> None:
     host.kill()
     host.wait()
     assert _wait_gone(pids) == []
+
+
+SIGINT_OWNER = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as servers and some ML frameworks do
+def aro_action_sleep(input_json):
+    sys.stderr.write("sleeping\\n")
+    sys.stderr.flush()
+    time.sleep(0.4)
+    return "{}"
+"""
+
+
+async def test_stopping_mid_queue_skips_the_queued_calls_of_a_plugin_that_owns_sigint(
+    tmp_path: Path,
+) -> None:
+    """The harness learned which calls were cancelled only in its SIGINT handler: a plugin
+    that installed its own ran the queued calls after the stop, and the next was killed
+    part way."""
+    (tmp_path / "plugin.py").write_text(SIGINT_OWNER)
+    plugin = PluginProcess(launch_test_plugin("owner", module_path=tmp_path / "plugin.py"))
+    await plugin.start()
+    calls = [plugin.submit("sleep", "{}") for _ in range(4)]
+    while "sleeping" not in plugin.recent_stderr:
+        await asyncio.sleep(0.01)
+    await plugin.stop()
+    first, *queued = [await call for call in calls]
+    assert first.status is ExchangeStatus.OK
+    assert [(e.status, e.error) for e in queued] == [
+        (ExchangeStatus.CANCELLED, "plugin stopped before it ran")
+    ] * 3
+    assert list(plugin.recent_stderr).count("sleeping") == 1
+
+
+async def test_calls_queued_behind_one_a_stop_kills_say_they_never_ran(tmp_path: Path) -> None:
+    """They read "plugin stopped", as the call that was killed part way did."""
+    (tmp_path / "plugin.py").write_text(SIGINT_OWNER.replace("time.sleep(0.4)", "time.sleep(30)"))
+    launch = launch_test_plugin("owner", module_path=tmp_path / "plugin.py", stop_grace_s=0.3)
+    plugin = PluginProcess(launch)
+    await plugin.start()
+    calls = [plugin.submit("sleep", "{}") for _ in range(3)]
+    while "sleeping" not in plugin.recent_stderr:
+        await asyncio.sleep(0.01)
+    await plugin.stop()
+    running, *queued = [await call for call in calls]
+    assert (running.status, running.error) == (ExchangeStatus.CANCELLED, "plugin stopped")
+    assert {e.error for e in queued} == {"plugin stopped before it ran"}

@@ -265,8 +265,9 @@ class PluginProcess:
         if pending is None or pending.cancel_requested or self.pid is None:
             return pending is not None
         pending.cancel_requested = True
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # a plugin may have closed its end
             os.write(self._cancel_write_fd, f"{exchange_id}\n".encode())
+        with contextlib.suppress(OSError):
             os.kill(self.pid, signal.SIGINT)
         loop = asyncio.get_running_loop()
         loop.call_later(self.launch.cancel_grace_s, self._escalate_cancel, pending)
@@ -423,8 +424,9 @@ class PluginProcess:
         for pending in queued:
             pending.cancel_requested = True
         ids = "".join(f"{p.exchange.id}\n" for p in queued)
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # a plugin may have closed its end
             os.write(self._cancel_write_fd, ids.encode())
+        with contextlib.suppress(OSError):
             os.kill(self.pid, signal.SIGINT)  # the harness reads the ids; the call runs on
 
     @property
@@ -652,6 +654,8 @@ class PluginProcess:
             exchange = pending.exchange
             if self._stopping:
                 exchange.error = self._kill_reason or "plugin stopped"
+                if executing is not None and exchange is not executing:
+                    exchange.error += " before it ran"  # queued behind the call killed
                 self._finish(pending, ExchangeStatus.CANCELLED)
                 continue
             exchange.exit_code = self.exit_code
