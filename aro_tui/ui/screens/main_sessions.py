@@ -103,10 +103,6 @@ def recorded_exchanges(
     for recorded in session.exchanges:
         # Only what is lost goes: the record's other body, timings and stderr stay.
         exchange, lost = recorded.salvage()
-        for name, why in lost.items():
-            chunk.warnings.append(
-                f"exchange #{recorded.number}: its recorded {name} is lost ({why})"
-            )
         internal = session.is_internal(recorded)
         chunk.exchanges.append(exchange)
         chunk.internal.append(internal)
@@ -212,6 +208,9 @@ class SessionWiring(TelemetryWiring):
     def _add_recorded_exchanges(self, chunk: RecordedChunk) -> None:
         for warning in chunk.warnings:
             self.say(warning, "warning")
+        lost_in = [n for n, lost in zip(chunk.numbers, chunk.lost, strict=True) if lost]
+        if lost_in:  # one note: one per body covered the screen for seconds
+            self.say(_lost_bodies_text(chunk, lost_in), "warning")
         entries = self.aro.exchange_log.add_many(chunk.exchanges, chunk.lost, chunk.numbers)
         panel = self.telemetry
         table = self.query_one(ExchangeTable)
@@ -395,6 +394,20 @@ class SessionWiring(TelemetryWiring):
         """What the dashboard records to, for the subtitle ('' when not recording)."""
         recorder = self.aro.recorder
         return "" if recorder is None else f"recording {sanitize_line(recorder.session_id)}"
+
+
+def _lost_bodies_text(chunk: RecordedChunk, numbers: list[int]) -> str:
+    """``exchange #8: its recorded response is lost (… is missing)``, or for several
+    ``5 exchanges lost a recorded body: #2, #4, … (each response pane says which and why)``."""
+    if len(numbers) == 1:
+        lost = chunk.lost[chunk.numbers.index(numbers[0])]
+        name, why = next(iter(lost.items()))
+        return f"exchange #{numbers[0]}: its recorded {name} is lost ({why})"
+    shown = ", ".join(f"#{n}" for n in numbers[:8]) + (", …" if len(numbers) > 8 else "")
+    return (
+        f"{len(numbers)} exchanges lost a recorded body: {shown} "
+        "(each response pane says which and why)"
+    )
 
 
 def _replay_progress(title: str, entries: list[LogEntry], done: int, changed: int) -> str:
