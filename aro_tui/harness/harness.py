@@ -71,6 +71,9 @@ if sys.platform.startswith("linux"):  # where FIONREAD on a pipe's write end is 
 # `sys.modules["aro_tui_harness"]` (see start.py) to write garbage onto the protocol stream.
 _PROTO_FD = -1
 _CANCEL_FD = -1
+_cancel_waiting: Optional[Callable[[int], List[Any]]] = None
+"""``poll`` on the cancel pipe: whether ids wait there, without a failing ``read`` (raising
+BlockingIOError per pipelined call cost them ~15 % of their throughput)."""
 _STATM_FD = -1  # /proc/self/statm, kept open when the host asked for --report-rss (Linux)
 _MARKER_FD = 2  # a private duplicate of the stderr pipe, for the begin/end markers
 _end_marker_always = True  # whether the call being answered was pipelined
@@ -707,7 +710,7 @@ def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
         if _end_marker_always and _previous_frame_clean:
             os.write(_MARKER_FD, _MARKER_PREFIX + b"begin " + id_text.encode() + b"\n")
         if kind == "call":
-            if _end_marker_always:
+            if _end_marker_always and (_cancel_waiting is None or _cancel_waiting(0)):
                 # Sent while others were in flight, so it may have been cancelled while it
                 # waited: a plugin that installs its own SIGINT handler never lets ours read
                 # the pipe (a stop then ran the queued calls). Calls sent alone never wait.
@@ -734,7 +737,7 @@ _MARKER_PREFIX = b""
 
 def main(argv: List[str]) -> int:
     """Set up stdio and signals, import the plugin, report ready, then serve."""
-    global _CANCEL_FD, _MARKER_PREFIX, _STATM_FD
+    global _CANCEL_FD, _MARKER_PREFIX, _STATM_FD, _cancel_waiting
     options = _parse_args(argv)
     if options["report_rss"]:
         try:
@@ -747,6 +750,14 @@ def main(argv: List[str]) -> int:
     if _CANCEL_FD >= 0:
         os.set_inheritable(_CANCEL_FD, False)
         os.set_blocking(_CANCEL_FD, False)
+        try:
+            import select
+
+            poller = select.poll()
+            poller.register(_CANCEL_FD, select.POLLIN)
+            _cancel_waiting = poller.poll
+        except (ImportError, AttributeError, OSError):  # no poll here: read every time
+            _cancel_waiting = None
     signal.signal(signal.SIGINT, _on_sigint)
     requests = _take_stdio()
     module_path = options["module"]
