@@ -8,6 +8,7 @@ from pathlib import Path
 import psutil
 
 from aro_tui.core.host.process import PluginLaunch
+from aro_tui.harness import HARNESS_START_PATH
 
 TEST_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 
@@ -26,13 +27,14 @@ def launch_test_plugin(name: str = "faulty", **overrides: object) -> PluginLaunc
 
 
 def plugin_children(pid: int) -> list[psutil.Process]:
-    """The plugin processes aro-tui process ``pid`` started: its children but the guard that
-    cleans up after a ``kill -9`` of it (``orphan_guard.py``, which outlives it on purpose)."""
-    children = []
+    """The plugin harnesses aro-tui process ``pid`` started, known by their command line: not
+    the guard that cleans up after a ``kill -9`` of it (``orphan_guard.py``, which outlives it
+    on purpose, and which for a moment after its fork still has aro-tui's command line)."""
+    harnesses = []
     for child in psutil.Process(pid).children():
         try:
-            if not any("orphan_guard" in part for part in child.cmdline()):
-                children.append(child)
+            if str(HARNESS_START_PATH) in child.cmdline():
+                harnesses.append(child)
         except psutil.NoSuchProcess:
             continue
-    return children
+    return harnesses
