@@ -91,8 +91,7 @@ def unreachable_actions(info: Mapping[str, Any]) -> dict[str, str]:
     says it here."""
     if info.get("info_error"):
         return {}
-    declared = [a for a in info.get("actions", ()) if isinstance(a, dict)]
-    undeclared = [a for a in info.get("undeclared", ()) if isinstance(a, dict)]
+    declared, undeclared = _listed(info, "actions"), _listed(info, "undeclared")
     functions = _functions(info)
     rule = "its naming rule puts _ before each capital and lower-cases"
     reasons: dict[str, str] = {}
@@ -123,12 +122,15 @@ def unreachable_actions(info: Mapping[str, Any]) -> dict[str, str]:
     return reasons
 
 
+def _listed(info: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """The info document's ``actions`` or ``undeclared`` entries."""
+    return [entry for entry in info.get(key, ()) if isinstance(entry, dict)]
+
+
 def _functions(info: Mapping[str, Any]) -> frozenset[str]:
     """Every ``aro_action_*`` function the module defines, as the info document lists them."""
-    declared = [a for a in info.get("actions", ()) if isinstance(a, dict)]
-    undeclared = [a for a in info.get("undeclared", ()) if isinstance(a, dict)]
-    names = {str(a.get("function")) for a in declared if a.get("defined")}
-    return frozenset(names | {str(a.get("function")) for a in undeclared})
+    names = {str(a.get("function")) for a in _listed(info, "actions") if a.get("defined")}
+    return frozenset(names | {str(a.get("function")) for a in _listed(info, "undeclared")})
 
 
 def _undeclared(name: str, ran: str) -> str:
@@ -144,7 +146,7 @@ def runtime_context_reach(info: Mapping[str, Any] | None) -> dict[str, Any]:
     if not info or info.get("info_error"):
         return {}
     unreachable = unreachable_actions(info)
-    declared = {str(a.get("name")) for a in info.get("actions", ()) if isinstance(a, dict)}
+    declared = {str(a.get("name")) for a in _listed(info, "actions")}
     return {
         "reachable": frozenset(declared - unreachable.keys()),
         "unreachable": unreachable,

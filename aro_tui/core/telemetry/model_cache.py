@@ -188,9 +188,12 @@ class ModelCacheTracker:
         self._internal_order: deque[tuple[str, int]] = deque()
         self._told: dict[str, set[str]] = {}
         self._reasons: dict[str, list[str]] = {}
-        self.last_error: dict[str, str] = {}
+
+    @property
+    def last_error(self) -> dict[str, str]:
         """Per plugin, why its last ``models`` answer could not be read (the cache then shows
         the answer before), or which of its figures could not."""
+        return {plugin: _joined(reasons) for plugin, reasons in self._reasons.items()}
 
     def untold_error(self, plugin: str) -> str | None:
         """The reasons in ``last_error`` of ``plugin`` not told yet (then told), or None: a
@@ -210,10 +213,8 @@ class ModelCacheTracker:
         forgets what was told, so a reason that comes back is told again."""
         if reasons:
             self._reasons[plugin] = reasons
-            self.last_error[plugin] = _joined(reasons)
         else:
             self._reasons.pop(plugin, None)
-            self.last_error.pop(plugin, None)
             self._told.pop(plugin, None)
 
     def models(self, plugin: str) -> dict[str, ModelEntry]:
