@@ -16,7 +16,7 @@ import psutil
 import pytest
 from plugin_launch import TEST_PLUGINS, launch_test_plugin
 
-from aro_tui.core.host.exchange import ExchangeStatus
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.process import PluginLaunch, PluginProcess, PluginStartError, PluginState
 
 
@@ -362,16 +362,25 @@ async def test_a_quick_restart_survives_the_previous_process_late_exit_timer(
     assert (await faulty.call("echo", "{}")).status is ExchangeStatus.OK
 
 
-async def test_stopping_mid_queue_starts_none_of_the_calls_queued(tmp_path: Path) -> None:
-    """S with three calls queued let the one running finish, then started the next (it printed,
-    and was killed 0.6 s in) before the exit queued behind them all was read."""
-    plugin = PluginProcess(launch_test_plugin("reckless"))
+async def _stop_with_calls_queued(
+    launch: PluginLaunch, count: int, body: str = "{}"
+) -> tuple[PluginProcess, list[Exchange]]:
+    """Start ``launch``, send ``count`` ``sleep`` calls, stop it once the first has begun;
+    the plugin and the calls as they ended."""
+    plugin = PluginProcess(launch)
     await plugin.start()
-    calls = [plugin.submit("sleep", '{"seconds": 0.5}') for _ in range(3)]
+    calls = [plugin.submit("sleep", body) for _ in range(count)]
     while "sleeping" not in plugin.recent_stderr:
         await asyncio.sleep(0.01)
     await plugin.stop()
-    first, second, third = [await call for call in calls]
+    return plugin, [await call for call in calls]
+
+
+async def test_stopping_mid_queue_starts_none_of_the_calls_queued(tmp_path: Path) -> None:
+    """S with three calls queued let the one running finish, then started the next (it printed,
+    and was killed 0.6 s in) before the exit queued behind them all was read."""
+    launch = launch_test_plugin("reckless")
+    plugin, (first, second, third) = await _stop_with_calls_queued(launch, 3, '{"seconds": 0.5}')
     assert first.status is ExchangeStatus.OK and list(first.stderr_lines) == ["sleeping"]
     for queued in (second, third):
         assert queued.status is ExchangeStatus.CANCELLED
@@ -429,13 +438,8 @@ async def test_stopping_mid_queue_skips_the_queued_calls_of_a_plugin_that_owns_s
     that installed its own ran the queued calls after the stop, and the next was killed
     part way."""
     (tmp_path / "plugin.py").write_text(SIGINT_OWNER)
-    plugin = PluginProcess(launch_test_plugin("owner", module_path=tmp_path / "plugin.py"))
-    await plugin.start()
-    calls = [plugin.submit("sleep", "{}") for _ in range(4)]
-    while "sleeping" not in plugin.recent_stderr:
-        await asyncio.sleep(0.01)
-    await plugin.stop()
-    first, *queued = [await call for call in calls]
+    launch = launch_test_plugin("owner", module_path=tmp_path / "plugin.py")
+    plugin, (first, *queued) = await _stop_with_calls_queued(launch, 4)
     assert first.status is ExchangeStatus.OK
     assert [(e.status, e.error) for e in queued] == [
         (ExchangeStatus.CANCELLED, "plugin stopped before it ran")
@@ -447,12 +451,6 @@ async def test_calls_queued_behind_one_a_stop_kills_say_they_never_ran(tmp_path:
     """They read "plugin stopped", as the call that was killed part way did."""
     (tmp_path / "plugin.py").write_text(SIGINT_OWNER.replace("time.sleep(0.4)", "time.sleep(30)"))
     launch = launch_test_plugin("owner", module_path=tmp_path / "plugin.py", stop_grace_s=0.3)
-    plugin = PluginProcess(launch)
-    await plugin.start()
-    calls = [plugin.submit("sleep", "{}") for _ in range(3)]
-    while "sleeping" not in plugin.recent_stderr:
-        await asyncio.sleep(0.01)
-    await plugin.stop()
-    running, *queued = [await call for call in calls]
+    _, (running, *queued) = await _stop_with_calls_queued(launch, 3)
     assert (running.status, running.error) == (ExchangeStatus.CANCELLED, "plugin stopped")
     assert {e.error for e in queued} == {"plugin stopped before it ran"}
