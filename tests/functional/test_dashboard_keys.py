@@ -388,3 +388,33 @@ async def test_help_and_palette_list_each_key_once(tmp_path: Path) -> None:
         assert len(editor_keys) == len(set(editor_keys)), editor_keys
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Keys" not in titles and "Theme" in titles
+
+
+async def test_redo_and_undo_that_shrink_a_tall_input_keep_the_dashboard_up(
+    tmp_path: Path,
+) -> None:
+    # Textual's TextArea recomputed the cursor's place before moving it: redoing a replacement
+    # of an input taller than the editor (or undoing a multi-line paste) put the cursor past
+    # the end of the shorter text and ended the app with a ValueError.
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        editor = app.main_screen.query_one(InputEditor)
+        tall = "{\n" + ",\n".join(f'  "field{n}": {n}' for n in range(12)) + "\n}"
+        editor.load(tall, "test")
+        await pilot.press("f2", "ctrl+a", "x")
+        assert editor.text == "x"
+        await pilot.press("ctrl+z")
+        assert editor.text == tall
+        await pilot.press("ctrl+y")
+        assert editor.text == "x"
+        assert editor.text_area.cursor_location == (0, 1)
+        await pilot.press("ctrl+z", "ctrl+a")
+        editor.text_area.replace("{}", *editor.text_area.selection)  # one edit, like a paste
+        await pilot.press("ctrl+a")
+        editor.text_area.replace(tall, *editor.text_area.selection)
+        await pilot.press("ctrl+z")
+        assert editor.text == "{}"
+        await pilot.press("ctrl+y", "ctrl+z", "ctrl+z", "ctrl+y", "ctrl+y")
+        assert editor.text == tall
+        assert app.is_running

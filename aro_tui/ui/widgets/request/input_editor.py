@@ -125,6 +125,25 @@ class JsonTextArea(TextArea):
     def on_mount(self) -> None:
         follow_app_theme(self, "monokai")
 
+    def undo(self) -> None:
+        """Undo the last batch of edits (see :meth:`redo`)."""
+        if self.history.undo_stack:
+            self.move_cursor((0, 0))
+        super().undo()
+
+    def redo(self) -> None:
+        """Redo the last undone batch of edits, the cursor parked at the start first.
+
+        Why: Textual (8.2) resizes the view after applying the edits but before moving the
+        cursor, and places the old cursor in the new text: redoing the replacement of an input
+        taller than the editor (or undoing a multi-line paste) put it past the end of the
+        shorter text, and the ValueError ended the dashboard. The start exists in every text,
+        and the edits set the cursor where it belongs once the view is resized.
+        """
+        if self.history.redo_stack:
+            self.move_cursor((0, 0))
+        super().redo()
+
     def action_clear(self) -> None:
         """Delete all the text (one undo step brings it back)."""
         self.clear()
