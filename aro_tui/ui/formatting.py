@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import msgspec
@@ -78,6 +79,30 @@ def error_excerpt(text: str) -> str:
     if len(cut) == len(text):
         return text
     return f"{cut}… (cut here: the response holds the whole message; x shows it)"
+
+
+_FRAME_LINE = re.compile(r'^\s*File "(?P<file>.*)", line (?P<line>\d+), in (?P<function>.*)$')
+
+
+def raised_where(traceback: str) -> str | None:
+    """``ValueError: boom · plugin.py:37 in aro_action_raise``: the exception a traceback
+    ends with and the innermost frame, where it was raised (None when neither is found).
+
+    Why: the chapter's loop answers a raised exception as ``{"error": "Exception: boom"}``,
+    which loses the type and the place; the harness keeps the traceback.
+    """
+    lines = traceback.rstrip("\n").splitlines()
+    exception = next(
+        (line for line in reversed(lines) if line and not line[0].isspace()), None
+    )
+    frame = next((m for line in reversed(lines) if (m := _FRAME_LINE.match(line))), None)
+    if exception is None or exception.startswith("Traceback ("):
+        return None
+    where = exception if len(exception) <= 120 else exception[:119] + "…"
+    if frame is not None:
+        name = frame["file"].rsplit("/", 1)[-1]
+        where += f" · {name}:{frame['line']} in {frame['function']}"
+    return where
 
 
 def format_duration(duration_ms: float | None, deterministic: bool = False) -> str:

@@ -709,3 +709,35 @@ async def test_an_input_section_that_is_no_object_is_said_so_not_called_missing(
         await _choose(pilot, screen, "listy")
         status = str(screen.query_one("#input-status").render())
     assert "its Input: section is neither a JSON object nor a list of fields" in status
+
+
+async def test_a_raised_exception_shows_its_type_place_and_traceback(tmp_path: Path) -> None:
+    """The chapter's answer to a raised ValueError is "Exception: bad input value": the card
+    showed only that, and the traceback the harness kept appeared nowhere on screen."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        app.main_screen.send("faulty", "raises", "{}")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the error")
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "shown")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        card = str(app.main_screen.query_one("#response-card", Static).render())
+        assert "⚠ action error: Exception: bad input value" in card
+        assert "raised ValueError: bad input value · plugin.py:" in card
+        assert "in aro_action_raises" in card
+        stderr = app.main_screen.query_one(StderrView)
+        shown = [str(line) for line in stderr.lines]
+        assert shown[0] == "(no stderr output)"
+        assert shown[1].startswith("── the action raised")
+        assert shown[2].startswith("Traceback (most recent call last)")
+        assert shown[-1] == "ValueError: bad input value"
+        assert str(stderr.border_title).endswith("· traceback")
+        # A returned error object has no traceback: nothing is added.
+        app.main_screen.send("faulty", "error", "{}")
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 2, "the second")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [str(line) for line in stderr.lines] == ["(no stderr output)"]
+        card = str(app.main_screen.query_one("#response-card", Static).render())
+        assert "raised" not in card

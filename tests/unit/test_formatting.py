@@ -12,6 +12,7 @@ from aro_tui.ui.formatting import (
     fit_to_rows,
     format_duration,
     preview_body,
+    raised_where,
     stderr_title,
 )
 from aro_tui.ui.widgets.response.exchange_view import truncation_note
@@ -236,3 +237,26 @@ def test_json_the_reader_cannot_lay_out_is_shown_as_sent_with_a_note() -> None:
     assert note.plain.startswith("shown as sent, not laid out: Number out of range")
     plain_text = preview_body(b"not json at all", 15, 64 * 1024)
     assert truncation_note(plain_text, 64 * 1024) is None  # not meant as JSON: no note
+
+
+def test_raised_where_names_the_last_exception_and_the_innermost_frame() -> None:
+    chained = (
+        "Traceback (most recent call last):\n"
+        '  File "/p/src/plugin.py", line 10, in aro_action_load\n'
+        "    json.loads(text)\n"
+        "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)\n"
+        "\n"
+        "During handling of the above exception, another exception occurred:\n"
+        "\n"
+        "Traceback (most recent call last):\n"
+        '  File "/harness/harness.py", line 560, in _call\n'
+        "    result = function(text)\n"
+        '  File "/p/src/plugin.py", line 12, in aro_action_load\n'
+        '    raise ValueError("no model")\n'
+        "ValueError: no model\n"
+    )
+    assert raised_where(chained) == "ValueError: no model · plugin.py:12 in aro_action_load"
+    assert raised_where("KeyError: 'x'\n") == "KeyError: 'x'"
+    assert raised_where("Traceback (most recent call last):\n") is None
+    long = raised_where("E: " + "x" * 300)
+    assert long is not None and len(long) == 120 and long.endswith("…")

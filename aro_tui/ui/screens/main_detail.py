@@ -20,6 +20,7 @@ from aro_tui.ui.formatting import (
     format_timings,
     plain_title,
     preview_body,
+    raised_where,
     stderr_title,
 )
 from aro_tui.ui.screens.main_sessions import SessionWiring
@@ -49,6 +50,8 @@ class ExchangeDetail:
     stderr_lines: list[str]
     lost: dict[str, str]
     """Bodies a reopened recording lost, with why (the panes show them empty)."""
+    traceback: str | None
+    """Of the exception the action raised (shown under its stderr lines)."""
 
 
 class ExchangeDetailPanes(SessionWiring):
@@ -154,13 +157,15 @@ class ExchangeDetailPanes(SessionWiring):
             number, FULL_PRETTY_LIMIT_BYTES if total <= FULL_PRETTY_LIMIT_BYTES else limit
         )
         request = log.request_bytes(number)
-        lost = dict(log.details(number).get("lost_bodies") or {}) if self.aro.read_only else {}
+        details = log.details(number)
+        lost = dict(details.get("lost_bodies") or {}) if self.aro.read_only else {}
         detail = ExchangeDetail(
             number,
             fit_to_rows(preview_body(request, len(request), limit, request_chars), request_chars),
             fit_to_rows(preview_body(head, total, limit, response_chars), response_chars),
             log.stderr_lines(number),
             lost,
+            details.get("traceback"),
         )
         self.app.call_from_thread(self._apply_detail, detail)
 
@@ -196,6 +201,9 @@ class ExchangeDetailPanes(SessionWiring):
         elif entry is not None and entry.status == "plugin_error" and entry.error:
             error = sanitize(error_excerpt(entry.error))
             card = Text.assemble(("⚠ action error: ", "bold yellow"), error)
+            where = raised_where(detail.traceback) if detail.traceback else None
+            if where is not None:
+                card.append(f"\nraised {sanitize(where)} · the traceback is under stderr", "dim")
         pane.show_card(card, fills=entry is not None and entry.response_size_bytes == 0)
         if entry is not None:
             memory = ""
@@ -209,7 +217,8 @@ class ExchangeDetailPanes(SessionWiring):
             pane.border_subtitle = memory.removeprefix(" · ")
             request_view.border_title = plain_title(f"Request #{entry.number} · {entry.plugin}")
         stderr = self.query_one(StderrView)
-        stderr.show_lines(detail.stderr_lines)
+        stderr.show_lines(detail.stderr_lines, detail.traceback)
         printed = entry.stderr_line_count if entry is not None else 0
         kept = len(detail.stderr_lines)
-        stderr.border_title = stderr_title(f"#{detail.number}", kept, printed)
+        traceback = " · traceback" if detail.traceback else ""
+        stderr.border_title = stderr_title(f"#{detail.number}", kept, printed) + traceback

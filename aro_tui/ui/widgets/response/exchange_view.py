@@ -188,18 +188,25 @@ def failure_card(
     return card
 
 
+TRACEBACK_RULE = "── the action raised: its traceback (the ARO runtime answers only the message) ──"
+
+
 class StderrView(Log):
     """Stderr lines of the selected exchange (plain text, sanitized)."""
 
     _shown: list[str] | None = None
 
-    def show_lines(self, lines: list[str]) -> None:
-        """Replace the lines shown.
+    def show_lines(self, lines: list[str], traceback: str | None = None) -> None:
+        """Replace the lines shown; ``traceback``: of an exception the action raised, shown
+        after them (the plugin printed none of it, but it is where a Python developer looks).
 
         The same lines again (most calls print nothing) are left alone: rewriting a Log
         resets its virtual size, and every change of that lays the whole screen out again.
         """
         shown = [sanitize_line(line) for line in lines] or ["(no stderr output)"]
+        if traceback:
+            shown.append(TRACEBACK_RULE)
+            shown.extend(sanitize_line(line) for line in traceback.rstrip("\n").splitlines())
         if shown == self._shown:
             return
         previous, self._shown = self._shown, shown
