@@ -92,9 +92,7 @@ def raised_where(traceback: str) -> str | None:
     which loses the type and the place; the harness keeps the traceback.
     """
     lines = traceback.rstrip("\n").splitlines()
-    exception = next(
-        (line for line in reversed(lines) if line and not line[0].isspace()), None
-    )
+    exception = next((line for line in reversed(lines) if line and not line[0].isspace()), None)
     frame = next((m for line in reversed(lines) if (m := _FRAME_LINE.match(line))), None)
     if exception is None or exception.startswith("Traceback ("):
         return None

@@ -14,7 +14,7 @@ from textual import events
 from textual.app import App
 from textual.command import CommandList
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Log, TextArea
+from textual.widgets import DataTable, Input, Log, TextArea
 
 from aro_tui.ui.app import AroApp
 from aro_tui.ui.screens.help import HelpScreen
@@ -597,3 +597,39 @@ async def test_the_panes_do_not_keep_every_document_they_showed(tmp_path: Path) 
 
 def _notifications(app: App[Any]) -> list[str]:
     return [str(notification.message) for notification in app._notifications]
+
+
+async def test_a_failed_save_is_said_in_the_dialog_with_the_typed_path_kept(
+    tmp_path: Path,
+) -> None:
+    """A write that failed closed the dialog with a toast: the typed path was lost, and the
+    keys typed next went to the dashboard."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _show_big_answer(app, pilot, 100)
+        for key in ("ctrl+s", "ctrl+o", "O"):  # the response, the exchange, the whole log
+            if key == "O":
+                await pilot.press("f3")
+            await pilot.press(key)
+            await wait_until(pilot, lambda: isinstance(app.screen, SaveDialog), "the dialog")
+            dialog = app.screen
+            field = dialog.query_one("#save-path", Input)
+            hint = dialog.query_one("#save-hint")
+            refused = {  # by the file system, even as root: on checking, and on writing
+                str(tmp_path / ("x" * 300)): "File name too long",
+                "/proc/aro-tui-test.json": "/proc takes no new files",
+            }
+            for bad, why in refused.items():
+                field.value = bad
+                await pilot.press("enter")
+                await wait_until(pilot, lambda: "could not save" in str(hint.render()), bad)
+                assert why in str(hint.render())
+                assert app.screen is dialog and field.value == bad
+                assert app.focused is field
+                await pilot.press("end", "x", "backspace")  # typing clears the verdict
+            target = tmp_path / f"saved-{key}.json"
+            field.value = str(target)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.screen is not dialog, "closed once saved")
+            assert target.stat().st_size > 0
+            assert any(str(target) in n.message for n in app._notifications)

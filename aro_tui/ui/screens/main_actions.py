@@ -24,7 +24,7 @@ from aro_tui.core.runtime_run import (
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.screens.pager import PagerScreen
-from aro_tui.ui.screens.save import SaveDialog
+from aro_tui.ui.screens.save import SaveDialog, SaveFailed
 from aro_tui.ui.widgets.request.input_editor import InputEditor
 from aro_tui.ui.widgets.response.exchange_view import ResponsePane
 
@@ -575,12 +575,12 @@ class ExchangeActions(Screen[None]):
             return
         number, entry = selected
         default = Path.cwd() / response_file_name(number, entry.action)
-
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self._write_file(path, number, export=False)
-
-        self.app.push_screen(SaveDialog(f"Save the response of #{number} to", default), chosen)
+        dialog = SaveDialog(
+            f"Save the response of #{number} to",
+            default,
+            lambda path: self._write_file(path, number, export=False),
+        )
+        self.app.push_screen(dialog, self.say_saved)
 
     def action_export(self) -> None:
         """Save the selected exchange (request, response, status, stderr) as JSON."""
@@ -589,26 +589,31 @@ class ExchangeActions(Screen[None]):
             return
         number = selected[0]
         default = Path.cwd() / f"exchange-{number}.json"
+        dialog = SaveDialog(
+            f"Export exchange #{number} to",
+            default,
+            lambda path: self._write_file(path, number, export=True),
+        )
+        self.app.push_screen(dialog, self.say_saved)
 
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self._write_file(path, number, export=True)
+    def say_saved(self, message: str | None) -> None:
+        """What a save dialog's writer said, unless the dialog was cancelled."""
+        if message is not None:
+            self.say(message)
 
-        self.app.push_screen(SaveDialog(f"Export exchange #{number} to", default), chosen)
-
-    @work(thread=True, group="files")
-    def _write_file(self, path: Path, number: int, export: bool) -> None:
+    def _write_file(self, path: Path, number: int, export: bool) -> str:
+        """Write exchange ``number``'s response (or its export) to ``path`` (in the save
+        dialog's thread)."""
         try:
             if export:
                 data = self.export_document(number)
             else:
                 data = self.aro.exchange_log.response_bytes(number) or b""
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        except (OSError, KeyError) as error:
-            self.app.call_from_thread(self.say, f"Could not save {path}: {error}", "error")
-            return
-        self.app.call_from_thread(self.say, f"Saved {len(data)} bytes to {path}")
+        except KeyError:
+            raise SaveFailed(f"exchange #{number} is no longer in the log") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return f"Saved {len(data)} bytes to {path}"
 
     def export_document(self, number: int) -> bytes:
         """Exchange ``number`` as export JSON (defined by the sessions part)."""

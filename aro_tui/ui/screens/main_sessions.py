@@ -27,7 +27,7 @@ from aro_tui.core.telemetry.samples import TelemetrySample
 from aro_tui.ui.comparison import Comparison, compare_logged, exchange_from_log, missing
 from aro_tui.ui.screens.diff import DiffScreen
 from aro_tui.ui.screens.main_telemetry import TelemetryWiring
-from aro_tui.ui.screens.save import SaveDialog
+from aro_tui.ui.screens.save import SaveDialog, SaveFailed
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 
 MAX_LOG_NUMBERS = 20_000
@@ -330,37 +330,36 @@ class SessionWiring(TelemetryWiring):
             self.say("The log is empty: nothing to export.", "warning")
             return
         default = Path.cwd() / "exchanges.json"
-
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self._export_log(path, numbers)
-
         forgotten = self.aro.exchange_log.forgotten
         what = f"{len(numbers)} exchanges"
         if forgotten:  # it said "the whole log" and silently left these out
             what = (
                 f"the newest {len(numbers):,} exchanges (the oldest {forgotten:,} are out of reach)"
             )
-        self.app.push_screen(SaveDialog(f"Export {what} to", default), chosen)
+        dialog = SaveDialog(
+            f"Export {what} to", default, lambda path: self._export_log(path, numbers)
+        )
+        self.app.push_screen(dialog, self.say_saved)
 
-    @work(thread=True, group="files")
-    def _export_log(self, path: Path, numbers: list[int]) -> None:
+    def _export_log(self, path: Path, numbers: list[int]) -> str:
         """Stream the exchanges into a temporary file beside ``path``, then rename it: memory
-        stays at one exchange, and a failed export leaves no half-written file."""
+        stays at one exchange, and a failed export leaves no half-written file (in the save
+        dialog's thread)."""
         log = self.aro.exchange_log
         temporary = path.with_name(f".{path.name}.partial")
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             with temporary.open("wb") as handle:
                 exchanges = (exchange_from_log(log, n) for n in numbers)
                 size = write_log_json(exchanges, len(numbers), handle)
             temporary.replace(path)
-        except (OSError, KeyError) as error:
+        except KeyError as error:
             temporary.unlink(missing_ok=True)
-            self.app.call_from_thread(self.say, f"Could not export to {path}: {error}", "error")
-            return
-        message = f"Exported {len(numbers)} exchanges ({size} bytes) to {path}"
-        self.app.call_from_thread(self.say, message)
+            raise SaveFailed(f"exchange #{error} left the log while it was exported") from None
+        except OSError:
+            temporary.unlink(missing_ok=True)
+            raise
+        return f"Exported {len(numbers)} exchanges ({size} bytes) to {path}"
 
     def export_document(self, number: int) -> bytes:
         """Exchange ``number`` as ``aro-tui/exchange/1`` JSON (blocking: reads its bodies)."""

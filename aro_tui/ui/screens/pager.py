@@ -22,7 +22,7 @@ from aro_tui.ui.formatting import (
     format_size,
     preview_body,
 )
-from aro_tui.ui.screens.save import SaveDialog
+from aro_tui.ui.screens.save import SaveDialog, SaveFailed
 from aro_tui.ui.themes import follow_app_theme
 from aro_tui.ui.widgets.documents import load_document
 
@@ -99,25 +99,23 @@ class PagerScreen(ModalScreen[None]):
     def action_save(self) -> None:
         """Save the whole of what this shows, every page, to a file."""
 
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self._save(path)
+        def saved(message: str | None) -> None:
+            if message is not None:
+                self.notify(message, markup=False)
 
-        dialog = SaveDialog(f"Save {format_size(self.total_bytes)} to", Path.cwd() / self.save_as)
-        self.app.push_screen(dialog, chosen)
+        title = f"Save {format_size(self.total_bytes)} to"
+        self.app.push_screen(SaveDialog(title, Path.cwd() / self.save_as, self._save), saved)
 
-    @work(thread=True, group="pager-save")
-    def _save(self, path: Path) -> None:
+    def _save(self, path: Path) -> str:
+        """Write every page to ``path`` (in the save dialog's thread)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as out:
                 for offset in range(0, self.total_bytes, PAGE_BYTES):
                     out.write(self.read_slice(offset, PAGE_BYTES))
-        except (OSError, KeyError) as error:
-            message, severity = f"Could not save {path}: {error}", "error"
-        else:
-            message, severity = f"Saved {self.total_bytes:,} bytes to {path}", "information"
-        self.app.call_from_thread(self.notify, message, severity=severity, markup=False)
+        except KeyError:
+            raise SaveFailed("the exchange is no longer in the log") from None
+        return f"Saved {self.total_bytes:,} bytes to {path}"
 
     def action_page(self, delta: int) -> None:
         """Move ``delta`` pages."""

@@ -1,11 +1,15 @@
-"""A small dialog asking where to save, with a default path filled in."""
+"""A small dialog asking where to save, with a default path filled in; it writes the file
+itself, so that a failed write is said in it with the typed path kept."""
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -15,18 +19,34 @@ from textual.widgets import Input, Static
 from aro_tui.core.sanitize import sanitize_line
 
 
-class SaveDialog(ModalScreen[Path | None]):
-    """Returns the chosen path (Enter), or None (Escape)."""
+class SaveFailed(Exception):
+    """What a writer raises, besides ``OSError``, when there is nothing left to save."""
+
+
+Writer = Callable[[Path], str]
+"""Writes the file at the path given (in a worker thread); returns what to tell the user, or
+raises ``OSError`` or ``SaveFailed``."""
+
+
+class SaveDialog(ModalScreen[str | None]):
+    """Asks for a path and writes it with ``write``; returns what the writer said (saved), or
+    None (Escape).
+
+    Why the dialog writes: when it closed first, a failed write (a folder not writable) was a
+    toast, the path typed was lost, and the keys typed next landed in the dashboard.
+    """
 
     CSS_PATH = "save.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="save.cancel"),
     ]
 
-    def __init__(self, title: str, default_path: Path) -> None:
+    def __init__(self, title: str, default_path: Path, write: Writer) -> None:
         super().__init__()
         self.title_text = title
         self.default_path = default_path
+        self._write = write
+        self._writing = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="save-panel"):
@@ -41,30 +61,73 @@ class SaveDialog(ModalScreen[Path | None]):
     """A path that exists, which the user has been told about: Enter again replaces it."""
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self._writing:
+            return
         value = event.value.strip()
         if not value:
             self._hint("a path is needed", "red")
             return
         path = Path(value).expanduser()
-        if path.is_dir():
-            self._hint(f"{path} is a folder: name a file in it", "red")
+        try:
+            refusal = self._refusal(path, value)
+        except OSError as error:  # a name too long for the file system: exists() raises
+            self._hint(f"could not save: {_why(error, path)}", "red")
             return
+        if refusal is not None:
+            self._hint(*refusal)
+            return
+        self._writing = True
+        self.query_one("#save-path", Input).disabled = True
+        self._hint(f"saving to {path}…", "dim")
+        self._write_in_thread(path)
+
+    def _refusal(self, path: Path, value: str) -> tuple[str, str] | None:
+        """Why ``path`` (typed as ``value``) is not written yet, and in what style; None to
+        write it."""
+        if path.is_dir():
+            return f"{path} is a folder: name a file in it", "red"
         if value.endswith("/"):  # Path drops the slash: "bfile/" would replace the file bfile
             what = "a file, not a folder" if path.exists() else "a folder: name a file in it"
-            self._hint(f"{value} names {what}", "red")
-            return
+            return f"{value} names {what}", "red"
         blocking = _file_in_the_way(path)
         if blocking is not None:  # mkdir would say only "File exists"
-            self._hint(f"{blocking} is a file, not a folder", "red")
-            return
+            return f"{blocking} is a file, not a folder", "red"
         if path.exists() and path != self._confirmed:
             self._confirmed = path
-            self._hint(f"{path.name} exists · enter: replace it · escape: cancel", "yellow")
+            return f"{path.name} exists · enter: replace it · escape: cancel", "yellow"
+        return None
+
+    @work(thread=True, group="save")
+    def _write_in_thread(self, path: Path) -> None:
+        try:
+            message = self._write(path)
+        except OSError as error:
+            self.app.call_from_thread(self._failed, _why(error, path))
+        except SaveFailed as error:
+            self.app.call_from_thread(self._failed, str(error))
+        else:
+            self.app.call_from_thread(self._saved, message)
+
+    def _saved(self, message: str) -> None:
+        if self.is_current:
+            self.dismiss(message)
+        else:  # escape was pressed while it wrote
+            self.app.notify(message, markup=False)
+
+    def _failed(self, why: str) -> None:
+        if not self.is_current:
+            self.app.notify(f"Could not save: {why}", severity="error", markup=False)
             return
-        self.dismiss(path)
+        self._writing = False
+        self._confirmed = None
+        field = self.query_one("#save-path", Input)
+        field.disabled = False
+        field.focus()
+        self._hint(f"could not save: {why} · fix the path, or escape: cancel", "red")
 
     def on_input_changed(self) -> None:
-        if self._confirmed is not None:
+        """A changed path: what was said of the one before no longer holds."""
+        if not self._writing:
             self._confirmed = None
             self._hint("enter: save · escape: cancel", "dim")
 
@@ -72,8 +135,23 @@ class SaveDialog(ModalScreen[Path | None]):
         self.query_one("#save-hint", Static).update(Text(sanitize_line(text), style=style))
 
     def action_cancel(self) -> None:
-        """Close without saving."""
+        """Close without saving (a write under way still finishes, and says how it went)."""
         self.dismiss(None)
+
+
+def _why(error: OSError, path: Path) -> str:
+    """An ``OSError`` of a save in words that name the place: ``[Errno 2] No such file or
+    directory: '/proc/x.json'`` said the file was missing, when the folder refuses new files."""
+    place = Path(error.filename) if isinstance(error.filename, str) else path
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"no permission to write {place}"
+    if error.errno == errno.EROFS:
+        return f"{place} is on a read-only file system"
+    if error.errno == errno.ENOSPC:
+        return f"no space left for {place}"
+    if error.errno == errno.ENOENT and place.parent.is_dir():
+        return f"{place.parent} takes no new files"
+    return f"{error.strerror or error} ({place})"
 
 
 def _file_in_the_way(path: Path) -> Path | None:
