@@ -257,8 +257,10 @@ def run_call(args: argparse.Namespace) -> int:
         lines = exchange.stderr_line_count
         if lines and not args.stderr and not crashed:  # a crash printed its last lines above
             plural = "" if lines == 1 else "s"
+            # Text printed to stdout reaches stderr too (the harness owns stdout).
+            where = "stderr" if not exchange.printed_bytes else "stderr and stdout"
             print(
-                f"aro-tui call: the plugin wrote {lines:,} line{plural} to stderr during the "
+                f"aro-tui call: the plugin wrote {lines:,} line{plural} to {where} during the "
                 "call (--stderr shows them)",
                 file=sys.stderr,
             )

@@ -41,7 +41,13 @@ def test_ok_response_goes_to_stdout(capfd: pytest.CaptureFixture[str]) -> None:
     assert out == '{"tag": "cli"}\n'
     assert "python print cli" not in err
     # ...but the user learns it is there, and how to see it.
-    assert "the plugin wrote 3 lines to stderr during the call (--stderr shows them)" in err
+    # It printed to stdout too, which the harness sends to stderr: said as such.
+    assert (
+        "the plugin wrote 3 lines to stderr and stdout during the call (--stderr shows them)"
+        in err
+    )
+    assert main(["call", FAULTY, "slow_chatty", '{"seconds": 0}']) == 0
+    assert "the plugin wrote 2 lines to stderr during the call" in capfd.readouterr().err
 
 
 def test_runtime_notes_go_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
