@@ -311,3 +311,44 @@ async def test_a_plugin_restarted_for_an_interrupted_import_says_so_in_its_row(
         await wait_until(pilot, lambda: plugin_state(app, "reckless") == "stopped", "restarted")
         row = plugin_prompt(app.registry["reckless"], 30).plain
         assert "stopped · import interrupted" in row and "…" not in row
+
+
+async def test_a_restart_does_not_show_the_last_starts_lines_as_its_own(tmp_path: Path) -> None:
+    """After shift+R the pane kept "at start" lines of the process before, so a restart
+    still importing read as past its model load."""
+    folder = tmp_path / "Plugins" / "second-start-slow"
+    (folder / "src").mkdir(parents=True)
+    (folder / "plugin.yaml").write_text(
+        "name: second-start-slow\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n"
+        "    path: src/\n"
+    )
+    (folder / "src" / "plugin.py").write_text(
+        "import os, sys, time\n"
+        f"marker = {str(tmp_path / 'started-once')!r}\n"
+        "if os.path.exists(marker):\n"
+        "    time.sleep(600)\n"
+        "open(marker, 'w').close()\n"
+        'print("model loaded in the first start", file=sys.stderr, flush=True)\n'
+        "time.sleep(1)\n"
+        "def aro_plugin_info():\n"
+        '    return {"name": "second-start-slow", "actions": ["noop"]}\n'
+        "def aro_action_noop(input_json):\n"
+        '    return "{}"\n'
+    )
+    app = make_app(tmp_path, folder, timeout_s=120)
+    async with app.run_test(size=(140, 45)) as pilot:
+        name = "second-start-slow"
+        stderr = app.main_screen.query_one("#stderr", Log)
+
+        def shown() -> str:
+            return "\n".join(str(line) for line in stderr.lines)
+
+        await wait_until(pilot, lambda: plugin_state(app, name) == "ready", "first start")
+        await wait_until(pilot, lambda: "first start" in shown(), "its lines")
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press("R")
+        await wait_until(pilot, lambda: plugin_state(app, name) == "starting", "restarting")
+        await wait_until(pilot, lambda: "first start" not in shown(), "the old lines gone")
+        assert stderr.border_title == f"stderr · {name} at start (0 lines)"
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: plugin_state(app, name) == "stopped", "stopped")

@@ -622,7 +622,8 @@ async def test_a_failed_save_is_said_in_the_dialog_with_the_typed_path_kept(
             for bad, why in refused.items():
                 field.value = bad
                 await pilot.press("enter")
-                await wait_until(pilot, lambda: "could not save" in str(hint.render()), bad)
+                said = hint.render
+                await wait_until(pilot, lambda s=said: "could not save" in str(s()), bad)  # type: ignore[misc]
                 assert why in str(hint.render())
                 assert app.screen is dialog and field.value == bad
                 assert app.focused is field
@@ -630,6 +631,6 @@ async def test_a_failed_save_is_said_in_the_dialog_with_the_typed_path_kept(
             target = tmp_path / f"saved-{key}.json"
             field.value = str(target)
             await pilot.press("enter")
-            await wait_until(pilot, lambda: app.screen is not dialog, "closed once saved")
+            await wait_until(pilot, lambda d=dialog: app.screen is not d, "closed once saved")  # type: ignore[misc]
             assert target.stat().st_size > 0
             assert any(str(target) in n.message for n in app._notifications)

@@ -500,16 +500,23 @@ class MainScreen(ExchangeDetailPanes):
         entry = self.aro.registry.get(message.plugin)
         if entry is None:
             return
-        if message.state is PluginState.READY:
-            entry.failure = entry.start_failure = None
+        if message.state is PluginState.READY or message.state is PluginState.STARTING:
+            if message.state is PluginState.READY:
+                entry.failure = entry.start_failure = None
             stderr = self.query_one(StderrView)
             title = str(stderr.border_title)
             own_start = f"· {sanitize_line(entry.name)} at start" in title
             # A start's output of another plugin stayed up beside this one, ready.
             other_start = " at start" in title and entry.name == self.current_plugin
             if (own_start or other_start) and self.live_exchange is None:
-                # The pane showed a failed start's traceback: show this start's lines instead.
-                self.show_plugin_stderr(entry.name, entry.start_output(), "at start")
+                # The pane showed a failed start's traceback, or (starting again) the last
+                # start's lines, which read as this start already past its model load.
+                process = entry.process
+                if message.state is PluginState.STARTING and process is not None:
+                    lines = list(process.recent_stderr)
+                else:
+                    lines = entry.start_output()
+                self.show_plugin_stderr(entry.name, lines, "at start")
         self.sources_state_changed(entry, message.state)
         self.plugin_changed(entry)
         if message.plugin == self.current_plugin:
