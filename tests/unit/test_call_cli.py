@@ -43,8 +43,7 @@ def test_ok_response_goes_to_stdout(capfd: pytest.CaptureFixture[str]) -> None:
     # ...but the user learns it is there, and how to see it.
     # It printed to stdout too, which the harness sends to stderr: said as such.
     assert (
-        "the plugin wrote 3 lines to stderr and stdout during the call (--stderr shows them)"
-        in err
+        "the plugin wrote 3 lines to stderr and stdout during the call (--stderr shows them)" in err
     )
     assert main(["call", FAULTY, "slow_chatty", '{"seconds": 0}']) == 0
     assert "the plugin wrote 2 lines to stderr during the call" in capfd.readouterr().err
