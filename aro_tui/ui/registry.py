@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,10 @@ class _Forwarder(PluginObserver):
         """Where messages go (the main screen, once mounted); None drops them."""
         self._stderr_notices: dict[tuple[str, int | None], StderrActivity] = {}
         """The last stderr notice posted for each (plugin, exchange id)."""
+        self.on_started: Callable[[PluginProcess], None] | None = None
+        """Called as a plugin becomes ready after a start, before any call waiting for that
+        can be sent."""
+        self._starts_told: dict[str, Exchange] = {}
 
     def _post(self, message: Message) -> None:
         if self.target is not None:
@@ -50,6 +54,17 @@ class _Forwarder(PluginObserver):
 
     def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
         self._post(PluginStateChanged(plugin.name, state))
+        start = plugin.start_record
+        if (
+            state is PluginState.READY
+            and start is not None
+            and start is not self._starts_told.get(plugin.name)  # not READY after a call
+            and self.on_started is not None
+        ):
+            self._starts_told[plugin.name] = start
+            # Soon, not now: the host is still inside its state change. Still ahead of the
+            # calls that waited for the start: they resume after the start returns.
+            asyncio.get_running_loop().call_soon(self.on_started, plugin)
 
     def on_exchange_started(self, plugin: PluginProcess, exchange: Exchange) -> None:
         self._post(ExchangeStarted(plugin.name, exchange))
@@ -347,9 +362,15 @@ class PluginRegistry:
             process.launch = launch
         return None
 
-    def attach(self, target: MessagePump | None) -> None:
-        """Send host events to ``target`` from now on."""
+    def attach(
+        self,
+        target: MessagePump | None,
+        on_started: Callable[[PluginProcess], None] | None = None,
+    ) -> None:
+        """Send host events to ``target`` from now on, and call ``on_started`` with each
+        plugin that has started (before any call can be sent to it)."""
         self._forwarder.target = target
+        self._forwarder.on_started = on_started
 
     def __getitem__(self, name: str) -> PluginEntry:
         return self.entries[name]

@@ -68,15 +68,16 @@ async def test_a_loaded_model_is_tied_to_its_call_and_internal_queries_hide(
 
         event = panel.tracker.events.snapshot()[0]
         assert (event.kind, event.key, event.action) == ("load", "weights", "load")
-        # The call that loaded it is the log's #1; aro-tui's models query is #2, hidden.
-        assert [e.action for e in app.exchange_log.entries] == ["load", "models"]
+        # The call that loaded it is the log's #2; aro-tui's models queries (at the start,
+        # and after the call) are #1 and #3, hidden.
+        assert [e.action for e in app.exchange_log.entries] == ["models", "load", "models"]
         table = screen.query_one(ExchangeTable)
         assert _row_actions(table) == ["load"]
-        assert "1 internal hidden" in str(screen.query_one("#log").border_title)
+        assert "2 internal hidden" in str(screen.query_one("#log").border_title)
         row = [cell.plain for cell in panel.cache_table.get_row_at(0)]
-        assert row[0] == "weights" and row[5] == "#1 load"
+        assert row[0] == "weights" and row[5] == "#2 load"
         # Memory before / peak / after the call: the host figure rose with the load.
-        memory = table.memory[1]
+        memory = table.memory[2]
         assert memory.host_before_bytes is not None and memory.host_after_bytes is not None
         assert memory.host_after_bytes - memory.host_before_bytes > 80 * MIB
         assert memory.host_peak_bytes is not None
@@ -84,7 +85,7 @@ async def test_a_loaded_model_is_tied_to_its_call_and_internal_queries_hide(
 
         table.focus()
         await pilot.press("i")
-        assert _row_actions(table) == ["load", "models internal"]
+        assert _row_actions(table) == ["models internal", "load", "models internal"]
         assert panel.chart.show_internal
         await pilot.press("i")
         assert _row_actions(table) == ["load"]
@@ -316,3 +317,52 @@ async def test_a_models_answer_that_cannot_be_read_is_said_once(tmp_path: Path) 
     assert told == [
         "bad-models: its models answer: 'loaded' must be a list or an object, not a number"
     ]
+
+
+_LOADS_AT_IMPORT = """
+import json
+WEIGHTS = bytearray(64 * 1024 * 1024)
+for i in range(0, len(WEIGHTS), 4096):
+    WEIGHTS[i] = 1
+
+def aro_plugin_info():
+    return {"name": "import-load", "actions": ["embed", "models"]}
+
+def aro_action_embed(input_json):
+    return json.dumps({"embedding": [0.5]})
+
+def aro_action_models(input_json):
+    return json.dumps({"loaded": ["weights"]})
+"""
+
+
+async def test_a_model_loaded_at_import_is_charged_to_the_start_not_the_first_call(
+    tmp_path: Path,
+) -> None:
+    """The first call's query found the model the import had loaded and credited that call:
+    a 1 ms embed "loaded" 64 MiB, with an "incl. imports" note."""
+    app = plugin_app(tmp_path, "import-load", _LOADS_AT_IMPORT)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        panel = screen.query_one(TelemetryPanel)
+        await wait_until(pilot, lambda: len(panel.tracker.events) == 1, "the start's load")
+        (event,) = panel.tracker.events.snapshot()
+        assert (event.kind, event.key, event.action, event.exchange_id) == (
+            "load",
+            "weights",
+            "<start>",
+            0,
+        )
+        assert event.host_delta_bytes is not None and event.host_delta_bytes > 64 * MIB
+        await pilot.press("f8")
+        await pilot.pause()
+        row = [cell.plain for cell in panel.cache_table.get_row_at(0)]
+        assert row[0] == "weights" and row[5] == "start" and row[-1] == "whole start"
+        screen.send("import-load", "embed", "{}")
+        await wait_until(pilot, lambda: len(app.exchange_log) >= 3, "the call and its query")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(panel.tracker.events) == 1  # the call loaded nothing
+        assert _row_actions(screen.query_one(ExchangeTable)) == ["embed"]
+        # One query at the start and one after the call, no more.
+        assert [e.action for e in app.exchange_log.entries] == ["models", "embed", "models"]

@@ -73,6 +73,8 @@ __all__ = [
 ]
 
 MAX_RECENT_STDERR_LINES = 200
+START_ACTION = "<start>"
+"""The action name of ``PluginProcess.start_record`` (no plugin action can be named so)."""
 STOPPED_WHILE_STARTING = "stopped while starting"
 PIPE_CLOSE_GRACE_S = 0.5
 
@@ -111,6 +113,10 @@ class PluginProcess:
         """The harness's info document: ``actions`` [{name, function, defined, doc}],
         ``undeclared``, ``plugin_info`` (what aro_plugin_info() returned), ``info_error``."""
         self.cold_start_s: float | None = None
+        self.start_record: Exchange | None = None
+        """The current process's start as an exchange (id 0, action ``START_ACTION``): from
+        spawn to ready, its tree's rss then as "after" and 0 as "before". What a plugin loads
+        at import (a model) is charged to it, not to the first call."""
         self._spawned_s = 0.0
         self.started_at: float | None = None
         """Wall clock (epoch s) when the current process was spawned: a source file modified
@@ -337,7 +343,7 @@ class PluginProcess:
             on_closed=lambda: self._on_gone(exited),
         )
         startup = Pending(
-            Exchange(0, launch.name, "<start>", b""),
+            Exchange(0, launch.name, START_ACTION, b""),
             loop.create_future(),
             launch.start_timeout_s,
             observed=False,
@@ -369,7 +375,8 @@ class PluginProcess:
             raise self._start_error(error) from None
         self._runtime_context = self.runtime_context()
         inflight = self._inflight
-        inflight.last_rss_bytes = self._tree.rss_bytes() if launch.sample_memory else None
+        start = self.start_record
+        inflight.last_rss_bytes = None if start is None else start.rss_after_bytes
         inflight.last_rss_s = time.monotonic()
         inflight.read_rss = self._tree.rss_bytes if launch.sample_memory else None
 
@@ -446,6 +453,7 @@ class PluginProcess:
     def _reset_stream_state(self, loop: asyncio.AbstractEventLoop) -> None:
         self._inflight.reset(loop)
         self.recent_stderr.clear()  # this process's lines only: a failed start's tail is its own
+        self.start_record = None
         self._stopping = False
         self._kill_reason = None
         self._start_traceback = None
@@ -508,7 +516,9 @@ class PluginProcess:
             info = orjson.loads(frame.body)
             self.info = info if isinstance(info, dict) else {}
             # Before the state change: its observers (the recording) report the start's time.
-            self.cold_start_s = time.monotonic() - self._spawned_s
+            ready_s = time.monotonic()
+            self.cold_start_s = ready_s - self._spawned_s
+            self.start_record = self._start_record(ready_s)
             self._set_state(PluginState.READY)
             self._ready.set_result(None)
         elif frame.status == HARNESS_IMPORT_ERROR:
@@ -517,6 +527,19 @@ class PluginProcess:
             _fail(self._ready, PluginStartError(str(details.get("error"))))
         else:
             self._fail_stream(f"unexpected startup status {frame.status!r}")
+
+    def _start_record(self, ready_s: float) -> Exchange:
+        record = Exchange(
+            0, self.launch.name, START_ACTION, b"", self.started_at or 0.0, self._spawned_s
+        )
+        record.head_monotonic_s = self._spawned_s
+        record.finished_monotonic_s = ready_s
+        record.status = ExchangeStatus.OK
+        record.pid = self.pid
+        if self.launch.sample_memory and self._tree is not None:
+            record.rss_before_bytes = 0  # the tree did not exist before
+            record.rss_after_bytes = self._tree.rss_bytes() or None
+        return record
 
     def _on_stderr_line(self, text: str, exchange: Exchange | None) -> None:
         self.recent_stderr.append(text)

@@ -232,7 +232,7 @@ class MainScreen(ExchangeDetailPanes):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.aro.registry.attach(self)
+        self.aro.registry.attach(self, on_started=self.telemetry_plugin_started)
         if self.aro.config.deterministic:
             for area in self.query(TextArea):
                 area.cursor_blink = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 from textual import on
@@ -14,7 +15,7 @@ from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.telemetry import open_gpu_backend
 from aro_tui.core.telemetry.buffers import ExchangeSpan
 from aro_tui.core.telemetry.exchange_memory import ExchangeMemory
-from aro_tui.core.telemetry.model_cache import CacheEvent
+from aro_tui.core.telemetry.model_cache import CacheEvent, ask_models_at_start
 from aro_tui.ui.registry import PluginEntry
 from aro_tui.ui.screens.main_reload import SourceReload
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
@@ -51,6 +52,24 @@ class TelemetryWiring(SourceReload):
             self.telemetry.watch_plugin(process)
         elif state in (PluginState.STOPPED, PluginState.CRASHED):
             self.record_cache_events(self.telemetry.plugin_stopped(entry.name))
+
+    def telemetry_plugin_started(self, process: PluginProcess) -> None:
+        """Ask a plugin that has just started for its models, before any call: what its
+        import loaded is charged to its start."""
+        query = ask_models_at_start(process, self.telemetry.tracker)
+        if query is not None:
+            self.run_worker(self._models_at_start(process, query), group="telemetry")
+
+    async def _models_at_start(
+        self, process: PluginProcess, query: asyncio.Future[Exchange]
+    ) -> None:
+        try:
+            events = await self.telemetry.models_at_start(process, query)
+        except Exception as error:
+            self.say(f"{process.name}: model cache query failed: {error}", "warning")
+            return
+        self.record_cache_events(events)
+        self._say_cache_trouble(process.name)
 
     def record_cache_events(self, events: list[CacheEvent]) -> None:
         """Put cache events in the recording (defined by the sessions part)."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import DataTable
 
+from aro_tui.core.host.process import START_ACTION
 from aro_tui.core.sanitize import sanitize_line, shorten, shorten_start
 from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker
 from aro_tui.ui.widgets.telemetry.chart import format_bytes
@@ -117,6 +118,8 @@ class ModelCacheTable(DataTable[Text]):
     def _loaded_by(self, event: CacheEvent | None) -> str:
         if event is None or event.exchange_id is None:
             return "—"
+        if event.action == START_ACTION:
+            return "start"
         lookup = self.number_for
         number = None if lookup is None else lookup(event.plugin, event.exchange_id)
         return f"#{event.exchange_id if number is None else number} {event.action}"
@@ -143,7 +146,9 @@ def _note(event: CacheEvent | None) -> str:
     notes = []
     if event.duplicate_of:
         notes.append("also loaded as " + ", ".join(event.duplicate_of))
-    if event.first_in_process and event.kind == "load":
+    if event.action == START_ACTION and event.kind == "load":
+        notes.append("whole start")  # the host Δ is all the process took as it started
+    elif event.first_in_process and event.kind == "load":
         notes.append("incl. imports")  # the host Δ of the process's first load
     if event.times_loaded > 1:
         notes.append(f"loaded {event.times_loaded}×")

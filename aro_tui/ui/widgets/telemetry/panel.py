@@ -6,6 +6,7 @@ forward the host's events (see ``docs/telemetry.md``, "Mounting the panel").
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -25,7 +26,12 @@ from aro_tui.core.telemetry.exchange_memory import (
     exchange_memory,
 )
 from aro_tui.core.telemetry.gpu import GpuBackend, open_gpu_backend
-from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker, refresh_model_cache
+from aro_tui.core.telemetry.model_cache import (
+    CacheEvent,
+    ModelCacheTracker,
+    models_at_start,
+    refresh_model_cache,
+)
 from aro_tui.core.telemetry.sampler import DEFAULT_INTERVAL_S, Sampler
 from aro_tui.core.telemetry.samples import TelemetrySample
 from aro_tui.ui.widgets.telemetry.cache_table import ModelCacheTable
@@ -180,6 +186,15 @@ class TelemetryPanel(Vertical):
         for warning in self.baselines.record(exchange, memory):
             self.post_message(self.BaselineWarned(warning))
         events = await refresh_model_cache(plugin, self.tracker, exchange, self.samples)
+        self.mark_cache_events(events)
+        return events
+
+    async def models_at_start(
+        self, plugin: PluginProcess, query: asyncio.Future[Exchange]
+    ) -> list[CacheEvent]:
+        """The answer to the ``models`` query sent as ``plugin`` became ready: what it loaded
+        while it started. Awaits it (run in a worker)."""
+        events = await models_at_start(plugin, self.tracker, query, self.samples)
         self.mark_cache_events(events)
         return events
 
