@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["sanitize", "sanitize_line", "shorten", "shorten_start"]
+__all__ = ["as_overwritten", "sanitize", "sanitize_line", "shorten", "shorten_start"]
 
 # C0 controls except \t and \n, DEL, C1 controls, the line and paragraph separators (a
 # text widget breaks the line there, so a JSON string inside one was split in two), and the
@@ -45,6 +45,22 @@ def sanitize_line(text: str) -> str:
     Newlines and tabs become ``␊`` and ``␉`` too, so a name cannot break a layout.
     """
     return _UNSAFE_IN_LINE.sub(_visible, text)
+
+
+def as_overwritten(text: str) -> str:
+    """What a terminal shows of a line written with carriage returns: each part after a
+    ``\r`` overwrites the line from its start, so a progress bar redrawn a thousand times
+    reads as its last state (``100%|██████| 135/135``) instead of its first, with the rest
+    thousands of columns to the right. A longer earlier part shows past a shorter later one,
+    as on a terminal. Linear in the line's length (built from the last part back)."""
+    if "\r" not in text:
+        return text
+    parts = text.rstrip("\r").split("\r")
+    shown = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) > len(shown):
+            shown += part[len(shown) :]
+    return shown
 
 
 def shorten_start(text: str, limit_chars: int) -> str:

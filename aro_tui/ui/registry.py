@@ -73,6 +73,11 @@ class _Forwarder(PluginObserver):
         self._stderr_notices.pop((plugin.name, exchange.id), None)
         self._post(ExchangeFinished(plugin.name, exchange))
 
+    def on_stderr_partial(
+        self, plugin: PluginProcess, text: str, exchange: Exchange | None
+    ) -> None:
+        self.on_stderr_line(plugin, text, exchange)  # the same notice: the pane reads both
+
     def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
         if self.target is None:
             return

@@ -741,3 +741,46 @@ async def test_a_raised_exception_shows_its_type_place_and_traceback(tmp_path: P
         assert [str(line) for line in stderr.lines] == ["(no stderr output)"]
         card = str(app.main_screen.query_one("#response-card", Static).render())
         assert "raised" not in card
+
+
+_PROGRESS_BARS = """
+import json, sys, time
+sys.stderr.write("\\rimporting  30%")
+sys.stderr.flush()
+time.sleep(1.5)
+sys.stderr.write("\\rimporting 100%\\n")
+
+def aro_plugin_info():
+    return {"name": "bars", "actions": ["load"]}
+
+def aro_action_load(input_json):
+    for percent in (10, 60):
+        sys.stderr.write("\\rloading %3d%%|%s" % (percent, "#" * (percent // 10)))
+        sys.stderr.flush()
+        time.sleep(0.3)
+    time.sleep(json.loads(input_json).get("hold", 0))
+    sys.stderr.write("\\rloading 100%|##########\\n")
+    return "{}"
+"""
+
+
+async def test_progress_bars_show_their_current_state_at_start_and_while_a_call_runs(
+    tmp_path: Path,
+) -> None:
+    """A tqdm bar (\\r, no newline) never showed while it was drawn, at start or during a
+    call; once done, its line read from its first state, the last thousands of columns on."""
+    app = plugin_app(tmp_path, "bars", _PROGRESS_BARS)
+    async with app.run_test(size=(140, 45)) as pilot:
+        stderr = app.main_screen.query_one(StderrView)
+
+        def shown() -> list[str]:
+            return [str(line) for line in stderr.lines]
+
+        await wait_until(pilot, lambda: shown() == ["importing  30%"], "the import's bar")
+        assert plugin_state(app, "bars") == "starting"
+        await wait_until(pilot, lambda: plugin_state(app, "bars") == "ready", "ready")
+        app.main_screen.send("bars", "load", '{"hold": 1.0}')
+        await wait_until(pilot, lambda: shown() == ["loading  60%|######"], "the bar at 60%")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the call done")
+        await wait_until(pilot, lambda: shown() == ["loading 100%|##########"], "the last state")
+        assert app.exchange_log.stderr_lines(1)[0].startswith("\rloading  10%")  # kept whole

@@ -771,3 +771,36 @@ async def test_a_call_after_a_pause_counts_all_it_allocated(tmp_path: Path) -> N
         other.join()
         await plugin.stop()
     assert all(growth > 44 * 1024 * 1024 for growth in grown), grown
+
+
+async def test_text_with_no_newline_yet_is_told_while_the_call_runs() -> None:
+    """A progress bar drawn with \\r never ends its line until it is done: its states were
+    not seen until then (and at start, never)."""
+
+    class Partials(PluginObserver):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, int | None]] = []
+
+        def on_stderr_partial(
+            self, plugin: PluginProcess, text: str, exchange: Exchange | None
+        ) -> None:
+            self.seen.append((text, None if exchange is None else exchange.id))
+
+    observer = Partials()
+    plugin = PluginProcess(_launch(), observer)
+    await plugin.start()
+    try:
+        future = plugin.submit("partial_line", '{"tag": "bar", "seconds": 0.6}')
+        for _ in range(200):
+            if observer.seen:
+                break
+            await asyncio.sleep(0.01)
+        running = plugin.executing
+        assert running is not None
+        assert observer.seen == [("bar progress 50%", running.id)]
+        assert plugin.stderr_partial == ("bar progress 50%", running)
+        exchange = await future
+        assert list(exchange.stderr_lines) == ["bar progress 50%"]  # then it ended as a line
+        assert plugin.stderr_partial is None
+    finally:
+        await plugin.stop()

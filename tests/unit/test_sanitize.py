@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aro_tui.core.sanitize import sanitize, sanitize_line, shorten
+from aro_tui.core.sanitize import as_overwritten, sanitize, sanitize_line, shorten
 
 
 def test_escape_and_osc52_are_made_visible() -> None:
@@ -38,3 +38,13 @@ def test_line_and_paragraph_separators_cannot_break_a_line() -> None:
     text = '{"s": "a\u2028b\u2029c"}'
     assert sanitize(text) == '{"s": "a\\u2028b\\u2029c"}'
     assert len(sanitize(text).splitlines()) == 1
+
+
+def test_a_line_drawn_with_carriage_returns_reads_as_a_terminal_shows_it() -> None:
+    bar = "".join(f"\rLoading weights: {n:3d}%|" + "█" * (n // 10) for n in range(0, 101, 5))
+    assert as_overwritten(bar + "\r") == "Loading weights: 100%|██████████"
+    assert as_overwritten("abcdef\rxy") == "xycdef"  # a shorter part leaves the longer's end
+    assert as_overwritten("no carriage return") == "no carriage return"
+    assert as_overwritten("\r\r") == ""
+    long = as_overwritten("x" * 60_000 + "\ry" * 30_000)  # linear, not quadratic
+    assert long == "y" + "x" * 59_999

@@ -157,6 +157,7 @@ class HarnessChannel:
         on_stream_error: Callable[[str], None],
         on_stderr_line: Callable[[str, Exchange | None], None],
         on_closed: Callable[[], None],
+        on_stderr_partial: Callable[[str, Exchange | None], None] | None = None,
     ) -> None:
         """Start with empty buffers for the process identified by ``token``."""
         self._inflight = inflight
@@ -167,6 +168,7 @@ class HarnessChannel:
         self._on_answered = on_answered
         self._on_stream_error = on_stream_error
         self._on_stderr_line = on_stderr_line
+        self._on_stderr_partial = on_stderr_partial
         self.sample_rss: Callable[[int], int | None] | None = None
         """The tree's rss given the harness's own resident pages from a frame header (-1 if
         not reported); set by the owner once the process tree is known, None when memory is
@@ -365,6 +367,10 @@ class HarnessChannel:
         self._stderr_partial = partial
         for line in lines:
             self._line(line)
+        if partial and self._on_stderr_partial is not None and b"\x1e" not in partial:
+            # Text with no newline yet: a progress bar's state, shown as it is drawn. (Not
+            # when a marker may be arriving in pieces: those are never shown.)
+            self._on_stderr_partial(partial.decode("utf-8", "replace"), self._stderr_exchange())
 
     def _end_partial_line(self, request_id: int) -> None:
         """A call's last output without a newline is still its line (an end marker would
@@ -418,6 +424,11 @@ class HarnessChannel:
             if not pending.observed:
                 exchange = None
         self._on_stderr_line(text, exchange)
+
+    def _stderr_exchange(self) -> Exchange | None:
+        """The observed exchange stderr output belongs to now (None between calls)."""
+        pending = self._inflight.stderr_owner()
+        return None if pending is None or not pending.observed else pending.exchange
 
 
 class HarnessProtocol(asyncio.SubprocessProtocol):

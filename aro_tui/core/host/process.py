@@ -107,6 +107,7 @@ class PluginProcess:
         self._observe_started: _ExchangeHook | None = None
         self._observe_finished: _ExchangeHook | None = None
         self._observe_stderr: _StderrHook | None = None
+        self._observe_partial: _StderrHook | None = None
         self.observer = observer
         self.state = PluginState.STOPPED
         self.info: dict[str, Any] | None = None
@@ -127,6 +128,9 @@ class PluginProcess:
         self.exit_code: int | None = None
         self.signal_number: int | None = None
         self.recent_stderr: deque[str] = deque(maxlen=MAX_RECENT_STDERR_LINES)
+        self.stderr_partial: tuple[str, Exchange | None] | None = None
+        """Text written after the last newline (a progress bar drawn with ``\r``), and the
+        exchange it belongs to (None between calls); None once it ended as a line."""
         self.history: deque[Exchange] = deque()
         """The most recent finished exchanges, oldest first: at most ``MAX_HISTORY``, and
         only as many as hold ``MAX_HISTORY_BYTES`` of bodies (always the newest)."""
@@ -166,6 +170,7 @@ class PluginProcess:
         self._observe_started = _hook(observer, "on_exchange_started")
         self._observe_finished = _hook(observer, "on_exchange_finished")
         self._observe_stderr = _hook(observer, "on_stderr_line")
+        self._observe_partial = _hook(observer, "on_stderr_partial")
 
     @property
     def name(self) -> str:
@@ -340,6 +345,7 @@ class PluginProcess:
             on_answered=self._complete,
             on_stream_error=self._fail_stream,
             on_stderr_line=self._on_stderr_line,
+            on_stderr_partial=self._on_stderr_partial,
             on_closed=lambda: self._on_gone(exited),
         )
         startup = Pending(
@@ -453,6 +459,7 @@ class PluginProcess:
     def _reset_stream_state(self, loop: asyncio.AbstractEventLoop) -> None:
         self._inflight.reset(loop)
         self.recent_stderr.clear()  # this process's lines only: a failed start's tail is its own
+        self.stderr_partial = None
         self.start_record = None
         self._stopping = False
         self._kill_reason = None
@@ -541,7 +548,13 @@ class PluginProcess:
             record.rss_after_bytes = self._tree.rss_bytes() or None
         return record
 
+    def _on_stderr_partial(self, text: str, exchange: Exchange | None) -> None:
+        self.stderr_partial = (text, exchange)
+        if self._observe_partial is not None:
+            self._observe_partial(self, text, exchange)
+
     def _on_stderr_line(self, text: str, exchange: Exchange | None) -> None:
+        self.stderr_partial = None
         self.recent_stderr.append(text)
         if self._observe_stderr is not None:
             self._observe_stderr(self, text, exchange)

@@ -582,7 +582,11 @@ class MainScreen(ExchangeDetailPanes):
             entry = self.aro.registry.get(message.plugin)
             process = None if entry is None else entry.process
             if process is not None and process.state is PluginState.STARTING:
-                self.show_plugin_stderr(message.plugin, list(process.recent_stderr), "at start")
+                lines = list(process.recent_stderr)
+                partial = process.stderr_partial
+                if partial is not None and partial[1] is None:  # its import's progress bar
+                    lines.append(partial[0])
+                self.show_plugin_stderr(message.plugin, lines, "at start")
 
     def show_recent_stderr(self, name: str) -> None:
         """Show the last lines ``name`` printed, in calls and between them (its import's

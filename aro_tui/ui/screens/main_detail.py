@@ -128,8 +128,13 @@ class ExchangeDetailPanes(SessionWiring):
         self.show_live_stderr(exchange)
 
     def show_live_stderr(self, exchange: Exchange) -> None:
-        """The running call's stderr lines so far, and how many it printed."""
+        """The running call's stderr lines so far, and how many it printed; then what it is
+        writing with no newline yet (a progress bar's state)."""
         lines = list(exchange.stderr_lines)
+        process = self.aro.registry.process_of(exchange.plugin)
+        partial = None if process is None else process.stderr_partial
+        if partial is not None and partial[1] is exchange:
+            lines.append(partial[0])
         stderr = self.query_one(StderrView)
         stderr.show_lines(lines)
         stderr.border_title = stderr_title("· running", len(lines), exchange.stderr_line_count)

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Log, Static, TextArea
 
-from aro_tui.core.sanitize import sanitize_line
+from aro_tui.core.sanitize import as_overwritten, sanitize_line
 from aro_tui.ui.formatting import LINES_CUT_NOTE, Preview, error_excerpt, format_size
 from aro_tui.ui.themes import follow_app_theme
 from aro_tui.ui.widgets.documents import load_document
@@ -173,7 +173,7 @@ def failure_card(
             f"last stderr lines ({min(len(stderr_tail), CARD_STDERR_LINES)}):\n", style="dim"
         )
         for line in stderr_tail[-CARD_STDERR_LINES:]:
-            card.append("  " + sanitize_line(line) + "\n", style="italic")
+            card.append("  " + sanitize_line(as_overwritten(line)) + "\n", style="italic")
     if restart_key is None:  # a reopened recording: nothing is run from here
         return card
     if status in RESTART_HELPS:
@@ -203,7 +203,7 @@ class StderrView(Log):
         The same lines again (most calls print nothing) are left alone: rewriting a Log
         resets its virtual size, and every change of that lays the whole screen out again.
         """
-        shown = [sanitize_line(line) for line in lines] or ["(no stderr output)"]
+        shown = [sanitize_line(as_overwritten(line)) for line in lines] or ["(no stderr output)"]
         if traceback:
             shown.append(TRACEBACK_RULE)
             shown.extend(sanitize_line(line) for line in traceback.rstrip("\n").splitlines())
