@@ -10,15 +10,18 @@ directly works the same.)
 Framing (see docs/host-protocol.md). A request on stdin is one header line
 ``<kind> <id> <length> <sent> <action>\\n`` followed by exactly ``length`` raw bytes (the
 action's input JSON text, UTF-8; ``sent`` is ``p`` when the host sent it while another request
-was in flight, else ``-``). A response on the protocol fd is a fixed 52-byte binary header
+was in flight, else ``-``). A response on the protocol fd is a fixed 60-byte binary header
 (``_FRAME_HEADER``: the magic ``AF``, a status code, the end flag, the body's length, the id,
-``action_ns``, ``rss_pages``, ``printed``, ``answered_ns``; little-endian) followed by the
+``action_ns``, ``rss_pages``, ``printed``, ``answered_ns``, ``peak_pages``; little-endian)
+followed by the
 body's raw bytes (``action_ns``: how long the action ran, -1 for other requests;
 ``rss_pages``: this process's resident pages, -1 unless ``--report-rss``, see
 ``_resident_pages``; ``printed``: bytes written through ``sys.stdout`` since the request was
 read, i.e. during the call, or during import for the first frame; ``answered_ns``:
 ``time.monotonic_ns()`` as the frame is written, the clock the host reads too, so a round trip
-does not include the host's event loop being busy elsewhere). Why binary: packing it costs a
+does not include the host's event loop being busy elsewhere; ``peak_pages``: the most resident
+pages since the previous frame, for an action of 1 ms or more, else -1, see ``_peak_pages``).
+Why binary: packing it costs a
 third of formatting text, and the host reads it with one ``unpack_from`` instead of a split
 and five ``int()`` (about 1 µs a call on both sides together, a twentieth of a no-op round
 trip).
@@ -75,6 +78,12 @@ _cancel_waiting: Optional[Callable[[int], List[Any]]] = None
 """``poll`` on the cancel pipe: whether ids wait there, without a failing ``read`` (raising
 BlockingIOError per pipelined call cost them ~15 % of their throughput)."""
 _STATM_FD = -1  # /proc/self/statm, kept open when the host asked for --report-rss (Linux)
+_STATUS_FD = -1  # /proc/self/status (its VmHWM), likewise
+_CLEAR_REFS_FD = -1  # /proc/self/clear_refs: writing 5 resets VmHWM to the rss now
+PEAK_READ_ACTION_NS = 1_000_000
+"""Actions that ran at least this long get their peak resident memory read (VmHWM): the read
+costs ~14 µs, and a shorter action can fault in only a few MiB more than it leaves."""
+_PAGE_BYTES = 4096
 _MARKER_FD = 2  # a private duplicate of the stderr pipe, for the begin/end markers
 _end_marker_always = True  # whether the call being answered was pipelined
 _previous_frame_clean = False  # whether the last frame went without an end marker ("c")
@@ -85,7 +94,7 @@ _printed_bytes = 0  # written through sys.stdout since the request was read (UTF
 _stdout: Any = None  # the harness's sys.stdout for plugin code (a _CountingStdout)
 _stderr: Any = None  # sys.stderr as the interpreter made it
 
-_FRAME_HEADER = struct.Struct("<2sBBqqqqqq")
+_FRAME_HEADER = struct.Struct("<2sBBqqqqqqq")
 _FRAME_MAGIC = b"AF"
 # The host's protocol.HARNESS_STATUSES lists the same names in the same order.
 _STATUS_CODES = {
@@ -323,6 +332,32 @@ def _resident_pages(now_ns: int, action_ns: int) -> int:
     return pages
 
 
+def _peak_pages(action_ns: int) -> int:
+    """The highest resident pages since the previous frame (VmHWM, which every frame resets
+    through ``clear_refs``), or -1: not asked for, not Linux, or an action under
+    ``PEAK_READ_ACTION_NS`` (the host then takes the larger of before and after)."""
+    if action_ns < PEAK_READ_ACTION_NS or _STATUS_FD < 0:
+        return -1
+    try:
+        status = os.pread(_STATUS_FD, 8192, 0)
+        start = status.index(b"VmHWM:") + 6
+        kib = int(status[start : status.index(b"kB", start)])
+    except (OSError, ValueError):
+        return -1
+    return kib * 1024 // _PAGE_BYTES
+
+
+def _reset_peak() -> None:
+    """Start the next call's peak from the memory held now (after each frame: off the round
+    trip's critical path when host and plugin run on different cores)."""
+    global _CLEAR_REFS_FD
+    if _CLEAR_REFS_FD >= 0:
+        try:
+            os.pwrite(_CLEAR_REFS_FD, b"5", 0)
+        except OSError:  # refused (a sandbox): no peaks from now on
+            _CLEAR_REFS_FD = -1
+
+
 _NOTHING_UNREAD = b"\0\0\0\0"
 
 
@@ -369,17 +404,20 @@ def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1)
         _resident_pages(answered_ns, action_ns),
         _printed_bytes,
         answered_ns,
+        _peak_pages(action_ns),
     )
     if len(body) < 65536:
         written = os.writev(_PROTO_FD, (header, body))
-        if written == len(header) + len(body):
-            return
-        view = memoryview(header + body)[written:]
+        if written != len(header) + len(body):
+            _write_all(memoryview(header + body)[written:])
     else:
-        view = memoryview(header)
-        while view:
-            view = view[os.write(_PROTO_FD, view) :]
-        view = memoryview(body)
+        _write_all(memoryview(header))
+        _write_all(memoryview(body))
+    if _CLEAR_REFS_FD >= 0:
+        _reset_peak()
+
+
+def _write_all(view: memoryview) -> None:
     while view:
         view = view[os.write(_PROTO_FD, view) :]
 
@@ -737,13 +775,21 @@ _MARKER_PREFIX = b""
 
 def main(argv: List[str]) -> int:
     """Set up stdio and signals, import the plugin, report ready, then serve."""
-    global _CANCEL_FD, _MARKER_PREFIX, _STATM_FD, _cancel_waiting
+    global _CANCEL_FD, _MARKER_PREFIX, _STATM_FD, _STATUS_FD, _CLEAR_REFS_FD, _PAGE_BYTES
+    global _cancel_waiting
     options = _parse_args(argv)
     if options["report_rss"]:
+        cloexec = getattr(os, "O_CLOEXEC", 0)
         try:
-            _STATM_FD = os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            _STATM_FD = os.open("/proc/self/statm", os.O_RDONLY | cloexec)
         except OSError:
             _STATM_FD = -1  # not Linux: the host reads the tree's memory itself
+        try:
+            _STATUS_FD = os.open("/proc/self/status", os.O_RDONLY | cloexec)
+            _CLEAR_REFS_FD = os.open("/proc/self/clear_refs", os.O_WRONLY | cloexec)
+            _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):  # no peaks: the host takes the larger of before/after
+            _STATUS_FD = _CLEAR_REFS_FD = -1
     _set_parent_death_signal(options["parent_pid"])
     _MARKER_PREFIX = ("\x1e%s " % options["token"]).encode("utf-8")
     _CANCEL_FD = options["cancel_fd"]

@@ -52,6 +52,7 @@ def exchange_from_log(log: ExchangeLog, number: int) -> LoggedExchange:
         pid=details.get("pid"),
         rss_before_bytes=entry.rss_before_bytes,
         rss_after_bytes=entry.rss_after_bytes,
+        rss_peak_bytes=details.get("rss_peak_bytes"),
         lost_bodies=dict(details.get("lost_bodies") or {}),
     )
 

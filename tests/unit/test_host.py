@@ -546,6 +546,35 @@ async def test_rss_follows_memory_each_call_loads_and_frees_back_to_back() -> No
         await plugin.stop()
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux's VmHWM")
+async def test_a_calls_peak_memory_is_measured_in_the_plugin_not_sampled() -> None:
+    """The peak came from the 1 Hz samples: 64 MiB held for 0.1 s showed in one call of
+    four, so identical calls read different peaks and the peak a batch needs went unseen."""
+    plugin = PluginProcess(_launch("telemetry-alloc"))
+    await plugin.start()
+    try:
+        for _ in range(3):  # each call's own peak: not the one before it
+            spike = await plugin.call("spike", '{"mb": 64, "seconds": 0.1}')
+            before, after = spike.rss_before_bytes, spike.rss_after_bytes
+            peak = spike.rss_peak_bytes
+            assert before is not None and peak is not None and after is not None
+            assert peak - max(before, after) >= 60 << 20, (before, peak, after)
+            quiet = await plugin.call("spike", '{"mb": 1, "seconds": 0.01}')
+            assert quiet.rss_peak_bytes is not None and quiet.rss_after_bytes is not None
+            assert quiet.rss_peak_bytes - quiet.rss_after_bytes < 8 << 20
+        short = await plugin.call("work", "{}")  # well under 1 ms: not read
+        assert short.rss_peak_bytes is None
+    finally:
+        await plugin.stop()
+    plugin = PluginProcess(_launch("telemetry-alloc", sample_memory=False))
+    await plugin.start()
+    try:
+        unmeasured = await plugin.call("spike", '{"mb": 8, "seconds": 0.01}')
+        assert unmeasured.rss_peak_bytes is None
+    finally:
+        await plugin.stop()
+
+
 async def test_harness_reports_its_own_rss_only_when_memory_is_sampled(
     faulty: PluginProcess,
 ) -> None:
@@ -582,6 +611,7 @@ def _frame(request_id: int, body: bytes, *, status: int = 0, end: int = 1, **fie
         fields.get("rss_pages", -1),
         fields.get("printed", 0),
         fields.get("answered_ns", 5_000_000_000),
+        fields.get("peak_pages", -1),
     )
     return header + body
 

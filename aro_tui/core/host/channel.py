@@ -27,6 +27,7 @@ from collections.abc import Callable
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.inflight import InFlight, Pending
 from aro_tui.core.host.orphan_guard import OWNER_ENV, owner_marker
+from aro_tui.core.host.process_tree import PAGE_SIZE_BYTES
 from aro_tui.core.host.protocol import Frame, FrameDecoder, ProtocolError
 from aro_tui.core.host.request_pipe import RequestPipe
 from aro_tui.core.host.types import PluginLaunch
@@ -260,6 +261,11 @@ class HarnessChannel:
             if pending is None:
                 self._on_stream_error(f"response for unexpected request id {request_id}")
                 return
+            if frame.peak_pages >= frame.rss_pages >= 0:  # an action of 1 ms or more
+                after = pending.exchange.rss_after_bytes
+                if after is not None:
+                    rise = (frame.peak_pages - frame.rss_pages) * PAGE_SIZE_BYTES
+                    pending.exchange.rss_peak_bytes = after + rise
             if not frame.end_marker:  # stderr held nothing unread: its lines are all in
                 if self._stderr_partial:
                     self._end_partial_line(request_id)

@@ -102,6 +102,10 @@ class Exchange:
     plugin's own share is read when it answers, except after an action that ran under 20 µs:
     then it may be the reading taken up to 1 ms earlier (see the harness's
     ``_resident_pages``)."""
+    rss_peak_bytes: int | None = None
+    """The tree's highest resident memory during the call as the plugin process measured it
+    (its ``VmHWM``; its children as they were after): only for an action of 1 ms or more, on
+    Linux. None: take the larger of before and after, and the samples while it ran."""
     never_ran: bool = False
     """The plugin never started on it: it waited behind a call that crashed the plugin or got
     it killed (a timeout), and ended with it. Sending it again is safe."""
@@ -181,4 +185,5 @@ class Exchange:
             "stderr_tail": list(self.stderr_lines),
             "rss_before_bytes": self.rss_before_bytes,
             "rss_after_bytes": self.rss_after_bytes,
+            "rss_peak_bytes": self.rss_peak_bytes,
         }

@@ -802,8 +802,10 @@ def _fail(future: asyncio.Future[None], error: BaseException) -> None:
 
 
 def _hook(observer: PluginObserver | None, name: str) -> Any:
-    """``observer``'s bound method ``name``, or None if it is PluginObserver's no-op."""
-    if observer is None or getattr(type(observer), name, None) is getattr(PluginObserver, name):
+    """``observer``'s bound method ``name``, or None if it is PluginObserver's no-op or a
+    duck-typed observer has none (one written before the method existed)."""
+    method = None if observer is None else getattr(type(observer), name, None)
+    if method is None or method is getattr(PluginObserver, name):
         return None
     return getattr(observer, name)
 

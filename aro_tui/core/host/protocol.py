@@ -4,8 +4,9 @@ Why frames rather than the chapter's JSON lines: the chapter wraps the input JSO
 JSON string (escaping every quote) and a host must scan each answer for a newline. Here a
 request is one short header line ``<kind> <id> <length> <sent> <action>\\n`` followed by
 the raw input bytes, and a response is a fixed binary header (``FRAME_HEADER``: magic ``AF``,
-status code, end flag, length, id, action_ns, rss_pages, printed, answered_ns) followed by the
-raw result bytes (``rss_pages``, the harness's resident pages, -1 without ``--report-rss``;
+status code, end flag, length, id, action_ns, rss_pages, printed, answered_ns, peak_pages)
+followed by the raw result bytes (``rss_pages``, the harness's resident pages, -1 without
+``--report-rss``; ``peak_pages``, its most resident pages during an action of 1 ms or more;
 ``sent`` and the end flag: for the stderr markers, see ``channel``; ``printed``: bytes the
 plugin wrote through ``sys.stdout`` since the previous frame; ``answered_ns``: when it wrote
 the frame, on the monotonic clock the host reads too). The response header is binary because
@@ -49,10 +50,10 @@ HARNESS_STATUSES = (
 )
 """Indexed by the status code in a response header (the harness's ``_STATUS_CODES``)."""
 
-FRAME_HEADER = struct.Struct("<2sBBqqqqqq")
+FRAME_HEADER = struct.Struct("<2sBBqqqqqqq")
 """magic, status code, end flag (1: an end marker was written), body length, request id,
 action_ns, rss_pages, printed bytes, answered_ns (the harness's ``time.monotonic_ns()`` as it
-wrote the frame)."""
+wrote the frame), peak_pages (-1: not read)."""
 FRAME_MAGIC = b"AF"
 FRAME_HEADER_BYTES = FRAME_HEADER.size
 
@@ -81,6 +82,9 @@ class Frame:
     answered_ns: int = -1
     """The plugin process's monotonic clock (``CLOCK_MONOTONIC``, the host's too) when it wrote
     this frame: when the answer really left, however late the host's event loop reads it."""
+    peak_pages: int = -1
+    """The harness process's most resident pages since its previous frame (VmHWM), for an
+    action of 1 ms or more; -1: not read."""
 
 
 @dataclass(slots=True)
@@ -119,7 +123,7 @@ class FrameDecoder:
     def __init__(self) -> None:
         """Start with an empty buffer."""
         self._pending = b""
-        self._body_header: tuple[int, str, int, int, int, bool, int, int] | None = None
+        self._body_header: tuple[int, str, int, int, int, bool, int, int, int] | None = None
         self._body_chunks: list[bytes] = []
         self._body_have_bytes = 0
 
@@ -179,10 +183,13 @@ class FrameDecoder:
 _END_MARKER = (False, True)
 
 
-def _parse_header(buffer: bytes, offset: int) -> tuple[int, str, int, int, int, bool, int, int]:
+def _parse_header(
+    buffer: bytes, offset: int
+) -> tuple[int, str, int, int, int, bool, int, int, int]:
     """``(request_id, status, length, action_ns, rss_pages, end_marker, printed_bytes,
-    answered_ns)`` from the header at ``offset`` (which holds at least ``FRAME_HEADER_BYTES``)."""
-    magic, code, end, length, request_id, action_ns, rss_pages, printed, answered_ns = (
+    answered_ns, peak_pages)`` from the header at ``offset`` (which holds at least
+    ``FRAME_HEADER_BYTES``)."""
+    magic, code, end, length, request_id, action_ns, rss_pages, printed, answered_ns, peak = (
         FRAME_HEADER.unpack_from(buffer, offset)
     )
     if magic != FRAME_MAGIC:
@@ -192,7 +199,7 @@ def _parse_header(buffer: bytes, offset: int) -> tuple[int, str, int, int, int, 
         raise ProtocolError(f"malformed response header: {header!r}")
     status = HARNESS_STATUSES[code]
     end_marker = _END_MARKER[end]
-    return request_id, status, length, action_ns, rss_pages, end_marker, printed, answered_ns
+    return request_id, status, length, action_ns, rss_pages, end_marker, printed, answered_ns, peak
 
 
 def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outcome:

@@ -74,6 +74,7 @@ def _exchange_record(exchange: Exchange) -> dict[str, Any]:
         "stderr_tail": list(exchange.stderr_lines),
         "rss_before_bytes": exchange.rss_before_bytes,
         "rss_after_bytes": exchange.rss_after_bytes,
+        "rss_peak_bytes": exchange.rss_peak_bytes,
         "printed_bytes": exchange.printed_bytes,
         "runtime_notes": [{"code": n.code, "text": n.text} for n in exchange.runtime_notes],
         **_lost_bodies(exchange),

@@ -67,6 +67,7 @@ def exchange_fields(snapshot: ExchangeSnapshot) -> dict[str, Any]:
         "pid": exchange.pid,
         "rss_before_bytes": exchange.rss_before_bytes,
         "rss_after_bytes": exchange.rss_after_bytes,
+        "rss_peak_bytes": exchange.rss_peak_bytes,
         "exit_code": exchange.exit_code,
         "signal": exchange.signal_number,
         "stderr_line_count": exchange.stderr_line_count,
@@ -228,6 +229,7 @@ class RecordedExchange:
             pid=_optional_int(record.get("pid")),
             rss_before_bytes=self.rss_before_bytes,
             rss_after_bytes=self.rss_after_bytes,
+            rss_peak_bytes=_optional_int(record.get("rss_peak_bytes")),
             runtime_notes=_runtime_notes(record.get("runtime_notes")),
         )
 

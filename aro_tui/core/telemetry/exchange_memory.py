@@ -51,7 +51,8 @@ def exchange_memory(samples: SampleBuffer, exchange: Exchange) -> ExchangeMemory
     after = samples.at_or_after(end_t)
     plugin, pid = exchange.plugin, exchange.pid
 
-    host_values = [exchange.rss_before_bytes, exchange.rss_after_bytes]
+    # The plugin's own peak (VmHWM) sees what a 1 Hz sample misses: a buffer held 0.1 s.
+    host_values = [exchange.rss_before_bytes, exchange.rss_after_bytes, exchange.rss_peak_bytes]
     host_values += [plugin_host_bytes(sample, plugin, pid) for sample in during]
     gpu_before = plugin_gpu_bytes(before, plugin, pid)
     gpu_after = plugin_gpu_bytes(after, plugin, pid)

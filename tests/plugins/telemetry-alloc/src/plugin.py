@@ -2,7 +2,7 @@
 
 `load` keeps a filled bytearray of `mb` MiB in a module-level cache (as an ML plugin keeps
 a model), `unload` drops it, `models` lists the cache in the transformer plugin's format,
-`work` does nothing much (a call that loads nothing).
+`work` does nothing much (a call that loads nothing), `spike` holds memory briefly.
 """
 
 import gc
@@ -21,7 +21,7 @@ def aro_plugin_info() -> Dict[str, Any]:
     return {
         "name": "telemetry-alloc",
         "version": "1.0.0",
-        "actions": ["load", "unload", "models", "work"],
+        "actions": ["load", "unload", "models", "work", "spike"],
     }
 
 
@@ -75,6 +75,17 @@ def aro_action_models(input_json: str) -> str:
         for key, buffer in _cache.items()
     ]
     return json.dumps({"loaded": list(_cache), "details": details})
+
+
+def aro_action_spike(input_json: str) -> str:
+    """Fill `mb` MiB, hold them `seconds`, and let them go: a peak a 1 Hz sample misses."""
+    params = json.loads(input_json or "{}")
+    buffer = bytearray(int(params.get("mb", 64)) * MIB)
+    for offset in range(0, len(buffer), 4096):
+        buffer[offset] = 1
+    time.sleep(float(params.get("seconds", 0.05)))
+    del buffer
+    return "{}"
 
 
 def aro_action_work(input_json: str) -> str:
