@@ -291,6 +291,23 @@ async def test_a_load_queued_behind_the_triggering_call_is_charged_to_itself(
     assert events[0].host_delta_bytes is not None and events[0].host_delta_bytes > 24 * MIB
 
 
+async def test_a_load_with_a_call_queued_behind_it_keeps_the_credit(
+    alloc_plugin: tuple[PluginProcess, Started, ModelCacheTracker],
+) -> None:
+    """ctrl+r twice: the query after the load waited behind the second call, which found the
+    model cached, and that call got the credit (+0 MiB host) instead of the load."""
+    plugin, _, tracker = alloc_plugin
+    assert await refresh_model_cache(plugin, tracker, await plugin.call("work", "{}")) == []
+    load = plugin.submit("load", '{"key": "first", "mb": 32}')
+    work = plugin.submit("work", "{}")
+    events = await refresh_model_cache(plugin, tracker, await load)
+    await work
+    assert [(e.kind, e.key, e.exchange_id, e.action, e.among) for e in events] == [
+        ("load", "first", (await load).id, "load", 2)
+    ]
+    assert events[0].host_delta_bytes is not None and events[0].host_delta_bytes > 24 * MIB
+
+
 def test_answers_and_figures_that_cannot_be_read_are_named_once() -> None:
     """`{"loaded": 5}`, `"details": 5` or a negative size were dropped without a word (or
     with Python's "'int' object is not iterable"), and the table kept old models."""

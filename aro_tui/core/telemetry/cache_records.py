@@ -31,6 +31,7 @@ def cache_event_to_json(event: CacheEvent) -> dict[str, Any]:
         "gpu_before_bytes": event.gpu_before_bytes,
         "trigger_end_t": event.trigger_end_t,
         "first_in_process": event.first_in_process,
+        "among": event.among,
     }
 
 
@@ -57,4 +58,5 @@ def cache_event_from_json(data: Mapping[str, Any]) -> CacheEvent:
         gpu_before_bytes=data.get("gpu_before_bytes"),
         trigger_end_t=data.get("trigger_end_t"),
         first_in_process=bool(data.get("first_in_process")),
+        among=int(data.get("among") or 1),
     )

@@ -150,6 +150,8 @@ def _note(event: CacheEvent | None) -> str:
         notes.append("whole start")  # the host Δ is all the process took as it started
     elif event.first_in_process and event.kind == "load":
         notes.append("incl. imports")  # the host Δ of the process's first load
+    if event.among > 1 and event.kind == "load":
+        notes.append(f"likeliest of {event.among} calls")  # queued together before the query
     if event.times_loaded > 1:
         notes.append(f"loaded {event.times_loaded}×")
     return "; ".join(notes)
