@@ -14,7 +14,13 @@ from aro_tui.ui.widgets.telemetry.chart import format_bytes
 
 COLUMNS = ("model", "device", "dtype", "params", "size", "loaded by", "host Δ", "GPU Δ", "note")
 MIN_MODEL_CHARS = 20
+NARROW_MODEL_CHARS = 12
+"""How far a model's name may be cut once columns are being left out (it still names the row)."""
 MIN_NOTE_CHARS = 14  # "incl. imports" whole
+LEFT_OUT_FIRST = ("device", "dtype", "params", "size", "note")
+"""Which columns go, in this order, when the table is too narrow for all of them: what a load
+cost (loaded by, host Δ, GPU Δ) stays; at 80 columns it was off-screen behind dtype."""
+_NOTE = len(COLUMNS) - 1
 
 
 class ModelCacheTable(DataTable[Text]):
@@ -78,42 +84,51 @@ class ModelCacheTable(DataTable[Text]):
                 _note(event),
             )
             rows.append((key, tuple(map(sanitize_line, cells))))
-        model_room, note_room = self._rooms([row for _, row in rows])
-        shown = (rows, model_room, note_room)
+        columns, model_room, note_room = self._layout([row for _, row in rows])
+        shown = (rows, columns, model_room, note_room)
         if shown == self._shown:  # redrawn on every sample: keep the cursor and the scroll
             return
         self._shown = shown
         self.clear(columns=True)  # columns keep the width of the widest text they once had
-        self.add_columns(*COLUMNS)
+        self.add_columns(*(COLUMNS[index] for index in columns))
         for key, row in rows:
-            model, *figures, note = row
+            fitted = {
+                0: shorten_start(row[0], model_room),
+                _NOTE: _fit_note(row[_NOTE], note_room),
+            }
             # Plugin text (model names, devices): a plain str cell would be read as markup.
-            self.add_row(
-                Text(shorten_start(model, model_room)),
-                *map(Text, figures),
-                Text(shorten(note, note_room)),
-                key=key,
-            )
+            self.add_row(*(Text(fitted.get(index, row[index])) for index in columns), key=key)
 
-    def _rooms(self, rows: list[tuple[str, ...]]) -> tuple[int, int]:
-        """How wide the model and note columns may be for every column to fit: a model named
-        by a long folder path (and a note naming its twin) pushed the memory figures out of
-        sight. Paths keep their end (``…/models/tiny-gpt2``), notes their start."""
+    def _layout(self, rows: list[tuple[str, ...]]) -> tuple[list[int], int, int]:
+        """Which columns to show, and how wide the model and note may be, for all of them to
+        fit: a model named by a long folder path (and a note naming its twin) pushed the
+        memory figures out of sight. Paths keep their end (``…/models/tiny-gpt2``), notes
+        their first parts; when even that does not fit, ``LEFT_OUT_FIRST`` go in turn."""
         padding = 2 * self.cell_padding
+        width = (self.size.width or 140) - 1
 
         def widest(index: int) -> int:
             return max([len(COLUMNS[index]), *(len(row[index]) for row in rows)])
 
-        figures = sum(widest(index) + padding for index in range(1, len(COLUMNS) - 1))
-        room = (self.size.width or 140) - figures - 2 * padding - 1
-        longest_note = widest(len(COLUMNS) - 1)
-        if room < MIN_MODEL_CHARS + MIN_NOTE_CHARS:  # too narrow for all: as many figures as fit
-            return min(widest(0), MIN_MODEL_CHARS), MIN_NOTE_CHARS
-        # The model first (it names the row), the note a third of the room when both are long.
-        note = min(longest_note, max(MIN_NOTE_CHARS, room // 3))
-        # No more than the longest name: a 3-letter model kept 20 columns and cut the note.
-        model = min(widest(0), max(MIN_MODEL_CHARS, room - note))
-        return model, max(MIN_NOTE_CHARS, room - model)
+        columns = list(range(len(COLUMNS)))
+        for leaving in (None, *LEFT_OUT_FIRST):
+            if leaving is not None:
+                columns.remove(COLUMNS.index(leaving))
+            noted = _NOTE in columns
+            figures = sum(widest(i) + padding for i in columns if i not in (0, _NOTE))
+            room = width - figures - padding * (2 if noted else 1)
+            least_model = min(widest(0), MIN_MODEL_CHARS if leaving is None else NARROW_MODEL_CHARS)
+            least_note = min(widest(_NOTE), MIN_NOTE_CHARS) if noted else 0
+            if room < least_model + least_note:
+                continue
+            if not noted:
+                return columns, min(widest(0), room), 0
+            # The model first (it names the row), the note a third of the room when both are
+            # long; no more than the longest name (a 3-letter model kept 20 columns).
+            note = min(widest(_NOTE), max(MIN_NOTE_CHARS, room // 3))
+            model = min(widest(0), max(least_model, room - note))
+            return columns, model, max(least_note, room - model)
+        return columns, NARROW_MODEL_CHARS, 0  # narrower still: it scrolls sideways
 
     def _loaded_by(self, event: CacheEvent | None) -> str:
         if event is None or event.exchange_id is None:
@@ -123,6 +138,21 @@ class ModelCacheTable(DataTable[Text]):
         lookup = self.number_for
         number = None if lookup is None else lookup(event.plugin, event.exchange_id)
         return f"#{event.exchange_id if number is None else number} {event.action}"
+
+
+def _fit_note(note: str, room: int) -> str:
+    """``note``'s parts (``; ``-separated) that fit ``room`` whole, with ``…`` when some are
+    left out; cut inside a part only when not even the first fits."""
+    if len(note) <= room:
+        return note
+    parts = note.split("; ")
+    kept = ""
+    for part in parts:
+        longer = f"{kept}; {part}" if kept else part
+        if len(longer) + 1 > room:
+            break
+        kept = longer
+    return kept + "…" if kept else shorten(note, room)
 
 
 def _count(value: int | None) -> str:
