@@ -24,6 +24,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,31 @@ class LoggedExchange(Exchange):
     why; the exchange holds them empty (request) or None (response)."""
 
 
+_STATUS_PHRASES = tuple(status.split("_") for status in ExchangeStatus if "_" in status)
+"""Statuses of several words (``plugin error``), kept whole when typed as the log shows them."""
+
+
+def _free_text_terms(text: str) -> tuple[str, ...]:
+    """The terms a row must each contain: ``text``'s words, lower-cased, except that a status
+    spelt as the log shows it stays one term (``plugin error``, not ``plugin`` and ``error``:
+    every row of ``plugin-python-text`` has ``plugin``, and a protocol error ``error``)."""
+    words = text.lower().split()
+    terms: list[str] = []
+    index = 0
+    while index < len(words):
+        phrase = next((p for p in _STATUS_PHRASES if words[index : index + len(p)] == p), None)
+        if phrase is None:
+            terms.append(words[index])
+            index += 1
+        else:
+            terms.append(" ".join(phrase))
+            index += len(phrase)
+    return tuple(terms)
+
+
 @dataclass(frozen=True)
 class LogFilter:
-    """What the log shows: rows whose fields contain ``text`` and match the exact fields."""
+    """What the log shows: rows matching the exact fields that contain every free-text term."""
 
     text: str = ""
     status: str | None = None
@@ -114,6 +137,11 @@ class LogFilter:
                 words.append(word)
         return cls(" ".join(words), exact.get("status"), exact.get("plugin"), exact.get("action"))
 
+    @cached_property
+    def terms(self) -> tuple[str, ...]:
+        """The free text's terms (:func:`_free_text_terms`), read once for every row."""
+        return _free_text_terms(self.text)
+
     @property
     def active(self) -> bool:
         """Whether anything is filtered out."""
@@ -132,7 +160,9 @@ class LogFilter:
 
     def matches(self, entry: LogEntry) -> bool:
         """Whether ``entry`` passes this filter (case-insensitive; a status by any part of its
-        name: ``status:error`` is both plugin and protocol errors)."""
+        name: ``status:error`` is both plugin and protocol errors). Each free-text term is
+        looked for in the number, plugin, action, status (as the log shows it, ``plugin
+        error``, or as it is spelt, ``plugin_error``) and error message."""
         word = self.status_word
         if word is not None and word not in entry.status.lower():
             return False
@@ -140,10 +170,19 @@ class LogFilter:
             return False
         if self.action and self.action.lower() not in entry.action.lower():
             return False
-        if self.text:
-            haystack = f"{entry.number} {entry.plugin} {entry.action} {entry.status} "
-            haystack += entry.error or ""
-            return self.text.lower() in haystack.lower()
+        if self.terms:
+            # Fields a line apart: a term of two words never joins the end of one field to
+            # the start of the next.
+            fields = (
+                str(entry.number),
+                entry.plugin,
+                entry.action,
+                entry.status,
+                entry.status.replace("_", " "),
+                entry.error or "",
+            )
+            haystack = "\n".join(fields).lower()
+            return all(term in haystack for term in self.terms)
         return True
 
 
@@ -248,6 +287,7 @@ class ExchangeLog:
                 "action_duration_s": exchange.action_duration_s,
                 "printed_bytes": exchange.printed_bytes,
                 "pid": exchange.pid,
+                "rss_peak_bytes": exchange.rss_peak_bytes,
                 "runtime_notes": [{"code": n.code, "text": n.text} for n in exchange.runtime_notes],
             }
             if index < len(lost) and lost[index]:

@@ -9,7 +9,7 @@ fields are warnings. The format is documented in ``themes/README.md``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -97,6 +97,21 @@ _KNOWN_FIELDS = frozenset(
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _HEX = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})\Z")
 _VARIABLE_NAME = re.compile(r"[a-z][a-z0-9-]*\Z")
+_COMMENTED_COLOUR = re.compile(r"[^:#]*:\s*(#[0-9A-Za-z]+)")
+"""A ``key: #4aa8ff`` line, whose value YAML reads as a comment: the value is then empty."""
+
+
+def _empty_colour(key: str, line_text: str) -> str:
+    """Why the colour field ``key`` (on ``line_text``) is empty, and the fix.
+
+    Almost always an unquoted hex colour, which YAML reads as a comment, leaving None
+    ("None must be a colour text" left the user to work that out).
+    """
+    commented = _COMMENTED_COLOUR.match(line_text)
+    example = commented.group(1) if commented else "#1e90ff"
+    return (
+        f'is empty: quote hex colours, {key}: "{example}" (YAML reads an unquoted # as a comment)'
+    )
 
 
 class ThemeFileError(Exception):
@@ -120,7 +135,9 @@ class ThemeFileError(Exception):
 
     def __str__(self) -> str:
         where = str(self.path) if self.line is None else f"{self.path}:{self.line}"
-        subject = f"field {self.field!r}: " if self.field else ""
+        # A message that reads on from the field ("is empty: …") follows it without a colon.
+        joiner = " " if self.message.startswith("is ") else ": "
+        subject = f"field {self.field!r}{joiner}" if self.field else ""
         prefix = "warning: " if self.severity == "warning" else ""
         return f"{where}: {prefix}{subject}{self.message}"
 
@@ -205,6 +222,11 @@ def check_theme_file(path: Path) -> tuple[ThemeSpec | None, list[ThemeFileError]
         kind = "empty" if data is None else f"a {type(data).__name__}"
         return None, [ThemeFileError(path, "", f"must be a mapping of fields, but it is {kind}")]
     lines = _key_lines(node)
+    source_lines = text.splitlines()
+
+    def line_text(name: str) -> str:
+        line = lines.get(name)
+        return source_lines[line - 1] if line is not None and line <= len(source_lines) else ""
 
     def fault(name: str, message: str, severity: Literal["error", "warning"] = "error") -> None:
         problems.append(
@@ -228,6 +250,9 @@ def check_theme_file(path: Path) -> tuple[ThemeSpec | None, list[ThemeFileError]
                 fault("primary", "missing (every theme needs a primary colour)")
             continue
         raw = data[color_field]
+        if raw is None:
+            fault(color_field, _empty_colour(color_field, line_text(color_field)))
+            continue
         if not isinstance(raw, str):
             fault(color_field, f"{raw!r} must be a colour text such as '#1e90ff'")
             continue
@@ -250,7 +275,7 @@ def check_theme_file(path: Path) -> tuple[ThemeSpec | None, list[ThemeFileError]
     if not isinstance(description, str):
         fault("description", f"{description!r} must be text")
 
-    variables = _check_variables(data.get("variables", {}), fault)
+    variables = _check_variables(data.get("variables", {}), fault, line_text)
     if any(problem.severity == "error" for problem in problems):
         return None, problems
     assert isinstance(name, str) and isinstance(dark, bool)
@@ -270,7 +295,7 @@ def check_theme_file(path: Path) -> tuple[ThemeSpec | None, list[ThemeFileError]
     )
 
 
-def _check_variables(raw: Any, fault: Any) -> dict[str, str]:
+def _check_variables(raw: Any, fault: Any, line_text: Callable[[str], str]) -> dict[str, str]:
     if not isinstance(raw, dict):
         fault("variables", f"must be a mapping of variable names to values, not {raw!r}")
         return {}
@@ -279,6 +304,8 @@ def _check_variables(raw: Any, fault: Any) -> dict[str, str]:
         where = f"variables.{key}"
         if not isinstance(key, str) or not _VARIABLE_NAME.match(key):
             fault(where, "a variable name is lower-case letters, digits and '-'")
+        elif value is None:
+            fault(where, _empty_colour(key, line_text(where)))
         elif not isinstance(value, str):
             fault(where, f"{value!r} must be a colour text such as '#1e90ff'")
         else:

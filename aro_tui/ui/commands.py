@@ -55,13 +55,16 @@ class DashboardCommands(Provider):
                     "its last 200 stderr lines: at import, in calls and between them",
                 )
             )
-            for verb in ("start", "stop", "restart"):
+            # Offered whatever the plugin's state (it may change while the palette is open);
+            # Start on a running plugin, Stop on a stopped one, say so.
+            lifecycle: list[tuple[str, Callable[[], object]]] = [
+                ("start", partial(screen.start_named, entry.name)),
+                ("stop", partial(screen.stop_named, entry.name)),
+                ("restart", partial(screen.lifecycle_command, entry.name, "restart")),
+            ]
+            for verb, callback in lifecycle:
                 commands.append(
-                    (
-                        f"{verb.capitalize()} {name}",
-                        partial(screen.lifecycle_command, entry.name, verb),
-                        f"{verb} the plugin process",
-                    )
+                    (f"{verb.capitalize()} {name}", callback, f"{verb} the plugin process")
                 )
         actions: list[tuple[str, str, str]] = [
             ("Rerun the selected exchange", "rerun", "send its request again"),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
 from textual import events
+from textual.widgets import Footer
 
 from aro_tui.ui.app import AroApp
 from aro_tui.ui.screens.help import HelpScreen
@@ -334,6 +335,28 @@ async def test_tab_indents_in_the_editor_and_escape_leaves_for_the_log(tmp_path:
         assert isinstance(app.focused, ExchangeTable)
         await pilot.press("trade_mark_sign")  # alt+2 as tmux sends it: the actions
         assert isinstance(app.focused, ActionList)
+
+
+async def test_the_footer_says_how_to_leave_the_editor(tmp_path: Path) -> None:
+    """Tab indents in the editor and the footer never named Esc: a user tabbing to move on
+    stayed in the editor, indenting their input."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        await pilot.press("f2")
+        await pilot.pause()
+        footer = app.main_screen.query_one(Footer)
+
+        def entries() -> list[str]:
+            return [" ".join(str(key.render()).split()) for key in footer.query("FooterKey")]
+
+        assert "esc Leave editor" in entries()
+        # At 80 columns every entry still fits whole ("Leave the editor" cut ^q Quit off).
+        assert footer.max_scroll_x == 0, "the footer overflows: its last entry is cut"
+        await pilot.press("escape")
+        assert isinstance(app.focused, ExchangeTable)
+        await pilot.pause()
+        assert not any(entry.startswith("esc") for entry in entries())
 
 
 async def test_f2_on_a_short_terminal_brings_the_editor_back_from_the_memory_view(

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, ready_process, wait_until
+from textual.command import CommandList
+from textual.pilot import Pilot
 from textual.widgets import Log
 
 from aro_tui.commands import dashboard
@@ -123,10 +125,74 @@ async def test_the_footer_offers_start_or_stop_as_the_plugin_is(tmp_path: Path) 
         await pilot.press("S")
         await wait_until(pilot, lambda: plugin_state(app, TEXT) == "stopped", "plugin stopped")
         assert "s" in _footer_keys(app) and "S" not in _footer_keys(app)
-        await pilot.press("S")  # stopping a stopped plugin is not offered, and does nothing
+        await pilot.press("S")  # stopping a stopped plugin is not offered (it says so)
         await pilot.press("s")
         await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin started")
         assert "S" in _footer_keys(app)
+
+
+def _notes(app: object) -> list[str]:
+    return [n.message for n in app._notifications]  # type: ignore[attr-defined]
+
+
+async def test_the_key_the_footer_does_not_offer_says_why_it_does_nothing(
+    tmp_path: Path,
+) -> None:
+    """s on a running plugin and S on a stopped one did nothing and said nothing."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        process, started_at = await ready_process(pilot, app, TEXT)
+        app.main_screen.query_one(PluginList).focus()
+        await pilot.press("s")
+        await wait_until(pilot, lambda: "already running" in " ".join(_notes(app)), "a note")
+        assert _notes(app)[-1] == (
+            f"{TEXT} is already running (ready). Shift+S stops it, shift+R restarts."
+        )
+        await app.workers.wait_for_complete()
+        assert process.started_at == started_at and plugin_state(app, TEXT) == "ready"
+        await pilot.press("S")
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "stopped", "plugin stopped")
+        await pilot.press("S")
+        await wait_until(pilot, lambda: "not running" in _notes(app)[-1], "a note")
+        assert _notes(app)[-1] == f"{TEXT} is not running (stopped). s starts it."
+        assert "s" in _footer_keys(app) and "S" not in _footer_keys(app)
+
+
+async def _palette_command(pilot: Pilot[None], title: str) -> None:
+    """Run the palette's command ``title``, typed as a user would, once it is highlighted."""
+    await pilot.press("ctrl+p", *title)
+
+    def highlighted() -> str:
+        commands = pilot.app.screen.query(CommandList)
+        if not commands or commands.first().highlighted is None:
+            return ""
+        command_list = commands.first()
+        assert command_list.highlighted is not None
+        return str(command_list.get_option_at_index(command_list.highlighted).prompt)
+
+    await wait_until(pilot, lambda: highlighted().startswith(title), f"{title!r} highlighted")
+    await pilot.press("enter")
+
+
+async def test_the_palette_says_a_plugin_is_already_running_or_not_running(
+    tmp_path: Path,
+) -> None:
+    """Its "Start X" on a running plugin and "Stop X" on a stopped one did nothing."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        process, started_at = await ready_process(pilot, app, TEXT)
+        await _palette_command(pilot, f"Start {TEXT}")
+        await wait_until(pilot, lambda: "already running" in " ".join(_notes(app)), "a note")
+        assert _notes(app)[-1] == f"{TEXT} is already running (ready)."
+        await app.workers.wait_for_complete()
+        assert process.started_at == started_at
+        await _palette_command(pilot, f"Stop {TEXT}")
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "stopped", "plugin stopped")
+        await _palette_command(pilot, f"Stop {TEXT}")
+        await wait_until(pilot, lambda: "not running" in _notes(app)[-1], "a note")
+        assert _notes(app)[-1] == f"{TEXT} is not running (stopped)."
+        await _palette_command(pilot, f"Start {TEXT}")
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "started again")
 
 
 async def test_the_footer_offers_neither_start_nor_stop_for_a_plugin_that_cannot_run(

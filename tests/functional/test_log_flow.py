@@ -21,7 +21,7 @@ from aro_tui.ui.screens.help import HelpScreen
 from aro_tui.ui.screens.main import MainScreen
 from aro_tui.ui.screens.pager import PAGE_BYTES, PagerScreen
 from aro_tui.ui.screens.save import SaveDialog
-from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
 from aro_tui.ui.widgets.response.exchange_view import StderrView
 from aro_tui.ui.widgets.sidebar.action_list import ActionList
 
@@ -83,6 +83,48 @@ async def test_a_filter_matching_nothing_leaves_no_exchange_to_act_on(tmp_path: 
         assert "No status is called nonsense: the statuses are ok, plugin_error," in note
         await pilot.press("ctrl+f", "escape")
         await wait_until(pilot, lambda: screen.shown_number == 3, "the newest shown again")
+
+
+async def test_the_filter_finds_a_status_typed_as_the_log_shows_it(tmp_path: Path) -> None:
+    """The status column reads ``plugin error``; typed into the filter, it showed nothing."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "plugin ready")
+        for action, number in (("error", 1), ("not-json", 2), ("echo", 3)):
+            screen.run_plugin_action("faulty", action)
+            await wait_until(pilot, lambda n=number: len(app.exchange_log) == n, f"#{number}")
+        assert [entry.status for entry in app.exchange_log.entries] == [
+            "plugin_error",
+            "protocol_error",
+            "ok",
+        ]
+        table = screen.query_one(ExchangeTable)
+
+        async def shown_for(query: str) -> list[str]:
+            await pilot.press("f3", "slash", "escape", "slash", *query, "enter")
+            assert screen.query_one(FilterInput).value == query
+            return [table.get_row_at(row)[0].plain for row in range(table.row_count)]
+
+        assert await shown_for("plugin error") == ["1"]
+        assert await shown_for("error echo") == [], "each word must be in the row"
+        assert await shown_for("error not-json") == ["2"]
+
+
+async def test_the_filter_hint_says_where_free_text_is_looked_for(tmp_path: Path) -> None:
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        filter_input = app.main_screen.query_one(FilterInput)
+        assert filter_input.placeholder == (
+            "filter: words in #, action, status, plugin or error  "
+            "status:timeout  plugin:text  action:hash"
+        )
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: filter_input.size.width < 60, "the narrow layout")
+        # Where the whole hint does not fit, the short one, never one cut off.
+        assert filter_input.placeholder == "filter: text  status:timeout  plugin:text  action:hash"
+        assert len(filter_input.placeholder) <= filter_input.content_size.width
 
 
 async def test_a_burst_of_finished_calls_ends_on_the_newest(tmp_path: Path) -> None:

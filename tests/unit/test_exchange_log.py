@@ -95,6 +95,33 @@ def test_a_status_is_found_by_any_part_of_its_name_and_an_unknown_one_is_known()
     log.close()
 
 
+def test_free_text_finds_a_status_as_the_log_shows_it_and_each_word_anywhere() -> None:
+    """The log reads ``plugin error``; typing that showed nothing, only ``plugin_error`` did."""
+    log = ExchangeLog()
+    log.add(_exchange(1, "hash", ExchangeStatus.PLUGIN_ERROR))
+    log.add(_exchange(2, "analyze", ExchangeStatus.PROTOCOL_ERROR))
+    log.add(_exchange(3, "analyze", ExchangeStatus.TIMEOUT))
+    log.add(_exchange(4, "hash"))
+    for query, numbers in (
+        ("plugin error", [1]),  # not #2: its plugin is named plugin-python-text
+        ("Plugin  Error", [1]),
+        ("plugin_error", [1]),
+        ("protocol error", [2]),
+        ("error", [1, 2]),
+        ("analyze timeout", [3]),  # each word somewhere in the row
+        ("timeout analyze", [3]),
+        ("text hash", [1, 4]),
+        ("hash plugin error", [1]),
+        ("plugin error analyze", []),
+        ("status:error hash", [1]),
+        ("analyze status:error", [2]),
+        ("plugin:text action:hash plugin error", [1]),
+        ("hash ok", [4]),
+    ):
+        assert [e.number for e in log.matching(LogFilter.parse(query))] == numbers, query
+    log.close()
+
+
 def test_windows_before_and_after_an_exchange_number() -> None:
     log = ExchangeLog(max_entries=50)
     log.add_many(_exchange(n, "hash" if n % 2 else "analyze") for n in range(60))

@@ -33,6 +33,8 @@ EXPECTED_FAULTS: dict[str, tuple[str, str, int | None]] = {
     "bad-hex.yaml": ("primary", "'#12345' is not a colour", 2),
     "bad-colour-name.yaml": ("error", "'blurple' is not a colour", 3),
     "colour-not-text.yaml": ("primary", "must be a colour text", 2),
+    "unquoted-hex.yaml": ("primary", 'is empty: quote hex colours, primary: "#4aa8ff"', 2),
+    "unquoted-variable.yaml": ("variables.status-ok", 'status-ok: "#4ebf71"', 4),
     "dark-not-bool.yaml": ("dark", "must be true or false", 3),
     "bad-number.yaml": ("luminosity_spread", "from 0 to 1", 3),
     "variables-not-mapping.yaml": ("variables", "must be a mapping", 3),
@@ -81,6 +83,19 @@ def test_each_fault_names_file_field_and_what_is_wrong(file_name: str) -> None:
     with pytest.raises(ThemeFileError) as raised:
         load_theme_file(path)
     assert raised.value.field == field
+
+
+def test_an_unquoted_hex_colour_is_named_as_the_empty_value_it_is(tmp_path: Path) -> None:
+    """YAML reads ``primary: #4aa8ff`` as a comment; the note said "None must be a colour"."""
+    _spec, [problem] = check_theme_file(BROKEN / "unquoted-hex.yaml")
+    assert str(problem) == (
+        f"{BROKEN / 'unquoted-hex.yaml'}:2: field 'primary' is empty: quote hex colours, "
+        'primary: "#4aa8ff" (YAML reads an unquoted # as a comment)'
+    )
+    # With no colour on the line to quote, the message quotes an example of its own.
+    (tmp_path / "blank.yaml").write_text("name: blank\nprimary:\n")
+    _spec, [problem] = check_theme_file(tmp_path / "blank.yaml")
+    assert problem.message.startswith('is empty: quote hex colours, primary: "#1e90ff"')
 
 
 def test_every_fault_in_one_file_is_reported() -> None:

@@ -34,7 +34,16 @@ if TYPE_CHECKING:
 
 MAX_COPY_BYTES = 1024 * 1024
 LIVE_ONLY_ACTIONS = frozenset(
-    {"run", "rerun", "restart_resend", "start_selected", "stop_selected", "restart_plugin"}
+    {
+        "run",
+        "rerun",
+        "restart_resend",
+        "start_selected",
+        "stop_selected",
+        "restart_plugin",
+        "start_refused",
+        "stop_refused",
+    }
 )
 """Off in a reopened recording: hidden from the footer, their keys do nothing."""
 
@@ -116,6 +125,9 @@ class ExchangeActions(Screen[None]):
         if action in {"start_selected", "stop_selected"}:
             up = self.highlighted_up()
             return up is not None and up is (action == "stop_selected")
+        if action in {"start_refused", "stop_refused"}:  # the key of the one not offered
+            applies = action.replace("refused", "selected")
+            return self.check_action(applies, parameters) is False
         return super().check_action(action, parameters)
 
     def highlighted_up(self) -> bool | None:
@@ -421,29 +433,48 @@ class ExchangeActions(Screen[None]):
             self.lifecycle_command(name, "start", quiet=True)
 
     def action_start_selected(self) -> None:
-        """Start the highlighted plugin (a running one is left alone, with a note)."""
-        if self.refuse_read_only("start"):
-            return
-        entry = self._runnable(self.current_plugin)
-        if entry is None or entry.process is None:
-            return
-        if not entry.process.running:
-            self.lifecycle_command(entry.name, "start")
-        else:
-            self.say(f"{entry.name} is {entry.state_text}. Shift+S stops it, shift+R restarts.")
+        """Start the highlighted plugin."""
+        self.start_named(self.current_plugin, keys=" Shift+S stops it, shift+R restarts.")
 
     def action_stop_selected(self) -> None:
         """Stop the highlighted plugin (also while it is still starting)."""
-        entry = self._runnable(self.current_plugin)
-        if entry is not None and entry.process is not None:
-            if entry.process.state is PluginState.STOPPED:
-                self.say(f"{entry.name} is not running.")
-                return
-            if entry.process.state is PluginState.STARTING:  # its start holds the lifecycle
-                self.run_worker(self._stop_while_starting(entry), group="lifecycle")
-                self.say(f"Stopping {entry.name} while it starts.")
-                return
-            self.lifecycle_command(entry.name, "stop")
+        self.stop_named(self.current_plugin, keys=" s starts it.")
+
+    def action_start_refused(self) -> None:
+        """``s`` while the footer offers Stop: say why nothing starts."""
+        self.action_start_selected()
+
+    def action_stop_refused(self) -> None:
+        """``S`` while the footer offers Start: say why nothing stops."""
+        self.action_stop_selected()
+
+    def start_named(self, name: str | None, *, keys: str = "") -> None:
+        """Start ``name``; a running one is left alone, with a note (``keys``: what to press
+        instead, for a key that asked)."""
+        if self.refuse_read_only("start"):
+            return
+        entry = self._runnable(name)
+        if entry is None or entry.process is None:
+            return
+        if entry.process.running:
+            self.say(f"{entry.name} is already running ({entry.state_text}).{keys}")
+            return
+        self.lifecycle_command(entry.name, "start")
+
+    def stop_named(self, name: str | None, *, keys: str = "") -> None:
+        """Stop ``name`` (also while it is still starting); one that is not running is left
+        alone, with a note."""
+        entry = self._runnable(name)
+        if entry is None or entry.process is None:
+            return
+        if entry.process.state is PluginState.STARTING:  # its start holds the lifecycle
+            self.run_worker(self._stop_while_starting(entry), group="lifecycle")
+            self.say(f"Stopping {entry.name} while it starts.")
+            return
+        if not entry.process.running:
+            self.say(f"{entry.name} is not running ({entry.state_text}).{keys}")
+            return
+        self.lifecycle_command(entry.name, "stop")
 
     def action_restart_plugin(self) -> None:
         """Restart the highlighted plugin."""

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -369,12 +370,28 @@ class ExchangeTable(DataTable[Text]):
         return int(row_key.value) if row_key.value is not None else None
 
 
+FILTER_HINT = (
+    "filter: words in #, action, status, plugin or error  status:timeout  plugin:text  action:hash"
+)
+"""The empty filter's hint, saying where free text is looked for."""
+SHORT_FILTER_HINT = "filter: text  status:timeout  plugin:text  action:hash"
+"""The hint where ``FILTER_HINT`` does not fit whole (80 columns)."""
+
+
 class FilterInput(Input):
     """``status:timeout plugin:text action:hash words`` narrows the log."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "screen.clear_filter", "Clear filter", id="filter.clear"),
     ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(placeholder=SHORT_FILTER_HINT, id=id)
+
+    def on_resize(self) -> None:
+        """The whole hint where it fits, else the short one (never a hint cut off)."""
+        fits = cell_len(FILTER_HINT) <= self.content_size.width
+        self.placeholder = FILTER_HINT if fits else SHORT_FILTER_HINT
 
     def current(self) -> LogFilter:
         """The filter typed so far."""
@@ -390,9 +407,7 @@ class ExchangeLogPanel(Vertical):
         self._deterministic = deterministic
 
     def compose(self) -> ComposeResult:
-        yield FilterInput(
-            placeholder="filter: text  status:timeout  plugin:text  action:hash", id="log-filter"
-        )
+        yield FilterInput(id="log-filter")
         yield ExchangeTable(
             max_rows=self._max_rows, deterministic=self._deterministic, id="log-table"
         )

@@ -119,7 +119,8 @@ class JsonTextArea(TextArea):
         Binding("ctrl+a", "select_all", "Select all", id="input.select-all", show=False),
         Binding("home", "cursor_line_start", "Line start", show=False),
         # TextArea's own Escape moved to the next widget: the log's filter, a text field.
-        Binding("escape", "screen.leave_editor", "Leave the editor", show=False),
+        # Shown: Tab indents here, so the footer must say how to get out.
+        Binding("escape", "screen.leave_editor", "Leave editor", id="input.leave"),
     ]
 
     def on_mount(self) -> None:

@@ -98,6 +98,11 @@ class PluginList(OrderedOptionList):
         # must stop the plugin highlighted when S was typed.
         Binding("s", "lifecycle('start_selected')", "Start", id="plugin.start", priority=True),
         Binding("S", "lifecycle('stop_selected')", "Stop", id="plugin.stop", priority=True),
+        # The key of the one the footer does not offer says why it does nothing (s on a
+        # running plugin: "… is already running"). System and no description: neither the
+        # footer nor the help lists them; no id: a keymap moves Start and Stop, not these.
+        Binding("s", "lifecycle('start_refused')", show=False, system=True, priority=True),
+        Binding("S", "lifecycle('stop_refused')", show=False, system=True, priority=True),
         Binding(
             "R",
             "lifecycle('restart_plugin')",
