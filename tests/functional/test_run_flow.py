@@ -784,3 +784,22 @@ async def test_progress_bars_show_their_current_state_at_start_and_while_a_call_
         await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the call done")
         await wait_until(pilot, lambda: shown() == ["loading 100%|##########"], "the last state")
         assert app.exchange_log.stderr_lines(1)[0].startswith("\rloading  10%")  # kept whole
+
+
+async def test_an_invalid_input_is_named_whole_at_80_columns(tmp_path: Path) -> None:
+    """At 80x24 the one-row status line cut the error ("… Expecting") once its toast went."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "plugin ready")
+        editor = screen.query_one(InputEditor)
+        editor.text_area.load_text('{"text": "broken", }')
+        await pilot.press("f5")
+        await pilot.pause()
+        status = screen.query_one("#input-status")
+        shown = " ".join(status.render_line(y).text.strip() for y in range(status.size.height))
+        assert "Expecting property name enclosed in double quotes" in shown, shown
+        assert status.size.height <= 3
+        editor.text_area.load_text('{"text": "fixed"}')  # valid again: back to one row
+        await pilot.pause()
+        assert status.size.height == 1
