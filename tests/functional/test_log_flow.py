@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, wait_until
+from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_app, plugin_state, wait_until
 from textual import events
 from textual.app import App
 from textual.command import CommandList
@@ -676,3 +676,33 @@ async def test_a_failed_save_is_said_in_the_dialog_with_the_typed_path_kept(
             await wait_until(pilot, lambda d=dialog: app.screen is not d, "closed once saved")  # type: ignore[misc]
             assert target.stat().st_size > 0
             assert any(str(target) in n.message for n in app._notifications)
+
+
+async def test_spare_width_goes_to_the_action_and_plugin_names(tmp_path: Path) -> None:
+    """At 200 columns a long action name was cut at 15 characters beside 50 empty ones."""
+    long_action = "summarize-the-quarterly-report-in-detail"
+    source = (
+        "def aro_plugin_info():\n"
+        f'    return {{"name": "a-plugin-with-a-long-name", "actions": ["{long_action}"]}}\n'
+        f"def aro_action_{long_action.replace('-', '_')}(input_json):\n"
+        '    return "{}"\n'
+    )
+    for size, whole in (((200, 50), True), ((140, 45), False)):
+        app = plugin_app(tmp_path / str(size[0]), "a-plugin-with-a-long-name", source)
+        async with app.run_test(size=size) as pilot:
+            await wait_until(
+                pilot,
+                lambda a=app: plugin_state(a, "a-plugin-with-a-long-name") == "ready",
+                "ready",  # type: ignore[misc]
+            )
+            app.main_screen.send("a-plugin-with-a-long-name", long_action, "{}")
+            await wait_until(pilot, lambda a=app: len(a.exchange_log) == 1, "the call")  # type: ignore[misc]
+            await pilot.pause()
+            table = app.main_screen.query_one(ExchangeTable)
+            action = str(table.get_cell("1", "action"))
+            plugin = str(table.get_cell("1", "plugin"))
+            # At 140 columns the room left after the columns that fit is 2: names are cut.
+            assert (action == long_action) is whole, action
+            assert (plugin == "a-plugin-with-a-long-name") is whole, plugin
+            widths = [column.get_render_width(table) for column in table.ordered_columns]
+            assert sum(widths) <= table.size.width

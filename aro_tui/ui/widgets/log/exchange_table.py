@@ -35,6 +35,11 @@ MAX_MEMORY_ROWS = 20_000
 CELL_PADDING = 1
 
 
+_ACTION, _PLUGIN = 1, 6
+MAX_ACTION_EXTRA_CHARS = 45
+MAX_PLUGIN_EXTRA_CHARS = 30
+
+
 def fitting_columns(width_chars: int) -> int:
     """How many of ``COLUMNS`` (from the first) fit whole in ``width_chars`` (at least 4)."""
     used = 0
@@ -43,6 +48,22 @@ def fitting_columns(width_chars: int) -> int:
         if used > width_chars:
             return max(count, 4)
     return len(COLUMNS)
+
+
+def column_widths(width_chars: int) -> tuple[int, ...]:
+    """The widths of the columns shown in ``width_chars``: those that fit whole, the room
+    left over going to the action (two thirds) and the plugin, whose names are cut. At 200
+    columns a long action name was cut at 15 characters beside 50 empty ones. Widths follow
+    the table's width only, never its rows: nothing reflows as calls arrive."""
+    count = fitting_columns(width_chars)
+    widths = [width for _label, _key, width in COLUMNS[:count]]
+    spare = width_chars - sum(width + 2 * CELL_PADDING for width in widths)
+    if spare > 0:
+        more = min(spare * 2 // 3 if count > _PLUGIN else spare, MAX_ACTION_EXTRA_CHARS)
+        widths[_ACTION] += more
+        if count > _PLUGIN:
+            widths[_PLUGIN] += min(spare - more, MAX_PLUGIN_EXTRA_CHARS)
+    return tuple(widths)
 
 
 def format_compact(size_bytes: int | None) -> str:
@@ -95,15 +116,20 @@ def memory_cells(
     )
 
 
+_WIDTHS = tuple(width for _label, _key, width in COLUMNS)
+
+
 def entry_cells(
     entry: LogEntry,
     deterministic: bool,
     memory: ExchangeMemory | None = None,
     internal: bool = False,
     status_styles: dict[str, str] = STATUS_STYLES,
+    widths: tuple[int, ...] = _WIDTHS,
 ) -> tuple[Text, ...]:
-    """The row for one exchange (aro-tui's own calls tagged "internal", dim)."""
-    action = Text(shorten(sanitize_line(entry.action), 15 - 9 * internal))
+    """The row for one exchange (aro-tui's own calls tagged "internal", dim); names cut to
+    ``widths`` (the columns' widths, see :func:`column_widths`)."""
+    action = Text(shorten(sanitize_line(entry.action), widths[_ACTION] - 9 * internal))
     if internal:
         action.stylize("dim")
         action.append(" internal", style="dim italic")
@@ -115,7 +141,7 @@ def entry_cells(
         Text(format_duration(entry.shown_duration_ms, deterministic), justify="right"),
         host,
         gpu,
-        Text(shorten(sanitize_line(entry.plugin), 18)),
+        Text(shorten(sanitize_line(entry.plugin), widths[_PLUGIN] if len(widths) > 6 else 18)),
         Text(format_size(entry.request_size_bytes), justify="right"),
         Text(format_size(entry.response_size_bytes), justify="right"),
     )
@@ -211,6 +237,8 @@ class ExchangeTable(DataTable[Text]):
         """Status colours, from the theme's ``$status-*`` variables."""
         self.column_count = 0
         """How many of ``COLUMNS`` are shown (those that fit whole in the width)."""
+        self.widths: tuple[int, ...] = ()
+        """Their widths (:func:`column_widths`)."""
         self._rows: dict[str, LogEntry] = {}
         """The entries with a row, by row key, in row order (to redraw when the columns change)."""
         self.at_newest = True
@@ -227,6 +255,7 @@ class ExchangeTable(DataTable[Text]):
             self.memory.get(entry.number),
             entry.number in self.internal_numbers,
             self.status_styles,
+            self.widths or _WIDTHS,
         )[: self.column_count]
 
     def _add(self, entry: LogEntry) -> None:
@@ -256,15 +285,16 @@ class ExchangeTable(DataTable[Text]):
     def _fit_columns(self) -> None:
         """Show the columns that fit whole; redraw the rows when that changed."""
         width = self.scrollable_content_region.width or self.size.width
-        count = fitting_columns(width) if width else len(COLUMNS)
-        if count == self.column_count:
+        widths = column_widths(width) if width else _WIDTHS
+        if widths == self.widths:
             return
         selected = self.selected_number
         entries = list(self._rows.values())
-        self.column_count = count
+        self.column_count = len(widths)
+        self.widths = widths
         self.clear(columns=True)
         self._rows.clear()
-        for label, key, width_chars in COLUMNS[:count]:
+        for (label, key, _width), width_chars in zip(COLUMNS, widths, strict=False):
             self.add_column(label, key=key, width=width_chars)
         for entry in entries:
             self._add(entry)
