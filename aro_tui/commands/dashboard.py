@@ -6,7 +6,12 @@ import argparse
 import sys
 
 from aro_tui.commands import path_argument, seconds
-from aro_tui.core.plugins.discovery import DiscoveryError, discover, resolve_search_path
+from aro_tui.core.plugins.discovery import (
+    DiscoveryError,
+    discover,
+    is_plugin_folder,
+    resolve_search_path,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +84,7 @@ def run_dashboard(argv: list[str]) -> int:
         user_files=True,
         record=not args.no_record,
         reload=args.reload,
+        watch_plugins_dir=None if is_plugin_folder(discovery) else discovery.plugins_dir,
     )
     app = AroApp(config, discovery)
     app.run()

@@ -47,5 +47,8 @@ class AppConfig:
     """``--reload``: restart a plugin, once it is idle, when its files change on disk."""
     source_poll_s: float = 1.0
     """How often plugin folders are checked for files changed after their process started."""
+    watch_plugins_dir: Path | None = None
+    """A plugins folder whose new plugin folders join the list as they appear (the dashboard
+    on a plugins or app folder; None: a single plugin folder, tests)."""
     open_session: Path | None = None
     """``aro-tui open``: show this recording read-only instead of a live session."""

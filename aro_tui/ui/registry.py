@@ -298,13 +298,23 @@ class PluginRegistry:
             forwarder if recorder is None else recorder.observer(forward_to=forwarder)
         )
         for plugin in discovery.plugins:
-            if plugin.name in self.entries:  # both are invalid (duplicate-name): list both
-                plugin = dataclasses.replace(plugin, name=self._unused_name(plugin))
-            entry = PluginEntry(plugin)
-            launch = self._launch_for(plugin)
-            if launch is not None:
-                entry.process = PluginProcess(launch, self._observer)
-            self.entries[plugin.name] = entry
+            self.add(plugin)
+
+    def add(self, plugin: DiscoveredPlugin) -> PluginEntry:
+        """List ``plugin`` (found at start, or later in the watched folder), with a process
+        when it can run; a name taken already gets its folder's name beside it."""
+        if plugin.name in self.entries:  # both are invalid (duplicate-name): list both
+            plugin = dataclasses.replace(plugin, name=self._unused_name(plugin))
+        entry = PluginEntry(plugin)
+        launch = self._launch_for(plugin)
+        if launch is not None:
+            entry.process = PluginProcess(launch, self._observer)
+        self.entries[plugin.name] = entry
+        return entry
+
+    def roots(self) -> set[Path]:
+        """The folders of the plugins listed."""
+        return {entry.plugin.root for entry in self.entries.values()}
 
     def _unused_name(self, plugin: DiscoveredPlugin) -> str:
         """``name (folder)`` for a plugin whose name another one here has."""

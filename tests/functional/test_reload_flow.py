@@ -4,10 +4,18 @@ it by itself with --reload."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import TEST_PLUGINS, make_app, plugin_state, ready_process, wait_until
+from helpers import (
+    TEST_PLUGINS,
+    make_app,
+    plugin_state,
+    ready_process,
+    wait_until,
+    write_plugin_folder,
+)
 from textual.widgets import TextArea
 
 from aro_tui.core.plugins import source_changes
@@ -128,3 +136,32 @@ async def test_a_deleted_file_is_flagged_until_the_restart(tmp_path: Path) -> No
         await wait_until(pilot, lambda: not entry.sources_stale, "nothing stale")
         await pilot.pause(0.3)  # later scans measure against the new start's files
         assert entry.deleted_sources == ()
+
+
+NOOP_SOURCE = 'def aro_action_noop(input_json):\n    return "{}"\n'
+
+
+async def test_a_plugin_folder_copied_in_while_the_dashboard_is_open_is_listed(
+    tmp_path: Path,
+) -> None:
+    """A plugin copied into the plugins folder never appeared: the dashboard had to be
+    quit and opened again."""
+    plugins = tmp_path / "Plugins"
+    first = write_plugin_folder(plugins / "first", "first", NOOP_SOURCE)
+    app = make_app(tmp_path, first, source_poll_s=0.05)
+    app.config = replace(app.config, watch_plugins_dir=plugins)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "first") == "ready", "first ready")
+        (plugins / "half-copied").mkdir()  # no plugin.yaml yet: not a plugin folder
+        write_plugin_folder(plugins / "second", "second", NOOP_SOURCE)
+        await wait_until(pilot, lambda: "second" in app.registry.entries, "the new plugin")
+        assert list(app.registry.entries) == ["first", "second"]
+        listed = app.main_screen.query_one(PluginList)
+        assert [option.id for option in listed.options] == ["first", "second"]
+        assert any("New plugin second in " in n.message for n in app._notifications)
+        listed.focus()
+        listed.highlighted = 1
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: plugin_state(app, "second") == "ready", "it starts")
+        await pilot.pause(0.3)  # more scans: it is listed once
+        assert list(app.registry.entries) == ["first", "second"]

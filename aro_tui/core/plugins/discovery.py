@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections import Counter
@@ -113,6 +114,29 @@ class Discovery:
     def valid(self) -> bool:
         """Whether every plugin found is valid (skipped folders are only warnings)."""
         return all(plugin.valid for plugin in self.plugins)
+
+
+def is_plugin_folder(discovery: Discovery) -> bool:
+    """Whether ``discovery`` scanned one plugin's own folder (not a folder of plugins)."""
+    return any(plugin.root == discovery.plugins_dir for plugin in discovery.plugins)
+
+
+def new_plugin_folders(plugins_dir: Path, known: set[Path]) -> list[Path]:
+    """Folders in ``plugins_dir`` holding a ``plugin.yaml`` that are not in ``known``, by name
+    (what a dashboard already open on the folder should add); [] when it cannot be listed."""
+    try:
+        entries = sorted(os.scandir(plugins_dir), key=lambda entry: entry.name)
+    except OSError:
+        return []
+    found: list[Path] = []
+    for entry in entries:
+        folder = Path(entry.path)
+        if entry.name.startswith(".") or folder in known:
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and (folder / MANIFEST_NAME).is_file():
+                found.append(folder)
+    return found
 
 
 def default_plugins_path() -> Path:

@@ -272,6 +272,11 @@ class MainScreen(ExchangeDetailPanes):
             where = sanitize_line(str(self.aro.registry.discovery.plugins_dir))
             self.query_one(ActionDoc).show_doc(f"No plugins found in {where}.", True)
 
+    def plugins_added(self) -> None:
+        """Plugins found in the watched folder since it was read: list them all again (the
+        highlight stays on the plugin it was on)."""
+        self.query_one(PluginList).show_entries(list(self.aro.registry.entries.values()))
+
     # -- selection ---------------------------------------------------------------------------
 
     def show_banner(self, text: str) -> None:

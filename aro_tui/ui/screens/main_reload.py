@@ -8,12 +8,15 @@ from pathlib import Path
 from textual import work
 
 from aro_tui.core.host.process import PluginState
+from aro_tui.core.plugins.discovery import load_plugin, new_plugin_folders
+from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.plugins.source_changes import (
     MAX_ENTRIES,
     SourceChanges,
     changed_since,
     deleted_since,
 )
+from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.registry import PluginEntry
 from aro_tui.ui.screens.main_actions import ExchangeActions
 
@@ -45,6 +48,9 @@ class SourceReload(ExchangeActions):
             entry.changed_sources = entry.deleted_sources = ()
 
     def _check_sources(self) -> None:
+        watched = self.aro.config.watch_plugins_dir
+        if watched is not None:
+            self._scan_for_new_plugins(watched, self.aro.registry.roots())
         reload = self.aro.config.reload
         scans: list[_Scan] = []
         for entry in self.aro.registry.entries.values():
@@ -57,6 +63,34 @@ class SourceReload(ExchangeActions):
                 scans.append((entry.name, entry.plugin.root, process.started_at))
         if scans:
             self._scan_sources(scans)
+
+    @work(thread=True, exclusive=True, group="new-plugins")
+    def _scan_for_new_plugins(self, plugins_dir: Path, known: set[Path]) -> None:
+        """Plugin folders copied into the watched folder since it was read: listed, where the
+        dashboard had to be reopened to see them."""
+        folders = new_plugin_folders(plugins_dir, known)
+        if folders:
+            interpreter = self.aro.config.interpreter
+            found = [load_plugin(folder, configured_interpreter=interpreter) for folder in folders]
+            self.app.call_from_thread(self._plugins_found, found)
+
+    def _plugins_found(self, plugins: list[DiscoveredPlugin]) -> None:
+        registry = self.aro.registry
+        for plugin in plugins:
+            if plugin.root in registry.roots():
+                continue  # found by a scan before this one was handled
+            taken = plugin.name in registry.entries
+            entry = registry.add(plugin)
+            where = sanitize_line(str(plugin.root))
+            also = (
+                f" (a plugin named {sanitize_line(plugin.name)} is listed already)" if taken else ""
+            )
+            self.say(f"New plugin {sanitize_line(entry.name)} in {where}{also}.")
+        self.plugins_added()
+
+    def plugins_added(self) -> None:
+        """Show the plugins listed now (defined by the layout)."""
+        raise NotImplementedError
 
     @work(thread=True, exclusive=True, group="sources")
     def _scan_sources(self, scans: list[_Scan]) -> None:
