@@ -834,3 +834,36 @@ async def test_text_with_no_newline_yet_is_told_while_the_call_runs() -> None:
         assert plugin.stderr_partial is None
     finally:
         await plugin.stop()
+
+
+LONG_LINE_WRITER = """
+import sys
+
+def aro_action_write(input_json):
+    sys.stderr.write("x" * 5_000_000 + "END")  # no newline: a bar drawn with \\r, a dump
+    sys.stderr.flush()
+    return "{}"
+"""
+
+
+async def test_the_stderr_an_exchange_keeps_is_bounded_in_characters(tmp_path: Path) -> None:
+    """5 MB written with no newline were all kept, 77 lines of 64 KiB, by every exchange:
+    +9 MiB of dashboard memory and 6 MiB of recording a call."""
+    from aro_tui.core.host.exchange import MAX_KEPT_LINE_CHARS, MAX_KEPT_TAIL_CHARS
+
+    (tmp_path / "plugin.py").write_text(LONG_LINE_WRITER)
+    plugin = PluginProcess(_launch(module_path=tmp_path / "plugin.py"))
+    await plugin.start()
+    try:
+        exchange = await plugin.call("write", "{}")
+        kept = list(exchange.stderr_lines)
+        assert exchange.stderr_line_count == 77  # all of it counted
+        assert exchange.stderr_bytes > 5_000_000
+        assert sum(map(len, kept)) <= MAX_KEPT_TAIL_CHARS
+        assert exchange.stderr_tail_chars == sum(map(len, kept))
+        assert all(len(line) <= MAX_KEPT_LINE_CHARS + 60 for line in kept)
+        assert kept[-1].endswith("xEND")  # the newest, and the end of each line, stay
+        assert "characters left out" in kept[-2]
+        assert all(len(line) <= MAX_KEPT_LINE_CHARS + 60 for line in plugin.recent_stderr)
+    finally:
+        await plugin.stop()

@@ -424,7 +424,7 @@ class HarnessChannel:
         exchange: Exchange | None = None
         if pending is not None:
             exchange = pending.exchange
-            exchange.stderr_lines.append(text)
+            exchange.keep_stderr_line(text)
             exchange.stderr_line_count += 1
             exchange.stderr_bytes += len(line) + 1
             if not pending.observed:

@@ -21,6 +21,23 @@ whole message, and a 5 MB exception was kept three times over in the log and the
 (error, traceback, response)."""
 
 
+MAX_KEPT_LINE_CHARS = 8 * 1024
+MAX_KEPT_TAIL_CHARS = 256 * 1024
+"""How much of a call's stderr its exchange keeps in memory (the dashboard's log and the
+recording's ``stderr_tail`` hold the same): a line keeps its start and end, the tail its
+newest lines. A plugin writing 5 MB with no newline kept all of it, 77 lines of 64 KiB, per
+call: +9 MiB of dashboard memory and 6 MiB of recording each time."""
+
+
+def kept_line(text: str) -> str:
+    """``text``, or its start and end with how much was left out between them (a progress
+    bar's last state stays, at the end)."""
+    if len(text) <= MAX_KEPT_LINE_CHARS:
+        return text
+    half = MAX_KEPT_LINE_CHARS // 2
+    return f"{text[:half]}… ({len(text) - 2 * half:,} characters left out) …{text[-half:]}"
+
+
 def cap_error(text: str) -> str:
     """``text`` up to ``MAX_ERROR_CHARS``, then how much more the response holds."""
     if len(text) <= MAX_ERROR_CHARS:
@@ -88,6 +105,8 @@ class Exchange:
     """The last lines the plugin wrote to stderr (or printed) during the call."""
     stderr_line_count: int = 0
     stderr_bytes: int = 0
+    stderr_tail_chars: int = 0
+    """How many characters ``stderr_lines`` holds (see :meth:`keep_stderr_line`)."""
     printed_bytes: int = 0
     """Of ``stderr_bytes``, what the plugin wrote through ``sys.stdout`` (``print``): the
     chapter's main loop and the ARO runtime would have taken it as part of the answer."""
@@ -109,6 +128,18 @@ class Exchange:
     never_ran: bool = False
     """The plugin never started on it: it waited behind a call that crashed the plugin or got
     it killed (a timeout), and ended with it. Sending it again is safe."""
+
+    def keep_stderr_line(self, text: str) -> None:
+        """Add ``text`` to ``stderr_lines`` within ``MAX_KEPT_LINE_CHARS`` a line and
+        ``MAX_KEPT_TAIL_CHARS`` in all, the oldest lines going first."""
+        text = kept_line(text)
+        lines = self.stderr_lines
+        if len(lines) == lines.maxlen:
+            self.stderr_tail_chars -= len(lines[0])
+        lines.append(text)
+        self.stderr_tail_chars += len(text)
+        while self.stderr_tail_chars > MAX_KEPT_TAIL_CHARS and len(lines) > 1:
+            self.stderr_tail_chars -= len(lines.popleft())
 
     @property
     def finished(self) -> bool:

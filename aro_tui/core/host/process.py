@@ -37,6 +37,7 @@ from aro_tui.core.host.exchange import (
     ExchangeStatus,
     cap_error,
     cap_traceback,
+    kept_line,
 )
 from aro_tui.core.host.inflight import InFlight, Pending
 from aro_tui.core.host.process_tree import ProcessTree
@@ -555,7 +556,7 @@ class PluginProcess:
 
     def _on_stderr_line(self, text: str, exchange: Exchange | None) -> None:
         self.stderr_partial = None
-        self.recent_stderr.append(text)
+        self.recent_stderr.append(kept_line(text))
         if self._observe_stderr is not None:
             self._observe_stderr(self, text, exchange)
 
@@ -710,7 +711,8 @@ class PluginProcess:
             if not exchange.stderr_lines and not exchange.never_ran:
                 # The crash's last words, for the call that crashed; a call that never ran
                 # printed nothing (it showed the other calls' lines as its own).
-                exchange.stderr_lines.extend(list(self.recent_stderr)[-20:])
+                for line in list(self.recent_stderr)[-20:]:
+                    exchange.keep_stderr_line(line)
             self._finish(pending, ExchangeStatus.CRASHED)
         if self._ready is not None and not self._ready.done():
             _fail(self._ready, PluginStartError("exited"))

@@ -133,5 +133,6 @@ def failed_start_exchange(
     exchange.traceback = error.traceback
     exchange.exit_code = error.exit_code
     exchange.signal_number = error.signal_number
-    exchange.stderr_lines.extend(error.stderr_tail)
+    for line in error.stderr_tail:
+        exchange.keep_stderr_line(line)
     return exchange
