@@ -83,6 +83,7 @@ class DashboardCommands(Provider):
                 "against the plugin as it is now; compare with the previous run",
             ),
             ("Replay all exchanges and diff", "replay_all", "every logged exchange, in order"),
+            ("Stop the replay", "stop_replay", "show what it compared so far (ctrl+g twice)"),
             ("Save the response to a file", "save_response", "asks for a path"),
             ("Copy the response", "copy_response", "to the clipboard (OSC 52)"),
             ("View the whole response", "view_all", "page through a large one"),

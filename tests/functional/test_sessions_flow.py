@@ -613,3 +613,29 @@ async def test_open_keeps_the_recordings_numbers_after_a_damaged_line(xdg: Path)
         assert entry is not None and entry.action == "echo"
         table = app.main_screen.query_one(ExchangeTable)
         assert str(table.get_row_at(0)[0]).strip() == "2"
+
+
+async def test_a_replay_can_be_stopped_and_d_does_not_throw_it_away(tmp_path: Path) -> None:
+    """ "Replay all" could not be stopped (50,000 calls: 40 minutes), and d meanwhile
+    replaced it, throwing away every comparison it had made, without a word."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
+        for _ in range(4):
+            screen.send("faulty", "hang", '{"seconds": 0.4}')
+        await wait_until(pilot, lambda: len(app.exchange_log) == 4, "the log")
+        await app.workers.wait_for_complete()
+        screen.action_replay_all()
+        await wait_until(pilot, lambda: screen.replay_state is not None, "replaying")
+        screen.query_one(ExchangeTable).focus()
+        await pilot.press("d")  # refused: it would replace the replay
+        assert any("A replay is running" in text for text in notifications(app))
+        assert screen.replay_state is not None
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "busy", "a replayed call")
+        await pilot.press("ctrl+g", "ctrl+g")
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff so far")
+        diff = app.screen
+        assert isinstance(diff, DiffScreen)
+        assert ", stopped after " in diff.title_text and len(diff.comparisons) < 4
+        assert screen.replay_state is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -262,8 +263,50 @@ class SessionWiring(TelemetryWiring):
         table = self.query_one(ExchangeTable)
         return [e for e in self.aro.exchange_log.entries if e.number not in table.internal_numbers]
 
+    replay_state: tuple[int, int] | None = None
+    """While a replay runs: how many of how many exchanges it has compared."""
+    _replay_stop = False
+    _replay_cancelled_s = -1.0
+
+    def _replay_running(self) -> bool:
+        """Whether a replay runs (then say so): a second one replaced it, results and all."""
+        if self.replay_state is None:
+            return False
+        done, total = self.replay_state
+        self.say(
+            f"A replay is running ({done} of {total}): wait for it, or stop it (ctrl+p, "
+            "\"Stop the replay\"; or ctrl+g twice) to see what it compared so far.",
+            "warning",
+        )
+        return True
+
+    def action_stop_replay(self) -> None:
+        """Stop a replay after the call it runs now (cancelled: a model load or a hang can
+        take minutes); show what it compared so far."""
+        if self.replay_state is None:
+            self.say("No replay is running.")
+            return
+        self._replay_stop = True
+        self.say("Stopping the replay: the diff shows what it compared so far.")
+        if any(process.in_flight for process in self.aro.registry.processes()):
+            super().action_cancel()
+
+    def action_cancel(self) -> None:
+        """As :meth:`ExchangeActions.action_cancel`; during a replay of several exchanges a
+        second ctrl+g within ``REPLAY_STOP_WINDOW_S`` also stops the replay."""
+        if self.replay_state is not None and self.replay_state[1] > 1:
+            now = time.monotonic()
+            if now - self._replay_cancelled_s <= REPLAY_STOP_WINDOW_S:
+                self._replay_cancelled_s = -1.0
+                self.action_stop_replay()
+                return
+            self._replay_cancelled_s = now
+        super().action_cancel()
+
     def action_compare(self) -> None:
         """Rerun the selected exchange against the plugin as it is now; show what changed."""
+        if self._replay_running():
+            return
         number = self.shown_number
         entry = None if number is None else self.aro.exchange_log.get(number)
         if entry is None:
@@ -274,6 +317,8 @@ class SessionWiring(TelemetryWiring):
 
     def action_replay_all(self) -> None:
         """Rerun every exchange in the log, in order, and show what changed."""
+        if self._replay_running():
+            return
         entries = self._user_entries()
         if not entries:
             self.say("The log is empty: nothing to replay.", "warning")
@@ -285,12 +330,18 @@ class SessionWiring(TelemetryWiring):
     async def _replay(self, entries: list[LogEntry], title: str) -> None:
         comparisons: list[Comparison] = []
         changed = 0
+        self._replay_stop = False
         try:
             for done, entry in enumerate(entries):
+                if self._replay_stop:
+                    title = f"{title}, stopped after {done:,}"
+                    break
+                self.replay_state = (done, len(entries))
                 self.show_progress(_replay_progress(title, entries, done, changed))
                 comparisons.append(await self._compare_one(entry))
                 changed += comparisons[-1].outcome != "equal"
         finally:
+            self.replay_state = None
             self.show_progress(None)
         self.app.push_screen(DiffScreen(title, comparisons, self.aro.config.deterministic))
 
@@ -409,6 +460,10 @@ def _lost_bodies_text(chunk: RecordedChunk, numbers: list[int]) -> str:
     )
 
 
+REPLAY_STOP_WINDOW_S = 3.0
+"""A second ctrl+g within this long of the first stops a replay (the first cancels a call)."""
+
+
 def _replay_progress(title: str, entries: list[LogEntry], done: int, changed: int) -> str:
     """``Replay of 12 exchanges: 4 of 12 · #5 text · hash · 1 not equal so far · ctrl+g cancels
     this call`` (a replayed model load or hang can take minutes)."""
@@ -417,4 +472,7 @@ def _replay_progress(title: str, entries: list[LogEntry], done: int, changed: in
     if len(entries) == 1:
         return f"{title}: running {where} · ctrl+g cancels it"
     so_far = f" · {changed} not equal so far" if changed else ""
-    return f"{title}: {done + 1} of {len(entries)} · {where}{so_far} · ctrl+g cancels this call"
+    return (
+        f"{title}: {done + 1} of {len(entries)} · {where}{so_far} · ctrl+g cancels this call, "
+        "twice stops the replay"
+    )
