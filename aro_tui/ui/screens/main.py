@@ -542,6 +542,8 @@ class MainScreen(ExchangeDetailPanes):
         if self.is_internal(message.exchange):
             return
         entry.running_calls[message.exchange.id] = message.exchange
+        if self.is_replayed(message.exchange):
+            return  # the progress line shows it: the panes stay on what the user chose
         self.live_exchange = message.exchange
         self._live_started_s = time.monotonic()
         self.show_live(message.exchange)
@@ -631,15 +633,16 @@ class MainScreen(ExchangeDetailPanes):
         self.note_log_number(exchange, log_entry)
         internal = self.log_entry_internal(log_entry, exchange)
         table = self.query_one(ExchangeTable)
+        replayed = self.is_replayed(exchange)
         if self.query_one(FilterInput).current().matches(log_entry):
             if table.at_newest:
-                table.append_entry(log_entry, follow=not internal)
-            elif not internal:
+                table.append_entry(log_entry, follow=not internal and not replayed)
+            elif not internal and not replayed:
                 self._filter_changed()  # back from older exchanges to the newest, this one
         self.update_log_title()
         if entry is not None:
             self.telemetry_exchange_finished(entry, exchange, log_entry)
-        if internal:
+        if internal or replayed:
             return
         if self.live_exchange is exchange:
             self.live_exchange = None

@@ -263,6 +263,19 @@ class SessionWiring(TelemetryWiring):
         table = self.query_one(ExchangeTable)
         return [e for e in self.aro.exchange_log.entries if e.number not in table.internal_numbers]
 
+    _replaying_request: bytes | None = None
+    """The request a replay is sending now (its exchange holds this very object)."""
+
+    def is_replayed(self, exchange: Exchange) -> bool:
+        """Whether ``exchange`` is a replay's call (of "Replay all", several, in a live
+        session): logged, but not shown as it runs or once done, where each call laid the
+        screen out twice and a replay managed 15 calls a second."""
+        return (
+            self.replay_state is not None
+            and self.replay_state[1] > 1
+            and exchange.request_bytes is self._replaying_request
+        )
+
     replay_state: tuple[int, int] | None = None
     """While a replay runs: how many of how many exchanges it has compared."""
     _replay_stop = False
@@ -363,12 +376,15 @@ class SessionWiring(TelemetryWiring):
         for name, why in (details.get("lost_bodies") or {}).items():
             # Rerun with "" or compared with nothing, it read as a regression.
             return missing(entry, f"recorded {name} lost: {why}")
+        self._replaying_request = request
         try:
             new = await plugin.process.call(
                 entry.action, request, timeout_s=self.aro.config.timeout_s
             )
         except Exception as error:
             return missing(entry, f"{type(error).__name__}: {error}")
+        finally:
+            self._replaying_request = None
         # Parsing and diffing two 8 MB answers takes ~0.3 s: not on the event loop.
         return await asyncio.to_thread(compare_logged, entry, old_response, new)
 
