@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aro_tui.commands import path_argument, stdout_console
+from aro_tui.core.plugins.problem import clean_text
 from aro_tui.core.sizes import format_size
 
 if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+
     from aro_tui.core.session.reader import Session
     from aro_tui.core.session.store import SessionInfo
 
@@ -74,15 +77,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run_open)
 
 
-def _text(value: str) -> Any:
+def safe_text(value: str) -> Any:
     from rich.text import Text
-
-    from aro_tui.core.plugins.problem import clean_text
 
     return Text(clean_text(value))
 
 
-def _started(timestamp: float, *, seconds: bool = True) -> str:
+def started_text(timestamp: float, *, seconds: bool = True) -> str:
     if not timestamp:
         return "-"
     pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
@@ -107,8 +108,6 @@ def _info_json(info: SessionInfo) -> dict[str, Any]:
 
 def run_sessions(args: argparse.Namespace) -> int:
     """Run ``aro-tui sessions``: 0 (an empty list included), 2 when the folder is a file."""
-    from rich.table import Table
-
     from aro_tui.core.session.store import list_sessions, sessions_dir
     from aro_tui.core.user_files import os_reason
 
@@ -138,44 +137,95 @@ def run_sessions(args: argparse.Namespace) -> int:
         return EXIT_OK
     console = stdout_console()
     if not infos:
-        console.print(_text(f"No sessions in {folder}"))
+        console.print(safe_text(f"No sessions in {folder}"))
         return EXIT_OK
-    from rich import box
+    console.print(_sessions_table(folder, infos, console.width))
+    return EXIT_OK
 
+
+_LEFT_OUT_FIRST = ("Plugins", "Started", "Errors", "Calls", "Size")
+"""The order columns are left out in when the terminal is too narrow; Id always stays."""
+_MIN_PLUGINS_WIDTH = 8
+"""Below this the Plugins column is left out rather than shown as a few letters and …."""
+_COLUMN_GAP = 2
+"""The blank between two columns: one of padding, one for the box's (blank) divider."""
+
+
+def _session_row(info: SessionInfo) -> dict[str, str]:
+    """A session's cells by column; an unreadable one says why under Plugins."""
+    if info.problem is not None:
+        row = dict.fromkeys(("Id", "Started", "Plugins", "Calls", "Errors", "Size"), "")
+        return row | {
+            "Id": info.session_id,
+            "Started": "-",
+            "Plugins": f"unreadable: {info.problem}",
+        }
+    return {
+        "Id": info.session_id,
+        "Started": started_text(info.started_at, seconds=False),
+        "Plugins": ", ".join(info.plugins) or "-",
+        "Calls": str(info.exchanges - info.internal),  # the calls made, not aro-tui's own
+        "Errors": str(info.errors),
+        "Size": format_size(info.size_bytes) + _size_mark(info),
+    }
+
+
+def _fit_columns(natural: dict[str, int], width: int) -> tuple[list[str], int]:
+    """The columns that fit ``width`` and the Plugins column's width: it takes the room the
+    others leave, down to ``_MIN_PLUGINS_WIDTH``; past that, columns are left out in
+    ``_LEFT_OUT_FIRST``'s order until the rest fit whole."""
+    columns = list(natural)
+    for left_out in (None, *_LEFT_OUT_FIRST):
+        if left_out is not None:
+            columns.remove(left_out)
+        fixed = [column for column in columns if column != "Plugins"]
+        room = width - sum(natural[column] for column in fixed) - _COLUMN_GAP * (len(columns) - 1)
+        if "Plugins" not in columns and room >= 0:
+            return columns, 0
+        if "Plugins" in columns and room >= min(natural["Plugins"], _MIN_PLUGINS_WIDTH):
+            return columns, min(natural["Plugins"], room)
+    return columns, 0
+
+
+def _sessions_table(folder: Path, infos: list[SessionInfo], width: int) -> Any:
+    """The sessions table, fitted to ``width`` by the dashboard's rule: the Plugins column
+    shrinks (with …) to the room the other columns leave, and a column that does not fit
+    whole is left out; an id, a figure or a size and its mark are never cut."""
+    from rich import box
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    rows = [_session_row(info) for info in infos]
+    natural = {  # the width each column needs to show every cell whole, its title included
+        column: max(cell_len(clean_text(text)) for text in [column, *(row[column] for row in rows)])
+        for column in rows[0]
+    }
+    columns, plugins_width = _fit_columns(natural, width)
     table = Table(
-        title=_text(f"Sessions in {folder}"),
+        title=safe_text(f"Sessions in {folder}"),
         box=box.SIMPLE_HEAD,
         padding=(0, 1, 0, 0),
         pad_edge=False,
         show_edge=False,
     )
-    table.add_column("Id", no_wrap=True, min_width=22)
-    table.add_column("Started", no_wrap=True, min_width=16)
-    # The plugin names give way first in a narrow terminal; the figures never wrap.
-    table.add_column("Plugins", overflow="ellipsis", no_wrap=True, max_width=12)
-    for column, width in (("Calls", 5), ("Errors", 6), ("Size", 9)):
-        table.add_column(column, justify="right", no_wrap=True, min_width=width)
-    for info in infos:
-        if info.problem is not None:
-            table.add_row(_text(info.session_id), "-", _text(f"unreadable: {info.problem}"))
-            continue
-        started = _started(info.started_at, seconds=False)
-        table.add_row(
-            _text(info.session_id),
-            started,
-            _text(", ".join(info.plugins) or "-"),
-            str(info.exchanges - info.internal),  # the calls made, not aro-tui's own queries
-            str(info.errors),
-            format_size(info.size_bytes) + _size_mark(info),
-        )
-    marks = {_size_mark(info) for info in infos if info.problem is None}
-    captions = {
-        "*": "* cut off: aro-tui ended without closing it; it still opens",
-        "+": "+ still being recorded by a running aro-tui",
-    }
-    table.caption = "\n".join(text for mark, text in captions.items() if mark in marks) or None
-    console.print(table)
-    return EXIT_OK
+    for column in columns:
+        if column == "Plugins":
+            table.add_column(column, overflow="ellipsis", no_wrap=True, width=plugins_width)
+        elif column == "Id":  # the one column that stays: folded in a very narrow terminal
+            table.add_column(column, overflow="fold")
+        else:
+            justify: JustifyMethod = "left" if column == "Started" else "right"
+            table.add_column(column, justify=justify, no_wrap=True)
+    for row in rows:
+        table.add_row(*(safe_text(row[column]) for column in columns))
+    if "Size" in columns:
+        marks = {_size_mark(info) for info in infos if info.problem is None}
+        captions = {
+            "*": "* cut off: aro-tui ended without closing it; it still opens",
+            "+": "+ still being recorded by a running aro-tui",
+        }
+        table.caption = "\n".join(text for mark, text in captions.items() if mark in marks)
+    return table
 
 
 def _size_mark(info: SessionInfo) -> str:
@@ -200,11 +250,9 @@ def load_session_argument(reference: str, folder: Path | None, command: str) -> 
 def run_open(args: argparse.Namespace) -> int:
     """Run ``aro-tui open``: 0, 2 when the session can't be found or read."""
     if args.summary:
-        session = load_session_argument(args.session, args.sessions_dir, "open")
-        if session is None:
-            return EXIT_USAGE
-        print_session_summary(session)
-        return EXIT_OK
+        from aro_tui.commands.session_summary import print_summary
+
+        return print_summary(args.session, args.sessions_dir)
     from aro_tui.core.plugins.discovery import DiscoveryError, discover, resolve_search_path
     from aro_tui.core.session.reader import SessionReadError, read_session_header
     from aro_tui.core.session.store import resolve_session
@@ -238,63 +286,3 @@ def run_open(args: argparse.Namespace) -> int:
     app = AroApp(config, discovery)
     app.run()
     return app.return_code or 0
-
-
-def print_session_summary(session: Session) -> None:
-    """Header, one line per exchange, counts of everything else, and any damage."""
-    from rich.table import Table
-
-    from aro_tui.core.session.store import being_recorded
-
-    console = stdout_console()
-    header = session.header
-    console.print(_text(f"Session {session.session_id} ({session.path})"), soft_wrap=True)
-    ended = "cut off (aro-tui stopped while recording)"
-    if being_recorded(session.path):
-        ended = "not yet (a running aro-tui is recording it)"
-    if session.ended_at is not None:
-        ended = _started(session.ended_at)
-    lines = [
-        f"  started   {_started(header.started_at)}   ended {ended}",
-        f"  recorded  by aro-tui {header.aro_tui_version} ({header.format})",
-        f"  plugins   {', '.join(session.plugins) or '-'}   from {header.plugins_dir or '-'}",
-        f"  recorded  {len(session.exchanges)} exchanges ({session.error_count} not ok), "
-        f"{len(session.stderr_lines)} stderr lines, {len(session.samples)} telemetry samples, "
-        f"{len(session.cache_events)} cache events, {len(session.plugin_events)} plugin events",
-    ]
-    for line in lines:
-        console.print(_text(line), soft_wrap=True)
-    if session.exchanges:
-        table = Table()
-        for column in ("#", "Plugin", "Action", "Status", "Time ms", "Request", "Response"):
-            left = column in {"Plugin", "Action", "Status"}
-            table.add_column(column, justify="left" if left else "right", overflow="fold")
-        for exchange in session.exchanges:
-            duration = exchange.duration_ms
-            response = exchange.response
-            response_size = "-" if response is None else format_size(response.size_bytes)
-            table.add_row(
-                str(exchange.number),
-                _text(exchange.plugin),
-                _text(exchange.action),
-                str(exchange.status),
-                "-" if duration is None else f"{duration:.1f}",
-                format_size(exchange.request.size_bytes),
-                response_size,
-            )
-        console.print(table)
-    for warning in _damage(session):
-        console.print(_text(f"warning: {warning}"), style="yellow", soft_wrap=True)
-
-
-def _damage(session: Session) -> list[str]:
-    """What the recording lost: damaged lines, exchanges missing from the numbering, and
-    spilled bodies whose side files are gone or cut (which the rows above cannot show)."""
-    from aro_tui.core.session.reader import format_ranges, spilled_body_problems
-
-    damage = list(session.warnings)
-    if session.lost_exchanges:
-        numbers = format_ranges(session.missing_exchange_numbers, "#")
-        lost = session.lost_exchanges
-        damage.append(f"{lost} exchange(s) missing from the recording: {numbers}")
-    return damage + spilled_body_problems(session)

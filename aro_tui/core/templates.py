@@ -7,7 +7,8 @@ ARO plugins document their input in an ``Input:`` section (the Python plugins ch
         - max_length: Maximum length of generated text (default: 100)
 
 which becomes ``{"text": "", "max_length": 100}``. Defaults are read as JSON, else as a
-Python literal, else kept as a string.
+Python literal, else kept as a string. Markdown's ``- name: ...`` items at the title's own
+indent are read too, up to a blank line or a line that is no such item.
 """
 
 from __future__ import annotations
@@ -156,7 +157,11 @@ def _is_json_value(value: Any) -> bool:
 
 def parse_input_fields(docstring: str | None) -> list[InputField]:
     """The fields listed in ``docstring``'s ``Input:`` section (empty when there is none);
-    items indented under an item are its children (an object in the template)."""
+    items indented under an item are its children (an object in the template).
+
+    The section is what is indented under its title, or, when its first item is a ``- name``
+    at the title's own indent (markdown), the run of such items up to a blank line or a line
+    that is none: at that indent ``Output:`` or the docstring's text follow without one."""
     if not docstring:
         return []
     lines = textwrap.dedent(docstring.expandtabs()).splitlines()
@@ -164,6 +169,7 @@ def parse_input_fields(docstring: str | None) -> list[InputField]:
     open_items: list[_Item] = []  # the item being read and those it is nested in
     in_section = False
     section_indent = 0
+    flush: bool | None = None  # items at the title's own indent (markdown); by the first item
     dashless: bool | None = None  # decided by the section's first item
     dashless_indent = 0
     for line in lines:
@@ -174,11 +180,15 @@ def parse_input_fields(docstring: str | None) -> list[InputField]:
                 section_indent = len(line) - len(line.lstrip())
             continue
         if not line.strip():
+            if flush:
+                break  # a flush list ends at a blank line: what follows is the text again
             continue
         indent = len(line) - len(line.lstrip())
-        if indent <= section_indent:
-            break  # the next section, or the docstring's text again
         item = _ITEM.match(line)
+        if flush is None:
+            flush = indent == section_indent and item is not None
+        if indent < section_indent or (indent == section_indent and not (flush and item)):
+            break  # the next section (``Output:``), or the docstring's text again
         if item is None and dashless is not False:
             bare = _BARE_ITEM.match(line)
             # Dash-less items only when the section's first item has none, and at its indent.

@@ -13,6 +13,7 @@ from aro_tui.core.session.reader import (
     SessionReadError,
     format_ranges,
     number_ranges,
+    outline_session,
     read_session,
     read_session_header,
 )
@@ -182,3 +183,58 @@ def test_number_ranges_are_merged_and_bounded() -> None:
     assert format_ranges([(n, n) for n in range(1, 30, 2)], "#", limit=3) == (
         "#1, #3, #5, and 12 more ranges"
     )
+
+
+def test_an_outline_counts_and_warns_as_a_whole_read_and_reads_the_exchanges_again(
+    tmp_path: Path,
+) -> None:
+    """``open --summary`` reads an outline, not the whole session: the same counts, plugins,
+    damage and exchanges, in the same order, without holding the records."""
+    path = tmp_path / "s.jsonl"
+    recorder = SessionRecorder(path, spill_bytes=20)
+    recorder.record_plugin_event("events-only", "started", pid=1)
+    for number, plugin in enumerate(["b", "a", "b", "c", "a"], 1):
+        exchange = Exchange(number, plugin, "echo", b'{"n": %d}' % (number * 10**20))
+        exchange.status = ExchangeStatus.OK if number % 2 else ExchangeStatus.CRASHED
+        exchange.response_bytes = b"{}"
+        recorder.record_exchange(exchange)
+        recorder.record_stderr_line(plugin, f"line {number}", None)
+    recorder.record_sample({"t": 1.0})
+    recorder.record_cache_event({"plugin": "a", "event": "load"})
+    recorder.close()
+    lines = path.read_bytes().splitlines(keepends=True)
+    first, second, *_ = _exchange_lines(path)
+    lines[first], lines[second] = lines[second], lines[first]  # #2 before #1: "a" comes first
+    lines.insert(second + 1, lines[second])  # #1 again
+    lines.insert(3, b"{not json\n")
+    path.write_bytes(b"".join(lines)[:-10])  # the end record cut off
+    session = read_session(path)
+    seen: list[int] = []
+    outline = outline_session(path, on_exchange=lambda exchange: seen.append(exchange.number))
+    assert len(outline.warnings) == 4 and outline.warnings == session.warnings
+    assert seen == [2, 1, 3, 4, 5]
+    assert outline.plugins == session.plugins == ["b", "a", "c", "events-only"]
+    counts = (outline.exchange_count, outline.error_count, outline.stderr_line_count)
+    assert counts == (len(session.exchanges), session.error_count, len(session.stderr_lines))
+    assert (outline.sample_count, outline.cache_event_count, outline.plugin_event_count) == (
+        len(session.samples),
+        len(session.cache_events),
+        len(session.plugin_events),
+    )
+    assert outline.spilled_bodies == session.spilled_bodies and len(outline.spilled_bodies) == 5
+    assert outline.ended_at is session.ended_at is None
+    assert outline.exchange_lines == session.exchange_lines
+    assert [e.record for e in outline.read_exchanges()] == [e.record for e in session.exchanges]
+
+
+def test_an_exchange_changed_after_the_outline_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    path = _recorded(tmp_path)
+    outline = outline_session(path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    second = _exchange_lines(path)[1]
+    lines[second] = b"x" * len(lines[second])
+    path.write_bytes(b"".join(lines))
+    assert [exchange.number for exchange in outline.read_exchanges()] == [1, 3]
+    assert outline.warnings == [
+        f"line {second + 1}: exchange #2 changed while it was read; left out"
+    ]

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 from session_recording import TEXT, record_fake_exchanges, record_session
 
 from aro_tui.cli import main
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.plugins.problem import clean_text
+from aro_tui.core.session.reader import read_session
+from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.session.store import prune_sessions
+from aro_tui.core.sizes import format_size
 
 
 @pytest.fixture
@@ -217,3 +228,120 @@ def test_the_summary_counts_a_copied_line_once_and_names_a_deleted_one(
         "warning: line 4: exchange #3 again (first on line 2); skipped",
         "warning: 1 exchange(s) missing from the recording: #1",
     ]
+
+
+def _fake_exchange(number: int, plugin: str, body_bytes: int = 2) -> Exchange:
+    exchange = Exchange(number, plugin, "echo", b'{"t": "%s"}' % (b"x" * body_bytes))
+    exchange.status = ExchangeStatus.OK
+    exchange.response_bytes = b"{}"
+    return exchange
+
+
+@pytest.mark.parametrize("columns", [60, 80, 140])
+def test_the_sessions_table_never_cuts_a_size_or_its_mark_and_gives_plugins_the_room(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    columns: int,
+) -> None:
+    """At 80 columns a session being recorded showed ``601.0 Ki…``, its ``+`` cut off; the
+    plugin names were cut at 12 characters at any width (``aa-small, p…``)."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    folder = tmp_path / "sessions"
+    closed = SessionRecorder(folder / "20260101-000000-aaaaaa.jsonl")
+    plugins = ["aa-small", "plugin-python-text", "plugin-python-vision"]
+    for number, plugin in enumerate(plugins, 1):
+        closed.record_exchange(_fake_exchange(number, plugin))
+    closed.close()
+    live = SessionRecorder(folder / "20260101-000001-bbbbbb.jsonl")  # holds its lock open
+    try:
+        for number in range(1, 401):
+            live.record_exchange(_fake_exchange(number, "aa-small", body_bytes=900))
+        deadline = time.monotonic() + 30
+        while live.path.stat().st_size < 400 * 900 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the writer thread is still writing the queued records
+        assert main(["sessions", "--sessions-dir", str(folder)]) == 0
+    finally:
+        live.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    header = next(line for line in lines if line.startswith("Id "))
+    assert header.split()[-1] == "Size"  # left out before any figure is cut
+    live_row = next(line for line in lines if line.startswith("20260101-000001-bbbbbb"))
+    assert re.search(r"\s\d+\.\d KiB\+$", live_row), live_row
+    assert any(line.strip() == "+ still being recorded by a running aro-tui" for line in lines)
+    closed_row = next(line for line in lines if line.startswith("20260101-000000-aaaaaa"))
+    if columns >= 140:
+        assert ", ".join(plugins) in closed_row
+    elif "Plugins" in header:
+        assert "aa-small, " in closed_row and "…" in closed_row
+
+
+def test_the_summary_keeps_one_exchange_in_memory_at_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recording of 62,482 exchanges (260 MB) took 800 MB and half a minute before the
+    summary printed a line: every exchange was held, stderr tail and all, and then laid out
+    as one table."""
+    path = tmp_path / "tails.jsonl"
+    recorder = SessionRecorder(path)
+    for number in range(1, 129):
+        exchange = _fake_exchange(number, "plugin-python-text")
+        for _ in range(32):  # a 256 KiB tail, as much as an exchange keeps
+            exchange.keep_stderr_line(f"{number} " + "x" * 8_000)
+        recorder.record_exchange(exchange)
+    recorder.close()
+    assert path.stat().st_size > 32_000_000
+    tracemalloc.start()
+    try:
+        assert main(["open", str(path), "--summary"]) == 0
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    out = capsys.readouterr().out
+    assert "recorded  128 exchanges (0 not ok)" in out
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("│")] == [
+        str(number) for number in range(1, 129)
+    ]
+    # One line at a time (orjson takes ~12 times a line's size to parse it), not all 32 MB.
+    assert peak_bytes < 12_000_000
+
+
+@pytest.mark.parametrize("columns", [30, 80, 200])
+def test_the_summary_table_is_drawn_as_rich_draws_the_whole_table(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    columns: int,
+) -> None:
+    """Rows are drawn one by one as they are read; the table is the one rich would draw of
+    all of them at once, names that wrap, wide characters and a column folded included."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    path = tmp_path / "names.jsonl"
+    recorder = SessionRecorder(path)
+    names = ["plugin-python-text", "日本語のプラグイン", "two words", "x" * 50, "\x1b[31mred"]
+    for number, plugin in enumerate(names, 1):
+        exchange = _fake_exchange(number, plugin, body_bytes=number * 3000)
+        exchange.status = ExchangeStatus.OK if number % 2 else ExchangeStatus.PLUGIN_ERROR
+        exchange.sent_monotonic_s, exchange.finished_monotonic_s = 1.0, 1.0 + number * 1.5
+        recorder.record_exchange(exchange)
+    recorder.close()
+    expected = Table()
+    for column in ("#", "Plugin", "Action", "Status", "Time ms", "Request", "Response"):
+        justify = "left" if column in {"Plugin", "Action", "Status"} else "right"
+        expected.add_column(column, justify=justify, overflow="fold")
+    for exchange in read_session(path).exchanges:
+        assert exchange.duration_ms is not None and exchange.response is not None
+        expected.add_row(
+            str(exchange.number),
+            Text(clean_text(exchange.plugin)),
+            exchange.action,
+            exchange.status,
+            f"{exchange.duration_ms:.1f}",
+            format_size(exchange.request.size_bytes),
+            format_size(exchange.response.size_bytes),
+        )
+    drawn_by_rich = io.StringIO()
+    Console(file=drawn_by_rich, width=columns).print(expected)
+    assert main(["open", str(path), "--summary"]) == 0
+    assert drawn_by_rich.getvalue() in capsys.readouterr().out

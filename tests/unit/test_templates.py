@@ -225,3 +225,54 @@ def test_an_input_object_written_as_a_python_literal_is_read_as_defaults_are() -
 def test_an_input_section_is_told_apart_from_none() -> None:
     assert has_input_section("Input: [1, 2]") and has_input_section("Do.\n\nInputs:\n  x\n")
     assert not has_input_section("Takes no input.") and not has_input_section(None)
+
+
+def test_items_at_the_titles_own_indent_are_the_sections_fields() -> None:
+    """A markdown list under ``Input:`` gave ``{}`` and "neither a JSON object nor a list of
+    fields", while the Docs panel showed the list."""
+    doc = """Echo the input.
+
+    Input:
+    - text: what to echo (default: hi)
+    - times (int): how often,
+      once by default
+    - options:
+        - loud: shout it (default: false)
+    """
+    assert template_for(doc) == {"text": "hi", "times": 0, "options": {"loud": False}}
+    assert parse_input_fields(doc)[1].description == "how often, once by default"
+    after_a_blank_line = "Input:\n\n- text: what to echo (default: hi)\n"
+    assert template_for(after_a_blank_line) == {"text": "hi"}
+
+
+def test_a_list_at_the_titles_indent_ends_where_its_items_do() -> None:
+    """The next section, the text after a blank line or a line that is no item is not read
+    as more fields."""
+    doc = """Echo the input.
+
+    Input:
+    - text: what to echo
+    Output:
+    - echoed: the text
+    """
+    assert template_for(doc) == {"text": ""}
+    doc = """Echo the input.
+
+    Input:
+    - text: what to echo
+    Returns the text.
+    - not_an_input: a list in the prose
+    """
+    assert template_for(doc) == {"text": ""}
+    doc = """Echo the input.
+
+    Input:
+    - text: what to echo
+
+    - note: a list in the text after the section
+    Returns:
+        the text
+    """
+    assert template_for(doc) == {"text": ""}
+    indented_then_flush = "Input:\n    - text: first\n- other: not under Input:\n"
+    assert template_for(indented_then_flush) == {"text": ""}

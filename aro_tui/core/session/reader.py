@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,12 @@ __all__ = [
     "PluginEvent",
     "Session",
     "SessionHeader",
+    "SessionOutline",
     "SessionReadError",
     "StderrLine",
     "format_ranges",
     "number_ranges",
+    "outline_session",
     "read_session",
     "read_session_header",
     "spilled_body_problems",
@@ -37,6 +39,8 @@ __all__ = [
 
 NumberRange = tuple[int, int]
 """``(first, last)``, both included: ``(4, 21)`` is #4 to #21."""
+SpilledBody = tuple[int, str, RecordedBody]
+"""``(exchange number, "request" or "response", body)`` for a body in the side folder."""
 
 
 class SessionReadError(Exception):
@@ -75,17 +79,12 @@ class StderrLine:
 
 
 @dataclass
-class Session:
-    """Everything a session file holds, in the order it was recorded."""
+class _SessionReading:
+    """What reading a session file learns whether it keeps the records or only counts them:
+    the header, the damage, and which exchange numbers were read on which line."""
 
     path: Path
     header: SessionHeader
-    exchanges: list[RecordedExchange] = field(default_factory=list)
-    plugin_events: list[PluginEvent] = field(default_factory=list)
-    stderr_lines: list[StderrLine] = field(default_factory=list)
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    """Telemetry samples as written (``TelemetrySample.from_json`` reads each)."""
-    cache_events: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """Lines that could not be read (with their line numbers), e.g. a cut-off last record."""
     ended_at: float | None = None
@@ -94,6 +93,7 @@ class Session:
     """How many exchanges the end record says were written (None without one)."""
     exchange_lines: dict[int, int] = field(default_factory=dict)
     """The line each exchange was read from, by number (a repeated one is named with it)."""
+    _highest_number: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
     def missing_exchange_numbers(self) -> list[NumberRange]:
@@ -103,7 +103,7 @@ class Session:
         number read is a lost line (damaged, or deleted without a trace), as is a number the
         end record counts past the highest read. Ranges, since a damaged number can be huge.
         """
-        read = number_ranges(exchange.number for exchange in self.exchanges)
+        read = number_ranges(self.exchange_lines)
         highest = max(self.recorded_exchange_count or 0, read[-1][1] if read else 0)
         missing: list[NumberRange] = []
         expected = 1
@@ -125,6 +125,35 @@ class Session:
         look up (a copy such as ``golden.jsonl`` keeps its header's id, but is ``golden``)."""
         return self.path.stem
 
+    def _keep_exchange(self, exchange: RecordedExchange, offset: int) -> None:
+        """``exchange``, read at byte ``offset``, is one of the session's (see
+        :func:`_read_exchange`); ``exchange_lines`` already has it."""
+        raise NotImplementedError
+
+    def _keep_plugin_event(self, event: PluginEvent) -> None:
+        raise NotImplementedError
+
+    def _keep_stderr_line(self, line: StderrLine) -> None:
+        raise NotImplementedError
+
+    def _keep_sample(self, sample: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _keep_cache_event(self, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Session(_SessionReading):
+    """Everything a session file holds, in the order it was recorded."""
+
+    exchanges: list[RecordedExchange] = field(default_factory=list)
+    plugin_events: list[PluginEvent] = field(default_factory=list)
+    stderr_lines: list[StderrLine] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    """Telemetry samples as written (``TelemetrySample.from_json`` reads each)."""
+    cache_events: list[dict[str, Any]] = field(default_factory=list)
+
     @property
     def plugins(self) -> list[str]:
         """Plugin names in order of first appearance."""
@@ -135,6 +164,16 @@ class Session:
     def error_count(self) -> int:
         """Exchanges that did not end ``ok``."""
         return sum(1 for exchange in self.exchanges if exchange.status != "ok")
+
+    @property
+    def spilled_bodies(self) -> list[SpilledBody]:
+        """The bodies kept in the side folder, by exchange number."""
+        return [
+            (exchange.number, kind, body)
+            for exchange in self.exchanges
+            for kind, body in (("request", exchange.request), ("response", exchange.response))
+            if body is not None and body.path is not None
+        ]
 
     def is_internal(self, exchange: RecordedExchange) -> bool:
         """Whether aro-tui issued ``exchange`` itself (a model-cache query), not the user.
@@ -159,6 +198,105 @@ class Session:
     def size_bytes(self) -> int:
         """The session file plus its spilled bodies, on disk."""
         return session_size_bytes(self.path)
+
+    def _keep_exchange(self, exchange: RecordedExchange, offset: int) -> None:
+        if self.exchanges and exchange.number < self.exchanges[-1].number:
+            bisect.insort(self.exchanges, exchange, key=lambda e: e.number)
+        else:
+            self.exchanges.append(exchange)
+
+    def _keep_plugin_event(self, event: PluginEvent) -> None:
+        self.plugin_events.append(event)
+
+    def _keep_stderr_line(self, line: StderrLine) -> None:
+        self.stderr_lines.append(line)
+
+    def _keep_sample(self, sample: dict[str, Any]) -> None:
+        self.samples.append(sample)
+
+    def _keep_cache_event(self, event: dict[str, Any]) -> None:
+        self.cache_events.append(event)
+
+
+@dataclass
+class SessionOutline(_SessionReading):
+    """A session read through once, counting what it holds and keeping no bodies, stderr
+    tails or lines: what ``open --summary`` needs of a recording too large to hold (one of
+    62,482 exchanges held 800 MB). :meth:`read_exchanges` reads the exchanges again, one at
+    a time, from where :func:`outline_session` found them."""
+
+    exchange_count: int = 0
+    error_count: int = 0
+    """Exchanges that did not end ``ok``."""
+    stderr_line_count: int = 0
+    sample_count: int = 0
+    cache_event_count: int = 0
+    plugin_event_count: int = 0
+    spilled_bodies: list[SpilledBody] = field(default_factory=list)
+    """The bodies kept in the side folder, by exchange number."""
+    exchange_offsets: dict[int, int] = field(default_factory=dict)
+    """Where each exchange's line starts in the file (a byte offset), by number."""
+    on_exchange: Callable[[RecordedExchange], None] | None = field(default=None, repr=False)
+    """Called with each exchange as it is read (in the file's order), then let go."""
+    _first_number_by_plugin: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _event_plugins: dict[str, None] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def plugins(self) -> list[str]:
+        """Plugin names in order of first appearance, as :attr:`Session.plugins`."""
+        by_first_exchange = sorted(
+            self._first_number_by_plugin, key=self._first_number_by_plugin.__getitem__
+        )
+        return list(dict.fromkeys([*by_first_exchange, *self._event_plugins]))
+
+    def read_exchanges(self) -> Iterator[RecordedExchange]:
+        """The exchanges by number, each read again from its line. One whose line no longer
+        reads as it did (the file was changed meanwhile) is left out, with a warning."""
+        try:
+            with self.path.open("rb") as handle:
+                for number in sorted(self.exchange_offsets):
+                    handle.seek(self.exchange_offsets[number])
+                    try:
+                        exchange = decode_exchange(orjson.loads(handle.readline()), self.path)
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                        exchange = None
+                    if exchange is None or exchange.number != number:
+                        self.warnings.append(
+                            f"line {self.exchange_lines[number]}: exchange #{number} changed "
+                            "while it was read; left out"
+                        )
+                        continue
+                    yield exchange
+        except OSError as error:
+            raise SessionReadError(
+                f"{self.path}: cannot be read: {error.strerror or error}"
+            ) from None
+
+    def _keep_exchange(self, exchange: RecordedExchange, offset: int) -> None:
+        self.exchange_count += 1
+        self.error_count += exchange.status != "ok"
+        first = self._first_number_by_plugin.get(exchange.plugin)
+        if first is None or exchange.number < first:
+            self._first_number_by_plugin[exchange.plugin] = exchange.number
+        for kind, body in (("request", exchange.request), ("response", exchange.response)):
+            if body is not None and body.path is not None:
+                self.spilled_bodies.append((exchange.number, kind, body))
+        self.exchange_offsets[exchange.number] = offset
+        if self.on_exchange is not None:
+            self.on_exchange(exchange)
+
+    def _keep_plugin_event(self, event: PluginEvent) -> None:
+        self.plugin_event_count += 1
+        self._event_plugins.setdefault(event.plugin)
+
+    def _keep_stderr_line(self, line: StderrLine) -> None:
+        self.stderr_line_count += 1
+
+    def _keep_sample(self, sample: dict[str, Any]) -> None:
+        self.sample_count += 1
+
+    def _keep_cache_event(self, event: dict[str, Any]) -> None:
+        self.cache_event_count += 1
 
 
 def number_ranges(numbers: Iterable[int]) -> list[NumberRange]:
@@ -194,11 +332,13 @@ def session_size_bytes(path: Path) -> int:
     return total
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes, ended with a newline) for each line of ``path``."""
+def _lines(path: Path) -> Iterator[tuple[int, bytes, bool, int]]:
+    """(line number, bytes, ended with a newline, byte offset) for each line of ``path``."""
+    offset = 0
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            yield number, raw, raw.endswith(b"\n")
+            yield number, raw, raw.endswith(b"\n"), offset
+            offset += len(raw)
 
 
 def _parse_header(record: Any, path: Path) -> SessionHeader:
@@ -242,64 +382,84 @@ def read_session_header(path: Path) -> SessionHeader:
 def read_session(path: Path) -> Session:
     """Read a whole session; unreadable lines become :attr:`Session.warnings`, not errors."""
     session = Session(path, read_session_header(path))
-    try:
-        for number, raw, complete in _lines(path):
-            if number == 1 or not raw.strip():
-                continue
-            _read_line(session, number, raw, complete)
-    except OSError as error:
-        raise SessionReadError(f"{path}: cannot be read: {error.strerror or error}") from None
+    _read_records(session)
     return session
 
 
-def _read_line(session: Session, number: int, raw: bytes, complete: bool) -> None:
-    record = _decode_line(session, number, raw, complete)
+def outline_session(
+    path: Path, on_exchange: Callable[[RecordedExchange], None] | None = None
+) -> SessionOutline:
+    """Read a session through once, keeping counts, damage and where each exchange is, but
+    no records (see :class:`SessionOutline`); ``on_exchange`` sees each exchange as it is
+    read. The warnings are :func:`read_session`'s, word for word."""
+    outline = SessionOutline(path, read_session_header(path), on_exchange=on_exchange)
+    _read_records(outline)
+    outline.spilled_bodies.sort(key=lambda spilled: spilled[0])  # exchanges out of order
+    return outline
+
+
+def _read_records(reading: _SessionReading) -> None:
+    try:
+        for number, raw, complete, offset in _lines(reading.path):
+            if number == 1 or not raw.strip():
+                continue
+            _read_line(reading, number, raw, complete, offset)
+    except OSError as error:
+        raise SessionReadError(
+            f"{reading.path}: cannot be read: {error.strerror or error}"
+        ) from None
+
+
+def _read_line(
+    reading: _SessionReading, number: int, raw: bytes, complete: bool, offset: int
+) -> None:
+    record = _decode_line(reading, number, raw, complete)
     if record is None:
         return
     problem = _record_shape_problem(record)
     if problem is not None:
-        session.warnings.append(f"line {number}: {problem}; skipped")
+        reading.warnings.append(f"line {number}: {problem}; skipped")
         return
     kind = record["type"]
     t = record.get("t")
     t = float(t) if isinstance(t, int | float) else 0.0
     try:
         if kind == "exchange":
-            _read_exchange(session, number, record)
+            _read_exchange(reading, number, record, offset)
         elif kind == "plugin":
             details = {k: v for k, v in record.items() if k not in {"type", "t", "plugin", "event"}}
             event = PluginEvent(t, str(record["plugin"]), str(record["event"]), details)
-            session.plugin_events.append(event)
+            reading._keep_plugin_event(event)
         elif kind == "stderr":
             exchange_id = record.get("exchange_id")
             exchange_id = exchange_id if isinstance(exchange_id, int) else None
             line = StderrLine(t, str(record["plugin"]), exchange_id, str(record["line"]))
-            session.stderr_lines.append(line)
+            reading._keep_stderr_line(line)
         elif kind == "sample":
-            session.samples.append(dict(record["sample"]))
+            reading._keep_sample(dict(record["sample"]))
         elif kind == "cache":
-            session.cache_events.append(dict(record["event"]))
+            reading._keep_cache_event(dict(record["event"]))
         elif kind == "end":
-            session.ended_at = t
+            reading.ended_at = t
             count = record.get("exchanges")
-            session.recorded_exchange_count = count if isinstance(count, int) else None
+            reading.recorded_exchange_count = count if isinstance(count, int) else None
         elif kind == "header":
-            session.warnings.append(f"line {number}: a second header; skipped")
+            reading.warnings.append(f"line {number}: a second header; skipped")
         else:
-            session.warnings.append(f"line {number}: unknown record type {kind!r}; skipped")
+            reading.warnings.append(f"line {number}: unknown record type {kind!r}; skipped")
     except (KeyError, TypeError, ValueError) as error:
-        session.warnings.append(f"line {number}: malformed {kind} record ({error!r}); skipped")
+        reading.warnings.append(f"line {number}: malformed {kind} record ({error!r}); skipped")
 
 
-def _decode_line(session: Session, number: int, raw: bytes, complete: bool) -> Any:
+def _decode_line(reading: _SessionReading, number: int, raw: bytes, complete: bool) -> Any:
     """The line's JSON value, or None after a warning (a cut-off last line is not damage)."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         if complete:
-            session.warnings.append(f"line {number}: not JSON ({error}); skipped")
+            reading.warnings.append(f"line {number}: not JSON ({error}); skipped")
         else:
-            session.warnings.append(
+            reading.warnings.append(
                 f"line {number}: the recording ends mid-record (aro-tui stopped while "
                 f"writing it); the last {len(raw)} bytes were ignored"
             )
@@ -319,7 +479,9 @@ def _record_shape_problem(record: Any) -> str | None:
     return None
 
 
-def _read_exchange(session: Session, line: int, record: dict[str, Any]) -> None:
+def _read_exchange(
+    reading: _SessionReading, line: int, record: dict[str, Any], offset: int
+) -> None:
     """Add the exchange, unless its number was read already or is below 1.
 
     The recorder writes numbers 1, 2, 3... in order, so a repeat is a copied line: kept, it
@@ -327,43 +489,37 @@ def _read_exchange(session: Session, line: int, record: dict[str, Any]) -> None:
     order (lines moved) is read in its place, with a warning: skipping it, or every line after
     a moved one numbered higher, would lose exchanges that are there.
     """
-    exchange = decode_exchange(record, session.path)
+    exchange = decode_exchange(record, reading.path)
     number = exchange.number
-    if number in session.exchange_lines:
-        first = session.exchange_lines[number]
-        session.warnings.append(
+    if number in reading.exchange_lines:
+        first = reading.exchange_lines[number]
+        reading.warnings.append(
             f"line {line}: exchange #{number} again (first on line {first}); skipped"
         )
         return
     if number < 1:
-        session.warnings.append(
+        reading.warnings.append(
             f"line {line}: exchange #{number}: exchanges are numbered from 1; skipped"
         )
         return
-    if session.exchanges and number < session.exchanges[-1].number:
-        previous = session.exchanges[-1].number
-        session.warnings.append(
+    previous = reading._highest_number
+    if number < previous:
+        reading.warnings.append(
             f"line {line}: exchange #{number} after #{previous} (line "
-            f"{session.exchange_lines[previous]}), out of order; read in its place"
+            f"{reading.exchange_lines[previous]}), out of order; read in its place"
         )
-        bisect.insort(session.exchanges, exchange, key=lambda e: e.number)
-    else:
-        session.exchanges.append(exchange)
-    session.exchange_lines[number] = line
+    reading._highest_number = max(previous, number)
+    reading.exchange_lines[number] = line
+    reading._keep_exchange(exchange, offset)
 
 
-def spilled_body_problems(session: Session) -> list[str]:
+def spilled_body_problems(session: Session | SessionOutline) -> list[str]:
     """One line per spilled body whose side file is gone or not the size recorded.
 
     ``stat`` only, so a summary of a large recording stays cheap; a whole side folder gone
     is one line, not one per body.
     """
-    spilled = [
-        (exchange.number, kind, body)
-        for exchange in session.exchanges
-        for kind, body in (("request", exchange.request), ("response", exchange.response))
-        if body is not None and body.path is not None
-    ]
+    spilled = session.spilled_bodies
     folder = bodies_dir(session.path)
     if spilled and not folder.is_dir():
         numbers = format_ranges(number_ranges(number for number, _, _ in spilled), "#")

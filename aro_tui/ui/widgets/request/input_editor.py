@@ -283,7 +283,8 @@ class InputEditor(Vertical):
             "no docstring": "{} — the action has no docstring to make a template from",
             "no input section": "{} — its docstring has no Input: section to make one from",
             "unusable input section": (
-                "{} — its Input: section is neither a JSON object nor a list of fields"
+                "{} — its Input: section is neither a JSON object nor a list of fields "
+                '("- name: description" lines)'
             ),
             "last used": "the last input you ran (remembered)",
             LAST_USED_THIS_RUN: "the last input you ran (over 64 KiB: kept until aro-tui exits)",
