@@ -233,3 +233,32 @@ def test_a_plugins_start_is_recorded_with_its_cold_start(tmp_path: Path) -> None
     assert len(started) == 1
     cold_start_s = started[0].details["cold_start_s"]
     assert isinstance(cold_start_s, float) and 0 < cold_start_s < 10
+
+
+def test_a_recording_passes_on_text_with_no_newline_yet(tmp_path: Path) -> None:
+    """With a recording on (the dashboard's default), a progress bar never showed while it
+    was drawn: the recording's observer did not pass the partial text on."""
+    from plugin_launch import launch_test_plugin
+
+    from aro_tui.core.host.process import PluginHost, PluginObserver, PluginProcess
+
+    seen: list[str] = []
+
+    class Partials(PluginObserver):
+        def on_stderr_partial(
+            self, plugin: PluginProcess, text: str, exchange: Exchange | None
+        ) -> None:
+            seen.append(text)
+
+    async def call() -> None:
+        recorder = SessionRecorder.create(tmp_path, plugins_dir=tmp_path)
+        host = PluginHost(recorder.observer(forward_to=Partials()))
+        plugin = host.add(launch_test_plugin())
+        try:
+            await plugin.call("partial_line", '{"tag": "bar", "seconds": 0.5}')
+        finally:
+            await host.stop_all()
+            recorder.close()
+
+    asyncio.run(call())
+    assert seen == ["bar progress 50%"]

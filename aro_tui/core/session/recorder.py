@@ -310,6 +310,14 @@ class RecordingObserver(PluginObserver):
         if self.forward_to is not None:
             self.forward_to.on_stderr_line(plugin, line, exchange)
 
+    def on_stderr_partial(
+        self, plugin: PluginProcess, text: str, exchange: Exchange | None
+    ) -> None:
+        # Not recorded (it ends as a line, recorded then), but passed on: with a recording on,
+        # a progress bar never showed while it was drawn.
+        if self.forward_to is not None:
+            self.forward_to.on_stderr_partial(plugin, text, exchange)
+
 
 def _plugin_event(previous: PluginState | None, state: PluginState) -> str | None:
     """Lifecycle events worth a record (ready ⇄ busy on every call is not one)."""
