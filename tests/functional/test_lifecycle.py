@@ -8,7 +8,15 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import BUNDLED, TEST_PLUGINS, make_app, plugin_state, ready_process, wait_until
+from helpers import (
+    BUNDLED,
+    TEST_PLUGINS,
+    make_app,
+    plugin_state,
+    ready_process,
+    wait_until,
+    write_plugin_folder,
+)
 from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import Log
@@ -382,13 +390,7 @@ async def test_a_plugin_restarted_for_an_interrupted_import_says_so_in_its_row(
 async def test_a_restart_does_not_show_the_last_starts_lines_as_its_own(tmp_path: Path) -> None:
     """After shift+R the pane kept "at start" lines of the process before, so a restart
     still importing read as past its model load."""
-    folder = tmp_path / "Plugins" / "second-start-slow"
-    (folder / "src").mkdir(parents=True)
-    (folder / "plugin.yaml").write_text(
-        "name: second-start-slow\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n"
-        "    path: src/\n"
-    )
-    (folder / "src" / "plugin.py").write_text(
+    source = (
         "import os, sys, time\n"
         f"marker = {str(tmp_path / 'started-once')!r}\n"
         "if os.path.exists(marker):\n"
@@ -401,7 +403,10 @@ async def test_a_restart_does_not_show_the_last_starts_lines_as_its_own(tmp_path
         "def aro_action_noop(input_json):\n"
         '    return "{}"\n'
     )
-    app = make_app(tmp_path, folder, timeout_s=120)
+    folder = tmp_path / "Plugins" / "second-start-slow"
+    app = make_app(
+        tmp_path, write_plugin_folder(folder, "second-start-slow", source), timeout_s=120
+    )
     async with app.run_test(size=(140, 45)) as pilot:
         name = "second-start-slow"
         stderr = app.main_screen.query_one("#stderr", Log)

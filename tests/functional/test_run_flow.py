@@ -18,6 +18,7 @@ from helpers import (
     plugin_state,
     wait_until,
 )
+from textual.pilot import Pilot
 from textual.widgets import Static, TextArea
 
 from aro_tui.core.session.recorder import MAX_RECORDED_STDERR_LINES
@@ -670,17 +671,24 @@ async def test_a_plugin_flooding_stderr_leaves_the_dashboard_live(tmp_path: Path
     assert MAX_RECORDED_STDERR_LINES + skipped[0] == exchange["stderr_line_count"]
 
 
+async def _first_call_shown(
+    app: AroApp, pilot: Pilot[None], plugin: str, action: str, request: str
+) -> None:
+    """Once ``plugin`` is ready, its first call, finished and shown in the panes."""
+    await wait_until(pilot, lambda: plugin_state(app, plugin) == "ready", "ready")
+    app.main_screen.send(plugin, action, request)
+    await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the call")
+    await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "shown")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def test_a_huge_error_message_is_cut_on_the_card(tmp_path: Path) -> None:
     """An exception of 5 MB was laid out in full on the response card: the dashboard froze
     for seconds when it arrived, and again whenever its log row was selected."""
     app = make_app(tmp_path, TEST_PLUGINS / "reckless")
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(app, "reckless") == "ready", "ready")
-        app.main_screen.send("reckless", "huge-error", '{"lines": 50000}')
-        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the error")
-        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "shown")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _first_call_shown(app, pilot, "reckless", "huge-error", '{"lines": 50000}')
         card = str(app.main_screen.query_one("#response-card", Static).render())
         assert "⚠ action error: Exception: EEEE" in card
         assert "the response holds the whole message" in card
@@ -716,12 +724,7 @@ async def test_a_raised_exception_shows_its_type_place_and_traceback(tmp_path: P
     showed only that, and the traceback the harness kept appeared nowhere on screen."""
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "ready")
-        app.main_screen.send("faulty", "raises", "{}")
-        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the error")
-        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "shown")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _first_call_shown(app, pilot, "faulty", "raises", "{}")
         card = str(app.main_screen.query_one("#response-card", Static).render())
         assert "⚠ action error: Exception: bad input value" in card
         assert "raised ValueError: bad input value · plugin.py:" in card
