@@ -5,20 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-import msgspec
 from rich.text import Text
 from textual.content import Content
 
 from aro_tui.core.json_values import loads_exact
 from aro_tui.core.sanitize import sanitize, sanitize_line
 from aro_tui.core.sizes import format_size as format_size  # the UI's formats all live here
+from aro_tui.ui.json_layout import PACKED_LINE_CHARS as PACKED_LINE_CHARS
+from aro_tui.ui.json_layout import lay_out_prefix, layout_json
 
 FULL_PRETTY_LIMIT_BYTES = 2 * 1024 * 1024
 """Responses up to this size are parsed and re-indented whole; larger ones stream a prefix."""
 
-PACKED_LINE_CHARS = 60
-"""How wide a laid-out JSON line grows (indent included) when the pane's width is not known:
-the response pane's at 140 columns. A narrower pane wraps the line at a space."""
 
 STATUS_STYLES = {
     "ok": "green",
@@ -164,39 +162,6 @@ def stderr_title(which: str, kept_lines: int, printed_lines: int) -> str:
     return f"stderr {which} ({kept_lines:,} line{'' if kept_lines == 1 else 's'})"
 
 
-def _indent_prefix(raw: str) -> str:
-    """Re-indent (possibly truncated) JSON text without parsing it as a whole."""
-    out: list[str] = []
-    depth = 0
-    in_string = False
-    escaped = False
-    for char in raw:
-        if in_string:
-            out.append(char)
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-            out.append(char)
-        elif char in "{[":
-            depth += 1
-            out.append(char + "\n" + "  " * depth)
-        elif char in "}]":
-            depth = max(depth - 1, 0)
-            out.append("\n" + "  " * depth + char)
-        elif char == ",":
-            out.append(",\n" + "  " * depth)
-        elif char == ":":
-            out.append(": ")
-        elif char not in " \t\r\n":
-            out.append(char)
-    return "".join(out)
-
-
 @dataclass(frozen=True)
 class Preview:
     """What a pane shows of a body: text, whether it is JSON, and whether it was cut."""
@@ -274,151 +239,13 @@ def preview_body(
             return preview
         try:
             laid_out = layout_json(parsed, line_chars)
-        except RecursionError:  # nested deeper than Python recurses: indent the text instead
-            laid_out = _indent_prefix(head.decode("utf-8", "replace"))
+        except RecursionError:  # nested deeper than Python recurses: lay out the text instead
+            laid_out = lay_out_prefix(head.decode("utf-8", "replace"), line_chars)
         return _cut(laid_out, limit_bytes, total_bytes, is_json=True)
     text = head[:limit_bytes].decode("utf-8", "replace")
     looks_json = text.lstrip()[:1] in {"{", "["}
-    shown = _indent_prefix(text) if looks_json else text
+    shown = lay_out_prefix(text, line_chars) if looks_json else text
     return Preview(sanitize(shown), looks_json, True, total_bytes)
-
-
-_CONTAINERS = (dict, list)
-_NUMBERS = (int, float)
-
-
-def layout_json(value: object, line_chars: int = PACKED_LINE_CHARS) -> str:
-    """Lay out a parsed JSON document for a pane ``line_chars`` wide.
-
-    The top level keeps one member a line; below it, an object or array whose one-line form
-    fits the line stays on one line (``"shape": [2, 384]``, a ``{"label": …, "score": …}``
-    record, a ``["the", 2]`` pair); an array of scalars too long for one line (an embedding,
-    token ids, tokens) is packed several items to a line, as many as the width allows; other
-    containers open one member a line. Indented one item a line, a 384-float embedding is 384
-    lines and a list of pairs is four lines a pair. Runs in a worker thread: the work is a
-    Python loop over the values with small C calls, so the UI gets the GIL every few ms.
-    Raises ``RecursionError`` for nesting deeper than Python's recursion limit.
-    """
-    lines: list[str] = []
-    if (type(value) is dict or type(value) is list) and value:
-        _expanded(value, "", "", "", line_chars, lines)
-    else:
-        lines.append(_scalar_text(value))
-    return "\n".join(lines)
-
-
-def _scalar_text(value: object) -> str:
-    return msgspec.json.encode(value).decode("utf-8")
-
-
-def _lay_out(
-    value: object, indent: str, prefix: str, suffix: str, width: int, lines: list[str]
-) -> None:
-    """Append ``value`` at ``indent`` after ``prefix`` (a key), followed by ``suffix``."""
-    head = indent + prefix
-    if type(value) is dict or type(value) is list:
-        inline = _inline(value, width - len(head) - len(suffix))
-        if inline is None:
-            _expanded(value, indent, prefix, suffix, width, lines)
-            return
-        lines.append(head + inline + suffix)
-        return
-    lines.append(head + _scalar_text(value) + suffix)
-
-
-def _expanded(
-    value: dict[str, object] | list[object],
-    indent: str,
-    prefix: str,
-    suffix: str,
-    width: int,
-    lines: list[str],
-) -> None:
-    inner = indent + "  "
-    if isinstance(value, dict):
-        lines.append(indent + prefix + "{")
-        last = len(value) - 1
-        for position, (key, item) in enumerate(value.items()):
-            key_prefix = _scalar_text(key) + ": "
-            _lay_out(item, inner, key_prefix, "," if position < last else "", width, lines)
-        lines.append(indent + "}" + suffix)
-        return
-    lines.append(indent + prefix + "[")
-    if all(type(item) not in _CONTAINERS for item in value):
-        _pack(_scalar_texts(value), inner, width, lines)
-    else:
-        last = len(value) - 1
-        for position, item in enumerate(value):
-            _lay_out(item, inner, "", "," if position < last else "", width, lines)
-    lines.append(indent + "]" + suffix)
-
-
-def _scalar_texts(items: list[object]) -> list[str]:
-    """Each scalar's JSON text; numbers in one C call (their text has no comma to split on)."""
-    if all(type(item) in _NUMBERS for item in items):
-        return msgspec.json.encode(items).decode("utf-8")[1:-1].split(",")
-    return [_scalar_text(item) for item in items]
-
-
-def _pack(texts: list[str], indent: str, width: int, lines: list[str]) -> None:
-    """Fill lines of ``width`` with ``texts``, comma-separated (an item wider than the room
-    left gets a line of its own)."""
-    line: list[str] = []
-    used = len(indent)
-    for text in texts:
-        needed = len(text) + 2  # its comma and the space after it
-        if line and used + needed > width + 1:  # the last item's space is not printed
-            lines.append(indent + " ".join(line))
-            line = []
-            used = len(indent)
-        line.append(text + ",")
-        used += needed
-    if line:
-        line[-1] = line[-1][:-1]
-        lines.append(indent + " ".join(line))
-
-
-def _inline(value: object, room: int) -> str | None:
-    """``value`` on one line (``{"a": 1, "b": [2, 3]}``) if that fits in ``room`` characters.
-
-    Gives up as soon as the text grows past ``room``, so a large container costs no more
-    than the few items that fill a line.
-    """
-    if type(value) is dict:
-        if not value:
-            return "{}"
-        if 6 * len(value) > room:  # each member needs at least `"":0` and ", "
-            return None
-        parts: list[str] = []
-        used = 2
-        for key, item in value.items():
-            key_text = _scalar_text(key) + ": "
-            separator = 2 if parts else 0
-            item_text = _inline(item, room - used - separator - len(key_text))
-            if item_text is None:
-                return None
-            parts.append(key_text + item_text)
-            used += separator + len(key_text) + len(item_text)
-        return "{" + ", ".join(parts) + "}"
-    if type(value) is list:
-        if not value:
-            return "[]"
-        if 3 * len(value) > room:  # each item needs at least one character and ", "
-            return None
-        parts = []
-        used = 2
-        for item in value:
-            separator = 2 if parts else 0
-            item_text = _inline(item, room - used - separator)
-            if item_text is None:
-                return None
-            parts.append(item_text)
-            used += separator + len(item_text)
-        return "[" + ", ".join(parts) + "]"
-    if type(value) is str and len(value) + 2 > room:
-        return None  # before encoding: a 1 MB string must not be encoded to learn that
-    text = _scalar_text(value)
-    return text if len(text) <= room else None
 
 
 def _cut(text: str, limit_bytes: int, total_bytes: int, *, is_json: bool) -> Preview:

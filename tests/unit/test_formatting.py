@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from random import Random
 
 import orjson
 import pytest
 
+from aro_tui.core.json_values import loads_exact
 from aro_tui.ui.formatting import (
+    FULL_PRETTY_LIMIT_BYTES,
     LONG_LINE_CHARS,
     fit_to_rows,
     format_duration,
+    layout_json,
     preview_body,
     raised_where,
     stderr_title,
@@ -124,6 +128,103 @@ def test_every_number_form_is_packed_and_keeps_its_value() -> None:
     text = preview_body(body, len(body), 1 << 20).text
     assert len(text.splitlines()) == 3
     assert json.loads(text) == json.loads(body)
+
+
+def _streamed_lines(body: bytes, shown_bytes: int, line_chars: int = 60) -> list[str]:
+    """The pane's lines for ``body`` when it is too large to read whole: its first
+    ``shown_bytes`` laid out from the text."""
+    total_bytes = max(len(body) + 1, FULL_PRETTY_LIMIT_BYTES + 1)
+    preview = preview_body(body, total_bytes, shown_bytes, line_chars)
+    assert preview.truncated and preview.is_json
+    return preview.text.split("\n")
+
+
+def test_an_embedding_batch_too_large_to_read_whole_is_packed_as_a_small_one_is() -> None:
+    """Past 2 MiB the preview was re-indented one number a line, 384 lines a vector."""
+    random = Random(7)
+    vectors = [[random.uniform(-0.1, 0.1) for _ in range(384)] for _ in range(300)]
+    body = orjson.dumps({"embeddings": vectors, "model": "all-MiniLM-L6-v2"})
+    assert len(body) > FULL_PRETTY_LIMIT_BYTES
+    preview = preview_body(body, len(body), 64 * 1024, 100)
+    lines = preview.text.split("\n")
+    assert preview.truncated and lines[:3] == ["{", '  "embeddings": [', "    ["]
+    assert all(len(line) <= 100 for line in lines)
+    numbers_shown = preview.text.count(".")
+    assert len(lines) < numbers_shown / 3  # one a line: a line for each
+    small_body = orjson.dumps({"embeddings": vectors[:20]})
+    small = preview_body(small_body, len(small_body), 1 << 20, 100).text.split("\n")
+    first_vector = small.index("    ],") + 1
+    assert lines[:first_vector] == small[:first_vector]  # the same lines, under 2 MiB or over
+    whole = layout_json(loads_exact(body), 100).split("\n")
+    assert lines[:-1] == whole[: len(lines) - 1]  # the last line is cut mid-number
+
+
+TRICKY = {
+    "ids": [101, 2023, -7, 12345678901234567890, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+    "scores": [0.061462910852, -0.0022480944, 1e-05, 2.5e300, -0.0, 1.0] * 3,
+    "tokens": ["[CLS]", "a,b", 'say "hi"', "back\\slash", "é", "{", "", "😀", "x" * 70, "]"],
+    "records": [
+        {"label": "POSITIVE", "score": 0.98},
+        {"label": "NEGATIVE", "score": 0.02, "spans": [[0, 3], [4, 9]], "note": "}, {"},
+    ],
+    "nested": [[1, 2], [], [[3.5, "]"], {}], {"deep": {"er": [True, False, None]}}],
+    "mixed": [{"a": 1}, 2, "three", [4], {}],
+    "empty": {},
+    "none": [],
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(TRICKY).encode(),  # "\u00e9", "1e-05", a space after each comma
+        json.dumps(TRICKY, indent=2, ensure_ascii=False).encode(),
+        orjson.dumps(TRICKY),  # "1e-5"
+    ],
+    ids=["json.dumps", "indented", "orjson"],
+)
+@pytest.mark.parametrize("line_chars", [40, 100])
+def test_a_body_laid_out_from_its_text_has_the_lines_it_has_read_whole(
+    body: bytes, line_chars: int
+) -> None:
+    """Cut anywhere (mid-number, mid-string, mid-escape, between a key and its value), every
+    line but the last is the whole document's line; read to its end, all of them are."""
+    whole = layout_json(loads_exact(body), line_chars).split("\n")
+    assert _streamed_lines(body, len(body), line_chars) == whole
+    for shown_bytes in range(1, len(body)):
+        lines = _streamed_lines(body, shown_bytes, line_chars)
+        assert lines[:-1] == whole[: len(lines) - 1], body[:shown_bytes]
+
+
+def test_a_cut_number_string_or_escape_ends_the_last_line_as_sent() -> None:
+    body = json.dumps({"v": [0.061462910852, -0.00224809] * 5, "s": 'a "q" é [x]'}).encode()
+    for cut_after, last_line in [
+        (b"0.0614", "    0.061462910852, -0.00224809, 0.0614"),
+        (b"-0.0022", "    0.061462910852, -0.00224809, 0.061462910852, -0.0022"),
+        (b'"a \\"q', '  "s": "a \\"q'),
+        (b'"a \\"q\\', '  "s": "a \\"q\\'),
+        (b"\\u00", '  "s": "a \\"q\\" \\u00'),
+    ]:
+        shown_bytes = body.rindex(cut_after) + len(cut_after)
+        assert _streamed_lines(body, shown_bytes)[-1] == last_line
+
+
+def test_an_array_open_at_the_cut_is_packed_while_its_items_so_far_are_scalars() -> None:
+    """What the text cannot tell: a container may follow. Read whole, such an array has one
+    item a line, and so does its text once the container is in it."""
+    body = json.dumps({"items": [*range(40), {"id": 40}]}).encode()
+    before_the_record = _streamed_lines(body, body.index(b"{", 1))
+    assert before_the_record[2].startswith("    0, 1, 2, 3,")
+    with_the_record = _streamed_lines(body, len(body))
+    assert with_the_record == layout_json(loads_exact(body)).split("\n")
+    assert with_the_record[2:4] == ["    0,", "    1,"]
+
+
+def test_a_member_wider_than_the_pane_opens_even_when_its_value_is_empty() -> None:
+    """A long key before ``[]`` once kept its object on one line past the pane's edge."""
+    key = "k" * 70
+    lines = _pane_text({"details": {"n": 1, key: []}}).splitlines()
+    assert lines[1:5] == ['  "details": {', '    "n": 1,', f'    "{key}": []', "  }"]
 
 
 DOC = """Generate embeddings for text.
