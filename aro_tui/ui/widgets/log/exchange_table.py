@@ -284,7 +284,9 @@ class ExchangeTable(DataTable[Text]):
 
     def _fit_columns(self) -> None:
         """Show the columns that fit whole; redraw the rows when that changed."""
-        width = self.scrollable_content_region.width or self.size.width
+        # As if the vertical scrollbar were always there: its coming and going with the
+        # window's rows changed the spare room, and a redraw of the rows moved the window.
+        width = max(self.size.width - self.styles.scrollbar_size_vertical, 0)
         widths = column_widths(width) if width else _WIDTHS
         if widths == self.widths:
             return
