@@ -288,7 +288,7 @@ class SessionWiring(TelemetryWiring):
         done, total = self.replay_state
         self.say(
             f"A replay is running ({done} of {total}): wait for it, or stop it (ctrl+p, "
-            "\"Stop the replay\"; or ctrl+g twice) to see what it compared so far.",
+            '"Stop the replay"; or ctrl+g twice) to see what it compared so far.',
             "warning",
         )
         return True

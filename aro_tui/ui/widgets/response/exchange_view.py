@@ -75,9 +75,7 @@ class ResponsePane(Vertical):
         """The truncation note (None hides it)."""
         self._show("#response-note", "-note", note)
 
-    def _show(
-        self, selector: str, css_class: str, text: Text | None, layout: bool = True
-    ) -> None:
+    def _show(self, selector: str, css_class: str, text: Text | None, layout: bool = True) -> None:
         if text is None and not self.has_class(css_class):
             return  # hidden and staying hidden: an update would lay the screen out again
         self.set_class(text is not None, css_class)
