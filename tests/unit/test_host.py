@@ -564,6 +564,14 @@ async def test_a_calls_peak_memory_is_measured_in_the_plugin_not_sampled() -> No
             assert quiet.rss_peak_bytes - quiet.rss_after_bytes < 8 << 20
         short = await plugin.call("work", "{}")  # well under 1 ms: not read
         assert short.rss_peak_bytes is None
+        # Memory freed by a call too short to read its peak: the next peak starts lower.
+        await plugin.call("load", '{"key": "big", "mb": 64}')
+        await plugin.call("unload", '{"key": "big"}')
+        for _ in range(20):
+            await plugin.call("work", "{}")
+        after_free = await plugin.call("spike", '{"mb": 1, "seconds": 0.01}')
+        assert after_free.rss_peak_bytes is not None and after_free.rss_after_bytes is not None
+        assert after_free.rss_peak_bytes - after_free.rss_after_bytes < 8 << 20
     finally:
         await plugin.stop()
     plugin = PluginProcess(_launch("telemetry-alloc", sample_memory=False))
