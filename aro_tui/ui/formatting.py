@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from rich.cells import cell_len, chop_cells
 from rich.text import Text
 from textual.content import Content
 
@@ -204,16 +205,19 @@ def fit_to_rows(preview: Preview, line_chars: int) -> Preview:
 
 
 def cut_long_lines(text: str, line_chars: int) -> str:
-    """``text`` with every line longer than ``line_chars`` characters cut into lines of that
-    length (see :func:`fit_to_rows`)."""
+    """``text`` with every line wider than ``line_chars`` cells cut into rows that wide (see
+    :func:`fit_to_rows`). By cells, not characters: a row of CJK or emoji cut by count was
+    twice as wide as the pane and wrapped again, leaving every other row half empty."""
     cut: list[str] = []
     for line in text.split("\n"):
-        if len(line) <= line_chars:
+        if len(line) <= line_chars and (line.isascii() or cell_len(line) <= line_chars):
             cut.append(line)
-        else:
+        elif line.isascii():
             cut.extend(
                 line[start : start + line_chars] for start in range(0, len(line), line_chars)
             )
+        else:
+            cut.extend(chop_cells(line, line_chars))
     return "\n".join(cut)
 
 

@@ -361,3 +361,19 @@ def test_raised_where_names_the_last_exception_and_the_innermost_frame() -> None
     assert raised_where("Traceback (most recent call last):\n") is None
     long = raised_where("E: " + "x" * 300)
     assert long is not None and len(long) == 120 and long.endswith("…")
+
+
+def test_long_lines_are_cut_by_cells_so_wide_characters_fill_each_row_once() -> None:
+    """Cut by characters, a row of CJK and emoji was twice the pane's width and wrapped
+    again: every other row half empty, words split."""
+    from rich.cells import cell_len
+
+    from aro_tui.ui.formatting import cut_long_lines
+
+    line = "ünïcødé 日本語 🎉🚀 " * 400
+    rows = cut_long_lines(line, 40).split("\n")
+    assert "".join(rows) == line
+    assert all(cell_len(row) <= 40 for row in rows)
+    assert all(cell_len(row) >= 38 for row in rows[:-1])  # full, but for a wide character
+    ascii_rows = cut_long_lines("x" * 100, 40).split("\n")
+    assert ascii_rows == ["x" * 40, "x" * 40, "x" * 20]
