@@ -207,7 +207,8 @@ async def test_open_shows_the_recording_read_only_with_its_chart(xdg: Path) -> N
         status = str(editor.query_one("#input-status").render())
         assert "a recording runs nothing" in status and "start the plugin" not in status
         titles = [title for title, _, _ in DashboardCommands(app.main_screen)._commands()]
-        offered = [t for t in titles if t.startswith(("Run ", "Start ", "Stop ", "Restart "))]
+        lifecycle = ("Run ", "Start ", "Stop ", "Restart ")
+        offered = [t for t in titles if t.startswith(lifecycle) and t != "Stop the replay"]
         assert offered == [] and "Rerun the selected exchange" not in titles
         assert "Replay all exchanges and diff" in titles and "Cancel the running call" in titles
         assert plugin_state(app, TEXT) == "stopped"
