@@ -391,13 +391,14 @@ async def test_the_recording_marks_the_dashboards_own_cache_queries(xdg: Path) -
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_until(pilot, lambda: plugin_state(app, "telemetry-alloc") == "ready", "ready")
         app.main_screen.send("telemetry-alloc", "load", '{"key": "w", "mb": 1}')
-        await wait_until(pilot, lambda: len(app.exchange_log) == 2, "the load and the query")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 3, "the load and the query")
         assert app.recorder is not None
         path = app.recorder.path
         await app.action_quit()
     records = [json.loads(line) for line in path.read_text().splitlines()]
     exchanges = [(r["action"], r["internal"]) for r in records if r["type"] == "exchange"]
-    assert exchanges == [("load", False), ("models", True)]
+    # The query as the plugin started (what its import loaded), then the one after the call.
+    assert exchanges == [("models", True), ("load", False), ("models", True)]
 
 
 async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
@@ -418,18 +419,19 @@ async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
         live.main_screen.send("telemetry-alloc", "load", '{"key": "w", "mb": 64}')
         table = live.main_screen.query_one(ExchangeTable)
 
+        # #1 is aro-tui's models query as the plugin started; the load is #2.
         def measured_after_the_call() -> bool:
-            memory = table.memory.get(1)
+            memory = table.memory.get(2)
             return memory is not None and memory.gpu_after_bytes is not None
 
         await wait_until(pilot, measured_after_the_call, "the GPU figure after the load")
         await live.workers.wait_for_complete()
         # The log measures again once later samples are in; wait for that final figure.
-        load = exchange_from_log(live.exchange_log, 1)
+        load = exchange_from_log(live.exchange_log, 2)
         await wait_until(
-            pilot, lambda: table.memory[1] == panel.exchange_memory(load), "the final figure"
+            pilot, lambda: table.memory[2] == panel.exchange_memory(load), "the final figure"
         )
-        shown_live = table.memory[1]
+        shown_live = table.memory[2]
 
         def load_event() -> CacheEvent | None:
             loads = [e for e in panel.tracker.events.snapshot() if e.kind == "load"]
@@ -446,9 +448,9 @@ async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
     app = AroApp(config, discovery_of(alloc))
     async with app.run_test(size=(140, 45)) as pilot:
         table = app.main_screen.query_one(ExchangeTable)
-        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "the recording")
-        assert table.memory.get(1) == shown_live
-        assert 2 not in table.memory  # aro-tui's own models query: not measured live either
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 2, "the recording")
+        assert table.memory.get(2) == shown_live
+        assert 1 not in table.memory and 3 not in table.memory  # aro-tui's own models queries
         # The cache table's GPU delta too: it was recorded before the sample that settled it.
         events = app.main_screen.telemetry.tracker.events.snapshot()
         reopened = next(event for event in events if event.kind == "load")
