@@ -49,7 +49,7 @@ def sanitize_line(text: str) -> str:
 
 def as_overwritten(text: str) -> str:
     """What a terminal shows of a line written with carriage returns: each part after a
-    ``\r`` overwrites the line from its start, so a progress bar redrawn a thousand times
+    ``\\r`` overwrites the line from its start, so a progress bar redrawn a thousand times
     reads as its last state (``100%|██████| 135/135``) instead of its first, with the rest
     thousands of columns to the right. A longer earlier part shows past a shorter later one,
     as on a terminal. Linear in the line's length (built from the last part back)."""

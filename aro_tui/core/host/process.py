@@ -130,7 +130,7 @@ class PluginProcess:
         self.signal_number: int | None = None
         self.recent_stderr: deque[str] = deque(maxlen=MAX_RECENT_STDERR_LINES)
         self.stderr_partial: tuple[str, Exchange | None] | None = None
-        """Text written after the last newline (a progress bar drawn with ``\r``), and the
+        """Text written after the last newline (a progress bar drawn with ``\\r``), and the
         exchange it belongs to (None between calls); None once it ended as a line."""
         self.history: deque[Exchange] = deque()
         """The most recent finished exchanges, oldest first: at most ``MAX_HISTORY``, and

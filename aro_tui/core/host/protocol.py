@@ -83,8 +83,8 @@ class Frame:
     """The plugin process's monotonic clock (``CLOCK_MONOTONIC``, the host's too) when it wrote
     this frame: when the answer really left, however late the host's event loop reads it."""
     peak_pages: int = -1
-    """The harness process's most resident pages since its previous frame (VmHWM), for an
-    action of 1 ms or more; -1: not read."""
+    """The harness process's most resident pages during the call (VmHWM, reset after a frame
+    whose peak was read or whose rss fell), for an action of 1 ms or more; -1: not read."""
 
 
 @dataclass(slots=True)

@@ -83,7 +83,7 @@ class PluginObserver:
     def on_stderr_partial(
         self, plugin: PluginProcess, text: str, exchange: Exchange | None
     ) -> None:
-        """The plugin wrote text with no newline yet (a progress bar redrawn with ``\r``):
+        """The plugin wrote text with no newline yet (a progress bar redrawn with ``\\r``):
         ``text`` is all of it so far (``plugin.stderr_partial`` too). It may come again,
         longer, and ends as an ``on_stderr_line``."""
 
