@@ -639,6 +639,9 @@ async def test_a_replay_can_be_stopped_and_d_does_not_throw_it_away(tmp_path: Pa
         # Its calls are logged but not shown as they run: the panes stay on the selected row
         # (each call laid the screen out twice, and a replay managed 15 calls a second).
         assert screen.live_exchange is None and screen.shown_number == 4
+        await wait_until(pilot, lambda: screen.replay_state == (1, 4), "one call compared")
+        assert screen.shown_number == 4  # nor when it ends
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "busy", "the second")
         await pilot.press("ctrl+g", "ctrl+g")
         await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff so far")
         diff = app.screen

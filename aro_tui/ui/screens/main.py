@@ -543,7 +543,10 @@ class MainScreen(ExchangeDetailPanes):
             return
         entry.running_calls[message.exchange.id] = message.exchange
         if self.is_replayed(message.exchange):
-            return  # the progress line shows it: the panes stay on what the user chose
+            # The progress line shows it: the panes stay on what the user chose. Noted here:
+            # by the time it ends, the replay may be sending the next one.
+            self.replayed_calls.add((message.plugin, message.exchange.id))
+            return
         self.live_exchange = message.exchange
         self._live_started_s = time.monotonic()
         self.show_live(message.exchange)
@@ -633,7 +636,8 @@ class MainScreen(ExchangeDetailPanes):
         self.note_log_number(exchange, log_entry)
         internal = self.log_entry_internal(log_entry, exchange)
         table = self.query_one(ExchangeTable)
-        replayed = self.is_replayed(exchange)
+        replayed = (message.plugin, exchange.id) in self.replayed_calls
+        self.replayed_calls.discard((message.plugin, exchange.id))
         if self.query_one(FilterInput).current().matches(log_entry):
             if table.at_newest:
                 table.append_entry(log_entry, follow=not internal and not replayed)

@@ -124,6 +124,7 @@ class SessionWiring(TelemetryWiring):
     def setup_sessions(self) -> None:
         """Record samples; show log numbers in the cache table; load a recording if asked."""
         self.log_numbers: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self.replayed_calls = set()
         self.telemetry.cache_table.number_for = self.log_number_for
         recorder = self.aro.recorder
         if recorder is not None:
@@ -265,6 +266,8 @@ class SessionWiring(TelemetryWiring):
 
     _replaying_request: bytes | None = None
     """The request a replay is sending now (its exchange holds this very object)."""
+    replayed_calls: set[tuple[str, int]]
+    """The replay's calls still running, by (plugin, host id): not shown when they end."""
 
     def is_replayed(self, exchange: Exchange) -> bool:
         """Whether ``exchange`` is a replay's call (of "Replay all", several, in a live
