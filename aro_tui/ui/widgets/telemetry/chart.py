@@ -264,30 +264,40 @@ class MemoryChart(Widget):
         return series
 
     def _legend(self, visible: list[TelemetrySample], width: int, y_max: float) -> Text:
-        legend = Text(no_wrap=True, overflow="ellipsis", end="")
+        """The lines' names and latest figures; in short words where the long ones do not
+        fit (at 80 columns the host figure was cut to "host…")."""
         latest = visible[-1] if visible else None
         if latest is None:
+            legend = Text(no_wrap=True, overflow="ellipsis", end="")
             legend.append("waiting for the first sample…", self._style("memory-chart--axis"))
             return legend
+        legend = self._legend_of(latest, y_max, short=False)
+        if legend.cell_len > width:
+            legend = self._legend_of(latest, y_max, short=True)
+        legend.truncate(width, overflow="ellipsis")
+        return legend
+
+    def _legend_of(self, latest: TelemetrySample, y_max: float, *, short: bool) -> Text:
+        legend = Text(no_wrap=True, overflow="ellipsis", end="")
+        gap = " " if short else "  "
         for device in latest.devices:
             legend.append("━ ", self._style("memory-chart--gpu-used"))
-            legend.append(
-                f"GPU{device.index} {format_bytes(device.memory_used_bytes)}"
-                f" / {format_bytes(device.memory_total_bytes)}  "
-            )
-            total = device.memory_total_bytes
+            used, total = device.memory_used_bytes, device.memory_total_bytes
+            of = "/" if short else " / "
+            legend.append(f"GPU{device.index} {format_bytes(used)}{of}{format_bytes(total)}{gap}")
             if total is not None and total <= y_max:  # else the axis fits the lines below it
                 legend.append("┄ ", self._style("memory-chart--gpu-limit"))
-                legend.append("total  ")
+                legend.append(f"total{gap}")
         if self.plugin is not None:
             if latest.devices:
                 legend.append("━ ", self._style("memory-chart--plugin-gpu"))
-                legend.append(f"plugin GPU {format_bytes(_usage(latest, self.plugin, 'gpu'))}  ")
+                name = "plugin" if short else "plugin GPU"
+                legend.append(f"{name} {format_bytes(_usage(latest, self.plugin, 'gpu'))}{gap}")
             legend.append("━ ", self._style("memory-chart--host-rss"))
-            legend.append(f"host RSS {format_bytes(_usage(latest, self.plugin, 'rss'))}  ")
+            name = "host" if short else "host RSS"
+            legend.append(f"{name} {format_bytes(_usage(latest, self.plugin, 'rss'))}{gap}")
         if not latest.devices:  # the panel's status line above says why
             legend.append("no GPU line", self._style("memory-chart--warning"))
-        legend.truncate(width, overflow="ellipsis")
         return legend
 
     def _y_label(self, row: int, rows: int, y_max: float) -> str:
