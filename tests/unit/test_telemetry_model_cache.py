@@ -308,6 +308,24 @@ async def test_a_load_with_a_call_queued_behind_it_keeps_the_credit(
     assert events[0].host_delta_bytes is not None and events[0].host_delta_bytes > 24 * MIB
 
 
+async def test_two_loads_queued_together_are_each_charged_to_their_own_call(
+    alloc_plugin: tuple[PluginProcess, Started, ModelCacheTracker],
+) -> None:
+    """One query found both models and charged both to one of the two calls."""
+    plugin, _, tracker = alloc_plugin
+    assert await refresh_model_cache(plugin, tracker, await plugin.call("work", "{}")) == []
+    first = plugin.submit("load", '{"key": "first", "mb": 16}')
+    second = plugin.submit("load", '{"key": "second", "mb": 32}')
+    events = await refresh_model_cache(plugin, tracker, await first)
+    assert [(e.key, e.exchange_id, e.among) for e in events] == [
+        ("first", (await first).id, 1),
+        ("second", (await second).id, 1),
+    ]
+    first_delta, second_delta = (e.host_delta_bytes for e in events)
+    assert first_delta is not None and 12 * MIB < first_delta < 24 * MIB
+    assert second_delta is not None and 28 * MIB < second_delta < 40 * MIB
+
+
 def test_answers_and_figures_that_cannot_be_read_are_named_once() -> None:
     """`{"loaded": 5}`, `"details": 5` or a negative size were dropped without a word (or
     with Python's "'int' object is not iterable"), and the table kept old models."""

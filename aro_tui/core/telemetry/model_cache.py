@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,11 +232,15 @@ class ModelCacheTracker:
         samples: SampleBuffer | None = None,
         t: float | None = None,
         among: int = 1,
+        grew: Sequence[Exchange] = (),
     ) -> list[CacheEvent]:
         """Diff ``answer`` (a parsed ``models`` result) with the last one; the new events.
 
         ``trigger`` is the exchange that ran just before (the loads are ascribed to it), the
         likeliest of ``among`` that ran before the query; ``t`` is used only without one.
+        ``grew``: of those, the ones whose memory grew, in the order they ran; when there are
+        as many as new models, each model goes to one of them, in the answer's order (two
+        loads queued together were both charged to one).
         """
         problems: list[str] = []
         try:
@@ -247,40 +251,31 @@ class ModelCacheTracker:
         self._set_reasons(plugin, problems)
         previous = self._models.get(plugin, {})
         self._models[plugin] = current
-        event_t, end_t = self._event_time(trigger, t)
-        host_delta = gpu_delta = gpu_before = None
-        gpu_pending = False
-        if trigger is not None:
-            if trigger.rss_before_bytes is not None and trigger.rss_after_bytes is not None:
-                host_delta = trigger.rss_after_bytes - trigger.rss_before_bytes
-            if samples is not None:
-                memory = exchange_memory(samples, trigger)
-                host_delta = host_delta if host_delta is not None else memory.host_delta_bytes
-                gpu_delta = memory.gpu_delta_bytes
-                gpu_before = memory.gpu_before_bytes
-                gpu_pending = gpu_delta is None and gpu_before is not None
+        loaded = [key for key in current if key not in previous]
+        one_each = len(grew) == len(loaded) > 1
+        loaders = list(grew) if one_each else [trigger] * len(loaded)
+        among = 1 if one_each else among  # each of the calls that grew has its own model
 
-        def new_event(kind: str, entry: ModelEntry, **extra: Any) -> CacheEvent:
+        def new_event(
+            kind: str, entry: ModelEntry, loader: Exchange | None, **extra: Any
+        ) -> CacheEvent:
+            event_t, end_t = self._event_time(loader, t)
             return CacheEvent(
                 kind,
                 plugin,
                 entry,
                 event_t,
-                None if trigger is None else trigger.id,
-                None if trigger is None else trigger.action,
-                host_delta,
-                gpu_delta,
-                gpu_pending,
-                gpu_before,
+                None if loader is None else loader.id,
+                None if loader is None else loader.action,
+                *_memory_of(loader, samples),
                 trigger_end_t=end_t,
                 among=among,
                 **extra,
             )
 
         events = []
-        for key, entry in current.items():
-            if key in previous:
-                continue
+        for key, loader in zip(loaded, loaders, strict=True):
+            entry = current[key]
             count = self._load_counts.get((plugin, key), 0) + 1
             self._load_counts[(plugin, key)] = count
             twins = tuple(
@@ -288,17 +283,22 @@ class ModelCacheTracker:
                 for other in current.values()
                 if other.key != key and other.identity == entry.identity
             )
-            first = plugin not in self._loaded_in_process and trigger is not None
+            first = plugin not in self._loaded_in_process and loader is not None
             self._loaded_in_process.add(plugin)
             events.append(
                 new_event(
-                    "load", entry, duplicate_of=twins, times_loaded=count, first_in_process=first
+                    "load",
+                    entry,
+                    loader,
+                    duplicate_of=twins,
+                    times_loaded=count,
+                    first_in_process=first,
                 )
             )
         for key, entry in previous.items():
             if key not in current:
                 times_loaded = self._load_counts.get((plugin, key), 1)
-                events.append(new_event("unload", entry, times_loaded=times_loaded))
+                events.append(new_event("unload", entry, trigger, times_loaded=times_loaded))
         for event in events:
             self.events.append(event)
         return events
@@ -366,6 +366,25 @@ class ModelCacheTracker:
         span = ExchangeSpan.from_exchange(trigger)
         end_t = span.end_t if span.end_t is not None else span.start_t
         return end_t, end_t
+
+
+def _memory_of(
+    loader: Exchange | None, samples: SampleBuffer | None
+) -> tuple[int | None, int | None, bool, int | None]:
+    """``(host Δ, GPU Δ, GPU pending, GPU before)`` of the exchange a cache event is tied to:
+    its own rss readings for the host, the samples around it for the GPU."""
+    host_delta = gpu_delta = gpu_before = None
+    gpu_pending = False
+    if loader is not None:
+        if loader.rss_before_bytes is not None and loader.rss_after_bytes is not None:
+            host_delta = loader.rss_after_bytes - loader.rss_before_bytes
+        if samples is not None:
+            memory = exchange_memory(samples, loader)
+            host_delta = host_delta if host_delta is not None else memory.host_delta_bytes
+            gpu_delta = memory.gpu_delta_bytes
+            gpu_before = memory.gpu_before_bytes
+            gpu_pending = gpu_delta is None and gpu_before is not None
+    return host_delta, gpu_delta, gpu_pending, gpu_before
 
 
 def offers_models(plugin: PluginProcess) -> bool:
@@ -448,8 +467,14 @@ async def _read_models_answer(
         tracker.failed(plugin.name, f"models answer is not JSON: {error}")
         return []
     candidates = _ran_before(plugin, tracker, exchange, trigger)
+    grew = [call for call in candidates if _growth(call) >= GREW_BYTES]
     return tracker.update(
-        plugin.name, answer, _likely_loader(candidates), samples, among=len(candidates)
+        plugin.name,
+        answer,
+        _likely_loader(candidates),
+        samples,
+        among=len(candidates),
+        grew=grew,
     )
 
 
@@ -481,11 +506,18 @@ def _likely_loader(candidates: list[Exchange]) -> Exchange:
     cached takes none), the later one on a tie. Before, the last one got it: ctrl+r pressed
     twice charged a 3 s, +445 MiB load to the 0.16 s call that found it cached, with +0 MiB."""
 
-    def growth(exchange: Exchange) -> int:
-        before, after = exchange.rss_before_bytes, exchange.rss_after_bytes
-        return -(2**62) if before is None or after is None else after - before
+    return max(reversed(candidates), key=_growth)
 
-    return max(reversed(candidates), key=growth)
+
+GREW_BYTES = 1024 * 1024
+"""A call whose tree grew this much may have loaded a model (one that found it cached grows
+by a few pages at most)."""
+
+
+def _growth(exchange: Exchange) -> int:
+    """How much ``exchange``'s tree grew (a very negative number when it was not read)."""
+    before, after = exchange.rss_before_bytes, exchange.rss_after_bytes
+    return -(2**62) if before is None or after is None else after - before
 
 
 @contextlib.contextmanager
