@@ -36,7 +36,8 @@ from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.user_files import os_reason
 
 if TYPE_CHECKING:
-    from aro_tui.core.host.process import PluginHost, PluginProcess
+    from aro_tui.core.host.plugin_host import PluginHost
+    from aro_tui.core.host.process import PluginProcess
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,7 +15,8 @@ from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.sanitize import sanitize, sanitize_line
 
 if TYPE_CHECKING:
-    from aro_tui.core.host.process import PluginHost, PluginLaunch, PluginProcess
+    from aro_tui.core.host.plugin_host import PluginHost
+    from aro_tui.core.host.process import PluginLaunch, PluginProcess
 
 EXIT_OK = 0
 EXIT_PLUGIN_ERROR = 1
@@ -155,7 +156,7 @@ def run_with_host(main: Callable[[PluginHost], Awaitable[int]]) -> int:
     """Run ``main(host)`` (on uvloop when available); on any exit, including SIGTERM, no
     plugin process survives."""
     from aro_tui.core.host.loop import run as run_loop
-    from aro_tui.core.host.process import PluginHost
+    from aro_tui.core.host.plugin_host import PluginHost
 
     host = PluginHost()
     atexit.register(host.kill_all_now)

@@ -27,7 +27,8 @@ from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.user_files import os_reason
 
 if TYPE_CHECKING:
-    from aro_tui.core.host.process import PluginHost, PluginProcess
+    from aro_tui.core.host.plugin_host import PluginHost
+    from aro_tui.core.host.process import PluginProcess
     from aro_tui.core.session.json_diff import DiffOptions
     from aro_tui.core.session.reader import Session
     from aro_tui.core.session.replay import ReplayResult

@@ -14,7 +14,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, TextArea
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host.process import PluginHost, PluginLaunch
+from aro_tui.core.host.plugin_host import PluginHost
+from aro_tui.core.host.process import PluginLaunch
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.telemetry.exchange_memory import plugin_gpu_bytes
 from aro_tui.core.telemetry.model_cache import CacheEvent

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host.process import PluginHost, PluginLaunch
+from aro_tui.core.host.plugin_host import PluginHost
+from aro_tui.core.host.process import PluginLaunch
 from aro_tui.core.plugins.discovery import find_plugin
 from aro_tui.core.session.recorder import SessionRecorder
 

@@ -16,7 +16,7 @@ from session_recording import BUNDLED, FAULTY, launch_for
 
 from aro_tui.core.exchange_log import ExchangeLog
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host.process import PluginHost
+from aro_tui.core.host.plugin_host import PluginHost
 from aro_tui.core.runtime_notes import RuntimeNote
 from aro_tui.core.session.export import (
     call_command_line,

@@ -14,8 +14,8 @@ import pytest
 from plugin_launch import launch_test_plugin
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.plugin_host import PluginHost
 from aro_tui.core.host.process import (
-    PluginHost,
     PluginLaunch,
     PluginObserver,
     PluginProcess,
@@ -70,7 +70,7 @@ async def test_pipelined_calls_answer_in_order_with_their_own_ids(faulty: Plugin
 async def test_the_history_lets_old_large_bodies_go(faulty: PluginProcess) -> None:
     """A batch of 1 MB answers held the last 1,000 of them in the history: 1.8 GB for a
     batch that had written every result out."""
-    from aro_tui.core.host.process import MAX_HISTORY_BYTES
+    from aro_tui.core.host.history import MAX_HISTORY_BYTES
 
     size = 8 * 1024 * 1024
     exchanges = [await faulty.call("big", f'{{"bytes": {size}}}') for _ in range(12)]

@@ -151,7 +151,7 @@ def test_unknown_session_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 async def _record_with_a_cache_query(recorder: SessionRecorder) -> None:
     """A user call, then the model-cache query the dashboard makes after it."""
-    from aro_tui.core.host.process import PluginHost
+    from aro_tui.core.host.plugin_host import PluginHost
     from aro_tui.core.telemetry.cache_records import cache_event_to_json
     from aro_tui.core.telemetry.model_cache import ModelCacheTracker, refresh_model_cache
 

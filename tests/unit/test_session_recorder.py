@@ -240,7 +240,8 @@ def test_a_recording_passes_on_text_with_no_newline_yet(tmp_path: Path) -> None:
     was drawn: the recording's observer did not pass the partial text on."""
     from plugin_launch import launch_test_plugin
 
-    from aro_tui.core.host.process import PluginHost, PluginObserver, PluginProcess
+    from aro_tui.core.host.plugin_host import PluginHost
+    from aro_tui.core.host.process import PluginObserver, PluginProcess
 
     seen: list[str] = []
 

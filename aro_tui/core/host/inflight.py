@@ -12,8 +12,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.protocol import Frame
+from aro_tui.core.host.types import exit_text
 
 WATCHDOG_SLACK_S = 0.001
 
@@ -180,3 +181,46 @@ class InFlight:
             self._on_timeout(head)
         else:
             self._timer = self._loop.call_at(deadline_s, self._on_watchdog)
+
+
+def end_unanswered(
+    exchange: Exchange,
+    executing: Exchange | None,
+    *,
+    stopped_for: str | None,
+    kill_reason: str | None,
+    exit_code: int | None,
+    signal_number: int | None,
+    last_stderr: list[str],
+) -> ExchangeStatus:
+    """Say on ``exchange`` why it got no answer when its process went, and return its status.
+
+    ``executing`` is the call the plugin was running then; the others were queued behind it
+    and never ran. ``stopped_for`` is why aro-tui stopped the process (None: it was not asked
+    to), ``kill_reason`` why aro-tui killed it, if it did, and ``last_stderr`` the process's
+    last stderr lines, given to the call that crashed if it printed none of its own.
+    """
+    queued = executing is not None and exchange is not executing
+    if stopped_for is not None:
+        exchange.error = stopped_for + (" before it ran" if queued else "")
+        return ExchangeStatus.CANCELLED
+    ended = exit_text(exit_code, signal_number)
+    exchange.exit_code = exit_code
+    exchange.signal_number = signal_number
+    exchange.error = f"plugin {ended} during the call"
+    if kill_reason is not None:
+        # Killed over another exchange, which has ended already: this one never ran.
+        exchange.error = f"not run: {kill_reason} ({ended})"
+        exchange.never_ran = True
+    elif queued:
+        assert executing is not None
+        exchange.never_ran = True
+        exchange.error = (
+            f"not run: plugin {ended} during the {executing.action} call it was queued behind"
+        )
+    if not exchange.stderr_lines and not exchange.never_ran:
+        # The crash's last words, for the call that crashed; a call that never ran printed
+        # nothing (it showed the other calls' lines as its own).
+        for line in last_stderr:
+            exchange.keep_stderr_line(line)
+    return ExchangeStatus.CRASHED

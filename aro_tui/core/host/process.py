@@ -1,10 +1,11 @@
 """The plugin host: long-lived plugin processes driven over asyncio, one exchange per call.
 
 ``PluginProcess`` owns one plugin subprocess (the harness importing the plugin module);
-``PluginHost`` owns many. Both report through a :class:`PluginObserver` whose methods are
-called on the event loop; nothing here knows about widgets. See ``docs/host-protocol.md``.
-Around it: ``types`` (the public value types, re-exported here), ``inflight`` (requests in
-flight, the watchdog) and ``channel`` (spawning the harness, reading frames and stderr).
+``plugin_host.PluginHost`` owns many. Both report through a :class:`PluginObserver` whose
+methods are called on the event loop; nothing here knows about widgets. See
+``docs/host-protocol.md``. Around it: ``types`` (the public value types, re-exported here),
+``inflight`` (requests in flight, the watchdog), ``channel`` (spawning the harness, reading
+frames and stderr) and ``history`` (the finished exchanges kept).
 
 Typical use::
 
@@ -39,7 +40,8 @@ from aro_tui.core.host.exchange import (
     cap_traceback,
     kept_line,
 )
-from aro_tui.core.host.inflight import InFlight, Pending
+from aro_tui.core.host.history import ExchangeHistory
+from aro_tui.core.host.inflight import InFlight, Pending, end_unanswered
 from aro_tui.core.host.process_tree import ProcessTree
 from aro_tui.core.host.protocol import (
     HARNESS_IMPORT_ERROR,
@@ -65,7 +67,6 @@ from aro_tui.core.runtime_notes import RuntimeContext, runtime_context_reach, ru
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
-    "PluginHost",
     "PluginLaunch",
     "PluginObserver",
     "PluginProcess",
@@ -85,11 +86,6 @@ _READY = PluginState.READY
 _BUSY = PluginState.BUSY
 _PENDING = ExchangeStatus.PENDING
 _PROTOCOL_ERROR = ExchangeStatus.PROTOCOL_ERROR
-
-
-MAX_HISTORY = 1000
-MAX_HISTORY_BYTES = 64 * 1024 * 1024
-"""How many finished exchanges ``PluginProcess.history`` keeps, and their bodies' bytes."""
 
 
 class PluginProcess:
@@ -132,10 +128,8 @@ class PluginProcess:
         self.stderr_partial: tuple[str, Exchange | None] | None = None
         """Text written after the last newline (a progress bar drawn with ``\\r``), and the
         exchange it belongs to (None between calls); None once it ended as a line."""
-        self.history: deque[Exchange] = deque()
-        """The most recent finished exchanges, oldest first: at most ``MAX_HISTORY``, and
-        only as many as hold ``MAX_HISTORY_BYTES`` of bodies (always the newest)."""
-        self._history_bytes = 0
+        self.history = ExchangeHistory()
+        """The most recent finished exchanges, oldest first (bounded by count and bytes)."""
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: RequestPipe | None = None
         self._tree: ProcessTree | None = None
@@ -608,27 +602,11 @@ class PluginProcess:
         if not future.done():
             future.set_result(exchange)
         if pending.observed:
-            self._remember(exchange)
+            self.history.remember(exchange)
             if self._observe_finished is not None:
                 self._observe_finished(self, exchange)
         if not by_id and self.state is _BUSY:
             self._set_state(_READY)
-
-    def _remember(self, exchange: Exchange) -> None:
-        """Add ``exchange`` to the history, letting the oldest go past its limits: a batch of
-        1 MB answers kept the last 1,000 of them, 1.8 GB, whatever it had written out."""
-        history = self.history
-        history.append(exchange)
-        response = exchange.response_bytes
-        self._history_bytes += len(exchange.request_bytes) + (len(response) if response else 0)
-        while len(history) > MAX_HISTORY or (
-            self._history_bytes > MAX_HISTORY_BYTES and len(history) > 1
-        ):
-            old = history.popleft()
-            old_response = old.response_bytes
-            self._history_bytes -= len(old.request_bytes) + (
-                len(old_response) if old_response else 0
-            )
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -688,32 +666,16 @@ class PluginProcess:
             if pending.frame is not None:
                 self._complete(pending)
                 continue
-            exchange = pending.exchange
-            if self._stopping:
-                exchange.error = self._kill_reason or "plugin stopped"
-                if executing is not None and exchange is not executing:
-                    exchange.error += " before it ran"  # queued behind the call killed
-                self._finish(pending, ExchangeStatus.CANCELLED)
-                continue
-            exchange.exit_code = self.exit_code
-            exchange.signal_number = self.signal_number
-            exchange.error = f"plugin {self._exit_text()} during the call"
-            if self._kill_reason is not None:
-                # Killed over another exchange, which has ended already: this one never ran.
-                exchange.error = f"not run: {self._kill_reason} ({self._exit_text()})"
-                exchange.never_ran = True
-            elif executing is not None and exchange is not executing:
-                exchange.never_ran = True
-                exchange.error = (
-                    f"not run: plugin {self._exit_text()} during the {executing.action} call "
-                    "it was queued behind"
-                )
-            if not exchange.stderr_lines and not exchange.never_ran:
-                # The crash's last words, for the call that crashed; a call that never ran
-                # printed nothing (it showed the other calls' lines as its own).
-                for line in list(self.recent_stderr)[-20:]:
-                    exchange.keep_stderr_line(line)
-            self._finish(pending, ExchangeStatus.CRASHED)
+            status = end_unanswered(
+                pending.exchange,
+                executing,
+                stopped_for=(self._kill_reason or "plugin stopped") if self._stopping else None,
+                kill_reason=self._kill_reason,
+                exit_code=self.exit_code,
+                signal_number=self.signal_number,
+                last_stderr=list(self.recent_stderr)[-20:],
+            )
+            self._finish(pending, status)
         if self._ready is not None and not self._ready.done():
             _fail(self._ready, PluginStartError("exited"))
         if self._cancel_write_fd >= 0:
@@ -740,7 +702,7 @@ class PluginProcess:
         body = _as_bytes(input_json)
         exchange = failed_start_exchange(self._next_id, self.name, action, body, error)
         self._next_id += 1
-        self._remember(exchange)
+        self.history.remember(exchange)
         if self._observe_finished is not None:
             self._observe_finished(self, exchange)
         return exchange
@@ -751,42 +713,6 @@ class PluginProcess:
         self.state = state
         if self._observe_state is not None:
             self._observe_state(self, state)
-
-
-class PluginHost:
-    """Many plugin processes by name, sharing one observer; ``stop_all()`` on the way out."""
-
-    def __init__(self, observer: PluginObserver | None = None) -> None:
-        """Start with no plugins."""
-        self.observer = observer
-        self.plugins: dict[str, PluginProcess] = {}
-
-    def add(self, launch: PluginLaunch) -> PluginProcess:
-        """Register (not start) a plugin; an existing one with that name is returned."""
-        plugin = self.plugins.get(launch.name)
-        if plugin is None:
-            plugin = PluginProcess(launch, self.observer)
-            self.plugins[launch.name] = plugin
-        return plugin
-
-    def get(self, name: str) -> PluginProcess:
-        """The plugin registered under ``name`` (``KeyError`` if none)."""
-        return self.plugins[name]
-
-    async def remove(self, name: str) -> None:
-        """Stop and forget a plugin."""
-        plugin = self.plugins.pop(name, None)
-        if plugin is not None:
-            await plugin.stop()
-
-    async def stop_all(self) -> None:
-        """Stop every plugin concurrently."""
-        await asyncio.gather(*(plugin.stop() for plugin in self.plugins.values()))
-
-    def kill_all_now(self) -> None:
-        """SIGKILL every plugin's tree synchronously (atexit / signal paths)."""
-        for plugin in self.plugins.values():
-            plugin.kill_now()
 
 
 _StateHook = Callable[[PluginProcess, PluginState], None]
