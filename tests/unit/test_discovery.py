@@ -139,6 +139,22 @@ def test_duplicate_names_are_errors(tmp_path: Path) -> None:
     ]
     assert not found.valid
     assert str(tmp_path / "two") in found.plugins[0].problems[0].message
+    # Where the name is, as every other manifest finding says it.
+    assert found.plugins[1].problems[0].location() == f"{tmp_path / 'two' / 'plugin.yaml'}:1:7"
+
+
+def test_modules_named_like_the_standard_library_are_a_warning(tmp_path: Path) -> None:
+    root = write_plugin(tmp_path, "signal", module="signal.py")  # the plugin module: fine
+    for own in ("base64.py", "helpers.py", "_ssl.py"):
+        (root / "src" / own).write_text("")
+    (root / "src" / "json").mkdir()
+    (root / "src" / "json" / "__init__.py").write_text("")
+    (root / "src" / "email").mkdir()  # no __init__.py: the standard package still wins
+    (plugin,) = discover(tmp_path).plugins
+    (problem,) = plugin.problems
+    assert (problem.code, problem.severity) == ("shadows-stdlib", "warning")
+    assert problem.found == "base64.py, json/"
+    assert plugin.valid and plugin.runnable
 
 
 def test_many_plugins_with_one_name_each_name_a_few_of_the_others(tmp_path: Path) -> None:

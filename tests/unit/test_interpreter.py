@@ -19,6 +19,8 @@ from aro_tui.core.plugins.interpreter import (
     resolve_interpreter,
     venv_python,
 )
+from aro_tui.core.plugins.model import DiscoveredPlugin
+from aro_tui.core.plugins.problem import Problem
 
 THIS_VERSION = tuple(sys.version_info[:3])
 
@@ -155,11 +157,18 @@ def test_resolution_falls_back_to_configured_then_dashboard(tmp_path: Path) -> N
     assert (dashboard.origin, dashboard.path) == ("dashboard", Path(sys.executable))
 
 
-def test_min_version_above_the_interpreter_is_an_error(tmp_path: Path) -> None:
+def _without_venv_warning(plugin: DiscoveredPlugin) -> list[Problem]:
+    """The plugin's problems but the warning every plugin with its own .venv gets."""
+    return [p for p in plugin.problems if p.code != "venv-not-used-by-aro"]
+
+
+def test_min_version_above_the_interpreter_is_a_warning_aro_does_not_check(
+    tmp_path: Path,
+) -> None:
     root = _plugin(tmp_path / "needs-new", "3.9")
     fake = _fake_python(venv_python(root), "echo 3.8.10")
     plugin = load_plugin(root)
-    (problem,) = plugin.problems
+    (problem,) = _without_venv_warning(plugin)
     assert problem.code == "min-version-unmet"
     assert (problem.field, problem.line, problem.column) == (
         "provides[0].python.min-version",
@@ -169,20 +178,37 @@ def test_min_version_above_the_interpreter_is_an_error(tmp_path: Path) -> None:
     assert problem.found == f"Python 3.8.10 ({fake}, plugin-venv)"
     assert problem.expected == "Python >= 3.9"
     assert problem.rules == ("host",)
-    assert not plugin.valid and plugin.valid_under("strict") and plugin.valid_under("runtime")
+    assert problem.severity == "warning" and "ARO does not check this" in problem.message
+    # ARO runs it all the same, so the dashboard and the commands do too.
+    assert plugin.valid and plugin.runnable
 
 
 def test_an_interpreter_the_harness_cannot_run_under_is_an_error(tmp_path: Path) -> None:
     root = _plugin(tmp_path / "old-venv", "3.0")
     fake = _fake_python(venv_python(root), "echo 3.6.15")
     plugin = load_plugin(root)
-    (problem,) = plugin.problems
+    (problem,) = _without_venv_warning(plugin)
     assert (problem.code, problem.file, problem.rules) == ("interpreter-too-old", fake, ("host",))
     assert problem.found == f"Python 3.6.15 ({fake}, plugin-venv)"
     assert problem.expected == "Python >= 3.7"
     assert not plugin.valid
     _fake_python(venv_python(root), "echo 3.7.0")
-    assert load_plugin(root, probe=VersionProbe(tmp_path / "fresh-cache.json")).problems == ()
+    fresh = load_plugin(root, probe=VersionProbe(tmp_path / "fresh-cache.json"))
+    assert _without_venv_warning(fresh) == []
+
+
+def test_a_plugin_venv_is_flagged_as_one_aro_never_runs(tmp_path: Path) -> None:
+    root = _plugin(tmp_path / "own-venv", "3.0")
+    fake = _fake_python(venv_python(root), "echo 3.11.2")
+    (problem,) = load_plugin(root).problems
+    assert (problem.code, problem.severity, problem.file) == (
+        "venv-not-used-by-aro",
+        "warning",
+        fake,
+    )
+    assert "python3 from PATH" in problem.message and "call --runtime" in problem.message
+    # Without a .venv, aro-tui runs the plugin with another interpreter and says nothing.
+    assert load_plugin(_plugin(tmp_path / "no-venv", "3.0")).problems == ()
 
 
 def test_min_version_met_by_the_running_python(tmp_path: Path) -> None:
@@ -202,6 +228,7 @@ def test_a_broken_plugin_venv_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     (problem,) = plugin.problems
     assert (problem.code, problem.file, problem.rules) == ("interpreter-unusable", own, ("host",))
     assert problem.found == f"{own} does not exist (or is a broken link)"
+    assert "ARO would not use it either" in problem.message
     assert plugin.interpreter.version is None and not plugin.valid
 
 

@@ -297,6 +297,7 @@ def _flag_duplicate_names(plugins: list[DiscoveredPlugin]) -> list[DiscoveredPlu
                 f"another plugin has the same name ({', '.join(others)}); only one will load",
                 "error",
                 BOTH,
+                *plugin.name_position,
             )
             plugin = dataclasses.replace(plugin, problems=(*plugin.problems, problem))
         flagged.append(plugin)
@@ -354,6 +355,7 @@ def load_plugin(
         declared_actions=declared_actions(data),
         problems=tuple(problems),
         manifest=data,
+        name_position=manifest.positions.get("name", (None, None)),
     )
 
 
@@ -381,7 +383,11 @@ def _host_problems(
     interpreter: Interpreter,
     positions: Mapping[str, tuple[int, int]],
 ) -> list[Problem]:
+    own_venv = interpreter.origin == "plugin-venv"
     if interpreter.error is not None:
+        message = f"the {interpreter.origin} interpreter cannot be used"
+        if own_venv:
+            message += " (ARO would not use it either: it runs python3 from PATH)"
         return [
             Problem(
                 "interpreter-unusable",
@@ -389,12 +395,27 @@ def _host_problems(
                 "",
                 clean_text(interpreter.error),
                 "a Python interpreter that runs",
-                f"the {interpreter.origin} interpreter cannot be used",
+                message,
                 "error",
                 HOST,
             )
         ]
     problems: list[Problem] = []
+    if own_venv:
+        problems.append(
+            Problem(
+                "venv-not-used-by-aro",
+                interpreter.path,
+                "",
+                f"{interpreter.path} (the plugin's .venv)",
+                "packages ARO's python3 has too",
+                "ARO never runs a plugin's .venv: it runs python3 from PATH, where packages "
+                "installed only in this .venv are missing; aro-tui runs the .venv's "
+                "(`aro-tui call --runtime` runs one call as ARO would)",
+                "warning",
+                HOST,
+            )
+        )
     found = f"Python {interpreter.version_text} ({interpreter.path}, {interpreter.origin})"
     if interpreter.version is not None and interpreter.version[:2] < MIN_PYTHON:
         oldest = ".".join(map(str, MIN_PYTHON))
@@ -423,8 +444,9 @@ def _host_problems(
             field,
             found,
             f"Python >= {entry.min_version}",
-            f"the plugin needs Python {entry.min_version} or newer",
-            "error",
+            f"the plugin says it needs Python {entry.min_version} or newer; ARO does not check "
+            "this and runs it all the same, and so does aro-tui",
+            "warning",
             HOST,
             line,
             column,

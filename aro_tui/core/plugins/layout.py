@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -10,6 +11,7 @@ from typing import Any
 
 from aro_tui.core.plugins.naming import locate_module, module_candidates
 from aro_tui.core.plugins.problem import (
+    HOST,
     RUNTIME,
     STRICT,
     Problem,
@@ -161,6 +163,19 @@ def _check_python_entry(
             f"{module.resolve()}",
         )
         module = None
+    shadowing = stdlib_shadows(source_dir, module)
+    if shadowing:
+        findings.add(
+            "shadows-stdlib",
+            field,
+            ", ".join(shadowing),
+            "module names the standard library does not use",
+            "named like standard-library modules: an import of one gets the plugin's file or "
+            "the standard module depending on what the interpreter imported before the plugin, "
+            "which differs between aro-tui's harness and ARO's driver; rename them",
+            "warning",
+            HOST,
+        )
     requirements = block.get("requirements")
     if isinstance(requirements, str) and requirements and not path_escapes(requirements):
         requirements_field = f"provides[{index}].python.requirements"
@@ -201,6 +216,37 @@ def _check_python_entry(
                 STRICT,
             )
     return PythonEntry(index, source_dir, module, min_text)
+
+
+MAX_NAMED_SHADOWS = 5
+"""How many of a plugin's files named like standard-library modules a finding names."""
+
+
+def stdlib_shadows(source_dir: Path, module: Path | None) -> list[str]:
+    """The files and packages in ``source_dir`` (which is first on the plugin's
+    ``sys.path``) named like a standard-library module, the plugin module itself aside.
+
+    Why: ``import signal`` then finds whichever was imported first. aro-tui's harness has
+    imported ``signal`` before the plugin; ARO's driver has imported ``base64`` instead. A
+    plugin's ``src/signal.py`` is its own module under ARO and the standard one here.
+    """
+    names: list[str] = []
+    try:
+        with os.scandir(source_dir) as entries:
+            for entry in entries:
+                stem, is_file = entry.name.removesuffix(".py"), entry.name.endswith(".py")
+                if stem not in sys.stdlib_module_names or stem.startswith("_"):
+                    continue
+                if module is not None and entry.name == module.name:
+                    continue
+                if is_file or (Path(entry.path) / "__init__.py").is_file():
+                    names.append(entry.name + ("" if is_file else "/"))
+    except OSError:
+        return []
+    names.sort()
+    if len(names) > MAX_NAMED_SHADOWS:
+        names[MAX_NAMED_SHADOWS:] = [f"and {len(names) - MAX_NAMED_SHADOWS} more"]
+    return names
 
 
 def _what_is(path: Path) -> str:

@@ -38,6 +38,8 @@ class DiscoveredPlugin:
     declared_actions: tuple[str, ...]
     problems: tuple[Problem, ...]
     manifest: Mapping[str, Any] | None
+    name_position: tuple[int | None, int | None] = (None, None)
+    """Line and column of the manifest's ``name`` (for a finding about the name)."""
 
     @property
     def valid(self) -> bool:
