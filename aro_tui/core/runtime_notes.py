@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.protocol import RESPONSE_NOT_JSON, RETURNED_NOT_STR
 from aro_tui.core.plugins.naming import full_function_name
 from aro_tui.core.sizes import format_size
 
@@ -62,6 +63,13 @@ class RuntimeContext:
     (:func:`unreachable_actions`)."""
     functions: frozenset[str] = frozenset()
     """The ``aro_action_*`` functions the module defines."""
+
+
+NO_ACTIONS_UNDER_ARO = (
+    "the ARO runtime reads the plugin's actions from aro_plugin_info() and would register "
+    "none, so every call would fail there"
+)
+"""What an ``info_error`` means under ARO (see :func:`unreachable_actions`)."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +209,9 @@ def _all_notes(exchange: Exchange, context: RuntimeContext) -> tuple[RuntimeNote
                     "process exits, overfills the 64 KiB pipe",
                 )
             )
+    plain_text_note = _plain_text_note(exchange)
+    if plain_text_note is not None:
+        notes.append(plain_text_note)
     printed_note = _printed_note(exchange.printed_bytes, context.import_printed_bytes)
     if printed_note is not None:
         notes.append(printed_note)
@@ -230,6 +241,22 @@ def _unremarkable(exchange: Exchange, context: RuntimeContext) -> bool:
 def _driver_bytes(input_bytes: int, context: RuntimeContext) -> int:
     base64_bytes = 4 * ((input_bytes + 2) // 3)
     return DRIVER_BYTES + len(context.source_dir.encode("utf-8", "replace")) + base64_bytes + 1
+
+
+def _plain_text_note(exchange: Exchange) -> RuntimeNote | None:
+    """The runtime takes an answer that is not JSON as a plain-text result, not a fault."""
+    error = exchange.error
+    if exchange.status is not ExchangeStatus.PROTOCOL_ERROR or error is None:
+        return None
+    if error.startswith(RETURNED_NOT_STR):
+        why = "its driver print()s whatever the action returns, and that text is the answer"
+    elif error.startswith(RESPONSE_NOT_JSON):
+        why = "an answer that is not JSON is taken as text"
+    else:
+        return None
+    return RuntimeNote(
+        "plain-text-result", f"ARO runtime: a plain-text result, not an error — {why}"
+    )
 
 
 def _printed_note(during_call: int, at_import: int) -> RuntimeNote | None:

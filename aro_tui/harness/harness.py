@@ -100,7 +100,7 @@ _FRAME_MAGIC = b"AF"
 _STATUS_CODES = {
     name: code
     for code, name in enumerate(
-        ("ok", "raised", "unknown", "badtype", "cancelled", "ready", "import-error")
+        ("ok", "raised", "unknown", "badtype", "cancelled", "ready", "import-error", "imported")
     )
 }
 
@@ -430,6 +430,15 @@ def _write_frame(request_id: int, status: str, body: bytes, action_ns: int = -1)
         _reset_peak_after(peak, rss)
 
 
+def _write_start_progress(status: str) -> None:
+    """A start-up frame saying how far the start got: no body, and no end marker (the
+    start's stderr goes on until the ``ready`` frame)."""
+    header = _FRAME_HEADER.pack(
+        _FRAME_MAGIC, _STATUS_CODES[status], 0, 0, 0, -1, -1, _printed_bytes, _monotonic_ns(), -1
+    )
+    _write_all(memoryview(header))
+
+
 def _write_all(view: memoryview) -> None:
     while view:
         view = view[os.write(_PROTO_FD, view) :]
@@ -695,12 +704,19 @@ def _keep(body: bytes, text: str, result: str, payload: bytes) -> None:
     _kept = (body, text, result, payload) if small else ()
 
 
+_OWN_FILE = _keep.__code__.co_filename
+"""This file as the interpreter names it in tracebacks (also when run from its bytecode)."""
+
+
 def _exception_body(error: BaseException, said: Optional[str] = None) -> bytes:
     """The chapter's error text for an exception (or `said`), plus its traceback."""
     import traceback
 
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename == _OWN_FILE:
+        tb = tb.tb_next  # start at the plugin's code: the harness's frames are not its author's
     try:
-        lines = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        lines = "".join(traceback.format_exception(type(error), error, tb))
     except Exception as failure:
         lines = "<the traceback could not be formatted: %s>" % _error_text(failure)
     return _json_bytes(
@@ -850,9 +866,11 @@ def main(argv: List[str]) -> int:
         body = {
             "error": "%s: %s" % (type(error).__name__, _str_of(error)),
             "traceback": "".join(lines),
+            "import_error": isinstance(error, ImportError),
         }
         _write_frame(0, "import-error", _json_bytes(body))
         return 3
+    _write_start_progress("imported")  # so a hang in aro_plugin_info() is told apart
     _write_frame(0, "ready", _json_bytes(_describe(module, module_path)))
     serve(requests, module, module_path)
     return 0

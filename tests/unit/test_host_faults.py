@@ -55,6 +55,8 @@ async def test_import_error_is_reported_with_traceback_and_exit_code() -> None:
     assert raised.value.exit_code == 3
     assert raised.value.traceback and "a_module_that_does_not_exist" in raised.value.traceback
     assert "loading import-fails" in raised.value.stderr_tail
+    # ARO would not crash: it swallows the ImportError and loads the plugin with no actions.
+    assert "load with no actions" in str(raised.value)
     assert plugin.state is PluginState.CRASHED
     exchange = await plugin.call("anything", "{}")
     assert exchange.status is ExchangeStatus.CRASHED
@@ -89,7 +91,22 @@ async def test_a_start_that_never_finishes_is_given_up_on_cleanly(tmp_path: Path
     with pytest.raises(PluginStartError, match=r"was not ready within 0\.5 s") as raised:
         await plugin.start()
     assert "loading a model" in raised.value.stderr_tail
+    assert "(still importing the module)" in str(raised.value) and raised.value.timed_out
     assert plugin.pid is not None and _wait_gone([plugin.pid]) == []
+    exchange = await plugin.call("anything", "{}")  # a call that starts it: timed out too
+    assert exchange.status is ExchangeStatus.TIMEOUT
+
+
+async def test_a_start_hanging_in_aro_plugin_info_says_so(tmp_path: Path) -> None:
+    """It was reported as a crash, with nothing to say the import had finished."""
+    module = tmp_path / "plugin.py"
+    module.write_text("import time\n\ndef aro_plugin_info():\n    time.sleep(600)\n    return {}\n")
+    plugin = PluginProcess(
+        PluginLaunch("slow-info", module, Path(sys.executable), start_timeout_s=1)
+    )
+    with pytest.raises(PluginStartError, match=r"still in aro_plugin_info\(\)") as raised:
+        await plugin.start()
+    assert raised.value.timed_out
 
 
 async def test_stopping_a_plugin_that_is_still_importing_kills_it_at_once(
@@ -454,3 +471,22 @@ async def test_calls_queued_behind_one_a_stop_kills_say_they_never_ran(tmp_path:
     _, (running, *queued) = await _stop_with_calls_queued(launch, 3)
     assert (running.status, running.error) == (ExchangeStatus.CANCELLED, "plugin stopped")
     assert {e.error for e in queued} == {"plugin stopped before it ran"}
+
+
+async def test_an_import_failing_otherwise_is_not_said_to_load_under_aro(tmp_path: Path) -> None:
+    module = tmp_path / "plugin.py"
+    module.write_text('raise RuntimeError("no config")\n')
+    plugin = PluginProcess(PluginLaunch("fails", module, Path(sys.executable)))
+    with pytest.raises(PluginStartError) as raised:
+        await plugin.start()
+    assert "RuntimeError: no config" in str(raised.value)
+    assert "no actions" not in str(raised.value)
+
+
+async def test_a_raised_exception_s_traceback_starts_in_the_plugin(faulty: PluginProcess) -> None:
+    """The harness's own frame (``_call``) headed every traceback an action raised."""
+    exchange = await faulty.call("raises", "{}")
+    assert exchange.status is ExchangeStatus.PLUGIN_ERROR and exchange.traceback
+    frames = [line for line in exchange.traceback.splitlines() if line.startswith("  File ")]
+    assert frames and all("harness" not in frame for frame in frames)
+    assert "plugin.py" in frames[0]

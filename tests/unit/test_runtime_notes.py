@@ -215,3 +215,16 @@ async def test_a_plugin_whose_info_lists_nothing_gets_no_note_per_action(tmp_pat
     finally:
         await plugin.stop()
     assert exchange.status is ExchangeStatus.OK and _codes(exchange) == []
+
+
+async def test_answers_that_are_not_json_text_would_be_plain_text_results(
+    faulty: PluginProcess,
+) -> None:
+    """A dict returned, or text that is not JSON, is a protocol error here; the runtime's
+    driver print()s it and takes the text as the result, which the author must be told."""
+    for action in ("returns_dict", "not_json"):
+        exchange = await faulty.call(action, "{}")
+        assert exchange.status is ExchangeStatus.PROTOCOL_ERROR
+        assert "plain-text-result" in _codes(exchange), action
+    for action in ("error", "bad_utf8"):  # a real error there too; bytes ARO cannot read
+        assert "plain-text-result" not in _codes(await faulty.call(action, "{}")), action

@@ -45,6 +45,7 @@ from aro_tui.core.host.inflight import InFlight, Pending, end_unanswered
 from aro_tui.core.host.process_tree import ProcessTree
 from aro_tui.core.host.protocol import (
     HARNESS_IMPORT_ERROR,
+    HARNESS_IMPORTED,
     HARNESS_OK,
     HARNESS_READY,
     Frame,
@@ -79,6 +80,10 @@ START_ACTION = "<start>"
 """The action name of ``PluginProcess.start_record`` (no plugin action can be named so)."""
 STOPPED_WHILE_STARTING = "stopped while starting"
 PIPE_CLOSE_GRACE_S = 0.5
+ARO_SWALLOWS_IMPORT_ERROR = (
+    "the ARO runtime swallows an ImportError while it loads a plugin: there the plugin would "
+    "load with no actions, and calling one would fail"
+)
 
 # Members read on every call, bound once: on Python 3.11 ``PluginState.READY`` is a descriptor
 # lookup of ~100 ns, a module global ~10 ns (a round trip read ten of them).
@@ -147,6 +152,8 @@ class PluginProcess:
         self._stopping = False
         self._kill_reason: str | None = None
         self._start_traceback: str | None = None
+        self._start_import_error = False
+        self._start_phase = "importing the module"
         self._runtime_context = self.runtime_context()
 
     # -- public API -------------------------------------------------------------------------
@@ -384,11 +391,16 @@ class PluginProcess:
     def _start_error(self, error: BaseException) -> PluginStartError:
         tail = list(self.recent_stderr)[-20:]
         if isinstance(error, TimeoutError):
-            message = f"plugin {self.name} was not ready within {self.launch.start_timeout_s} s"
+            message = (
+                f"plugin {self.name} was not ready within {self.launch.start_timeout_s:g} s "
+                f"(still {self._start_phase})"
+            )
         elif self._kill_reason == STOPPED_WHILE_STARTING:
             message = f"plugin {self.name} was {STOPPED_WHILE_STARTING}"
         elif self._start_traceback is not None:
             message = f"plugin {self.name} failed to import: {error}"
+            if self._start_import_error:
+                message += f" ({ARO_SWALLOWS_IMPORT_ERROR})"
         else:
             message = f"plugin {self.name} exited during start ({self._exit_text()})"
         return PluginStartError(
@@ -398,6 +410,7 @@ class PluginProcess:
             signal_number=self.signal_number,
             stderr_tail=tail,
             stopped=self._kill_reason == STOPPED_WHILE_STARTING,
+            timed_out=isinstance(error, TimeoutError),
         )
 
     async def _shutdown(self, *, graceful: bool, reason: str) -> None:
@@ -459,6 +472,8 @@ class PluginProcess:
         self._stopping = False
         self._kill_reason = None
         self._start_traceback = None
+        self._start_import_error = False
+        self._start_phase = "importing the module"
         self.exit_code = None
         self.signal_number = None
         self.info = None
@@ -514,7 +529,9 @@ class PluginProcess:
             self._fail_stream("unexpected startup frame")
             return
         self.import_printed_bytes = frame.printed_bytes
-        if frame.status == HARNESS_READY:
+        if frame.status == HARNESS_IMPORTED:
+            self._start_phase = "in aro_plugin_info(), after the import"
+        elif frame.status == HARNESS_READY:
             info = orjson.loads(frame.body)
             self.info = info if isinstance(info, dict) else {}
             # Before the state change: its observers (the recording) report the start's time.
@@ -526,6 +543,7 @@ class PluginProcess:
         elif frame.status == HARNESS_IMPORT_ERROR:
             details = orjson.loads(frame.body)
             self._start_traceback = str(details.get("traceback") or "") or None
+            self._start_import_error = details.get("import_error") is True
             _fail(self._ready, PluginStartError(str(details.get("error"))))
         else:
             self._fail_stream(f"unexpected startup status {frame.status!r}")

@@ -39,6 +39,8 @@ HARNESS_BADTYPE = "badtype"
 HARNESS_CANCELLED = "cancelled"
 HARNESS_READY = "ready"
 HARNESS_IMPORT_ERROR = "import-error"
+HARNESS_IMPORTED = "imported"
+"""The module is imported; ``aro_plugin_info()`` runs next (then ``ready``)."""
 HARNESS_STATUSES = (
     HARNESS_OK,
     HARNESS_RAISED,
@@ -47,6 +49,7 @@ HARNESS_STATUSES = (
     HARNESS_CANCELLED,
     HARNESS_READY,
     HARNESS_IMPORT_ERROR,
+    HARNESS_IMPORTED,
 )
 """Indexed by the status code in a response header (the harness's ``_STATUS_CODES``)."""
 
@@ -234,7 +237,9 @@ def interpret(frame: Frame, action: str, *, validate_json: bool = True) -> Outco
         return Outcome(ExchangeStatus.PLUGIN_ERROR, response, message)
     if status == HARNESS_BADTYPE:
         type_name = details.get("type", "?")
-        error = f"action returned {type_name}, expected str (JSON text): {details.get('repr', '')}"
+        error = (
+            f"{RETURNED_NOT_STR}{type_name}, expected str (JSON text): {details.get('repr', '')}"
+        )
         return Outcome(ExchangeStatus.PROTOCOL_ERROR, None, error[:MAX_ERROR_CHARS])
     return Outcome(ExchangeStatus.PROTOCOL_ERROR, None, f"unexpected response status {status!r}")
 
@@ -256,17 +261,21 @@ def _interpret_result(body: bytes, validate_json: bool) -> Outcome:
             except UnicodeDecodeError as decode_error:
                 message = f"response is not valid UTF-8 (byte {decode_error.start})"
             else:
-                message = f"response is not valid JSON text: {error.msg}"
+                message = f"{RESPONSE_NOT_JSON[0]}: {error.msg}"
         elif "depth limit" in error.msg:  # orjson's 1,024 levels: it may well be JSON
             message = (
                 "response nests deeper than 1,024 levels, more than aro-tui's JSON reader "
                 f"(orjson) takes, so it could not be checked: {body[:80]!r}"
             )
         else:
-            message = f"response is not JSON ({error.msg} at char {error.pos}): {body[:80]!r}"
+            message = f"{RESPONSE_NOT_JSON[1]}{error.msg} at char {error.pos}): {body[:80]!r}"
         return Outcome(ExchangeStatus.PROTOCOL_ERROR, body, message)
     raise AssertionError("unreachable: orjson accepted what it rejected")
 
+
+RETURNED_NOT_STR = "action returned "
+RESPONSE_NOT_JSON = ("response is not valid JSON text", "response is not JSON (")
+"""How the protocol errors of an answer that is not JSON text begin (ARO takes it as text)."""
 
 _OBJECT_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 """Validates a whole JSON document but builds only the top-level keys (values stay raw text)."""

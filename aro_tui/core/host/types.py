@@ -54,6 +54,7 @@ class PluginStartError(Exception):
         signal_number: int | None = None,
         stderr_tail: list[str] | None = None,
         stopped: bool = False,
+        timed_out: bool = False,
     ) -> None:
         """Describe a failed start."""
         super().__init__(message)
@@ -63,6 +64,8 @@ class PluginStartError(Exception):
         self.stderr_tail = stderr_tail or []
         self.stopped = stopped
         """True when it was stopped on request while starting (not a fault of the plugin)."""
+        self.timed_out = timed_out
+        """True when it was not ready within its start timeout (and was killed)."""
 
 
 class PluginObserver:
@@ -124,11 +127,12 @@ def exit_text(exit_code: int | None, signal_number: int | None) -> str:
 def failed_start_exchange(
     exchange_id: int, plugin: str, action: str, body: bytes, error: PluginStartError
 ) -> Exchange:
-    """The ``crashed`` exchange a call returns when its plugin could not be started."""
+    """The exchange a call returns when its plugin could not be started: ``timeout`` when the
+    start took too long, else ``crashed``."""
     exchange = Exchange(exchange_id, plugin, action, body)
     exchange.sent_monotonic_s = exchange.head_monotonic_s = time.monotonic()
     exchange.finished_monotonic_s = exchange.sent_monotonic_s
-    exchange.status = ExchangeStatus.CRASHED
+    exchange.status = ExchangeStatus.TIMEOUT if error.timed_out else ExchangeStatus.CRASHED
     exchange.error = str(error)
     exchange.traceback = error.traceback
     exchange.exit_code = error.exit_code

@@ -15,6 +15,7 @@ from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets.option_list import Option
 
+from aro_tui.core.runtime_notes import NO_ACTIONS_UNDER_ARO
 from aro_tui.core.sanitize import sanitize, sanitize_line
 from aro_tui.ui.widgets.sidebar.ordered_list import OrderedOptionList, moving_bindings
 
@@ -166,8 +167,8 @@ class ActionDoc(VerticalScroll):
             head.append("⚠ ", style="bold yellow")
             head.append(sanitize(info_error))
             head.append(
-                "\n(the ARO runtime reads the plugin's actions from it; the ones listed here "
-                "are the module's aro_action_ functions)\n\n",
+                f"\n({NO_ACTIONS_UNDER_ARO}; the ones listed here are the module's "
+                "aro_action_ functions)\n\n",
                 style="dim",
             )
         if runtime_unreached is not None:
@@ -197,7 +198,7 @@ class ActionDoc(VerticalScroll):
             text.show(head, "This action has no docstring.", "dim italic")
         elif read_only:
             text.show(head, "Docs come from a running plugin; a recording has none.", "dim italic")
-        elif invalid:
+        elif invalid or crash_reason is not None:
             text.show(head, "Docs come from the running plugin.", "dim italic")
         else:
             text.show(
