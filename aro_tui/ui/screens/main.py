@@ -7,15 +7,14 @@ import time
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static, TextArea
 
-from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginState
 from aro_tui.core.input_memory import choose_initial_input
 from aro_tui.core.plugins.naming import full_function_name
@@ -34,7 +33,8 @@ from aro_tui.ui.messages import (
     PluginStateChanged,
     StderrActivity,
 )
-from aro_tui.ui.screens.main_detail import ExchangeDetailPanes
+from aro_tui.ui.screens.main_keys import MAIN_SCREEN_BINDINGS
+from aro_tui.ui.screens.main_log import LogWindow
 from aro_tui.ui.widgets.log.exchange_table import ExchangeLogPanel, ExchangeTable, FilterInput
 from aro_tui.ui.widgets.request.input_editor import LAST_USED_THIS_RUN, InputEditor
 from aro_tui.ui.widgets.response.exchange_view import (
@@ -50,133 +50,14 @@ if TYPE_CHECKING:
     from aro_tui.ui.app import AroApp
     from aro_tui.ui.registry import PluginEntry
 
-ALT_DIGIT_AS_OPTION_CHARACTER = {
-    "1": "inverted_exclamation_mark",
-    "2": "trade_mark_sign",
-    "3": "pound_sign",
-    "4": "cent_sign",
-    "5": "infinity",
-    "6": "section_sign",
-    "7": "pilcrow_sign",
-}
-"""Why alt+N needs a second key: tmux, xterm and most terminals send alt+N as ESC N, and
-Textual reads ESC N as the character macOS types for Option+N (``¡ ™ £ ¢ ∞ § ¶``, a table
-meant for WezTerm), so ``alt+N`` alone never fires there. In a text field (the editor, the
-filter) the character is typed, not taken as a key."""
 
-
-def _alt_digit_bindings(digit: str, region: str, name: str, binding_id: str) -> list[Binding]:
-    """alt+N as a priority key, so the keys typed after it reach the region it focuses
-    (``jump_to``; off in a text field, where ESC N types its character), and alt+N alone as
-    an ordinary one, which a text field lets through when the terminal sends alt+N itself."""
-    focus = {"description": f"Focus {name}", "id": f"focus.{binding_id}", "show": False}
-    character = ALT_DIGIT_AS_OPTION_CHARACTER[digit]
-    return [
-        Binding(
-            f"alt+{digit},{character}",
-            f"jump_to('{region}')",
-            key_display=f"alt+{digit}",
-            priority=True,
-            **focus,  # type: ignore[arg-type]
-        ),
-        Binding(f"alt+{digit}", f"focus_region('{region}')", **focus),  # type: ignore[arg-type]
-    ]
-
-
-class MainScreen(ExchangeDetailPanes):
+class MainScreen(LogWindow):
     """Everything on one screen, every region reachable by keys."""
 
     CSS_PATH = "main.tcss"
     AUTO_FOCUS = "#plugins"
-    # Priority: the editor's TextArea binds f5-f7 (select word/line/all); these keys win here.
-    BINDINGS: ClassVar[list[BindingType]] = [
-        # Help first: the footer shows the screen's keys before the app's, and cuts the end.
-        Binding("f1", "app.help", "Help", id="help-first"),
-        Binding("ctrl+r,f5", "run", "Run", id="run", priority=True),
-        Binding("ctrl+g", "cancel", "Cancel", id="cancel", priority=True),
-        Binding(
-            "f6",
-            "restart_resend",
-            "Retry",
-            tooltip="Restart the plugin and resend the selected request",
-            id="restart-resend",
-            priority=True,
-            show=False,  # the crash card names it; the footer must fit 80 columns
-        ),
-        Binding("f9", "rerun", "Rerun", id="rerun", priority=True, show=False),
-        Binding("ctrl+s", "save_response", "Save", id="save-response", priority=True, show=False),
-        Binding("f7", "copy_response", "Copy", id="copy-response", priority=True, show=False),
-        Binding("ctrl+f", "focus_filter", "Filter", id="filter", priority=True, show=False),
-        Binding("ctrl+o", "export", "Export", id="export", show=False),
-        Binding(
-            "ctrl+t", "reset_input", "Template input", id="reset-input", show=False, priority=True
-        ),
-        Binding(
-            "f8",
-            "toggle_telemetry",
-            "Memory",
-            tooltip="Show/hide the memory chart and model cache",
-            id="toggle-telemetry",
-            priority=True,
-        ),
-        Binding(
-            "z",
-            "toggle_chart_axis",
-            "Axis",
-            tooltip="Memory chart: fit the axis to the lines, or let it reach the GPU total",
-            id="chart-axis",
-            show=False,  # the chart's status line names it
-        ),
-        # F-keys reach every terminal the same way; alt+N below is the quicker set.
-        Binding("f2", "focus_input", "Edit", id="focus.input-f2", priority=True),
-        Binding(
-            "f3",
-            "focus_region('log-table')",
-            "Focus log",
-            id="focus.log-f3",
-            show=False,
-            priority=True,
-        ),
-        Binding(
-            "f4",
-            "focus_region('plugins')",
-            "Focus plugins",
-            id="focus.plugins-f4",
-            show=False,
-            priority=True,
-        ),
-        *(
-            binding
-            for digit, region, name, binding_id in (
-                ("1", "plugins", "plugins", "plugins"),
-                ("2", "actions", "actions", "actions"),
-                ("3", "input-text", "input", "input"),
-                ("4", "log-table", "log", "log"),
-                ("5", "response-text", "response", "response"),
-                ("6", "request-text", "request", "request"),
-                ("7", "stderr", "stderr", "stderr"),
-            )
-            for binding in _alt_digit_bindings(digit, region, name, binding_id)
-        ),
-        # Tab as a priority key too, so the keys typed after it reach the next region; in
-        # the editor Tab indents (check_action), and shift+tab or Escape leave it.
-        Binding(
-            "tab",
-            "focus_next_region",
-            "Next region (editor: indent)",
-            id="focus.next",
-            show=False,
-            priority=True,
-        ),
-        Binding(
-            "shift+tab",
-            "focus_previous_region",
-            "Previous region",
-            id="focus.previous",
-            show=False,
-            priority=True,
-        ),
-    ]
+    # Priority keys there: the editor's TextArea binds f5-f7 (select word/line/all).
+    BINDINGS: ClassVar[list[BindingType]] = MAIN_SCREEN_BINDINGS
     HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 - Textual declares it as a plain list
         (0, "-narrow"),
         (110, "-wide"),
@@ -496,11 +377,6 @@ class MainScreen(ExchangeDetailPanes):
             hidden += [self.query_one("#input"), self.query_one(StderrView)]
         return any(widget is region or region in widget.ancestors for region in hidden)
 
-    def action_clear_filter(self) -> None:
-        """Empty the filter and go back to the table."""
-        self.query_one(FilterInput).value = ""
-        self.query_one(ExchangeTable).focus()
-
     # -- host events --------------------------------------------------------------------------
 
     def on_plugin_state_changed(self, message: PluginStateChanged) -> None:
@@ -657,101 +533,6 @@ class MainScreen(ExchangeDetailPanes):
                 self._ticker = None
         self.show_exchange(log_entry.number)
 
-    def update_log_title(self) -> None:
-        """The log's title: how many exchanges, how many the filter shows, internal ones."""
-        table = self.query_one(ExchangeTable)
-        internal = len(table.internal_numbers)
-        total = len(self.aro.exchange_log) - (0 if table.show_internal else internal)
-        shown = f" · showing {table.row_count}" if table.row_count < total else ""
-        hidden = ""
-        if internal:
-            hidden = f" · {internal} internal {'shown' if table.show_internal else 'hidden'}"
-        if shown and table.row_count:  # how many, and the span of numbers they come from
-            entries = table.shown_entries
-            first, last = entries[0].number, entries[-1].number
-            span = f"#{first}" if first == last else f"#{first}–#{last}"
-            shown = f" · showing {table.row_count} ({span})"
-        count = f" {total}" if total or hidden else ""
-        forgotten = self.aro.exchange_log.forgotten
-        # Past the log's 50,000 summaries the oldest cannot be reached: say so, where paging
-        # used to stop at #10001 of 60,000 with only a bell.
-        gone = f" · oldest {forgotten:,} out of reach" if forgotten else ""
-        self.query_one("#log").border_title = f"Exchanges{count}{shown}{hidden}{gone}"
-
-    def _redraw_log(self) -> None:
-        """Redraw the rows in the new theme's status colours."""
-        self.query_one(ExchangeTable).use_theme()
-        self._filter_changed()
-
-    @on(Input.Changed, "#log-filter")
-    def _filter_changed(self, event: Input.Changed | None = None) -> None:
-        table = self.query_one(ExchangeTable)
-        log_filter = self.query_one(FilterInput).current()
-        table.show_entries(
-            self.aro.exchange_log.matching(log_filter, table.max_rows), self.shown_number
-        )
-        if not table.row_count and (self.shown_number is not None or log_filter.active):
-            reason = "No exchange in the log matches the filter."
-            if log_filter.unknown_status:
-                statuses = ", ".join(s for s in ExchangeStatus if s is not ExchangeStatus.PENDING)
-                reason = f"No status is called {log_filter.status}: the statuses are {statuses}."
-            self.clear_exchange(reason)
-        self.update_log_title()
-
-    def on_exchange_table_page_requested(self, message: ExchangeTable.PageRequested) -> None:
-        """Slide the log's window half a window older or newer, keeping the cursor's place."""
-        table = self.query_one(ExchangeTable)
-        log = self.aro.exchange_log
-        log_filter = self.query_one(FilterInput).current()
-        half = max(1, table.max_rows // 2)
-        current = table.shown_entries
-        if not current or (current[0] if message.older else current[-1]).number != message.anchor:
-            # A second key past the edge, read before the first one slid the window: it asked
-            # for the rows that slide just added, and adding them again crashed the dashboard
-            # (DuplicateKey). The window has moved already: the key moves the cursor on.
-            if current and message.older:
-                table.action_cursor_up()
-            elif current:
-                table.action_cursor_down()
-            return
-        if message.older:
-            matches = log.matching(log_filter, half, before=message.anchor)
-            older = [entry for entry in matches if table.shows(entry)]
-            if not older:
-                self.app.bell()
-                return
-            kept = current[: table.max_rows - len(older)]
-            at_newest = table.at_newest and len(kept) == len(current)
-            table.show_entries(older + kept, older[-1].number, at_newest=at_newest)
-        else:
-            matches = log.matching_after(log_filter, half, message.anchor)
-            newer = [entry for entry in matches if table.shows(entry)]
-            at_newest = not newer or not log.matching_after(log_filter, 1, newer[-1].number)
-            keep = newer[0].number if newer else message.anchor
-            table.show_entries(current + newer, keep, at_newest=at_newest)  # keeps the newest
-        self.update_log_title()
-
-    def on_exchange_table_end_requested(self, message: ExchangeTable.EndRequested) -> None:
-        """Show the first (or last) window of the log, its oldest (newest) row selected."""
-        table = self.query_one(ExchangeTable)
-        log = self.aro.exchange_log
-        log_filter = self.query_one(FilterInput).current()
-        if message.oldest:
-            entries = [
-                e for e in log.matching_after(log_filter, table.max_rows, 0) if table.shows(e)
-            ]
-            newest = not entries or not log.matching_after(log_filter, 1, entries[-1].number)
-            keep = entries[0].number if entries else None
-        else:
-            entries = [e for e in log.matching(log_filter, table.max_rows) if table.shows(e)]
-            newest, keep = True, entries[-1].number if entries else None
-        table.show_entries(entries, keep, at_newest=newest)
-        self.update_log_title()
-
-    @on(Input.Submitted, "#log-filter")
-    def _filter_submitted(self) -> None:
-        self.query_one(ExchangeTable).focus()
-
     # -- the command palette's entry points ----------------------------------------------------
 
     def run_plugin_action(self, plugin: str, action: str) -> None:
@@ -769,8 +550,3 @@ class MainScreen(ExchangeDetailPanes):
             actions.highlighted = action_names.index(action)
         self.select_action(action)
         self.action_run()
-
-    def filter_log(self, query: str) -> None:
-        """Put ``query`` in the log's filter."""
-        self.query_one(FilterInput).value = query
-        self.query_one(ExchangeTable).focus()

@@ -18,13 +18,13 @@ from aro_tui.core.plugins.source_changes import (
 )
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.registry import PluginEntry
-from aro_tui.ui.screens.main_actions import ExchangeActions
+from aro_tui.ui.screens.main_output import ExchangeOutput
 
 _Scan = tuple[str, Path, float]
 """(plugin name, plugin folder, when its process started)."""
 
 
-class SourceReload(ExchangeActions):
+class SourceReload(ExchangeOutput):
     """Looks for plugin files modified after their process started (in a worker thread,
     every ``AppConfig.source_poll_s``); the layout lives in ``main.py``."""
 
