@@ -575,7 +575,47 @@ def _describe(module: ModuleType, module_path: str) -> Dict[str, Any]:
     info["actions"] = actions
     _declared_actions.update(declared)
     info["undeclared"] = undeclared
+    info["qualifiers"] = _describe_qualifiers(module, info.get("plugin_info"))
     return info
+
+
+def _describe_qualifiers(module: ModuleType, plugin_info: Any) -> List[Dict[str, Any]]:
+    """The qualifiers ``aro_plugin_info()`` lists, each as an action named
+    ``qualifier:<name>`` that calls ``aro_plugin_qualifier(name, input_json)``."""
+    listed = plugin_info.get("qualifiers") if isinstance(plugin_info, dict) else None
+    if not isinstance(listed, list):
+        return []
+    function = getattr(module, "aro_plugin_qualifier", None)
+    qualifiers = []
+    for entry in listed:
+        name = _action_name(entry)
+        description = entry.get("description") if isinstance(entry, dict) else None
+        about = description if isinstance(description, str) else _doc_of(function)
+        qualifiers.append(
+            {
+                "name": QUALIFIER_PREFIX + name,
+                "function": "aro_plugin_qualifier",
+                "defined": callable(function),
+                "doc": (about + "\n\n" if about else "") + _QUALIFIER_DOC % name,
+            }
+        )
+    return qualifiers
+
+
+QUALIFIER_PREFIX = "qualifier:"
+_QUALIFIER_DOC = """Called as aro_plugin_qualifier("%s", input_json), as ARO applies a qualifier.
+
+Input:
+    - value: The value the qualifier applies to
+    - type: Its ARO type (default: "String")"""
+
+
+def _qualifier(module: ModuleType, name: str) -> Optional[Callable[[str], Any]]:
+    """``aro_plugin_qualifier`` bound to qualifier ``name``, or None without one."""
+    function = getattr(module, "aro_plugin_qualifier", None)
+    if not callable(function):
+        return None
+    return lambda text: function(name, text)
 
 
 def _info_shape_error(plugin_info: Any) -> str:
@@ -601,8 +641,13 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
     global _current_id
     function_name = "aro_action_" + action.replace("-", "_")
     function = getattr(module, function_name, None)
+    if function is None and action.startswith(QUALIFIER_PREFIX):
+        function = _qualifier(module, action[len(QUALIFIER_PREFIX) :])
+        function_name = "aro_plugin_qualifier"
     if function is None:
-        if action in _declared_actions:
+        if function_name == "aro_plugin_qualifier":
+            detail = "the module defines no aro_plugin_qualifier()"
+        elif action in _declared_actions:
             detail = "declared by aro_plugin_info() but the module defines no %s()" % function_name
         else:
             detail = "aro_plugin_info() does not list it, and the module defines no %s()" % (

@@ -228,11 +228,12 @@ class PluginEntry:
 
     def actions(self) -> list[tuple[str, str | None]]:
         """(name, docstring) of each action, each name once (``aro_plugin_info()`` may list
-        one twice): the harness's info, else the manifest's list."""
+        one twice): the harness's info (its qualifiers as ``qualifier:<name>``), else the
+        manifest's list."""
         info = self.process.info if self.process is not None else None
         if not info:
             return [(name, None) for name in dict.fromkeys(self.plugin.declared_actions)]
-        found = [*info.get("actions", []), *info.get("undeclared", [])]
+        found = [*info.get("actions", []), *info.get("undeclared", []), *info.get("qualifiers", [])]
         actions: dict[str, str | None] = {}
         for action in found:
             if isinstance(action, dict):

@@ -875,3 +875,57 @@ async def test_the_stderr_an_exchange_keeps_is_bounded_in_characters(tmp_path: P
         assert all(len(line) <= MAX_KEPT_LINE_CHARS + 60 for line in plugin.recent_stderr)
     finally:
         await plugin.stop()
+
+
+QUALIFIER_PLUGIN = """
+import json
+
+
+def aro_plugin_info():
+    return {"name": "q", "version": "1", "actions": ["ping"],
+            "qualifiers": [{"name": "reverse", "description": "Reverse a string."}, "upper"]}
+
+
+def aro_action_ping(input_json):
+    return "{}"
+
+
+def aro_plugin_qualifier(name, input_json):
+    value = json.loads(input_json)["value"]
+    if name == "reverse":
+        return json.dumps({"result": value[::-1]})
+    return json.dumps({"error": "no qualifier " + name})
+"""
+
+
+async def test_qualifiers_run_as_actions_named_after_them(tmp_path: Path) -> None:
+    """ARO calls ``aro_plugin_qualifier(name, input_json)`` for the qualifiers a plugin lists;
+    without a way to call them, an author could not try one here at all."""
+    from aro_tui.core.templates import render_template
+
+    module = tmp_path / "plugin.py"
+    module.write_text(QUALIFIER_PLUGIN)
+    plugin = PluginProcess(PluginLaunch("q", module, Path(sys.executable)))
+    await plugin.start()
+    try:
+        assert plugin.action_names() == ["ping", "qualifier:reverse", "qualifier:upper"]
+        reverse = await plugin.call("qualifier:reverse", '{"value": "abc", "type": "String"}')
+        assert reverse.status is ExchangeStatus.OK
+        assert orjson.loads(reverse.response_bytes or b"") == {"result": "cba"}
+        upper = await plugin.call("qualifier:upper", '{"value": "abc", "type": "String"}')
+        assert (upper.status, upper.error) == (ExchangeStatus.PLUGIN_ERROR, "no qualifier upper")
+        (doc,) = [
+            q["doc"] for q in (plugin.info or {})["qualifiers"] if q["name"].endswith("reverse")
+        ]
+        assert doc.startswith("Reverse a string.")
+        assert orjson.loads(render_template(doc)) == {"value": "", "type": "String"}
+    finally:
+        await plugin.stop()
+    module.write_text(QUALIFIER_PLUGIN.replace("def aro_plugin_qualifier", "def other"))
+    await plugin.start()
+    try:
+        missing = await plugin.call("qualifier:reverse", '{"value": "abc"}')
+        assert missing.status is ExchangeStatus.PLUGIN_ERROR
+        assert "defines no aro_plugin_qualifier()" in (missing.error or "")
+    finally:
+        await plugin.stop()

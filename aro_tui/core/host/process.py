@@ -203,11 +203,15 @@ class PluginProcess:
         return self.state in (PluginState.READY, PluginState.BUSY)
 
     def action_names(self) -> list[str]:
-        """Declared actions, then undeclared ``aro_action_*`` functions."""
+        """Declared actions, then undeclared ``aro_action_*`` functions, then the listed
+        qualifiers as ``qualifier:<name>``."""
         if self.info is None:
             return []
-        declared = [str(action["name"]) for action in self.info.get("actions", [])]
-        return declared + [str(action["name"]) for action in self.info.get("undeclared", [])]
+        return [
+            str(action["name"])
+            for key in ("actions", "undeclared", "qualifiers")
+            for action in self.info.get(key, [])
+        ]
 
     async def start(self) -> None:
         """Spawn the harness and wait until the module is imported (``PluginStartError``)."""
