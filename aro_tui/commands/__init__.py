@@ -121,3 +121,28 @@ def stdout_console() -> Any:
             raise BrokenPipeError
 
     return _Console(file=sys.stdout, highlight=False, emoji=False)
+
+
+UNFITTED_WIDTH = 1_000_000
+"""The width a table is laid out in when stdout is not a terminal: no cell is wrapped or cut,
+each row is one line with whole names (what grep and awk need), where rich's default of 80
+columns split them."""
+
+
+def table_console() -> Any:
+    """A rich Console on stdout for a command's tables: fitted to a terminal's width (or to
+    $COLUMNS when set), else as wide as the rows."""
+    import sys
+
+    console = stdout_console()
+    if not os.environ.get("COLUMNS", "").isdigit() and not is_terminal(sys.stdout):
+        console.width = UNFITTED_WIDTH
+    return console
+
+
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (False for a pipe, a file, a closed stream)."""
+    try:
+        return stream is not None and bool(stream.isatty())
+    except (OSError, ValueError):  # closed
+        return False

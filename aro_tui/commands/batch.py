@@ -25,8 +25,11 @@ from aro_tui.commands.call import (
     EXIT_PLUGIN_ERROR,
     EXIT_USAGE,
     UsageError,
+    actions_text,
     add_plugin_arguments,
     check_action,
+    did_you_mean,
+    missing_action,
     print_usage_error,
     resolve_launch,
     run_with_host,
@@ -306,8 +309,10 @@ _CHUNK_BYTES = 1 << 16
 _STDIN_CHUNKS_AHEAD = 16
 """How many chunks of stdin may wait for the calls: what reading ahead can hold in memory."""
 
-InputLines = AsyncIterator[list[tuple[int, bytes]]]
-"""Batches of (line number, stripped line), one for each non-blank line of the inputs."""
+InputLines = AsyncIterator[list[tuple[int, bytes, bytes]]]
+"""Batches of (line number, stripped line, what was stripped from its start), one for each
+non-blank line of the inputs. The start (blanks, a BOM; mostly nothing) places a JSON error at
+the file's column."""
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
@@ -372,12 +377,33 @@ async def input_lines(chunks: AsyncIterator[bytes]) -> InputLines:
             line_number += 1
             line = _stripped_line(raw)
             if line:
-                batch.append((line_number, line))
+                batch.append((line_number, line, _start_of(raw, line)))
         if batch:
             yield batch
-    last = _stripped_line(b"".join(unfinished))
+    raw = b"".join(unfinished)
+    last = _stripped_line(raw)
     if last:
-        yield [(line_number + 1, last)]
+        yield [(line_number + 1, last, _start_of(raw, last))]
+
+
+def _start_of(raw: bytes, line: bytes) -> bytes:
+    """What comes before ``line`` in ``raw``, the line it was stripped from."""
+    return b"" if raw.startswith(line) else raw[: raw.find(line)]
+
+
+def input_problem(line_number: int, line: bytes, start: bytes) -> str | None:
+    """Why input ``line`` cannot be sent (None when it is JSON text), placed by the file's
+    line and column: orjson's message gave its own "line 1 column 6" besides the file's."""
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"line {line_number} {json_input_problem(line)}"
+        column = len(start.decode("utf-8", "replace")) + error.colno
+        return f"line {line_number}, column {column}: not valid JSON: {error.msg}"
+    return None
 
 
 async def run_inputs(
@@ -389,11 +415,13 @@ async def run_inputs(
     concurrency: int,
     on_result: Callable[[], None] | None = None,
     summary: BatchSummary | None = None,
+    check_started: Callable[[PluginProcess], None] | None = None,
 ) -> BatchSummary:
     """Stream ``inputs`` through ``plugin`` with up to ``concurrency`` in flight; write results.
 
     ``summary`` (a new one if not given) holds the totals so far, also when the run is
-    cancelled part way."""
+    cancelled part way. ``check_started`` runs once, when the plugin first started, before
+    any input is sent: what it raises ends the run."""
     from aro_tui.core.host.process import PluginStartError
 
     if summary is None:
@@ -445,6 +473,8 @@ async def run_inputs(
                 start_error = error
             if summary.start_ms is None and plugin.cold_start_s is not None:
                 summary.start_ms = plugin.cold_start_s * 1000
+                if check_started is not None and start_error is None:
+                    check_started(plugin)
         if start_error is not None:
             return error_line(index, line_number, "crashed", f"plugin did not start: {start_error}")
         sent[index] = line
@@ -467,7 +497,7 @@ async def run_inputs(
                     continue
             emit(index, line_number, item)
 
-    async def next_lines() -> list[tuple[int, bytes]] | None:
+    async def next_lines() -> list[tuple[int, bytes, bytes]] | None:
         """The next batch of inputs; while it is awaited (stdin may pause), the results that
         come in are written, and what is written is passed on to the reader."""
         pending = asyncio.ensure_future(anext(inputs, None))
@@ -487,11 +517,10 @@ async def run_inputs(
     first_index = 0
     try:
         while (lines := await next_lines()) is not None:
-            for index, (line_number, line) in enumerate(lines, start=first_index):
-                problem = json_input_problem(line)
+            for index, (line_number, line, start) in enumerate(lines, start=first_index):
+                problem = input_problem(line_number, line, start)
                 if problem is not None:
-                    message = f"line {line_number} {problem}"
-                    result = error_line(index, line_number, "invalid_input", message)
+                    result = error_line(index, line_number, "invalid_input", problem)
                     window.append((index, line_number, result))
                     await drain(concurrency - 1)
                     continue
@@ -503,6 +532,18 @@ async def run_inputs(
         flusher.stop()  # the caller flushes (or closes) the output
     summary.stop_clock()
     return summary
+
+
+def check_action_exists(plugin: PluginProcess, action: str) -> None:
+    """``UsageError`` when the started ``plugin`` has no function for ``action``: each input
+    would get the same "Unknown action" result (a mistyped name, 10,000 of them)."""
+    missing = missing_action(plugin, action)
+    if missing is not None:
+        names, close = missing
+        raise UsageError(
+            f'plugin {sanitize_line(plugin.name)} has no action "{sanitize_line(action)}" '
+            f"({actions_text(names)}){did_you_mean(close)}"
+        )
 
 
 def _ready(item: asyncio.Future[Exchange] | bytes) -> bool:
@@ -648,7 +689,11 @@ def run_batch(args: argparse.Namespace) -> int:
                     concurrency=args.concurrency,
                     on_result=lambda: progress.advance(task_id),
                     summary=summary,
+                    check_started=lambda started: check_action_exists(started, args.action),
                 )
+        except UsageError as error:  # the action is not the plugin's
+            print_usage_error("batch", error)
+            return EXIT_USAGE
         except asyncio.CancelledError:  # SIGTERM, SIGHUP or ctrl+c: say how far it got
             summary.stop_clock()
             where = sanitize_line(str(args.output)) if args.output else "stdout"

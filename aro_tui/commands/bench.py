@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,7 @@ import orjson
 from aro_tui.core.host.exchange import ExchangeStatus
 from aro_tui.core.host.loop import loop_factory, loop_name
 from aro_tui.core.host.process import PluginLaunch, PluginProcess
+from aro_tui.core.sanitize import sanitize_line
 
 NOOP_PLUGIN = (
     Path(__file__).resolve().parents[2] / "tests" / "plugins" / "noop" / "src" / "plugin.py"
@@ -87,7 +89,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=summary,
         description=summary,
         epilog="Exit status: 0 when every bar is met, 1 when any is not (the report is complete "
-        "either way), 2 when the spec-loop plugin or the chosen event loop is missing.",
+        "either way), 2 when the spec-loop plugin, its Python or the chosen event loop is "
+        "missing or cannot run.",
     )
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a few seconds)")
     parser.add_argument(
@@ -306,10 +309,46 @@ def _ratio(value: float, bar: float) -> str:
     return repr(value)
 
 
+def resolved_python(python: Path) -> Path:
+    """``python`` with a bare name (``python3``) looked up on PATH, else in the current folder
+    (as the dashboard's ``--python`` is): the process start would not look there."""
+    if python.parent != Path():
+        return python
+    found = shutil.which(python)
+    return Path(found) if found is not None else Path.cwd() / python
+
+
+def interpreter_problem(python: Path) -> str | None:
+    """Why ``python`` cannot run the bench's plugins (None when it can): missing, not
+    executable, not a Python, or older than the harness needs."""
+    from aro_tui.core.plugins.interpreter import default_probe
+    from aro_tui.harness.start import MIN_PYTHON
+
+    version, problem = default_probe().version_of(python)
+    shown = sanitize_line(str(python))
+    if version is None and python.is_file() and os.access(python, os.X_OK):
+        return f"--python {shown} is not a Python aro-tui can run: {sanitize_line(str(problem))}"
+    if version is None:
+        return f"--python {sanitize_line(str(problem))}"
+    if version < MIN_PYTHON:
+        found_text, needed = (".".join(map(str, parts)) for parts in (version, MIN_PYTHON))
+        return f"--python {shown} is Python {found_text}; the harness needs {needed} or newer"
+    return None
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    """Why the bench cannot start with ``args`` (None when it can)."""
+    if not args.plugin.is_file():
+        return f"{sanitize_line(str(args.plugin))} not found"
+    return interpreter_problem(args.python)
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Run ``aro-tui bench`` and print ratios and verdicts."""
-    if not args.plugin.is_file():
-        print(f"aro-tui bench: error: {args.plugin} not found", file=sys.stderr)
+    args.python = resolved_python(args.python)
+    problem = _usage_problem(args)
+    if problem is not None:
+        print(f"aro-tui bench: error: {problem}", file=sys.stderr)
         return 2
     if args.quick:
         rounds = 5

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import dataclasses
+import difflib
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from aro_tui.commands import UTF8_BOM, json_input_problem, path_argument, seconds
+from aro_tui.commands import UTF8_BOM, is_terminal, json_input_problem, path_argument, seconds
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
-from aro_tui.core.sanitize import sanitize, sanitize_line
+from aro_tui.core.sanitize import as_overwritten, sanitize, sanitize_line
 
 if TYPE_CHECKING:
     from aro_tui.core.host.plugin_host import PluginHost
@@ -35,6 +38,17 @@ _EXIT_BY_STATUS = {
     ExchangeStatus.CRASHED: EXIT_CRASH,
     ExchangeStatus.CANCELLED: EXIT_CRASH,
 }
+
+
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+"""A negative number in any JSON form (``-1``, ``-1.5``, ``-1.5e3``, ``-2E-7``): argparse
+takes only ``-1`` and ``-1.5`` for a positional, and read ``-1.5e3`` as an unknown option."""
+
+QUALIFIER_PREFIX = "qualifier:"
+"""How the harness names a plugin's qualifiers as actions (see docs/aro-runtime.md)."""
+
+EMPTY_ERROR_TEXT = "(the plugin's error text is empty)"
+"""Shown for an ``{"error": ""}`` answer, where the message ended in a bare colon."""
 
 
 class UsageError(Exception):
@@ -86,7 +100,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the action's input as JSON text, or - to read it from stdin (default: {})",
     )
     parser.add_argument(
-        "--stderr", action="store_true", help="show what the plugin writes to stderr"
+        "--stderr",
+        action="store_true",
+        help="show what the plugin writes to stderr (on a terminal with its control characters "
+        "made visible; to a pipe or a file byte for byte)",
     )
     parser.add_argument(
         "--runtime",
@@ -102,6 +119,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --runtime: the runtime's per-call limit (default: 30, as in ARO)",
     )
     parser.set_defaults(func=run_call)
+    # Why a private attribute: argparse has no option for it, and "-1.5e3" is the input.
+    parser._negative_number_matcher = NEGATIVE_NUMBER
 
 
 def check_action(action: str) -> None:
@@ -208,9 +227,82 @@ def read_input(text: str) -> bytes:
     return data.strip()
 
 
-def print_exchange_failure(exchange: Exchange, *, show_stderr_tail: bool) -> None:
+def text_for(stream: IO[Any], text: str) -> str:
+    """``text`` as it is for a pipe or a file (scripts rely on what the plugin wrote); for a
+    terminal, each line as the terminal would show it after its carriage returns, with the
+    control characters a plugin could drive it with (OSC 52, a clear-screen) made visible."""
+    return _as_shown(text) if is_terminal(stream) else text
+
+
+def bytes_for(stream: IO[Any], data: bytes) -> bytes:
+    """``data`` byte for byte for a pipe or a file; for a terminal, as :func:`text_for`."""
+    if not is_terminal(stream):
+        return data
+    return _as_shown(data.decode("utf-8", "replace")).encode("utf-8")
+
+
+def _as_shown(text: str) -> str:
+    return sanitize("\n".join(map(as_overwritten, text.split("\n"))))
+
+
+def error_text(error: str | None) -> str:
+    """A plugin's error text for one line of aro-tui's, saying so when it is empty."""
+    if error == "":
+        return EMPTY_ERROR_TEXT
+    return sanitize_line(str(error))
+
+
+def action_functions(info: dict[str, Any]) -> list[str]:
+    """The actions in a harness info document that have a function to run (qualifiers as
+    ``qualifier:<name>``), sorted."""
+    defined = [
+        action
+        for key in ("actions", "qualifiers")
+        for action in info.get(key, [])
+        if action.get("defined")
+    ]
+    return sorted({str(action["name"]) for action in [*defined, *info.get("undeclared", [])]})
+
+
+def missing_action(plugin: PluginProcess, action: str) -> tuple[list[str], list[str]] | None:
+    """``(its actions, the close ones)`` when the running ``plugin`` has no function for
+    ``action``; None when it has one, or its actions are not known."""
+    if plugin.info is None:
+        return None
+    names = action_functions(plugin.info)
+    functions = {_function_name(name) for name in names}
+    if action in names or _function_name(action) in functions:
+        return None
+    return names, difflib.get_close_matches(action, names, n=3)
+
+
+def missing_action_hint(plugin: PluginProcess, action: str) -> str | None:
+    """``its actions: …; did you mean …?`` when ``plugin`` has no function for ``action``."""
+    missing = missing_action(plugin, action)
+    return None if missing is None else actions_text(missing[0]) + did_you_mean(missing[1])
+
+
+def _function_name(action: str) -> str:
+    """The function the harness runs for ``action``."""
+    return "aro_action_" + action.replace("-", "_")
+
+
+def actions_text(names: list[str]) -> str:
+    """``its actions: a, b``."""
+    return f"its actions: {', '.join(map(sanitize_line, names)) or 'none'}"
+
+
+def did_you_mean(close: list[str]) -> str:
+    """``; did you mean a or b?``, or nothing without a close name."""
+    return f"; did you mean {' or '.join(map(sanitize_line, close))}?" if close else ""
+
+
+def print_exchange_failure(
+    exchange: Exchange, *, show_stderr_tail: bool, hint: str | None = None
+) -> None:
     """Explain a failed exchange on stderr (status, error, traceback, last stderr lines)."""
-    print(f"aro-tui call: {exchange.status}: {sanitize_line(str(exchange.error))}", file=sys.stderr)
+    message = f"aro-tui call: {exchange.status}: {error_text(exchange.error)}"
+    print(message if hint is None else f"{message}; {hint}", file=sys.stderr)
     if exchange.traceback:
         print(sanitize(exchange.traceback.rstrip()), file=sys.stderr)
     if show_stderr_tail and exchange.stderr_lines:
@@ -226,6 +318,11 @@ def run_call(args: argparse.Namespace) -> int:
             # Else silently unused: the call ran under --timeout with no word.
             raise UsageError("--runtime-timeout applies with --runtime only (see --timeout)")
         check_action(args.action)
+        if args.runtime and args.action.startswith(QUALIFIER_PREFIX):
+            raise UsageError(
+                f"--runtime runs actions only: {sanitize_line(args.action)} is a qualifier, "
+                "which ARO applies otherwise (run it without --runtime)"
+            )
         launch = resolve_launch(args)
         body = read_input(args.input)
     except UsageError as error:
@@ -241,7 +338,7 @@ def run_call(args: argparse.Namespace) -> int:
             def on_stderr_line(
                 self, plugin: PluginProcess, line: str, exchange: Exchange | None
             ) -> None:
-                print(line, file=sys.stderr, flush=True)
+                print(text_for(sys.stderr, line), file=sys.stderr, flush=True)
 
         host.observer = StderrEcho() if args.stderr else None
         plugin = host.add(launch)
@@ -250,11 +347,16 @@ def run_call(args: argparse.Namespace) -> int:
             ExchangeStatus.OK,
             ExchangeStatus.PLUGIN_ERROR,
         ):
-            sys.stdout.buffer.write(exchange.response_bytes + b"\n")
+            sys.stdout.buffer.write(bytes_for(sys.stdout, exchange.response_bytes) + b"\n")
             sys.stdout.flush()
         crashed = exchange.status in (ExchangeStatus.CRASHED, ExchangeStatus.TIMEOUT)
         if exchange.status is not ExchangeStatus.OK:
-            print_exchange_failure(exchange, show_stderr_tail=crashed and not args.stderr)
+            hint = None
+            if exchange.status is ExchangeStatus.PLUGIN_ERROR:
+                hint = missing_action_hint(plugin, args.action)
+            print_exchange_failure(
+                exchange, show_stderr_tail=crashed and not args.stderr, hint=hint
+            )
         lines = exchange.stderr_line_count
         if lines and not args.stderr and not crashed:  # a crash printed its last lines above
             plural = "" if lines == 1 else "s"
@@ -269,9 +371,10 @@ def run_call(args: argparse.Namespace) -> int:
             print(f"aro-tui call: note: {sanitize_line(note.text)}", file=sys.stderr)
         info_error = (plugin.info or {}).get("info_error")
         if info_error:  # the runtime learns the actions from it
+            from aro_tui.core.runtime_notes import NO_ACTIONS_UNDER_ARO
+
             print(
-                f"aro-tui call: note: {sanitize_line(str(info_error))}; the ARO runtime reads "
-                "the plugin's actions from it",
+                f"aro-tui call: note: {sanitize_line(str(info_error))}; {NO_ACTIONS_UNDER_ARO}",
                 file=sys.stderr,
             )
         return _EXIT_BY_STATUS[exchange.status]
@@ -313,11 +416,13 @@ def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: byte
         for number, handler in previous.items():
             signal.signal(number, handler)
     if outcome.answer and outcome.got_answer:
-        sys.stdout.buffer.write(outcome.answer + b"\n")
+        sys.stdout.buffer.write(bytes_for(sys.stdout, outcome.answer) + b"\n")
         sys.stdout.flush()
     if args.stderr and outcome.stderr:
-        sys.stderr.buffer.write(outcome.stderr)
+        sys.stderr.buffer.write(bytes_for(sys.stderr, outcome.stderr))
         sys.stderr.flush()
+    if outcome.kind == "error" and outcome.error == "":
+        outcome = dataclasses.replace(outcome, error=EMPTY_ERROR_TEXT)
     print(f"aro-tui call --runtime: {sanitize_line(outcome.verdict())}", file=sys.stderr)
     note = (
         None if args.python is not None else other_interpreter_note(interpreter, launch.interpreter)

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from aro_tui.commands import path_argument, stdout_console
+from aro_tui.commands import UNFITTED_WIDTH, path_argument, table_console
 from aro_tui.core.plugins.discovery import Discovery, DiscoveryError, discover, resolve_search_path
 from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.plugins.naming import full_function_name
@@ -183,7 +183,7 @@ def _print_json(document: dict[str, Any]) -> None:
 
 
 def _console() -> Any:
-    return stdout_console()
+    return table_console()
 
 
 def _interpreter_text(plugin: DiscoveredPlugin, separator: str = " ") -> str:
@@ -209,9 +209,12 @@ def _print_list(found: Discovery) -> None:
         _print_skipped(console, found.skipped)
         return
     wide = console.width >= WIDE_LIST_COLUMNS
+    # Not fitted to a terminal (stdout a pipe or a file): a row a line, cells apart by blanks
+    # rather than rules, for grep and awk.
+    fitted = console.width < UNFITTED_WIDTH
     table = Table(
         title=Text(f"Plugins in {clean_line(str(found.plugins_dir))}"),
-        box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
+        box=box.HEAVY_HEAD if wide and fitted else box.SIMPLE_HEAD,
     )
     # A name or version far longer than usual is folded at a cap, so one odd plugin cannot
     # squeeze every other column (and every other row) to nothing, and nothing of it is lost.
@@ -226,7 +229,8 @@ def _print_list(found: Discovery) -> None:
     for plugin in found.plugins:
         cells = [Text(clean_line(plugin.name)), Text(clean_line(plugin.version or "-"))]
         if wide:
-            provides = "\n".join(f"{kind} ×{count}" for kind, count in plugin.provides.items())
+            kinds = (f"{kind} ×{count}" for kind, count in plugin.provides.items())
+            provides = ("\n" if fitted else ", ").join(kinds)
             cells += [Text(clean_text(plugin.source)), Text(clean_text(provides or "-"))]
         cells += [
             Text(plugin.status, style=_STATUS_STYLES[plugin.status]),

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aro_tui.commands import stdout_console
+from aro_tui.commands import table_console
 from aro_tui.commands.sessions import EXIT_OK, EXIT_USAGE, safe_text, started_text
 from aro_tui.core.plugins.problem import clean_text
 from aro_tui.core.sizes import format_size
@@ -32,7 +32,7 @@ def print_summary(reference: str, folder: Path | None) -> int:
     widest = _WidestCells()
     try:
         outline = outline_session(resolve_session(reference, folder), widest.add)
-        _print_session_summary(outline, _SummaryTable(stdout_console(), widest))
+        _print_session_summary(outline, _SummaryTable(table_console(), widest))
     except (LookupError, SessionReadError) as error:
         print(f"aro-tui open: error: {error.args[0]}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aro_tui.commands import path_argument, stdout_console
+from aro_tui.commands import path_argument, table_console
 from aro_tui.core.plugins.problem import clean_text
 from aro_tui.core.sizes import format_size
 
@@ -135,7 +135,7 @@ def run_sessions(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")
         return EXIT_OK
-    console = stdout_console()
+    console = table_console()
     if not infos:
         console.print(safe_text(f"No sessions in {folder}"))
         return EXIT_OK

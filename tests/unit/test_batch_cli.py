@@ -341,10 +341,11 @@ def test_a_typed_action_is_shown_as_typed_in_the_progress_bar(
     inputs = tmp_path / "in.jsonl"
     inputs.write_text("{}\n")
     out = tmp_path / "out.jsonl"
-    assert main(["batch", NOOP, "[/x]\x1b]0;pwned\x07", str(inputs), "-o", str(out)]) == 1
+    assert main(["batch", NOOP, "[/x]\x1b]0;pwned\x07", str(inputs), "-o", str(out)]) == 2
     err = capfd.readouterr().err
     assert "noop [/x]␛]0;pwned␇" in err and "pwned\x07" not in err
-    assert _results(out)[0]["status"] == "plugin_error"  # an unknown action
+    assert 'plugin noop has no action "[/x]␛]0;pwned␇"' in err  # and none was sent
+    assert out.read_bytes() == b""
 
 
 async def test_lines_split_across_reads_keep_their_numbers() -> None:
@@ -352,11 +353,15 @@ async def test_lines_split_across_reads_keep_their_numbers() -> None:
     from aro_tui.commands.batch import input_lines
 
     async def pieces() -> AsyncIterator[bytes]:
-        for piece in [b'{"a"', b": 1}\r\n\n", b"  \n{", b'"b": ', b"2}"]:
+        for piece in [b'{"a"', b": 1}\r\n\n", b"  \n{", b'"b": ', b"2}\n \t", b"{}"]:
             yield piece
 
     batches = [batch async for batch in input_lines(pieces())]
-    assert [line for batch in batches for line in batch] == [(1, b'{"a": 1}'), (4, b'{"b": 2}')]
+    assert [line for batch in batches for line in batch] == [
+        (1, b'{"a": 1}', b""),
+        (4, b'{"b": 2}', b""),
+        (5, b"{}", b" \t"),  # what was stripped from its start: its column in an error
+    ]
 
 
 def test_the_summary_writes_long_latencies_without_an_exponent() -> None:
@@ -542,3 +547,51 @@ def test_finished_results_reach_the_file_while_the_batch_runs(tmp_path: Path, wh
     assert 3 <= len(written) < 200
     assert [result["index"] for result in written] == list(range(len(written)))
     assert all(result["status"] == "ok" for result in written)
+
+
+@pytest.mark.parametrize(
+    ("action", "suggestion"),
+    [("nosuchaction", ""), ("ech", "; did you mean echo?")],
+)
+def test_an_action_the_plugin_lacks_stops_the_batch_before_any_line_is_sent(
+    action: str, suggestion: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped action ran every line, each answered "Unknown action": 10,000 lines, 10,000
+    errors. It is a usage error once the plugin has started and said what it has."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"n": 1}\n' * 1000)
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", NOOP, action, str(inputs), "-o", str(out)]) == 2
+    assert capfd.readouterr().err == (
+        f'aro-tui batch: error: plugin noop has no action "{action}" '
+        f"(its actions: echo, noop, passthrough){suggestion}\n"
+    )
+    assert out.read_bytes() == b""
+
+
+def test_an_undeclared_action_function_or_a_dashed_name_runs(tmp_path: Path) -> None:
+    """What the harness can run is not refused: a function aro_plugin_info() leaves out, and
+    an action named with a dash for a function named with an underscore."""
+    out = tmp_path / "out.jsonl"
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"n": 1}\n')
+    for action in ("undeclared", "crash-if"):
+        assert main(["batch", FAULTY, action, str(inputs), "-o", str(out), "--no-progress"]) == 0
+        assert [r["status"] for r in _results(out)] == ["ok"]
+
+
+def test_an_invalid_line_is_placed_by_the_files_line_and_column_alone(tmp_path: Path) -> None:
+    """It read "line 6 is not valid JSON: unexpected end of data: line 1 column 6 (char 5)":
+    two line numbers, orjson's always 1."""
+    inputs = tmp_path / "in.jsonl"
+    bom = "\ufeff"
+    inputs.write_text('{"n": 1}\n\n\n\n\n{"a":\n   {"a" x}\n' + bom + ' {bad\n{"é": x}')
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", NOOP, "echo", str(inputs), "-o", str(out), "--no-progress"]) == 1
+    assert [(r["line"], r.get("error")) for r in _results(out)] == [
+        (1, None),
+        (6, "line 6, column 6: not valid JSON: unexpected end of data"),
+        (7, "line 7, column 9: not valid JSON: unexpected character, expected ':' after key"),
+        (8, "line 8, column 4: not valid JSON: unexpected character, expected a string key"),
+        (9, "line 9, column 7: not valid JSON: unexpected character, expected a JSON value"),
+    ]

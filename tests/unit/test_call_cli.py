@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -410,7 +411,8 @@ def test_a_raising_aro_plugin_info_is_said_and_an_unlisted_action_is_named_so(
     assert out == '{"a": 1}\n'
     assert (
         "aro-tui call: note: aro_plugin_info() raised RuntimeError: no info today; the ARO "
-        "runtime reads the plugin's actions from it"
+        "runtime reads the plugin's actions from aro_plugin_info() and would register none, so "
+        "every call would fail there"
     ) in err
     assert main(["call", str(folder), "other", "{}"]) == 1
     out, err = capfd.readouterr()
@@ -425,3 +427,183 @@ def test_runtime_timeout_without_runtime_is_a_usage_error(
     """It was accepted and unused: the call ran under --timeout with no word."""
     assert main(["call", FAULTY, "echo", "{}", "--runtime-timeout", "2"]) == 2
     assert "--runtime-timeout applies with --runtime only" in capfd.readouterr().err
+
+
+HOSTILE_PLUGIN = str(TEST_PLUGINS / "ui-hostile")
+RAW_ESCAPES = ("\x1b]52;c;cHduZWQ=\x07", "\x1b[2J")
+"""What ui-hostile writes: an OSC 52 clipboard write and a clear-screen."""
+SHOWN_ESCAPES = ("␛]52;c;cHduZWQ=␇", "␛[2J")
+
+
+def _run_on_a_terminal(arguments: list[str]) -> tuple[int, str]:
+    """``python -m aro_tui ARGUMENTS`` with stdout and stderr on a pseudo-terminal: its
+    status and everything the terminal received."""
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aro_tui", *arguments],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    received = bytearray()
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every end of the follower is closed
+                break
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        os.close(leader)
+    return process.wait(timeout=30), received.decode("utf-8", "replace")
+
+
+def _runtime_text_plugin(tmp_path: Path) -> Path:
+    """A plugin whose action prints hostile text to stdout (the runtime then takes stdout as
+    a plain-text result) and to stderr."""
+    from tests.functional.helpers import write_plugin_folder
+
+    source = (
+        "import sys\n"
+        "HOSTILE = 'text \\x1b]52;c;cHduZWQ=\\x07 \\x1b[2J'\n"
+        "def aro_plugin_info():\n"
+        "    return {'name': 'prints', 'actions': ['shout']}\n"
+        "def aro_action_shout(input_json):\n"
+        "    print(HOSTILE)\n"
+        "    sys.stderr.write('err ' + HOSTILE + '\\n')\n"
+        "    return '{}'\n"
+    )
+    return write_plugin_folder(tmp_path / "prints", "prints", source)
+
+
+@pytest.mark.parametrize("runtime", [False, True], ids=["host", "runtime"])
+def test_plugin_text_reaches_a_terminal_with_its_escapes_made_visible(
+    runtime: bool, tmp_path: Path
+) -> None:
+    """`call --stderr` copied a plugin's stderr to the terminal raw (an OSC 52 clipboard
+    write, a clear-screen), and `call --runtime` its plain-text result too."""
+    if runtime:
+        plugin = str(_runtime_text_plugin(tmp_path))
+        arguments = ["call", plugin, "shout", "--stderr", "--runtime", "--python", sys.executable]
+    else:
+        arguments = ["call", HOSTILE_PLUGIN, "markup", "--stderr"]
+    status, shown = _run_on_a_terminal(arguments)
+    assert status == 0, shown
+    assert not any(raw in shown for raw in RAW_ESCAPES)
+    assert all(escape in shown for escape in SHOWN_ESCAPES)
+    if runtime:  # the result on stdout and the copy of stderr, both
+        assert "text ␛]52" in shown and "err text ␛]52" in shown
+        assert "plain-text result" in shown
+
+
+@pytest.mark.parametrize("runtime", [False, True], ids=["host", "runtime"])
+def test_plugin_text_reaches_a_pipe_byte_for_byte(runtime: bool, tmp_path: Path) -> None:
+    """Scripts read what the plugin wrote, exactly."""
+    if runtime:
+        plugin = str(_runtime_text_plugin(tmp_path))
+        arguments = ["call", plugin, "shout", "--stderr", "--runtime", "--python", sys.executable]
+    else:
+        arguments = ["call", HOSTILE_PLUGIN, "markup", "--stderr"]
+    result = _run_cli(arguments)
+    assert result.returncode == 0, result.stderr
+    stderr_copy = "err text " if runtime else "stderr says [bold red]not bold[/] "
+    assert stderr_copy + RAW_ESCAPES[0] + " " + RAW_ESCAPES[1] in result.stderr
+    if runtime:
+        assert result.stdout == "text " + RAW_ESCAPES[0] + " " + RAW_ESCAPES[1] + "\n{}\n"
+
+
+def test_the_help_says_stderr_is_shown_defused_on_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["call", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "on a terminal with its control characters made visible" in help_text
+    assert "to a pipe or a file byte for byte" in help_text
+
+
+@pytest.mark.parametrize("number", ["-1", "-1.5", "-1.5e3", "-2E-7", "-0.5e+2", "-0"])
+def test_a_negative_number_is_the_input_not_an_option(
+    number: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`call noop echo -1.5e3` read the input as an unknown option: the top-level usage, rc 2."""
+    assert main(["call", NOOP, "echo", number]) == 0
+    out, err = capfd.readouterr()
+    assert json.loads(out) == json.loads(number)
+    assert "unrecognized arguments" not in err
+
+
+def test_a_negative_number_after_double_dash_and_an_unknown_option_still_work(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["call", NOOP, "echo", "--", "-1.5e3"]) == 0
+    assert json.loads(capfd.readouterr().out) == -1500.0
+    with pytest.raises(SystemExit) as exit_info:
+        main(["call", NOOP, "echo", "-x"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: -x" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("runtime", [[], ["--runtime", "--python", sys.executable]])
+def test_an_empty_error_text_is_said_so(
+    runtime: list[str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`{"error": ""}` printed "aro-tui call: plugin_error: " with nothing after it."""
+    assert main(["call", NOOP, "passthrough", '{"error": ""}', *runtime]) == 1
+    out, err = capfd.readouterr()
+    assert out == '{"error": ""}\n'
+    assert "(the plugin's error text is empty)" in err
+    assert not any(line.rstrip().endswith(":") for line in err.splitlines())
+
+
+def test_an_action_the_plugin_lacks_lists_its_actions_and_the_close_one(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """It is still run (what a plugin does with an unknown action is worth seeing)."""
+    assert main(["call", "plugin-python-text", "hsh", '{"text": "hi"}']) == 1
+    out, err = capfd.readouterr()
+    assert out == '{"error":"Unknown action: hsh"}\n'
+    assert err.rstrip().endswith(
+        "; its actions: analyze, diff, extract-emails, extract-urls, hash; did you mean hash?"
+    )
+    assert main(["call", NOOP, "nosuchaction"]) == 1
+    assert capfd.readouterr().err.rstrip().endswith("; its actions: echo, noop, passthrough")
+    # An action that exists says nothing of the kind, even when it answers an error.
+    assert main(["call", NOOP, "passthrough", '{"error": "no"}']) == 1
+    assert "its actions" not in capfd.readouterr().err
+
+
+def test_a_qualifier_is_called_by_name_and_not_with_runtime(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "quals"
+    (folder / "src").mkdir(parents=True)
+    (folder / "plugin.yaml").write_text(
+        "name: quals\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
+    )
+    (folder / "src" / "plugin.py").write_text(
+        "import json\n\n"
+        "def aro_plugin_info():\n"
+        "    return {'actions': [], 'qualifiers': ['reverse']}\n\n"
+        "def aro_plugin_qualifier(name, input_json):\n"
+        "    value = json.loads(input_json)['value']\n"
+        "    if name == 'reverse':\n"
+        "        return json.dumps({'result': value[::-1]})\n"
+        "    return json.dumps({'error': 'no qualifier ' + name})\n"
+    )
+    assert main(["call", str(folder), "qualifier:reverse", '{"value": "abc"}']) == 0
+    assert capfd.readouterr().out == '{"result": "cba"}\n'
+    # A qualifier's own error is not taken for a missing action.
+    folder_hint = "its actions: qualifier:reverse"
+    assert main(["call", str(folder), "qualifier:reverse", '{"value": 1}']) == 1
+    assert folder_hint not in capfd.readouterr().err
+    assert main(["call", str(folder), "qualifier:revers", '{"value": "abc"}']) == 1
+    assert "did you mean qualifier:reverse?" in capfd.readouterr().err
+    assert main(["call", "--runtime", str(folder), "qualifier:reverse", "{}"]) == 2
+    assert "--runtime runs actions only" in capfd.readouterr().err

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from aro_tui.cli import main
@@ -52,3 +56,56 @@ def test_the_help_says_an_unmet_bar_exits_1(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
     assert "1 when any is not" in " ".join(capsys.readouterr().out.split())
+
+
+def _script(path: Path, text: str, mode: int = 0o755) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("python", "why"),
+    [
+        (lambda tmp: tmp / "no" / "python", "does not exist"),
+        (lambda tmp: _script(tmp / "python", "#!/bin/sh\n", 0o644), "is not an executable file"),
+        (lambda tmp: tmp, "is not an executable file"),
+        (
+            lambda tmp: _script(tmp / "python", "#!/bin/sh\necho not python\n"),
+            "is not a Python aro-tui can run: ",
+        ),
+        (
+            lambda tmp: _script(tmp / "python", "#!/bin/sh\necho 2.7.18\n"),
+            "is Python 2.7.18; the harness needs 3.7 or newer",
+        ),
+    ],
+    ids=["missing", "not executable", "a folder", "not a Python", "too old"],
+)
+def test_a_python_that_cannot_run_the_plugins_is_a_usage_error(
+    python: Callable[[Path], Path],
+    why: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A missing --python ended in a FileNotFoundError traceback and exit 1 ("a bar was not
+    met"); one line naming the interpreter and exit 2 now, before anything is measured."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    executable = python(tmp_path)
+    assert main(["bench", "--quick", "--python", str(executable)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith(f"aro-tui bench: error: --python {executable}")
+    assert why in line
+
+
+def test_a_bare_python_name_is_looked_up_on_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _script(tmp_path / "fakepython", "#!/bin/sh\nexit 1\n")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert main(["bench", "--quick", "--python", "fakepython"]) == 2
+    err = capsys.readouterr().err
+    assert f"--python {tmp_path / 'fakepython'} is not a Python aro-tui can run" in err

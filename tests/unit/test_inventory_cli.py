@@ -332,3 +332,33 @@ def test_a_reader_that_went_away_ends_check_with_141_like_the_other_commands(
     )
     assert result.returncode == 141
     assert b"Traceback" not in result.stderr
+
+
+LONG_NAME = "plugin-python-" + "-".join(["transformer"] * 12)
+
+
+def _piped(arguments: list[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m aro_tui ARGUMENTS`` with stdout a pipe, and no COLUMNS to size it by."""
+    environment = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    return subprocess.run(
+        [sys.executable, "-m", "aro_tui", *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+
+
+def test_list_to_a_pipe_keeps_each_plugin_on_one_line_with_its_whole_name(clean: Path) -> None:
+    """`aro-tui list | grep -c plugin-python-transformer` printed 0: rich laid the table out
+    at 80 columns and split the name over two lines."""
+    write_plugin(clean, "long", LONG_NAME)
+    result = _piped(["list", str(clean)])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    [row] = [line for line in lines if LONG_NAME in line]
+    assert row.split()[:2] == [LONG_NAME, "1.0.0"]  # awk '{print $1}' gives the names
+    assert row.rstrip().endswith("analyze, to-html")
+    assert "python-plugin ×1" in row and "dashboard" in row
+    [good] = [line for line in lines if "good-plugin" in line]
+    assert good.split()[:2] == ["good-plugin", "1.0.0"]

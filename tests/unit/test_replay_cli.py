@@ -376,3 +376,24 @@ def test_a_recorded_plugins_folder_that_is_gone_is_named(
     main(["replay", str(path)])
     first = capsys.readouterr().out.splitlines()[0]
     assert first.endswith(f"against the usual search path (the recorded {plugins} is gone)")
+
+
+def test_an_exchange_the_recording_was_cut_off_in_fails_the_replay(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`head -c N SESSION.jsonl`: the warning said bytes were ignored, yet replay reported
+    `lost: 0` and exit 0, though they began `{"type":"exchange",…,"number":3,…`."""
+    data = session_path.read_bytes()
+    cut = tmp_path / "trunc.jsonl"
+    cut.write_bytes(data[: data.rindex(b'"number":3,') + 100])
+    assert main(["replay", str(cut), "--json"]) == 3
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert (document["lost"], document["exit_code"]) == (1, 3)
+    assert document["summary"] == {"equal": 2, "different": 0, "crashed": 0, "missing": 0}
+    [warning] = document["warnings"]
+    assert ": exchange #3 was cut off; the last " in warning
+    assert main(["replay", str(cut)]) == 3
+    captured = capsys.readouterr()
+    assert "1 recorded exchange(s) could not be read back (#3: " in captured.err
+    assert "Summary: 2 equal, 0 different, 0 crashed, 0 missing, 1 lost" in captured.out

@@ -238,3 +238,54 @@ def test_an_exchange_changed_after_the_outline_is_left_out_with_a_warning(tmp_pa
     assert outline.warnings == [
         f"line {second + 1}: exchange #2 changed while it was read; left out"
     ]
+
+
+def _cut_after(path: Path, marker: bytes, extra_bytes: int) -> int:
+    """Cut ``path`` ``extra_bytes`` past the last ``marker``; return the cut line's number."""
+    data = path.read_bytes()
+    end = data.rindex(marker) + len(marker) + extra_bytes
+    path.write_bytes(data[:end])
+    return data[:end].count(b"\n") + 1
+
+
+def test_an_exchange_the_recording_was_cut_off_in_is_lost_and_named(tmp_path: Path) -> None:
+    """The warning said the last bytes were ignored, yet `lost` read 0: exchange #3, whose
+    number those bytes began with, was never replayed and a CI check passed over it."""
+    path = _recorded(tmp_path)
+    cut_line = _cut_after(path, b'"number":3,', 40)
+    for reading in (read_session(path), outline_session(path)):
+        assert list(reading.exchange_lines) == [1, 2]
+        assert reading.missing_exchange_numbers == [(3, 3)] and reading.lost_exchanges == 1
+        [warning] = reading.warnings
+        assert warning.startswith(
+            f"line {cut_line}: the recording ends mid-record (aro-tui stopped while writing "
+            "it): exchange #3 was cut off; the last "
+        )
+
+
+@pytest.mark.parametrize(
+    ("marker", "extra_bytes"),
+    [(b'"number":3', 0), (b'{"type":"exchange","t":', 3), (b'{"type":"end"', 5)],
+    ids=["number unfinished", "before the number", "the end record"],
+)
+def test_a_cut_that_does_not_say_which_exchange_loses_none(
+    marker: bytes, extra_bytes: int, tmp_path: Path
+) -> None:
+    """A number cut short (#3, or #31?), a line cut before it, or another record: no number
+    to name, so none is counted lost."""
+    path = _recorded(tmp_path)
+    _cut_after(path, marker, extra_bytes)
+    session = read_session(path)
+    assert session.lost_exchanges == 0
+    [warning] = session.warnings
+    assert "ends mid-record" in warning and "cut off;" not in warning
+
+
+def test_an_exchange_cut_off_again_after_its_whole_line_is_not_lost(tmp_path: Path) -> None:
+    """A copy of a line that was read whole, cut off at the end: nothing is missing."""
+    path = _recorded(tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-1]) + lines[1][:100])  # #1 again, cut
+    session = read_session(path)
+    assert session.lost_exchanges == 0
+    assert "exchange #1 was cut off" in session.warnings[0]

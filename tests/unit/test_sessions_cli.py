@@ -345,3 +345,62 @@ def test_the_summary_table_is_drawn_as_rich_draws_the_whole_table(
     Console(file=drawn_by_rich, width=columns).print(expected)
     assert main(["open", str(path), "--summary"]) == 0
     assert drawn_by_rich.getvalue() in capsys.readouterr().out
+
+
+LONG_NAMES = ["faulty", "plugin-python-" + "-".join(["transformer"] * 12), "plugin-python-text"]
+
+
+def _piped(arguments: list[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m aro_tui ARGUMENTS`` with stdout a pipe, and no COLUMNS to size it by."""
+    import os
+
+    environment = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    return subprocess.run(
+        [sys.executable, "-m", "aro_tui", *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+
+
+def _long_named_recording(folder: Path) -> Path:
+    recorder = SessionRecorder(folder / "20260101-000000-aaaaaa.jsonl")
+    for number, plugin in enumerate(LONG_NAMES, 1):
+        recorder.record_exchange(_fake_exchange(number, plugin))
+    recorder.close()
+    return recorder.path
+
+
+def test_sessions_to_a_pipe_keep_each_row_whole_on_one_line(tmp_path: Path) -> None:
+    """`aro-tui sessions | cat` showed `faulty, plugi…`: fitted to 80 columns, the names were
+    cut where grep and awk needed them whole."""
+    path = _long_named_recording(tmp_path / "sessions")
+    result = _piped(["sessions", "--sessions-dir", str(path.parent)])
+    assert result.returncode == 0, result.stderr
+    [row] = [line for line in result.stdout.splitlines() if line.startswith(path.stem)]
+    assert ", ".join(LONG_NAMES) in row and "…" not in result.stdout
+    assert row.split()[-4:-2] == ["3", "0"]  # Calls, Errors (then the size): none left out
+
+
+def test_a_summary_to_a_pipe_keeps_each_exchange_on_one_line(tmp_path: Path) -> None:
+    """`aro-tui open last --summary | cat` split names over two lines, as `list` did."""
+    path = _long_named_recording(tmp_path / "sessions")
+    result = _piped(["open", str(path), "--summary"])
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert [row.split()[1:4] for row in rows] == [
+        [str(number), "│", name] for number, name in enumerate(LONG_NAMES, 1)
+    ]
+
+
+def test_a_summary_counts_the_exchange_the_recording_was_cut_off_in(
+    sessions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [path] = sessions.glob("*.jsonl")
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rindex(b'"number":2,') + 60])  # aro-tui killed writing #2
+    assert main(["open", "last", "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "exchange #2 was cut off; the last " in out
+    assert "warning: 1 exchange(s) missing from the recording: #2" in out

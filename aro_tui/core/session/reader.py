@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -93,6 +94,9 @@ class _SessionReading:
     """How many exchanges the end record says were written (None without one)."""
     exchange_lines: dict[int, int] = field(default_factory=dict)
     """The line each exchange was read from, by number (a repeated one is named with it)."""
+    cut_off_exchange: int | None = None
+    """The number of the exchange the recording ends in the middle of, when what was written
+    of it says."""
     _highest_number: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
@@ -101,10 +105,12 @@ class _SessionReading:
 
         The recorder numbers exchanges 1, 2, 3... without gaps, so a gap below the highest
         number read is a lost line (damaged, or deleted without a trace), as is a number the
-        end record counts past the highest read. Ranges, since a damaged number can be huge.
+        end record counts past the highest read, or the exchange the recording was cut off in
+        (its last line unfinished). Ranges, since a damaged number can be huge.
         """
         read = number_ranges(self.exchange_lines)
-        highest = max(self.recorded_exchange_count or 0, read[-1][1] if read else 0)
+        cut_off = self.cut_off_exchange or 0
+        highest = max(self.recorded_exchange_count or 0, read[-1][1] if read else 0, cut_off)
         missing: list[NumberRange] = []
         expected = 1
         for first, last in [*read, (highest + 1, highest + 1)]:
@@ -451,18 +457,31 @@ def _read_line(
         reading.warnings.append(f"line {number}: malformed {kind} record ({error!r}); skipped")
 
 
+_CUT_OFF_EXCHANGE = re.compile(
+    rb'\A\s*\{"type":\s*"exchange",\s*(?:"t":\s*[-+0-9.eE]+,\s*)?"number":\s*([0-9]+)\s*[,}]'
+)
+"""The start of an exchange record as the recorder writes it, up to its number (whole: a
+comma or the end follows it), which is all a line cut off early may hold."""
+
+
 def _decode_line(reading: _SessionReading, number: int, raw: bytes, complete: bool) -> Any:
-    """The line's JSON value, or None after a warning (a cut-off last line is not damage)."""
+    """The line's JSON value, or None after a warning (a cut-off last line is not damage,
+    though the exchange it held, when it held one, is lost)."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         if complete:
             reading.warnings.append(f"line {number}: not JSON ({error}); skipped")
-        else:
-            reading.warnings.append(
-                f"line {number}: the recording ends mid-record (aro-tui stopped while "
-                f"writing it); the last {len(raw)} bytes were ignored"
-            )
+            return None
+        cut_off = _CUT_OFF_EXCHANGE.match(raw)
+        which = ""
+        if cut_off is not None and int(cut_off[1]) >= 1:
+            reading.cut_off_exchange = int(cut_off[1])
+            which = f": exchange #{reading.cut_off_exchange} was cut off"
+        reading.warnings.append(
+            f"line {number}: the recording ends mid-record (aro-tui stopped while "
+            f"writing it){which}; the last {len(raw)} bytes were ignored"
+        )
         return None
 
 
