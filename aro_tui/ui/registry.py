@@ -157,7 +157,7 @@ class PluginEntry:
             parts.append(f"killed by {_signal_name(process.signal_number)}")
         elif process.exit_code is not None:
             parts.append(f"exit code {process.exit_code}")
-        stderr = [line for line in process.recent_stderr if line.strip()]
+        stderr = [line for line in process.last_words if line.strip()]
         if stderr and len(parts) < 2:
             parts.append(stderr[-1].strip())
         return " · ".join(parts) or "the process ended unexpectedly"

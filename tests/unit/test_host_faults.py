@@ -490,3 +490,32 @@ async def test_a_raised_exception_s_traceback_starts_in_the_plugin(faulty: Plugi
     frames = [line for line in exchange.traceback.splitlines() if line.startswith("  File ")]
     assert frames and all("harness" not in frame for frame in frames)
     assert "plugin.py" in frames[0]
+
+
+async def test_a_silent_crash_is_not_explained_with_earlier_calls_lines(tmp_path: Path) -> None:
+    """A call that crashed printing nothing was given the lines of the calls answered before
+    it, and the plugin's crash reason their last line: the pane read "stderr #29 (3 lines)"
+    with another call's "loaded t1"."""
+    module = tmp_path / "plugin.py"
+    module.write_text(
+        "import os, sys\n\n"
+        "def aro_action_load(input_json):\n"
+        "    print('loaded t1', file=sys.stderr)\n"
+        "    return '{}'\n\n"
+        "def aro_action_die(input_json):\n"
+        "    os._exit(3)\n\n"
+        "def aro_action_say_and_die(input_json):\n"
+        "    print('out of memory', file=sys.stderr, flush=True)\n"
+        "    os._exit(3)\n"
+    )
+    plugin = PluginProcess(PluginLaunch("talky", module, Path(sys.executable)))
+    loaded = await plugin.call("load", "{}")
+    assert list(loaded.stderr_lines) == ["loaded t1"]
+    died = await plugin.call("die", "{}")
+    assert died.status is ExchangeStatus.CRASHED
+    assert list(died.stderr_lines) == [] and list(plugin.last_words) == []
+    # A crash with words of its own keeps them.
+    await plugin.call("load", "{}")
+    said = await plugin.call("say_and_die", "{}")
+    assert list(said.stderr_lines) == ["out of memory"]
+    assert list(plugin.last_words) == ["out of memory"]

@@ -76,6 +76,7 @@ __all__ = [
 ]
 
 MAX_RECENT_STDERR_LINES = 200
+LAST_WORDS_LINES = 20
 START_ACTION = "<start>"
 """The action name of ``PluginProcess.start_record`` (no plugin action can be named so)."""
 STOPPED_WHILE_STARTING = "stopped while starting"
@@ -130,6 +131,9 @@ class PluginProcess:
         self.exit_code: int | None = None
         self.signal_number: int | None = None
         self.recent_stderr: deque[str] = deque(maxlen=MAX_RECENT_STDERR_LINES)
+        self.last_words: deque[str] = deque(maxlen=LAST_WORDS_LINES)
+        """The stderr lines written since the plugin last answered a call: what a crash is
+        explained with. Lines of calls answered before it are not its cause."""
         self.stderr_partial: tuple[str, Exchange | None] | None = None
         """Text written after the last newline (a progress bar drawn with ``\\r``), and the
         exchange it belongs to (None between calls); None once it ended as a line."""
@@ -471,6 +475,7 @@ class PluginProcess:
     def _reset_stream_state(self, loop: asyncio.AbstractEventLoop) -> None:
         self._inflight.reset(loop)
         self.recent_stderr.clear()  # this process's lines only: a failed start's tail is its own
+        self.last_words.clear()
         self.stderr_partial = None
         self.start_record = None
         self._stopping = False
@@ -572,13 +577,17 @@ class PluginProcess:
 
     def _on_stderr_line(self, text: str, exchange: Exchange | None) -> None:
         self.stderr_partial = None
-        self.recent_stderr.append(kept_line(text))
+        kept = kept_line(text)
+        self.recent_stderr.append(kept)
+        self.last_words.append(kept)
         if self._observe_stderr is not None:
             self._observe_stderr(self, text, exchange)
 
     def _complete(self, pending: Pending) -> None:
         frame = pending.frame
         assert frame is not None
+        if self.last_words:
+            self.last_words.clear()
         exchange = pending.exchange
         exchange.printed_bytes = frame.printed_bytes
         if frame.action_ns >= 0:
@@ -695,7 +704,7 @@ class PluginProcess:
                 kill_reason=self._kill_reason,
                 exit_code=self.exit_code,
                 signal_number=self.signal_number,
-                last_stderr=list(self.recent_stderr)[-20:],
+                last_stderr=list(self.last_words),
             )
             self._finish(pending, status)
         if self._ready is not None and not self._ready.done():
