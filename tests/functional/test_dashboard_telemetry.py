@@ -272,7 +272,7 @@ async def test_a_model_named_by_a_long_path_leaves_the_memory_columns_in_sight(
         keys = ("text-generation:" + deep + ":cpu:float32", "twin")
         table = await _cache_table_after_loads(pilot, app, deep, keys, mb=8)
         row = [cell.plain for cell in table.get_row_at(1)]
-        assert row[0].startswith("…") and row[0].endswith("/nested/tiny-gpt2")
+        assert row[0].startswith("…") and row[0].endswith("/nested/tiny-gpt2 (twin)")
         assert row[8].startswith("also loaded")
         widths = [column.get_render_width(table) for column in table.ordered_columns]
         assert sum(widths) <= table.size.width  # every column, the note included, in sight
@@ -371,3 +371,23 @@ async def test_a_model_loaded_at_import_is_charged_to_the_start_not_the_first_ca
         assert _row_actions(screen.query_one(ExchangeTable)) == ["embed"]
         # One query at the start and one after the call, no more.
         assert [e.action for e in app.exchange_log.entries] == ["models", "embed", "models"]
+
+
+async def test_a_model_under_another_key_is_named_with_it_and_its_twins_are_current(
+    tmp_path: Path,
+) -> None:
+    """Key c for model b showed as `b`, and after key b was unloaded its note still read
+    `also loaded as b`: the table looked as if b were loaded."""
+    app = make_app(tmp_path, TEST_PLUGINS / ALLOC)
+    async with app.run_test(size=(140, 45)) as pilot:
+        table = await _cache_table_after_loads(pilot, app, "b", ("b", "c"), mb=2)
+        rows = [[cell.plain for cell in table.get_row_at(i)] for i in range(2)]
+        assert [row[0] for row in rows] == ["b", "b (c)"]
+        assert rows[1][8].startswith("also loaded as b")
+        panel = app.main_screen.query_one(TelemetryPanel)
+        app.main_screen.send(ALLOC, "unload", '{"key": "b"}')
+        await wait_until(pilot, lambda: len(panel.tracker.events) == 3, "the unload")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        (row,) = [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    assert row[0] == "b (c)" and "also loaded" not in row[8]

@@ -205,6 +205,19 @@ def test_exchange_memory_before_peak_after() -> None:
     assert memory.gpu_delta_bytes == 4 * GIB
 
 
+def test_a_queued_calls_before_is_read_when_the_plugin_began_on_it() -> None:
+    """Sent at 0 s behind a 3 s call, it began at 3 s: its GPU "before" was the sample of 0 s,
+    taken before the call ahead of it allocated, so that call's 4 GiB showed as its own."""
+    buffer = SampleBuffer()
+    for offset, gpu in [(0, 1), (1, 3), (2, 5), (3, 5), (4, 6), (6, 6)]:
+        buffer.append(sample(T0 + offset, gpu * GIB))
+    queued = finished_exchange(2, T0 + 0.0, 5.0, 100 * MIB, 100 * MIB)
+    queued.head_monotonic_s = queued.sent_monotonic_s + 3.0  # it waited 3 s
+    memory = exchange_memory(buffer, queued)
+    assert (memory.gpu_before_bytes, memory.gpu_after_bytes) == (5 * GIB, 6 * GIB)
+    assert memory.gpu_peak_bytes == 6 * GIB
+
+
 def test_gpu_figures_the_samples_lack_for_the_plugin_are_unknown_never_the_devices() -> None:
     """A call resent right after a restart read "600M 600M 8K": the card's whole use stood in
     for the new process, which no sample had measured yet."""

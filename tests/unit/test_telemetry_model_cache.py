@@ -185,6 +185,33 @@ def test_unload_reload_and_a_model_loaded_twice_are_visible() -> None:
     assert tracker.models("plug") == {}
 
 
+def _zoo(key: str, mib: int, **fields: Any) -> dict[str, Any]:
+    entry = {"key": key, "model": key, "dtype": "uint8", "parameters": mib * MIB}
+    return {"loaded": [{**entry, "memory_bytes": mib * MIB, **fields}]}
+
+
+def test_a_key_loaded_again_with_another_model_is_a_reload_by_that_call() -> None:
+    """`load t1 800 MiB` then `load t1 400 MiB`: the table kept #31's cost beside the new
+    size, #33 (which freed 400 MiB) got no event, and the recording still said 800 MiB."""
+    tracker = ModelCacheTracker()
+    first = exchange(31, T0, 1.0, 100 * MIB, 900 * MIB)
+    (load,) = tracker.update("plug", _zoo("t1", 800), first)
+    again = exchange(33, T0 + 5, 1.0, 900 * MIB, 500 * MIB)
+    unload, reload = tracker.update("plug", _zoo("t1", 400), again)
+    assert (unload.kind, unload.exchange_id, unload.entry.memory_bytes) == ("unload", 33, 800 * MIB)
+    assert (reload.kind, reload.exchange_id, reload.entry.memory_bytes) == ("load", 33, 400 * MIB)
+    assert reload.host_delta_bytes == -400 * MIB and reload.times_loaded == 2
+    # A recording replays to the same cache the live view shows.
+    replayed = ModelCacheTracker()
+    for event in (load, unload, reload):
+        replayed.apply_recorded(event)
+    assert replayed.models("plug") == tracker.models("plug")
+    # A cache that grows a little (a buffer, an index) is the same model.
+    nudged = _zoo("t1", 400)
+    nudged["loaded"][0]["memory_bytes"] += 2 * MIB
+    assert tracker.update("plug", nudged, exchange(34, T0 + 9, 1.0, 0, 0)) == []
+
+
 class Started(PluginObserver):
     """Records, for each exchange as it starts, whether the tracker already calls it internal."""
 
@@ -376,3 +403,22 @@ def test_a_new_bad_figure_is_told_alone_not_behind_those_told_before() -> None:
     ]
     tracker.update("p", answer)
     assert tracker.untold_error("p") is None  # nothing new
+
+
+async def test_three_loads_queued_together_one_of_nothing_go_one_to_each_call(
+    alloc_plugin: tuple[PluginProcess, Started, ModelCacheTracker],
+) -> None:
+    """A model of 0 bytes grows no call, and all three went to the first, +600 MiB ×3."""
+    plugin, _, tracker = alloc_plugin
+    assert await refresh_model_cache(plugin, tracker, await plugin.call("work", "{}")) == []
+    calls = [
+        plugin.submit("load", f'{{"key": "{key}", "mb": {mib}}}')
+        for key, mib in (("q1", 32), ("q0", 0), ("q2", 16))
+    ]
+    events = await refresh_model_cache(plugin, tracker, await calls[0])
+    ids = [(await call).id for call in calls]
+    assert [(e.key, e.exchange_id, e.among) for e in events] == [
+        ("q1", ids[0], 1),
+        ("q0", ids[1], 1),
+        ("q2", ids[2], 1),
+    ]

@@ -46,8 +46,12 @@ def exchange_memory(samples: SampleBuffer, exchange: Exchange) -> ExchangeMemory
     """Before / peak / after memory of ``exchange`` from its RSS fields and ``samples``."""
     span = ExchangeSpan.from_exchange(exchange)
     end_t = span.end_t if span.end_t is not None else span.start_t
-    before = samples.at_or_before(span.start_t)
-    during = samples.between(span.start_t, end_t)
+    # From when the plugin began on it: a call queued behind others took its "before" from
+    # a sample of when it was sent, seconds before the calls ahead of it allocated.
+    queued_s = max(0.0, exchange.head_monotonic_s - exchange.sent_monotonic_s)
+    began_t = min(span.start_t + queued_s, end_t)
+    before = samples.at_or_before(began_t)
+    during = samples.between(began_t, end_t)
     after = samples.at_or_after(end_t)
     plugin, pid = exchange.plugin, exchange.pid
 

@@ -233,14 +233,17 @@ class ModelCacheTracker:
         t: float | None = None,
         among: int = 1,
         grew: Sequence[Exchange] = (),
+        ran: Sequence[Exchange] = (),
     ) -> list[CacheEvent]:
         """Diff ``answer`` (a parsed ``models`` result) with the last one; the new events.
 
         ``trigger`` is the exchange that ran just before (the loads are ascribed to it), the
         likeliest of ``among`` that ran before the query; ``t`` is used only without one.
-        ``grew``: of those, the ones whose memory grew, in the order they ran; when there are
-        as many as new models, each model goes to one of them, in the answer's order (two
-        loads queued together were both charged to one).
+        ``ran``: those calls, in the order they ran, and ``grew`` the ones whose memory grew.
+        When there are as many of either as new models, each model goes to one of them, in
+        the answer's order (two loads queued together were both charged to one; three, one
+        of them a model of 0 bytes, all to the first). A key whose model changed (another
+        model, dtype, device, size or load time) was loaded again: unloaded and loaded.
         """
         problems: list[str] = []
         try:
@@ -251,10 +254,15 @@ class ModelCacheTracker:
         self._set_reasons(plugin, problems)
         previous = self._models.get(plugin, {})
         self._models[plugin] = current
-        loaded = [key for key in current if key not in previous]
-        one_each = len(grew) == len(loaded) > 1
-        loaders = list(grew) if one_each else [trigger] * len(loaded)
-        among = 1 if one_each else among  # each of the calls that grew has its own model
+        replaced = [
+            key for key in current if key in previous and _reloaded(previous[key], current[key])
+        ]
+        loaded = [key for key in current if key not in previous or key in replaced]
+        one_each: Sequence[Exchange] = ()
+        if len(loaded) > 1:
+            one_each = grew if len(grew) == len(loaded) else ran if len(ran) == len(loaded) else ()
+        loaders = list(one_each) if one_each else [trigger] * len(loaded)
+        among = 1 if one_each else among  # each of those calls has its own model
 
         def new_event(
             kind: str, entry: ModelEntry, loader: Exchange | None, **extra: Any
@@ -273,7 +281,16 @@ class ModelCacheTracker:
                 **extra,
             )
 
-        events = []
+        events = [
+            new_event(
+                "unload",
+                previous[key],
+                loader,
+                times_loaded=self._load_counts.get((plugin, key), 1),
+            )
+            for key, loader in zip(loaded, loaders, strict=True)
+            if key in replaced
+        ]
         for key, loader in zip(loaded, loaders, strict=True):
             entry = current[key]
             count = self._load_counts.get((plugin, key), 0) + 1
@@ -366,6 +383,28 @@ class ModelCacheTracker:
         span = ExchangeSpan.from_exchange(trigger)
         end_t = span.end_t if span.end_t is not None else span.start_t
         return end_t, end_t
+
+
+RELOAD_MEMORY_CHANGE = 0.01
+"""How much a key's ``memory_bytes`` may move between answers (a cache that grows) before it
+counts as another model loaded under the same key."""
+
+
+def _reloaded(before: ModelEntry, after: ModelEntry) -> bool:
+    """Whether the model under one key changed between two answers: loaded again."""
+    if (before.model, before.device, before.dtype, before.parameters) != (
+        after.model,
+        after.device,
+        after.dtype,
+        after.parameters,
+    ):
+        return True
+    if before.load_seconds != after.load_seconds:
+        return True  # a figure of the load itself: a new load
+    old, new = before.memory_bytes, after.memory_bytes
+    if old is None or new is None:
+        return old != new
+    return abs(new - old) > max(1024 * 1024, RELOAD_MEMORY_CHANGE * old)
 
 
 def _memory_of(
@@ -475,6 +514,7 @@ async def _read_models_answer(
         samples,
         among=len(candidates),
         grew=grew,
+        ran=candidates,
     )
 
 

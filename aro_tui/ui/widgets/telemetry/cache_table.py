@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from aro_tui.core.host.process import START_ACTION
 from aro_tui.core.sanitize import sanitize_line, shorten, shorten_start
-from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker
+from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker, ModelEntry
 from aro_tui.ui.widgets.telemetry.chart import format_bytes
 
 COLUMNS = ("model", "device", "dtype", "params", "size", "loaded by", "host Δ", "GPU Δ", "note")
@@ -68,10 +68,16 @@ class ModelCacheTable(DataTable[Text]):
             if cache_event.plugin == plugin and cache_event.kind == "load":
                 loads[cache_event.key] = cache_event
         rows: list[tuple[str, tuple[str, ...]]] = []
-        for key, entry in self.tracker.models(plugin).items():
+        models = self.tracker.models(plugin)
+        for key, entry in models.items():
             event = loads.get(key)
+            twins = [
+                other.key
+                for other in models.values()
+                if other.key != key and other.identity == entry.identity
+            ]
             cells = (
-                entry.model or key,
+                _name(entry),
                 entry.device or "—",
                 entry.dtype or "—",
                 _count(entry.parameters),
@@ -81,7 +87,7 @@ class ModelCacheTable(DataTable[Text]):
                 "…"
                 if event is not None and event.gpu_pending
                 else _delta(None if event is None else event.gpu_delta_bytes),
-                _note(event),
+                _note(event, twins),
             )
             rows.append((key, tuple(map(sanitize_line, cells))))
         columns, model_room, note_room = self._layout([row for _, row in rows])
@@ -170,12 +176,23 @@ def _delta(value: int | None) -> str:
     return ("+" if value >= 0 else "-") + format_bytes(abs(value))
 
 
-def _note(event: CacheEvent | None) -> str:
-    if event is None:
-        return ""
+def _name(entry: ModelEntry) -> str:
+    """The model's name, and its key when the key does not hold it (``b (c)``: a key ``c``
+    for model ``b`` showed as ``b`` alone, and read as key ``b`` still loaded)."""
+    model = entry.model
+    if not model or model == entry.key:
+        return entry.key
+    return model if model in entry.key else f"{model} ({entry.key})"
+
+
+def _note(event: CacheEvent | None, twins: list[str]) -> str:
+    """What is odd about a loaded model: the other keys it is loaded under now (not at its
+    load: a twin unloaded since was still named), how its figures were charged, reloads."""
     notes = []
-    if event.duplicate_of:
-        notes.append("also loaded as " + ", ".join(event.duplicate_of))
+    if twins:
+        notes.append("also loaded as " + ", ".join(twins))
+    if event is None:
+        return "; ".join(notes)
     if event.action == START_ACTION and event.kind == "load":
         notes.append("whole start")  # the host Δ is all the process took as it started
     elif event.first_in_process and event.kind == "load":
