@@ -121,8 +121,10 @@ def _parse_args(argv: List[str]) -> Dict[str, Any]:
         "parent_pid": 0,
         "module_name": None,
         "report_rss": False,
+        "protocol": None,
     }
     keys = {
+        "--protocol": "protocol",
         "--module": "module",
         "--source-dir": "source_dir",
         "--plugin-name": "plugin_name",
@@ -846,12 +848,25 @@ def serve(requests: BinaryIO, module: ModuleType, module_path: str) -> None:
 
 _MARKER_PREFIX = b""
 
+PROTOCOL = 2
+"""The frame format's version, which the host passes (``--protocol``): the host's
+``protocol.HARNESS_PROTOCOL``. Raise both when frames change."""
+EXIT_OTHER_PROTOCOL = 4
+
 
 def main(argv: List[str]) -> int:
     """Set up stdio and signals, import the plugin, report ready, then serve."""
     global _CANCEL_FD, _MARKER_PREFIX, _STATM_FD, _STATUS_FD, _CLEAR_REFS_FD, _PAGE_BYTES
     global _cancel_waiting
     options = _parse_args(argv)
+    if options["protocol"] != str(PROTOCOL):
+        # Its frames would not be read right: aro-tui, in memory, is older or newer than
+        # the harness on disk (it was updated while it ran).
+        sys.stderr.write(
+            "aro-tui's harness on disk speaks protocol %d, the running aro-tui %s: aro-tui "
+            "was updated while it ran; restart it\n" % (PROTOCOL, options["protocol"] or "1")
+        )
+        return EXIT_OTHER_PROTOCOL
     if options["report_rss"]:
         cloexec = getattr(os, "O_CLOEXEC", 0)
         try:

@@ -929,3 +929,22 @@ async def test_qualifiers_run_as_actions_named_after_them(tmp_path: Path) -> Non
         assert "defines no aro_plugin_qualifier()" in (missing.error or "")
     finally:
         await plugin.stop()
+
+
+def test_a_harness_of_another_protocol_refuses_with_a_reason(tmp_path: Path) -> None:
+    """A dashboard left running while aro-tui was updated on disk started the new harness,
+    read its frames as "malformed response header: b'AF\\x07…'" and killed every plugin."""
+    import subprocess
+
+    from aro_tui.core.host.channel import harness_command
+    from aro_tui.core.host.protocol import HARNESS_PROTOCOL
+    from aro_tui.harness import harness
+
+    assert harness.PROTOCOL == HARNESS_PROTOCOL  # raised together
+    module = tmp_path / "plugin.py"
+    module.write_text("")
+    argv, env = harness_command(PluginLaunch("p", module, Path(sys.executable)), "t", -1)
+    argv[argv.index("--protocol") + 1] = str(HARNESS_PROTOCOL - 1)  # an older aro-tui
+    ran = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    assert ran.returncode == harness.EXIT_OTHER_PROTOCOL
+    assert "aro-tui was updated while it ran; restart it" in ran.stderr

@@ -28,7 +28,7 @@ from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.inflight import InFlight, Pending
 from aro_tui.core.host.orphan_guard import OWNER_ENV, owner_marker
 from aro_tui.core.host.process_tree import PAGE_SIZE_BYTES
-from aro_tui.core.host.protocol import Frame, FrameDecoder, ProtocolError
+from aro_tui.core.host.protocol import HARNESS_PROTOCOL, Frame, FrameDecoder, ProtocolError
 from aro_tui.core.host.request_pipe import RequestPipe
 from aro_tui.core.host.types import PluginLaunch
 from aro_tui.harness import HARNESS_START_PATH
@@ -70,6 +70,8 @@ def harness_command(
         str(cancel_read_fd),
         "--parent-pid",
         str(os.getpid()),
+        "--protocol",
+        str(HARNESS_PROTOCOL),
     ]
     if launch.source_dir is not None:
         argv += ["--source-dir", str(launch.source_dir)]

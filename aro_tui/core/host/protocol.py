@@ -31,6 +31,11 @@ from aro_tui.core.host.exchange import ExchangeStatus
 _OK = ExchangeStatus.OK  # bound once: a member lookup costs ~100 ns on Python 3.11
 MAX_ERROR_CHARS = 500
 
+HARNESS_PROTOCOL = 2
+"""The frame format the host reads, passed to the harness, which refuses another (exit 4):
+a dashboard left running while aro-tui was updated on disk read the new harness's frames as
+"malformed response header"."""
+
 # Statuses the harness writes in a response header.
 HARNESS_OK = "ok"
 HARNESS_RAISED = "raised"
