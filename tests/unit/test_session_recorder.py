@@ -263,3 +263,21 @@ def test_a_recording_passes_on_text_with_no_newline_yet(tmp_path: Path) -> None:
 
     asyncio.run(call())
     assert seen == ["bar progress 50%"]
+
+
+def test_errors_count_the_calls_made_not_aro_tuis_own_queries(tmp_path: Path) -> None:
+    """`aro-tui sessions` said "Calls 43 Errors 5" where 3 calls had failed: the other two
+    were failed model-cache queries, which Calls leaves out."""
+    from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+    from aro_tui.core.session.store import summarize_session
+
+    recorder = SessionRecorder.create(tmp_path)
+    recorder.is_internal = lambda plugin, exchange_id: exchange_id == 2
+    for exchange_id, status in ((1, ExchangeStatus.PLUGIN_ERROR), (2, ExchangeStatus.TIMEOUT)):
+        exchange = Exchange(exchange_id, "plug", "models" if exchange_id == 2 else "run", b"{}")
+        exchange.status = status
+        recorder.record_exchange(exchange)
+    recorder.close()
+    info = summarize_session(recorder.path)  # from the end record
+    assert (info.exchanges, info.internal, info.errors) == (2, 1, 1)
+    assert read_session(recorder.path).error_count == 1  # read through, as for a cut-off one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -306,7 +307,9 @@ def test_baseline_warning_after_three_identical_calls_that_keep_rising() -> None
     assert warnings[0].kind == "host"
     assert warnings[0].growth_bytes == 80 * MIB
     assert warnings[0].exchange_ids == (1, 2, 3)
-    assert "kept rising" in warnings[0].message()
+    assert warnings[0].message().endswith("kept rising (+80.0 MiB)")
+    gpu = dataclasses.replace(warnings[0], kind="gpu")
+    assert "generate: GPU memory after" in gpu.message()  # as the chart writes it
 
 
 def test_no_baseline_warning_for_different_inputs_flat_memory_or_small_growth() -> None:

@@ -168,8 +168,12 @@ class Session(_SessionReading):
 
     @property
     def error_count(self) -> int:
-        """Exchanges that did not end ``ok``."""
-        return sum(1 for exchange in self.exchanges if exchange.status != "ok")
+        """The calls made (not aro-tui's own queries) that did not end ``ok``."""
+        return sum(
+            1
+            for exchange in self.exchanges
+            if exchange.status != "ok" and not self.is_internal(exchange)
+        )
 
     @property
     def spilled_bodies(self) -> list[SpilledBody]:

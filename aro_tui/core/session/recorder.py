@@ -132,10 +132,10 @@ class SessionRecorder:
         self.exchange_count += 1
         self.plugins.setdefault(exchange.plugin)
         self.end_stderr(exchange.plugin, exchange.id)
-        if exchange.status is not ExchangeStatus.OK:
-            self.error_count += 1
         internal = self.is_internal is not None and self.is_internal(exchange.plugin, exchange.id)
         self.internal_count += internal
+        if exchange.status is not ExchangeStatus.OK and not internal:
+            self.error_count += 1  # of the calls made: aro-tui's own queries are not counted
         snapshot = ExchangeSnapshot(
             self.exchange_count, time.time(), exchange, tuple(exchange.stderr_lines), internal
         )

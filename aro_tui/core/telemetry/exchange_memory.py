@@ -9,6 +9,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from aro_tui.core.host.exchange import Exchange
+from aro_tui.core.sizes import format_size
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer
 from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
 
@@ -133,16 +134,17 @@ class BaselineWarning:
 
     def message(self) -> str:
         """One line for the log or a notification."""
-        growth = f"+{self.growth_bytes / MIB:.1f} MiB"
+        growth = format_size(self.growth_bytes)
+        kind = "GPU" if self.kind == "gpu" else self.kind  # as the chart and the log say it
         if self.steady:
             return (
-                f"{self.plugin}.{self.action}: {self.kind} memory after each of the last "
-                f"{self.calls} identical calls kept rising ({growth})"
+                f"{self.plugin}.{self.action}: {kind} memory after each of the last "
+                f"{self.calls} identical calls kept rising (+{growth})"
             )
         # The slow rule: it rose on at least every other call and never went down.
         return (
-            f"{self.plugin}.{self.action}: {self.kind} memory after the last {self.calls} "
-            f"identical calls never went down and rose {self.growth_bytes / MIB:.1f} MiB in all"
+            f"{self.plugin}.{self.action}: {kind} memory after the last {self.calls} "
+            f"identical calls never went down and rose {growth} in all"
         )
 
 

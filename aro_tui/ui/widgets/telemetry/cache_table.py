@@ -164,7 +164,7 @@ def _fit_note(note: str, room: int) -> str:
 def _count(value: int | None) -> str:
     if value is None:
         return "—"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if value >= size:
             return f"{value / size:.1f}{unit}"
     return str(value)
