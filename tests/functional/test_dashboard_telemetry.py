@@ -391,3 +391,39 @@ async def test_a_model_under_another_key_is_named_with_it_and_its_twins_are_curr
         await pilot.pause()
         (row,) = [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
     assert row[0] == "b (c)" and "also loaded" not in row[8]
+
+
+async def test_w_widens_the_charts_window_and_the_title_says_whose_and_how_long(
+    tmp_path: Path,
+) -> None:
+    """The chart showed the last 120 s only, with no way to see further back though an hour
+    is kept; and with two plugins, nothing said whose lines it drew."""
+    from aro_tui.ui.widgets.telemetry.chart import format_offset
+
+    app = make_app(tmp_path, TEST_PLUGINS / ALLOC)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, ALLOC) == "ready", "plugin ready")
+        panel = app.main_screen.query_one(TelemetryPanel)
+        await pilot.press("w")  # hidden: says so, changes nothing
+        assert panel.chart.window_s == 120
+        await pilot.press("f8")
+        title = str(panel.border_title)
+        assert title == f"Memory of {ALLOC} · last 2 min (w) · calls · model cache"
+        windows = []
+        for _ in range(4):
+            await pilot.press("w")
+            windows.append((panel.chart.window_s, str(panel.border_title).split(" · ")[1]))
+    assert windows == [
+        (600, "last 10 min (w)"),
+        (1800, "last 30 min (w)"),
+        (3600, "last 1 h (w)"),
+        (120, "last 2 min (w)"),
+    ]
+    # The labels of a window of minutes are in minutes.
+    assert [format_offset(s, in_minutes=True) for s in (600, 450, 150, 0)] == [
+        "-10m",
+        "-7m30s",
+        "-2m30s",
+        "now",
+    ]
+    assert [format_offset(s) for s in (120, 90)] == ["-120s", "-90s"]

@@ -129,7 +129,6 @@ class MainScreen(LogWindow):
         self.query_one("#request-text").border_title = "Request"
         self.query_one("#response-pane").border_title = "Response"
         self.query_one("#stderr").border_title = "stderr"
-        self.query_one("#telemetry").border_title = "Memory · calls · model cache"
         actions = self.query_one(ActionList)
         actions.on_highlight = self.select_action
         actions.on_choose = self.action_focus_input

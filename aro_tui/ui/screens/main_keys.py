@@ -73,6 +73,14 @@ MAIN_SCREEN_BINDINGS: list[BindingType] = [
         id="chart-axis",
         show=False,  # the chart's status line names it
     ),
+    Binding(
+        "w",
+        "chart_window",
+        "Window",
+        tooltip="Memory chart: show the last 2 min, 10 min, 30 min or hour",
+        id="chart-window",
+        show=False,  # the chart's title names it
+    ),
     # F-keys reach every terminal the same way; alt+N below is the quicker set.
     Binding("f2", "focus_input", "Edit", id="focus.input-f2", priority=True),
     Binding(

@@ -196,7 +196,7 @@ class SessionWiring(TelemetryWiring):
         times = [s.t for s in loaded.samples] + [e.started_at for e in session.exchanges]
         if times:
             end_t = max(times) + 1.0
-            panel.chart.window_s = min(max(120.0, end_t - min(times) + 2.0), MAX_WINDOW_S)
+            panel.set_window(min(max(120.0, end_t - min(times) + 2.0), MAX_WINDOW_S))
             panel.set_axis_end(end_t)
         panel.backend_description = "recorded"
         first_plugin = next(iter(session.plugins), None)

@@ -20,6 +20,7 @@ from aro_tui.ui.registry import PluginEntry
 from aro_tui.ui.screens.main_reload import SourceReload
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable, FilterInput
 from aro_tui.ui.widgets.telemetry import TelemetryPanel
+from aro_tui.ui.widgets.telemetry.chart import format_window
 
 MEASURE_TRIES = 10
 """How many sample periods (and a half) a call's GPU "after" figure waits for a sample."""
@@ -177,6 +178,14 @@ class TelemetryWiring(SourceReload):
         self.telemetry.set_axis_to_total(to_total)
         reach = "reaches the GPU total" if to_total else "fits the memory lines"
         self.say(f"The memory axis {reach}.")
+
+    def action_chart_window(self) -> None:
+        """Widen the memory chart's time window a step, from an hour back to 2 minutes."""
+        if not self.has_class("-telemetry"):
+            self.say("The memory chart is hidden: f8 shows it.", "warning")
+            return
+        window = self.telemetry.wider_window()
+        self.say(f"The memory chart shows the last {format_window(window)}.")
 
     def _why_no_gpu_total(self) -> str | None:
         """Why the newest sample has no GPU total to draw (None when it has one)."""

@@ -49,16 +49,28 @@ def format_bytes(value: float | None) -> str:
     return f"{value / 1024**2:.0f} MiB"
 
 
-def format_offset(seconds: float) -> str:
-    """An axis label relative to the axis end: ``-90s``, ``-5m``, ``-1h``."""
+def format_offset(seconds: float, *, in_minutes: bool = False) -> str:
+    """An axis label relative to the axis end: ``-90s``, ``-5m``, ``-1h``; ``in_minutes``
+    (an axis of several minutes) ``-7m30s`` and ``-2m30s`` too, where ``-536s`` and ``-150s``
+    read as riddles beside ``-10m``."""
     seconds = round(seconds)
     if seconds == 0:
         return "now"
     if seconds % 3600 == 0:
         return f"-{seconds // 3600}h"
-    if seconds >= 300 and seconds % 60 == 0:
-        return f"-{seconds // 60}m"
+    if in_minutes or (seconds >= 300 and seconds % 60 == 0):
+        minutes, rest = divmod(seconds, 60)
+        return f"-{minutes}m{rest:02d}s" if rest else f"-{minutes}m"
     return f"-{seconds}s"
+
+
+def format_window(seconds: float) -> str:
+    """A chart's time window in words: ``2 min``, ``30 min``, ``1 h``, ``1 h 30 min``."""
+    minutes = max(1, round(seconds / 60))
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
 
 
 @dataclass(slots=True)
@@ -364,7 +376,9 @@ class MemoryChart(Widget):
             end = -1  # where the previous label ended
             for tick in range(ticks + 1):
                 column = round(tick / ticks * (columns - 1))
-                label = format_offset(self.window_s * (1 - tick / ticks))
+                label = format_offset(
+                    self.window_s * (1 - tick / ticks), in_minutes=self.window_s >= 180
+                )
                 begin = min(max(0, column - len(label) // 2), columns - len(label))
                 if begin <= end:
                     break

@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess
+from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer, SpanBuffer
 from aro_tui.core.telemetry.exchange_memory import (
     BaselineWarning,
@@ -35,7 +36,10 @@ from aro_tui.core.telemetry.model_cache import (
 from aro_tui.core.telemetry.sampler import DEFAULT_INTERVAL_S, Sampler
 from aro_tui.core.telemetry.samples import TelemetrySample
 from aro_tui.ui.widgets.telemetry.cache_table import ModelCacheTable
-from aro_tui.ui.widgets.telemetry.chart import MemoryChart
+from aro_tui.ui.widgets.telemetry.chart import MemoryChart, format_window
+
+CHART_WINDOWS_S = (120.0, 600.0, 1800.0, 3600.0)
+"""The time windows ``w`` steps through: the samples and spans are kept for an hour."""
 
 
 class TelemetryPanel(Vertical):
@@ -104,6 +108,7 @@ class TelemetryPanel(Vertical):
 
     def on_mount(self) -> None:
         """Draw what the buffers already hold."""
+        self._show_title()
         self.refresh_view()
 
     def on_unmount(self) -> None:
@@ -221,6 +226,27 @@ class TelemetryPanel(Vertical):
         self._plugin = name
         self.chart.plugin = name
         self.cache_table.show(name)
+        self._show_title()
+
+    def set_window(self, window_s: float) -> None:
+        """Show the last ``window_s`` seconds (up to the axis end)."""
+        self.chart.window_s = window_s
+        self._show_title()
+
+    def wider_window(self) -> float:
+        """The next of ``CHART_WINDOWS_S`` wider than the window shown (from the widest, the
+        narrowest), shown now; returned."""
+        wider = [window for window in CHART_WINDOWS_S if window > self.chart.window_s + 0.5]
+        window = wider[0] if wider else CHART_WINDOWS_S[0]
+        self.set_window(window)
+        return window
+
+    def _show_title(self) -> None:
+        """Whose memory the lines are, and over how long: with two plugins running, a
+        legend of "plugin GPU" and "host RSS" did not say which one's."""
+        whose = "" if self._plugin is None else f" of {sanitize_line(self._plugin)}"
+        window = format_window(self.chart.window_s)
+        self.border_title = f"Memory{whose} · last {window} (w) · calls · model cache"
 
     def set_show_internal(self, show: bool) -> None:
         """Draw aro-tui's own ``models`` queries as (dim) spans, or hide them."""
