@@ -76,7 +76,7 @@ _SUMMARY_LEFT = frozenset({"Plugin", "Action", "Status"})
 
 def _summary_cells(exchange: RecordedExchange) -> tuple[str, ...]:
     """An exchange's row of the summary table, as text."""
-    duration = exchange.duration_ms
+    duration = exchange.shown_duration_ms  # as the log shows it
     response = exchange.response
     return (
         str(exchange.number),

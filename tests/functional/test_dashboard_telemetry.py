@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -427,3 +428,33 @@ async def test_w_widens_the_charts_window_and_the_title_says_whose_and_how_long(
         "now",
     ]
     assert [format_offset(s) for s in (120, 90)] == ["-120s", "-90s"]
+
+
+async def test_an_export_holds_the_gpu_figures_and_the_cache_events_of_its_call(
+    tmp_path: Path,
+) -> None:
+    """ctrl+o wrote the host figures only: no GPU before/peak/after though the log showed
+    them, and nothing of the model the call loaded."""
+    import orjson
+
+    app = make_app(tmp_path, TEST_PLUGINS / ALLOC)
+    app.config = replace(app.config, deterministic=False, demo_gpu=True, sample_interval_s=0.1)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _cache_table_after_loads(pilot, app, "weights", ("weights",), mb=8)
+        (number,) = [e.number for e in app.exchange_log.entries if e.action == "load"]
+        samples = app.main_screen.query_one(TelemetryPanel).samples
+        loaded_t = time.time()
+
+        def sampled_since() -> bool:
+            latest = samples.latest()
+            return latest is not None and latest.t > loaded_t
+
+        await wait_until(pilot, sampled_since, "a sample after the load")
+        document = orjson.loads(app.main_screen.export_document(number))
+        others = [e.number for e in app.exchange_log.entries if e.action != "load"]
+        other = orjson.loads(app.main_screen.export_document(others[0]))
+    assert [(e["kind"], e["entry"]["key"]) for e in document["cache_events"]] == [
+        ("load", "weights")
+    ]
+    assert document["gpu_after_bytes"] is not None and document["gpu_before_bytes"] is not None
+    assert other["cache_events"] == []

@@ -404,3 +404,23 @@ def test_a_summary_counts_the_exchange_the_recording_was_cut_off_in(
     out = capsys.readouterr().out
     assert "exchange #2 was cut off; the last " in out
     assert "warning: 1 exchange(s) missing from the recording: #2" in out
+
+
+def test_the_summary_gives_the_time_the_log_shows(
+    sessions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its Time column was the service time (1.3 ms) where the log shows the action's own
+    (119 µs): two figures for one call."""
+    import orjson
+
+    [path] = sessions.glob("*.jsonl")
+    lines = path.read_bytes().splitlines()
+    for index, line in enumerate(lines):
+        record = orjson.loads(line)
+        if record.get("type") == "exchange" and record.get("action") == "hash":
+            record.update(action_ms=0.25, duration_ms=7.5)
+            lines[index] = orjson.dumps(record)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["open", "last", "--summary"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if " hash " in line]
+    assert " 0.2 " in row and "7.5" not in row

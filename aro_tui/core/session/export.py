@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import base64
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from aro_tui.core.exchange_log import LoggedExchange
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.runtime_notes import MAX_ARGUMENT_BYTES
+
+if TYPE_CHECKING:
+    from aro_tui.core.telemetry.exchange_memory import ExchangeMemory
 
 __all__ = [
     "EXCHANGE_LOG_SCHEMA",
@@ -41,7 +44,12 @@ def _body(data: bytes | None) -> tuple[str | None, str | None]:
         return base64.b64encode(data).decode("ascii"), "base64"
 
 
-def _exchange_record(exchange: Exchange) -> dict[str, Any]:
+ExportDetails = tuple["ExchangeMemory | None", Sequence[Mapping[str, Any]]]
+"""What the dashboard adds to an exported exchange: its memory as the log shows it (the GPU
+figures come from the samples around it) and the model-cache events it caused."""
+
+
+def _exchange_record(exchange: Exchange, details: ExportDetails | None = None) -> dict[str, Any]:
     summary = exchange.summary()
     request, request_encoding = _body(exchange.request_bytes)
     response, response_encoding = _body(exchange.response_bytes)
@@ -78,6 +86,20 @@ def _exchange_record(exchange: Exchange) -> dict[str, Any]:
         "printed_bytes": exchange.printed_bytes,
         "runtime_notes": [{"code": n.code, "text": n.text} for n in exchange.runtime_notes],
         **_lost_bodies(exchange),
+        **_details(details),
+    }
+
+
+def _details(details: ExportDetails | None) -> dict[str, Any]:
+    """The GPU figures and cache events of an exchange, when the exporter knows them."""
+    if details is None:
+        return {}
+    memory, cache_events = details
+    return {
+        "gpu_before_bytes": None if memory is None else memory.gpu_before_bytes,
+        "gpu_peak_bytes": None if memory is None else memory.gpu_peak_bytes,
+        "gpu_after_bytes": None if memory is None else memory.gpu_after_bytes,
+        "cache_events": list(cache_events),
     }
 
 
@@ -88,10 +110,10 @@ def _lost_bodies(exchange: Exchange) -> dict[str, Any]:
     return {"lost_bodies": dict(lost)} if lost else {}
 
 
-def exchange_to_json(exchange: Exchange) -> dict[str, Any]:
+def exchange_to_json(exchange: Exchange, details: ExportDetails | None = None) -> dict[str, Any]:
     """One exchange as an ``aro-tui/exchange/1`` document (``orjson.dumps`` it); its
     ``number`` is the log's for a :class:`LoggedExchange`, else null."""
-    return {"schema": EXCHANGE_SCHEMA, **_exchange_record(exchange)}
+    return {"schema": EXCHANGE_SCHEMA, **_exchange_record(exchange, details)}
 
 
 def log_to_json(exchanges: Iterable[Exchange]) -> dict[str, Any]:
@@ -100,7 +122,12 @@ def log_to_json(exchanges: Iterable[Exchange]) -> dict[str, Any]:
     return {"schema": EXCHANGE_LOG_SCHEMA, "count": len(records), "exchanges": records}
 
 
-def write_log_json(exchanges: Iterable[Exchange], count: int, out: IO[bytes]) -> int:
+def write_log_json(
+    exchanges: Iterable[Exchange],
+    count: int,
+    out: IO[bytes],
+    details: Callable[[Exchange], ExportDetails] | None = None,
+) -> int:
     """Write the ``count`` exchanges as ``orjson.dumps(log_to_json(exchanges),
     option=OPT_INDENT_2)`` would, one exchange at a time; return the bytes written.
 
@@ -114,7 +141,8 @@ def write_log_json(exchanges: Iterable[Exchange], count: int, out: IO[bytes]) ->
     written = out.write(head[:-2] + b',\n  "exchanges": [')
     seen = 0
     for exchange in exchanges:
-        record = orjson.dumps(_exchange_record(exchange), option=orjson.OPT_INDENT_2)
+        known = None if details is None else details(exchange)
+        record = orjson.dumps(_exchange_record(exchange, known), option=orjson.OPT_INDENT_2)
         # Nested two levels deep: every line moves right by four spaces. JSON strings hold
         # no raw line breaks, so each b"\n" is one between tokens.
         separator = b"\n    " if seen == 0 else b",\n    "

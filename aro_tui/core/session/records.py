@@ -163,6 +163,12 @@ class RecordedExchange:
         return _optional_float(self.record.get("duration_ms"))
 
     @property
+    def shown_duration_ms(self) -> float | None:
+        """The time the dashboard's log shows: the action's own, else the service time."""
+        action_ms = _optional_float(self.record.get("action_ms"))
+        return action_ms if action_ms is not None else self.duration_ms
+
+    @property
     def rss_before_bytes(self) -> int | None:
         """Resident memory of the plugin's tree before the call."""
         return _optional_int(self.record.get("rss_before_bytes"))

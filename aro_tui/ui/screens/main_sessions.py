@@ -17,7 +17,12 @@ from textual.worker import get_current_worker
 from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.sanitize import sanitize_line, shorten
-from aro_tui.core.session.export import call_command_line, exchange_to_json, write_log_json
+from aro_tui.core.session.export import (
+    ExportDetails,
+    call_command_line,
+    exchange_to_json,
+    write_log_json,
+)
 from aro_tui.core.session.reader import Session, SessionReadError, read_session
 from aro_tui.core.session.store import being_recorded
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer
@@ -33,6 +38,8 @@ from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 
 MAX_LOG_NUMBERS = 20_000
 MAX_WINDOW_S = 3600.0
+SAME_EXCHANGE_S = 0.001
+"""A cache event is an exchange's when it names its id and is stamped with its end."""
 
 
 RECORDING_CHUNK_BYTES = 64 << 20
@@ -421,7 +428,7 @@ class SessionWiring(TelemetryWiring):
         try:
             with temporary.open("wb") as handle:
                 exchanges = (exchange_from_log(log, n) for n in numbers)
-                size = write_log_json(exchanges, len(numbers), handle)
+                size = write_log_json(exchanges, len(numbers), handle, self._export_details)
             temporary.replace(path)
         except KeyError as error:
             temporary.unlink(missing_ok=True)
@@ -433,8 +440,25 @@ class SessionWiring(TelemetryWiring):
 
     def export_document(self, number: int) -> bytes:
         """Exchange ``number`` as ``aro-tui/exchange/1`` JSON (blocking: reads its bodies)."""
-        document = exchange_to_json(exchange_from_log(self.aro.exchange_log, number))
+        exchange = exchange_from_log(self.aro.exchange_log, number)
+        document = exchange_to_json(exchange, self._export_details(exchange))
         return orjson.dumps(document, option=orjson.OPT_INDENT_2)
+
+    def _export_details(self, exchange: Exchange) -> ExportDetails:
+        """The GPU figures the log shows for ``exchange`` and the cache events it caused
+        (an export had neither). Called in the save dialog's thread: the buffers it reads
+        are thread-safe."""
+        panel = self.telemetry
+        end_t = ExchangeSpan.from_exchange(exchange).end_t
+        events = [
+            cache_event_to_json(event)
+            for event in panel.tracker.events.snapshot()
+            if event.plugin == exchange.plugin
+            and event.exchange_id == exchange.id  # the host's id: another process reuses it
+            and end_t is not None
+            and abs(event.t - end_t) < SAME_EXCHANGE_S
+        ]
+        return panel.exchange_memory(exchange), events
 
     def action_copy_command(self) -> None:
         """Copy the selected exchange as an ``aro-tui call`` command line (OSC 52)."""
