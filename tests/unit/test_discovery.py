@@ -370,3 +370,22 @@ def test_with_a_plugins_folder_given_a_bare_name_is_looked_up_there_first(
     assert find_plugin("alpha").root.resolve() == here / "alpha"  # no folder given: as before
     write_plugin(here, "only-here")
     assert find_plugin("only-here", app).root.resolve() == here / "only-here"
+
+
+def test_an_apps_plugins_folder_spelt_otherwise_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plugins/` in an app folder read as one plugin folder without a manifest, "No plugin
+    found"; and `call NAME` there looked in the bundled plugins without a word."""
+    write_plugin(tmp_path / "app" / "plugins", "p-mainloop")
+    found = discover(tmp_path / "app")
+    assert found.plugins == []
+    (skipped,) = found.skipped
+    assert (skipped.code, skipped.severity) == ("misnamed-plugins-folder", "error")
+    assert "only from Plugins/, not plugins/" in skipped.message
+    monkeypatch.chdir(tmp_path / "app")
+    with pytest.raises(PluginNotFound) as raised:
+        find_plugin("p-mainloop")
+    assert "plugins/ here is not looked in: ARO reads an app's plugins from Plugins/" in str(
+        raised.value
+    )

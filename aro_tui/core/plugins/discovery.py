@@ -79,10 +79,32 @@ class PluginNotFound(LookupError):
             super().__init__(f"no plugin {wanted!r}: {why} (and {wanted} is not a plugin folder)")
             return
         known = ", ".join(known_names) if known_names else "none"
+        # Looked in the bundled plugins for want of ./Plugins: say why ./plugins was not.
+        bundled = search_dir.resolve() == default_plugins_path().resolve()
+        other_case = misnamed_plugins_dir(Path.cwd()) if bundled else None
+        hint = (
+            ""
+            if other_case is None or other_case.resolve() == search_dir.resolve()
+            else f"; {other_case.name}/ here is not looked in: ARO reads an app's plugins from "
+            f"{APP_PLUGINS_DIR}/ (rename it)"
+        )
         super().__init__(
             f"no plugin {wanted!r} in {search_dir} (and it is not a plugin folder); "
-            f"known plugins: {known}"
+            f"known plugins: {known}{hint}"
         )
+
+
+def misnamed_plugins_dir(app_dir: Path) -> Path | None:
+    """A folder of ``app_dir`` named ``Plugins`` in other letters (``plugins/``) when there
+    is no ``Plugins/``: ARO, on a case-sensitive file system, reads only that name."""
+    if os.path.lexists(app_dir / APP_PLUGINS_DIR):
+        return None
+    try:
+        names = sorted(entry.name for entry in app_dir.iterdir() if entry.is_dir())
+    except OSError:
+        return None
+    found = next((n for n in names if n.lower() == APP_PLUGINS_DIR.lower()), None)
+    return None if found is None else app_dir / found
 
 
 class AmbiguousPluginName(PluginNotFound):
@@ -253,6 +275,14 @@ def _skip(
     return Problem(code, path, "", found, expected, message or standard[code], severity, BOTH)
 
 
+def _holds_plugins(folder: Path) -> bool:
+    """Whether a folder of ``folder`` has a plugin.yaml."""
+    try:
+        return any((entry / MANIFEST_NAME).is_file() for entry in folder.iterdir())
+    except OSError:
+        return False
+
+
 def _misnamed_manifest(folder: Path) -> str | None:
     """The name of a file in ``folder`` that looks meant as its manifest (``plugin.yml``,
     ``Plugin.yaml``) when there is no ``plugin.yaml``; ARO reads only that exact name."""
@@ -267,6 +297,18 @@ def _misnamed_manifest(folder: Path) -> str | None:
 
 def _no_manifest(folder: Path, misnamed: str | None) -> Problem:
     expected = "a plugin.yaml in every plugin folder"
+    if (
+        misnamed is None
+        and folder.name.lower() == APP_PLUGINS_DIR.lower()
+        and _holds_plugins(folder)
+    ):
+        # An app folder whose Plugins/ is spelt otherwise: ARO finds none of them.
+        message = (
+            f"folder skipped: it holds plugin folders, but ARO reads an app's plugins only from "
+            f"{APP_PLUGINS_DIR}/, not {folder.name}/ (rename it)"
+        )
+        found = describe(folder.name)
+        return _skip(folder, "misnamed-plugins-folder", found, APP_PLUGINS_DIR, message, "error")
     if misnamed is None:
         return _skip(folder / MANIFEST_NAME, "no-manifest", MISSING, expected)
     # An error: ARO will not load this plugin, which its author plainly meant as one.
