@@ -240,6 +240,9 @@ def _print_list(found: Discovery) -> None:
         table.add_row(*cells)
     console.print(table)
     _print_skipped(console, found.skipped)
+    note = runtime_interpreter_note(found)
+    if note is not None:  # on stderr: the table stays what grep and awk read
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _print_skipped(console: Any, skipped: list[Problem]) -> None:
@@ -252,6 +255,34 @@ def _print_skipped(console: Any, skipped: list[Problem]) -> None:
         )
         line.append(clean_line(f"{problem.file}: {problem.message}"))
         console.print(line, soft_wrap=True)
+
+
+def runtime_interpreter_note(found: Discovery) -> str | None:
+    """That ARO would run these plugins with another Python than aro-tui does (python3 on
+    PATH), naming both; None when it would use the same, or there is no python3.
+
+    Why: a plugin that imports a package only aro-tui's environment has passed every check
+    and call here and failed under ARO. A plugin's own ``.venv`` has a warning of its own.
+    """
+    from aro_tui.core.runtime_run import other_interpreter_note, runtime_interpreter
+
+    runtime = runtime_interpreter()
+    if runtime is None:
+        return None
+    others = {
+        plugin.interpreter.path
+        for plugin in found.plugins
+        if plugin.interpreter.origin != "plugin-venv"
+        and other_interpreter_note(runtime, plugin.interpreter.path) is not None
+    }
+    if not others:
+        return None
+    ours = ", ".join(sorted(map(str, others)))
+    return clean_line(
+        f"ARO runs plugins with python3 from PATH ({runtime}); aro-tui runs these with {ours}: "
+        "a package only that one has is missing under ARO (`aro-tui call --runtime` runs one "
+        "call as ARO would)"
+    )
 
 
 def problem_text(problem: Problem) -> Any:
@@ -296,5 +327,8 @@ def _print_check(found: Discovery) -> None:
         if skipped_errors:
             summary += f", {skipped_errors} of them for an error"
     console.print(Text(summary), soft_wrap=True)
+    note = runtime_interpreter_note(found)
+    if note is not None:
+        console.print(Text(f"note: {note}"), soft_wrap=True)
     if not found.plugins:  # exit 1 too: a check pointed at the wrong folder must not pass
         console.print(Text(f"No plugin found in {clean_line(str(found.plugins_dir))}."))

@@ -279,6 +279,7 @@ def _timed_out(
     interpreter: str,
 ) -> RuntimeOutcome:
     """SIGTERM, 0.1 s, SIGINT (the runtime's sequence), then what aro-tui adds: SIGKILL."""
+    full = _full_pipes(process)  # before the signals: a dying process may drain nothing
     with contextlib.suppress(ProcessLookupError):
         process.send_signal(signal.SIGTERM)
     time.sleep(0.1)
@@ -294,13 +295,49 @@ def _timed_out(
     return RuntimeOutcome(
         "timeout",
         stdout.strip(),
-        f"no exit within {timeout_s:g} s: the runtime stops the call (SIGTERM, then SIGINT)",
+        f"no exit within {timeout_s:g} s: the runtime stops the call (SIGTERM, then SIGINT)"
+        + (
+            f"; it was blocked writing: its {' and '.join(full)} pipe was full, which the "
+            "runtime reads only after the process exits"
+            if full
+            else ""
+        ),
         None,
         stderr,
         time.monotonic() - started_s,
         left_running,
         interpreter,
     )
+
+
+def _full_pipes(process: subprocess.Popen[bytes]) -> list[str]:
+    """Which of ``stdout`` and ``stderr`` hold as much unread as their pipe can (Linux): a
+    process that wrote more than that waits for a reader the runtime never is before exit."""
+    try:
+        import fcntl
+        import termios
+    except ImportError:
+        return []
+    full = []
+    for name, stream in (("stdout", process.stdout), ("stderr", process.stderr)):
+        if stream is None:
+            continue
+        try:
+            unread = int.from_bytes(
+                fcntl.ioctl(stream.fileno(), termios.FIONREAD, b"\0\0\0\0"), "little"
+            )
+            capacity = fcntl.fcntl(stream.fileno(), F_GETPIPE_SZ)
+        except (OSError, ValueError):
+            continue
+        # Full to within a page: a pipe fills by pages, so small writes leave some unused.
+        if capacity > 0 and unread > capacity - PIPE_PAGE_BYTES:
+            full.append(f"{name} ({capacity // 1024} KiB)")
+    return full
+
+
+PIPE_PAGE_BYTES = 4096
+F_GETPIPE_SZ = 1032
+"""Linux's fcntl command for a pipe's capacity (``fcntl.F_GETPIPE_SZ`` from Python 3.10)."""
 
 
 def _classify(answer: bytes, stderr: bytes, exit_code: int) -> tuple[str, str | None]:

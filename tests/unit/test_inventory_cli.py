@@ -362,3 +362,28 @@ def test_list_to_a_pipe_keeps_each_plugin_on_one_line_with_its_whole_name(clean:
     assert "python-plugin ×1" in row and "dashboard" in row
     [good] = [line for line in lines if "good-plugin" in line]
     assert good.split()[:2] == ["good-plugin", "1.0.0"]
+
+
+def test_check_and_list_name_the_python_aro_would_run_when_it_is_another(
+    clean: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A plugin importing a package only aro-tui's environment held passed check and call,
+    and failed under ARO, which runs python3 from PATH: nothing said the two differ."""
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    for folder in (ours, theirs):
+        folder.mkdir()
+        (folder / "python3").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", str(theirs))
+    assert main(["check", str(clean), "--python", str(ours / "python3")]) == 0
+    out = capsys.readouterr().out
+    assert f"note: ARO runs plugins with python3 from PATH ({theirs / 'python3'})" in out
+    assert f"aro-tui runs these with {ours / 'python3'}" in out
+    assert main(["list", str(clean), "--python", str(ours / "python3")]) == 0
+    listed = capsys.readouterr()
+    assert "note: ARO runs" in listed.err and "note:" not in listed.out  # grep reads stdout
+    monkeypatch.setenv("PATH", str(ours))  # the same Python: nothing to say
+    assert main(["check", str(clean), "--python", str(ours / "python3")]) == 0
+    assert "note:" not in capsys.readouterr().out

@@ -53,7 +53,11 @@ def test_output_beyond_the_pipe_blocks_until_the_timeout_and_nothing_survives() 
     started_s = time.monotonic()
     outcome = run_like_runtime(PYTHON, FAULTY_MODULE, "big", b'{"bytes": 100000}', timeout_s=1.0)
     assert outcome.kind == "timeout" and "no exit within 1 s" in (outcome.error or "")
+    # Why it hung, not only that it did.
+    assert "blocked writing: its stdout (64 KiB) pipe was full" in (outcome.error or "")
     assert 1.0 <= time.monotonic() - started_s < 5.0
+    hung = run_like_runtime(PYTHON, FAULTY_MODULE, "hang", b'{"seconds": 30}', timeout_s=0.5)
+    assert hung.kind == "timeout" and "blocked writing" not in (hung.error or "")
     assert not [
         p
         for p in psutil.process_iter(["cmdline"])
