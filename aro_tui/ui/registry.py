@@ -152,7 +152,7 @@ class PluginEntry:
         parts: list[str] = []
         failed_start = self.start_failure
         if failed_start is not None and failed_start.traceback is not None:
-            parts.append(str(failed_start).removeprefix(f"plugin {self.name} "))
+            parts.append(failed_start.reason.removeprefix(f"plugin {self.name} "))
         if process.signal_number is not None:
             parts.append(f"killed by {_signal_name(process.signal_number)}")
         elif process.exit_code is not None:

@@ -57,7 +57,8 @@ async def test_a_raising_aro_plugin_info_is_named_above_the_docs(tmp_path: Path)
     shown = await _echo_docs(tmp_path, "info-raises", info)
     assert shown.startswith(
         "⚠ aro_plugin_info() raised RuntimeError: no info today (the ARO runtime reads the "
-        "plugin's actions from it; the ones listed here are the module's aro_action_ functions)"
+        "plugin's actions from aro_plugin_info() and would register none, so every call would "
+        "fail there; the ones listed here are the module's aro_action_ functions)"
     )
 
 

@@ -23,8 +23,9 @@ CHATTY_PRINTED_BYTES = len("python print c\n")  # what chatty prints; its import
 
 
 def live_record(exchange: Exchange, number: int) -> dict[str, Any]:
-    """What the export should say about ``exchange``: all of it, numbered as the log is."""
-    record = exchange_to_json(exchange)
+    """What the export should say about ``exchange``: all of it, numbered as the log is
+    (no GPU figures or cache events here: no samples, no ``models`` action)."""
+    record = exchange_to_json(exchange, (None, []))
     del record["schema"]
     return {**record, "number": number}
 

@@ -387,8 +387,10 @@ async def test_why_a_plugin_failed_to_import_stays_on_screen(tmp_path: Path) -> 
             "failed to import: ModuleNotFoundError: No module named "
             "'a_module_that_does_not_exist' · exit code 3"
         )
-        docs = str(screen.query_one("#action-doc-text").render())
+        docs = " ".join(str(screen.query_one("#action-doc-text").render()).split())
         assert "No module named 'a_module_that_does_not_exist'" in docs
+        # What ARO would have done instead, beside the crash.
+        assert "⚠ ARO runtime: ARO swallows this ImportError as it loads a plugin" in docs
         stderr = screen.query_one(StderrView)
         assert "import-fails at start" in str(stderr.border_title)
         shown = "\n".join(stderr.lines)
@@ -806,3 +808,27 @@ async def test_an_invalid_input_is_named_whole_at_80_columns(tmp_path: Path) -> 
         editor.text_area.load_text('{"text": "fixed"}')  # valid again: back to one row
         await pilot.pause()
         assert status.size.height == 1
+
+
+async def test_a_plugin_with_no_action_chosen_does_not_keep_the_last_ones_input(
+    tmp_path: Path,
+) -> None:
+    """Enter on a plugin that crashed at import left the previous plugin's input and its
+    "template from the action's docstring" status in the editor."""
+    plugins = tmp_path / "Plugins"
+    for name in ("noop", "import-fails"):
+        shutil.copytree(TEST_PLUGINS / name, plugins / name)
+    app = make_app(tmp_path, plugins)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "import-fails") == "crashed", "crash")
+        screen.select_plugin("noop")
+        screen.start_plugin("noop")
+        await _choose(pilot, screen, "echo")
+        editor = screen.query_one(InputEditor)
+        assert editor.border_title is not None and "echo" in str(editor.border_title)
+        screen.select_plugin("import-fails")
+        await pilot.pause()
+        status = str(screen.query_one("#input-status").render())
+        assert editor.text == ""
+    assert status == "input: no action chosen: pick one in Actions (alt+2)"

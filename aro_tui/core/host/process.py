@@ -82,8 +82,8 @@ START_ACTION = "<start>"
 STOPPED_WHILE_STARTING = "stopped while starting"
 PIPE_CLOSE_GRACE_S = 0.5
 ARO_SWALLOWS_IMPORT_ERROR = (
-    "the ARO runtime swallows an ImportError while it loads a plugin: there the plugin would "
-    "load with no actions, and calling one would fail"
+    "ARO swallows this ImportError as it loads a plugin: there the plugin would load with no "
+    "actions, and calling one would fail"
 )
 
 # Members read on every call, bound once: on Python 3.11 ``PluginState.READY`` is a descriptor
@@ -398,6 +398,7 @@ class PluginProcess:
 
     def _start_error(self, error: BaseException) -> PluginStartError:
         tail = list(self.recent_stderr)[-20:]
+        aro_note = None
         if isinstance(error, TimeoutError):
             message = (
                 f"plugin {self.name} was not ready within {self.launch.start_timeout_s:g} s "
@@ -408,7 +409,8 @@ class PluginProcess:
         elif self._start_traceback is not None:
             message = f"plugin {self.name} failed to import: {error}"
             if self._start_import_error:
-                message += f" ({ARO_SWALLOWS_IMPORT_ERROR})"
+                aro_note = ARO_SWALLOWS_IMPORT_ERROR
+                message += f" ({aro_note})"
         else:
             message = f"plugin {self.name} exited during start ({self._exit_text()})"
         return PluginStartError(
@@ -419,6 +421,7 @@ class PluginProcess:
             stderr_tail=tail,
             stopped=self._kill_reason == STOPPED_WHILE_STARTING,
             timed_out=isinstance(error, TimeoutError),
+            aro_note=aro_note,
         )
 
     async def _shutdown(self, *, graceful: bool, reason: str) -> None:

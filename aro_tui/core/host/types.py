@@ -55,6 +55,7 @@ class PluginStartError(Exception):
         stderr_tail: list[str] | None = None,
         stopped: bool = False,
         timed_out: bool = False,
+        aro_note: str | None = None,
     ) -> None:
         """Describe a failed start."""
         super().__init__(message)
@@ -66,6 +67,15 @@ class PluginStartError(Exception):
         """True when it was stopped on request while starting (not a fault of the plugin)."""
         self.timed_out = timed_out
         """True when it was not ready within its start timeout (and was killed)."""
+        self.aro_note = aro_note
+        """What the ARO runtime would have done instead, when it differs (the message ends
+        with it, in parentheses)."""
+
+    @property
+    def reason(self) -> str:
+        """The message without :attr:`aro_note`: why the start failed, on one line."""
+        message = str(self)
+        return message if self.aro_note is None else message.removesuffix(f" ({self.aro_note})")
 
 
 class PluginObserver:

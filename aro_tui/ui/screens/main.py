@@ -36,7 +36,7 @@ from aro_tui.ui.messages import (
 from aro_tui.ui.screens.main_keys import MAIN_SCREEN_BINDINGS
 from aro_tui.ui.screens.main_log import LogWindow
 from aro_tui.ui.widgets.log.exchange_table import ExchangeLogPanel, ExchangeTable, FilterInput
-from aro_tui.ui.widgets.request.input_editor import LAST_USED_THIS_RUN, InputEditor
+from aro_tui.ui.widgets.request.input_editor import LAST_USED_THIS_RUN, NO_ACTION, InputEditor
 from aro_tui.ui.widgets.response.exchange_view import (
     ExchangeView,
     ResponsePane,
@@ -191,7 +191,10 @@ class MainScreen(LogWindow):
         self.telemetry.show_plugin(name)
         self._refresh_actions(keep)
         if self.current_action is None:  # none of its actions chosen (none known yet, say)
-            self.query_one(InputEditor).border_title = "Input"
+            editor = self.query_one(InputEditor)
+            editor.border_title = "Input"
+            if editor.source != NO_ACTION:  # the last action's input and status stayed up
+                editor.load("", NO_ACTION)
 
     def _refresh_actions(self, keep: str | None = None) -> None:
         """Refill the action list, highlighting ``keep`` (else the current action) if there."""
@@ -246,6 +249,10 @@ class MainScreen(LogWindow):
             )
         started = self._plugin_started()
         invalid = [] if entry is None else entry.error_lines()
+        unreached = None if entry is None or action is None else entry.runtime_unreached(action)
+        failed_start = None if entry is None or reason is None else entry.start_failure
+        if unreached is None and failed_start is not None:
+            unreached = failed_start.aro_note  # what ARO would have done with this start
         self.query_one(ActionDoc).show_doc(
             doc,
             started,
@@ -254,9 +261,7 @@ class MainScreen(LogWindow):
             invalid=invalid,
             info_error=None if entry is None else entry.info_error,
             refused=[] if entry is None else entry.refused_lines(),
-            runtime_unreached=(
-                None if entry is None or action is None else entry.runtime_unreached(action)
-            ),
+            runtime_unreached=unreached,
         )
 
     def plugin_changed(self, entry: PluginEntry) -> None:

@@ -97,6 +97,8 @@ def check_json(text: str) -> JsonProblem | None:
 
 HIGHLIGHT_LIMIT_CHARS = 128 * 1024
 """The editor colours JSON up to this size; larger input is plain text (see the editor)."""
+NO_ACTION = "no action"
+"""The editor's source when the plugin shown has no action chosen (none known yet, say)."""
 LAST_USED_THIS_RUN = "last used, this run"
 """The editor's source for an input run that was too large to save across runs."""
 
@@ -289,6 +291,7 @@ class InputEditor(Vertical):
             "last used": "the last input you ran (remembered)",
             LAST_USED_THIS_RUN: "the last input you ran (over 64 KiB: kept until aro-tui exits)",
             "draft": "your edit (not run yet)",
+            NO_ACTION: "no action chosen: pick one in Actions (alt+2)",
         }.get(self.source, self.source)
         note = " · edited" if self.modified else ""
         status.update(Text(f"input: {origin}{note}", style="dim"))

@@ -18,7 +18,6 @@ from textual.widgets import Static
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess
-from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer, SpanBuffer
 from aro_tui.core.telemetry.exchange_memory import (
     BaselineWarning,
@@ -35,6 +34,7 @@ from aro_tui.core.telemetry.model_cache import (
 )
 from aro_tui.core.telemetry.sampler import DEFAULT_INTERVAL_S, Sampler
 from aro_tui.core.telemetry.samples import TelemetrySample
+from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.widgets.telemetry.cache_table import ModelCacheTable
 from aro_tui.ui.widgets.telemetry.chart import MemoryChart, format_window
 
@@ -244,9 +244,9 @@ class TelemetryPanel(Vertical):
     def _show_title(self) -> None:
         """Whose memory the lines are, and over how long: with two plugins running, a
         legend of "plugin GPU" and "host RSS" did not say which one's."""
-        whose = "" if self._plugin is None else f" of {sanitize_line(self._plugin)}"
+        whose = "" if self._plugin is None else f" of {self._plugin}"
         window = format_window(self.chart.window_s)
-        self.border_title = f"Memory{whose} · last {window} (w) · calls · model cache"
+        self.border_title = plain_title(f"Memory{whose} · last {window} (w) · calls · model cache")
 
     def set_show_internal(self, show: bool) -> None:
         """Draw aro-tui's own ``models`` queries as (dim) spans, or hide them."""
