@@ -393,18 +393,26 @@ def test_input_that_is_not_utf8_names_the_byte_and_a_bom_is_taken(
     assert process.stdout == b'{"a": 1}\n'
 
 
+def _plugin_folder(parent: Path, name: str, module: str) -> Path:
+    """A plugin folder ``parent/name`` whose ``src/plugin.py`` is ``module``."""
+    folder = parent / name
+    (folder / "src").mkdir(parents=True)
+    (folder / "plugin.yaml").write_text(
+        f"name: {name}\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
+    )
+    (folder / "src" / "plugin.py").write_text(module)
+    return folder
+
+
 def test_a_raising_aro_plugin_info_is_said_and_an_unlisted_action_is_named_so(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """aro_plugin_info() raising was never mentioned; the runtime reads the actions from it."""
-    folder = tmp_path / "info-raises"
-    (folder / "src").mkdir(parents=True)
-    (folder / "plugin.yaml").write_text(
-        "name: info-raises\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
-    )
-    (folder / "src" / "plugin.py").write_text(
+    folder = _plugin_folder(
+        tmp_path,
+        "info-raises",
         "def aro_plugin_info():\n    raise RuntimeError('no info today')\n\n"
-        "def aro_action_echo(input_json):\n    return input_json\n"
+        "def aro_action_echo(input_json):\n    return input_json\n",
     )
     assert main(["call", str(folder), "echo", '{"a": 1}']) == 0
     out, err = capfd.readouterr()
@@ -582,12 +590,9 @@ def test_an_action_the_plugin_lacks_lists_its_actions_and_the_close_one(
 def test_a_qualifier_is_called_by_name_and_not_with_runtime(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    folder = tmp_path / "quals"
-    (folder / "src").mkdir(parents=True)
-    (folder / "plugin.yaml").write_text(
-        "name: quals\nversion: 1.0.0\nprovides:\n  - type: python-plugin\n    path: src/\n"
-    )
-    (folder / "src" / "plugin.py").write_text(
+    folder = _plugin_folder(
+        tmp_path,
+        "quals",
         "import json\n\n"
         "def aro_plugin_info():\n"
         "    return {'actions': [], 'qualifiers': ['reverse']}\n\n"
@@ -595,7 +600,7 @@ def test_a_qualifier_is_called_by_name_and_not_with_runtime(
         "    value = json.loads(input_json)['value']\n"
         "    if name == 'reverse':\n"
         "        return json.dumps({'result': value[::-1]})\n"
-        "    return json.dumps({'error': 'no qualifier ' + name})\n"
+        "    return json.dumps({'error': 'no qualifier ' + name})\n",
     )
     assert main(["call", str(folder), "qualifier:reverse", '{"value": "abc"}']) == 0
     assert capfd.readouterr().out == '{"result": "cba"}\n'

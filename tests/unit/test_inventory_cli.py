@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runs import run_piped
 
 from aro_tui.cli import main
 
@@ -337,23 +338,11 @@ def test_a_reader_that_went_away_ends_check_with_141_like_the_other_commands(
 LONG_NAME = "plugin-python-" + "-".join(["transformer"] * 12)
 
 
-def _piped(arguments: list[str]) -> subprocess.CompletedProcess[str]:
-    """``python -m aro_tui ARGUMENTS`` with stdout a pipe, and no COLUMNS to size it by."""
-    environment = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
-    return subprocess.run(
-        [sys.executable, "-m", "aro_tui", *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=False,
-    )
-
-
 def test_list_to_a_pipe_keeps_each_plugin_on_one_line_with_its_whole_name(clean: Path) -> None:
     """`aro-tui list | grep -c plugin-python-transformer` printed 0: rich laid the table out
     at 80 columns and split the name over two lines."""
     write_plugin(clean, "long", LONG_NAME)
-    result = _piped(["list", str(clean)])
+    result = run_piped(["list", str(clean)])
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     [row] = [line for line in lines if LONG_NAME in line]

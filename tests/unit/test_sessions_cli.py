@@ -13,6 +13,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from cli_runs import run_piped
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -350,20 +351,6 @@ def test_the_summary_table_is_drawn_as_rich_draws_the_whole_table(
 LONG_NAMES = ["faulty", "plugin-python-" + "-".join(["transformer"] * 12), "plugin-python-text"]
 
 
-def _piped(arguments: list[str]) -> subprocess.CompletedProcess[str]:
-    """``python -m aro_tui ARGUMENTS`` with stdout a pipe, and no COLUMNS to size it by."""
-    import os
-
-    environment = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
-    return subprocess.run(
-        [sys.executable, "-m", "aro_tui", *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=False,
-    )
-
-
 def _long_named_recording(folder: Path) -> Path:
     recorder = SessionRecorder(folder / "20260101-000000-aaaaaa.jsonl")
     for number, plugin in enumerate(LONG_NAMES, 1):
@@ -376,7 +363,7 @@ def test_sessions_to_a_pipe_keep_each_row_whole_on_one_line(tmp_path: Path) -> N
     """`aro-tui sessions | cat` showed `faulty, plugi…`: fitted to 80 columns, the names were
     cut where grep and awk needed them whole."""
     path = _long_named_recording(tmp_path / "sessions")
-    result = _piped(["sessions", "--sessions-dir", str(path.parent)])
+    result = run_piped(["sessions", "--sessions-dir", str(path.parent)])
     assert result.returncode == 0, result.stderr
     [row] = [line for line in result.stdout.splitlines() if line.startswith(path.stem)]
     assert ", ".join(LONG_NAMES) in row and "…" not in result.stdout
@@ -386,7 +373,7 @@ def test_sessions_to_a_pipe_keep_each_row_whole_on_one_line(tmp_path: Path) -> N
 def test_a_summary_to_a_pipe_keeps_each_exchange_on_one_line(tmp_path: Path) -> None:
     """`aro-tui open last --summary | cat` split names over two lines, as `list` did."""
     path = _long_named_recording(tmp_path / "sessions")
-    result = _piped(["open", str(path), "--summary"])
+    result = run_piped(["open", str(path), "--summary"])
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
     assert [row.split()[1:4] for row in rows] == [
