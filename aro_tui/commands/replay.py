@@ -1,7 +1,9 @@
 """``aro-tui replay SESSION``: rerun recorded exchanges against the plugins as they are now.
 
-Exit status: 0 every response equal, 1 some differ, 2 usage, 3 a plugin crashed, timed out
-or is missing. With ``--ignore`` and ``--rel-tol`` it serves as a regression check in CI.
+Exit status: 0 every response equal (a recorded crash or timeout happening again counts as
+equal; a recorded cancelled call is skipped), 1 some differ, 2 usage, 3 a plugin crashed,
+timed out or is missing, or the recording lost exchanges. With ``--ignore`` and
+``--rel-tol`` it serves as a regression check in CI.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ if TYPE_CHECKING:
     from aro_tui.core.host.plugin_host import PluginHost
     from aro_tui.core.host.process import PluginProcess
     from aro_tui.core.session.json_diff import DiffOptions
-    from aro_tui.core.session.reader import Session
-    from aro_tui.core.session.replay import ReplayResult
+    from aro_tui.core.session.reader import NumberRange, Session
+    from aro_tui.core.session.records import RecordedExchange
+    from aro_tui.core.session.replay import ReplayOutcome, ReplayResult
 
 REPLAY_SCHEMA = "aro-tui/replay/1"
 _SHOWN_DIFFERENCES = 20
@@ -45,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=summary,
         description=(
             f"{summary}. Exit status: 0 all equal, 1 some differ, 2 usage, "
-            "3 a plugin crashed, timed out or is missing."
+            "3 a plugin crashed or timed out (where the recording did not), is missing, or the "
+            "recording lost exchanges."
         ),
     )
     parser.add_argument(
@@ -117,14 +121,8 @@ def run_replay(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         options = _options(args)
-        exchanges = session.exchanges
-        skipped = 0
-        if args.exchange:
-            exchanges = [session.exchange(number) for number in args.exchange]
-        elif not args.include_internal:
-            exchanges = [e for e in session.exchanges if not session.is_internal(e)]
-            skipped = len(session.exchanges) - len(exchanges)
-        if not exchanges:
+        exchanges, skipped, lost_numbers = _selected(args, session)
+        if not exchanges and not lost_numbers:
             raise UsageError(f"session {session.session_id} has no exchanges to replay")
         plugins_dir = _plugins_dir(args, session)
     except KeyError as error:
@@ -155,44 +153,85 @@ def run_replay(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
             )
             try:
-                return host.add(resolve_launch(lookup))
+                process = host.add(resolve_launch(lookup))
             except UsageError as error:
                 raise LookupError(str(error)) from None
+            # Replay never reads the process's history; by default it keeps up to 64 MiB of
+            # answers, three 22 MB ones, for nothing. The newest is always kept.
+            process.history.max_body_bytes = 0
+            return process
 
         def progress(result: ReplayResult) -> None:
             if not args.json:
                 _print_result(result)
 
         if not args.json:
-            for warning in session.warnings:  # damaged lines the recording could not give
-                print(f"aro-tui replay: warning: {session.path}: {warning}", file=sys.stderr)
-            where = str(plugins_dir or "the usual search path")
-            recorded = session.header.plugins_dir
-            if plugins_dir is None and recorded is not None:  # it fell back: say why
-                where += f" (the recorded {sanitize_line(str(recorded))} is gone)"
-            print(f"Replaying {len(exchanges)} exchange(s) of {session.session_id} against {where}")
-            if skipped:
-                print(
-                    f"Left out {skipped} model-cache quer{'y' if skipped == 1 else 'ies'} "
-                    "aro-tui made itself (--include-internal reruns them)"
-                )
+            _print_preamble(session, plugins_dir, len(exchanges), skipped)
         results = await replay_exchanges(exchanges, process_for, options, on_result=progress)
         exit_code = replay_exit_code(results)
-        lost = 0 if args.exchange else session.lost_exchanges
+        lost = sum(last - first + 1 for first, last in lost_numbers)
         if lost:  # a check that passed over damage would hide a regression it cannot see
             exit_code = max(exit_code, EXIT_CRASHED)
             if not args.json:
-                print(_lost_text(session, lost), file=sys.stderr)
+                print(_lost_text(lost_numbers, lost), file=sys.stderr)
         if args.json:
-            _print_json(session, plugins_dir, args, results, exit_code, skipped, lost)
+            _print_json(session, plugins_dir, args, results, exit_code, skipped, lost_numbers)
         else:
-            counts = Counter(result.outcome for result in results)
-            parts = [f"{counts[o]} {o}" for o in ("equal", "different", "crashed", "missing")]
-            parts += [f"{lost} lost in the recording"] if lost else []
-            print(f"Summary: {', '.join(parts)}; exit status {exit_code}")
+            print(_summary_line(results, lost, exit_code))
         return exit_code
 
     return run_with_host(main)
+
+
+def _selected(
+    args: argparse.Namespace, session: Session
+) -> tuple[list[RecordedExchange], int, list[NumberRange]]:
+    """The exchanges to rerun in the recording's order, how many of aro-tui's own queries
+    were left out, and the numbers lost from the recording to report (``KeyError`` for a
+    number ``--exchange`` names that the recording never had)."""
+    from aro_tui.core.session.reader import number_ranges
+
+    if not args.exchange:
+        exchanges = session.exchanges
+        if not args.include_internal:
+            exchanges = [e for e in session.exchanges if not session.is_internal(e)]
+        return exchanges, len(session.exchanges) - len(exchanges), session.missing_exchange_numbers
+    # In the recording's order, once each: a stateful plugin's calls (a load, then a
+    # generate) only mean what they meant in the order they were made.
+    wanted = sorted(set(args.exchange))
+    lost = [number for number in wanted if _in_ranges(number, session.missing_exchange_numbers)]
+    exchanges = [session.exchange(number) for number in wanted if number not in lost]
+    return exchanges, 0, number_ranges(lost)
+
+
+def _summary_line(results: list[ReplayResult], lost: int, exit_code: int) -> str:
+    """``Summary: 3 equal, 0 different, 0 crashed, 0 missing; exit status 0``, with the
+    skipped and lost counts when there are any."""
+    counts = Counter(result.outcome for result in results)
+    parts = [f"{counts[o]} {o}" for o in ("equal", "different", "crashed", "missing")]
+    parts += [f"{counts['skipped']} skipped (nothing to compare)"] if counts["skipped"] else []
+    parts += [f"{lost} lost in the recording"] if lost else []
+    return f"Summary: {', '.join(parts)}; exit status {exit_code}"
+
+
+def _in_ranges(number: int, ranges: list[NumberRange]) -> bool:
+    return any(first <= number <= last for first, last in ranges)
+
+
+def _print_preamble(session: Session, plugins_dir: Path | None, count: int, skipped: int) -> None:
+    """The recording's warnings (on stderr), then what is replayed against what."""
+    for warning in session.warnings:  # damaged lines the recording could not give
+        print(f"aro-tui replay: warning: {session.path}: {warning}", file=sys.stderr)
+    where = str(plugins_dir or "the usual search path")
+    recorded = session.header.plugins_dir
+    if plugins_dir is None and recorded is not None:  # it fell back: say why
+        where += f" (the recorded {sanitize_line(str(recorded))} is gone)"
+    print(f"Replaying {count} exchange(s) of {session.session_id} against {where}")
+    if skipped:
+        print(
+            f"Left out {skipped} model-cache quer{'y' if skipped == 1 else 'ies'} "
+            "aro-tui made itself (--include-internal reruns them)"
+        )
 
 
 def _known_numbers(session: Session) -> str:
@@ -204,12 +243,12 @@ def _known_numbers(session: Session) -> str:
     return format_ranges(numbers) if numbers else "none"
 
 
-def _lost_text(session: Session, lost: int) -> str:
+def _lost_text(lost_numbers: list[NumberRange], lost: int) -> str:
     """Which exchanges the recording lost, by number: a line deleted whole leaves no warning
     to point at, only a gap in the numbering (any warnings were printed just above)."""
     from aro_tui.core.session.reader import format_ranges
 
-    numbers = format_ranges(session.missing_exchange_numbers, "#")
+    numbers = format_ranges(lost_numbers, "#")
     return (
         f"{lost} recorded exchange(s) could not be read back ({numbers}: their lines are "
         "damaged or gone): not replayed, reported as lost"
@@ -252,6 +291,9 @@ def _mib(value: int | None) -> float | None:
     return None if value is None else value / 2**20
 
 
+_TIME_LABELS = {"action": "action time", "round_trip": "round-trip time"}
+
+
 def _print_result(result: ReplayResult) -> None:
     from aro_tui.core.plugins.problem import clean_text
 
@@ -259,16 +301,18 @@ def _print_result(result: ReplayResult) -> None:
     head = f"#{recorded.number} {recorded.plugin} {recorded.action}: {result.outcome}"
     if result.status_changed and result.new is not None:
         head += f" (status {recorded.status} → {result.new.status})"
-    if result.problem:
-        head += f": {result.problem}"
+    for reason in (result.problem, result.note):
+        if reason:
+            head += f": {reason}"
     print(clean_text(head))
     if result.new is not None and result.outcome in ("equal", "different"):
-        time_text = _change(result.old_duration_ms, result.new_duration_ms, "ms")
+        time_label = _TIME_LABELS[result.time_measure]
+        time_text = _change(result.old_duration_ms, result.new_duration_ms, "ms", 3)
         memory = _change(_mib(result.old_rss_after_bytes), _mib(result.new_rss_after_bytes), "MiB")
         growth = _change(
             _mib(result.old_rss_growth_bytes), _mib(result.new_rss_growth_bytes), "MiB", 2
         )
-        print(f"    time {time_text}; memory after {memory}; growth in call {growth}")
+        print(f"    {time_label} {time_text}; memory after {memory}; growth in call {growth}")
     diff = result.diff
     if diff is not None and not diff.equal:
         for entry in diff.entries[:_SHOWN_DIFFERENCES]:
@@ -278,6 +322,9 @@ def _print_result(result: ReplayResult) -> None:
             print(f"    … and {hidden} more difference(s) (--json lists up to 1000)")
 
 
+_OUTCOMES: tuple[ReplayOutcome, ...] = ("equal", "different", "crashed", "missing", "skipped")
+
+
 def _print_json(
     session: Session,
     plugins_dir: Path | None,
@@ -285,7 +332,7 @@ def _print_json(
     results: list[ReplayResult],
     exit_code: int,
     skipped: int,
-    lost: int,
+    lost_numbers: list[NumberRange],
 ) -> None:
     counts = Counter(result.outcome for result in results)
     document: dict[str, Any] = {
@@ -298,8 +345,9 @@ def _print_json(
         "internal_left_out": skipped,
         "warnings": list(session.warnings),
         "results": [result.to_json() for result in results],
-        "summary": {o: counts[o] for o in ("equal", "different", "crashed", "missing")},
-        "lost": lost,
+        "summary": {outcome: counts[outcome] for outcome in _OUTCOMES},
+        "lost": sum(last - first + 1 for first, last in lost_numbers),
+        "lost_numbers": [[first, last] for first, last in lost_numbers],
         "exit_code": exit_code,
     }
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=True) + "\n")

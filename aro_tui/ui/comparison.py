@@ -13,7 +13,12 @@ from aro_tui.core.exchange_log import ExchangeLog, LogEntry, LoggedExchange
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.runtime_notes import RuntimeNote
 from aro_tui.core.session.json_diff import DiffEntry, DiffOptions, JsonDiff
-from aro_tui.core.session.replay import UNCOMPARABLE_STATUSES, diff_responses
+from aro_tui.core.session.replay import (
+    UNCOMPARABLE_STATUSES,
+    TimeMeasure,
+    compared_times,
+    diff_responses,
+)
 from aro_tui.ui.formatting import error_excerpt
 
 
@@ -81,6 +86,8 @@ class Comparison:
     new_rss_after_bytes: int | None
     old_rss_growth_bytes: int | None
     new_rss_growth_bytes: int | None
+    time_measure: TimeMeasure = "round_trip"
+    """Which time both durations are (``compared_times``: as ``aro-tui replay`` compares)."""
 
     @property
     def entries(self) -> tuple[DiffEntry, ...]:
@@ -105,8 +112,10 @@ def compare_logged(
     entry: LogEntry, old_response: bytes | None, new: Exchange, options: DiffOptions | None = None
 ) -> Comparison:
     """Compare a fresh run ``new`` of log entry ``entry`` with the response it had."""
-    # The time the log shows: the action's own when the plugin measured it, else the round trip.
-    duration_s = new.duration_s if new.action_duration_s is None else new.action_duration_s
+    # The action's own times when both runs have one, else both round trips (never one of each).
+    old_ms, new_ms, measure = compared_times(
+        entry.action_duration_ms, entry.duration_ms, _ms(new.action_duration_s), _ms(new.duration_s)
+    )
     new_status = str(new.status)
     diff: JsonDiff | None = None
     problem: str | None = None
@@ -118,8 +127,11 @@ def compare_logged(
         outcome = "different" if not diff.equal or new_status != entry.status else "equal"
     return Comparison(
         entry.number, entry.plugin, entry.action, outcome, diff, problem, entry.status,
-        new_status, entry.shown_duration_ms, None if duration_s is None else duration_s * 1000,
-        entry.rss_after_bytes, new.rss_after_bytes,
+        new_status, old_ms, new_ms, entry.rss_after_bytes, new.rss_after_bytes,
         _growth(entry.rss_before_bytes, entry.rss_after_bytes),
-        _growth(new.rss_before_bytes, new.rss_after_bytes),
+        _growth(new.rss_before_bytes, new.rss_after_bytes), measure,
     )  # fmt: skip
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000

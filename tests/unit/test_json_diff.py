@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -200,3 +201,34 @@ def test_long_strings_alike_past_the_cut_show_where_they_differ() -> None:
 )
 def test_value_pairs_keep_the_budget(old: Any, new: Any, expected: tuple[str, str]) -> None:
     assert format_value_pair(old, new, 10) == expected
+
+
+def test_changed_bodies_that_are_not_utf8_show_the_bytes_that_differ() -> None:
+    """0xE9 against 0xE8 read "caf�" → "caf�", in text and in --json."""
+    [entry] = diff_responses(b"caf\xe9 \\ \x00", b"caf\xe8 \\ \x00").entries
+    assert entry.describe() == '~ $: b"caf\\xe9 \\\\ \\u0000" → b"caf\\xe8 \\\\ \\u0000"'
+    record = entry.to_json()
+    assert (record["old_encoding"], record["new_encoding"]) == ("base64", "base64")
+    assert base64.b64decode(record["old"]) == b"caf\xe9 \\ \x00"
+    assert base64.b64decode(record["new"]) == b"caf\xe8 \\ \x00"
+    [text_entry] = diff_responses(b"caf\xc3\xa9", b"caf\xe8").entries
+    assert text_entry.describe() == '~ $: "café" → b"caf\\xe8"'
+    assert "old_encoding" not in text_entry.to_json()
+
+
+def test_long_bodies_that_are_not_utf8_are_cut_where_they_differ() -> None:
+    old, new = b"a" * 100 + b"\xe9", b"a" * 100 + b"\xe8"
+    assert format_value_pair(old, new, 20) == (
+        '…aaaaaaaaaaaaaa\\xe9" (107 chars)',
+        '…aaaaaaaaaaaaaa\\xe8" (107 chars)',
+    )
+
+
+def test_a_response_against_no_recorded_response_is_its_json_value() -> None:
+    """It read `~ $: null → "{\\"slept\\": true}"`: the new answer as an escaped string."""
+    [entry] = diff_responses(None, b'{"slept": true}').entries
+    assert (entry.old, entry.new) == (None, {"slept": True})
+    assert entry.describe() == '~ $: null → {"slept":true}'
+    assert entry.to_json() == {"path": "$", "kind": "changed", "old": None, "new": {"slept": True}}
+    [entry] = diff_responses(b"not json", b"[1]").entries
+    assert (entry.old, entry.new) == ("not json", [1])

@@ -8,9 +8,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from session_recording import BUNDLED, FAULTY, TEXT, launch_for, record_session
+from session_recording import (
+    BUNDLED,
+    FAULTY,
+    TEXT,
+    launch_for,
+    record_fake_exchanges,
+    record_session,
+)
 
 from aro_tui.cli import main
+from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.session.reader import read_session
 from aro_tui.core.session.recorder import SessionRecorder
 
@@ -70,7 +78,9 @@ def test_json_output_and_one_exchange(
     document = json.loads(capsys.readouterr().out)
     assert document["schema"] == "aro-tui/replay/1"
     assert document["exit_code"] == 1
-    assert document["summary"] == {"equal": 0, "different": 1, "crashed": 0, "missing": 0}
+    assert document["summary"] == {
+        "equal": 0, "different": 1, "crashed": 0, "missing": 0, "skipped": 0
+    }  # fmt: skip
     [result] = document["results"]
     assert result["number"] == 1 and result["outcome"] == "different"
     assert result["diff"] == [{"path": "$.words", "kind": "changed", "old": 4, "new": 5}]
@@ -115,17 +125,57 @@ def test_a_plugin_that_crashes_now_exits_3(
 
 
 def test_a_crash_now_says_crashed_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """It read "#1 faulty os-exit: crashed: crashed: plugin exited with code 5 during the
+    """It read "#1 faulty crash-if: crashed: crashed: plugin exited with code 5 during the
     call" (a timeout reads "crashed: timeout: …", which says something)."""
-    calls = [("faulty", "os-exit", "{}")]
+    calls = [("faulty", "crash-if", '{"crash": false}')]
     session = record_session(tmp_path / "s", calls, plugins_dir=FAULTY.parent)
-    assert main(["replay", str(session)]) == 3
+    plugins = tmp_path / "Plugins"
+    shutil.copytree(FAULTY, plugins / "faulty")
+    source = plugins / "faulty" / "src" / "plugin.py"
+    source.write_text(source.read_text().replace('.get("crash")', ".get") + "\n")
+    assert main(["replay", str(session), "--plugins-dir", str(plugins)]) == 3
     out = capsys.readouterr().out
-    assert "#1 faulty os-exit: crashed: plugin exited with code 5 during the call\n" in out
-    assert main(["replay", str(session), "--json"]) == 3
+    assert (
+        "#1 faulty crash-if: crashed (status ok → crashed): plugin exited with code 5 during "
+        "the call\n"
+    ) in out
+    assert main(["replay", str(session), "--plugins-dir", str(plugins), "--json"]) == 3
     [result] = json.loads(capsys.readouterr().out)["results"]
     assert (result["outcome"], result["new_status"]) == ("crashed", "crashed")
     assert result["problem"] == "plugin exited with code 5 during the call"
+
+
+def test_a_recorded_crash_that_happens_again_is_equal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A golden recording of a crash (exit code 5) failed CI every time with exit 3."""
+    calls = [("faulty", "os-exit", "{}")]
+    session = record_session(tmp_path / "s", calls, plugins_dir=FAULTY.parent)
+    assert main(["replay", str(session)]) == 0
+    out = capsys.readouterr().out
+    assert "#1 faulty os-exit: equal: crashed again, as recorded (exit code 5)\n" in out
+    assert "Summary: 1 equal, 0 different, 0 crashed, 0 missing; exit status 0" in out
+    assert main(["replay", str(session), "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    assert (result["outcome"], result["old_status"], result["new_status"]) == (
+        "equal", "crashed", "crashed"
+    )  # fmt: skip
+    assert (result["note"], result["problem"]) == ("crashed again, as recorded (exit code 5)", None)
+
+
+def test_a_recorded_crash_with_another_exit_code_now_stays_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = [("faulty", "os-exit", "{}")]
+    session = record_session(tmp_path / "s", calls, plugins_dir=FAULTY.parent)
+    plugins = tmp_path / "Plugins"
+    shutil.copytree(FAULTY, plugins / "faulty")
+    source = plugins / "faulty" / "src" / "plugin.py"
+    source.write_text(source.read_text().replace("os._exit(5)", "os._exit(6)"))
+    assert main(["replay", str(session), "--plugins-dir", str(plugins)]) == 3
+    out = capsys.readouterr().out
+    assert "#1 faulty os-exit: crashed: plugin exited with code 6 during the call; " in out
+    assert "recorded: plugin exited with code 5 during the call" in out
 
 
 @pytest.mark.parametrize(
@@ -390,10 +440,159 @@ def test_an_exchange_the_recording_was_cut_off_in_fails_the_replay(
     captured = capsys.readouterr()
     document = json.loads(captured.out)
     assert (document["lost"], document["exit_code"]) == (1, 3)
-    assert document["summary"] == {"equal": 2, "different": 0, "crashed": 0, "missing": 0}
+    assert document["summary"] == {
+        "equal": 2, "different": 0, "crashed": 0, "missing": 0, "skipped": 0
+    }  # fmt: skip
+    assert document["lost_numbers"] == [[3, 3]]
     [warning] = document["warnings"]
     assert ": exchange #3 was cut off; the last " in warning
     assert main(["replay", str(cut)]) == 3
     captured = capsys.readouterr()
     assert "1 recorded exchange(s) could not be read back (#3: " in captured.err
     assert "Summary: 2 equal, 0 different, 0 crashed, 0 missing, 1 lost" in captured.out
+
+
+def _record_faulty(
+    path: Path, calls: list[tuple[str, bytes, ExchangeStatus, bytes | None]]
+) -> Path:
+    """A closed recording at ``path`` of ``faulty`` exchanges (action, request, status,
+    response) built without running the plugin: a cancelled call can be recorded as such."""
+    recorder = SessionRecorder(path, plugins_dir=TEST_PLUGINS)
+    for number, (action, request, status, response) in enumerate(calls, start=1):
+        exchange = Exchange(number, "faulty", action, request)
+        exchange.status, exchange.response_bytes = status, response
+        exchange.finished_monotonic_s = 0.001
+        if status is ExchangeStatus.CANCELLED:
+            exchange.error = "cancelled by the user"
+        recorder.record_exchange(exchange)
+    recorder.close()
+    return recorder.path
+
+
+def test_a_recorded_cancelled_call_is_skipped_not_rerun(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cancelled hang was rerun (waiting out the timeout) and counted as a regression."""
+    path = _record_faulty(
+        tmp_path / "cancelled.jsonl",
+        [
+            ("echo", b'{"a": 1}', ExchangeStatus.OK, b'{"a": 1}'),
+            ("hang", b"{}", ExchangeStatus.CANCELLED, None),
+        ],
+    )
+    assert main(["replay", str(path), "--timeout", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "#2 faulty hang: skipped: recorded as cancelled: no answer to compare\n" in out
+    assert (
+        "Summary: 1 equal, 0 different, 0 crashed, 0 missing, 1 skipped (nothing to compare); "
+        "exit status 0"
+    ) in out
+    assert main(["replay", str(path), "--timeout", "3", "--json", "--exchange", "2"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    [result] = document["results"]
+    assert (result["outcome"], result["new_status"], result["diff"]) == ("skipped", None, None)
+    assert result["note"] == "recorded as cancelled: no answer to compare"
+    assert document["summary"]["skipped"] == 1
+
+
+def _without_exchange_lines(path: Path, numbers: set[int] | None = None) -> Path:
+    """``path`` rewritten without the lines of exchanges ``numbers`` (all when None)."""
+    lines = [
+        line
+        for line in path.read_text().splitlines()
+        if json.loads(line)["type"] != "exchange"
+        or (numbers is not None and json.loads(line)["number"] not in numbers)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_recording_whose_exchanges_are_all_lost_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "has no exchanges to replay", exit 2, though the end record counted 22."""
+    path = _without_exchange_lines(record_fake_exchanges(tmp_path / "gone.jsonl", 22))
+    assert main(["replay", str(path)]) == 3
+    captured = capsys.readouterr()
+    assert "22 recorded exchange(s) could not be read back (#1–22: " in captured.err
+    assert "0 missing, 22 lost in the recording; exit status 3" in captured.out
+    assert main(["replay", str(path), "--json"]) == 3
+    document = json.loads(capsys.readouterr().out)
+    assert (document["lost"], document["lost_numbers"]) == (22, [[1, 22]])
+
+
+def test_a_recording_without_exchanges_or_lost_ones_stays_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = record_fake_exchanges(tmp_path / "empty.jsonl", 0)
+    assert main(["replay", str(empty)]) == 2
+    assert "has no exchanges to replay" in capsys.readouterr().err
+
+
+def test_json_names_the_lost_exchanges_and_a_lost_one_asked_for_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json said only "lost": 2; --exchange 2 said "no exchange 2 (known: …)", exit 2."""
+    path = record_fake_exchanges(tmp_path / "gaps.jsonl", 6)
+    _without_exchange_lines(path, {2, 4, 5})
+    assert main(["replay", str(path), "--exchange", "2"]) == 3
+    captured = capsys.readouterr()
+    assert "1 recorded exchange(s) could not be read back (#2: " in captured.err
+    assert "Summary: 0 equal, 0 different, 0 crashed, 0 missing, 1 lost" in captured.out
+    assert main(["replay", str(path), "--exchange", "4", "--exchange", "5", "--json"]) == 3
+    document = json.loads(capsys.readouterr().out)
+    assert (document["results"], document["lost_numbers"]) == ([], [[4, 5]])
+    assert main(["replay", str(path), "--json"]) == 3  # "fake" is no plugin: missing
+    assert json.loads(capsys.readouterr().out)["lost_numbers"] == [[2, 2], [4, 5]]
+    assert main(["replay", str(path), "--exchange", "9"]) == 2
+    assert "no exchange 9 (known: 1, 3, 6)" in capsys.readouterr().err
+
+
+def test_exchanges_asked_for_run_once_each_in_the_recordings_order(
+    session_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--exchange 3 --exchange 1 --exchange 1 ran #3, then #1 twice."""
+    args = ["--exchange", "3", "--exchange", "1", "--exchange", "1"]
+    assert main(["replay", str(session_path), *args]) == 0
+    out = capsys.readouterr().out
+    heads = [line.split(":")[0] for line in out.splitlines() if line.startswith("#")]
+    assert heads == ["#1 plugin-python-text analyze", "#3 plugin-python-text analyze"]
+    assert "Replaying 2 exchange(s)" in out
+
+
+def test_times_compare_like_with_like_and_say_which(
+    session_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recorded round trip was compared with... whichever the rerun had: replay printed
+    "time 5.1 → 0.0 ms" where the dashboard compared action times."""
+    assert main(["replay", str(session_path), "--exchange", "1", "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    recorded = read_session(session_path).exchange(1).record
+    assert result["time_measure"] == "action"
+    assert result["old_duration_ms"] == recorded["action_ms"]
+    older = tmp_path / "older.jsonl"  # recorded before plugins measured their action
+    lines = session_path.read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        record.pop("action_ms", None)
+        record.pop("action_duration_s", None)
+    older.write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert main(["replay", str(older), "--exchange", "1", "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    assert result["time_measure"] == "round_trip"
+    assert result["old_duration_ms"] == recorded["duration_ms"]
+    assert main(["replay", str(older), "--exchange", "1"]) == 0
+    assert "    round-trip time " in capsys.readouterr().out
+
+
+def test_the_dashboards_compare_uses_the_same_time_rule() -> None:
+    from aro_tui.core.exchange_log import LogEntry
+    from aro_tui.ui.comparison import compare_logged
+
+    entry = LogEntry(1, "faulty", "echo", "ok", 5.0, 2, 2, 0, None, None, None, None, None)
+    rerun = Exchange(1, "faulty", "echo", b"{}", finished_monotonic_s=0.002)
+    rerun.status, rerun.response_bytes, rerun.action_duration_s = ExchangeStatus.OK, b"{}", 0.001
+    comparison = compare_logged(entry, b"{}", rerun)
+    assert comparison.outcome == "equal"
+    assert (comparison.old_duration_ms, comparison.new_duration_ms) == (5.0, 2.0)
+    assert comparison.time_measure == "round_trip"

@@ -12,6 +12,7 @@ Ignore patterns use the same syntax plus ``*`` (any key; inside a key, a glob su
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import json
 import math
@@ -46,7 +47,10 @@ class IgnorePatternError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class DiffEntry:
-    """One difference: at ``path``, ``old`` became ``new`` (``None`` stands for absent)."""
+    """One difference: at ``path``, ``old`` became ``new`` (``None`` stands for absent).
+
+    Values are JSON values, or ``bytes`` for a response that is not UTF-8 text.
+    """
 
     path: str
     kind: DiffKind
@@ -54,14 +58,19 @@ class DiffEntry:
     new: Any = None
 
     def to_json(self, max_value_chars: int | None = 200) -> dict[str, Any]:
-        """A JSON-ready record; values longer than ``max_value_chars`` as truncated text."""
+        """A JSON-ready record; values longer than ``max_value_chars`` as truncated text;
+        ``bytes`` as base64 text, with ``old_encoding``/``new_encoding`` ``"base64"``."""
         record: dict[str, Any] = {"path": self.path, "kind": self.kind}
+        old, new = _json_ready(self.old), _json_ready(self.new)
         if self.kind == "changed":
-            record["old"], record["new"] = _bounded_pair(self.old, self.new, max_value_chars)
+            record["old"], record["new"] = _bounded_pair(old, new, max_value_chars)
         elif self.kind == "removed":
-            record["old"] = _bounded(self.old, max_value_chars)
+            record["old"] = _bounded(old, max_value_chars)
         else:
-            record["new"] = _bounded(self.new, max_value_chars)
+            record["new"] = _bounded(new, max_value_chars)
+        for side, value in (("old", self.old), ("new", self.new)):
+            if side in record and isinstance(value, bytes):
+                record[f"{side}_encoding"] = "base64"
         return record
 
     def describe(self, max_value_chars: int = 60) -> str:
@@ -205,8 +214,9 @@ def format_path(segments: Sequence[_Segment]) -> str:
 
 
 def format_value(value: Any, max_chars: int = 60) -> str:
-    """Compact JSON text of ``value``, cut to ``max_chars`` with ``…`` and its full size."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+    """Compact JSON text of ``value`` (``b"caf\\xe9"`` for bytes), cut to ``max_chars`` with
+    ``…`` and its full size."""
+    text = _json_text(value)
     if len(text) <= max_chars:
         return text
     keep = max(1, max_chars - 1)
@@ -220,7 +230,7 @@ def format_value_pair(old: Any, new: Any, max_chars: int = 60) -> tuple[str, str
     Cut from the start, both would read the same, ``"line1…(86 chars)"``, either side of
     the arrow.
     """
-    if not (isinstance(old, str) and isinstance(new, str)):
+    if not (isinstance(old, str | bytes) and type(old) is type(new)):
         return format_value(old, max_chars), format_value(new, max_chars)
     old_text, new_text = _json_text(old), _json_text(new)
     first_difference = _common_prefix_length(old_text, new_text)
@@ -231,7 +241,25 @@ def format_value_pair(old: Any, new: Any, max_chars: int = 60) -> tuple[str, str
 
 
 def _json_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return _bytes_text(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _bytes_text(data: bytes) -> str:
+    """``b"caf\\xe9"``: a body that is not UTF-8, its UTF-8 stretches as JSON string text
+    and each other byte as ``\\xNN`` (decoded with replacement characters, two changed
+    bodies read alike)."""
+    text = json.dumps(data.decode("utf-8", "surrogateescape"), ensure_ascii=False)
+    return "b" + _ESCAPED_BYTE.sub(lambda match: f"\\x{ord(match[0]) - 0xDC00:02x}", text)
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` as JSON can carry it: bytes as their base64 text."""
+    return base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
 
 
 def _common_prefix_length(a: str, b: str, block: int = 4096) -> int:
