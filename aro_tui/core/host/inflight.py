@@ -193,7 +193,8 @@ def end_unanswered(
     signal_number: int | None,
     last_stderr: list[str],
 ) -> ExchangeStatus:
-    """Say on ``exchange`` why it got no answer when its process went, and return its status.
+    """Say on ``exchange`` why it got no answer when its process went, and return its status:
+    ``cancelled`` when aro-tui stopped or killed the process, else ``crashed``.
 
     ``executing`` is the call the plugin was running then; the others were queued behind it
     and never ran. ``stopped_for`` is why aro-tui stopped the process (None: it was not asked
@@ -209,10 +210,12 @@ def end_unanswered(
     exchange.signal_number = signal_number
     exchange.error = f"plugin {ended} during the call"
     if kill_reason is not None:
-        # Killed over another exchange, which has ended already: this one never ran.
+        # Killed over another exchange, which has ended already: this one never ran, and
+        # aro-tui ended it, not a fault of the plugin's ("crashed" under status:crash).
         exchange.error = f"not run: {kill_reason} ({ended})"
         exchange.never_ran = True
-    elif queued:
+        return ExchangeStatus.CANCELLED
+    if queued:
         assert executing is not None
         exchange.never_ran = True
         exchange.error = (

@@ -75,7 +75,6 @@ class MainScreen(LogWindow):
         self.shown_number: int | None = None
         self.live_exchange: Exchange | None = None
         self.runtime_cancel: threading.Event | None = None
-        self._live_started_s = 0.0
         self._ticker: Timer | None = None
         self._card_shown: tuple[object, ...] | None = None
         """What the running card shows (exchange, the one it waits behind, elapsed text)."""
@@ -190,6 +189,9 @@ class MainScreen(LogWindow):
         self._offer_start_or_stop()
         self.telemetry.show_plugin(name)
         self._refresh_actions(keep)
+        entry = self.aro.registry.get(name)
+        if entry is not None:
+            self._show_plugins_running_call(entry)
         if self.current_action is None:  # none of its actions chosen (none known yet, say)
             editor = self.query_one(InputEditor)
             editor.border_title = "Input"
@@ -427,29 +429,57 @@ class MainScreen(LogWindow):
             # by the time it ends, the replay may be sending the next one.
             self.replayed_calls.add((message.plugin, message.exchange.id))
             return
-        self.live_exchange = message.exchange
-        self._live_started_s = time.monotonic()
-        self.show_live(message.exchange)
+        self._show_running(message.exchange)
+
+    def _show_running(self, exchange: Exchange) -> None:
+        """Show ``exchange``, still running or waiting, in the panes as the live card."""
+        self.live_exchange = exchange
+        self.show_live(exchange)
         self.query_one(ResponsePane).show_note(None)
         self._card_shown = None  # show_live replaced what the panes showed: draw it afresh
         self._tick()
         if self._ticker is None and not self.aro.config.deterministic:
             self._ticker = self.set_interval(0.1, self._tick)
 
+    def _show_plugins_running_call(self, entry: PluginEntry) -> None:
+        """Show the call ``entry``'s plugin runs (else its oldest waiting one) as the live
+        card, if the panes show something else: choosing a busy plugin brought back nothing
+        of its call once another plugin's call had ended, and ctrl+g cancelled that one."""
+        calls = entry.running_calls
+        if not calls or self.aro.read_only:
+            return
+        executing = None if entry.process is None else entry.process.executing
+        chosen = executing if executing is not None and executing.id in calls else None
+        chosen = chosen or calls[min(calls)]
+        if chosen is not self.live_exchange:
+            self._show_running(chosen)
+
     def _tick(self) -> None:
         exchange = self.live_exchange
         if exchange is None:
             return
+        entry = self.aro.registry.get(exchange.plugin)
+        executing = None if entry is None or entry.process is None else entry.process.executing
+        waiting = executing is not None and executing is not exchange
         if self.aro.config.deterministic:
             elapsed = "·· s"
         else:
-            seconds = time.monotonic() - self._live_started_s
+            # A waiting call's time since it was sent; a running one's since it began (it
+            # counted its wait behind the calls ahead of it as running).
+            since_s = exchange.sent_monotonic_s if waiting else exchange.head_monotonic_s
+            seconds = max(0.0, time.monotonic() - since_s)
             # Tenths while they tell something, then whole seconds: the card is redrawn only
             # when its text changes (a 10-minute call cost 11 % of a core at 10 Hz).
             elapsed = f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-        entry = self.aro.registry.get(exchange.plugin)
-        executing = None if entry is None or entry.process is None else entry.process.executing
-        shown = (exchange, executing, elapsed)
+        queued = 0 if entry is None else len(entry.running_calls) - 1
+        # On the editor only when it holds that action's input: another plugin's call read
+        # as this one running.
+        own = exchange.plugin == self.current_plugin and exchange.action == self.current_action
+        subtitle = f"running {elapsed}" if own else ""
+        editor = self.query_one("#input")
+        if editor.border_subtitle != subtitle:
+            editor.border_subtitle = subtitle
+        shown = (exchange, executing, elapsed, queued)
         previous, self._card_shown = self._card_shown, shown
         if shown == previous:
             return
@@ -460,7 +490,11 @@ class MainScreen(LogWindow):
             and previous[:2] == shown[:2]
             and len(str(previous[2])) == len(elapsed)
         )
-        if executing is not None and executing is not exchange:
+        # How many more of the plugin's calls wait: one waiting call was all a queue of three
+        # ever showed.
+        more = f" · {queued} more queued" if queued > 0 else ""
+        if waiting:
+            assert executing is not None
             card = Text.assemble(
                 ("▶ waiting ", "bold cyan"),
                 (sanitize_line(f"{exchange.plugin} · {exchange.action}"), "bold"),
@@ -468,17 +502,17 @@ class MainScreen(LogWindow):
                 # Not "#N": the host's request id, which is not the number the log will give it.
                 " behind the running ",
                 (sanitize_line(executing.action), "bold"),
+                more,
                 ("  —  ctrl+g: cancel that one", "dim"),
             )
         else:
             card = Text.assemble(
                 ("▶ running ", "bold cyan"),
                 (sanitize_line(f"{exchange.plugin} · {exchange.action}"), "bold"),
-                f"  {elapsed}",
+                f"  {elapsed}{more}",
                 ("  —  ctrl+g: cancel", "dim"),
             )
         self.query_one(ResponsePane).show_card(card, fills=True, layout=not same_card)
-        self.query_one("#input").border_subtitle = f"running {elapsed}"
 
     def on_stderr_activity(self, message: StderrActivity) -> None:
         message.seen = True  # lines written from now on get a notice of their own
@@ -512,30 +546,44 @@ class MainScreen(LogWindow):
             entry.running_calls.pop(exchange.id, None)
         if self.aro.read_only:
             return
+        table = self.query_one(ExchangeTable)
+        was_live = self.live_exchange is exchange
+        # Shown when it was the call on screen, or the panes showed the newest row: a reader
+        # on an older row, or on another call's live card, was pulled to every call that ended.
+        following = was_live or (self.live_exchange is None and self._on_newest_row(table))
         log_entry = self.aro.exchange_log.add(exchange)
         self.note_log_number(exchange, log_entry)
         internal = self.log_entry_internal(log_entry, exchange)
-        table = self.query_one(ExchangeTable)
         replayed = (message.plugin, exchange.id) in self.replayed_calls
         self.replayed_calls.discard((message.plugin, exchange.id))
-        if self.query_one(FilterInput).current().matches(log_entry):
+        shown = not internal and not replayed and following
+        matches = self.query_one(FilterInput).current().matches(log_entry)
+        if matches:
             if table.at_newest:
-                table.append_entry(log_entry, follow=not internal and not replayed)
-            elif not internal and not replayed:
+                table.append_entry(log_entry, follow=shown)
+            elif was_live and shown:
                 self._filter_changed()  # back from older exchanges to the newest, this one
         self.update_log_title()
         if entry is not None:
             self.telemetry_exchange_finished(entry, exchange, log_entry)
         if internal or replayed:
             return
-        if self.live_exchange is exchange:
+        if was_live:
             self.live_exchange = None
             self.query_one("#input").border_subtitle = ""
             idle = not any(e.running_calls for e in self.aro.registry.entries.values())
             if idle and self._ticker is not None:
                 self._ticker.stop()
                 self._ticker = None
-        self.show_exchange(log_entry.number)
+        if shown and (matches or was_live):
+            self.show_exchange(log_entry.number)
+
+    def _on_newest_row(self, table: ExchangeTable) -> bool:
+        """Whether the panes show the log's newest row (or nothing yet)."""
+        if self.shown_number is None:
+            return True
+        rows = table.shown_entries
+        return table.at_newest and (not rows or rows[-1].number == self.shown_number)
 
     # -- the command palette's entry points ----------------------------------------------------
 

@@ -24,6 +24,7 @@ from aro_tui.ui.formatting import (
     stderr_title,
 )
 from aro_tui.ui.screens.main_sessions import SessionWiring
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.response.exchange_view import (
     BodyView,
     ResponsePane,
@@ -59,10 +60,14 @@ class ExchangeDetailPanes(SessionWiring):
 
     def row_highlighted(self, number: int) -> None:
         """The log's cursor is on exchange ``number`` (called by the table as it moves, so a
-        key typed next acts on this one): show it. While a call runs its card stays in the
-        panes, but keys (x, e, ctrl+s...) still act on the row the cursor is on."""
+        key typed next acts on this one): show it. A running call's card gives way when the
+        reader moves the cursor (the log has focus): it stayed, and ``e`` loaded a row the
+        panes did not show. Choosing the busy plugin shows the card again."""
         if number == self.shown_number:
             return
+        if self.live_exchange is not None and self.query_one(ExchangeTable).has_focus:
+            self.live_exchange = None  # the call runs on; its end does not take the panes
+            self.query_one("#input").border_subtitle = ""
         if self.live_exchange is None:
             self.show_exchange(number)
         else:
