@@ -14,10 +14,13 @@ from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.runtime_notes import RuntimeNote
 from aro_tui.core.session.json_diff import DiffEntry, DiffOptions, JsonDiff
 from aro_tui.core.session.replay import (
+    RECORDED_WITHOUT_ANSWER,
     UNCOMPARABLE_STATUSES,
+    Rerun,
     TimeMeasure,
     compared_times,
     diff_responses,
+    failed_again,
 )
 from aro_tui.ui.formatting import error_excerpt
 
@@ -75,7 +78,7 @@ class Comparison:
     action: str
     outcome: str
     """``equal``, ``different``, how the rerun failed (``crashed``, ``timeout``,
-    ``cancelled``) or ``missing`` (no plugin)."""
+    ``cancelled``), ``missing`` (no plugin) or ``skipped`` (nothing recorded to compare)."""
     diff: JsonDiff | None
     problem: str | None
     old_status: str
@@ -108,6 +111,19 @@ def missing(entry: LogEntry, problem: str) -> Comparison:
     )  # fmt: skip
 
 
+def skipped(entry: LogEntry) -> Comparison | None:
+    """``entry`` not worth a rerun, as ``aro-tui replay`` skips it (recorded as cancelled:
+    no answer to compare), else None."""
+    why = RECORDED_WITHOUT_ANSWER.get(ExchangeStatus(entry.status))
+    if why is None:
+        return None
+    return Comparison(
+        entry.number, entry.plugin, entry.action, "skipped", None, why, entry.status, None,
+        entry.shown_duration_ms, None, entry.rss_after_bytes, None,
+        _growth(entry.rss_before_bytes, entry.rss_after_bytes), None,
+    )  # fmt: skip
+
+
 def compare_logged(
     entry: LogEntry, old_response: bytes | None, new: Exchange, options: DiffOptions | None = None
 ) -> Comparison:
@@ -119,7 +135,10 @@ def compare_logged(
     new_status = str(new.status)
     diff: JsonDiff | None = None
     problem: str | None = None
-    if new.status in UNCOMPARABLE_STATUSES:
+    again = failed_again(entry.status, entry.exit_code, entry.signal_number, Rerun.of(new))
+    if again is not None:  # a known failure, as `aro-tui replay` counts it
+        outcome, problem = "equal", again
+    elif new.status in UNCOMPARABLE_STATUSES:
         # The status itself: a cancelled rerun was once summed up as "crashed".
         outcome, problem = new_status, f"{new_status}: {error_excerpt(new.error or '')}"
     else:

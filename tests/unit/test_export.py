@@ -198,6 +198,30 @@ def test_a_rerun_that_did_not_answer_is_summed_up_by_its_own_status() -> None:
     log.close()
 
 
+def test_the_compare_view_counts_a_known_failure_as_equal_and_skips_a_cancelled_call() -> None:
+    """As `aro-tui replay` does: a logged crash that happens again the same way is no new
+    regression, and a call logged as cancelled has no answer to compare (not rerun)."""
+    from aro_tui.ui.comparison import compare_logged, skipped
+
+    log = ExchangeLog()
+    crashed = Exchange(1, "faulty", "os-exit", b"{}")
+    crashed.status, crashed.exit_code = ExchangeStatus.CRASHED, 5
+    cancelled = Exchange(2, "faulty", "hang", b"{}")
+    cancelled.status = ExchangeStatus.CANCELLED
+    crashed_entry, cancelled_entry = log.add_many([crashed, cancelled])
+    for exit_code, outcome in ((5, "equal"), (3, "crashed")):
+        rerun = Exchange(3, "faulty", "os-exit", b"{}")
+        rerun.status, rerun.exit_code, rerun.error = ExchangeStatus.CRASHED, exit_code, "exit"
+        comparison = compare_logged(crashed_entry, None, rerun)
+        assert comparison.outcome == outcome, exit_code
+    assert compare_logged(crashed_entry, None, rerun).problem == "crashed: exit"
+    assert skipped(crashed_entry) is None
+    not_rerun = skipped(cancelled_entry)
+    assert not_rerun is not None and not_rerun.outcome == "skipped"
+    assert not_rerun.problem == "recorded as cancelled: no answer to compare"
+    log.close()
+
+
 def test_a_compared_rerun_reports_the_time_the_log_shows() -> None:
     """The log's time column is the action's own time; the compare view showed round trips."""
     from aro_tui.core.exchange_log import ExchangeLog

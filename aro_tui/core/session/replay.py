@@ -27,6 +27,7 @@ __all__ = [
     "TimeMeasure",
     "compare_exchange",
     "compared_times",
+    "failed_again",
     "replay_exchanges",
     "replay_exit_code",
 ]
@@ -277,25 +278,29 @@ def compare_exchange(
 def _failed_result(recorded: RecordedExchange, rerun: Rerun) -> ReplayResult:
     """A rerun that did not answer: ``equal`` when the recorded call failed the same way
     (a known crash is not a new regression), else ``crashed``."""
-    if _same_failure(recorded, rerun):
-        return ReplayResult(recorded, rerun, "equal", note=_again_note(rerun))
+    record = recorded.record
+    again = failed_again(str(recorded.status), record.get("exit_code"), record.get("signal"), rerun)
+    if again is not None:
+        return ReplayResult(recorded, rerun, "equal", note=again)
     problem = _rerun_problem(rerun)
     if recorded.status == rerun.status:  # the same status, another exit code or signal
         problem += f"; recorded: {recorded.error or recorded.status}"
     return ReplayResult(recorded, rerun, "crashed", None, problem)
 
 
-def _same_failure(recorded: RecordedExchange, rerun: Rerun) -> bool:
-    """Whether ``rerun`` failed as the recorded call did: the same status (a crash or a
-    timeout), and the same exit code and signal where the recording has them."""
-    if rerun.status not in REPEATABLE_FAILURES or rerun.status != recorded.status:
-        return False
-    record = recorded.record
-    for key, now in (("exit_code", rerun.exit_code), ("signal", rerun.signal_number)):
-        then = record.get(key)
+def failed_again(
+    then_status: str, then_exit_code: Any, then_signal: Any, rerun: Rerun
+) -> str | None:
+    """``crashed again, as recorded (exit code 5)`` when ``rerun`` failed as the call then did
+    (the same status, a crash or a timeout, and the same exit code and signal where known
+    then), else None: a known failure is not a new regression (``replay`` and the
+    dashboard's compare alike)."""
+    if rerun.status not in REPEATABLE_FAILURES or str(rerun.status) != then_status:
+        return None
+    for then, now in ((then_exit_code, rerun.exit_code), (then_signal, rerun.signal_number)):
         if then is not None and then != now:
-            return False
-    return True
+            return None
+    return _again_note(rerun)
 
 
 def _again_note(rerun: Rerun) -> str:

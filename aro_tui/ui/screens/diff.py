@@ -24,6 +24,7 @@ OUTCOME_VARIABLES = {
     "timeout": "status-timeout",
     "cancelled": "status-timeout",
     "missing": "status-error",
+    "skipped": "status-timeout",
 }
 KIND_MARKS = {"changed": "~", "added": "+", "removed": "-"}
 WHAT_WIDTH = 28

@@ -30,7 +30,13 @@ from aro_tui.core.telemetry.cache_records import cache_event_from_json, cache_ev
 from aro_tui.core.telemetry.exchange_memory import ExchangeMemory, exchange_memory
 from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.core.telemetry.samples import TelemetrySample
-from aro_tui.ui.comparison import Comparison, compare_logged, exchange_from_log, missing
+from aro_tui.ui.comparison import (
+    Comparison,
+    compare_logged,
+    exchange_from_log,
+    missing,
+    skipped,
+)
 from aro_tui.ui.screens.diff import DiffScreen
 from aro_tui.ui.screens.main_telemetry import TelemetryWiring
 from aro_tui.ui.screens.save import SaveDialog, SaveFailed
@@ -361,8 +367,10 @@ class SessionWiring(TelemetryWiring):
                     break
                 self.replay_state = (done, len(entries))
                 self.show_progress(_replay_progress(title, entries, done, changed))
-                comparisons.append(await self._compare_one(entry))
-                changed += comparisons[-1].outcome != "equal"
+                # A call logged as cancelled has no answer to compare: not rerun (one that
+                # hung would wait out its timeout), as `aro-tui replay` leaves it.
+                comparisons.append(skipped(entry) or await self._compare_one(entry))
+                changed += comparisons[-1].outcome not in ("equal", "skipped")
         finally:
             self.replay_state = None
             self.show_progress(None)
