@@ -311,19 +311,24 @@ class ExchangeActions(Screen[None]):
         raise NotImplementedError
 
     def action_cancel(self) -> None:
-        """Interrupt the call the chosen plugin is running (its live card's, or the one that
-        card waits behind: calls run in order, so cancelling a waiting call would leave the
-        stuck one running); else the call on screen; with no call, stop a plugin that is
-        still starting. A "Run like the ARO runtime" in progress goes first (a call waits for
-        the next ctrl+g)."""
+        """Interrupt the call on the running card (it says "ctrl+g: cancel"), or the one it
+        waits behind (calls run in order, so cancelling a waiting call would leave the stuck
+        one running); else the chosen plugin's call, or its start. Choosing a busy plugin
+        shows its card, so the two agree. A "Run like the ARO runtime" in progress goes
+        first (a call waits for the next ctrl+g)."""
         if self.runtime_cancel is not None:
             self.runtime_cancel.set()
             self.say("Cancelling the ARO runtime run…")
             return
+        live = self.live_exchange
+        # Its own plugin's: ids count per plugin, so another plugin may run a call of the
+        # same id (ctrl+g then stopped that one, not the call on screen).
+        live_entry = None if live is None else self.aro.registry.get(live.plugin)
+        if live is not None and live_entry is not None and live.id in live_entry.running_calls:
+            self._cancel_running(live_entry)
+            return
         current = self.aro.registry.get(self.current_plugin)
         current_process = None if current is None else current.process
-        # The chosen plugin's call, or its start, first: the panes could show another
-        # plugin's call, which ctrl+g cancelled instead.
         if current is not None and current_process is not None:
             if current.running_calls or current_process.in_flight:
                 self._cancel_running(current)
@@ -332,13 +337,6 @@ class ExchangeActions(Screen[None]):
                 self.run_worker(self._stop_while_starting(current), group="lifecycle")
                 self.say(f"Stopping {current.name} while it starts.")
                 return
-        live = self.live_exchange
-        # Its own plugin's: ids count per plugin, so another plugin may run a call of the
-        # same id (ctrl+g then stopped that one, not the call on screen).
-        live_entry = None if live is None else self.aro.registry.get(live.plugin)
-        if live is not None and live_entry is not None and live.id in live_entry.running_calls:
-            self._cancel_running(live_entry)
-            return
         # Another plugin may be busy: its call was run, then another plugin chosen; or the
         # calls are the compare view's or "Replay all"'s, which no log row shows.
         busy = [
