@@ -427,6 +427,14 @@ async def test_the_stderr_pane_shows_the_newest_lines_unless_the_reader_scrolled
         assert view.scroll_y == 3
         view.show_lines([f"other {n}" for n in range(35)])  # another exchange
         await wait_until(pilot, lambda: view.scroll_y == view.max_scroll_y > 3, "the end", 5)
+        # A terminal made smaller mid-call: the pane still follows the newest line (it read
+        # as scrolled up, and showed lines 1-4 of 8 to the end of the call).
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: last_row_shown() == "other 34", "the end, smaller", 5)
+        view.show_lines([f"other {n}" for n in range(40)])
+        await wait_until(pilot, lambda: last_row_shown() == "other 39", "still following", 5)
+        await pilot.resize_terminal(140, 45)
+        await wait_until(pilot, lambda: last_row_shown() == "other 39", "the end, larger", 5)
 
 
 async def test_a_start_that_succeeds_replaces_the_failed_ones_traceback(tmp_path: Path) -> None:

@@ -197,6 +197,9 @@ class StderrView(Log):
     """Stderr lines of the selected exchange (plain text, sanitized)."""
 
     _shown: list[str] | None = None
+    _following = True
+    """Whether the newest line was in view at the last update: a resize keeps it so (a pane
+    made shorter mid-call read as scrolled up, and stopped following the call's lines)."""
 
     def show_lines(self, lines: list[str], traceback: str | None = None) -> None:
         """Replace the lines shown; ``traceback``: of an exception the action raised, shown
@@ -225,6 +228,20 @@ class StderrView(Log):
             self.scroll_end(animate=False, x_axis=False)
         else:
             self.scroll_to(y=y, animate=False)
+        self._following = follow
+
+    def on_resize(self) -> None:
+        """Keep the newest line in view across a resize when it was."""
+        if self._following:
+            self.scroll_end(animate=False, x_axis=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """The reader scrolled up: stop following (a resize will not bring them back)."""
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value and new_value < self.max_scroll_y:
+            self._following = False
+        elif new_value >= self.max_scroll_y:
+            self._following = True
 
 
 class ExchangeView(Horizontal):
