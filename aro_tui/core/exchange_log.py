@@ -120,22 +120,29 @@ class LogFilter:
     """What the log shows: rows matching the exact fields that contain every free-text term."""
 
     text: str = ""
-    status: str | None = None
-    plugin: str | None = None
-    action: str | None = None
+    statuses: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    """Each field's values: a row matches any one of them (``plugin:a plugin:b``: either
+    plugin; only the last one counted, without a word)."""
 
     @classmethod
     def parse(cls, query: str) -> LogFilter:
         """Read ``status:ok plugin:text action:hash free words`` into a filter."""
-        exact: dict[str, str] = {}
+        exact: dict[str, list[str]] = {"status": [], "plugin": [], "action": []}
         words: list[str] = []
         for word in query.split():
             key, sep, value = word.partition(":")
-            if sep and key in {"status", "plugin", "action"} and value:
-                exact[key] = value
+            if sep and key in exact and value:
+                exact[key].append(value)
             else:
                 words.append(word)
-        return cls(" ".join(words), exact.get("status"), exact.get("plugin"), exact.get("action"))
+        return cls(
+            " ".join(words),
+            tuple(exact["status"]),
+            tuple(exact["plugin"]),
+            tuple(exact["action"]),
+        )
 
     @cached_property
     def terms(self) -> tuple[str, ...]:
@@ -145,30 +152,35 @@ class LogFilter:
     @property
     def active(self) -> bool:
         """Whether anything is filtered out."""
-        return bool(self.text or self.status or self.plugin or self.action)
+        return bool(self.text or self.statuses or self.plugins or self.actions)
+
+    @cached_property
+    def status_words(self) -> tuple[str, ...]:
+        """The statuses asked for as statuses are spelt (``plugin error`` → ``plugin_error``)."""
+        return tuple(s.lower().replace(" ", "_").replace("-", "_") for s in self.statuses)
 
     @property
-    def status_word(self) -> str | None:
-        """The status asked for as statuses are spelt (``plugin error`` → ``plugin_error``)."""
-        return None if not self.status else self.status.lower().replace(" ", "_").replace("-", "_")
-
-    @property
-    def unknown_status(self) -> bool:
-        """Whether the status asked for is part of no status's name (``status:nonsense``)."""
-        word = self.status_word
-        return word is not None and not any(word in status for status in ExchangeStatus)
+    def unknown_status(self) -> str | None:
+        """A status asked for that is part of no status's name (``status:nonsense``)."""
+        return next(
+            (
+                asked
+                for asked, word in zip(self.statuses, self.status_words, strict=True)
+                if not any(word in status for status in ExchangeStatus)
+            ),
+            None,
+        )
 
     def matches(self, entry: LogEntry) -> bool:
         """Whether ``entry`` passes this filter (case-insensitive; a status by any part of its
         name: ``status:error`` is both plugin and protocol errors). Each free-text term is
         looked for in the number, plugin, action, status (as the log shows it, ``plugin
         error``, or as it is spelt, ``plugin_error``) and error message."""
-        word = self.status_word
-        if word is not None and word not in entry.status.lower():
+        if self.statuses and not _any_in(self.status_words, entry.status):
             return False
-        if self.plugin and self.plugin.lower() not in entry.plugin.lower():
+        if self.plugins and not _any_in(self.plugins, entry.plugin):
             return False
-        if self.action and self.action.lower() not in entry.action.lower():
+        if self.actions and not _any_in(self.actions, entry.action):
             return False
         if self.terms:
             # Fields a line apart: a term of two words never joins the end of one field to
@@ -184,6 +196,12 @@ class LogFilter:
             haystack = "\n".join(fields).lower()
             return all(term in haystack for term in self.terms)
         return True
+
+
+def _any_in(parts: tuple[str, ...], field: str) -> bool:
+    """Whether any of ``parts`` is part of ``field`` (case-insensitive)."""
+    lowered = field.lower()
+    return any(part.lower() in lowered for part in parts)
 
 
 class ExchangeLog:

@@ -91,7 +91,23 @@ def test_a_status_is_found_by_any_part_of_its_name_and_an_unknown_one_is_known()
     ):
         assert [e.number for e in log.matching(LogFilter.parse(query))] == numbers, query
     assert not LogFilter.parse("status:error").unknown_status
-    assert LogFilter.parse("status:nonsense").unknown_status
+    assert LogFilter.parse("status:nonsense").unknown_status == "nonsense"
+    assert LogFilter.parse("status:ok status:nonsense").unknown_status == "nonsense"
+    log.close()
+
+
+def test_a_field_given_twice_matches_either_value() -> None:
+    """`plugin:delta plugin:alpha` showed alpha's rows only, the last one, without a word."""
+    log = ExchangeLog()
+    log.add(_exchange(1, "hash"))
+    log.add(_exchange(2, "analyze", ExchangeStatus.TIMEOUT))
+    log.add(_exchange(3, "diff", ExchangeStatus.PLUGIN_ERROR))
+    for query, numbers in (
+        ("action:hash action:diff", [1, 3]),
+        ("status:timeout status:error", [2, 3]),
+        ("action:hash action:diff status:ok", [1]),
+    ):
+        assert [e.number for e in log.matching(LogFilter.parse(query))] == numbers, query
     log.close()
 
 

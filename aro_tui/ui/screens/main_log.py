@@ -49,9 +49,10 @@ class LogWindow(ExchangeDetailPanes):
         )
         if not table.row_count and (self.shown_number is not None or log_filter.active):
             reason = "No exchange in the log matches the filter."
-            if log_filter.unknown_status:
+            unknown = log_filter.unknown_status
+            if unknown is not None:
                 statuses = ", ".join(s for s in ExchangeStatus if s is not ExchangeStatus.PENDING)
-                reason = f"No status is called {log_filter.status}: the statuses are {statuses}."
+                reason = f"No status is called {unknown}: the statuses are {statuses}."
             self.clear_exchange(reason)
         self.update_log_title()
 
