@@ -24,6 +24,7 @@ from aro_tui.core.host.exchange import ExchangeStatus
 from aro_tui.core.input_memory import InputMemory
 from aro_tui.core.plugins.discovery import Discovery
 from aro_tui.core.runtime_run import kill_all as kill_runtime_calls
+from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.session.store import start_session
 from aro_tui.core.settings import Settings, load_settings
@@ -50,6 +51,8 @@ from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 SIGNAL_EXIT_GRACE_S = 3.0
 MAX_START_NOTES = 4
+QUIT_AGAIN_S = 3.0
+"""With calls running, ctrl+q quits only when pressed again within this long."""
 """Problems found at start shown one note each; with more, the palette lists them all."""
 """How long the normal shutdown gets after a signal before the app ends at once."""
 """Signals that end the dashboard as ctrl+q does: ``kill``, the terminal closing, an outside
@@ -82,6 +85,7 @@ class AroApp(App[None]):
         self._exit_signal: int | None = None
         """The signal that asked the app to end, once one has."""
         self._screen_up = False
+        self._quit_asked_s = float("-inf")  # when ctrl+q last asked to be pressed again
         self._previous_handlers: dict[int, Any] = {}
         self.settings = self._load_settings()
         self.recorder = self._start_recorder(discovery)
@@ -319,7 +323,26 @@ class AroApp(App[None]):
             self.push_screen(HelpScreen(self.binding_groups()))
 
     async def action_quit(self) -> None:
-        """Stop every plugin process, then leave."""
+        """Stop every plugin process, then leave; with calls running, only at a second
+        ctrl+q within ``QUIT_AGAIN_S`` (one key ended four calls, 30 s ones, unasked)."""
+        running = [
+            call
+            for entry in self.registry.entries.values()
+            for call in entry.running_calls.values()
+        ]
+        now_s = time.monotonic()
+        if running and now_s - self._quit_asked_s > QUIT_AGAIN_S:
+            self._quit_asked_s = now_s
+            what = ", ".join(sanitize_line(f"{c.plugin} · {c.action}") for c in running[:3])
+            more = f" and {len(running) - 3} more" if len(running) > 3 else ""
+            calls = "a call" if len(running) == 1 else f"{len(running)} calls"
+            self.notify(
+                f"{calls} running ({what}{more}): ctrl+q again to stop "
+                f"{'it' if len(running) == 1 else 'them'} and quit",
+                severity="warning",
+                markup=False,
+            )
+            return
         await self.registry.stop_all()
         self.exit()
 

@@ -243,6 +243,23 @@ async def test_quit_stops_every_plugin(tmp_path: Path) -> None:
     assert process.state == "stopped"
 
 
+async def test_quit_with_calls_running_asks_for_a_second_ctrl_q(tmp_path: Path) -> None:
+    """One ctrl+q ended four calls, 30 s ones, without a word."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "plugin ready")
+        app.main_screen.send("faulty", "hang", '{"seconds": 30}')
+        await wait_until(pilot, lambda: plugin_state(app, "faulty") == "busy", "busy")
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.is_running and plugin_state(app, "faulty") == "busy"
+        (note,) = [n.message for n in app._notifications]
+        assert note == "a call running (faulty · hang): ctrl+q again to stop it and quit"
+        process = app.registry["faulty"].process
+        await pilot.press("ctrl+q")
+    assert process is not None and process.state == "stopped"
+
+
 async def test_an_action_without_docstring_says_so_once_the_plugin_runs(tmp_path: Path) -> None:
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
