@@ -458,11 +458,15 @@ async def test_open_shows_the_memory_each_call_showed_live(xdg: Path) -> None:
         assert live_load is not None and reopened.gpu_delta_bytes == live_load.gpu_delta_bytes
 
 
-async def _recording_of_a_cancelled_hang(xdg: Path, *, echo_first: bool = False) -> AroApp:
-    """Record a session on the faulty plugin: (an echo, then) a hang cancelled with ctrl+g;
-    the app that opens that recording, not yet run."""
+async def _recording_of_a_cancelled_hang(
+    xdg: Path, *, echo_first: bool = False, timed_out: bool = False
+) -> AroApp:
+    """Record a session on the faulty plugin: (an echo, then) a hang cancelled with ctrl+g
+    (or that timed out); the app that opens that recording, not yet run."""
     faulty = TEST_PLUGINS / "faulty"
     live = user_app(xdg, faulty, record=True)
+    if timed_out:
+        live.config = replace(live.config, timeout_s=0.5)
     async with live.run_test(size=(140, 45)) as pilot:
         await wait_until(pilot, lambda: plugin_state(live, "faulty") == "ready", "ready")
         if echo_first:
@@ -470,7 +474,8 @@ async def _recording_of_a_cancelled_hang(xdg: Path, *, echo_first: bool = False)
             await wait_until(pilot, lambda: len(live.exchange_log) == 1, "the echo")
         live.main_screen.send("faulty", "hang", '{"seconds": 30}')
         await wait_until(pilot, lambda: live.main_screen.live_exchange is not None, "the hang")
-        await pilot.press("ctrl+g")
+        if not timed_out:
+            await pilot.press("ctrl+g")
         calls = 1 + echo_first
         await wait_until(pilot, lambda: len(live.exchange_log) == calls, "logged")
         assert live.recorder is not None
@@ -496,8 +501,9 @@ async def test_ctrl_g_stops_a_replay_call_that_hangs_in_a_recording(xdg: Path) -
 
 async def test_replay_all_says_how_far_it_got(xdg: Path) -> None:
     """ "Replay all" said "Replaying 2 exchanges…" once and then nothing: a replayed model
-    load or hang looked like a frozen replay. A line under the banner now counts the calls."""
-    app = await _recording_of_a_cancelled_hang(xdg, echo_first=True)
+    load or hang looked like a frozen replay. A line under the banner now counts the calls.
+    (A hang that timed out, as "Replay all" leaves out a cancelled one.)"""
+    app = await _recording_of_a_cancelled_hang(xdg, echo_first=True, timed_out=True)
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_until(pilot, lambda: app.main_screen.shown_number == 2, "the recording")
         progress = app.main_screen.query_one("#progress", Static)
@@ -649,3 +655,16 @@ async def test_a_replay_can_be_stopped_and_d_does_not_throw_it_away(tmp_path: Pa
         assert isinstance(diff, DiffScreen)
         assert ", stopped after " in diff.title_text and len(diff.comparisons) < 4
         assert screen.replay_state is None
+
+
+async def test_replay_all_leaves_out_a_call_logged_as_cancelled(xdg: Path) -> None:
+    """It reran it, a hang waiting out its timeout, where `aro-tui replay` skips it; `d` on
+    that row still reruns it (see above)."""
+    app = await _recording_of_a_cancelled_hang(xdg, echo_first=True)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 2, "the recording")
+        app.main_screen.action_replay_all()
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the compare view")
+        assert isinstance(app.screen, DiffScreen)
+        outcomes = [c.outcome for c in app.screen.comparisons.values()]
+    assert outcomes == ["equal", "skipped"]

@@ -353,10 +353,15 @@ class SessionWiring(TelemetryWiring):
             self.say("The log is empty: nothing to replay.", "warning")
             return
         self.say(f"Replaying {len(entries)} exchanges against the plugins as they are now…")
-        self._replay(entries, f"Replay of {len(entries)} exchanges")
+        self._replay(entries, f"Replay of {len(entries)} exchanges", skip_cancelled=True)
 
     @work(group="replay", exclusive=True)
-    async def _replay(self, entries: list[LogEntry], title: str) -> None:
+    async def _replay(
+        self, entries: list[LogEntry], title: str, *, skip_cancelled: bool = False
+    ) -> None:
+        """Rerun ``entries`` in order and show the compare view; ``skip_cancelled``: leave
+        out calls logged as cancelled, as ``aro-tui replay`` does (``d`` on one reruns it:
+        the reader asked for that call)."""
         comparisons: list[Comparison] = []
         changed = 0
         self._replay_stop = False
@@ -369,7 +374,8 @@ class SessionWiring(TelemetryWiring):
                 self.show_progress(_replay_progress(title, entries, done, changed))
                 # A call logged as cancelled has no answer to compare: not rerun (one that
                 # hung would wait out its timeout), as `aro-tui replay` leaves it.
-                comparisons.append(skipped(entry) or await self._compare_one(entry))
+                left_out = skipped(entry) if skip_cancelled else None
+                comparisons.append(left_out or await self._compare_one(entry))
                 changed += comparisons[-1].outcome not in ("equal", "skipped")
         finally:
             self.replay_state = None
