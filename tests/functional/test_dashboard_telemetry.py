@@ -458,3 +458,28 @@ async def test_an_export_holds_the_gpu_figures_and_the_cache_events_of_its_call(
     ]
     assert document["gpu_after_bytes"] is not None and document["gpu_before_bytes"] is not None
     assert other["cache_events"] == []
+
+
+async def test_thousands_of_models_are_counted_past_a_cap_and_built_once(tmp_path: Path) -> None:
+    """A plugin listing 5,000 models froze the dashboard: the table compared every model with
+    every other on each sample (1.9 s a second), and keys went unread for minutes."""
+    app = make_app(tmp_path, TEST_PLUGINS / ALLOC)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, ALLOC) == "ready", "plugin ready")
+        panel = app.main_screen.query_one(TelemetryPanel)
+        await pilot.press("f8")
+        details = [
+            {"key": f"k{i}", "model": f"org/model-{i % 2500}", "memory_bytes": i}
+            for i in range(5000)
+        ]
+        panel.tracker.update(ALLOC, {"loaded": [d["key"] for d in details], "details": details})
+        table = panel.cache_table
+        table.show(ALLOC)
+        await pilot.pause()
+        assert table.row_count == 501
+        assert table.get_row_at(500)[0].plain == "… and 4,500 more models"
+        first = [cell.plain for cell in table.get_row_at(0)]
+        assert first[0] == "org/model-0 (k0)" and first[8].startswith("also loaded as k2500")
+        built = table._built
+        table.show(ALLOC)  # a sample, nothing new: not built again
+        assert table._built is built

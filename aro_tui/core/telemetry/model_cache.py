@@ -191,6 +191,9 @@ class ModelCacheTracker:
         self._internal_order: deque[tuple[str, int]] = deque()
         self._told: dict[str, set[str]] = {}
         self._reasons: dict[str, list[str]] = {}
+        self.revision = 0
+        """Counts the changes to what the cache shows (models, events, GPU deltas): a view
+        builds its rows again only when it moved."""
 
     @property
     def last_error(self) -> dict[str, str]:
@@ -254,6 +257,7 @@ class ModelCacheTracker:
         self._set_reasons(plugin, problems)
         previous = self._models.get(plugin, {})
         self._models[plugin] = current
+        self.revision += 1
         replaced = [
             key for key in current if key in previous and _reloaded(previous[key], current[key])
         ]
@@ -326,6 +330,7 @@ class ModelCacheTracker:
         """The plugin's process is gone, and its cache with it: unload events for all."""
         previous = self._models.pop(plugin, {})
         self._loaded_in_process.discard(plugin)
+        self.revision += 1
         events = [
             CacheEvent("unload", plugin, entry, t, reason=reason) for entry in previous.values()
         ]
@@ -336,6 +341,7 @@ class ModelCacheTracker:
     def apply_recorded(self, event: CacheEvent) -> None:
         """Replay an event from a recording: the models it leaves, and the event itself."""
         models = self._models.setdefault(event.plugin, {})
+        self.revision += 1
         if event.kind == "load":
             models[event.key] = event.entry
             self._load_counts[(event.plugin, event.key)] = event.times_loaded
@@ -356,6 +362,7 @@ class ModelCacheTracker:
             if event.gpu_before_bytes is not None:
                 event.gpu_delta_bytes = after_bytes - event.gpu_before_bytes
             resolved.append(event)
+        self.revision += bool(resolved)
         return resolved
 
     # -- internal exchanges -------------------------------------------------------------------
