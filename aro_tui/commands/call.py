@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from aro_tui.commands import UTF8_BOM, is_terminal, json_input_problem, path_argument, seconds
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.host.protocol import QUALIFIER_PREFIX
 from aro_tui.core.sanitize import as_overwritten, sanitize, sanitize_line
 
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 """A negative number in any JSON form (``-1``, ``-1.5``, ``-1.5e3``, ``-2E-7``): argparse
 takes only ``-1`` and ``-1.5`` for a positional, and read ``-1.5e3`` as an unknown option."""
 
-QUALIFIER_PREFIX = "qualifier:"
-"""How the harness names a plugin's qualifiers as actions (see docs/aro-runtime.md)."""
 
 EMPTY_ERROR_TEXT = "(the plugin's error text is empty)"
 """Shown for an ``{"error": ""}`` answer, where the message ended in a bare colon."""
@@ -287,9 +286,15 @@ def _function_name(action: str) -> str:
     return "aro_action_" + action.replace("-", "_")
 
 
+MAX_NAMED_ACTIONS = 20
+"""How many actions an unknown-action message lists (20,000 qualifiers made a 349 KB line)."""
+
+
 def actions_text(names: list[str]) -> str:
-    """``its actions: a, b``."""
-    return f"its actions: {', '.join(map(sanitize_line, names)) or 'none'}"
+    """``its actions: a, b`` (the first ``MAX_NAMED_ACTIONS``, and how many more)."""
+    named = ", ".join(map(sanitize_line, names[:MAX_NAMED_ACTIONS])) or "none"
+    more = len(names) - MAX_NAMED_ACTIONS
+    return f"its actions: {named}" + (f" and {more:,} more" if more > 0 else "")
 
 
 def did_you_mean(close: list[str]) -> str:

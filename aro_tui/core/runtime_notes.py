@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
-from aro_tui.core.host.protocol import RESPONSE_NOT_JSON, RETURNED_NOT_STR
+from aro_tui.core.host.protocol import QUALIFIER_PREFIX, RESPONSE_NOT_JSON, RETURNED_NOT_STR
 from aro_tui.core.plugins.naming import full_function_name
 from aro_tui.core.sizes import format_size
 
@@ -248,6 +248,8 @@ def _plain_text_note(exchange: Exchange) -> RuntimeNote | None:
     error = exchange.error
     if exchange.status is not ExchangeStatus.PROTOCOL_ERROR or error is None:
         return None
+    if exchange.action.startswith(QUALIFIER_PREFIX):
+        return None  # ARO applies a qualifier otherwise than it runs an action's driver
     if error.startswith(RETURNED_NOT_STR):
         why = "its driver print()s whatever the action returns, and that text is the answer"
     elif error.startswith(RESPONSE_NOT_JSON):

@@ -589,8 +589,13 @@ def _describe_qualifiers(module: ModuleType, plugin_info: Any) -> List[Dict[str,
         return []
     function = getattr(module, "aro_plugin_qualifier", None)
     qualifiers = []
+    seen: Set[str] = set()
     for entry in listed:
-        name = _action_name(entry)
+        name = _qualifier_name(entry)
+        if name is None or name in seen:
+            continue  # not a name ARO could register: 42, None, "", "a\nb"; or twice
+        seen.add(name)
+        _declared_qualifiers.add(name)
         description = entry.get("description") if isinstance(entry, dict) else None
         about = description if isinstance(description, str) else _doc_of(function)
         qualifiers.append(
@@ -612,10 +617,23 @@ Input:
     - type: Its ARO type (default: "String")"""
 
 
+_declared_qualifiers: Set[str] = set()
+
+
+def _qualifier_name(entry: Any) -> Optional[str]:
+    """A ``qualifiers`` entry's name (a string, or an object's ``name``), or None when it has
+    none that a request could carry."""
+    name = entry.get("name") if isinstance(entry, dict) else entry
+    if not isinstance(name, str) or not name or any(c in name for c in "\n\r\x00"):
+        return None
+    return name
+
+
 def _qualifier(module: ModuleType, name: str) -> Optional[Callable[[str], Any]]:
-    """``aro_plugin_qualifier`` bound to qualifier ``name``, or None without one."""
+    """``aro_plugin_qualifier`` bound to qualifier ``name``, or None when the module defines
+    none or ``aro_plugin_info()`` does not list that qualifier (ARO applies only those)."""
     function = getattr(module, "aro_plugin_qualifier", None)
-    if not callable(function):
+    if not callable(function) or name not in _declared_qualifiers:
         return None
     return lambda text: function(name, text)
 
@@ -648,7 +666,10 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
         function_name = "aro_plugin_qualifier"
     if function is None:
         if function_name == "aro_plugin_qualifier":
-            detail = "the module defines no aro_plugin_qualifier()"
+            if action[len(QUALIFIER_PREFIX) :] not in _declared_qualifiers:
+                detail = "aro_plugin_info() lists no such qualifier"
+            else:
+                detail = "the module defines no aro_plugin_qualifier()"
         elif action in _declared_actions:
             detail = "declared by aro_plugin_info() but the module defines no %s()" % function_name
         else:

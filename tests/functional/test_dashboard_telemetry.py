@@ -414,6 +414,10 @@ async def test_w_widens_the_charts_window_and_the_title_says_whose_and_how_long(
         for _ in range(4):
             await pilot.press("w")
             windows.append((panel.chart.window_s, str(panel.border_title).split(" · ")[1]))
+        # A plugin name far too long for the title leaves the window in sight.
+        panel.show_plugin("x" * 320)
+        assert str(panel.border_title).endswith("… · last 2 min (w) · calls · model cache")
+        assert len(str(panel.border_title)) < 100
     assert windows == [
         (600, "last 10 min (w)"),
         (1800, "last 30 min (w)"),

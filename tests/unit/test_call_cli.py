@@ -612,3 +612,13 @@ def test_a_qualifier_is_called_by_name_and_not_with_runtime(
     assert "did you mean qualifier:reverse?" in capfd.readouterr().err
     assert main(["call", "--runtime", str(folder), "qualifier:reverse", "{}"]) == 2
     assert "--runtime runs actions only" in capfd.readouterr().err
+
+
+def test_an_unknown_actions_hint_names_twenty_actions_and_counts_the_rest() -> None:
+    """A plugin listing 20,000 qualifiers made the unknown-action hint one 349 KB line."""
+    from aro_tui.commands.call import actions_text
+
+    names = [f"qualifier:q{i}" for i in range(20_000)]
+    text = actions_text(names)
+    assert text.startswith("its actions: qualifier:q0, qualifier:q1,")
+    assert text.endswith("qualifier:q19 and 19,980 more")

@@ -144,7 +144,7 @@ def test_duplicate_names_are_errors(tmp_path: Path) -> None:
 
 
 def test_modules_named_like_the_standard_library_are_a_warning(tmp_path: Path) -> None:
-    root = write_plugin(tmp_path, "signal", module="signal.py")  # the plugin module: fine
+    root = write_plugin(tmp_path, "shadow")
     for own in ("base64.py", "helpers.py", "_ssl.py"):
         (root / "src" / own).write_text("")
     (root / "src" / "json").mkdir()
@@ -389,3 +389,19 @@ def test_an_apps_plugins_folder_spelt_otherwise_is_named(
     assert "plugins/ here is not looked in: ARO reads an app's plugins from Plugins/" in str(
         raised.value
     )
+
+
+def test_a_plugin_module_named_like_the_standard_library_is_a_warning(tmp_path: Path) -> None:
+    """src/json.py, the module of a plugin named json, passed check; ARO's driver does
+    `from json import aro_action_a` and got the standard json: the call failed."""
+    write_plugin(tmp_path, "json", module="json.py")
+    (plugin,) = discover(tmp_path).plugins
+    (problem,) = plugin.problems
+    assert (problem.code, problem.severity, problem.found) == (
+        "module-shadows-stdlib",
+        "warning",
+        '"json.py"',
+    )
+    assert "from json import aro_action_" in problem.message
+    write_plugin(tmp_path / "other", "helpers-plugin")
+    assert discover(tmp_path / "other").plugins[0].problems == ()

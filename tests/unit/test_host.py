@@ -948,3 +948,32 @@ def test_a_harness_of_another_protocol_refuses_with_a_reason(tmp_path: Path) -> 
     ran = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
     assert ran.returncode == harness.EXIT_OTHER_PROTOCOL
     assert "aro-tui was updated while it ran; restart it" in ran.stderr
+
+
+async def test_only_qualifiers_aro_could_register_are_listed_and_run(tmp_path: Path) -> None:
+    """42, None, "" or a name with a newline were listed as qualifier:42... and ran; so did a
+    qualifier aro_plugin_info() never listed, where ARO applies only those it lists."""
+    from aro_tui.core.host.protocol import QUALIFIER_PREFIX
+    from aro_tui.harness import harness
+
+    assert harness.QUALIFIER_PREFIX == QUALIFIER_PREFIX  # one name on both sides
+    module = tmp_path / "plugin.py"
+    module.write_text(
+        QUALIFIER_PLUGIN.replace(
+            '"qualifiers": [{"name": "reverse", "description": "Reverse a string."}, "upper"]',
+            '"qualifiers": [42, None, "", "a\\nb", {"name": 7}, "reverse", "reverse"]',
+        )
+    )
+    plugin = PluginProcess(PluginLaunch("q", module, Path(sys.executable)))
+    await plugin.start()
+    try:
+        assert plugin.action_names() == ["ping", "qualifier:reverse"]
+        unlisted = await plugin.call("qualifier:upper", '{"value": "abc"}')
+        assert unlisted.status is ExchangeStatus.PLUGIN_ERROR
+        assert "aro_plugin_info() lists no such qualifier" in (unlisted.error or "")
+        await plugin.refresh_info()  # asked again: still there
+        assert plugin.action_names() == ["ping", "qualifier:reverse"]
+        listed = await plugin.call("qualifier:reverse", '{"value": "abc"}')
+        assert listed.status is ExchangeStatus.OK
+    finally:
+        await plugin.stop()

@@ -206,7 +206,8 @@ def test_value_pairs_keep_the_budget(old: Any, new: Any, expected: tuple[str, st
 def test_changed_bodies_that_are_not_utf8_show_the_bytes_that_differ() -> None:
     """0xE9 against 0xE8 read "caf�" → "caf�", in text and in --json."""
     [entry] = diff_responses(b"caf\xe9 \\ \x00", b"caf\xe8 \\ \x00").entries
-    assert entry.describe() == '~ $: b"caf\\xe9 \\\\ \\u0000" → b"caf\\xe8 \\\\ \\u0000"'
+    # Control bytes as bytes are written (\x00, \x1b), not as JSON's \u0000 beside \xe9.
+    assert entry.describe() == '~ $: b"caf\\xe9 \\\\ \\x00" → b"caf\\xe8 \\\\ \\x00"'
     record = entry.to_json()
     assert (record["old_encoding"], record["new_encoding"]) == ("base64", "base64")
     assert base64.b64decode(record["old"]) == b"caf\xe9 \\ \x00"

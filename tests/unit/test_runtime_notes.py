@@ -228,3 +228,15 @@ async def test_answers_that_are_not_json_text_would_be_plain_text_results(
         assert "plain-text-result" in _codes(exchange), action
     for action in ("error", "bad_utf8"):  # a real error there too; bytes ARO cannot read
         assert "plain-text-result" not in _codes(await faulty.call(action, "{}")), action
+
+
+def test_a_qualifier_gets_no_note_about_the_action_driver() -> None:
+    """ARO applies a qualifier otherwise than it runs an action: "print()s whatever the
+    action returns" was a prediction with no ground for a qualifier."""
+    exchange = Exchange(1, "q", "qualifier:reverse", b"{}")
+    exchange.status = ExchangeStatus.PROTOCOL_ERROR
+    exchange.error = "action returned dict, expected str (JSON text): {}"
+    context = RuntimeContext("/p", None, 0)
+    assert "plain-text-result" not in [n.code for n in runtime_notes(exchange, context)]
+    exchange.action = "reverse"
+    assert "plain-text-result" in [n.code for n in runtime_notes(exchange, context)]

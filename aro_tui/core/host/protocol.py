@@ -278,6 +278,9 @@ def _interpret_result(body: bytes, validate_json: bool) -> Outcome:
     raise AssertionError("unreachable: orjson accepted what it rejected")
 
 
+QUALIFIER_PREFIX = "qualifier:"
+"""How the harness names a plugin's qualifiers as actions (its own ``QUALIFIER_PREFIX``)."""
+
 RETURNED_NOT_STR = "action returned "
 RESPONSE_NOT_JSON = ("response is not valid JSON text", "response is not JSON (")
 """How the protocol errors of an answer that is not JSON text begin (ARO takes it as text)."""

@@ -163,6 +163,18 @@ def _check_python_entry(
             f"{module.resolve()}",
         )
         module = None
+    if module is not None and module.stem in sys.stdlib_module_names:
+        findings.add(
+            "module-shadows-stdlib",
+            field,
+            describe(module.name),
+            "a module name the standard library does not use",
+            f"ARO imports the plugin module by its name (from {module.stem} import "
+            f"aro_action_…), and gets the standard library's {module.stem} where that was "
+            "imported first, so the call fails; aro-tui loads the file by its path",
+            "warning",
+            HOST,
+        )
     shadowing = stdlib_shadows(source_dir, module)
     if shadowing:
         findings.add(

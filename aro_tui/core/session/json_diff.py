@@ -246,15 +246,28 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
 
 
-_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_BYTES_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _bytes_text(data: bytes) -> str:
-    """``b"caf\\xe9"``: a body that is not UTF-8, its UTF-8 stretches as JSON string text
-    and each other byte as ``\\xNN`` (decoded with replacement characters, two changed
-    bodies read alike)."""
-    text = json.dumps(data.decode("utf-8", "surrogateescape"), ensure_ascii=False)
-    return "b" + _ESCAPED_BYTE.sub(lambda match: f"\\x{ord(match[0]) - 0xDC00:02x}", text)
+    """``b"caf\\xe9"``: a body that is not UTF-8, its UTF-8 stretches as text and each other
+    byte, and each control byte, as ``\\xNN``, as Python writes bytes (decoded with
+    replacement characters, two changed bodies read alike; JSON's ``\\u001b`` beside
+    ``\\xe9`` mixed two notations)."""
+    text = data.decode("utf-8", "surrogateescape")
+    return 'b"' + "".join(_byte_char(char) for char in text) + '"'
+
+
+def _byte_char(char: str) -> str:
+    """One character of :func:`_bytes_text`."""
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    if char in _BYTES_ESCAPES:
+        return _BYTES_ESCAPES[char]
+    if code < 0x20 or code == 0x7F:
+        return f"\\x{code:02x}"
+    return char
 
 
 def _json_ready(value: Any) -> Any:

@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.process import PluginProcess
+from aro_tui.core.sanitize import shorten
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer, SpanBuffer
 from aro_tui.core.telemetry.exchange_memory import (
     BaselineWarning,
@@ -38,6 +39,7 @@ from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.widgets.telemetry.cache_table import ModelCacheTable
 from aro_tui.ui.widgets.telemetry.chart import MemoryChart, format_window
 
+TITLE_NAME_CHARS = 40
 CHART_WINDOWS_S = (120.0, 600.0, 1800.0, 3600.0)
 """The time windows ``w`` steps through: the samples and spans are kept for an hour."""
 
@@ -244,7 +246,8 @@ class TelemetryPanel(Vertical):
     def _show_title(self) -> None:
         """Whose memory the lines are, and over how long: with two plugins running, a
         legend of "plugin GPU" and "host RSS" did not say which one's."""
-        whose = "" if self._plugin is None else f" of {self._plugin}"
+        # A name of 320 characters pushed the window (what w changes) out of the title.
+        whose = "" if self._plugin is None else f" of {shorten(self._plugin, TITLE_NAME_CHARS)}"
         window = format_window(self.chart.window_s)
         self.border_title = plain_title(f"Memory{whose} · last {window} (w) · calls · model cache")
 
