@@ -112,6 +112,10 @@ async def measure(exchanges: int, presses: int, big_mb: int = 50) -> dict[str, f
         await app.workers.wait_for_complete()
         results["rss_before_mib"] = _rss_mib()
         results["key_latency_baseline_ms"] = await _key_latency_ms(pilot, presses)
+        # Back on the newest row: the panes follow the calls that end only from there, and
+        # the stalls and the ingest below are of that path (detail pane included).
+        table.move_cursor(row=table.row_count - 1)  # type: ignore[attr-defined]
+        await pilot.pause()
         results["stall_small_ms"] = await _longest_stall_ms(app, _exchange(11))
         big = _exchange(12, big_mb * 1_000_000)
         results["stall_big_ms"] = await _longest_stall_ms(app, big)
