@@ -50,6 +50,13 @@ class DashboardCommands(Provider):
                 )
             commands.append(
                 (
+                    f"Drop the calls queued for {name}",
+                    partial(screen.drop_queued_calls, entry.name),
+                    "the calls waiting behind the one it runs; that one runs on (ctrl+g stops it)",
+                )
+            )
+            commands.append(
+                (
                     f"Show what {name} printed lately",
                     partial(screen.show_recent_stderr, entry.name),
                     "its last 200 stderr lines: at import, in calls and between them",

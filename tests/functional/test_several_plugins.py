@@ -137,3 +137,25 @@ async def test_the_running_card_counts_the_calls_queued_and_the_editor_its_own_c
         process = app.registry["alpha"].process
         assert process is not None
         await process.stop()
+
+
+async def test_the_calls_queued_for_a_plugin_can_be_dropped_and_the_running_one_goes_on(
+    tmp_path: Path,
+) -> None:
+    """ctrl+g reached only the running call: to drop the third of three, the two before it
+    had to be cancelled first."""
+    app = _app(tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _both_ready(pilot, app)
+        screen = app.main_screen
+        screen.send("alpha", "slow", '{"seconds": 1}')
+        for _ in range(2):
+            screen.send("alpha", "quick", "{}")
+        await wait_until(pilot, lambda: len(app.registry["alpha"].running_calls) == 3, "queued")
+        screen.drop_queued_calls("alpha")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 3, "all three ended", 10)
+        ended = sorted((e.action, str(e.status)) for e in app.exchange_log.entries)
+        assert ended == [("quick", "cancelled"), ("quick", "cancelled"), ("slow", "ok")]
+        screen.drop_queued_calls("bravo")
+        await pilot.pause()
+        assert "bravo has no call waiting." in [n.message for n in app._notifications]

@@ -352,6 +352,24 @@ class ExchangeActions(Screen[None]):
         else:
             self.say("Nothing is running.")
 
+    def drop_queued_calls(self, name: str) -> None:
+        """Cancel the calls waiting behind the one plugin ``name`` runs (the harness skips
+        each when it gets there); the running one goes on. ctrl+g only ever reached the
+        running call: a third call queued could not be dropped without the two before it."""
+        entry = self.aro.registry.get(name)
+        process = None if entry is None else entry.process
+        if entry is None or process is None:
+            return
+        executing = process.executing
+        queued = [call for call in entry.running_calls.values() if call is not executing]
+        if not queued:
+            self.say(f"{sanitize_line(name)} has no call waiting.")
+            return
+        for call in queued:
+            process.cancel(call.id)
+        plural = "" if len(queued) == 1 else "s"
+        self.say(f"Dropping {len(queued)} call{plural} queued for {sanitize_line(name)}…")
+
     def _cancel_running(self, entry: PluginEntry) -> None:
         """Interrupt the call ``entry``'s plugin is executing (the ones queued behind it run
         next); the oldest of its calls when the host does not say which runs."""
