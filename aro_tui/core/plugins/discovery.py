@@ -62,10 +62,11 @@ class PluginNotFound(LookupError):
         why: str | None = None,
         *,
         misnamed: str | None = None,
+        hint: str = "",
     ) -> None:
         """``why``: the search folder could not be read (it does not exist, say);
         ``misnamed``: the plugin's folder (``search_dir``) has this file instead of
-        plugin.yaml."""
+        plugin.yaml; ``hint``: said after the known names."""
         self.wanted = wanted
         self.search_dir = search_dir
         self.known_names = known_names
@@ -79,19 +80,24 @@ class PluginNotFound(LookupError):
             super().__init__(f"no plugin {wanted!r}: {why} (and {wanted} is not a plugin folder)")
             return
         known = ", ".join(known_names) if known_names else "none"
-        # Looked in the bundled plugins for want of ./Plugins: say why ./plugins was not.
-        bundled = search_dir.resolve() == default_plugins_path().resolve()
-        other_case = misnamed_plugins_dir(Path.cwd()) if bundled else None
-        hint = (
-            ""
-            if other_case is None or other_case.resolve() == search_dir.resolve()
-            else f"; {other_case.name}/ here is not looked in: ARO reads an app's plugins from "
-            f"{APP_PLUGINS_DIR}/ (rename it)"
-        )
         super().__init__(
             f"no plugin {wanted!r} in {search_dir} (and it is not a plugin folder); "
             f"known plugins: {known}{hint}"
         )
+
+
+def _other_case_hint(search_dir: Path) -> str:
+    """Why ``./plugins`` was not looked in, when the search fell back to the bundled plugins
+    for want of ``./Plugins`` (else nothing)."""
+    if search_dir.resolve() != default_plugins_path().resolve():
+        return ""
+    other_case = misnamed_plugins_dir(Path.cwd())
+    if other_case is None or other_case.resolve() == search_dir.resolve():
+        return ""
+    return (
+        f"; {other_case.name}/ here is not looked in: ARO reads an app's plugins from "
+        f"{APP_PLUGINS_DIR}/ (rename it)"
+    )
 
 
 def misnamed_plugins_dir(app_dir: Path) -> Path | None:
@@ -552,4 +558,5 @@ def _find_by_name(
         folder = skipped.file.parent
         if skipped.code == "misnamed-manifest" and folder.name == name_or_path:
             raise PluginNotFound(name_or_path, folder, [], misnamed=skipped.file.name)
-    raise PluginNotFound(name_or_path, found.plugins_dir, sorted({p.name for p in found.plugins}))
+    known = sorted({p.name for p in found.plugins})
+    raise PluginNotFound(name_or_path, found.plugins_dir, known, hint=_other_case_hint(search_dir))
