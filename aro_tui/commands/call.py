@@ -437,4 +437,6 @@ def _run_like_runtime(args: argparse.Namespace, launch: PluginLaunch, body: byte
             f"aro-tui call --runtime: note: {sanitize_line(note)} (--python picks one)",
             file=sys.stderr,
         )
+    if outcome.exited_badly:  # sys.exit, os._exit, a signal: a crash, as without --runtime
+        return EXIT_CRASH
     return _RUNTIME_EXIT.get(outcome.kind, EXIT_CRASH)

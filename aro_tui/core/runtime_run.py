@@ -96,7 +96,8 @@ class RuntimeOutcome:
                 "more than the action's answer, or the action returned something else"
             )
         if self.kind == "error":
-            return f"the ARO runtime would report an error ({took}): {self.error}"
+            ended = f"; the process {self.ended_how()}" if self.exited_badly else ""
+            return f"the ARO runtime would report an error ({took}{ended}): {self.error}"
         if self.kind == "cancelled":
             return (
                 f"cancelled after {self.duration_s:.2f} s, before the process ended: no verdict "
@@ -106,6 +107,21 @@ class RuntimeOutcome:
             left = "; it sends no SIGKILL, so the process would have kept running"
             return f"the ARO runtime would time out: {self.error}" + (left * self.left_running)
         return f"the ARO runtime could not run this call: {self.error}"
+
+    @property
+    def exited_badly(self) -> bool:
+        """The process ended with a non-zero exit status or by a signal: a crash."""
+        return self.exit_code is not None and self.exit_code != 0
+
+    def ended_how(self) -> str:
+        """``exited with code 5`` or ``was killed by SIGKILL``."""
+        code = self.exit_code
+        if code is None or code >= 0:
+            return f"exited with code {code}"
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
 
     def report(self) -> bytes:
         """The verdict, then stdout and stderr as the runtime would have read them."""

@@ -49,6 +49,25 @@ def test_an_exception_is_an_error_object_and_sys_exit_makes_stderr_the_error() -
     assert exited.error == "about to sys.exit"
 
 
+@pytest.mark.parametrize(
+    ("action", "ended"),
+    [
+        ("os_exit", "the process exited with code 5"),
+        ("sigkill", "the process was killed by SIGKILL"),
+    ],
+)
+def test_a_crash_under_the_runtime_exits_3_and_names_the_exit(
+    action: str, ended: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The runtime reports a crash's stderr as its error; the exit status says crash, as a
+    call without --runtime does (it said 1, a plugin error, and never named the exit)."""
+    plugin = str(FAULTY_MODULE.parents[1])
+    assert main(["call", plugin, action, "{}", "--runtime", "--python", PYTHON]) == 3
+    verdict = capfd.readouterr().err
+    assert "the ARO runtime would report an error" in verdict
+    assert ended in verdict
+
+
 def test_output_beyond_the_pipe_blocks_until_the_timeout_and_nothing_survives() -> None:
     started_s = time.monotonic()
     outcome = run_like_runtime(PYTHON, FAULTY_MODULE, "big", b'{"bytes": 100000}', timeout_s=1.0)
