@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from aro_tui.core.json_values import check_json
+
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
@@ -92,9 +94,11 @@ def json_input_problem(data: bytes) -> str | None:
         orjson.loads(data)
     except orjson.JSONDecodeError as error:
         try:
-            data.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as bad:
             return f"is not UTF-8: byte 0x{data[bad.start]:02x} at offset {bad.start}"
+        if check_json(text) is None:
+            return None  # JSON orjson will not read: 1e999, a lone surrogate escape
         return f"is not valid JSON: {error}"
     return None
 

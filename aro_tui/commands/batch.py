@@ -35,6 +35,7 @@ from aro_tui.commands.call import (
     run_with_host,
 )
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
+from aro_tui.core.json_values import check_json
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.user_files import os_reason
 
@@ -398,9 +399,11 @@ def input_problem(line_number: int, line: bytes, start: bytes) -> str | None:
         orjson.loads(line)
     except orjson.JSONDecodeError as error:
         try:
-            line.decode("utf-8")
+            text = line.decode("utf-8")
         except UnicodeDecodeError:
             return f"line {line_number} {json_input_problem(line)}"
+        if check_json(text) is None:
+            return None  # JSON orjson will not read: 1e999, a lone surrogate escape
         column = len(start.decode("utf-8", "replace")) + error.colno
         return f"line {line_number}, column {column}: not valid JSON: {error.msg}"
     return None

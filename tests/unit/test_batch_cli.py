@@ -595,3 +595,18 @@ def test_an_invalid_line_is_placed_by_the_files_line_and_column_alone(tmp_path: 
         (8, "line 8, column 4: not valid JSON: unexpected character, expected a string key"),
         (9, "line 9, column 7: not valid JSON: unexpected character, expected a JSON value"),
     ]
+
+
+def test_json_that_orjson_refuses_but_a_plugin_reads_is_sent(tmp_path: Path) -> None:
+    """`1e999` is JSON (Python's json reads it as inf) and so is a lone surrogate escape;
+    the editor sent them, batch refused them as "not valid JSON". NaN is still refused."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"a": 1e999}\n"\\ud800"\n[NaN]\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", NOOP, "passthrough", str(inputs), "-o", str(out), "--no-progress"]) == 1
+    results = _results(out)
+    # Sent, both: the surrogate's echo is a protocol error (no UTF-8 text holds it), not a
+    # line refused unsent.
+    assert [r["status"] for r in results] == ["ok", "protocol_error", "invalid_input"]
+    assert "1e999" in out.read_text().splitlines()[0]
+    assert "not valid JSON" in str(results[2]["error"])

@@ -547,6 +547,20 @@ def test_a_negative_number_is_the_input_not_an_option(
     assert "unrecognized arguments" not in err
 
 
+@pytest.mark.parametrize("text", ['{"a": 1e999}', '"\\ud800"', "-1e400"])
+def test_json_that_orjson_refuses_but_a_plugin_reads_is_sent(
+    text: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The editor sent these (Python's json reads 1e999 as inf); `call` refused them. The
+    answer is judged apart: a lone surrogate is no UTF-8 text, so echoed back it is a
+    protocol error, not a usage error."""
+    surrogate = "ud800" in text
+    assert main(["call", NOOP, "passthrough", text]) == (1 if surrogate else 0)
+    out, err = capfd.readouterr()
+    assert "INPUT_JSON" not in err
+    assert out == ("" if surrogate else text + "\n")
+
+
 def test_a_negative_number_after_double_dash_and_an_unknown_option_still_work(
     capfd: pytest.CaptureFixture[str],
 ) -> None:

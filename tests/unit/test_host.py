@@ -424,6 +424,13 @@ def test_classify_json_result() -> None:
         (b"3.5", (ExchangeStatus.OK, None)),
         (b"null", (ExchangeStatus.OK, None)),
         (b"3 4", (ExchangeStatus.PROTOCOL_ERROR, None)),
+        # Numbers past a double's range are JSON (a plugin's json reads inf); orjson refused.
+        (b"-1e400", (ExchangeStatus.OK, None)),
+        (b"[1e999]", (ExchangeStatus.OK, None)),
+        (b'{"a": [1e999, {"b": -1e400}]}', (ExchangeStatus.OK, None)),
+        (b'{"error": "x", "n": 1e999}', (ExchangeStatus.PLUGIN_ERROR, "x")),
+        (b'"\\ud800"', (ExchangeStatus.PROTOCOL_ERROR, None)),
+        (b'[1e999, "\\udc00"]', (ExchangeStatus.PROTOCOL_ERROR, None)),
         # Error classification: only a string "error" of the top-level object.
         (b'{"error": "bad", "x": [1.5]}', (ExchangeStatus.PLUGIN_ERROR, "bad")),
         (b'{"error": "caf\\u00e9 \\"q\\""}', (ExchangeStatus.PLUGIN_ERROR, 'caf\u00e9 "q"')),

@@ -27,6 +27,7 @@ import msgspec
 import orjson
 
 from aro_tui.core.host.exchange import ExchangeStatus
+from aro_tui.core.json_values import loads_as_python
 
 _OK = ExchangeStatus.OK  # bound once: a member lookup costs ~100 ns on Python 3.11
 MAX_ERROR_CHARS = 500
@@ -300,8 +301,10 @@ def classify_json_result(body: bytes) -> tuple[ExchangeStatus, str | None]:
     values, so non-ASCII bodies are checked by ``bytes.decode`` first. Anything msgspec does not
     accept as an object (a top-level array, number or string; nesting deeper than the
     recursion limit; a document it rejects) is decided by ``orjson.loads`` exactly as before,
-    so msgspec never rejects what orjson accepts. The one difference: a number too large for a
-    float *inside* an object or array (``1e400``, valid JSON) is accepted, where orjson refused.
+    so msgspec never rejects what orjson accepts; what orjson refuses is read by Python's
+    ``json`` last, so a number too large for a float (``1e400``, JSON a plugin's ``json.loads``
+    reads as inf) is not a protocol error. A lone surrogate escape (``"\\ud800"``) is: no
+    UTF-8 text holds it.
     """
     if not body.isascii():
         try:
@@ -324,7 +327,11 @@ def _classify_with_orjson(body: bytes) -> tuple[ExchangeStatus, str | None]:
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return ExchangeStatus.PROTOCOL_ERROR, None
+        try:  # JSON a plugin's json module writes and orjson refuses: -1e400 (read as inf)
+            value = loads_as_python(body)
+            orjson.dumps(value)  # a lone surrogate escape stays refused: it is no text
+        except (ValueError, UnicodeDecodeError, orjson.JSONEncodeError):
+            return ExchangeStatus.PROTOCOL_ERROR, None
     if type(value) is dict:
         error_value = value.get("error")
         if isinstance(error_value, str):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -17,83 +14,10 @@ from textual.reactive import reactive
 from textual.widgets import Static, TextArea
 from textual.widgets.text_area import DocumentBase
 
+from aro_tui.core.json_values import JsonProblem, check_json
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.themes import follow_app_theme
 from aro_tui.ui.widgets.documents import load_document, release_document
-
-
-@dataclass(frozen=True)
-class JsonProblem:
-    """Why the editor's text is not valid JSON, and where."""
-
-    message: str
-    line: int
-    column: int
-
-    def describe(self) -> str:
-        """``Invalid JSON at line 3, column 5: Expecting ','``."""
-        return f"Invalid JSON at line {self.line}, column {self.column}: {self.message}"
-
-
-_NOT_JSON_CONSTANT = re.compile(r'"(?:\\.|[^"\\])*"|(-?Infinity|NaN)')
-"""A string (skipped whole), or one of the constants Python's json reads and JSON lacks."""
-
-
-class _NotJsonConstant(ValueError):
-    pass
-
-
-def _refuse_constant(name: str) -> None:
-    raise _NotJsonConstant(name)
-
-
-_BRACKETS = re.compile(r'"(?:\\.|[^"\\])*"|[\[{]|[\]}]')
-TOO_DEEP_LEVELS = 500
-"""Where the too-deep problem points: the first bracket this deep (Python's reader gives up
-somewhat deeper, by its recursion limit)."""
-
-
-def _too_deep_at(text: str) -> int:
-    """The offset of the first bracket opening level ``TOO_DEEP_LEVELS`` (0 if none)."""
-    depth = 0
-    for match in _BRACKETS.finditer(text):
-        token = match.group()
-        if token in "[{":
-            depth += 1
-            if depth >= TOO_DEEP_LEVELS:
-                return match.start()
-        elif token in "]}":
-            depth -= 1
-    return 0
-
-
-def _position(text: str, offset: int) -> tuple[int, int]:
-    """(line, column) of ``offset``, both from 1."""
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def check_json(text: str) -> JsonProblem | None:
-    """None when ``text`` is one JSON value, else the first problem.
-
-    Stricter than ``json.loads``: NaN and Infinity are refused (the host's check of the
-    answer refuses them, so an echo of one came back a protocol error), and input nested too
-    deep for Python's reader is a problem, not a RecursionError that ended the dashboard.
-    """
-    try:
-        json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        return JsonProblem(error.msg, error.lineno, error.colno)
-    except _NotJsonConstant as error:
-        match = next((m for m in _NOT_JSON_CONSTANT.finditer(text) if m.group(1)), None)
-        line, column = _position(text, match.start() if match is not None else 0)
-        return JsonProblem(f"{error} is not JSON (Python writes it; JSON has no such value)",
-                           line, column)  # fmt: skip
-    except RecursionError:
-        line, column = _position(text, _too_deep_at(text))
-        return JsonProblem("nested too deep for Python's json module to read", line, column)
-    return None
-
 
 HIGHLIGHT_LIMIT_CHARS = 128 * 1024
 """The editor colours JSON up to this size; larger input is plain text (see the editor)."""
