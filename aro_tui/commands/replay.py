@@ -161,13 +161,19 @@ def run_replay(args: argparse.Namespace) -> int:
             process.history.max_body_bytes = 0
             return process
 
+        records: list[dict[str, Any]] = []  # --json: each result's record, made as it ends
+
         def progress(result: ReplayResult) -> None:
-            if not args.json:
+            if args.json:
+                records.append(result.to_json())
+            else:
                 _print_result(result)
 
         if not args.json:
             _print_preamble(session, plugins_dir, len(exchanges), skipped)
-        results = await replay_exchanges(exchanges, process_for, options, on_result=progress)
+        results = await replay_exchanges(
+            exchanges, process_for, options, on_result=progress, keep_diffs=False
+        )
         exit_code = replay_exit_code(results)
         lost = sum(last - first + 1 for first, last in lost_numbers)
         if lost:  # a check that passed over damage would hide a regression it cannot see
@@ -175,7 +181,9 @@ def run_replay(args: argparse.Namespace) -> int:
             if not args.json:
                 print(_lost_text(lost_numbers, lost), file=sys.stderr)
         if args.json:
-            _print_json(session, plugins_dir, args, results, exit_code, skipped, lost_numbers)
+            _print_json(
+                session, plugins_dir, args, results, records, exit_code, skipped, lost_numbers
+            )
         else:
             print(_summary_line(results, lost, exit_code))
         return exit_code
@@ -330,6 +338,7 @@ def _print_json(
     plugins_dir: Path | None,
     args: argparse.Namespace,
     results: list[ReplayResult],
+    records: list[dict[str, Any]],
     exit_code: int,
     skipped: int,
     lost_numbers: list[NumberRange],
@@ -344,7 +353,7 @@ def _print_json(
         "rel_tol": args.rel_tol,
         "internal_left_out": skipped,
         "warnings": list(session.warnings),
-        "results": [result.to_json() for result in results],
+        "results": records,
         "summary": {outcome: counts[outcome] for outcome in _OUTCOMES},
         "lost": sum(last - first + 1 for first, last in lost_numbers),
         "lost_numbers": [[first, last] for first, last in lost_numbers],

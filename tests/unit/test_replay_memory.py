@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
 from pathlib import Path
 
 from session_recording import FAULTY, launch_for, record_session
@@ -56,4 +57,42 @@ def test_replay_results_do_not_keep_the_answers(tmp_path: Path) -> None:
     results = asyncio.run(_replay(path))
     assert [result.outcome for result in results] == ["equal"] * 3
     assert not hasattr(results[0].new, "response_bytes")
+    assert _retained_bytes(results) < ANSWER_BYTES // 10
+
+
+def test_a_replay_whose_answers_changed_keeps_counts_not_values(tmp_path: Path) -> None:
+    """`aro-tui replay` kept every changed value to the end: a diff entry holds the whole
+    old and new string, so each changed 2 MB answer kept 4 MB. Results passed to
+    ``on_result`` are whole (the report is made from them); those returned keep counts."""
+    call = ("faulty", "big", f'{{"bytes": {ANSWER_BYTES}}}')
+    path = record_session(tmp_path / "sessions", [call, call, call], plugins_dir=FAULTY.parent)
+    changed = tmp_path / "plugins" / "faulty"
+    shutil.copytree(FAULTY, changed)
+    module = changed / "src" / "plugin.py"
+    module.write_text(module.read_text().replace('"x" * size', '"y" * size'))
+    seen: list[int] = []
+
+    async def replay() -> list[ReplayResult]:
+        session = read_session(path)
+        host = PluginHost()
+        try:
+            return await replay_exchanges(
+                session.exchanges,
+                lambda name: (
+                    host.get(name)
+                    if name in host.plugins
+                    else host.add(launch_for(name, changed.parent))
+                ),
+                on_result=lambda result: seen.append(
+                    len(result.diff.entries) if result.diff else -1
+                ),
+                keep_diffs=False,
+            )
+        finally:
+            await host.stop_all()
+
+    results = asyncio.run(replay())
+    assert [result.outcome for result in results] == ["different"] * 3
+    assert seen == [1, 1, 1]  # the report saw each difference
+    assert [result.diff.total for result in results if result.diff] == [1, 1, 1]
     assert _retained_bytes(results) < ANSWER_BYTES // 10

@@ -6,6 +6,7 @@ a structural diff of the two responses, the change in service time and in memory
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -327,6 +328,7 @@ async def replay_exchanges(
     *,
     timeout_s: float | None = None,
     on_result: Callable[[ReplayResult], None] | None = None,
+    keep_diffs: bool = True,
 ) -> list[ReplayResult]:
     """Rerun ``exchanges`` in order, one at a time, and compare each with its recording.
 
@@ -334,15 +336,19 @@ async def replay_exchanges(
     ``LookupError`` from it marks that plugin's exchanges ``missing``. An exchange recorded
     without an answer (:data:`RECORDED_WITHOUT_ANSWER`) is ``skipped``, not rerun: a hang
     that was cancelled would hold the replay for its whole timeout. ``on_result`` is called
-    after each exchange (on the event loop), for progress.
+    after each exchange (on the event loop), for progress. Without ``keep_diffs`` the results
+    returned keep each diff's count, not its entries, which ``on_result`` saw whole: a changed
+    value can be a whole answer (a 20 MB string), and a long replay kept every one of them.
     """
     results: list[ReplayResult] = []
     missing: dict[str, str] = {}
     for recorded in exchanges:
         result = await _replay_one(recorded, process_for, options, timeout_s, missing)
-        results.append(result)
         if on_result is not None:
             on_result(result)
+        if not keep_diffs and result.diff is not None and result.diff.entries:
+            result = dataclasses.replace(result, diff=JsonDiff((), result.diff.total))
+        results.append(result)
     return results
 
 
