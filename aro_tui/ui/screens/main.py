@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     from aro_tui.ui.registry import PluginEntry
 
 
+PROGRESS_EVERY_S = 0.1
+"""How often the progress line under the banner is redrawn, at most."""
+
+
 class MainScreen(LogWindow):
     """Everything on one screen, every region reachable by keys."""
 
@@ -166,8 +170,31 @@ class MainScreen(LogWindow):
         banner.update(text)
         self.add_class("-read-only")
 
+    _progress_text: str | None = None
+    _progress_shown_s = -1.0
+    _progress_timer: Timer | None = None
+
     def show_progress(self, text: str | None) -> None:
-        """Show a line of progress under the banner (a replay's), or hide it with None."""
+        """Show a line of progress under the banner (a replay's), or hide it with None.
+
+        At most every ``PROGRESS_EVERY_S``, the newest text shown by a timer meanwhile: a
+        replay of fast calls redrew the screen for each, and most of its time went there.
+        """
+        self._progress_text = text
+        waited_s = time.monotonic() - self._progress_shown_s
+        if text is None or waited_s >= PROGRESS_EVERY_S:
+            self._show_progress_now()
+        elif self._progress_timer is None:
+            self._progress_timer = self.set_timer(
+                PROGRESS_EVERY_S - waited_s, self._show_progress_now
+            )
+
+    def _show_progress_now(self) -> None:
+        if self._progress_timer is not None:
+            self._progress_timer.stop()
+            self._progress_timer = None
+        text = self._progress_text
+        self._progress_shown_s = time.monotonic()
         self.query_one("#progress", Static).update(sanitize_line(text or ""))
         self.set_class(text is not None, "-progress")
 

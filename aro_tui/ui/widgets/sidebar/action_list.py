@@ -28,13 +28,23 @@ class ActionList(OrderedOptionList):
         *moving_bindings("actions", "Choose: edit its input"),
     ]
 
+    _names: tuple[str, ...] = ()
+
     def show_actions(self, actions: list[tuple[str, str | None]], keep: str | None) -> None:
-        """Fill the list, keeping ``keep`` highlighted when it is still there."""
+        """Fill the list, keeping ``keep`` highlighted when it is still there.
+
+        The same names, with ``keep`` already highlighted, change nothing: a plugin's every
+        busy/ready flip asks again, and refilling the list redrew the sidebar twice a call.
+        """
+        names = tuple(name for name, _ in actions)
+        index = (names.index(keep) if keep in names else 0) if names else None
+        if names == self._names and self.option_count == len(names) and self.highlighted == index:
+            return
+        self._names = names
         self.clear_options()
-        self.add_options([Option(Text(sanitize_line(name)), id=name) for name, _ in actions])
-        names = [name for name, _ in actions]
-        if names:
-            self.highlighted = names.index(keep) if keep in names else 0
+        self.add_options([Option(Text(sanitize_line(name)), id=name) for name in names])
+        if index is not None:
+            self.highlighted = index
 
 
 _BULLET = re.compile(r"(?:[-*•]|\d+[.)]|[\w.-]+:)\s+")
@@ -104,7 +114,10 @@ class DocText(Widget):
         """The content at the last width asked for (layout asks, then render)."""
 
     def show(self, head: Text, doc: str, style: str = "") -> None:
-        """Show ``head`` as it is, then ``doc`` (plugin text, never markup) wrapped."""
+        """Show ``head`` as it is, then ``doc`` (plugin text, never markup) wrapped; the
+        same again changes nothing (it is asked again at every busy/ready flip)."""
+        if (head, doc, style) == (self._head, self._doc, self._doc_style):
+            return
         self._head, self._doc, self._doc_style = head, doc, style
         self._wrapped = None
         self.refresh(layout=True)
