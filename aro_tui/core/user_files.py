@@ -9,9 +9,14 @@ never silently replaced; the interpreter cache is simply rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 UNREADABLE_SUFFIX = ".unreadable"
 
@@ -51,4 +56,39 @@ def write_atomically(path: Path, text: str, *, durable: bool = False) -> None:
         Path(temporary).replace(path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new content into, for files the user names (a saved
+    response, an export): when the block ends without an error the new content replaces the
+    file at once; when it fails (a full disk) the old file is as it was and no partial file
+    is left. Writing in place lost the file a save was "replacing" whenever the save failed.
+
+    A link is followed (its target is replaced, the link stays). A path that exists and is not
+    a regular file (``/dev/full``, a FIFO) is written in place: a rename would replace the
+    device node with a file. A replaced file keeps its permissions; a new one gets the usual
+    ones (the umask), not a temporary file's 0600.
+    """
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode: int | None = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        with target.open("wb") as handle:
+            yield handle
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            yield handle
+        if mode is not None:
+            temporary.chmod(stat.S_IMODE(mode))
+        temporary.replace(target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import sys
 from pathlib import Path
 from typing import Any
@@ -676,6 +677,67 @@ async def test_a_failed_save_is_said_in_the_dialog_with_the_typed_path_kept(
             await wait_until(pilot, lambda d=dialog: app.screen is not d, "closed once saved")  # type: ignore[misc]
             assert target.stat().st_size > 0
             assert any(str(target) in n.message for n in app._notifications)
+
+
+async def test_a_save_that_fails_leaves_the_file_it_would_replace_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """A full disk part way through ctrl+s (or ctrl+o, or the pager's save) said "could not
+    save" and left the file it was replacing cut to what had been written; a new file was
+    left half-written. The whole-log export (O) already wrote beside it and renamed."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    precious = folder / "precious.json"
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _show_big_answer(app, pilot, 2_000_000)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        for keys in (("ctrl+s",), ("ctrl+o",), ("f3", "O"), ("x", "ctrl+s")):
+            precious.write_text('{"my": "notes"}')
+            for key in keys:
+                await pilot.press(key)
+            await wait_until(pilot, lambda: isinstance(app.screen, SaveDialog), "the dialog")
+            dialog = app.screen
+            dialog.query_one("#save-path", Input).value = str(precious)
+            await pilot.press("enter")  # "precious.json exists · enter: replace it"
+            # A file may grow to 1 MB from here (Python ignores SIGXFSZ: writes fail, EFBIG).
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, hard))
+            try:
+                await pilot.press("enter")
+                hint = dialog.query_one("#save-hint")
+                await wait_until(pilot, lambda h=hint: "could not save" in str(h.render()), key)  # type: ignore[misc]
+            finally:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            assert precious.read_text() == '{"my": "notes"}', keys
+            assert [p.name for p in folder.iterdir()] == ["precious.json"], keys  # no partial
+            await pilot.press("escape")
+            while app.screen is not app.main_screen:
+                await pilot.press("escape")
+
+
+async def test_the_save_dialog_says_a_link_or_a_device_is_there_before_writing(
+    tmp_path: Path,
+) -> None:
+    """It said "exists · enter: replace it" of a device node, which the export then replaced
+    with a file, and of a link, which it replaced instead of the file it links to."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    target = tmp_path / "target.json"
+    target.write_text("old")
+    (tmp_path / "link.json").symlink_to(target)
+    os.mkfifo(tmp_path / "pipe")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _show_big_answer(app, pilot, 10)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SaveDialog), "the dialog")
+        field = app.screen.query_one("#save-path", Input)
+        hint = app.screen.query_one("#save-hint")
+        for name, said in (
+            ("link.json", f"link.json links to {target} · enter: replace that file"),
+            ("pipe", "pipe is a device or a pipe, not a file · enter: write into it"),
+        ):
+            field.value = str(tmp_path / name)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda s=said: s in str(hint.render()), name)  # type: ignore[misc]
 
 
 async def test_spare_width_goes_to_the_action_and_plugin_names(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aro_tui.core.exchange_log import LogEntry
 from aro_tui.core.sanitize import sanitize_line
+from aro_tui.core.user_files import replacing
 from aro_tui.ui.screens.main_actions import ExchangeActions, response_file_name
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog, SaveFailed
@@ -103,8 +104,8 @@ class ExchangeOutput(ExchangeActions):
                 data = self.aro.exchange_log.response_bytes(number) or b""
         except KeyError:
             raise SaveFailed(f"exchange #{number} is no longer in the log") from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        with replacing(path) as handle:
+            handle.write(data)
         return f"Saved {len(data)} bytes to {path}"
 
     def export_document(self, number: int) -> bytes:

@@ -30,6 +30,7 @@ from aro_tui.core.telemetry.cache_records import cache_event_from_json, cache_ev
 from aro_tui.core.telemetry.exchange_memory import ExchangeMemory, exchange_memory
 from aro_tui.core.telemetry.model_cache import CacheEvent
 from aro_tui.core.telemetry.samples import TelemetrySample
+from aro_tui.core.user_files import replacing
 from aro_tui.ui.comparison import (
     Comparison,
     compare_logged,
@@ -433,23 +434,16 @@ class SessionWiring(TelemetryWiring):
         self.app.push_screen(dialog, self.say_saved)
 
     def _export_log(self, path: Path, numbers: list[int]) -> str:
-        """Stream the exchanges into a temporary file beside ``path``, then rename it: memory
-        stays at one exchange, and a failed export leaves no half-written file (in the save
-        dialog's thread)."""
+        """Stream the exchanges into ``path`` (:func:`replacing`: memory stays at one
+        exchange, and a failed export leaves the old file and no half-written one; in the
+        save dialog's thread)."""
         log = self.aro.exchange_log
-        temporary = path.with_name(f".{path.name}.partial")
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with temporary.open("wb") as handle:
+            with replacing(path) as handle:
                 exchanges = (exchange_from_log(log, n) for n in numbers)
                 size = write_log_json(exchanges, len(numbers), handle, self._export_details)
-            temporary.replace(path)
         except KeyError as error:
-            temporary.unlink(missing_ok=True)
             raise SaveFailed(f"exchange #{error} left the log while it was exported") from None
-        except OSError:
-            temporary.unlink(missing_ok=True)
-            raise
         return f"Exported {len(numbers)} exchanges ({size} bytes) to {path}"
 
     def export_document(self, number: int) -> bytes:

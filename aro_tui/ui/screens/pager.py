@@ -15,6 +15,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static, TextArea
 
+from aro_tui.core.user_files import replacing
 from aro_tui.ui.formatting import (
     LINES_CUT_NOTE,
     cut_long_lines,
@@ -108,9 +109,8 @@ class PagerScreen(ModalScreen[None]):
 
     def _save(self, path: Path) -> str:
         """Write every page to ``path`` (in the save dialog's thread)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with path.open("wb") as out:
+            with replacing(path) as out:
                 for offset in range(0, self.total_bytes, PAGE_BYTES):
                     out.write(self.read_slice(offset, PAGE_BYTES))
         except KeyError:

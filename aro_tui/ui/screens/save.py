@@ -4,6 +4,7 @@ itself, so that a failed write is said in it with the typed path kept."""
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -94,7 +95,7 @@ class SaveDialog(ModalScreen[str | None]):
             return f"{blocking} is a file, not a folder", "red"
         if path.exists() and path != self._confirmed:
             self._confirmed = path
-            return f"{path.name} exists · enter: replace it · escape: cancel", "yellow"
+            return f"{_what_is_there(path)} · escape: cancel", "yellow"
         return None
 
     @work(thread=True, group="save")
@@ -160,3 +161,13 @@ def _file_in_the_way(path: Path) -> Path | None:
         if parent.exists():
             return None if parent.is_dir() else parent
     return None
+
+
+def _what_is_there(path: Path) -> str:
+    """What writing to existing ``path`` will do (:func:`~aro_tui.core.user_files.replacing`):
+    replace a file, replace a link's target, or write into a device or pipe."""
+    if path.is_symlink():
+        return f"{path.name} links to {Path(os.path.realpath(path))} · enter: replace that file"
+    if not path.is_file():
+        return f"{path.name} is a device or a pipe, not a file · enter: write into it"
+    return f"{path.name} exists · enter: replace it"

@@ -1,0 +1,67 @@
+"""``replacing``: how a file the user names (a saved response, an export) is written."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from aro_tui.core.user_files import replacing
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path: Path) -> None:
+    target = tmp_path / "notes.json"
+    target.write_text("old")
+    with pytest.raises(OSError, match="disk full"), replacing(target) as handle:
+        handle.write(b"new and half")
+        raise OSError("disk full")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.json"]
+
+
+def test_a_replaced_file_keeps_its_permissions_and_a_new_one_gets_the_umasks(
+    tmp_path: Path,
+) -> None:
+    kept = tmp_path / "kept.json"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    with replacing(kept) as handle:
+        handle.write(b"new")
+    assert kept.read_text() == "new"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    umask = os.umask(0o022)
+    os.umask(umask)
+    fresh = tmp_path / "sub" / "fresh.json"  # its folder is made too
+    with replacing(fresh) as handle:
+        handle.write(b"x")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask  # not a temp file's 0600
+
+
+def test_a_link_is_followed_and_stays_a_link(tmp_path: Path) -> None:
+    """The whole-log export renamed over the link itself: the link became a file and its
+    target kept the old content."""
+    target = tmp_path / "target.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    with replacing(link) as handle:
+        handle.write(b"new")
+    assert link.is_symlink()
+    assert target.read_text() == "new"
+
+
+def test_a_fifo_is_written_into_not_replaced(tmp_path: Path) -> None:
+    """A special file (a device such as /dev/full, a FIFO) was replaced by a regular file."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    with replacing(fifo) as handle:
+        handle.write(b"through the pipe")
+    reader.join(5)
+    assert received == [b"through the pipe"]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
