@@ -572,7 +572,10 @@ async def test_a_lost_or_emptied_side_file_costs_only_that_body(xdg: Path) -> No
         note = str(screen.query_one("#response-note").render())
         assert "the recording lost its request" in " ".join(note.split())
         screen.query_one(ExchangeTable).focus()
-        await pilot.press("y")
+        await pilot.press("up", "c")  # #1, whose response is lost: not "it ended ok"
+        lost = f"#1 has no response to copy: the recording lost it ({bodies / '1.response'} is"
+        await wait_until(pilot, lambda: any(lost in n for n in notifications(app)), "why")
+        await pilot.press("down", "y")
         refused = lambda: any("Cannot copy #2" in n for n in notifications(app))  # noqa: E731
         await wait_until(pilot, refused, "the refusal")
         assert any("its recorded request is lost" in n for n in notifications(app))

@@ -43,8 +43,11 @@ class ExchangeOutput(ExchangeActions):
         if selected is None:
             return None
         number, entry = selected
-        if self.aro.exchange_log.response_head(number, 1) is None:  # no whole 50 MB read
-            self.say(f"#{number} has no response to {doing}: it ended {entry.status}.", "warning")
+        log = self.aro.exchange_log
+        if log.response_head(number, 1) is None:  # no whole 50 MB read
+            lost = (log.details(number).get("lost_bodies") or {}).get("response")
+            why = f"the recording lost it ({lost})" if lost else f"it ended {entry.status}"
+            self.say(f"#{number} has no response to {doing}: {why}.", "warning")
             return None
         return number, entry
 
