@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from aro_tui.core.user_files import set_aside, unreadable_copy, write_atomically
+from aro_tui.core.user_files import os_reason, set_aside, unreadable_copy, write_atomically
 
 __all__ = [
     "InitialInput",
@@ -109,6 +109,8 @@ class InputMemory:
         self.max_input_bytes = max_input_bytes
         self._entries: OrderedDict[ActionKey, str] = OrderedDict()
         self.problem: str | None = None
+        self.save_error: str | None = None
+        """Why the last save failed (``path: reason``), None once one succeeds."""
         """Why the file could not be read, when it could not (shown once, never fatal)."""
         self._unsaved_changes: OrderedDict[ActionKey, str | None] = OrderedDict()
         """Inputs set (text) or forgotten (None) here and not yet merged into the file."""
@@ -249,8 +251,8 @@ class InputMemory:
     def save(self) -> None:
         """Merge this memory's unsaved changes into the file as it is now, atomically.
 
-        Failures are ignored (memory is a convenience); the changes stay unsaved and go with
-        the next save.
+        A failure is kept in :attr:`save_error` (memory is a convenience: nothing raises);
+        the changes stay unsaved and go with the next save.
         """
         if self.path is None:
             self._unsaved_changes.clear()
@@ -265,8 +267,13 @@ class InputMemory:
                     entries = self._entries
                 write_atomically(self.path, self._serialised(entries))
                 self._seen_identity = _identity(self.path.stat())
-        except OSError:
+        except FileExistsError as error:  # mkdir of its folder: a file is in the way
+            self.save_error = f"{self.path}: {error.filename} is a file, not a folder"
             return
+        except OSError as error:
+            self.save_error = f"{self.path}: {os_reason(error)}"
+            return
+        self.save_error = None
         self._entries = entries
         self._unsaved_changes.clear()
 

@@ -494,6 +494,27 @@ async def test_an_input_just_run_is_no_longer_called_an_edit_not_run_yet(tmp_pat
         assert editor.text == '{"text": "b"}' and editor.source == "last used"
 
 
+async def test_an_input_that_could_not_be_saved_says_so_once(tmp_path: Path) -> None:
+    """With the state folder unwritable the editor said "(remembered)" and nothing was saved."""
+    app = make_app(tmp_path, BUNDLED)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    app.memory.path = blocker / "inputs.json"  # its "folder" is a file: every save fails
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen, _ = await _ready_with_input(pilot, app, "hash", '{"text": "b"}', TEXT)
+        for calls in (1, 2):
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, lambda c=calls: len(app.exchange_log) == c, "the call")  # type: ignore[misc]
+            await pilot.pause()
+        status = str(screen.query_one("#input-status").render())
+        assert status == "input: the last input you ran (could not be saved: kept until exit)"
+        said = [str(n.message) for n in app._notifications]
+        reason = f"Could not remember this input for later runs: {blocker / 'inputs.json'}: "
+        assert [n for n in said if n.startswith(reason)] == [
+            f"{reason}{blocker} is a file, not a folder."
+        ]
+
+
 async def test_an_input_over_64_kib_run_comes_back_this_run_and_says_so(tmp_path: Path) -> None:
     """It said "(remembered)", and coming back to the action showed the template."""
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")

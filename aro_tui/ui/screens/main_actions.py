@@ -148,6 +148,8 @@ class ExchangeActions(Screen[None]):
 
     # -- running ------------------------------------------------------------------------------
 
+    _said_save_error: str | None = None
+
     def _checked_request(self) -> tuple[PluginEntry, str, str] | None:
         """(plugin, action, input) ready to send, or None after saying what is missing."""
         if self.refuse_read_only("running"):
@@ -164,10 +166,14 @@ class ExchangeActions(Screen[None]):
             self.focus_now(editor.text_area)
             self.say(problem.describe() + " — nothing was sent.", "error")
             return None
-        saved = self.aro.memory.remember(entry.name, self.current_action, editor.text)
+        memory = self.aro.memory
+        saved = memory.remember(entry.name, self.current_action, editor.text)
+        if memory.save_error is not None and memory.save_error != self._said_save_error:
+            self.say(f"Could not remember this input for later runs: {memory.save_error}.")
+        self._said_save_error = memory.save_error  # once per failure, not once per call
         # Remembered now: the editor no longer holds an edit "not run yet".
         self.drafts.pop((entry.name, self.current_action), None)
-        editor.mark_sent(saved)
+        editor.mark_sent(saved, save_failed=memory.save_error is not None)
         return entry, self.current_action, editor.text
 
     def action_run(self) -> None:

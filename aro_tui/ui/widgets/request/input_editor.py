@@ -25,6 +25,8 @@ NO_ACTION = "no action"
 """The editor's source when the plugin shown has no action chosen (none known yet, say)."""
 LAST_USED_THIS_RUN = "last used, this run"
 """The editor's source for an input run that was too large to save across runs."""
+NOT_SAVED_THIS_RUN = "last used, not saved"
+"""The editor's source for an input run whose save failed (an unwritable state folder)."""
 
 
 def language_for(size_chars: int) -> str | None:
@@ -168,11 +170,13 @@ class InputEditor(Vertical):
         self.source = source
         self._show_status()
 
-    def mark_sent(self, saved: bool = True) -> None:
-        """The text was just sent, and remembered (``saved``: across runs too): no longer an
-        edit "not run yet"."""
+    def mark_sent(self, saved: bool = True, *, save_failed: bool = False) -> None:
+        """The text was just sent, and remembered (``saved``: across runs too; not when too
+        large, or ``save_failed``): no longer an edit "not run yet"."""
         self._loaded_text = self.text
-        self.source = "last used" if saved else LAST_USED_THIS_RUN
+        self.source = (
+            NOT_SAVED_THIS_RUN if save_failed else "last used" if saved else LAST_USED_THIS_RUN
+        )
         self._show_status()
 
     def validate(self) -> JsonProblem | None:
@@ -214,6 +218,7 @@ class InputEditor(Vertical):
             ),
             "last used": "the last input you ran (remembered)",
             LAST_USED_THIS_RUN: "the last input you ran (over 64 KiB: kept until aro-tui exits)",
+            NOT_SAVED_THIS_RUN: "the last input you ran (could not be saved: kept until exit)",
             "draft": "your edit (not run yet)",
             NO_ACTION: "no action chosen: pick one in Actions (alt+2)",
         }.get(self.source, self.source)
