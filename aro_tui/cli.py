@@ -50,6 +50,15 @@ def build_parser(commands: Iterable[str] = COMMAND_MODULES) -> argparse.Argument
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The subparser of ``command`` in ``parser`` (from :func:`build_parser`)."""
+    for action in parser._actions:  # argparse keeps its subparsers nowhere public
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    raise LookupError(command)
+
+
 def _reader_went_away() -> int:
     """What reads our stdout closed it (``aro-tui batch ... | head``): end quietly with the
     status a tool killed by SIGPIPE has, instead of a traceback (and, as Python flushes
@@ -141,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _discard_stderr_if_closed()
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in COMMAND_MODULES:
-        args = build_parser([arguments[0]]).parse_args(arguments)
+        parser = build_parser([arguments[0]])
+        args, unknown = parser.parse_known_args(arguments)
+        if unknown:  # argparse's own message came from the top parser, with its usage
+            _command_parser(parser, arguments[0]).error(
+                f"unrecognized arguments: {' '.join(unknown)}"
+            )
         return run_command(arguments[0], args)
     if arguments and arguments[0] in {"-h", "--help"}:
         build_parser().parse_args(arguments)  # prints every command's summary and exits

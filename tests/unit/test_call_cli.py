@@ -572,6 +572,19 @@ def test_a_negative_number_after_double_dash_and_an_unknown_option_still_work(
     assert "unrecognized arguments: -x" in capfd.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["call", NOOP, "echo"], ["list"], ["replay", "last"]])
+def test_an_unknown_option_shows_the_commands_usage(
+    command: list[str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """It showed the top-level `usage: aro-tui [-h] COMMAND ...`, not the command's options."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--bogus"])
+    assert exit_info.value.code == 2
+    err = capfd.readouterr().err
+    assert f"usage: aro-tui {command[0]} [-h]" in err
+    assert f"aro-tui {command[0]}: error: unrecognized arguments: --bogus" in err
+
+
 @pytest.mark.parametrize("runtime", [[], ["--runtime", "--python", sys.executable]])
 def test_an_empty_error_text_is_said_so(
     runtime: list[str], capfd: pytest.CaptureFixture[str]
