@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--reload",
         action="store_true",
-        help="restart a plugin, once idle, when a file in its folder changes (default: say so)",
+        help=(
+            "restart a plugin, once idle, when a file in its folder changes or is deleted "
+            "(default: say so)"
+        ),
     )
     parser.add_argument(
         "--no-record",

@@ -75,7 +75,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="interpreter for plugins without a .venv",
     )
     parser.add_argument(
-        "--timeout", type=seconds, default=300.0, metavar="SECONDS", help="per-call timeout"
+        "--timeout",
+        type=seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="per-call timeout (default: 300, enough to load a model)",
     )
     parser.add_argument(
         "--ignore",

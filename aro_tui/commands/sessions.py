@@ -72,7 +72,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="plugins to replay against (default: the recorded folder, else the usual search)",
     )
     parser.add_argument(
-        "--python", type=path_argument, help="interpreter for plugins without a .venv"
+        "--python",
+        type=path_argument,
+        metavar="EXE",
+        help="interpreter for plugins without a .venv",
     )
     parser.set_defaults(func=run_open)
 

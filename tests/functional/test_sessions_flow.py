@@ -334,6 +334,26 @@ async def test_live_compare_with_previous_run_is_equal(tmp_path: Path) -> None:
         assert str(runs.get_row_at(0)[1]) == f"{TEXT} · analyze"
 
 
+async def test_after_a_compare_the_log_is_back_on_the_row_compared(tmp_path: Path) -> None:
+    """d on an older row reran it as the live card; once done the cursor sat on the rerun's
+    new row, so back from the diff, x opened the rerun, not the exchange compared."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await run_analyze(pilot, app, 1)
+        await run_analyze(pilot, app, 2)
+        table = app.main_screen.query_one(ExchangeTable)
+        table.focus()
+        await pilot.press("up")
+        await wait_until(pilot, lambda: app.main_screen.shown_number == 1, "#1 chosen")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff view")
+        assert len(app.exchange_log) == 3  # the rerun is logged
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.selected_number == 1
+        assert app.main_screen.shown_number == 1
+
+
 async def test_the_compare_view_shows_long_action_names_whole_when_they_fit(
     tmp_path: Path,
 ) -> None:

@@ -381,7 +381,18 @@ class SessionWiring(TelemetryWiring):
         finally:
             self.replay_state = None
             self.show_progress(None)
+        if len(entries) == 1:
+            self._back_to_row(entries[0].number)
         self.app.push_screen(DiffScreen(title, comparisons, self.aro.config.deterministic))
+
+    def _back_to_row(self, number: int) -> None:
+        """Put the log's cursor (and the panes) back on ``number``, the row a compare (d)
+        reran: its rerun ran as the live card and, ended, took the cursor to its own new row,
+        so the reader came back from the diff on another exchange than the one compared."""
+        table = self.query_one(ExchangeTable)
+        if self.live_exchange is None and str(number) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(number)))
+            self.show_exchange(number)
 
     async def _compare_one(self, entry: LogEntry) -> Comparison:
         log = self.aro.exchange_log
