@@ -219,6 +219,50 @@ def test_a_queued_calls_before_is_read_when_the_plugin_began_on_it() -> None:
     assert memory.gpu_peak_bytes == 6 * GIB
 
 
+def test_a_queued_calls_before_is_the_sample_taken_as_the_call_ahead_ended() -> None:
+    """A model load queued behind a generate read a GPU delta of -17 MiB: its "before" was a
+    1 Hz sample taken during the generate's peak. The dashboard now has a sample taken as
+    each call ends; that one is the queued call's "before". Without one, it is unknown."""
+    queued = finished_exchange(2, T0, 1.0, 100 * MIB, 100 * MIB)
+    queued.head_monotonic_s = queued.sent_monotonic_s + 0.5  # began at +0.5 s
+    queued.finished_monotonic_s = queued.head_monotonic_s + 1.0
+    buffer = SampleBuffer()
+    buffer.append(sample(T0 + 0.2, 6 * GIB))  # the generate ahead of it, at its peak
+    buffer.append(sample(T0 + 0.52, 3 * GIB))  # taken as the generate ended
+    buffer.append(sample(T0 + 1.53, int(3.5 * GIB)))  # after the load
+    memory = exchange_memory(buffer, queued)
+    assert (memory.gpu_before_bytes, memory.gpu_after_bytes) == (3 * GIB, int(3.5 * GIB))
+    assert memory.gpu_delta_bytes == GIB // 2
+
+    without = SampleBuffer()
+    without.append(sample(T0 + 0.2, 6 * GIB))
+    without.append(sample(T0 + 1.53, int(3.5 * GIB)))
+    memory = exchange_memory(without, queued)
+    assert memory.gpu_before_bytes is None and memory.gpu_delta_bytes is None
+    assert memory.gpu_peak_bytes == int(3.5 * GIB)
+
+
+def test_sample_soon_takes_a_sample_before_the_period_is_up() -> None:
+    taken = threading.Event()
+    received: list[TelemetrySample] = []
+
+    def on_sample(sample: TelemetrySample) -> None:
+        received.append(sample)
+        taken.set()
+
+    sampler = Sampler(on_sample, backend_factory=lambda: NoGpu("none"), interval_s=30.0)
+    sampler.start()
+    try:
+        assert taken.wait(timeout=10)
+        taken.clear()
+        time.sleep(0.2)  # past the shortest gap between samples
+        sampler.sample_soon()
+        assert taken.wait(timeout=10), "no sample until the 30 s period was up"
+        assert len(received) == 2
+    finally:
+        assert sampler.stop(timeout_s=5)
+
+
 def test_gpu_figures_the_samples_lack_for_the_plugin_are_unknown_never_the_devices() -> None:
     """A call resent right after a restart read "600M 600M 8K": the card's whole use stood in
     for the new process, which no sample had measured yet."""

@@ -14,6 +14,11 @@ from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer
 from aro_tui.core.telemetry.samples import PluginUsage, TelemetrySample
 
 MIB = 1024**2
+QUEUED_S = 0.001
+"""A call that waited this long or more behind another began when that one ended."""
+BOUNDARY_S = 0.1
+"""How soon after a queued call began a sample still counts as its "before": the dashboard
+has the sampler take one as each call ends (``Sampler.sample_soon``), a few ms late."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +56,7 @@ def exchange_memory(samples: SampleBuffer, exchange: Exchange) -> ExchangeMemory
     # a sample of when it was sent, seconds before the calls ahead of it allocated.
     queued_s = max(0.0, exchange.head_monotonic_s - exchange.sent_monotonic_s)
     began_t = min(span.start_t + queued_s, end_t)
-    before = samples.at_or_before(began_t)
+    before = _sample_before(samples, began_t, queued=queued_s >= QUEUED_S)
     during = samples.between(began_t, end_t)
     after = samples.at_or_after(end_t)
     plugin, pid = exchange.plugin, exchange.pid
@@ -75,6 +80,23 @@ def exchange_memory(samples: SampleBuffer, exchange: Exchange) -> ExchangeMemory
         gpu_peak_bytes=_max(gpu_values),
         gpu_after_bytes=gpu_after,
     )
+
+
+def _sample_before(
+    samples: SampleBuffer, began_t: float, *, queued: bool
+) -> TelemetrySample | None:
+    """The sample that stands for the memory when a call began.
+
+    For a call sent to an idle plugin, the newest sample before it began. A queued call
+    began the moment the call ahead of it ended, so every sample before it was taken while
+    that call ran (at its peak, perhaps: a model load then read -17 MiB of GPU). Its
+    "before" is the sample taken as that call ended, just after the boundary; without one,
+    unknown rather than wrong.
+    """
+    if not queued:
+        return samples.at_or_before(began_t)
+    boundary = samples.at_or_after(began_t)
+    return boundary if boundary is not None and boundary.t - began_t <= BOUNDARY_S else None
 
 
 def plugin_host_bytes(

@@ -49,6 +49,7 @@ class Sampler:
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by stop() and by a new process to measure
         self._thread: threading.Thread | None = None
+        self._last_sample_s = -MIN_INTERVAL_S  # time.monotonic() of the last sample
 
     # -- control (any thread) ---------------------------------------------------------------
 
@@ -62,6 +63,14 @@ class Sampler:
         if new_process:
             # Sample it now rather than up to interval_s later: a call sent right after the
             # start would otherwise have no "before" figure, and its model load no GPU delta.
+            self._wake.set()
+
+    def sample_soon(self) -> None:
+        """Take a sample now rather than at the next period, unless one was taken less than
+        ``MIN_INTERVAL_S`` ago (any thread). The dashboard asks as each call ends: that sample
+        is the call's "after" and the "before" of the call queued behind it, which a 1 Hz
+        sample taken while the first one ran could not be."""
+        if time.monotonic() - self._last_sample_s >= MIN_INTERVAL_S:
             self._wake.set()
 
     def unwatch(self, name: str) -> None:
@@ -120,6 +129,7 @@ class Sampler:
             for name, usage in usages.items()
         }
         self.samples_taken += 1
+        self._last_sample_s = time.monotonic()
         return TelemetrySample(t, reading.devices, plugins, reading.unavailable_reason)
 
     def _run(self) -> None:

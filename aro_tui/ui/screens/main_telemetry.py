@@ -87,7 +87,11 @@ class TelemetryWiring(SourceReload):
     def telemetry_exchange_finished(
         self, entry: PluginEntry, exchange: Exchange, log_entry: LogEntry
     ) -> None:
-        """Close the span; for a user's call, ask the model cache and measure it (a worker)."""
+        """Close the span; for a user's call, ask the model cache and measure it (a worker).
+        A sample is taken now: this call's "after", and the "before" of one queued behind it."""
+        sampler = self.telemetry.sampler
+        if sampler is not None:
+            sampler.sample_soon()
         process = entry.process
         if process is None:
             return
