@@ -394,7 +394,7 @@ class PluginProcess:
         start = self.start_record
         inflight.last_rss_bytes = None if start is None else start.rss_after_bytes
         inflight.last_rss_s = time.monotonic()
-        inflight.read_rss = self._tree.rss_bytes if launch.sample_memory else None
+        inflight.read_rss = self._tree.known_rss_bytes if launch.sample_memory else None
 
     def _start_error(self, error: BaseException) -> PluginStartError:
         tail = list(self.recent_stderr)[-20:]
