@@ -873,7 +873,8 @@ async def test_the_stderr_an_exchange_keeps_is_bounded_in_characters(tmp_path: P
         exchange = await plugin.call("write", "{}")
         kept = list(exchange.stderr_lines)
         assert exchange.stderr_line_count == 77  # all of it counted
-        assert exchange.stderr_bytes > 5_000_000
+        # As written: it counted a newline for each of the 77 pieces (5,000,077 bytes).
+        assert exchange.stderr_bytes == 5_000_003
         assert sum(map(len, kept)) <= MAX_KEPT_TAIL_CHARS
         assert exchange.stderr_tail_chars == sum(map(len, kept))
         assert all(len(line) <= MAX_KEPT_LINE_CHARS + 60 for line in kept)

@@ -368,13 +368,17 @@ class HarnessChannel:
             # MAX_STDERR_LINE_BYTES: cut where each read happened to end, the same output
             # counted 130 lines in `call` and 71 in the dashboard.
             cut = len(partial) - len(partial) % MAX_STDERR_LINE_BYTES
-            lines += [
+            pieces = [
                 partial[i : i + MAX_STDERR_LINE_BYTES] for i in range(0, cut, MAX_STDERR_LINE_BYTES)
             ]
             partial = partial[cut:]
+        else:
+            pieces = []
         self._stderr_partial = partial
         for line in lines:
             self._line(line)
+        for piece in pieces:
+            self._record(piece, newline=False)
         if partial and self._on_stderr_partial is not None and b"\x1e" not in partial:
             # Text with no newline yet: a progress bar's state, shown as it is drawn. (Not
             # when a marker may be arriving in pieces: those are never shown.)
@@ -387,7 +391,7 @@ class HarnessChannel:
             return  # the common case: nothing waiting
         owner = self._inflight.stderr_owner()
         if owner is not None and owner.exchange.id == request_id:
-            self._record(self._stderr_partial)
+            self._record(self._stderr_partial, newline=False)
             self._stderr_partial = b""
 
     def _line(self, line: bytes) -> None:
@@ -396,7 +400,7 @@ class HarnessChannel:
             self._record(line)
             return
         if position > 0:  # a line left without its newline when the marker was written
-            self._record(line[:position])
+            self._record(line[:position], newline=False)
         self._on_marker(line[position + len(self._marker) :])
 
     def _on_marker(self, text: bytes) -> bool:
@@ -420,7 +424,9 @@ class HarnessChannel:
             if pending.frame is not None:
                 self._on_answered(pending)
 
-    def _record(self, line: bytes) -> None:
+    def _record(self, line: bytes, *, newline: bool = True) -> None:
+        """One stderr line to its call; ``newline``: the plugin ended it with one (counted
+        in ``stderr_bytes``: output cut into 64 KiB lines counted a newline per piece)."""
         text = line.decode("utf-8", "replace").rstrip("\r")
         pending = self._inflight.stderr_owner()
         exchange: Exchange | None = None
@@ -428,7 +434,7 @@ class HarnessChannel:
             exchange = pending.exchange
             exchange.keep_stderr_line(text)
             exchange.stderr_line_count += 1
-            exchange.stderr_bytes += len(line) + 1
+            exchange.stderr_bytes += len(line) + newline
             if not pending.observed:
                 exchange = None
         self._on_stderr_line(text, exchange)
