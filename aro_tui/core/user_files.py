@@ -81,7 +81,8 @@ def replacing(path: Path) -> Iterator[BinaryIO]:
             yield handle
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    # Short whatever the name: a name near the 255-byte limit fits, its temporary name too.
+    temporary = target.with_name(f".{target.name[:64]}.{secrets.token_hex(4)}.partial")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:

@@ -65,3 +65,12 @@ def test_a_fifo_is_written_into_not_replaced(tmp_path: Path) -> None:
     reader.join(5)
     assert received == [b"through the pipe"]
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_name_near_the_length_limit_can_be_written(tmp_path: Path) -> None:
+    """The temporary name beside it added 18 characters: a 250-character name failed with
+    "File name too long", naming the temporary file."""
+    target = tmp_path / ("n" * 250)
+    with replacing(target) as handle:
+        handle.write(b"x")
+    assert target.read_bytes() == b"x"
