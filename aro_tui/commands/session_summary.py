@@ -51,6 +51,8 @@ def _print_session_summary(outline: SessionOutline, table: _SummaryTable) -> Non
         ended = "not yet (a running aro-tui is recording it)"
     if outline.ended_at is not None:
         ended = started_text(outline.ended_at)
+    if outline.stopped is not None:  # the reason is with the warnings below
+        ended += " (recording stopped early: see the warnings below)"
     lines = [
         f"  started   {started_text(header.started_at)}   ended {ended}",
         f"  recorded  by aro-tui {header.aro_tui_version} ({header.format})",

@@ -105,6 +105,7 @@ def _info_json(info: SessionInfo) -> dict[str, Any]:
         "size_bytes": info.size_bytes,
         "complete": info.complete,
         "recording": info.recording,
+        "stopped": info.stopped,
         "problem": info.problem,
     }
 
@@ -227,12 +228,21 @@ def _sessions_table(folder: Path, infos: list[SessionInfo], width: int) -> Any:
             "*": "* cut off: aro-tui ended without closing it; it still opens",
             "+": "+ still being recorded by a running aro-tui",
         }
-        table.caption = "\n".join(text for mark, text in captions.items() if mark in marks)
+        lines = [text for mark, text in captions.items() if mark in marks]
+        lines += [
+            f"! {info.session_id}: recording stopped: {info.stopped}"
+            for info in infos
+            if info.stopped is not None and info.problem is None
+        ]
+        table.caption = safe_text("\n".join(lines))  # a reason may hold [brackets]
     return table
 
 
 def _size_mark(info: SessionInfo) -> str:
-    """``+`` being recorded, ``*`` cut off, else nothing."""
+    """``!`` stopped early (a write failed), ``+`` being recorded, ``*`` cut off, else
+    nothing."""
+    if info.stopped is not None:
+        return "!"
     if info.complete:
         return ""
     return "+" if info.recording else "*"

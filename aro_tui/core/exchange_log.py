@@ -9,17 +9,27 @@ the disk: inserting a 50 MB response took ~130 ms, which froze the dashboard for
 as the answer arrived. Until a body is committed, reads are answered from the row waiting to
 be written; a write that fails (disk full, database locked) keeps its rows in memory, tries
 them again with the next write, and is reported once through ``on_write_error``.
+
+The log's own temporary folder holds every body, so it must not outlive the dashboard. A
+normal exit removes it; one killed outright (``kill -9``) cannot, so each folder holds a lock
+file locked for its owner's lifetime, and the next dashboard removes the folders whose lock
+nobody holds any more (:func:`remove_stale_log_folders`).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import fcntl
+import functools
 import json
+import os
 import queue
 import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,7 +40,7 @@ from typing import Any
 
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 
-__all__ = ["ExchangeLog", "LogEntry", "LogFilter", "LoggedExchange"]
+__all__ = ["ExchangeLog", "LogEntry", "LogFilter", "LoggedExchange", "remove_stale_log_folders"]
 
 MAX_ENTRIES_IN_MEMORY = 50_000
 WRITE_TIMEOUT_S = 5.0
@@ -49,6 +59,16 @@ _INSERT = "INSERT INTO bodies VALUES (?, ?, ?, ?, ?)"
 _BodyRow = tuple[int, bytes, "bytes | None", str, str]
 _COLUMN_INDEX = {"request": 1, "response": 2, "stderr": 3, "details": 4}
 _STOP: list[_BodyRow] = []
+
+LOG_FOLDER_PREFIX = "aro-tui-log-"
+OWNER_LOCK_NAME = "owner.lock"
+"""In a log's own folder: locked by the process that made it, until it ends (the kernel lets
+go of a dead process's lock, so an unlocked one marks a folder nobody owns)."""
+NEW_LOCK_GRACE_S = 60.0
+"""A lock file this young may be one its owner has made but not locked yet."""
+UNLOCKED_STALE_AGE_S = 24 * 3600.0
+"""A folder without a lock file (made by an aro-tui before there was one) is taken as stale
+only when nothing in it was written for this long."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -218,19 +238,17 @@ class ExchangeLog:
         on_write_error: Callable[[str], None] | None = None,
         write_timeout_s: float = WRITE_TIMEOUT_S,
     ):
-        self._own_directory = directory is None
-        self.directory = (
-            Path(tempfile.mkdtemp(prefix="aro-tui-log-")) if directory is None else directory
-        )
+        self._remove_directory: weakref.finalize[Any, Any] | None = None
+        if directory is None:
+            _sweep_stale_log_folders()
+            directory, lock_fd = _make_own_folder()
+            # A log never closed (an app built and dropped unmounted; 22 per run of one test
+            # file) left its folder in /tmp: 2,865 of them, 8 GB, after a day of runs. Its own
+            # folder goes when the log is collected, or at the latest when the interpreter
+            # exits.
+            self._remove_directory = weakref.finalize(self, _remove_own_folder, directory, lock_fd)
+        self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
-        # A log never closed (an app built and dropped unmounted; 22 per run of one test file)
-        # left its folder in /tmp: 2,865 of them, 8 GB, after a day of runs. Its own folder
-        # goes when the log is collected, or at the latest when the interpreter exits.
-        self._remove_directory = (
-            weakref.finalize(self, shutil.rmtree, self.directory, ignore_errors=True)
-            if self._own_directory
-            else None
-        )
         self.path = self.directory / "exchanges.sqlite3"
         self.on_write_error = on_write_error
         """Called on the writer thread when a write first fails (use ``call_from_thread``)."""
@@ -542,3 +560,94 @@ class ExchangeLog:
             self._connection.close()
         if self._remove_directory is not None:
             self._remove_directory()  # once: the finalizer does nothing after this
+
+
+def _make_own_folder() -> tuple[Path, int]:
+    """A new temporary folder for a log, and its lock file's descriptor, locked."""
+    folder = Path(tempfile.mkdtemp(prefix=LOG_FOLDER_PREFIX))
+    lock_fd = os.open(folder / OWNER_LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    return folder, lock_fd
+
+
+def _remove_own_folder(folder: Path, lock_fd: int) -> None:
+    """Remove a log's own folder, then let go of its lock (a sweep never sees it half gone)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    os.close(lock_fd)
+
+
+@functools.cache
+def _sweep_stale_log_folders() -> threading.Thread:
+    """Start, once per process, the removal of stale log folders in a thread (a folder can
+    hold gigabytes; the dashboard does not wait for it)."""
+    thread = threading.Thread(
+        target=remove_stale_log_folders, name="exchange-log-sweep", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def remove_stale_log_folders(temp_dir: Path | None = None) -> list[Path]:
+    """Remove the logs' temporary folders in ``temp_dir`` (default: the temporary folder)
+    that belonged to an aro-tui that ended without removing them (``kill -9``); return them.
+
+    Only this user's, and only those whose owner is gone: its lock file locks (a live
+    aro-tui, say a second dashboard, holds its own), or, in a folder made before there was a
+    lock file, nothing was written for ``UNLOCKED_STALE_AGE_S``.
+    """
+    folder = Path(tempfile.gettempdir()) if temp_dir is None else temp_dir
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if (
+                entry.name.startswith(LOG_FOLDER_PREFIX)
+                and entry.is_dir(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+                and _remove_if_stale(Path(entry.path))
+            ):
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _remove_if_stale(folder: Path) -> bool:
+    """Remove ``folder`` if no live process owns it; whether it was removed."""
+    try:
+        lock_fd = os.open(folder / OWNER_LOCK_NAME, os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return _remove_unlocked_if_old(folder)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: owner alive
+        if time.time() - os.fstat(lock_fd).st_mtime < NEW_LOCK_GRACE_S:
+            return False
+        _remove_lock_last(folder)
+        return True
+    finally:
+        os.close(lock_fd)
+
+
+def _remove_unlocked_if_old(folder: Path) -> bool:
+    """A folder without a lock file: removed when nothing in it was written for a day (an
+    empty one by its own age: a new log's folder before its lock file is made)."""
+    times = [path.lstat().st_mtime for path in folder.iterdir()] or [folder.lstat().st_mtime]
+    if time.time() - max(times) < UNLOCKED_STALE_AGE_S:
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+def _remove_lock_last(folder: Path) -> None:
+    """Remove ``folder`` with its lock file last, so that a removal cut short (aro-tui ending
+    meanwhile) leaves a folder the next sweep still knows as stale."""
+    for path in folder.iterdir():
+        if path.name == OWNER_LOCK_NAME:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    (folder / OWNER_LOCK_NAME).unlink(missing_ok=True)
+    folder.rmdir()

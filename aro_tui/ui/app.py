@@ -10,13 +10,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
 
 from aro_tui.core.exchange_log import ExchangeLog
@@ -80,8 +81,10 @@ class AroApp(App[None]):
         super().__init__()
         self.config = config
         self.start_problems: list[str] = []
-        """Theme, settings and recorder problems found at start: notes once mounted, and all
-        of them from the palette (Show start-up problems)."""
+        """Theme, settings and recorder problems found at start, and an opened recording's
+        warnings: a few notes, and all of them from the palette (Show start-up problems)."""
+        self._start_problems_told = False
+        """Whether the notes for ``start_problems`` were shown (later ones get their own)."""
         self._exit_signal: int | None = None
         """The signal that asked the app to end, once one has."""
         self._screen_up = False
@@ -123,13 +126,26 @@ class AroApp(App[None]):
             self.start_problems.append(f"Not recording this session: {error}")
             return None
         recorder.on_error = self._background_write_failed
+        recorder.on_body_lost = self._background_write_failed
         return recorder
 
+    @dataclasses.dataclass
+    class BackgroundWriteFailed(Message):
+        """A writer thread (the recorder's, the exchange log's) could not write: why."""
+
+        text: str
+
     def _background_write_failed(self, message: str) -> None:
-        """The recorder's or the exchange log's writer thread failed (disk full...): say so,
-        keep running."""
-        with contextlib.suppress(RuntimeError):  # the app is no longer running
-            self.call_from_thread(self.notify, message, severity="error", markup=False)
+        """The recorder's or the exchange log's writer thread failed (disk full, the recording
+        deleted, a body's side file refused...): say so, keep running.
+
+        Posted, not ``call_from_thread``: that waits for the event loop, which waits for the
+        writer thread when it closes the recording on exit, so quitting hung for the
+        recorder's 30 s close timeout."""
+        self.post_message(self.BackgroundWriteFailed(message))
+
+    def on_aro_app_background_write_failed(self, message: BackgroundWriteFailed) -> None:
+        self.notify(message.text, severity="error", markup=False)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """$status-ok, $chart-gpu... resolve under Textual's built-in themes too."""
@@ -150,15 +166,26 @@ class AroApp(App[None]):
     def _tell_start_problems(self) -> None:
         """One note per problem when there are few; with more, the first ones and how to see
         them all (fifteen broken theme files stacked their notes off the top of the screen)."""
-        problems = self.start_problems
+        self._tell_problems(self.start_problems, "problems at start")
+        self._start_problems_told = True
+
+    def add_problems(self, problems: Sequence[str], what: str) -> None:
+        """Keep ``problems`` with the start-up problems (the palette lists them all) and tell
+        them: with those, when they are yet to be told, else on their own, as few notes."""
+        self.start_problems.extend(problems)
+        if self._start_problems_told:
+            self._tell_problems(problems, what)
+
+    def _tell_problems(self, problems: Sequence[str], what: str) -> None:
+        """A note for each of ``problems`` when there are at most ``MAX_START_NOTES``, else
+        for the first ones and one saying how many ``what`` more."""
         shown = problems if len(problems) <= MAX_START_NOTES else problems[: MAX_START_NOTES - 1]
         for problem in shown:
             self.notify(problem, severity="warning", markup=False)
         if len(shown) < len(problems):
             more = len(problems) - len(shown)
             self.notify(
-                f"…and {more} more problems at start: ctrl+p → Show start-up problems lists "
-                "them all.",
+                f"…and {more} more {what}: ctrl+p → Show start-up problems lists them all.",
                 severity="warning",
                 markup=False,
             )

@@ -90,6 +90,9 @@ class _SessionReading:
     """Lines that could not be read (with their line numbers), e.g. a cut-off last record."""
     ended_at: float | None = None
     """When the recorder closed the file; None if aro-tui stopped before it could."""
+    stopped: str | None = None
+    """Why the recorder stopped before aro-tui ended (a write failed), when it could say so:
+    nothing after that was recorded."""
     recorded_exchange_count: int | None = None
     """How many exchanges the end record says were written (None without one)."""
     exchange_lines: dict[int, int] = field(default_factory=dict)
@@ -423,7 +426,7 @@ def _read_records(reading: _SessionReading) -> None:
 def _read_line(
     reading: _SessionReading, number: int, raw: bytes, complete: bool, offset: int
 ) -> None:
-    record = _decode_line(reading, number, raw, complete)
+    record = _decode_line(reading, number, raw, complete, offset)
     if record is None:
         return
     problem = _record_shape_problem(record)
@@ -450,15 +453,26 @@ def _read_line(
         elif kind == "cache":
             reading._keep_cache_event(dict(record["event"]))
         elif kind == "end":
-            reading.ended_at = t
-            count = record.get("exchanges")
-            reading.recorded_exchange_count = count if isinstance(count, int) else None
+            _read_end(reading, record, t)
         elif kind == "header":
             reading.warnings.append(f"line {number}: a second header; skipped")
         else:
             reading.warnings.append(f"line {number}: unknown record type {kind!r}; skipped")
     except (KeyError, TypeError, ValueError) as error:
         reading.warnings.append(f"line {number}: malformed {kind} record ({error!r}); skipped")
+
+
+def _read_end(reading: _SessionReading, record: dict[str, Any], t: float) -> None:
+    """The end record: a closed recording's counts, or why the recording stopped early."""
+    reading.ended_at = t
+    count = record.get("exchanges")
+    reading.recorded_exchange_count = count if isinstance(count, int) else None
+    stopped = record.get("stopped")
+    if stopped is not None:
+        reading.stopped = str(stopped)
+        reading.warnings.append(
+            f"recording stopped: {reading.stopped}; nothing after that was recorded"
+        )
 
 
 _CUT_OFF_EXCHANGE = re.compile(
@@ -468,14 +482,16 @@ _CUT_OFF_EXCHANGE = re.compile(
 comma or the end follows it), which is all a line cut off early may hold."""
 
 
-def _decode_line(reading: _SessionReading, number: int, raw: bytes, complete: bool) -> Any:
+def _decode_line(
+    reading: _SessionReading, number: int, raw: bytes, complete: bool, offset: int
+) -> Any:
     """The line's JSON value, or None after a warning (a cut-off last line is not damage,
     though the exchange it held, when it held one, is lost)."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         if complete:
-            reading.warnings.append(f"line {number}: not JSON ({error}); skipped")
+            reading.warnings.append(f"line {number}: {_not_json(raw, offset, error)}; skipped")
             return None
         cut_off = _CUT_OFF_EXCHANGE.match(raw)
         which = ""
@@ -487,6 +503,20 @@ def _decode_line(reading: _SessionReading, number: int, raw: bytes, complete: bo
             f"writing it){which}; the last {len(raw)} bytes were ignored"
         )
         return None
+
+
+def _not_json(raw: bytes, offset: int, error: orjson.JSONDecodeError) -> str:
+    """What is wrong with a line that is not JSON: bytes that are not UTF-8 (random bytes
+    written into the file) are named by where they are, not by orjson's "str is not valid
+    UTF-8: surrogates not allowed"."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return (
+            f"not UTF-8 text (byte 0x{raw[bad.start]:02x} at offset {offset + bad.start:,} of "
+            f"the file, byte {bad.start + 1:,} of the line)"
+        )
+    return f"not JSON ({error})"
 
 
 _JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number",
@@ -537,24 +567,27 @@ def _read_exchange(
 
 
 def spilled_body_problems(session: Session | SessionOutline) -> list[str]:
-    """One line per spilled body whose side file is gone or not the size recorded.
+    """One line per spilled body whose side file was never written, is gone or is not the
+    size recorded.
 
     ``stat`` only, so a summary of a large recording stays cheap; a whole side folder gone
     is one line, not one per body.
     """
-    spilled = session.spilled_bodies
+    written = [spilled for spilled in session.spilled_bodies if spilled[2].lost is None]
     folder = bodies_dir(session.path)
-    if spilled and not folder.is_dir():
-        numbers = format_ranges(number_ranges(number for number, _, _ in spilled), "#")
-        return [
-            f"the side folder {folder.name} is missing: the {len(spilled)} spilled bodies of "
-            f"exchange(s) {numbers} are lost"
-        ]
+    folder_missing = bool(written) and not folder.is_dir()
     problems = []
-    for number, kind, body in spilled:
-        problem = _side_file_problem(body)
-        if problem is not None:
+    for number, kind, body in session.spilled_bodies:
+        if body.lost is not None:
+            problems.append(f"exchange #{number}: its {kind} was not recorded ({body.lost})")
+        elif not folder_missing and (problem := _side_file_problem(body)) is not None:
             problems.append(f"exchange #{number}: its recorded {kind} is {problem}")
+    if folder_missing:
+        numbers = format_ranges(number_ranges(number for number, _, _ in written), "#")
+        problems.append(
+            f"the side folder {folder.name} is missing: the {len(written)} spilled bodies of "
+            f"exchange(s) {numbers} are lost"
+        )
     return problems
 
 

@@ -1,13 +1,19 @@
 """Record a session as it happens: one JSONL file, written by a thread so the loop never blocks.
 
 Calls on the event loop only copy a few fields and put them on a queue. The writer thread
-encodes each record, writes it as one line and flushes it (so a crash of aro-tui loses at
-most what was still queued), fsyncs at most every ``fsync_interval_s``, and spills bodies
-larger than ``spill_bytes`` to a side folder so lines stay small and quick to read back.
+encodes each record, writes it as one line (unbuffered: a crash of aro-tui loses at most
+what was still queued), fsyncs at most every ``fsync_interval_s``, and spills bodies larger
+than ``spill_bytes`` to a side folder so lines stay small and quick to read back.
+
+A recording that cannot go on ends itself, and says why: a write that fails leaves a final
+``end`` record naming the reason (``"stopped"``), a file deleted or moved away while being
+written is noticed at the next fsync or body spill, and a side file that cannot be written
+loses only that body (recorded as ``"lost"``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import queue
@@ -44,6 +50,10 @@ MAX_RECORDED_STDERR_SESSION_BYTES = 256 * 1024 * 1024
 """And per session: a plugin logging 5,000 lines a second between calls, with a call every
 second, wrote 1.1 GB an hour (each stretch between calls had its own 2,000 lines)."""
 DEFAULT_FSYNC_INTERVAL_S = 2.0
+
+
+class _RecordingGone(OSError):
+    """The session file is no longer at its path (deleted, moved or replaced)."""
 
 
 class SupportsToJson(Protocol):
@@ -83,6 +93,9 @@ class SessionRecorder:
         self.fsync_interval_s = fsync_interval_s
         self.on_error = on_error
         """Called once, on the writer thread, if writing fails (use ``call_from_thread``)."""
+        self.on_body_lost: Callable[[str], None] | None = None
+        """Called once, on the writer thread, when a body's side file first cannot be
+        written: that body is recorded as lost and the recording goes on."""
         self.error: str | None = None
         """Why recording stopped, if it did (the session file keeps what was written)."""
         self.exchange_count = 0
@@ -100,11 +113,22 @@ class SessionRecorder:
         self._stderr_skipped: dict[tuple[str, int | None], int] = {}
         self._stderr_session_bytes = 0
         self._closed = False
+        self._body_lost = False
+        self._written_bytes = 0
+        """The file's length up to the end of its last whole record."""
+        self._writing: str = "the header"
+        """What the writer thread is writing now, for the reason it stopped."""
+        self._bodies_fd: int | None = None
+        """The side folder, held open and locked once this recorder made it (see
+        ``store.remove_orphan_bodies``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = path.open("xb")
+        # Unbuffered: a failed write leaves nothing queued in a buffer that closing the file
+        # would append after the final record.
+        self._file: IO[bytes] = path.open("xb", buffering=0)
         # Held until the file is closed, or the process dies: ``aro-tui sessions`` tells a
         # session being recorded from one cut off, and pruning leaves it alone.
         fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._identity = _identity(os.fstat(self._file.fileno()))
         header = {
             "type": "header",
             "format": FORMAT,
@@ -236,24 +260,68 @@ class SessionRecorder:
                     self._write(self._encode(item))
                     dirty = True
                 if dirty and time.monotonic() - last_sync >= self.fsync_interval_s:
+                    self._check_still_there()
                     os.fsync(self._file.fileno())
                     last_sync, dirty = time.monotonic(), False
+            self._check_still_there()
             os.fsync(self._file.fileno())
+        except _RecordingGone as gone:
+            self._stop(str(gone), final_record=False)
         except (OSError, ValueError, TypeError) as error:
-            self.error = f"recording to {self.path} stopped: {error}"
-            if self.on_error is not None:
-                self.on_error(self.error)
+            self._stop(str(error), final_record=True)
         finally:
             self._file.close()
+            if self._bodies_fd is not None:
+                os.close(self._bodies_fd)
+
+    def _stop(self, reason: str, *, final_record: bool) -> None:
+        """Stop recording: say why in the file (when it is still there), then to the app."""
+        if final_record:
+            reason = f"{reason} (writing {self._writing})"
+            self._write_stop_record(reason)
+        self.error = f"recording to {self.path} stopped: {reason}"
+        if self.on_error is not None:
+            self.on_error(self.error)
+
+    def _write_stop_record(self, reason: str) -> None:
+        """Try once to end the file with why it stopped, in place of the record that failed.
+
+        The failed write may have left part of a line, which is cut away first: it made the
+        next line unreadable, and it holds the room (a file-size limit, a full disk) that
+        the small final record needs. If even that fails, the file reads as cut off.
+        """
+        fd = self._file.fileno()
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, self._written_bytes)
+            os.lseek(fd, self._written_bytes, os.SEEK_SET)
+            self._write({"type": "end", "t": time.time(), "stopped": reason})
+            os.fsync(fd)
+
+    def _check_still_there(self) -> None:
+        """``_RecordingGone`` when the path no longer names the file being written: what is
+        written after that is lost, and a spilled body would make an orphan side folder."""
+        try:
+            on_disk = self.path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise _RecordingGone("the file was deleted or moved away while recording") from None
+        except OSError:
+            return  # cannot tell (no search permission): the writes themselves still work
+        if _identity(on_disk) != self._identity:
+            raise _RecordingGone("another file was put in its place while recording")
 
     def _write(self, record: dict[str, Any]) -> None:
-        self._file.write(orjson.dumps(record) + b"\n")
-        self._file.flush()
+        line = orjson.dumps(record) + b"\n"
+        fd, left = self._file.fileno(), memoryview(line)
+        while left:  # a regular file takes it all in one write, unless the write fails
+            left = left[os.write(fd, left) :]
+        self._written_bytes += len(line)
 
     def _encode(self, item: object) -> dict[str, Any]:
         if isinstance(item, _Line):
+            self._writing = f"the {item.record.get('type')} record"
             return item.record
         assert isinstance(item, ExchangeSnapshot)
+        self._writing = f"exchange #{item.number}"
         record = exchange_fields(item)
         exchange = item.exchange
         record["request"] = self._body(exchange.request_bytes, item.number, "request")
@@ -265,9 +333,41 @@ class SessionRecorder:
     def _body(self, data: bytes, number: int, kind: str) -> dict[str, Any]:
         if len(data) <= self.spill_bytes:
             return encode_body(data, None)
+        self._check_still_there()  # else the side folder is made again, beside no file
+        side_file = bodies_dir(self.path) / f"{number}.{kind}"
+        try:
+            self._open_bodies_dir()
+            return encode_body(data, side_file)
+        except OSError as error:
+            return self._lost_body(data, side_file, number, kind, error)
+
+    def _open_bodies_dir(self) -> None:
+        """Make the side folder and hold a lock on it while recording, so that pruning in
+        another aro-tui never takes it for an orphan."""
+        if self._bodies_fd is not None:
+            return
         folder = bodies_dir(self.path)
         folder.mkdir(exist_ok=True)
-        return encode_body(data, folder / f"{number}.{kind}")
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        self._bodies_fd = fd
+
+    def _lost_body(
+        self, data: bytes, side_file: Path, number: int, kind: str, error: OSError
+    ) -> dict[str, Any]:
+        """A body whose side file could not be written: recorded as lost, with why (the
+        ``file`` stays, so older readers report it missing), and the recording goes on."""
+        with contextlib.suppress(OSError):
+            side_file.unlink(missing_ok=True)  # a part written: not the body
+        reason = str(error)
+        if not self._body_lost and self.on_body_lost is not None:
+            self.on_body_lost(
+                f"recording to {self.path}: the {kind} of exchange #{number} could not be "
+                f"written ({reason}); recorded without it, as will be any other body that "
+                "cannot be written"
+            )
+        self._body_lost = True
+        return {"size_bytes": len(data), "file": side_file.name, "lost": reason}
 
 
 class RecordingObserver(PluginObserver):
@@ -317,6 +417,11 @@ class RecordingObserver(PluginObserver):
         # a progress bar never showed while it was drawn.
         if self.forward_to is not None:
             self.forward_to.on_stderr_partial(plugin, text, exchange)
+
+
+def _identity(status: os.stat_result) -> tuple[int, int]:
+    """What tells one file from another: (device, inode)."""
+    return status.st_dev, status.st_ino
 
 
 def _plugin_event(previous: PluginState | None, state: PluginState) -> str | None:

@@ -96,12 +96,17 @@ class RecordedBody:
     size_bytes: int
     data: bytes | None = None
     path: Path | None = None
+    lost: str | None = None
+    """Why the side file was never written (the recorder could not), if it was not."""
 
     def read(self) -> bytes:
-        """The body's bytes (``OSError`` if its side file is gone, holds another number of
-        bytes than was recorded, or its recorded name is not one a file can have: a NUL)."""
+        """The body's bytes (``OSError`` if its side file was never written, is gone, holds
+        another number of bytes than was recorded, or its recorded name is not one a file can
+        have: a NUL)."""
         if self.data is not None:
             return self.data
+        if self.lost is not None:
+            raise OSError(f"not recorded: {self.lost}")
         assert self.path is not None
         try:
             data = self.path.read_bytes()
@@ -132,7 +137,9 @@ def decode_body(record: Any, session_path: Path) -> RecordedBody | None:
         return RecordedBody(size, data=base64.b64decode(record["base64"]))
     name = record.get("file")
     if isinstance(name, str) and "/" not in name and name not in {"", ".", ".."}:
-        return RecordedBody(size, path=bodies_dir(session_path) / name)
+        lost = record.get("lost")
+        lost = None if lost is None else str(lost)
+        return RecordedBody(size, path=bodies_dir(session_path) / name, lost=lost)
     raise ValueError("a body needs text, base64 or file")
 
 

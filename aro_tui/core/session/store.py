@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from aro_tui.core.session.reader import (
     session_size_bytes,
 )
 from aro_tui.core.session.recorder import SessionRecorder
-from aro_tui.core.session.records import SUFFIX, bodies_dir
+from aro_tui.core.session.records import BODIES_SUFFIX, SUFFIX, bodies_dir
 from aro_tui.core.settings import Settings, data_dir
 from aro_tui.core.user_files import os_reason
 
@@ -26,6 +27,7 @@ __all__ = [
     "SessionInfo",
     "list_sessions",
     "prune_sessions",
+    "remove_orphan_bodies",
     "resolve_session",
     "sessions_dir",
     "start_session",
@@ -33,6 +35,10 @@ __all__ = [
 ]
 
 _TAIL_BYTES = 64 * 1024
+ORPHAN_BODIES_GRACE_S = 10 * 60.0
+"""A side folder without its session file is removed only once untouched this long: the
+recorder makes the file before the folder, but a person moving a recording by hand moves
+one and then the other."""
 
 
 def sessions_dir() -> Path:
@@ -59,6 +65,8 @@ class SessionInfo:
     """Of ``exchanges``, how many aro-tui issued itself (model-cache queries)."""
     recording: bool = False
     """Whether a running aro-tui is still recording it (so it is not complete yet)."""
+    stopped: str | None = None
+    """Why the recording stopped before aro-tui ended (a write failed), when it said so."""
 
 
 def being_recorded(path: Path) -> bool:
@@ -96,15 +104,16 @@ def summarize_session(path: Path) -> SessionInfo:
         size = session_size_bytes(path)
         header = read_session_header(path)
         end = _end_record(path)
-        if end is not None:
+        if end is not None and end.get("stopped") is None:
             plugins = [str(name) for name in end.get("plugins", [])]
             exchanges, errors = int(end.get("exchanges", 0)), int(end.get("errors", 0))
             internal = int(end.get("internal", 0))  # absent in older sessions
-            complete = True
+            complete, stopped = True, None
         else:
-            session = read_session(path)
+            session = read_session(path)  # no end record, or one without counts (stopped)
             plugins, exchanges = session.plugins, len(session.exchanges)
-            errors, complete = session.error_count, session.ended_at is not None
+            errors, stopped = session.error_count, session.stopped
+            complete = session.ended_at is not None and stopped is None
             internal = sum(session.is_internal(exchange) for exchange in session.exchanges)
     except (SessionReadError, OSError, ValueError, TypeError) as error:
         return SessionInfo(path, path.stem, 0.0, [], 0, 0, 0, False, str(error))
@@ -118,7 +127,8 @@ def summarize_session(path: Path) -> SessionInfo:
         size,
         complete,
         internal=internal,
-        recording=not complete and being_recorded(path),
+        recording=not complete and stopped is None and being_recorded(path),
+        stopped=stopped,
     )
 
 
@@ -185,8 +195,10 @@ def prune_sessions(
 ) -> list[Path]:
     """Delete the oldest sessions until both limits hold; returns what was deleted.
 
-    Sessions in ``keep`` (the one being recorded) are never deleted and still count.
+    Sessions in ``keep`` (the one being recorded) are never deleted and still count. Side
+    folders whose session file is gone go first (:func:`remove_orphan_bodies`).
     """
+    remove_orphan_bodies(folder)
     files = sorted(_session_files(folder), key=lambda p: (p.stat().st_mtime, p.name))
     sizes = {path: session_size_bytes(path) for path in files}
     count, total = len(files), sum(sizes.values())
@@ -203,6 +215,46 @@ def prune_sessions(
         count, total = count - 1, total - sizes[path]
         deleted.append(path)
     return deleted
+
+
+def remove_orphan_bodies(folder: Path, grace_s: float = ORPHAN_BODIES_GRACE_S) -> list[Path]:
+    """Remove the ``*.bodies`` side folders in ``folder`` whose session file is gone (deleted
+    by hand while the rest was kept), which no listing showed and no pruning reached; returns
+    what was removed.
+
+    Left alone: a folder a live recorder holds (its lock), and one changed within
+    ``grace_s``. A recording is made file first, so one just created has its file already;
+    the file is looked for again, under the folder's lock, just before the removal.
+    """
+    try:
+        folders = [path for path in folder.iterdir() if path.name.endswith(BODIES_SUFFIX)]
+    except OSError:
+        return []
+    removed = []
+    for bodies in folders:
+        session_file = bodies.with_name(bodies.name.removesuffix(BODIES_SUFFIX) + SUFFIX)
+        if not os.path.lexists(session_file) and _remove_unowned(bodies, session_file, grace_s):
+            removed.append(bodies)
+    return removed
+
+
+def _remove_unowned(bodies: Path, session_file: Path, grace_s: float) -> bool:
+    """Remove ``bodies`` unless a recorder holds it, it changed lately, or ``session_file``
+    has appeared; whether it was removed."""
+    try:
+        fd = os.open(bodies, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:  # gone meanwhile, a link, not a folder
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if time.time() - os.fstat(fd).st_mtime < grace_s or os.path.lexists(session_file):
+            return False
+        shutil.rmtree(bodies, ignore_errors=True)
+        return True
+    except OSError:  # BlockingIOError: a live recorder's
+        return False
+    finally:
+        os.close(fd)
 
 
 def start_session(

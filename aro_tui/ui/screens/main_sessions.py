@@ -197,10 +197,16 @@ class SessionWiring(TelemetryWiring):
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show_recording, loaded.session)
 
+    def _tell_recording_problems(self, warnings: Sequence[str]) -> None:
+        """A few notes for a damaged recording's warnings, and every one of them in the
+        palette's "Show start-up problems": 19 notes, one each, covered the screen."""
+        if warnings:
+            problems = [sanitize_line(warning) for warning in warnings]
+            self.aro.add_problems(problems, "problems in the recording")
+
     def _show_recorded_telemetry(self, loaded: LoadedRecording) -> None:
         session = loaded.session
-        for warning in loaded.warnings:
-            self.say(warning, "warning")
+        self._tell_recording_problems(loaded.warnings)
         panel = self.telemetry
         for sample in loaded.samples:
             panel.samples.append(sample)
@@ -222,8 +228,7 @@ class SessionWiring(TelemetryWiring):
         )
 
     def _add_recorded_exchanges(self, chunk: RecordedChunk) -> None:
-        for warning in chunk.warnings:
-            self.say(warning, "warning")
+        self._tell_recording_problems(chunk.warnings)
         lost_in = [n for n, lost in zip(chunk.numbers, chunk.lost, strict=True) if lost]
         if lost_in:  # one note: one per body covered the screen for seconds
             self.say(_lost_bodies_text(chunk, lost_in), "warning")
