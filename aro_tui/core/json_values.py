@@ -92,6 +92,27 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
+_ESCAPES = {
+    "\t": ("a tab", "\\t"),
+    "\n": ("a line break", "\\n"),
+    "\r": ("a carriage return", "\\r"),
+}
+"""The control characters a pasted string most often holds: their names and JSON escapes."""
+
+
+def _decode_error_message(error: json.JSONDecodeError) -> str:
+    """Python's message, whole: two of them end in "at", the position they were followed by
+    in ``str(error)`` (shown before them here), so the editor said "Invalid control character
+    at" and stopped. The control character is named, with the escape JSON wants for it."""
+    if error.msg.startswith("Invalid control character"):
+        character = error.doc[error.pos]
+        name, escape = _ESCAPES.get(character, ("a control character", f"\\u{ord(character):04x}"))
+        return f"{name} (U+{ord(character):04X}) inside a string: JSON needs {escape}"
+    if error.msg.startswith("Unterminated string"):
+        return 'a string starts here and has no closing "'
+    return error.msg
+
+
 def check_json(text: str) -> JsonProblem | None:
     """None when ``text`` is one JSON value, else the first problem.
 
@@ -102,7 +123,7 @@ def check_json(text: str) -> JsonProblem | None:
     try:
         json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        return JsonProblem(error.msg, error.lineno, error.colno)
+        return JsonProblem(_decode_error_message(error), error.lineno, error.colno)
     except _NotJsonConstant as error:
         match = next((m for m in _NOT_JSON_CONSTANT.finditer(text) if m.group(1)), None)
         line, column = _position(text, match.start() if match is not None else 0)

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["as_overwritten", "sanitize", "sanitize_line", "shorten", "shorten_start"]
+from rich.cells import cell_len, chop_cells, get_character_cell_size
+
+__all__ = [
+    "as_overwritten",
+    "sanitize",
+    "sanitize_line",
+    "sanitize_tabbed_line",
+    "shorten",
+    "shorten_start",
+]
 
 # C0 controls except \t and \n, DEL, C1 controls, the line and paragraph separators (a
 # text widget breaks the line there, so a JSON string inside one was split in two), and the
@@ -47,6 +56,28 @@ def sanitize_line(text: str) -> str:
     return _UNSAFE_IN_LINE.sub(_visible, text)
 
 
+def sanitize_tabbed_line(text: str, tab_size: int = 8) -> str:
+    """Like :func:`sanitize_line`, but each tab becomes the spaces up to the next tab stop
+    (every ``tab_size`` columns, as a terminal sets them), for a pane of output lines.
+
+    Why: ``sanitize_line`` shows a tab as ``␉``, and a plugin's tab-separated stderr lost its
+    columns. The stops are counted in terminal columns, after the other control characters
+    are made visible: a CJK name before a tab takes two columns a character.
+    """
+    if "\t" not in text:
+        return sanitize_line(text)
+    expanded, column = "", 0
+    for index, part in enumerate(text.split("\t")):
+        if index:
+            spaces = tab_size - column % tab_size
+            expanded += " " * spaces
+            column += spaces
+        part = sanitize_line(part)
+        expanded += part
+        column += len(part) if part.isascii() else cell_len(part)
+    return expanded
+
+
 def as_overwritten(text: str) -> str:
     """What a terminal shows of a line written with carriage returns: each part after a
     ``\\r`` overwrites the line from its start, so a progress bar redrawn a thousand times
@@ -63,16 +94,27 @@ def as_overwritten(text: str) -> str:
     return shown
 
 
-def shorten_start(text: str, limit_chars: int) -> str:
-    """``text`` cut to its last ``limit_chars`` characters with a leading ``…`` when cut (a
-    path keeps the part that names it)."""
-    if len(text) <= limit_chars:
+def shorten_start(text: str, width: int) -> str:
+    """``text`` cut to its last ``width`` terminal columns with a leading ``…`` when cut (a
+    path keeps the part that names it). Columns, not characters: a CJK or emoji character
+    takes two, and a name cut by count overflowed its place (see :func:`shorten`)."""
+    if len(text) <= width and (text.isascii() or cell_len(text) <= width):
         return text
-    return "…" + text[len(text) - max(limit_chars - 1, 0) :]
+    room, start = max(width - 1, 0), len(text)
+    while start > 0 and (size := get_character_cell_size(text[start - 1])) <= room:
+        room -= size
+        start -= 1
+    return "…" + text[start:]
 
 
-def shorten(text: str, limit_chars: int) -> str:
-    """``text`` cut to ``limit_chars`` characters with a trailing ``…`` when cut."""
-    if len(text) <= limit_chars:
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` terminal columns with a trailing ``…`` when cut.
+
+    Columns, not characters: a CJK or emoji character takes two, so a name cut by count was
+    up to twice as wide as its place, and a table cut it again itself, with no ``…``.
+    """
+    if len(text) <= width and (text.isascii() or cell_len(text) <= width):
         return text
-    return text[: max(limit_chars - 1, 0)] + "…"
+    if width <= 1:
+        return "…"
+    return chop_cells(text, width - 1)[0] + "…"

@@ -67,7 +67,7 @@ DASHBOARD_VARIABLES: dict[str, str] = {
 """The custom colour variables the dashboard's CSS uses (``$status-ok``...), with meanings."""
 
 # Where a theme leaves a dashboard variable out, it takes one of its own base colours.
-_VARIABLE_FALLBACKS: dict[str, tuple[str, str]] = {
+VARIABLE_FALLBACKS: dict[str, tuple[str, str]] = {
     "status-ok": ("success", "#4ebf71"),
     "status-error": ("error", "#e5534b"),
     "status-timeout": ("warning", "#e0a030"),
@@ -320,14 +320,14 @@ def _check_variables(raw: Any, fault: Any, line_text: Callable[[str], str]) -> d
 
 def _complete_variables(variables: dict[str, str], colors: Mapping[str, str]) -> dict[str, str]:
     complete = dict(variables)
-    for name, (base, default) in _VARIABLE_FALLBACKS.items():
+    for name, (base, default) in VARIABLE_FALLBACKS.items():
         complete.setdefault(name, colors.get(base) or default)
     return complete
 
 
 def default_dashboard_variables() -> dict[str, str]:
     """Values for every dashboard variable under a theme that defines none (Textual's own)."""
-    return {name: default for name, (_, default) in _VARIABLE_FALLBACKS.items()}
+    return {name: default for name, (_, default) in VARIABLE_FALLBACKS.items()}
 
 
 def _key_lines(node: yaml.Node | None) -> dict[str, int]:

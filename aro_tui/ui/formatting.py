@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from rich.cells import cell_len, chop_cells
 from rich.text import Text
 from textual.content import Content
+from textual.content import Span as ContentSpan
 
 from aro_tui.core.json_values import loads_exact
 from aro_tui.core.sanitize import sanitize, sanitize_line
@@ -50,6 +51,21 @@ def themed_status_styles(variables: dict[str, str]) -> dict[str, str]:
         bold = "bold " if status == "crashed" else ""
         styles[status] = f"{bold}{colour}" if colour else fallback
     return styles
+
+
+def themed_content(text: Text) -> Content:
+    """``text`` as Textual ``Content``, where a style may name the theme's colours (``"bold
+    $text-error"``), taken from the theme in force whenever it is drawn; other styles keep
+    their Rich meaning (``"bold cyan"``: the terminal's cyan).
+
+    Why: a Rich style holds fixed colours, and "bold yellow" on aro-light's error card
+    measured 1.6:1. Rich cannot read ``$text-error``: such a ``Text`` is drawn through this.
+    """
+    themed = [span for span in text.spans if isinstance(span.style, str) and "$" in span.style]
+    rich = text.copy()
+    rich.spans = [span for span in text.spans if span not in themed]
+    content = Content.from_rich_text(rich)
+    return content.add_spans([ContentSpan(s.start, s.end, str(s.style)) for s in themed])
 
 
 def safe_text(text: str, style: str = "") -> Text:

@@ -20,6 +20,7 @@ and in a ``TextArea``'s ``on_mount``, light syntax colours under a light theme::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from textual.widgets.text_area import TextAreaTheme
 from aro_tui.core.settings import remember_theme
 from aro_tui.core.theme_files import (
     DEFAULT_THEME,
+    VARIABLE_FALLBACKS,
     ThemeSpec,
     default_dashboard_variables,
     load_theme_folders,
@@ -44,11 +46,13 @@ __all__ = [
     "apply_theme",
     "contrast_ratio",
     "follow_app_theme",
+    "legible_colour",
     "legible_region_border",
     "load_themes",
     "remember_theme_changes",
     "theme_variable_defaults",
     "to_textual_theme",
+    "with_dashboard_colours",
 ]
 
 FALLBACK_THEME = "textual-dark"
@@ -62,6 +66,17 @@ MIN_BORDER_CONTRAST = 3.0
 
 DERIVED_BORDER_CONTRAST = 3.5
 """What a derived outline aims for: a 256-colour terminal rounds it to a grey a little off."""
+
+MIN_STATUS_CONTRAST = 4.5
+"""WCAG's contrast for ordinary text: a status word ("ok", "timeout") against its ground."""
+
+MIN_GRAPHIC_CONTRAST = 3.0
+"""WCAG's contrast for graphics: a chart's lines and markers."""
+
+TEXT_GROUNDS = ("surface", "background", "panel")
+"""What status colours are drawn on: the regions (surface), the screen, a running call's card."""
+
+WHITE, BLACK = Color(255, 255, 255), Color(0, 0, 0)
 
 
 def _light_syntax_theme() -> TextAreaTheme:
@@ -77,9 +92,53 @@ LIGHT_SYNTAX_THEME = _light_syntax_theme()
 """Syntax colours for a light app theme; text and background come from the CSS (``$surface``)."""
 
 
-def theme_variable_defaults() -> dict[str, str]:
-    """Every dashboard variable's value for themes that don't set it (Textual's built-ins)."""
-    return default_dashboard_variables()
+def theme_variable_defaults(theme: Theme | None = None) -> dict[str, str]:
+    """Every dashboard variable's value for a theme that doesn't set it (Textual's built-ins).
+
+    From ``theme``'s own base colours (``status-ok`` from ``success``...), each darkened on a
+    light theme, lightened on a dark one, until it reads on the theme's surfaces
+    (:func:`legible_colour`); without a theme, fixed values for a dark one. Why: the fixed
+    ones are tuned for dark backgrounds, and "ok" measured 1.5:1 on textual-light.
+    """
+    if theme is None:
+        return default_dashboard_variables()
+    colours = theme.to_color_system().generate()
+    grounds = [Color.parse(colours[name]) for name in TEXT_GROUNDS]
+    variables: dict[str, str] = {}
+    for name, (base, _default) in VARIABLE_FALLBACKS.items():
+        minimum = MIN_STATUS_CONTRAST if name.startswith("status-") else MIN_GRAPHIC_CONTRAST
+        colour = Color.parse(colours[base])
+        variables[name] = legible_colour(colour, grounds, minimum, dark=theme.dark).hex
+    return variables
+
+
+def legible_colour(colour: Color, grounds: Iterable[Color], minimum: float, *, dark: bool) -> Color:
+    """``colour``, or the nearest shade of it (towards white on a ``dark`` theme, black on a
+    light one) that reads at ``minimum`` contrast on every one of ``grounds``.
+
+    A terminal's own ANSI colours, and grounds it draws itself (transparent, its default
+    background), cannot be measured: ``colour`` is kept as it is.
+    """
+    grounds = list(grounds)
+    if colour.ansi is not None or any(g.ansi is not None or g.a < 1 for g in grounds):
+        return colour
+
+    def reads(candidate: Color) -> bool:
+        return all(contrast_ratio(candidate, ground) >= minimum for ground in grounds)
+
+    target = WHITE if dark else BLACK
+    for step in range(20):
+        shade = colour.blend(target, step / 20)
+        if reads(shade):
+            return shade
+    return target
+
+
+def with_dashboard_colours(theme: Theme) -> Theme:
+    """``theme`` with every dashboard variable it leaves out drawn from its own colours
+    (:func:`theme_variable_defaults`), for Textual's own themes, which set none."""
+    variables = {**theme_variable_defaults(theme), **theme.variables}
+    return dataclasses.replace(theme, variables=variables)
 
 
 def _relative_luminance(colour: Color) -> float:
@@ -147,15 +206,26 @@ def to_textual_theme(spec: ThemeSpec) -> Theme:
         raise ValueError(f"Textual cannot use it: {error}") from error
     if REGION_BORDER not in spec.variables and (border := legible_region_border(theme)):
         theme.variables[REGION_BORDER] = border
+    derived = theme_variable_defaults(theme)
+    for name, (base, default) in VARIABLE_FALLBACKS.items():
+        if base not in {*colors, "primary"} and spec.variables.get(name) == default:
+            # The file has no such colour: it got a value tuned for a dark theme.
+            theme.variables[name] = derived[name]
     return theme
 
 
 def load_themes(app: App[Any], folders: Iterable[Path] | None = None) -> list[str]:
-    """Register every valid theme file with ``app``; return the problems, one line each.
+    """Register every valid theme file with ``app``, and Textual's own themes again with the
+    dashboard's colours drawn from theirs (:func:`with_dashboard_colours`); return the
+    problems, one line each.
 
     Bundled themes come first; a user file (``$XDG_CONFIG_HOME/aro-tui/themes/*.yaml``) may
     not reuse a bundled or built-in name. Warnings (unknown fields) are returned too.
     """
+    for builtin in BUILTIN_THEMES.values():
+        app.register_theme(with_dashboard_colours(builtin))
+    if app.theme in BUILTIN_THEMES and app.is_running:
+        app.refresh_css(animate=False)  # the theme in force now has its colours too
     result = load_theme_folders(
         theme_folders() if folders is None else folders, reserved_names=BUILTIN_THEMES
     )

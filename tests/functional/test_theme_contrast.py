@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import BUNDLED, make_app, plugin_state, wait_until
+from helpers import BUNDLED, make_app, plugin_app, plugin_state, wait_until
 from rich.color import Color as RichColor
 from rich.color import ColorSystem
 from rich.segment import Segment
@@ -22,6 +22,9 @@ from textual.widgets import TextArea
 from aro_tui.core.theme_files import bundled_themes_dir
 from aro_tui.ui.app import AroApp
 from aro_tui.ui.themes import follow_app_theme, load_themes
+from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
+from aro_tui.ui.widgets.request.input_editor import InputEditor
+from aro_tui.ui.widgets.sidebar.action_list import DocText
 from aro_tui.ui.widgets.sidebar.plugin_list import PluginList
 
 TEXT = "plugin-python-text"
@@ -222,3 +225,123 @@ async def test_request_response_and_editor_are_legible_on_a_light_theme(tmp_path
         surface = Color.parse(app.theme_variables["surface"])
         for selector in ("#input-text", "#request-text", "#response-text"):
             assert_body_legible(screen.query_one(selector, TextArea), surface, 3)
+
+
+STATUS_THEMES = [
+    *BUNDLED_THEMES,
+    "textual-dark",
+    "textual-light",
+    "solarized-light",
+    "catppuccin-latte",
+]
+"""The bundled themes and some of Textual's own, light ones among them."""
+STRICT_ONLY = "Strict_Only"
+"""A name the ARO runtime loads and its package manager refuses: the docs warn of it."""
+CALLS_PLUGIN = '''\
+import json
+import time
+
+
+def aro_plugin_info():
+    return {"actions": ["echo", "fail", "garble", "nap"]}
+
+
+def aro_action_echo(input_json):
+    """Answer the input."""
+    return input_json
+
+
+def aro_action_fail(input_json):
+    """Answer an error."""
+    return json.dumps({"error": "no such thing"})
+
+
+def aro_action_garble(input_json):
+    """Answer text that is not JSON."""
+    return "not json"
+
+
+def aro_action_nap(input_json):
+    """Take a minute."""
+    time.sleep(60)
+    return "{}"
+'''
+
+
+def contrasts_of(widget: Widget, needle: str) -> list[float]:
+    """The contrast of every drawn piece of ``widget``'s text that holds ``needle``."""
+    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    found = [segment for segment in text_segments(lines) if needle in segment.text]
+    assert found, f"{needle!r} is not drawn in #{widget.id}"
+    return [contrast(*drawn(widget, segment)) for segment in found]
+
+
+async def readings_in_every_theme(
+    pilot: Pilot[None], app: AroApp, widget: Widget, needle: str
+) -> dict[str, float]:
+    """``needle``'s worst contrast in ``widget`` under each of ``STATUS_THEMES``."""
+    readings = {}
+    for theme in STATUS_THEMES:
+        app.theme = theme
+        await pilot.pause()
+        readings[theme] = min(contrasts_of(widget, needle))
+    return readings
+
+
+async def test_status_and_warning_text_reads_in_every_theme(tmp_path: Path) -> None:
+    """Status words, cards and warnings drawn in the active theme's colours, not fixed ANSI
+    ones: "⚠ action error:" measured 1.6:1 on aro-light's card, "ok" 1.5:1 in textual-light's
+    log, and a running call's card was the error colour."""
+    app = plugin_app(tmp_path, STRICT_ONLY, CALLS_PLUGIN)
+    readings: dict[str, dict[str, float]] = {}
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, STRICT_ONLY) == "ready", "ready")
+        screen.select_action("echo")
+        docs = screen.query_one("#action-doc-text", DocText)
+        await wait_until(pilot, lambda: "aro add" in str(docs.render()), "the docs' warning")
+        readings["docs ⚠ runs, but aro add would refuse it"] = await readings_in_every_theme(
+            pilot, app, docs, "⚠ runs"
+        )
+
+        card = screen.query_one("#response-card")
+        for action, shown, needle in (
+            ("echo", 1, None),
+            ("fail", 2, "⚠ action error:"),
+            ("garble", 3, "✖ Protocol error"),
+        ):
+            screen.drafts[(STRICT_ONLY, action)] = ("{}", "draft")
+            screen.run_plugin_action(STRICT_ONLY, action)
+            await wait_until(pilot, lambda n=shown: screen.shown_number == n, f"#{shown}")
+            if needle is not None:
+                await wait_until(pilot, lambda n=needle: n in str(card.render()), needle)
+                readings[f"card {needle}"] = await readings_in_every_theme(pilot, app, card, needle)
+        table = screen.query_one("#log-table", ExchangeTable)
+        for status, cursor_row in (("ok", 2), ("plugin error", 0), ("protocol error", 0)):
+            table.move_cursor(row=cursor_row)  # the cursor's row is drawn in its own colours
+            await pilot.pause()
+            readings[f"log {status}"] = await readings_in_every_theme(pilot, app, table, status)
+
+        editor = screen.query_one(InputEditor)
+        editor.text_area.load_text('{"value": "f\tg"}')
+        editor.validate()
+        status = screen.query_one("#input-status")
+        await wait_until(pilot, lambda: "Invalid JSON" in str(status.render()), "the problem")
+        readings["editor ✖ Invalid JSON"] = await readings_in_every_theme(
+            pilot, app, status, "✖ Invalid JSON"
+        )
+
+        screen.drafts[(STRICT_ONLY, "nap")] = ("{}", "draft")
+        screen.run_plugin_action(STRICT_ONLY, "nap")
+        await wait_until(pilot, lambda: "▶ running" in str(card.render()), "the running card")
+        readings["card ▶ running"] = await readings_in_every_theme(pilot, app, card, "▶ running")
+        box = screen.query_one("#response-card-box")
+        error_muted = Color.parse(app.theme_variables["error-muted"])
+        assert box.styles.background != error_muted, "a running call is no failure"
+    unreadable = [
+        f"{what} in {theme}: {ratio:.2f}:1"
+        for what, by_theme in readings.items()
+        for theme, ratio in by_theme.items()
+        if ratio < MIN_TEXT_CONTRAST
+    ]
+    assert not unreadable, "\n".join(unreadable)

@@ -102,9 +102,12 @@ async def test_user_theme_without_dashboard_colours_and_textual_themes_still_sty
     async with app.run_test() as pilot:
         assert app.theme == "solarized-user"
         assert app.get_css_variables()["status-ok"] == "#859900"
-        app.theme = "textual-light"  # a Textual theme: defaults fill the dashboard variables
+        app.theme = "textual-light"  # a Textual theme: its own colours fill the variables
         await pilot.pause()
-        assert app.get_css_variables()["chart-gpu"] == theme_variable_defaults()["chart-gpu"]
+        derived = theme_variable_defaults(app.current_theme)
+        assert app.get_css_variables()["chart-gpu"] == derived["chart-gpu"]
+        # Drawn from the theme (its primary, made legible), not the dark-tuned default.
+        assert derived["chart-gpu"] != theme_variable_defaults()["chart-gpu"]
 
 
 async def test_switching_is_remembered_but_the_start_up_theme_is_not_rewritten(

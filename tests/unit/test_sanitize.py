@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from aro_tui.core.sanitize import as_overwritten, sanitize, sanitize_line, shorten
+from aro_tui.core.json_values import check_json
+from aro_tui.core.sanitize import (
+    as_overwritten,
+    sanitize,
+    sanitize_line,
+    sanitize_tabbed_line,
+    shorten,
+)
 
 
 def test_escape_and_osc52_are_made_visible() -> None:
@@ -48,3 +55,25 @@ def test_a_line_drawn_with_carriage_returns_reads_as_a_terminal_shows_it() -> No
     assert as_overwritten("\r\r") == ""
     long = as_overwritten("x" * 60_000 + "\ry" * 30_000)  # linear, not quadratic
     assert long == "y" + "x" * 59_999
+
+
+def test_a_tabbed_line_is_laid_out_on_tab_stops_by_columns() -> None:
+    assert sanitize_tabbed_line("a\tbb\tc") == "a       bb      c"
+    assert sanitize_tabbed_line("日本\tx", tab_size=4) == "日本    x"  # 4 columns, then a stop
+    assert sanitize_tabbed_line("\x1b[2J\tx\ny") == "␛[2J    x␊y"  # the stand-in takes a column
+
+
+def test_a_control_character_in_a_json_string_is_named_in_a_whole_message() -> None:
+    """The editor said "Invalid JSON at line 1, column 13: Invalid control character at"."""
+    problem = check_json('{"value": "f\tg"}')
+    assert problem is not None
+    assert sanitize_line(problem.describe()) == (
+        "Invalid JSON at line 1, column 13: a tab (U+0009) inside a string: JSON needs \\t"
+    )
+    unterminated = check_json('{"value": "abc')
+    assert unterminated is not None
+    assert unterminated.describe() == (
+        'Invalid JSON at line 1, column 11: a string starts here and has no closing "'
+    )
+    other = check_json('["\x01"]')
+    assert other is not None and other.message.startswith("a control character (U+0001)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -151,7 +152,8 @@ class DiffScreen(Screen[None]):
         selected = runs.cursor_row
         runs.clear(columns=True)
         widths: dict[str, int] = {}
-        longest = max((len(_what(c)) for c in self.comparisons.values()), default=0)
+        # In columns: a CJK name measured by characters got half its width, and lost its action.
+        longest = max((cell_len(_what(c)) for c in self.comparisons.values()), default=0)
         for key, label, column_width in run_columns(width, longest):
             runs.add_column(label, key=key, width=column_width)
             widths[key] = column_width

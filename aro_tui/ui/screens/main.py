@@ -523,7 +523,7 @@ class MainScreen(LogWindow):
         if waiting:
             assert executing is not None
             card = Text.assemble(
-                ("▶ waiting ", "bold cyan"),
+                ("▶ waiting ", "bold $status-running"),
                 (sanitize_line(f"{exchange.plugin} · {exchange.action}"), "bold"),
                 f"  {elapsed}",
                 # Not "#N": the host's request id, which is not the number the log will give it.
@@ -534,7 +534,7 @@ class MainScreen(LogWindow):
             )
         else:
             card = Text.assemble(
-                ("▶ running ", "bold cyan"),
+                ("▶ running ", "bold $status-running"),
                 (sanitize_line(f"{exchange.plugin} · {exchange.action}"), "bold"),
                 f"  {elapsed}{more}",
                 ("  —  ctrl+g: cancel", "dim"),

@@ -26,6 +26,7 @@ from aro_tui.ui.formatting import (
 from aro_tui.ui.screens.main_sessions import SessionWiring
 from aro_tui.ui.widgets.log.exchange_table import ExchangeTable
 from aro_tui.ui.widgets.response.exchange_view import (
+    FAILED_STATUSES,
     BodyView,
     ResponsePane,
     StderrView,
@@ -210,11 +211,15 @@ class ExchangeDetailPanes(SessionWiring):
             )
         elif entry is not None and entry.status == "plugin_error" and entry.error:
             error = sanitize(error_excerpt(entry.error))
-            card = Text.assemble(("⚠ action error: ", "bold yellow"), error)
+            card = Text.assemble(("⚠ action error: ", "bold $text-error"), error)
             where = raised_where(detail.traceback) if detail.traceback else None
             if where is not None:
                 card.append(f"\nraised {sanitize(where)} · the traceback is under stderr", "dim")
-        pane.show_card(card, fills=entry is not None and entry.response_size_bytes == 0)
+        pane.show_card(
+            card,
+            fills=entry is not None and entry.response_size_bytes == 0,
+            failed=entry is not None and entry.status in FAILED_STATUSES,
+        )
         if entry is not None:
             memory = ""
             if entry.rss_after_bytes is not None:

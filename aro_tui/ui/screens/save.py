@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from aro_tui.core.sanitize import sanitize_line
+from aro_tui.ui.formatting import themed_content
 
 
 class SaveFailed(Exception):
@@ -66,13 +67,13 @@ class SaveDialog(ModalScreen[str | None]):
             return
         value = event.value.strip()
         if not value:
-            self._hint("a path is needed", "red")
+            self._hint("a path is needed", "$text-error")
             return
         path = Path(value).expanduser()
         try:
             refusal = self._refusal(path, value)
         except OSError as error:  # a name too long for the file system: exists() raises
-            self._hint(f"could not save: {_why(error, path)}", "red")
+            self._hint(f"could not save: {_why(error, path)}", "$text-error")
             return
         if refusal is not None:
             self._hint(*refusal)
@@ -86,16 +87,16 @@ class SaveDialog(ModalScreen[str | None]):
         """Why ``path`` (typed as ``value``) is not written yet, and in what style; None to
         write it."""
         if path.is_dir():
-            return f"{path} is a folder: name a file in it", "red"
+            return f"{path} is a folder: name a file in it", "$text-error"
         if value.endswith("/"):  # Path drops the slash: "bfile/" would replace the file bfile
             what = "a file, not a folder" if path.exists() else "a folder: name a file in it"
-            return f"{value} names {what}", "red"
+            return f"{value} names {what}", "$text-error"
         blocking = _file_in_the_way(path)
         if blocking is not None:  # mkdir would say only "File exists"
-            return f"{blocking} is a file, not a folder", "red"
+            return f"{blocking} is a file, not a folder", "$text-error"
         if path.exists() and path != self._confirmed:
             self._confirmed = path
-            return f"{_what_is_there(path)} · escape: cancel", "yellow"
+            return f"{_what_is_there(path)} · escape: cancel", "$text-warning"
         return None
 
     @work(thread=True, group="save")
@@ -124,7 +125,7 @@ class SaveDialog(ModalScreen[str | None]):
         field = self.query_one("#save-path", Input)
         field.disabled = False
         field.focus()
-        self._hint(f"could not save: {why} · fix the path, or escape: cancel", "red")
+        self._hint(f"could not save: {why} · fix the path, or escape: cancel", "$text-error")
 
     def on_input_changed(self) -> None:
         """A changed path: what was said of the one before no longer holds."""
@@ -133,7 +134,8 @@ class SaveDialog(ModalScreen[str | None]):
             self._hint("enter: save · escape: cancel", "dim")
 
     def _hint(self, text: str, style: str) -> None:
-        self.query_one("#save-hint", Static).update(Text(sanitize_line(text), style=style))
+        hint = Text.assemble((sanitize_line(text), style))  # a span: themed_content reads it
+        self.query_one("#save-hint", Static).update(themed_content(hint))
 
     def action_cancel(self) -> None:
         """Close without saving (a write under way still finishes, and says how it went)."""

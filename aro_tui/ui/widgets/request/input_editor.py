@@ -10,6 +10,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static, TextArea
 from textual.widgets.text_area import DocumentBase
@@ -204,7 +205,8 @@ class InputEditor(Vertical):
         status = self.query_one("#input-status", Static)
         self.set_class(self.problem is not None, "-invalid")
         if self.problem is not None:
-            status.update(Text("✖ " + sanitize_line(self.problem.describe()), style="bold red"))
+            problem = "✖ " + sanitize_line(self.problem.describe())
+            status.update(Content.styled(problem, "bold $status-error"))  # reads on $surface
             return
         origin = {
             "template": "template from the action's docstring (Input: section)",

@@ -12,8 +12,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Log, Static, TextArea
 
-from aro_tui.core.sanitize import as_overwritten, sanitize_line
-from aro_tui.ui.formatting import LINES_CUT_NOTE, Preview, error_excerpt, format_size
+from aro_tui.core.sanitize import as_overwritten, sanitize_line, sanitize_tabbed_line
+from aro_tui.ui.formatting import (
+    LINES_CUT_NOTE,
+    Preview,
+    error_excerpt,
+    format_size,
+    themed_content,
+)
 from aro_tui.ui.themes import follow_app_theme
 from aro_tui.ui.widgets.documents import load_document
 
@@ -62,13 +68,19 @@ class ResponsePane(Vertical):
             yield Static(id="response-note")
         yield BodyView(id="response-text")
 
-    def show_card(self, card: Text | None, *, fills: bool = False, layout: bool = True) -> None:
+    def show_card(
+        self, card: Text | None, *, fills: bool = False, layout: bool = True, failed: bool = False
+    ) -> None:
         """Show ``card`` above the body (None hides it); ``fills``: there is no body (a
         timeout, a crash, a call still running), so the card may take the whole pane, where it
         stopped at 60% and hid its last stderr lines above empty rows. ``layout=False``: the
         same card with a figure changed (the running call's seconds), drawn without laying the
-        screen out again (that took ~50 ms a time here)."""
+        screen out again (that took ~50 ms a time here). ``failed``: the call failed, and the
+        card is drawn on the error colour (a running or cancelled call's is not).
+
+        ``card``'s styles may name theme colours (:func:`themed_content`)."""
         self.set_class(card is not None and fills, "-card-fills")
+        self.set_class(card is not None and failed, "-card-failed")
         self._show("#response-card", "-card", card, layout)
 
     def show_note(self, note: Text | None) -> None:
@@ -79,7 +91,8 @@ class ResponsePane(Vertical):
         if text is None and not self.has_class(css_class):
             return  # hidden and staying hidden: an update would lay the screen out again
         self.set_class(text is not None, css_class)
-        self.query_one(selector, Static).update(text or "", layout=layout)
+        shown = "" if text is None else themed_content(text)
+        self.query_one(selector, Static).update(shown, layout=layout)
 
 
 def truncation_note(preview: Preview, limit_bytes: int) -> Text | None:
@@ -134,6 +147,9 @@ def with_runtime_notes(note: Text | None, runtime_notes: Sequence[str]) -> Text 
     return text
 
 
+FAILED_STATUSES = frozenset({"timeout", "crashed", "protocol_error", "plugin_error"})
+"""The calls whose card is drawn on the error colour, its title in the theme's error text
+colour (``$text-error``, made to be read on ``$error-muted``); a cancelled call's is not."""
 STREAM_ERRORS = ("unframed output", "malformed response header", "response for unexpected")
 """How a protocol error after which the host stopped the plugin begins (see ``protocol``)."""
 RESTART_HELPS = frozenset({"timeout", "crashed"})
@@ -158,9 +174,8 @@ def failure_card(
         "plugin_error": "⚠ The action reported an error",
     }
     card = Text()
-    card.append(
-        titles.get(status, status) + "\n", style="bold red" if status != "cancelled" else "bold"
-    )
+    title_style = "bold $text-error" if status in FAILED_STATUSES else "bold"
+    card.append(titles.get(status, status) + "\n", style=title_style)
     if error:
         card.append(sanitize_line(error_excerpt(error)) + "\n")
     exit_parts = []
@@ -194,7 +209,8 @@ TRACEBACK_RULE = "── the action raised: its traceback (the ARO runtime answe
 
 
 class StderrView(Log):
-    """Stderr lines of the selected exchange (plain text, sanitized)."""
+    """Stderr lines of the selected exchange (plain text, sanitized, tabs expanded to stops
+    every 8 columns so tab-separated output keeps its columns)."""
 
     _shown: list[str] | None = None
     _following = True
@@ -208,10 +224,11 @@ class StderrView(Log):
         The same lines again (most calls print nothing) are left alone: rewriting a Log
         resets its virtual size, and every change of that lays the whole screen out again.
         """
-        shown = [sanitize_line(as_overwritten(line)) for line in lines] or ["(no stderr output)"]
+        shown = [sanitize_tabbed_line(as_overwritten(line)) for line in lines]
+        shown = shown or ["(no stderr output)"]
         if traceback:
             shown.append(TRACEBACK_RULE)
-            shown.extend(sanitize_line(line) for line in traceback.rstrip("\n").splitlines())
+            shown.extend(sanitize_tabbed_line(line) for line in traceback.rstrip("\n").splitlines())
         if shown == self._shown:
             return
         previous, self._shown = self._shown, shown

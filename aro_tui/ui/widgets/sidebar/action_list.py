@@ -5,18 +5,22 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, cast
 
+from rich.cells import cell_len, chop_cells, get_character_cell_size
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.css.styles import RulesMap
 from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets.option_list import Option
 
 from aro_tui.core.runtime_notes import NO_ACTIONS_UNDER_ARO
 from aro_tui.core.sanitize import sanitize, sanitize_line
+from aro_tui.ui.formatting import themed_content
 from aro_tui.ui.widgets.sidebar.ordered_list import OrderedOptionList, moving_bindings
 
 
@@ -55,24 +59,72 @@ _BULLET = re.compile(r"(?:[-*•]|\d+[.)]|[\w.-]+:)\s+")
 class _DocWrapper(textwrap.TextWrapper):
     """Words that do not fit move to the next line whole; only a word wider than a whole line
     is broken, from the start of its own line, after a ``/`` or ``-`` when that takes no more
-    lines than cutting it at the edge.
+    lines than cutting it at the edge. Widths are terminal columns, and a line may break
+    between two wide (CJK) characters, as those scripts break.
 
     Why: textwrap fills the rest of the current line with the start of a long word, so a model
-    name in a narrow panel read ``(default: "s`` / ``entence-transformers/a`` / ``ll-Mini…``.
+    name in a narrow panel read ``(default: "s`` / ``entence-transformers/a`` / ``ll-Mini…``;
+    and it counts characters, so a line of CJK was twice the panel's width and the terminal
+    wrapped it again, to column 0 (the item's hanging indent lost).
     """
+
+    def _split(self, text: str) -> list[str]:
+        chunks = super()._split(text)
+        if text.isascii():
+            return chunks
+        return [piece for chunk in chunks for piece in _wide_apart(chunk)]
+
+    def _wrap_chunks(self, chunks: list[str]) -> list[str]:
+        """textwrap's loop (without ``max_lines``, unused here) measuring in columns."""
+        lines: list[str] = []
+        chunks.reverse()
+        while chunks:
+            indent = self.subsequent_indent if lines else self.initial_indent
+            width = self.width - cell_len(indent)
+            if self.drop_whitespace and not chunks[-1].strip() and lines:
+                del chunks[-1]
+            line: list[str] = []
+            used = 0
+            while chunks and used + cell_len(chunks[-1]) <= width:
+                used += cell_len(chunks[-1])
+                line.append(chunks.pop())
+            if chunks and cell_len(chunks[-1]) > width:
+                self._handle_long_word(chunks, line, used, width)
+            if self.drop_whitespace and line and not line[-1].strip():
+                del line[-1]
+            if line:
+                lines.append(indent + "".join(line))
+        return lines
 
     def _handle_long_word(
         self, reversed_chunks: list[str], cur_line: list[str], cur_len: int, width: int
     ) -> None:
         if any(chunk.strip() for chunk in cur_line):
-            return  # textwrap ends this line and comes back with the word on an empty one
+            return  # the line ends here; the word comes back on an empty one
         space = max(width - cur_len, 1)
         word = reversed_chunks[-1]
-        rest_fits_in = (len(word) - 1) // space * space  # what the fewest further lines hold
-        cut = max(word.rfind("/", 0, space), word.rfind("-", 0, space)) + 1
-        end = cut if cut > 0 and len(word) - cut <= rest_fits_in else space
+        rest_fits_in = (cell_len(word) - 1) // space * space  # what the fewest further lines hold
+        fits = len(chop_cells(word, space)[0]) or 1
+        cut = max(word.rfind("/", 0, fits), word.rfind("-", 0, fits)) + 1
+        end = cut if cut > 0 and cell_len(word[cut:]) <= rest_fits_in else fits
         cur_line.append(word[:end])
         reversed_chunks[-1] = word[end:]
+
+
+def _wide_apart(chunk: str) -> list[str]:
+    """``chunk`` with each wide character a chunk of its own (a line may break around it),
+    zero-width marks kept with the character before them."""
+    pieces: list[str] = []
+    joins = False  # whether a narrow character joins the piece before it
+    for character in chunk:
+        size = get_character_cell_size(character)
+        if pieces and (size == 0 or (size == 1 and joins)):
+            pieces[-1] += character
+        else:
+            pieces.append(character)
+        if size:
+            joins = size == 1
+    return pieces
 
 
 def wrap_docstring(doc: str, width: int) -> str:
@@ -87,7 +139,8 @@ def wrap_docstring(doc: str, width: int) -> str:
         text = line.lstrip()
         indent = len(line) - len(text)
         bullet = _BULLET.match(text)
-        hang = indent + (bullet.end() if bullet and bullet.end() <= width // 2 else 0)
+        bullet_width = cell_len(bullet.group()) if bullet else 0
+        hang = indent + (bullet_width if bullet_width <= width // 2 else 0)
         if hang >= width // 2:
             hang = min(indent, width // 4)
         wrapper = _DocWrapper(width, subsequent_indent=" " * hang, break_on_hyphens=False)
@@ -110,7 +163,7 @@ class DocText(Widget):
         self._head = Text()
         self._doc = ""
         self._doc_style = ""
-        self._wrapped: tuple[int, Text] | None = None
+        self._wrapped: tuple[int, Content] | None = None
         """The content at the last width asked for (layout asks, then render)."""
 
     def show(self, head: Text, doc: str, style: str = "") -> None:
@@ -122,23 +175,29 @@ class DocText(Widget):
         self._wrapped = None
         self.refresh(layout=True)
 
-    def render(self) -> Text:
+    def render(self) -> Content:
         """The head and the doc, wrapped to the current width."""
         return self._content(self.size.width)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         """As many lines as the doc takes at ``width``."""
-        return len(self._content(width).wrap(self.app.console, max(width, 1)))
+        rules = cast(RulesMap, self.styles)  # as Widget passes them (a RulesMap in all but name)
+        return self._content(width).get_height(rules, max(width, 1))
 
-    def _content(self, width: int) -> Text:
+    def _content(self, width: int) -> Content:
         if self._wrapped is not None and self._wrapped[0] == width:
             return self._wrapped[1]
-        content = self._head.copy()
+        text = self._head.copy()
         doc = wrap_docstring(self._doc, width) if width > MIN_WRAP_WIDTH else self._doc
-        content.append(doc, style=self._doc_style)
+        text.append(doc, style=self._doc_style)
+        content = themed_content(text)
         self._wrapped = (width, content)
         return content
 
+
+WARNING_STYLE, ERROR_STYLE = "bold $status-timeout", "bold $status-error"
+"""The docs' warnings and errors in the theme's status colours, which read on its surface
+(themes/README.md); fixed ANSI yellow measured 2.5:1 on aro-light."""
 
 MAX_DOC_CHARS = 16 * 1024
 """The most of a docstring the panel shows: Textual renders the whole text into lines on every
@@ -172,12 +231,12 @@ class ActionDoc(VerticalScroll):
         would not call this action's function."""
         head = Text()
         if refused:
-            head.append("⚠ runs, but aro add would refuse it:\n", style="bold yellow")
+            head.append("⚠ runs, but aro add would refuse it:\n", style=WARNING_STYLE)
             for line in refused:
                 head.append(f"• {sanitize(line)}\n")
             head.append("\n")
         if info_error is not None:
-            head.append("⚠ ", style="bold yellow")
+            head.append("⚠ ", style=WARNING_STYLE)
             head.append(sanitize(info_error))
             head.append(
                 f"\n({NO_ACTIONS_UNDER_ARO}; the ones listed here are the module's "
@@ -185,18 +244,18 @@ class ActionDoc(VerticalScroll):
                 style="dim",
             )
         if runtime_unreached is not None:
-            head.append("⚠ ARO runtime: ", style="bold yellow")
+            head.append("⚠ ARO runtime: ", style=WARNING_STYLE)
             head.append(sanitize(runtime_unreached) + "\n\n")
         if invalid:
             count = len(invalid)
             errors = f"{count} error{'s' if count > 1 else ''}"
-            head.append(f"⚠ cannot run, {errors}:\n", style="bold red")
+            head.append(f"⚠ cannot run, {errors}:\n", style=ERROR_STYLE)
             for line in invalid:
                 head.append(f"• {sanitize(line)}\n")
             if not read_only:
                 head.append("(once fixed, Enter checks again)\n\n", style="dim")
         if crash_reason is not None:
-            head.append("✖ crashed: ", style="bold red")
+            head.append("✖ crashed: ", style=ERROR_STYLE)
             head.append(sanitize(crash_reason))
             head.append("\n(s: start again · R: restart)\n\n", style="dim")
         text = self.query_one("#action-doc-text", DocText)
