@@ -235,12 +235,19 @@ def minilm_path() -> Path:
 class PluginSession:
     """The plugin's own `--aro` loop in a subprocess: one JSON line in, one JSON line out."""
 
-    def __init__(self, env: dict[str, str], stderr_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        stderr_path: Path,
+        cwd: Path = PLUGIN_SCRIPT.parent,
+        response_timeout_s: float = RESPONSE_TIMEOUT_S,
+    ) -> None:
         self.stderr_path = stderr_path
+        self.response_timeout_s = response_timeout_s
         self._stderr = stderr_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, str(PLUGIN_SCRIPT), "--aro"],
-            cwd=PLUGIN_SCRIPT.parent,
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -255,8 +262,8 @@ class PluginSession:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(line.encode("utf-8") + b"\n")
         self.process.stdin.flush()
-        if not self._selector.select(timeout=RESPONSE_TIMEOUT_S):
-            raise AssertionError(f"no response within {RESPONSE_TIMEOUT_S}s to {line[:200]}")
+        if not self._selector.select(timeout=self.response_timeout_s):
+            raise AssertionError(f"no response within {self.response_timeout_s}s to {line[:200]}")
         response = self.process.stdout.readline()
         if not response:
             raise AssertionError(f"plugin exited; stderr:\n{self.stderr_tail()}")
@@ -268,6 +275,12 @@ class PluginSession:
         """Call an action the chapter's way: `input` is the JSON text of the parameters."""
         input_text = params if isinstance(params, str) else json.dumps(params or {})
         return self.send_line(json.dumps({"action": action, "input": input_text}))
+
+    def peak_rss_bytes(self) -> int:
+        """The plugin process's peak resident memory so far (VmHWM)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(kib) * 1024
 
     def stderr_tail(self, chars: int = 4000) -> str:
         self._stderr.flush()

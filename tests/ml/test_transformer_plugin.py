@@ -289,6 +289,66 @@ def test_answer_over_a_context_longer_than_the_model_window(
     assert len(result["answer"].split()) <= 4
 
 
+def _expected_windows(model: Path, question: str, context: str, doc_stride: int) -> int:
+    """Windows of the tiny model's 128 tokens over the context, overlapping by the stride or
+    half a window, whichever is less."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    context_tokens = len(tokenizer(context, add_special_tokens=False)["input_ids"])
+    question_tokens = len(tokenizer(question, add_special_tokens=False)["input_ids"])
+    window = 128 - question_tokens - tokenizer.num_special_tokens_to_add(pair=True)
+    advance = window - min(doc_stride, window // 2)
+    return 1 + math.ceil(max(0, context_tokens - window) / advance)
+
+
+@pytest.mark.parametrize("doc_stride", [128, 16])
+def test_answer_windows_grow_with_the_context_and_overlap_at_most_half(
+    plugin_session: PluginSession, tiny_models: dict[str, Path], doc_stride: int
+) -> None:
+    """The overlap was capped at the window less the question, so with the default stride of
+    128 on a 128-token model each window advanced 5 tokens: 200 KB took 31 s."""
+    model = tiny_models["answer"]
+    question = "When was ARO created?"
+    counts = []
+    for repeats in (10, 40):
+        context = " ".join([CONTEXT] * repeats)
+        result = _ok(
+            plugin_session.call(
+                "answer",
+                {
+                    "question": question,
+                    "context": context,
+                    "doc_stride": doc_stride,
+                    "model": str(model),
+                },
+            )
+        )
+        assert context[result["start"] : result["end"]] == result["answer"]
+        assert result["windows"] == _expected_windows(model, question, context, doc_stride)
+        counts.append(result["windows"])
+    assert 3.5 <= counts[1] / counts[0] <= 4.5  # proportional to the context's length
+
+
+def test_answer_over_a_200_kb_context_keeps_memory_bounded(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """All windows went through the model in one batch: 1.5 GB for a 200 KB context."""
+    session = PluginSession(plugin_env(tmp_path / "hf-home"), tmp_path / "stderr.log")
+    params = {"question": "When was ARO created?", "model": str(tiny_models["answer"])}
+    try:
+        _ok(session.call("answer", {**params, "context": CONTEXT}))
+        loaded_peak_bytes = session.peak_rss_bytes()
+        context = " ".join([CONTEXT] * 1500)
+        assert len(context) > 200_000
+        result = _ok(session.call("answer", {**params, "context": context}))
+        growth_bytes = session.peak_rss_bytes() - loaded_peak_bytes
+    finally:
+        session.close()
+    assert result["windows"] > 500
+    assert growth_bytes < 128 * 1024 * 1024, f"peak memory grew {growth_bytes / 2**20:.0f} MiB"
+
+
 # ---------------------------------------------------------------- embed
 
 
@@ -488,7 +548,7 @@ def test_default_model_not_cached_offline_is_a_clear_error(plugin_session: Plugi
 
 def test_missing_local_folder(plugin_session: PluginSession, tmp_path: Path) -> None:
     result = plugin_session.call("embed", {"text": "hi", "model": str(tmp_path / "nowhere")})
-    assert "Local model folder not found" in result["error"]
+    assert result["error"] == f"No model folder {tmp_path / 'nowhere'}"
 
 
 def test_a_sentence_transformers_submodule_folder_points_at_its_parent(

@@ -77,6 +77,9 @@ _transformers = None
 # _model_identity gives (a folder's real path, or a Hub name with the task's default filled in)
 _models = {}  # type: Dict[str, _CachedModel]
 
+# Cache keys of the models the action call in progress used: (key, whether the call loaded it)
+_call_models = []  # type: List[Tuple[str, bool]]
+
 
 # ============================================================
 # Errors that become JSON answers
@@ -178,12 +181,17 @@ def bundled_embedding_model_path() -> Optional[str]:
 
 
 def _looks_like_path(model: str) -> bool:
-    """A hub id is ``name`` or ``owner/name``; anything else is meant as a folder."""
+    """A hub id is ``name`` or ``owner/name``; anything else is meant as a folder.
+
+    ``models/my-bert`` where ``./models`` is a folder is a path too, so a typo in its last part
+    is reported as a missing folder rather than as a Hub model missing from the cache.
+    """
     return (
         model.startswith(("/", "./", "../", "~", "\\"))
         or model.count("/") > 1
         or (len(model) > 1 and model[1] == ":")  # Windows drive letter
         or os.path.exists(model)
+        or ("/" in model and os.path.isdir(model.split("/", 1)[0]))
     )
 
 
@@ -284,18 +292,48 @@ def _locate_model(name: str, folder: Optional[str], given: Any) -> Tuple[str, bo
     """
     given = given or name
     if folder is not None:
-        if not os.path.isdir(folder):
-            raise ModelUnavailableError(
-                "Local model folder not found: %s" % folder,
-                model=given,
-                suggestion="Pass the folder that holds config.json (as written by save_pretrained).",
-            )
+        _require_folder(folder, given)
         _check_model_folder(folder, given)
         return folder, True
-    offline = _hub_offline()
-    if _cached_hub_file(name, "config.json") is None and (offline or not _hub_reachable()):
-        raise _offline_error(name)
-    return name, offline
+    if _hub_offline() or not _hub_reachable():
+        if _cached_hub_file(name, "config.json") is None:
+            raise _offline_error(name)
+        # From the cache alone: asked to check the Hub for updates, the hub client would retry
+        # every file for minutes on a machine without network.
+        return name, True
+    return name, False
+
+
+def _require_folder(folder: str, given: str) -> None:
+    """Refuse a model path that is not a folder: a file, or a folder that does not exist
+    (with the most similar folders beside it, for a typo)."""
+    if os.path.isdir(folder):
+        return
+    parent = os.path.dirname(folder)
+    if os.path.exists(folder):
+        holder = parent if os.path.basename(folder) in ("config.json", *WEIGHT_FILES) else None
+        raise ModelUnavailableError(
+            "%s is a file, not a model folder" % folder,
+            model=given,
+            suggestion="Pass the folder that holds config.json (as written by save_pretrained)"
+            + (": %s" % holder if holder else "."),
+        )
+    try:
+        siblings = [
+            entry for entry in os.listdir(parent) if os.path.isdir(os.path.join(parent, entry))
+        ]
+    except OSError:
+        siblings = []
+    import difflib
+
+    similar = difflib.get_close_matches(os.path.basename(folder), siblings, n=2, cutoff=0.8)
+    guess = " or ".join(os.path.join(parent, name) for name in similar)
+    raise ModelUnavailableError(
+        "No model folder %s" % folder + ("; did you mean %s?" % guess if guess else ""),
+        model=given,
+        suggestion="Pass the folder that holds config.json (as written by save_pretrained); "
+        "a relative path is taken from the plugin's working directory (%s)." % os.getcwd(),
+    )
 
 
 def _model_names(model: str) -> List[str]:
@@ -595,6 +633,7 @@ def _load_model(
     cached = _models.get(key)
     if cached is not None:
         cached.calls += 1
+        _call_models.append((key, False))
         return cached
 
     source, local_only = _locate_model(display, folder, model_name)
@@ -610,11 +649,14 @@ def _load_model(
     torch_dtype = resolved_dtype if resolved_dtype == "auto" else getattr(torch, resolved_dtype)
 
     started = time.perf_counter()
-    if task == TASK_GENERATION:  # refused before the weights load: they may be gigabytes
+    if task in (TASK_GENERATION, TASK_EMBEDDING):  # refused before the weights load
         config = _from_pretrained(
             transformers.AutoConfig, display, source, local_files_only=local_only
         )
-        _require_causal_lm(display, config)
+        if task == TASK_GENERATION:
+            _require_causal_lm(display, config)
+        else:
+            _require_encoder(display, config)
     tokenizer = _from_pretrained(
         transformers.AutoTokenizer, display, source, local_files_only=local_only
     )
@@ -654,6 +696,7 @@ def _load_model(
     entry.load_seconds = time.perf_counter() - started
     entry.calls = 1
     _models[key] = entry
+    _call_models.append((key, True))
     return entry
 
 
@@ -689,6 +732,25 @@ def _require_causal_lm(display: str, config: Any) -> None:
         architectures=architectures,
         suggestion="Use a text-generation model such as gpt2; for an encoder-decoder model "
         "(BART, T5) use the summarize action.",
+    )
+
+
+def _require_encoder(display: str, config: Any) -> None:
+    """Refuse an encoder-decoder checkpoint (T5, BART) for embeddings.
+
+    Its AutoModel wants decoder inputs too: T5 fails with "You must specify exactly one of
+    input_ids or inputs_embeds", BART answers with its decoder's states.
+    """
+    if not getattr(config, "is_encoder_decoder", False):
+        return
+    architectures = [str(name) for name in getattr(config, "architectures", None) or []]
+    raise PluginInputError(
+        "Model '%s' is an encoder-decoder model (%s), so it cannot be used for embedding"
+        % (display, ", ".join(architectures) or getattr(config, "model_type", "?")),
+        model=display,
+        architectures=architectures,
+        suggestion="Use an encoder model such as sentence-transformers/all-MiniLM-L6-v2; "
+        "use an encoder-decoder model with the summarize action.",
     )
 
 
@@ -778,11 +840,10 @@ def _forward_arguments(entry: _CachedModel) -> Optional[frozenset]:
 def _require_text(params: Dict[str, Any], name: str, aliases: Tuple[str, ...] = ()) -> str:
     for candidate in (name, *aliases):
         value = params.get(candidate)
-        if value == "":
-            raise PluginInputError("'%s' is empty" % candidate, field=candidate)
         if value is not None:
             if not isinstance(value, str):
                 raise PluginInputError("'%s' must be a string" % candidate)
+            _check_text(value, candidate)
             return value
     raise PluginInputError(
         "Missing '%s' field" % name, field=name, received_fields=sorted(params.keys())
@@ -795,11 +856,35 @@ def _require_texts(params: Dict[str, Any], name: str = "texts") -> List[str]:
         raise PluginInputError(
             "Missing '%s' array" % name, field=name, received_fields=sorted(params.keys())
         )
+    return _text_list(texts, name)
+
+
+def _text_list(texts: Any, name: str) -> List[str]:
+    """``texts`` as a non-empty list of non-empty strings, or an input error naming the item."""
     if texts == []:
         raise PluginInputError("'%s' is empty: give a list of strings" % name, field=name)
     if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
         raise PluginInputError("'%s' must be a list of strings" % name, field=name)
+    for index, text in enumerate(texts):
+        _check_text(text, "%s[%d]" % (name, index))
     return texts
+
+
+def _check_text(text: str, field: str) -> None:
+    """Refuse empty text, and text a tokenizer cannot take: a lone surrogate (valid JSON,
+    ``"\\ud800"``, but not Unicode text) makes it raise a TypeError."""
+    if text == "":
+        raise PluginInputError("'%s' is empty" % field, field=field)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise PluginInputError(
+            "'%s' is not valid Unicode text: a lone surrogate \\u%04x at character %d"
+            % (field, ord(text[error.start]), error.start),
+            field=field,
+            suggestion="A JSON \\ud800-\\udfff escape must be half of a surrogate pair; "
+            "remove it or send the character itself as UTF-8.",
+        )
 
 
 def _int_param(
@@ -870,7 +955,9 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
-def _run_action(handler: Callable[[Dict[str, Any]], Dict[str, Any]], input_json: Any) -> str:
+def _run_action(
+    action: str, handler: Callable[[Dict[str, Any]], Dict[str, Any]], input_json: Any
+) -> str:
     """Parse the input, run the handler, and turn every failure into a JSON error object."""
     try:
         params = _parse_input(input_json)
@@ -879,6 +966,7 @@ def _run_action(handler: Callable[[Dict[str, Any]], Dict[str, Any]], input_json:
     except PluginInputError as error:
         return json.dumps(error.answer())
     # Apart from the parse: a JSONDecodeError or KeyError from a model's files is not the input's.
+    del _call_models[:]
     try:
         return json.dumps(handler(params))
     except PluginInputError as error:
@@ -889,9 +977,72 @@ def _run_action(handler: Callable[[Dict[str, Any]], Dict[str, Any]], input_json:
             return json.dumps(
                 {"error": "GPU out of memory", "details": str(error), "suggestion": OOM_SUGGESTION}
             )
-        return json.dumps(
-            {"error": "Unexpected error", "type": type(error).__name__, "message": str(error)}
+        return json.dumps(_failure_answer(action, params, error))
+    finally:
+        del _call_models[:]
+
+
+ACTION_TASKS = {
+    "generate": TASK_GENERATION,
+    "summarize": TASK_SUMMARIZATION,
+    "embed": TASK_EMBEDDING,
+    "batch-embed": TASK_EMBEDDING,
+    "classify": TASK_CLASSIFICATION,
+    "batch-classify": TASK_CLASSIFICATION,
+    "answer": TASK_QUESTION_ANSWERING,
+}
+"""The task of each model-using action, for its default model in error answers."""
+
+
+def _failure_answer(action: str, params: Dict[str, Any], error: Exception) -> Dict[str, Any]:
+    """The answer to a failure nobody foresaw: the action, the model and the exception itself,
+    in the `error` line that is all the CLI and the dashboard show.
+
+    A model whose very first use failed this way is unloaded again: kept, it would fail every
+    later call the same way while holding its memory.
+    """
+    model = params.get("model")
+    if not isinstance(model, str) or not model:
+        model = DEFAULT_MODELS.get(ACTION_TASKS.get(action, ""))
+    message = str(error).strip()
+    cause = type(error).__name__
+    if message:
+        first_line = message.splitlines()[0]
+        cause += ": " + (first_line[:300] + "..." if len(first_line) > 300 else first_line)
+    answer = {
+        "error": "%s%s failed: %s" % (action, " with model '%s'" % model if model else "", cause),
+        "type": type(error).__name__,
+        "message": message,
+    }  # type: Dict[str, Any]
+    if model:
+        answer["model"] = model
+    unloaded = [key for key, loaded_now in _call_models if loaded_now and key in _models]
+    still_loaded = [key for key, loaded_now in _call_models if not loaded_now and key in _models]
+    for key in unloaded:
+        entry = _models.pop(key)
+        entry.model = None
+        entry.tokenizer = None
+    if unloaded:
+        _free_memory()
+        answer["unloaded"] = unloaded
+    if isinstance(error, ImportError):
+        answer["suggestion"] = (
+            "Install the plugin's requirements into the Python that runs it (%s): torch as "
+            "pytorch.org says for this machine, then pip install -r requirements.txt"
+            % sys.executable
         )
+    elif unloaded:
+        answer["suggestion"] = (
+            "The model failed on its first use and was unloaded again: check that it suits "
+            "the '%s' action and that its tokenizer matches its vocabulary." % action
+        )
+    elif still_loaded:
+        answer["loaded"] = still_loaded
+        answer["suggestion"] = (
+            "The model stays loaded (the 'unload' action frees it): it served earlier calls, "
+            "so this input may be what it cannot handle."
+        )
+    return answer
 
 
 # ============================================================
@@ -948,7 +1099,7 @@ def aro_action_generate(input_json: str) -> str:
         - max_new_tokens: The limit applied (no more than the model's positions leave)
         - finish_reason: "length" (hit the token limit) or "eos" (the model ended the text)
     """
-    return _run_action(_generate, input_json)
+    return _run_action("generate", _generate, input_json)
 
 
 def _generate(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -1049,7 +1200,7 @@ def aro_action_summarize(input_json: str) -> str:
         - max_length: The summary's limit in tokens (the model's positions, when fewer)
         - model: Model used
     """
-    return _run_action(_summarize, input_json)
+    return _run_action("summarize", _summarize, input_json)
 
 
 def _summarize(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -1252,12 +1403,13 @@ def aro_action_embed(input_json: str) -> str:
                 "'text' is empty: give a string or a list of strings", field="text"
             )
         if isinstance(text, str):
+            _check_text(text, "text")
             return _embed(params, [text])
-        if not isinstance(text, list) or not all(isinstance(item, str) for item in text):
+        if not isinstance(text, list):
             raise PluginInputError("'text' must be a string or a list of strings", field="text")
-        return _embed(params, text)
+        return _embed(params, _text_list(text, "text"))
 
-    return _run_action(handler, input_json)
+    return _run_action("embed", handler, input_json)
 
 
 def aro_action_batch_embed(input_json: str) -> str:
@@ -1278,7 +1430,9 @@ def aro_action_batch_embed(input_json: str) -> str:
         - count: Number of texts embedded
         - model: Model used
     """
-    return _run_action(lambda params: _embed(params, _require_texts(params)), input_json)
+    return _run_action(
+        "batch-embed", lambda params: _embed(params, _require_texts(params)), input_json
+    )
 
 
 def _classify_texts(
@@ -1348,7 +1502,7 @@ def aro_action_classify(input_json: str) -> str:
             }
         )
 
-    return _run_action(handler, input_json)
+    return _run_action("classify", handler, input_json)
 
 
 def aro_action_batch_classify(input_json: str) -> str:
@@ -1385,16 +1539,23 @@ def aro_action_batch_classify(input_json: str) -> str:
             }
         )
 
-    return _run_action(handler, input_json)
+    return _run_action("batch-classify", handler, input_json)
+
+
+QA_WINDOWS_PER_BATCH = 16
+"""Context windows of a long `answer` context that go through the model together: memory
+stays that of 16 windows however long the context is."""
 
 
 def _best_span(
     entry: _CachedModel, question: str, context: str, max_answer_tokens: int, stride: int
-):
-    """Best (score, start_char, end_char) over the context windows, like the old QA pipeline.
+) -> Tuple[float, int, int, int]:
+    """Best (score, start_char, end_char) over the context windows, and the window count.
 
-    Start and end logits outside the context tokens are excluded, each is softmaxed within its
-    window, and the span maximising p(start) * p(end) with start <= end < start + max length wins.
+    Like the old QA pipeline: start and end logits outside the context tokens are excluded,
+    each is softmaxed within its window, and the span maximising p(start) * p(end) with
+    start <= end < start + max length wins. Windows overlap by ``stride`` tokens, at most half a
+    window, so each advances by at least half its context tokens.
     """
     torch = _get_torch()
     if not getattr(entry.tokenizer, "is_fast", False):
@@ -1409,7 +1570,8 @@ def _best_span(
             "The question is too long (%d tokens) for this model's %d-token input"
             % (question_tokens, max_tokens)
         )
-    stride = max(0, min(stride, max_tokens - question_tokens - 8))
+    context_tokens = max_tokens - question_tokens - entry.tokenizer.num_special_tokens_to_add(True)
+    stride = max(0, min(stride, context_tokens // 2))
     encoded = entry.tokenizer(
         question,
         context,
@@ -1423,39 +1585,48 @@ def _best_span(
     )
     offsets = encoded.pop("offset_mapping").tolist()
     encoded.pop("overflow_to_sample_mapping", None)
-    context_masks = [
-        [sequence_id == 1 for sequence_id in encoded.sequence_ids(window)]
-        for window in range(len(offsets))
-    ]
+    window_count = len(offsets)
     accepted = _forward_arguments(entry)
     inputs = {
-        name: tensor.to(entry.device)
-        for name, tensor in encoded.items()
-        if accepted is None or name in accepted
+        name: tensor for name, tensor in encoded.items() if accepted is None or name in accepted
     }
-    with torch.inference_mode():
-        output = entry.model(**inputs)
     best = None  # type: Optional[Tuple[float, int, int]]
-    for window, mask in enumerate(context_masks):
-        allowed = torch.tensor(mask, device=entry.device)
-        if not bool(allowed.any()):
-            continue
-        start_probs = (
-            output.start_logits[window].float().masked_fill(~allowed, float("-inf")).softmax(-1)
-        )
-        end_probs = (
-            output.end_logits[window].float().masked_fill(~allowed, float("-inf")).softmax(-1)
-        )
-        spans = start_probs[:, None] * end_probs[None, :]
-        spans = torch.triu(spans) - torch.triu(spans, diagonal=max_answer_tokens)
-        flat_index = int(spans.argmax())
-        start_token, end_token = divmod(flat_index, spans.shape[1])
-        score = float(spans[start_token, end_token])
-        if best is None or score > best[0]:
-            best = (score, offsets[window][start_token][0], offsets[window][end_token][1])
+    for first in range(0, window_count, QA_WINDOWS_PER_BATCH):
+        windows = range(first, min(first + QA_WINDOWS_PER_BATCH, window_count))
+        with torch.inference_mode():
+            output = entry.model(
+                **{
+                    name: tensor[windows.start : windows.stop].to(entry.device)
+                    for name, tensor in inputs.items()
+                }
+            )
+        for row, window in enumerate(windows):
+            mask = [sequence_id == 1 for sequence_id in encoded.sequence_ids(window)]
+            span = _window_best_span(
+                output.start_logits[row], output.end_logits[row], mask, max_answer_tokens
+            )
+            if span is not None and (best is None or span[0] > best[0]):
+                start_token, end_token = span[1], span[2]
+                best = (span[0], offsets[window][start_token][0], offsets[window][end_token][1])
     if best is None:
         raise PluginInputError("The context produced no tokens to answer from")
-    return best
+    return best[0], best[1], best[2], window_count
+
+
+def _window_best_span(
+    start_logits: Any, end_logits: Any, context_mask: List[bool], max_answer_tokens: int
+) -> Optional[Tuple[float, int, int]]:
+    """(score, start_token, end_token) of one window's best span, or None without context."""
+    torch = _get_torch()
+    allowed = torch.tensor(context_mask, device=start_logits.device)
+    if not bool(allowed.any()):
+        return None
+    start_probs = start_logits.float().masked_fill(~allowed, float("-inf")).softmax(-1)
+    end_probs = end_logits.float().masked_fill(~allowed, float("-inf")).softmax(-1)
+    spans = start_probs[:, None] * end_probs[None, :]
+    spans = torch.triu(spans) - torch.triu(spans, diagonal=max_answer_tokens)
+    start_token, end_token = divmod(int(spans.argmax()), spans.shape[1])
+    return float(spans[start_token, end_token]), start_token, end_token
 
 
 def aro_action_answer(input_json: str) -> str:
@@ -1466,7 +1637,7 @@ def aro_action_answer(input_json: str) -> str:
         - question: The question to answer
         - context: The context containing the answer
         - max_answer_length: Longest answer in tokens (default: 15)
-        - doc_stride: Token overlap between windows of a long context (default: 128)
+        - doc_stride: Token overlap between windows of a long context, at most half a window (default: 128)
         - model: Hub name or local folder path (default: "distilbert-base-cased-distilled-squad")
         - device: auto, cpu or cuda:N (default: "auto")
         - dtype: auto, float32, float16 or bfloat16 (default: "auto")
@@ -1476,6 +1647,7 @@ def aro_action_answer(input_json: str) -> str:
         - score: Confidence score
         - start: Start position in context
         - end: End position in context
+        - windows: How many windows of the context the model read
     """
 
     def handler(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -1486,20 +1658,23 @@ def aro_action_answer(input_json: str) -> str:
         entry = _load_model(
             TASK_QUESTION_ANSWERING, params.get("model"), params.get("device"), params.get("dtype")
         )
-        score, start, end = _best_span(entry, question, context, max_answer_tokens, doc_stride)
+        score, start, end, windows = _best_span(
+            entry, question, context, max_answer_tokens, doc_stride
+        )
         return entry.answer(
             {
                 "answer": context[start:end],
                 "score": round(score, 4),
                 "start": start,
                 "end": end,
+                "windows": windows,
                 "question": question,
                 "model": entry.name,
                 "device": entry.device,
             }
         )
 
-    return _run_action(handler, input_json)
+    return _run_action("answer", handler, input_json)
 
 
 def aro_action_models(input_json: str) -> str:
@@ -1526,7 +1701,7 @@ def aro_action_models(input_json: str) -> str:
             answer["cuda_available"] = bool(_torch.cuda.is_available())
         return answer
 
-    return _run_action(handler, input_json)
+    return _run_action("models", handler, input_json)
 
 
 def aro_action_unload(input_json: str) -> str:
@@ -1582,7 +1757,7 @@ def aro_action_unload(input_json: str) -> str:
         _free_memory()
         return {"unloaded": keys, "freed_bytes": freed_bytes, "loaded": list(_models.keys())}
 
-    return _run_action(handler, input_json)
+    return _run_action("unload", handler, input_json)
 
 
 # ============================================================
