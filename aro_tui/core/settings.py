@@ -60,6 +60,8 @@ class Settings:
     """Keep at most this many recorded sessions (None: no limit)."""
     sessions_max_total_bytes: int | None = DEFAULT_SESSIONS_MAX_TOTAL_BYTES
     """Keep recorded sessions within this many bytes in all (None: no limit)."""
+    keymap: dict[str, str] = field(default_factory=dict)
+    """Key binding id → the keys to use instead (``{"run": "ctrl+e"}``; F1 lists the ids)."""
     other: dict[str, Any] = field(default_factory=dict)
     """Keys this version doesn't know, kept as they were."""
 
@@ -73,6 +75,7 @@ class Settings:
                 "max_count": self.sessions_max_count,
                 "max_total_bytes": self.sessions_max_total_bytes,
             },
+            **({"keymap": self.keymap} if self.keymap else {}),
         }
 
 
@@ -114,7 +117,7 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
         sessions = {}
     max_count = sessions.get("max_count", defaults.sessions_max_count)
     max_bytes = sessions.get("max_total_bytes", defaults.sessions_max_total_bytes)
-    known = {"theme", "record_sessions", "sessions"}
+    known = {"theme", "record_sessions", "sessions", "keymap"}
     settings = Settings(
         theme=pick(theme, isinstance(theme, str) and bool(theme), None, "theme"),
         record_sessions=pick(record, isinstance(record, bool), True, "record_sessions"),
@@ -124,9 +127,29 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
         sessions_max_total_bytes=_limit(
             max_bytes, "sessions.max_total_bytes", defaults.sessions_max_total_bytes, path, problems
         ),
+        keymap=_keymap(data.get("keymap", {}), path, problems),
         other={key: value for key, value in data.items() if key not in known},
     )
     return LoadedSettings(settings, problems)
+
+
+def _keymap(value: Any, path: Path, problems: list[str]) -> dict[str, str]:
+    """The ``keymap`` object's usable entries; each other one is a problem line (the key
+    ids are checked against the dashboard's bindings where they are known, in the app)."""
+    if not isinstance(value, dict):
+        problems.append(f"{path}: keymap must be an object of key id → keys; ignored")
+        return {}
+    usable: dict[str, str] = {}
+    for binding_id, keys in value.items():
+        if isinstance(keys, str) and keys.strip():
+            usable[binding_id] = keys.replace(" ", "")
+        else:
+            shown = json.dumps(keys, ensure_ascii=False)
+            problems.append(
+                f'{path}: keymap "{binding_id}": {shown} is not keys (such as "ctrl+e" or '
+                '"f5,ctrl+r"); ignored'
+            )
+    return usable
 
 
 def _unreadable(path: Path, why: str) -> LoadedSettings:

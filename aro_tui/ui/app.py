@@ -159,9 +159,28 @@ class AroApp(App[None]):
         self.start_problems[:0] = load_themes(self, folders)
         if fallback := apply_theme(self, self.settings.theme):
             self.start_problems.append(fallback)
+        self._apply_keymap()
         self._tell_start_problems()
         if self.config.user_files:
             remember_theme_changes(self)
+
+    def _apply_keymap(self) -> None:
+        """Give the bindings the settings' ``keymap`` names their keys; an id no binding has
+        is a start-up problem (Textual would ignore it without a word)."""
+        keymap = self.settings.keymap
+        if not keymap:
+            return
+        known = {
+            binding.id
+            for _, bindings in self.binding_groups()
+            for binding in Binding.make_bindings(bindings)
+            if binding.id
+        }
+        for binding_id in keymap.keys() - known:
+            self.start_problems.append(
+                f'keymap: no key binding has the id "{binding_id}" (F1 lists the ids); ignored'
+            )
+        self.set_keymap({key: keys for key, keys in keymap.items() if key in known})
 
     def _tell_start_problems(self) -> None:
         """One note per problem when there are few; with more, the first ones and how to see

@@ -106,3 +106,25 @@ def test_a_bad_limit_is_quoted_as_the_file_has_it(tmp_path: Path) -> None:
         "sessions.max_count true must be a whole number ≥ 0 or null; using 50"
     )
     assert 'sessions.max_total_bytes "abc" must be' in problems[1]
+
+
+def test_a_keymap_is_read_entry_by_entry_and_kept_when_the_theme_is_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "settings.json"
+    keymap = {"run": "ctrl+e", "log.rerun": "shift+r, f9", "cancel": "", "export": 3}
+    path.write_text(json.dumps({"keymap": keymap}))
+    loaded = load_settings(path)
+    assert loaded.settings.keymap == {"run": "ctrl+e", "log.rerun": "shift+r,f9"}
+    assert [p.split(": ", 1)[1] for p in loaded.problems] == [
+        'keymap "cancel": "" is not keys (such as "ctrl+e" or "f5,ctrl+r"); ignored',
+        'keymap "export": 3 is not keys (such as "ctrl+e" or "f5,ctrl+r"); ignored',
+    ]
+    remember_theme("aro-light", path)
+    assert json.loads(path.read_text())["keymap"] == {"run": "ctrl+e", "log.rerun": "shift+r,f9"}
+    path.write_text(json.dumps({"keymap": ["run"]}))
+    assert (
+        load_settings(path)
+        .problems[0]
+        .endswith("keymap must be an object of key id → keys; ignored")
+    )

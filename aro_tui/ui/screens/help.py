@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,10 +17,11 @@ def binding_rows(
     app: App[object], groups: list[tuple[str, list[BindingType]]]
 ) -> list[tuple[str, str, str, str]]:
     """(region, keys, description, id) for every binding in ``groups``, keys of one
-    binding joined (``^r / f5``); keymap overrides are honoured through the app."""
+    binding joined (``^r / f5``), as the app's keymap sets them (the settings' ``keymap``)."""
+    keymap: dict[str, str] = getattr(app, "_keymap", {})  # App.set_keymap keeps it there
     rows: dict[tuple[str, str, str], list[str]] = {}
     for region, bindings in groups:
-        for binding in Binding.make_bindings(bindings):
+        for binding in Binding.make_bindings(_remapped(bindings, keymap)):
             if binding.system and not binding.description:
                 continue
             description = binding.description or binding.tooltip or binding.action
@@ -30,6 +32,16 @@ def binding_rows(
     return [
         (region, " / ".join(keys), description, binding_id)
         for (region, description, binding_id), keys in rows.items()
+    ]
+
+
+def _remapped(bindings: list[BindingType], keymap: dict[str, str]) -> list[BindingType]:
+    """``bindings`` with the keys ``keymap`` gives their ids."""
+    if not keymap:
+        return bindings
+    return [
+        dataclasses.replace(b, key=keymap[b.id]) if isinstance(b, Binding) and b.id in keymap else b
+        for b in bindings
     ]
 
 

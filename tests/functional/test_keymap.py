@@ -1,0 +1,50 @@
+"""A keymap in settings.json gives bindings other keys; what it names wrong is said."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from helpers import BUNDLED, make_app, plugin_state, wait_until
+from textual.widgets import DataTable
+
+from aro_tui.ui.app import AroApp
+from aro_tui.ui.screens.help import HelpScreen
+from aro_tui.ui.widgets.request.input_editor import InputEditor
+
+TEXT = "plugin-python-text"
+
+
+async def test_a_keymap_remaps_run_and_names_what_it_could_not_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The docs said a keymap remaps the ids F1 lists, but nothing read one."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    (config / "aro-tui").mkdir(parents=True)
+    keymap = {"run": "ctrl+e", "no-such-binding": "f12", "log.rerun": 5}
+    (config / "aro-tui" / "settings.json").write_text(json.dumps({"keymap": keymap}))
+    base = make_app(tmp_path, BUNDLED)
+    app = AroApp(replace(base.config, user_files=True, record=False), base.registry.discovery)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "ready")
+        screen.select_plugin(TEXT)
+        screen.select_action("hash")
+        screen.query_one(InputEditor).load('{"text": "b"}', "draft")
+        await pilot.press("ctrl+r")  # ctrl+r was run's key; the keymap gave run ctrl+e
+        await pilot.pause(0.3)
+        assert len(app.exchange_log) == 0
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the call")
+        problems = "\n".join(app.start_problems)
+        assert 'keymap: no key binding has the id "no-such-binding"' in problems
+        assert 'keymap "log.rerun": 5 is not keys' in problems
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        table = app.screen.query_one("#help-table", DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        assert ["dashboard", "^e", "Run", "run"] in rows  # not ^r / f5
