@@ -18,6 +18,8 @@ from helpers import (
     plugin_state,
     wait_until,
 )
+from textual import events
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Static, TextArea
 
@@ -368,6 +370,23 @@ async def test_e_on_a_logged_exchange_loads_its_request_into_the_editor(tmp_path
         assert screen.query_one(ActionList).highlighted_name == "echo"
         assert editor.text == '{"tag": "first"}' and editor.source == "request #1"
         assert app.focused is editor.text_area
+
+
+async def test_joiners_and_marks_typed_into_the_editor_are_sent(tmp_path: Path) -> None:
+    """A typed zero-width joiner (an emoji keyboard types 👨‍👩‍👧 so) or right-to-left mark was
+    dropped: TextArea inserts only what str.isprintable() allows. Sent without a word."""
+    app = make_app(tmp_path, TEST_PLUGINS / "faulty")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen, editor = await _ready_with_input(pilot, app, "echo", "")
+        editor.text_area.focus()
+        typed = '"👨\u200d👩\u200d👧 \u200fשלום"'
+        for character in typed:  # as a terminal sends them (the pilot drops a ZWJ's character)
+            app.post_message(events.Key(_character_to_key(character), character))
+            await pilot.pause()
+        assert editor.text == typed
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the call")
+        assert app.exchange_log.request_bytes(1) == typed.encode()
 
 
 async def test_a_one_megabyte_string_previews_its_first_64_kib_in_both_panes(

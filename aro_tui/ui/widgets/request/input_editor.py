@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -99,9 +100,26 @@ class JsonTextArea(TextArea):
         them. Textual runs a (non-priority) binding only once the key has come back to the
         app from the widget, by which time the widget may have inserted the characters typed
         after it: ctrl+a then new text, typed at once, put the text before the old input and
-        selected everything after; backspace could land after the next character."""
+        selected everything after; backspace could land after the next character.
+
+        Format characters are typed here too (a zero-width joiner in 👨‍👩‍👧, a directional
+        mark): TextArea inserts a key only when ``str.isprintable()``, which they are not, so
+        a typed ZWJ sequence was sent without its joiners (pasting kept them)."""
+        if self.read_only:
+            return
+        character = event.character
+        if (
+            character is not None
+            and len(character) == 1
+            and unicodedata.category(character) == "Cf"
+        ):
+            event.stop()
+            event.prevent_default()
+            start, end = self.selection
+            self.replace(character, start, end, maintain_selection_offset=False)
+            return
         bindings = self._bindings.key_to_bindings.get(event.key)
-        if not bindings or self.read_only:
+        if not bindings:
             return  # TextArea's handler (inserting text) runs next
         event.stop()
         event.prevent_default()
