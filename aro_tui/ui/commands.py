@@ -106,6 +106,7 @@ class DashboardCommands(Provider):
                 "z; fitted by default, so small models show",
             ),
             ("Edit the input", "focus_input", "the JSON editor"),
+            ("Show the action's docs", "show_docs", "? on the actions; the panel below them"),
         ]
         for title, action_name, help_text in actions:
             if app.read_only and action_name in READ_ONLY_OFF:

@@ -95,3 +95,27 @@ async def test_an_action_the_runtime_would_not_reach_says_so_before_it_is_run(
         "⚠ ARO runtime: no action echo — aro_plugin_info() does not declare it, and the runtime "
         "knows only the actions it declares (aro_action_echo() runs here) Echo."
     )
+
+
+async def test_below_36_rows_the_docs_open_in_a_pager_with_question_mark(tmp_path: Path) -> None:
+    """At 80x24 to 120x35 the docs panel is hidden, and with it the docstring, an invalid
+    plugin's errors and a crash's reason: no key showed them."""
+    from aro_tui.ui.screens.pager import PagerScreen
+    from aro_tui.ui.widgets.sidebar.action_list import ActionList
+
+    app = make_app(tmp_path, REPO / "plugins")
+    async with app.run_test(size=(100, 30)) as pilot:
+        text_plugin = "plugin-python-text"
+        await wait_until(pilot, lambda: plugin_state(app, text_plugin) == "ready", "ready")
+        screen = app.main_screen
+        screen.select_plugin(text_plugin)
+        screen.select_action("hash")
+        assert not screen.query_one("#action-doc").display  # the panel is hidden here
+        screen.query_one(ActionList).focus()
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, PagerScreen), "the pager")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shown = app.screen.query_one("#pager-text").text  # type: ignore[attr-defined]
+        assert "Hash" in shown or "hash" in shown
+        assert shown.strip() == screen.query_one(DocText).plain_text().strip()

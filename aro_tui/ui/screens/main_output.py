@@ -12,6 +12,7 @@ from aro_tui.ui.screens.main_actions import ExchangeActions, response_file_name
 from aro_tui.ui.screens.pager import PagerScreen
 from aro_tui.ui.screens.save import SaveDialog, SaveFailed
 from aro_tui.ui.widgets.response.exchange_view import ResponsePane
+from aro_tui.ui.widgets.sidebar.action_list import DocText
 
 MAX_COPY_BYTES = 1024 * 1024
 
@@ -159,6 +160,19 @@ class ExchangeOutput(ExchangeActions):
         if shown is not None:
             title, size, read, name = shown
             self.app.push_screen(PagerScreen(title, size, read, save_as=name))
+
+    def action_show_docs(self) -> None:
+        """Open what the docs panel shows (the highlighted action's docstring, and why the
+        plugin cannot run or crashed) in a pager: below 36 rows the panel is hidden."""
+        text = self.query_one("#action-doc-text", DocText).plain_text().encode()
+        action = self.current_action or "no action"
+        title = f"Docs · {sanitize_line(self.current_plugin or '')} · {sanitize_line(action)}"
+
+        def read_slice(offset: int, length: int) -> bytes:
+            return text[offset : offset + length]
+
+        name = f"docs-{sanitize_line(action)}.txt"
+        self.app.push_screen(PagerScreen(title, len(text), read_slice, save_as=name))
 
     def action_view_all(self) -> None:
         """Open the whole selected response in a pager."""

@@ -29,6 +29,8 @@ class ActionList(OrderedOptionList):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("i,e", "screen.focus_input", "Edit input", id="actions.edit", priority=True),
+        # Shown: below 36 rows the docs panel is hidden, and this is how to read it.
+        Binding("question_mark", "screen.show_docs", "Docs", id="actions.docs"),
         *moving_bindings("actions", "Choose: edit its input"),
     ]
 
@@ -174,6 +176,10 @@ class DocText(Widget):
         self._head, self._doc, self._doc_style = head, doc, style
         self._wrapped = None
         self.refresh(layout=True)
+
+    def plain_text(self) -> str:
+        """What the panel shows, as plain text (unwrapped): the notes, then the docstring."""
+        return self._head.plain + self._doc
 
     def render(self) -> Content:
         """The head and the doc, wrapped to the current width."""
