@@ -48,3 +48,16 @@ async def test_a_keymap_remaps_run_and_names_what_it_could_not_use(
         table = app.screen.query_one("#help-table", DataTable)
         rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
         assert ["dashboard", "^e", "Run", "run"] in rows  # not ^r / f5
+
+
+async def test_help_lists_the_logs_oldest_and_newest_keys(tmp_path: Path) -> None:
+    """docs/dashboard.md gave ctrl+home / ctrl+end for the log's ends; F1 did not list them."""
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        table = app.screen.query_one("#help-table", DataTable)
+        ids = {
+            str(table.get_row_at(i)[3]): str(table.get_row_at(i)[2]) for i in range(table.row_count)
+        }
+        assert ids["log.oldest"] == "Oldest exchange" and ids["log.newest"] == "Newest exchange"

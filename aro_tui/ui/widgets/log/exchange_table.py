@@ -213,9 +213,19 @@ class ExchangeTable(DataTable[Text]):
                 ("pagedown", "page_down"),
                 ("home", "scroll_home"),
                 ("end", "scroll_end"),
-                ("ctrl+home", "scroll_top"),
-                ("ctrl+end", "scroll_bottom"),
             )
+        ),
+        # Listed in F1 (the moves above are not): past 500 rows they leave this window.
+        Binding(
+            "ctrl+home", "scroll_top", "Oldest exchange", id="log.oldest", show=False, priority=True
+        ),
+        Binding(
+            "ctrl+end",
+            "scroll_bottom",
+            "Newest exchange",
+            id="log.newest",
+            show=False,
+            priority=True,
         ),
     ]
 
