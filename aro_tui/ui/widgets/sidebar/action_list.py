@@ -276,7 +276,9 @@ class ActionDoc(VerticalScroll):
             text.show(head, "This action has no docstring.", "dim italic")
         elif read_only:
             text.show(head, "Docs come from a running plugin; a recording has none.", "dim italic")
-        elif invalid or crash_reason is not None:
+        elif invalid:  # it cannot run: "come from the running plugin" read as a wait
+            text.show(head, "Its docs come from it running, once those are fixed.", "dim italic")
+        elif crash_reason is not None:
             text.show(head, "Docs come from the running plugin.", "dim italic")
         else:
             text.show(
