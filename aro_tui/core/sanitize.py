@@ -83,15 +83,38 @@ def as_overwritten(text: str) -> str:
     ``\\r`` overwrites the line from its start, so a progress bar redrawn a thousand times
     reads as its last state (``100%|██████| 135/135``) instead of its first, with the rest
     thousands of columns to the right. A longer earlier part shows past a shorter later one,
-    as on a terminal. Linear in the line's length (built from the last part back)."""
+    as on a terminal, column for column: a CJK character covers two (``ABCDEFGH\r日本`` shows
+    ``日本EFGH``), and one half covered shows as a space. Linear in the line's length (built
+    from the last part back)."""
     if "\r" not in text:
         return text
     parts = text.rstrip("\r").split("\r")
-    shown = parts[-1]
+    if text.isascii():
+        shown = parts[-1]
+        for part in reversed(parts[:-1]):
+            if len(part) > len(shown):
+                shown += part[len(shown) :]
+        return shown
+    shown, width = parts[-1], cell_len(parts[-1])
     for part in reversed(parts[:-1]):
-        if len(part) > len(shown):
-            shown += part[len(shown) :]
+        if cell_len(part) > width:
+            tail = _from_column(part, width)
+            shown += tail
+            width += cell_len(tail)
     return shown
+
+
+def _from_column(text: str, column: int) -> str:
+    """What of ``text`` shows from ``column`` on: a wide character cut in half there shows
+    as a space."""
+    used = 0
+    for index, character in enumerate(text):
+        if used >= column:
+            return text[index:]
+        used += get_character_cell_size(character)
+        if used > column:  # its right half is past the column
+            return " " + text[index + 1 :]
+    return ""
 
 
 def shorten_start(text: str, width: int) -> str:

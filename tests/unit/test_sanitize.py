@@ -51,6 +51,14 @@ def test_a_line_drawn_with_carriage_returns_reads_as_a_terminal_shows_it() -> No
     bar = "".join(f"\rLoading weights: {n:3d}%|" + "█" * (n // 10) for n in range(0, 101, 5))
     assert as_overwritten(bar + "\r") == "Loading weights: 100%|██████████"
     assert as_overwritten("abcdef\rxy") == "xycdef"  # a shorter part leaves the longer's end
+
+
+def test_carriage_returns_overwrite_by_columns_as_a_terminal_does() -> None:
+    """A CJK character covers two columns: overwritten by characters, ``ABCDEFGH\r日本`` read
+    ``日本CDEFGH``, where a terminal shows ``日本EFGH``."""
+    assert as_overwritten("ABCDEFGH\r日本") == "日本EFGH"
+    assert as_overwritten("進捗進捗進捗進捗 0%\r進捗 50%") == "進捗 50%進捗進捗 0%"
+    assert as_overwritten("日本語\rA") == "A 本語"  # 日 half covered: a space
     assert as_overwritten("no carriage return") == "no carriage return"
     assert as_overwritten("\r\r") == ""
     long = as_overwritten("x" * 60_000 + "\ry" * 30_000)  # linear, not quadratic
