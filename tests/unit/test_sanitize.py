@@ -51,6 +51,10 @@ def test_a_line_drawn_with_carriage_returns_reads_as_a_terminal_shows_it() -> No
     bar = "".join(f"\rLoading weights: {n:3d}%|" + "█" * (n // 10) for n in range(0, 101, 5))
     assert as_overwritten(bar + "\r") == "Loading weights: 100%|██████████"
     assert as_overwritten("abcdef\rxy") == "xycdef"  # a shorter part leaves the longer's end
+    assert as_overwritten("no carriage return") == "no carriage return"
+    assert as_overwritten("\r\r") == ""
+    long = as_overwritten("x" * 60_000 + "\ry" * 30_000)  # linear, not quadratic
+    assert long == "y" + "x" * 59_999
 
 
 def test_carriage_returns_overwrite_by_columns_as_a_terminal_does() -> None:
@@ -59,10 +63,6 @@ def test_carriage_returns_overwrite_by_columns_as_a_terminal_does() -> None:
     assert as_overwritten("ABCDEFGH\r日本") == "日本EFGH"
     assert as_overwritten("進捗進捗進捗進捗 0%\r進捗 50%") == "進捗 50%進捗進捗 0%"
     assert as_overwritten("日本語\rA") == "A 本語"  # 日 half covered: a space
-    assert as_overwritten("no carriage return") == "no carriage return"
-    assert as_overwritten("\r\r") == ""
-    long = as_overwritten("x" * 60_000 + "\ry" * 30_000)  # linear, not quadratic
-    assert long == "y" + "x" * 59_999
 
 
 def test_a_tabbed_line_is_laid_out_on_tab_stops_by_columns() -> None:
