@@ -58,7 +58,7 @@ def test_a_line_drawn_with_carriage_returns_reads_as_a_terminal_shows_it() -> No
 
 
 def test_carriage_returns_overwrite_by_columns_as_a_terminal_does() -> None:
-    """A CJK character covers two columns: overwritten by characters, ``ABCDEFGH\r日本`` read
+    """A CJK character covers two columns: overwritten by characters, ``ABCDEFGH\\r日本`` read
     ``日本CDEFGH``, where a terminal shows ``日本EFGH``."""
     assert as_overwritten("ABCDEFGH\r日本") == "日本EFGH"
     assert as_overwritten("進捗進捗進捗進捗 0%\r進捗 50%") == "進捗 50%進捗進捗 0%"
