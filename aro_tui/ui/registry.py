@@ -331,7 +331,9 @@ class PluginRegistry:
             return None
         return PluginLaunch(
             name=plugin.name,
-            module_path=plugin.module_path.resolve(),
+            # As found, not resolved: a symlinked plugin folder is loaded through the link, as
+            # ARO and `call` load it (its __file__ and sys.path[0] differed here).
+            module_path=plugin.module_path,
             interpreter=plugin.interpreter.path,
             # No cwd: the plugin works where aro-tui was started, as `call`, `batch`, "Run
             # like the ARO runtime" and the runtime itself do, so a relative path in an input

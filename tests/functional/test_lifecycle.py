@@ -423,3 +423,28 @@ async def test_a_restart_does_not_show_the_last_starts_lines_as_its_own(tmp_path
         assert stderr.border_title == f"stderr · {name} at start (0 lines)"
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: plugin_state(app, name) == "stopped", "stopped")
+
+
+async def test_a_symlinked_plugin_folder_is_loaded_through_the_link(tmp_path: Path) -> None:
+    """The dashboard loaded it from its real path, `call` and ARO through the link: a plugin
+    reading a file beside its app by `__file__` found it headless and not here."""
+    real = write_plugin_folder(
+        tmp_path / "elsewhere" / "linked",
+        "linked",
+        "import json, os, sys\n"
+        "def aro_plugin_info():\n"
+        '    return {"name": "linked", "actions": ["where"]}\n'
+        "def aro_action_where(input_json):\n"
+        '    return json.dumps({"file": __file__, "path0": sys.path[0]})\n',
+    )
+    plugins = tmp_path / "app" / "Plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "linked").symlink_to(real, target_is_directory=True)
+    app = make_app(tmp_path, plugins / "linked")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "linked") == "ready", "ready")
+        app.main_screen.send("linked", "where", "{}")
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the call")
+        answer = json.loads(app.exchange_log.response_bytes(1) or b"")
+        assert answer["file"] == str(plugins / "linked" / "src" / "plugin.py")
+        assert answer["path0"] == str(plugins / "linked" / "src")
