@@ -165,3 +165,43 @@ async def test_a_plugin_folder_copied_in_while_the_dashboard_is_open_is_listed(
         await wait_until(pilot, lambda: plugin_state(app, "second") == "ready", "it starts")
         await pilot.pause(0.3)  # more scans: it is listed once
         assert list(app.registry.entries) == ["first", "second"]
+
+
+SELF_WRITER = """
+import json, os
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "imports.log"), "a") as log:
+    log.write("import\\n")
+with open(os.path.join(HERE, "state.json"), "w") as state:  # its own state, at import
+    json.dump({"ready": True}, state)
+
+def aro_plugin_info():
+    return {"name": "writer", "actions": ["cache"]}
+
+def aro_action_cache(input_json):
+    with open(os.path.join(HERE, "cache.json"), "w") as cache:  # a results cache, per call
+        cache.write(input_json)
+    return "{}"
+"""
+
+
+async def test_files_a_plugin_writes_itself_do_not_restart_it(tmp_path: Path) -> None:
+    """A plugin writing state.json as it imported was restarted by --reload every second,
+    for ever (each start wrote it again), and a cache.json written in a call restarted it
+    after the call, dropping what it had loaded. An edit of its code still restarts it."""
+    folder = write_plugin_folder(tmp_path / "Plugins" / "writer", "writer", SELF_WRITER)
+    imports = folder / "src" / "imports.log"
+    app = make_app(tmp_path, folder, reload=True, source_poll_s=0.05)
+    async with app.run_test(size=(140, 45)) as pilot:
+        process, first_start = await ready_process(pilot, app, "writer")
+        app.main_screen.send("writer", "cache", '{"n": 1}')
+        await wait_until(pilot, lambda: len(app.exchange_log) == 1, "the call")
+        await pilot.pause(0.5)  # ten scans
+        assert imports.read_text().count("import") == 1
+        assert process.started_at == first_start and app.registry["writer"].changed_sources == ()
+        source = folder / "src" / "plugin.py"
+        source.write_text(source.read_text() + "\n# edited\n")
+        await wait_until(pilot, lambda: process.started_at != first_start, "a restart")
+        await wait_until(pilot, lambda: plugin_state(app, "writer") == "ready", "ready again")
+        await pilot.pause(0.5)
+        assert imports.read_text().count("import") == 2  # once for the edit, not in a loop

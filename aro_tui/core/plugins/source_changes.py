@@ -21,11 +21,14 @@ start) is not noticed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 WATCHED_SUFFIXES = frozenset({".py", ".yaml", ".yml", ".json", ".toml"})
 """Code, and the configuration a plugin reads at import (``plugin.yaml`` among them)."""
+CODE_SUFFIXES = frozenset({".py"})
+"""Files a plugin is not expected to write itself (see :func:`without_own_writes`)."""
 SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", "site-packages"})
 """Besides hidden folders and virtual environments (a folder holding ``pyvenv.cfg``)."""
 MAX_ENTRIES = 5000
@@ -42,6 +45,34 @@ class SourceChanges:
     """False when the folder had more than ``MAX_ENTRIES`` entries (the rest was not looked at)."""
     present: frozenset[str] = frozenset()
     """Every watched file the scan saw, modified or not (for :func:`deleted_since`)."""
+    modified: tuple[float, ...] = ()
+    """When each of ``paths`` was modified (epoch s), in the same order."""
+
+
+def without_own_writes(
+    changes: SourceChanges, busy: Iterable[tuple[float, float | None]]
+) -> SourceChanges:
+    """``changes`` less the data files (not code: ``.json``, ``.yaml``...) modified while the
+    plugin itself was busy: importing or running a call (``busy``: those spans in epoch s,
+    an end of None for one still running).
+
+    Why: such a file is the plugin's own write, a results cache, a state file written at
+    import, and with ``--reload`` it restarted the plugin, which wrote it again as it
+    imported: a restart every second, and a model loaded again each time. A file edited
+    while a call runs is noticed once that call has ended and the file is modified again; a
+    ``.py`` file always counts (a plugin does not write its own code).
+    """
+    spans = list(busy)
+    if not changes.paths or not spans:
+        return changes
+
+    def own(path: str, modified: float) -> bool:
+        return Path(path).suffix not in CODE_SUFFIXES and any(
+            start <= modified and (end is None or modified <= end) for start, end in spans
+        )
+
+    kept = [(p, t) for p, t in zip(changes.paths, changes.modified, strict=True) if not own(p, t)]
+    return replace(changes, paths=tuple(p for p, _ in kept), modified=tuple(t for _, t in kept))
 
 
 def deleted_since(baseline: SourceChanges, now: SourceChanges) -> tuple[str, ...]:
@@ -85,7 +116,10 @@ def changed_since(root: Path, since: float) -> SourceChanges:
     found.sort(reverse=True)
     paths = tuple(_relative(path, root) for _, path in found)
     seen = frozenset(_relative(path, root) for path in present)
-    return SourceChanges(paths, complete=budget >= 0 and not pending, present=seen)
+    modified = tuple(ns / 1e9 for ns, _ in found)
+    return SourceChanges(
+        paths, complete=budget >= 0 and not pending, present=seen, modified=modified
+    )
 
 
 def _relative(path: str, root: Path) -> str:

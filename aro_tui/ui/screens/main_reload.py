@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual import work
 
-from aro_tui.core.host.process import PluginState
+from aro_tui.core.host.process import PluginProcess, PluginState
 from aro_tui.core.plugins.discovery import load_plugin, new_plugin_folders
 from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.plugins.source_changes import (
@@ -15,6 +15,7 @@ from aro_tui.core.plugins.source_changes import (
     SourceChanges,
     changed_since,
     deleted_since,
+    without_own_writes,
 )
 from aro_tui.core.sanitize import sanitize_line
 from aro_tui.ui.registry import PluginEntry
@@ -103,6 +104,7 @@ class SourceReload(ExchangeOutput):
             process = None if entry is None else entry.process
             if entry is None or process is None or process.started_at != since:
                 continue  # restarted or gone meanwhile: the next scan looks again
+            changes = without_own_writes(changes, _busy_spans(process, entry))
             if not changes.complete and name not in self.partially_watched:
                 self.partially_watched.add(name)
                 self.say(
@@ -147,3 +149,23 @@ class SourceReload(ExchangeOutput):
         if entry.manifest_refusal is None:  # else refused once already: tried again quietly
             self.say(f"{entry.name}: {verb}ing, {entry.stale_sources_text()}.")
         self.lifecycle_command(entry.name, verb, quiet=True, automatic=True)
+
+
+def _busy_spans(process: PluginProcess, entry: PluginEntry) -> list[tuple[float, float | None]]:
+    """When ``process`` was busy (epoch s): its import, the calls it keeps in its history,
+    and the calls running now (no end yet)."""
+    spans: list[tuple[float, float | None]] = []
+    if process.started_at is not None:
+        cold_start_s = process.cold_start_s
+        spans.append(
+            (
+                process.started_at,
+                None if cold_start_s is None else process.started_at + cold_start_s,
+            )
+        )
+    for exchange in process.history:
+        latency_s = exchange.latency_s
+        if latency_s is not None:
+            spans.append((exchange.started_at, exchange.started_at + latency_s))
+    spans += [(exchange.started_at, None) for exchange in entry.running_calls.values()]
+    return spans
