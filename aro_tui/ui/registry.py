@@ -91,6 +91,13 @@ class _Forwarder(PluginObserver):
         self._post(notice)
 
 
+RUNTIME_WARNING_CODES = frozenset(
+    {"venv-not-used-by-aro", "min-version-unmet", "module-shadows-stdlib", "shadows-stdlib"}
+)
+"""``check``'s warnings of where the ARO runtime would run a plugin otherwise than aro-tui
+does (docs/aro-runtime.md): the docs panel shows these."""
+
+
 @dataclass
 class PluginEntry:
     """One discovered plugin and, once valid and launched, its process."""
@@ -207,6 +214,17 @@ class PluginEntry:
         if self.process is None:
             return []
         return [p.one_line() for p in self.plugin.problems if p.is_error]
+
+    def warning_lines(self) -> list[str]:
+        """Where ARO would run this plugin otherwise than aro-tui does (``aro-tui check``'s
+        warnings of that kind), one line each, for the docs panel. Packaging warnings (a
+        field ARO ignores, requirements.txt's place) stay with ``check``: the bundled
+        plugins have one, and every action's docs began with it."""
+        return [
+            p.one_line()
+            for p in self.plugin.problems
+            if not p.is_error and p.code in RUNTIME_WARNING_CODES
+        ]
 
     def runtime_unreached(self, action: str) -> str | None:
         """Why the ARO runtime would not hand a call of ``action`` to the function aro-tui

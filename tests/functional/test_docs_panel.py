@@ -119,3 +119,37 @@ async def test_below_36_rows_the_docs_open_in_a_pager_with_question_mark(tmp_pat
         shown = app.screen.query_one("#pager-text").text  # type: ignore[attr-defined]
         assert "Hash" in shown or "hash" in shown
         assert shown.strip() == screen.query_one(DocText).plain_text().strip()
+
+
+async def test_where_aro_would_run_a_plugin_otherwise_is_in_the_docs_panel(
+    tmp_path: Path,
+) -> None:
+    """docs/aro-runtime.md said the Docs panel warns where ARO would run a plugin otherwise
+    (its .venv, an unmet python.min-version, a module named like the standard library's);
+    the dashboard showed errors only. A packaging warning stays with `check`."""
+    folder = write_plugin_folder(
+        tmp_path / "Plugins" / "warned",
+        "warned",
+        "def aro_plugin_info():\n"
+        '    return {"name": "warned", "actions": ["a"]}\n'
+        "def aro_action_a(input_json):\n"
+        '    """Do a."""\n'
+        '    return "{}"\n',
+    )
+    (folder / "src" / "signal.py").write_text("")  # ARO's `import signal` would get the stdlib's
+    manifest = folder / "plugin.yaml"
+    manifest.write_text(
+        manifest.read_text().replace("version: 1.0.0\n", "version: 1.0.0\ncolour: red\n")
+    )
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "warned") == "ready", "ready")
+        screen = app.main_screen
+        screen.select_plugin("warned")
+        screen.select_action("a")
+        await pilot.pause()
+        docs = app.main_screen.query_one(DocText).plain_text()
+        assert docs.startswith("⚠ aro-tui check warns:\n• ")
+        assert "signal.py" in docs
+        assert "colour" not in docs  # a field ARO ignores: check says so, the docs need not
+        assert docs.rstrip().endswith("Do a.")

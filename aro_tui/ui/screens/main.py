@@ -290,6 +290,7 @@ class MainScreen(LogWindow):
             invalid=invalid,
             info_error=None if entry is None else entry.info_error,
             refused=[] if entry is None else entry.refused_lines(),
+            warnings=[] if entry is None else entry.warning_lines(),
             runtime_unreached=unreached,
         )
 

@@ -211,6 +211,10 @@ redraw, and an 840 KB docstring froze the dashboard for 4-6 s each time its acti
 highlighted."""
 
 
+MAX_DOC_WARNINGS = 5
+"""How many of a plugin's warnings its docs show (``aro-tui check`` lists them all)."""
+
+
 class ActionDoc(VerticalScroll):
     """The highlighted action's docstring (plain text, never markup)."""
 
@@ -228,13 +232,16 @@ class ActionDoc(VerticalScroll):
         info_error: str | None = None,
         refused: Sequence[str] = (),
         runtime_unreached: str | None = None,
+        warnings: Sequence[str] = (),
     ) -> None:
         """Show ``doc`` (or say why there is none), after why the plugin crashed if it did;
         ``read_only``: a reopened recording, where plugins are not started; ``invalid``: the
         errors of a plugin that cannot run, one line each; ``info_error``: why its
         ``aro_plugin_info()`` listed no actions; ``refused``: the errors of a plugin that runs
         but ARO's package manager would not install; ``runtime_unreached``: why the ARO runtime
-        would not call this action's function."""
+        would not call this action's function; ``warnings``: what ``aro-tui check`` warns of
+        (where ARO would run the plugin otherwise, fields it ignores), the first
+        ``MAX_DOC_WARNINGS``."""
         head = Text()
         if refused:
             head.append("⚠ runs, but aro add would refuse it:\n", style=WARNING_STYLE)
@@ -252,6 +259,14 @@ class ActionDoc(VerticalScroll):
         if runtime_unreached is not None:
             head.append("⚠ ARO runtime: ", style=WARNING_STYLE)
             head.append(sanitize(runtime_unreached) + "\n\n")
+        if warnings:
+            head.append("⚠ aro-tui check warns:\n", style=WARNING_STYLE)
+            for line in warnings[:MAX_DOC_WARNINGS]:
+                head.append(f"• {sanitize(line)}\n")
+            if len(warnings) > MAX_DOC_WARNINGS:
+                more = len(warnings) - MAX_DOC_WARNINGS
+                head.append(f"… and {more} more (aro-tui check lists them)\n", style="dim")
+            head.append("\n")
         if invalid:
             count = len(invalid)
             errors = f"{count} error{'s' if count > 1 else ''}"
