@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import threading
@@ -71,6 +72,36 @@ def test_a_name_near_the_length_limit_can_be_written(tmp_path: Path) -> None:
     """The temporary name beside it added 18 characters: a 250-character name failed with
     "File name too long", naming the temporary file."""
     target = tmp_path / ("n" * 250)
+    with replacing(target) as handle:
+        handle.write(b"x")
+    assert target.read_bytes() == b"x"
+
+
+def test_a_fifo_nobody_reads_is_refused_at_once(tmp_path: Path) -> None:
+    """The open waited for a reader for ever: the save never ended, and quitting waited."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    refused = pytest.raises(OSError, match="no program is reading this pipe")
+    with refused as error, replacing(fifo) as handle:
+        handle.write(b"x")
+    assert error.value.errno == errno.ENXIO
+
+
+def test_a_hard_linked_file_is_written_in_place_so_every_link_sees_it(tmp_path: Path) -> None:
+    first = tmp_path / "first.json"
+    first.write_text("old")
+    second = tmp_path / "second.json"
+    os.link(first, second)
+    with replacing(second) as handle:
+        handle.write(b"new")
+    assert first.read_text() == "new" == second.read_text()
+
+
+def test_a_name_of_many_multibyte_characters_near_the_limit_can_be_written(
+    tmp_path: Path,
+) -> None:
+    """The temporary name was cut to 64 characters: 62 emoji (248 bytes) made it too long."""
+    target = tmp_path / ("😀" * 62 + ".json")
     with replacing(target) as handle:
         handle.write(b"x")
     assert target.read_bytes() == b"x"
