@@ -153,3 +153,37 @@ async def test_where_aro_would_run_a_plugin_otherwise_is_in_the_docs_panel(
         assert "signal.py" in docs
         assert "colour" not in docs  # a field ARO ignores: check says so, the docs need not
         assert docs.rstrip().endswith("Do a.")
+
+
+async def test_switching_between_plugins_with_the_same_actions_shows_the_chosen_ones_docs(
+    tmp_path: Path,
+) -> None:
+    """Two versions of one plugin: choosing the second left no action chosen and the first's
+    docs up, as the action list, unchanged by name, was not filled again."""
+    for version in (1, 2):
+        write_plugin_folder(
+            tmp_path / "Plugins" / f"v{version}",
+            f"v{version}",
+            "def aro_plugin_info():\n"
+            f'    return {{"name": "v{version}", "actions": ["analyze"]}}\n'
+            "def aro_action_analyze(input_json):\n"
+            f'    """Version {version} analyzes."""\n'
+            '    return "{}"\n',
+        )
+    app = make_app(tmp_path, tmp_path / "Plugins" / "v1", tmp_path / "Plugins" / "v2")
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, "v1") == "ready", "v1")
+        screen.start_plugin("v2")
+        await wait_until(pilot, lambda: plugin_state(app, "v2") == "ready", "v2")
+        panel = screen.query_one(DocText)
+        for name in ("v1", "v2", "v1"):
+            screen.select_plugin(name)
+            await pilot.pause()
+            version = name[1]
+            await wait_until(
+                pilot,
+                lambda v=version: f"Version {v} analyzes." in panel.plain_text(),
+                name,  # type: ignore[misc]
+            )
+            assert screen.current_action == "analyze"

@@ -240,7 +240,7 @@ class MainScreen(LogWindow):
             return
         # While the plugin starts (or after a crash) it may list no actions: the current one
         # and its unsent edit stay, and the list highlights it again once they are known.
-        actions.show_actions(entry.actions(), keep or self.current_action)
+        actions.show_actions(entry.actions(), keep or self.current_action, entry.name)
         if actions.highlighted_name == self.current_action:
             self._show_doc()
 

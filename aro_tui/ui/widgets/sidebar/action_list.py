@@ -34,19 +34,27 @@ class ActionList(OrderedOptionList):
         *moving_bindings("actions", "Choose: edit its input"),
     ]
 
-    _names: tuple[str, ...] = ()
+    _shown: tuple[str | None, tuple[str, ...]] = (None, ())
+    """Whose actions the list shows, and their names."""
 
-    def show_actions(self, actions: list[tuple[str, str | None]], keep: str | None) -> None:
-        """Fill the list, keeping ``keep`` highlighted when it is still there.
+    def show_actions(
+        self, actions: list[tuple[str, str | None]], keep: str | None, owner: str | None = None
+    ) -> None:
+        """Fill the list with ``owner``'s actions, keeping ``keep`` highlighted when it is
+        still there.
 
-        The same names, with ``keep`` already highlighted, change nothing: a plugin's every
-        busy/ready flip asks again, and refilling the list redrew the sidebar twice a call.
+        The same plugin's same names, with ``keep`` already highlighted, change nothing: its
+        every busy/ready flip asks again, and refilling the list redrew the sidebar twice a
+        call. Another plugin's are always filled in: the highlight that follows is what
+        chooses its action and shows its docs (two plugins with the same action names kept
+        the first one's docs, and no action chosen).
         """
         names = tuple(name for name, _ in actions)
         index = (names.index(keep) if keep in names else 0) if names else None
-        if names == self._names and self.option_count == len(names) and self.highlighted == index:
+        shown = (owner, names)
+        if shown == self._shown and self.option_count == len(names) and self.highlighted == index:
             return
-        self._names = names
+        self._shown = shown
         self.clear_options()
         self.add_options([Option(Text(sanitize_line(name)), id=name) for name in names])
         if index is not None:
