@@ -32,6 +32,7 @@ from aro_tui.core.settings import Settings, load_settings
 from aro_tui.core.theme_files import bundled_themes_dir
 from aro_tui.ui.commands import DashboardCommands
 from aro_tui.ui.config import AppConfig
+from aro_tui.ui.keymap import keymap_problems
 from aro_tui.ui.registry import PluginRegistry
 from aro_tui.ui.screens.help import HelpScreen
 from aro_tui.ui.screens.main import MainScreen
@@ -165,22 +166,17 @@ class AroApp(App[None]):
             remember_theme_changes(self)
 
     def _apply_keymap(self) -> None:
-        """Give the bindings the settings' ``keymap`` names their keys; an id no binding has
-        is a start-up problem (Textual would ignore it without a word)."""
+        """Give the bindings the keys the settings' ``keymap`` names; what it names wrong (an
+        id no binding has, keys that are no keys) or takes from another binding is a
+        start-up problem (``ui/keymap.py``: Textual would take it without a word)."""
         keymap = self.settings.keymap
         if not keymap:
             return
-        known = {
-            binding.id
-            for _, bindings in self.binding_groups()
-            for binding in Binding.make_bindings(bindings)
-            if binding.id
-        }
-        for binding_id in keymap.keys() - known:
-            self.start_problems.append(
-                f'keymap: no key binding has the id "{binding_id}" (F1 lists the ids); ignored'
-            )
-        self.set_keymap({key: keys for key, keys in keymap.items() if key in known})
+        usable, problems = keymap_problems(keymap, self.binding_groups())
+        if "help" in usable:  # f1 is bound twice: everywhere, and first in the footer
+            usable["help-first"] = usable["help"]
+        self.start_problems.extend(problems)
+        self.set_keymap(usable)
 
     def _tell_start_problems(self) -> None:
         """One note per problem when there are few; with more, the first ones and how to see
@@ -340,7 +336,13 @@ class AroApp(App[None]):
             Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Command palette"),
         ]
         everywhere = Binding.make_bindings([*self.BINDINGS, *MainScreen.BINDINGS])
-        priority_keys = {binding.key for binding in everywhere if binding.priority}
+        keymap = self._keymap  # a remapped priority key shadows the editor's
+        priority_keys = {
+            key
+            for binding in everywhere
+            if binding.priority
+            for key in keymap.get(binding.id or "", binding.key).split(",")
+        }
         return [
             ("everywhere", general),
             # f1 is listed once, under "everywhere" (the screen's copy orders the footer).

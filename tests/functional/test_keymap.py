@@ -61,3 +61,48 @@ async def test_help_lists_the_logs_oldest_and_newest_keys(tmp_path: Path) -> Non
             str(table.get_row_at(i)[3]): str(table.get_row_at(i)[2]) for i in range(table.row_count)
         }
         assert ids["log.oldest"] == "Oldest exchange" and ids["log.newest"] == "Newest exchange"
+
+
+def _keymapped_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keymap: object) -> AroApp:
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    (config / "aro-tui").mkdir(parents=True)
+    (config / "aro-tui" / "settings.json").write_text(json.dumps({"keymap": keymap}))
+    base = make_app(tmp_path, BUNDLED)
+    return AroApp(replace(base.config, user_files=True, record=False), base.registry.discovery)
+
+
+async def test_keys_that_are_no_keys_and_keys_taken_from_another_binding_are_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Ctrl+E" left run with no working key and no word; "ctrl+s" took save's only key."""
+    keymap = {"run": "Ctrl+E", "cancel": "control+g", "export": "ctrl+s"}
+    app = _keymapped_app(tmp_path, monkeypatch, keymap)
+    async with app.run_test(size=(140, 45)):
+        problems = "\n".join(app.start_problems)
+        assert 'keymap "run": "Ctrl" in "Ctrl+E" is no modifier' in problems
+        assert 'keymap "cancel": "control" in "control+g" is no modifier' in problems
+        assert 'keymap: "export" takes ctrl+s, which "save-response" has too' in problems
+        assert app._keymap == {"export": "ctrl+s"}  # the unusable ones are not applied
+
+
+async def test_help_moves_off_f1_and_the_help_screen_tells_the_keys_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Remapping help left f1 opening it (a second f1 binding); F1's header and the editor's
+    rows named keys the keymap had given away."""
+    app = _keymapped_app(tmp_path, monkeypatch, {"help": "f12", "run": "ctrl+e"})
+    async with app.run_test(size=(140, 45)) as pilot:
+        assert app.start_problems == []
+        await pilot.press("f1")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f12")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        flow = str(app.screen.query_one("#help-flow").render())
+        assert flow.endswith("edit → ctrl+e")
+        table = app.screen.query_one("#help-table", DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        line_end = next(row for row in rows if row[2] == "Cursor line end")
+        assert "^e" not in line_end[1]  # ctrl+e runs now, even in the editor

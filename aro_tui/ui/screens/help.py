@@ -45,8 +45,9 @@ def _remapped(bindings: list[BindingType], keymap: dict[str, str]) -> list[Bindi
     ]
 
 
-FIRST_CALL_FLOW = "F4 plugins → Enter → action → Enter → edit → ctrl+r"
-"""The keyboard path from nothing to a response, as the help screen's header says it."""
+FIRST_CALL_FLOW = "F4 plugins → Enter → action → Enter → edit → {run}"
+"""The keyboard path from nothing to a response, as the help screen's header says it (``run``:
+the run key, ctrl+r unless a keymap gave it another)."""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -66,7 +67,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static(
                 Text("Keys — escape closes · ctrl+p opens the command palette", style="bold")
             )
-            yield Static(Text(f"First call: {FIRST_CALL_FLOW}", style="italic"), id="help-flow")
+            keymap: dict[str, str] = getattr(self.app, "_keymap", {})
+            run = keymap.get("run", "ctrl+r").split(",")[0]
+            flow = FIRST_CALL_FLOW.format(run=run)
+            yield Static(Text(f"First call: {flow}", style="italic"), id="help-flow")
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
