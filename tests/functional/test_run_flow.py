@@ -373,13 +373,14 @@ async def test_e_on_a_logged_exchange_loads_its_request_into_the_editor(tmp_path
 
 
 async def test_joiners_and_marks_typed_into_the_editor_are_sent(tmp_path: Path) -> None:
-    """A typed zero-width joiner (an emoji keyboard types 👨‍👩‍👧 so) or right-to-left mark was
-    dropped: TextArea inserts only what str.isprintable() allows. Sent without a word."""
+    """A typed zero-width joiner (an emoji keyboard types 👨‍👩‍👧 so), right-to-left mark,
+    ideographic or no-break space was dropped: TextArea inserts only what str.isprintable()
+    allows. Sent without a word."""
     app = make_app(tmp_path, TEST_PLUGINS / "faulty")
     async with app.run_test(size=(140, 45)) as pilot:
         screen, editor = await _ready_with_input(pilot, app, "echo", "")
         editor.text_area.focus()
-        typed = '"👨\u200d👩\u200d👧 \u200fשלום"'
+        typed = '"👨\u200d👩\u200d👧 \u200fשלום\u3000日本\u00a0x"'
         for character in typed:  # as a terminal sends them (the pilot drops a ZWJ's character)
             app.post_message(events.Key(_character_to_key(character), character))
             await pilot.pause()

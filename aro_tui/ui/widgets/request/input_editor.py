@@ -42,6 +42,11 @@ def document_chars(document: DocumentBase) -> int:
     return sum(map(len, document.lines)) + max(document.line_count - 1, 0)
 
 
+TYPED_UNPRINTABLE = frozenset({"Cf", "Zs"})
+"""Unicode categories typed into the editor though ``str.isprintable()`` says no: format
+characters (U+200D, U+200F) and spaces (U+3000, U+00A0)."""
+
+
 class JsonTextArea(TextArea):
     """TextArea with ctrl+a selecting everything (the dashboard takes f7 for copy)."""
 
@@ -102,16 +107,18 @@ class JsonTextArea(TextArea):
         after it: ctrl+a then new text, typed at once, put the text before the old input and
         selected everything after; backspace could land after the next character.
 
-        Format characters are typed here too (a zero-width joiner in 👨‍👩‍👧, a directional
-        mark): TextArea inserts a key only when ``str.isprintable()``, which they are not, so
-        a typed ZWJ sequence was sent without its joiners (pasting kept them)."""
+        Format characters and spaces are typed here too (a zero-width joiner in 👨‍👩‍👧, a
+        directional mark, the ideographic space a CJK input method types, a no-break space):
+        TextArea inserts a key only when ``str.isprintable()``, which they are not, so they
+        were dropped (pasting kept them). Line and paragraph separators stay out: the editor
+        would break the line there."""
         if self.read_only:
             return
         character = event.character
         if (
             character is not None
             and len(character) == 1
-            and unicodedata.category(character) == "Cf"
+            and unicodedata.category(character) in TYPED_UNPRINTABLE
         ):
             event.stop()
             event.prevent_default()
