@@ -316,11 +316,22 @@ async def test_status_and_warning_text_reads_in_every_theme(tmp_path: Path) -> N
             if needle is not None:
                 await wait_until(pilot, lambda n=needle: n in str(card.render()), needle)
                 readings[f"card {needle}"] = await readings_in_every_theme(pilot, app, card, needle)
+        for action, shown in (("echo", 4), ("fail", 5), ("garble", 6)):
+            # Each status once more, on a row of the other stripe (4.10:1 on aro-light's).
+            screen.drafts[(STRICT_ONLY, action)] = ("{}", "draft")
+            screen.run_plugin_action(STRICT_ONLY, action)
+            await wait_until(pilot, lambda n=shown: screen.shown_number == n, f"#{shown}")
         table = screen.query_one("#log-table", ExchangeTable)
-        for status, cursor_row in (("ok", 2), ("plugin error", 0), ("protocol error", 0)):
-            table.move_cursor(row=cursor_row)  # the cursor's row is drawn in its own colours
-            await pilot.pause()
-            readings[f"log {status}"] = await readings_in_every_theme(pilot, app, table, status)
+        for focused in (False, True):  # a focused table is drawn tinted
+            if focused:
+                table.focus()
+            for status, cursor_row in (("ok", 2), ("plugin error", 0), ("protocol error", 0)):
+                table.move_cursor(row=cursor_row)  # the cursor's row is drawn in its own colours
+                await pilot.pause()
+                where = "focused log" if focused else "log"
+                readings[f"{where} {status}"] = await readings_in_every_theme(
+                    pilot, app, table, status
+                )
 
         editor = screen.query_one(InputEditor)
         editor.text_area.load_text('{"value": "f\tg"}')
