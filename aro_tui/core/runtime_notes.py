@@ -209,6 +209,8 @@ def _all_notes(exchange: Exchange, context: RuntimeContext) -> tuple[RuntimeNote
                     "process exits, overfills the 64 KiB pipe",
                 )
             )
+    if exchange.left_running:
+        notes.append(_left_running_note(exchange.left_running))
     plain_text_note = _plain_text_note(exchange)
     if plain_text_note is not None:
         notes.append(plain_text_note)
@@ -232,6 +234,7 @@ def _unremarkable(exchange: Exchange, context: RuntimeContext) -> bool:
         and len(exchange.request_bytes) < QUIET_INPUT_BYTES
         and not exchange.printed_bytes
         and not context.import_printed_bytes
+        and not exchange.left_running
         and (response is None or len(response) < PIPE_BUFFER_BYTES // 2)
         and exchange.stderr_bytes < PIPE_BUFFER_BYTES // 2
         and (action_s is None or action_s + (context.cold_start_s or 0.0) <= RUNTIME_TIMEOUT_S)
@@ -274,6 +277,23 @@ def _printed_note(during_call: int, at_import: int) -> RuntimeNote | None:
         "printed-to-stdout",
         f"ARO runtime: the answer would not be JSON — the plugin printed {where} to stdout, "
         "and the runtime returns all of stdout; print to sys.stderr instead",
+    )
+
+
+def _left_running_note(workers: tuple[str, ...]) -> RuntimeNote:
+    """Python joins non-daemon threads and multiprocessing children at exit, and the runtime
+    reads stdout only once its process has exited."""
+    from aro_tui.core.sanitize import sanitize_line  # rich's cell tables: only when needed
+
+    names = [sanitize_line(name) for name in workers]  # thread names are the plugin's text
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    one = len(names) == 1
+    return RuntimeNote(
+        "worker-still-running",
+        f"ARO runtime: this call would not end until the {listed} it started "
+        f"{'ends' if one else 'end'} (the runtime's process waits for "
+        f"{'it' if one else 'them'} at exit), and what {'it prints' if one else 'they print'} "
+        "to stdout would become part of the answer",
     )
 
 

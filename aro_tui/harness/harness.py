@@ -33,7 +33,9 @@ yet (``FIONREAD``): none means every line of this call is already with the host,
 says so (``end`` = ``c``, no marker). Otherwise, and always for a pipelined request, it writes
 ``\\x1e<token> end <id>\\n`` on stderr before the frame (``end`` = ``s``). A pipelined
 request that follows a ``c`` frame first writes ``\\x1e<token> begin <id>\\n``, so its lines
-cannot be taken for the previous call's.
+cannot be taken for the previous call's. An action that left a non-daemon thread or
+multiprocessing child running gets ``\\x1e<token> running <id> <json>\\n`` before its frame
+(see ``_report_left_running``).
 
 The harness owns stdin and stdout: the protocol uses private duplicates of fds 0 and 1, fd 0 is
 pointed at /dev/null and fd 1 at stderr, so whatever the plugin prints (``print`` or C-level
@@ -45,6 +47,7 @@ runtime it would have become part of the answer, and the host warns about that.
 
 from __future__ import annotations
 
+import _thread
 import io
 import json
 import os
@@ -53,7 +56,7 @@ import struct
 import sys
 from time import monotonic_ns as _monotonic_ns
 from time import perf_counter_ns as _perf_counter_ns
-from types import FrameType, FunctionType, ModuleType
+from types import FrameType, FunctionType, ModuleType, TracebackType
 
 # Every start of a plugin pays for what the harness imports: ``typing`` is needed only by the
 # type checker and ``traceback`` only when something fails.
@@ -682,11 +685,19 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
             _json_bytes({"error": "Unknown action: " + action, "detail": detail}),
         )
         return
+    thread_count = _thread_count()
+    child_count = len(getattr(sys.modules.get(_MP_PROCESS), "_children", ()))
     started_ns = _perf_counter_ns()
     try:
         _current_id = request_id
         text = body.decode("utf-8", "surrogateescape")
-        result = function(text)
+        try:
+            result = function(text)
+        finally:
+            if _thread_count() != thread_count or child_count != len(
+                getattr(sys.modules.get(_MP_PROCESS), "_children", ())
+            ):
+                _report_left_running(request_id)
         _current_id = None
     except KeyboardInterrupt as interrupt:
         _current_id = None
@@ -733,6 +744,68 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
             shown = shown[:MAX_ERROR_REPR_CHARS] + "..."
         details = _json_bytes({"type": type(result).__name__, "repr": shown})
         _write_frame(request_id, "badtype", details, action_ns)
+
+
+_thread_count: Callable[[], int] = getattr(_thread, "_count", None) or (lambda: 0)
+"""How many threads run besides the main one (``_thread._count``: a C call, far cheaper than
+``threading.active_count()``, which takes a lock)."""
+_MP_PROCESS = "multiprocessing.process"
+"""Its ``_children``: the processes multiprocessing started and has not reaped yet."""
+MAX_WORKERS_NAMED = 5
+MAX_WORKER_NAME_CHARS = 200
+_known_workers: Set[Any] = set()
+"""The non-daemon threads and child processes running when they were last looked at (at
+ready, and after each call that changed their count): not started by the calls after."""
+
+
+def _report_left_running(request_id: int) -> None:
+    """Tell the host which non-daemon threads and multiprocessing children the action started
+    and left running (a ``running`` marker on stderr, before the call's frame).
+
+    Why: the ARO runtime runs each call as ``python3 -c``, and Python joins non-daemon threads
+    and non-daemon multiprocessing children at exit, so there the call would last until they
+    end, and what they print would join the answer. Only called when the number of threads or
+    children changed during the action, so a normal call pays two counts, not this.
+    """
+    global _known_workers
+    try:
+        running = _running_workers()
+        started = [(kind, worker) for kind, worker in running if worker not in _known_workers]
+        _known_workers = {worker for _, worker in running}
+        if not started:
+            return
+        named = [_describe_worker(kind, worker) for kind, worker in started[:MAX_WORKERS_NAMED]]
+        payload = _json_bytes({"workers": named, "count": len(started)})
+    except Exception as error:  # a plugin's odd Thread subclass must not cost the answer
+        _say_on_stderr("could not list the threads the call left running: %s" % _error_text(error))
+        return
+    os.write(_MARKER_FD, _MARKER_PREFIX + b"running %d %s\n" % (request_id, payload))
+
+
+def _running_workers() -> List[Tuple[str, Any]]:
+    """The non-daemon threads (not the main one) and non-daemon multiprocessing children alive
+    now, which Python waits for at exit; only modules the plugin imported are asked."""
+    workers: List[Tuple[str, Any]] = []
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        main_thread = threading.main_thread()
+        for thread in threading.enumerate():
+            if not thread.daemon and thread is not main_thread:
+                workers.append(("thread", thread))
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is not None and sys.modules.get(_MP_PROCESS) is not None:
+        for child in multiprocessing.active_children():
+            if not child.daemon:
+                workers.append(("process", child))
+    return workers
+
+
+def _describe_worker(kind: str, worker: Any) -> Dict[str, Any]:
+    """A worker as the host names it: its kind, name and (a process's) pid."""
+    described = {"kind": kind, "name": _str_of(worker.name)[:MAX_WORKER_NAME_CHARS]}
+    if kind == "process":
+        described["pid"] = worker.pid
+    return described
 
 
 def _import_interrupted(interrupt: BaseException) -> Optional[str]:
@@ -875,7 +948,24 @@ PROTOCOL = 2
 EXIT_OTHER_PROTOCOL = 4
 
 
-def main(argv: List[str]) -> int:
+def _enable_faulthandler() -> None:
+    """Have a fatal signal (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL) write every thread's
+    Python stack on the stderr pipe before the process dies: without it a segfault in a C
+    extension said only "killed by signal 11 (SIGSEGV)". It goes through the harness's own
+    copy of fd 2, so it reaches the host as the call's last stderr lines even when the plugin
+    pointed fd 2 elsewhere. ``faulthandler`` then calls the handler that was there before, and
+    a handler the plugin installs later (a JVM's, its own ``faulthandler.enable()``) takes over
+    as usual; calls pay nothing.
+    """
+    try:
+        import faulthandler
+
+        faulthandler.enable(_MARKER_FD, all_threads=True)
+    except (ImportError, AttributeError, OSError, RuntimeError, ValueError):
+        return  # no faulthandler here: a crash shows no stack, as before
+
+
+def main(argv: List[str]) -> int | str | None:
     """Set up stdio and signals, import the plugin, report ready, then serve."""
     global _CANCEL_FD, _MARKER_PREFIX, _STATM_FD, _STATUS_FD, _CLEAR_REFS_FD, _PAGE_BYTES
     global _cancel_waiting
@@ -916,6 +1006,7 @@ def main(argv: List[str]) -> int:
             _cancel_waiting = None
     signal.signal(signal.SIGINT, _on_sigint)
     requests = _take_stdio()
+    _enable_faulthandler()
     module_path = options["module"]
     source_dir = options["source_dir"]
     if module_path is None and source_dir is not None:
@@ -935,26 +1026,73 @@ def main(argv: List[str]) -> int:
     module_path = os.path.abspath(module_path)
     if source_dir is None:
         source_dir = os.path.dirname(module_path)
+    source_dir = os.path.abspath(source_dir)
     try:
-        module = _import_plugin(module_path, os.path.abspath(source_dir), options["module_name"])
-    except Exception as error:
-        import traceback
-
-        tb = error.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename != module_path:
-            tb = tb.tb_next  # start the traceback at the plugin's own module
-        lines = traceback.format_exception(type(error), error, tb or error.__traceback__)
-        body = {
-            "error": "%s: %s" % (type(error).__name__, _str_of(error)),
-            "traceback": "".join(lines),
-            "import_error": isinstance(error, ImportError),
-        }
-        _write_frame(0, "import-error", _json_bytes(body))
-        return 3
+        module = _import_plugin(module_path, source_dir, options["module_name"])
+    except BaseException as error:  # SystemExit too: sys.exit() at import said no more
+        _write_frame(0, "import-error", _json_bytes(_import_error_body(error, source_dir)))
+        return error.code if isinstance(error, SystemExit) else 3
     _write_start_progress("imported")  # so a hang in aro_plugin_info() is told apart
     _write_frame(0, "ready", _json_bytes(_describe(module, module_path)))
+    _known_workers.update(worker for _, worker in _running_workers())  # not the calls'
     serve(requests, module, module_path)
     return 0
+
+
+def _import_error_body(error: BaseException, source_dir: str) -> Dict[str, Any]:
+    """The ``import-error`` frame's body: the error, its traceback from the plugin's own code,
+    and whether it is an ``ImportError`` (which the ARO runtime swallows).
+
+    A ``SystemExit`` (``sys.exit()`` at the module's top level) says where it was raised:
+    without it the start failed as "exited during start (exited with code 0)".
+    """
+    import traceback
+
+    tb = _plugin_traceback(error.__traceback__)
+    try:
+        lines = "".join(traceback.format_exception(type(error), error, tb))
+    except Exception as failure:
+        lines = "<the traceback could not be formatted: %s>" % _error_text(failure)
+    said = _error_text(error)
+    if isinstance(error, SystemExit):
+        said += " (sys.exit() at import, %s)" % _raised_at(tb, source_dir)
+    return {"error": said, "traceback": lines, "import_error": isinstance(error, ImportError)}
+
+
+_IMPORT_MACHINERY = ("importlib._bootstrap", "importlib._bootstrap_external")
+
+
+def _plugin_traceback(tb: Optional[TracebackType]) -> Optional[TracebackType]:
+    """``tb`` from the first frame that is neither the harness's nor importlib's, or None when
+    every frame is theirs (a ``SyntaxError`` in the module itself: its text then says only
+    where in the plugin's file, with the caret)."""
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_filename != _OWN_FILE and (
+            frame.f_globals.get("__name__") not in _IMPORT_MACHINERY
+        ):
+            return tb
+        tb = tb.tb_next
+    return None
+
+
+def _raised_at(tb: Optional[TracebackType], source_dir: str) -> str:
+    """Where the traceback ends in the plugin's own files (``src/plugin.py line 4``, relative
+    to the source folder's parent); else its last frame, with the full path."""
+    inside = outside = None
+    prefix = os.path.join(source_dir, "")
+    while tb is not None:
+        place = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        if place[0].startswith(prefix):
+            inside = place
+        else:
+            outside = place
+        tb = tb.tb_next
+    if inside is not None:
+        return "%s line %d" % (os.path.relpath(inside[0], os.path.dirname(source_dir)), inside[1])
+    if outside is not None:
+        return "%s line %d" % outside
+    return "no Python frame"
 
 
 if __name__ == "__main__":

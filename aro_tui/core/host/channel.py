@@ -28,7 +28,13 @@ from aro_tui.core.host.exchange import Exchange
 from aro_tui.core.host.inflight import InFlight, Pending
 from aro_tui.core.host.orphan_guard import OWNER_ENV, owner_marker
 from aro_tui.core.host.process_tree import PAGE_SIZE_BYTES
-from aro_tui.core.host.protocol import HARNESS_PROTOCOL, Frame, FrameDecoder, ProtocolError
+from aro_tui.core.host.protocol import (
+    HARNESS_PROTOCOL,
+    Frame,
+    FrameDecoder,
+    ProtocolError,
+    left_running_names,
+)
 from aro_tui.core.host.request_pipe import RequestPipe
 from aro_tui.core.host.types import PluginLaunch
 from aro_tui.harness import HARNESS_START_PATH
@@ -165,6 +171,7 @@ class HarnessChannel:
         """Start with empty buffers for the process identified by ``token``."""
         self._inflight = inflight
         self._marker = f"\x1e{token} ".encode()
+        self._running_marker = self._marker + b"running "
         self._decoder = FrameDecoder()
         self._stderr_partial = b""
         self._on_startup_frame = on_startup_frame
@@ -354,10 +361,12 @@ class HarnessChannel:
             and data.startswith(marker)
             and data.endswith(b"\n")
             and data.count(b"\n" + marker) == data.count(b"\n") - 1
+            and self._running_marker not in data
             and self._on_marker(data[data.rfind(marker) + len(marker) : -1])
         ):
             # The common case: markers only, one or (for pipelined calls) one per call. Each
-            # ends every call before it, so the last one says all the others say.
+            # ends every call before it, so the last one says all the others say (not so a
+            # ``running`` marker: those are read one by one below).
             return
         if self._stderr_partial:
             data = self._stderr_partial + data
@@ -404,18 +413,31 @@ class HarnessChannel:
         self._on_marker(line[position + len(self._marker) :])
 
     def _on_marker(self, text: bytes) -> bool:
-        """``end <id>``: that call printed its last line; ``begin <id>``: every earlier one did.
-        False for text that is neither (ignored)."""
+        """``end <id>``: that call printed its last line; ``begin <id>``: every earlier one did;
+        ``running <id> <json>``: the threads or child processes that call left running. False
+        for text that is none of these (ignored)."""
         kind, _, id_text = text.partition(b" ")
         try:
             request_id = int(id_text)
         except ValueError:
-            return False
+            return kind == b"running" and self._on_left_running(id_text)
         if kind == b"end":
             request_id += 1
         elif kind != b"begin":
             return False
         self._stderr_ended(before_id=request_id)
+        return True
+
+    def _on_left_running(self, text: bytes) -> bool:
+        """Note on the call the workers a ``running`` marker names (written before its frame,
+        so read before the call ends)."""
+        id_text, _, payload = text.partition(b" ")
+        try:
+            pending = self._inflight.by_id.get(int(id_text))
+        except ValueError:
+            return False
+        if pending is not None:
+            pending.exchange.left_running = left_running_names(payload)
         return True
 
     def _stderr_ended(self, before_id: int) -> None:

@@ -128,6 +128,10 @@ class Exchange:
     never_ran: bool = False
     """The plugin never started on it: it waited behind a call that crashed the plugin or got
     it killed (a timeout), and ended with it. Sending it again is safe."""
+    left_running: tuple[str, ...] = ()
+    """The non-daemon threads and multiprocessing children the action started and left
+    running when it returned, as the harness named them (``thread 'Thread-3 (work)'``): the
+    ARO runtime's process would wait for them at exit (a ``worker-still-running`` note)."""
 
     def keep_stderr_line(self, text: str) -> None:
         """Add ``text`` to ``stderr_lines`` within ``MAX_KEPT_LINE_CHARS`` a line and

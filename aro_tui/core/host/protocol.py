@@ -279,6 +279,31 @@ def _interpret_result(body: bytes, validate_json: bool) -> Outcome:
     raise AssertionError("unreachable: orjson accepted what it rejected")
 
 
+def left_running_names(payload: bytes) -> tuple[str, ...]:
+    """The workers a ``running`` stderr marker names (its JSON ``{"workers": [{"kind",
+    "name", "pid"?}], "count"}``, see ``docs/host-protocol.md``), each as a phrase:
+    ``thread 'Thread-3 (work)'``, ``child process 'Process-1' (pid 4242)``, then ``N more``
+    for those the harness counted but did not name. Empty for text that is not such JSON."""
+    details = _loads_dict(payload)
+    workers = details.get("workers")
+    if not isinstance(workers, list):
+        return ()
+    names = []
+    for worker in workers:
+        if not isinstance(worker, dict):
+            continue
+        name = str(worker.get("name", "?"))
+        if worker.get("kind") == "process":
+            pid = worker.get("pid")
+            names.append(f"child process '{name}'" + (f" (pid {pid})" if pid else ""))
+        else:
+            names.append(f"thread '{name}'")
+    count = details.get("count")
+    if isinstance(count, int) and count > len(names) and names:
+        names.append(f"{count - len(names)} more")
+    return tuple(names)
+
+
 QUALIFIER_PREFIX = "qualifier:"
 """How the harness names a plugin's qualifiers as actions (its own ``QUALIFIER_PREFIX``)."""
 
