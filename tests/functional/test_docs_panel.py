@@ -187,3 +187,32 @@ async def test_switching_between_plugins_with_the_same_actions_shows_the_chosen_
                 name,  # type: ignore[misc]
             )
             assert screen.current_action == "analyze"
+
+
+async def test_the_docs_pager_holds_the_whole_of_a_long_docstring(tmp_path: Path) -> None:
+    """It showed the panel's text, cut at 16 KiB, and "Save all of it" saved the cut."""
+    from aro_tui.ui.screens.pager import PagerScreen
+
+    lines = "\\n    ".join(f"line {n:05d} of a long docstring" for n in range(1200))
+    folder = write_plugin_folder(
+        tmp_path / "Plugins" / "long",
+        "long",
+        "def aro_plugin_info():\n"
+        '    return {"name": "long", "actions": ["a"]}\n'
+        "def aro_action_a(input_json):\n"
+        f'    """Begin.\n    {lines}\n    The end."""\n'
+        '    return "{}"\n',
+    )
+    app = make_app(tmp_path, folder)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "long") == "ready", "ready")
+        screen = app.main_screen
+        screen.select_action("a")
+        await pilot.pause()
+        assert "more characters of this docstring" in screen.query_one(DocText).plain_text()
+        screen.action_show_docs()
+        await wait_until(pilot, lambda: isinstance(app.screen, PagerScreen), "the pager")
+        pager = app.screen
+        assert isinstance(pager, PagerScreen)
+        whole = pager.read_slice(0, pager.total_bytes).decode()
+        assert whole.rstrip().endswith("The end.") and "line 01199" in whole

@@ -164,7 +164,10 @@ class ExchangeOutput(ExchangeActions):
     def action_show_docs(self) -> None:
         """Open what the docs panel shows (the highlighted action's docstring, and why the
         plugin cannot run or crashed) in a pager: below 36 rows the panel is hidden."""
-        text = self.query_one("#action-doc-text", DocText).plain_text().encode()
+        entry = self.aro.registry.get(self.current_plugin)
+        whole = None if entry is None else dict(entry.actions()).get(self.current_action or "")
+        # The whole docstring: the panel cuts a long one, and a pager is where to read it.
+        text = self.query_one("#action-doc-text", DocText).plain_text(whole).encode()
         action = self.current_action or "no action"
         title = f"Docs · {sanitize_line(self.current_plugin or '')} · {sanitize_line(action)}"
 

@@ -185,9 +185,10 @@ class DocText(Widget):
         self._wrapped = None
         self.refresh(layout=True)
 
-    def plain_text(self) -> str:
-        """What the panel shows, as plain text (unwrapped): the notes, then the docstring."""
-        return self._head.plain + self._doc
+    def plain_text(self, doc: str | None = None) -> str:
+        """What the panel shows, as plain text (unwrapped): the notes, then the docstring, or
+        ``doc`` in its place (the whole of one the panel cuts at ``MAX_DOC_CHARS``)."""
+        return self._head.plain + (self._doc if doc is None else sanitize(doc))
 
     def render(self) -> Content:
         """The head and the doc, wrapped to the current width."""
