@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Static, TextArea
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.plugin_host import PluginHost
 from aro_tui.core.host.process import PluginLaunch
+from aro_tui.core.session.reader import read_session
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.core.telemetry.exchange_memory import plugin_gpu_bytes
 from aro_tui.core.telemetry.model_cache import CacheEvent
@@ -691,3 +692,26 @@ async def test_replay_all_leaves_out_a_call_logged_as_cancelled(xdg: Path) -> No
         assert isinstance(app.screen, DiffScreen)
         outcomes = [c.outcome for c in app.screen.comparisons.values()]
     assert outcomes == ["equal", "skipped"]
+
+
+async def test_replay_all_reruns_the_calls_made_not_an_earlier_replays_reruns(xdg: Path) -> None:
+    """A second Replay all reran the first one's reruns too (620 calls for 310), and the
+    recording counted them as calls, so `aro-tui replay` of it would rerun them again."""
+    app = user_app(xdg, BUNDLED, record=True)
+    async with app.run_test(size=(140, 45)) as pilot:
+        for number in (1, 2):
+            await run_analyze(pilot, app, number)
+        for _ in range(2):
+            app.main_screen.action_replay_all()
+            await wait_until(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff")
+            assert isinstance(app.screen, DiffScreen)
+            assert app.screen.title_text == "Replay of 2 exchanges"
+            await pilot.press("escape")
+            await pilot.pause()
+        assert len(app.exchange_log) == 6  # the reruns are logged
+        assert app.recorder is not None
+        path = app.recorder.path
+        await app.action_quit()
+    session = read_session(path)
+    internal = [e.number for e in session.exchanges if session.is_internal(e)]
+    assert internal == [3, 4, 5, 6]  # aro-tui's own calls: `replay` leaves them out

@@ -272,7 +272,7 @@ def test_errors_count_the_calls_made_not_aro_tuis_own_queries(tmp_path: Path) ->
     from aro_tui.core.session.store import summarize_session
 
     recorder = SessionRecorder.create(tmp_path)
-    recorder.is_internal = lambda plugin, exchange_id: exchange_id == 2
+    recorder.is_internal = lambda exchange: exchange.id == 2
     for exchange_id, status in ((1, ExchangeStatus.PLUGIN_ERROR), (2, ExchangeStatus.TIMEOUT)):
         exchange = Exchange(exchange_id, "plug", "models" if exchange_id == 2 else "run", b"{}")
         exchange.status = status

@@ -104,9 +104,10 @@ class SessionRecorder:
         self.started_at = time.time()
         self.plugins: dict[str, None] = {}
         """Plugin names seen, in order (an ordered set)."""
-        self.is_internal: Callable[[str, int], bool] | None = None
-        """Whether exchange (plugin, id) was aro-tui's own (a model-cache query); set by the
-        dashboard, recorded as ``"internal"`` so that replay can leave those out."""
+        self.is_internal: Callable[[Exchange], bool] | None = None
+        """Whether an exchange was aro-tui's own (a model-cache query, a replay's rerun); set
+        by the dashboard, recorded as ``"internal"`` so that replay can leave those out. Asked
+        as the exchange ends, before its message reaches the screen."""
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stderr_recorded: dict[tuple[str, int | None], tuple[int, int]] = {}
         """(lines, bytes) recorded one by one for each (plugin, exchange id)."""
@@ -156,7 +157,7 @@ class SessionRecorder:
         self.exchange_count += 1
         self.plugins.setdefault(exchange.plugin)
         self.end_stderr(exchange.plugin, exchange.id)
-        internal = self.is_internal is not None and self.is_internal(exchange.plugin, exchange.id)
+        internal = self.is_internal is not None and self.is_internal(exchange)
         self.internal_count += internal
         if exchange.status is not ExchangeStatus.OK and not internal:
             self.error_count += 1  # of the calls made: aro-tui's own queries are not counted

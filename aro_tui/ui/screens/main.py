@@ -452,6 +452,8 @@ class MainScreen(LogWindow):
         if self.is_internal(message.exchange):
             return
         entry.running_calls[message.exchange.id] = message.exchange
+        if self.is_rerun(message.exchange):
+            self.rerun_calls.add((message.plugin, message.exchange.id))
         if self.is_replayed(message.exchange):
             # The progress line shows it: the panes stay on what the user chose. Noted here:
             # by the time it ends, the replay may be sending the next one.
@@ -584,6 +586,9 @@ class MainScreen(LogWindow):
         internal = self.log_entry_internal(log_entry, exchange)
         replayed = (message.plugin, exchange.id) in self.replayed_calls
         self.replayed_calls.discard((message.plugin, exchange.id))
+        if (message.plugin, exchange.id) in self.rerun_calls:
+            self.rerun_calls.discard((message.plugin, exchange.id))
+            self.rerun_numbers.add(log_entry.number)
         shown = not internal and not replayed and following
         matches = self.query_one(FilterInput).current().matches(log_entry)
         if matches:

@@ -139,13 +139,15 @@ class SessionWiring(TelemetryWiring):
         """Record samples; show log numbers in the cache table; load a recording if asked."""
         self.log_numbers: OrderedDict[tuple[str, int], int] = OrderedDict()
         self.replayed_calls = set()
+        self.rerun_numbers = set()
+        self.rerun_calls: set[tuple[str, int]] = set()
         self.telemetry.cache_table.number_for = self.log_number_for
         recorder = self.aro.recorder
         if recorder is not None:
             # The recorder's queue is thread-safe: recording straight from the sampler thread
             # keeps every sample (the redraw message coalesces, so it would drop some).
             self.telemetry.sample_listener = recorder.record_sample
-            recorder.is_internal = self.telemetry.tracker.is_internal
+            recorder.is_internal = self._recorded_as_internal
         if self.aro.config.open_session is not None:
             self._read_recording(self.aro.config.open_session)
 
@@ -285,6 +287,24 @@ class SessionWiring(TelemetryWiring):
 
     _replaying_request: bytes | None = None
     """The request a replay is sending now (its exchange holds this very object)."""
+    rerun_numbers: set[int]
+    """The log's exchanges that a replay or a compare (d) reran: Replay all leaves them out
+    (a second Replay all reran the first one's reruns too: 620 calls for 310)."""
+
+    def is_rerun(self, exchange: Exchange) -> bool:
+        """Whether ``exchange`` is a replay's or a compare's rerun (reliable while it runs: the
+        replay holds its request until the call has ended)."""
+        return self._replaying_request is not None and (
+            exchange.request_bytes is self._replaying_request
+        )
+
+    def _recorded_as_internal(self, exchange: Exchange) -> bool:
+        """What the recording marks ``"internal"``: aro-tui's own model-cache queries, and a
+        replay's reruns, so that ``aro-tui replay`` of this recording does not rerun them."""
+        return self.telemetry.tracker.is_internal(exchange.plugin, exchange.id) or self.is_rerun(
+            exchange
+        )
+
     replayed_calls: set[tuple[str, int]]
     """The replay's calls still running, by (plugin, host id): not shown when they end."""
 
@@ -354,7 +374,7 @@ class SessionWiring(TelemetryWiring):
         """Rerun every exchange in the log, in order, and show what changed."""
         if self._replay_running():
             return
-        entries = self._user_entries()
+        entries = [e for e in self._user_entries() if e.number not in self.rerun_numbers]
         if not entries:
             self.say("The log is empty: nothing to replay.", "warning")
             return
