@@ -903,3 +903,29 @@ async def test_a_plugin_with_no_action_chosen_does_not_keep_the_last_ones_input(
         status = str(screen.query_one("#input-status").render())
         assert editor.text == ""
     assert status == "input: no action chosen: pick one in Actions (alt+2)"
+
+
+async def test_a_long_action_name_gives_way_to_the_response_titles_figures(
+    tmp_path: Path,
+) -> None:
+    """`Response #2 · 分析文本内容并返回统计结果的动作 · action 6…`: the name took the room and
+    the timings were cut."""
+    action = "分析文本内容并返回统计结果的动作" * 3
+    source = (
+        "def aro_plugin_info():\n"
+        f'    return {{"name": "wide", "actions": ["{action}"]}}\n'
+        f"def aro_action_{action}(input_json):\n"
+        '    return "{}"\n'
+    )
+    app = plugin_app(tmp_path, "wide", source)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, "wide") == "ready", "ready")
+        screen = app.main_screen
+        screen.send("wide", action, "{}")
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the call")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        pane = screen.query_one("#response-pane")
+        title = str(pane.border_title)
+        assert "…" in title and title.endswith("ms"), title
+        assert "round trip" in title

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
 
 from aro_tui.core.host.exchange import Exchange
-from aro_tui.core.sanitize import sanitize
+from aro_tui.core.sanitize import sanitize, sanitize_line, shorten
 from aro_tui.ui.formatting import (
     FULL_PRETTY_LIMIT_BYTES,
     PACKED_LINE_CHARS,
@@ -39,6 +40,9 @@ from aro_tui.ui.widgets.response.exchange_view import (
 FAILURE_STATUSES = {"timeout", "crashed", "protocol_error", "cancelled"}
 SCROLLBAR_CHARS = 2
 MIN_LINE_CHARS = 20
+TITLE_FRAME_CHARS = 6
+"""A border title's corners, padding and the spaces around it."""
+MIN_TITLE_NAME_CHARS = 8
 """Below this (a pane not laid out yet) numbers are packed to ``PACKED_LINE_CHARS``."""
 
 
@@ -228,7 +232,11 @@ class ExchangeDetailPanes(SessionWiring):
                 entry.action_duration_ms, entry.duration_ms, config.deterministic
             )
             timings = f" · {timings}" if timings else ""
-            pane.border_title = plain_title(f"Response #{entry.number} · {entry.action}{timings}")
+            # The name gives way, not the figures: a long (or CJK) action name cut them off.
+            head = f"Response #{entry.number} · "
+            room = pane.size.width - TITLE_FRAME_CHARS - cell_len(head + timings)
+            action = shorten(sanitize_line(entry.action), max(room, MIN_TITLE_NAME_CHARS))
+            pane.border_title = plain_title(f"{head}{action}{timings}")
             pane.border_subtitle = memory.removeprefix(" · ")
             request_view.border_title = plain_title(f"Request #{entry.number} · {entry.plugin}")
         stderr = self.query_one(StderrView)
