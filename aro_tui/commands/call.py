@@ -140,6 +140,7 @@ def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
     from aro_tui.core.host.process import PluginLaunch
     from aro_tui.core.host.types import start_timeout_for
     from aro_tui.core.plugins.discovery import PluginNotFound, find_plugin
+    from aro_tui.core.plugins.interpreter import ORIGIN_TEXT
 
     try:
         plugin = find_plugin(args.plugin, args.plugins_dir, configured_interpreter=args.python)
@@ -165,6 +166,7 @@ def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
         name=plugin.name,
         module_path=plugin.module_path,
         interpreter=plugin.interpreter.path,
+        interpreter_origin=ORIGIN_TEXT.get(plugin.interpreter.origin, ""),
         default_timeout_s=args.timeout,
         start_timeout_s=start_timeout_for(args.timeout),
     )

@@ -24,6 +24,7 @@ from aro_tui.core.host.process import (
 )
 from aro_tui.core.host.types import start_timeout_for
 from aro_tui.core.plugins.discovery import Discovery, load_plugin
+from aro_tui.core.plugins.interpreter import ORIGIN_TEXT
 from aro_tui.core.plugins.manifest import MANIFEST_NAME, read_manifest
 from aro_tui.core.plugins.model import DiscoveredPlugin
 from aro_tui.core.session.recorder import SessionRecorder
@@ -92,7 +93,13 @@ class _Forwarder(PluginObserver):
 
 
 RUNTIME_WARNING_CODES = frozenset(
-    {"venv-not-used-by-aro", "min-version-unmet", "module-shadows-stdlib", "shadows-stdlib"}
+    {
+        "venv-not-used-by-aro",
+        "venv-without-python",
+        "min-version-unmet",
+        "module-shadows-stdlib",
+        "shadows-stdlib",
+    }
 )
 """``check``'s warnings of where the ARO runtime would run a plugin otherwise than aro-tui
 does (docs/aro-runtime.md): the docs panel shows these."""
@@ -353,6 +360,7 @@ class PluginRegistry:
             # ARO and `call` load it (its __file__ and sys.path[0] differed here).
             module_path=plugin.module_path,
             interpreter=plugin.interpreter.path,
+            interpreter_origin=ORIGIN_TEXT.get(plugin.interpreter.origin, ""),
             # No cwd: the plugin works where aro-tui was started, as `call`, `batch`, "Run
             # like the ARO runtime" and the runtime itself do, so a relative path in an input
             # means the same everywhere (it meant the plugin's folder here only).

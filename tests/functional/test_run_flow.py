@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import shutil
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -422,7 +423,8 @@ async def test_why_a_plugin_failed_to_import_stays_on_screen(tmp_path: Path) -> 
         reason = app.registry["import-fails"].crash_reason()
         assert reason == (
             "failed to import: ModuleNotFoundError: No module named "
-            "'a_module_that_does_not_exist' · exit code 3"
+            f"'a_module_that_does_not_exist' under {sys.executable} (aro-tui's own Python, the "
+            "plugin has no .venv) · exit code 3"
         )
         docs = " ".join(str(screen.query_one("#action-doc-text").render()).split())
         assert "No module named 'a_module_that_does_not_exist'" in docs

@@ -206,7 +206,7 @@ async def _record_with_a_cache_query(recorder: SessionRecorder) -> None:
     from aro_tui.core.telemetry.model_cache import ModelCacheTracker, refresh_model_cache
 
     tracker = ModelCacheTracker()
-    recorder.is_internal = tracker.is_internal  # as the dashboard wires it
+    recorder.is_internal = lambda e: tracker.is_internal(e.plugin, e.id)  # as the dashboard does
     host = PluginHost(recorder.observer())
     try:
         plugin = host.add(launch_for("telemetry-alloc", TEST_PLUGINS))

@@ -407,7 +407,12 @@ class PluginProcess:
         elif self._kill_reason == STOPPED_WHILE_STARTING:
             message = f"plugin {self.name} was {STOPPED_WHILE_STARTING}"
         elif self._start_traceback is not None:
-            message = f"plugin {self.name} failed to import: {error}"
+            # Whose Python it was: a package installed in another one is "not found" here.
+            launch = self.launch
+            whose = f" ({launch.interpreter_origin})" if launch.interpreter_origin else ""
+            message = (
+                f"plugin {self.name} failed to import: {error} under {launch.interpreter}{whose}"
+            )
             if self._start_import_error:
                 aro_note = ARO_SWALLOWS_IMPORT_ERROR
                 message += f" ({aro_note})"

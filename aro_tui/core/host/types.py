@@ -121,6 +121,8 @@ class PluginLaunch:
     """Read the tree's resident memory around each call (a few µs per call)."""
     validate_json: bool = True
     """Parse every result (orjson) to tell ok / plugin error / protocol error."""
+    interpreter_origin: str = ""
+    """Whose ``interpreter`` it is, in words (``its own .venv``), for a failed start's message."""
 
 
 def exit_text(exit_code: int | None, signal_number: int | None) -> str:

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
+import shlex
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aro_tui
 from aro_tui.core.plugins.interpreter import (
+    VENV_DIR,
     Interpreter,
     VersionProbe,
+    choose_interpreter,
+    default_probe,
     parse_version,
-    resolve_interpreter,
+    with_version,
 )
 from aro_tui.core.plugins.layout import PythonEntry, check_layout
-from aro_tui.core.plugins.manifest import MANIFEST_NAME, read_manifest
+from aro_tui.core.plugins.manifest import MANIFEST_NAME, Manifest, read_manifest
 from aro_tui.core.plugins.model import DiscoveredPlugin, declared_actions
 from aro_tui.core.plugins.problem import (
     BOTH,
@@ -200,12 +205,17 @@ def discover(
     *,
     configured_interpreter: Path | None = None,
     probe: VersionProbe | None = None,
+    check_requirements: bool = True,
 ) -> Discovery:
     """Scan ``path`` (an app folder, a plugins folder, or one plugin folder); never runs plugins.
 
     Paths in the result are absolute (``list --json`` documents them so), not resolved: a
-    plugins folder reached through a link keeps the link in its paths.
+    plugins folder reached through a link keeps the link in its paths. The folders are read
+    one after another, then their interpreters are run at once (:meth:`VersionProbe.map`):
+    three that hang cost one timeout, not three.
     """
+    probe = probe or default_probe()
+    probed = functools.partial(_probe_folder, probe=probe, check_requirements=check_requirements)
     path = Path(os.path.normpath(path.absolute()))  # ../x/./y: /x/y, links kept
     try:
         plugins_dir = plugins_dir_for(path)
@@ -215,14 +225,13 @@ def discover(
             f"cannot read {clean_text(str(path))}: {clean_text(os_reason(error))}"
         ) from None
     if one_plugin:
-        plugin = load_plugin(
-            plugins_dir, configured_interpreter=configured_interpreter, probe=probe
+        return Discovery(
+            plugins_dir, [probed(_read_folder(plugins_dir, configured_interpreter))], []
         )
-        return Discovery(plugins_dir, [plugin], [])
     misnamed = _misnamed_manifest(plugins_dir)
     if misnamed is not None:  # one plugin folder, its manifest misspelt: not a plugins folder
         return Discovery(plugins_dir, [], [_no_manifest(plugins_dir, misnamed)])
-    plugins: list[DiscoveredPlugin] = []
+    folders: list[Path] = []
     skipped: list[Problem] = []
     try:
         entries = sorted(os.scandir(plugins_dir), key=lambda entry: entry.name)
@@ -248,10 +257,30 @@ def discover(
             found = clean_text(os_reason(error))
             skipped.append(_skip(folder, "unreadable-entry", found, "a plugin folder"))
             continue
-        plugins.append(
-            load_plugin(folder, configured_interpreter=configured_interpreter, probe=probe)
-        )
+        folders.append(folder)
+    read = [_read_folder(folder, configured_interpreter) for folder in folders]
+    plugins = _probe_all(read, probed, probe)
     return Discovery(plugins_dir, _flag_duplicate_names(plugins), skipped)
+
+
+def _probe_all(
+    read: list[_Folder],
+    probed: Callable[[_Folder], DiscoveredPlugin],
+    probe: VersionProbe,
+) -> list[DiscoveredPlugin]:
+    """``probed`` of each folder: every interpreter once and all at once, then the
+    folders with a requirements file (one probe each) at once too, then the others here
+    (in threads, work that holds the GIL only took longer)."""
+    interpreters = {folder.interpreter.path for folder in read if folder.interpreter.error is None}
+    probe.map(probe.version_of, sorted(interpreters))
+    with_requirements = [
+        index
+        for index, folder in enumerate(read)
+        if folder.python_entry is not None and folder.python_entry.requirements
+    ]
+    probed_first = probe.map(probed, [read[index] for index in with_requirements])
+    done = dict(zip(with_requirements, probed_first, strict=True))
+    return [done[index] if index in done else probed(folder) for index, folder in enumerate(read)]
 
 
 def _not_a_plugin_folder(entry: os.DirEntry[str]) -> str | None:
@@ -357,8 +386,29 @@ def load_plugin(
     *,
     configured_interpreter: Path | None = None,
     probe: VersionProbe | None = None,
+    check_requirements: bool = True,
 ) -> DiscoveredPlugin:
-    """Read one plugin folder: manifest, layout, module, interpreter and its version."""
+    """Read one plugin folder: manifest, layout, module, interpreter and its version, and
+    (``check_requirements``) whether that interpreter has what requirements.txt lists."""
+    folder = _read_folder(root, configured_interpreter)
+    return _probe_folder(folder, probe or default_probe(), check_requirements)
+
+
+@dataclass(frozen=True)
+class _Folder:
+    """A plugin folder as read, before its interpreter has run."""
+
+    root: Path
+    name: str
+    manifest: Manifest
+    problems: tuple[Problem, ...]
+    python_entry: PythonEntry | None
+    interpreter: Interpreter
+    """Chosen, not probed: no version yet."""
+
+
+def _read_folder(root: Path, configured_interpreter: Path | None) -> _Folder:
+    """The manifest, the layout and the interpreter's path: what needs no process."""
     manifest_file = root / MANIFEST_NAME
     manifest = read_manifest(manifest_file)
     problems = list(manifest.problems)
@@ -374,7 +424,6 @@ def load_plugin(
         except (OSError, ValueError) as error:  # EACCES, ENAMETOOLONG, a NUL in a path
             python_entry, layout_problems = None, [_files_unreadable(manifest_file, error)]
         problems.extend(layout_problems)
-    interpreter = resolve_interpreter(root, configured=configured_interpreter, probe=probe)
     checked = not any(problem.code == "files-unreadable" for problem in problems)
     provides = data.get("provides") if data is not None else None
     if python_entry is None and isinstance(provides, list) and checked:
@@ -391,20 +440,87 @@ def load_plugin(
                 *manifest.positions.get("provides", (None, None)),
             )
         )
-    if python_entry is not None:
-        problems.extend(
-            _host_problems(manifest_file, python_entry, interpreter, manifest.positions)
-        )
+    interpreter = choose_interpreter(root, configured=configured_interpreter)
+    return _Folder(root, name, manifest, tuple(problems), python_entry, interpreter)
+
+
+def _probe_folder(
+    folder: _Folder, probe: VersionProbe, check_requirements: bool
+) -> DiscoveredPlugin:
+    """``folder`` as a plugin, once its interpreter has run: its version, and (with
+    ``check_requirements``) the requirements it has not installed."""
+    interpreter = with_version(folder.interpreter, probe)
+    problems = list(folder.problems)
+    unused_venv = _unused_venv(folder.root, interpreter)
+    if unused_venv is not None:
+        problems.append(unused_venv)
+    entry, manifest = folder.python_entry, folder.manifest
+    if entry is not None:
+        problems.extend(_host_problems(manifest.file, entry, interpreter, manifest.positions))
+    if entry is not None and check_requirements:
+        problems.extend(_requirement_problems(entry, interpreter, probe))
     return DiscoveredPlugin(
-        name=name,
-        root=root,
-        module_path=python_entry.module_path if python_entry else None,
+        name=folder.name,
+        root=folder.root,
+        module_path=entry.module_path if entry else None,
         interpreter=interpreter,
-        declared_actions=declared_actions(data),
+        declared_actions=declared_actions(manifest.data),
         problems=tuple(problems),
-        manifest=data,
+        manifest=manifest.data,
         name_position=manifest.positions.get("name", (None, None)),
     )
+
+
+def _unused_venv(root: Path, interpreter: Interpreter) -> Problem | None:
+    """The plugin's ``.venv`` when it holds no interpreter (an empty folder, a venv whose
+    ``bin/`` lost its pythons): aro-tui then runs the plugin without the venv's packages."""
+    venv = root / VENV_DIR
+    if interpreter.origin == "plugin-venv" or not os.path.lexists(venv):
+        return None
+    which = "--python" if interpreter.origin == "configured" else "aro-tui's own Python"
+    return Problem(
+        "venv-without-python",
+        venv,
+        "",
+        f"{venv} (no bin/python, bin/python3 or bin/python3.X in it)",
+        "a .venv holding its interpreter, or no .venv",
+        f"the plugin's {VENV_DIR} is not used, as it holds no interpreter: aro-tui runs the "
+        f"plugin with {which} ({interpreter.path}), without the packages installed in the "
+        f"{VENV_DIR}; recreate it (python3 -m venv {VENV_DIR}) or remove it",
+        "warning",
+        HOST,
+    )
+
+
+def _requirement_problems(
+    entry: PythonEntry, interpreter: Interpreter, probe: VersionProbe
+) -> list[Problem]:
+    """requirements.txt's plain requirements that the plugin's interpreter has not installed
+    (one probe of the interpreter, which never imports the plugin)."""
+    requirements = entry.requirements
+    if entry.requirements_file is None or not requirements or interpreter.error is not None:
+        return []
+    wanted = [(requirement.name, requirement.marker) for requirement in requirements]
+    missing = probe.missing_requirements(interpreter.path, entry.source_dir, wanted)
+    python = f"{interpreter.path} ({interpreter.origin})"
+    return [
+        Problem(
+            "requirement-not-installed",
+            entry.requirements_file,
+            "",
+            f"{clean_text(requirement.text)}: not installed in {clean_text(python)}",
+            f"{clean_text(requirement.name)} installed where aro-tui runs the plugin",
+            "importing it fails under this interpreter: install it there ("
+            f"{shlex.quote(str(interpreter.path))} -m pip install {shlex.quote(requirement.text)}"
+            f"), or run the plugin with one that has it (its own {VENV_DIR}, or --python)",
+            "warning",
+            HOST,
+            requirement.line,
+            1,
+        )
+        for requirement in requirements
+        if requirement.name in (missing or ())
+    ]
 
 
 def _files_unreadable(manifest_file: Path, error: OSError | ValueError) -> Problem:
@@ -510,9 +626,11 @@ def find_plugin(
 ) -> DiscoveredPlugin:
     """A plugin folder given by path, or by manifest/folder name under ``search_root``.
 
-    With ``search_root`` given (``--plugins-dir``), a bare name (no ``/``) is looked up there
-    first: a folder of that name in the working directory silently won, so a replay in a
-    plugin's own folder ran another copy than the one asked for."""
+    Its requirements are not probed (one more interpreter start for every command run;
+    ``check`` does it). With ``search_root`` given (``--plugins-dir``), a bare name (no
+    ``/``) is looked up there first: a folder of that name in the working directory
+    silently won, so a replay in a plugin's own folder ran another copy than the one asked
+    for."""
     as_path = Path(name_or_path)
     not_found: PluginNotFound | None = None
     if search_root is not None and os.sep not in name_or_path and name_or_path not in {".", ".."}:
@@ -528,7 +646,9 @@ def find_plugin(
         reason = f"cannot read {clean_text(name_or_path)}: {clean_text(os_reason(error))}"
         raise PluginNotFound(name_or_path, as_path, [], reason) from None
     if given_as_path:
-        return load_plugin(as_path, configured_interpreter=configured_interpreter)
+        return load_plugin(
+            as_path, configured_interpreter=configured_interpreter, check_requirements=False
+        )
     misnamed = _misnamed_manifest(as_path) if as_path.is_dir() else None
     if misnamed is not None:
         raise PluginNotFound(name_or_path, as_path, [], misnamed=misnamed)
@@ -544,7 +664,9 @@ def _find_by_name(
     one in a folder of that name (``PluginNotFound``, ``AmbiguousPluginName``)."""
     search_dir = resolve_search_path(search_root)
     try:
-        found = discover(search_dir, configured_interpreter=configured_interpreter)
+        found = discover(
+            search_dir, configured_interpreter=configured_interpreter, check_requirements=False
+        )
     except DiscoveryError as error:
         raise PluginNotFound(name_or_path, search_dir, [], str(error)) from None
     # By manifest name, as ARO names plugins, then by folder name.

@@ -1,34 +1,79 @@
 """Which Python a plugin runs under, and that interpreter's version (probed once, cached).
 
-Order: the plugin's own ``.venv`` (``.venv/bin/python``), else a configured interpreter,
-else the dashboard's ``sys.executable``. The version comes from running the interpreter
-with ``-c`` (never plugin code), cached in memory by path + mtime and on disk under
-``$XDG_CACHE_HOME/aro-tui/`` so repeated ``aro-tui check`` runs skip the probe.
+Order: the plugin's own ``.venv`` (``.venv/bin/python``, else ``python3``, else the newest
+``python3.X``: what an activated venv runs), else a configured interpreter, else the
+dashboard's ``sys.executable``. The version comes from running the interpreter with ``-c``
+(never plugin code), cached in memory by path + mtime and on disk under
+``$XDG_CACHE_HOME/aro-tui/`` so repeated ``aro-tui check`` runs skip the probe. Every probe
+is bounded (a timeout, then its whole process group killed) and may run in parallel
+(:meth:`VersionProbe.map`), so a hanging interpreter costs one timeout, not one per plugin.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from aro_tui.core.user_files import write_atomically
 
 InterpreterOrigin = Literal["plugin-venv", "configured", "dashboard"]
 Version = tuple[int, int, int]
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 PROBE_TIMEOUT_S = 10.0
+PROBE_WORKERS = 8
+"""How many probes (and plugin folders being read) run at once."""
+VENV_DIR = ".venv"
 CACHE_FILE_NAME = "interpreters.json"
 CACHE_SCHEMA = "aro-tui/interpreter-cache/1"
 _PROBE_CODE = "import sys; print('%d.%d.%d' % tuple(sys.version_info[:3]))"
+_VERSIONED_PYTHON = re.compile(r"python3\.(\d+)")
+_PROBE_LINE_CHARS = 120
+CANNOT_TELL_EXIT = 3
+"""The installed-packages probe's exit status where the interpreter has no importlib.metadata."""
+# Runs in the plugin's interpreter, with its environment and site-packages as the harness
+# gets them (no -E, no -S), the plugin's source folder first on sys.path; Python 3.7 syntax.
+# argv: the source folder, then [[name, marker], ...] as JSON; prints the names not installed
+# (PEP 503 names compared); a requirement whose marker is false here, or cannot be read, is
+# not needed.
+_INSTALLED_CODE = """\
+import json, re, sys
+try:
+    from importlib.metadata import distributions
+except ImportError:
+    sys.exit(3)
+def norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+def needed(marker):
+    if not marker:
+        return True
+    for module in ("packaging.markers", "pip._vendor.packaging.markers"):
+        try:
+            return bool(__import__(module, fromlist=["Marker"]).Marker(marker).evaluate())
+        except ImportError:
+            continue
+        except Exception:
+            return False
+    return False
+sys.path[0] = sys.argv[1]
+have = set(norm(d.metadata["Name"] or "") for d in distributions())
+wanted = json.loads(sys.argv[2])
+print(json.dumps([name for name, marker in wanted if needed(marker) and norm(name) not in have]))
+"""
 
 
 @dataclass(frozen=True)
@@ -49,8 +94,43 @@ class Interpreter:
 def venv_python(plugin_root: Path) -> Path:
     """Where a plugin's own virtual environment keeps its interpreter."""
     if os.name == "nt":
-        return plugin_root / ".venv" / "Scripts" / "python.exe"
-    return plugin_root / ".venv" / "bin" / "python"
+        return plugin_root / VENV_DIR / "Scripts" / "python.exe"
+    return plugin_root / VENV_DIR / "bin" / "python"
+
+
+def venv_interpreter(plugin_root: Path) -> Path | None:
+    """The interpreter of the plugin's ``.venv``: ``bin/python``, else ``bin/python3``, else
+    the newest ``bin/python3.X``; None when it holds none.
+
+    Why the others: a venv whose ``python`` was removed still runs as that venv from
+    ``python3`` (``pyvenv.cfg`` beside ``bin/`` makes it so), and that is what ``python3``
+    runs once the venv is activated; skipping the venv ran the plugin without its packages.
+    A link that leads nowhere is still the one chosen, so that it is reported as unusable.
+    """
+    python = venv_python(plugin_root)
+    if os.path.lexists(python):
+        return python
+    if os.name == "nt" or not os.path.lexists(plugin_root / VENV_DIR):  # the usual case
+        return None
+    python3 = python.with_name("python3")
+    if os.path.lexists(python3):
+        return python3
+    try:
+        with os.scandir(python.parent) as entries:
+            names = [entry.name for entry in entries]
+    except OSError:
+        return None
+    minors = [int(m.group(1)) for n in names if (m := _VERSIONED_PYTHON.fullmatch(n))]
+    return python.with_name(f"python3.{max(minors)}") if minors else None
+
+
+ORIGIN_TEXT: dict[str, str] = {
+    "plugin-venv": f"its own {VENV_DIR}",
+    "configured": "--python",
+    "dashboard": f"aro-tui's own Python, the plugin has no {VENV_DIR}",
+}
+"""Whose interpreter runs a plugin, by :data:`InterpreterOrigin`, as a failed start says it
+(``PluginLaunch.interpreter_origin``): a package installed in another one is "not found"."""
 
 
 def cache_dir() -> Path:
@@ -70,15 +150,24 @@ def parse_version(text: str) -> Version | None:
 
 
 class VersionProbe:
-    """Runs interpreters to learn their versions; remembers answers in memory and on disk."""
+    """Runs interpreters to learn their versions (and which requirements they lack);
+    remembers versions in memory and on disk.
+
+    Each run is bounded: its own session, a timeout, then its whole process group killed. A
+    probe runs with no lock held, so probes of different interpreters overlap; one asked for
+    while the same interpreter is being probed waits for that answer.
+    """
 
     def __init__(self, cache_path: Path | None = None, timeout_s: float = PROBE_TIMEOUT_S):
         self._cache_path = cache_path
         self._timeout_s = timeout_s
         self._memory: dict[str, Version] = {}
         self._failures: dict[str, str] = {}
+        self._in_flight: dict[str, Future[tuple[Version | None, str | None]]] = {}
         self._disk: dict[str, Version] | None = None
         self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._stopping = False
         self.probes_run = 0
 
     @property
@@ -106,44 +195,147 @@ class VersionProbe:
             if key in disk:
                 self._memory[key] = disk[key]
                 return disk[key], None
-            version, failure = self._run(executable)
-            if failure is not None:
+            waiting = self._in_flight.get(key)
+            if waiting is None:
+                answer: Future[tuple[Version | None, str | None]] = Future()
+                self._in_flight[key] = answer
+        if waiting is not None:
+            return waiting.result()
+        try:
+            version, failure = self._probe_version(executable)
+        except BaseException as error:
+            answer.set_exception(error)
+            raise
+        finally:
+            with self._lock:
+                del self._in_flight[key]
+        with self._lock:
+            if failure is not None and not self._stopping:
                 # Remembered for this process only: a failure may be transient.
                 self._failures[key] = failure
             if version is not None:
                 self._memory[key] = version
+                disk = self._load_disk()
                 disk[key] = version
                 self._save_disk(disk)
-            return version, failure
+        answer.set_result((version, failure))
+        return version, failure
 
-    def _run(self, executable: Path) -> tuple[Version | None, str | None]:
-        self.probes_run += 1
+    def missing_requirements(
+        self, executable: Path, source_dir: Path, wanted: Sequence[tuple[str, str]]
+    ) -> list[str] | None:
+        """Of ``wanted`` (distribution name, environment marker or ``""``), the names
+        ``executable`` has not installed, by ``importlib.metadata`` with the plugin's
+        ``source_dir`` first on ``sys.path``, as it runs; None when that cannot be told (no
+        ``importlib.metadata`` before Python 3.8, the probe failed or took too long).
+
+        Never cached: ``pip install`` changes the answer and nothing the cache keys on.
+        """
+        if not wanted:
+            return []
+        argv = [str(executable), "-c", _INSTALLED_CODE, str(source_dir), json.dumps(wanted)]
+        outcome = self._run_bounded(argv)
+        if isinstance(outcome, str) or outcome.returncode != 0:
+            return None
         try:
-            # Its own session: on a timeout the whole group goes, not only the first process
-            # (a wrapper script's `sleep` was left running under init).
-            process = subprocess.Popen(
-                [str(executable), "-E", "-S", "-c", _PROBE_CODE],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-        except OSError as error:
-            return None, f"cannot run {executable}: {error.strerror or error}"
+            missing = json.loads(outcome.stdout)
+        except ValueError:
+            return None
+        if not isinstance(missing, list) or not all(isinstance(n, str) for n in missing):
+            return None
+        return list(missing)
+
+    def map(self, work: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+        """``[work(item) for item in items]`` on up to :data:`PROBE_WORKERS` threads, for
+        work that probes interpreters: three hanging interpreters cost one timeout, not three.
+
+        An interrupt (ctrl+c) while waiting kills every probe running and starts no other
+        until the workers are done, so nothing is left running; then it is raised.
+        """
+        if len(items) < 2:
+            return [work(item) for item in items]
+        pool = ThreadPoolExecutor(min(PROBE_WORKERS, len(items)), "aro-tui-probe")
+        try:
+            futures = [pool.submit(work, item) for item in items]
+            return [future.result() for future in futures]
+        except BaseException:
+            self._stop_all()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            with self._lock:
+                self._stopping = False
+
+    def _stop_all(self) -> None:
+        """Kill the probes running now and refuse new ones (until :meth:`map` ends)."""
+        with self._lock:
+            self._stopping = True
+            for process in self._running:
+                if process.returncode is None:  # not reaped yet: its pid is still its own
+                    _kill_group(process)
+
+    def _interrupted(self) -> bool:
+        """Whether :meth:`map` is stopping every probe (an answer got then is not kept)."""
+        with self._lock:
+            return self._stopping
+
+    def _probe_version(self, executable: Path) -> tuple[Version | None, str | None]:
+        with self._lock:
+            self.probes_run += 1
+        outcome = self._run_bounded([str(executable), "-E", "-S", "-c", _PROBE_CODE])
+        if isinstance(outcome, str):
+            return None, outcome
+        output = outcome.stdout.strip()
+        version = parse_version(output) if outcome.returncode == 0 else None
+        if version is None:
+            said = _first_and_last(outcome.stderr) or output[:_PROBE_LINE_CHARS] or "no output"
+            return None, f"{executable} failed (exit {outcome.returncode}): {said}"
+        return version, None
+
+    def _run_bounded(self, argv: list[str]) -> subprocess.CompletedProcess[str] | str:
+        """Run ``argv`` (an interpreter, never plugin code) for at most the timeout: its
+        output, or why there is none.
+
+        Its own session: on a timeout or an interrupt the whole group goes, not only the first
+        process (a wrapper script's ``sleep`` was left running under init); and a ctrl+c
+        meant for aro-tui does not reach it, so it is killed here, then the interrupt goes on.
+        """
+        executable = argv[0]
+        with self._lock:
+            if self._stopping:
+                return f"{executable} was not probed: interrupted"
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
+            except OSError as error:
+                return f"cannot run {executable}: {error.strerror or error}"
+            self._running.add(process)
         try:
             stdout, stderr = process.communicate(timeout=self._timeout_s)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+            _kill_group(process)
             process.communicate()
-            return None, f"{executable} did not answer within {self._timeout_s:g} s"
-        output = stdout.decode("utf-8", "replace").strip()
-        version = parse_version(output) if process.returncode == 0 else None
-        if version is None:
-            detail = stderr.decode("utf-8", "replace").strip().splitlines()
-            last = detail[-1] if detail else output or "no output"
-            return None, f"{executable} failed (exit {process.returncode}): {last[:200]}"
-        return version, None
+            return f"{executable} did not answer within {self._timeout_s:g} s"
+        except BaseException:
+            _kill_group(process)
+            process.wait()
+            raise
+        finally:
+            with self._lock:
+                self._running.discard(process)
+        if self._interrupted():
+            return f"{executable} was not probed: interrupted"
+        return subprocess.CompletedProcess(
+            argv,
+            process.returncode,
+            stdout.decode("utf-8", "replace"),
+            stderr.decode("utf-8", "replace"),
+        )
 
     def _load_disk(self) -> dict[str, Version]:
         if self._disk is not None:
@@ -166,6 +358,23 @@ class VersionProbe:
             write_atomically(self.cache_path, json.dumps(payload, indent=1))
 
 
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``process``'s whole process group (it leads one: its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _first_and_last(text: str) -> str:
+    """The first non-empty line of ``text``, and its last when that is another, each cut
+    short: pyenv's shim says what failed first and a hint last, Python's own start-up errors
+    name the cause last."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first, last = lines[0][:_PROBE_LINE_CHARS], lines[-1][:_PROBE_LINE_CHARS]
+    return first if first == last else f"{first} … {last}"
+
+
 _default_probe = VersionProbe()
 
 
@@ -181,9 +390,15 @@ def resolve_interpreter(
     probe: VersionProbe | None = None,
 ) -> Interpreter:
     """The interpreter ``plugin_root`` will run under, with its version or why it has none."""
-    own = venv_python(plugin_root)
+    return with_version(choose_interpreter(plugin_root, configured=configured), probe)
+
+
+def choose_interpreter(plugin_root: Path, *, configured: Path | None = None) -> Interpreter:
+    """The interpreter ``plugin_root`` will run under, not run yet (no version): a file
+    look-up only, so that the runs of many plugins' interpreters can overlap after it."""
+    own = venv_interpreter(plugin_root)
     origin: InterpreterOrigin
-    if os.path.lexists(own):
+    if own is not None:
         path, origin = own, "plugin-venv"
     elif configured is not None:
         path, origin = configured, "configured"
@@ -199,5 +414,12 @@ def resolve_interpreter(
             missing = f"{path} is not on PATH, nor in the current folder"
             return Interpreter(path=local, origin=origin, version=None, error=missing)
         path = Path(found) if found is not None else local
-    version, error = (probe or _default_probe).version_of(path)
-    return Interpreter(path=path, origin=origin, version=version, error=error)
+    return Interpreter(path=path, origin=origin, version=None, error=None)
+
+
+def with_version(chosen: Interpreter, probe: VersionProbe | None = None) -> Interpreter:
+    """``chosen`` (from :func:`choose_interpreter`) with its version, or why it has none."""
+    if chosen.error is not None:
+        return chosen
+    version, error = (probe or _default_probe).version_of(chosen.path)
+    return dataclasses.replace(chosen, version=version, error=error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,19 @@ from aro_tui.core.plugins.rules import path_escapes
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """One plain requirement line of a requirements file."""
+
+    line: int
+    text: str
+    """As written, less its comment and options."""
+    name: str
+    """The distribution name."""
+    marker: str
+    """The environment marker (``python_version < "3.12"``), or ``""``."""
+
+
+@dataclass(frozen=True)
 class PythonEntry:
     """What the first usable ``python-plugin`` entry says about running the plugin."""
 
@@ -29,6 +43,10 @@ class PythonEntry:
     source_dir: Path
     module_path: Path | None
     min_version: str | None
+    requirements_file: Path | None = None
+    """``python.requirements`` where it is (in ``path``, else beside plugin.yaml), if it is."""
+    requirements: tuple[Requirement, ...] = ()
+    """Its plain requirement lines (:func:`plain_requirements`)."""
 
 
 def _inside(target: Path, root_real: Path) -> bool:
@@ -189,6 +207,7 @@ def _check_python_entry(
             HOST,
         )
     requirements = block.get("requirements")
+    requirements_file: Path | None = None
     if isinstance(requirements, str) and requirements and not path_escapes(requirements):
         requirements_field = f"provides[{index}].python.requirements"
         target = source_dir / requirements
@@ -204,8 +223,9 @@ def _check_python_entry(
                 f"{target_real}",
             )
         elif target.is_file():
-            pass
+            requirements_file = target
         elif (root_real / requirements).is_file():
+            requirements_file = findings.file.parent / requirements  # as found: links kept
             # The chapter's own layout: requirements.txt beside plugin.yaml, code in src/.
             findings.add(
                 "requirements-location",
@@ -227,7 +247,52 @@ def _check_python_entry(
                 "error",
                 STRICT,
             )
-    return PythonEntry(index, source_dir, module, min_text)
+    requirements_found = plain_requirements(requirements_file) if requirements_file else []
+    return PythonEntry(
+        index, source_dir, module, min_text, requirements_file, tuple(requirements_found)
+    )
+
+
+MAX_REQUIREMENTS_BYTES = 1024 * 1024
+"""How much of a requirements file is read for :func:`plain_requirements`."""
+# A name (PEP 508), extras, then version specifiers and a marker, or nothing: `tabulate`,
+# `Foo.Bar[x]>=1,<2 ; python_version < "3.12"`. A URL, a path, `name @ url`: no match.
+_PLAIN_REQUIREMENT = re.compile(
+    r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*"
+    r"(?:\(?\s*[<>=!~][^;@]*)?(?:;(?P<marker>.*))?"
+)
+_ARCHIVE_NAME = re.compile(r".*\.(whl|zip|tar\.gz|tgz|tar\.bz2)", re.IGNORECASE)
+_OPTIONS = re.compile(r"\s--?[A-Za-z]")
+"""Where per-requirement options (``--hash=…``) begin on a line."""
+
+
+def plain_requirements(file: Path) -> list[Requirement]:
+    """The plain requirement lines of ``file`` (a name, extras, versions, a marker), the way
+    pip reads them: comments and ``\\`` continuations; ``-r``, ``-e``, options, URLs and
+    paths left out (what they install has no name to look for); [] when it cannot be read."""
+    try:
+        with file.open("rb") as stream:
+            text = stream.read(MAX_REQUIREMENTS_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return []
+    found: list[Requirement] = []
+    pending, first_line = "", 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not pending:
+            first_line = number
+        if raw.endswith("\\"):
+            pending += raw[:-1]
+            continue
+        line, pending = pending + raw, ""
+        line = re.sub(r"(^|\s)#.*", "", line).strip()
+        options = _OPTIONS.search(line)
+        line = line[: options.start()].strip() if options else line
+        match = _PLAIN_REQUIREMENT.fullmatch(line)
+        if match is None or line.startswith("-") or _ARCHIVE_NAME.fullmatch(match["name"]):
+            continue
+        marker = (match["marker"] or "").strip()
+        found.append(Requirement(first_line, line, match["name"], marker))
+    return found
 
 
 MAX_NAMED_SHADOWS = 5
