@@ -35,7 +35,7 @@ class DashboardCommands(Provider):
         if not isinstance(app, AroApp):
             return []
         screen = app.main_screen
-        commands: list[Command] = []
+        commands: list[Command] = [("Show keys (help)", app.action_help, "every binding")]
         for entry in app.registry.entries.values():
             name = sanitize_line(entry.name)
             if entry.process is None or app.read_only:  # a recording runs and starts nothing
@@ -117,7 +117,6 @@ class DashboardCommands(Provider):
             commands.append(
                 (f"Filter log: status {status}", partial(screen.filter_log, f"status:{status}"), "")
             )
-        commands.append(("Show keys (help)", app.action_help, "every binding"))
         if app.start_problems:
             commands.append(
                 (
@@ -132,7 +131,18 @@ class DashboardCommands(Provider):
         return commands
 
     async def discover(self) -> Hits:
-        for title, callback, help_text in self._commands():
+        """The list the palette opens with: ``Show keys (help)`` and the rest of what only
+        shows, before anything that sends to a plugin or stops one (those follow, and a
+        search finds them all).
+
+        Why: the palette keeps this list, its top row highlighted, until a query's results
+        arrive; Enter typed right after a query that matches nothing chose that row. With
+        "Run PLUGIN ACTION" first, it ran the first plugin's first action (faulty's `echo`,
+        and its `exit` four rows down)."""
+        commands = self._commands()
+        harmless = [command for command in commands if _only_shows(command)]
+        acting = [command for command in commands if not _only_shows(command)]
+        for title, callback, help_text in harmless + acting:
             yield DiscoveryHit(Content(title), callback, text=title, help=help_text or None)
 
     async def search(self, query: str) -> Hits:
@@ -143,6 +153,14 @@ class DashboardCommands(Provider):
                 yield Hit(
                     score, _highlight(matcher, title), callback, text=title, help=help_text or None
                 )
+
+
+SHOWING_PREFIXES = ("Show ", "Filter log", "Switch theme", "Edit the input", "Clear the log")
+"""Palette commands that only change what is shown (or the theme), never a plugin."""
+
+
+def _only_shows(command: Command) -> bool:
+    return command[0].startswith(SHOWING_PREFIXES)
 
 
 def _highlight(matcher: Matcher, title: str) -> Content:

@@ -106,3 +106,24 @@ async def test_help_moves_off_f1_and_the_help_screen_tells_the_keys_in_use(
         rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
         line_end = next(row for row in rows if row[2] == "Cursor line end")
         assert "^e" not in line_end[1]  # ctrl+e runs now, even in the editor
+
+
+async def test_the_palette_opens_on_commands_that_only_show(tmp_path: Path) -> None:
+    """The palette keeps its opening list, top row highlighted, until a query's results
+    arrive: Enter right after a query that matched nothing ran that row, "Run faulty echo"
+    (and "Run faulty exit" was four rows down)."""
+    from aro_tui.ui.commands import DashboardCommands
+
+    app = make_app(tmp_path, BUNDLED)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "ready")
+        provider = DashboardCommands(app.main_screen)
+        titles = [str(hit.text) async for hit in provider.discover()]
+        assert titles[0] == "Show keys (help)"
+        first_acting = next(i for i, t in enumerate(titles) if t.startswith(("Run ", "Stop ")))
+        shows = titles[:first_acting]
+        assert all(
+            t.startswith(("Show", "Filter log", "Switch theme", "Edit", "Clear the log"))
+            for t in shows
+        )
+        assert any(t.startswith("Run plugin-python-text") for t in titles)  # still offered
