@@ -346,17 +346,17 @@ class MemoryChart(Widget):
     ) -> Text:
         cells: list[tuple[str, str]] = [(" ", "memory-chart--axis")] * columns
         plugin, show_internal = self.plugin, self.show_internal
-        for span in self.spans.snapshot():
+        for span in self.spans.overlapping(start_t, until_t):
             if plugin is not None and span.plugin != plugin:
                 continue
             if span.internal and not show_internal:
-                continue
-            if span.start_t > until_t or (span.end_t is not None and span.end_t < start_t):
                 continue
             first = column_of(span.start_t)
             last = columns - 1 if span.end_t is None else column_of(span.end_t)  # or running
             component = _span_component(span)
             glyph = "┄" if span.internal else "━"
+            if first == last and cells[first] == (glyph, component):
+                continue  # thousands of short calls a column (an hour's window): drawn once
             for column in range(first, last + 1):
                 cells[column] = (glyph, component)
             label = f" {span.action} "
