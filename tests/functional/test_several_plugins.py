@@ -134,6 +134,14 @@ async def test_the_running_card_counts_the_calls_queued_and_the_editor_its_own_c
         await pilot.pause()
         screen._tick()
         assert str(screen.query_one("#input").border_subtitle).startswith("running")
+        # The newest call on its waiting card: one other waits, not two; the editor says
+        # "waiting", not "running".
+        screen.send("alpha", "slow", '{"seconds": 30}')
+        await wait_until(pilot, lambda: "▶ waiting" in _card(app), "the waiting card")
+        screen._tick()
+        card = _card(app)
+        assert "behind the running slow" in card and "2 more queued" in card, card
+        assert str(screen.query_one("#input").border_subtitle).startswith("waiting")
         process = app.registry["alpha"].process
         assert process is not None
         await process.stop()

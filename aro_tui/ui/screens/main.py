@@ -501,11 +501,13 @@ class MainScreen(LogWindow):
             # Tenths while they tell something, then whole seconds: the card is redrawn only
             # when its text changes (a 10-minute call cost 11 % of a core at 10 Hz).
             elapsed = f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-        queued = 0 if entry is None else len(entry.running_calls) - 1
+        # The plugin's other calls still waiting: not the one it runs, nor the card's own (a
+        # waiting card said "1 more queued" with nothing else waiting).
+        queued = 0 if entry is None else len(entry.running_calls) - (2 if waiting else 1)
         # On the editor only when it holds that action's input: another plugin's call read
         # as this one running.
         own = exchange.plugin == self.current_plugin and exchange.action == self.current_action
-        subtitle = f"running {elapsed}" if own else ""
+        subtitle = f"{'waiting' if waiting else 'running'} {elapsed}" if own else ""
         editor = self.query_one("#input")
         if editor.border_subtitle != subtitle:
             editor.border_subtitle = subtitle
