@@ -161,6 +161,11 @@ async def test_the_calls_queued_for_a_plugin_can_be_dropped_and_the_running_one_
             screen.send("alpha", "quick", "{}")
         await wait_until(pilot, lambda: len(app.registry["alpha"].running_calls) == 3, "queued")
         screen.drop_queued_calls("alpha")
+        said = [str(n.message) for n in app._notifications]
+        assert (  # nothing changes on screen until then: the note says when
+            "Dropped 2 calls queued for alpha: they end, cancelled, once the running slow ends "
+            "(ctrl+g stops it)."
+        ) in said
         await wait_until(pilot, lambda: len(app.exchange_log) == 3, "all three ended", 10)
         ended = sorted((e.action, str(e.status)) for e in app.exchange_log.entries)
         assert ended == [("quick", "cancelled"), ("quick", "cancelled"), ("slow", "ok")]

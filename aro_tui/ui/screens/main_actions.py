@@ -374,7 +374,13 @@ class ExchangeActions(Screen[None]):
         for call in queued:
             process.cancel(call.id)
         plural = "" if len(queued) == 1 else "s"
-        self.say(f"Dropping {len(queued)} call{plural} queued for {sanitize_line(name)}…")
+        # They end when the plugin reaches them, after the running call: a minute's silence
+        # read as the drop not working.
+        self.say(
+            f"Dropped {len(queued)} call{plural} queued for {sanitize_line(name)}: "
+            f"{'it ends' if len(queued) == 1 else 'they end'}, cancelled, once the running "
+            f"{sanitize_line(executing.action) if executing else 'call'} ends (ctrl+g stops it)."
+        )
 
     def _cancel_running(self, entry: PluginEntry) -> None:
         """Interrupt the call ``entry``'s plugin is executing (the ones queued behind it run
