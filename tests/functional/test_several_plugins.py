@@ -161,6 +161,7 @@ async def test_the_calls_queued_for_a_plugin_can_be_dropped_and_the_running_one_
             screen.send("alpha", "quick", "{}")
         await wait_until(pilot, lambda: len(app.registry["alpha"].running_calls) == 3, "queued")
         screen.drop_queued_calls("alpha")
+        await pilot.pause()
         said = [str(n.message) for n in app._notifications]
         assert (  # nothing changes on screen until then: the note says when
             "Dropped 2 calls queued for alpha: they end, cancelled, once the running slow ends "
