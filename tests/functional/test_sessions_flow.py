@@ -715,3 +715,10 @@ async def test_replay_all_reruns_the_calls_made_not_an_earlier_replays_reruns(xd
     session = read_session(path)
     internal = [e.number for e in session.exchanges if session.is_internal(e)]
     assert internal == [3, 4, 5, 6]  # aro-tui's own calls: `replay` leaves them out
+    config = replace(make_app(xdg, BUNDLED).config, user_files=True, open_session=path)
+    reopened = AroApp(config, discovery_of(BUNDLED))
+    async with reopened.run_test(size=(140, 45)) as pilot:
+        screen = reopened.main_screen
+        await wait_until(pilot, lambda: screen.has_class("-read-only"), "the recording")
+        banner = str(screen.query_one("#banner", Static).render())
+        assert "· 2 exchanges (+4 internal) ·" in banner  # it said "6 exchanges"

@@ -266,8 +266,14 @@ class SessionWiring(TelemetryWiring):
                 if live
                 else (" · cut off (no end record)")
             )
+        internal = len(table.internal_numbers)
+        # The calls made, as the live log counted them; aro-tui's own queries apart (3,031
+        # calls read "6062 exchanges" beside a Replay all of 3,031).
+        calls = f"{len(log) - internal} exchanges" + (
+            f" (+{internal} internal)" if internal else ""
+        )
         self.show_banner(
-            f"READ-ONLY recording {session.session_id} · {len(log)} exchanges{cut_off}"
+            f"READ-ONLY recording {session.session_id} · {calls}{cut_off}"
             " · d: rerun one against the plugin now · ctrl+p: replay all"
         )
 
