@@ -13,7 +13,7 @@ from aro_tui.cli import main
 from aro_tui.core.host.exchange import ExchangeStatus
 from aro_tui.core.host.process import PluginProcess, PluginStartError
 
-EXITS_ODDLY = TEST_PLUGINS / "exits-oddly"
+EXITS_ODDLY = TEST_PLUGINS / "odd-exits"
 IMPORT_FAULT_ENV = "EXITS_ODDLY_AT_IMPORT"
 
 
@@ -25,7 +25,7 @@ def _line_of(code: str, path: Path = EXITS_ODDLY / "src" / "plugin.py") -> int:
 
 async def _failed_start(monkeypatch: pytest.MonkeyPatch, at_import: str) -> PluginStartError:
     monkeypatch.setenv(IMPORT_FAULT_ENV, at_import)
-    plugin = PluginProcess(launch_test_plugin("exits-oddly"))
+    plugin = PluginProcess(launch_test_plugin("odd-exits"))
     with pytest.raises(PluginStartError) as raised:
         await plugin.start()
     return raised.value
@@ -76,7 +76,7 @@ def test_call_prints_where_the_import_exited(
     err = capfd.readouterr().err
     line = _line_of("sys.exit(3)")
     assert (
-        "aro-tui call: crashed: plugin exits-oddly failed to import: SystemExit: 3 "
+        "aro-tui call: crashed: plugin odd-exits failed to import: SystemExit: 3 "
         f"(sys.exit() at import, src/plugin.py line {line})"
     ) in err
     assert "    sys.exit(3)\nSystemExit: 3\n" in err
@@ -120,7 +120,7 @@ async def test_a_crash_in_c_shows_every_threads_python_stack(
 ) -> None:
     """It once said only "killed by signal 11 (SIGSEGV)". A plugin that enables faulthandler
     itself (own-faulthandler) still gets its stack."""
-    plugin = PluginProcess(launch_test_plugin("exits-oddly"))
+    plugin = PluginProcess(launch_test_plugin("odd-exits"))
     try:
         await plugin.start()
         ok = await plugin.call("echo", '{"n": 1}')
@@ -132,13 +132,13 @@ async def test_a_crash_in_c_shows_every_threads_python_stack(
     assert crashed.signal_number == signal_number
     lines = list(crashed.stderr_lines)
     assert f"Fatal Python error: {fatal_error}" in lines
-    stack = [line for line in lines if line.startswith('  File "') and "exits-oddly" in line]
+    stack = [line for line in lines if line.startswith('  File "') and "odd-exits" in line]
     assert stack[0].endswith(f" in {innermost}")
     assert stack[-1].endswith(f" in aro_action_{action.replace('-', '_')}")
 
 
 async def test_the_stack_of_a_segfault_shows_the_other_threads_too() -> None:
-    plugin = PluginProcess(launch_test_plugin("exits-oddly"))
+    plugin = PluginProcess(launch_test_plugin("odd-exits"))
     try:
         crashed = await plugin.call("segfault", "{}")
     finally:

@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -28,7 +29,7 @@ from aro_tui.core.session.store import being_recorded
 from aro_tui.core.telemetry.buffers import ExchangeSpan, SampleBuffer
 from aro_tui.core.telemetry.cache_records import cache_event_from_json, cache_event_to_json
 from aro_tui.core.telemetry.exchange_memory import ExchangeMemory, exchange_memory
-from aro_tui.core.telemetry.model_cache import CacheEvent
+from aro_tui.core.telemetry.model_cache import CacheEvent, ModelCacheTracker
 from aro_tui.core.telemetry.samples import TelemetrySample
 from aro_tui.core.user_files import replacing
 from aro_tui.ui.comparison import (
@@ -147,7 +148,10 @@ class SessionWiring(TelemetryWiring):
             # The recorder's queue is thread-safe: recording straight from the sampler thread
             # keeps every sample (the redraw message coalesces, so it would drop some).
             self.telemetry.sample_listener = recorder.record_sample
-            recorder.is_internal = self._recorded_as_internal
+            # The tracker itself, not a query of the panel: the hook runs at exit too (a
+            # call cut short by SIGTERM), from a timer thread, with the screen going away.
+            tracker = self.telemetry.tracker
+            recorder.is_internal = partial(self._recorded_as_internal, tracker)
         if self.aro.config.open_session is not None:
             self._read_recording(self.aro.config.open_session)
 
@@ -304,12 +308,10 @@ class SessionWiring(TelemetryWiring):
             exchange.request_bytes is self._replaying_request
         )
 
-    def _recorded_as_internal(self, exchange: Exchange) -> bool:
+    def _recorded_as_internal(self, tracker: ModelCacheTracker, exchange: Exchange) -> bool:
         """What the recording marks ``"internal"``: aro-tui's own model-cache queries, and a
         replay's reruns, so that ``aro-tui replay`` of this recording does not rerun them."""
-        return self.telemetry.tracker.is_internal(exchange.plugin, exchange.id) or self.is_rerun(
-            exchange
-        )
+        return tracker.is_internal(exchange.plugin, exchange.id) or self.is_rerun(exchange)
 
     replayed_calls: set[tuple[str, int]]
     """The replay's calls still running, by (plugin, host id): not shown when they end."""

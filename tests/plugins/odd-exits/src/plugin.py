@@ -31,7 +31,7 @@ elif AT_IMPORT == "segfault":
 def aro_plugin_info() -> Dict[str, Any]:
     """Return plugin metadata."""
     return {
-        "name": "exits-oddly",
+        "name": "odd-exits",
         "version": "1.0.0",
         "actions": ["echo", "segfault", "abort", "own-faulthandler"],
     }

@@ -1,4 +1,4 @@
-"""A helper module of exits-oddly: ends the process the way a plugin's own code might."""
+"""A helper module of odd-exits: ends the process the way a plugin's own code might."""
 
 import sys
 
