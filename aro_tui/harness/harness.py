@@ -687,6 +687,7 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
         return
     thread_count = _thread_count()
     child_count = len(getattr(sys.modules.get(_MP_PROCESS), "_children", ()))
+    busy_pools = _busy_pools() if _pools else None
     started_ns = _perf_counter_ns()
     try:
         _current_id = request_id
@@ -694,10 +695,12 @@ def _call(module: ModuleType, request_id: int, action: str, body: bytes) -> None
         try:
             result = function(text)
         finally:
-            if _thread_count() != thread_count or child_count != len(
-                getattr(sys.modules.get(_MP_PROCESS), "_children", ())
+            if (
+                _thread_count() != thread_count
+                or child_count != len(getattr(sys.modules.get(_MP_PROCESS), "_children", ()))
+                or (busy_pools is not None and not _busy_pools() <= busy_pools)
             ):
-                _report_left_running(request_id)
+                _report_left_running(request_id, busy_pools or set())
         _current_id = None
     except KeyboardInterrupt as interrupt:
         _current_id = None
@@ -756,22 +759,33 @@ MAX_WORKER_NAME_CHARS = 200
 _known_workers: Set[Any] = set()
 """The non-daemon threads and child processes running when they were last looked at (at
 ready, and after each call that changed their count): not started by the calls after."""
+_pools: List[Any] = []
+"""Weak references to the ``ThreadPoolExecutor`` s whose workers have been seen: before and
+after each call their state is compared, as a call can hand an idle pool work without starting
+a thread."""
 
 
-def _report_left_running(request_id: int) -> None:
+def _report_left_running(request_id: int, busy_before: Set[Any]) -> None:
     """Tell the host which non-daemon threads and multiprocessing children the action started
-    and left running (a ``running`` marker on stderr, before the call's frame).
+    and left running (a ``running`` marker on stderr, before the call's frame); a thread pool's
+    workers count when the pool was idle before the call (``busy_before``) and is busy now.
 
     Why: the ARO runtime runs each call as ``python3 -c``, and Python joins non-daemon threads
     and non-daemon multiprocessing children at exit, so there the call would last until they
-    end, and what they print would join the answer. Only called when the number of threads or
-    children changed during the action, so a normal call pays two counts, not this.
+    end, and what they print would join the answer. An idle ``ThreadPoolExecutor`` 's workers
+    are the exception: Python's exit hook stops them without waiting. Only called when the
+    number of threads or children changed during the action, or a pool became busy, so a
+    normal call pays two counts, not this.
     """
     global _known_workers
     try:
         running = _running_workers()
-        started = [(kind, worker) for kind, worker in running if worker not in _known_workers]
-        _known_workers = {worker for _, worker in running}
+        started = [
+            (kind, worker)
+            for kind, worker, pool in running
+            if (worker not in _known_workers if pool is None else pool not in busy_before)
+        ]
+        _known_workers = {worker for _, worker, pool in running if pool is None}
         if not started:
             return
         named = [_describe_worker(kind, worker) for kind, worker in started[:MAX_WORKERS_NAMED]]
@@ -782,22 +796,71 @@ def _report_left_running(request_id: int) -> None:
     os.write(_MARKER_FD, _MARKER_PREFIX + b"running %d %s\n" % (request_id, payload))
 
 
-def _running_workers() -> List[Tuple[str, Any]]:
+def _running_workers() -> List[Tuple[str, Any, Any]]:
     """The non-daemon threads (not the main one) and non-daemon multiprocessing children alive
-    now, which Python waits for at exit; only modules the plugin imported are asked."""
-    workers: List[Tuple[str, Any]] = []
+    now, which Python waits for at exit, each with its thread pool when it is a busy pool's
+    worker (else None): one worker stands for a busy pool, and an idle pool's are left out.
+    Only modules the plugin imported are asked."""
+    workers: List[Tuple[str, Any, Any]] = []
     threading = sys.modules.get("threading")
     if threading is not None:
         main_thread = threading.main_thread()
         for thread in threading.enumerate():
-            if not thread.daemon and thread is not main_thread:
-                workers.append(("thread", thread))
+            if thread.daemon or thread is main_thread:
+                continue
+            pool = _pool_of(thread)
+            if pool is None:
+                workers.append(("thread", thread, None))
+            elif _pool_busy(pool) and all(pool is not seen for _, _, seen in workers):
+                workers.append(("thread", thread, pool))  # one per pool: which works is unknown
     multiprocessing = sys.modules.get("multiprocessing")
     if multiprocessing is not None and sys.modules.get(_MP_PROCESS) is not None:
         for child in multiprocessing.active_children():
             if not child.daemon:
-                workers.append(("process", child))
+                workers.append(("process", child, None))
     return workers
+
+
+def _pool_of(thread: Any) -> Any:
+    """The ``concurrent.futures.ThreadPoolExecutor`` whose worker ``thread`` is, remembered in
+    :data:`_pools`; None for any other thread, or when the pool's private state (Python 3.8 to
+    3.14: ``_work_queue``, ``_idle_semaphore``, ``_threads``) is not as expected, so that the
+    thread counts as a plain one and the note errs towards showing."""
+    target = getattr(thread, "_target", None)
+    if getattr(target, "__module__", None) != "concurrent.futures.thread":
+        return None
+    try:
+        reference = thread._args[0]  # a weak reference to the executor
+        pool = reference()
+        _pool_busy(pool)
+    except Exception:
+        return None
+    if not any(known() is pool for known in _pools):  # each worker has its own reference
+        _pools.append(reference)
+    return pool
+
+
+def _pool_busy(pool: Any) -> bool:
+    """Whether ``pool`` has work queued or a worker not idle (what Python's exit waits for)."""
+    idle = pool._idle_semaphore._value
+    return not (pool._work_queue.empty() and idle >= len(pool._threads))
+
+
+def _busy_pools() -> Set[Any]:
+    """The pools in :data:`_pools` that are busy now (any whose state cannot be read counts
+    as busy, so it never looks newly busy); forgets the ones that are gone."""
+    busy = set()
+    for reference in list(_pools):
+        pool = reference()
+        if pool is None:
+            _pools.remove(reference)
+            continue
+        try:
+            if _pool_busy(pool):
+                busy.add(pool)
+        except Exception:
+            busy.add(pool)
+    return busy
 
 
 def _describe_worker(kind: str, worker: Any) -> Dict[str, Any]:
@@ -1034,7 +1097,7 @@ def main(argv: List[str]) -> int | str | None:
         return error.code if isinstance(error, SystemExit) else 3
     _write_start_progress("imported")  # so a hang in aro_plugin_info() is told apart
     _write_frame(0, "ready", _json_bytes(_describe(module, module_path)))
-    _known_workers.update(worker for _, worker in _running_workers())  # not the calls'
+    _known_workers.update(worker for _, worker, _ in _running_workers())  # not the calls'
     serve(requests, module, module_path)
     return 0
 

@@ -64,14 +64,23 @@ async def test_a_child_process_left_running_is_named_in_a_note(
     )
 
 
+async def test_a_thread_pool_still_working_is_named_in_a_note(plugin: PluginProcess) -> None:
+    """A pool kept by the module holds up no call while idle, but it does while it works."""
+    assert _worker_notes(await plugin.call("executor", "{}")) == []
+    exchange = await plugin.call("executor-busy", "{}")
+    [text] = _worker_notes(exchange)
+    assert "the thread 'ThreadPoolExecutor-" in text
+
+
 @pytest.mark.parametrize(
-    "action", ["echo", "daemon-thread", "joined-thread", "daemon-process", "pool"]
+    "action", ["echo", "daemon-thread", "joined-thread", "daemon-process", "pool", "executor"]
 )
 async def test_no_note_when_nothing_the_runtime_waits_for_is_left(
     plugin: PluginProcess, action: str
 ) -> None:
-    """Daemon threads and children are not waited for at exit, joined ones have ended, and
-    the thread the import started (still running) is not a call's."""
+    """Daemon threads and children are not waited for at exit, joined ones have ended, an
+    idle thread pool's workers are stopped at exit without waiting, and the thread the import
+    started (still running) is not a call's."""
     exchange = await plugin.call(action, "{}")
     assert exchange.status is ExchangeStatus.OK
     assert exchange.left_running == ()

@@ -9,11 +9,15 @@ import multiprocessing
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict
 
 _release = threading.Event()
 """Set by the ``release`` action: every waiting thread ends."""
 _children = []
+_executor = ThreadPoolExecutor(max_workers=2)
+"""Kept for the module's life, as a plugin keeps one for background work; its worker
+threads start at the first submit and stay, idle, after it."""
 
 
 def _wait(tag: str, seconds: float) -> None:
@@ -43,6 +47,8 @@ def aro_plugin_info() -> Dict[str, Any]:
             "process",
             "daemon-process",
             "pool",
+            "executor",
+            "executor-busy",
             "release",
         ],
     }
@@ -104,6 +110,17 @@ def aro_action_pool(input_json: str) -> str:
     with multiprocessing.get_context("fork").Pool(2) as pool:
         squares = pool.map(abs, [-1, -2, -3])
     return json.dumps({"pool": squares})
+
+
+def aro_action_executor(input_json: str) -> str:
+    """Run work on the module's thread pool and wait for it: its workers stay, idle."""
+    return json.dumps({"squares": list(_executor.map(abs, [-1, -2, -3]))})
+
+
+def aro_action_executor_busy(input_json: str) -> str:
+    """Hand the module's thread pool work that waits for `release`, and return at once."""
+    _executor.submit(_wait, "executor", 30.0)
+    return json.dumps({"submitted": True})
 
 
 def aro_action_release(input_json: str) -> str:
