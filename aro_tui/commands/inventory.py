@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from typing import Any
 
 from aro_tui.commands import UNFITTED_WIDTH, path_argument, table_console
@@ -226,8 +227,14 @@ def _print_list(found: Discovery) -> None:
     table.add_column("Status", no_wrap=True)
     table.add_column("Python", no_wrap=True)
     table.add_column("Actions", overflow="fold", ratio=1, min_width=12)
+    repeated = {name for name, count in Counter(p.name for p in found.plugins).items() if count > 1}
     for plugin in found.plugins:
-        cells = [Text(clean_line(plugin.name)), Text(clean_line(plugin.version or "-"))]
+        name = Text(clean_line(plugin.name))
+        # Which folder is which: the rows are alike otherwise. Only on a terminal: a row a
+        # line for awk keeps its columns (--json has each root).
+        if plugin.name in repeated and fitted:
+            name.append(f"\nin {clean_line(plugin.root.name)}/", "dim")
+        cells = [name, Text(clean_line(plugin.version or "-"))]
         if wide:
             kinds = (f"{kind} ×{count}" for kind, count in plugin.provides.items())
             provides = ("\n" if fitted else ", ").join(kinds)

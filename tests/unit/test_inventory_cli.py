@@ -338,6 +338,17 @@ def test_a_reader_that_went_away_ends_check_with_141_like_the_other_commands(
 LONG_NAME = "plugin-python-" + "-".join(["transformer"] * 12)
 
 
+def test_list_on_a_terminal_names_the_folders_of_plugins_that_share_a_name(
+    clean: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two rows "good-plugin … invalid" did not say which folder each was."""
+    write_plugin(clean, "copy", "good-plugin")
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main(["list", str(clean)]) == 0
+    out = capsys.readouterr().out
+    assert "in copy/" in out and "in good/" in out
+
+
 def test_list_to_a_pipe_keeps_each_plugin_on_one_line_with_its_whole_name(clean: Path) -> None:
     """`aro-tui list | grep -c plugin-python-transformer` printed 0: rich laid the table out
     at 80 columns and split the name over two lines."""
