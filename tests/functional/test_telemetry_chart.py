@@ -311,3 +311,39 @@ async def test_time_labels_never_run_together() -> None:
             assert labels[0] == "-120s" and labels[-1] == "now", (columns, labels)
             assert all(label == "now" or label[-1] == "s" for label in labels), (columns, labels)
         assert chart._time_axis(100).plain.split() == ["-120s", "-90s", "-60s", "-30s", "now"]
+
+
+def _eight_cards() -> ScriptedGpu:
+    """A node of eight H100s; the plugin's model is on the second."""
+    name = "NVIDIA H100 80GB HBM3"
+    devices = [ScriptedDevice(name, 80 * GIB, (index + 1) * GIB) for index in range(8)]
+    steps = [ScriptedStep(0, [], {"plug": 300 * MIB}, 3)]
+    return ScriptedGpu(devices, steps, start_t=T0)
+
+
+async def test_a_node_of_eight_cards_keeps_the_plugins_figures_and_the_status_line() -> None:
+    """Eight cards ran the status line past its width (its `z` hint cut) and pushed the
+    plugin's GPU and host figures out of the legend."""
+    panel = _scenario(_eight_cards(), with_calls=False)
+    async with TelemetryApp(panel).run_test(size=SIZE) as pilot:
+        await _fix_axis(pilot)
+        legend = str(panel.chart.render()).splitlines()[0]
+        assert legend.startswith("━ plugin 300 MiB ━ host 1.2 GiB ━ GPU0 1.0 GiB/80.0 GiB")
+        status = panel._status_text(panel.samples.latest())
+        assert status == (
+            "scripted GPU · GPU0–7 NVIDIA H100 80GB HBM3 util 3% · z: axis to GPU total"
+        )
+
+
+def test_devices_of_several_models_are_summed_up_by_model() -> None:
+    from aro_tui.core.telemetry import DeviceSample
+    from aro_tui.ui.widgets.telemetry.panel import device_summaries
+
+    devices = [
+        DeviceSample(0, "A100", 1, 2, 10),
+        DeviceSample(1, "T4", 1, 2, None),
+        DeviceSample(2, "A100", 1, 2, 55),
+        DeviceSample(3, "A100", 1, 2, None),
+    ]
+    assert device_summaries(devices) == ["GPU0,2,3 A100 util 10–55%", "GPU1 T4 util —"]
+    assert device_summaries(devices[:1]) == ["GPU0 A100 util 10%"]

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from aro_tui.core.telemetry import NoGpu, NvmlGpu, PluginTree, Sampler, open_nvml
+from aro_tui.core.telemetry import (
+    NoGpu,
+    NvmlGpu,
+    PluginTree,
+    Sampler,
+    TelemetrySample,
+    open_nvml,
+)
 from aro_tui.core.telemetry.nvml import NvmlUnavailable
 
 GIB = 1024**3
@@ -130,8 +137,20 @@ def raising(code_name: str) -> Callable[..., Any]:
 TREE = {"plugin": PluginTree(pids=(100, 101, 102))}
 
 
+@pytest.fixture(autouse=True)
+def _no_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def nvml(module: Any, **options: Any) -> NvmlGpu:
+    """An adapter on ``module`` that takes every pid the fake lists for one of this
+    namespace (the fake's pids are not this machine's processes)."""
+    options.setdefault("pid_visible", lambda pid: True)
+    return NvmlGpu(module, **options)
+
+
 def test_devices_memory_utilisation_and_the_plugin_trees_gpu_memory() -> None:
-    gpu = NvmlGpu(fake_pynvml())
+    gpu = nvml(fake_pynvml())
     reading = gpu.read(0.0, TREE)
     assert [d.name for d in reading.devices] == ["Fake GPU 0", "Fake GPU 1"]
     assert [d.memory_used_bytes for d in reading.devices] == [3 * GIB, 4 * GIB]
@@ -144,7 +163,7 @@ def test_devices_memory_utilisation_and_the_plugin_trees_gpu_memory() -> None:
 
 def test_versioned_memory_call_is_used_where_offered() -> None:
     module = fake_pynvml()
-    NvmlGpu(module).read(0.0, TREE)
+    nvml(module).read(0.0, TREE)
     assert "memory_v2:0" in module.calls
     assert "memory:0" not in module.calls
 
@@ -163,7 +182,7 @@ def test_falls_back_when_the_driver_lacks_versioned_functions() -> None:
     module.nvmlDeviceGetComputeRunningProcesses_v2 = raising("NVML_ERROR_FUNCTION_NOT_FOUND")
     module.nvmlDeviceGetGraphicsRunningProcesses_v3 = raising("NVML_ERROR_FUNCTION_NOT_FOUND")
     module.nvmlDeviceGetGraphicsRunningProcesses_v2 = raising("NVML_ERROR_FUNCTION_NOT_FOUND")
-    gpu = NvmlGpu(module)
+    gpu = nvml(module)
     first = gpu.read(0.0, TREE)
     second = gpu.read(1.0, TREE)
     assert [d.memory_used_bytes for d in first.devices] == [3 * GIB, 4 * GIB]
@@ -176,7 +195,7 @@ def test_unified_memory_gpu_reports_unknown_not_zero_and_does_not_crash() -> Non
         nvmlDeviceGetMemoryInfo=raising("NVML_ERROR_NOT_SUPPORTED"),
         nvmlDeviceGetUtilizationRates=raising("NVML_ERROR_NOT_SUPPORTED"),
     )
-    reading = NvmlGpu(module).read(0.0, TREE)
+    reading = nvml(module).read(0.0, TREE)
     assert [d.memory_used_bytes for d in reading.devices] == [None, None]
     assert [d.memory_total_bytes for d in reading.devices] == [None, None]
     assert [d.utilization_percent for d in reading.devices] == [None, None]
@@ -194,7 +213,7 @@ def test_per_process_not_available_makes_the_trees_memory_unknown(
         nvmlDeviceGetComputeRunningProcesses_v3=compute,
         nvmlDeviceGetGraphicsRunningProcesses_v3=lambda handle: [],
     )
-    reading = NvmlGpu(module).read(0.0, {**TREE, "other": PluginTree(pids=(555,))})
+    reading = nvml(module).read(0.0, {**TREE, "other": PluginTree(pids=(555,))})
     assert reading.plugin_memory_bytes == {"plugin": None, "other": 0}
 
 
@@ -203,9 +222,123 @@ def test_process_lists_refused_under_mig_mean_unknown() -> None:
         nvmlDeviceGetComputeRunningProcesses_v3=raising("NVML_ERROR_NO_PERMISSION"),
         nvmlDeviceGetGraphicsRunningProcesses_v3=raising("NVML_ERROR_NOT_SUPPORTED"),
     )
-    reading = NvmlGpu(module).read(0.0, TREE)
+    reading = nvml(module).read(0.0, TREE)
     assert reading.plugin_memory_bytes == {"plugin": None}
     assert [d.memory_used_bytes for d in reading.devices] == [3 * GIB, 4 * GIB]
+
+
+def test_a_refused_compute_list_is_unknown_though_the_graphics_list_is_empty() -> None:
+    """Under MIG (or without permission) the compute list is refused while the graphics list
+    answers empty, as on a data-centre card: the plugin read 0 MiB, not unknown."""
+    module = fake_pynvml(
+        nvmlDeviceGetComputeRunningProcesses_v3=raising("NVML_ERROR_NOT_SUPPORTED"),
+        nvmlDeviceGetGraphicsRunningProcesses_v3=lambda handle: [],
+    )
+    assert nvml(module).read(0.0, TREE).plugin_memory_bytes == {"plugin": None}
+
+
+def test_in_a_container_the_plugins_gpu_memory_is_unknown_and_says_why() -> None:
+    """NVML gives the host's pids: in a container no plugin pid matches, and every plugin
+    read 0 MiB while the device grew."""
+    host_pid = 100 + 300_000  # what NVML calls the plugin's pid 100
+
+    def compute(handle: int) -> list[Proc]:
+        return [Proc(host_pid, 1 * GIB)] if handle == 0 else []
+
+    module = fake_pynvml(
+        nvmlDeviceGetComputeRunningProcesses_v3=compute,
+        nvmlDeviceGetGraphicsRunningProcesses_v3=lambda handle: [],
+    )
+    in_container = nvml(module, pid_visible=lambda pid: pid < 300_000)
+    reading = in_container.read(0.0, TREE)
+    assert reading.plugin_memory_bytes == {"plugin": None}
+    assert reading.attribution_problem is not None
+    assert "container" in reading.attribution_problem
+    # On the host, the same lists attribute the memory and raise no problem.
+    on_host = nvml(module).read(0.0, {"plugin": PluginTree(pids=(host_pid,))})
+    assert on_host.plugin_memory_bytes == {"plugin": 1 * GIB}
+    assert on_host.attribution_problem is None
+
+
+def test_the_attribution_problem_reaches_the_sample_and_its_recording() -> None:
+    module = fake_pynvml(nvmlDeviceGetGraphicsRunningProcesses_v3=lambda handle: [])
+    backend = nvml(module, pid_visible=lambda pid: False)
+    sampler = Sampler(lambda sample: None, backend_factory=lambda: backend)
+    sample = sampler.sample_once()
+    assert sample.gpu_attribution_problem is not None
+    assert TelemetrySample.from_json(sample.to_json()) == sample
+
+
+def test_a_device_nvml_refuses_is_left_out_and_the_others_are_read() -> None:
+    """NVML counts every card of a node, also those a cgroup keeps from this job
+    (NO_PERMISSION): the whole GPU view was dropped."""
+
+    def handle_by_index(index: int) -> int:
+        if index == 0:
+            raise _NVMLError(NVML_ERROR_CODES["NVML_ERROR_NO_PERMISSION"])
+        return index
+
+    reading = nvml(fake_pynvml(nvmlDeviceGetHandleByIndex=handle_by_index)).read(0.0, TREE)
+    assert [(d.index, d.name) for d in reading.devices] == [(1, "Fake GPU 1")]
+    assert reading.plugin_memory_bytes == {"plugin": 2 * GIB}
+
+
+def test_no_device_nvml_opens_is_a_reason_naming_them() -> None:
+    module = fake_pynvml(nvmlDeviceGetHandleByIndex=raising("NVML_ERROR_NO_PERMISSION"))
+    backend = open_nvml(module)
+    assert isinstance(backend, NoGpu)
+    assert backend.reason.startswith("NVML could not open any device (GPU0: NVML error 4")
+
+
+def test_a_driver_without_the_versioned_process_lists_keeps_the_device_figures() -> None:
+    """pynvml's unversioned function raises NVMLLibraryMismatchError, a plain Exception,
+    where the driver lacks the function it wraps: it escaped, and every figure was lost."""
+
+    class NVMLLibraryMismatchError(Exception):
+        pass
+
+    def mismatch(handle: int) -> list[Proc]:
+        raise NVMLLibraryMismatchError("Unversioned function called")
+
+    module = fake_pynvml(
+        nvmlDeviceGetComputeRunningProcesses_v3=raising("NVML_ERROR_FUNCTION_NOT_FOUND"),
+        nvmlDeviceGetComputeRunningProcesses_v2=raising("NVML_ERROR_FUNCTION_NOT_FOUND"),
+        nvmlDeviceGetComputeRunningProcesses=mismatch,
+    )
+    module.NVMLLibraryMismatchError = NVMLLibraryMismatchError
+    reading = nvml(module).read(0.0, TREE)
+    assert [d.memory_used_bytes for d in reading.devices] == [3 * GIB, 4 * GIB]
+    assert reading.plugin_memory_bytes == {"plugin": None}
+
+
+@pytest.mark.parametrize(
+    ("visible", "indices"),
+    [("1", [1]), ("1,0", [1, 0]), ("GPU-bbb", [1]), ("GPU-a", [0]), ("0,bad,1", [0])],
+)
+def test_only_the_devices_cuda_visible_devices_names_are_read(
+    visible: str, indices: list[int]
+) -> None:
+    """On a node of eight cards a plugin run with CUDA_VISIBLE_DEVICES=3 uses one: the chart
+    showed all eight, labelled by NVML's index, and summed the plugin over all of them."""
+    module = fake_pynvml(nvmlDeviceGetUUID=lambda handle: ("GPU-aaa", "GPU-bbb")[handle])
+    gpu = nvml(module, visible_devices=visible)
+    reading = gpu.read(0.0, TREE)
+    assert [d.index for d in reading.devices] == indices
+    assert f"CUDA_VISIBLE_DEVICES={visible}" in gpu.description
+    expected = {0: 1 * GIB, 1: 2 * GIB}  # pid 100 on device 0, pid 101 on device 1
+    assert reading.plugin_memory_bytes == {"plugin": sum(expected[i] for i in indices)}
+
+
+def test_cuda_visible_devices_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert [d.index for d in nvml(fake_pynvml()).read(0.0, TREE).devices] == [1]
+
+
+@pytest.mark.parametrize("visible", ["", "-1", "7"])
+def test_cuda_visible_devices_that_names_no_device_is_a_reason(visible: str) -> None:
+    backend = open_nvml(fake_pynvml(), visible_devices=visible)
+    assert isinstance(backend, NoGpu)
+    assert f"CUDA_VISIBLE_DEVICES={visible!r} names none of the 2 GPU(s)" in backend.reason
 
 
 @pytest.mark.parametrize(
@@ -233,7 +366,7 @@ def test_no_device_is_a_reason_and_nvml_is_shut_down() -> None:
 
 def test_a_lost_gpu_mid_session_reads_unknown() -> None:
     module = fake_pynvml()
-    gpu = NvmlGpu(module)
+    gpu = nvml(module)
     module.nvmlDeviceGetMemoryInfo = raising("NVML_ERROR_GPU_IS_LOST")
     reading = gpu.read(0.0, TREE)
     assert [d.memory_used_bytes for d in reading.devices] == [None, None]

@@ -25,6 +25,8 @@ class GpuReading:
     devices: tuple[DeviceSample, ...] = ()
     plugin_memory_bytes: Mapping[str, int | None] = field(default_factory=dict)
     unavailable_reason: str | None = None
+    attribution_problem: str | None = None
+    """Why the plugins' GPU memory is unknown although the devices read (a container's pids)."""
 
 
 class GpuBackend(abc.ABC):

@@ -88,4 +88,9 @@ class ReplayGpu(GpuBackend):
         index = max(0, bisect.bisect_right(self._times, recorded_t) - 1)
         sample = self.samples[index]
         plugin_memory = {name: usage.gpu_memory_bytes for name, usage in sample.plugins.items()}
-        return GpuReading(sample.devices, plugin_memory, sample.gpu_unavailable_reason)
+        return GpuReading(
+            sample.devices,
+            plugin_memory,
+            sample.gpu_unavailable_reason,
+            attribution_problem=sample.gpu_attribution_problem,
+        )

@@ -130,7 +130,13 @@ class Sampler:
         }
         self.samples_taken += 1
         self._last_sample_s = time.monotonic()
-        return TelemetrySample(t, reading.devices, plugins, reading.unavailable_reason)
+        return TelemetrySample(
+            t,
+            reading.devices,
+            plugins,
+            reading.unavailable_reason,
+            gpu_attribution_problem=reading.attribution_problem,
+        )
 
     def _run(self) -> None:
         started_cpu_s = time.thread_time()

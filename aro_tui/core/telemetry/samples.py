@@ -85,7 +85,8 @@ class TelemetrySample:
 
         {"t": 1700000000.0, "devices": [{"index", "name", "used_bytes", "total_bytes",
          "util_percent"}], "processes": {"<plugin>": {"rss_bytes", "cpu_percent",
-         "gpu_bytes", "processes", "pid"}}, "gpu_unavailable": "<reason>"?}
+         "gpu_bytes", "processes", "pid"}}, "gpu_unavailable": "<reason>"?,
+         "gpu_attribution": "<why gpu_bytes are unknown>"?}
     """
 
     t: float
@@ -93,6 +94,8 @@ class TelemetrySample:
     plugins: Mapping[str, PluginUsage] = field(default_factory=dict)
     gpu_unavailable_reason: str | None = None
     """Why there are no GPU figures (no library, no driver, no device), when there are none."""
+    gpu_attribution_problem: str | None = None
+    """Why each plugin's GPU memory is unknown although the devices read (a container)."""
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-ready dict (see the class docstring)."""
@@ -105,6 +108,8 @@ class TelemetrySample:
         }
         if self.gpu_unavailable_reason is not None:
             record["gpu_unavailable"] = self.gpu_unavailable_reason
+        if self.gpu_attribution_problem is not None:
+            record["gpu_attribution"] = self.gpu_attribution_problem
         return record
 
     @classmethod
@@ -114,12 +119,13 @@ class TelemetrySample:
             devices = tuple(DeviceSample.from_json(d) for d in data.get("devices") or ())
             processes = data.get("processes") or {}
             plugins = {str(name): PluginUsage.from_json(u) for name, u in processes.items()}
-            reason = data.get("gpu_unavailable")
+            reason, problem = data.get("gpu_unavailable"), data.get("gpu_attribution")
             return cls(
                 t=float(data["t"]),
                 devices=devices,
                 plugins=plugins,
                 gpu_unavailable_reason=None if reason is None else str(reason),
+                gpu_attribution_problem=None if problem is None else str(problem),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a telemetry sample: {error}") from error

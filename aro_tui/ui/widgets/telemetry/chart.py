@@ -290,7 +290,19 @@ class MemoryChart(Widget):
         return legend
 
     def _legend_of(self, latest: TelemetrySample, y_max: float, *, short: bool) -> Text:
+        """The devices, then the plugin's lines; with several devices the plugin's first,
+        so that the legend's cut (eight cards of a node) takes device figures, not them."""
+        devices = self._device_legend(latest, y_max, short=short)
+        plugin = self._plugin_legend(latest, short=short)
         legend = Text(no_wrap=True, overflow="ellipsis", end="")
+        legend.append_text(plugin if len(latest.devices) > 1 else devices)
+        legend.append_text(devices if len(latest.devices) > 1 else plugin)
+        if not latest.devices:  # the panel's status line above says why
+            legend.append("no GPU line", self._style("memory-chart--warning"))
+        return legend
+
+    def _device_legend(self, latest: TelemetrySample, y_max: float, *, short: bool) -> Text:
+        legend = Text(end="")
         gap = " " if short else "  "
         for device in latest.devices:
             legend.append("━ ", self._style("memory-chart--gpu-used"))
@@ -300,16 +312,20 @@ class MemoryChart(Widget):
             if total is not None and total <= y_max:  # else the axis fits the lines below it
                 legend.append("┄ ", self._style("memory-chart--gpu-limit"))
                 legend.append(f"total{gap}")
-        if self.plugin is not None:
-            if latest.devices:
-                legend.append("━ ", self._style("memory-chart--plugin-gpu"))
-                name = "plugin" if short else "plugin GPU"
-                legend.append(f"{name} {format_bytes(_usage(latest, self.plugin, 'gpu'))}{gap}")
-            legend.append("━ ", self._style("memory-chart--host-rss"))
-            name = "host" if short else "host RSS"
-            legend.append(f"{name} {format_bytes(_usage(latest, self.plugin, 'rss'))}{gap}")
-        if not latest.devices:  # the panel's status line above says why
-            legend.append("no GPU line", self._style("memory-chart--warning"))
+        return legend
+
+    def _plugin_legend(self, latest: TelemetrySample, *, short: bool) -> Text:
+        legend = Text(end="")
+        if self.plugin is None:
+            return legend
+        gap = " " if short else "  "
+        if latest.devices:
+            legend.append("━ ", self._style("memory-chart--plugin-gpu"))
+            name = "plugin" if short else "plugin GPU"
+            legend.append(f"{name} {format_bytes(_usage(latest, self.plugin, 'gpu'))}{gap}")
+        legend.append("━ ", self._style("memory-chart--host-rss"))
+        name = "host" if short else "host RSS"
+        legend.append(f"{name} {format_bytes(_usage(latest, self.plugin, 'rss'))}{gap}")
         return legend
 
     def _y_label(self, row: int, rows: int, y_max: float) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -34,7 +34,7 @@ from aro_tui.core.telemetry.model_cache import (
     refresh_model_cache,
 )
 from aro_tui.core.telemetry.sampler import DEFAULT_INTERVAL_S, Sampler
-from aro_tui.core.telemetry.samples import TelemetrySample
+from aro_tui.core.telemetry.samples import DeviceSample, TelemetrySample
 from aro_tui.ui.formatting import plain_title
 from aro_tui.ui.widgets.telemetry.cache_table import ModelCacheTable
 from aro_tui.ui.widgets.telemetry.chart import MemoryChart, format_window
@@ -294,8 +294,36 @@ class TelemetryPanel(Vertical):
         if not latest.devices:
             return f"no GPU: {latest.gpu_unavailable_reason or 'no device reported'}"
         parts = [description] if description else []
-        for device in latest.devices:
-            util = "—" if device.utilization_percent is None else f"{device.utilization_percent}%"
-            parts.append(f"GPU{device.index} {device.name} util {util}")
+        parts += device_summaries(latest.devices)
+        if latest.gpu_attribution_problem is not None:
+            parts.append(latest.gpu_attribution_problem)
         parts.append("z: axis to fit" if self.chart.axis_to_total else "z: axis to GPU total")
         return " · ".join(parts)
+
+
+def device_summaries(devices: Sequence[DeviceSample]) -> list[str]:
+    """``GPU0 NVIDIA H100 80GB HBM3 util 40%`` per device; devices of one model together
+    (``GPU0–7 NVIDIA H100 80GB HBM3 util 0–3%``): eight cards of a node, one by one, ran the
+    status line past its width and cut the rest of it."""
+    by_name: dict[str, list[DeviceSample]] = {}
+    for device in devices:
+        by_name.setdefault(device.name, []).append(device)
+    summaries = []
+    for name, group in by_name.items():
+        indices = [device.index for device in group]
+        contiguous = indices == list(range(indices[0], indices[0] + len(indices)))
+        if len(indices) == 1:
+            which = f"GPU{indices[0]}"
+        elif contiguous:
+            which = f"GPU{indices[0]}–{indices[-1]}"
+        else:
+            which = "GPU" + ",".join(str(index) for index in indices)
+        known = sorted(d.utilization_percent for d in group if d.utilization_percent is not None)
+        if not known:
+            util = "—"
+        elif known[0] == known[-1]:
+            util = f"{known[0]}%"
+        else:
+            util = f"{known[0]}–{known[-1]}%"
+        summaries.append(f"{which} {name} util {util}")
+    return summaries
