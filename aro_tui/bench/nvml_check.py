@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"this process (pid {pid}):")
     print(f"  NVML adapter:                 {_mib(reading.plugin_memory_bytes.get('self'))} MiB")
+    if reading.attribution_problem is not None:
+        print(f"    ({reading.attribution_problem})")
     print(f"  nvidia-smi compute-apps:      {own_smi if smi_apps else '—'} MiB")
     print(f"  torch.cuda.memory_reserved(): {_mib(reserved)} MiB (allocated {args.mib} MiB each)")
     backend.close()
