@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,23 +68,31 @@ def _refuse_constant(name: str) -> None:
 
 
 _BRACKETS = re.compile(r'"(?:\\.|[^"\\])*"|[\[{]|[\]}]')
-TOO_DEEP_LEVELS = 500
-"""Where the too-deep problem points: the first bracket this deep (Python's reader gives up
-somewhat deeper, by its recursion limit)."""
 
 
-def _too_deep_at(text: str) -> int:
-    """The offset of the first bracket opening level ``TOO_DEEP_LEVELS`` (0 if none)."""
+def _too_deep_at(text: str, levels: int) -> int:
+    """The offset of the first bracket opening level ``levels`` (0 if none)."""
     depth = 0
     for match in _BRACKETS.finditer(text):
         token = match.group()
         if token in "[{":
             depth += 1
-            if depth >= TOO_DEEP_LEVELS:
+            if depth >= levels:
                 return match.start()
         elif token in "]}":
             depth -= 1
     return 0
+
+
+def _levels_left() -> int:
+    """About how many levels Python's json module could still open from here: its reader
+    counts each against the recursion limit, as a call does. Where it gave up is the bracket
+    that deep, give or take a few (it pointed at level 500 while 960 were read, as a guide)."""
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return max(1, sys.getrecursionlimit() - depth)
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
@@ -130,6 +139,12 @@ def check_json(text: str) -> JsonProblem | None:
         return JsonProblem(f"{error} is not JSON (Python writes it; JSON has no such value)",
                            line, column)  # fmt: skip
     except RecursionError:
-        line, column = _position(text, _too_deep_at(text))
-        return JsonProblem("nested too deep for Python's json module to read", line, column)
+        levels = _levels_left()
+        line, column = _position(text, _too_deep_at(text, levels))
+        return JsonProblem(
+            f"nested too deep for Python's json module to read (it gave up near level "
+            f"{levels:,}; it reads about {sys.getrecursionlimit():,} at most)",
+            line,
+            column,
+        )
     return None

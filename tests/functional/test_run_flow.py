@@ -117,7 +117,7 @@ async def test_invalid_json_is_shown_inline_and_nothing_is_sent(tmp_path: Path) 
         # Input nested 3000 deep ended the dashboard with a RecursionError; NaN was sent, and
         # its echo came back a protocol error.
         for text, said in (
-            ("[" * 3000 + "]" * 3000, "line 1, column 500: nested too deep for Python's"),
+            ("[" * 3000 + "]" * 3000, "nested too deep for Python's json module to read"),
             ('{"text": "NaN",\n "n": NaN}', "line 2, column 7: NaN is not JSON"),
         ):
             editor.text_area.load_text(text)

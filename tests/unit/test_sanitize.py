@@ -85,3 +85,14 @@ def test_a_control_character_in_a_json_string_is_named_in_a_whole_message() -> N
     )
     other = check_json('["\x01"]')
     assert other is not None and other.message.startswith("a control character (U+0001)")
+
+
+def test_input_nested_too_deep_is_pointed_at_where_pythons_reader_gave_up() -> None:
+    """It pointed at level 500 as a guide, while the dashboard read 960 levels and sent them."""
+    problem = check_json("[" * 3000 + "]" * 3000)
+    assert problem is not None and problem.line == 1
+    level = problem.column  # the bracket at column N opens level N
+    assert f"it gave up near level {level:,}" in problem.message
+    assert level > 500
+    # A few levels less is read, from here, so the point is not short of where it failed.
+    assert check_json("[" * (level - 10) + "]" * (level - 10)) is None
