@@ -83,8 +83,35 @@ async def test_keys_that_are_no_keys_and_keys_taken_from_another_binding_are_sai
         problems = "\n".join(app.start_problems)
         assert 'keymap "run": "Ctrl" in "Ctrl+E" is no modifier' in problems
         assert 'keymap "cancel": "control" in "control+g" is no modifier' in problems
-        assert 'keymap: "export" takes ctrl+s, which "save-response" has too' in problems
-        assert app._keymap == {"export": "ctrl+s"}  # the unusable ones are not applied
+        assert 'keymap "export": ctrl+s is "save-response"\'s key too, where both apply' in problems
+        assert app._keymap == {}  # none of them is applied
+
+
+async def test_a_key_taken_from_another_binding_works_once_that_one_is_moved_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "log.copy": "f2" went to the log, but f2 stayed the screen's key for the editor (it
+    acts first): the log could no longer copy, by c or by f2."""
+    refused = _keymapped_app(tmp_path / "a", monkeypatch, {"log.copy": "f2"})
+    async with refused.run_test(size=(140, 45)):
+        problems = "\n".join(refused.start_problems)
+        assert 'keymap "log.copy": f2 is "focus.input-f2"\'s key too' in problems
+        assert 'give "focus.input-f2" another key in the keymap as well' in problems
+        assert refused._keymap == {}
+    app = _keymapped_app(tmp_path / "b", monkeypatch, {"log.copy": "f2", "focus.input-f2": "f12"})
+    async with app.run_test(size=(140, 45)) as pilot:
+        assert app.start_problems == []
+        screen = app.main_screen
+        await wait_until(pilot, lambda: plugin_state(app, TEXT) == "ready", "ready")
+        screen.send(TEXT, "hash", '{"text": "copy me"}')
+        await wait_until(pilot, lambda: screen.shown_number == 1, "the exchange")
+        await pilot.press("f3")
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+        await pilot.press("f2")
+        assert len(copied) == 1 and "sha256" in copied[0]
+        await pilot.press("f12")
+        assert app.focused is screen.query_one(InputEditor).text_area
 
 
 async def test_help_moves_off_f1_and_the_help_screen_tells_the_keys_in_use(
