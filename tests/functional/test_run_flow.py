@@ -91,10 +91,18 @@ async def test_remembered_input_is_preferred_next_time(tmp_path: Path) -> None:
         assert editor.text == '{"text": "again"}' and editor.source == "last used"
         await pilot.press("ctrl+t")
         assert json.loads(editor.text) == {"text": "", "algorithm": "sha256"}
+        assert editor.source == "template"
         # ctrl+z takes the template back: the text it replaced (a draft, say) was lost.
         await pilot.press("ctrl+z")
         await pilot.pause()
         assert editor.text == '{"text": "again"}'
+        # and with it what the status line says: it still described the template, "edited".
+        assert editor.source == "last used" and not editor.modified
+        status = str(app.main_screen.query_one("#input-status").render())
+        assert status == "input: the last input you ran (remembered)"
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        assert editor.source == "template" and not editor.modified
 
 
 async def test_invalid_json_is_shown_inline_and_nothing_is_sent(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from rich.text import Text
 from textual import events
@@ -147,6 +147,12 @@ def editor_bindings(shadowed: Iterable[str] = ()) -> list[BindingType]:
     return [*JsonTextArea.BINDINGS, *inherited]
 
 
+class _EditorState(NamedTuple):
+    text: str
+    loaded_text: str
+    source: str
+
+
 class InputEditor(Vertical):
     """A JSON editor for the selected action's input."""
 
@@ -157,6 +163,9 @@ class InputEditor(Vertical):
         super().__init__(id=id)
         self._blink = blink
         self._loaded_text = ""
+        self._around_load: tuple[_EditorState, _EditorState] | None = None
+        """Before and after the last undoable load: the text, what it was loaded as and from
+        where, so that ctrl+z (and ctrl+y) bring back what the status line said as well."""
         self.problem: JsonProblem | None = None
 
     def compose(self) -> ComposeResult:
@@ -184,13 +193,16 @@ class InputEditor(Vertical):
         """Replace the text (e.g. on choosing an action) and say where it came from;
         ``undoable`` (ctrl+t, ``e``): as one edit ctrl+z takes back, so the text it replaced,
         an unsent draft perhaps, is not lost."""
+        before = _EditorState(self.text, self._loaded_text, self.source) if undoable else None
         self._loaded_text = text
         area = self.text_area
-        if undoable:
+        if before is not None:
+            self._around_load = (before, _EditorState(text, text, source))
             area.use_language_for(len(text))
             area.replace(text, (0, 0), area.document.end, maintain_selection_offset=False)
             area.move_cursor((0, 0))
         else:  # one parse of the new text, not one of the old for its language first
+            self._around_load = None
             load_document(area, text, language_for(len(text)))
         self.problem = None
         self.source = source
@@ -224,7 +236,21 @@ class InputEditor(Vertical):
         area.use_language_for(document_chars(area.document))
         if self.problem is not None:
             self.problem = check_json(self.text)
+        self._restore_state_around_load()
         self._show_status()
+
+    def _restore_state_around_load(self) -> None:
+        """After ctrl+z of a ctrl+t, the text is the draft again while the status line still
+        said "template … · edited"; a text that is again one side of the last undoable load
+        takes back that side's origin."""
+        if self._around_load is None:
+            return
+        text = self.text
+        for state in self._around_load:
+            if text == state.text:
+                self._loaded_text = state.loaded_text
+                self.source = state.source
+                return
 
     def _show_status(self) -> None:
         status = self.query_one("#input-status", Static)
