@@ -148,13 +148,18 @@ def resolve_launch(args: argparse.Namespace) -> PluginLaunch:
         raise UsageError(sanitize_line(str(error))) from None
     from aro_tui.commands.inventory import problem_text
 
-    if plugin.module_path is None:
-        message = f"plugin {sanitize_line(plugin.name)} has no Python module to run"
-        if plugin.problems:  # as `aro-tui check` shows them
-            message += ":\n" + "\n".join(problem_text(problem).plain for problem in plugin.problems)
-        raise UsageError(message)
     errors = [problem for problem in plugin.problems if problem.is_error]
-    if errors:  # it can run; say what `aro-tui check` objects to (another of that name...)
+    if not plugin.runnable or plugin.module_path is None:
+        # As the dashboard refuses to start it: an error under the runtime's rules or
+        # aro-tui's own (a plugin.yaml that does not parse, no name...), or no module.
+        blocking = [p for p in errors if p.rules != ("strict",)]
+        why = "cannot run" if blocking else "has no Python module to run"
+        message = f"plugin {sanitize_line(plugin.name)} {why}"
+        if blocking or plugin.problems:  # as `aro-tui check` shows them
+            shown = blocking or plugin.problems
+            message += ":\n" + "\n".join(problem_text(problem).plain for problem in shown)
+        raise UsageError(message)
+    if errors:  # only ARO's package manager objects (a name outside its pattern...): say so
         print(
             f"aro-tui {args.command}: note: running "
             f"{sanitize_line(str(plugin.root))} anyway; "

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -244,12 +245,35 @@ def test_a_plugin_with_nothing_to_run_shows_its_problems_as_check_does(
     err = capfd.readouterr().err
     assert "Problem(" not in err and "PosixPath" not in err
     assert err.startswith(
-        f"aro-tui {command}: error: plugin p07-escape has no Python module to run:\n"
+        f"aro-tui {command}: error: plugin p07-escape cannot run:\n"
         f"  error [strict, runtime] {manifest}:10:11 provides[0].path\n"
         "      provides.path must stay inside the plugin folder\n"
         "      found:    \"../../etc/\" (a path that leaves the plugin folder through '..')\n"
         "      expected: a folder inside the plugin folder\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (lambda text: text.replace("name: plugin-python-text\n", ""), "name is required"),
+        (lambda text: text.replace("version: 1.0.0", "version: [0.1.0"), "YAML syntax error"),
+    ],
+)
+def test_call_refuses_a_plugin_the_dashboard_refuses_to_start(
+    edit: Callable[[str], str], said: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With no name, call ran it ("running … anyway", exit 0) while the dashboard refused to
+    start it; with a plugin.yaml that does not parse it said "has no Python module to run"."""
+    plugin = tmp_path / "p"
+    shutil.copytree(REPO / "plugins" / "plugin-python-text", plugin)
+    manifest = plugin / "plugin.yaml"
+    manifest.write_text(edit(manifest.read_text()))
+    assert main(["call", str(plugin), "hash", '{"text": "a"}']) == 2
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.startswith("aro-tui call: error: plugin p cannot run:\n")
+    assert said in err and "no Python module" not in err
 
 
 def _run_cli(
