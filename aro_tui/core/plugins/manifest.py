@@ -14,7 +14,15 @@ from typing import Any
 
 import yaml
 
-from aro_tui.core.plugins.problem import BOTH, HOST, MISSING, Problem, clean_text, describe
+from aro_tui.core.plugins.problem import (
+    BOTH,
+    HOST,
+    KEY_POSITION,
+    MISSING,
+    Problem,
+    clean_text,
+    describe,
+)
 from aro_tui.core.plugins.rules import validate_manifest
 
 __all__ = [
@@ -238,7 +246,8 @@ def _child_path(parent: str, key: str) -> str:
 
 
 def _collect_positions(root: yaml.Node) -> tuple[Positions, list[tuple[str, yaml.Node]]]:
-    """Map every field path to its value's 1-based (line, column); list duplicate keys."""
+    """Map every field path to its value's 1-based (line, column), and the path with
+    :data:`KEY_POSITION` after it to its key's; list duplicate keys."""
     positions: Positions = {"": (root.start_mark.line + 1, root.start_mark.column + 1)}
     duplicates: list[tuple[str, yaml.Node]] = []
     stack: list[tuple[yaml.Node, str]] = [(root, "")]
@@ -251,10 +260,14 @@ def _collect_positions(root: yaml.Node) -> tuple[Positions, list[tuple[str, yaml
                 if key in kept:
                     duplicates.append((_child_path(path, key), key_node))
                 kept[key] = value_node
+            key_nodes = {str(k.value): k for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
             for key, value_node in kept.items():
                 child = _child_path(path, key)
                 mark = value_node.start_mark
                 positions[child] = (mark.line + 1, mark.column + 1)
+                if (key_node := key_nodes.get(key)) is not None:
+                    key_mark = key_node.start_mark
+                    positions[child + KEY_POSITION] = (key_mark.line + 1, key_mark.column + 1)
                 stack.append((value_node, child))
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):

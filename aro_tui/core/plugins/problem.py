@@ -18,6 +18,9 @@ BOTH: tuple[RuleSet, ...] = ("strict", "runtime")
 HOST: tuple[RuleSet, ...] = ("host",)
 
 MISSING = "(missing)"
+KEY_POSITION = "#key"
+"""After a field's path in a manifest's positions: where its key is (the path alone: its
+value), so that an unknown field is pointed at by its name."""
 # Controls, and what reorders or hides text on a terminal: bidirectional overrides and
 # isolates, zero-width characters, the byte-order mark.
 _INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
@@ -141,9 +144,14 @@ class ProblemCollector:
         message: str,
         severity: Severity = "error",
         rules: tuple[RuleSet, ...] = BOTH,
+        *,
+        at_key: bool = False,
     ) -> None:
-        """Record a problem at ``field`` (or at its nearest ancestor that has a position)."""
+        """Record a problem at ``field`` (or at its nearest ancestor that has a position);
+        ``at_key``: at the field's key rather than its value (an unknown field's name)."""
         line, column = self._position(field)
+        if at_key:
+            line, column = self.positions.get(field + KEY_POSITION, (line, column))
         self.problems.append(
             Problem(code, self.file, field, found, expected, message, severity, rules, line, column)
         )

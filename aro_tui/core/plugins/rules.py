@@ -94,6 +94,7 @@ class _Checker(ProblemCollector):
                     f"unknown field {describe(str(key))} (ignored)",
                     "warning",
                     BOTH,
+                    at_key=True,
                 )
 
     def text(
