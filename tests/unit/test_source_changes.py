@@ -105,3 +105,18 @@ def test_a_file_put_back_with_an_old_modification_time_is_reported(tmp_path: Pat
     kept.rename(tmp_path / "src" / "plugin.py")
     assert (tmp_path / "src" / "plugin.py").stat().st_mtime < started
     assert changed_since(tmp_path, started).paths == ("src/plugin.py",)
+
+
+def test_a_data_file_stamped_a_tick_outside_a_calls_span_is_still_the_plugins_own(
+    tmp_path: Path,
+) -> None:
+    """The kernel's file clock lags by up to a tick: cache.json written as a call began was
+    stamped before the call's recorded start, and --reload restarted the plugin now and then."""
+    from aro_tui.core.plugins.source_changes import without_own_writes
+
+    call_start = STARTED + 10
+    _write(tmp_path / "src" / "cache.json", call_start - 0.004)
+    _write(tmp_path / "src" / "edited.json", call_start + 5)  # long after the call ended
+    _write(tmp_path / "src" / "plugin.py", call_start + 0.001)  # code always counts
+    changes = without_own_writes(changed_since(tmp_path, STARTED), [(call_start, call_start + 1)])
+    assert changes.paths == ("src/edited.json", "src/plugin.py")

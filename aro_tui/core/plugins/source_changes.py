@@ -49,6 +49,13 @@ class SourceChanges:
     """When each of ``paths`` was modified (epoch s), in the same order."""
 
 
+MTIME_SLACK_S = 0.05
+"""How far outside a busy span a data file's modification time still counts as the plugin's:
+the kernel stamps files from a clock that lags by up to a tick (4-10 ms), and a call's span is
+its wall-clock start plus a latency measured on the monotonic clock, a little apart. A call
+that wrote cache.json at once restarted the plugin now and then (seen in a loaded test run)."""
+
+
 def without_own_writes(
     changes: SourceChanges, busy: Iterable[tuple[float, float | None]]
 ) -> SourceChanges:
@@ -68,7 +75,8 @@ def without_own_writes(
 
     def own(path: str, modified: float) -> bool:
         return Path(path).suffix not in CODE_SUFFIXES and any(
-            start <= modified and (end is None or modified <= end) for start, end in spans
+            start - MTIME_SLACK_S <= modified and (end is None or modified <= end + MTIME_SLACK_S)
+            for start, end in spans
         )
 
     kept = [(p, t) for p, t in zip(changes.paths, changes.modified, strict=True) if not own(p, t)]
