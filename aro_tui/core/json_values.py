@@ -6,6 +6,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import msgspec
@@ -88,7 +89,8 @@ def _levels_left() -> int:
     """About how many levels Python's json module could still open from here: its reader
     counts each against the recursion limit, as a call does. Where it gave up is the bracket
     that deep, give or take a few (it pointed at level 500 while 960 were read, as a guide)."""
-    frame, depth = sys._getframe(), 0
+    frame: FrameType | None = sys._getframe()
+    depth = 0
     while frame is not None:
         depth += 1
         frame = frame.f_back
