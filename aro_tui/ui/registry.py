@@ -27,6 +27,7 @@ from aro_tui.core.plugins.discovery import Discovery, load_plugin
 from aro_tui.core.plugins.interpreter import ORIGIN_TEXT
 from aro_tui.core.plugins.manifest import MANIFEST_NAME, read_manifest
 from aro_tui.core.plugins.model import DiscoveredPlugin
+from aro_tui.core.plugins.problem import BOTH, Problem, describe
 from aro_tui.core.session.recorder import SessionRecorder
 from aro_tui.ui.messages import (
     ExchangeFinished,
@@ -39,7 +40,9 @@ from aro_tui.ui.messages import (
 class _Forwarder(PluginObserver):
     """Turns host callbacks (already on the event loop) into messages for ``target``."""
 
-    def __init__(self) -> None:
+    def __init__(self, entries: Mapping[str, PluginEntry]) -> None:
+        self._entries = entries
+        """The registry's plugins, whose ``reported_info`` a start that succeeds sets."""
         self.target: MessagePump | None = None
         """Where messages go (the main screen, once mounted); None drops them."""
         self._stderr_notices: dict[tuple[str, int | None], StderrActivity] = {}
@@ -54,6 +57,9 @@ class _Forwarder(PluginObserver):
             self.target.post_message(message)
 
     def on_state_changed(self, plugin: PluginProcess, state: PluginState) -> None:
+        entry = self._entries.get(plugin.name)
+        if state is PluginState.READY and plugin.info and entry is not None:
+            entry.reported_info = plugin.info  # now, before a restart clears the process's
         self._post(PluginStateChanged(plugin.name, state))
         start = plugin.start_record
         if (
@@ -92,6 +98,9 @@ class _Forwarder(PluginObserver):
         self._post(notice)
 
 
+DUPLICATE_NAME = "duplicate-name"
+"""The problem code of a plugin named as another one in the same folder (discovery's)."""
+
 RUNTIME_WARNING_CODES = frozenset(
     {
         "venv-not-used-by-aro",
@@ -126,6 +135,10 @@ class PluginEntry:
     deleted_sources: tuple[str, ...] = ()
     """Files under the plugin's folder deleted after its process started (sorted): it may
     still run code imported from them."""
+    reported_info: dict[str, Any] | None = None
+    """The info document (actions, docstrings) a process of this plugin last reported as it
+    started: while it restarts or after it crashed, its actions are still those of the code,
+    where plugin.yaml's list may be stale (and choosing from it moved the user's action)."""
 
     @property
     def sources_stale(self) -> bool:
@@ -192,12 +205,18 @@ class PluginEntry:
         traceback = self.start_failure.traceback if self.start_failure is not None else None
         return lines + (traceback.rstrip("\n").splitlines() if traceback else [])
 
+    def known_info(self) -> dict[str, Any] | None:
+        """The running process's info document, else the last one a process of this plugin
+        reported (None before any has started)."""
+        info = self.process.info if self.process is not None else None
+        return info or self.reported_info
+
     @property
     def info_error(self) -> str | None:
         """Why the started plugin's ``aro_plugin_info()`` gave no action list (it raised, is
         missing, or returned something else); its actions are then the module's
         ``aro_action_*`` functions. None when it listed them."""
-        info = self.process.info if self.process is not None else None
+        info = self.known_info()
         error = info.get("info_error") if info else None
         return str(error) if error else None
 
@@ -243,7 +262,7 @@ class PluginEntry:
     def missing_functions(self) -> set[str]:
         """Actions ``aro_plugin_info()`` declares whose ``aro_action_*`` function the module
         does not define (a call of one answers "Unknown action")."""
-        info = self.process.info if self.process is not None else None
+        info = self.known_info()
         declared = info.get("actions", []) if info else []
         return {
             str(action.get("name"))
@@ -253,9 +272,9 @@ class PluginEntry:
 
     def actions(self) -> list[tuple[str, str | None]]:
         """(name, docstring) of each action, each name once (``aro_plugin_info()`` may list
-        one twice): the harness's info (its qualifiers as ``qualifier:<name>``), else the
-        manifest's list."""
-        info = self.process.info if self.process is not None else None
+        one twice): the harness's info (its qualifiers as ``qualifier:<name>``), the last
+        one reported while the plugin restarts or is crashed, else the manifest's list."""
+        info = self.known_info()
         if not info:
             return [(name, None) for name in dict.fromkeys(self.plugin.declared_actions)]
         found = [*info.get("actions", []), *info.get("undeclared", []), *info.get("qualifiers", [])]
@@ -285,6 +304,28 @@ def _manifest_name(root: Path, manifest: Mapping[str, Any] | None) -> str:
 def _same_name(other: PluginEntry, fresh: DiscoveredPlugin) -> bool:
     """Whether ``other`` was named as ``fresh`` is when it was last read."""
     return _manifest_name(other.plugin.root, other.plugin.manifest) == fresh.name
+
+
+def _flagged_duplicate(plugin: DiscoveredPlugin) -> bool:
+    """Whether ``plugin`` carries discovery's ``duplicate-name`` error already."""
+    return any(problem.code == DUPLICATE_NAME for problem in plugin.problems)
+
+
+def _with_duplicate_name(plugin: DiscoveredPlugin, others: list[Path]) -> DiscoveredPlugin:
+    """``plugin`` with the ``duplicate-name`` error discovery and ``aro-tui check`` give a
+    plugin whose name the plugins in ``others`` have too: it cannot run, and says why."""
+    problem = Problem(
+        DUPLICATE_NAME,
+        plugin.manifest_file,
+        "name",
+        describe(plugin.name),
+        "a name no other plugin in this folder uses",
+        f"another plugin has the same name ({', '.join(map(str, others))}); only one will load",
+        "error",
+        BOTH,
+        *plugin.name_position,
+    )
+    return dataclasses.replace(plugin, problems=(*plugin.problems, problem))
 
 
 def _names_now(roots: list[Path]) -> list[str]:
@@ -319,7 +360,7 @@ class PluginRegistry:
         self.entries: dict[str, PluginEntry] = {}
         self._timeout_s = timeout_s
         self._configured_interpreter = configured_interpreter
-        self._forwarder = forwarder = _Forwarder()
+        self._forwarder = forwarder = _Forwarder(self.entries)
         self._observer: PluginObserver = (
             forwarder if recorder is None else recorder.observer(forward_to=forwarder)
         )
@@ -329,6 +370,9 @@ class PluginRegistry:
     def add(self, plugin: DiscoveredPlugin) -> PluginEntry:
         """List ``plugin`` (found at start, or later in the watched folder), with a process
         when it can run; a name taken already gets its folder's name beside it."""
+        alike = [entry.plugin.root for entry in self.entries.values() if _same_name(entry, plugin)]
+        if alike and not _flagged_duplicate(plugin):  # copied in later: discovery never saw both
+            plugin = _with_duplicate_name(plugin, alike)
         if plugin.name in self.entries:  # both are invalid (duplicate-name): list both
             plugin = dataclasses.replace(plugin, name=self._unused_name(plugin))
         entry = PluginEntry(plugin)
@@ -385,13 +429,17 @@ class PluginRegistry:
         # (one renamed since then would refuse this start until itself restarted).
         alike = [o for o in self.entries.values() if o is not entry and _same_name(o, fresh)]
         now = await asyncio.to_thread(_names_now, [other.plugin.root for other in alike])
+        process = entry.process
         for other, name in zip(alike, now, strict=True):
             if name == fresh.name:
+                if process is None or not process.running:  # its row says why, as check does
+                    flagged = _with_duplicate_name(fresh, [other.plugin.root])
+                    entry.plugin = dataclasses.replace(flagged, name=entry.name)
+                    entry.process = None
                 return f"another plugin here is named {fresh.name} too ({other.plugin.root})"
         if fresh.name != entry.name:
             fresh = dataclasses.replace(fresh, name=entry.name)
         launch = self._launch_for(fresh)
-        process = entry.process
         if launch is None:
             if process is None or not process.running:
                 entry.plugin, entry.process = fresh, None

@@ -278,7 +278,8 @@ async def test_an_action_without_docstring_says_so_once_the_plugin_runs(tmp_path
         await wait_until(pilot, lambda: plugin_state(app, "faulty") == "ready", "plugin ready")
         await _choose(pilot, screen, "declared-missing")
         status = str(screen.query_one("#input-status").render())
-        assert "has no docstring" in status and "start the plugin" not in status
+        assert "defines no aro_action_declared_missing()" in status
+        assert "start the plugin" not in status
 
 
 async def test_a_running_call_shows_its_own_request_not_the_last_exchange(tmp_path: Path) -> None:

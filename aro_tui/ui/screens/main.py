@@ -55,6 +55,13 @@ PROGRESS_EVERY_S = 0.1
 """How often the progress line under the banner is redrawn, at most."""
 
 
+def missing_function_source(action: str) -> str:
+    """The editor's status for an action ``aro_plugin_info()`` declares whose function the
+    module does not define (its input is ``{}``)."""
+    function = sanitize_line(full_function_name(action, rule="spec"))
+    return f'{{}} — the module defines no {function}(): a call of it answers "Unknown action"'
+
+
 class MainScreen(LogWindow):
     """Everything on one screen, every region reachable by keys."""
 
@@ -78,6 +85,7 @@ class MainScreen(LogWindow):
         self.drafts: dict[tuple[str, str], tuple[str, str]] = {}
         self.shown_number: int | None = None
         self.live_exchange: Exchange | None = None
+        self.start_wait: Exchange | None = None
         self.runtime_cancel: threading.Event | None = None
         self._ticker: Timer | None = None
         self._card_shown: tuple[object, ...] | None = None
@@ -234,13 +242,25 @@ class MainScreen(LogWindow):
             return
         self.query_one("#actions").border_title = plain_title(f"Actions · {entry.name}")
         if entry.process is None:
+            # It cannot run as last read. The current action and its text stay: a fixed
+            # plugin.yaml lets s, or ctrl+r with that text, read it again and start it.
             actions.show_actions([], None)
-            self.current_action = None
             self._show_doc()  # its errors
             return
-        # While the plugin starts (or after a crash) it may list no actions: the current one
-        # and its unsent edit stay, and the list highlights it again once they are known.
-        actions.show_actions(entry.actions(), keep or self.current_action, entry.name)
+        # While the plugin starts (or after a crash) its list is the last one it reported, or
+        # plugin.yaml's, and may lack the current action: that action and its input stay
+        # (the first one's highlight chose it, and the keys typed next went into its input),
+        # and the list highlights it again once it is there. Only the running plugin's own
+        # list, without it and with no edit of the user's at stake, has the first chosen.
+        editor = self.query_one(InputEditor)
+        unsent_edit = editor.modified or editor.source == "draft"
+        actions.show_actions(
+            entry.actions(),
+            keep or self.current_action,
+            entry.name,
+            first_when_missing=self.current_action is None
+            or (self._plugin_started() and not unsent_edit),
+        )
         if actions.highlighted_name == self.current_action:
             self._show_doc()
 
@@ -269,7 +289,8 @@ class MainScreen(LogWindow):
         entry = self.aro.registry.get(self.current_plugin)
         reason = None if entry is None else entry.crash_reason()
         action = self.current_action
-        doc = self._doc_for(action)
+        doc_of = {} if entry is None else dict(entry.actions())
+        doc = None if action is None else doc_of.get(action)
         if entry is not None and action in entry.missing_functions():
             function = full_function_name(action, rule="spec")
             doc = (
@@ -277,6 +298,12 @@ class MainScreen(LogWindow):
                 f'{function}(): a call of it answers "Unknown action".'
             )
         started = self._plugin_started()
+        if started and entry is not None and action is not None and action not in doc_of:
+            # Kept, with the user's edit, from before a restart: renamed, or removed.
+            doc = (
+                f"{entry.name} lists no action {action} now: a call of it answers "
+                '"Unknown action". Choose one of its actions above.'
+            )
         invalid = [] if entry is None else entry.error_lines()
         unreached = None if entry is None or action is None else entry.runtime_unreached(action)
         failed_start = None if entry is None or reason is None else entry.start_failure
@@ -327,8 +354,11 @@ class MainScreen(LogWindow):
         if source == "last used" and self.aro.memory.kept_for_this_run_only(plugin, action):
             source = LAST_USED_THIS_RUN
         doc = self._doc_for(action)
+        entry = self.aro.registry.get(plugin)
         if source == "template" and doc is None and self.aro.read_only:
             source = "recording"  # nothing starts here: "start the plugin" was a dead end
+        elif source == "template" and entry is not None and action in entry.missing_functions():
+            source = missing_function_source(action)  # "no docstring" read as one to write
         elif source == "template" and doc is None:
             source = "no docstring" if self._plugin_started() else "empty"
         elif source == "template" and not parse_input_fields(doc) and not input_example(doc):
@@ -438,7 +468,10 @@ class MainScreen(LogWindow):
         self.plugin_changed(entry)
         if message.plugin == self.current_plugin:
             editor = self.query_one(InputEditor)
-            if editor.source in {"template", "empty", "no docstring"} and not editor.modified:
+            placeholder = editor.source in {"template", "empty", "no docstring"}
+            if self.current_action is not None:  # or the function it lacked may exist now
+                placeholder |= editor.source == missing_function_source(self.current_action)
+            if placeholder and not editor.modified:
                 self._load_input()
         self.telemetry_state_changed(entry, message.state)
 
@@ -464,12 +497,57 @@ class MainScreen(LogWindow):
     def _show_running(self, exchange: Exchange) -> None:
         """Show ``exchange``, still running or waiting, in the panes as the live card."""
         self.live_exchange = exchange
+        self.start_wait = None  # its card, if it waited for a start, gives way
         self.show_live(exchange)
         self.query_one(ResponsePane).show_note(None)
         self._card_shown = None  # show_live replaced what the panes showed: draw it afresh
         self._tick()
         if self._ticker is None and not self.aro.config.deterministic:
             self._ticker = self.set_interval(0.1, self._tick)
+
+    def show_start_wait(self, call: Exchange) -> None:
+        """Show ``call``, not sent yet, waiting for its plugin to start (a start it asked for,
+        or one under way): its request, a card saying so, and what the start prints. Until
+        the plugin was ready nothing changed on screen (a model loading at import: minutes),
+        and ctrl+r seemed to do nothing."""
+        self.start_wait = call
+        self.live_exchange = None  # another call's card is not redrawn over this one
+        self.show_live(call)
+        pane = self.query_one(ResponsePane)
+        pane.border_title = plain_title(f"Response · {call.action} · waiting for start")
+        pane.show_note(None)
+        card = Text.assemble(
+            ("▶ waiting ", "bold $status-running"),
+            (sanitize_line(f"{call.plugin} · {call.action}"), "bold"),
+            " for the plugin to start: sent once it is ready",
+        )
+        pane.show_card(card, fills=True)
+        self._card_shown = None
+        process = self.aro.registry.process_of(call.plugin)
+        lines = [] if process is None else list(process.recent_stderr)
+        self.show_plugin_stderr(call.plugin, lines, "at start")
+        own = (call.plugin, call.action) == (self.current_plugin, self.current_action)
+        self.query_one("#input").border_subtitle = "waiting for start" if own else ""
+
+    def end_start_wait(self, call: Exchange) -> None:
+        """``call`` ended without being sent (plugin.yaml refused the start, the restart
+        failed): its card says so, where it would have waited on."""
+        if self.start_wait is not call:
+            return  # sent (its card took over), or another call's wait is shown
+        self.start_wait = None
+        self.query_one("#input").border_subtitle = ""
+        entry = self.aro.registry.get(call.plugin)
+        why = None
+        if entry is not None:
+            why = entry.manifest_refusal or entry.failure or entry.start_failure
+        pane = self.query_one(ResponsePane)
+        pane.border_title = plain_title(f"Response · {call.action} · not sent")
+        card = Text.assemble(
+            ("✖ not sent ", "bold $status-error"),
+            (sanitize_line(f"{call.plugin} · {call.action}"), "bold"),
+            f": {sanitize_line(str(why))}" if why else ": the plugin did not start",
+        )
+        pane.show_card(card, fills=True, failed=True)
 
     def _show_plugins_running_call(self, entry: PluginEntry) -> None:
         """Show the call ``entry``'s plugin runs (else its oldest waiting one) as the live
@@ -551,7 +629,7 @@ class MainScreen(LogWindow):
         live = self.live_exchange
         if live is not None and message.exchange_id == live.id:
             self.show_live_stderr(live)
-        elif live is None and message.exchange_id is None and message.plugin == self.current_plugin:
+        elif live is None and message.exchange_id is None and self._shows_start_of(message.plugin):
             entry = self.aro.registry.get(message.plugin)
             process = None if entry is None else entry.process
             if process is not None and process.state is PluginState.STARTING:
@@ -560,6 +638,12 @@ class MainScreen(LogWindow):
                 if partial is not None and partial[1] is None:  # its import's progress bar
                     lines.append(partial[0])
                 self.show_plugin_stderr(message.plugin, lines, "at start")
+
+    def _shows_start_of(self, plugin: str) -> bool:
+        """Whether the stderr pane follows ``plugin``'s start: it is the chosen plugin, or a
+        call shown waits for it."""
+        waiting = self.start_wait
+        return plugin == self.current_plugin or (waiting is not None and waiting.plugin == plugin)
 
     def show_recent_stderr(self, name: str) -> None:
         """Show the last lines ``name`` printed, in calls and between them (its import's
@@ -574,18 +658,22 @@ class MainScreen(LogWindow):
     def on_exchange_finished(self, message: ExchangeFinished) -> None:
         entry = self.aro.registry.get(message.plugin)
         exchange = message.exchange
-        if entry is not None:
-            entry.running_calls.pop(exchange.id, None)
+        began = entry is not None and entry.running_calls.pop(exchange.id, None) is not None
         if self.aro.read_only:
             return
         table = self.query_one(ExchangeTable)
         was_live = self.live_exchange is exchange
-        # Shown when it was the call on screen, or the panes showed the newest row: a reader
-        # on an older row, or on another call's live card, was pulled to every call that ended.
-        following = was_live or (self.live_exchange is None and self._on_newest_row(table))
         log_entry = self.aro.exchange_log.add(exchange)
         self.note_log_number(exchange, log_entry)
         internal = self.log_entry_internal(log_entry, exchange)
+        waiting = self.start_wait
+        if not began and not internal and waiting is not None and waiting.plugin == exchange.plugin:
+            self.start_wait = None  # its plugin did not start: this ends the call on the card
+            was_live = True
+        # Shown when it was the call on screen, or the panes showed the newest row: a reader
+        # on an older row, or on another call's live card, was pulled to every call that ended.
+        no_card = self.live_exchange is None and self.start_wait is None
+        following = was_live or (no_card and self._on_newest_row(table))
         replayed = (message.plugin, exchange.id) in self.replayed_calls
         self.replayed_calls.discard((message.plugin, exchange.id))
         if (message.plugin, exchange.id) in self.rerun_calls:

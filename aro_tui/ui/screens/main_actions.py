@@ -67,6 +67,8 @@ class ExchangeActions(Screen[None]):
     drafts: dict[tuple[str, str], tuple[str, str]]
     shown_number: int | None
     live_exchange: Exchange | None
+    start_wait: Exchange | None
+    """The call the panes show waiting for its plugin to start (not sent yet), if any."""
     runtime_cancel: threading.Event | None
     """Set to stop the "Run like the ARO runtime" call in progress (None when none runs)."""
 
@@ -135,15 +137,13 @@ class ExchangeActions(Screen[None]):
             return None
         return process.running or process.state is PluginState.STARTING
 
-    def _runnable(self, name: str | None) -> PluginEntry | None:
+    def _chosen(self, name: str | None) -> PluginEntry | None:
+        """``name``'s entry, or None after asking for a plugin to be chosen. One that could
+        not run when last read is returned too: the start or call asked of it reads its
+        folder again, and it runs if plugin.yaml was fixed meanwhile."""
         entry = self.aro.registry.get(name)
         if entry is None:
             self.say("Choose a plugin first.", "warning")
-            return None
-        if entry.process is None:
-            problems = "; ".join(p.message for p in entry.plugin.problems if p.is_error)
-            self.say(f"{entry.name} cannot run: {problems}", "error")
-            return None
         return entry
 
     # -- running ------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ class ExchangeActions(Screen[None]):
         """(plugin, action, input) ready to send, or None after saying what is missing."""
         if self.refuse_read_only("running"):
             return None
-        entry = self._runnable(self.current_plugin)
+        entry = self._chosen(self.current_plugin)
         if entry is None:
             return None
         if self.current_action is None:
@@ -205,6 +205,11 @@ class ExchangeActions(Screen[None]):
     def action_run_like_runtime(self) -> None:
         """Run the selected action once the way the ARO runtime does (a new ``python3 -c``
         process), in a thread; the verdict, stdout and stderr open in the pager."""
+        chosen = self.aro.registry.get(self.current_plugin)
+        if chosen is not None and chosen.process is None:  # as last read: s reads it again
+            problems = "; ".join(p.message for p in chosen.plugin.problems if p.is_error)
+            self.say(f"{chosen.name} cannot run: {problems}", "error")
+            return
         request = self._checked_request()
         if request is None:
             return
@@ -259,24 +264,39 @@ class ExchangeActions(Screen[None]):
         self.app.push_screen(PagerScreen(title, len(report), read_slice, "aro-runtime-run.txt"))
 
     def send(self, plugin: str, action: str, request: str | bytes, restart: bool = False) -> None:
-        """Call ``action`` in a worker; the result arrives as an ExchangeFinished message."""
+        """Call ``action`` in a worker; the result arrives as an ExchangeFinished message. A
+        call that must wait for its plugin to start (or that starts it) says so at once."""
         entry = self.aro.registry.get(plugin)
-        if entry is None or entry.process is None:
+        if entry is None:
             return
         if restart and not self._claim_lifecycle(entry, "restart"):
             return
-        self.run_worker(self._call(plugin, action, request, restart), group="calls")
+        process = entry.process
+        waiting = None
+        if restart or process is None or not process.running:
+            body = request.encode() if isinstance(request, str) else request
+            waiting = Exchange(0, plugin, action, body)  # shown only: not sent yet
+            self.show_start_wait(waiting)
+        self.run_worker(self._call(plugin, action, request, restart, waiting), group="calls")
 
-    async def _call(self, plugin: str, action: str, request: str | bytes, restart: bool) -> None:
+    async def _call(
+        self,
+        plugin: str,
+        action: str,
+        request: str | bytes,
+        restart: bool,
+        waiting: Exchange | None,
+    ) -> None:
         entry = self.aro.registry.get(plugin)
-        if entry is None or entry.process is None:
+        if entry is None:
             return
         try:
-            if restart or not entry.process.running:  # this call starts it
+            if restart or entry.process is None or not entry.process.running:  # it starts
                 try:
                     if not await self._manifest_allows(entry, "restart" if restart else "start"):
                         return
                     if restart:
+                        assert entry.process is not None  # the manifest allows it
                         await run_lifecycle(entry.process, "restart")
                 finally:
                     if restart:
@@ -294,6 +314,19 @@ class ExchangeActions(Screen[None]):
             self.say(f"{plugin} · {action}: {error}", "error")
         except Exception as error:
             self._host_failed(entry, f"calling {action}", error)
+        finally:
+            if waiting is not None:
+                # After the messages posted meanwhile: its ExchangeStarted (or a failed start's
+                # ExchangeFinished) takes the card; none came when it was never sent.
+                self.call_later(self.end_start_wait, waiting)
+
+    def show_start_wait(self, call: Exchange) -> None:
+        """Show ``call`` waiting for its plugin to start (defined by the layout)."""
+        raise NotImplementedError
+
+    def end_start_wait(self, call: Exchange) -> None:
+        """``call`` was never sent: its waiting card says so (defined by the layout)."""
+        raise NotImplementedError
 
     def start_failed(self, entry: PluginEntry, error: PluginStartError) -> None:
         """Keep why ``entry`` did not start on screen: its row and docs say it, and the
@@ -417,7 +450,7 @@ class ExchangeActions(Screen[None]):
         if self.refuse_read_only("rerun"):
             return
         selected = self._selected_request()
-        if selected is not None and self._runnable(selected[0]) is not None:
+        if selected is not None and self._chosen(selected[0]) is not None:
             self.send(*selected)
 
     def action_restart_resend(self) -> None:
@@ -425,7 +458,7 @@ class ExchangeActions(Screen[None]):
         if self.refuse_read_only("restart and resend"):
             return
         selected = self._selected_request()
-        if selected is not None and self._runnable(selected[0]) is not None:
+        if selected is not None and self._chosen(selected[0]) is not None:
             self.say(f"Restarting {selected[0]} and resending {selected[1]}…")
             self.send(*selected, restart=True)
 
@@ -480,10 +513,10 @@ class ExchangeActions(Screen[None]):
         instead, for a key that asked)."""
         if self.refuse_read_only("start"):
             return
-        entry = self._runnable(name)
-        if entry is None or entry.process is None:
+        entry = self._chosen(name)
+        if entry is None:
             return
-        if entry.process.running:
+        if entry.process is not None and entry.process.running:
             self.say(f"{entry.name} is already running ({entry.state_text}).{keys}")
             return
         self.lifecycle_command(entry.name, "start")
@@ -491,8 +524,11 @@ class ExchangeActions(Screen[None]):
     def stop_named(self, name: str | None, *, keys: str = "") -> None:
         """Stop ``name`` (also while it is still starting); one that is not running is left
         alone, with a note."""
-        entry = self._runnable(name)
-        if entry is None or entry.process is None:
+        entry = self._chosen(name)
+        if entry is None:
+            return
+        if entry.process is None:
+            self.say(f"{entry.name} is not running ({entry.state_text}).{keys}")
             return
         if entry.process.state is PluginState.STARTING:  # its start holds the lifecycle
             self.run_worker(self._stop_while_starting(entry), group="lifecycle")
@@ -505,7 +541,7 @@ class ExchangeActions(Screen[None]):
 
     def action_restart_plugin(self) -> None:
         """Restart the highlighted plugin."""
-        entry = self._runnable(self.current_plugin)
+        entry = self._chosen(self.current_plugin)
         if entry is not None:
             self.lifecycle_command(entry.name, "restart")
 
@@ -513,12 +549,16 @@ class ExchangeActions(Screen[None]):
         self, name: str, verb: str, quiet: bool = False, *, automatic: bool = False
     ) -> None:
         """Start, stop or restart ``name`` in a worker, unless one is already in progress;
-        ``automatic`` (``--reload``): a refusal to start is said once, not on every try."""
+        ``automatic`` (``--reload``): a refusal to start is said once, not on every try. A
+        plugin that could not run when last read has nothing to stop, and its restart is a
+        start: either reads its plugin.yaml again."""
         if self.refuse_read_only(f"{verb} plugin"):
             return
         entry = self.aro.registry.get(name)
-        if entry is None or (entry.process is None and verb != "start"):
-            return  # a start of an invalid plugin reads its plugin.yaml again
+        if entry is None or (entry.process is None and verb == "stop"):
+            return
+        if entry.process is None:
+            verb = "start"
         if self._claim_lifecycle(entry, verb, quiet):
             self.run_worker(self.lifecycle(name, verb, automatic), group="lifecycle")
 

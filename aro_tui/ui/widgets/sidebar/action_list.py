@@ -38,19 +38,28 @@ class ActionList(OrderedOptionList):
     """Whose actions the list shows, and their names."""
 
     def show_actions(
-        self, actions: list[tuple[str, str | None]], keep: str | None, owner: str | None = None
+        self,
+        actions: list[tuple[str, str | None]],
+        keep: str | None,
+        owner: str | None = None,
+        *,
+        first_when_missing: bool = True,
     ) -> None:
         """Fill the list with ``owner``'s actions, keeping ``keep`` highlighted when it is
-        still there.
+        still there; else the first one, or (``first_when_missing`` False) none.
 
         The same plugin's same names, with ``keep`` already highlighted, change nothing: its
         every busy/ready flip asks again, and refilling the list redrew the sidebar twice a
         call. Another plugin's are always filled in: the highlight that follows is what
         chooses its action and shows its docs (two plugins with the same action names kept
-        the first one's docs, and no action chosen).
+        the first one's docs, and no action chosen). Highlighting none leaves the action the
+        screen has chosen as it is: the first one's highlight would choose it instead.
         """
         names = tuple(name for name, _ in actions)
-        index = (names.index(keep) if keep in names else 0) if names else None
+        if keep in names:
+            index: int | None = names.index(keep)
+        else:
+            index = 0 if names and first_when_missing else None
         shown = (owner, names)
         if shown == self._shown and self.option_count == len(names) and self.highlighted == index:
             return
