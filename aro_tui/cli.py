@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import io
 import os
@@ -10,7 +11,7 @@ import signal
 import sys
 from collections.abc import Iterable, Sequence
 
-from aro_tui.commands import ClosedStdout, OutputError, OutputFile
+from aro_tui.commands import ClosedStdout, OutputError, OutputFile, quiet_stderr
 from aro_tui.core.sanitize import sanitize_line
 
 # Each module defines ``register(subparsers)``, which adds the parsers of the commands mapped
@@ -119,10 +120,13 @@ def run_command(command: str, args: argparse.Namespace) -> int:
     """Run a headless command: its status, or 141 when the reader of its output went away,
     or :data:`EXIT_CANNOT_WRITE` when its output could not be written."""
     _fill_closed_standard_fds()
-    original_stdout = sys.stdout
+    original_stdout, original_stderr = sys.stdout, sys.stderr
     checked = _checked_stdout()
     if checked is not None:
         sys.stdout = checked[0]
+    if original_stderr is sys.__stderr__ and isinstance(original_stderr, io.TextIOWrapper):
+        original_stderr.flush()
+        sys.stderr = quiet_stderr(original_stderr.encoding, original_stderr.errors or "strict")
     try:
         status: int = args.func(args)
         sys.stdout.flush()
@@ -130,8 +134,13 @@ def run_command(command: str, args: argparse.Namespace) -> int:
         return _reader_went_away()
     except OutputError as error:
         return _cannot_write_output(command, error)
+    except KeyboardInterrupt:  # ctrl+c where a command has no handler of its own: no traceback
+        return 128 + signal.SIGINT
     finally:
         sys.stdout = original_stdout
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        sys.stderr = original_stderr
     if checked is not None and checked[1].error is not None:  # raised, and caught on the way
         return _cannot_write_output(command, checked[1].error)
     return status

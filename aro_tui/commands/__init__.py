@@ -82,6 +82,48 @@ class ClosedStdout(io.RawIOBase):
         raise self.error
 
 
+class QuietStderr(io.RawIOBase):
+    """File descriptor 2 for a command's notes and the plugin stderr it echoes: a write that
+    fails (a full disk, a reader gone: ``2>&1 | head``) is kept in ``error``, and it and the
+    writes after it are dropped instead of raised.
+
+    Why: the print that failed ran in the host's stderr callback, which then stopped reading
+    the plugin's stderr; the plugin blocked on its full pipe and ``call --stderr`` hung for
+    good, SIGTERM included. See :func:`stderr_failure`."""
+
+    error: OSError | None = None
+
+    def writable(self) -> bool:
+        """Yes."""
+        return True
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        """Write to fd 2, or drop ``data`` once a write has failed."""
+        size = memoryview(data).nbytes
+        if self.error is not None:
+            return size
+        try:
+            return os.write(2, data)
+        except OSError as error:
+            self.error = error
+            return size
+
+
+def quiet_stderr(encoding: str, errors: str) -> io.TextIOWrapper:
+    """A ``sys.stderr`` over :class:`QuietStderr`, line-buffered like Python's own."""
+    return io.TextIOWrapper(
+        io.BufferedWriter(QuietStderr()), encoding=encoding, errors=errors, line_buffering=True
+    )
+
+
+def stderr_failure() -> OSError | None:
+    """Why writing to ``sys.stderr`` failed, when it is :func:`quiet_stderr`'s and did."""
+    import sys
+
+    raw = getattr(getattr(sys.stderr, "buffer", None), "raw", None)
+    return raw.error if isinstance(raw, QuietStderr) else None
+
+
 UTF8_BOM = b"\xef\xbb\xbf"
 """What Windows editors put before a UTF-8 file's text; JSON does not allow it there."""
 

@@ -13,7 +13,15 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from aro_tui.commands import UTF8_BOM, is_terminal, json_input_problem, path_argument, seconds
+from aro_tui.commands import (
+    UTF8_BOM,
+    OutputError,
+    is_terminal,
+    json_input_problem,
+    path_argument,
+    seconds,
+    stderr_failure,
+)
 from aro_tui.core.host.exchange import Exchange, ExchangeStatus
 from aro_tui.core.host.protocol import QUALIFIER_PREFIX
 from aro_tui.core.sanitize import as_overwritten, sanitize, sanitize_line
@@ -350,7 +358,7 @@ def run_call(args: argparse.Namespace) -> int:
             def on_stderr_line(
                 self, plugin: PluginProcess, line: str, exchange: Exchange | None
             ) -> None:
-                print(text_for(sys.stderr, line), file=sys.stderr, flush=True)
+                print(text_for(sys.stderr, line), file=sys.stderr, flush=True)  # never raises
 
         host.observer = StderrEcho() if args.stderr else None
         plugin = host.add(launch)
@@ -361,6 +369,11 @@ def run_call(args: argparse.Namespace) -> int:
         ):
             sys.stdout.buffer.write(bytes_for(sys.stdout, exchange.response_bytes) + b"\n")
             sys.stdout.flush()
+        if args.stderr and (failure := stderr_failure()) is not None:
+            # The plugin's stderr, asked for, did not all get out: the output is incomplete.
+            if isinstance(failure, BrokenPipeError):
+                raise failure
+            raise OutputError(failure.errno, failure.strerror, "stderr")
         crashed = exchange.status in (ExchangeStatus.CRASHED, ExchangeStatus.TIMEOUT)
         if exchange.status is not ExchangeStatus.OK:
             hint = None

@@ -287,6 +287,30 @@ def _run_cli(
     )
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_stderr_echo_that_cannot_be_written_ends_with_74_and_the_answer_on_stdout() -> None:
+    """`call --stderr 2>/dev/full` hung for good (SIGTERM too): the failed print stopped the
+    host reading the plugin's stderr, and the plugin blocked on its full pipe."""
+    arguments = ["call", FAULTY, "flood", '{"bytes": 2000000}', "--stderr", "--timeout", "20"]
+    command = ["sh", "-c", 'exec "$@" 2>/dev/full', "sh", sys.executable, "-m", "aro_tui"]
+    result = subprocess.run(
+        [*command, *arguments], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 74
+    assert result.stdout == '{"lines": 20000}\n'  # the answer still reached stdout
+
+
+def test_stderr_echo_into_a_reader_that_went_away_ends_with_141() -> None:
+    """`call --stderr 2>&1 | head -1` hung until killed."""
+    aro_tui = f"{sys.executable} -m aro_tui"
+    script = f"{aro_tui} call {FAULTY} flood '{{\"bytes\": 2000000}}' --stderr 2>&1 | head -1"
+    script += "; echo status=${PIPESTATUS[0]}"
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.splitlines()[-1] == "status=141"
+
+
 OUTPUT_COMMANDS = {
     "list": ["list", "tests/plugins"],
     "list --json": ["list", "tests/plugins", "--json"],
@@ -673,3 +697,25 @@ def test_an_unknown_actions_hint_names_twenty_actions_and_counts_the_rest() -> N
     text = actions_text(names)
     assert text.startswith("its actions: qualifier:q0, qualifier:q1,")
     assert text.endswith("qualifier:q19 and 19,980 more")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["call", FAULTY, "hang", "{}", "--runtime"], ["bench", "--quick"]],
+    ids=["call --runtime", "bench"],
+)
+def test_ctrl_c_ends_a_command_quietly_with_130(arguments: list[str]) -> None:
+    """ctrl+c in `call --runtime` and in `bench` printed a whole Python traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aro_tui", *arguments],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(3)  # well into the call, or the benchmark's first round
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in err

@@ -985,3 +985,29 @@ async def test_only_qualifiers_aro_could_register_are_listed_and_run(tmp_path: P
         assert listed.status is ExchangeStatus.OK
     finally:
         await plugin.stop()
+
+
+class Raising(PluginObserver):
+    """An observer whose stderr callback fails (as printing to a full disk does)."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def on_stderr_line(self, plugin: PluginProcess, line: str, exchange: Exchange | None) -> None:
+        self.lines += 1
+        raise OSError(28, "No space left on device")
+
+
+async def test_an_observer_that_raises_does_not_stop_the_plugins_stderr_being_read() -> None:
+    """The exception ended the host's stderr reader: the plugin blocked on its full stderr
+    pipe, and `call --stderr 2>/dev/full` hung for good."""
+    observer = Raising()
+    plugin = PluginProcess(_launch(), observer)
+    await plugin.start()
+    try:
+        exchange = await asyncio.wait_for(plugin.call("flood", '{"bytes": 2000000}'), 30)
+        assert exchange.status is ExchangeStatus.OK
+        assert exchange.response_json() == {"lines": 20000}
+        assert observer.lines > 20000  # every line reached it, each raising
+    finally:
+        await plugin.stop()

@@ -24,6 +24,7 @@ import os
 import secrets
 import signal
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -769,12 +770,39 @@ def _fail(future: asyncio.Future[None], error: BaseException) -> None:
 
 
 def _hook(observer: PluginObserver | None, name: str) -> Any:
-    """``observer``'s bound method ``name``, or None if it is PluginObserver's no-op or a
-    duck-typed observer has none (one written before the method existed)."""
+    """``observer``'s bound method ``name``, guarded, or None if it is PluginObserver's no-op
+    or a duck-typed observer has none (one written before the method existed).
+
+    Guarded: an exception it raises goes no further, and the first is handed to the event
+    loop's exception handler, which reports it (one per line of a 2 MB flood would bury the
+    report). It was raised in the host's own callbacks: one from the stderr reader stopped
+    the plugin's stderr being read, the plugin blocked on the full pipe, and the host waited
+    for it for ever.
+    """
     method = None if observer is None else getattr(type(observer), name, None)
     if method is None or method is getattr(PluginObserver, name):
         return None
-    return getattr(observer, name)
+    bound = getattr(observer, name)
+    reported = False
+
+    def guarded(*args: Any) -> None:
+        nonlocal reported
+        try:
+            bound(*args)
+        except Exception as error:
+            if not reported:
+                reported = True
+                _report_observer_error(name, error)
+
+    return guarded
+
+
+def _report_observer_error(name: str, error: Exception) -> None:
+    context = {"message": f"aro-tui: a plugin observer's {name} raised", "exception": error}
+    try:
+        asyncio.get_running_loop().call_exception_handler(context)
+    except RuntimeError:  # no loop runs: nothing else would report it
+        traceback.print_exception(error)
 
 
 def _as_bytes(input_json: str | bytes) -> bytes:
