@@ -520,3 +520,31 @@ async def test_a_silent_crash_is_not_explained_with_earlier_calls_lines(tmp_path
     said = await plugin.call("say_and_die", "{}")
     assert list(said.stderr_lines) == ["out of memory"]
     assert list(plugin.last_words) == ["out of memory"]
+
+
+SURROGATE_INFO = """
+def aro_plugin_info():
+    return {"name": "odd\\udcff", "actions": ["echo"]}
+def aro_action_echo(input_json):
+    '''Echo, from a folder named \\udce9.'''
+    return input_json
+"""
+
+
+async def test_an_info_document_with_a_lone_surrogate_starts_the_plugin(tmp_path: Path) -> None:
+    """A non-UTF-8 byte in the plugin's folder name (Python decodes it to a lone surrogate),
+    or a name built so: orjson refused the harness's info frame in the host's callback, and
+    the start waited 300 s, then blamed aro_plugin_info()."""
+    folder = tmp_path / os.fsdecode(b"n\xe9op")
+    folder.mkdir()
+    (folder / "plugin.py").write_text(SURROGATE_INFO)
+    plugin = PluginProcess(launch_test_plugin("odd", module_path=folder / "plugin.py"))
+    try:
+        await asyncio.wait_for(plugin.start(), 20)
+        assert plugin.state is PluginState.READY
+        assert plugin.info is not None and plugin.info["plugin_info"]["name"] == "odd\ufffd"
+        assert plugin.info["module_file"].endswith("n\ufffdop/plugin.py")
+        exchange = await plugin.call("echo", '{"b": 2}')
+        assert exchange.status is ExchangeStatus.OK and exchange.response_json() == {"b": 2}
+    finally:
+        await plugin.stop()

@@ -29,8 +29,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
-
 from aro_tui.core.host.channel import INSTANCE_ENV, HarnessChannel, spawn_harness
 from aro_tui.core.host.exchange import (
     MAX_ERROR_CHARS,
@@ -53,6 +51,7 @@ from aro_tui.core.host.protocol import (
     check_action_name,
     classify_json_result,
     encode_request_header,
+    harness_document,
     interpret,
 )
 from aro_tui.core.host.request_pipe import RequestPipe
@@ -301,7 +300,7 @@ class PluginProcess:
         exchange = await pending.future
         if exchange.status is not ExchangeStatus.OK or exchange.response_bytes is None:
             raise RuntimeError(exchange.error or "info request failed")
-        info = orjson.loads(exchange.response_bytes)
+        info = harness_document(exchange.response_bytes)
         self.info = info if isinstance(info, dict) else None
         return info if isinstance(info, dict) else {}
 
@@ -547,11 +546,16 @@ class PluginProcess:
             self._fail_stream("unexpected startup frame")
             return
         self.import_printed_bytes = frame.printed_bytes
+        if frame.status in (HARNESS_READY, HARNESS_IMPORT_ERROR):
+            try:
+                document = harness_document(frame.body)
+            except ValueError as error:  # not one the harness writes: say so now, not at timeout
+                self._fail_stream(f"unreadable start-up frame: {error}")
+                return
         if frame.status == HARNESS_IMPORTED:
             self._start_phase = "in aro_plugin_info(), after the import"
         elif frame.status == HARNESS_READY:
-            info = orjson.loads(frame.body)
-            self.info = info if isinstance(info, dict) else {}
+            self.info = document if isinstance(document, dict) else {}
             # Before the state change: its observers (the recording) report the start's time.
             ready_s = time.monotonic()
             self.cold_start_s = ready_s - self._spawned_s
@@ -559,7 +563,7 @@ class PluginProcess:
             self._set_state(PluginState.READY)
             self._ready.set_result(None)
         elif frame.status == HARNESS_IMPORT_ERROR:
-            details = orjson.loads(frame.body)
+            details = document if isinstance(document, dict) else {}
             self._start_traceback = str(details.get("traceback") or "") or None
             self._start_import_error = details.get("import_error") is True
             _fail(self._ready, PluginStartError(str(details.get("error"))))

@@ -20,8 +20,11 @@ Full description: ``docs/host-protocol.md``.
 
 from __future__ import annotations
 
+import json
+import re
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import orjson
@@ -370,3 +373,32 @@ def _loads_dict(body: bytes) -> dict[str, object]:
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def harness_document(body: bytes) -> Any:
+    """A JSON document the harness wrote (its info, an import error), read.
+
+    The harness writes Python's ``json`` text, which keeps a lone surrogate (a non-UTF-8 byte
+    in a folder's name, which Python decodes to one, or a name a plugin built so) as a
+    ``\\udcXX`` escape that orjson refuses: the start's frame raised in the host's callback,
+    and the start waited for its timeout (300 s) before blaming ``aro_plugin_info()``. Such a
+    text is read by Python's ``json``, each lone surrogate made U+FFFD (they cannot be written
+    as UTF-8 again). ``ValueError`` when the body is not JSON at all.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _without_surrogates(json.loads(body))
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
