@@ -40,6 +40,8 @@ from aro_tui.core.sanitize import sanitize_line
 from aro_tui.core.user_files import os_reason
 
 if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
     from aro_tui.core.host.plugin_host import PluginHost
     from aro_tui.core.host.process import PluginProcess
 
@@ -171,11 +173,14 @@ def _rate(calls_per_s: float) -> str:
 
 
 def _quantile(values: list[float], fraction: float) -> float | None:
-    """The ``fraction`` quantile (nearest rank), or None without values."""
+    """The ``fraction`` quantile (nearest rank), or None without values.
+
+    Nearest rank is the ``ceil(fraction * n)``-th smallest: ``int(fraction * n)`` as an
+    index took the next one, so p95 of 20 calls was the slowest and p50 of two the larger."""
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def _ms(value: object) -> str:
@@ -614,21 +619,46 @@ def _check_output_is_not_input(
         )
 
 
-def _open_output(path: Path | None) -> IO[bytes]:
-    """``path`` opened for the results (stdout without one); ``UsageError`` naming the path
-    when it cannot be written, ``OutputError`` when stdout is closed, before any plugin starts.
+class ResultsFile(OutputFile):
+    """``-o``, opened without emptying it: what it holds goes at the first result written,
+    or at :meth:`empty`, once the plugin has started and the action is known to be its.
+
+    Why: opened with ``"w"`` before the plugin started, a mistyped action (a usage error,
+    exit 2, "nothing written") emptied the results of the run before. Opened to append, so
+    that writes after the emptying start at 0."""
+
+    _emptied = False
+
+    def empty(self) -> None:
+        """Drop what the file held before this run (once; not for a FIFO or a device)."""
+        if not self._emptied:
+            self._emptied = True
+            if stat.S_ISREG(os.fstat(self.fileno()).st_mode):
+                os.ftruncate(self.fileno(), 0)
+
+    def write(self, data: ReadableBuffer, /) -> int:
+        """Empty the file first, then write ``data`` (see :class:`OutputFile`)."""
+        self.empty()
+        return super().write(data)
+
+
+def _open_output(path: Path | None) -> tuple[IO[bytes], ResultsFile | None]:
+    """``path`` opened for the results (stdout without one), and its file; ``UsageError``
+    naming the path when it cannot be written, ``OutputError`` when stdout is closed, before
+    any plugin starts.
 
     A write error part way raises :class:`~aro_tui.commands.OutputError` (``aro-tui`` reports
     it)."""
     if path is None:
         if sys.__stdout__ is None:
             raise stdout_closed()
-        return sys.stdout.buffer
+        return sys.stdout.buffer, None
     try:
-        return io.BufferedWriter(OutputFile(path, "w"))
+        results = ResultsFile(path, "a")
     except OSError as error:
         where = sanitize_line(str(path))
         raise UsageError(f"cannot write the results to {where}: {error.strerror}") from None
+    return io.BufferedWriter(results), results
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -645,7 +675,7 @@ def run_batch(args: argparse.Namespace) -> int:
         # first would use them up.
         streamed = from_stdin or not stat.S_ISREG(input_status.st_mode)
         total = None if streamed else _count_lines(Path(args.inputs))
-        out = _open_output(args.output)
+        out, results = _open_output(args.output)
     except UsageError as error:
         print_usage_error("batch", error)
         return EXIT_USAGE
@@ -694,15 +724,20 @@ def run_batch(args: argparse.Namespace) -> int:
                     summary=summary,
                     check_started=lambda started: check_action_exists(started, args.action),
                 )
-        except UsageError as error:  # the action is not the plugin's
+            if results is not None:
+                results.empty()  # no input, or none written: this run's results are none
+        except UsageError as error:  # the action is not the plugin's: -o keeps what it held
             print_usage_error("batch", error)
             return EXIT_USAGE
         except asyncio.CancelledError:  # SIGTERM, SIGHUP or ctrl+c: say how far it got
+            if results is not None:
+                results.empty()  # what it holds is this run's, none of them perhaps
             summary.stop_clock()
             where = sanitize_line(str(args.output)) if args.output else "stdout"
             of_total = "" if total is None else f" of {total:,}"
             console.print(
-                f"aro-tui batch: stopped after {summary.count:,}{of_total} inputs; "
+                f"aro-tui batch: stopped after {summary.count:,}{of_total} "
+                f"{'input' if total is None and summary.count == 1 else 'inputs'}; "
                 f"their results are on {where}, in input order",
                 highlight=False,
                 markup=False,

@@ -272,7 +272,7 @@ def test_a_signal_while_stdin_keeps_the_batch_waiting_stops_it() -> None:
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=20)  # stdin is still open
     assert process.returncode == 128 + signal.SIGTERM
-    assert "aro-tui batch: stopped after 1 inputs; their results are on stdout" in err.decode()
+    assert "aro-tui batch: stopped after 1 input; their results are on stdout" in err.decode()
 
 
 def test_the_help_says_inputs_can_come_from_stdin(capsys: pytest.CaptureFixture[str]) -> None:
@@ -373,6 +373,17 @@ def test_the_summary_writes_long_latencies_without_an_exponent() -> None:
     assert "latency p50 3,350 ms, p95 5,500 ms" in text
     fast = BatchSummary(count=1, ok=1, latencies_ms=[0.0206], wall_s=1.0).text()
     assert "latency p50 0.0206 ms" in fast
+
+
+def test_the_summarys_percentiles_are_nearest_rank() -> None:
+    """p95 of 20 calls was the slowest, and p50 of two calls the larger: one rank too high."""
+    from aro_tui.commands.batch import BatchSummary
+
+    twenty = [float(ms) for ms in range(10, 201, 10)]
+    summary = BatchSummary(count=20, ok=20, latencies_ms=twenty, wall_s=3.0).as_dict()
+    assert (summary["latency_p50_ms"], summary["latency_p95_ms"]) == (100.0, 190.0)
+    two = BatchSummary(count=2, ok=2, latencies_ms=[5.0, 1.0], wall_s=1.0).as_dict()
+    assert two["latency_p50_ms"] == 1.0
 
 
 def test_a_slow_batch_says_how_many_calls_a_second_not_zero() -> None:
@@ -561,11 +572,26 @@ def test_an_action_the_plugin_lacks_stops_the_batch_before_any_line_is_sent(
     inputs = tmp_path / "in.jsonl"
     inputs.write_text('{"n": 1}\n' * 1000)
     out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"earlier": "results"}\n')  # a CI rerun with a typo emptied them
     assert main(["batch", NOOP, action, str(inputs), "-o", str(out)]) == 2
     assert capfd.readouterr().err == (
         f'aro-tui batch: error: plugin noop has no action "{action}" '
         f"(its actions: echo, noop, passthrough){suggestion}\n"
     )
+    assert out.read_bytes() == b'{"earlier": "results"}\n'
+
+
+def test_a_batch_replaces_what_its_output_file_held(tmp_path: Path) -> None:
+    """-o is opened without emptying it (see above): this run's results replace the last
+    run's, also when there are none."""
+    out = tmp_path / "out.jsonl"
+    inputs = tmp_path / "in.jsonl"
+    out.write_bytes(b'{"stale": 1}\n' * 50)
+    inputs.write_text('{"n": 1}\n{"n": 2}\n')
+    assert main(["batch", NOOP, "echo", str(inputs), "-o", str(out), "--no-progress"]) == 0
+    assert [r["response"] for r in _results(out)] == [{"n": 1}, {"n": 2}]
+    inputs.write_text("")
+    assert main(["batch", NOOP, "echo", str(inputs), "-o", str(out), "--no-progress"]) == 0
     assert out.read_bytes() == b""
 
 
