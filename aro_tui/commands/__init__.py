@@ -97,6 +97,14 @@ class QuietStderr(io.RawIOBase):
         """Yes."""
         return True
 
+    def fileno(self) -> int:
+        """2: what reads ``sys.stderr.fileno()`` (a terminal's size, colour) sees fd 2."""
+        return 2
+
+    def isatty(self) -> bool:
+        """Whether fd 2 is a terminal: plugin text shown there has its escapes made visible."""
+        return os.isatty(2)
+
     def write(self, data: ReadableBuffer, /) -> int:
         """Write to fd 2, or drop ``data`` once a write has failed."""
         size = memoryview(data).nbytes
