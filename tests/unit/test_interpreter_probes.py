@@ -159,7 +159,7 @@ def test_ctrl_c_while_interpreters_are_probed_leaves_nothing_running(tmp_path: P
     assert _left_running(tmp_path), "a probe running"
     os.killpg(check.pid, signal.SIGINT)  # what ctrl+c in its terminal does
     _, stderr = check.communicate(timeout=5)
-    assert b"KeyboardInterrupt" in stderr
+    assert check.returncode == 130 and b"Traceback" not in stderr  # interrupted, quietly
     time.sleep(0.2)
     assert _left_running(tmp_path) == []
 
