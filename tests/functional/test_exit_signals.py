@@ -185,7 +185,8 @@ def test_a_signal_ends_the_dashboard_even_behind_a_long_backlog_of_keys(tmp_path
     one too). Now the dashboard ends within seconds of the first, plugins killed, terminal
     restored, recording closed."""
 
-    assert _signal_the_dashboard(tmp_path, signal.SIGTERM, _type_a_lot) < 8
+    # Seconds against minutes; a loaded 2-core Zen 3 guest took 9.3 s where 8 was the bound.
+    assert _signal_the_dashboard(tmp_path, signal.SIGTERM, _type_a_lot) < 30
 
 
 def _run_hang(main_fd: int) -> None:

@@ -447,8 +447,13 @@ class MainScreen(LogWindow):
         entry = self.aro.registry.get(message.plugin)
         if entry is None:
             return
+        # The message may be handled after the state it reports has passed (a fast failed
+        # import, while the app is busy): what is shown follows the process's state now. A
+        # STARTING handled after the start failed replaced its traceback with the import's
+        # first line (a flaky test on a slow machine).
+        now = None if entry.process is None else entry.process.state
         if message.state is PluginState.READY or message.state is PluginState.STARTING:
-            if message.state is PluginState.READY:
+            if message.state is PluginState.READY and now is not PluginState.CRASHED:
                 entry.failure = entry.start_failure = None
             stderr = self.query_one(StderrView)
             title = str(stderr.border_title)
@@ -459,7 +464,7 @@ class MainScreen(LogWindow):
                 # The pane showed a failed start's traceback, or (starting again) the last
                 # start's lines, which read as this start already past its model load.
                 process = entry.process
-                if message.state is PluginState.STARTING and process is not None:
+                if now is PluginState.STARTING and process is not None:
                     lines = list(process.recent_stderr)
                 else:
                     lines = entry.start_output()
